@@ -1,0 +1,196 @@
+/* The shared lock file: its format, its byte-range locks and its records.
+ *
+ * This layer knows what the bytes mean and how to read and write them so
+ * that another host sees them; it makes no decision about who should be
+ * live (that is node.h). Every function is a plain synchronous call on one
+ * open file description: any of them can block for as long as the storage
+ * does, so the caller runs them where a hang cannot freeze its event loop.
+ * doc/protocol.md is the specification of everything here. */
+#ifndef UNDERSTUDY_LOCKFILE_H
+#define UNDERSTUDY_LOCKFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Layout. The first 19 bytes are those of HornetQ/Artemis server.lock. */
+enum {
+	LF_OFF_STATUS = 0,       /* status byte, N L P F */
+	LF_OFF_LIVE_LOCK = 1,    /* held by the live node, never written */
+	LF_OFF_BACKUP_LOCK = 2,  /* held by the next backup, never written */
+	LF_OFF_NODE_ID = 3,      /* 16 bytes: id of the current live */
+	LF_OFF_RECORD_LOCK = 19, /* guards every read and write of records */
+	LF_OFF_HEADER = 32,
+	LF_OFF_LIVE = 64,
+	LF_OFF_REQUEST = 256,
+	LF_OFF_SLOT_LOCKS = 448, /* one lock byte per slot */
+	LF_OFF_SLOTS = 512,
+	LF_HEADER_SIZE = 32,
+	LF_LIVE_SIZE = 192,
+	LF_REQUEST_SIZE = 192,
+	LF_SLOT_SIZE = 128,
+	LF_SLOTS = 64,
+	LF_SIZE = LF_OFF_SLOTS + LF_SLOTS * LF_SLOT_SIZE, /* 8704 */
+};
+
+#define LF_MAGIC "UNDRSTDY"
+#define LF_VERSION_MAJOR 1
+#define LF_VERSION_MINOR 0
+#define LF_ID_SIZE 16
+#define LF_NAME_MAX 63 /* bytes, without the terminating NUL */
+#define LF_ADDR_MAX 63
+
+enum lf_status {
+	LF_NEW = 'N',
+	LF_LIVE = 'L',
+	LF_PAUSED = 'P',
+	LF_FAILBACK = 'F',
+};
+
+enum lf_lock { LF_LOCK_LIVE, LF_LOCK_BACKUP };
+
+enum lf_role { LF_ROLE_NONE = 0, LF_ROLE_PRIMARY = 1, LF_ROLE_BACKUP = 2 };
+
+/* What a node tells the group it is doing; kept in its slot. */
+enum lf_slot_state {
+	LF_SLOT_JOINING = 1,
+	LF_SLOT_QUEUED = 2,   /* waiting for the backup lock */
+	LF_SLOT_WAITING = 3,  /* holds the backup lock or asked for failback */
+	LF_SLOT_LIVE = 4,     /* holds the live lock and runs the workload */
+	LF_SLOT_STOPPING = 5, /* holds the live lock, workload stopping */
+};
+
+enum lf_request_kind { LF_REQ_FAILBACK = 1, LF_REQ_SWITCHOVER = 2 };
+#define LF_TARGET_ANY (-1)
+
+/* How a record read back: never written, good, or not to be trusted. */
+enum lf_rec { LF_REC_EMPTY = 0, LF_REC_OK = 1, LF_REC_BAD = 2 };
+
+struct lf_live {
+	uint64_t epoch;     /* +1 each time a node becomes live */
+	uint64_t heartbeat; /* advanced by the live while healthy */
+	uint8_t id[LF_ID_SIZE];
+	int32_t slot;
+	uint32_t pid;
+	uint32_t heartbeat_ms; /* the live's heartbeat interval */
+	char name[LF_NAME_MAX + 1];
+	char address[LF_ADDR_MAX + 1];
+};
+
+struct lf_request {
+	uint64_t seq;
+	uint8_t kind;        /* enum lf_request_kind */
+	int32_t target_slot; /* LF_TARGET_ANY or a slot index */
+	uint8_t target_id[LF_ID_SIZE];
+	char target_name[LF_NAME_MAX + 1];
+	char requester[LF_NAME_MAX + 1];
+	uint32_t requester_pid;
+};
+
+struct lf_slot {
+	uint8_t id[LF_ID_SIZE];
+	uint8_t role;  /* enum lf_role */
+	uint8_t state; /* enum lf_slot_state */
+	uint32_t pid;
+	uint64_t seq; /* +1 on every write, so a watcher sees a change */
+	char name[LF_NAME_MAX + 1];
+};
+
+/* Everything in the file as one read saw it. */
+struct lf_view {
+	char status;
+	uint8_t node_id[LF_ID_SIZE];
+	uint16_t major, minor;
+	enum lf_rec live_rec, request_rec;
+	struct lf_live live;
+	struct lf_request request;
+	enum lf_rec slot_rec[LF_SLOTS];
+	struct lf_slot slots[LF_SLOTS];
+};
+
+/* Why a file is refused; each has a message from lockfile_strerror(). */
+enum lf_err {
+	LF_OK = 0,
+	LF_E_SHORT = 1,    /* shorter than the format, not empty */
+	LF_E_MAGIC = 2,    /* not an understudy lock file */
+	LF_E_VERSION = 3,  /* a major version this build does not speak */
+	LF_E_HEADER = 4,   /* header checksum failed */
+	LF_E_NOTFILE = 5,  /* a directory, FIFO, device or symlink */
+	LF_E_SYS = 6,      /* a system call failed: see errno_value */
+};
+
+struct lockfile {
+	int fd;
+	char *path;
+	bool readonly;
+	enum lf_err err;  /* why the last lockfile_open failed */
+	int errno_value;  /* with LF_E_SYS */
+	uint16_t major, minor;
+};
+
+/* How to open: to look only, to write an existing group's file (a
+ * request), or as a node, creating and formatting the file if needed. */
+enum lf_open { LF_OPEN_READ = 0, LF_OPEN_CREATE = 1, LF_OPEN_WRITE = 2 };
+
+/* Open the group's file at path. Returns 0, or -1 with lf->err and
+ * lf->errno_value saying why; a file that is not ours is left
+ * byte-for-byte as it was. */
+int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode);
+/* Close the file (also after a failed open): every lock this open held
+ * is released with it. */
+void lockfile_close(struct lockfile *lf);
+/* "PATH: what is wrong" after a failed lockfile_open. */
+const char *lockfile_strerror(const struct lockfile *lf, char *buf, size_t n);
+
+/* Take the live or backup lock. wait=false fails at once with -EAGAIN if
+ * another open holds it; wait=true blocks until it is free, or returns
+ * -EINTR when a signal interrupts the wait (how the caller bounds it). */
+int lockfile_lock(struct lockfile *lf, enum lf_lock which, bool wait);
+/* Release the live or backup lock. */
+int lockfile_unlock(struct lockfile *lf, enum lf_lock which);
+/* Take slot i's lock without waiting: -EAGAIN when a node holds it. */
+int lockfile_lock_slot(struct lockfile *lf, int slot);
+/* Find a free slot, lock it and return its index; -ENOSPC when full. */
+int lockfile_claim_slot(struct lockfile *lf);
+/* 1 when another open holds the given byte's lock, 0 when free. The
+ * caller's own locks never count: an open does not conflict with itself. */
+int lockfile_held(struct lockfile *lf, int offset);
+/* The lock byte's offset for slot i. */
+static inline int lockfile_slot_lock_offset(int slot) { return LF_OFF_SLOT_LOCKS + slot; }
+
+/* Read the whole file under the record lock. */
+int lockfile_read(struct lockfile *lf, struct lf_view *v);
+/* Write the status byte. The live node may; a requester writes F only
+ * together with its request (lockfile_write_request). */
+int lockfile_write_status(struct lockfile *lf, char status);
+/* Live node only: write the live record, the Artemis node id and, unless
+ * status is 0 (a heartbeat, which must not overwrite a pending F), the
+ * status byte, in one locked write. */
+int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *live);
+/* Write the request record, then status F, in one locked section. */
+int lockfile_write_request(struct lockfile *lf, const struct lf_request *req);
+/* Slot holder only: write slot i's record. */
+int lockfile_write_slot(struct lockfile *lf, int slot, const struct lf_slot *s);
+
+/* Pure codecs, for the tests and the fuzzer: encode into exactly the
+ * record's size, decode from it. */
+void lockfile_encode_live(uint8_t out[LF_LIVE_SIZE], const struct lf_live *l);
+enum lf_rec lockfile_decode_live(const uint8_t in[LF_LIVE_SIZE], struct lf_live *l);
+void lockfile_encode_request(uint8_t out[LF_REQUEST_SIZE], const struct lf_request *r);
+enum lf_rec lockfile_decode_request(const uint8_t in[LF_REQUEST_SIZE], struct lf_request *r);
+void lockfile_encode_slot(uint8_t out[LF_SLOT_SIZE], const struct lf_slot *s);
+enum lf_rec lockfile_decode_slot(const uint8_t in[LF_SLOT_SIZE], struct lf_slot *s);
+void lockfile_encode_header(uint8_t out[LF_HEADER_SIZE]);
+/* Check a header: LF_OK, LF_E_MAGIC, LF_E_VERSION or LF_E_HEADER. */
+enum lf_err lockfile_check_header(const uint8_t in[LF_HEADER_SIZE], uint16_t *major, uint16_t *minor);
+/* Decode a whole file image of LF_SIZE bytes (header already checked). */
+void lockfile_decode(const uint8_t *image, struct lf_view *v);
+/* CRC-32C, the checksum of every record. */
+uint32_t lockfile_crc32c(const void *data, size_t n);
+
+/* Names for the status byte and slot states, for logs and status. */
+const char *lockfile_status_name(char status);
+const char *lockfile_slot_state_name(uint8_t state);
+const char *lockfile_role_name(uint8_t role);
+
+#endif

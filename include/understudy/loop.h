@@ -1,0 +1,29 @@
+/* The node's event loop: one io_uring on which every event arrives (a
+ * signal, the workload's exit, a finished storage job, a timer), handed
+ * to the state machine, whose actions it then carries out. Handlers are
+ * short and never block: storage calls run on the worker thread, and the
+ * workload's stop is a sequence of timers. */
+#ifndef UNDERSTUDY_LOOP_H
+#define UNDERSTUDY_LOOP_H
+
+#include <stdint.h>
+
+#include "understudy/node.h"
+
+struct loop_config {
+	struct node_config node;
+	const char *lock_path;
+	const char *name;
+	const char *address;
+	char *const *argv;         /* the workload, NULL-terminated */
+	int64_t stop_timeout_ms;   /* SIGTERM to SIGKILL */
+	int64_t check_ms;          /* how often the live reads the file */
+	int64_t heartbeat_ms;      /* how often the live advances its heartbeat */
+	int64_t io_timeout_ms;     /* a storage call taking longer is a failure */
+};
+
+/* Run a node until it leaves the group; returns the process exit status
+ * (sysexits.h). Errors are logged where they are found. */
+int loop_run(const struct loop_config *cfg);
+
+#endif

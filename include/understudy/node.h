@@ -1,0 +1,148 @@
+/* The node state machine: every decision a node makes, and nothing else.
+ *
+ * node_step() takes one event with the facts the loop gathered for it (a
+ * view of the lock file, whether the hand-over target is alive, the time)
+ * and answers with an ordered list of actions for the loop to carry out.
+ * It makes no system call, so the tests drive it event by event, and the
+ * one table in node.c is what doc/protocol.md describes. */
+#ifndef UNDERSTUDY_NODE_H
+#define UNDERSTUDY_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "understudy/lockfile.h"
+
+enum node_state {
+	NODE_JOINING,  /* claiming a slot; a primary then tries the live lock */
+	NODE_QUEUED,   /* waiting for the backup lock */
+	NODE_BACKUP,   /* holds the backup lock, waiting for the live lock */
+	NODE_CLAIMING, /* primary that asked for failback, waiting for the live lock */
+	NODE_LIVE,     /* holds the live lock; the workload runs or restarts */
+	NODE_STOPPING, /* holds the live lock; the workload is being stopped */
+	NODE_DONE,     /* exit code decided */
+	NODE_NSTATES
+};
+
+enum node_event {
+	NODE_EV_JOINED,       /* the slot is ours */
+	NODE_EV_LOCKED,       /* the lock this state waits for is ours (view: file) */
+	NODE_EV_BUSY,         /* not yet: a try failed or a wait timed out */
+	NODE_EV_TICK,         /* periodic check while live (view: file) */
+	NODE_EV_TIMER,        /* the timer the node asked for expired */
+	NODE_EV_STARTED,      /* the workload's exec succeeded */
+	NODE_EV_SPAWN_FAILED, /* the workload could not be started at all */
+	NODE_EV_EXITED,       /* the workload and every process of it are gone */
+	NODE_EV_SHUTDOWN,     /* SIGTERM or SIGINT */
+	NODE_EV_STORAGE_ERROR,
+	NODE_NEVENTS
+};
+
+enum node_action_kind {
+	NODE_A_CLAIM_SLOT,     /* claim a slot, then NODE_EV_JOINED */
+	NODE_A_SLOT_STATE,     /* arg: enum lf_slot_state, written to our slot */
+	NODE_A_TRY_LIVE,       /* take the live lock without waiting: LOCKED or BUSY */
+	NODE_A_WAIT_LIVE,      /* wait one poll interval for it: LOCKED or BUSY */
+	NODE_A_WAIT_BACKUP,    /* wait one poll interval for the backup lock */
+	NODE_A_RELEASE_LIVE,
+	NODE_A_RELEASE_BACKUP,
+	NODE_A_WRITE_LIVE,     /* status L and our live record (epoch node->epoch) */
+	NODE_A_WRITE_STATUS,   /* arg: the status byte */
+	NODE_A_REQUEST_FAILBACK, /* write a failback request naming us, and F */
+	NODE_A_SPAWN,          /* start the workload: STARTED or SPAWN_FAILED */
+	NODE_A_STOP,           /* stop the workload's whole tree: EXITED */
+	NODE_A_TIMER,          /* arg: milliseconds until NODE_EV_TIMER */
+	NODE_A_EXIT,           /* arg: the manager's exit status */
+};
+
+struct node_action {
+	enum node_action_kind kind;
+	int64_t arg;
+};
+
+#define NODE_MAX_ACTIONS 8
+
+struct node_out {
+	struct node_action a[NODE_MAX_ACTIONS];
+	int n;
+	const char *why; /* the reason for the transition, for the log */
+};
+
+enum node_restart { NODE_RESTART_ON_FAILURE, NODE_RESTART_ALWAYS, NODE_RESTART_NEVER };
+
+enum node_stop_reason {
+	NODE_STOP_NONE,
+	NODE_STOP_SHUTDOWN, /* signal: pause the group (or fail over) and exit */
+	NODE_STOP_HANDOVER, /* failback or switchover: release and queue again */
+	NODE_STOP_GIVEUP,   /* restarts exhausted: leave L and exit non-zero */
+	NODE_STOP_FINISHED, /* the workload exited 0 and should not be rerun */
+};
+
+struct node_config {
+	enum lf_role role;
+	bool allow_failback;
+	bool failover_on_shutdown;
+	enum node_restart restart;
+	int max_restarts;          /* within restart_window_ms */
+	int64_t restart_window_ms;
+	int64_t backoff_ms;        /* first restart delay, doubled each time */
+	int64_t backoff_max_ms;
+	int64_t poll_ms;           /* re-check interval while standing by */
+};
+
+/* Exit statuses the manager reports (sysexits.h). */
+enum {
+	NODE_EXIT_OK = 0,
+	NODE_EXIT_WORKLOAD = 69, /* EX_UNAVAILABLE: workload failed for good */
+	NODE_EXIT_IO = 74,       /* EX_IOERR: the shared file failed us */
+};
+
+#define NODE_RESTART_HISTORY 64
+
+struct node {
+	struct node_config cfg;
+	enum node_state state;
+	enum node_stop_reason stop;
+	int slot;
+	bool holds_backup;
+	bool shutdown;         /* a signal asked us to leave */
+	bool workload_running; /* spawned and not yet reported gone */
+	uint64_t epoch;        /* ours while live */
+	int64_t restart_at[NODE_RESTART_HISTORY]; /* monotonic ms of restarts */
+	int nrestarts;
+	int exit_code;
+};
+
+/* Facts the loop gathered for one event. */
+struct node_event_data {
+	enum node_event type;
+	int64_t now_ms;            /* CLOCK_MONOTONIC */
+	const struct lf_view *view; /* with LOCKED, TICK and (CLAIMING) BUSY */
+	bool target_alive;         /* the request's target slot is held */
+	uint8_t target_state;      /* that slot's state, if alive */
+	bool backup_waiting;       /* another node holds the backup lock */
+	int slot;                  /* with JOINED: the slot we claimed */
+	int wstatus;               /* with EXITED: waitpid status of the main process */
+	int err;                   /* with STORAGE_ERROR and SPAWN_FAILED: errno */
+};
+
+/* Start a node in NODE_JOINING: the first action is to claim a slot. */
+void node_init(struct node *n, const struct node_config *cfg, struct node_out *out);
+/* Feed one event; out receives the actions in the order to run them. */
+void node_step(struct node *n, const struct node_event_data *ev, struct node_out *out);
+
+/* What a live node does about the file as it now reads. Exposed for the
+ * tests: the hand-over rules read best as a function of the view. */
+enum node_verdict {
+	NODE_BECOME_LIVE, /* take over: L, P for a primary, F for us or anyone, stale F */
+	NODE_STAND_BY,    /* release the live lock, keep our place, look again later */
+	NODE_YIELD,       /* release both locks and queue again: F names someone else */
+};
+enum node_verdict node_decide(const struct node *n, const struct node_event_data *ev);
+
+const char *node_state_name(enum node_state s);
+const char *node_event_name(enum node_event e);
+/* The state a node publishes in its slot for a machine state. */
+enum lf_slot_state node_slot_state(enum node_state s);
+
+#endif

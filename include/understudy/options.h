@@ -1,0 +1,16 @@
+/* Parsing what operators type: durations, counts, names. Each parser
+ * returns 0 or -EINVAL and never prints; the command names the option. */
+#ifndef UNDERSTUDY_OPTIONS_H
+#define UNDERSTUDY_OPTIONS_H
+
+#include <stdint.h>
+
+/* "500ms", "10s", "2m", "1h" or a plain number of seconds ("1.5"), into
+ * milliseconds; at least 1 ms and at most a day. */
+int options_duration(const char *s, int64_t *ms);
+/* A whole number in [min, max]. */
+int options_int(const char *s, long min, long max, long *out);
+/* A node name: 1 to 63 bytes of letters, digits, '.', '-', '_', '@', ':'. */
+int options_name(const char *s);
+
+#endif

@@ -1,0 +1,40 @@
+/* The workload: start it, signal it, stop its whole process tree, reap.
+ *
+ * The manager is a child subreaper, so every descendant of the workload
+ * that loses its parent becomes our child: "no child left" (ECHILD) then
+ * means the whole tree is gone, which is when the live lock may go. */
+#ifndef UNDERSTUDY_SUPERVISE_H
+#define UNDERSTUDY_SUPERVISE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct workload {
+	pid_t pid;       /* main process, 0 when none */
+	int pidfd;       /* its pidfd, -1 when none */
+	bool main_gone;  /* the main process has been reaped */
+	int wstatus;     /* its waitpid status */
+	int stop_sig;    /* 0, SIGTERM or SIGKILL: what the tree is being sent */
+};
+
+/* Make this process a child subreaper. */
+int supervise_init(void);
+/* Start the program at path with argv and envp. keep_fd stays
+ * open in the workload (the lock file: its OFD locks then outlive the
+ * manager for as long as any workload process lives). Returns 0 once the
+ * exec succeeded, or -errno of the failed fork or exec: a spawn is not a
+ * start until exec succeeded. */
+int supervise_spawn(struct workload *w, const char *path, char *const argv[], char *const envp[], int keep_fd);
+/* Send sig to the workload's process group. */
+int supervise_signal(struct workload *w, int sig);
+/* Send sig to every process of the tree, including those that left its
+ * process group (they are our children now); remembers sig for orphans
+ * that arrive later. */
+void supervise_kill_tree(struct workload *w, int sig);
+/* Reap what has exited. Returns true when no child is left at all. */
+bool supervise_reap(struct workload *w);
+/* Find an executable for name as execvp would; 0 with *path malloc'd. */
+int supervise_resolve(const char *name, char **path);
+
+#endif

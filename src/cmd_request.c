@@ -1,0 +1,233 @@
+/* understudy failback and switchover: ask the live node to hand over.
+ *
+ * Both place a request in the lock file (the request record, then F) and
+ * leave the rest to the nodes; neither ever stops a workload itself. They
+ * refuse up front when no node could take over, and the live refuses
+ * again (by writing L back) if that changed before it saw the request. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "understudy/cmd.h"
+#include "understudy/group.h"
+#include "understudy/options.h"
+
+struct request_args {
+	const char *cmd;
+	const char *path;
+	const char *to; /* switchover: a named target */
+	bool wait;
+	int64_t timeout_ms;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int parse(int argc, char **argv, struct request_args *a, const char *usage)
+{
+	static const struct option opts[] = {
+		{"lock", required_argument, NULL, 'l'},
+		{"to", required_argument, NULL, 't'},
+		{"wait", no_argument, NULL, 'w'},
+		{"timeout", required_argument, NULL, 'T'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool is_switch = strcmp(a->cmd, "switchover") == 0;
+	int opt;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l': a->path = optarg; break;
+		case 't':
+			if (!is_switch)
+				goto unknown;
+			if (options_name(optarg) < 0) {
+				fprintf(stderr, "understudy %s: --to: '%s' is not a node name\n", a->cmd, optarg);
+				return EX_USAGE;
+			}
+			a->to = optarg;
+			break;
+		case 'w': a->wait = true; break;
+		case 'T':
+			if (options_duration(optarg, &a->timeout_ms) < 0) {
+				fprintf(stderr, "understudy %s: --timeout: '%s' is not a duration (like 500ms, 30s, 2m)\n",
+					a->cmd, optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 'h': fputs(usage, stdout); return -1;
+		case ':':
+			fprintf(stderr, "understudy %s: %s needs a value\n", a->cmd, argv[optind - 1]);
+			return EX_USAGE;
+		default:
+		unknown:
+			fprintf(stderr, "understudy %s: unknown option '%s'\nTry 'understudy %s --help'.\n", a->cmd,
+				argv[optind - 1], a->cmd);
+			return EX_USAGE;
+		}
+	}
+	if (!a->path || optind < argc) {
+		fprintf(stderr, "understudy %s: %s\nTry 'understudy %s --help'.\n", a->cmd,
+			a->path ? "unexpected argument" : "--lock PATH is required", a->cmd);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+static bool waiting(uint8_t state) { return state == LF_SLOT_QUEUED || state == LF_SLOT_WAITING; }
+
+/* Choose the node to hand over to: the primary for failback, the named
+ * node or any waiting backup for switchover. Returns a slot index,
+ * LF_TARGET_ANY, or -2 (printed why) when nobody can take over. */
+static int choose_target(struct lockfile *lf, const struct lf_view *v, const struct request_args *a)
+{
+	bool failback = strcmp(a->cmd, "failback") == 0;
+	for (int i = 0; i < LF_SLOTS; i++) {
+		const struct lf_slot *s = &v->slots[i];
+		if (v->slot_rec[i] != LF_REC_OK || !group_held(lf, lockfile_slot_lock_offset(i)))
+			continue;
+		bool match = failback ? s->role == LF_ROLE_PRIMARY : a->to && strcmp(s->name, a->to) == 0;
+		if (match && s->state == LF_SLOT_LIVE) {
+			fprintf(stderr, "understudy %s: %s is already the live node\n", a->cmd, s->name);
+			return -3;
+		}
+		if (match && waiting(s->state))
+			return i;
+	}
+	if (!failback && !a->to) {
+		if (group_held(lf, LF_OFF_BACKUP_LOCK))
+			return LF_TARGET_ANY;
+		fprintf(stderr, "understudy %s: %s: no backup is waiting to take over; the live node keeps running\n",
+			a->cmd, a->path);
+		return -2;
+	}
+	fprintf(stderr, "understudy %s: %s: %s is not waiting in the group; the live node keeps running\n", a->cmd,
+		a->path, failback ? "no primary" : a->to);
+	return -2;
+}
+
+/* With --wait: until the target runs the workload, the live refuses, or
+ * time is up. */
+static int wait_done(struct lockfile *lf, const struct lf_view *before, int target, const struct request_args *a)
+{
+	static struct lf_view v;
+	int64_t until = mono_ms() + a->timeout_ms;
+	while (mono_ms() < until) {
+		struct timespec ts = {0, 50 * 1000000L};
+		nanosleep(&ts, NULL);
+		int r = lockfile_read(lf, &v);
+		if (r < 0) {
+			fprintf(stderr, "understudy %s: %s: %s\n", a->cmd, a->path, strerror(-r));
+			return EX_IOERR;
+		}
+		bool new_live = v.live_rec == LF_REC_OK && v.live.epoch > before->live.epoch;
+		if (new_live && v.status == LF_LIVE) {
+			int s = v.live.slot;
+			bool is_target = target == LF_TARGET_ANY ? s != before->live.slot : s == target;
+			if (s >= 0 && is_target && v.slot_rec[s] == LF_REC_OK && v.slots[s].state == LF_SLOT_LIVE) {
+				printf("%s is live\n", v.live.name);
+				return 0;
+			}
+		}
+		if (!new_live && v.status == LF_LIVE) {
+			fprintf(stderr, "understudy %s: %s: the live node refused the hand-over (the target stopped waiting)\n",
+				a->cmd, a->path);
+			return EX_UNAVAILABLE;
+		}
+	}
+	fprintf(stderr, "understudy %s: %s: no new live node after %lld ms\n", a->cmd, a->path,
+		(long long)a->timeout_ms);
+	return EX_TEMPFAIL;
+}
+
+static int request(int argc, char **argv, struct request_args *a, const char *usage)
+{
+	int code = parse(argc, argv, a, usage);
+	if (code)
+		return code < 0 ? 0 : code;
+	struct lockfile lf;
+	if ((code = group_open(&lf, a->path, LF_OPEN_WRITE, a->cmd)))
+		return code;
+	static struct lf_view v;
+	int r = lockfile_read(&lf, &v);
+	if (r < 0) {
+		fprintf(stderr, "understudy %s: %s: %s\n", a->cmd, a->path,
+			r == -ENODATA ? "no node has joined this group yet" : strerror(-r));
+		code = r == -ENODATA ? EX_UNAVAILABLE : EX_IOERR;
+		goto out;
+	}
+	if (!group_held(&lf, LF_OFF_LIVE_LOCK) || v.live_rec != LF_REC_OK) {
+		fprintf(stderr, "understudy %s: %s: no node is live, so there is nothing to hand over\n", a->cmd, a->path);
+		code = EX_UNAVAILABLE;
+		goto out;
+	}
+	int target = choose_target(&lf, &v, a);
+	if (target == -3) {
+		code = 0;
+		goto out;
+	}
+	if (target == -2) {
+		code = EX_UNAVAILABLE;
+		goto out;
+	}
+	struct lf_request req = {
+		.seq = (uint64_t)mono_ms(),
+		.kind = strcmp(a->cmd, "failback") == 0 ? LF_REQ_FAILBACK : LF_REQ_SWITCHOVER,
+		.target_slot = target,
+		.requester_pid = (uint32_t)getpid(),
+	};
+	if (target >= 0) {
+		memcpy(req.target_id, v.slots[target].id, LF_ID_SIZE);
+		snprintf(req.target_name, sizeof(req.target_name), "%s", v.slots[target].name);
+	}
+	char host[64] = "";
+	gethostname(host, sizeof(host) - 1);
+	snprintf(req.requester, sizeof(req.requester), "%s@%.40s", a->cmd, host);
+	if ((r = lockfile_write_request(&lf, &req)) < 0) {
+		fprintf(stderr, "understudy %s: %s: writing the request: %s\n", a->cmd, a->path, strerror(-r));
+		code = EX_IOERR;
+		goto out;
+	}
+	printf("%s requested: %s hands over to %s\n", a->cmd, v.live.name,
+	       target >= 0 ? req.target_name : "the waiting backup");
+	if (a->wait)
+		code = wait_done(&lf, &v, target, a);
+out:
+	lockfile_close(&lf);
+	return code;
+}
+
+int cmd_failback(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: understudy failback --lock PATH [--wait [--timeout DUR]]\n"
+		"\n"
+		"Ask the live backup to hand the workload back to the primary, which must be\n"
+		"running and waiting in the group. Returns once the request is placed, or\n"
+		"with --wait once the primary runs the workload (default timeout 30s).\n";
+	struct request_args a = {.cmd = "failback", .timeout_ms = 30000};
+	return request(argc, argv, &a, usage);
+}
+
+int cmd_switchover(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: understudy switchover --lock PATH [--to NAME] [--wait [--timeout DUR]]\n"
+		"\n"
+		"Ask the live node to hand the workload to a waiting backup (to NAME, if\n"
+		"given) and to stay in the group as a backup. Refused when no such node is\n"
+		"waiting: the live node keeps running. Returns once the request is placed, or\n"
+		"with --wait once the new live node runs the workload (default timeout 30s).\n";
+	struct request_args a = {.cmd = "switchover", .timeout_ms = 30000};
+	return request(argc, argv, &a, usage);
+}

@@ -1,0 +1,556 @@
+/* The shared lock file: format, locks and records. No policy lives here. */
+#include "understudy/lockfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* --- little-endian fields ------------------------------------------------ */
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* A string field of n bytes: at most n-1 characters, NUL padded. */
+static void put_str(uint8_t *p, size_t n, const char *s)
+{
+	memset(p, 0, n);
+	size_t len = strnlen(s, n - 1);
+	memcpy(p, s, len);
+}
+
+/* The field must hold its NUL: a full field is not a record of ours. */
+static bool get_str(char *dst, const uint8_t *p, size_t n)
+{
+	size_t len = strnlen((const char *)p, n);
+	if (len == n)
+		return false;
+	memcpy(dst, p, len);
+	dst[len] = '\0';
+	return true;
+}
+
+uint32_t lockfile_crc32c(const void *data, size_t n)
+{
+	static uint32_t table[256];
+	static bool ready;
+	if (!ready) { /* benign race: every thread computes the same table */
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+			table[i] = c;
+		}
+		ready = true;
+	}
+	const uint8_t *p = data;
+	uint32_t crc = 0xFFFFFFFFu;
+	while (n--)
+		crc = table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+	return crc ^ 0xFFFFFFFFu;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* Every record ends in the CRC-32C of the bytes before it. */
+static void seal(uint8_t *rec, size_t size) { put32(rec + size - 4, lockfile_crc32c(rec, size - 4)); }
+
+static enum lf_rec check(const uint8_t *rec, size_t size)
+{
+	if (all_zero(rec, size))
+		return LF_REC_EMPTY;
+	return get32(rec + size - 4) == lockfile_crc32c(rec, size - 4) ? LF_REC_OK : LF_REC_BAD;
+}
+
+/* --- records ------------------------------------------------------------- */
+
+/* Header: magic 0-7, major 8, minor 10, slots 12, slot size 14,
+ * file size 16, flags 20, reserved 24, crc 28. */
+void lockfile_encode_header(uint8_t out[LF_HEADER_SIZE])
+{
+	memset(out, 0, LF_HEADER_SIZE);
+	memcpy(out, LF_MAGIC, 8);
+	put16(out + 8, LF_VERSION_MAJOR);
+	put16(out + 10, LF_VERSION_MINOR);
+	put16(out + 12, LF_SLOTS);
+	put16(out + 14, LF_SLOT_SIZE);
+	put32(out + 16, LF_SIZE);
+	seal(out, LF_HEADER_SIZE);
+}
+
+enum lf_err lockfile_check_header(const uint8_t in[LF_HEADER_SIZE], uint16_t *major, uint16_t *minor)
+{
+	if (memcmp(in, LF_MAGIC, 8) != 0)
+		return LF_E_MAGIC;
+	if (check(in, LF_HEADER_SIZE) != LF_REC_OK)
+		return LF_E_HEADER;
+	*major = get16(in + 8);
+	*minor = get16(in + 10);
+	/* Minor versions only add meaning to bytes that older nodes keep at
+	 * zero, within the same layout; a new major may change anything. */
+	if (*major != LF_VERSION_MAJOR || get16(in + 12) != LF_SLOTS || get16(in + 14) != LF_SLOT_SIZE ||
+	    get32(in + 16) != LF_SIZE)
+		return LF_E_VERSION;
+	return LF_OK;
+}
+
+/* Live: epoch 0, heartbeat 8, id 16, slot 32, pid 36, heartbeat_ms 40,
+ * name 44 (64), address 108 (64), zero to 188, crc 188. */
+void lockfile_encode_live(uint8_t out[LF_LIVE_SIZE], const struct lf_live *l)
+{
+	memset(out, 0, LF_LIVE_SIZE);
+	put64(out, l->epoch);
+	put64(out + 8, l->heartbeat);
+	memcpy(out + 16, l->id, LF_ID_SIZE);
+	put32(out + 32, (uint32_t)l->slot);
+	put32(out + 36, l->pid);
+	put32(out + 40, l->heartbeat_ms);
+	put_str(out + 44, 64, l->name);
+	put_str(out + 108, 64, l->address);
+	seal(out, LF_LIVE_SIZE);
+}
+
+enum lf_rec lockfile_decode_live(const uint8_t in[LF_LIVE_SIZE], struct lf_live *l)
+{
+	memset(l, 0, sizeof(*l));
+	enum lf_rec r = check(in, LF_LIVE_SIZE);
+	if (r != LF_REC_OK)
+		return r;
+	l->epoch = get64(in);
+	l->heartbeat = get64(in + 8);
+	memcpy(l->id, in + 16, LF_ID_SIZE);
+	l->slot = (int32_t)get32(in + 32);
+	l->pid = get32(in + 36);
+	l->heartbeat_ms = get32(in + 40);
+	if (!get_str(l->name, in + 44, 64) || !get_str(l->address, in + 108, 64) || l->slot < -1 ||
+	    l->slot >= LF_SLOTS)
+		return LF_REC_BAD;
+	return LF_REC_OK;
+}
+
+/* Request: seq 0, kind 8, target slot 12, target id 16, target name 32
+ * (64), requester 96 (64), requester pid 160, zero to 188, crc 188. */
+void lockfile_encode_request(uint8_t out[LF_REQUEST_SIZE], const struct lf_request *r)
+{
+	memset(out, 0, LF_REQUEST_SIZE);
+	put64(out, r->seq);
+	out[8] = r->kind;
+	put32(out + 12, (uint32_t)r->target_slot);
+	memcpy(out + 16, r->target_id, LF_ID_SIZE);
+	put_str(out + 32, 64, r->target_name);
+	put_str(out + 96, 64, r->requester);
+	put32(out + 160, r->requester_pid);
+	seal(out, LF_REQUEST_SIZE);
+}
+
+enum lf_rec lockfile_decode_request(const uint8_t in[LF_REQUEST_SIZE], struct lf_request *r)
+{
+	memset(r, 0, sizeof(*r));
+	enum lf_rec c = check(in, LF_REQUEST_SIZE);
+	if (c != LF_REC_OK)
+		return c;
+	r->seq = get64(in);
+	r->kind = in[8];
+	r->target_slot = (int32_t)get32(in + 12);
+	memcpy(r->target_id, in + 16, LF_ID_SIZE);
+	r->requester_pid = get32(in + 160);
+	if (!get_str(r->target_name, in + 32, 64) || !get_str(r->requester, in + 96, 64) ||
+	    (r->kind != LF_REQ_FAILBACK && r->kind != LF_REQ_SWITCHOVER) || r->target_slot < LF_TARGET_ANY ||
+	    r->target_slot >= LF_SLOTS)
+		return LF_REC_BAD;
+	return LF_REC_OK;
+}
+
+/* Slot: id 0, role 16, state 17, pid 20, seq 24, name 32 (64), zero to
+ * 124, crc 124. */
+void lockfile_encode_slot(uint8_t out[LF_SLOT_SIZE], const struct lf_slot *s)
+{
+	memset(out, 0, LF_SLOT_SIZE);
+	memcpy(out, s->id, LF_ID_SIZE);
+	out[16] = s->role;
+	out[17] = s->state;
+	put32(out + 20, s->pid);
+	put64(out + 24, s->seq);
+	put_str(out + 32, 64, s->name);
+	seal(out, LF_SLOT_SIZE);
+}
+
+enum lf_rec lockfile_decode_slot(const uint8_t in[LF_SLOT_SIZE], struct lf_slot *s)
+{
+	memset(s, 0, sizeof(*s));
+	enum lf_rec c = check(in, LF_SLOT_SIZE);
+	if (c != LF_REC_OK)
+		return c;
+	memcpy(s->id, in, LF_ID_SIZE);
+	s->role = in[16];
+	s->state = in[17];
+	s->pid = get32(in + 20);
+	s->seq = get64(in + 24);
+	if (!get_str(s->name, in + 32, 64))
+		return LF_REC_BAD;
+	return LF_REC_OK;
+}
+
+void lockfile_decode(const uint8_t *image, struct lf_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->status = (char)image[LF_OFF_STATUS];
+	memcpy(v->node_id, image + LF_OFF_NODE_ID, LF_ID_SIZE);
+	v->major = get16(image + LF_OFF_HEADER + 8);
+	v->minor = get16(image + LF_OFF_HEADER + 10);
+	v->live_rec = lockfile_decode_live(image + LF_OFF_LIVE, &v->live);
+	v->request_rec = lockfile_decode_request(image + LF_OFF_REQUEST, &v->request);
+	for (int i = 0; i < LF_SLOTS; i++)
+		v->slot_rec[i] = lockfile_decode_slot(image + LF_OFF_SLOTS + i * LF_SLOT_SIZE, &v->slots[i]);
+}
+
+/* --- locks ---------------------------------------------------------------- */
+
+/* OFD locks belong to the open file description, not the process: they
+ * survive fork into the workload and are released only when the last
+ * descriptor of this open is closed. That is what ties the live lock to
+ * the workload's life. */
+static int ofd_lock(int fd, short type, int offset, int len, bool wait)
+{
+	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = offset, .l_len = len};
+	if (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0)
+		return 0;
+	return errno == EACCES ? -EAGAIN : -errno;
+}
+
+static int lock_offset(enum lf_lock which) { return which == LF_LOCK_LIVE ? LF_OFF_LIVE_LOCK : LF_OFF_BACKUP_LOCK; }
+
+int lockfile_lock(struct lockfile *lf, enum lf_lock which, bool wait)
+{
+	return ofd_lock(lf->fd, F_WRLCK, lock_offset(which), 1, wait);
+}
+
+int lockfile_unlock(struct lockfile *lf, enum lf_lock which)
+{
+	return ofd_lock(lf->fd, F_UNLCK, lock_offset(which), 1, false);
+}
+
+int lockfile_lock_slot(struct lockfile *lf, int slot)
+{
+	if (slot < 0 || slot >= LF_SLOTS)
+		return -EINVAL;
+	return ofd_lock(lf->fd, F_WRLCK, lockfile_slot_lock_offset(slot), 1, false);
+}
+
+int lockfile_claim_slot(struct lockfile *lf)
+{
+	for (int i = 0; i < LF_SLOTS; i++) {
+		int r = lockfile_lock_slot(lf, i);
+		if (r == 0)
+			return i;
+		if (r != -EAGAIN)
+			return r;
+	}
+	return -ENOSPC;
+}
+
+int lockfile_held(struct lockfile *lf, int offset)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = offset, .l_len = 1};
+	if (fcntl(lf->fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
+}
+
+/* --- reads and writes under the record lock ------------------------------- */
+
+/* Every read and write of a record happens between a lock and an unlock
+ * of the record lock byte: on NFS that is what makes another client's
+ * write visible (the client revalidates its cache on lock and flushes on
+ * unlock), and everywhere it keeps a reader from seeing half a write. */
+static int record_lock(struct lockfile *lf, short type) { return ofd_lock(lf->fd, type, LF_OFF_RECORD_LOCK, 1, true); }
+
+static int full_pread(int fd, void *buf, size_t n, off_t off)
+{
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, off + (off_t)done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ENODATA;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+static int full_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = pwrite(fd, (const uint8_t *)buf + done, n - done, off + (off_t)done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+/* One write of several pieces, all under one hold of the record lock. */
+struct piece {
+	const void *buf;
+	size_t len;
+	off_t off;
+};
+
+static int locked_write(struct lockfile *lf, const struct piece *p, int n)
+{
+	if (lf->readonly)
+		return -EBADF;
+	int r = record_lock(lf, F_WRLCK);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < n && r == 0; i++)
+		r = full_pwrite(lf->fd, p[i].buf, p[i].len, p[i].off);
+	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	return r < 0 ? r : u;
+}
+
+int lockfile_read(struct lockfile *lf, struct lf_view *v)
+{
+	uint8_t image[LF_SIZE];
+	int r = record_lock(lf, F_RDLCK);
+	if (r < 0)
+		return r;
+	r = full_pread(lf->fd, image, sizeof(image), 0);
+	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	if (r < 0)
+		return r;
+	if (u < 0)
+		return u;
+	/* The header was checked at open; a file rewritten since is not ours. */
+	uint16_t major, minor;
+	if (lockfile_check_header(image + LF_OFF_HEADER, &major, &minor) != LF_OK)
+		return -EBADMSG;
+	lockfile_decode(image, v);
+	return 0;
+}
+
+int lockfile_write_status(struct lockfile *lf, char status)
+{
+	uint8_t b = (uint8_t)status;
+	struct piece p = {&b, 1, LF_OFF_STATUS};
+	return locked_write(lf, &p, 1);
+}
+
+int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *live)
+{
+	uint8_t rec[LF_LIVE_SIZE], b = (uint8_t)status;
+	lockfile_encode_live(rec, live);
+	/* Record first, status last: a reader that sees L sees whose it is. */
+	struct piece p[] = {
+		{rec, sizeof(rec), LF_OFF_LIVE},
+		{live->id, LF_ID_SIZE, LF_OFF_NODE_ID},
+		{&b, 1, LF_OFF_STATUS},
+	};
+	return locked_write(lf, p, status ? 3 : 2);
+}
+
+int lockfile_write_request(struct lockfile *lf, const struct lf_request *req)
+{
+	uint8_t rec[LF_REQUEST_SIZE], b = LF_FAILBACK;
+	lockfile_encode_request(rec, req);
+	struct piece p[] = {{rec, sizeof(rec), LF_OFF_REQUEST}, {&b, 1, LF_OFF_STATUS}};
+	return locked_write(lf, p, 2);
+}
+
+int lockfile_write_slot(struct lockfile *lf, int slot, const struct lf_slot *s)
+{
+	if (slot < 0 || slot >= LF_SLOTS)
+		return -EINVAL;
+	uint8_t rec[LF_SLOT_SIZE];
+	lockfile_encode_slot(rec, s);
+	struct piece p = {rec, sizeof(rec), LF_OFF_SLOTS + (off_t)slot * LF_SLOT_SIZE};
+	return locked_write(lf, &p, 1);
+}
+
+/* --- open, create, refuse ---------------------------------------------------- */
+
+static int fail(struct lockfile *lf, enum lf_err err, int errno_value)
+{
+	lf->err = err;
+	lf->errno_value = errno_value;
+	if (lf->fd >= 0)
+		close(lf->fd);
+	lf->fd = -1;
+	return -1; /* path is kept for lockfile_strerror; lockfile_close frees it */
+}
+
+/* Format an empty file. Two nodes may race here: the write lock on the
+ * record byte orders them, and the loser sees a formatted file. */
+static int format_if_empty(struct lockfile *lf)
+{
+	int r = record_lock(lf, F_WRLCK);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (fstat(lf->fd, &st) < 0)
+		r = -errno;
+	else if (st.st_size == 0) {
+		uint8_t image[LF_SIZE] = {0};
+		image[LF_OFF_STATUS] = LF_NEW;
+		lockfile_encode_header(image + LF_OFF_HEADER);
+		r = full_pwrite(lf->fd, image, sizeof(image), 0);
+		if (r == 0 && fsync(lf->fd) < 0)
+			r = -errno;
+	}
+	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	return r < 0 ? r : u;
+}
+
+int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
+{
+	bool create = mode == LF_OPEN_CREATE;
+	memset(lf, 0, sizeof(*lf));
+	lf->fd = -1;
+	lf->readonly = mode == LF_OPEN_READ;
+	lf->path = strdup(path);
+	if (!lf->path)
+		return fail(lf, LF_E_SYS, ENOMEM);
+
+	/* O_NONBLOCK so that opening a FIFO does not hang; it is refused below. */
+	int flags = (create ? O_RDWR | O_CREAT : lf->readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+	lf->fd = open(path, flags, 0660);
+	if (lf->fd < 0)
+		return fail(lf, errno == ELOOP ? LF_E_NOTFILE : LF_E_SYS, errno);
+	struct stat st;
+	if (fstat(lf->fd, &st) < 0)
+		return fail(lf, LF_E_SYS, errno);
+	if (!S_ISREG(st.st_mode))
+		return fail(lf, LF_E_NOTFILE, 0);
+	int fl = fcntl(lf->fd, F_GETFL);
+	if (fl < 0 || fcntl(lf->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return fail(lf, LF_E_SYS, errno);
+
+	/* An empty file is a new group (Artemis creates them empty too). */
+	if (st.st_size == 0 && create) {
+		int r = format_if_empty(lf);
+		if (r < 0)
+			return fail(lf, LF_E_SYS, -r);
+	}
+	uint8_t head[LF_OFF_HEADER + LF_HEADER_SIZE];
+	int r = record_lock(lf, F_RDLCK);
+	if (r == 0) {
+		if (fstat(lf->fd, &st) < 0)
+			r = -errno;
+		else if (st.st_size == 0)
+			r = 1; /* read-only look at a group nobody has formatted */
+		else if (st.st_size < LF_SIZE)
+			r = -EMSGSIZE;
+		else
+			r = full_pread(lf->fd, head, sizeof(head), 0);
+		ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	}
+	if (r == 1) {
+		lf->major = LF_VERSION_MAJOR;
+		lf->minor = LF_VERSION_MINOR;
+		return 0;
+	}
+	if (r == -EMSGSIZE)
+		return fail(lf, LF_E_SHORT, 0);
+	if (r < 0)
+		return fail(lf, LF_E_SYS, -r);
+	enum lf_err e = lockfile_check_header(head + LF_OFF_HEADER, &lf->major, &lf->minor);
+	if (e != LF_OK)
+		return fail(lf, e, 0);
+	return 0;
+}
+
+void lockfile_close(struct lockfile *lf)
+{
+	if (lf->fd >= 0)
+		close(lf->fd);
+	lf->fd = -1;
+	free(lf->path);
+	lf->path = NULL;
+}
+
+const char *lockfile_strerror(const struct lockfile *lf, char *buf, size_t n)
+{
+	const char *what = "unknown error";
+	switch (lf->err) {
+	case LF_OK: what = "no error"; break;
+	case LF_E_SHORT: what = "shorter than an understudy lock file: not ours, left untouched"; break;
+	case LF_E_MAGIC: what = "not an understudy lock file (wrong magic): left untouched"; break;
+	case LF_E_VERSION: what = "lock file format of another major version; this build speaks 1.x"; break;
+	case LF_E_HEADER: what = "lock file header checksum failed: corrupt, left untouched"; break;
+	case LF_E_NOTFILE: what = "not a regular file (directory, FIFO, device or symlink)"; break;
+	case LF_E_SYS: what = strerror(lf->errno_value); break;
+	}
+	snprintf(buf, n, "%s: %s", lf->path ? lf->path : "lock file", what);
+	return buf;
+}
+
+const char *lockfile_status_name(char status)
+{
+	switch (status) {
+	case LF_NEW: return "new";
+	case LF_LIVE: return "live";
+	case LF_PAUSED: return "paused";
+	case LF_FAILBACK: return "failback";
+	default: return "unknown";
+	}
+}
+
+const char *lockfile_slot_state_name(uint8_t state)
+{
+	switch (state) {
+	case LF_SLOT_JOINING: return "joining";
+	case LF_SLOT_QUEUED: return "queued";
+	case LF_SLOT_WAITING: return "waiting";
+	case LF_SLOT_LIVE: return "live";
+	case LF_SLOT_STOPPING: return "stopping";
+	default: return "unknown";
+	}
+}
+
+const char *lockfile_role_name(uint8_t role)
+{
+	switch (role) {
+	case LF_ROLE_PRIMARY: return "primary";
+	case LF_ROLE_BACKUP: return "backup";
+	default: return "unknown";
+	}
+}

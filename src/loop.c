@@ -1,0 +1,719 @@
+/* The node's event loop. Everything arrives on one io_uring and goes to
+ * node_step(); its actions are carried out here, storage ones on the
+ * worker thread, one at a time and in order. */
+#include "understudy/loop.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+#include <poll.h>
+
+#include "understudy/log.h"
+#include "understudy/notify.h"
+#include "understudy/supervise.h"
+#include "understudy/worker.h"
+
+extern char **environ;
+
+enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3 };
+#define TAG(kind, gen) ((uint64_t)(kind) | (uint64_t)(gen) << 8)
+#define QUEUE_LEN 8
+
+struct pending {
+	struct node_event_data ev;
+	bool has_view;
+	struct lf_view view;
+};
+
+struct loop {
+	const struct loop_config *cfg;
+	struct io_uring ring;
+	int sfd;
+	struct signalfd_siginfo si;
+	uint64_t efd_count;
+	struct lockfile lf;
+	struct worker worker;
+	struct worker_job job;
+	bool job_pending, job_is_tick, storage_hung;
+	struct node node;
+	struct node_out out;
+	int cursor;
+	struct pending queue[QUEUE_LEN];
+	int qhead, qlen;
+	struct pending current;
+	struct workload wl;
+	bool wl_active;
+	unsigned pidfd_gen;
+	/* Deadlines on CLOCK_MONOTONIC in ms; 0 when not set. */
+	int64_t timer_at, tick_at, kill_at, interrupt_at, job_deadline, heartbeat_at;
+	uint8_t id[LF_ID_SIZE];
+	uint64_t heartbeat, slot_seq;
+	char *exe;
+	char **envp;
+	bool done, ready_sent;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- events in ---------------------------------------------------------- */
+
+static struct pending *push(struct loop *l, enum node_event type)
+{
+	/* The loop makes at most one storage job, one child and one signal
+	 * event between two dispatches; the queue is far deeper than that. */
+	if (l->qlen == QUEUE_LEN) {
+		log_error("internal: event queue full, dropping %s", node_event_name(type));
+		return &l->current; /* scratch, never dispatched */
+	}
+	struct pending *p = &l->queue[(l->qhead + l->qlen++) % QUEUE_LEN];
+	memset(&p->ev, 0, sizeof(p->ev));
+	p->ev.type = type;
+	p->has_view = false;
+	return p;
+}
+
+static void push_job_event(struct loop *l, enum node_event type)
+{
+	struct pending *p = push(l, type);
+	if (l->job.have_view) {
+		p->has_view = true;
+		p->view = l->job.view;
+		p->ev.target_alive = l->job.target_alive;
+		p->ev.target_state = l->job.target_state;
+		p->ev.backup_waiting = l->job.backup_waiting;
+	}
+}
+
+static void announce(struct loop *l)
+{
+	char status[160];
+	enum node_state s = l->node.state;
+	if (s == NODE_LIVE)
+		snprintf(status, sizeof(status), "STATUS=live, workload pid %d", (int)l->wl.pid);
+	else
+		snprintf(status, sizeof(status), "STATUS=%s", node_state_name(s));
+	notify_send(status);
+	if (!l->ready_sent && (s == NODE_LIVE || s == NODE_BACKUP || s == NODE_QUEUED || s == NODE_CLAIMING)) {
+		notify_send("READY=1");
+		l->ready_sent = true;
+	}
+}
+
+static void dispatch(struct loop *l)
+{
+	l->current = l->queue[l->qhead];
+	l->qhead = (l->qhead + 1) % QUEUE_LEN;
+	l->qlen--;
+	struct node_event_data *ev = &l->current.ev;
+	ev->view = l->current.has_view ? &l->current.view : NULL;
+	ev->now_ms = now_ms();
+	enum node_state before = l->node.state;
+	node_step(&l->node, ev, &l->out);
+	l->cursor = 0;
+	if (before != l->node.state) {
+		log_info("%s -> %s: %s", node_state_name(before), node_state_name(l->node.state),
+			 l->out.why ? l->out.why : node_event_name(ev->type));
+		announce(l);
+	} else if (l->out.why) {
+		log_info("%s: %s", node_state_name(before), l->out.why);
+	}
+}
+
+/* --- storage jobs --------------------------------------------------------- */
+
+static void fill_slot(struct loop *l, struct lf_slot *s, uint8_t state)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->id, l->id, LF_ID_SIZE);
+	s->role = (uint8_t)l->cfg->node.role;
+	s->state = state;
+	s->pid = (uint32_t)getpid();
+	s->seq = ++l->slot_seq;
+	snprintf(s->name, sizeof(s->name), "%s", l->cfg->name);
+}
+
+static void fill_live(struct loop *l, struct lf_live *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->epoch = l->node.epoch;
+	v->heartbeat = ++l->heartbeat;
+	memcpy(v->id, l->id, LF_ID_SIZE);
+	v->slot = l->node.slot;
+	v->pid = (uint32_t)getpid();
+	v->heartbeat_ms = (uint32_t)l->cfg->heartbeat_ms;
+	snprintf(v->name, sizeof(v->name), "%s", l->cfg->name);
+	snprintf(v->address, sizeof(v->address), "%s", l->cfg->address ? l->cfg->address : "");
+}
+
+static bool is_wait(enum worker_op op) { return op == WORKER_WAIT_LIVE || op == WORKER_WAIT_BACKUP; }
+
+static struct worker_job *job(struct loop *l, enum worker_op op)
+{
+	struct worker_job *j = &l->job;
+	memset(j, 0, offsetof(struct worker_job, view));
+	j->op = op;
+	j->my_slot = l->node.slot;
+	return j;
+}
+
+static void submit(struct loop *l, bool tick)
+{
+	int64_t now = now_ms();
+	l->job_pending = true;
+	l->job_is_tick = tick;
+	l->interrupt_at = is_wait(l->job.op) ? now + l->cfg->node.poll_ms : 0;
+	/* A lock wait is meant to block; any other call that takes this long
+	 * means the storage is hung, and the loop must act without it. */
+	l->job_deadline = is_wait(l->job.op) ? 0 : now + l->cfg->io_timeout_ms;
+	worker_submit(&l->worker, &l->job);
+}
+
+static const char *op_name(enum worker_op op)
+{
+	static const char *const names[] = {
+		[WORKER_CLAIM_SLOT] = "claiming a slot", [WORKER_WRITE_SLOT] = "writing our slot",
+		[WORKER_TRY_LIVE] = "trying the live lock", [WORKER_WAIT_LIVE] = "waiting for the live lock",
+		[WORKER_WAIT_BACKUP] = "waiting for the backup lock", [WORKER_RELEASE_LIVE] = "releasing the live lock",
+		[WORKER_RELEASE_BACKUP] = "releasing the backup lock", [WORKER_WRITE_LIVE] = "writing the live record",
+		[WORKER_WRITE_STATUS] = "writing the status", [WORKER_WRITE_REQUEST] = "writing a request",
+		[WORKER_READ] = "reading the lock file",
+	};
+	return names[op];
+}
+
+static void storage_failed(struct loop *l, int err)
+{
+	if (l->node.state == NODE_DONE)
+		return; /* leaving anyway: the remaining actions still run */
+	l->cursor = l->out.n;
+	push(l, NODE_EV_STORAGE_ERROR)->ev.err = err;
+}
+
+static void on_job_done(struct loop *l)
+{
+	l->job_pending = false;
+	l->interrupt_at = l->job_deadline = 0;
+	struct worker_job *j = &l->job;
+	int r = j->res;
+	if (l->job_is_tick) {
+		if (r < 0) {
+			log_error("%s: %s: %s", l->lf.path, op_name(j->op), strerror(-r));
+			storage_failed(l, -r);
+		} else {
+			push_job_event(l, NODE_EV_TICK);
+		}
+		return;
+	}
+	switch (j->op) {
+	case WORKER_CLAIM_SLOT:
+		if (r >= 0) {
+			push(l, NODE_EV_JOINED)->ev.slot = r;
+			return;
+		}
+		if (r == -ENOSPC)
+			log_error("%s: all %d slots are held: the group is full", l->lf.path, LF_SLOTS);
+		break;
+	case WORKER_TRY_LIVE:
+	case WORKER_WAIT_LIVE:
+	case WORKER_WAIT_BACKUP:
+		if (r == 0) {
+			push_job_event(l, NODE_EV_LOCKED);
+			return;
+		}
+		if (r == -EAGAIN || r == -EINTR) {
+			push_job_event(l, NODE_EV_BUSY);
+			return;
+		}
+		break;
+	default:
+		if (r >= 0)
+			return;
+	}
+	if (r != -ENOSPC)
+		log_error("%s: %s: %s", l->lf.path, op_name(j->op), strerror(-r));
+	storage_failed(l, -r);
+}
+
+/* --- the workload ---------------------------------------------------------- */
+
+/* At most three requests are ever outstanding on a ring of 32, so the
+ * queue has room; if it ever had not, submitting frees it. */
+static struct io_uring_sqe *sqe_get(struct loop *l)
+{
+	struct io_uring_sqe *sqe;
+	while (!(sqe = io_uring_get_sqe(&l->ring)))
+		io_uring_submit(&l->ring);
+	return sqe;
+}
+
+static void arm_pidfd(struct loop *l)
+{
+	struct io_uring_sqe *sqe = sqe_get(l);
+	io_uring_prep_poll_add(sqe, l->wl.pidfd, POLLIN);
+	io_uring_sqe_set_data64(sqe, TAG(TAG_PIDFD, ++l->pidfd_gen));
+}
+
+static void spawn(struct loop *l)
+{
+	char *const *argv = l->cfg->argv;
+	int r = supervise_spawn(&l->wl, l->exe, argv, l->envp, l->lf.fd);
+	if (r < 0) {
+		log_error("workload %s: %s", argv[0], strerror(-r));
+		push(l, NODE_EV_SPAWN_FAILED)->ev.err = -r;
+		return;
+	}
+	l->wl_active = true;
+	arm_pidfd(l);
+	log_info("workload %s started, pid %d", argv[0], (int)l->wl.pid);
+	push(l, NODE_EV_STARTED);
+}
+
+static void stop(struct loop *l)
+{
+	if (!l->wl_active) {
+		push(l, NODE_EV_EXITED)->ev.wstatus = l->wl.wstatus;
+		return;
+	}
+	log_info("stopping the workload (pid %d): SIGTERM, SIGKILL after %lld ms", (int)l->wl.pid,
+		 (long long)l->cfg->stop_timeout_ms);
+	supervise_kill_tree(&l->wl, SIGTERM);
+	l->kill_at = now_ms() + l->cfg->stop_timeout_ms;
+}
+
+static void describe_exit(int st, char *buf, size_t n)
+{
+	if (WIFEXITED(st))
+		snprintf(buf, n, "exited with status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+	else
+		snprintf(buf, n, "ended (status 0x%x)", st);
+}
+
+/* A child changed state. The workload counts as gone only when its main
+ * process and every other process of its tree have been reaped. */
+static void on_child(struct loop *l)
+{
+	bool none = supervise_reap(&l->wl);
+	if (!l->wl_active)
+		return;
+	if (!l->wl.main_gone) {
+		if (l->wl.stop_sig)
+			supervise_kill_tree(&l->wl, l->wl.stop_sig); /* orphans that just arrived */
+		return;
+	}
+	if (!none) {
+		if (!l->wl.stop_sig) {
+			log_info("workload main process ended; stopping the rest of its tree");
+			supervise_kill_tree(&l->wl, SIGTERM);
+			l->kill_at = now_ms() + l->cfg->stop_timeout_ms;
+		} else {
+			supervise_kill_tree(&l->wl, l->wl.stop_sig);
+		}
+		return;
+	}
+	char how[96];
+	describe_exit(l->wl.wstatus, how, sizeof(how));
+	log_info("workload %s", how);
+	l->wl_active = false;
+	l->kill_at = 0;
+	push(l, NODE_EV_EXITED)->ev.wstatus = l->wl.wstatus;
+}
+
+/* --- actions out ------------------------------------------------------------- */
+
+static void run_action(struct loop *l, const struct node_action *a)
+{
+	struct worker_job *j;
+	int64_t now = now_ms();
+	switch (a->kind) {
+	case NODE_A_CLAIM_SLOT:
+		j = job(l, WORKER_CLAIM_SLOT);
+		fill_slot(l, &j->slot, LF_SLOT_JOINING);
+		submit(l, false);
+		return;
+	case NODE_A_SLOT_STATE:
+		j = job(l, WORKER_WRITE_SLOT);
+		fill_slot(l, &j->slot, (uint8_t)a->arg);
+		submit(l, false);
+		return;
+	case NODE_A_TRY_LIVE:
+		job(l, WORKER_TRY_LIVE);
+		submit(l, false);
+		return;
+	case NODE_A_WAIT_LIVE:
+		j = job(l, WORKER_WAIT_LIVE);
+		j->want_view = l->node.state == NODE_CLAIMING;
+		submit(l, false);
+		return;
+	case NODE_A_WAIT_BACKUP:
+		job(l, WORKER_WAIT_BACKUP);
+		submit(l, false);
+		return;
+	case NODE_A_RELEASE_LIVE:
+		l->tick_at = 0;
+		job(l, WORKER_RELEASE_LIVE);
+		submit(l, false);
+		return;
+	case NODE_A_RELEASE_BACKUP:
+		job(l, WORKER_RELEASE_BACKUP);
+		submit(l, false);
+		return;
+	case NODE_A_WRITE_LIVE:
+		j = job(l, WORKER_WRITE_LIVE);
+		j->status = LF_LIVE;
+		fill_live(l, &j->live);
+		l->tick_at = now + l->cfg->check_ms;
+		l->heartbeat_at = now + l->cfg->heartbeat_ms;
+		submit(l, false);
+		return;
+	case NODE_A_WRITE_STATUS:
+		j = job(l, WORKER_WRITE_STATUS);
+		j->status = (char)a->arg;
+		submit(l, false);
+		return;
+	case NODE_A_REQUEST_FAILBACK:
+		j = job(l, WORKER_WRITE_REQUEST);
+		j->request.seq = (uint64_t)now;
+		j->request.kind = LF_REQ_FAILBACK;
+		j->request.target_slot = l->node.slot;
+		memcpy(j->request.target_id, l->id, LF_ID_SIZE);
+		snprintf(j->request.target_name, sizeof(j->request.target_name), "%s", l->cfg->name);
+		snprintf(j->request.requester, sizeof(j->request.requester), "%s", l->cfg->name);
+		j->request.requester_pid = (uint32_t)getpid();
+		submit(l, false);
+		return;
+	case NODE_A_SPAWN:
+		spawn(l);
+		return;
+	case NODE_A_STOP:
+		stop(l);
+		return;
+	case NODE_A_TIMER:
+		l->timer_at = now + a->arg;
+		return;
+	case NODE_A_EXIT:
+		l->done = true;
+		return;
+	}
+}
+
+/* Carry out actions and dispatch events until something must be waited
+ * for: a storage job, a child, a signal or a timer. */
+static void settle(struct loop *l)
+{
+	for (;;) {
+		if (l->job_pending)
+			return;
+		if (l->cursor < l->out.n) {
+			const struct node_action *a = &l->out.a[l->cursor++];
+			if (l->storage_hung && a->kind != NODE_A_SPAWN && a->kind != NODE_A_STOP &&
+			    a->kind != NODE_A_TIMER && a->kind != NODE_A_EXIT)
+				continue; /* nothing more reaches a hung storage */
+			run_action(l, a);
+			continue;
+		}
+		if (l->qlen == 0)
+			return;
+		dispatch(l);
+	}
+}
+
+/* --- timers -------------------------------------------------------------------- */
+
+static bool ticking(const struct loop *l)
+{
+	return l->node.state == NODE_LIVE || l->node.state == NODE_STOPPING;
+}
+
+static int64_t next_deadline(const struct loop *l)
+{
+	int64_t d[] = {l->timer_at, l->kill_at, l->interrupt_at, l->job_deadline,
+		       ticking(l) && !l->storage_hung ? l->tick_at : 0};
+	int64_t m = 0;
+	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
+		if (d[i] && (!m || d[i] < m))
+			m = d[i];
+	return m;
+}
+
+static void fire_timers(struct loop *l)
+{
+	int64_t now = now_ms();
+	if (l->timer_at && now >= l->timer_at) {
+		l->timer_at = 0;
+		push(l, NODE_EV_TIMER);
+	}
+	if (l->kill_at && now >= l->kill_at) {
+		l->kill_at = 0;
+		log_warn("workload did not stop within %lld ms: SIGKILL to its whole tree",
+			 (long long)l->cfg->stop_timeout_ms);
+		supervise_kill_tree(&l->wl, SIGKILL);
+	}
+	if (l->interrupt_at && now >= l->interrupt_at) {
+		/* Bound every lock wait: on storage whose lock grants come late
+		 * (or never), the node still looks again each poll interval. */
+		worker_interrupt(&l->worker);
+		l->interrupt_at = now + l->cfg->node.poll_ms;
+	}
+	if (l->job_deadline && now >= l->job_deadline) {
+		l->job_deadline = 0;
+		log_error("%s: %s has not returned in %lld ms: the storage is hung", l->lf.path,
+			  op_name(l->job.op), (long long)l->cfg->io_timeout_ms);
+		l->storage_hung = true;
+		l->job_pending = false; /* the worker keeps it; we go on without */
+		if (l->wl_active)
+			supervise_kill_tree(&l->wl, SIGKILL); /* never run blind */
+		storage_failed(l, ETIMEDOUT);
+	}
+	if (ticking(l) && l->tick_at && now >= l->tick_at && !l->job_pending && !l->storage_hung &&
+	    l->cursor >= l->out.n && l->qlen == 0) {
+		l->tick_at = now + l->cfg->check_ms;
+		struct worker_job *j;
+		if (now >= l->heartbeat_at) {
+			l->heartbeat_at = now + l->cfg->heartbeat_ms;
+			j = job(l, WORKER_WRITE_LIVE);
+			j->status = 0; /* a heartbeat leaves the status: a pending F must survive */
+			fill_live(l, &j->live);
+		} else {
+			j = job(l, WORKER_READ);
+		}
+		j->want_view = true;
+		submit(l, true);
+	}
+}
+
+/* --- the ring -------------------------------------------------------------------- */
+
+static void arm_signal(struct loop *l)
+{
+	struct io_uring_sqe *sqe = sqe_get(l);
+	io_uring_prep_read(sqe, l->sfd, &l->si, sizeof(l->si), 0);
+	io_uring_sqe_set_data64(sqe, TAG(TAG_SIGNAL, 0));
+}
+
+static void arm_worker(struct loop *l)
+{
+	struct io_uring_sqe *sqe = sqe_get(l);
+	io_uring_prep_read(sqe, l->worker.efd, &l->efd_count, sizeof(l->efd_count), 0);
+	io_uring_sqe_set_data64(sqe, TAG(TAG_WORKER, 0));
+}
+
+static void on_signal(struct loop *l)
+{
+	int sig = (int)l->si.ssi_signo;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		if (l->node.state == NODE_STOPPING && l->wl.stop_sig == SIGTERM) {
+			log_warn("%s again: SIGKILL to the workload now", strsignal(sig));
+			l->kill_at = 0;
+			supervise_kill_tree(&l->wl, SIGKILL);
+			return;
+		}
+		log_info("%s: leaving the group", strsignal(sig));
+		notify_send("STOPPING=1");
+		push(l, NODE_EV_SHUTDOWN);
+		return;
+	case SIGHUP:
+	case SIGUSR1:
+	case SIGUSR2:
+		if (l->wl_active && !l->wl.main_gone)
+			supervise_signal(&l->wl, sig);
+		return;
+	case SIGCHLD:
+		on_child(l);
+		return;
+	default:
+		return;
+	}
+}
+
+static void on_cqe(struct loop *l, struct io_uring_cqe *cqe)
+{
+	uint64_t tag = io_uring_cqe_get_data64(cqe);
+	switch (tag & 0xff) {
+	case TAG_SIGNAL:
+		if (cqe->res == (int)sizeof(l->si))
+			on_signal(l);
+		arm_signal(l);
+		return;
+	case TAG_WORKER:
+		if (cqe->res == (int)sizeof(l->efd_count) && l->job_pending)
+			on_job_done(l);
+		arm_worker(l);
+		return;
+	case TAG_PIDFD:
+		if ((unsigned)(tag >> 8) == l->pidfd_gen)
+			on_child(l);
+		return;
+	default:
+		return; /* liburing's own timeouts */
+	}
+}
+
+static int64_t wait_events(struct loop *l)
+{
+	int64_t when = next_deadline(l);
+	struct __kernel_timespec ts, *tsp = NULL;
+	if (when) {
+		int64_t d = when - now_ms();
+		if (d < 0)
+			d = 0;
+		ts.tv_sec = d / 1000;
+		ts.tv_nsec = (d % 1000) * 1000000;
+		tsp = &ts;
+	}
+	struct io_uring_cqe *cqe;
+	int r = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, tsp, NULL);
+	if (r < 0 && r != -ETIME && r != -EINTR)
+		return r;
+	unsigned head, n = 0;
+	io_uring_for_each_cqe(&l->ring, head, cqe) {
+		on_cqe(l, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&l->ring, n);
+	return 0;
+}
+
+/* --- set-up ------------------------------------------------------------------------ */
+
+static char **build_env(const struct loop_config *cfg)
+{
+	const char *keys[] = {"UNDERSTUDY_ROLE", "UNDERSTUDY_NODE", "UNDERSTUDY_LOCK", "UNDERSTUDY_ADDRESS"};
+	const char *vals[] = {lockfile_role_name((uint8_t)cfg->node.role), cfg->name, cfg->lock_path,
+			      cfg->address ? cfg->address : ""};
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 5, sizeof(char *));
+	if (!env)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "UNDERSTUDY_", 11) != 0 && strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0)
+			env[k++] = environ[i];
+	for (size_t i = 0; i < 4; i++)
+		if (asprintf(&env[k++], "%s=%s", keys[i], vals[i]) < 0)
+			return NULL;
+	return env;
+}
+
+static int open_error(struct lockfile *lf)
+{
+	char msg[512];
+	log_error("%s", lockfile_strerror(lf, msg, sizeof(msg)));
+	if (lf->err != LF_E_SYS)
+		return EX_DATAERR;
+	switch (lf->errno_value) {
+	case ENOENT: return EX_NOINPUT;
+	case EACCES:
+	case EPERM: return EX_NOPERM;
+	case EROFS: return EX_CANTCREAT;
+	default: return EX_IOERR;
+	}
+}
+
+static int setup(struct loop *l)
+{
+	const struct loop_config *cfg = l->cfg;
+	int r = supervise_resolve(cfg->argv[0], &l->exe);
+	if (r < 0) {
+		log_error("workload %s: %s", cfg->argv[0], strerror(-r));
+		return EX_UNAVAILABLE;
+	}
+	if (lockfile_open(&l->lf, cfg->lock_path, LF_OPEN_CREATE) < 0)
+		return open_error(&l->lf);
+	if (!(l->envp = build_env(cfg)) || getrandom(l->id, sizeof(l->id), 0) != (ssize_t)sizeof(l->id)) {
+		log_error("setting up: %s", strerror(errno));
+		return EX_OSERR;
+	}
+	if ((r = supervise_init()) < 0) {
+		log_error("cannot become a child subreaper: %s", strerror(-r));
+		return EX_OSERR;
+	}
+	sigset_t mask;
+	sigemptyset(&mask);
+	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE, SIGRTMIN + 2};
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&mask, sigs[i]);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 || (l->sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return EX_OSERR;
+	}
+	if ((r = worker_start(&l->worker, &l->lf)) < 0) {
+		log_error("starting the storage thread: %s", strerror(-r));
+		return EX_OSERR;
+	}
+	if ((r = io_uring_queue_init(32, &l->ring, 0)) < 0) {
+		log_error("io_uring: %s", strerror(-r));
+		return EX_OSERR;
+	}
+	arm_signal(l);
+	arm_worker(l);
+	return 0;
+}
+
+int loop_run(const struct loop_config *cfg)
+{
+	struct loop *l = calloc(1, sizeof(*l));
+	if (!l) {
+		log_error("out of memory");
+		return EX_OSERR;
+	}
+	l->cfg = cfg;
+	l->sfd = -1;
+	l->lf.fd = -1;
+	l->wl.pidfd = -1;
+	int code = setup(l);
+	if (code)
+		goto out;
+	node_init(&l->node, &cfg->node, &l->out);
+	log_info("joining %s as %s", cfg->lock_path, lockfile_role_name((uint8_t)cfg->node.role));
+	while (!(l->done && l->cursor >= l->out.n && !l->job_pending)) {
+		settle(l);
+		if (l->done && l->cursor >= l->out.n && !l->job_pending)
+			break;
+		int r = (int)wait_events(l);
+		if (r < 0) {
+			log_error("io_uring wait: %s", strerror(-r));
+			if (l->wl_active)
+				supervise_kill_tree(&l->wl, SIGKILL);
+			code = EX_OSERR;
+			goto out;
+		}
+		fire_timers(l);
+	}
+	code = l->node.exit_code;
+out:
+	if (l->worker.started && !l->storage_hung)
+		worker_stop(&l->worker);
+	if (l->ring.ring_fd > 0)
+		io_uring_queue_exit(&l->ring);
+	if (l->sfd >= 0)
+		close(l->sfd);
+	lockfile_close(&l->lf);
+	free(l->exe);
+	if (l->envp) {
+		for (size_t i = 0; l->envp[i]; i++)
+			if (strncmp(l->envp[i], "UNDERSTUDY_", 11) == 0)
+				free(l->envp[i]);
+		free(l->envp);
+	}
+	free(l);
+	return code;
+}

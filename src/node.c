@@ -1,0 +1,478 @@
+/* The node state machine. One table, actions[state][event], of small
+ * functions; a NULL entry is an event that state ignores. Nothing here
+ * makes a system call: facts come in with the event, actions go out in
+ * order, and the loop (loop.c) carries them out. doc/protocol.md says
+ * the same in prose and tables; change both together. */
+#include "understudy/node.h"
+
+#include <string.h>
+#include <sys/wait.h>
+
+typedef void action_fn(struct node *, const struct node_event_data *, struct node_out *);
+
+static void emit(struct node_out *out, enum node_action_kind kind, int64_t arg)
+{
+	/* The table never emits more than NODE_MAX_ACTIONS for one event; the
+	 * tests feed every event to every state to hold it to that. */
+	if (out->n < NODE_MAX_ACTIONS)
+		out->a[out->n++] = (struct node_action){kind, arg};
+}
+
+/* Move to a state and tell the group, through our slot, when what we
+ * publish changes. */
+static void enter(struct node *n, enum node_state s, struct node_out *out)
+{
+	enum lf_slot_state before = node_slot_state(n->state);
+	n->state = s;
+	if (s != NODE_DONE && node_slot_state(s) != before)
+		emit(out, NODE_A_SLOT_STATE, node_slot_state(s));
+}
+
+static void leave(struct node *n, int code, struct node_out *out)
+{
+	n->exit_code = code;
+	n->state = NODE_DONE;
+	emit(out, NODE_A_EXIT, code);
+}
+
+static bool alive_waiter(uint8_t state) { return state == LF_SLOT_QUEUED || state == LF_SLOT_WAITING; }
+
+enum node_verdict node_decide(const struct node *n, const struct node_event_data *ev)
+{
+	const struct lf_view *v = ev->view;
+	switch (v->status) {
+	case LF_LIVE:
+		/* The live is gone (we hold its lock) without a clean stop. */
+		return NODE_BECOME_LIVE;
+	case LF_NEW:
+	case LF_PAUSED:
+		/* Nobody has been live, or the live stopped on purpose: only the
+		 * primary starts the group. */
+		return n->cfg.role == LF_ROLE_PRIMARY ? NODE_BECOME_LIVE : NODE_STAND_BY;
+	case LF_FAILBACK:
+		/* A request we cannot read is no request: treat F as L, so a torn
+		 * or foreign write never leaves the group without a live node. */
+		if (v->request_rec != LF_REC_OK)
+			return NODE_BECOME_LIVE;
+		if (v->request.target_slot == LF_TARGET_ANY || v->request.target_slot == n->slot)
+			return NODE_BECOME_LIVE;
+		/* A request for a node that is gone is stale: a primary that died
+		 * during failback must not leave the group without a live node. */
+		if (!ev->target_alive)
+			return NODE_BECOME_LIVE;
+		return NODE_YIELD;
+	default:
+		/* A status byte this build does not know: do not start. */
+		return NODE_STAND_BY;
+	}
+}
+
+static void become_live(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	const struct lf_view *v = ev->view;
+	n->epoch = (v->live_rec == LF_REC_OK ? v->live.epoch : 0) + 1;
+	n->nrestarts = 0;
+	n->stop = NODE_STOP_NONE;
+	/* L and our record are on storage before the workload exists: a
+	 * workload never runs under a status that would stop a failover. */
+	emit(out, NODE_A_WRITE_LIVE, (int64_t)n->epoch);
+	if (n->holds_backup) {
+		emit(out, NODE_A_RELEASE_BACKUP, 0);
+		n->holds_backup = false;
+	}
+	enter(n, NODE_LIVE, out);
+	emit(out, NODE_A_SPAWN, 0);
+	n->workload_running = true;
+	out->why = v->status == LF_LIVE ? "the live node is gone: taking over"
+		   : v->status == LF_FAILBACK ? "hand-over for this node"
+		   : v->status == LF_PAUSED  ? "group was paused: primary starts it"
+					     : "new group: primary starts it";
+}
+
+/* We hold the live lock: take the role, stand by, or let another pass. */
+static void on_live_lock(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	switch (node_decide(n, ev)) {
+	case NODE_BECOME_LIVE:
+		become_live(n, ev, out);
+		return;
+	case NODE_STAND_BY:
+		emit(out, NODE_A_RELEASE_LIVE, 0);
+		emit(out, NODE_A_TIMER, n->cfg.poll_ms);
+		out->why = "group is paused or new: standing by";
+		return;
+	case NODE_YIELD:
+		emit(out, NODE_A_RELEASE_LIVE, 0);
+		if (n->holds_backup) {
+			emit(out, NODE_A_RELEASE_BACKUP, 0);
+			n->holds_backup = false;
+		}
+		enter(n, NODE_QUEUED, out);
+		emit(out, NODE_A_TIMER, n->cfg.poll_ms);
+		out->why = "hand-over names another node: letting it pass";
+		return;
+	}
+}
+
+/* Stopping is over, or there was nothing to stop: finish by reason. */
+static void finish_stop(struct node *n, struct node_out *out)
+{
+	enum node_stop_reason why = n->stop;
+	n->stop = NODE_STOP_NONE;
+	switch (why) {
+	case NODE_STOP_SHUTDOWN:
+		if (!n->cfg.failover_on_shutdown)
+			emit(out, NODE_A_WRITE_STATUS, LF_PAUSED);
+		emit(out, NODE_A_RELEASE_LIVE, 0);
+		out->why = n->cfg.failover_on_shutdown ? "shut down, left L for a backup" : "shut down, group paused";
+		leave(n, NODE_EXIT_OK, out);
+		return;
+	case NODE_STOP_FINISHED:
+		emit(out, NODE_A_WRITE_STATUS, LF_PAUSED);
+		emit(out, NODE_A_RELEASE_LIVE, 0);
+		out->why = "workload finished: group paused";
+		leave(n, NODE_EXIT_OK, out);
+		return;
+	case NODE_STOP_GIVEUP:
+	case NODE_STOP_NONE:
+		/* Status stays L: a backup takes over. */
+		emit(out, NODE_A_RELEASE_LIVE, 0);
+		leave(n, n->exit_code ? n->exit_code : NODE_EXIT_WORKLOAD, out);
+		return;
+	case NODE_STOP_HANDOVER:
+		/* Status stays F, so that the node it names takes the role. */
+		emit(out, NODE_A_RELEASE_LIVE, 0);
+		if (n->shutdown) {
+			out->why = "handed over and shut down";
+			leave(n, NODE_EXIT_OK, out);
+			return;
+		}
+		enter(n, NODE_QUEUED, out);
+		emit(out, NODE_A_WAIT_BACKUP, 0);
+		out->why = "handed over: queuing as a backup";
+		return;
+	}
+}
+
+static void stop_workload(struct node *n, enum node_stop_reason why, struct node_out *out)
+{
+	n->stop = why;
+	if (!n->workload_running) {
+		finish_stop(n, out);
+		return;
+	}
+	enter(n, NODE_STOPPING, out);
+	emit(out, NODE_A_STOP, 0);
+}
+
+/* --- JOINING -------------------------------------------------------------- */
+
+static void joining_joined(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	n->slot = ev->slot;
+	if (n->cfg.role == LF_ROLE_PRIMARY) {
+		emit(out, NODE_A_TRY_LIVE, 0);
+		out->why = "primary: trying the live lock";
+		return;
+	}
+	enter(n, NODE_QUEUED, out);
+	emit(out, NODE_A_WAIT_BACKUP, 0);
+	out->why = "backup: queuing for the backup lock";
+}
+
+static void joining_busy(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	if (n->cfg.allow_failback) {
+		enter(n, NODE_CLAIMING, out);
+		emit(out, NODE_A_REQUEST_FAILBACK, 0);
+		emit(out, NODE_A_WAIT_LIVE, 0);
+		out->why = "another node is live: asking for failback";
+		return;
+	}
+	enter(n, NODE_QUEUED, out);
+	emit(out, NODE_A_WAIT_BACKUP, 0);
+	out->why = "another node is live: waiting as a backup";
+}
+
+/* --- QUEUED, BACKUP, CLAIMING ---------------------------------------------- */
+
+static void wait_backup(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)n, (void)ev;
+	emit(out, NODE_A_WAIT_BACKUP, 0);
+}
+
+static void queued_locked(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	n->holds_backup = true;
+	enter(n, NODE_BACKUP, out);
+	emit(out, NODE_A_WAIT_LIVE, 0);
+	out->why = "holding the backup lock: next in line";
+}
+
+static void wait_live(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)n, (void)ev;
+	emit(out, NODE_A_WAIT_LIVE, 0);
+}
+
+/* A primary asking for failback keeps its request in the file: a new live
+ * writes L over it, so it writes the request again until it is served. */
+static void claiming_busy(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	const struct lf_view *v = ev->view;
+	bool ours = v && v->status == LF_FAILBACK && v->request_rec == LF_REC_OK && v->request.target_slot == n->slot;
+	if (!ours) {
+		emit(out, NODE_A_REQUEST_FAILBACK, 0);
+		out->why = "failback request was overwritten: asking again";
+	}
+	emit(out, NODE_A_WAIT_LIVE, 0);
+}
+
+static void leave_now(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	out->why = "shut down while not live";
+	leave(n, NODE_EXIT_OK, out);
+}
+
+static void storage_failed(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	out->why = "the lock file failed";
+	leave(n, NODE_EXIT_IO, out);
+}
+
+/* --- LIVE ------------------------------------------------------------------ */
+
+static void live_tick(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	const struct lf_view *v = ev->view;
+	if (!v || v->status != LF_FAILBACK)
+		return;
+	const struct lf_request *r = &v->request;
+	bool go;
+	if (v->request_rec != LF_REC_OK || r->target_slot == n->slot)
+		go = false;
+	else if (r->target_slot == LF_TARGET_ANY)
+		go = ev->backup_waiting;
+	else
+		go = ev->target_alive && alive_waiter(ev->target_state);
+	if (!go) {
+		/* Never stop the live when nobody can take over: refuse by
+		 * writing L back, which the requester sees. */
+		emit(out, NODE_A_WRITE_STATUS, LF_LIVE);
+		out->why = "hand-over refused: no such node is waiting";
+		return;
+	}
+	out->why = r->kind == LF_REQ_FAILBACK ? "failback requested: handing over" : "switchover requested: handing over";
+	stop_workload(n, NODE_STOP_HANDOVER, out);
+}
+
+static int64_t backoff(const struct node *n, int k)
+{
+	int64_t d = n->cfg.backoff_ms;
+	while (k-- > 0 && d < n->cfg.backoff_max_ms)
+		d *= 2;
+	return d < n->cfg.backoff_max_ms ? d : n->cfg.backoff_max_ms;
+}
+
+static void live_exited(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	n->workload_running = false;
+	bool clean = WIFEXITED(ev->wstatus) && WEXITSTATUS(ev->wstatus) == 0;
+	if (clean && n->cfg.restart != NODE_RESTART_ALWAYS) {
+		out->why = "workload exited 0";
+		n->stop = NODE_STOP_FINISHED;
+		finish_stop(n, out);
+		return;
+	}
+	if (n->cfg.restart == NODE_RESTART_NEVER) {
+		out->why = "workload failed and --restart is never: leaving it to a backup";
+		n->stop = NODE_STOP_GIVEUP;
+		finish_stop(n, out);
+		return;
+	}
+	/* Keep only the restarts within the window, oldest first. */
+	int kept = 0;
+	for (int i = 0; i < n->nrestarts; i++)
+		if (ev->now_ms - n->restart_at[i] < n->cfg.restart_window_ms)
+			n->restart_at[kept++] = n->restart_at[i];
+	n->nrestarts = kept;
+	if (n->nrestarts >= n->cfg.max_restarts || n->nrestarts >= NODE_RESTART_HISTORY) {
+		out->why = "workload failed, restarts exhausted: leaving it to a backup";
+		n->stop = NODE_STOP_GIVEUP;
+		finish_stop(n, out);
+		return;
+	}
+	emit(out, NODE_A_TIMER, backoff(n, n->nrestarts));
+	n->restart_at[n->nrestarts++] = ev->now_ms;
+	out->why = "workload exited: restarting after back-off";
+}
+
+static void live_timer(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	if (n->workload_running)
+		return;
+	emit(out, NODE_A_SPAWN, 0);
+	n->workload_running = true;
+	out->why = "restarting the workload";
+}
+
+static void live_spawn_failed(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	n->workload_running = false;
+	n->stop = NODE_STOP_GIVEUP;
+	n->exit_code = NODE_EXIT_WORKLOAD;
+	out->why = "workload could not be started";
+	finish_stop(n, out);
+}
+
+static void live_shutdown(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	n->shutdown = true;
+	out->why = "signal: stopping the workload";
+	stop_workload(n, NODE_STOP_SHUTDOWN, out);
+}
+
+static void live_storage_error(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	n->exit_code = NODE_EXIT_IO;
+	out->why = "the lock file failed: stopping the workload";
+	stop_workload(n, NODE_STOP_GIVEUP, out);
+}
+
+/* --- STOPPING -------------------------------------------------------------- */
+
+static void stopping_exited(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	n->workload_running = false;
+	finish_stop(n, out);
+}
+
+static void stopping_shutdown(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev, (void)out;
+	n->shutdown = true; /* a hand-over in progress then exits, not requeues */
+}
+
+static void stopping_storage_error(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev, (void)out;
+	n->exit_code = NODE_EXIT_IO;
+	n->stop = NODE_STOP_GIVEUP;
+}
+
+/* --- the table --------------------------------------------------------------- */
+
+static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
+	[NODE_JOINING] = {
+		[NODE_EV_JOINED] = joining_joined,
+		[NODE_EV_LOCKED] = on_live_lock,
+		[NODE_EV_BUSY] = joining_busy,
+		[NODE_EV_SHUTDOWN] = leave_now,
+		[NODE_EV_STORAGE_ERROR] = storage_failed,
+	},
+	[NODE_QUEUED] = {
+		[NODE_EV_LOCKED] = queued_locked,
+		[NODE_EV_BUSY] = wait_backup,
+		[NODE_EV_TIMER] = wait_backup,
+		[NODE_EV_SHUTDOWN] = leave_now,
+		[NODE_EV_STORAGE_ERROR] = storage_failed,
+	},
+	[NODE_BACKUP] = {
+		[NODE_EV_LOCKED] = on_live_lock,
+		[NODE_EV_BUSY] = wait_live,
+		[NODE_EV_TIMER] = wait_live,
+		[NODE_EV_SHUTDOWN] = leave_now,
+		[NODE_EV_STORAGE_ERROR] = storage_failed,
+	},
+	[NODE_CLAIMING] = {
+		[NODE_EV_LOCKED] = on_live_lock,
+		[NODE_EV_BUSY] = claiming_busy,
+		[NODE_EV_TIMER] = wait_live,
+		[NODE_EV_SHUTDOWN] = leave_now,
+		[NODE_EV_STORAGE_ERROR] = storage_failed,
+	},
+	[NODE_LIVE] = {
+		[NODE_EV_TICK] = live_tick,
+		[NODE_EV_TIMER] = live_timer,
+		[NODE_EV_EXITED] = live_exited,
+		[NODE_EV_SPAWN_FAILED] = live_spawn_failed,
+		[NODE_EV_SHUTDOWN] = live_shutdown,
+		[NODE_EV_STORAGE_ERROR] = live_storage_error,
+	},
+	[NODE_STOPPING] = {
+		[NODE_EV_EXITED] = stopping_exited,
+		[NODE_EV_SHUTDOWN] = stopping_shutdown,
+		[NODE_EV_STORAGE_ERROR] = stopping_storage_error,
+	},
+	[NODE_DONE] = {0},
+};
+
+void node_init(struct node *n, const struct node_config *cfg, struct node_out *out)
+{
+	memset(n, 0, sizeof(*n));
+	n->cfg = *cfg;
+	n->state = NODE_JOINING;
+	n->slot = -1;
+	memset(out, 0, sizeof(*out));
+	emit(out, NODE_A_CLAIM_SLOT, 0);
+	out->why = "joining the group";
+}
+
+void node_step(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	memset(out, 0, sizeof(*out));
+	if ((unsigned)n->state >= NODE_NSTATES || (unsigned)ev->type >= NODE_NEVENTS)
+		return;
+	/* Facts that need a view are useless without one. */
+	if (!ev->view && (ev->type == NODE_EV_LOCKED || ev->type == NODE_EV_TICK) && n->state != NODE_QUEUED)
+		return;
+	action_fn *f = actions[n->state][ev->type];
+	if (f)
+		f(n, ev, out);
+}
+
+const char *node_state_name(enum node_state s)
+{
+	static const char *const names[] = {
+		[NODE_JOINING] = "joining", [NODE_QUEUED] = "queued", [NODE_BACKUP] = "backup",
+		[NODE_CLAIMING] = "claiming", [NODE_LIVE] = "live", [NODE_STOPPING] = "stopping",
+		[NODE_DONE] = "done",
+	};
+	return (unsigned)s < NODE_NSTATES ? names[s] : "unknown";
+}
+
+const char *node_event_name(enum node_event e)
+{
+	static const char *const names[] = {
+		[NODE_EV_JOINED] = "joined", [NODE_EV_LOCKED] = "locked", [NODE_EV_BUSY] = "busy",
+		[NODE_EV_TICK] = "tick", [NODE_EV_TIMER] = "timer", [NODE_EV_STARTED] = "started",
+		[NODE_EV_SPAWN_FAILED] = "spawn-failed", [NODE_EV_EXITED] = "exited",
+		[NODE_EV_SHUTDOWN] = "shutdown", [NODE_EV_STORAGE_ERROR] = "storage-error",
+	};
+	return (unsigned)e < NODE_NEVENTS ? names[e] : "unknown";
+}
+
+enum lf_slot_state node_slot_state(enum node_state s)
+{
+	switch (s) {
+	case NODE_JOINING: return LF_SLOT_JOINING;
+	case NODE_QUEUED: return LF_SLOT_QUEUED;
+	case NODE_BACKUP:
+	case NODE_CLAIMING: return LF_SLOT_WAITING;
+	case NODE_LIVE: return LF_SLOT_LIVE;
+	case NODE_STOPPING:
+	case NODE_DONE:
+	case NODE_NSTATES: break;
+	}
+	return LF_SLOT_STOPPING;
+}

@@ -1,0 +1,205 @@
+/* The workload supervisor: spawn, signal, stop and reap a process tree. */
+#include "understudy/supervise.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int supervise_init(void)
+{
+	return prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 ? -errno : 0;
+}
+
+int supervise_resolve(const char *name, char **path)
+{
+	if (!*name)
+		return -ENOENT;
+	if (strchr(name, '/')) {
+		if (access(name, X_OK) < 0)
+			return -errno;
+		struct stat st;
+		if (stat(name, &st) < 0)
+			return -errno;
+		if (S_ISDIR(st.st_mode))
+			return -EISDIR;
+		return (*path = strdup(name)) ? 0 : -ENOMEM;
+	}
+	const char *p = getenv("PATH");
+	if (!p || !*p)
+		p = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	int err = -ENOENT;
+	while (*p) {
+		size_t len = strcspn(p, ":");
+		char *cand = NULL;
+		if (asprintf(&cand, "%.*s/%s", (int)len, len ? p : ".", name) < 0)
+			return -ENOMEM;
+		struct stat st;
+		if (access(cand, X_OK) == 0 && stat(cand, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			*path = cand;
+			return 0;
+		}
+		if (errno == EACCES)
+			err = -EACCES;
+		free(cand);
+		p += len + (p[len] == ':');
+	}
+	return err;
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static void child(const char *path, char *const argv[], char *const envp[], int keep_fd, int errpipe, pid_t parent)
+{
+	/* Die with the manager: a workload never outlives it unnoticed. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127); /* the manager died before we could ask */
+	setpgid(0, 0);
+	sigset_t all;
+	sigemptyset(&all);
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	if (keep_fd >= 0)
+		fcntl(keep_fd, F_SETFD, 0);
+	execve(path, argv, envp);
+	int e = errno;
+	if (write(errpipe, &e, sizeof(e)) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+int supervise_spawn(struct workload *w, const char *path, char *const argv[], char *const envp[], int keep_fd)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		child(path, argv, envp, keep_fd, p[1], parent);
+	}
+	close(p[1]);
+	/* Set the group from both sides, so that a signal sent to it right
+	 * after we return cannot miss the child. */
+	setpgid(pid, pid);
+	/* EOF means exec happened (the pipe closed on exec); four bytes are
+	 * the exec's errno. The child does nothing that can block first. */
+	int e = 0;
+	ssize_t r;
+	while ((r = read(p[0], &e, sizeof(e))) < 0 && errno == EINTR)
+		;
+	close(p[0]);
+	*w = (struct workload){.pid = pid, .pidfd = -1};
+	if (r == (ssize_t)sizeof(e)) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		w->pid = 0;
+		w->main_gone = true;
+		return -e;
+	}
+	w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (w->pidfd < 0) {
+		int err = errno;
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		return -err;
+	}
+	return 0;
+}
+
+int supervise_signal(struct workload *w, int sig)
+{
+	if (w->pid <= 0 || w->main_gone)
+		return -ESRCH;
+	return kill(-w->pid, sig) < 0 ? -errno : 0;
+}
+
+/* Children of ours that are not in the workload's group: descendants
+ * that called setsid() and were orphaned to us, the subreaper. */
+static void kill_children(int sig)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return;
+	pid_t self = getpid();
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char path[64], buf[512];
+		char *end;
+		long child_pid = strtol(de->d_name, &end, 10);
+		if (*end || child_pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", child_pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		/* "pid (comm) state ppid": comm may hold spaces and parentheses. */
+		const char *rp = strrchr(buf, ')');
+		int ppid;
+		char state;
+		if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == self)
+			kill((pid_t)child_pid, sig);
+	}
+	closedir(d);
+}
+
+void supervise_kill_tree(struct workload *w, int sig)
+{
+	if (sig == SIGKILL || !w->stop_sig)
+		w->stop_sig = sig;
+	/* Once the main process is reaped its group id may be reused; what is
+	 * left of the tree is our children by then, found by kill_children. */
+	bool group = w->pid > 0 && !w->main_gone;
+	if (group)
+		kill(-w->pid, sig);
+	kill_children(sig);
+	if (sig != SIGKILL && group) {
+		/* A stopped process would never act on SIGTERM. */
+		kill(-w->pid, SIGCONT);
+	}
+}
+
+bool supervise_reap(struct workload *w)
+{
+	for (;;) {
+		int st;
+		pid_t pid = waitpid(-1, &st, WNOHANG);
+		if (pid > 0) {
+			if (pid == w->pid) {
+				w->main_gone = true;
+				w->wstatus = st;
+				if (w->pidfd >= 0)
+					close(w->pidfd);
+				w->pidfd = -1;
+			}
+			continue;
+		}
+		if (pid == 0)
+			return false;
+		if (errno == EINTR)
+			continue;
+		return errno == ECHILD;
+	}
+}

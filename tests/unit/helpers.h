@@ -1,0 +1,30 @@
+/* Helpers shared by the test suites: real temporary directories, real
+ * lock holders in other processes, whole-file snapshots. */
+#ifndef UNDERSTUDY_TEST_HELPERS_H
+#define UNDERSTUDY_TEST_HELPERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Make a fresh directory under $TMPDIR (or /tmp); free() the result. */
+char *th_tmpdir(void);
+/* Remove a directory and everything below it. */
+void th_rmtree(const char *dir);
+/* path joined to dir, malloc'd. */
+char *th_path(const char *dir, const char *name);
+/* Fork a process that opens path and holds an OFD write lock on the
+ * byte at offset until killed; returns once the lock is held. */
+pid_t th_hold_lock(const char *path, int offset);
+/* SIGKILL a helper process and reap it. */
+void th_kill(pid_t pid);
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t th_now_ns(void);
+/* Read a whole file into a malloc'd buffer; -1 if it cannot. */
+int th_read_file(const char *path, uint8_t **buf, size_t *len);
+/* Create or replace a file with exactly these bytes. */
+void th_write_file(const char *path, const void *buf, size_t len);
+/* 1 when another process holds a lock on the byte at offset of path. */
+int th_is_locked(const char *path, int offset);
+
+#endif
