@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Build understudy and run every test: a normal build with warnings as
+# errors, then the same tests under AddressSanitizer and UBSan.
+# Installs what it needs from Debian's packages when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for tool in meson ninja pkg-config cc; do
+	command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
+for pc in liburing inih criterion; do
+	pkg-config --exists "$pc" 2>/dev/null || need+=("$pc")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	echo "== installing build dependencies (missing: ${need[*]})"
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq meson ninja-build pkg-config gcc \
+		liburing-dev libinih-dev libcriterion-dev >/dev/null
+fi
+
+run_suite() {
+	local dir=$1
+	shift
+	echo "== $dir: configure ($*)"
+	if [ -d "$dir" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+	echo "== $dir: build"
+	ninja -C "$dir"
+	echo "== $dir: test"
+	meson test -C "$dir" --print-errorlogs --num-processes 1
+}
+
+run_suite build -Dwerror=true
+# detect_leaks: the tests fork lock holders that are SIGKILLed on purpose.
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	run_suite build-sanitize -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+echo "== all tests passed"

@@ -1,0 +1,211 @@
+/* The supervisor against real processes: exec errors, inherited lock,
+ * process trees that try to escape, and death with the manager. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "understudy/supervise.h"
+
+static char *dir;
+static char **env;
+extern char **environ;
+
+static void setup(void)
+{
+	dir = th_tmpdir();
+	env = environ;
+	cr_assert_eq(supervise_init(), 0);
+}
+
+static void teardown(void)
+{
+	th_rmtree(dir);
+	free(dir);
+}
+
+TestSuite(supervise, .init = setup, .fini = teardown, .timeout = 30);
+
+static int spawn_sh(struct workload *w, const char *script, int keep_fd)
+{
+	char *argv[] = {"sh", "-c", (char *)script, NULL};
+	return supervise_spawn(w, "/bin/sh", argv, env, keep_fd);
+}
+
+/* Reap until the whole tree is gone; false if it outlives the bound. */
+static bool reap_all(struct workload *w, int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
+		if (supervise_reap(w))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static pid_t read_pid(const char *path, int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
+		FILE *f = fopen(path, "r");
+		int pid = 0;
+		if (f) {
+			int n = fscanf(f, "%d", &pid);
+			fclose(f);
+			if (n == 1 && pid > 0)
+				return pid;
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+static bool gone_within(pid_t pid, int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
+		/* We are a subreaper: a killed orphan lands here as a zombie,
+		 * which kill(pid, 0) still finds until it is reaped. */
+		waitpid(pid, NULL, WNOHANG);
+		if (kill(pid, 0) < 0 && errno == ESRCH)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+Test(supervise, a_missing_binary_is_an_error_not_a_start)
+{
+	struct workload w;
+	char *argv[] = {"nope", NULL};
+	int r = supervise_spawn(&w, "/nonexistent/bin/nope", argv, env, -1);
+	cr_expect_eq(r, -ENOENT, "spawn returned %d (%s)", r, strerror(-r));
+	cr_expect_eq(w.pid, 0, "no process is reported for a failed exec");
+	cr_expect(supervise_reap(&w), "the failed child was reaped already");
+}
+
+Test(supervise, exec_success_reports_the_pid)
+{
+	struct workload w;
+	cr_assert_eq(spawn_sh(&w, "exit 7", -1), 0);
+	cr_expect_gt(w.pid, 0);
+	cr_expect_geq(w.pidfd, 0);
+	cr_assert(reap_all(&w, 5000));
+	cr_expect(w.main_gone);
+	cr_expect(WIFEXITED(w.wstatus) && WEXITSTATUS(w.wstatus) == 7, "status 0x%x", w.wstatus);
+}
+
+Test(supervise, the_lock_descriptor_is_inherited_and_others_are_not)
+{
+	char *lock = th_path(dir, "lock");
+	int keep = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int other = open(lock, O_RDWR | O_CLOEXEC);
+	cr_assert(keep >= 0 && other >= 0);
+	char script[128];
+	snprintf(script, sizeof(script), "test -e /proc/self/fd/%d || exit 1; test -e /proc/self/fd/%d && exit 2; exit 0",
+		 keep, other);
+	struct workload w;
+	cr_assert_eq(spawn_sh(&w, script, keep), 0);
+	cr_assert(reap_all(&w, 5000));
+	cr_expect_eq(WEXITSTATUS(w.wstatus), 0, "1: lock fd missing, 2: another fd leaked; got %d",
+		     WEXITSTATUS(w.wstatus));
+	int flags = fcntl(keep, F_GETFD);
+	cr_expect(flags & FD_CLOEXEC, "the manager's own descriptor keeps close-on-exec");
+	close(keep);
+	close(other);
+	free(lock);
+}
+
+Test(supervise, signals_reach_the_process_group)
+{
+	char *mark = th_path(dir, "hup");
+	char script[256];
+	snprintf(script, sizeof(script), "trap 'echo hup > %s; exit 0' HUP; while :; do sleep 0.05; done", mark);
+	struct workload w;
+	cr_assert_eq(spawn_sh(&w, script, -1), 0);
+	usleep(200000);
+	cr_expect_eq(supervise_signal(&w, SIGHUP), 0);
+	cr_assert(reap_all(&w, 5000), "the workload did not exit on SIGHUP");
+	cr_expect_eq(access(mark, F_OK), 0, "the trap did not run");
+	free(mark);
+}
+
+Test(supervise, kill_tree_reaches_a_grandchild_that_left_the_group)
+{
+	char *pidfile = th_path(dir, "escaped");
+	char script[256];
+	/* setsid: the grandchild leaves our process group, as daemons do. */
+	snprintf(script, sizeof(script), "setsid sh -c 'echo $$ > %s; exec sleep 100' & exec sleep 100", pidfile);
+	struct workload w;
+	cr_assert_eq(spawn_sh(&w, script, -1), 0);
+	pid_t escaped = read_pid(pidfile, 5000);
+	cr_assert_gt(escaped, 0);
+	supervise_kill_tree(&w, SIGKILL);
+	cr_expect(reap_all(&w, 5000), "children remain after SIGKILL to the tree");
+	cr_expect(gone_within(escaped, 2000), "the escaped grandchild %d is alive", (int)escaped);
+	free(pidfile);
+}
+
+Test(supervise, orphans_of_the_tree_become_our_children)
+{
+	char *pidfile = th_path(dir, "orphan");
+	char script[256];
+	/* The main process exits at once, leaving a child behind. */
+	snprintf(script, sizeof(script), "sh -c 'echo $$ > %s; exec sleep 100' & exit 0", pidfile);
+	struct workload w;
+	cr_assert_eq(spawn_sh(&w, script, -1), 0);
+	pid_t orphan = read_pid(pidfile, 5000);
+	cr_assert_gt(orphan, 0);
+	usleep(100000);
+	cr_expect_not(supervise_reap(&w), "the orphan must count as part of the tree");
+	cr_expect(w.main_gone);
+	supervise_kill_tree(&w, SIGTERM);
+	cr_expect(reap_all(&w, 5000));
+	cr_expect(gone_within(orphan, 2000));
+	free(pidfile);
+}
+
+Test(supervise, the_workload_dies_with_its_manager)
+{
+	char *pidfile = th_path(dir, "child");
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t manager = fork();
+	cr_assert_geq(manager, 0);
+	if (manager == 0) {
+		struct workload w;
+		char *argv[] = {"sleep", "100", NULL};
+		if (supervise_spawn(&w, "/bin/sleep", argv, env, -1) < 0)
+			_exit(1);
+		dprintf(p[1], "%d\n", (int)w.pid);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	char buf[32] = {0};
+	cr_assert_gt(read(p[0], buf, sizeof(buf) - 1), 0);
+	close(p[0]);
+	pid_t child = atoi(buf);
+	cr_assert_gt(child, 0);
+	th_kill(manager);
+	cr_expect(gone_within(child, 2000), "the workload %d outlived its manager", (int)child);
+	free(pidfile);
+}
+
+Test(supervise, resolve_searches_path_like_execvp)
+{
+	char *path = NULL;
+	cr_assert_eq(supervise_resolve("sh", &path), 0);
+	cr_expect_eq(access(path, X_OK), 0, "%s is not executable", path);
+	free(path);
+	path = NULL;
+	cr_expect_eq(supervise_resolve("no-such-command-understudy", &path), -ENOENT);
+	cr_expect_eq(supervise_resolve("/nonexistent/x", &path), -ENOENT);
+	cr_expect_eq(supervise_resolve(dir, &path), -EISDIR);
+	cr_expect_eq(supervise_resolve("", &path), -ENOENT);
+	cr_expect_null(path);
+}
