@@ -34,12 +34,9 @@ static int64_t mono_ms(void)
 static int parse(int argc, char **argv, struct request_args *a, const char *usage)
 {
 	static const struct option opts[] = {
-		{"lock", required_argument, NULL, 'l'},
-		{"to", required_argument, NULL, 't'},
-		{"wait", no_argument, NULL, 'w'},
-		{"timeout", required_argument, NULL, 'T'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+		{ "lock", required_argument, NULL, 'l' }, { "to", required_argument, NULL, 't' },
+		{ "wait", no_argument, NULL, 'w' },       { "timeout", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },       { 0 },
 	};
 	bool is_switch = strcmp(a->cmd, "switchover") == 0;
 	int opt;
@@ -60,7 +57,8 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 		case 'w': a->wait = true; break;
 		case 'T':
 			if (options_duration(optarg, &a->timeout_ms) < 0) {
-				fprintf(stderr, "understudy %s: --timeout: '%s' is not a duration (like 500ms, 30s, 2m)\n",
+				fprintf(stderr,
+					"understudy %s: --timeout: '%s' is not a duration (like 500ms, 30s, 2m)\n",
 					a->cmd, optarg);
 				return EX_USAGE;
 			}
@@ -123,7 +121,7 @@ static int wait_done(struct lockfile *lf, const struct lf_view *before, int targ
 	static struct lf_view v;
 	int64_t until = mono_ms() + a->timeout_ms;
 	while (mono_ms() < until) {
-		struct timespec ts = {0, 50 * 1000000L};
+		struct timespec ts = { 0, 50 * 1000000L };
 		nanosleep(&ts, NULL);
 		int r = lockfile_read(lf, &v);
 		if (r < 0) {
@@ -140,7 +138,8 @@ static int wait_done(struct lockfile *lf, const struct lf_view *before, int targ
 			}
 		}
 		if (!new_live && v.status == LF_LIVE) {
-			fprintf(stderr, "understudy %s: %s: the live node refused the hand-over (the target stopped waiting)\n",
+			fprintf(stderr,
+				"understudy %s: %s: the live node refused the hand-over (the target stopped waiting)\n",
 				a->cmd, a->path);
 			return EX_UNAVAILABLE;
 		}
@@ -167,7 +166,8 @@ static int request(int argc, char **argv, struct request_args *a, const char *us
 		goto out;
 	}
 	if (!group_held(&lf, LF_OFF_LIVE_LOCK) || v.live_rec != LF_REC_OK) {
-		fprintf(stderr, "understudy %s: %s: no node is live, so there is nothing to hand over\n", a->cmd, a->path);
+		fprintf(stderr, "understudy %s: %s: no node is live, so there is nothing to hand over\n", a->cmd,
+			a->path);
 		code = EX_UNAVAILABLE;
 		goto out;
 	}
@@ -209,25 +209,23 @@ out:
 
 int cmd_failback(int argc, char **argv)
 {
-	static const char usage[] =
-		"usage: understudy failback --lock PATH [--wait [--timeout DUR]]\n"
-		"\n"
-		"Ask the live backup to hand the workload back to the primary, which must be\n"
-		"running and waiting in the group. Returns once the request is placed, or\n"
-		"with --wait once the primary runs the workload (default timeout 30s).\n";
-	struct request_args a = {.cmd = "failback", .timeout_ms = 30000};
+	static const char usage[] = "usage: understudy failback --lock PATH [--wait [--timeout DUR]]\n"
+				    "\n"
+				    "Ask the live backup to hand the workload back to the primary, which must be\n"
+				    "running and waiting in the group. Returns once the request is placed, or\n"
+				    "with --wait once the primary runs the workload (default timeout 30s).\n";
+	struct request_args a = { .cmd = "failback", .timeout_ms = 30000 };
 	return request(argc, argv, &a, usage);
 }
 
 int cmd_switchover(int argc, char **argv)
 {
-	static const char usage[] =
-		"usage: understudy switchover --lock PATH [--to NAME] [--wait [--timeout DUR]]\n"
-		"\n"
-		"Ask the live node to hand the workload to a waiting backup (to NAME, if\n"
-		"given) and to stay in the group as a backup. Refused when no such node is\n"
-		"waiting: the live node keeps running. Returns once the request is placed, or\n"
-		"with --wait once the new live node runs the workload (default timeout 30s).\n";
-	struct request_args a = {.cmd = "switchover", .timeout_ms = 30000};
+	static const char usage[] = "usage: understudy switchover --lock PATH [--to NAME] [--wait [--timeout DUR]]\n"
+				    "\n"
+				    "Ask the live node to hand the workload to a waiting backup (to NAME, if\n"
+				    "given) and to stay in the group as a backup. Refused when no such node is\n"
+				    "waiting: the live node keeps running. Returns once the request is placed, or\n"
+				    "with --wait once the new live node runs the workload (default timeout 30s).\n";
+	struct request_args a = { .cmd = "switchover", .timeout_ms = 30000 };
 	return request(argc, argv, &a, usage);
 }

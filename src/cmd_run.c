@@ -38,28 +38,42 @@ static const char run_usage[] =
 	"DUR is a number with ms, s, m or h (a plain number is seconds).\n";
 
 enum {
-	OPT_LOCK = 256, OPT_ROLE, OPT_NAME, OPT_ADDRESS, OPT_FAILBACK, OPT_FOS, OPT_RESTART, OPT_MAX_RESTARTS,
-	OPT_WINDOW, OPT_STOP_TIMEOUT, OPT_CHECK, OPT_HEARTBEAT, OPT_POLL, OPT_IO_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP,
+	OPT_LOCK = 256,
+	OPT_ROLE,
+	OPT_NAME,
+	OPT_ADDRESS,
+	OPT_FAILBACK,
+	OPT_FOS,
+	OPT_RESTART,
+	OPT_MAX_RESTARTS,
+	OPT_WINDOW,
+	OPT_STOP_TIMEOUT,
+	OPT_CHECK,
+	OPT_HEARTBEAT,
+	OPT_POLL,
+	OPT_IO_TIMEOUT,
+	OPT_LOG_LEVEL,
+	OPT_HELP,
 };
 
 static const struct option run_options[] = {
-	{"lock", required_argument, NULL, OPT_LOCK},
-	{"role", required_argument, NULL, OPT_ROLE},
-	{"name", required_argument, NULL, OPT_NAME},
-	{"address", required_argument, NULL, OPT_ADDRESS},
-	{"allow-failback", no_argument, NULL, OPT_FAILBACK},
-	{"failover-on-shutdown", no_argument, NULL, OPT_FOS},
-	{"restart", required_argument, NULL, OPT_RESTART},
-	{"max-restarts", required_argument, NULL, OPT_MAX_RESTARTS},
-	{"restart-window", required_argument, NULL, OPT_WINDOW},
-	{"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
-	{"check-interval", required_argument, NULL, OPT_CHECK},
-	{"heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT},
-	{"poll-interval", required_argument, NULL, OPT_POLL},
-	{"io-timeout", required_argument, NULL, OPT_IO_TIMEOUT},
-	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-	{"help", no_argument, NULL, OPT_HELP},
-	{0},
+	{ "lock", required_argument, NULL, OPT_LOCK },
+	{ "role", required_argument, NULL, OPT_ROLE },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "address", required_argument, NULL, OPT_ADDRESS },
+	{ "allow-failback", no_argument, NULL, OPT_FAILBACK },
+	{ "failover-on-shutdown", no_argument, NULL, OPT_FOS },
+	{ "restart", required_argument, NULL, OPT_RESTART },
+	{ "max-restarts", required_argument, NULL, OPT_MAX_RESTARTS },
+	{ "restart-window", required_argument, NULL, OPT_WINDOW },
+	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
+	{ "check-interval", required_argument, NULL, OPT_CHECK },
+	{ "heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT },
+	{ "poll-interval", required_argument, NULL, OPT_POLL },
+	{ "io-timeout", required_argument, NULL, OPT_IO_TIMEOUT },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ 0 },
 };
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -161,13 +175,9 @@ int cmd_run(int argc, char **argv)
 			if ((level = log_level_parse(optarg)) < 0)
 				return usage_error("--log-level: '%s' is not error, warning, info or debug", optarg);
 			break;
-		case OPT_HELP:
-			fputs(run_usage, stdout);
-			return 0;
-		case ':':
-			return usage_error("%s needs a value", argv[optind - 1]);
-		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+		case OPT_HELP: fputs(run_usage, stdout); return 0;
+		case ':': return usage_error("%s needs a value", argv[optind - 1]);
+		default: return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (!cfg.lock_path)

@@ -9,14 +9,13 @@
 #include "understudy/cmd.h"
 #include "understudy/group.h"
 
-static const char status_usage[] =
-	"usage: understudy status --lock PATH [--json]\n"
-	"\n"
-	"Print the group's state, its live node and the nodes registered in it,\n"
-	"reading the lock file without taking part in the group.\n"
-	"\n"
-	"  --lock PATH   the group's lock file\n"
-	"  --json        one JSON object instead of text\n";
+static const char status_usage[] = "usage: understudy status --lock PATH [--json]\n"
+				   "\n"
+				   "Print the group's state, its live node and the nodes registered in it,\n"
+				   "reading the lock file without taking part in the group.\n"
+				   "\n"
+				   "  --lock PATH   the group's lock file\n"
+				   "  --json        one JSON object instead of text\n";
 
 /* What the live's heartbeat did while we watched it. */
 struct beat {
@@ -43,12 +42,13 @@ static int watch_heartbeat(struct lockfile *lf, const struct lf_view *v, struct 
 	b->watched = true;
 	static struct lf_view now;
 	while (mono_ms() < until) {
-		struct timespec ts = {0, 50 * 1000000L};
+		struct timespec ts = { 0, 50 * 1000000L };
 		nanosleep(&ts, NULL);
 		int r = lockfile_read(lf, &now);
 		if (r < 0)
 			return r;
-		if (now.live_rec == LF_REC_OK && (now.live.heartbeat != v->live.heartbeat || now.live.epoch != v->live.epoch)) {
+		if (now.live_rec == LF_REC_OK &&
+		    (now.live.heartbeat != v->live.heartbeat || now.live.epoch != v->live.epoch)) {
 			b->advancing = true;
 			b->seen_ms = (long)(mono_ms() - start);
 			return 0;
@@ -143,10 +143,10 @@ static void print_json(const struct lf_view *v, bool live_held, const struct bea
 int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"lock", required_argument, NULL, 'l'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+		{ "lock", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	const char *path = NULL;
 	bool json = false;
@@ -158,9 +158,7 @@ int cmd_status(int argc, char **argv)
 		case 'l': path = optarg; break;
 		case 'j': json = true; break;
 		case 'h': fputs(status_usage, stdout); return 0;
-		case ':':
-			fprintf(stderr, "understudy status: %s needs a value\n", argv[optind - 1]);
-			return EX_USAGE;
+		case ':': fprintf(stderr, "understudy status: %s needs a value\n", argv[optind - 1]); return EX_USAGE;
 		default:
 			fprintf(stderr, "understudy status: unknown option '%s'\nTry 'understudy status --help'.\n",
 				argv[optind - 1]);
@@ -186,8 +184,8 @@ int cmd_status(int argc, char **argv)
 		v.minor = LF_VERSION_MINOR;
 		r = 0;
 	}
-	struct beat b = {0};
-	bool alive[LF_SLOTS] = {0};
+	struct beat b = { 0 };
+	bool alive[LF_SLOTS] = { 0 };
 	bool live_held = false;
 	if (r == 0) {
 		live_held = group_held(&lf, LF_OFF_LIVE_LOCK);
@@ -197,8 +195,8 @@ int cmd_status(int argc, char **argv)
 			r = watch_heartbeat(&lf, &v, &b);
 	}
 	if (r < 0) {
-		fprintf(stderr, "understudy status: %s: %s\n", path, r == -EBADMSG ? "header changed under us: not ours"
-										   : strerror(-r));
+		fprintf(stderr, "understudy status: %s: %s\n", path,
+			r == -EBADMSG ? "header changed under us: not ours" : strerror(-r));
 		lockfile_close(&lf);
 		return r == -EBADMSG ? EX_DATAERR : EX_IOERR;
 	}

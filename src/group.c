@@ -25,10 +25,7 @@ int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const c
 	return code;
 }
 
-bool group_held(struct lockfile *lf, int offset)
-{
-	return lockfile_held(lf, offset) == 1;
-}
+bool group_held(struct lockfile *lf, int offset) { return lockfile_held(lf, offset) == 1; }
 
 void group_json_string(FILE *f, const char *s)
 {

@@ -155,8 +155,7 @@ enum lf_rec lockfile_decode_live(const uint8_t in[LF_LIVE_SIZE], struct lf_live 
 	l->slot = (int32_t)get32(in + 32);
 	l->pid = get32(in + 36);
 	l->heartbeat_ms = get32(in + 40);
-	if (!get_str(l->name, in + 44, 64) || !get_str(l->address, in + 108, 64) || l->slot < -1 ||
-	    l->slot >= LF_SLOTS)
+	if (!get_str(l->name, in + 44, 64) || !get_str(l->address, in + 108, 64) || l->slot < -1 || l->slot >= LF_SLOTS)
 		return LF_REC_BAD;
 	return LF_REC_OK;
 }
@@ -245,7 +244,7 @@ void lockfile_decode(const uint8_t *image, struct lf_view *v)
  * the workload's life. */
 static int ofd_lock(int fd, short type, int offset, int len, bool wait)
 {
-	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = offset, .l_len = len};
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = offset, .l_len = len };
 	if (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0)
 		return 0;
 	return errno == EACCES ? -EAGAIN : -errno;
@@ -284,7 +283,7 @@ int lockfile_claim_slot(struct lockfile *lf)
 
 int lockfile_held(struct lockfile *lf, int offset)
 {
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = offset, .l_len = 1};
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = offset, .l_len = 1 };
 	if (fcntl(lf->fd, F_OFD_GETLK, &fl) < 0)
 		return -errno;
 	return fl.l_type != F_UNLCK;
@@ -371,7 +370,7 @@ int lockfile_read(struct lockfile *lf, struct lf_view *v)
 int lockfile_write_status(struct lockfile *lf, char status)
 {
 	uint8_t b = (uint8_t)status;
-	struct piece p = {&b, 1, LF_OFF_STATUS};
+	struct piece p = { &b, 1, LF_OFF_STATUS };
 	return locked_write(lf, &p, 1);
 }
 
@@ -381,9 +380,9 @@ int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *
 	lockfile_encode_live(rec, live);
 	/* Record first, status last: a reader that sees L sees whose it is. */
 	struct piece p[] = {
-		{rec, sizeof(rec), LF_OFF_LIVE},
-		{live->id, LF_ID_SIZE, LF_OFF_NODE_ID},
-		{&b, 1, LF_OFF_STATUS},
+		{ rec, sizeof(rec), LF_OFF_LIVE },
+		{ live->id, LF_ID_SIZE, LF_OFF_NODE_ID },
+		{ &b, 1, LF_OFF_STATUS },
 	};
 	return locked_write(lf, p, status ? 3 : 2);
 }
@@ -392,7 +391,7 @@ int lockfile_write_request(struct lockfile *lf, const struct lf_request *req)
 {
 	uint8_t rec[LF_REQUEST_SIZE], b = LF_FAILBACK;
 	lockfile_encode_request(rec, req);
-	struct piece p[] = {{rec, sizeof(rec), LF_OFF_REQUEST}, {&b, 1, LF_OFF_STATUS}};
+	struct piece p[] = { { rec, sizeof(rec), LF_OFF_REQUEST }, { &b, 1, LF_OFF_STATUS } };
 	return locked_write(lf, p, 2);
 }
 
@@ -402,7 +401,7 @@ int lockfile_write_slot(struct lockfile *lf, int slot, const struct lf_slot *s)
 		return -EINVAL;
 	uint8_t rec[LF_SLOT_SIZE];
 	lockfile_encode_slot(rec, s);
-	struct piece p = {rec, sizeof(rec), LF_OFF_SLOTS + (off_t)slot * LF_SLOT_SIZE};
+	struct piece p = { rec, sizeof(rec), LF_OFF_SLOTS + (off_t)slot * LF_SLOT_SIZE };
 	return locked_write(lf, &p, 1);
 }
 
@@ -429,7 +428,7 @@ static int format_if_empty(struct lockfile *lf)
 	if (fstat(lf->fd, &st) < 0)
 		r = -errno;
 	else if (st.st_size == 0) {
-		uint8_t image[LF_SIZE] = {0};
+		uint8_t image[LF_SIZE] = { 0 };
 		image[LF_OFF_STATUS] = LF_NEW;
 		lockfile_encode_header(image + LF_OFF_HEADER);
 		r = full_pwrite(lf->fd, image, sizeof(image), 0);
@@ -451,10 +450,20 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 		return fail(lf, LF_E_SYS, ENOMEM);
 
 	/* O_NONBLOCK so that opening a FIFO does not hang; it is refused below. */
-	int flags = (create ? O_RDWR | O_CREAT : lf->readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
-	lf->fd = open(path, flags, 0660);
+	int flags = (lf->readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+	bool created = false;
+	if (create) {
+		lf->fd = open(path, flags | O_CREAT | O_EXCL, 0660);
+		created = lf->fd >= 0;
+	}
+	if (lf->fd < 0 && (!create || errno == EEXIST))
+		lf->fd = open(path, flags);
 	if (lf->fd < 0)
 		return fail(lf, errno == ELOOP ? LF_E_NOTFILE : LF_E_SYS, errno);
+	/* Nodes of other hosts may run as other users of one group: the file
+	 * is group-writable whatever this process's umask. */
+	if (created && fchmod(lf->fd, 0660) < 0)
+		return fail(lf, LF_E_SYS, errno);
 	struct stat st;
 	if (fstat(lf->fd, &st) < 0)
 		return fail(lf, LF_E_SYS, errno);

@@ -33,9 +33,12 @@ void log_init(const char *node, enum log_level level)
 
 int log_level_parse(const char *s)
 {
-	static const struct { const char *name; enum log_level level; } names[] = {
-		{"error", LOGL_ERROR}, {"warning", LOGL_WARN}, {"warn", LOGL_WARN},
-		{"info", LOGL_INFO}, {"debug", LOGL_DEBUG},
+	static const struct {
+		const char *name;
+		enum log_level level;
+	} names[] = {
+		{ "error", LOGL_ERROR }, { "warning", LOGL_WARN }, { "warn", LOGL_WARN },
+		{ "info", LOGL_INFO },   { "debug", LOGL_DEBUG },
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(s, names[i].name) == 0)

@@ -184,11 +184,16 @@ static void submit(struct loop *l, bool tick)
 static const char *op_name(enum worker_op op)
 {
 	static const char *const names[] = {
-		[WORKER_CLAIM_SLOT] = "claiming a slot", [WORKER_WRITE_SLOT] = "writing our slot",
-		[WORKER_TRY_LIVE] = "trying the live lock", [WORKER_WAIT_LIVE] = "waiting for the live lock",
-		[WORKER_WAIT_BACKUP] = "waiting for the backup lock", [WORKER_RELEASE_LIVE] = "releasing the live lock",
-		[WORKER_RELEASE_BACKUP] = "releasing the backup lock", [WORKER_WRITE_LIVE] = "writing the live record",
-		[WORKER_WRITE_STATUS] = "writing the status", [WORKER_WRITE_REQUEST] = "writing a request",
+		[WORKER_CLAIM_SLOT] = "claiming a slot",
+		[WORKER_WRITE_SLOT] = "writing our slot",
+		[WORKER_TRY_LIVE] = "trying the live lock",
+		[WORKER_WAIT_LIVE] = "waiting for the live lock",
+		[WORKER_WAIT_BACKUP] = "waiting for the backup lock",
+		[WORKER_RELEASE_LIVE] = "releasing the live lock",
+		[WORKER_RELEASE_BACKUP] = "releasing the backup lock",
+		[WORKER_WRITE_LIVE] = "writing the live record",
+		[WORKER_WRITE_STATUS] = "writing the status",
+		[WORKER_WRITE_REQUEST] = "writing a request",
 		[WORKER_READ] = "reading the lock file",
 	};
 	return names[op];
@@ -396,18 +401,10 @@ static void run_action(struct loop *l, const struct node_action *a)
 		j->request.requester_pid = (uint32_t)getpid();
 		submit(l, false);
 		return;
-	case NODE_A_SPAWN:
-		spawn(l);
-		return;
-	case NODE_A_STOP:
-		stop(l);
-		return;
-	case NODE_A_TIMER:
-		l->timer_at = now + a->arg;
-		return;
-	case NODE_A_EXIT:
-		l->done = true;
-		return;
+	case NODE_A_SPAWN: spawn(l); return;
+	case NODE_A_STOP: stop(l); return;
+	case NODE_A_TIMER: l->timer_at = now + a->arg; return;
+	case NODE_A_EXIT: l->done = true; return;
 	}
 }
 
@@ -434,15 +431,12 @@ static void settle(struct loop *l)
 
 /* --- timers -------------------------------------------------------------------- */
 
-static bool ticking(const struct loop *l)
-{
-	return l->node.state == NODE_LIVE || l->node.state == NODE_STOPPING;
-}
+static bool ticking(const struct loop *l) { return l->node.state == NODE_LIVE || l->node.state == NODE_STOPPING; }
 
 static int64_t next_deadline(const struct loop *l)
 {
-	int64_t d[] = {l->timer_at, l->kill_at, l->interrupt_at, l->job_deadline,
-		       ticking(l) && !l->storage_hung ? l->tick_at : 0};
+	int64_t d[] = { l->timer_at, l->kill_at, l->interrupt_at, l->job_deadline,
+			ticking(l) && !l->storage_hung ? l->tick_at : 0 };
 	int64_t m = 0;
 	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
 		if (d[i] && (!m || d[i] < m))
@@ -471,8 +465,8 @@ static void fire_timers(struct loop *l)
 	}
 	if (l->job_deadline && now >= l->job_deadline) {
 		l->job_deadline = 0;
-		log_error("%s: %s has not returned in %lld ms: the storage is hung", l->lf.path,
-			  op_name(l->job.op), (long long)l->cfg->io_timeout_ms);
+		log_error("%s: %s has not returned in %lld ms: the storage is hung", l->lf.path, op_name(l->job.op),
+			  (long long)l->cfg->io_timeout_ms);
 		l->storage_hung = true;
 		l->job_pending = false; /* the worker keeps it; we go on without */
 		if (l->wl_active)
@@ -534,11 +528,8 @@ static void on_signal(struct loop *l)
 		if (l->wl_active && !l->wl.main_gone)
 			supervise_signal(&l->wl, sig);
 		return;
-	case SIGCHLD:
-		on_child(l);
-		return;
-	default:
-		return;
+	case SIGCHLD: on_child(l); return;
+	default: return;
 	}
 }
 
@@ -560,8 +551,7 @@ static void on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		if ((unsigned)(tag >> 8) == l->pidfd_gen)
 			on_child(l);
 		return;
-	default:
-		return; /* liburing's own timeouts */
+	default: return; /* liburing's own timeouts */
 	}
 }
 
@@ -582,7 +572,8 @@ static int64_t wait_events(struct loop *l)
 	if (r < 0 && r != -ETIME && r != -EINTR)
 		return r;
 	unsigned head, n = 0;
-	io_uring_for_each_cqe(&l->ring, head, cqe) {
+	io_uring_for_each_cqe(&l->ring, head, cqe)
+	{
 		on_cqe(l, cqe);
 		n++;
 	}
@@ -594,9 +585,9 @@ static int64_t wait_events(struct loop *l)
 
 static char **build_env(const struct loop_config *cfg)
 {
-	const char *keys[] = {"UNDERSTUDY_ROLE", "UNDERSTUDY_NODE", "UNDERSTUDY_LOCK", "UNDERSTUDY_ADDRESS"};
-	const char *vals[] = {lockfile_role_name((uint8_t)cfg->node.role), cfg->name, cfg->lock_path,
-			      cfg->address ? cfg->address : ""};
+	const char *keys[] = { "UNDERSTUDY_ROLE", "UNDERSTUDY_NODE", "UNDERSTUDY_LOCK", "UNDERSTUDY_ADDRESS" };
+	const char *vals[] = { lockfile_role_name((uint8_t)cfg->node.role), cfg->name, cfg->lock_path,
+			       cfg->address ? cfg->address : "" };
 	size_t n = 0;
 	while (environ[n])
 		n++;
@@ -648,7 +639,7 @@ static int setup(struct loop *l)
 	}
 	sigset_t mask;
 	sigemptyset(&mask);
-	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE, SIGRTMIN + 2};
+	int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE, SIGRTMIN + 2 };
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaddset(&mask, sigs[i]);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 || (l->sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {

@@ -6,31 +6,30 @@
 
 #include "understudy/cmd.h"
 
-static const char usage[] =
-	"usage: understudy COMMAND [options]\n"
-	"\n"
-	"Keep one copy of a service running across hosts that share a lock file.\n"
-	"\n"
-	"commands:\n"
-	"  run         run a workload as a node of a group (primary or backup)\n"
-	"  status      show a group: state, live node, registered nodes\n"
-	"  failback    ask the live backup to hand the workload back to the primary\n"
-	"  switchover  ask the live node to hand the workload to a waiting backup\n"
-	"\n"
-	"'understudy COMMAND --help' describes each command.\n"
-	"\n"
-	"exit status (sysexits.h):\n"
-	"   0  success\n"
-	"  64  usage: a bad command line\n"
-	"  65  the lock file is not an understudy lock file, or is corrupt (left untouched)\n"
-	"  66  no such group: the lock file does not exist\n"
-	"  69  unavailable: the workload failed for good, or no node can take over\n"
-	"  70  internal error\n"
-	"  71  an operating system call failed\n"
-	"  73  the lock file cannot be created\n"
-	"  74  I/O error on the lock file, or the storage hung\n"
-	"  75  --wait timed out\n"
-	"  77  permission denied\n";
+static const char usage[] = "usage: understudy COMMAND [options]\n"
+			    "\n"
+			    "Keep one copy of a service running across hosts that share a lock file.\n"
+			    "\n"
+			    "commands:\n"
+			    "  run         run a workload as a node of a group (primary or backup)\n"
+			    "  status      show a group: state, live node, registered nodes\n"
+			    "  failback    ask the live backup to hand the workload back to the primary\n"
+			    "  switchover  ask the live node to hand the workload to a waiting backup\n"
+			    "\n"
+			    "'understudy COMMAND --help' describes each command.\n"
+			    "\n"
+			    "exit status (sysexits.h):\n"
+			    "   0  success\n"
+			    "  64  usage: a bad command line\n"
+			    "  65  the lock file is not an understudy lock file, or is corrupt (left untouched)\n"
+			    "  66  no such group: the lock file does not exist\n"
+			    "  69  unavailable: the workload failed for good, or no node can take over\n"
+			    "  70  internal error\n"
+			    "  71  an operating system call failed\n"
+			    "  73  the lock file cannot be created\n"
+			    "  74  I/O error on the lock file, or the storage hung\n"
+			    "  75  --wait timed out\n"
+			    "  77  permission denied\n";
 
 int main(int argc, char **argv)
 {
@@ -38,10 +37,10 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} commands[] = {
-		{"run", cmd_run},
-		{"status", cmd_status},
-		{"failback", cmd_failback},
-		{"switchover", cmd_switchover},
+		{ "run", cmd_run },
+		{ "status", cmd_status },
+		{ "failback", cmd_failback },
+		{ "switchover", cmd_switchover },
 	};
 	if (argc < 2) {
 		fputs(usage, stderr);

@@ -15,7 +15,7 @@ static void emit(struct node_out *out, enum node_action_kind kind, int64_t arg)
 	/* The table never emits more than NODE_MAX_ACTIONS for one event; the
 	 * tests feed every event to every state to hold it to that. */
 	if (out->n < NODE_MAX_ACTIONS)
-		out->a[out->n++] = (struct node_action){kind, arg};
+		out->a[out->n++] = (struct node_action){ kind, arg };
 }
 
 /* Move to a state and tell the group, through our slot, when what we
@@ -83,19 +83,17 @@ static void become_live(struct node *n, const struct node_event_data *ev, struct
 	enter(n, NODE_LIVE, out);
 	emit(out, NODE_A_SPAWN, 0);
 	n->workload_running = true;
-	out->why = v->status == LF_LIVE ? "the live node is gone: taking over"
+	out->why = v->status == LF_LIVE       ? "the live node is gone: taking over"
 		   : v->status == LF_FAILBACK ? "hand-over for this node"
-		   : v->status == LF_PAUSED  ? "group was paused: primary starts it"
-					     : "new group: primary starts it";
+		   : v->status == LF_PAUSED   ? "group was paused: primary starts it"
+					      : "new group: primary starts it";
 }
 
 /* We hold the live lock: take the role, stand by, or let another pass. */
 static void on_live_lock(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	switch (node_decide(n, ev)) {
-	case NODE_BECOME_LIVE:
-		become_live(n, ev, out);
-		return;
+	case NODE_BECOME_LIVE: become_live(n, ev, out); return;
 	case NODE_STAND_BY:
 		emit(out, NODE_A_RELEASE_LIVE, 0);
 		emit(out, NODE_A_TIMER, n->cfg.poll_ms);
@@ -267,7 +265,8 @@ static void live_tick(struct node *n, const struct node_event_data *ev, struct n
 		out->why = "hand-over refused: no such node is waiting";
 		return;
 	}
-	out->why = r->kind == LF_REQ_FAILBACK ? "failback requested: handing over" : "switchover requested: handing over";
+	out->why =
+		r->kind == LF_REQ_FAILBACK ? "failback requested: handing over" : "switchover requested: handing over";
 	stop_workload(n, NODE_STOP_HANDOVER, out);
 }
 
@@ -444,8 +443,8 @@ void node_step(struct node *n, const struct node_event_data *ev, struct node_out
 const char *node_state_name(enum node_state s)
 {
 	static const char *const names[] = {
-		[NODE_JOINING] = "joining", [NODE_QUEUED] = "queued", [NODE_BACKUP] = "backup",
-		[NODE_CLAIMING] = "claiming", [NODE_LIVE] = "live", [NODE_STOPPING] = "stopping",
+		[NODE_JOINING] = "joining",   [NODE_QUEUED] = "queued", [NODE_BACKUP] = "backup",
+		[NODE_CLAIMING] = "claiming", [NODE_LIVE] = "live",     [NODE_STOPPING] = "stopping",
 		[NODE_DONE] = "done",
 	};
 	return (unsigned)s < NODE_NSTATES ? names[s] : "unknown";
@@ -454,10 +453,16 @@ const char *node_state_name(enum node_state s)
 const char *node_event_name(enum node_event e)
 {
 	static const char *const names[] = {
-		[NODE_EV_JOINED] = "joined", [NODE_EV_LOCKED] = "locked", [NODE_EV_BUSY] = "busy",
-		[NODE_EV_TICK] = "tick", [NODE_EV_TIMER] = "timer", [NODE_EV_STARTED] = "started",
-		[NODE_EV_SPAWN_FAILED] = "spawn-failed", [NODE_EV_EXITED] = "exited",
-		[NODE_EV_SHUTDOWN] = "shutdown", [NODE_EV_STORAGE_ERROR] = "storage-error",
+		[NODE_EV_JOINED] = "joined",
+		[NODE_EV_LOCKED] = "locked",
+		[NODE_EV_BUSY] = "busy",
+		[NODE_EV_TICK] = "tick",
+		[NODE_EV_TIMER] = "timer",
+		[NODE_EV_STARTED] = "started",
+		[NODE_EV_SPAWN_FAILED] = "spawn-failed",
+		[NODE_EV_EXITED] = "exited",
+		[NODE_EV_SHUTDOWN] = "shutdown",
+		[NODE_EV_STORAGE_ERROR] = "storage-error",
 	};
 	return (unsigned)e < NODE_NEVENTS ? names[e] : "unknown";
 }

@@ -13,7 +13,7 @@ int notify_send(const char *state)
 	const char *path = getenv("NOTIFY_SOCKET");
 	if (!path || !*path)
 		return 0;
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len = strlen(path);
 	if (len >= sizeof(sa.sun_path) || (path[0] != '/' && path[0] != '@'))
 		return -EINVAL;

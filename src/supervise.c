@@ -14,10 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int supervise_init(void)
-{
-	return prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 ? -errno : 0;
-}
+int supervise_init(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 ? -errno : 0; }
 
 int supervise_resolve(const char *name, char **path)
 {
@@ -106,7 +103,7 @@ int supervise_spawn(struct workload *w, const char *path, char *const argv[], ch
 	while ((r = read(p[0], &e, sizeof(e))) < 0 && errno == EINTR)
 		;
 	close(p[0]);
-	*w = (struct workload){.pid = pid, .pidfd = -1};
+	*w = (struct workload){ .pid = pid, .pidfd = -1 };
 	if (r == (ssize_t)sizeof(e)) {
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;

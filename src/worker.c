@@ -128,7 +128,7 @@ int worker_start(struct worker *w, struct lockfile *lf)
 	w->efd = eventfd(0, EFD_CLOEXEC);
 	if (w->efd < 0)
 		return -errno;
-	struct sigaction sa = {.sa_handler = on_wake}; /* no SA_RESTART: the wait must end */
+	struct sigaction sa = { .sa_handler = on_wake }; /* no SA_RESTART: the wait must end */
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(wake_signal(), &sa, NULL) < 0)
 		return -errno;

@@ -111,20 +111,20 @@ struct lf_view {
 /* Why a file is refused; each has a message from lockfile_strerror(). */
 enum lf_err {
 	LF_OK = 0,
-	LF_E_SHORT = 1,    /* shorter than the format, not empty */
-	LF_E_MAGIC = 2,    /* not an understudy lock file */
-	LF_E_VERSION = 3,  /* a major version this build does not speak */
-	LF_E_HEADER = 4,   /* header checksum failed */
-	LF_E_NOTFILE = 5,  /* a directory, FIFO, device or symlink */
-	LF_E_SYS = 6,      /* a system call failed: see errno_value */
+	LF_E_SHORT = 1,   /* shorter than the format, not empty */
+	LF_E_MAGIC = 2,   /* not an understudy lock file */
+	LF_E_VERSION = 3, /* a major version this build does not speak */
+	LF_E_HEADER = 4,  /* header checksum failed */
+	LF_E_NOTFILE = 5, /* a directory, FIFO, device or symlink */
+	LF_E_SYS = 6,     /* a system call failed: see errno_value */
 };
 
 struct lockfile {
 	int fd;
 	char *path;
 	bool readonly;
-	enum lf_err err;  /* why the last lockfile_open failed */
-	int errno_value;  /* with LF_E_SYS */
+	enum lf_err err; /* why the last lockfile_open failed */
+	int errno_value; /* with LF_E_SYS */
 	uint16_t major, minor;
 };
 

@@ -15,11 +15,11 @@ struct loop_config {
 	const char *lock_path;
 	const char *name;
 	const char *address;
-	char *const *argv;         /* the workload, NULL-terminated */
-	int64_t stop_timeout_ms;   /* SIGTERM to SIGKILL */
-	int64_t check_ms;          /* how often the live reads the file */
-	int64_t heartbeat_ms;      /* how often the live advances its heartbeat */
-	int64_t io_timeout_ms;     /* a storage call taking longer is a failure */
+	char *const *argv;       /* the workload, NULL-terminated */
+	int64_t stop_timeout_ms; /* SIGTERM to SIGKILL */
+	int64_t check_ms;        /* how often the live reads the file */
+	int64_t heartbeat_ms;    /* how often the live advances its heartbeat */
+	int64_t io_timeout_ms;   /* a storage call taking longer is a failure */
 };
 
 /* Run a node until it leaves the group; returns the process exit status

@@ -39,20 +39,20 @@ enum node_event {
 };
 
 enum node_action_kind {
-	NODE_A_CLAIM_SLOT,     /* claim a slot, then NODE_EV_JOINED */
-	NODE_A_SLOT_STATE,     /* arg: enum lf_slot_state, written to our slot */
-	NODE_A_TRY_LIVE,       /* take the live lock without waiting: LOCKED or BUSY */
-	NODE_A_WAIT_LIVE,      /* wait one poll interval for it: LOCKED or BUSY */
-	NODE_A_WAIT_BACKUP,    /* wait one poll interval for the backup lock */
+	NODE_A_CLAIM_SLOT,  /* claim a slot, then NODE_EV_JOINED */
+	NODE_A_SLOT_STATE,  /* arg: enum lf_slot_state, written to our slot */
+	NODE_A_TRY_LIVE,    /* take the live lock without waiting: LOCKED or BUSY */
+	NODE_A_WAIT_LIVE,   /* wait one poll interval for it: LOCKED or BUSY */
+	NODE_A_WAIT_BACKUP, /* wait one poll interval for the backup lock */
 	NODE_A_RELEASE_LIVE,
 	NODE_A_RELEASE_BACKUP,
-	NODE_A_WRITE_LIVE,     /* status L and our live record (epoch node->epoch) */
-	NODE_A_WRITE_STATUS,   /* arg: the status byte */
+	NODE_A_WRITE_LIVE,       /* status L and our live record (epoch node->epoch) */
+	NODE_A_WRITE_STATUS,     /* arg: the status byte */
 	NODE_A_REQUEST_FAILBACK, /* write a failback request naming us, and F */
-	NODE_A_SPAWN,          /* start the workload: STARTED or SPAWN_FAILED */
-	NODE_A_STOP,           /* stop the workload's whole tree: EXITED */
-	NODE_A_TIMER,          /* arg: milliseconds until NODE_EV_TIMER */
-	NODE_A_EXIT,           /* arg: the manager's exit status */
+	NODE_A_SPAWN,            /* start the workload: STARTED or SPAWN_FAILED */
+	NODE_A_STOP,             /* stop the workload's whole tree: EXITED */
+	NODE_A_TIMER,            /* arg: milliseconds until NODE_EV_TIMER */
+	NODE_A_EXIT,             /* arg: the manager's exit status */
 };
 
 struct node_action {
@@ -83,11 +83,11 @@ struct node_config {
 	bool allow_failback;
 	bool failover_on_shutdown;
 	enum node_restart restart;
-	int max_restarts;          /* within restart_window_ms */
+	int max_restarts; /* within restart_window_ms */
 	int64_t restart_window_ms;
-	int64_t backoff_ms;        /* first restart delay, doubled each time */
+	int64_t backoff_ms; /* first restart delay, doubled each time */
 	int64_t backoff_max_ms;
-	int64_t poll_ms;           /* re-check interval while standing by */
+	int64_t poll_ms; /* re-check interval while standing by */
 };
 
 /* Exit statuses the manager reports (sysexits.h). */
@@ -105,9 +105,9 @@ struct node {
 	enum node_stop_reason stop;
 	int slot;
 	bool holds_backup;
-	bool shutdown;         /* a signal asked us to leave */
-	bool workload_running; /* spawned and not yet reported gone */
-	uint64_t epoch;        /* ours while live */
+	bool shutdown;                            /* a signal asked us to leave */
+	bool workload_running;                    /* spawned and not yet reported gone */
+	uint64_t epoch;                           /* ours while live */
 	int64_t restart_at[NODE_RESTART_HISTORY]; /* monotonic ms of restarts */
 	int nrestarts;
 	int exit_code;
@@ -116,14 +116,14 @@ struct node {
 /* Facts the loop gathered for one event. */
 struct node_event_data {
 	enum node_event type;
-	int64_t now_ms;            /* CLOCK_MONOTONIC */
+	int64_t now_ms;             /* CLOCK_MONOTONIC */
 	const struct lf_view *view; /* with LOCKED, TICK and (CLAIMING) BUSY */
-	bool target_alive;         /* the request's target slot is held */
-	uint8_t target_state;      /* that slot's state, if alive */
-	bool backup_waiting;       /* another node holds the backup lock */
-	int slot;                  /* with JOINED: the slot we claimed */
-	int wstatus;               /* with EXITED: waitpid status of the main process */
-	int err;                   /* with STORAGE_ERROR and SPAWN_FAILED: errno */
+	bool target_alive;          /* the request's target slot is held */
+	uint8_t target_state;       /* that slot's state, if alive */
+	bool backup_waiting;        /* another node holds the backup lock */
+	int slot;                   /* with JOINED: the slot we claimed */
+	int wstatus;                /* with EXITED: waitpid status of the main process */
+	int err;                    /* with STORAGE_ERROR and SPAWN_FAILED: errno */
 };
 
 /* Start a node in NODE_JOINING: the first action is to claim a slot. */

@@ -11,11 +11,11 @@
 #include <sys/types.h>
 
 struct workload {
-	pid_t pid;       /* main process, 0 when none */
-	int pidfd;       /* its pidfd, -1 when none */
-	bool main_gone;  /* the main process has been reaped */
-	int wstatus;     /* its waitpid status */
-	int stop_sig;    /* 0, SIGTERM or SIGKILL: what the tree is being sent */
+	pid_t pid;      /* main process, 0 when none */
+	int pidfd;      /* its pidfd, -1 when none */
+	bool main_gone; /* the main process has been reaped */
+	int wstatus;    /* its waitpid status */
+	int stop_sig;   /* 0, SIGTERM or SIGKILL: what the tree is being sent */
 };
 
 /* Make this process a child subreaper. */

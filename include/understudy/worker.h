@@ -12,14 +12,14 @@
 #include "understudy/lockfile.h"
 
 enum worker_op {
-	WORKER_CLAIM_SLOT,    /* claim a free slot and write slot (res: index) */
-	WORKER_WRITE_SLOT,    /* write slot at my_slot */
-	WORKER_TRY_LIVE,      /* take the live lock now, or -EAGAIN */
-	WORKER_WAIT_LIVE,     /* wait for the live lock; -EINTR when interrupted */
-	WORKER_WAIT_BACKUP,   /* wait for the backup lock; -EINTR when interrupted */
+	WORKER_CLAIM_SLOT,  /* claim a free slot and write slot (res: index) */
+	WORKER_WRITE_SLOT,  /* write slot at my_slot */
+	WORKER_TRY_LIVE,    /* take the live lock now, or -EAGAIN */
+	WORKER_WAIT_LIVE,   /* wait for the live lock; -EINTR when interrupted */
+	WORKER_WAIT_BACKUP, /* wait for the backup lock; -EINTR when interrupted */
 	WORKER_RELEASE_LIVE,
 	WORKER_RELEASE_BACKUP,
-	WORKER_WRITE_LIVE,    /* status and live record */
+	WORKER_WRITE_LIVE, /* status and live record */
 	WORKER_WRITE_STATUS,
 	WORKER_WRITE_REQUEST, /* request record and F */
 	WORKER_READ,          /* just read the view */
@@ -30,7 +30,7 @@ struct worker_job {
 	/* in */
 	int my_slot;
 	char status;
-	bool want_view;  /* read the view after a lock, a timed-out wait, a write */
+	bool want_view; /* read the view after a lock, a timed-out wait, a write */
 	struct lf_live live;
 	struct lf_slot slot;
 	struct lf_request request;
@@ -51,7 +51,7 @@ struct worker {
 	struct worker_job *job; /* submitted, not yet taken */
 	bool running;           /* a job is being worked on */
 	bool quit;
-	int efd;                /* written once per finished job */
+	int efd; /* written once per finished job */
 	bool started;
 };
 

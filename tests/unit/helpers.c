@@ -49,7 +49,7 @@ pid_t th_hold_lock(const char *path, int offset)
 	if (pid == 0) {
 		close(pfd[0]);
 		int fd = open(path, O_RDWR | O_CLOEXEC);
-		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = offset, .l_len = 1};
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = offset, .l_len = 1 };
 		char ok = (fd >= 0 && fcntl(fd, F_OFD_SETLKW, &fl) == 0) ? 'y' : 'n';
 		if (write(pfd[1], &ok, 1) != 1 || ok != 'y')
 			_exit(1);
@@ -120,7 +120,7 @@ int th_is_locked(const char *path, int offset)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = offset, .l_len = 1};
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = offset, .l_len = 1 };
 	int r = fcntl(fd, F_OFD_GETLK, &fl);
 	close(fd);
 	return r < 0 ? -1 : fl.l_type != F_UNLCK;

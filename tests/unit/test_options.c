@@ -6,9 +6,12 @@
 
 Test(options, durations_in_every_unit)
 {
-	static const struct { const char *in; int64_t ms; } ok[] = {
-		{"500ms", 500}, {"10s", 10000}, {"2m", 120000}, {"2min", 120000}, {"1h", 3600000},
-		{"1.5", 1500}, {"1", 1000}, {"0.25s", 250}, {"1ms", 1}, {"86400", 86400000},
+	static const struct {
+		const char *in;
+		int64_t ms;
+	} ok[] = {
+		{ "500ms", 500 }, { "10s", 10000 }, { "2m", 120000 }, { "2min", 120000 }, { "1h", 3600000 },
+		{ "1.5", 1500 },  { "1", 1000 },    { "0.25s", 250 }, { "1ms", 1 },       { "86400", 86400000 },
 	};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		int64_t ms = -1;
@@ -19,8 +22,8 @@ Test(options, durations_in_every_unit)
 
 Test(options, durations_refused_and_left_alone)
 {
-	static const char *bad[] = {"", " 5", "0", "0s", "-1", "-5s", "10x", "s", "ms", "1e10", "0.5ms",
-				    "nan", "inf", "5 s", "10sec", "86401"};
+	static const char *bad[] = { "",   " 5",   "0",     "0s",  "-1",  "-5s", "10x",   "s",
+				     "ms", "1e10", "0.5ms", "nan", "inf", "5 s", "10sec", "86401" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int64_t ms = 42;
 		cr_expect_eq(options_duration(bad[i], &ms), -EINVAL, "'%s' accepted", bad[i]);
@@ -36,7 +39,7 @@ Test(options, whole_numbers_in_range)
 	cr_expect_eq(v, 5);
 	cr_expect_eq(options_int("0", 0, 64, &v), 0);
 	cr_expect_eq(v, 0);
-	static const char *bad[] = {"", "65", "-1", "5x", " 5", "1.0", "99999999999999999999"};
+	static const char *bad[] = { "", "65", "-1", "5x", " 5", "1.0", "99999999999999999999" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		v = -7;
 		cr_expect_eq(options_int(bad[i], 0, 64, &v), -EINVAL, "'%s' accepted", bad[i]);
@@ -57,7 +60,7 @@ Test(options, node_names)
 	memset(over, 'x', 64);
 	over[64] = '\0';
 	cr_expect_eq(options_name(over), -EINVAL);
-	static const char *bad[] = {"", "a b", "a/b", "a\"b", "a\nb", "ü", "a;b"};
+	static const char *bad[] = { "", "a b", "a/b", "a\"b", "a\nb", "ü", "a;b" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_expect_eq(options_name(bad[i]), -EINVAL, "'%s' accepted", bad[i]);
 	cr_expect_eq(options_name(NULL), -EINVAL);

@@ -34,7 +34,7 @@ TestSuite(supervise, .init = setup, .fini = teardown, .timeout = 30);
 
 static int spawn_sh(struct workload *w, const char *script, int keep_fd)
 {
-	char *argv[] = {"sh", "-c", (char *)script, NULL};
+	char *argv[] = { "sh", "-c", (char *)script, NULL };
 	return supervise_spawn(w, "/bin/sh", argv, env, keep_fd);
 }
 
@@ -81,7 +81,7 @@ static bool gone_within(pid_t pid, int ms)
 Test(supervise, a_missing_binary_is_an_error_not_a_start)
 {
 	struct workload w;
-	char *argv[] = {"nope", NULL};
+	char *argv[] = { "nope", NULL };
 	int r = supervise_spawn(&w, "/nonexistent/bin/nope", argv, env, -1);
 	cr_expect_eq(r, -ENOENT, "spawn returned %d (%s)", r, strerror(-r));
 	cr_expect_eq(w.pid, 0, "no process is reported for a failed exec");
@@ -106,8 +106,8 @@ Test(supervise, the_lock_descriptor_is_inherited_and_others_are_not)
 	int other = open(lock, O_RDWR | O_CLOEXEC);
 	cr_assert(keep >= 0 && other >= 0);
 	char script[128];
-	snprintf(script, sizeof(script), "test -e /proc/self/fd/%d || exit 1; test -e /proc/self/fd/%d && exit 2; exit 0",
-		 keep, other);
+	snprintf(script, sizeof(script),
+		 "test -e /proc/self/fd/%d || exit 1; test -e /proc/self/fd/%d && exit 2; exit 0", keep, other);
 	struct workload w;
 	cr_assert_eq(spawn_sh(&w, script, keep), 0);
 	cr_assert(reap_all(&w, 5000));
@@ -178,7 +178,7 @@ Test(supervise, the_workload_dies_with_its_manager)
 	cr_assert_geq(manager, 0);
 	if (manager == 0) {
 		struct workload w;
-		char *argv[] = {"sleep", "100", NULL};
+		char *argv[] = { "sleep", "100", NULL };
 		if (supervise_spawn(&w, "/bin/sleep", argv, env, -1) < 0)
 			_exit(1);
 		dprintf(p[1], "%d\n", (int)w.pid);
@@ -186,7 +186,7 @@ Test(supervise, the_workload_dies_with_its_manager)
 		_exit(0);
 	}
 	close(p[1]);
-	char buf[32] = {0};
+	char buf[32] = { 0 };
 	cr_assert_gt(read(p[0], buf, sizeof(buf) - 1), 0);
 	close(p[0]);
 	pid_t child = atoi(buf);
