@@ -458,8 +458,10 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 	}
 	if (lf->fd < 0 && (!create || errno == EEXIST))
 		lf->fd = open(path, flags);
+	/* ELOOP: a symlink (O_NOFOLLOW); EISDIR: a directory opened for
+	 * writing; ENXIO: a socket or a FIFO without a reader. */
 	if (lf->fd < 0)
-		return fail(lf, errno == ELOOP ? LF_E_NOTFILE : LF_E_SYS, errno);
+		return fail(lf, errno == ELOOP || errno == EISDIR || errno == ENXIO ? LF_E_NOTFILE : LF_E_SYS, errno);
 	/* Nodes of other hosts may run as other users of one group: the file
 	 * is group-writable whatever this process's umask. */
 	if (created && fchmod(lf->fd, 0660) < 0)

@@ -96,6 +96,10 @@ static void on_live_lock(struct node *n, const struct node_event_data *ev, struc
 	case NODE_BECOME_LIVE: become_live(n, ev, out); return;
 	case NODE_STAND_BY:
 		emit(out, NODE_A_RELEASE_LIVE, 0);
+		/* A primary that tried the lock at start and may not start now
+		 * waits in line like a backup, and looks again from there. */
+		if (n->state == NODE_JOINING)
+			enter(n, NODE_QUEUED, out);
 		emit(out, NODE_A_TIMER, n->cfg.poll_ms);
 		out->why = "group is paused or new: standing by";
 		return;
