@@ -116,7 +116,8 @@ static int choose_target(struct lockfile *lf, const struct lf_view *v, const str
 
 /* With --wait: until the target runs the workload, the live refuses, or
  * time is up. */
-static int wait_done(struct lockfile *lf, const struct lf_view *before, int target, const struct request_args *a)
+static int wait_done(struct lockfile *lf, const struct lf_view *before, const struct lf_request *req,
+		     const struct request_args *a)
 {
 	static struct lf_view v;
 	int64_t until = mono_ms() + a->timeout_ms;
@@ -127,6 +128,15 @@ static int wait_done(struct lockfile *lf, const struct lf_view *before, int targ
 		if (r < 0) {
 			fprintf(stderr, "understudy %s: %s: %s\n", a->cmd, a->path, strerror(-r));
 			return EX_IOERR;
+		}
+		int target = req->target_slot;
+		/* A later request for the same node (a claiming primary asking
+		 * again) is the same wish; one for another node replaces ours. */
+		if (v.status == LF_FAILBACK && v.request_rec == LF_REC_OK && v.request.seq != req->seq &&
+		    v.request.target_slot != req->target_slot) {
+			fprintf(stderr, "understudy %s: %s: superseded by a later request from %s\n", a->cmd, a->path,
+				v.request.requester);
+			return EX_UNAVAILABLE;
 		}
 		bool new_live = v.live_rec == LF_REC_OK && v.live.epoch > before->live.epoch;
 		if (new_live && v.status == LF_LIVE) {
@@ -201,7 +211,7 @@ static int request(int argc, char **argv, struct request_args *a, const char *us
 	printf("%s requested: %s hands over to %s\n", a->cmd, v.live.name,
 	       target >= 0 ? req.target_name : "the waiting backup");
 	if (a->wait)
-		code = wait_done(&lf, &v, target, a);
+		code = wait_done(&lf, &v, &req, a);
 out:
 	lockfile_close(&lf);
 	return code;

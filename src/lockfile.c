@@ -387,6 +387,32 @@ int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *
 	return locked_write(lf, p, status ? 3 : 2);
 }
 
+int lockfile_clear_request(struct lockfile *lf, int64_t seq)
+{
+	if (lf->readonly)
+		return -EBADF;
+	int r = record_lock(lf, F_WRLCK);
+	if (r < 0)
+		return r;
+	uint8_t status, rec[LF_REQUEST_SIZE];
+	struct lf_request req;
+	r = full_pread(lf->fd, &status, 1, LF_OFF_STATUS);
+	if (r == 0)
+		r = full_pread(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST);
+	if (r == 0) {
+		bool ok = lockfile_decode_request(rec, &req) == LF_REC_OK;
+		bool same = seq < 0 ? !ok : ok && req.seq == (uint64_t)seq;
+		if (status == LF_FAILBACK && same) {
+			uint8_t b = LF_LIVE;
+			r = full_pwrite(lf->fd, &b, 1, LF_OFF_STATUS);
+			if (r == 0)
+				r = 1;
+		}
+	}
+	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	return r < 0 ? r : u < 0 ? u : r;
+}
+
 int lockfile_write_request(struct lockfile *lf, const struct lf_request *req)
 {
 	uint8_t rec[LF_REQUEST_SIZE], b = LF_FAILBACK;
@@ -449,6 +475,20 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 	if (!lf->path)
 		return fail(lf, LF_E_SYS, ENOMEM);
 
+	/* Look before opening for real: opening a device can act on it (a
+	 * tape rewinds), so anything but a regular file is refused here. */
+	struct stat st;
+	int probe = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (probe >= 0) {
+		int e = fstat(probe, &st) < 0 ? errno : 0;
+		close(probe);
+		if (e)
+			return fail(lf, LF_E_SYS, e);
+		if (!S_ISREG(st.st_mode))
+			return fail(lf, LF_E_NOTFILE, S_ISLNK(st.st_mode) ? ELOOP : 0);
+	} else if (errno != ENOENT || !create) {
+		return fail(lf, LF_E_SYS, errno);
+	}
 	/* O_NONBLOCK so that opening a FIFO does not hang; it is refused below. */
 	int flags = (lf->readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
 	bool created = false;
@@ -466,7 +506,6 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 	 * is group-writable whatever this process's umask. */
 	if (created && fchmod(lf->fd, 0660) < 0)
 		return fail(lf, LF_E_SYS, errno);
-	struct stat st;
 	if (fstat(lf->fd, &st) < 0)
 		return fail(lf, LF_E_SYS, errno);
 	if (!S_ISREG(st.st_mode))

@@ -194,6 +194,7 @@ static const char *op_name(enum worker_op op)
 		[WORKER_WRITE_LIVE] = "writing the live record",
 		[WORKER_WRITE_STATUS] = "writing the status",
 		[WORKER_WRITE_REQUEST] = "writing a request",
+		[WORKER_CLEAR_REQUEST] = "refusing a request",
 		[WORKER_READ] = "reading the lock file",
 	};
 	return names[op];
@@ -361,7 +362,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 		return;
 	case NODE_A_WAIT_LIVE:
 		j = job(l, WORKER_WAIT_LIVE);
-		j->want_view = l->node.state == NODE_CLAIMING;
+		j->want_view = a->arg != 0;
 		submit(l, false);
 		return;
 	case NODE_A_WAIT_BACKUP:
@@ -388,6 +389,10 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_WRITE_STATUS:
 		j = job(l, WORKER_WRITE_STATUS);
 		j->status = (char)a->arg;
+		submit(l, false);
+		return;
+	case NODE_A_REFUSE:
+		job(l, WORKER_CLEAR_REQUEST)->seq = a->arg;
 		submit(l, false);
 		return;
 	case NODE_A_REQUEST_FAILBACK:

@@ -73,6 +73,7 @@ static void become_live(struct node *n, const struct node_event_data *ev, struct
 	n->epoch = (v->live_rec == LF_REC_OK ? v->live.epoch : 0) + 1;
 	n->nrestarts = 0;
 	n->stop = NODE_STOP_NONE;
+	n->want_failback = false;
 	/* L and our record are on storage before the workload exists: a
 	 * workload never runs under a status that would stop a failover. */
 	emit(out, NODE_A_WRITE_LIVE, (int64_t)n->epoch);
@@ -96,10 +97,10 @@ static void on_live_lock(struct node *n, const struct node_event_data *ev, struc
 	case NODE_BECOME_LIVE: become_live(n, ev, out); return;
 	case NODE_STAND_BY:
 		emit(out, NODE_A_RELEASE_LIVE, 0);
-		/* A primary that tried the lock at start and may not start now
-		 * waits in line like a backup, and looks again from there. */
-		if (n->state == NODE_JOINING)
-			enter(n, NODE_QUEUED, out);
+		/* A primary waits for the live lock itself, never behind a
+		 * backup that may stand by forever in a paused group. */
+		if (n->cfg.role == LF_ROLE_PRIMARY)
+			enter(n, NODE_CLAIMING, out);
 		emit(out, NODE_A_TIMER, n->cfg.poll_ms);
 		out->why = "group is paused or new: standing by";
 		return;
@@ -109,10 +110,23 @@ static void on_live_lock(struct node *n, const struct node_event_data *ev, struc
 			emit(out, NODE_A_RELEASE_BACKUP, 0);
 			n->holds_backup = false;
 		}
-		enter(n, NODE_QUEUED, out);
+		enter(n, n->cfg.role == LF_ROLE_PRIMARY ? NODE_CLAIMING : NODE_QUEUED, out);
 		emit(out, NODE_A_TIMER, n->cfg.poll_ms);
 		out->why = "hand-over names another node: letting it pass";
 		return;
+	}
+}
+
+/* Wait for the live role: a primary for the live lock itself, a backup
+ * in line for the backup lock first. */
+static void wait_again(struct node *n, struct node_out *out)
+{
+	if (n->cfg.role == LF_ROLE_PRIMARY) {
+		enter(n, NODE_CLAIMING, out);
+		emit(out, NODE_A_WAIT_LIVE, n->want_failback);
+	} else {
+		enter(n, NODE_QUEUED, out);
+		emit(out, NODE_A_WAIT_BACKUP, 0);
 	}
 }
 
@@ -149,9 +163,10 @@ static void finish_stop(struct node *n, struct node_out *out)
 			leave(n, NODE_EXIT_OK, out);
 			return;
 		}
-		enter(n, NODE_QUEUED, out);
-		emit(out, NODE_A_WAIT_BACKUP, 0);
-		out->why = "handed over: queuing as a backup";
+		/* Back to waiting, without asking for the role again: that
+		 * would undo the switchover that just moved it away. */
+		wait_again(n, out);
+		out->why = "handed over: waiting again";
 		return;
 	}
 }
@@ -182,19 +197,20 @@ static void joining_joined(struct node *n, const struct node_event_data *ev, str
 	out->why = "backup: queuing for the backup lock";
 }
 
+/* The primary's try at start failed: another node holds the live lock.
+ * It waits for that lock itself, asking for it back with failback. */
 static void joining_busy(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	(void)ev;
+	enter(n, NODE_CLAIMING, out);
 	if (n->cfg.allow_failback) {
-		enter(n, NODE_CLAIMING, out);
+		n->want_failback = true;
 		emit(out, NODE_A_REQUEST_FAILBACK, 0);
-		emit(out, NODE_A_WAIT_LIVE, 0);
 		out->why = "another node is live: asking for failback";
-		return;
+	} else {
+		out->why = "another node is live: waiting for the live lock";
 	}
-	enter(n, NODE_QUEUED, out);
-	emit(out, NODE_A_WAIT_BACKUP, 0);
-	out->why = "another node is live: waiting as a backup";
+	emit(out, NODE_A_WAIT_LIVE, n->want_failback);
 }
 
 /* --- QUEUED, BACKUP, CLAIMING ---------------------------------------------- */
@@ -216,8 +232,8 @@ static void queued_locked(struct node *n, const struct node_event_data *ev, stru
 
 static void wait_live(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
-	(void)n, (void)ev;
-	emit(out, NODE_A_WAIT_LIVE, 0);
+	(void)ev;
+	emit(out, NODE_A_WAIT_LIVE, n->want_failback);
 }
 
 /* A primary asking for failback keeps its request in the file: a new live
@@ -226,11 +242,11 @@ static void claiming_busy(struct node *n, const struct node_event_data *ev, stru
 {
 	const struct lf_view *v = ev->view;
 	bool ours = v && v->status == LF_FAILBACK && v->request_rec == LF_REC_OK && v->request.target_slot == n->slot;
-	if (!ours) {
+	if (n->want_failback && v && !ours) {
 		emit(out, NODE_A_REQUEST_FAILBACK, 0);
 		out->why = "failback request was overwritten: asking again";
 	}
-	emit(out, NODE_A_WAIT_LIVE, 0);
+	emit(out, NODE_A_WAIT_LIVE, n->want_failback);
 }
 
 static void leave_now(struct node *n, const struct node_event_data *ev, struct node_out *out)
@@ -264,9 +280,12 @@ static void live_tick(struct node *n, const struct node_event_data *ev, struct n
 		go = ev->target_alive && alive_waiter(ev->target_state);
 	if (!go) {
 		/* Never stop the live when nobody can take over: refuse by
-		 * writing L back, which the requester sees. */
-		emit(out, NODE_A_WRITE_STATUS, LF_LIVE);
-		out->why = "hand-over refused: no such node is waiting";
+		 * writing L back, which the requester sees; only this request
+		 * is refused, not one that arrived since the read. */
+		emit(out, NODE_A_REFUSE, v->request_rec == LF_REC_OK ? (int64_t)r->seq : -1);
+		out->why = v->request_rec == LF_REC_OK && r->target_slot == n->slot
+				   ? "request names this node, already live: cleared"
+				   : "hand-over refused: no such node is waiting";
 		return;
 	}
 	out->why =

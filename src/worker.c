@@ -80,6 +80,11 @@ static int run(struct worker *w, struct worker_job *j)
 	case WORKER_WRITE_LIVE: r = lockfile_write_live(w->lf, j->status, &j->live); break;
 	case WORKER_WRITE_STATUS: r = lockfile_write_status(w->lf, j->status); break;
 	case WORKER_WRITE_REQUEST: r = lockfile_write_request(w->lf, &j->request); break;
+	case WORKER_CLEAR_REQUEST:
+		r = lockfile_clear_request(w->lf, j->seq);
+		if (r > 0)
+			r = 0;
+		break;
 	case WORKER_READ: j->want_view = true; break;
 	}
 	/* A lock just taken is read at once (the decision needs the file as

@@ -167,6 +167,11 @@ int lockfile_write_status(struct lockfile *lf, char status);
  * status is 0 (a heartbeat, which must not overwrite a pending F), the
  * status byte, in one locked write. */
 int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *live);
+/* Live node only: refuse or clear the pending request whose seq is seq
+ * (or, with seq < 0, an unreadable one) by writing status L, in one
+ * locked section that first checks the request is still that one, so a
+ * newer request is never erased. 1 if written, 0 if a newer one stands. */
+int lockfile_clear_request(struct lockfile *lf, int64_t seq);
 /* Write the request record, then status F, in one locked section. */
 int lockfile_write_request(struct lockfile *lf, const struct lf_request *req);
 /* Slot holder only: write slot i's record. */

@@ -17,7 +17,7 @@ enum node_state {
 	NODE_JOINING,  /* claiming a slot; a primary then tries the live lock */
 	NODE_QUEUED,   /* waiting for the backup lock */
 	NODE_BACKUP,   /* holds the backup lock, waiting for the live lock */
-	NODE_CLAIMING, /* primary that asked for failback, waiting for the live lock */
+	NODE_CLAIMING, /* primary waiting for the live lock itself (maybe asking for failback) */
 	NODE_LIVE,     /* holds the live lock; the workload runs or restarts */
 	NODE_STOPPING, /* holds the live lock; the workload is being stopped */
 	NODE_DONE,     /* exit code decided */
@@ -42,12 +42,14 @@ enum node_action_kind {
 	NODE_A_CLAIM_SLOT,  /* claim a slot, then NODE_EV_JOINED */
 	NODE_A_SLOT_STATE,  /* arg: enum lf_slot_state, written to our slot */
 	NODE_A_TRY_LIVE,    /* take the live lock without waiting: LOCKED or BUSY */
-	NODE_A_WAIT_LIVE,   /* wait one poll interval for it: LOCKED or BUSY */
+	NODE_A_WAIT_LIVE,   /* wait one poll interval for it: LOCKED or BUSY;
+			     * arg 1: read the file if the wait times out */
 	NODE_A_WAIT_BACKUP, /* wait one poll interval for the backup lock */
 	NODE_A_RELEASE_LIVE,
 	NODE_A_RELEASE_BACKUP,
 	NODE_A_WRITE_LIVE,       /* status L and our live record (epoch node->epoch) */
 	NODE_A_WRITE_STATUS,     /* arg: the status byte */
+	NODE_A_REFUSE,           /* arg: a request's seq; write L unless a newer request came */
 	NODE_A_REQUEST_FAILBACK, /* write a failback request naming us, and F */
 	NODE_A_SPAWN,            /* start the workload: STARTED or SPAWN_FAILED */
 	NODE_A_STOP,             /* stop the workload's whole tree: EXITED */
@@ -106,6 +108,7 @@ struct node {
 	int slot;
 	bool holds_backup;
 	bool shutdown;                            /* a signal asked us to leave */
+	bool want_failback;                       /* a primary that found another live at start */
 	bool workload_running;                    /* spawned and not yet reported gone */
 	uint64_t epoch;                           /* ours while live */
 	int64_t restart_at[NODE_RESTART_HISTORY]; /* monotonic ms of restarts */

@@ -22,6 +22,7 @@ enum worker_op {
 	WORKER_WRITE_LIVE, /* status and live record */
 	WORKER_WRITE_STATUS,
 	WORKER_WRITE_REQUEST, /* request record and F */
+	WORKER_CLEAR_REQUEST, /* L, if the request is still seq */
 	WORKER_READ,          /* just read the view */
 };
 
@@ -30,6 +31,7 @@ struct worker_job {
 	/* in */
 	int my_slot;
 	char status;
+	int64_t seq;    /* WORKER_CLEAR_REQUEST */
 	bool want_view; /* read the view after a lock, a timed-out wait, a write */
 	struct lf_live live;
 	struct lf_slot slot;
