@@ -123,6 +123,11 @@ static void dispatch(struct loop *l)
 	enum node_state before = l->node.state;
 	node_step(&l->node, ev, &l->out);
 	l->cursor = 0;
+	/* A timer belongs to the state that asked for it: a restart back-off
+	 * must not fire into the state a hand-over moved to. A new state's
+	 * own TIMER action comes after this, in l->out. */
+	if (before != l->node.state)
+		l->timer_at = 0;
 	if (before != l->node.state) {
 		log_info("%s -> %s: %s", node_state_name(before), node_state_name(l->node.state),
 			 l->out.why ? l->out.why : node_event_name(ev->type));

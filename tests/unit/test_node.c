@@ -1,0 +1,1784 @@
+/* The node state machine, driven event by event.
+ *
+ * node_step() makes no system call, so every test here builds the facts
+ * the loop would have gathered (a struct lf_view, the time, whether the
+ * request's target is alive), feeds one event and checks the state and the
+ * ordered list of actions. The tests read like the protocol rules of the
+ * design notes: join, decide, hand over, shut down, restart.
+ *
+ * Where the rules leave the exact order of actions open, the tests check
+ * only the order that matters for safety: a workload is never started
+ * before status L is written, the live lock is never released while a
+ * workload may still run, a hand-over never writes P. */
+#include <criterion/criterion.h>
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "helpers.h"
+#include "understudy/lockfile.h"
+#include "understudy/node.h"
+
+#ifndef W_EXITCODE
+#define W_EXITCODE(ret, sig) ((ret) << 8 | (sig))
+#endif
+
+/* Slots used by the tests: ours, another node's that is alive, and one
+ * whose lock is free (its node died). */
+enum { ME = 5, OTHER = 9, DEAD = 12 };
+
+#define OLD_EPOCH 41u
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static const char *kind_name(enum node_action_kind k)
+{
+	switch (k) {
+	case NODE_A_CLAIM_SLOT: return "CLAIM_SLOT";
+	case NODE_A_SLOT_STATE: return "SLOT_STATE";
+	case NODE_A_TRY_LIVE: return "TRY_LIVE";
+	case NODE_A_WAIT_LIVE: return "WAIT_LIVE";
+	case NODE_A_WAIT_BACKUP: return "WAIT_BACKUP";
+	case NODE_A_RELEASE_LIVE: return "RELEASE_LIVE";
+	case NODE_A_RELEASE_BACKUP: return "RELEASE_BACKUP";
+	case NODE_A_WRITE_LIVE: return "WRITE_LIVE";
+	case NODE_A_WRITE_STATUS: return "WRITE_STATUS";
+	case NODE_A_REFUSE: return "REFUSE";
+	case NODE_A_REQUEST_FAILBACK: return "REQUEST_FAILBACK";
+	case NODE_A_SPAWN: return "SPAWN";
+	case NODE_A_STOP: return "STOP";
+	case NODE_A_TIMER: return "TIMER";
+	case NODE_A_EXIT: return "EXIT";
+	}
+	return "?";
+}
+
+static const char *state_str(enum node_state s)
+{
+	static const char *names[] = { "JOINING", "QUEUED", "BACKUP", "CLAIMING", "LIVE", "STOPPING", "DONE" };
+	return (unsigned)s < NODE_NSTATES ? names[s] : "?";
+}
+
+/* "[SLOT_STATE(3) WAIT_LIVE(0)]" for failure messages. */
+static const char *fmt_actions(const struct node_action *a, int n, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = 0;
+	used += (size_t)snprintf(buf + used, len - used, "[");
+	for (int i = 0; i < n && i < NODE_MAX_ACTIONS && used < len; i++) {
+		int64_t arg = a[i].arg;
+		if (a[i].kind == NODE_A_WRITE_STATUS && arg >= 32 && arg < 127)
+			used += (size_t)snprintf(buf + used, len - used, "%s%s('%c')", i ? " " : "",
+						 kind_name(a[i].kind), (char)arg);
+		else
+			used += (size_t)snprintf(buf + used, len - used, "%s%s(%lld)", i ? " " : "",
+						 kind_name(a[i].kind), (long long)arg);
+	}
+	if (used < len)
+		snprintf(buf + used, len - used, "]");
+	return buf;
+}
+
+#define FMT_OUT(o) fmt_actions((o)->a, (o)->n, (char[512]){ 0 }, 512)
+
+static struct node_config config(enum lf_role role)
+{
+	return (struct node_config){
+		.role = role,
+		.allow_failback = false,
+		.failover_on_shutdown = false,
+		.restart = NODE_RESTART_ON_FAILURE,
+		.max_restarts = 5,
+		.restart_window_ms = 60000,
+		.backoff_ms = 100,
+		.backoff_max_ms = 5000,
+		.poll_ms = 500,
+	};
+}
+
+/* A view of the file as one read saw it. target is a slot index or
+ * LF_TARGET_ANY; it only matters with status F. */
+static struct lf_view view(char status, int32_t target, enum lf_rec request_rec)
+{
+	struct lf_view v;
+	memset(&v, 0, sizeof v);
+	v.status = status;
+	v.major = LF_VERSION_MAJOR;
+	v.minor = LF_VERSION_MINOR;
+	v.live_rec = status == LF_NEW ? LF_REC_EMPTY : LF_REC_OK;
+	v.live.epoch = status == LF_NEW ? 0 : OLD_EPOCH;
+	v.live.heartbeat = 1234;
+	v.live.slot = OTHER;
+	v.live.heartbeat_ms = 1000;
+	snprintf(v.live.name, sizeof v.live.name, "other");
+	if (status == LF_FAILBACK) {
+		v.request_rec = request_rec;
+		v.request.seq = 7;
+		v.request.kind = target == ME ? LF_REQ_FAILBACK : LF_REQ_SWITCHOVER;
+		v.request.target_slot = target;
+		snprintf(v.request.requester, sizeof v.request.requester, "test");
+	}
+	v.slot_rec[ME] = LF_REC_OK;
+	v.slots[ME].role = LF_ROLE_PRIMARY;
+	v.slots[ME].state = LF_SLOT_JOINING;
+	snprintf(v.slots[ME].name, sizeof v.slots[ME].name, "me");
+	v.slot_rec[OTHER] = LF_REC_OK;
+	v.slots[OTHER].role = LF_ROLE_BACKUP;
+	v.slots[OTHER].state = LF_SLOT_WAITING;
+	snprintf(v.slots[OTHER].name, sizeof v.slots[OTHER].name, "other");
+	return v;
+}
+
+static struct node_out out;
+static int64_t now_ms = 1000000;
+
+static struct node_event_data ev(enum node_event type)
+{
+	return (struct node_event_data){ .type = type, .now_ms = now_ms };
+}
+
+/* Feed one event and check the bounds every answer must keep. */
+static void step_ev(struct node *n, const struct node_event_data *e)
+{
+	memset(&out, 0, sizeof out);
+	node_step(n, e, &out);
+	cr_assert(out.n >= 0 && out.n <= NODE_MAX_ACTIONS, "%s in %s: %d actions", node_event_name(e->type),
+		  state_str(n->state), out.n);
+	cr_assert((unsigned)n->state < NODE_NSTATES, "state %d out of range", (int)n->state);
+}
+
+/* The common cases: an event with or without a view. */
+static void step(struct node *n, enum node_event type, const struct lf_view *v)
+{
+	struct node_event_data e = ev(type);
+	e.view = v;
+	step_ev(n, &e);
+}
+
+static void step_exited(struct node *n, int wstatus)
+{
+	struct node_event_data e = ev(NODE_EV_EXITED);
+	e.wstatus = wstatus;
+	step_ev(n, &e);
+}
+
+static int index_of(const struct node_out *o, enum node_action_kind k)
+{
+	for (int i = 0; i < o->n; i++)
+		if (o->a[i].kind == k)
+			return i;
+	return -1;
+}
+
+static int index_of_arg(const struct node_out *o, enum node_action_kind k, int64_t arg)
+{
+	for (int i = 0; i < o->n; i++)
+		if (o->a[i].kind == k && o->a[i].arg == arg)
+			return i;
+	return -1;
+}
+
+static int count_of(const struct node_out *o, enum node_action_kind k)
+{
+	int c = 0;
+	for (int i = 0; i < o->n; i++)
+		c += o->a[i].kind == k;
+	return c;
+}
+
+static void expect_seq_at(const struct node_out *o, const struct node_action *want, int nwant, const char *file,
+			  int line)
+{
+	char got[512], exp[512];
+	fmt_actions(o->a, o->n, got, sizeof got);
+	fmt_actions(want, nwant, exp, sizeof exp);
+	bool same = o->n == nwant;
+	for (int i = 0; same && i < nwant; i++)
+		same = o->a[i].kind == want[i].kind && o->a[i].arg == want[i].arg;
+	cr_assert(same, "%s:%d: actions %s, expected %s", file, line, got, exp);
+}
+
+#define ACT(k, v_) ((struct node_action){ (k), (v_) })
+#define ACTS(...) ((const struct node_action[]){ __VA_ARGS__ })
+#define NACTS(...) ((int)(sizeof(ACTS(__VA_ARGS__)) / sizeof(struct node_action)))
+/* The out list is exactly this sequence of (kind, arg). */
+#define EXPECT(...) expect_seq_at(&out, ACTS(__VA_ARGS__), NACTS(__VA_ARGS__), __FILE__, __LINE__)
+#define EXPECT_NONE() expect_seq_at(&out, NULL, 0, __FILE__, __LINE__)
+
+#define HAS(k) cr_assert(index_of(&out, (k)) >= 0, "no %s in %s", kind_name(k), FMT_OUT(&out))
+#define HAS_ARG(k, v_)                                                                                                 \
+	cr_assert(index_of_arg(&out, (k), (v_)) >= 0, "no %s(%lld) in %s", kind_name(k), (long long)(v_), FMT_OUT(&out))
+#define HAS_NO(k) cr_assert(index_of(&out, (k)) < 0, "unexpected %s in %s", kind_name(k), FMT_OUT(&out))
+#define HAS_NO_ARG(k, v_)                                                                                              \
+	cr_assert(index_of_arg(&out, (k), (v_)) < 0, "unexpected %s(%lld) in %s", kind_name(k), (long long)(v_),       \
+		  FMT_OUT(&out))
+/* Both present, a strictly before b. */
+#define BEFORE(a, b)                                                                                                   \
+	do {                                                                                                           \
+		int ia_ = index_of(&out, (a)), ib_ = index_of(&out, (b));                                              \
+		cr_assert(ia_ >= 0 && ib_ >= 0 && ia_ < ib_, "%s must come before %s in %s", kind_name(a),             \
+			  kind_name(b), FMT_OUT(&out));                                                                \
+	} while (0)
+#define LAST_IS(k, v_)                                                                                                 \
+	cr_assert(out.n > 0 && out.a[out.n - 1].kind == (k) && out.a[out.n - 1].arg == (v_),                           \
+		  "last action must be %s(%lld): %s", kind_name(k), (long long)(v_), FMT_OUT(&out))
+#define LAST_KIND(k)                                                                                                   \
+	cr_assert(out.n > 0 && out.a[out.n - 1].kind == (k), "last action must be %s: %s", kind_name(k), FMT_OUT(&out))
+#define STATE(n, s) cr_assert_eq((n)->state, (s), "state %s, expected %s", state_str((n)->state), state_str(s))
+/* Every SLOT_STATE in the list publishes this state. */
+#define SLOT_STATES_ARE(st)                                                                                            \
+	do {                                                                                                           \
+		for (int i_ = 0; i_ < out.n; i_++)                                                                     \
+			cr_assert(out.a[i_].kind != NODE_A_SLOT_STATE || out.a[i_].arg == (st),                        \
+				  "slot state must be %d: %s", (int)(st), FMT_OUT(&out));                              \
+	} while (0)
+
+/* ------------------------------------------------------------------ */
+/* Getting a node to a state the way the loop would                   */
+/* ------------------------------------------------------------------ */
+
+/* The loop claimed (and wrote) slot ME and tells the node. */
+static void join(struct node *n)
+{
+	struct node_event_data e = ev(NODE_EV_JOINED);
+	e.slot = ME;
+	step_ev(n, &e);
+	cr_assert_eq(n->slot, ME, "JOINED did not record the slot");
+}
+
+static void start(struct node *n, const struct node_config *cfg)
+{
+	memset(n, 0, sizeof *n);
+	memset(&out, 0, sizeof out);
+	node_init(n, cfg, &out);
+	cr_assert(out.n >= 1 && out.n <= NODE_MAX_ACTIONS);
+	cr_assert_eq(out.a[0].kind, NODE_A_CLAIM_SLOT);
+	join(n);
+}
+
+/* A primary that went live on status lv and whose workload started. */
+static void live_primary(struct node *n, const struct node_config *cfg, char lv)
+{
+	start(n, cfg);
+	cr_assert_eq(index_of(&out, NODE_A_TRY_LIVE), out.n - 1);
+	struct lf_view v = view(lv, LF_TARGET_ANY, LF_REC_OK);
+	step(n, NODE_EV_LOCKED, &v);
+	STATE(n, NODE_LIVE);
+	HAS(NODE_A_SPAWN);
+	step(n, NODE_EV_STARTED, NULL);
+	STATE(n, NODE_LIVE);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+}
+
+static void live_default(struct node *n)
+{
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	live_primary(n, &cfg, LF_PAUSED);
+}
+
+static void queued_backup(struct node *n, const struct node_config *cfg)
+{
+	start(n, cfg);
+	STATE(n, NODE_QUEUED);
+}
+
+/* A backup that holds the backup lock and waits for the live lock. */
+static void backup_waiting(struct node *n, const struct node_config *cfg)
+{
+	queued_backup(n, cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	step(n, NODE_EV_LOCKED, &v);
+	STATE(n, NODE_BACKUP);
+}
+
+static void backup_default(struct node *n)
+{
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	backup_waiting(n, &cfg);
+}
+
+/* A primary with --allow-failback that found a live and asked for it. */
+static void claiming_primary(struct node *n)
+{
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.allow_failback = true;
+	start(n, &cfg);
+	step(n, NODE_EV_BUSY, NULL);
+	STATE(n, NODE_CLAIMING);
+}
+
+/* ------------------------------------------------------------------ */
+/* Join                                                                */
+/* ------------------------------------------------------------------ */
+
+Test(node, init_claims_a_slot)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	memset(&n, 0, sizeof n);
+	memset(&out, 0, sizeof out);
+	node_init(&n, &cfg, &out);
+	STATE(&n, NODE_JOINING);
+	cr_assert(out.n >= 1, "node_init gave no action");
+	cr_assert_eq(out.a[0].kind, NODE_A_CLAIM_SLOT, "first action %s", FMT_OUT(&out));
+	cr_assert_eq(n.stop, NODE_STOP_NONE);
+	cr_assert(!n.workload_running && !n.holds_backup && !n.shutdown);
+
+	cfg = config(LF_ROLE_BACKUP);
+	memset(&out, 0, sizeof out);
+	node_init(&n, &cfg, &out);
+	STATE(&n, NODE_JOINING);
+	cr_assert(out.n >= 1 && out.a[0].kind == NODE_A_CLAIM_SLOT, "backup: %s", FMT_OUT(&out));
+}
+
+Test(node, primary_joins_and_tries_the_live_lock)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	memset(&n, 0, sizeof n);
+	node_init(&n, &cfg, &out);
+	join(&n);
+	STATE(&n, NODE_JOINING);
+	/* CLAIM_SLOT already wrote the slot (JOINING); publishing it again is
+	 * allowed, anything else is not. */
+	LAST_IS(NODE_A_TRY_LIVE, 0);
+	SLOT_STATES_ARE(LF_SLOT_JOINING);
+	HAS_NO(NODE_A_WAIT_BACKUP);
+	HAS_NO(NODE_A_WAIT_LIVE);
+}
+
+static void check_primary_becomes_live(char status)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	start(&n, &cfg);
+	struct lf_view v = view(status, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_LIVE);
+	HAS(NODE_A_WRITE_LIVE);
+	HAS_ARG(NODE_A_SLOT_STATE, LF_SLOT_LIVE);
+	cr_assert_eq(count_of(&out, NODE_A_SPAWN), 1, "%s", FMT_OUT(&out));
+	/* A workload is never started before L is written. */
+	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
+	LAST_KIND(NODE_A_SPAWN);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	HAS_NO(NODE_A_EXIT);
+	cr_assert_eq(n.epoch, v.live.epoch + 1, "status %c: epoch %llu, expected %llu", status,
+		     (unsigned long long)n.epoch, (unsigned long long)v.live.epoch + 1);
+}
+
+Test(node, primary_locked_on_new_file_becomes_live) { check_primary_becomes_live(LF_NEW); }
+
+Test(node, primary_locked_on_paused_becomes_live) { check_primary_becomes_live(LF_PAUSED); }
+
+Test(node, primary_locked_on_live_fails_over) { check_primary_becomes_live(LF_LIVE); }
+
+/* A primary never queues behind the backup lock: a backup standing by in
+ * a paused group keeps that lock for good. It waits for the live lock. */
+Test(node, primary_busy_without_failback_waits_for_the_live_lock)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	start(&n, &cfg);
+	step(&n, NODE_EV_BUSY, NULL);
+	STATE(&n, NODE_CLAIMING);
+	LAST_IS(NODE_A_WAIT_LIVE, 0);
+	HAS_NO(NODE_A_REQUEST_FAILBACK);
+	HAS_NO(NODE_A_WAIT_BACKUP);
+	SLOT_STATES_ARE(LF_SLOT_WAITING);
+	cr_assert(!n.want_failback);
+	/* It never asks for failback, whatever the file says. */
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_BUSY, &v);
+	STATE(&n, NODE_CLAIMING);
+	EXPECT(ACT(NODE_A_WAIT_LIVE, 0));
+}
+
+/* The bug this rule closes: in a paused group a backup stands by holding
+ * the backup lock and peeks at the live lock every poll interval. A
+ * primary whose try lands on a peek must still start the group. */
+Test(node, primary_starts_a_paused_group_past_a_backup_standing_by)
+{
+	struct node b, p;
+	struct node_config pc = config(LF_ROLE_PRIMARY);
+	backup_default(&b);
+	struct lf_view paused = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+	step(&b, NODE_EV_LOCKED, &paused);
+	STATE(&b, NODE_BACKUP); /* standing by, still holding the backup lock */
+	cr_assert(b.holds_backup);
+
+	start(&p, &pc);
+	step(&p, NODE_EV_BUSY, NULL); /* the try met the backup's peek */
+	STATE(&p, NODE_CLAIMING);
+	HAS_NO(NODE_A_WAIT_BACKUP); /* never behind the backup lock */
+	LAST_IS(NODE_A_WAIT_LIVE, 0);
+	step(&p, NODE_EV_LOCKED, &paused);
+	STATE(&p, NODE_LIVE);
+	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
+}
+
+Test(node, primary_busy_with_failback_claims)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.allow_failback = true;
+	start(&n, &cfg);
+	step(&n, NODE_EV_BUSY, NULL);
+	STATE(&n, NODE_CLAIMING);
+	BEFORE(NODE_A_REQUEST_FAILBACK, NODE_A_WAIT_LIVE);
+	/* 1: read the file when the wait times out, to keep the request. */
+	LAST_IS(NODE_A_WAIT_LIVE, 1);
+	HAS_NO(NODE_A_WAIT_BACKUP);
+	SLOT_STATES_ARE(LF_SLOT_WAITING);
+}
+
+Test(node, claiming_rewrites_a_lost_request)
+{
+	struct node n;
+	claiming_primary(&n);
+	/* A new live wrote L over our F: ask again. */
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_BUSY, &v);
+	STATE(&n, NODE_CLAIMING);
+	BEFORE(NODE_A_REQUEST_FAILBACK, NODE_A_WAIT_LIVE);
+	LAST_IS(NODE_A_WAIT_LIVE, 1);
+	/* Again: still lost (P now). */
+	v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_BUSY, &v);
+	STATE(&n, NODE_CLAIMING);
+	BEFORE(NODE_A_REQUEST_FAILBACK, NODE_A_WAIT_LIVE);
+}
+
+Test(node, claiming_keeps_waiting_while_the_request_stands)
+{
+	struct node n;
+	claiming_primary(&n);
+	struct lf_view v = view(LF_FAILBACK, ME, LF_REC_OK);
+	step(&n, NODE_EV_BUSY, &v);
+	STATE(&n, NODE_CLAIMING);
+	EXPECT(ACT(NODE_A_WAIT_LIVE, 1));
+}
+
+Test(node, claiming_gets_the_lock_and_goes_live)
+{
+	struct node n;
+	claiming_primary(&n);
+	struct lf_view v = view(LF_FAILBACK, ME, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_LIVE);
+	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
+	HAS_ARG(NODE_A_SLOT_STATE, LF_SLOT_LIVE);
+	cr_assert_eq(n.epoch, OLD_EPOCH + 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Backup                                                              */
+/* ------------------------------------------------------------------ */
+
+Test(node, backup_joins_and_queues)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	start(&n, &cfg);
+	STATE(&n, NODE_QUEUED);
+	LAST_IS(NODE_A_WAIT_BACKUP, 0);
+	HAS_NO(NODE_A_TRY_LIVE);
+	HAS_NO(NODE_A_WAIT_LIVE);
+	SLOT_STATES_ARE(LF_SLOT_QUEUED);
+}
+
+Test(node, backup_lock_makes_the_backup)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	queued_backup(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_BACKUP);
+	EXPECT(ACT(NODE_A_SLOT_STATE, LF_SLOT_WAITING), ACT(NODE_A_WAIT_LIVE, 0));
+	cr_assert(n.holds_backup);
+}
+
+Test(node, queued_busy_waits_again)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	queued_backup(&n, &cfg);
+	for (int i = 0; i < 3; i++) {
+		step(&n, NODE_EV_BUSY, NULL);
+		STATE(&n, NODE_QUEUED);
+		EXPECT(ACT(NODE_A_WAIT_BACKUP, 0));
+	}
+}
+
+Test(node, backup_busy_waits_again)
+{
+	struct node n;
+	backup_default(&n);
+	step(&n, NODE_EV_BUSY, NULL);
+	STATE(&n, NODE_BACKUP);
+	EXPECT(ACT(NODE_A_WAIT_LIVE, 0));
+}
+
+static void check_backup_takes_over(const struct lf_view *v, const char *what)
+{
+	struct node n;
+	backup_default(&n);
+	struct node_event_data e = ev(NODE_EV_LOCKED);
+	e.view = v;
+	e.target_alive = false;
+	step_ev(&n, &e);
+	cr_assert_eq(n.state, NODE_LIVE, "%s: state %s %s", what, state_str(n.state), FMT_OUT(&out));
+	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
+	BEFORE(NODE_A_RELEASE_BACKUP, NODE_A_SPAWN);
+	HAS_ARG(NODE_A_SLOT_STATE, LF_SLOT_LIVE);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	cr_assert_eq(count_of(&out, NODE_A_SPAWN), 1);
+	cr_assert_eq(n.epoch, v->live.epoch + 1, "%s: epoch %llu", what, (unsigned long long)n.epoch);
+}
+
+Test(node, backup_fails_over_on_live)
+{
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	check_backup_takes_over(&v, "L");
+}
+
+static void check_backup_stands_by(char status)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.poll_ms = 321;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(status, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_BACKUP);
+	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_TIMER, 321));
+	cr_assert(n.holds_backup, "a standing-by backup keeps the backup lock");
+	step(&n, NODE_EV_TIMER, NULL);
+	STATE(&n, NODE_BACKUP);
+	EXPECT(ACT(NODE_A_WAIT_LIVE, 0));
+}
+
+Test(node, backup_stands_by_on_paused) { check_backup_stands_by(LF_PAUSED); }
+
+Test(node, backup_stands_by_on_new) { check_backup_stands_by(LF_NEW); }
+
+Test(node, backup_yields_to_the_named_target)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.poll_ms = 250;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(LF_FAILBACK, OTHER, LF_REC_OK);
+	struct node_event_data e = ev(NODE_EV_LOCKED);
+	e.view = &v;
+	e.target_alive = true;
+	e.target_state = LF_SLOT_QUEUED;
+	step_ev(&n, &e);
+	STATE(&n, NODE_QUEUED);
+	HAS(NODE_A_RELEASE_LIVE);
+	HAS(NODE_A_RELEASE_BACKUP);
+	BEFORE(NODE_A_RELEASE_LIVE, NODE_A_TIMER);
+	BEFORE(NODE_A_RELEASE_BACKUP, NODE_A_TIMER);
+	LAST_IS(NODE_A_TIMER, 250);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_WRITE_LIVE);
+	HAS_NO(NODE_A_WRITE_STATUS);
+	HAS_NO(NODE_A_WAIT_BACKUP);
+	SLOT_STATES_ARE(LF_SLOT_QUEUED);
+	cr_assert(!n.holds_backup);
+	step(&n, NODE_EV_TIMER, NULL);
+	STATE(&n, NODE_QUEUED);
+	LAST_IS(NODE_A_WAIT_BACKUP, 0);
+}
+
+Test(node, backup_takes_a_failback_for_itself)
+{
+	struct lf_view v = view(LF_FAILBACK, ME, LF_REC_OK);
+	check_backup_takes_over(&v, "F for us");
+}
+
+Test(node, backup_takes_a_failback_for_anyone)
+{
+	struct lf_view v = view(LF_FAILBACK, LF_TARGET_ANY, LF_REC_OK);
+	check_backup_takes_over(&v, "F for any");
+}
+
+Test(node, backup_treats_a_stale_request_as_live)
+{
+	/* check_backup_takes_over feeds target_alive = false. */
+	struct lf_view v = view(LF_FAILBACK, DEAD, LF_REC_OK);
+	check_backup_takes_over(&v, "F for a dead slot");
+}
+
+Test(node, backup_treats_a_bad_request_as_live)
+{
+	struct node n;
+	backup_default(&n);
+	struct lf_view v = view(LF_FAILBACK, OTHER, LF_REC_BAD);
+	struct node_event_data e = ev(NODE_EV_LOCKED);
+	e.view = &v;
+	/* Even if the loop looked up the unreadable target and found it held. */
+	e.target_alive = true;
+	e.target_state = LF_SLOT_WAITING;
+	step_ev(&n, &e);
+	STATE(&n, NODE_LIVE);
+	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
+	BEFORE(NODE_A_RELEASE_BACKUP, NODE_A_SPAWN);
+}
+
+/* A status byte this build does not know (a foreign or newer writer):
+ * never start on it, and never get stuck holding or waiting for nothing:
+ * whatever the node asks for next, it reacts to the answer. */
+Test(node, unknown_status_never_starts_and_never_sticks)
+{
+	static const char odd[] = { 0, 'X' };
+	for (int h = 0; h < 3; h++) {
+		for (size_t i = 0; i < sizeof odd; i++) {
+			struct node n;
+			if (h == 0) {
+				struct node_config cfg = config(LF_ROLE_PRIMARY);
+				start(&n, &cfg);
+			} else if (h == 1) {
+				claiming_primary(&n);
+			} else {
+				backup_default(&n);
+			}
+			const char *who = h == 0 ? "primary" : h == 1 ? "claiming primary" : "backup";
+			struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+			v.status = odd[i];
+			step(&n, NODE_EV_LOCKED, &v);
+			cr_expect(index_of(&out, NODE_A_SPAWN) < 0 && index_of(&out, NODE_A_WRITE_LIVE) < 0,
+				  "%s, status 0x%02x: started: %s", who, (unsigned char)odd[i], FMT_OUT(&out));
+			if (index_of(&out, NODE_A_TIMER) < 0)
+				continue;
+			enum node_state was = n.state;
+			step(&n, NODE_EV_TIMER, NULL);
+			cr_expect(index_of(&out, NODE_A_TRY_LIVE) >= 0 || index_of(&out, NODE_A_WAIT_LIVE) >= 0 ||
+					  index_of(&out, NODE_A_WAIT_BACKUP) >= 0 || index_of(&out, NODE_A_EXIT) >= 0,
+				  "%s, status 0x%02x: released the live lock and asked for a timer, but TIMER in %s "
+				  "does nothing: %s (stuck)",
+				  who, (unsigned char)odd[i], state_str(was), FMT_OUT(&out));
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* node_decide, as one table                                           */
+/* ------------------------------------------------------------------ */
+
+enum req { R_ME, R_ANY, R_OTHER_ALIVE, R_OTHER_DEAD, R_BAD, R_N };
+static const char *req_name[R_N] = { "me", "any", "other-alive", "other-dead", "bad" };
+
+/* Who holds the live lock when it decides. */
+enum holder { H_PRIMARY_JOINING, H_PRIMARY_CLAIMING, H_BACKUP, H_N };
+static const char *holder_name[H_N] = { "primary", "claiming primary", "backup" };
+
+static void make_holder(struct node *n, enum holder h)
+{
+	struct node_config cfg;
+	switch (h) {
+	case H_PRIMARY_JOINING:
+		cfg = config(LF_ROLE_PRIMARY);
+		start(n, &cfg);
+		STATE(n, NODE_JOINING);
+		break;
+	case H_PRIMARY_CLAIMING: claiming_primary(n); break;
+	case H_BACKUP:
+	default: backup_default(n); break;
+	}
+}
+
+static struct node_event_data decide_event(enum req r, char status, struct lf_view *v)
+{
+	static const int32_t target[R_N] = { ME, LF_TARGET_ANY, OTHER, DEAD, OTHER };
+	*v = view(status, target[r], r == R_BAD ? LF_REC_BAD : LF_REC_OK);
+	if (status != LF_FAILBACK && r == R_BAD)
+		v->request_rec = LF_REC_BAD; /* an unreadable leftover request */
+	if (status != LF_FAILBACK && r != R_BAD) {
+		/* A leftover request from an earlier F, now cleared by L. */
+		v->request_rec = LF_REC_OK;
+		v->request.seq = 3;
+		v->request.kind = LF_REQ_SWITCHOVER;
+		v->request.target_slot = target[r];
+	}
+	struct node_event_data e = ev(NODE_EV_LOCKED);
+	e.view = v;
+	e.target_alive = r == R_OTHER_ALIVE || r == R_BAD || r == R_ME;
+	e.target_state = LF_SLOT_WAITING;
+	e.backup_waiting = true;
+	return e;
+}
+
+static enum node_verdict expected_verdict(enum holder h, char status, enum req r)
+{
+	switch (status) {
+	case LF_LIVE: return NODE_BECOME_LIVE;
+	case LF_NEW:
+	case LF_PAUSED: return h == H_BACKUP ? NODE_STAND_BY : NODE_BECOME_LIVE;
+	case LF_FAILBACK:
+	default: return r == R_OTHER_ALIVE ? NODE_YIELD : NODE_BECOME_LIVE;
+	}
+}
+
+static const char *verdict_name(enum node_verdict v)
+{
+	switch (v) {
+	case NODE_BECOME_LIVE: return "BECOME_LIVE";
+	case NODE_STAND_BY: return "STAND_BY";
+	case NODE_YIELD: return "YIELD";
+	}
+	return "?";
+}
+
+Test(node, decide_table)
+{
+	static const char statuses[] = { LF_NEW, LF_LIVE, LF_PAUSED, LF_FAILBACK };
+	int rows = 0;
+	for (int h = 0; h < H_N; h++) {
+		for (size_t s = 0; s < sizeof statuses; s++) {
+			for (int r = 0; r < R_N; r++) {
+				struct node n;
+				make_holder(&n, (enum holder)h);
+				struct lf_view v;
+				struct node_event_data e = decide_event((enum req)r, statuses[s], &v);
+				enum node_verdict want = expected_verdict((enum holder)h, statuses[s], (enum req)r);
+				enum node_verdict got = node_decide(&n, &e);
+				cr_expect_eq(got, want, "%s, status %c, request %s: %s, expected %s", holder_name[h],
+					     statuses[s], req_name[r], verdict_name(got), verdict_name(want));
+				rows++;
+			}
+		}
+	}
+	cr_assert_eq(rows, 3 * 4 * 5);
+}
+
+#define ROW_FMT "%s, status %c, request %s: state %s, actions %s"
+
+/* node_step does what node_decide says, for every row of the table. */
+Test(node, decide_table_drives_step)
+{
+	static const char statuses[] = { LF_NEW, LF_LIVE, LF_PAUSED, LF_FAILBACK };
+	for (int h = 0; h < H_N; h++) {
+		for (size_t s = 0; s < sizeof statuses; s++) {
+			for (int r = 0; r < R_N; r++) {
+				struct node n;
+				make_holder(&n, (enum holder)h);
+				struct lf_view v;
+				struct node_event_data e = decide_event((enum req)r, statuses[s], &v);
+				enum node_verdict want = expected_verdict((enum holder)h, statuses[s], (enum req)r);
+				step_ev(&n, &e);
+				switch (want) {
+				case NODE_BECOME_LIVE:
+					cr_expect(n.state == NODE_LIVE && index_of(&out, NODE_A_WRITE_LIVE) >= 0 &&
+							  index_of(&out, NODE_A_WRITE_LIVE) <
+								  index_of(&out, NODE_A_SPAWN) &&
+							  index_of(&out, NODE_A_RELEASE_LIVE) < 0,
+						  ROW_FMT, holder_name[h], statuses[s], req_name[r], state_str(n.state),
+						  FMT_OUT(&out));
+					break;
+				case NODE_STAND_BY:
+					/* A primary stands by waiting for the live lock itself. */
+					cr_expect(n.state == (h == H_BACKUP ? NODE_BACKUP : NODE_CLAIMING) &&
+							  index_of(&out, NODE_A_RELEASE_LIVE) >= 0 &&
+							  index_of(&out, NODE_A_RELEASE_BACKUP) < 0 &&
+							  index_of(&out, NODE_A_SPAWN) < 0 &&
+							  index_of(&out, NODE_A_WRITE_LIVE) < 0,
+						  ROW_FMT, holder_name[h], statuses[s], req_name[r], state_str(n.state),
+						  FMT_OUT(&out));
+					break;
+				case NODE_YIELD:
+					cr_expect(n.state == (h == H_BACKUP ? NODE_QUEUED : NODE_CLAIMING) &&
+							  index_of(&out, NODE_A_RELEASE_LIVE) >= 0 &&
+							  index_of(&out, NODE_A_TIMER) >= 0 &&
+							  index_of(&out, NODE_A_SPAWN) < 0 &&
+							  index_of(&out, NODE_A_WRITE_LIVE) < 0 &&
+							  index_of(&out, NODE_A_WRITE_STATUS) < 0,
+						  ROW_FMT, holder_name[h], statuses[s], req_name[r], state_str(n.state),
+						  FMT_OUT(&out));
+					break;
+				}
+			}
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Live: checks, hand-over                                             */
+/* ------------------------------------------------------------------ */
+
+static void tick(struct node *n, const struct lf_view *v, bool alive, uint8_t tstate, bool backup)
+{
+	struct node_event_data e = ev(NODE_EV_TICK);
+	e.view = v;
+	e.target_alive = alive;
+	e.target_state = tstate;
+	e.backup_waiting = backup;
+	step_ev(n, &e);
+}
+
+Test(node, live_tick_on_live_does_nothing)
+{
+	struct node n;
+	live_default(&n);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	v.live.slot = ME;
+	v.live.epoch = n.epoch;
+	for (int i = 0; i < 3; i++) {
+		now_ms += 500;
+		tick(&n, &v, false, 0, true);
+		STATE(&n, NODE_LIVE);
+		EXPECT_NONE();
+	}
+}
+
+static void check_handover_started(struct node *n)
+{
+	STATE(n, NODE_STOPPING);
+	HAS(NODE_A_STOP);
+	/* The workload still runs: the lock stays, and F stays (no L, no P). */
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	HAS_NO(NODE_A_WRITE_STATUS);
+	HAS_NO(NODE_A_EXIT);
+	HAS_NO(NODE_A_SPAWN);
+	cr_assert_eq(n->stop, NODE_STOP_HANDOVER);
+}
+
+/* A refusal writes L only if the request is still the one read (seq 7,
+ * see view()): REFUSE carries its seq, so a newer request survives. */
+static void check_refused(struct node *n)
+{
+	STATE(n, NODE_LIVE);
+	EXPECT(ACT(NODE_A_REFUSE, 7));
+	HAS_NO(NODE_A_WRITE_STATUS);
+	HAS_NO(NODE_A_STOP);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_EXIT);
+}
+
+Test(node, live_hands_over_to_any_waiting_backup)
+{
+	struct node n;
+	live_default(&n);
+	struct lf_view v = view(LF_FAILBACK, LF_TARGET_ANY, LF_REC_OK);
+	tick(&n, &v, false, 0, true);
+	check_handover_started(&n);
+}
+
+Test(node, live_refuses_any_without_a_backup)
+{
+	struct node n;
+	live_default(&n);
+	struct lf_view v = view(LF_FAILBACK, LF_TARGET_ANY, LF_REC_OK);
+	tick(&n, &v, false, 0, false);
+	check_refused(&n);
+}
+
+Test(node, live_hands_over_to_a_waiting_target)
+{
+	struct node n;
+	live_default(&n);
+	struct lf_view v = view(LF_FAILBACK, OTHER, LF_REC_OK);
+	tick(&n, &v, true, LF_SLOT_WAITING, false);
+	check_handover_started(&n);
+}
+
+Test(node, live_hands_over_to_a_queued_target)
+{
+	struct node n;
+	live_default(&n);
+	struct lf_view v = view(LF_FAILBACK, OTHER, LF_REC_OK);
+	tick(&n, &v, true, LF_SLOT_QUEUED, true);
+	check_handover_started(&n);
+}
+
+Test(node, live_refuses_a_target_that_is_not_waiting)
+{
+	static const uint8_t states[] = { LF_SLOT_JOINING, LF_SLOT_LIVE, LF_SLOT_STOPPING };
+	for (size_t i = 0; i < sizeof states; i++) {
+		struct node n;
+		live_default(&n);
+		struct lf_view v = view(LF_FAILBACK, OTHER, LF_REC_OK);
+		tick(&n, &v, true, states[i], true);
+		check_refused(&n);
+	}
+}
+
+Test(node, live_refuses_a_dead_target)
+{
+	struct node n;
+	live_default(&n);
+	struct lf_view v = view(LF_FAILBACK, DEAD, LF_REC_OK);
+	tick(&n, &v, false, 0, true);
+	check_refused(&n);
+}
+
+Test(node, live_clears_a_request_for_itself)
+{
+	/* Our own slot reads as held with state LIVE, or (lockfile_held
+	 * never counts our own locks) as free: either way, clear it.
+	 * Whatever the facts say about that slot, we never hand over to us. */
+	static const uint8_t states[] = { LF_SLOT_LIVE, LF_SLOT_WAITING, LF_SLOT_QUEUED };
+	for (int alive = 0; alive < 2; alive++) {
+		for (size_t i = 0; i < sizeof states; i++) {
+			struct node n;
+			live_default(&n);
+			struct lf_view v = view(LF_FAILBACK, ME, LF_REC_OK);
+			tick(&n, &v, alive, states[i], true);
+			check_refused(&n);
+		}
+	}
+}
+
+/* Hand over from a live node of either role: stop, then release the live
+ * lock without writing P (F stays, so the target passes), then wait again:
+ * a backup in line for the backup lock, a primary for the live lock itself,
+ * and a primary never asks for failback after it handed the role away. */
+static void check_handover(struct node *n)
+{
+	struct lf_view v = view(LF_FAILBACK, OTHER, LF_REC_OK);
+	tick(n, &v, true, LF_SLOT_WAITING, true);
+	check_handover_started(n);
+	/* A tick while stopping never releases the lock early. */
+	tick(n, &v, true, LF_SLOT_WAITING, true);
+	STATE(n, NODE_STOPPING);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO_ARG(NODE_A_WRITE_STATUS, LF_PAUSED);
+
+	step_exited(n, W_EXITCODE(0, SIGTERM));
+	HAS(NODE_A_RELEASE_LIVE);
+	/* No P: the status stays F so the target can pass. */
+	HAS_NO(NODE_A_WRITE_STATUS);
+	HAS_NO(NODE_A_WRITE_LIVE);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_EXIT);
+	HAS_NO(NODE_A_REQUEST_FAILBACK);
+	cr_assert(!n->workload_running);
+	if (n->cfg.role == LF_ROLE_BACKUP) {
+		STATE(n, NODE_QUEUED);
+		HAS_ARG(NODE_A_SLOT_STATE, LF_SLOT_QUEUED);
+		BEFORE(NODE_A_RELEASE_LIVE, NODE_A_WAIT_BACKUP);
+		LAST_IS(NODE_A_WAIT_BACKUP, 0);
+		/* And it is a backup in line again: backup lock, then live lock. */
+		struct lf_view l = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+		step(n, NODE_EV_LOCKED, &l);
+		STATE(n, NODE_BACKUP);
+		LAST_IS(NODE_A_WAIT_LIVE, 0);
+	} else {
+		STATE(n, NODE_CLAIMING);
+		HAS_ARG(NODE_A_SLOT_STATE, LF_SLOT_WAITING);
+		BEFORE(NODE_A_RELEASE_LIVE, NODE_A_WAIT_LIVE);
+		LAST_IS(NODE_A_WAIT_LIVE, 0);
+		cr_assert(!n->want_failback);
+		/* The new live overwrote F with L: no request, just the wait. */
+		struct lf_view l = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+		step(n, NODE_EV_BUSY, &l);
+		EXPECT(ACT(NODE_A_WAIT_LIVE, 0));
+	}
+}
+
+Test(node, handover_from_a_live_backup_queues_again)
+{
+	struct node n;
+	backup_default(&n);
+	struct lf_view l = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &l);
+	STATE(&n, NODE_LIVE);
+	step(&n, NODE_EV_STARTED, NULL);
+	check_handover(&n);
+}
+
+Test(node, handover_from_a_live_primary_waits_without_asking_back)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.allow_failback = true;
+	live_primary(&n, &cfg, LF_PAUSED);
+	check_handover(&n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Shutdown                                                            */
+/* ------------------------------------------------------------------ */
+
+static void check_exits_at_once(struct node *n, const char *where)
+{
+	step(n, NODE_EV_SHUTDOWN, NULL);
+	cr_assert_eq(n->state, NODE_DONE, "%s: state %s", where, state_str(n->state));
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
+	HAS_NO(NODE_A_WRITE_STATUS);
+	HAS_NO(NODE_A_WRITE_LIVE);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_STOP);
+	cr_assert_eq(count_of(&out, NODE_A_EXIT), 1);
+}
+
+Test(node, shutdown_before_joining_exits)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	memset(&n, 0, sizeof n);
+	node_init(&n, &cfg, &out);
+	check_exits_at_once(&n, "JOINING before JOINED");
+}
+
+Test(node, shutdown_while_joining_exits)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	start(&n, &cfg);
+	check_exits_at_once(&n, "JOINING");
+}
+
+Test(node, shutdown_while_queued_exits)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	queued_backup(&n, &cfg);
+	check_exits_at_once(&n, "QUEUED");
+}
+
+Test(node, shutdown_while_backup_exits)
+{
+	struct node n;
+	backup_default(&n);
+	check_exits_at_once(&n, "BACKUP");
+}
+
+Test(node, shutdown_while_standing_by_exits)
+{
+	struct node n;
+	backup_default(&n);
+	struct lf_view v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_TIMER, 500));
+	check_exits_at_once(&n, "BACKUP standing by");
+}
+
+Test(node, shutdown_while_claiming_exits)
+{
+	struct node n;
+	claiming_primary(&n);
+	check_exits_at_once(&n, "CLAIMING");
+}
+
+Test(node, shutdown_while_live_stops_pauses_releases_exits)
+{
+	struct node n;
+	live_default(&n);
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	STATE(&n, NODE_STOPPING);
+	HAS(NODE_A_STOP);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	HAS_NO(NODE_A_EXIT);
+	HAS_NO(NODE_A_WRITE_STATUS);
+	cr_assert_eq(n.stop, NODE_STOP_SHUTDOWN);
+
+	step_exited(&n, W_EXITCODE(0, SIGTERM));
+	STATE(&n, NODE_DONE);
+	BEFORE(NODE_A_WRITE_STATUS, NODE_A_RELEASE_LIVE);
+	BEFORE(NODE_A_RELEASE_LIVE, NODE_A_EXIT);
+	HAS_ARG(NODE_A_WRITE_STATUS, LF_PAUSED);
+	cr_assert_eq(index_of(&out, NODE_A_WRITE_STATUS), index_of_arg(&out, NODE_A_WRITE_STATUS, LF_PAUSED));
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
+	HAS_NO(NODE_A_SPAWN);
+}
+
+Test(node, shutdown_with_failover_leaves_live)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.failover_on_shutdown = true;
+	live_primary(&n, &cfg, LF_NEW);
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	STATE(&n, NODE_STOPPING);
+	HAS(NODE_A_STOP);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	step_exited(&n, W_EXITCODE(0, SIGTERM));
+	STATE(&n, NODE_DONE);
+	HAS_NO_ARG(NODE_A_WRITE_STATUS, LF_PAUSED);
+	BEFORE(NODE_A_RELEASE_LIVE, NODE_A_EXIT);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
+}
+
+Test(node, shutdown_twice_while_stopping_keeps_stopping)
+{
+	struct node n;
+	live_default(&n);
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	STATE(&n, NODE_STOPPING);
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	STATE(&n, NODE_STOPPING);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	HAS_NO(NODE_A_EXIT);
+	step_exited(&n, W_EXITCODE(0, SIGKILL));
+	STATE(&n, NODE_DONE);
+	BEFORE(NODE_A_RELEASE_LIVE, NODE_A_EXIT);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
+}
+
+Test(node, shutdown_during_backoff_exits_without_stop)
+{
+	struct node n;
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(1, 0));
+	STATE(&n, NODE_LIVE);
+	LAST_KIND(NODE_A_TIMER);
+	/* The workload is gone; the back-off timer has not fired yet. */
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	STATE(&n, NODE_DONE);
+	HAS_NO(NODE_A_STOP);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_ARG(NODE_A_WRITE_STATUS, LF_PAUSED);
+	BEFORE(NODE_A_WRITE_STATUS, NODE_A_RELEASE_LIVE);
+	BEFORE(NODE_A_RELEASE_LIVE, NODE_A_EXIT);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* Restarts                                                            */
+/* ------------------------------------------------------------------ */
+
+static void check_gives_up(const char *what)
+{
+	cr_assert(index_of(&out, NODE_A_RELEASE_LIVE) >= 0, "%s: %s", what, FMT_OUT(&out));
+	BEFORE(NODE_A_RELEASE_LIVE, NODE_A_EXIT);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_WORKLOAD);
+	/* Status stays L so a backup takes over. */
+	HAS_NO(NODE_A_WRITE_STATUS);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_TIMER);
+}
+
+/* A failure: EXITED with exit code 1 -> TIMER(backoff) -> SPAWN -> STARTED. */
+static void fail_and_restart(struct node *n, int64_t backoff)
+{
+	step_exited(n, W_EXITCODE(1, 0));
+	STATE(n, NODE_LIVE);
+	EXPECT(ACT(NODE_A_TIMER, backoff));
+	now_ms += backoff;
+	step(n, NODE_EV_TIMER, NULL);
+	STATE(n, NODE_LIVE);
+	EXPECT(ACT(NODE_A_SPAWN, 0));
+	step(n, NODE_EV_STARTED, NULL);
+	STATE(n, NODE_LIVE);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+}
+
+Test(node, restarts_exhaust_within_the_window)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.max_restarts = 3;
+	cfg.restart_window_ms = 60000;
+	cfg.backoff_ms = 100;
+	cfg.backoff_max_ms = 5000;
+	live_primary(&n, &cfg, LF_PAUSED);
+	fail_and_restart(&n, 100);
+	now_ms += 1000;
+	fail_and_restart(&n, 200);
+	now_ms += 1000;
+	fail_and_restart(&n, 400);
+	now_ms += 1000;
+	step_exited(&n, W_EXITCODE(1, 0));
+	STATE(&n, NODE_DONE);
+	check_gives_up("4th failure in the window");
+}
+
+Test(node, restarts_spaced_apart_never_exhaust)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.max_restarts = 3;
+	cfg.restart_window_ms = 60000;
+	live_primary(&n, &cfg, LF_PAUSED);
+	for (int i = 0; i < 12; i++) {
+		now_ms += 61000;
+		step_exited(&n, W_EXITCODE(1, 0));
+		STATE(&n, NODE_LIVE);
+		cr_assert_eq(out.n, 1, "failure %d: %s", i + 1, FMT_OUT(&out));
+		LAST_KIND(NODE_A_TIMER);
+		cr_assert(out.a[0].arg >= cfg.backoff_ms && out.a[0].arg <= cfg.backoff_max_ms, "%s", FMT_OUT(&out));
+		now_ms += out.a[0].arg;
+		step(&n, NODE_EV_TIMER, NULL);
+		EXPECT(ACT(NODE_A_SPAWN, 0));
+		step(&n, NODE_EV_STARTED, NULL);
+	}
+}
+
+Test(node, backoff_doubles_up_to_the_cap)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.max_restarts = 10;
+	cfg.restart_window_ms = 600000;
+	cfg.backoff_ms = 100;
+	cfg.backoff_max_ms = 1000;
+	live_primary(&n, &cfg, LF_PAUSED);
+	static const int64_t want[] = { 100, 200, 400, 800, 1000, 1000, 1000 };
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		now_ms += 10;
+		fail_and_restart(&n, want[i]);
+	}
+}
+
+Test(node, restart_never_gives_up_at_once)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.restart = NODE_RESTART_NEVER;
+	live_primary(&n, &cfg, LF_PAUSED);
+	step_exited(&n, W_EXITCODE(1, 0));
+	STATE(&n, NODE_DONE);
+	check_gives_up("never + failure");
+}
+
+Test(node, restart_never_gives_up_on_a_signal)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.restart = NODE_RESTART_NEVER;
+	live_primary(&n, &cfg, LF_PAUSED);
+	step_exited(&n, W_EXITCODE(0, SIGSEGV));
+	STATE(&n, NODE_DONE);
+	check_gives_up("never + SIGSEGV");
+}
+
+Test(node, on_failure_restarts_after_a_signal)
+{
+	struct node n;
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(0, SIGKILL));
+	STATE(&n, NODE_LIVE);
+	EXPECT(ACT(NODE_A_TIMER, 100));
+}
+
+static void check_finished(void)
+{
+	BEFORE(NODE_A_WRITE_STATUS, NODE_A_RELEASE_LIVE);
+	HAS_ARG(NODE_A_WRITE_STATUS, LF_PAUSED);
+	BEFORE(NODE_A_RELEASE_LIVE, NODE_A_EXIT);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_TIMER);
+}
+
+Test(node, on_failure_exit_zero_finishes)
+{
+	struct node n;
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(0, 0));
+	STATE(&n, NODE_DONE);
+	check_finished();
+}
+
+Test(node, never_exit_zero_finishes)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.restart = NODE_RESTART_NEVER;
+	live_primary(&n, &cfg, LF_PAUSED);
+	step_exited(&n, W_EXITCODE(0, 0));
+	STATE(&n, NODE_DONE);
+	check_finished();
+}
+
+Test(node, always_restarts_after_exit_zero)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.restart = NODE_RESTART_ALWAYS;
+	live_primary(&n, &cfg, LF_PAUSED);
+	step_exited(&n, W_EXITCODE(0, 0));
+	STATE(&n, NODE_LIVE);
+	EXPECT(ACT(NODE_A_TIMER, 100));
+	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_SPAWN, 0));
+	step(&n, NODE_EV_STARTED, NULL);
+	STATE(&n, NODE_LIVE);
+	step_exited(&n, W_EXITCODE(1, 0));
+	STATE(&n, NODE_LIVE);
+	LAST_KIND(NODE_A_TIMER);
+}
+
+Test(node, tick_during_backoff_keeps_waiting)
+{
+	struct node n;
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(1, 0));
+	EXPECT(ACT(NODE_A_TIMER, 100));
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	tick(&n, &v, false, 0, true);
+	STATE(&n, NODE_LIVE);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	HAS_NO(NODE_A_EXIT);
+	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_SPAWN, 0));
+}
+
+/* Never two workloads: a TIMER that arrives while the workload runs (a
+ * stale one, or a confused loop) must not start a second. */
+Test(node, timer_while_running_never_spawns)
+{
+	struct node n;
+	live_default(&n);
+	step(&n, NODE_EV_TIMER, NULL);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	cr_assert(n.state == NODE_LIVE);
+}
+
+/* ------------------------------------------------------------------ */
+/* Failures                                                            */
+/* ------------------------------------------------------------------ */
+
+Test(node, spawn_failed_gives_up)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	start(&n, &cfg);
+	struct lf_view v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_LIVE);
+	struct node_event_data e = ev(NODE_EV_SPAWN_FAILED);
+	e.err = 2; /* ENOENT */
+	step_ev(&n, &e);
+	STATE(&n, NODE_DONE);
+	check_gives_up("SPAWN_FAILED");
+}
+
+Test(node, spawn_failed_on_a_restart_gives_up)
+{
+	struct node n;
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(1, 0));
+	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_SPAWN, 0));
+	struct node_event_data e = ev(NODE_EV_SPAWN_FAILED);
+	e.err = 13; /* EACCES */
+	step_ev(&n, &e);
+	STATE(&n, NODE_DONE);
+	check_gives_up("SPAWN_FAILED on restart");
+}
+
+Test(node, storage_error_while_live_stops_then_exits)
+{
+	struct node n;
+	live_default(&n);
+	struct node_event_data e = ev(NODE_EV_STORAGE_ERROR);
+	e.err = 5; /* EIO */
+	step_ev(&n, &e);
+	STATE(&n, NODE_STOPPING);
+	HAS(NODE_A_STOP);
+	HAS_NO(NODE_A_EXIT);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	step_exited(&n, W_EXITCODE(0, SIGTERM));
+	STATE(&n, NODE_DONE);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_IO);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_STOP);
+}
+
+Test(node, storage_error_during_backoff_exits)
+{
+	struct node n;
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(1, 0));
+	struct node_event_data e = ev(NODE_EV_STORAGE_ERROR);
+	e.err = 5;
+	step_ev(&n, &e);
+	STATE(&n, NODE_DONE);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_IO);
+	HAS_NO(NODE_A_STOP);
+	HAS_NO(NODE_A_SPAWN);
+}
+
+Test(node, storage_error_while_backup_exits)
+{
+	struct node n;
+	backup_default(&n);
+	struct node_event_data e = ev(NODE_EV_STORAGE_ERROR);
+	e.err = 5;
+	step_ev(&n, &e);
+	STATE(&n, NODE_DONE);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_IO);
+	HAS_NO(NODE_A_STOP);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_WRITE_STATUS);
+}
+
+Test(node, storage_error_while_queued_exits)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	queued_backup(&n, &cfg);
+	struct node_event_data e = ev(NODE_EV_STORAGE_ERROR);
+	e.err = 5;
+	step_ev(&n, &e);
+	STATE(&n, NODE_DONE);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_IO);
+}
+
+/* ------------------------------------------------------------------ */
+/* Names                                                               */
+/* ------------------------------------------------------------------ */
+
+Test(node, every_state_and_event_has_a_name)
+{
+	for (int s = 0; s < NODE_NSTATES; s++) {
+		const char *a = node_state_name((enum node_state)s);
+		cr_assert(a && *a, "state %d has no name", s);
+		for (int t = 0; t < s; t++)
+			cr_assert_str_neq(a, node_state_name((enum node_state)t), "states %d and %d share a name", s,
+					  t);
+	}
+	for (int e = 0; e < NODE_NEVENTS; e++) {
+		const char *a = node_event_name((enum node_event)e);
+		cr_assert(a && *a, "event %d has no name", e);
+		for (int t = 0; t < e; t++)
+			cr_assert_str_neq(a, node_event_name((enum node_event)t), "events %d and %d share a name", e,
+					  t);
+	}
+}
+
+Test(node, slot_state_of_each_machine_state)
+{
+	cr_assert_eq(node_slot_state(NODE_LIVE), LF_SLOT_LIVE);
+	cr_assert_eq(node_slot_state(NODE_BACKUP), LF_SLOT_WAITING);
+	cr_assert_eq(node_slot_state(NODE_CLAIMING), LF_SLOT_WAITING);
+	cr_assert_eq(node_slot_state(NODE_QUEUED), LF_SLOT_QUEUED);
+	cr_assert_eq(node_slot_state(NODE_JOINING), LF_SLOT_JOINING);
+	cr_assert_eq(node_slot_state(NODE_STOPPING), LF_SLOT_STOPPING);
+}
+
+/* ------------------------------------------------------------------ */
+/* Robustness                                                          */
+/* ------------------------------------------------------------------ */
+
+enum setup {
+	S_FRESH,           /* node_init only */
+	S_PRIMARY_JOINING, /* JOINED, TRY_LIVE pending */
+	S_QUEUED,
+	S_BACKUP,
+	S_STANDING_BY,
+	S_CLAIMING,
+	S_LIVE_SPAWNING, /* SPAWN issued, no STARTED yet */
+	S_LIVE,
+	S_LIVE_BACKOFF,
+	S_STOPPING_SHUTDOWN,
+	S_STOPPING_HANDOVER,
+	S_DONE,
+	S_N
+};
+
+static void setup(struct node *n, enum setup s)
+{
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	struct lf_view v;
+	switch (s) {
+	case S_FRESH:
+		memset(n, 0, sizeof *n);
+		node_init(n, &cfg, &out);
+		break;
+	case S_PRIMARY_JOINING: start(n, &cfg); break;
+	case S_QUEUED:
+		cfg = config(LF_ROLE_BACKUP);
+		queued_backup(n, &cfg);
+		break;
+	case S_BACKUP: backup_default(n); break;
+	case S_STANDING_BY:
+		backup_default(n);
+		v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+		step(n, NODE_EV_LOCKED, &v);
+		break;
+	case S_CLAIMING: claiming_primary(n); break;
+	case S_LIVE_SPAWNING:
+		start(n, &cfg);
+		v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+		step(n, NODE_EV_LOCKED, &v);
+		break;
+	case S_LIVE: live_default(n); break;
+	case S_LIVE_BACKOFF:
+		live_default(n);
+		step_exited(n, W_EXITCODE(1, 0));
+		break;
+	case S_STOPPING_SHUTDOWN:
+		live_default(n);
+		step(n, NODE_EV_SHUTDOWN, NULL);
+		break;
+	case S_STOPPING_HANDOVER:
+		live_default(n);
+		v = view(LF_FAILBACK, LF_TARGET_ANY, LF_REC_OK);
+		tick(n, &v, false, 0, true);
+		break;
+	case S_DONE:
+	default:
+		cfg = config(LF_ROLE_BACKUP);
+		queued_backup(n, &cfg);
+		step(n, NODE_EV_SHUTDOWN, NULL);
+		break;
+	}
+}
+
+Test(node, every_event_in_every_state)
+{
+	static const char statuses[] = { LF_NEW, LF_LIVE, LF_PAUSED, LF_FAILBACK };
+	static const int32_t targets[] = { ME, LF_TARGET_ANY, OTHER, DEAD };
+	bool seen[NODE_NSTATES] = { 0 };
+	for (int s = 0; s < S_N; s++) {
+		for (int e = 0; e < NODE_NEVENTS; e++) {
+			for (size_t st = 0; st < sizeof statuses; st++) {
+				for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
+					for (int bad = 0; bad < 2; bad++) {
+						struct node n;
+						setup(&n, (enum setup)s);
+						seen[n.state] = true;
+						struct lf_view v =
+							view(statuses[st], targets[t], bad ? LF_REC_BAD : LF_REC_OK);
+						struct node_event_data d = ev((enum node_event)e);
+						d.view = &v;
+						d.target_alive = targets[t] == OTHER || targets[t] == ME;
+						d.target_state = (uint8_t)(1 + (t + st) % 5);
+						d.backup_waiting = (t + (size_t)bad) % 2;
+						d.wstatus = bad ? W_EXITCODE(0, SIGKILL) : W_EXITCODE((int)st, 0);
+						d.err = 5;
+						step_ev(&n, &d);
+						/* And once more, so a confused state is exercised too. */
+						step_ev(&n, &d);
+					}
+				}
+			}
+			/* Events the loop sends without a view. */
+			if (e != NODE_EV_LOCKED && e != NODE_EV_TICK) {
+				struct node n;
+				setup(&n, (enum setup)s);
+				if (e == NODE_EV_BUSY && n.state == NODE_CLAIMING)
+					continue;
+				struct node_event_data d = ev((enum node_event)e);
+				step_ev(&n, &d);
+			}
+		}
+	}
+	for (int s = 0; s < NODE_NSTATES; s++)
+		cr_assert(seen[s], "the robustness loop never reached %s", state_str((enum node_state)s));
+}
+
+/* A random walk, the loop modelled: every event is one the loop could
+ * send for the actions so far, and every action list is checked against
+ * the safety rules. */
+struct model {
+	bool live, backup;     /* locks held */
+	bool wrote_live;       /* status L written since the live lock was taken */
+	bool running;          /* a workload process may exist */
+	bool claim_p, spawn_p; /* synchronous replies due */
+	bool try_p;            /* TRY_LIVE: LOCKED or BUSY, synchronous */
+	int wait_p;            /* 0, 1 live, 2 backup: a wait is pending */
+	bool timer_p, stop_p;
+	bool done;
+};
+
+static uint64_t rng_state;
+
+static uint32_t rnd(uint32_t n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state % n);
+}
+
+static void apply(struct model *m, const struct node *n, uint64_t seed, int stepno)
+{
+	char buf[512];
+	const char *acts = fmt_actions(out.a, out.n, buf, sizeof buf);
+#define WALK_ASSERT(cond, what)                                                                                        \
+	cr_assert((cond), "seed %llu step %d (%s): %s: %s", (unsigned long long)seed, stepno, state_str(n->state),     \
+		  what, acts)
+	bool waits = false;
+	for (int i = 0; i < out.n; i++) {
+		const struct node_action *a = &out.a[i];
+		WALK_ASSERT(!m->done, "action after EXIT");
+		switch (a->kind) {
+		case NODE_A_CLAIM_SLOT: m->claim_p = true; break;
+		case NODE_A_SLOT_STATE:
+			WALK_ASSERT(a->arg >= LF_SLOT_JOINING && a->arg <= LF_SLOT_STOPPING, "bad slot state");
+			break;
+		case NODE_A_TRY_LIVE:
+			WALK_ASSERT(!m->live, "TRY_LIVE while holding the live lock");
+			m->try_p = true;
+			waits = true;
+			break;
+		case NODE_A_WAIT_LIVE:
+			WALK_ASSERT(!m->live, "WAIT_LIVE while holding the live lock");
+			m->wait_p = 1;
+			waits = true;
+			break;
+		case NODE_A_WAIT_BACKUP:
+			WALK_ASSERT(!m->live, "WAIT_BACKUP while holding the live lock");
+			WALK_ASSERT(!m->backup, "WAIT_BACKUP while holding the backup lock");
+			m->wait_p = 2;
+			waits = true;
+			break;
+		case NODE_A_RELEASE_LIVE:
+			WALK_ASSERT(!m->running && !m->spawn_p, "RELEASE_LIVE while a workload may run");
+			m->live = false;
+			m->wrote_live = false;
+			break;
+		case NODE_A_RELEASE_BACKUP: m->backup = false; break;
+		case NODE_A_WRITE_LIVE:
+			WALK_ASSERT(m->live, "WRITE_LIVE without the live lock");
+			m->wrote_live = true;
+			break;
+		case NODE_A_WRITE_STATUS:
+			WALK_ASSERT(m->live, "WRITE_STATUS without the live lock");
+			WALK_ASSERT(a->arg == LF_LIVE || a->arg == LF_PAUSED, "status other than L or P");
+			break;
+		case NODE_A_REFUSE: WALK_ASSERT(m->live, "REFUSE without the live lock"); break;
+		case NODE_A_REQUEST_FAILBACK: WALK_ASSERT(!m->live, "REQUEST_FAILBACK while live"); break;
+		case NODE_A_SPAWN:
+			WALK_ASSERT(m->live && m->wrote_live, "SPAWN before L is written under the live lock");
+			WALK_ASSERT(!m->running && !m->spawn_p, "SPAWN while a workload may run: two workloads");
+			m->spawn_p = true;
+			break;
+		case NODE_A_STOP:
+			WALK_ASSERT(m->running, "STOP with no workload");
+			m->stop_p = true;
+			break;
+		case NODE_A_TIMER:
+			WALK_ASSERT(a->arg >= 0, "negative timer");
+			m->timer_p = true;
+			break;
+		case NODE_A_EXIT:
+			WALK_ASSERT(i == out.n - 1, "EXIT is not the last action");
+			WALK_ASSERT(!m->running && !m->spawn_p, "EXIT while a workload may run");
+			WALK_ASSERT(n->state == NODE_DONE, "EXIT without DONE");
+			m->done = true;
+			break;
+		}
+	}
+	(void)waits;
+	if (n->state == NODE_DONE)
+		WALK_ASSERT(m->done, "DONE without EXIT");
+	else
+		WALK_ASSERT(m->claim_p || m->try_p || m->wait_p || m->timer_p || m->spawn_p || m->running,
+			    "stuck: nothing pending and no workload");
+	if (m->running || m->spawn_p)
+		WALK_ASSERT(m->live, "a workload without the live lock");
+#undef WALK_ASSERT
+}
+
+static struct lf_view random_view(struct node_event_data *d)
+{
+	static const char statuses[] = { LF_NEW, LF_LIVE, LF_PAUSED, LF_FAILBACK, LF_FAILBACK, LF_LIVE };
+	static const int32_t targets[] = { ME, LF_TARGET_ANY, OTHER, DEAD };
+	int32_t t = targets[rnd(4)];
+	struct lf_view v = view(statuses[rnd(sizeof statuses)], t, rnd(8) ? LF_REC_OK : LF_REC_BAD);
+	d->target_alive = t == ME || (t == OTHER && rnd(4));
+	d->target_state = (uint8_t)(1 + rnd(5));
+	d->backup_waiting = rnd(2);
+	return v;
+}
+
+Test(node, random_walks_keep_the_safety_rules)
+{
+	for (uint64_t seed = 1; seed <= 3000; seed++) {
+		rng_state = seed * 0x9E3779B97F4A7C15ull | 1;
+		struct node_config cfg = config(rnd(2) ? LF_ROLE_PRIMARY : LF_ROLE_BACKUP);
+		cfg.allow_failback = rnd(2);
+		cfg.failover_on_shutdown = rnd(2);
+		cfg.restart = (enum node_restart)rnd(3);
+		cfg.max_restarts = (int)rnd(5);
+		cfg.restart_window_ms = 1000 + rnd(5000);
+		struct node n;
+		struct model m = { 0 };
+		memset(&n, 0, sizeof n);
+		memset(&out, 0, sizeof out);
+		node_init(&n, &cfg, &out);
+		apply(&m, &n, seed, 0);
+		int64_t t = 1000;
+		for (int stepno = 1; stepno < 300 && !m.done; stepno++) {
+			struct node_event_data d = { .now_ms = (t += rnd(3000)) };
+			struct lf_view v = random_view(&d);
+			d.view = &v;
+			/* Synchronous replies come first, and only them. */
+			if (m.claim_p) {
+				m.claim_p = false;
+				d.slot = ME;
+				d.type = NODE_EV_JOINED;
+			} else if (m.spawn_p) {
+				m.spawn_p = false;
+				if (rnd(10)) {
+					d.type = NODE_EV_STARTED;
+					m.running = true;
+				} else {
+					d.type = NODE_EV_SPAWN_FAILED;
+					d.err = 2;
+				}
+			} else if (m.try_p) {
+				m.try_p = false;
+				d.type = rnd(2) ? NODE_EV_LOCKED : NODE_EV_BUSY;
+				if (d.type == NODE_EV_LOCKED)
+					m.live = true;
+			} else {
+				/* Anything the loop could report now. */
+				enum node_event cand[8];
+				int nc = 0;
+				if (m.wait_p)
+					cand[nc++] = NODE_EV_LOCKED, cand[nc++] = NODE_EV_BUSY;
+				if (m.timer_p)
+					cand[nc++] = NODE_EV_TIMER;
+				if (m.running)
+					cand[nc++] = NODE_EV_EXITED;
+				if (m.live)
+					cand[nc++] = NODE_EV_TICK, cand[nc++] = NODE_EV_TICK;
+				if (rnd(20) == 0)
+					cand[nc++] = NODE_EV_SHUTDOWN;
+				if (rnd(60) == 0)
+					cand[nc++] = NODE_EV_STORAGE_ERROR;
+				if (nc == 0)
+					break; /* apply() already failed on a stuck node */
+				d.type = cand[rnd((uint32_t)nc)];
+				switch (d.type) {
+				case NODE_EV_LOCKED:
+					if (m.wait_p == 1)
+						m.live = true;
+					else
+						m.backup = true;
+					m.wait_p = 0;
+					break;
+				case NODE_EV_BUSY: m.wait_p = 0; break;
+				case NODE_EV_TIMER: m.timer_p = false; break;
+				case NODE_EV_EXITED:
+					m.running = false;
+					m.stop_p = false;
+					d.wstatus = rnd(3) ? W_EXITCODE((int)rnd(3), 0) : W_EXITCODE(0, SIGKILL);
+					break;
+				case NODE_EV_STORAGE_ERROR: d.err = 5; break;
+				default: break;
+				}
+			}
+			enum node_state before = n.state;
+			step_ev(&n, &d);
+			/* The loop cancels a wait or a timer the node left behind by
+			 * changing state without asking for it again. */
+			if (n.state != before) {
+				if (index_of(&out, NODE_A_TIMER) < 0)
+					m.timer_p = false;
+				if (index_of(&out, NODE_A_WAIT_LIVE) < 0 && index_of(&out, NODE_A_WAIT_BACKUP) < 0)
+					m.wait_p = 0;
+			}
+			apply(&m, &n, seed, stepno);
+		}
+	}
+}
