@@ -533,6 +533,10 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 			r = full_pread(lf->fd, head, sizeof(head), 0);
 		ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	}
+	/* Only a node formats a file. A request written into an empty one
+	 * would leave it shorter than the format, refused by every node. */
+	if (r == 1 && mode == LF_OPEN_WRITE)
+		return fail(lf, LF_E_EMPTY, 0);
 	if (r == 1) {
 		lf->major = LF_VERSION_MAJOR;
 		lf->minor = LF_VERSION_MINOR;
@@ -568,6 +572,7 @@ const char *lockfile_strerror(const struct lockfile *lf, char *buf, size_t n)
 	case LF_E_HEADER: what = "lock file header checksum failed: corrupt, left untouched"; break;
 	case LF_E_NOTFILE: what = "not a regular file (directory, FIFO, device or symlink)"; break;
 	case LF_E_SYS: what = strerror(lf->errno_value); break;
+	case LF_E_EMPTY: what = "empty: no node has joined this group yet"; break;
 	}
 	snprintf(buf, n, "%s: %s", lf->path ? lf->path : "lock file", what);
 	return buf;

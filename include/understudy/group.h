@@ -10,7 +10,7 @@
 
 /* Open the group's file (LF_OPEN_READ or LF_OPEN_WRITE, never creating).
  * Returns 0, or prints "understudy CMD: PATH: what is wrong" and returns
- * the exit status: 66 no such group, 65 not a lock file of ours, 77 no
+ * the exit status: 66 no such group (or an empty file, for a write), 65 not a lock file of ours, 77 no
  * permission, 74 other I/O errors. */
 int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const char *cmd);
 /* Whether another process holds slot i, the live lock or any byte. */

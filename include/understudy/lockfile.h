@@ -117,6 +117,7 @@ enum lf_err {
 	LF_E_HEADER = 4,  /* header checksum failed */
 	LF_E_NOTFILE = 5, /* a directory, FIFO, device or symlink */
 	LF_E_SYS = 6,     /* a system call failed: see errno_value */
+	LF_E_EMPTY = 7,   /* empty, opened to write a request: no node has joined yet */
 };
 
 struct lockfile {

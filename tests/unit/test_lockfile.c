@@ -1,0 +1,1751 @@
+/* The lock file: its format, what it refuses, its locks against real other
+ * processes and its records. Every test runs on a real file in a fresh
+ * temporary directory; lock holders are real forked processes. */
+#include "helpers.h"
+
+#include <understudy/lockfile.h>
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- fixture ---------------------------------------------------------- */
+
+static char *g_dir;
+static char *g_path; /* g_dir/group.lock, not yet created */
+
+#define MAX_HOLDERS 80
+static pid_t g_holders[MAX_HOLDERS];
+static int g_nholders;
+
+static void setup(void)
+{
+	g_dir = th_tmpdir();
+	g_path = th_path(g_dir, "group.lock");
+	g_nholders = 0;
+}
+
+static void teardown(void)
+{
+	for (int i = 0; i < g_nholders; i++)
+		th_kill(g_holders[i]);
+	g_nholders = 0;
+	th_rmtree(g_dir);
+	free(g_path);
+	free(g_dir);
+}
+
+TestSuite(lockfile, .init = setup, .fini = teardown, .timeout = 30);
+
+/* Another process holds the lock on this byte of g_path until release(). */
+static pid_t hold(int offset)
+{
+	cr_assert_lt(g_nholders, MAX_HOLDERS);
+	pid_t pid = th_hold_lock(g_path, offset);
+	g_holders[g_nholders++] = pid;
+	return pid;
+}
+
+static void release(pid_t pid)
+{
+	for (int i = 0; i < g_nholders; i++)
+		if (g_holders[i] == pid) {
+			g_holders[i] = g_holders[--g_nholders];
+			break;
+		}
+	th_kill(pid);
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- little-endian fields and images ---------------------------------- */
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Patch a header's version and make its crc right again. */
+static void header_set_version(uint8_t *h, uint16_t major, uint16_t minor)
+{
+	put16(h + 8, major);
+	put16(h + 10, minor);
+	put32(h + 28, lockfile_crc32c(h, 28));
+}
+
+/* A freshly formatted file of the given version, built from the codec. */
+static void make_image(uint8_t *img, uint16_t major, uint16_t minor)
+{
+	memset(img, 0, LF_SIZE);
+	img[LF_OFF_STATUS] = LF_NEW;
+	lockfile_encode_header(img + LF_OFF_HEADER);
+	header_set_version(img + LF_OFF_HEADER, major, minor);
+}
+
+static uint8_t *read_image(const char *path, size_t *len)
+{
+	uint8_t *buf = NULL;
+	cr_assert_eq(th_read_file(path, &buf, len), 0, "cannot read %s", path);
+	return buf;
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0, "stat %s: %s", path, strerror(errno));
+	return st.st_size;
+}
+
+/* ---- snapshots: "the file is byte-for-byte and mtime unchanged" -------- */
+
+struct snap {
+	uint8_t *bytes;
+	size_t len;
+	struct stat st;
+};
+
+/* Back-date the file so that any write moves its mtime, then record it. */
+static void snap_take(const char *path, struct snap *s)
+{
+	const struct timespec old[2] = { { 978307200, 0 }, { 978307200, 0 } }; /* 2001-01-01 */
+	cr_assert_eq(utimensat(AT_FDCWD, path, old, AT_SYMLINK_NOFOLLOW), 0, "utimensat %s: %s", path, strerror(errno));
+	sleep_ms(20); /* so a change of ctime is a different tick */
+	cr_assert_eq(lstat(path, &s->st), 0);
+	s->bytes = NULL;
+	s->len = 0;
+	if (S_ISREG(s->st.st_mode))
+		s->bytes = read_image(path, &s->len);
+}
+
+static void snap_check(const char *path, struct snap *s, const char *what)
+{
+	struct stat st;
+	cr_assert_eq(lstat(path, &st), 0, "%s: %s vanished", what, path);
+	cr_assert_eq(st.st_mode, s->st.st_mode, "%s: mode %o became %o", what, (unsigned)s->st.st_mode,
+		     (unsigned)st.st_mode);
+	cr_assert_eq(st.st_size, s->st.st_size, "%s: size %lld became %lld", what, (long long)s->st.st_size,
+		     (long long)st.st_size);
+	cr_assert(st.st_mtim.tv_sec == s->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == s->st.st_mtim.tv_nsec,
+		  "%s: mtime changed (%lld -> %lld)", what, (long long)s->st.st_mtim.tv_sec,
+		  (long long)st.st_mtim.tv_sec);
+	cr_assert(st.st_ctim.tv_sec == s->st.st_ctim.tv_sec && st.st_ctim.tv_nsec == s->st.st_ctim.tv_nsec,
+		  "%s: ctime changed: the file was written or its attributes changed", what);
+	if (s->bytes) {
+		size_t len;
+		uint8_t *now = read_image(path, &len);
+		cr_assert_eq(len, s->len, "%s: length %zu became %zu", what, s->len, len);
+		for (size_t i = 0; i < len; i++)
+			cr_assert_eq(now[i], s->bytes[i], "%s: byte %zu changed 0x%02x -> 0x%02x", what, i, s->bytes[i],
+				     now[i]);
+		free(now);
+	}
+	free(s->bytes);
+	s->bytes = NULL;
+}
+
+/* ---- opening ---------------------------------------------------------- */
+
+static const char *mode_name(enum lf_open mode)
+{
+	return mode == LF_OPEN_CREATE  ? "CREATE"
+	       : mode == LF_OPEN_WRITE ? "WRITE"
+	       : mode == LF_OPEN_READ  ? "READ"
+				       : "?";
+}
+
+static const enum lf_open all_modes[] = { LF_OPEN_CREATE, LF_OPEN_WRITE, LF_OPEN_READ };
+
+static void open_ok(struct lockfile *lf, const char *path, enum lf_open mode)
+{
+	memset(lf, 0, sizeof *lf);
+	lf->fd = -1;
+	int r = lockfile_open(lf, path, mode);
+	if (r != 0) {
+		char buf[512];
+		cr_assert_fail("lockfile_open(%s, %s) = %d, err %d errno %d: %s", path, mode_name(mode), r, lf->err,
+			       lf->errno_value, lockfile_strerror(lf, buf, sizeof buf));
+	}
+}
+
+/* Open must fail with `want`, name the path, and write nothing, in every
+ * mode. */
+static void assert_refused(const char *path, enum lf_err want, const char *what)
+{
+	for (size_t m = 0; m < 3; m++) {
+		enum lf_open mode = all_modes[m];
+		struct snap s;
+		snap_take(path, &s);
+		struct lockfile lf;
+		memset(&lf, 0, sizeof lf);
+		lf.fd = -1;
+		int r = lockfile_open(&lf, path, mode);
+		if (r == 0) {
+			lockfile_close(&lf);
+			cr_assert_fail("%s (%s): lockfile_open accepted the file", what, mode_name(mode));
+		}
+		char buf[512];
+		const char *msg = lockfile_strerror(&lf, buf, sizeof buf);
+		cr_assert_eq(r, -1, "%s (%s): returned %d", what, mode_name(mode), r);
+		cr_assert_eq(lf.err, want, "%s (%s): err %d, want %d (%s)", what, mode_name(mode), lf.err, want,
+			     msg ? msg : "(null)");
+		cr_assert_not_null(msg, "%s: lockfile_strerror returned NULL", what);
+		cr_assert_not_null(strstr(msg, path), "%s: message \"%s\" does not name %s", what, msg, path);
+		lockfile_close(&lf);
+		snap_check(path, &s, what);
+	}
+}
+
+/* ---- sample records --------------------------------------------------- */
+
+static struct lf_live sample_live(void)
+{
+	struct lf_live l;
+	memset(&l, 0, sizeof l);
+	l.epoch = 0x0102030405060708ULL;
+	l.heartbeat = 0x1112131415161718ULL;
+	for (int i = 0; i < LF_ID_SIZE; i++)
+		l.id[i] = (uint8_t)(0xA0 + i);
+	l.slot = 7;
+	l.pid = 0x21222324;
+	l.heartbeat_ms = 1000;
+	strcpy(l.name, "alpha");
+	strcpy(l.address, "10.0.0.1:5672");
+	return l;
+}
+
+static struct lf_request sample_request(void)
+{
+	struct lf_request r;
+	memset(&r, 0, sizeof r);
+	r.seq = 0x3132333435363738ULL;
+	r.kind = LF_REQ_SWITCHOVER;
+	r.target_slot = 5;
+	for (int i = 0; i < LF_ID_SIZE; i++)
+		r.target_id[i] = (uint8_t)(0xB0 + i);
+	strcpy(r.target_name, "bravo");
+	strcpy(r.requester, "operator@ctl");
+	r.requester_pid = 0x41424344;
+	return r;
+}
+
+static struct lf_slot sample_slot(void)
+{
+	struct lf_slot s;
+	memset(&s, 0, sizeof s);
+	for (int i = 0; i < LF_ID_SIZE; i++)
+		s.id[i] = (uint8_t)(0xC0 + i);
+	s.role = LF_ROLE_BACKUP;
+	s.state = LF_SLOT_WAITING;
+	s.pid = 0x51525354;
+	s.seq = 0x6162636465666768ULL;
+	strcpy(s.name, "charlie");
+	return s;
+}
+
+static void assert_live_eq(const struct lf_live *a, const struct lf_live *b)
+{
+	cr_assert_eq(a->epoch, b->epoch, "epoch %llu != %llu", (unsigned long long)a->epoch,
+		     (unsigned long long)b->epoch);
+	cr_assert_eq(a->heartbeat, b->heartbeat);
+	cr_assert_arr_eq(a->id, b->id, LF_ID_SIZE);
+	cr_assert_eq(a->slot, b->slot, "slot %d != %d", a->slot, b->slot);
+	cr_assert_eq(a->pid, b->pid);
+	cr_assert_eq(a->heartbeat_ms, b->heartbeat_ms);
+	cr_assert_str_eq(a->name, b->name);
+	cr_assert_str_eq(a->address, b->address);
+}
+
+static void assert_request_eq(const struct lf_request *a, const struct lf_request *b)
+{
+	cr_assert_eq(a->seq, b->seq);
+	cr_assert_eq(a->kind, b->kind, "kind %d != %d", a->kind, b->kind);
+	cr_assert_eq(a->target_slot, b->target_slot, "target_slot %d != %d", a->target_slot, b->target_slot);
+	cr_assert_arr_eq(a->target_id, b->target_id, LF_ID_SIZE);
+	cr_assert_str_eq(a->target_name, b->target_name);
+	cr_assert_str_eq(a->requester, b->requester);
+	cr_assert_eq(a->requester_pid, b->requester_pid);
+}
+
+static void assert_slot_eq(const struct lf_slot *a, const struct lf_slot *b)
+{
+	cr_assert_arr_eq(a->id, b->id, LF_ID_SIZE);
+	cr_assert_eq(a->role, b->role, "role %d != %d", a->role, b->role);
+	cr_assert_eq(a->state, b->state, "state %d != %d", a->state, b->state);
+	cr_assert_eq(a->pid, b->pid);
+	cr_assert_eq(a->seq, b->seq);
+	cr_assert_str_eq(a->name, b->name);
+}
+
+/* ---- a call run on another thread, so the test can watch it block ------ */
+
+struct bg {
+	pthread_t thread;
+	int (*fn)(struct bg *);
+	struct lockfile *lf;
+	const char *path;
+	struct lf_view *view;
+	atomic_int started, done;
+	int result;
+	int64_t t_done;
+};
+
+static void *bg_main(void *p)
+{
+	struct bg *b = p;
+	atomic_store(&b->started, 1);
+	int r = b->fn(b);
+	b->t_done = th_now_ns();
+	b->result = r;
+	atomic_store(&b->done, 1);
+	return NULL;
+}
+
+static void bg_start(struct bg *b)
+{
+	atomic_store(&b->started, 0);
+	atomic_store(&b->done, 0);
+	cr_assert_eq(pthread_create(&b->thread, NULL, bg_main, b), 0);
+	while (!atomic_load(&b->started))
+		sleep_ms(1);
+}
+
+/* true when the thread finished within ms and was joined */
+static bool bg_join(struct bg *b, int ms)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += ms / 1000;
+	deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L)
+		deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
+	return pthread_timedjoin_np(b->thread, NULL, &deadline) == 0;
+}
+
+static int bg_lock_live_wait(struct bg *b) { return lockfile_lock(b->lf, LF_LOCK_LIVE, true); }
+
+static int bg_write_status_paused(struct bg *b) { return lockfile_write_status(b->lf, LF_PAUSED); }
+
+static int bg_read(struct bg *b) { return lockfile_read(b->lf, b->view); }
+
+static int bg_open_create(struct bg *b) { return lockfile_open(b->lf, b->path, LF_OPEN_CREATE); }
+
+/* ====================================================================== */
+/* Creating and adopting                                                  */
+/* ====================================================================== */
+
+Test(lockfile, create_new_path_formats_file_0660_8704_bytes_status_N_version_1_0)
+{
+	mode_t old = umask(0);
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	umask(old);
+
+	struct stat st;
+	cr_assert_eq(stat(g_path, &st), 0);
+	cr_assert(S_ISREG(st.st_mode));
+	cr_assert_eq(st.st_mode & 0777, 0660, "created with mode %o, want 0660", (unsigned)(st.st_mode & 0777));
+	cr_assert_eq(st.st_size, LF_SIZE, "size %lld, want %d", (long long)st.st_size, LF_SIZE);
+	cr_assert_eq(LF_SIZE, 8704);
+	cr_assert_not(lf.readonly);
+	cr_assert_eq(lf.major, 1);
+	cr_assert_eq(lf.minor, 0);
+	cr_assert_eq(lf.err, LF_OK);
+	cr_assert_not_null(lf.path);
+	cr_assert_str_eq(lf.path, g_path);
+	int fdflags = fcntl(lf.fd, F_GETFD);
+	cr_assert(fdflags >= 0 && (fdflags & FD_CLOEXEC), "lock file descriptor is not close-on-exec");
+	lockfile_close(&lf);
+
+	size_t len;
+	uint8_t *img = read_image(g_path, &len);
+	cr_assert_eq(len, LF_SIZE);
+	cr_assert_eq(img[LF_OFF_STATUS], 'N', "status byte 0x%02x, want 'N'", img[0]);
+	const uint8_t *h = img + LF_OFF_HEADER;
+	cr_assert_eq(memcmp(h, "UNDRSTDY", 8), 0, "no magic at offset 32");
+	cr_assert_eq(get16(h + 8), 1, "major %u", get16(h + 8));
+	cr_assert_eq(get16(h + 10), 0, "minor %u", get16(h + 10));
+	cr_assert_eq(get16(h + 12), 64, "slots %u", get16(h + 12));
+	cr_assert_eq(get16(h + 14), 128, "slot size %u", get16(h + 14));
+	cr_assert_eq(get32(h + 16), 8704, "file size %u", get32(h + 16));
+	cr_assert_eq(get32(h + 20), 0, "flags");
+	cr_assert_eq(get32(h + 24), 0, "reserved");
+	cr_assert_eq(get32(h + 28), lockfile_crc32c(h, 28), "header crc");
+	uint8_t want[LF_HEADER_SIZE];
+	lockfile_encode_header(want);
+	cr_assert_arr_eq(h, want, LF_HEADER_SIZE, "file header differs from lockfile_encode_header");
+	/* Everything but the status byte and the header is zero: no lock byte
+	 * was written, no record exists. */
+	for (size_t i = 1; i < LF_SIZE; i++)
+		if (i < LF_OFF_HEADER || i >= LF_OFF_HEADER + LF_HEADER_SIZE)
+			cr_assert_eq(img[i], 0, "byte %zu is 0x%02x, want 0", i, img[i]);
+	free(img);
+}
+
+Test(lockfile, new_file_reads_as_status_N_with_every_record_empty)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	struct lf_view v;
+	memset(&v, 0xEE, sizeof v);
+	cr_assert_eq(lockfile_read(&lf, &v), 0);
+	cr_assert_eq(v.status, 'N');
+	cr_assert_eq(v.major, 1);
+	cr_assert_eq(v.minor, 0);
+	cr_assert_eq(v.live_rec, LF_REC_EMPTY);
+	cr_assert_eq(v.request_rec, LF_REC_EMPTY);
+	for (int i = 0; i < LF_SLOTS; i++)
+		cr_assert_eq(v.slot_rec[i], LF_REC_EMPTY, "slot %d: %d", i, v.slot_rec[i]);
+	for (int i = 0; i < LF_ID_SIZE; i++)
+		cr_assert_eq(v.node_id[i], 0);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, existing_empty_file_is_adopted_and_formatted)
+{
+	th_write_file(g_path, "", 0);
+	cr_assert_eq(file_size(g_path), 0);
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	lockfile_close(&lf);
+
+	size_t len;
+	uint8_t *img = read_image(g_path, &len);
+	cr_assert_eq(len, LF_SIZE, "adopted file is %zu bytes, want %d", len, LF_SIZE);
+	cr_assert_eq(img[0], 'N');
+	uint16_t major = 0, minor = 0;
+	cr_assert_eq(lockfile_check_header(img + LF_OFF_HEADER, &major, &minor), LF_OK);
+	cr_assert_eq(major, 1);
+	cr_assert_eq(minor, 0);
+	free(img);
+}
+
+Test(lockfile, empty_file_is_formatted_under_the_record_lock)
+{
+	th_write_file(g_path, "", 0);
+	pid_t writer = hold(LF_OFF_RECORD_LOCK); /* another node is formatting */
+	struct lockfile lf;
+	memset(&lf, 0, sizeof lf);
+	lf.fd = -1;
+	struct bg b = { .fn = bg_open_create, .lf = &lf, .path = g_path };
+	bg_start(&b);
+	sleep_ms(300);
+	cr_assert_not(atomic_load(&b.done), "open formatted while another held the record lock (returned %d)",
+		      b.result);
+	cr_assert_eq(file_size(g_path), 0, "file written while another held the record lock");
+	release(writer);
+	cr_assert(bg_join(&b, 3000), "open still blocked 3 s after the record lock was freed");
+	cr_assert_eq(b.result, 0);
+	cr_assert_eq(file_size(g_path), LF_SIZE);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, two_opens_of_one_new_path_share_one_format)
+{
+	struct lockfile a, b;
+	open_ok(&a, g_path, LF_OPEN_CREATE);
+	open_ok(&b, g_path, LF_OPEN_CREATE);
+	struct lf_live live = sample_live();
+	cr_assert_eq(lockfile_lock(&a, LF_LOCK_LIVE, false), 0);
+	cr_assert_eq(lockfile_write_live(&a, LF_LIVE, &live), 0);
+
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&b, &v), 0);
+	cr_assert_eq(v.status, 'L');
+	cr_assert_eq(v.live_rec, LF_REC_OK);
+	assert_live_eq(&v.live, &live);
+
+	/* A third open of the now formatted file must not format it again. */
+	struct lockfile c;
+	open_ok(&c, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_read(&c, &v), 0);
+	cr_assert_eq(v.status, 'L', "a later open reformatted the file");
+	cr_assert_eq(v.live_rec, LF_REC_OK);
+	lockfile_close(&c);
+	lockfile_close(&b);
+	lockfile_close(&a);
+}
+
+Test(lockfile, opening_a_formatted_file_writes_nothing)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	struct lf_live live = sample_live();
+	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	lockfile_close(&lf);
+
+	struct snap s;
+	snap_take(g_path, &s);
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	lockfile_close(&lf);
+	snap_check(g_path, &s, "reopen with create");
+}
+
+/* ====================================================================== */
+/* Refusing files that are not ours, without writing a byte               */
+/* ====================================================================== */
+
+Test(lockfile, refuses_short_files)
+{
+	uint8_t img[LF_SIZE];
+	make_image(img, 1, 0);
+	th_write_file(g_path, img, 100); /* a valid beginning, but 100 bytes */
+	assert_refused(g_path, LF_E_SHORT, "100-byte file");
+	th_write_file(g_path, "x", 1);
+	assert_refused(g_path, LF_E_SHORT, "1-byte file");
+	th_write_file(g_path, img, LF_SIZE - 1);
+	assert_refused(g_path, LF_E_SHORT, "file one byte short");
+}
+
+Test(lockfile, refuses_wrong_magic)
+{
+	uint8_t img[LF_SIZE];
+	make_image(img, 1, 0);
+	img[LF_OFF_HEADER + 7] = 'Z'; /* UNDRSTDZ, crc made right again */
+	header_set_version(img + LF_OFF_HEADER, 1, 0);
+	th_write_file(g_path, img, LF_SIZE);
+	assert_refused(g_path, LF_E_MAGIC, "wrong magic");
+}
+
+Test(lockfile, refuses_unknown_major_version)
+{
+	uint8_t img[LF_SIZE];
+	make_image(img, 2, 0);
+	th_write_file(g_path, img, LF_SIZE);
+	assert_refused(g_path, LF_E_VERSION, "major 2");
+	make_image(img, 0, 0);
+	th_write_file(g_path, img, LF_SIZE);
+	assert_refused(g_path, LF_E_VERSION, "major 0");
+}
+
+Test(lockfile, refuses_bad_header_crc)
+{
+	uint8_t img[LF_SIZE];
+	make_image(img, 1, 0);
+	img[LF_OFF_HEADER + 28] ^= 0x01; /* the crc itself */
+	th_write_file(g_path, img, LF_SIZE);
+	assert_refused(g_path, LF_E_HEADER, "crc bit flipped");
+
+	make_image(img, 1, 0);
+	img[LF_OFF_HEADER + 20] = 0x80; /* flags, crc left as it was */
+	th_write_file(g_path, img, LF_SIZE);
+	assert_refused(g_path, LF_E_HEADER, "flags changed under the crc");
+}
+
+Test(lockfile, refuses_random_bytes)
+{
+	uint8_t img[LF_SIZE];
+	uint32_t x = 0x9E3779B9u;
+	for (size_t i = 0; i < LF_SIZE; i++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		img[i] = (uint8_t)x;
+	}
+	cr_assert_neq(memcmp(img + LF_OFF_HEADER, LF_MAGIC, 8), 0);
+	th_write_file(g_path, img, LF_SIZE);
+	assert_refused(g_path, LF_E_MAGIC, "random bytes");
+}
+
+Test(lockfile, refuses_all_zero_file_of_full_size)
+{
+	uint8_t img[LF_SIZE];
+	memset(img, 0, sizeof img);
+	th_write_file(g_path, img, LF_SIZE);
+	assert_refused(g_path, LF_E_MAGIC, "8704 zero bytes");
+}
+
+Test(lockfile, strerror_names_the_path_and_respects_the_buffer)
+{
+	uint8_t img[LF_SIZE];
+	make_image(img, 2, 0);
+	th_write_file(g_path, img, LF_SIZE);
+	struct lockfile lf;
+	memset(&lf, 0, sizeof lf);
+	lf.fd = -1;
+	cr_assert_eq(lockfile_open(&lf, g_path, LF_OPEN_CREATE), -1);
+	char buf[512];
+	const char *msg = lockfile_strerror(&lf, buf, sizeof buf);
+	cr_assert_not_null(msg);
+	cr_assert_not_null(strstr(msg, g_path), "\"%s\" does not name the path", msg);
+	cr_assert_gt(strlen(msg), strlen(g_path) + 2, "\"%s\" says nothing about what is wrong", msg);
+
+	char small[16];
+	memset(small, '#', sizeof small);
+	const char *cut = lockfile_strerror(&lf, small, 8);
+	cr_assert_not_null(cut);
+	if (cut == small)
+		cr_assert_lt(strnlen(small, 8), 8, "message not terminated within n=8");
+	for (size_t i = 8; i < sizeof small; i++)
+		cr_assert_eq(small[i], '#', "lockfile_strerror wrote byte %zu of an 8-byte buffer", i);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, newer_minor_version_is_accepted_and_never_downgraded)
+{
+	uint8_t img[LF_SIZE];
+	make_image(img, 1, 7);
+	th_write_file(g_path, img, LF_SIZE);
+
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lf.major, 1);
+	cr_assert_eq(lf.minor, 7, "minor %u, want 7", lf.minor);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&lf, &v), 0);
+	cr_assert_eq(v.major, 1);
+	cr_assert_eq(v.minor, 7);
+
+	int slot = lockfile_claim_slot(&lf);
+	cr_assert_geq(slot, 0);
+	struct lf_slot s = sample_slot();
+	cr_assert_eq(lockfile_write_slot(&lf, slot, &s), 0);
+	cr_assert_eq(lockfile_lock(&lf, LF_LOCK_LIVE, false), 0);
+	struct lf_live live = sample_live();
+	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	struct lf_request req = sample_request();
+	cr_assert_eq(lockfile_write_request(&lf, &req), 0);
+	cr_assert_eq(lockfile_write_status(&lf, LF_PAUSED), 0);
+	lockfile_close(&lf);
+
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lf.minor, 7);
+	lockfile_close(&lf);
+
+	size_t len;
+	uint8_t *now = read_image(g_path, &len);
+	cr_assert_eq(len, LF_SIZE);
+	cr_assert_arr_eq(now + LF_OFF_HEADER, img + LF_OFF_HEADER, LF_HEADER_SIZE,
+			 "header of a 1.7 file was rewritten");
+	cr_assert_eq(get16(now + LF_OFF_HEADER + 10), 7);
+	free(now);
+}
+
+/* ====================================================================== */
+/* Not a regular file                                                     */
+/* ====================================================================== */
+
+Test(lockfile, refuses_a_directory)
+{
+	cr_assert_eq(mkdir(g_path, 0755), 0);
+	assert_refused(g_path, LF_E_NOTFILE, "directory");
+	struct stat st;
+	cr_assert_eq(lstat(g_path, &st), 0);
+	cr_assert(S_ISDIR(st.st_mode));
+}
+
+Test(lockfile, refuses_a_fifo_without_blocking, .timeout = 10)
+{
+	cr_assert_eq(mkfifo(g_path, 0660), 0);
+	assert_refused(g_path, LF_E_NOTFILE, "FIFO");
+	struct stat st;
+	cr_assert_eq(lstat(g_path, &st), 0);
+	cr_assert(S_ISFIFO(st.st_mode));
+}
+
+Test(lockfile, refuses_a_device)
+{
+	struct lockfile lf;
+	for (size_t m = 0; m < 3; m++) {
+		enum lf_open mode = all_modes[m];
+		memset(&lf, 0, sizeof lf);
+		lf.fd = -1;
+		int r = lockfile_open(&lf, "/dev/null", mode);
+		if (r == 0) {
+			lockfile_close(&lf);
+			cr_assert_fail("/dev/null accepted (%s)", mode_name(mode));
+		}
+		cr_assert_eq(r, -1);
+		cr_assert_eq(lf.err, LF_E_NOTFILE, "/dev/null (%s): err %d", mode_name(mode), lf.err);
+		lockfile_close(&lf);
+	}
+}
+
+static void assert_symlink_refused(const char *what)
+{
+	for (size_t m = 0; m < 3; m++) {
+		enum lf_open mode = all_modes[m];
+		struct lockfile lf;
+		memset(&lf, 0, sizeof lf);
+		lf.fd = -1;
+		int r = lockfile_open(&lf, g_path, mode);
+		if (r == 0) {
+			lockfile_close(&lf);
+			cr_assert_fail("%s (%s): followed the symlink", what, mode_name(mode));
+		}
+		cr_assert_eq(r, -1);
+		cr_assert(lf.err == LF_E_NOTFILE || (lf.err == LF_E_SYS && lf.errno_value == ELOOP),
+			  "%s (%s): err %d errno %d, want NOTFILE or SYS/ELOOP", what, mode_name(mode), lf.err,
+			  lf.errno_value);
+		char buf[512];
+		cr_assert_not_null(strstr(lockfile_strerror(&lf, buf, sizeof buf), g_path));
+		lockfile_close(&lf);
+	}
+}
+
+Test(lockfile, refuses_a_symlink_to_a_valid_lock_file)
+{
+	char *target = th_path(g_dir, "real.lock");
+	uint8_t img[LF_SIZE];
+	make_image(img, 1, 0);
+	th_write_file(target, img, LF_SIZE);
+	cr_assert_eq(symlink(target, g_path), 0);
+	struct snap s;
+	snap_take(target, &s);
+	assert_symlink_refused("symlink to a valid file");
+	snap_check(target, &s, "symlink target");
+	struct stat st;
+	cr_assert_eq(lstat(g_path, &st), 0);
+	cr_assert(S_ISLNK(st.st_mode));
+	free(target);
+}
+
+Test(lockfile, refuses_a_dangling_symlink_and_creates_nothing)
+{
+	char *target = th_path(g_dir, "nowhere.lock");
+	cr_assert_eq(symlink(target, g_path), 0);
+	assert_symlink_refused("dangling symlink");
+	struct stat st;
+	cr_assert_eq(lstat(target, &st), -1, "open created the symlink's target");
+	cr_assert_eq(errno, ENOENT);
+	free(target);
+}
+
+Test(lockfile, missing_file_is_enoent_for_read_and_write_and_not_created)
+{
+	static const enum lf_open modes[] = { LF_OPEN_READ, LF_OPEN_WRITE };
+	for (size_t m = 0; m < 2; m++) {
+		struct lockfile lf;
+		memset(&lf, 0, sizeof lf);
+		lf.fd = -1;
+		cr_assert_eq(lockfile_open(&lf, g_path, modes[m]), -1, "%s open of a missing file",
+			     mode_name(modes[m]));
+		cr_assert_eq(lf.err, LF_E_SYS, "%s: err %d", mode_name(modes[m]), lf.err);
+		cr_assert_eq(lf.errno_value, ENOENT, "%s: errno_value %d", mode_name(modes[m]), lf.errno_value);
+		char buf[512];
+		cr_assert_not_null(strstr(lockfile_strerror(&lf, buf, sizeof buf), g_path));
+		lockfile_close(&lf);
+		struct stat st;
+		cr_assert_eq(lstat(g_path, &st), -1, "a %s open created the file", mode_name(modes[m]));
+	}
+}
+
+Test(lockfile, create_in_missing_directory_is_enoent)
+{
+	char *p = th_path(g_dir, "no/such/dir.lock");
+	struct lockfile lf;
+	memset(&lf, 0, sizeof lf);
+	lf.fd = -1;
+	cr_assert_eq(lockfile_open(&lf, p, LF_OPEN_CREATE), -1);
+	cr_assert_eq(lf.err, LF_E_SYS);
+	cr_assert_eq(lf.errno_value, ENOENT, "errno_value %d", lf.errno_value);
+	lockfile_close(&lf);
+	free(p);
+}
+
+/* ====================================================================== */
+/* Read-only opens                                                        */
+/* ====================================================================== */
+
+Test(lockfile, readonly_open_reads_sees_locks_and_changes_nothing)
+{
+	struct lockfile w;
+	open_ok(&w, g_path, LF_OPEN_CREATE);
+	int slot = lockfile_claim_slot(&w);
+	cr_assert_eq(slot, 0);
+	struct lf_slot s = sample_slot();
+	cr_assert_eq(lockfile_write_slot(&w, slot, &s), 0);
+	struct lf_live live = sample_live();
+	cr_assert_eq(lockfile_write_live(&w, LF_LIVE, &live), 0);
+	lockfile_close(&w);
+
+	hold(LF_OFF_LIVE_LOCK);
+	struct snap sn;
+	snap_take(g_path, &sn);
+
+	struct lockfile ro;
+	open_ok(&ro, g_path, LF_OPEN_READ);
+	cr_assert(ro.readonly);
+	cr_assert_eq(ro.major, 1);
+	cr_assert_eq(ro.minor, 0);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&ro, &v), 0);
+	cr_assert_eq(v.status, 'L');
+	cr_assert_eq(v.live_rec, LF_REC_OK);
+	assert_live_eq(&v.live, &live);
+	cr_assert_eq(v.slot_rec[0], LF_REC_OK);
+	assert_slot_eq(&v.slots[0], &s);
+	cr_assert_eq(lockfile_held(&ro, LF_OFF_LIVE_LOCK), 1);
+	cr_assert_eq(lockfile_held(&ro, LF_OFF_BACKUP_LOCK), 0);
+	cr_assert_eq(lockfile_held(&ro, lockfile_slot_lock_offset(0)), 0, "slot 0's holder closed");
+	cr_assert_lt(lockfile_write_status(&ro, LF_PAUSED), 0, "a read-only open wrote the status");
+	lockfile_close(&ro);
+	snap_check(g_path, &sn, "read-only open");
+}
+
+Test(lockfile, readonly_open_of_empty_file_leaves_it_empty)
+{
+	th_write_file(g_path, "", 0);
+	struct lockfile lf;
+	memset(&lf, 0, sizeof lf);
+	lf.fd = -1;
+	int r = lockfile_open(&lf, g_path, LF_OPEN_READ);
+	lockfile_close(&lf);
+	cr_assert_eq(file_size(g_path), 0, "read-only open (returned %d) formatted the file", r);
+}
+
+/* ====================================================================== */
+/* Write opens (requesters)                                               */
+/* ====================================================================== */
+
+Test(lockfile, write_open_of_a_formatted_file_writes_nothing_until_asked)
+{
+	struct lockfile node;
+	open_ok(&node, g_path, LF_OPEN_CREATE);
+	lockfile_close(&node);
+
+	struct snap s;
+	snap_take(g_path, &s);
+	struct lockfile w;
+	open_ok(&w, g_path, LF_OPEN_WRITE);
+	cr_assert_not(w.readonly, "a WRITE open is read-only");
+	cr_assert_eq(w.major, 1);
+	cr_assert_eq(w.minor, 0);
+	lockfile_close(&w);
+	snap_check(g_path, &s, "WRITE open");
+
+	open_ok(&w, g_path, LF_OPEN_WRITE);
+	struct lf_request req = sample_request();
+	cr_assert_eq(lockfile_write_request(&w, &req), 0);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&w, &v), 0);
+	cr_assert_eq(v.status, 'F');
+	cr_assert_eq(v.request_rec, LF_REC_OK);
+	assert_request_eq(&v.request, &req);
+	lockfile_close(&w);
+}
+
+/* An empty file is a group no node has formatted yet. A requester must
+ * not turn it into a short file, which every node would then refuse as
+ * not ours (LF_E_SHORT, exit 65) for ever. */
+Test(lockfile, write_open_of_an_empty_file_never_leaves_a_short_file)
+{
+	th_write_file(g_path, "", 0);
+	struct lockfile w;
+	memset(&w, 0, sizeof w);
+	w.fd = -1;
+	int r = lockfile_open(&w, g_path, LF_OPEN_WRITE);
+	int wr = 0;
+	if (r == 0) {
+		struct lf_request req = sample_request();
+		wr = lockfile_write_request(&w, &req);
+	}
+	lockfile_close(&w);
+	off_t size = file_size(g_path);
+	cr_assert_eq(size, 0, "WRITE open of an empty file (open %d, write_request %d) left it %lld bytes long", r, wr,
+		     (long long)size);
+	cr_assert_eq(r, -1, "a request must not be written into a group no node has joined");
+	cr_assert_eq(w.err, LF_E_EMPTY);
+
+	/* whatever happened, the first node can still start the group */
+	struct lockfile node;
+	open_ok(&node, g_path, LF_OPEN_CREATE);
+	lockfile_close(&node);
+}
+
+/* ====================================================================== */
+/* Codecs                                                                 */
+/* ====================================================================== */
+
+Test(lockfile, crc32c_known_answers)
+{
+	cr_assert_eq(lockfile_crc32c("123456789", 9), 0xE3069283u, "got 0x%08x", lockfile_crc32c("123456789", 9));
+	cr_assert_eq(lockfile_crc32c("", 0), 0u);
+	uint8_t b[32];
+	memset(b, 0, sizeof b);
+	cr_assert_eq(lockfile_crc32c(b, 32), 0x8A9136AAu, "32 zeroes: 0x%08x", lockfile_crc32c(b, 32));
+	memset(b, 0xFF, sizeof b);
+	cr_assert_eq(lockfile_crc32c(b, 32), 0x62A8AB43u, "32 x 0xFF: 0x%08x", lockfile_crc32c(b, 32));
+}
+
+Test(lockfile, header_encodes_and_checks)
+{
+	uint8_t h[LF_HEADER_SIZE + 8];
+	memset(h, 0xAA, sizeof h);
+	lockfile_encode_header(h);
+	for (size_t i = LF_HEADER_SIZE; i < sizeof h; i++)
+		cr_assert_eq(h[i], 0xAA, "encode_header wrote past 32 bytes (byte %zu)", i);
+	uint16_t major = 99, minor = 99;
+	cr_assert_eq(lockfile_check_header(h, &major, &minor), LF_OK);
+	cr_assert_eq(major, 1);
+	cr_assert_eq(minor, 0);
+
+	uint8_t x[LF_HEADER_SIZE];
+	memcpy(x, h, sizeof x);
+	header_set_version(x, 1, 7);
+	cr_assert_eq(lockfile_check_header(x, &major, &minor), LF_OK);
+	cr_assert_eq(minor, 7);
+	header_set_version(x, 2, 0);
+	cr_assert_eq(lockfile_check_header(x, &major, &minor), LF_E_VERSION);
+	memcpy(x, h, sizeof x);
+	x[0] = 'u';
+	header_set_version(x, 1, 0);
+	cr_assert_eq(lockfile_check_header(x, &major, &minor), LF_E_MAGIC);
+	memcpy(x, h, sizeof x);
+	x[29] ^= 0x10;
+	cr_assert_eq(lockfile_check_header(x, &major, &minor), LF_E_HEADER);
+	for (int i = 8; i < 28; i++) { /* any field changed under the crc */
+		memcpy(x, h, sizeof x);
+		x[i] ^= 0x04;
+		enum lf_err e = lockfile_check_header(x, &major, &minor);
+		cr_assert(e == LF_E_HEADER, "header byte %d changed: %d, want LF_E_HEADER", i, e);
+	}
+}
+
+Test(lockfile, live_record_round_trip_and_layout)
+{
+	struct lf_live in = sample_live(), out;
+	uint8_t rec[LF_LIVE_SIZE];
+	lockfile_encode_live(rec, &in);
+	memset(&out, 0x55, sizeof out);
+	cr_assert_eq(lockfile_decode_live(rec, &out), LF_REC_OK);
+	assert_live_eq(&out, &in);
+
+	/* the layout the spec gives, little-endian */
+	cr_assert_eq(get64(rec + 0), in.epoch);
+	cr_assert_eq(get64(rec + 8), in.heartbeat);
+	cr_assert_arr_eq(rec + 16, in.id, LF_ID_SIZE);
+	cr_assert_eq(get32(rec + 32), (uint32_t)in.slot);
+	cr_assert_eq(get32(rec + 36), in.pid);
+	cr_assert_eq(get32(rec + 40), in.heartbeat_ms);
+	cr_assert_str_eq((const char *)rec + 44, "alpha");
+	cr_assert_str_eq((const char *)rec + 108, "10.0.0.1:5672");
+	for (int i = 44 + 5; i < 108; i++)
+		cr_assert_eq(rec[i], 0, "name padding byte %d", i);
+	for (int i = 172; i < 188; i++)
+		cr_assert_eq(rec[i], 0, "pad byte %d", i);
+	cr_assert_eq(get32(rec + 188), lockfile_crc32c(rec, 188), "crc at 188 is not crc32c of bytes 0..187");
+
+	/* names of the full 63 bytes survive */
+	memset(in.name, 'n', LF_NAME_MAX);
+	in.name[LF_NAME_MAX] = 0;
+	memset(in.address, 'a', LF_ADDR_MAX);
+	in.address[LF_ADDR_MAX] = 0;
+	in.slot = -1;
+	in.epoch = UINT64_MAX;
+	lockfile_encode_live(rec, &in);
+	cr_assert_eq(lockfile_decode_live(rec, &out), LF_REC_OK);
+	assert_live_eq(&out, &in);
+}
+
+Test(lockfile, request_record_round_trip_and_layout)
+{
+	struct lf_request in = sample_request(), out;
+	uint8_t rec[LF_REQUEST_SIZE];
+	lockfile_encode_request(rec, &in);
+	memset(&out, 0x55, sizeof out);
+	cr_assert_eq(lockfile_decode_request(rec, &out), LF_REC_OK);
+	assert_request_eq(&out, &in);
+
+	cr_assert_eq(get64(rec + 0), in.seq);
+	cr_assert_eq(rec[8], LF_REQ_SWITCHOVER);
+	cr_assert(rec[9] == 0 && rec[10] == 0 && rec[11] == 0, "pad after kind");
+	cr_assert_eq(get32(rec + 12), 5u);
+	cr_assert_arr_eq(rec + 16, in.target_id, LF_ID_SIZE);
+	cr_assert_str_eq((const char *)rec + 32, "bravo");
+	cr_assert_str_eq((const char *)rec + 96, "operator@ctl");
+	cr_assert_eq(get32(rec + 160), in.requester_pid);
+	for (int i = 164; i < 188; i++)
+		cr_assert_eq(rec[i], 0, "pad byte %d", i);
+	cr_assert_eq(get32(rec + 188), lockfile_crc32c(rec, 188));
+
+	in.kind = LF_REQ_FAILBACK;
+	in.target_slot = LF_TARGET_ANY;
+	memset(in.target_name, 't', LF_NAME_MAX);
+	in.target_name[LF_NAME_MAX] = 0;
+	memset(in.requester, 'r', LF_NAME_MAX);
+	in.requester[LF_NAME_MAX] = 0;
+	lockfile_encode_request(rec, &in);
+	cr_assert_eq(get32(rec + 12), 0xFFFFFFFFu, "target any is -1");
+	cr_assert_eq(lockfile_decode_request(rec, &out), LF_REC_OK);
+	assert_request_eq(&out, &in);
+	cr_assert_eq(out.target_slot, -1);
+}
+
+Test(lockfile, slot_record_round_trip_and_layout)
+{
+	struct lf_slot in = sample_slot(), out;
+	uint8_t rec[LF_SLOT_SIZE];
+	lockfile_encode_slot(rec, &in);
+	memset(&out, 0x55, sizeof out);
+	cr_assert_eq(lockfile_decode_slot(rec, &out), LF_REC_OK);
+	assert_slot_eq(&out, &in);
+
+	/* id[16], role u8 at 16, state u8 at 17, pad u16, pid u32 at 20,
+	 * seq u64 at 24, name[64] at 32, zero to 124, crc at 124 */
+	cr_assert_arr_eq(rec + 0, in.id, LF_ID_SIZE);
+	cr_assert_eq(rec[16], LF_ROLE_BACKUP);
+	cr_assert_eq(rec[17], LF_SLOT_WAITING);
+	cr_assert_eq(get16(rec + 18), 0);
+	cr_assert_eq(get32(rec + 20), in.pid);
+	cr_assert_eq(get64(rec + 24), in.seq, "seq u64 at 24");
+	cr_assert_str_eq((const char *)rec + 32, "charlie", "name at 32");
+	for (int i = 100; i < 124; i++)
+		cr_assert_eq(rec[i], 0, "pad byte %d", i);
+	cr_assert_eq(get32(rec + 124), lockfile_crc32c(rec, 124), "crc at 124 is not crc32c of bytes 0..123");
+
+	memset(in.name, 's', LF_NAME_MAX);
+	in.name[LF_NAME_MAX] = 0;
+	in.role = LF_ROLE_PRIMARY;
+	in.state = LF_SLOT_STOPPING;
+	lockfile_encode_slot(rec, &in);
+	cr_assert_eq(lockfile_decode_slot(rec, &out), LF_REC_OK);
+	assert_slot_eq(&out, &in);
+}
+
+Test(lockfile, all_zero_records_are_empty)
+{
+	uint8_t z[LF_LIVE_SIZE];
+	memset(z, 0, sizeof z);
+	struct lf_live l;
+	struct lf_request r;
+	struct lf_slot s;
+	cr_assert_eq(lockfile_decode_live(z, &l), LF_REC_EMPTY);
+	cr_assert_eq(lockfile_decode_request(z, &r), LF_REC_EMPTY);
+	cr_assert_eq(lockfile_decode_slot(z, &s), LF_REC_EMPTY);
+}
+
+Test(lockfile, any_single_byte_change_makes_a_record_bad)
+{
+	static const uint8_t masks[] = { 0x01, 0x80, 0xFF };
+	uint8_t rec[LF_LIVE_SIZE], x[LF_LIVE_SIZE];
+	struct lf_live l = sample_live(), lo;
+	struct lf_request r = sample_request(), ro;
+	struct lf_slot s = sample_slot(), so;
+
+	lockfile_encode_live(rec, &l);
+	for (size_t i = 0; i < LF_LIVE_SIZE; i++)
+		for (size_t m = 0; m < sizeof masks; m++) {
+			memcpy(x, rec, LF_LIVE_SIZE);
+			x[i] ^= masks[m];
+			enum lf_rec e = lockfile_decode_live(x, &lo);
+			cr_assert_eq(e, LF_REC_BAD, "live byte %zu ^ 0x%02x decodes as %d", i, masks[m], e);
+		}
+	lockfile_encode_request(rec, &r);
+	for (size_t i = 0; i < LF_REQUEST_SIZE; i++)
+		for (size_t m = 0; m < sizeof masks; m++) {
+			memcpy(x, rec, LF_REQUEST_SIZE);
+			x[i] ^= masks[m];
+			enum lf_rec e = lockfile_decode_request(x, &ro);
+			cr_assert_eq(e, LF_REC_BAD, "request byte %zu ^ 0x%02x decodes as %d", i, masks[m], e);
+		}
+	lockfile_encode_slot(rec, &s);
+	for (size_t i = 0; i < LF_SLOT_SIZE; i++)
+		for (size_t m = 0; m < sizeof masks; m++) {
+			memcpy(x, rec, LF_SLOT_SIZE);
+			x[i] ^= masks[m];
+			enum lf_rec e = lockfile_decode_slot(x, &so);
+			cr_assert_eq(e, LF_REC_BAD, "slot byte %zu ^ 0x%02x decodes as %d", i, masks[m], e);
+		}
+}
+
+/* Fill the 64-byte field that starts where `marker` was encoded with
+ * non-NUL bytes, fix the crc, and return the field's offset. */
+static size_t fill_field(uint8_t *rec, size_t size, const char *marker, size_t crc_at)
+{
+	uint8_t *p = memmem(rec, size, marker, strlen(marker));
+	cr_assert_not_null(p, "marker %s not found in the encoded record", marker);
+	size_t off = (size_t)(p - rec);
+	cr_assert_leq(off + 64, crc_at);
+	memset(p, 'x', 64);
+	put32(rec + crc_at, lockfile_crc32c(rec, crc_at));
+	return off;
+}
+
+Test(lockfile, full_name_fields_never_overflow_on_decode)
+{
+	uint8_t rec[LF_LIVE_SIZE];
+	enum lf_rec e;
+
+	struct lf_live l = sample_live(), lo;
+	strcpy(l.name, "MARK-NAME");
+	lockfile_encode_live(rec, &l);
+	fill_field(rec, LF_LIVE_SIZE, "MARK-NAME", 188);
+	memset(&lo, 0, sizeof lo);
+	e = lockfile_decode_live(rec, &lo);
+	cr_assert(e == LF_REC_OK || e == LF_REC_BAD, "decode: %d", e);
+	cr_assert_leq(strnlen(lo.name, sizeof lo.name), LF_NAME_MAX, "live name not terminated");
+
+	l = sample_live();
+	strcpy(l.address, "MARK-ADDR");
+	lockfile_encode_live(rec, &l);
+	fill_field(rec, LF_LIVE_SIZE, "MARK-ADDR", 188);
+	memset(&lo, 0, sizeof lo);
+	e = lockfile_decode_live(rec, &lo);
+	cr_assert(e == LF_REC_OK || e == LF_REC_BAD);
+	cr_assert_leq(strnlen(lo.address, sizeof lo.address), LF_ADDR_MAX, "live address not terminated");
+
+	struct lf_request r = sample_request(), ro;
+	strcpy(r.target_name, "MARK-TARGET");
+	strcpy(r.requester, "MARK-REQUESTER");
+	lockfile_encode_request(rec, &r);
+	fill_field(rec, LF_REQUEST_SIZE, "MARK-TARGET", 188);
+	fill_field(rec, LF_REQUEST_SIZE, "MARK-REQUESTER", 188);
+	memset(&ro, 0, sizeof ro);
+	e = lockfile_decode_request(rec, &ro);
+	cr_assert(e == LF_REC_OK || e == LF_REC_BAD);
+	cr_assert_leq(strnlen(ro.target_name, sizeof ro.target_name), LF_NAME_MAX, "target name not terminated");
+	cr_assert_leq(strnlen(ro.requester, sizeof ro.requester), LF_NAME_MAX, "requester not terminated");
+
+	struct lf_slot s = sample_slot(), so;
+	strcpy(s.name, "MARK-SLOT");
+	lockfile_encode_slot(rec, &s);
+	fill_field(rec, LF_SLOT_SIZE, "MARK-SLOT", 124);
+	memset(&so, 0, sizeof so);
+	e = lockfile_decode_slot(rec, &so);
+	cr_assert(e == LF_REC_OK || e == LF_REC_BAD);
+	cr_assert_leq(strnlen(so.name, sizeof so.name), LF_NAME_MAX, "slot name not terminated");
+}
+
+Test(lockfile, encoders_write_exactly_the_record_and_zero_their_padding)
+{
+	uint8_t a[LF_LIVE_SIZE + 16], b[LF_LIVE_SIZE + 16];
+	struct lf_live l = sample_live();
+	struct lf_request r = sample_request();
+	struct lf_slot s = sample_slot();
+	static const struct {
+		size_t size;
+		int kind;
+	} recs[] = { { LF_LIVE_SIZE, 0 }, { LF_REQUEST_SIZE, 1 }, { LF_SLOT_SIZE, 2 } };
+	for (size_t k = 0; k < 3; k++) {
+		memset(a, 0x00, sizeof a);
+		memset(b, 0xFF, sizeof b);
+		if (recs[k].kind == 0)
+			lockfile_encode_live(a, &l), lockfile_encode_live(b, &l);
+		else if (recs[k].kind == 1)
+			lockfile_encode_request(a, &r), lockfile_encode_request(b, &r);
+		else
+			lockfile_encode_slot(a, &s), lockfile_encode_slot(b, &s);
+		cr_assert_arr_eq(a, b, recs[k].size, "record kind %d depends on the buffer's old content",
+				 recs[k].kind);
+		for (size_t i = recs[k].size; i < sizeof a; i++)
+			cr_assert(a[i] == 0x00 && b[i] == 0xFF, "record kind %d wrote byte %zu past its size %zu",
+				  recs[k].kind, i, recs[k].size);
+	}
+}
+
+Test(lockfile, decode_whole_image)
+{
+	static uint8_t img[LF_SIZE];
+	make_image(img, 1, 3);
+	struct lf_live l = sample_live();
+	struct lf_request r = sample_request();
+	struct lf_slot s = sample_slot();
+	img[0] = 'F';
+	memcpy(img + LF_OFF_NODE_ID, l.id, LF_ID_SIZE);
+	lockfile_encode_live(img + LF_OFF_LIVE, &l);
+	lockfile_encode_request(img + LF_OFF_REQUEST, &r);
+	lockfile_encode_slot(img + LF_OFF_SLOTS + 3 * LF_SLOT_SIZE, &s);
+	lockfile_encode_slot(img + LF_OFF_SLOTS + 63 * LF_SLOT_SIZE, &s);
+	lockfile_encode_slot(img + LF_OFF_SLOTS + 5 * LF_SLOT_SIZE, &s);
+	img[LF_OFF_SLOTS + 5 * LF_SLOT_SIZE + 40] ^= 1; /* torn */
+
+	struct lf_view v;
+	memset(&v, 0xEE, sizeof v);
+	lockfile_decode(img, &v);
+	cr_assert_eq(v.status, 'F');
+	cr_assert_eq(v.major, 1);
+	cr_assert_eq(v.minor, 3);
+	cr_assert_arr_eq(v.node_id, l.id, LF_ID_SIZE);
+	cr_assert_eq(v.live_rec, LF_REC_OK);
+	assert_live_eq(&v.live, &l);
+	cr_assert_eq(v.request_rec, LF_REC_OK);
+	assert_request_eq(&v.request, &r);
+	for (int i = 0; i < LF_SLOTS; i++) {
+		enum lf_rec want = (i == 3 || i == 63) ? LF_REC_OK : i == 5 ? LF_REC_BAD : LF_REC_EMPTY;
+		cr_assert_eq(v.slot_rec[i], want, "slot %d: %d, want %d", i, v.slot_rec[i], want);
+	}
+	assert_slot_eq(&v.slots[3], &s);
+	assert_slot_eq(&v.slots[63], &s);
+}
+
+/* ====================================================================== */
+/* Locks against real other processes                                     */
+/* ====================================================================== */
+
+static void lock_held_by_other_process(enum lf_lock which, int offset)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_held(&lf, offset), 0);
+	pid_t holder = hold(offset);
+	cr_assert_eq(lockfile_held(&lf, offset), 1);
+	int r = lockfile_lock(&lf, which, false);
+	cr_assert_eq(r, -EAGAIN, "lock while another process holds it: %d, want -EAGAIN", r);
+	release(holder);
+	cr_assert_eq(lockfile_held(&lf, offset), 0);
+	cr_assert_eq(lockfile_lock(&lf, which, false), 0);
+	cr_assert_eq(th_is_locked(g_path, offset), 1, "lock byte %d not locked after lockfile_lock", offset);
+	cr_assert_eq(lockfile_held(&lf, offset), 0, "our own lock counted as held");
+	cr_assert_eq(lockfile_unlock(&lf, which), 0);
+	cr_assert_eq(th_is_locked(g_path, offset), 0, "lock byte %d still locked after unlock", offset);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, live_lock_held_by_another_process) { lock_held_by_other_process(LF_LOCK_LIVE, LF_OFF_LIVE_LOCK); }
+
+Test(lockfile, backup_lock_held_by_another_process) { lock_held_by_other_process(LF_LOCK_BACKUP, LF_OFF_BACKUP_LOCK); }
+
+Test(lockfile, each_lock_covers_exactly_its_byte)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_lock(&lf, LF_LOCK_LIVE, false), 0);
+	for (int off = 0; off < 32; off++)
+		cr_assert_eq(th_is_locked(g_path, off), off == LF_OFF_LIVE_LOCK, "byte %d", off);
+	cr_assert_eq(lockfile_lock(&lf, LF_LOCK_BACKUP, false), 0);
+	for (int off = 0; off < 32; off++)
+		cr_assert_eq(th_is_locked(g_path, off), off == LF_OFF_LIVE_LOCK || off == LF_OFF_BACKUP_LOCK, "byte %d",
+			     off);
+	cr_assert_eq(lockfile_unlock(&lf, LF_LOCK_LIVE), 0);
+	cr_assert_eq(th_is_locked(g_path, LF_OFF_LIVE_LOCK), 0);
+	cr_assert_eq(th_is_locked(g_path, LF_OFF_BACKUP_LOCK), 1, "unlocking live released backup");
+	cr_assert_eq(lockfile_lock_slot(&lf, 9), 0);
+	for (int off = LF_OFF_SLOT_LOCKS; off < LF_OFF_SLOTS; off++)
+		cr_assert_eq(th_is_locked(g_path, off), off == LF_OFF_SLOT_LOCKS + 9, "byte %d", off);
+	cr_assert_eq(th_is_locked(g_path, LF_OFF_RECORD_LOCK), 0, "record lock left held");
+	lockfile_close(&lf);
+}
+
+Test(lockfile, two_opens_in_one_process_conflict)
+{
+	struct lockfile a, b;
+	open_ok(&a, g_path, LF_OPEN_CREATE);
+	open_ok(&b, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_lock(&a, LF_LOCK_LIVE, false), 0);
+	cr_assert_eq(lockfile_held(&a, LF_OFF_LIVE_LOCK), 0);
+	cr_assert_eq(lockfile_held(&b, LF_OFF_LIVE_LOCK), 1, "same-process open not seen as holder");
+	cr_assert_eq(lockfile_lock(&b, LF_LOCK_LIVE, false), -EAGAIN);
+	cr_assert_eq(lockfile_unlock(&a, LF_LOCK_LIVE), 0);
+	cr_assert_eq(lockfile_lock(&b, LF_LOCK_LIVE, false), 0);
+	cr_assert_eq(lockfile_lock(&a, LF_LOCK_LIVE, false), -EAGAIN);
+
+	cr_assert_eq(lockfile_lock(&a, LF_LOCK_BACKUP, false), 0);
+	cr_assert_eq(lockfile_lock(&b, LF_LOCK_BACKUP, false), -EAGAIN);
+	lockfile_close(&a); /* closing releases every lock of that open */
+	cr_assert_eq(lockfile_lock(&b, LF_LOCK_BACKUP, false), 0);
+	lockfile_close(&b);
+	cr_assert_eq(th_is_locked(g_path, LF_OFF_LIVE_LOCK), 0);
+	cr_assert_eq(th_is_locked(g_path, LF_OFF_BACKUP_LOCK), 0);
+}
+
+Test(lockfile, wait_on_a_free_lock_returns_at_once)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	int64_t t0 = th_now_ns();
+	cr_assert_eq(lockfile_lock(&lf, LF_LOCK_LIVE, true), 0);
+	int64_t ms = (th_now_ns() - t0) / 1000000;
+	cr_assert_lt(ms, 200, "took %lld ms", (long long)ms);
+	cr_assert_eq(th_is_locked(g_path, LF_OFF_LIVE_LOCK), 1);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, waiter_wakes_within_a_second_of_the_holder_dying)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	pid_t holder = hold(LF_OFF_LIVE_LOCK);
+	struct bg b = { .fn = bg_lock_live_wait, .lf = &lf };
+	bg_start(&b);
+	sleep_ms(200);
+	cr_assert_not(atomic_load(&b.done), "wait returned %d while another process held the lock", b.result);
+	int64_t t_kill = th_now_ns();
+	release(holder);
+	cr_assert(bg_join(&b, 5000), "waiter still blocked 5 s after the holder died");
+	cr_assert_eq(b.result, 0, "wait returned %d", b.result);
+	double ms = (double)(b.t_done - t_kill) / 1e6;
+	cr_log_info("live lock wake-up latency after holder death: %.3f ms", ms);
+	cr_assert_lt(ms, 1000.0, "woke %.1f ms after the holder died", ms);
+	cr_assert_eq(th_is_locked(g_path, LF_OFF_LIVE_LOCK), 1);
+	lockfile_close(&lf);
+}
+
+static atomic_int g_signals;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&g_signals, 1);
+}
+
+Test(lockfile, blocked_wait_returns_eintr_on_a_signal)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART */
+	cr_assert_eq(sigaction(SIGUSR1, &sa, &old), 0);
+	atomic_store(&g_signals, 0);
+
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	hold(LF_OFF_LIVE_LOCK);
+	struct bg b = { .fn = bg_lock_live_wait, .lf = &lf };
+	bg_start(&b);
+	sleep_ms(100);
+	/* Signal until it returns: a signal caught just before the thread
+	 * enters the wait is not a test of the wait. */
+	int64_t deadline = th_now_ns() + 3000000000LL;
+	while (!atomic_load(&b.done) && th_now_ns() < deadline) {
+		pthread_kill(b.thread, SIGUSR1);
+		sleep_ms(50);
+	}
+	cr_assert(atomic_load(&b.done), "wait not interrupted by %d signals in 3 s", atomic_load(&g_signals));
+	cr_assert(bg_join(&b, 1000));
+	cr_assert_geq(atomic_load(&g_signals), 1);
+	cr_assert_eq(b.result, -EINTR, "interrupted wait returned %d, want -EINTR", b.result);
+	cr_assert_eq(lockfile_held(&lf, LF_OFF_LIVE_LOCK), 1, "the other process still holds it");
+	lockfile_close(&lf);
+	sigaction(SIGUSR1, &old, NULL);
+}
+
+/* ====================================================================== */
+/* Slots                                                                  */
+/* ====================================================================== */
+
+Test(lockfile, claim_takes_the_first_free_slot)
+{
+	struct lockfile a, b, c;
+	open_ok(&a, g_path, LF_OPEN_CREATE);
+	open_ok(&b, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_claim_slot(&a), 0);
+	cr_assert_eq(th_is_locked(g_path, lockfile_slot_lock_offset(0)), 1);
+	cr_assert_eq(lockfile_claim_slot(&b), 1, "second open did not get slot 1 while slot 0 is held");
+	cr_assert_eq(lockfile_held(&b, lockfile_slot_lock_offset(0)), 1);
+	cr_assert_eq(lockfile_held(&a, lockfile_slot_lock_offset(1)), 1);
+	lockfile_close(&a);
+	open_ok(&c, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_claim_slot(&c), 0, "slot 0 not free after its holder closed");
+	lockfile_close(&c);
+	lockfile_close(&b);
+}
+
+Test(lockfile, claim_skips_slots_held_by_other_processes)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	hold(lockfile_slot_lock_offset(0));
+	hold(lockfile_slot_lock_offset(1));
+	hold(lockfile_slot_lock_offset(3));
+	cr_assert_eq(lockfile_claim_slot(&lf), 2);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, claim_when_all_64_slots_are_held_is_enospc, .timeout = 60)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	pid_t holders[LF_SLOTS];
+	for (int i = 0; i < LF_SLOTS; i++)
+		holders[i] = hold(lockfile_slot_lock_offset(i));
+	int r = lockfile_claim_slot(&lf);
+	cr_assert_eq(r, -ENOSPC, "claim with 64 slots held: %d, want -ENOSPC", r);
+	for (int i = 0; i < LF_SLOTS; i++)
+		cr_assert_eq(th_is_locked(g_path, lockfile_slot_lock_offset(i)), 1);
+	release(holders[63]);
+	cr_assert_eq(lockfile_claim_slot(&lf), 63, "the last slot freed is not found");
+	release(holders[37]);
+	cr_assert_eq(lockfile_lock_slot(&lf, 37), 0);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, lock_slot_fails_while_another_holds_it)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	pid_t holder = hold(lockfile_slot_lock_offset(12));
+	cr_assert_eq(lockfile_lock_slot(&lf, 12), -EAGAIN);
+	cr_assert_eq(lockfile_held(&lf, lockfile_slot_lock_offset(12)), 1);
+	release(holder);
+	cr_assert_eq(lockfile_lock_slot(&lf, 12), 0);
+	cr_assert_eq(th_is_locked(g_path, lockfile_slot_lock_offset(12)), 1);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, write_slot_then_read_round_trip)
+{
+	struct lockfile a, b;
+	open_ok(&a, g_path, LF_OPEN_CREATE);
+	open_ok(&b, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_claim_slot(&b), 0);
+	int slot = lockfile_claim_slot(&a);
+	cr_assert_eq(slot, 1);
+	struct lf_slot s = sample_slot();
+	cr_assert_eq(lockfile_write_slot(&a, slot, &s), 0);
+	s.state = LF_SLOT_LIVE;
+	s.seq++;
+	cr_assert_eq(lockfile_write_slot(&a, slot, &s), 0);
+
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&b, &v), 0);
+	cr_assert_eq(v.slot_rec[slot], LF_REC_OK);
+	assert_slot_eq(&v.slots[slot], &s);
+	for (int i = 0; i < LF_SLOTS; i++)
+		if (i != slot)
+			cr_assert_eq(v.slot_rec[i], LF_REC_EMPTY, "slot %d", i);
+
+	size_t len;
+	uint8_t *img = read_image(g_path, &len);
+	uint8_t want[LF_SLOT_SIZE];
+	lockfile_encode_slot(want, &s);
+	cr_assert_arr_eq(img + LF_OFF_SLOTS + slot * LF_SLOT_SIZE, want, LF_SLOT_SIZE);
+	cr_assert_eq(img[0], 'N', "writing a slot changed the status");
+	free(img);
+	lockfile_close(&b);
+	lockfile_close(&a);
+}
+
+/* ====================================================================== */
+/* Records                                                                */
+/* ====================================================================== */
+
+/* Bytes that differ between two images must all lie in the given ranges. */
+static void assert_changed_only(const uint8_t *before, const uint8_t *after, const int (*ranges)[2], int n,
+				const char *what)
+{
+	for (int i = 0; i < LF_SIZE; i++) {
+		if (before[i] == after[i])
+			continue;
+		bool ok = false;
+		for (int k = 0; k < n; k++)
+			if (i >= ranges[k][0] && i < ranges[k][1])
+				ok = true;
+		cr_assert(ok, "%s changed byte %d (0x%02x -> 0x%02x)", what, i, before[i], after[i]);
+	}
+}
+
+Test(lockfile, write_live_sets_status_node_id_and_live_record)
+{
+	struct lockfile lf, other;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	open_ok(&other, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_claim_slot(&lf), 0);
+	struct lf_slot s = sample_slot();
+	cr_assert_eq(lockfile_write_slot(&lf, 0, &s), 0);
+	cr_assert_eq(lockfile_lock(&lf, LF_LOCK_LIVE, false), 0);
+	size_t len;
+	uint8_t *before = read_image(g_path, &len);
+
+	struct lf_live live = sample_live();
+	live.slot = 0;
+	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&other, &v), 0);
+	cr_assert_eq(v.status, 'L', "status '%c'", v.status);
+	cr_assert_arr_eq(v.node_id, live.id, LF_ID_SIZE, "node id at offset 3 is not live.id");
+	cr_assert_eq(v.live_rec, LF_REC_OK);
+	assert_live_eq(&v.live, &live);
+	cr_assert_eq(v.request_rec, LF_REC_EMPTY);
+	cr_assert_eq(v.slot_rec[0], LF_REC_OK);
+
+	uint8_t *after = read_image(g_path, &len);
+	cr_assert_eq(len, LF_SIZE);
+	cr_assert_eq(after[0], 'L');
+	cr_assert_arr_eq(after + LF_OFF_NODE_ID, live.id, LF_ID_SIZE);
+	uint8_t want[LF_LIVE_SIZE];
+	lockfile_encode_live(want, &live);
+	cr_assert_arr_eq(after + LF_OFF_LIVE, want, LF_LIVE_SIZE);
+	static const int ranges[][2] = { { 0, 1 },
+					 { LF_OFF_NODE_ID, LF_OFF_NODE_ID + LF_ID_SIZE },
+					 { LF_OFF_LIVE, LF_OFF_LIVE + LF_LIVE_SIZE } };
+	assert_changed_only(before, after, ranges, 3, "write_live");
+
+	/* a heartbeat is one more write of the same record */
+	live.heartbeat++;
+	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	cr_assert_eq(lockfile_read(&other, &v), 0);
+	cr_assert_eq(v.live.heartbeat, live.heartbeat);
+	free(before);
+	free(after);
+	lockfile_close(&other);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, write_request_sets_status_F_and_the_request)
+{
+	struct lockfile live_lf, req_lf;
+	open_ok(&live_lf, g_path, LF_OPEN_CREATE);
+	open_ok(&req_lf, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_lock(&live_lf, LF_LOCK_LIVE, false), 0);
+	struct lf_live live = sample_live();
+	cr_assert_eq(lockfile_write_live(&live_lf, LF_LIVE, &live), 0);
+	size_t len;
+	uint8_t *before = read_image(g_path, &len);
+
+	struct lf_request req = sample_request();
+	cr_assert_eq(lockfile_write_request(&req_lf, &req), 0);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&live_lf, &v), 0);
+	cr_assert_eq(v.status, 'F', "status '%c'", v.status);
+	cr_assert_eq(v.request_rec, LF_REC_OK);
+	assert_request_eq(&v.request, &req);
+	cr_assert_eq(v.live_rec, LF_REC_OK, "the live record was disturbed");
+	assert_live_eq(&v.live, &live);
+
+	uint8_t *after = read_image(g_path, &len);
+	uint8_t want[LF_REQUEST_SIZE];
+	lockfile_encode_request(want, &req);
+	cr_assert_arr_eq(after + LF_OFF_REQUEST, want, LF_REQUEST_SIZE);
+	static const int ranges[][2] = { { 0, 1 }, { LF_OFF_REQUEST, LF_OFF_REQUEST + LF_REQUEST_SIZE } };
+	assert_changed_only(before, after, ranges, 2, "write_request");
+
+	/* the live answers by writing L: the request stays as it was */
+	cr_assert_eq(lockfile_write_status(&live_lf, LF_LIVE), 0);
+	cr_assert_eq(lockfile_read(&req_lf, &v), 0);
+	cr_assert_eq(v.status, 'L');
+	cr_assert_eq(v.request_rec, LF_REC_OK);
+	free(before);
+	free(after);
+	lockfile_close(&req_lf);
+	lockfile_close(&live_lf);
+}
+
+Test(lockfile, heartbeat_write_live_with_status_0_keeps_a_pending_F)
+{
+	struct lockfile live_lf, req_lf;
+	open_ok(&live_lf, g_path, LF_OPEN_CREATE);
+	open_ok(&req_lf, g_path, LF_OPEN_WRITE);
+	cr_assert_eq(lockfile_lock(&live_lf, LF_LOCK_LIVE, false), 0);
+	struct lf_live live = sample_live();
+	cr_assert_eq(lockfile_write_live(&live_lf, LF_LIVE, &live), 0);
+	struct lf_request req = sample_request();
+	cr_assert_eq(lockfile_write_request(&req_lf, &req), 0);
+	size_t len;
+	uint8_t *before = read_image(g_path, &len);
+
+	live.heartbeat += 1;
+	cr_assert_eq(lockfile_write_live(&live_lf, 0, &live), 0);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&req_lf, &v), 0);
+	cr_assert_eq(v.status, 'F', "a heartbeat overwrote the pending request's F with '%c'", v.status);
+	cr_assert_eq(v.request_rec, LF_REC_OK);
+	assert_request_eq(&v.request, &req);
+	cr_assert_eq(v.live_rec, LF_REC_OK);
+	cr_assert_eq(v.live.heartbeat, live.heartbeat, "heartbeat %llu, want %llu",
+		     (unsigned long long)v.live.heartbeat, (unsigned long long)live.heartbeat);
+
+	uint8_t *after = read_image(g_path, &len);
+	static const int ranges[][2] = { { LF_OFF_NODE_ID, LF_OFF_NODE_ID + LF_ID_SIZE },
+					 { LF_OFF_LIVE, LF_OFF_LIVE + LF_LIVE_SIZE } };
+	assert_changed_only(before, after, ranges, 2, "heartbeat");
+	free(before);
+	free(after);
+	lockfile_close(&req_lf);
+	lockfile_close(&live_lf);
+}
+
+Test(lockfile, clear_request_writes_L_only_for_the_request_it_names)
+{
+	struct lockfile live_lf, req_lf;
+	open_ok(&live_lf, g_path, LF_OPEN_CREATE);
+	open_ok(&req_lf, g_path, LF_OPEN_WRITE);
+	cr_assert_eq(lockfile_lock(&live_lf, LF_LOCK_LIVE, false), 0);
+	struct lf_live live = sample_live();
+	cr_assert_eq(lockfile_write_live(&live_lf, LF_LIVE, &live), 0);
+
+	/* no request pending: nothing to clear, nothing written */
+	size_t len;
+	uint8_t *before = read_image(g_path, &len);
+	cr_assert_eq(lockfile_clear_request(&live_lf, 5), 0);
+	cr_assert_eq(lockfile_clear_request(&live_lf, -1), 0, "cleared with status L");
+	uint8_t *after = read_image(g_path, &len);
+	cr_assert_arr_eq(before, after, LF_SIZE, "clear_request wrote with no request pending");
+	free(before);
+	free(after);
+
+	struct lf_request req = sample_request();
+	req.seq = 41;
+	cr_assert_eq(lockfile_write_request(&req_lf, &req), 0);
+	req.seq = 42; /* a newer request replaced the one the live saw */
+	cr_assert_eq(lockfile_write_request(&req_lf, &req), 0);
+	before = read_image(g_path, &len);
+	cr_assert_eq(lockfile_clear_request(&live_lf, 41), 0, "cleared a request that was replaced");
+	cr_assert_eq(lockfile_clear_request(&live_lf, -1), 0, "'unreadable' clear erased a readable request");
+	after = read_image(g_path, &len);
+	cr_assert_arr_eq(before, after, LF_SIZE, "a refused clear wrote");
+	free(before);
+	free(after);
+
+	cr_assert_eq(lockfile_clear_request(&live_lf, 42), 1);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&req_lf, &v), 0);
+	cr_assert_eq(v.status, 'L');
+	cr_assert_eq(v.request_rec, LF_REC_OK, "the request record is kept, only the status changes");
+	cr_assert_eq(v.request.seq, 42);
+	cr_assert_eq(lockfile_clear_request(&live_lf, 42), 0, "cleared twice");
+
+	/* a torn request is cleared with seq < 0 */
+	cr_assert_eq(lockfile_write_request(&req_lf, &req), 0);
+	uint8_t *img = read_image(g_path, &len);
+	img[LF_OFF_REQUEST + 10] ^= 0x40;
+	th_write_file(g_path, img, len);
+	free(img);
+	cr_assert_eq(lockfile_clear_request(&live_lf, 42), 0, "cleared a torn request by seq");
+	cr_assert_eq(lockfile_clear_request(&live_lf, -1), 1);
+	cr_assert_eq(lockfile_read(&req_lf, &v), 0);
+	cr_assert_eq(v.status, 'L');
+	cr_assert_eq(th_is_locked(g_path, LF_OFF_RECORD_LOCK), 0, "record lock kept after clear_request");
+	lockfile_close(&req_lf);
+	lockfile_close(&live_lf);
+}
+
+Test(lockfile, write_status_changes_only_the_status_byte)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_lock(&lf, LF_LOCK_LIVE, false), 0);
+	struct lf_live live = sample_live();
+	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	size_t len;
+	uint8_t *before = read_image(g_path, &len);
+	cr_assert_eq(lockfile_write_status(&lf, LF_PAUSED), 0);
+	uint8_t *after = read_image(g_path, &len);
+	cr_assert_eq(after[0], 'P');
+	static const int ranges[][2] = { { 0, 1 } };
+	assert_changed_only(before, after, ranges, 1, "write_status");
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&lf, &v), 0);
+	cr_assert_eq(v.status, 'P');
+	cr_assert_eq(v.live_rec, LF_REC_OK);
+	free(before);
+	free(after);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, writes_wait_for_the_record_lock)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	pid_t writer = hold(LF_OFF_RECORD_LOCK);
+	struct bg b = { .fn = bg_write_status_paused, .lf = &lf };
+	bg_start(&b);
+	sleep_ms(300);
+	cr_assert_not(atomic_load(&b.done), "write_status returned %d while another held the record lock", b.result);
+	size_t len;
+	uint8_t *img = read_image(g_path, &len);
+	cr_assert_eq(img[0], 'N', "status written while another held the record lock");
+	free(img);
+	release(writer);
+	cr_assert(bg_join(&b, 3000), "write still blocked after the record lock was freed");
+	cr_assert_eq(b.result, 0);
+	img = read_image(g_path, &len);
+	cr_assert_eq(img[0], 'P');
+	free(img);
+	cr_assert_eq(th_is_locked(g_path, LF_OFF_RECORD_LOCK), 0, "record lock kept after the write");
+	lockfile_close(&lf);
+}
+
+Test(lockfile, reads_wait_for_a_writer_of_the_record_lock)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	pid_t writer = hold(LF_OFF_RECORD_LOCK);
+	struct lf_view v;
+	struct bg b = { .fn = bg_read, .lf = &lf, .view = &v };
+	bg_start(&b);
+	sleep_ms(300);
+	cr_assert_not(atomic_load(&b.done), "read returned %d while a writer held the record lock", b.result);
+	release(writer);
+	cr_assert(bg_join(&b, 3000), "read still blocked after the record lock was freed");
+	cr_assert_eq(b.result, 0);
+	cr_assert_eq(v.status, 'N');
+	cr_assert_eq(th_is_locked(g_path, LF_OFF_RECORD_LOCK), 0, "record lock kept after the read");
+	lockfile_close(&lf);
+}
+
+Test(lockfile, torn_records_in_the_file_read_as_bad)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	struct lf_live live = sample_live();
+	struct lf_request req = sample_request();
+	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	cr_assert_eq(lockfile_write_request(&lf, &req), 0);
+	size_t len;
+	uint8_t *img = read_image(g_path, &len);
+	img[LF_OFF_LIVE + 50] ^= 0x20;
+	img[LF_OFF_REQUEST + 100] ^= 0x20;
+	th_write_file(g_path, img, len);
+	free(img);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&lf, &v), 0);
+	cr_assert_eq(v.status, 'F');
+	cr_assert_eq(v.live_rec, LF_REC_BAD);
+	cr_assert_eq(v.request_rec, LF_REC_BAD);
+	lockfile_close(&lf);
+}
+
+/* ====================================================================== */
+/* Names                                                                  */
+/* ====================================================================== */
+
+Test(lockfile, names_exist_for_every_value_and_for_garbage)
+{
+	for (int c = -128; c < 128; c++) {
+		const char *n = lockfile_status_name((char)c);
+		cr_assert_not_null(n, "status name of %d", c);
+		cr_assert_gt(strlen(n), 0, "empty status name for %d", c);
+	}
+	for (int i = 0; i < 256; i++) {
+		const char *s = lockfile_slot_state_name((uint8_t)i);
+		const char *r = lockfile_role_name((uint8_t)i);
+		cr_assert_not_null(s, "slot state name of %d", i);
+		cr_assert_not_null(r, "role name of %d", i);
+		cr_assert_gt(strlen(s), 0);
+		cr_assert_gt(strlen(r), 0);
+	}
+	const char st[] = { 'N', 'L', 'P', 'F' };
+	for (int i = 0; i < 4; i++)
+		for (int j = i + 1; j < 4; j++)
+			cr_assert_str_neq(lockfile_status_name(st[i]), lockfile_status_name(st[j]));
+	for (int i = 1; i <= 5; i++)
+		for (int j = i + 1; j <= 5; j++)
+			cr_assert_str_neq(lockfile_slot_state_name((uint8_t)i), lockfile_slot_state_name((uint8_t)j));
+	cr_assert_str_neq(lockfile_role_name(LF_ROLE_PRIMARY), lockfile_role_name(LF_ROLE_BACKUP));
+}
