@@ -54,6 +54,12 @@ enum node_verdict node_decide(const struct node *n, const struct node_event_data
 		 * or foreign write never leaves the group without a live node. */
 		if (v->request_rec != LF_REC_OK)
 			return NODE_BECOME_LIVE;
+		/* The node that handed over for a request to anyone waits for
+		 * the live lock too (a primary) and could win it back: it lets
+		 * the request pass while a backup is there to take it. */
+		if (v->request.target_slot == LF_TARGET_ANY && n->handed_over && v->request.seq == n->handed_seq &&
+		    ev->backup_waiting)
+			return NODE_YIELD;
 		if (v->request.target_slot == LF_TARGET_ANY || v->request.target_slot == n->slot)
 			return NODE_BECOME_LIVE;
 		/* A request for a node that is gone is stale: a primary that died
@@ -74,6 +80,7 @@ static void become_live(struct node *n, const struct node_event_data *ev, struct
 	n->nrestarts = 0;
 	n->stop = NODE_STOP_NONE;
 	n->want_failback = false;
+	n->handed_over = false;
 	/* L and our record are on storage before the workload exists: a
 	 * workload never runs under a status that would stop a failover. */
 	emit(out, NODE_A_WRITE_LIVE, (int64_t)n->epoch);
@@ -93,7 +100,10 @@ static void become_live(struct node *n, const struct node_event_data *ev, struct
 /* We hold the live lock: take the role, stand by, or let another pass. */
 static void on_live_lock(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
-	switch (node_decide(n, ev)) {
+	enum node_verdict verdict = node_decide(n, ev);
+	bool was_standing_by = n->standing_by;
+	n->standing_by = verdict == NODE_STAND_BY;
+	switch (verdict) {
 	case NODE_BECOME_LIVE: become_live(n, ev, out); return;
 	case NODE_STAND_BY:
 		emit(out, NODE_A_RELEASE_LIVE, 0);
@@ -102,7 +112,8 @@ static void on_live_lock(struct node *n, const struct node_event_data *ev, struc
 		if (n->cfg.role == LF_ROLE_PRIMARY)
 			enter(n, NODE_CLAIMING, out);
 		emit(out, NODE_A_TIMER, n->cfg.poll_ms);
-		out->why = "group is paused or new: standing by";
+		if (!was_standing_by) /* once, not every poll interval */
+			out->why = "group is paused or new: standing by";
 		return;
 	case NODE_YIELD:
 		emit(out, NODE_A_RELEASE_LIVE, 0);
@@ -290,6 +301,8 @@ static void live_tick(struct node *n, const struct node_event_data *ev, struct n
 	}
 	out->why =
 		r->kind == LF_REQ_FAILBACK ? "failback requested: handing over" : "switchover requested: handing over";
+	n->handed_over = true;
+	n->handed_seq = r->seq;
 	stop_workload(n, NODE_STOP_HANDOVER, out);
 }
 

@@ -109,6 +109,9 @@ struct node {
 	bool holds_backup;
 	bool shutdown;                            /* a signal asked us to leave */
 	bool want_failback;                       /* a primary that found another live at start */
+	bool handed_over;                         /* handed the role over for handed_seq ... */
+	uint64_t handed_seq;                      /* ... so it does not take that request back */
+	bool standing_by;                         /* said so once; quiet while it goes on */
 	bool workload_running;                    /* spawned and not yet reported gone */
 	uint64_t epoch;                           /* ours while live */
 	int64_t restart_at[NODE_RESTART_HISTORY]; /* monotonic ms of restarts */

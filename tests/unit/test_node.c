@@ -986,6 +986,52 @@ static void check_handover(struct node *n)
 	}
 }
 
+/* A primary that handed over for a switchover to anyone waits on the live
+ * lock itself and can win it before the backup does: it must let its own
+ * request pass while a backup waits, and take it only if nobody does. */
+static void primary_after_switchover(struct node *n, struct lf_view *any)
+{
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	live_primary(n, &cfg, LF_PAUSED);
+	*any = view(LF_FAILBACK, LF_TARGET_ANY, LF_REC_OK);
+	tick(n, any, false, 0, true);
+	STATE(n, NODE_STOPPING);
+	step_exited(n, W_EXITCODE(0, SIGTERM));
+	STATE(n, NODE_CLAIMING);
+}
+
+Test(node, switchover_to_any_is_not_taken_back_while_a_backup_waits)
+{
+	struct node n;
+	struct lf_view any;
+	primary_after_switchover(&n, &any);
+	struct node_event_data e = {.type = NODE_EV_LOCKED, .view = &any, .backup_waiting = true};
+	step_ev(&n, &e);
+	STATE(&n, NODE_CLAIMING);
+	HAS(NODE_A_RELEASE_LIVE);
+	HAS(NODE_A_TIMER);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_WRITE_LIVE);
+	/* A later request to anyone is a new wish: it may take that one. */
+	struct lf_view later = any;
+	later.request.seq = any.request.seq + 1;
+	e.view = &later;
+	step(&n, NODE_EV_TIMER, NULL);
+	step_ev(&n, &e);
+	STATE(&n, NODE_LIVE);
+}
+
+Test(node, switchover_to_any_is_taken_back_when_nobody_else_waits)
+{
+	struct node n;
+	struct lf_view any;
+	primary_after_switchover(&n, &any);
+	struct node_event_data e = {.type = NODE_EV_LOCKED, .view = &any, .backup_waiting = false};
+	step_ev(&n, &e);
+	STATE(&n, NODE_LIVE); /* never leave the group without a live node */
+	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
+}
+
 Test(node, handover_from_a_live_backup_queues_again)
 {
 	struct node n;

@@ -38,12 +38,17 @@ static int spawn_sh(struct workload *w, const char *script, int keep_fd)
 	return supervise_spawn(w, "/bin/sh", argv, env, keep_fd);
 }
 
-/* Reap until the whole tree is gone; false if it outlives the bound. */
+/* Reap until the whole tree is gone; false if it outlives the bound.
+ * While a stop signal is set, send it again each round, as the loop does
+ * on every SIGCHLD: a grandchild becomes our child only when its parent
+ * dies, which may be after the first scan for children. */
 static bool reap_all(struct workload *w, int ms)
 {
 	for (int i = 0; i < ms / 10; i++) {
 		if (supervise_reap(w))
 			return true;
+		if (w->stop_sig)
+			supervise_kill_tree(w, w->stop_sig);
 		usleep(10000);
 	}
 	return false;

@@ -1,0 +1,1351 @@
+/* Integration suite "run": real understudy managers, real processes, one
+ * shared lock file in a temporary directory.
+ *
+ * Every node wraps tests/integration/witness.c, which appends its life to
+ * DIR/log on CLOCK_MONOTONIC and holds an OFD lock on DIR/witness.lock, so
+ * "two workloads never run at once" is observed (an "overlap" line, or two
+ * start..stop intervals that intersect), not assumed. Each test says who
+ * runs the workload and checks no_overlap().
+ *
+ * Needs UNDERSTUDY_BIN and WITNESS_BIN. Set UNDERSTUDY_TEST_KEEP=1 to keep
+ * the temporary directories (their log and NAME.stderr files).
+ *
+ * Speed is reported with cr_log_info, and only asserted against generous
+ * bounds: CI machines are noisy. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "understudy/lockfile.h"
+
+#define BOUND_MS 5000 /* "it happens", whatever the machine's load */
+#define MAX_PROCS 64
+#define MAX_ARGS 64
+#define MAX_EVENTS 2048
+
+/* --- the fixture ---------------------------------------------------------- */
+
+struct proc {
+	pid_t pid;
+	char name[64];
+	bool done;
+	int wstatus;
+};
+
+static struct {
+	char *dir, *lock, *log, *wlock;
+	const char *bin, *witness;
+	struct proc procs[MAX_PROCS];
+	int nprocs;
+} T;
+
+static void dump_diag(void);
+
+/* cr_assert, but the log and every node's stderr are printed first. */
+#define ensure(cond, ...)                                                                                              \
+	do {                                                                                                           \
+		if (!(cond)) {                                                                                         \
+			dump_diag();                                                                                   \
+			cr_assert(0, __VA_ARGS__);                                                                     \
+		}                                                                                                      \
+	} while (0)
+
+static double ms_since(int64_t t0) { return (double)(th_now_ns() - t0) / 1e6; }
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* The test process is a subreaper: workloads and grandchildren orphaned by
+ * a SIGKILLed manager land here, so they are reaped (never left as zombies
+ * that kill(pid, 0) would still find) and killed at the end. */
+static void reap_all(void)
+{
+	int st;
+	pid_t p;
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (int i = 0; i < T.nprocs; i++)
+			if (T.procs[i].pid == p && !T.procs[i].done) {
+				T.procs[i].done = true;
+				T.procs[i].wstatus = st;
+			}
+	}
+}
+
+/* Alive and not a zombie. */
+static bool pid_alive(pid_t pid)
+{
+	reap_all();
+	if (pid <= 0 || kill(pid, 0) < 0)
+		return false;
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *rp = strrchr(buf, ')');
+	if (!rp || rp[1] != ' ')
+		return true;
+	return rp[2] != 'Z' && rp[2] != 'X';
+}
+
+static bool is_witness(pid_t pid)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, "witness") != NULL;
+}
+
+static void setup(void)
+{
+	T.bin = getenv("UNDERSTUDY_BIN");
+	T.witness = getenv("WITNESS_BIN");
+	cr_assert(T.bin && *T.bin, "UNDERSTUDY_BIN is not set");
+	cr_assert(T.witness && *T.witness, "WITNESS_BIN is not set");
+	cr_assert(access(T.bin, X_OK) == 0, "%s: %s", T.bin, strerror(errno));
+	cr_assert(access(T.witness, X_OK) == 0, "%s: %s", T.witness, strerror(errno));
+	cr_assert(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+	T.dir = th_tmpdir();
+	T.lock = th_path(T.dir, "group.lock");
+	T.log = th_path(T.dir, "log");
+	T.wlock = th_path(T.dir, "witness.lock");
+	T.nprocs = 0;
+}
+
+struct ev;
+static int load_log(void);
+static struct ev *EV;
+
+static void teardown(void)
+{
+	for (int i = 0; i < T.nprocs; i++)
+		if (!T.procs[i].done) {
+			kill(T.procs[i].pid, SIGCONT);
+			kill(T.procs[i].pid, SIGKILL);
+		}
+	int64_t dl = th_now_ns() + 3000000000LL;
+	for (;;) {
+		reap_all();
+		bool all = true;
+		for (int i = 0; i < T.nprocs; i++)
+			all = all && T.procs[i].done;
+		if (all || th_now_ns() > dl)
+			break;
+		sleep_ms(10);
+	}
+	/* Workloads die with their manager (PDEATHSIG); grandchildren do not. */
+	FILE *f = T.log ? fopen(T.log, "r") : NULL;
+	if (f) {
+		char line[512], kind[32], name[128];
+		long pid;
+		while (fgets(line, sizeof line, f))
+			if (sscanf(line, "%31s %127s %ld", kind, name, &pid) == 3 &&
+			    (!strcmp(kind, "start") || !strcmp(kind, "child")) && pid_alive((pid_t)pid) &&
+			    is_witness((pid_t)pid))
+				kill((pid_t)pid, SIGKILL);
+		fclose(f);
+	}
+	dl = th_now_ns() + 500000000LL;
+	while (th_now_ns() < dl) {
+		reap_all();
+		sleep_ms(10);
+	}
+	if (T.dir && !getenv("UNDERSTUDY_TEST_KEEP"))
+		th_rmtree(T.dir);
+	else if (T.dir)
+		cr_log_info("kept %s", T.dir);
+	free(T.dir), free(T.lock), free(T.log), free(T.wlock);
+	free(EV);
+	EV = NULL;
+	memset(&T, 0, sizeof T);
+}
+
+static int add_proc(pid_t pid, const char *name)
+{
+	cr_assert(T.nprocs < MAX_PROCS);
+	struct proc *p = &T.procs[T.nprocs];
+	memset(p, 0, sizeof *p);
+	p->pid = pid;
+	snprintf(p->name, sizeof p->name, "%s", name);
+	return T.nprocs++;
+}
+
+/* In a forked child: a clean signal state, then exec. */
+static void exec_child(char **argv, const char *out, const char *err, bool append)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	int in = open("/dev/null", O_RDONLY);
+	int flags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
+	int o = open(out, flags, 0644), e = open(err, flags, 0644);
+	if (in < 0 || o < 0 || e < 0)
+		_exit(126);
+	dup2(in, 0), dup2(o, 1), dup2(e, 2);
+	close(in), close(o), close(e);
+	execv(argv[0], argv);
+	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+static bool has_arg(char **v, int n, const char *opt)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(v[i], opt))
+			return true;
+	return false;
+}
+
+/* Start a manager: start_node("primary", "node-a", RUN-ARGS..., "--",
+ * WITNESS-ARGS..., NULL). Arguments before a "--" go to understudy run
+ * (they replace the default --check-interval 100ms / --stop-timeout 2s),
+ * those after it to the witness. Returns the manager's index. */
+__attribute__((sentinel)) static int start_node(const char *role, const char *name, ...)
+{
+	char *run_args[MAX_ARGS], *wit_args[MAX_ARGS];
+	int nrun = 0, nwit = 0;
+	bool to_witness = false;
+	va_list ap;
+	va_start(ap, name);
+	for (const char *a; (a = va_arg(ap, const char *));) {
+		if (!to_witness && !strcmp(a, "--"))
+			to_witness = true;
+		else if (to_witness)
+			wit_args[nwit++] = (char *)a;
+		else
+			run_args[nrun++] = (char *)a;
+		cr_assert(nrun < MAX_ARGS / 2 && nwit < MAX_ARGS / 2);
+	}
+	va_end(ap);
+
+	char *argv[3 * MAX_ARGS];
+	int n = 0;
+	argv[n++] = (char *)T.bin;
+	argv[n++] = "run";
+	argv[n++] = "--lock";
+	argv[n++] = T.lock;
+	argv[n++] = "--role";
+	argv[n++] = (char *)role;
+	argv[n++] = "--name";
+	argv[n++] = (char *)name;
+	if (!has_arg(run_args, nrun, "--check-interval"))
+		argv[n++] = "--check-interval", argv[n++] = "100ms";
+	if (!has_arg(run_args, nrun, "--stop-timeout"))
+		argv[n++] = "--stop-timeout", argv[n++] = "2s";
+	for (int i = 0; i < nrun; i++)
+		argv[n++] = run_args[i];
+	argv[n++] = "--";
+	argv[n++] = (char *)T.witness;
+	argv[n++] = T.log;
+	argv[n++] = T.wlock;
+	for (int i = 0; i < nwit; i++)
+		argv[n++] = wit_args[i];
+	argv[n] = NULL;
+
+	char *out = NULL, *err = NULL;
+	cr_assert(asprintf(&out, "%s/%s.stdout", T.dir, name) > 0);
+	cr_assert(asprintf(&err, "%s/%s.stderr", T.dir, name) > 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		exec_child(argv, out, err, true);
+	free(out), free(err);
+	return add_proc(pid, name);
+}
+
+static bool proc_alive(int i)
+{
+	reap_all();
+	return !T.procs[i].done;
+}
+
+static bool wait_exit(int i, int timeout_ms)
+{
+	int64_t dl = th_now_ns() + (int64_t)timeout_ms * 1000000;
+	while (proc_alive(i)) {
+		if (th_now_ns() > dl)
+			return false;
+		sleep_ms(5);
+	}
+	return true;
+}
+
+/* Exit code, or 128+signal when killed. */
+static int exit_code(int i)
+{
+	int st = T.procs[i].wstatus;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* --- one-shot commands ---------------------------------------------------- */
+
+struct cmd {
+	int code;  /* exit code, 128+signal, or -1 when it timed out */
+	double ms; /* how long it ran */
+	char *out, *err;
+};
+
+static char *slurp(const char *path)
+{
+	uint8_t *buf;
+	size_t len;
+	if (th_read_file(path, &buf, &len) < 0)
+		return strdup("");
+	char *s = realloc(buf, len + 1);
+	cr_assert(s);
+	s[len] = '\0';
+	return s;
+}
+
+/* Run $UNDERSTUDY_BIN ARGS... (NULL-terminated), capture its output. */
+__attribute__((sentinel)) static struct cmd run_cmd(int timeout_ms, ...)
+{
+	char *argv[MAX_ARGS];
+	int n = 0;
+	argv[n++] = (char *)T.bin;
+	va_list ap;
+	va_start(ap, timeout_ms);
+	for (const char *a; (a = va_arg(ap, const char *));) {
+		argv[n++] = (char *)a;
+		cr_assert(n < MAX_ARGS - 1);
+	}
+	va_end(ap);
+	argv[n] = NULL;
+
+	char *out = th_path(T.dir, "cmd.stdout"), *err = th_path(T.dir, "cmd.stderr");
+	int64_t t0 = th_now_ns();
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		exec_child(argv, out, err, false);
+	int i = add_proc(pid, argv[1] ? argv[1] : "cmd");
+	struct cmd c = { 0 };
+	if (!wait_exit(i, timeout_ms)) {
+		kill(pid, SIGKILL);
+		wait_exit(i, 2000);
+		c.code = -1;
+	} else {
+		c.code = exit_code(i);
+	}
+	c.ms = ms_since(t0);
+	c.out = slurp(out);
+	c.err = slurp(err);
+	free(out), free(err);
+	return c;
+}
+
+static void cmd_free(struct cmd *c)
+{
+	free(c->out), free(c->err);
+	c->out = c->err = NULL;
+}
+
+/* --- the witness log ------------------------------------------------------- */
+
+enum ev_kind { EV_START, EV_STOP, EV_EXIT, EV_SIGNAL, EV_OVERLAP, EV_CHILD, EV_OTHER };
+
+struct ev {
+	enum ev_kind kind;
+	char name[64];
+	long pid; /* start, stop, exit, child, overlap */
+	int64_t t;
+	char extra[64]; /* start: role; signal: HUP|USR1|USR2; exit: code */
+};
+
+static int NEV;
+
+/* Parse DIR/log into EV[0..NEV). */
+static int load_log(void)
+{
+	if (!EV)
+		EV = calloc(MAX_EVENTS, sizeof *EV);
+	cr_assert(EV);
+	NEV = 0;
+	FILE *f = fopen(T.log, "r");
+	if (!f)
+		return 0;
+	char line[512], kind[32], a[64], b[64], c[64], d[64];
+	while (NEV < MAX_EVENTS && fgets(line, sizeof line, f)) {
+		struct ev *e = &EV[NEV];
+		memset(e, 0, sizeof *e);
+		a[0] = b[0] = c[0] = d[0] = '\0';
+		int k = sscanf(line, "%31s %63s %63s %63s %63s", kind, a, b, c, d);
+		if (k < 3)
+			continue;
+		snprintf(e->name, sizeof e->name, "%s", a);
+		if (!strcmp(kind, "start") || !strcmp(kind, "stop") || !strcmp(kind, "exit") ||
+		    !strcmp(kind, "child")) {
+			e->kind = !strcmp(kind, "start")  ? EV_START
+				  : !strcmp(kind, "stop") ? EV_STOP
+				  : !strcmp(kind, "exit") ? EV_EXIT
+							  : EV_CHILD;
+			e->pid = atol(b);
+			e->t = atoll(c);
+			snprintf(e->extra, sizeof e->extra, "%s", d);
+		} else if (!strcmp(kind, "signal")) {
+			e->kind = EV_SIGNAL;
+			snprintf(e->extra, sizeof e->extra, "%s", b);
+			e->t = atoll(c);
+		} else if (!strcmp(kind, "overlap")) {
+			e->kind = EV_OVERLAP;
+			e->t = atoll(b);
+			e->pid = atol(c);
+		} else {
+			e->kind = EV_OTHER;
+		}
+		NEV++;
+	}
+	fclose(f);
+	return NEV;
+}
+
+/* How many events of a kind (by a node, or by anyone with name NULL). */
+static int count(enum ev_kind k, const char *name)
+{
+	load_log();
+	int n = 0;
+	for (int i = 0; i < NEV; i++)
+		if (EV[i].kind == k && (!name || !strcmp(EV[i].name, name)))
+			n++;
+	return n;
+}
+
+/* The n-th (0-based) event of a kind by a node; a copy, zeroed if none. */
+static struct ev nth(enum ev_kind k, const char *name, int n)
+{
+	load_log();
+	for (int i = 0; i < NEV; i++)
+		if (EV[i].kind == k && (!name || !strcmp(EV[i].name, name)) && n-- == 0)
+			return EV[i];
+	struct ev none;
+	memset(&none, 0, sizeof none);
+	return none;
+}
+
+static struct ev last(enum ev_kind k, const char *name)
+{
+	int n = count(k, name);
+	return n ? nth(k, name, n - 1) : nth(k, name, 0);
+}
+
+/* Any witness process still running (not a zombie). */
+static int witnesses_alive(long *which)
+{
+	load_log();
+	int n = 0;
+	for (int i = 0; i < NEV; i++)
+		if ((EV[i].kind == EV_START || EV[i].kind == EV_CHILD) && EV[i].pid > 0 &&
+		    pid_alive((pid_t)EV[i].pid)) {
+			if (which)
+				*which = EV[i].pid;
+			n++;
+		}
+	return n;
+}
+
+struct interval {
+	int64_t from, to; /* to = INT64_MAX: no stop line (killed, or running) */
+	long pid;
+	char name[64];
+};
+
+static int cmp_interval(const void *a, const void *b)
+{
+	const struct interval *x = a, *y = b;
+	return (x->from > y->from) - (x->from < y->from);
+}
+
+/* Never two workloads: no witness found the witness lock taken, no two
+ * start..stop intervals intersect, and at most one workload (with its
+ * grandchild) is alive now. A SIGKILLed workload writes no stop line: its
+ * interval is open-ended, and it is the witness lock that proves the next
+ * start came after it died. */
+static void no_overlap(void)
+{
+	load_log();
+	for (int i = 0; i < NEV; i++)
+		ensure(EV[i].kind != EV_OVERLAP, "%s's workload started while another still ran (t=%lld)", EV[i].name,
+		       (long long)EV[i].t);
+	struct interval *iv = calloc((size_t)NEV + 1, sizeof *iv);
+	cr_assert(iv);
+	int n = 0;
+	for (int i = 0; i < NEV; i++) {
+		if (EV[i].kind != EV_START)
+			continue;
+		struct interval *v = &iv[n++];
+		v->from = EV[i].t;
+		v->to = INT64_MAX;
+		v->pid = EV[i].pid;
+		snprintf(v->name, sizeof v->name, "%s", EV[i].name);
+		for (int j = i + 1; j < NEV; j++)
+			if ((EV[j].kind == EV_STOP || EV[j].kind == EV_EXIT) && EV[j].pid == EV[i].pid) {
+				v->to = EV[j].t;
+				break;
+			}
+	}
+	qsort(iv, (size_t)n, sizeof *iv, cmp_interval);
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			ensure(iv[i].to == INT64_MAX || iv[j].from >= iv[i].to,
+			       "workloads overlap: %s pid %ld [%lld, %lld] and %s pid %ld from %lld", iv[i].name,
+			       iv[i].pid, (long long)iv[i].from, (long long)iv[i].to, iv[j].name, iv[j].pid,
+			       (long long)iv[j].from);
+	free(iv);
+	/* Starts and grandchildren of one tree count once: count the trees. */
+	int trees = 0;
+	for (int i = 0; i < NEV; i++) {
+		if (EV[i].kind != EV_START)
+			continue;
+		bool alive = pid_alive((pid_t)EV[i].pid);
+		for (int j = i + 1; !alive && j < NEV && EV[j].kind != EV_START; j++)
+			if (EV[j].kind == EV_CHILD && !strcmp(EV[j].name, EV[i].name))
+				alive = pid_alive((pid_t)EV[j].pid);
+		trees += alive;
+	}
+	ensure(trees <= 1, "%d workloads are running at once", trees);
+}
+
+/* --- the lock file, as the tests see it ------------------------------------ */
+
+static bool read_view(struct lf_view *v)
+{
+	struct lockfile lf;
+	bool ok = lockfile_open(&lf, T.lock, false) == 0 && lockfile_read(&lf, v) == 0;
+	lockfile_close(&lf);
+	return ok;
+}
+
+static char status_byte(void)
+{
+	struct lf_view v;
+	return read_view(&v) ? v.status : 0;
+}
+
+/* The name of the live node: the live lock is held and the live record
+ * names it; "" when none. */
+static const char *live_name(void)
+{
+	static char name[LF_NAME_MAX + 1];
+	struct lf_view v;
+	name[0] = '\0';
+	if (read_view(&v) && (v.status == LF_LIVE || v.status == LF_FAILBACK) && v.live_rec == LF_REC_OK &&
+	    th_is_locked(T.lock, LF_OFF_LIVE_LOCK) == 1)
+		snprintf(name, sizeof name, "%s", v.live.name);
+	return name;
+}
+
+static bool is_live(const char *name) { return !strcmp(live_name(), name); }
+
+/* The slot state a running node publishes (its slot lock is held); 0 when
+ * no running node has that name. */
+static int node_state(const char *name)
+{
+	struct lf_view v;
+	if (!read_view(&v))
+		return 0;
+	for (int i = 0; i < LF_SLOTS; i++)
+		if (v.slot_rec[i] == LF_REC_OK && !strcmp(v.slots[i].name, name) &&
+		    th_is_locked(T.lock, lockfile_slot_lock_offset(i)) == 1)
+			return v.slots[i].state;
+	return 0;
+}
+
+/* --- waiting ---------------------------------------------------------------- */
+
+/* Poll pred every 10 ms until it holds or timeout_ms pass. */
+static bool wait_for(bool (*pred)(const void *), const void *arg, int timeout_ms)
+{
+	int64_t dl = th_now_ns() + (int64_t)timeout_ms * 1000000;
+	for (;;) {
+		reap_all();
+		if (pred(arg))
+			return true;
+		if (th_now_ns() > dl)
+			return false;
+		sleep_ms(10);
+	}
+}
+
+struct want {
+	enum ev_kind kind;
+	const char *name;
+	int n;
+	int state;
+	char status;
+};
+
+static bool p_count(const void *a)
+{
+	const struct want *w = a;
+	return count(w->kind, w->name) >= w->n;
+}
+static bool p_live(const void *a) { return is_live(a); }
+static bool p_state(const void *a)
+{
+	const struct want *w = a;
+	return node_state(w->name) == w->state;
+}
+static bool p_status(const void *a)
+{
+	const struct want *w = a;
+	return status_byte() == w->status;
+}
+
+/* Wait for the n-th start by a node; returns that event. */
+static struct ev wait_start(const char *name, int n, int timeout_ms)
+{
+	struct want w = { .kind = EV_START, .name = name, .n = n };
+	ensure(wait_for(p_count, &w, timeout_ms), "%s did not start its workload (start #%d) within %d ms", name, n,
+	       timeout_ms);
+	return nth(EV_START, name, n - 1);
+}
+
+static void wait_state(const char *name, int state, int timeout_ms)
+{
+	struct want w = { .name = name, .state = state };
+	ensure(wait_for(p_state, &w, timeout_ms), "%s did not reach slot state %s within %d ms (it is %s)", name,
+	       lockfile_slot_state_name((uint8_t)state), timeout_ms,
+	       lockfile_slot_state_name((uint8_t)node_state(name)));
+}
+
+static void wait_live(const char *name, int timeout_ms)
+{
+	ensure(wait_for(p_live, name, timeout_ms), "%s is not live within %d ms (live: \"%s\")", name, timeout_ms,
+	       live_name());
+}
+
+/* A primary becomes live, then a backup waits on it. */
+static void primary_and_backup(int *a, int *b)
+{
+	*a = start_node("primary", "node-a", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	*b = start_node("backup", "node-b", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+}
+
+/* --- JSON, just enough for status --json ---------------------------------- */
+
+/* Copy without whitespace outside strings. */
+static char *json_compact(const char *s)
+{
+	char *o = malloc(strlen(s) + 1), *p = o;
+	cr_assert(o);
+	bool str = false;
+	for (; *s; s++) {
+		if (str) {
+			*p++ = *s;
+			if (*s == '\\' && s[1])
+				*p++ = *++s;
+			else if (*s == '"')
+				str = false;
+		} else if (*s == '"') {
+			str = true;
+			*p++ = *s;
+		} else if (!strchr(" \t\r\n", *s)) {
+			*p++ = *s;
+		}
+	}
+	*p = '\0';
+	return o;
+}
+
+static const char *json_skip(const char *p)
+{
+	if (*p == '"') {
+		for (p++; *p && *p != '"'; p++)
+			if (*p == '\\' && p[1])
+				p++;
+		return *p ? p + 1 : p;
+	}
+	if (*p == '{' || *p == '[') {
+		int depth = 0;
+		do {
+			if (*p == '"') {
+				p = json_skip(p);
+				continue;
+			}
+			if (*p == '{' || *p == '[')
+				depth++;
+			else if (*p == '}' || *p == ']')
+				depth--;
+			p++;
+		} while (*p && depth > 0);
+		return p;
+	}
+	while (*p && !strchr(",}]", *p))
+		p++;
+	return p;
+}
+
+/* The value of a member of the compact object at obj, or NULL; *len its
+ * length. */
+static const char *json_get(const char *obj, const char *key, size_t *len)
+{
+	if (!obj || *obj != '{')
+		return NULL;
+	const char *p = obj + 1;
+	size_t klen = strlen(key);
+	while (*p == '"') {
+		const char *k = p + 1, *ke = json_skip(p);
+		if (*ke != ':')
+			return NULL;
+		const char *v = ke + 1, *ve = json_skip(v);
+		if ((size_t)(ke - 1 - k) == klen && !strncmp(k, key, klen)) {
+			*len = (size_t)(ve - v);
+			return v;
+		}
+		p = *ve == ',' ? ve + 1 : ve;
+	}
+	return NULL;
+}
+
+static bool json_is(const char *obj, const char *key, const char *want)
+{
+	size_t len;
+	const char *v = json_get(obj, key, &len);
+	return v && len == strlen(want) && !strncmp(v, want, len);
+}
+
+static int json_array_len(const char *v)
+{
+	if (!v || *v != '[')
+		return -1;
+	if (v[1] == ']')
+		return 0;
+	int n = 0;
+	const char *p = v + 1;
+	for (;;) {
+		p = json_skip(p);
+		n++;
+		if (*p != ',')
+			return n;
+		p++;
+	}
+}
+
+/* --- diagnostics ------------------------------------------------------------ */
+
+static void dump_file(const char *label, const char *path)
+{
+	char *s = slurp(path);
+	size_t len = strlen(s);
+	cr_log_error("---- %s%s\n%s", label, len > 6000 ? " (last 6000 bytes)" : "", len > 6000 ? s + len - 6000 : s);
+	free(s);
+}
+
+static void dump_diag(void)
+{
+	if (!T.dir)
+		return;
+	dump_file("witness log", T.log);
+	DIR *d = opendir(T.dir);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t n = strlen(e->d_name);
+		if (n > 7 && !strcmp(e->d_name + n - 7, ".stderr")) {
+			char *p = th_path(T.dir, e->d_name);
+			dump_file(e->d_name, p);
+			free(p);
+		}
+	}
+	closedir(d);
+	struct lf_view v;
+	if (read_view(&v))
+		cr_log_error("lock file: status %c, live %s", v.status ? v.status : '0',
+			     v.live_rec == LF_REC_OK ? v.live.name : "(none)");
+}
+
+TestSuite(run, .init = setup, .fini = teardown, .timeout = 90);
+
+/* --- who runs the workload -------------------------------------------------- */
+
+Test(run, primary_alone_becomes_live)
+{
+	int64_t t0 = th_now_ns();
+	start_node("primary", "node-a", NULL);
+	struct ev s = wait_start("node-a", 1, BOUND_MS);
+	cr_log_info("primary alone: workload started %.1f ms after launch", (double)(s.t - t0) / 1e6);
+	ensure(!strcmp(s.extra, "primary"), "UNDERSTUDY_ROLE is \"%s\", not primary", s.extra);
+	wait_live("node-a", BOUND_MS);
+	sleep_ms(300);
+	ensure(count(EV_START, NULL) == 1, "%d starts, want 1", count(EV_START, NULL));
+	ensure(status_byte() == LF_LIVE, "status byte '%c', want L", status_byte());
+	no_overlap();
+}
+
+Test(run, backup_waits)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	sleep_ms(500);
+	ensure(count(EV_START, "node-b") == 0, "the backup started a workload while the primary is live");
+	ensure(count(EV_START, "node-a") == 1, "node-a started %d times", count(EV_START, "node-a"));
+
+	struct cmd c = run_cmd(BOUND_MS, "status", "--lock", T.lock, "--json", NULL);
+	ensure(c.code == 0, "status --json exited %d: %s", c.code, c.err);
+	char *j = json_compact(c.out);
+	ensure(json_is(j, "state", "\"live\""), "status --json: state is not \"live\": %s", c.out);
+	size_t len;
+	const char *live = json_get(j, "live", &len);
+	ensure(live && json_is(live, "name", "\"node-a\""), "status --json: live is not node-a: %s", c.out);
+	const char *nodes = json_get(j, "nodes", &len);
+	ensure(json_array_len(nodes) == 2, "status --json: %d nodes, want 2: %s", json_array_len(nodes), c.out);
+	free(j);
+	cmd_free(&c);
+
+	c = run_cmd(BOUND_MS, "status", "--lock", T.lock, NULL);
+	ensure(c.code == 0 && strstr(c.out, "node-a") && strstr(c.out, "node-b"),
+	       "status (text) exited %d and should name both nodes: %s%s", c.code, c.out, c.err);
+	cr_log_info("status:\n%s", c.out);
+	cmd_free(&c);
+	ensure(proc_alive(a) && proc_alive(b), "a manager exited");
+	no_overlap();
+}
+
+/* --- failover ---------------------------------------------------------------- */
+
+Test(run, failover_after_sigkill_of_live_manager)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	long wpid = nth(EV_START, "node-a", 0).pid;
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGKILL);
+	struct ev s = wait_start("node-b", 1, BOUND_MS);
+	double ms = (double)(s.t - t0) / 1e6;
+	cr_log_info("failover latency, SIGKILL of the live manager -> backup's workload starts: %.1f ms", ms);
+	ensure(!strcmp(s.extra, "backup"), "UNDERSTUDY_ROLE of node-b is \"%s\"", s.extra);
+	ensure(!pid_alive((pid_t)wpid), "node-a's workload survived its manager's SIGKILL");
+	wait_live("node-b", BOUND_MS);
+	ensure(proc_alive(b), "node-b's manager exited");
+	no_overlap();
+}
+
+Test(run, failover_after_sigkill_of_workload_restart_never)
+{
+	int a = start_node("primary", "node-a", "--restart", "never", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	int64_t t0 = th_now_ns();
+	kill((pid_t)nth(EV_START, "node-a", 0).pid, SIGKILL);
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not give up");
+	ensure(exit_code(a) == 69, "node-a's manager exited %d, want 69", exit_code(a));
+	struct ev s = wait_start("node-b", 1, BOUND_MS);
+	cr_log_info("failover latency, SIGKILL of the workload (--restart never) -> backup starts: %.1f ms",
+		    (double)(s.t - t0) / 1e6);
+	ensure(count(EV_START, "node-a") == 1, "node-a restarted its workload under --restart never");
+	ensure(proc_alive(b), "node-b's manager exited");
+	no_overlap();
+}
+
+Test(run, workload_sigkill_restarts_in_place)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	int64_t t0 = th_now_ns();
+	kill((pid_t)nth(EV_START, "node-a", 0).pid, SIGKILL);
+	struct ev s = wait_start("node-a", 2, BOUND_MS);
+	cr_log_info("restart in place after SIGKILL of the workload: %.1f ms", (double)(s.t - t0) / 1e6);
+	sleep_ms(500);
+	ensure(count(EV_START, "node-b") == 0, "the backup took over although node-a restarts in place");
+	ensure(count(EV_START, "node-a") == 2, "node-a started %d times, want 2", count(EV_START, "node-a"));
+	ensure(proc_alive(a) && proc_alive(b), "a manager exited");
+	ensure(is_live("node-a"), "node-a is not live");
+	no_overlap();
+}
+
+Test(run, failover_after_sigkill_of_manager_and_workload)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	pid_t w = (pid_t)nth(EV_START, "node-a", 0).pid;
+	int64_t t0 = th_now_ns();
+	kill(w, SIGKILL);
+	kill(T.procs[a].pid, SIGKILL);
+	struct ev s = wait_start("node-b", 1, BOUND_MS);
+	cr_log_info("failover latency, SIGKILL of manager and workload: %.1f ms", (double)(s.t - t0) / 1e6);
+	wait_live("node-b", BOUND_MS);
+	ensure(proc_alive(b), "node-b's manager exited");
+	no_overlap();
+}
+
+/* --- clean stops ---------------------------------------------------------------- */
+
+Test(run, sigterm_pauses_the_group)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	long wpid = nth(EV_START, "node-a", 0).pid;
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit on SIGTERM");
+	cr_log_info("clean stop of the live node: %.1f ms", ms_since(t0));
+	ensure(exit_code(a) == 0, "node-a's manager exited %d, want 0", exit_code(a));
+	struct ev stop = last(EV_STOP, "node-a");
+	ensure(stop.pid == wpid, "node-a's workload got no SIGTERM (no stop line)");
+	sleep_ms(2000);
+	ensure(count(EV_START, "node-b") == 0, "the backup started after a clean stop (should pause)");
+	ensure(proc_alive(b), "node-b's manager exited");
+
+	struct cmd c = run_cmd(BOUND_MS, "status", "--lock", T.lock, "--json", NULL);
+	char *j = json_compact(c.out);
+	ensure(c.code == 0 && json_is(j, "state", "\"paused\""), "status --json exited %d, want state paused: %s%s",
+	       c.code, c.out, c.err);
+	free(j);
+	cmd_free(&c);
+
+	start_node("primary", "node-a", NULL);
+	wait_start("node-a", 2, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	ensure(count(EV_START, "node-b") == 0, "the backup started");
+	no_overlap();
+}
+
+Test(run, failover_on_shutdown)
+{
+	int a = start_node("primary", "node-a", "--failover-on-shutdown", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGTERM);
+	struct ev s = wait_start("node-b", 1, BOUND_MS);
+	cr_log_info("--failover-on-shutdown: SIGTERM -> backup starts: %.1f ms", (double)(s.t - t0) / 1e6);
+	ensure(wait_exit(a, BOUND_MS) && exit_code(a) == 0, "node-a's manager: exit %d, want 0",
+	       T.procs[a].done ? exit_code(a) : -1);
+	ensure(count(EV_STOP, "node-a") == 1, "node-a's workload was not stopped with SIGTERM");
+	wait_live("node-b", BOUND_MS);
+	ensure(proc_alive(b), "node-b's manager exited");
+	no_overlap();
+}
+
+Test(run, restarts_exhausted_fails_over)
+{
+	int a = start_node("primary", "node-a", "--max-restarts", "2", "--", "--exit-after", "50", "--exit-code", "3",
+			   NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	int b = start_node("backup", "node-b", NULL);
+	ensure(wait_exit(a, 3 * BOUND_MS), "node-a's manager did not give up");
+	ensure(exit_code(a) == 69, "node-a's manager exited %d, want 69", exit_code(a));
+	wait_start("node-b", 1, BOUND_MS);
+	wait_live("node-b", BOUND_MS);
+	int na = count(EV_START, "node-a"), ne = count(EV_EXIT, "node-a");
+	cr_log_info("node-a ran its failing workload %d times before giving up", na);
+	ensure(na == 3, "--max-restarts 2: node-a started its workload %d times, want 3 (1 + 2 restarts)", na);
+	ensure(ne == na, "%d exits for %d starts", ne, na);
+	ensure(proc_alive(b), "node-b's manager exited");
+	no_overlap();
+}
+
+Test(run, stop_escalates_to_sigkill)
+{
+	int a = start_node("primary", "node-a", "--stop-timeout", "500ms", "--", "--ignore-term", NULL);
+	struct ev s = wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit");
+	double ms = ms_since(t0);
+	cr_log_info("stop with a workload that ignores SIGTERM (--stop-timeout 500ms): %.1f ms", ms);
+	ensure(exit_code(a) == 0, "node-a's manager exited %d, want 0", exit_code(a));
+	ensure(!pid_alive((pid_t)s.pid), "the workload survived");
+	ensure(count(EV_STOP, "node-a") == 0, "the workload logged a stop although it ignores SIGTERM");
+	ensure(ms >= 400 && ms < 3000, "stop took %.1f ms; want about 500 ms (SIGKILL after --stop-timeout)", ms);
+	no_overlap();
+}
+
+/* --- the whole process tree ---------------------------------------------------- */
+
+Test(run, whole_tree_holds_the_lock)
+{
+	int a = start_node("primary", "node-a", "--", "--spawn-child", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	struct want w = { .kind = EV_CHILD, .name = "node-a", .n = 1 };
+	ensure(wait_for(p_count, &w, BOUND_MS), "the witness grandchild did not start");
+	pid_t gc = (pid_t)nth(EV_CHILD, "node-a", 0).pid;
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+
+	kill(T.procs[a].pid, SIGKILL);
+	sleep_ms(1500);
+	ensure(count(EV_START, "node-b") == 0,
+	       "the backup started while the old workload's grandchild (pid %ld) still ran", (long)gc);
+	ensure(pid_alive(gc), "the grandchild died with the manager: nothing left to test");
+	ensure(th_is_locked(T.lock, LF_OFF_LIVE_LOCK) == 1, "the live lock is free although the grandchild holds it");
+
+	int64_t t0 = th_now_ns();
+	kill(gc, SIGKILL);
+	struct ev s = wait_start("node-b", 1, BOUND_MS);
+	cr_log_info("failover once the last process of the tree died: %.1f ms", (double)(s.t - t0) / 1e6);
+	reap_all();
+	ensure(kill(gc, 0) < 0, "grandchild %ld is still there", (long)gc);
+	ensure(proc_alive(b), "node-b's manager exited");
+	no_overlap();
+}
+
+Test(run, whole_tree_stopped_on_shutdown)
+{
+	int a = start_node("primary", "node-a", "--failover-on-shutdown", "--", "--spawn-child", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	struct want w = { .kind = EV_CHILD, .name = "node-a", .n = 1 };
+	ensure(wait_for(p_count, &w, BOUND_MS), "the witness grandchild did not start");
+	pid_t gc = (pid_t)nth(EV_CHILD, "node-a", 0).pid;
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS) && exit_code(a) == 0, "node-a's manager did not exit 0");
+	ensure(!pid_alive(gc), "the grandchild %ld outlived its manager's clean stop", (long)gc);
+	wait_start("node-b", 1, BOUND_MS);
+	ensure(proc_alive(b), "node-b's manager exited");
+	no_overlap();
+}
+
+/* --- failback and switchover ----------------------------------------------------- */
+
+/* A live, B waiting; A's manager SIGKILLed; B live. */
+static void fail_over_to_b(int *a, int *b)
+{
+	primary_and_backup(a, b);
+	kill(T.procs[*a].pid, SIGKILL);
+	wait_start("node-b", 1, BOUND_MS);
+	wait_live("node-b", BOUND_MS);
+}
+
+Test(run, automatic_failback)
+{
+	int a, b;
+	fail_over_to_b(&a, &b);
+	int64_t t0 = th_now_ns();
+	int a2 = start_node("primary", "node-a", "--allow-failback", NULL);
+	struct ev s = wait_start("node-a", 2, BOUND_MS);
+	cr_log_info("automatic failback: primary restarted -> its workload starts: %.1f ms", (double)(s.t - t0) / 1e6);
+	wait_live("node-a", BOUND_MS);
+	struct ev stop = last(EV_STOP, "node-b");
+	ensure(stop.pid == nth(EV_START, "node-b", 0).pid, "node-b's workload was not stopped with SIGTERM");
+	ensure(stop.t <= s.t, "node-b's workload stopped after node-a's started");
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	ensure(proc_alive(b) && proc_alive(a2), "a manager exited");
+	ensure(count(EV_START, "node-b") == 1, "node-b started again");
+	no_overlap();
+}
+
+Test(run, commanded_failback)
+{
+	int a, b;
+	fail_over_to_b(&a, &b);
+	int a2 = start_node("primary", "node-a", NULL);
+	wait_state("node-a", LF_SLOT_WAITING, BOUND_MS);
+	sleep_ms(500);
+	ensure(count(EV_START, "node-a") == 1, "the primary took over without --allow-failback");
+	ensure(is_live("node-b"), "node-b is no longer live");
+
+	struct cmd c = run_cmd(15000, "failback", "--lock", T.lock, "--wait", "--timeout", "10s", NULL);
+	cr_log_info("failback --wait took %.1f ms", c.ms);
+	ensure(c.code == 0, "failback --wait exited %d: %s%s", c.code, c.out, c.err);
+	cmd_free(&c);
+	wait_start("node-a", 2, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	ensure(count(EV_STOP, "node-b") == 1, "node-b's workload was not stopped with SIGTERM");
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	ensure(proc_alive(b) && proc_alive(a2), "a manager exited");
+	no_overlap();
+}
+
+Test(run, switchover)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	struct cmd c = run_cmd(15000, "switchover", "--lock", T.lock, "--wait", "--timeout", "10s", NULL);
+	cr_log_info("switchover --wait took %.1f ms", c.ms);
+	ensure(c.code == 0, "switchover --wait exited %d: %s%s", c.code, c.out, c.err);
+	cmd_free(&c);
+	wait_start("node-b", 1, BOUND_MS);
+	wait_live("node-b", BOUND_MS);
+	ensure(count(EV_STOP, "node-a") == 1, "node-a's workload was not stopped with SIGTERM");
+	ensure(proc_alive(a), "node-a's manager exited; it should stay as a backup");
+	wait_state("node-a", LF_SLOT_WAITING, BOUND_MS);
+	ensure(proc_alive(b), "node-b's manager exited");
+	no_overlap();
+}
+
+Test(run, switchover_to_unknown_node)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	struct cmd c =
+		run_cmd(15000, "switchover", "--lock", T.lock, "--to", "NOSUCH", "--wait", "--timeout", "10s", NULL);
+	ensure(c.code == 69, "switchover --to NOSUCH exited %d, want 69: %s%s", c.code, c.out, c.err);
+	cmd_free(&c);
+	sleep_ms(500);
+	ensure(is_live("node-a"), "node-a is no longer live");
+	ensure(count(EV_START, NULL) == 1 && count(EV_STOP, NULL) == 0, "the workload was stopped or moved");
+	ensure(proc_alive(a) && proc_alive(b), "a manager exited");
+	no_overlap();
+}
+
+Test(run, switchover_without_backup)
+{
+	int a = start_node("primary", "node-a", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	struct cmd c = run_cmd(15000, "switchover", "--lock", T.lock, "--wait", "--timeout", "10s", NULL);
+	ensure(c.code == 69, "switchover with no backup exited %d, want 69: %s%s", c.code, c.out, c.err);
+	cmd_free(&c);
+	sleep_ms(500);
+	ensure(is_live("node-a"), "node-a is no longer live");
+	ensure(count(EV_START, NULL) == 1 && count(EV_STOP, NULL) == 0, "the workload was stopped");
+	ensure(proc_alive(a), "node-a's manager exited");
+	no_overlap();
+}
+
+/* node-a asks node-b (live) for failback and is SIGKILLed with its request
+ * in the file: node-b or node-c (waiting) runs the workload and stays
+ * live, and the stale request is cleared. during_handover: node-b's
+ * workload ignores SIGTERM, so node-a dies while node-b is stopping it;
+ * otherwise node-b checks only every second and node-a dies before node-b
+ * even saw the request. */
+static void failback_requester_dies(bool during_handover)
+{
+	int a = start_node("primary", "node-a", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	int b = during_handover
+			? start_node("backup", "node-b", "--stop-timeout", "1500ms", "--", "--ignore-term", NULL)
+			: start_node("backup", "node-b", "--check-interval", "1s", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	int c = start_node("backup", "node-c", NULL);
+	wait_state("node-c", LF_SLOT_QUEUED, BOUND_MS);
+	kill(T.procs[a].pid, SIGKILL);
+	wait_start("node-b", 1, BOUND_MS);
+	wait_live("node-b", BOUND_MS);
+	wait_state("node-c", LF_SLOT_WAITING, BOUND_MS);
+
+	int a2 = start_node("primary", "node-a", "--allow-failback", NULL);
+	struct want f = { .status = LF_FAILBACK };
+	ensure(wait_for(p_status, &f, BOUND_MS), "node-a (--allow-failback) never asked for failback (status %c)",
+	       status_byte());
+	if (during_handover)
+		wait_state("node-b", LF_SLOT_STOPPING, BOUND_MS);
+	kill(T.procs[a2].pid, SIGKILL);
+	int64_t t0 = th_now_ns();
+	ensure(during_handover || node_state("node-b") == LF_SLOT_LIVE,
+	       "node-b already began the hand-over: the test did not test what it says");
+	ensure(count(EV_START, "node-a") == 1, "node-a took over before it was killed: the test did not test "
+					       "what it says");
+
+	/* Watch for 3 s: the longest stretch without a running workload. */
+	int64_t gap = 0, since = -1;
+	while (ms_since(t0) < 3000) {
+		bool running = witnesses_alive(NULL) > 0;
+		int64_t now = th_now_ns();
+		if (!running && since < 0)
+			since = now;
+		if (running && since >= 0) {
+			gap = now - since > gap ? now - since : gap;
+			since = -1;
+		}
+		sleep_ms(10);
+	}
+	if (since >= 0)
+		gap = th_now_ns() - since > gap ? th_now_ns() - since : gap;
+	cr_log_info("requester died%s: longest time without a running workload: %.1f ms",
+		    during_handover ? " during the hand-over" : "", (double)gap / 1e6);
+	ensure(gap < (int64_t)BOUND_MS * 1000000, "no workload ran for %.1f ms", (double)gap / 1e6);
+	struct want l = { .status = LF_LIVE };
+	ensure(wait_for(p_status, &l, BOUND_MS), "the stale failback request was never cleared (status %c)",
+	       status_byte());
+
+	const char *live = live_name();
+	ensure(!strcmp(live, "node-b") || !strcmp(live, "node-c"), "live is \"%s\", want node-b or node-c", live);
+	cr_log_info("%s is live after the requester died", live);
+	int starts = count(EV_START, NULL);
+	sleep_ms(1500);
+	ensure(count(EV_START, NULL) == starts && !strcmp(live_name(), live), "%s did not stay live", live);
+	ensure(witnesses_alive(NULL) == 1, "%d workloads run, want 1", witnesses_alive(NULL));
+	ensure(proc_alive(b) && proc_alive(c), "a backup's manager exited");
+	no_overlap();
+}
+
+Test(run, primary_dies_during_failback) { failback_requester_dies(false); }
+
+Test(run, primary_dies_during_handover) { failback_requester_dies(true); }
+
+/* --- robustness --------------------------------------------------------------- */
+
+Test(run, frozen_live_is_not_replaced)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	kill(T.procs[a].pid, SIGSTOP);
+	sleep_ms(2000);
+	ensure(count(EV_START, "node-b") == 0, "the backup took over from a frozen (SIGSTOPped) live manager");
+	kill(T.procs[a].pid, SIGCONT);
+	sleep_ms(500);
+	ensure(is_live("node-a"), "node-a is not live after SIGCONT");
+	ensure(count(EV_START, NULL) == 1, "%d starts, want 1", count(EV_START, NULL));
+	ensure(proc_alive(a) && proc_alive(b), "a manager exited");
+	no_overlap();
+}
+
+Test(run, signals_forwarded)
+{
+	int a = start_node("primary", "node-a", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	struct want w = { .kind = EV_SIGNAL, .name = "node-a", .n = 1 };
+	kill(T.procs[a].pid, SIGHUP);
+	ensure(wait_for(p_count, &w, BOUND_MS), "SIGHUP was not forwarded to the workload");
+	ensure(!strcmp(last(EV_SIGNAL, "node-a").extra, "HUP"), "the workload got %s, not HUP",
+	       last(EV_SIGNAL, "node-a").extra);
+	w.n = 2;
+	kill(T.procs[a].pid, SIGUSR1);
+	ensure(wait_for(p_count, &w, BOUND_MS), "SIGUSR1 was not forwarded to the workload");
+	ensure(!strcmp(last(EV_SIGNAL, "node-a").extra, "USR1"), "the workload got %s, not USR1",
+	       last(EV_SIGNAL, "node-a").extra);
+	sleep_ms(200);
+	ensure(proc_alive(a), "the manager exited on a forwarded signal");
+	ensure(count(EV_START, NULL) == 1 && count(EV_STOP, NULL) == 0, "the workload was restarted");
+	no_overlap();
+}
+
+/* --- bad input ----------------------------------------------------------------- */
+
+Test(run, run_without_lock_is_usage_error)
+{
+	struct cmd c = run_cmd(BOUND_MS, "run", "--role", "primary", "--name", "node-a", "--", T.witness, T.log,
+			       T.wlock, NULL);
+	ensure(c.code == 64, "run without --lock exited %d, want 64: %s", c.code, c.err);
+	ensure(strstr(c.err, "--lock"), "the message does not name --lock: %s", c.err);
+	ensure(count(EV_START, NULL) == 0, "a workload ran");
+	cmd_free(&c);
+}
+
+Test(run, unknown_option_is_usage_error)
+{
+	struct cmd c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a",
+			       "--no-such-option", "--", T.witness, T.log, T.wlock, NULL);
+	ensure(c.code == 64, "run --no-such-option exited %d, want 64: %s", c.code, c.err);
+	ensure(count(EV_START, NULL) == 0, "a workload ran");
+	cmd_free(&c);
+	c = run_cmd(BOUND_MS, "status", "--lock", T.lock, "--no-such-option", NULL);
+	ensure(c.code == 64, "status --no-such-option exited %d, want 64: %s", c.code, c.err);
+	cmd_free(&c);
+	c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "leader", "--name", "node-a", "--", T.witness, T.log,
+		    T.wlock, NULL);
+	ensure(c.code == 64, "run --role leader exited %d, want 64: %s", c.code, c.err);
+	cmd_free(&c);
+}
+
+Test(run, status_of_missing_file)
+{
+	char *p = th_path(T.dir, "nosuch.lock");
+	struct cmd c = run_cmd(BOUND_MS, "status", "--lock", p, NULL);
+	ensure(c.code == 66, "status on a missing file exited %d, want 66: %s", c.code, c.err);
+	ensure(strstr(c.err, p), "the message does not name %s: %s", p, c.err);
+	ensure(access(p, F_OK) < 0, "status created the file");
+	cmd_free(&c);
+	free(p);
+}
+
+static void write_garbage(const char *path, size_t n)
+{
+	uint8_t *b = malloc(n);
+	cr_assert(b);
+	uint32_t x = 0x12345678u;
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		b[i] = (uint8_t)x;
+	}
+	th_write_file(path, b, n);
+	free(b);
+}
+
+static void assert_unchanged(const char *path, const uint8_t *before, size_t len)
+{
+	uint8_t *after;
+	size_t alen;
+	ensure(th_read_file(path, &after, &alen) == 0, "%s is gone", path);
+	ensure(alen == len && !memcmp(before, after, len), "%s was changed", path);
+	free(after);
+}
+
+Test(run, foreign_file_is_refused_and_left_alone)
+{
+	write_garbage(T.lock, LF_SIZE);
+	uint8_t *before;
+	size_t len;
+	cr_assert(th_read_file(T.lock, &before, &len) == 0);
+
+	struct cmd c = run_cmd(BOUND_MS, "status", "--lock", T.lock, NULL);
+	ensure(c.code == 65, "status on random bytes exited %d, want 65: %s", c.code, c.err);
+	cmd_free(&c);
+	assert_unchanged(T.lock, before, len);
+
+	c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--", T.witness, T.log,
+		    T.wlock, NULL);
+	ensure(c.code == 65, "run on random bytes exited %d, want 65: %s", c.code, c.err);
+	ensure(count(EV_START, NULL) == 0, "a workload ran on a foreign lock file");
+	cmd_free(&c);
+	assert_unchanged(T.lock, before, len);
+	free(before);
+
+	/* Short and not empty: refused too. */
+	th_write_file(T.lock, "hello\n", 6);
+	c = run_cmd(BOUND_MS, "status", "--lock", T.lock, NULL);
+	ensure(c.code == 65, "status on a 6-byte file exited %d, want 65: %s", c.code, c.err);
+	cmd_free(&c);
+	assert_unchanged(T.lock, (const uint8_t *)"hello\n", 6);
+}
+
+Test(run, missing_workload_gives_up_at_once)
+{
+	struct cmd c = run_cmd(3 * BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--",
+			       "/nonexistent/bin", NULL);
+	cr_log_info("run with a missing workload exited %d after %.1f ms", c.code, c.ms);
+	ensure(c.code == 69, "run with a missing workload exited %d, want 69: %s", c.code, c.err);
+	ensure(strstr(c.err, "/nonexistent/bin"), "the message does not name the workload: %s", c.err);
+	/* A restart loop would back off 100+200+400+800+1600 ms before giving up. */
+	ensure(c.ms < 2500, "took %.1f ms: looks like a restart loop", c.ms);
+	cmd_free(&c);
+}
