@@ -7,7 +7,6 @@ int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const c
 {
 	if (lockfile_open(lf, path, mode) == 0)
 		return 0;
-	char msg[512];
 	int code = lf->err == LF_E_EMPTY ? EX_NOINPUT : EX_DATAERR;
 	if (lf->err == LF_E_SYS) {
 		switch (lf->errno_value) {
@@ -19,8 +18,10 @@ int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const c
 	}
 	if (code == EX_NOINPUT && lf->err != LF_E_EMPTY)
 		fprintf(stderr, "understudy %s: %s: no such group (the lock file does not exist)\n", cmd, path);
-	else
+	else {
+		char msg[512];
 		fprintf(stderr, "understudy %s: %s\n", cmd, lockfile_strerror(lf, msg, sizeof(msg)));
+	}
 	lockfile_close(lf);
 	return code;
 }

@@ -52,8 +52,7 @@ static bool get_str(char *dst, const uint8_t *p, size_t n)
 	size_t len = strnlen((const char *)p, n);
 	if (len == n)
 		return false;
-	memcpy(dst, p, len);
-	dst[len] = '\0';
+	memcpy(dst, p, len + 1); /* len < n: p[len] is the NUL */
 	return true;
 }
 
@@ -99,10 +98,13 @@ static enum lf_rec check(const uint8_t *rec, size_t size)
 
 /* Header: magic 0-7, major 8, minor 10, slots 12, slot size 14,
  * file size 16, flags 20, reserved 24, crc 28. */
+/* Eight bytes in the file, no terminating NUL. */
+static const uint8_t magic[8] = {'U', 'N', 'D', 'R', 'S', 'T', 'D', 'Y'};
+
 void lockfile_encode_header(uint8_t out[LF_HEADER_SIZE])
 {
 	memset(out, 0, LF_HEADER_SIZE);
-	memcpy(out, LF_MAGIC, 8);
+	memcpy(out, magic, sizeof(magic));
 	put16(out + 8, LF_VERSION_MAJOR);
 	put16(out + 10, LF_VERSION_MINOR);
 	put16(out + 12, LF_SLOTS);
@@ -113,7 +115,7 @@ void lockfile_encode_header(uint8_t out[LF_HEADER_SIZE])
 
 enum lf_err lockfile_check_header(const uint8_t in[LF_HEADER_SIZE], uint16_t *major, uint16_t *minor)
 {
-	if (memcmp(in, LF_MAGIC, 8) != 0)
+	if (memcmp(in, magic, sizeof(magic)) != 0)
 		return LF_E_MAGIC;
 	if (check(in, LF_HEADER_SIZE) != LF_REC_OK)
 		return LF_E_HEADER;
@@ -233,7 +235,7 @@ void lockfile_decode(const uint8_t *image, struct lf_view *v)
 	v->live_rec = lockfile_decode_live(image + LF_OFF_LIVE, &v->live);
 	v->request_rec = lockfile_decode_request(image + LF_OFF_REQUEST, &v->request);
 	for (int i = 0; i < LF_SLOTS; i++)
-		v->slot_rec[i] = lockfile_decode_slot(image + LF_OFF_SLOTS + i * LF_SLOT_SIZE, &v->slots[i]);
+		v->slot_rec[i] = lockfile_decode_slot(image + LF_OFF_SLOTS + (size_t)i * LF_SLOT_SIZE, &v->slots[i]);
 }
 
 /* --- locks ---------------------------------------------------------------- */
@@ -520,7 +522,7 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 		if (r < 0)
 			return fail(lf, LF_E_SYS, -r);
 	}
-	uint8_t head[LF_OFF_HEADER + LF_HEADER_SIZE];
+	uint8_t head[LF_OFF_HEADER + LF_HEADER_SIZE] = {0};
 	int r = record_lock(lf, F_RDLCK);
 	if (r == 0) {
 		if (fstat(lf->fd, &st) < 0)

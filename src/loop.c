@@ -608,9 +608,15 @@ static char **build_env(const struct loop_config *cfg)
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(environ[i], "UNDERSTUDY_", 11) != 0 && strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0)
 			env[k++] = environ[i];
-	for (size_t i = 0; i < 4; i++)
-		if (asprintf(&env[k++], "%s=%s", keys[i], vals[i]) < 0)
+	for (size_t i = 0; i < 4; i++) {
+		if (asprintf(&env[k], "%s=%s", keys[i], vals[i]) < 0) {
+			while (i-- > 0)
+				free(env[--k]);
+			free(env);
 			return NULL;
+		}
+		k++;
+	}
 	return env;
 }
 
