@@ -175,7 +175,11 @@ static int request(int argc, char **argv, struct request_args *a, const char *us
 		code = r == -ENODATA ? EX_UNAVAILABLE : EX_IOERR;
 		goto out;
 	}
-	if (!group_held(&lf, LF_OFF_LIVE_LOCK) || v.live_rec != LF_REC_OK) {
+	/* Only into a live group: F in a paused or new one would let a
+	 * backup start it. A node that stands by holds the live lock for a
+	 * moment, so the lock alone does not say the group is live. */
+	if (!group_held(&lf, LF_OFF_LIVE_LOCK) || v.live_rec != LF_REC_OK ||
+	    (v.status != LF_LIVE && v.status != LF_FAILBACK)) {
 		fprintf(stderr, "understudy %s: %s: no node is live, so there is nothing to hand over\n", a->cmd,
 			a->path);
 		code = EX_UNAVAILABLE;
@@ -191,7 +195,6 @@ static int request(int argc, char **argv, struct request_args *a, const char *us
 		goto out;
 	}
 	struct lf_request req = {
-		.seq = (uint64_t)mono_ms(),
 		.kind = strcmp(a->cmd, "failback") == 0 ? LF_REQ_FAILBACK : LF_REQ_SWITCHOVER,
 		.target_slot = target,
 		.requester_pid = (uint32_t)getpid(),

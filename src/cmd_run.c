@@ -33,6 +33,11 @@ static const char run_usage[] =
 	"  --heartbeat-interval DUR  how often the live advances its heartbeat (default 1s)\n"
 	"  --poll-interval DUR       longest wait before a waiting node looks again (default 500ms)\n"
 	"  --io-timeout DUR          a lock-file call taking longer means hung storage (default 30s)\n"
+	"  --fence-timeout DUR       live: no heartbeat round for this long kills the workload\n"
+	"                            (default 10s; at least twice --heartbeat-interval)\n"
+	"  --takeover-delay auto|DUR after a crash, how long a backup waits for the old live's\n"
+	"                            heartbeat to stand still before it starts (default auto:\n"
+	"                            0 on a local file system, else fence timeout + 2 heartbeats)\n"
 	"  --log-level LEVEL         error, warning, info or debug (default info)\n"
 	"\n"
 	"DUR is a number with ms, s, m or h (a plain number is seconds).\n";
@@ -52,6 +57,8 @@ enum {
 	OPT_HEARTBEAT,
 	OPT_POLL,
 	OPT_IO_TIMEOUT,
+	OPT_FENCE,
+	OPT_TAKEOVER,
 	OPT_LOG_LEVEL,
 	OPT_HELP,
 };
@@ -71,6 +78,8 @@ static const struct option run_options[] = {
 	{ "heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT },
 	{ "poll-interval", required_argument, NULL, OPT_POLL },
 	{ "io-timeout", required_argument, NULL, OPT_IO_TIMEOUT },
+	{ "fence-timeout", required_argument, NULL, OPT_FENCE },
+	{ "takeover-delay", required_argument, NULL, OPT_TAKEOVER },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ 0 },
@@ -112,6 +121,8 @@ int cmd_run(int argc, char **argv)
 		.check_ms = 500,
 		.heartbeat_ms = 1000,
 		.io_timeout_ms = 30000,
+		.fence_timeout_ms = 10000,
+		.takeover_delay_ms = -1,
 	};
 	int level = LOGL_INFO, opt, r;
 	long n;
@@ -171,6 +182,18 @@ int cmd_run(int argc, char **argv)
 			if ((r = duration_opt("--io-timeout", optarg, &cfg.io_timeout_ms)))
 				return r;
 			break;
+		case OPT_FENCE:
+			if ((r = duration_opt("--fence-timeout", optarg, &cfg.fence_timeout_ms)))
+				return r;
+			break;
+		case OPT_TAKEOVER:
+			if (strcmp(optarg, "auto") == 0)
+				cfg.takeover_delay_ms = -1;
+			else if (strcmp(optarg, "0") == 0)
+				cfg.takeover_delay_ms = 0;
+			else if ((r = duration_opt("--takeover-delay", optarg, &cfg.takeover_delay_ms)))
+				return r;
+			break;
 		case OPT_LOG_LEVEL:
 			if ((level = log_level_parse(optarg)) < 0)
 				return usage_error("--log-level: '%s' is not error, warning, info or debug", optarg);
@@ -199,6 +222,13 @@ int cmd_run(int argc, char **argv)
 		return usage_error("--address: '%s' is longer than 63 bytes", cfg.address);
 	if (cfg.node.allow_failback && cfg.node.role != LF_ROLE_PRIMARY)
 		return usage_error("%s", "--allow-failback is for the primary: a backup has nothing to fail back to");
+	/* The heartbeat is written on a check, so it can go no faster. */
+	if (cfg.check_ms > cfg.heartbeat_ms)
+		return usage_error("--check-interval (%lld ms) must not exceed --heartbeat-interval (%lld ms)",
+				   (long long)cfg.check_ms, (long long)cfg.heartbeat_ms);
+	if (cfg.fence_timeout_ms < 2 * cfg.heartbeat_ms)
+		return usage_error("--fence-timeout (%lld ms) must be at least twice --heartbeat-interval (%lld ms)",
+				   (long long)cfg.fence_timeout_ms, (long long)cfg.heartbeat_ms);
 	cfg.argv = argv + optind;
 	log_init(cfg.name, (enum log_level)level);
 	return loop_run(&cfg);

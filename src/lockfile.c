@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /* --- little-endian fields ------------------------------------------------ */
@@ -99,7 +100,7 @@ static enum lf_rec check(const uint8_t *rec, size_t size)
 /* Header: magic 0-7, major 8, minor 10, slots 12, slot size 14,
  * file size 16, flags 20, reserved 24, crc 28. */
 /* Eight bytes in the file, no terminating NUL. */
-static const uint8_t magic[8] = {'U', 'N', 'D', 'R', 'S', 'T', 'D', 'Y'};
+static const uint8_t magic[8] = { 'U', 'N', 'D', 'R', 'S', 'T', 'D', 'Y' };
 
 void lockfile_encode_header(uint8_t out[LF_HEADER_SIZE])
 {
@@ -189,8 +190,8 @@ enum lf_rec lockfile_decode_request(const uint8_t in[LF_REQUEST_SIZE], struct lf
 	memcpy(r->target_id, in + 16, LF_ID_SIZE);
 	r->requester_pid = get32(in + 160);
 	if (!get_str(r->target_name, in + 32, 64) || !get_str(r->requester, in + 96, 64) ||
-	    (r->kind != LF_REQ_FAILBACK && r->kind != LF_REQ_SWITCHOVER) || r->target_slot < LF_TARGET_ANY ||
-	    r->target_slot >= LF_SLOTS)
+	    (r->kind != LF_REQ_FAILBACK && r->kind != LF_REQ_SWITCHOVER) || r->seq > (uint64_t)INT64_MAX ||
+	    r->target_slot < LF_TARGET_ANY || r->target_slot >= LF_SLOTS)
 		return LF_REC_BAD;
 	return LF_REC_OK;
 }
@@ -389,6 +390,62 @@ int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *
 	return locked_write(lf, p, status ? 3 : 2);
 }
 
+int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live)
+{
+	if (lf->readonly)
+		return -EBADF;
+	int r = record_lock(lf, F_WRLCK);
+	if (r < 0)
+		return r;
+	uint8_t rec[LF_LIVE_SIZE];
+	struct lf_live now;
+	r = full_pread(lf->fd, rec, sizeof(rec), LF_OFF_LIVE);
+	if (r == 0) {
+		bool ours = lockfile_decode_live(rec, &now) == LF_REC_OK && now.epoch == live->epoch &&
+			    memcmp(now.id, live->id, LF_ID_SIZE) == 0;
+		if (ours) {
+			lockfile_encode_live(rec, live);
+			r = full_pwrite(lf->fd, rec, sizeof(rec), LF_OFF_LIVE);
+		} else {
+			r = -ESTALE;
+		}
+	}
+	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	return r < 0 ? r : u;
+}
+
+bool lockfile_fs_is_local(long f_type)
+{
+	/* Only types whose locks one kernel arbitrates alone; anything not
+	 * named here is treated as networked, the safe side. */
+	static const long local[] = {
+		0xEF53,     /* ext2, ext3, ext4 */
+		0x58465342, /* xfs */
+		0x9123683E, /* btrfs */
+		0x01021994, /* tmpfs */
+		0x794C7630, /* overlayfs */
+		0x2FC12FC1, /* zfs */
+		0xF2F52010, /* f2fs */
+		0x4D44,     /* vfat */
+		0x5346544E, /* ntfs */
+		0x3153464A, /* jfs */
+		0x52654973, /* reiserfs */
+		0x858458F6, /* ramfs */
+	};
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if (f_type == local[i])
+			return true;
+	return false;
+}
+
+int lockfile_is_local(struct lockfile *lf)
+{
+	struct statfs st;
+	if (fstatfs(lf->fd, &st) < 0)
+		return -errno;
+	return lockfile_fs_is_local((long)st.f_type);
+}
+
 int lockfile_clear_request(struct lockfile *lf, int64_t seq)
 {
 	if (lf->readonly)
@@ -415,12 +472,27 @@ int lockfile_clear_request(struct lockfile *lf, int64_t seq)
 	return r < 0 ? r : u < 0 ? u : r;
 }
 
-int lockfile_write_request(struct lockfile *lf, const struct lf_request *req)
+int lockfile_write_request(struct lockfile *lf, struct lf_request *req)
 {
+	if (lf->readonly)
+		return -EBADF;
+	int r = record_lock(lf, F_WRLCK);
+	if (r < 0)
+		return r;
 	uint8_t rec[LF_REQUEST_SIZE], b = LF_FAILBACK;
-	lockfile_encode_request(rec, req);
-	struct piece p[] = { { rec, sizeof(rec), LF_OFF_REQUEST }, { &b, 1, LF_OFF_STATUS } };
-	return locked_write(lf, p, 2);
+	struct lf_request prev;
+	r = full_pread(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST);
+	if (r == 0) {
+		uint64_t last = lockfile_decode_request(rec, &prev) == LF_REC_OK ? prev.seq : 0;
+		req->seq = last + 1 > (uint64_t)INT64_MAX ? 1 : last + 1;
+		lockfile_encode_request(rec, req);
+		/* Record first, status last: a reader that sees F sees which. */
+		r = full_pwrite(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST);
+		if (r == 0)
+			r = full_pwrite(lf->fd, &b, 1, LF_OFF_STATUS);
+	}
+	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	return r < 0 ? r : u;
 }
 
 int lockfile_write_slot(struct lockfile *lf, int slot, const struct lf_slot *s)
@@ -522,7 +594,7 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 		if (r < 0)
 			return fail(lf, LF_E_SYS, -r);
 	}
-	uint8_t head[LF_OFF_HEADER + LF_HEADER_SIZE] = {0};
+	uint8_t head[LF_OFF_HEADER + LF_HEADER_SIZE] = { 0 };
 	int r = record_lock(lf, F_RDLCK);
 	if (r == 0) {
 		if (fstat(lf->fd, &st) < 0)

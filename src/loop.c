@@ -29,6 +29,7 @@ enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3 };
 
 struct pending {
 	struct node_event_data ev;
+	unsigned timer_gen; /* TIMER: which arming it answers */
 	bool has_view;
 	struct lf_view view;
 };
@@ -43,6 +44,9 @@ struct loop {
 	struct worker worker;
 	struct worker_job job;
 	bool job_pending, job_is_tick, storage_hung;
+	bool list_failed; /* a storage action of the current list failed */
+	bool fenced;      /* the fence deadline passed; checked once */
+	unsigned timer_gen;
 	struct node node;
 	struct node_out out;
 	int cursor;
@@ -54,6 +58,9 @@ struct loop {
 	unsigned pidfd_gen;
 	/* Deadlines on CLOCK_MONOTONIC in ms; 0 when not set. */
 	int64_t timer_at, tick_at, kill_at, interrupt_at, job_deadline, heartbeat_at;
+	int64_t last_round; /* the last heartbeat round that completed */
+	int64_t watchdog_ms, watchdog_at, last_pet_round;
+	struct node_config node_cfg; /* with the takeover delay resolved */
 	uint8_t id[LF_ID_SIZE];
 	uint64_t heartbeat, slot_seq;
 	char *exe;
@@ -118,22 +125,30 @@ static void dispatch(struct loop *l)
 	l->qhead = (l->qhead + 1) % QUEUE_LEN;
 	l->qlen--;
 	struct node_event_data *ev = &l->current.ev;
+	/* A timer armed in a state the node has left, or re-armed since, is
+	 * no longer the node's: acting on it could start a second wait. */
+	if (ev->type == NODE_EV_TIMER && l->current.timer_gen != l->timer_gen)
+		return;
 	ev->view = l->current.has_view ? &l->current.view : NULL;
 	ev->now_ms = now_ms();
 	enum node_state before = l->node.state;
 	node_step(&l->node, ev, &l->out);
 	l->cursor = 0;
+	l->list_failed = false;
 	/* A timer belongs to the state that asked for it: a restart back-off
 	 * must not fire into the state a hand-over moved to. A new state's
 	 * own TIMER action comes after this, in l->out. */
-	if (before != l->node.state)
-		l->timer_at = 0;
 	if (before != l->node.state) {
-		log_info("%s -> %s: %s", node_state_name(before), node_state_name(l->node.state),
-			 l->out.why ? l->out.why : node_event_name(ev->type));
+		l->timer_at = 0;
+		l->timer_gen++;
+	}
+	enum log_level level = l->out.loud ? LOGL_WARN : LOGL_INFO;
+	if (before != l->node.state) {
+		log_msg(level, "%s -> %s: %s", node_state_name(before), node_state_name(l->node.state),
+			l->out.why ? l->out.why : node_event_name(ev->type));
 		announce(l);
 	} else if (l->out.why) {
-		log_info("%s: %s", node_state_name(before), l->out.why);
+		log_msg(level, "%s: %s", node_state_name(before), l->out.why);
 	}
 }
 
@@ -201,15 +216,18 @@ static const char *op_name(enum worker_op op)
 		[WORKER_WRITE_REQUEST] = "writing a request",
 		[WORKER_CLEAR_REQUEST] = "refusing a request",
 		[WORKER_READ] = "reading the lock file",
+		[WORKER_HEARTBEAT] = "advancing the heartbeat",
 	};
 	return names[op];
 }
 
 static void storage_failed(struct loop *l, int err)
 {
+	/* The rest of this list still runs, less what needs the storage and
+	 * SPAWN: a STOP or EXIT after a failed write must not be lost. */
+	l->list_failed = true;
 	if (l->node.state == NODE_DONE)
-		return; /* leaving anyway: the remaining actions still run */
-	l->cursor = l->out.n;
+		return; /* leaving anyway */
 	push(l, NODE_EV_STORAGE_ERROR)->ev.err = err;
 }
 
@@ -220,6 +238,8 @@ static void on_job_done(struct loop *l)
 	struct worker_job *j = &l->job;
 	int r = j->res;
 	if (l->job_is_tick) {
+		if (r == 0 && j->op == WORKER_HEARTBEAT)
+			l->last_round = now_ms();
 		if (r < 0) {
 			log_error("%s: %s: %s", l->lf.path, op_name(j->op), strerror(-r));
 			storage_failed(l, -r);
@@ -386,9 +406,11 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_WRITE_LIVE:
 		j = job(l, WORKER_WRITE_LIVE);
 		j->status = LF_LIVE;
+		l->heartbeat = 0; /* each epoch counts from 1 */
 		fill_live(l, &j->live);
 		l->tick_at = now + l->cfg->check_ms;
 		l->heartbeat_at = now + l->cfg->heartbeat_ms;
+		l->last_round = now; /* the fence clock starts with the role */
 		submit(l, false);
 		return;
 	case NODE_A_WRITE_STATUS:
@@ -402,7 +424,6 @@ static void run_action(struct loop *l, const struct node_action *a)
 		return;
 	case NODE_A_REQUEST_FAILBACK:
 		j = job(l, WORKER_WRITE_REQUEST);
-		j->request.seq = (uint64_t)now;
 		j->request.kind = LF_REQ_FAILBACK;
 		j->request.target_slot = l->node.slot;
 		memcpy(j->request.target_id, l->id, LF_ID_SIZE);
@@ -412,8 +433,22 @@ static void run_action(struct loop *l, const struct node_action *a)
 		submit(l, false);
 		return;
 	case NODE_A_SPAWN: spawn(l); return;
-	case NODE_A_STOP: stop(l); return;
-	case NODE_A_TIMER: l->timer_at = now + a->arg; return;
+	case NODE_A_STOP:
+		if (a->arg && l->wl_active) {
+			log_warn("fencing: SIGKILL to the workload's whole tree");
+			supervise_kill_tree(&l->wl, SIGKILL);
+		}
+		stop(l);
+		return;
+	case NODE_A_READ:
+		j = job(l, WORKER_READ);
+		j->want_view = true;
+		submit(l, true);
+		return;
+	case NODE_A_TIMER:
+		l->timer_at = now + a->arg;
+		l->timer_gen++;
+		return;
 	case NODE_A_EXIT: l->done = true; return;
 	}
 }
@@ -423,13 +458,20 @@ static void run_action(struct loop *l, const struct node_action *a)
 static void settle(struct loop *l)
 {
 	for (;;) {
-		if (l->job_pending)
-			return;
+		if (l->job_pending) {
+			/* A node with no workload leaves at once on a signal, even
+			 * while its storage call hangs: exiting releases its locks. */
+			if (l->qlen && l->queue[l->qhead].ev.type == NODE_EV_SHUTDOWN && !l->wl_active &&
+			    l->cursor >= l->out.n)
+				dispatch(l);
+			if (!(l->done && l->cursor >= l->out.n && !l->wl_active))
+				return;
+		}
 		if (l->cursor < l->out.n) {
 			const struct node_action *a = &l->out.a[l->cursor++];
-			if (l->storage_hung && a->kind != NODE_A_SPAWN && a->kind != NODE_A_STOP &&
-			    a->kind != NODE_A_TIMER && a->kind != NODE_A_EXIT)
-				continue; /* nothing more reaches a hung storage */
+			if ((l->storage_hung || l->list_failed) && a->kind != NODE_A_STOP && a->kind != NODE_A_TIMER &&
+			    a->kind != NODE_A_EXIT)
+				continue; /* nothing more reaches a failed or hung storage */
 			run_action(l, a);
 			continue;
 		}
@@ -445,8 +487,11 @@ static bool ticking(const struct loop *l) { return l->node.state == NODE_LIVE ||
 
 static int64_t next_deadline(const struct loop *l)
 {
-	int64_t d[] = { l->timer_at, l->kill_at, l->interrupt_at, l->job_deadline,
-			ticking(l) && !l->storage_hung ? l->tick_at : 0 };
+	bool live = ticking(l) && !l->storage_hung;
+	int64_t d[] = { l->timer_at,           l->kill_at,
+			l->interrupt_at,       l->job_deadline,
+			live ? l->tick_at : 0, live && !l->fenced ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
+			l->watchdog_at };
 	int64_t m = 0;
 	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
 		if (d[i] && (!m || d[i] < m))
@@ -459,13 +504,19 @@ static void fire_timers(struct loop *l)
 	int64_t now = now_ms();
 	if (l->timer_at && now >= l->timer_at) {
 		l->timer_at = 0;
-		push(l, NODE_EV_TIMER);
+		push(l, NODE_EV_TIMER)->timer_gen = l->timer_gen;
 	}
 	if (l->kill_at && now >= l->kill_at) {
 		l->kill_at = 0;
 		log_warn("workload did not stop within %lld ms: SIGKILL to its whole tree",
 			 (long long)l->cfg->stop_timeout_ms);
 		supervise_kill_tree(&l->wl, SIGKILL);
+	}
+	if (l->interrupt_at && now >= l->interrupt_at && worker_granted(&l->worker)) {
+		/* The lock is ours and the read after it is a storage call like
+		 * any other: bound it, and stop interrupting. */
+		l->interrupt_at = 0;
+		l->job_deadline = now + l->cfg->io_timeout_ms;
 	}
 	if (l->interrupt_at && now >= l->interrupt_at) {
 		/* Bound every lock wait: on storage whose lock grants come late
@@ -483,14 +534,39 @@ static void fire_timers(struct loop *l)
 			supervise_kill_tree(&l->wl, SIGKILL); /* never run blind */
 		storage_failed(l, ETIMEDOUT);
 	}
+	if (ticking(l) && !l->storage_hung && !l->fenced && now - l->last_round > l->cfg->fence_timeout_ms) {
+		l->fenced = true;
+		/* The storage answers too slowly, or not at all: the server may
+		 * give our lock away, so the workload dies before it can. */
+		log_error("%s: no heartbeat round completed in %lld ms: fencing", l->lf.path,
+			  (long long)(now - l->last_round));
+		if (l->wl_active)
+			supervise_kill_tree(&l->wl, SIGKILL);
+		if (l->job_pending) {
+			l->storage_hung = true;
+			l->job_pending = false;
+			l->job_deadline = 0;
+		}
+		storage_failed(l, ETIMEDOUT);
+	}
+	if (l->watchdog_ms && now >= l->watchdog_at) {
+		/* Live: pet only for a new completed round, so a node whose
+		 * storage hangs is also stopped by systemd's watchdog. */
+		l->watchdog_at = now + l->watchdog_ms / 2;
+		if (!ticking(l) || l->last_round != l->last_pet_round) {
+			l->last_pet_round = l->last_round;
+			notify_send("WATCHDOG=1");
+		}
+	}
 	if (ticking(l) && l->tick_at && now >= l->tick_at && !l->job_pending && !l->storage_hung &&
 	    l->cursor >= l->out.n && l->qlen == 0) {
 		l->tick_at = now + l->cfg->check_ms;
 		struct worker_job *j;
 		if (now >= l->heartbeat_at) {
 			l->heartbeat_at = now + l->cfg->heartbeat_ms;
-			j = job(l, WORKER_WRITE_LIVE);
-			j->status = 0; /* a heartbeat leaves the status: a pending F must survive */
+			/* A heartbeat leaves the status (a pending F must survive)
+			 * and writes only over our own record. */
+			j = job(l, WORKER_HEARTBEAT);
 			fill_live(l, &j->live);
 		} else {
 			j = job(l, WORKER_READ);
@@ -522,7 +598,7 @@ static void on_signal(struct loop *l)
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
-		if (l->node.state == NODE_STOPPING && l->wl.stop_sig == SIGTERM) {
+		if (l->node.state == NODE_STOPPING && l->node.shutdown && l->wl.stop_sig == SIGTERM) {
 			log_warn("%s again: SIGKILL to the workload now", strsignal(sig));
 			l->kill_at = 0;
 			supervise_kill_tree(&l->wl, SIGKILL);
@@ -606,7 +682,8 @@ static char **build_env(const struct loop_config *cfg)
 		return NULL;
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "UNDERSTUDY_", 11) != 0 && strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0)
+		if (strncmp(environ[i], "UNDERSTUDY_", 11) != 0 && strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0 &&
+		    strncmp(environ[i], "WATCHDOG_", 9) != 0)
 			env[k++] = environ[i];
 	for (size_t i = 0; i < 4; i++) {
 		if (asprintf(&env[k], "%s=%s", keys[i], vals[i]) < 0) {
@@ -649,6 +726,23 @@ static int setup(struct loop *l)
 		log_error("setting up: %s", strerror(errno));
 		return EX_OSERR;
 	}
+	l->node_cfg = cfg->node;
+	if (cfg->takeover_delay_ms >= 0) {
+		l->node_cfg.takeover_delay_ms = cfg->takeover_delay_ms;
+	} else {
+		/* statfs can hang like any call on the storage; at start, before
+		 * any workload, that only delays joining. */
+		int local = lockfile_is_local(&l->lf);
+		l->node_cfg.takeover_delay_ms = local == 1 ? 0 : cfg->fence_timeout_ms + 2 * cfg->heartbeat_ms;
+		log_info("takeover delay %lld ms: %s", (long long)l->node_cfg.takeover_delay_ms,
+			 local == 1 ? "local file system, one kernel arbitrates every lock"
+				    : "networked file system: fence timeout plus two heartbeats");
+	}
+	const char *wd = getenv("WATCHDOG_USEC"), *wd_pid = getenv("WATCHDOG_PID");
+	if (wd && (!wd_pid || atol(wd_pid) == (long)getpid()) && atoll(wd) > 0) {
+		l->watchdog_ms = atoll(wd) / 1000;
+		l->watchdog_at = 1; /* pet at once */
+	}
 	if ((r = supervise_init()) < 0) {
 		log_error("cannot become a child subreaper: %s", strerror(-r));
 		return EX_OSERR;
@@ -689,11 +783,11 @@ int loop_run(const struct loop_config *cfg)
 	int code = setup(l);
 	if (code)
 		goto out;
-	node_init(&l->node, &cfg->node, &l->out);
+	node_init(&l->node, &l->node_cfg, &l->out);
 	log_info("joining %s as %s", cfg->lock_path, lockfile_role_name((uint8_t)cfg->node.role));
-	while (!(l->done && l->cursor >= l->out.n && !l->job_pending)) {
+	for (;;) {
 		settle(l);
-		if (l->done && l->cursor >= l->out.n && !l->job_pending)
+		if (l->done && l->cursor >= l->out.n && (!l->job_pending || !l->wl_active))
 			break;
 		int r = (int)wait_events(l);
 		if (r < 0) {
@@ -707,7 +801,12 @@ int loop_run(const struct loop_config *cfg)
 	}
 	code = l->node.exit_code;
 out:
-	if (l->worker.started && !l->storage_hung)
+	if (l->job_pending || l->storage_hung) {
+		/* The worker is still inside a storage call and uses l: leave
+		 * it all to the process exit, which also releases the locks. */
+		return code;
+	}
+	if (l->worker.started)
 		worker_stop(&l->worker);
 	if (l->ring.ring_fd > 0)
 		io_uring_queue_exit(&l->ring);

@@ -104,7 +104,21 @@ static void on_live_lock(struct node *n, const struct node_event_data *ev, struc
 	bool was_standing_by = n->standing_by;
 	n->standing_by = verdict == NODE_STAND_BY;
 	switch (verdict) {
-	case NODE_BECOME_LIVE: become_live(n, ev, out); return;
+	case NODE_BECOME_LIVE:
+		/* After a crash on shared storage the old live may only be cut
+		 * off, not dead: wait until it must have fenced itself. */
+		if (ev->view->status == LF_LIVE && n->cfg.takeover_delay_ms > 0) {
+			const struct lf_view *v = ev->view;
+			n->seen_ok = v->live_rec == LF_REC_OK;
+			n->seen_heartbeat = v->live.heartbeat;
+			n->seen_epoch = v->live.epoch;
+			enter(n, NODE_VERIFYING, out);
+			emit(out, NODE_A_TIMER, n->cfg.takeover_delay_ms);
+			out->why = "the live node is gone: waiting out the takeover delay before starting";
+			return;
+		}
+		become_live(n, ev, out);
+		return;
 	case NODE_STAND_BY:
 		emit(out, NODE_A_RELEASE_LIVE, 0);
 		/* A primary waits for the live lock itself, never behind a
@@ -274,12 +288,75 @@ static void storage_failed(struct node *n, const struct node_event_data *ev, str
 	leave(n, NODE_EXIT_IO, out);
 }
 
+/* --- VERIFYING ------------------------------------------------------------- */
+
+static void verifying_timer(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)n, (void)ev;
+	emit(out, NODE_A_READ, 0);
+}
+
+/* The delay is over: start only if the old live's heartbeat stood still. */
+static void verifying_tick(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	const struct lf_view *v = ev->view;
+	bool ok = v->live_rec == LF_REC_OK;
+	bool moved =
+		ok != n->seen_ok || (ok && (v->live.heartbeat != n->seen_heartbeat || v->live.epoch != n->seen_epoch));
+	if (moved) {
+		/* It writes, so it runs: its storage gave its lock away while
+		 * it could still reach the file. Never start a second copy. */
+		emit(out, NODE_A_RELEASE_LIVE, 0);
+		enter(n, n->holds_backup ? NODE_BACKUP : NODE_CLAIMING, out);
+		emit(out, NODE_A_TIMER, n->cfg.poll_ms);
+		out->why = "the old live node's heartbeat advanced: it still runs without its lock; not taking over";
+		out->loud = true;
+		return;
+	}
+	if (v->status != LF_LIVE) {
+		/* A request came meanwhile: decide again, as from the state that
+		 * waited for the lock (standing by keeps that state). */
+		n->state = n->holds_backup ? NODE_BACKUP : NODE_CLAIMING;
+		on_live_lock(n, ev, out);
+		return;
+	}
+	become_live(n, ev, out);
+}
+
 /* --- LIVE ------------------------------------------------------------------ */
+
+/* The live record must be the one we wrote: if another epoch or slot is
+ * there, another node became live (the storage gave our lock away). */
+static bool record_ours(const struct node *n, const struct lf_view *v)
+{
+	return v->live_rec == LF_REC_OK && v->live.epoch == n->epoch && v->live.slot == n->slot;
+}
+
+/* Kill the workload at once, never to start it again in this life. */
+static void fence(struct node *n, const char *why, struct node_out *out)
+{
+	n->exit_code = NODE_EXIT_IO;
+	n->stop = NODE_STOP_GIVEUP;
+	out->why = why;
+	out->loud = true;
+	if (!n->workload_running) {
+		finish_stop(n, out);
+		return;
+	}
+	/* The kill first: the slot write after it may hang on the storage
+	 * that caused the fence, and nothing may wait for that. */
+	emit(out, NODE_A_STOP, 1);
+	enter(n, NODE_STOPPING, out);
+}
 
 static void live_tick(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	const struct lf_view *v = ev->view;
-	if (!v || v->status != LF_FAILBACK)
+	if (!record_ours(n, v)) {
+		fence(n, "fenced: the live record is another node's; killing the workload", out);
+		return;
+	}
+	if (v->status != LF_FAILBACK)
 		return;
 	const struct lf_request *r = &v->request;
 	bool go;
@@ -378,9 +455,7 @@ static void live_shutdown(struct node *n, const struct node_event_data *ev, stru
 static void live_storage_error(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	(void)ev;
-	n->exit_code = NODE_EXIT_IO;
-	out->why = "the lock file failed: stopping the workload";
-	stop_workload(n, NODE_STOP_GIVEUP, out);
+	fence(n, "fenced: the lock file failed; killing the workload", out);
 }
 
 /* --- STOPPING -------------------------------------------------------------- */
@@ -400,9 +475,22 @@ static void stopping_shutdown(struct node *n, const struct node_event_data *ev, 
 
 static void stopping_storage_error(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
-	(void)ev, (void)out;
+	(void)ev;
 	n->exit_code = NODE_EXIT_IO;
 	n->stop = NODE_STOP_GIVEUP;
+	emit(out, NODE_A_STOP, 1); /* no more grace: kill what is left */
+	out->why = "fenced: the lock file failed while stopping";
+	out->loud = true;
+}
+
+/* Stopping for a hand-over or shutdown still holds the role; if another
+ * node has it, what is left of the workload dies now. */
+static void stopping_tick(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	if (record_ours(n, ev->view) || n->stop == NODE_STOP_GIVEUP)
+		return;
+	stopping_storage_error(n, ev, out);
+	out->why = "fenced: the live record is another node's while stopping";
 }
 
 /* --- the table --------------------------------------------------------------- */
@@ -436,6 +524,12 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
 	},
+	[NODE_VERIFYING] = {
+		[NODE_EV_TIMER] = verifying_timer,
+		[NODE_EV_TICK] = verifying_tick,
+		[NODE_EV_SHUTDOWN] = leave_now,
+		[NODE_EV_STORAGE_ERROR] = storage_failed,
+	},
 	[NODE_LIVE] = {
 		[NODE_EV_TICK] = live_tick,
 		[NODE_EV_TIMER] = live_timer,
@@ -446,6 +540,7 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 	},
 	[NODE_STOPPING] = {
 		[NODE_EV_EXITED] = stopping_exited,
+		[NODE_EV_TICK] = stopping_tick,
 		[NODE_EV_SHUTDOWN] = stopping_shutdown,
 		[NODE_EV_STORAGE_ERROR] = stopping_storage_error,
 	},
@@ -479,9 +574,9 @@ void node_step(struct node *n, const struct node_event_data *ev, struct node_out
 const char *node_state_name(enum node_state s)
 {
 	static const char *const names[] = {
-		[NODE_JOINING] = "joining",   [NODE_QUEUED] = "queued", [NODE_BACKUP] = "backup",
-		[NODE_CLAIMING] = "claiming", [NODE_LIVE] = "live",     [NODE_STOPPING] = "stopping",
-		[NODE_DONE] = "done",
+		[NODE_JOINING] = "joining",   [NODE_QUEUED] = "queued",       [NODE_BACKUP] = "backup",
+		[NODE_CLAIMING] = "claiming", [NODE_VERIFYING] = "verifying", [NODE_LIVE] = "live",
+		[NODE_STOPPING] = "stopping", [NODE_DONE] = "done",
 	};
 	return (unsigned)s < NODE_NSTATES ? names[s] : "unknown";
 }
@@ -509,7 +604,8 @@ enum lf_slot_state node_slot_state(enum node_state s)
 	case NODE_JOINING: return LF_SLOT_JOINING;
 	case NODE_QUEUED: return LF_SLOT_QUEUED;
 	case NODE_BACKUP:
-	case NODE_CLAIMING: return LF_SLOT_WAITING;
+	case NODE_CLAIMING:
+	case NODE_VERIFYING: return LF_SLOT_WAITING;
 	case NODE_LIVE: return LF_SLOT_LIVE;
 	case NODE_STOPPING:
 	case NODE_DONE:

@@ -37,7 +37,8 @@ int supervise_resolve(const char *name, char **path)
 	while (*p) {
 		size_t len = strcspn(p, ":");
 		char *cand = NULL;
-		if (asprintf(&cand, "%.*s/%s", (int)len, len ? p : ".", name) < 0)
+		/* An empty element is the current directory, as for execvp. */
+		if (asprintf(&cand, "%.*s/%s", len ? (int)len : 1, len ? p : ".", name) < 0)
 			return -ENOMEM;
 		struct stat st;
 		if (access(cand, X_OK) == 0 && stat(cand, &st) == 0 && !S_ISDIR(st.st_mode)) {

@@ -73,7 +73,10 @@ static int run(struct worker *w, struct worker_job *j)
 		return r;
 	case WORKER_WRITE_SLOT: r = lockfile_write_slot(w->lf, j->my_slot, &j->slot); break;
 	case WORKER_TRY_LIVE: r = lockfile_lock(w->lf, LF_LOCK_LIVE, false); break;
-	case WORKER_WAIT_LIVE: r = wait_lock(w, LF_LOCK_LIVE); break;
+	case WORKER_WAIT_LIVE:
+		r = wait_lock(w, LF_LOCK_LIVE);
+		w->granted = r == 0;
+		break;
 	case WORKER_WAIT_BACKUP: r = wait_lock(w, LF_LOCK_BACKUP); break;
 	case WORKER_RELEASE_LIVE: r = lockfile_unlock(w->lf, LF_LOCK_LIVE); break;
 	case WORKER_RELEASE_BACKUP: r = lockfile_unlock(w->lf, LF_LOCK_BACKUP); break;
@@ -86,6 +89,13 @@ static int run(struct worker *w, struct worker_job *j)
 			r = 0;
 		break;
 	case WORKER_READ: j->want_view = true; break;
+	case WORKER_HEARTBEAT:
+		/* Another's record means another is live: the read below shows
+		 * it, and the node fences. Nothing was written over it. */
+		r = lockfile_heartbeat(w->lf, &j->live);
+		if (r == -ESTALE)
+			r = 0;
+		break;
 	}
 	/* A lock just taken is read at once (the decision needs the file as
 	 * it is under the lock); a lost race or a timed-out wait only when
@@ -114,6 +124,7 @@ static void *thread_main(void *arg)
 		w->running = true;
 		pthread_mutex_unlock(&w->mu);
 		j->have_view = false;
+		w->granted = false;
 		j->res = run(w, j);
 		pthread_mutex_lock(&w->mu);
 		w->running = false;
@@ -157,6 +168,8 @@ void worker_submit(struct worker *w, struct worker_job *job)
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 }
+
+bool worker_granted(struct worker *w) { return w->granted; }
 
 void worker_interrupt(struct worker *w)
 {

@@ -168,13 +168,28 @@ int lockfile_write_status(struct lockfile *lf, char status);
  * status is 0 (a heartbeat, which must not overwrite a pending F), the
  * status byte, in one locked write. */
 int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *live);
+/* Live node only: advance the heartbeat. In one locked section, read the
+ * live record and write live over it only if it still holds our id and
+ * epoch: a live cut off from the storage, whose lock the server gave
+ * away, never overwrites the new live's record. 0, or -ESTALE when the
+ * record is another's (the caller has lost the live role: fence). */
+int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live);
+/* Whether the file system holding the open file is local to this host
+ * (one kernel sees every lock), from statfs: 1 local, 0 networked or
+ * unknown (FUSE counts as networked: GlusterFS and CephFS mount through
+ * it), -errno if statfs fails. */
+int lockfile_is_local(struct lockfile *lf);
+/* The same for a statfs f_type, for the tests. */
+bool lockfile_fs_is_local(long f_type);
 /* Live node only: refuse or clear the pending request whose seq is seq
  * (or, with seq < 0, an unreadable one) by writing status L, in one
  * locked section that first checks the request is still that one, so a
  * newer request is never erased. 1 if written, 0 if a newer one stands. */
 int lockfile_clear_request(struct lockfile *lf, int64_t seq);
-/* Write the request record, then status F, in one locked section. */
-int lockfile_write_request(struct lockfile *lf, const struct lf_request *req);
+/* Write the request record, then status F, in one locked section. The
+ * request's seq is set there to the previous request's + 1, so that two
+ * requesters never write the same seq; the caller learns it in req. */
+int lockfile_write_request(struct lockfile *lf, struct lf_request *req);
 /* Slot holder only: write slot i's record. */
 int lockfile_write_slot(struct lockfile *lf, int slot, const struct lf_slot *s);
 

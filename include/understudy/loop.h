@@ -15,11 +15,13 @@ struct loop_config {
 	const char *lock_path;
 	const char *name;
 	const char *address;
-	char *const *argv;       /* the workload, NULL-terminated */
-	int64_t stop_timeout_ms; /* SIGTERM to SIGKILL */
-	int64_t check_ms;        /* how often the live reads the file */
-	int64_t heartbeat_ms;    /* how often the live advances its heartbeat */
-	int64_t io_timeout_ms;   /* a storage call taking longer is a failure */
+	char *const *argv;         /* the workload, NULL-terminated */
+	int64_t stop_timeout_ms;   /* SIGTERM to SIGKILL */
+	int64_t check_ms;          /* how often the live reads the file */
+	int64_t heartbeat_ms;      /* how often the live advances its heartbeat */
+	int64_t io_timeout_ms;     /* a storage call taking longer is a failure */
+	int64_t fence_timeout_ms;  /* live: no full heartbeat round for this long: fence */
+	int64_t takeover_delay_ms; /* -1: auto (0 on a local file system) */
 };
 
 /* Run a node until it leaves the group; returns the process exit status

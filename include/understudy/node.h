@@ -14,13 +14,14 @@
 #include "understudy/lockfile.h"
 
 enum node_state {
-	NODE_JOINING,  /* claiming a slot; a primary then tries the live lock */
-	NODE_QUEUED,   /* waiting for the backup lock */
-	NODE_BACKUP,   /* holds the backup lock, waiting for the live lock */
-	NODE_CLAIMING, /* primary waiting for the live lock itself (maybe asking for failback) */
-	NODE_LIVE,     /* holds the live lock; the workload runs or restarts */
-	NODE_STOPPING, /* holds the live lock; the workload is being stopped */
-	NODE_DONE,     /* exit code decided */
+	NODE_JOINING,   /* claiming a slot; a primary then tries the live lock */
+	NODE_QUEUED,    /* waiting for the backup lock */
+	NODE_BACKUP,    /* holds the backup lock, waiting for the live lock */
+	NODE_CLAIMING,  /* primary waiting for the live lock itself (maybe asking for failback) */
+	NODE_VERIFYING, /* holds the live lock after a crash; waits out the takeover delay */
+	NODE_LIVE,      /* holds the live lock; the workload runs or restarts */
+	NODE_STOPPING,  /* holds the live lock; the workload is being stopped */
+	NODE_DONE,      /* exit code decided */
 	NODE_NSTATES
 };
 
@@ -52,7 +53,9 @@ enum node_action_kind {
 	NODE_A_REFUSE,           /* arg: a request's seq; write L unless a newer request came */
 	NODE_A_REQUEST_FAILBACK, /* write a failback request naming us, and F */
 	NODE_A_SPAWN,            /* start the workload: STARTED or SPAWN_FAILED */
-	NODE_A_STOP,             /* stop the workload's whole tree: EXITED */
+	NODE_A_STOP,             /* stop the workload's whole tree: EXITED;
+				  * arg 1: SIGKILL at once (fenced) */
+	NODE_A_READ,             /* read the file: TICK */
 	NODE_A_TIMER,            /* arg: milliseconds until NODE_EV_TIMER */
 	NODE_A_EXIT,             /* arg: the manager's exit status */
 };
@@ -68,6 +71,7 @@ struct node_out {
 	struct node_action a[NODE_MAX_ACTIONS];
 	int n;
 	const char *why; /* the reason for the transition, for the log */
+	bool loud;       /* a warning, not news */
 };
 
 enum node_restart { NODE_RESTART_ON_FAILURE, NODE_RESTART_ALWAYS, NODE_RESTART_NEVER };
@@ -89,7 +93,8 @@ struct node_config {
 	int64_t restart_window_ms;
 	int64_t backoff_ms; /* first restart delay, doubled each time */
 	int64_t backoff_max_ms;
-	int64_t poll_ms; /* re-check interval while standing by */
+	int64_t poll_ms;           /* re-check interval while standing by */
+	int64_t takeover_delay_ms; /* after a crash, how long the old heartbeat must stay still */
 };
 
 /* Exit statuses the manager reports (sysexits.h). */
@@ -107,11 +112,13 @@ struct node {
 	enum node_stop_reason stop;
 	int slot;
 	bool holds_backup;
-	bool shutdown;                            /* a signal asked us to leave */
-	bool want_failback;                       /* a primary that found another live at start */
-	bool handed_over;                         /* handed the role over for handed_seq ... */
-	uint64_t handed_seq;                      /* ... so it does not take that request back */
-	bool standing_by;                         /* said so once; quiet while it goes on */
+	bool shutdown;       /* a signal asked us to leave */
+	bool want_failback;  /* a primary that found another live at start */
+	bool handed_over;    /* handed the role over for handed_seq ... */
+	uint64_t handed_seq; /* ... so it does not take that request back */
+	bool standing_by;    /* said so once; quiet while it goes on */
+	bool seen_ok;        /* VERIFYING: the old live record as first read */
+	uint64_t seen_heartbeat, seen_epoch;
 	bool workload_running;                    /* spawned and not yet reported gone */
 	uint64_t epoch;                           /* ours while live */
 	int64_t restart_at[NODE_RESTART_HISTORY]; /* monotonic ms of restarts */

@@ -24,6 +24,7 @@ enum worker_op {
 	WORKER_WRITE_REQUEST, /* request record and F */
 	WORKER_CLEAR_REQUEST, /* L, if the request is still seq */
 	WORKER_READ,          /* just read the view */
+	WORKER_HEARTBEAT,     /* advance live's heartbeat if the record is still ours */
 };
 
 struct worker_job {
@@ -55,6 +56,7 @@ struct worker {
 	bool quit;
 	int efd; /* written once per finished job */
 	bool started;
+	_Atomic bool granted; /* the current job's lock wait succeeded */
 };
 
 /* Start the thread. The caller keeps every signal blocked in its threads
@@ -67,6 +69,9 @@ void worker_submit(struct worker *w, struct worker_job *job);
  * other time. The caller repeats it until the job is done, since a signal
  * that lands just before the wait is taken in vain. */
 void worker_interrupt(struct worker *w);
+/* Whether the current job's lock wait has been granted: what follows (a
+ * read under the lock) is an ordinary storage call, to be bounded. */
+bool worker_granted(struct worker *w);
 /* Stop the thread if it is idle; a thread stuck on storage is left to die
  * with the process. */
 void worker_stop(struct worker *w);

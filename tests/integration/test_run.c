@@ -1213,6 +1213,127 @@ Test(run, primary_dies_during_handover) { failback_requester_dies(true); }
 
 /* --- robustness --------------------------------------------------------------- */
 
+/* --- fencing ---------------------------------------------------------------- */
+
+static bool wait_dead(pid_t pid, int timeout_ms)
+{
+	int64_t dl = th_now_ns() + (int64_t)timeout_ms * 1000000;
+	while (pid_alive(pid)) {
+		if (th_now_ns() > dl)
+			return false;
+		sleep_ms(5);
+	}
+	return true;
+}
+
+/* Storage that stops answering: another process holds the record lock, so
+ * the live's heartbeat round blocks, as on a hung NFS server. The live must
+ * kill its workload within the fence timeout, without waiting on storage. */
+Test(run, hung_storage_fences_the_live)
+{
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", NULL);
+	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	int64_t t0 = th_now_ns();
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	ensure(wait_dead((pid_t)wpid, BOUND_MS), "the workload outlived its manager's hung storage");
+	double ms = ms_since(t0);
+	cr_log_info("fenced: the workload died %.0f ms after the storage hung (fence timeout 1000 ms)", ms);
+	ensure(ms >= 700, "fenced after %.0f ms, before the fence timeout could pass", ms);
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit on hung storage");
+	ensure(exit_code(a) == 74, "node-a exited %d, want 74 (EX_IOERR)", exit_code(a));
+	ensure(count(EV_START, "node-b") == 0, "node-b started while the storage was hung");
+	th_kill(hang); /* the storage answers again: the backup takes over */
+	wait_start("node-b", 1, BOUND_MS);
+	ensure(proc_alive(b), "node-b's manager exited");
+	no_overlap();
+}
+
+/* A backup with a takeover delay starts no sooner than the delay after the
+ * live's crash: time for a live cut off from the storage to fence itself. */
+Test(run, takeover_delay_holds_back_the_backup)
+{
+	int a = start_node("primary", "node-a", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	start_node("backup", "node-b", "--takeover-delay", "1500ms", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGKILL);
+	struct ev s = wait_start("node-b", 1, BOUND_MS);
+	double ms = (double)(s.t - t0) / 1e6;
+	cr_log_info("failover with --takeover-delay 1500ms: backup started after %.0f ms", ms);
+	ensure(ms >= 1500, "the backup started %.0f ms after the crash, inside its takeover delay", ms);
+	no_overlap();
+}
+
+/* Write the live record over as the old live would if its lock had been
+ * given away while it could still reach the file. */
+static void advance_heartbeat(int ms, int every_ms)
+{
+	struct lockfile lf;
+	cr_assert_eq(lockfile_open(&lf, T.lock, LF_OPEN_WRITE), 0);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&lf, &v), 0);
+	cr_assert_eq(v.live_rec, LF_REC_OK);
+	struct lf_live live = v.live;
+	for (int64_t end = th_now_ns() + (int64_t)ms * 1000000; th_now_ns() < end;) {
+		live.heartbeat++;
+		cr_assert_eq(lockfile_write_live(&lf, 0, &live), 0);
+		sleep_ms(every_ms);
+	}
+	lockfile_close(&lf);
+}
+
+Test(run, takeover_refused_while_the_old_heartbeat_advances)
+{
+	int a = start_node("primary", "node-a", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", "--takeover-delay", "500ms", "--poll-interval", "100ms", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	kill(T.procs[a].pid, SIGKILL);
+	advance_heartbeat(2500, 50); /* "node-a" still writes: it still runs */
+	int64_t quiet = th_now_ns();
+	ensure(count(EV_START, "node-b") == 0, "node-b started while the old live's heartbeat advanced");
+	struct ev s = wait_start("node-b", 1, BOUND_MS);
+	ensure(s.t >= quiet, "node-b started before the old heartbeat stood still");
+	char *path = th_path(T.dir, "node-b.stderr"), *err = slurp(path);
+	ensure(err && strstr(err, "heartbeat advanced"), "node-b did not say why it held back");
+	free(err);
+	free(path);
+	(void)b;
+	no_overlap();
+}
+
+/* Another node's record where ours should be: we are not live any more.
+ * The live kills its workload and never writes over that record. */
+Test(run, a_live_record_not_ours_fences_the_live)
+{
+	int a = start_node("primary", "node-a", NULL);
+	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	struct lockfile lf;
+	cr_assert_eq(lockfile_open(&lf, T.lock, LF_OPEN_WRITE), 0);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&lf, &v), 0);
+	struct lf_live other = v.live;
+	other.epoch += 7;
+	other.slot = 9;
+	snprintf(other.name, sizeof(other.name), "intruder");
+	cr_assert_eq(lockfile_write_live(&lf, 0, &other), 0);
+	ensure(wait_dead((pid_t)wpid, BOUND_MS), "the workload runs on under another node's record");
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not leave");
+	ensure(exit_code(a) == 74, "node-a exited %d, want 74", exit_code(a));
+	cr_assert_eq(lockfile_read(&lf, &v), 0);
+	ensure(v.live_rec == LF_REC_OK && v.live.epoch == other.epoch && !strcmp(v.live.name, "intruder"),
+	       "node-a wrote over another node's live record");
+	lockfile_close(&lf);
+	no_overlap();
+}
+
 Test(run, frozen_live_is_not_replaced)
 {
 	int a, b;

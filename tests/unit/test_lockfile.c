@@ -1600,25 +1600,27 @@ Test(lockfile, clear_request_writes_L_only_for_the_request_it_names)
 	free(after);
 
 	struct lf_request req = sample_request();
-	req.seq = 41;
 	cr_assert_eq(lockfile_write_request(&req_lf, &req), 0);
-	req.seq = 42; /* a newer request replaced the one the live saw */
+	int64_t seen = (int64_t)req.seq;
+	/* a newer request replaced the one the live saw; the file numbers it */
 	cr_assert_eq(lockfile_write_request(&req_lf, &req), 0);
+	int64_t newer = (int64_t)req.seq;
+	cr_assert_eq(newer, seen + 1, "seq is the previous request's + 1");
 	before = read_image(g_path, &len);
-	cr_assert_eq(lockfile_clear_request(&live_lf, 41), 0, "cleared a request that was replaced");
+	cr_assert_eq(lockfile_clear_request(&live_lf, seen), 0, "cleared a request that was replaced");
 	cr_assert_eq(lockfile_clear_request(&live_lf, -1), 0, "'unreadable' clear erased a readable request");
 	after = read_image(g_path, &len);
 	cr_assert_arr_eq(before, after, LF_SIZE, "a refused clear wrote");
 	free(before);
 	free(after);
 
-	cr_assert_eq(lockfile_clear_request(&live_lf, 42), 1);
+	cr_assert_eq(lockfile_clear_request(&live_lf, newer), 1);
 	struct lf_view v;
 	cr_assert_eq(lockfile_read(&req_lf, &v), 0);
 	cr_assert_eq(v.status, 'L');
 	cr_assert_eq(v.request_rec, LF_REC_OK, "the request record is kept, only the status changes");
-	cr_assert_eq(v.request.seq, 42);
-	cr_assert_eq(lockfile_clear_request(&live_lf, 42), 0, "cleared twice");
+	cr_assert_eq((int64_t)v.request.seq, newer);
+	cr_assert_eq(lockfile_clear_request(&live_lf, newer), 0, "cleared twice");
 
 	/* a torn request is cleared with seq < 0 */
 	cr_assert_eq(lockfile_write_request(&req_lf, &req), 0);
@@ -1626,7 +1628,7 @@ Test(lockfile, clear_request_writes_L_only_for_the_request_it_names)
 	img[LF_OFF_REQUEST + 10] ^= 0x40;
 	th_write_file(g_path, img, len);
 	free(img);
-	cr_assert_eq(lockfile_clear_request(&live_lf, 42), 0, "cleared a torn request by seq");
+	cr_assert_eq(lockfile_clear_request(&live_lf, (int64_t)req.seq), 0, "cleared a torn request by seq");
 	cr_assert_eq(lockfile_clear_request(&live_lf, -1), 1);
 	cr_assert_eq(lockfile_read(&req_lf, &v), 0);
 	cr_assert_eq(v.status, 'L');
@@ -1748,4 +1750,60 @@ Test(lockfile, names_exist_for_every_value_and_for_garbage)
 		for (int j = i + 1; j <= 5; j++)
 			cr_assert_str_neq(lockfile_slot_state_name((uint8_t)i), lockfile_slot_state_name((uint8_t)j));
 	cr_assert_str_neq(lockfile_role_name(LF_ROLE_PRIMARY), lockfile_role_name(LF_ROLE_BACKUP));
+}
+
+/* ====================================================================== */
+/* Fencing support                                                        */
+/* ====================================================================== */
+
+/* A heartbeat writes only over our own record: a live whose lock was given
+ * away must never overwrite the new live's. */
+Test(lockfile, heartbeat_writes_only_over_our_own_record)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	struct lf_live me = sample_live();
+	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &me), 0);
+	me.heartbeat += 1;
+	cr_assert_eq(lockfile_heartbeat(&lf, &me), 0);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&lf, &v), 0);
+	cr_assert_eq(v.live.heartbeat, me.heartbeat);
+	cr_assert_eq(v.status, LF_LIVE);
+
+	struct lf_live other = me;
+	other.epoch += 1;
+	other.id[0] ^= 0xff;
+	cr_assert_eq(lockfile_write_live(&lf, 0, &other), 0);
+	size_t len;
+	uint8_t *before = read_image(g_path, &len);
+	me.heartbeat += 1;
+	cr_assert_eq(lockfile_heartbeat(&lf, &me), -ESTALE);
+	uint8_t *after = read_image(g_path, &len);
+	cr_assert_arr_eq(before, after, LF_SIZE, "a heartbeat wrote over another node's record");
+	free(before);
+	free(after);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, file_system_types_local_or_networked)
+{
+	static const long local[] = { 0xEF53, 0x58465342, 0x9123683E, 0x01021994 };
+	static const long networked[] = {
+		0x6969,     /* NFS */
+		0x65735546, /* FUSE: GlusterFS, CephFS (fuse), sshfs */
+		0x00C36400, /* CephFS (kernel) */
+		0x01161970, /* GFS2 */
+		0xFF534D42, /* CIFS */
+		0,          /* unknown */
+	};
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		cr_expect(lockfile_fs_is_local(local[i]), "0x%lx should be local", local[i]);
+	for (size_t i = 0; i < sizeof(networked) / sizeof(networked[0]); i++)
+		cr_expect(!lockfile_fs_is_local(networked[i]), "0x%lx should be networked", networked[i]);
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	int r = lockfile_is_local(&lf);
+	cr_expect(r == 0 || r == 1, "statfs of the test directory: %d", r);
+	lockfile_close(&lf);
 }

@@ -50,6 +50,7 @@ static const char *kind_name(enum node_action_kind k)
 	case NODE_A_WRITE_LIVE: return "WRITE_LIVE";
 	case NODE_A_WRITE_STATUS: return "WRITE_STATUS";
 	case NODE_A_REFUSE: return "REFUSE";
+	case NODE_A_READ: return "READ";
 	case NODE_A_REQUEST_FAILBACK: return "REQUEST_FAILBACK";
 	case NODE_A_SPAWN: return "SPAWN";
 	case NODE_A_STOP: return "STOP";
@@ -59,11 +60,7 @@ static const char *kind_name(enum node_action_kind k)
 	return "?";
 }
 
-static const char *state_str(enum node_state s)
-{
-	static const char *names[] = { "JOINING", "QUEUED", "BACKUP", "CLAIMING", "LIVE", "STOPPING", "DONE" };
-	return (unsigned)s < NODE_NSTATES ? names[s] : "?";
-}
+static const char *state_str(enum node_state s) { return node_state_name(s); }
 
 /* "[SLOT_STATE(3) WAIT_LIVE(0)]" for failure messages. */
 static const char *fmt_actions(const struct node_action *a, int n, char *buf, size_t len)
@@ -814,10 +811,17 @@ Test(node, decide_table_drives_step)
 /* Live: checks, hand-over                                             */
 /* ------------------------------------------------------------------ */
 
+/* A check by the live node: the file as v says, with the live record the
+ * node's own (a record of another is the fencing case, tested apart). */
 static void tick(struct node *n, const struct lf_view *v, bool alive, uint8_t tstate, bool backup)
 {
+	static struct lf_view mine;
+	mine = *v;
+	mine.live_rec = LF_REC_OK;
+	mine.live.epoch = n->epoch;
+	mine.live.slot = n->slot;
 	struct node_event_data e = ev(NODE_EV_TICK);
-	e.view = v;
+	e.view = &mine;
 	e.target_alive = alive;
 	e.target_state = tstate;
 	e.backup_waiting = backup;
@@ -1005,7 +1009,7 @@ Test(node, switchover_to_any_is_not_taken_back_while_a_backup_waits)
 	struct node n;
 	struct lf_view any;
 	primary_after_switchover(&n, &any);
-	struct node_event_data e = {.type = NODE_EV_LOCKED, .view = &any, .backup_waiting = true};
+	struct node_event_data e = { .type = NODE_EV_LOCKED, .view = &any, .backup_waiting = true };
 	step_ev(&n, &e);
 	STATE(&n, NODE_CLAIMING);
 	HAS(NODE_A_RELEASE_LIVE);
@@ -1026,7 +1030,7 @@ Test(node, switchover_to_any_is_taken_back_when_nobody_else_waits)
 	struct node n;
 	struct lf_view any;
 	primary_after_switchover(&n, &any);
-	struct node_event_data e = {.type = NODE_EV_LOCKED, .view = &any, .backup_waiting = false};
+	struct node_event_data e = { .type = NODE_EV_LOCKED, .view = &any, .backup_waiting = false };
 	step_ev(&n, &e);
 	STATE(&n, NODE_LIVE); /* never leave the group without a live node */
 	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
@@ -1519,6 +1523,7 @@ enum setup {
 	S_BACKUP,
 	S_STANDING_BY,
 	S_CLAIMING,
+	S_VERIFYING,     /* a backup with a takeover delay that got the lock on L */
 	S_LIVE_SPAWNING, /* SPAWN issued, no STARTED yet */
 	S_LIVE,
 	S_LIVE_BACKOFF,
@@ -1549,6 +1554,13 @@ static void setup(struct node *n, enum setup s)
 		step(n, NODE_EV_LOCKED, &v);
 		break;
 	case S_CLAIMING: claiming_primary(n); break;
+	case S_VERIFYING:
+		cfg = config(LF_ROLE_BACKUP);
+		cfg.takeover_delay_ms = 1000;
+		backup_waiting(n, &cfg);
+		v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+		step(n, NODE_EV_LOCKED, &v);
+		break;
 	case S_LIVE_SPAWNING:
 		start(n, &cfg);
 		v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
@@ -1631,6 +1643,7 @@ struct model {
 	bool try_p;            /* TRY_LIVE: LOCKED or BUSY, synchronous */
 	int wait_p;            /* 0, 1 live, 2 backup: a wait is pending */
 	bool timer_p, stop_p;
+	bool read_p; /* READ: a TICK is due */
 	bool done;
 };
 
@@ -1691,6 +1704,10 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 			WALK_ASSERT(a->arg == LF_LIVE || a->arg == LF_PAUSED, "status other than L or P");
 			break;
 		case NODE_A_REFUSE: WALK_ASSERT(m->live, "REFUSE without the live lock"); break;
+		case NODE_A_READ:
+			WALK_ASSERT(m->live, "READ outside VERIFYING, which holds the live lock");
+			m->read_p = true;
+			break;
 		case NODE_A_REQUEST_FAILBACK: WALK_ASSERT(!m->live, "REQUEST_FAILBACK while live"); break;
 		case NODE_A_SPAWN:
 			WALK_ASSERT(m->live && m->wrote_live, "SPAWN before L is written under the live lock");
@@ -1717,7 +1734,7 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 	if (n->state == NODE_DONE)
 		WALK_ASSERT(m->done, "DONE without EXIT");
 	else
-		WALK_ASSERT(m->claim_p || m->try_p || m->wait_p || m->timer_p || m->spawn_p || m->running,
+		WALK_ASSERT(m->claim_p || m->try_p || m->wait_p || m->timer_p || m->spawn_p || m->running || m->read_p,
 			    "stuck: nothing pending and no workload");
 	if (m->running || m->spawn_p)
 		WALK_ASSERT(m->live, "a workload without the live lock");
@@ -1746,6 +1763,7 @@ Test(node, random_walks_keep_the_safety_rules)
 		cfg.restart = (enum node_restart)rnd(3);
 		cfg.max_restarts = (int)rnd(5);
 		cfg.restart_window_ms = 1000 + rnd(5000);
+		cfg.takeover_delay_ms = rnd(2) ? 0 : 1000;
 		struct node n;
 		struct model m = { 0 };
 		memset(&n, 0, sizeof n);
@@ -1805,6 +1823,7 @@ Test(node, random_walks_keep_the_safety_rules)
 					break;
 				case NODE_EV_BUSY: m.wait_p = 0; break;
 				case NODE_EV_TIMER: m.timer_p = false; break;
+				case NODE_EV_TICK: m.read_p = false; break;
 				case NODE_EV_EXITED:
 					m.running = false;
 					m.stop_p = false;
@@ -1827,4 +1846,116 @@ Test(node, random_walks_keep_the_safety_rules)
 			apply(&m, &n, seed, stepno);
 		}
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Fencing and the takeover delay                                      */
+/* ------------------------------------------------------------------ */
+
+static void verifying_backup(struct node *n, struct lf_view *crashed)
+{
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.takeover_delay_ms = 1500;
+	backup_waiting(n, &cfg);
+	*crashed = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	crashed->live.heartbeat = 40;
+	crashed->live.epoch = 3;
+	step(n, NODE_EV_LOCKED, crashed);
+	STATE(n, NODE_VERIFYING);
+	EXPECT(ACT(NODE_A_TIMER, 1500));
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_WRITE_LIVE);
+	step(n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_READ, 0));
+}
+
+Test(node, takeover_after_the_delay_when_the_old_heartbeat_stood_still)
+{
+	struct node n;
+	struct lf_view v;
+	verifying_backup(&n, &v);
+	step(&n, NODE_EV_TICK, &v);
+	STATE(&n, NODE_LIVE);
+	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
+	cr_assert_eq(n.epoch, 4);
+}
+
+Test(node, no_takeover_while_the_old_heartbeat_advances)
+{
+	struct node n;
+	struct lf_view v;
+	verifying_backup(&n, &v);
+	v.live.heartbeat++;
+	step(&n, NODE_EV_TICK, &v);
+	STATE(&n, NODE_BACKUP);
+	HAS(NODE_A_RELEASE_LIVE);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_WRITE_LIVE);
+	HAS_NO(NODE_A_RELEASE_BACKUP); /* it keeps its place in line */
+	cr_assert(out.loud, "holding back must be said loudly");
+	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_TIMER, 500));
+}
+
+Test(node, a_request_during_the_delay_is_decided_as_from_backup)
+{
+	struct node n;
+	struct lf_view v;
+	verifying_backup(&n, &v);
+	/* the group was paused meanwhile: a backup stands by, in BACKUP */
+	v.status = LF_PAUSED;
+	step(&n, NODE_EV_TICK, &v);
+	STATE(&n, NODE_BACKUP);
+	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_TIMER, 500));
+	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_WAIT_LIVE, 0));
+}
+
+Test(node, no_delay_without_a_crash_or_without_a_delay)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.takeover_delay_ms = 1500;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(LF_FAILBACK, LF_TARGET_ANY, LF_REC_OK); /* a hand-over, not a crash */
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_LIVE);
+	backup_default(&n); /* takeover_delay_ms 0: a local file system */
+	v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_LIVE);
+}
+
+static void check_fenced(struct node *n)
+{
+	STATE(n, NODE_STOPPING);
+	/* the kill before anything that touches the storage */
+	EXPECT(ACT(NODE_A_STOP, 1), ACT(NODE_A_SLOT_STATE, LF_SLOT_STOPPING));
+	cr_assert(out.loud);
+	HAS_NO(NODE_A_REQUEST_FAILBACK);
+	step_exited(n, W_EXITCODE(0, SIGKILL));
+	STATE(n, NODE_DONE);
+	HAS_NO(NODE_A_WRITE_STATUS); /* never a P: a backup must take over */
+	HAS_NO(NODE_A_SPAWN);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_IO);
+}
+
+Test(node, a_live_record_of_another_node_fences)
+{
+	struct node n;
+	live_default(&n);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	v.live.epoch = n.epoch + 1; /* someone became live after us */
+	v.live.slot = n.slot;
+	struct node_event_data e = ev(NODE_EV_TICK);
+	e.view = &v;
+	step_ev(&n, &e);
+	check_fenced(&n);
+}
+
+Test(node, a_storage_error_while_live_fences_at_once)
+{
+	struct node n;
+	live_default(&n);
+	step(&n, NODE_EV_STORAGE_ERROR, NULL);
+	check_fenced(&n);
 }
