@@ -318,6 +318,8 @@ static void stop(struct loop *l)
 		push(l, NODE_EV_EXITED)->ev.wstatus = l->wl.wstatus;
 		return;
 	}
+	if (l->wl.stop_sig == SIGKILL)
+		return; /* fenced: killed already, no grace to give */
 	log_info("stopping the workload (pid %d): SIGTERM, SIGKILL after %lld ms", (int)l->wl.pid,
 		 (long long)l->cfg->stop_timeout_ms);
 	supervise_kill_tree(&l->wl, SIGTERM);

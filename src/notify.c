@@ -24,7 +24,10 @@ int notify_send(const char *state)
 	if (fd < 0)
 		return -errno;
 	socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-	ssize_t r = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
+	/* Never wait on the receiver: a full queue (ten datagrams on a unix
+	 * socket by default) would freeze the event loop, fence and all. A
+	 * datagram lost to a busy receiver is better than that. */
+	ssize_t r = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa, salen);
 	int err = r < 0 ? -errno : 0;
 	close(fd);
 	return err;

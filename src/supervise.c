@@ -14,7 +14,38 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int supervise_init(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 ? -errno : 0; }
+/* Children we had before any workload (a shell's process substitution
+ * can leave a logger as our child): not part of any workload tree, so
+ * never killed, and never waited for. */
+#define MAX_FOREIGN 16
+static pid_t foreign[MAX_FOREIGN];
+static int nforeign;
+static int own_children; /* counted by count_own */
+
+static bool is_foreign(pid_t pid)
+{
+	for (int i = 0; i < nforeign; i++)
+		if (foreign[i] == pid)
+			return true;
+	return false;
+}
+
+/* Call fn for each child of ours that /proc shows; counts them. */
+static int for_children(void (*fn)(pid_t, int), int arg);
+
+static void note_foreign(pid_t pid, int arg)
+{
+	(void)arg;
+	if (nforeign < MAX_FOREIGN)
+		foreign[nforeign++] = pid;
+}
+
+int supervise_init(void)
+{
+	nforeign = 0;
+	for_children(note_foreign, 0);
+	return prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 ? -errno : 0;
+}
 
 int supervise_resolve(const char *name, char **path)
 {
@@ -129,14 +160,13 @@ int supervise_signal(struct workload *w, int sig)
 	return kill(-w->pid, sig) < 0 ? -errno : 0;
 }
 
-/* Children of ours that are not in the workload's group: descendants
- * that called setsid() and were orphaned to us, the subreaper. */
-static void kill_children(int sig)
+static int for_children(void (*fn)(pid_t, int), int arg)
 {
 	DIR *d = opendir("/proc");
 	if (!d)
-		return;
+		return -1;
 	pid_t self = getpid();
+	int n = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		char path[64], buf[512];
@@ -148,19 +178,39 @@ static void kill_children(int sig)
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		ssize_t r = read(fd, buf, sizeof(buf) - 1);
 		close(fd);
-		if (n <= 0)
+		if (r <= 0)
 			continue;
-		buf[n] = '\0';
+		buf[r] = '\0';
 		/* "pid (comm) state ppid": comm may hold spaces and parentheses. */
 		const char *rp = strrchr(buf, ')');
 		int ppid;
 		char state;
-		if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == self)
-			kill((pid_t)child_pid, sig);
+		if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == self) {
+			fn((pid_t)child_pid, arg);
+			n++;
+		}
 	}
 	closedir(d);
+	return n;
+}
+
+static void kill_one(pid_t pid, int sig)
+{
+	if (!is_foreign(pid))
+		kill(pid, sig);
+}
+
+/* Children of ours that are not in the workload's group: descendants
+ * that called setsid() and were orphaned to us, the subreaper. */
+static void kill_children(int sig) { for_children(kill_one, sig); }
+
+static void count_own(pid_t pid, int arg)
+{
+	(void)arg;
+	if (!is_foreign(pid))
+		own_children++;
 }
 
 void supervise_kill_tree(struct workload *w, int sig)
@@ -185,6 +235,9 @@ bool supervise_reap(struct workload *w)
 		int st;
 		pid_t pid = waitpid(-1, &st, WNOHANG);
 		if (pid > 0) {
+			for (int i = 0; i < nforeign; i++)
+				if (foreign[i] == pid) /* gone: its pid may be reused */
+					foreign[i] = foreign[--nforeign];
 			if (pid == w->pid) {
 				w->main_gone = true;
 				w->wstatus = st;
@@ -194,8 +247,15 @@ bool supervise_reap(struct workload *w)
 			}
 			continue;
 		}
-		if (pid == 0)
-			return false;
+		if (pid == 0) {
+			/* Children remain; the tree is gone if they are all ones
+			 * we had before any workload. */
+			if (!nforeign)
+				return false;
+			own_children = 0;
+			for_children(count_own, 0);
+			return own_children == 0;
+		}
 		if (errno == EINTR)
 			continue;
 		return errno == ECHILD;

@@ -28,7 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1238,6 +1240,7 @@ Test(run, hung_storage_fences_the_live)
 	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
 	int64_t t0 = th_now_ns();
 	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang"); /* killed by the fixture if a check fails first */
 	ensure(wait_dead((pid_t)wpid, BOUND_MS), "the workload outlived its manager's hung storage");
 	double ms = ms_since(t0);
 	cr_log_info("fenced: the workload died %.0f ms after the storage hung (fence timeout 1000 ms)", ms);
@@ -1332,6 +1335,77 @@ Test(run, a_live_record_not_ours_fences_the_live)
 	       "node-a wrote over another node's live record");
 	lockfile_close(&lf);
 	no_overlap();
+}
+
+/* The systemd notify protocol against a real socket: READY=1 once the node
+ * has a place in the group, and WATCHDOG=1 while live only for completed
+ * heartbeat rounds, so systemd's watchdog backs the fence. */
+struct notes {
+	int fd;
+	int ready, pets;
+	int64_t pet_at[512];
+};
+
+/* Read what arrived, for ms (as systemd would: it never lets it pile up). */
+static void notes_collect(struct notes *n, int ms)
+{
+	int64_t end = th_now_ns() + (int64_t)ms * 1000000;
+	do {
+		char buf[512];
+		ssize_t r;
+		while ((r = recv(n->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+			buf[r] = '\0';
+			for (char *save, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+				if (!strcmp(line, "READY=1"))
+					n->ready++;
+				if (!strcmp(line, "WATCHDOG=1") && n->pets < 512)
+					n->pet_at[n->pets++] = th_now_ns();
+			}
+		}
+		sleep_ms(5);
+	} while (th_now_ns() < end);
+}
+
+Test(run, watchdog_is_petted_only_while_rounds_complete)
+{
+	struct notes n = { 0 };
+	char *sock = th_path(T.dir, "notify.sock");
+	n.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	cr_assert_eq(bind(n.fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", sock, strerror(errno));
+	setenv("NOTIFY_SOCKET", sock, 1);
+	setenv("WATCHDOG_USEC", "200000", 1);
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", NULL);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	notes_collect(&n, 1000);
+	ensure(n.ready == 1, "READY=1 sent %d times, want once", n.ready);
+	int healthy = n.pets;
+	cr_log_info("WATCHDOG=1 while healthy: %d in 1 s (every 100 ms when a new round completed)", healthy);
+	ensure(healthy >= 3, "only %d pets in a healthy second", healthy);
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	int64_t t_hang = th_now_ns();
+	while (pid_alive((pid_t)wpid) && th_now_ns() - t_hang < (int64_t)BOUND_MS * 1000000)
+		notes_collect(&n, 20);
+	int64_t t_dead = th_now_ns();
+	ensure(!pid_alive((pid_t)wpid), "the workload outlived the hung storage");
+	int late = 0;
+	/* A round already under way when the hold began may still complete:
+	 * allow one round (200 ms) and a check (100 ms) after it. */
+	for (int i = healthy; i < n.pets; i++)
+		if (n.pet_at[i] > t_hang + 300 * 1000000LL && n.pet_at[i] < t_dead)
+			late++;
+	cr_log_info("storage hung: workload dead after %.0f ms; pets between then and 300 ms after the hang: %d",
+		    (double)(t_dead - t_hang) / 1e6, late);
+	ensure(late == 0, "%d pets while no round completed: the watchdog would never fire", late);
+	ensure(wait_exit(a, BOUND_MS), "node-a did not exit");
+	th_kill(hang);
+	close(n.fd);
+	free(sock);
 }
 
 Test(run, frozen_live_is_not_replaced)

@@ -214,3 +214,23 @@ Test(supervise, resolve_searches_path_like_execvp)
 	cr_expect_eq(supervise_resolve("", &path), -ENOENT);
 	cr_expect_null(path);
 }
+
+/* A child we had before any workload (a logger left by the shell that
+ * exec'd us) is not part of the workload: never killed, never waited for. */
+Test(supervise, a_child_from_before_the_workload_is_not_the_workload)
+{
+	pid_t logger = fork();
+	cr_assert_geq(logger, 0);
+	if (logger == 0) {
+		execl("/bin/sleep", "sleep", "100", (char *)NULL);
+		_exit(127);
+	}
+	cr_assert_eq(supervise_init(), 0);
+	struct workload w;
+	cr_assert_eq(spawn_sh(&w, "exec sleep 100", -1), 0);
+	supervise_kill_tree(&w, SIGKILL);
+	cr_expect(reap_all(&w, 5000), "the tree never counted as gone while the logger lives");
+	cr_expect(w.main_gone);
+	cr_expect_eq(kill(logger, 0), 0, "the logger was killed with the workload");
+	th_kill(logger);
+}
