@@ -41,4 +41,19 @@ run_suite build -Dwerror=true
 # detect_leaks: the tests fork lock holders that are SIGKILLed on purpose.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite build-sanitize -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+# Across hosts: network namespaces sharing a real GlusterFS volume, with a
+# real partition (tests/cluster/). Only where the machine allows it.
+cluster_skip=""
+[ "$(id -u)" -eq 0 ] || cluster_skip="not root"
+[ -n "$cluster_skip" ] || [ -c /dev/fuse ] || cluster_skip="no /dev/fuse"
+if [ -z "$cluster_skip" ] && ! { ip netns add us-probe && ip netns del us-probe; } 2>/dev/null; then
+	cluster_skip="network namespaces unavailable"
+fi
+if [ -z "$cluster_skip" ]; then
+	command -v python3 >/dev/null 2>&1 || apt-get install -y -qq python3 >/dev/null
+	echo "== cluster: GlusterFS across network namespaces"
+	BUILD="$PWD/build" bash tests/cluster/test_gluster.sh
+else
+	echo "== cluster: SKIPPED ($cluster_skip): the multi-host GlusterFS tests did not run"
+fi
 echo "== all tests passed"
