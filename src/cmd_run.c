@@ -1,4 +1,6 @@
 /* understudy run: a node of a group, wrapping the workload. */
+#include <errno.h>
+#include <time.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +37,9 @@ static const char run_usage[] =
 	"  --io-timeout DUR          a lock-file call taking longer means hung storage (default 30s)\n"
 	"  --fence-timeout DUR       live: no heartbeat round for this long kills the workload\n"
 	"                            (default 10s; at least twice --heartbeat-interval)\n"
+	"  --after-fence rejoin|exit after the lock file failed this node (fenced, its workload\n"
+	"                            killed): join again as a new node once it answers, or\n"
+	"                            exit 74 (default rejoin)\n"
 	"  --takeover-delay auto|DUR after a crash, how long a backup waits for the old live's\n"
 	"                            heartbeat to stand still before it starts (default auto:\n"
 	"                            0 on a local file system, else fence timeout + 2 heartbeats)\n"
@@ -59,6 +64,7 @@ enum {
 	OPT_IO_TIMEOUT,
 	OPT_FENCE,
 	OPT_TAKEOVER,
+	OPT_AFTER_FENCE,
 	OPT_LOG_LEVEL,
 	OPT_HELP,
 };
@@ -80,6 +86,7 @@ static const struct option run_options[] = {
 	{ "io-timeout", required_argument, NULL, OPT_IO_TIMEOUT },
 	{ "fence-timeout", required_argument, NULL, OPT_FENCE },
 	{ "takeover-delay", required_argument, NULL, OPT_TAKEOVER },
+	{ "after-fence", required_argument, NULL, OPT_AFTER_FENCE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ 0 },
@@ -125,6 +132,7 @@ int cmd_run(int argc, char **argv)
 		.takeover_delay_ms = -1,
 	};
 	int level = LOGL_INFO, opt, r;
+	bool rejoin = true;
 	long n;
 	optind = 1;
 	opterr = 0;
@@ -194,6 +202,14 @@ int cmd_run(int argc, char **argv)
 			else if ((r = duration_opt("--takeover-delay", optarg, &cfg.takeover_delay_ms)))
 				return r;
 			break;
+		case OPT_AFTER_FENCE:
+			if (strcmp(optarg, "rejoin") == 0)
+				rejoin = true;
+			else if (strcmp(optarg, "exit") == 0)
+				rejoin = false;
+			else
+				return usage_error("--after-fence: '%s' is neither rejoin nor exit", optarg);
+			break;
 		case OPT_LOG_LEVEL:
 			if ((level = log_level_parse(optarg)) < 0)
 				return usage_error("--log-level: '%s' is not error, warning, info or debug", optarg);
@@ -231,5 +247,25 @@ int cmd_run(int argc, char **argv)
 				   (long long)cfg.fence_timeout_ms, (long long)cfg.heartbeat_ms);
 	cfg.argv = argv + optind;
 	log_init(cfg.name, (enum log_level)level);
-	return loop_run(&cfg);
+	/* Set only across our own re-exec after losing the storage. */
+	cfg.wait_for_storage = getenv("UNDERSTUDY_REJOINING") != NULL;
+	unsetenv("UNDERSTUDY_REJOINING");
+	bool lost_storage;
+	int code = loop_run(&cfg, &lost_storage);
+	if (!lost_storage || !rejoin)
+		return code;
+	/* Fenced (or the file failed us while waiting), the workload gone:
+	 * start over as a new node, which waits in line if another is live.
+	 * execve first ends the thread still stuck in a storage call (those
+	 * waits are killable), and the new node's first open of the lock
+	 * file waits until the storage answers. The pause keeps a storage
+	 * that fails at once from turning this into a spin. argv is main's
+	 * argv + 1, so argv - 1 is the whole command line. */
+	log_warn("the lock file failed us: joining again as a new node once it answers");
+	struct timespec pause = { 1, 0 };
+	nanosleep(&pause, NULL);
+	setenv("UNDERSTUDY_REJOINING", "1", 1);
+	execv("/proc/self/exe", argv - 1);
+	log_error("re-executing: %s", strerror(errno));
+	return code;
 }

@@ -722,8 +722,22 @@ static int setup(struct loop *l)
 		log_error("workload %s: %s", cfg->argv[0], strerror(-r));
 		return EX_UNAVAILABLE;
 	}
-	if (lockfile_open(&l->lf, cfg->lock_path, LF_OPEN_CREATE) < 0)
-		return open_error(&l->lf);
+	bool said = false;
+	while (lockfile_open(&l->lf, cfg->lock_path, LF_OPEN_CREATE) < 0) {
+		int e = l->lf.errno_value;
+		bool lost = l->lf.err == LF_E_SYS && (e == ENOTCONN || e == EIO || e == ESTALE || e == ETIMEDOUT ||
+						      e == EHOSTDOWN || e == ENOLCK || e == EAGAIN);
+		if (!cfg->wait_for_storage || !lost)
+			return open_error(&l->lf);
+		/* Rejoining after the storage failed us: it may not answer yet
+		 * (a FUSE client reports ENOTCONN until it reconnects). */
+		if (!said)
+			log_warn("%s: %s: waiting for the storage to answer", cfg->lock_path, strerror(e));
+		said = true;
+		lockfile_close(&l->lf);
+		struct timespec second = { 1, 0 };
+		nanosleep(&second, NULL);
+	}
 	if (!(l->envp = build_env(cfg)) || getrandom(l->id, sizeof(l->id), 0) != (ssize_t)sizeof(l->id)) {
 		log_error("setting up: %s", strerror(errno));
 		return EX_OSERR;
@@ -771,8 +785,9 @@ static int setup(struct loop *l)
 	return 0;
 }
 
-int loop_run(const struct loop_config *cfg)
+int loop_run(const struct loop_config *cfg, bool *lost_storage)
 {
+	*lost_storage = false;
 	struct loop *l = calloc(1, sizeof(*l));
 	if (!l) {
 		log_error("out of memory");
@@ -802,6 +817,7 @@ int loop_run(const struct loop_config *cfg)
 		fire_timers(l);
 	}
 	code = l->node.exit_code;
+	*lost_storage = code == NODE_EXIT_IO;
 out:
 	if (l->job_pending || l->storage_hung) {
 		/* The worker is still inside a storage call and uses l: leave

@@ -22,10 +22,14 @@ struct loop_config {
 	int64_t io_timeout_ms;     /* a storage call taking longer is a failure */
 	int64_t fence_timeout_ms;  /* live: no full heartbeat round for this long: fence */
 	int64_t takeover_delay_ms; /* -1: auto (0 on a local file system) */
+	bool wait_for_storage;     /* rejoining: an open failing like lost storage is retried */
 };
 
 /* Run a node until it leaves the group; returns the process exit status
- * (sysexits.h). Errors are logged where they are found. */
-int loop_run(const struct loop_config *cfg);
+ * (sysexits.h). Errors are logged where they are found. *lost_storage is
+ * set when the node left because the lock file failed it while in the
+ * group (fenced, or an error while waiting): its workload, if it had one,
+ * is gone, and a new node may join once the storage answers again. */
+int loop_run(const struct loop_config *cfg, bool *lost_storage);
 
 #endif

@@ -5,8 +5,10 @@
 #  1. failover: SIGKILL the live manager on host a; host b's workload starts
 #     after its takeover delay, never alongside a's.
 #  2. partition: cut host a off the storage; a fences (SIGKILL to its
-#     workload, exit 74); the brick drops a's locks; b takes over after its
-#     delay; the two workloads never overlap; then heal the partition.
+#     workload) and starts over; the brick drops a's locks; b takes over
+#     after its delay; a's workload is gone before b's starts (CLOCK_MONOTONIC).
+#  3. the link comes back: a joins again and waits, never restarting alone.
+#  4. failback across hosts: `understudy failback --wait` from host b.
 #
 # The workload is tests/witness, which logs "start NAME PID T ROLE" (T is
 # CLOCK_MONOTONIC ns) and "overlap" when another witness still holds the
@@ -135,10 +137,12 @@ PIDS+=($!)
 PIDS+=($!)
 TC=$(now_ns)
 ip -n us-a link set us-a-n down
-wait_exit "$A" 30
+# Fenced, its workload gone, host-a's manager starts over as a new node,
+# which waits for the storage to answer.
+wait_for 30 grep -q 'joining again' $RIG/a.err || fail "host-a did not fence and start over"
 TA=$(now_ns)
-echo "host-a's manager exited $rc, $(ms "$TA" "$TC") ms after the cut"
-[ "$rc" = 74 ] || fail "host-a's manager exited $rc, expected 74"
+echo "host-a fenced and started over, $(ms "$TA" "$TC") ms after the cut"
+kill -0 "$A" 2>/dev/null || fail "host-a's manager exited instead of rejoining"
 wait_for 60 logged '^start host-b' || fail "host-b's workload did not start within 60 s of the cut"
 wait_for 10 test -s $RIG/free.ns || true
 TF=$(cat $RIG/free.ns 2>/dev/null || true)
@@ -151,16 +155,35 @@ TK=$(cat $RIG/fence.ns 2>/dev/null || true)
 [ -n "$TF" ] && [ -n "$TB" ] && [ "$TF" -ge "$TB" ] && fail "host-b started before host-a's workload was gone"
 logged overlap && fail "the witnesses overlapped"
 grep -E 'fencing|killed|stopping' $RIG/a.err || true
-echo "-- healing the partition"
+echo "== 3. the link comes back: host-a rejoins and waits"
 ip -n us-a link set us-a-n up
-heal_seen() { status_of a 2>/dev/null | grep -q '"live":{"name":"host-b"'; }
-if wait_for 30 heal_seen; then
-	echo "status from a after healing:"; status_of a; echo
+TH=$(now_ns)
+a_waiting() { status_of b 2>/dev/null | grep -q '"name":"host-a","role":"primary","state":"waiting","alive":true'; }
+if wait_for 60 a_waiting; then
+	echo "host-a waiting again $(ms "$(now_ns)" "$TH") ms after the link came back; status from a:"
+	status_of a; echo
 else
-	fail "after healing, host a does not see host-b live"
+	fail "after healing, host-a is not waiting in the group"
+	cat $RIG/a.err
 fi
 kill -0 "$B" 2>/dev/null || fail "host-b's manager is gone after the heal"
-logged '^start host-a.*' && [ "$(grep -c '^start host-a' "$LOG")" -gt 1 ] && fail "host-a started again"
+sleep 1
+[ "$(grep -c '^start host-a' "$LOG")" -gt 1 ] && fail "host-a started its workload again on its own"
+logged overlap && fail "the witnesses overlapped"
+
+echo "== 4. failback across hosts"
+TF0=$(now_ns)
+if ip netns exec us-b timeout 60 "$U" failback --lock $RIG/b/mnt/g.lock --wait --timeout 40s; then
+	wait_for 20 test "$(grep -c '^start host-a' "$LOG")" -ge 2 || fail "host-a's workload did not start again"
+	TA2=$(awk '/^start host-a/{n++; if (n == 2) {print $4; exit}}' "$LOG")
+	[ -n "$TA2" ] && echo "failback: request to host-a's workload start: $(ms "$TA2" "$TF0") ms"
+else
+	fail "failback --wait from host b failed"
+fi
+logged overlap && fail "the witnesses overlapped"
+kill -TERM "$A"
+wait_exit "$A" 20
+[ "$rc" = 0 ] || fail "host-a's manager exited $rc on SIGTERM, expected 0"
 kill -TERM "$B"
 wait_exit "$B" 20
 [ "$rc" = 0 ] || fail "host-b's manager exited $rc on SIGTERM, expected 0"

@@ -1233,7 +1233,8 @@ static bool wait_dead(pid_t pid, int timeout_ms)
  * kill its workload within the fence timeout, without waiting on storage. */
 Test(run, hung_storage_fences_the_live)
 {
-	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", NULL);
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s",
+			   "--after-fence", "exit", NULL);
 	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
 	wait_live("node-a", BOUND_MS);
 	int b = start_node("backup", "node-b", NULL);
@@ -1251,6 +1252,31 @@ Test(run, hung_storage_fences_the_live)
 	th_kill(hang); /* the storage answers again: the backup takes over */
 	wait_start("node-b", 1, BOUND_MS);
 	ensure(proc_alive(b), "node-b's manager exited");
+	no_overlap();
+}
+
+/* The default after a fence: the node stays in the group. Once the storage
+ * answers it joins again as a new node, and since another node is live by
+ * then it waits; it never starts the workload again on its own. */
+Test(run, a_fenced_node_rejoins_as_a_waiting_node)
+{
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", NULL);
+	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	start_node("backup", "node-b", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	ensure(wait_dead((pid_t)wpid, BOUND_MS), "the workload outlived the hung storage");
+	sleep_ms(300);
+	ensure(proc_alive(a), "node-a's manager left instead of rejoining (exit %d)", exit_code(a));
+	th_kill(hang); /* the storage answers again */
+	wait_start("node-b", 1, BOUND_MS);
+	wait_live("node-b", BOUND_MS);
+	wait_state("node-a", LF_SLOT_WAITING, BOUND_MS);
+	sleep_ms(500);
+	ensure(count(EV_START, "node-a") == 1, "node-a started its workload again after the fence");
+	ensure(proc_alive(a), "node-a's manager is gone");
 	no_overlap();
 }
 
@@ -1315,7 +1341,7 @@ Test(run, takeover_refused_while_the_old_heartbeat_advances)
  * The live kills its workload and never writes over that record. */
 Test(run, a_live_record_not_ours_fences_the_live)
 {
-	int a = start_node("primary", "node-a", NULL);
+	int a = start_node("primary", "node-a", "--after-fence", "exit", NULL);
 	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
 	wait_live("node-a", BOUND_MS);
 	struct lockfile lf;
@@ -1376,7 +1402,8 @@ Test(run, watchdog_is_petted_only_while_rounds_complete)
 	cr_assert_eq(bind(n.fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", sock, strerror(errno));
 	setenv("NOTIFY_SOCKET", sock, 1);
 	setenv("WATCHDOG_USEC", "200000", 1);
-	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", NULL);
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s",
+			   "--after-fence", "exit", NULL);
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
 	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
