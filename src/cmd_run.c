@@ -37,6 +37,8 @@ static const char run_usage[] =
 	"  --io-timeout DUR          a lock-file call taking longer means hung storage (default 30s)\n"
 	"  --fence-timeout DUR       live: no heartbeat round for this long kills the workload\n"
 	"                            (default 10s; at least twice --heartbeat-interval)\n"
+	"  --on-fence PATH           run PATH (absolute, no shell) when this node fences, with\n"
+	"                            UNDERSTUDY_EVENT=fence; killed after --stop-timeout\n"
 	"  --after-fence rejoin|exit after the lock file failed this node (fenced, its workload\n"
 	"                            killed): join again as a new node once it answers, or\n"
 	"                            exit 74 (default rejoin)\n"
@@ -65,6 +67,7 @@ enum {
 	OPT_FENCE,
 	OPT_TAKEOVER,
 	OPT_AFTER_FENCE,
+	OPT_ON_FENCE,
 	OPT_LOG_LEVEL,
 	OPT_HELP,
 };
@@ -87,6 +90,7 @@ static const struct option run_options[] = {
 	{ "fence-timeout", required_argument, NULL, OPT_FENCE },
 	{ "takeover-delay", required_argument, NULL, OPT_TAKEOVER },
 	{ "after-fence", required_argument, NULL, OPT_AFTER_FENCE },
+	{ "on-fence", required_argument, NULL, OPT_ON_FENCE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ 0 },
@@ -209,6 +213,13 @@ int cmd_run(int argc, char **argv)
 				rejoin = false;
 			else
 				return usage_error("--after-fence: '%s' is neither rejoin nor exit", optarg);
+			break;
+		case OPT_ON_FENCE:
+			/* Checked now: a hook found missing at fencing time is too late. */
+			if (optarg[0] != '/' || access(optarg, X_OK) < 0)
+				return usage_error("--on-fence: '%s' is not an executable given by its absolute path",
+						   optarg);
+			cfg.on_fence = optarg;
 			break;
 		case OPT_LOG_LEVEL:
 			if ((level = log_level_parse(optarg)) < 0)

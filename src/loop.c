@@ -11,11 +11,13 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 #include <poll.h>
 
+#include "understudy/hook.h"
 #include "understudy/log.h"
 #include "understudy/notify.h"
 #include "understudy/supervise.h"
@@ -46,6 +48,8 @@ struct loop {
 	bool job_pending, job_is_tick, storage_hung;
 	bool list_failed; /* a storage action of the current list failed */
 	bool fenced;      /* the fence deadline passed; checked once */
+	int hook_pidfd;   /* the on-fence hook, until its timeout */
+	int64_t hook_kill_at;
 	unsigned timer_gen;
 	struct node node;
 	struct node_out out;
@@ -336,6 +340,23 @@ static void describe_exit(int st, char *buf, size_t n)
 		snprintf(buf, n, "ended (status 0x%x)", st);
 }
 
+/* After the SIGKILL, never before it: the hook must not delay the fence. */
+static void fence_hook(struct loop *l)
+{
+	if (!l->cfg->on_fence || l->hook_pidfd >= 0)
+		return;
+	pid_t pid = hook_start(l->cfg->on_fence, "fence", l->envp);
+	if (pid < 0) {
+		log_error("on-fence hook %s: %s", l->cfg->on_fence, strerror(-pid));
+		return;
+	}
+	log_info("on-fence hook %s started, pid %d", l->cfg->on_fence, (int)pid);
+	/* A pidfd: the timeout's kill can never reach a reused pid. */
+	l->hook_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (l->hook_pidfd >= 0)
+		l->hook_kill_at = now_ms() + l->cfg->stop_timeout_ms;
+}
+
 /* A child changed state. The workload counts as gone only when its main
  * process and every other process of its tree have been reaped. */
 static void on_child(struct loop *l)
@@ -440,6 +461,8 @@ static void run_action(struct loop *l, const struct node_action *a)
 			log_warn("fencing: SIGKILL to the workload's whole tree");
 			supervise_kill_tree(&l->wl, SIGKILL);
 		}
+		if (a->arg)
+			fence_hook(l);
 		stop(l);
 		return;
 	case NODE_A_READ:
@@ -493,7 +516,7 @@ static int64_t next_deadline(const struct loop *l)
 	int64_t d[] = { l->timer_at,           l->kill_at,
 			l->interrupt_at,       l->job_deadline,
 			live ? l->tick_at : 0, live && !l->fenced ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
-			l->watchdog_at };
+			l->watchdog_at,        l->hook_kill_at };
 	int64_t m = 0;
 	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
 		if (d[i] && (!m || d[i] < m))
@@ -544,12 +567,19 @@ static void fire_timers(struct loop *l)
 			  (long long)(now - l->last_round));
 		if (l->wl_active)
 			supervise_kill_tree(&l->wl, SIGKILL);
+		fence_hook(l);
 		if (l->job_pending) {
 			l->storage_hung = true;
 			l->job_pending = false;
 			l->job_deadline = 0;
 		}
 		storage_failed(l, ETIMEDOUT);
+	}
+	if (l->hook_kill_at && now >= l->hook_kill_at) {
+		l->hook_kill_at = 0;
+		if (syscall(SYS_pidfd_send_signal, l->hook_pidfd, SIGKILL, NULL, 0) == 0)
+			log_warn("on-fence hook did not finish within %lld ms: killed",
+				 (long long)l->cfg->stop_timeout_ms);
 	}
 	if (l->watchdog_ms && now >= l->watchdog_at) {
 		/* Live: pet only for a new completed round, so a node whose
@@ -797,6 +827,7 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	l->sfd = -1;
 	l->lf.fd = -1;
 	l->wl.pidfd = -1;
+	l->hook_pidfd = -1;
 	int code = setup(l);
 	if (code)
 		goto out;

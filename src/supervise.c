@@ -40,6 +40,8 @@ static void note_foreign(pid_t pid, int arg)
 		foreign[nforeign++] = pid;
 }
 
+void supervise_not_workload(pid_t pid) { note_foreign(pid, 0); }
+
 int supervise_init(void)
 {
 	nforeign = 0;

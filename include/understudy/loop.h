@@ -22,6 +22,7 @@ struct loop_config {
 	int64_t io_timeout_ms;     /* a storage call taking longer is a failure */
 	int64_t fence_timeout_ms;  /* live: no full heartbeat round for this long: fence */
 	int64_t takeover_delay_ms; /* -1: auto (0 on a local file system) */
+	const char *on_fence;      /* hook run when the node fences, or NULL */
 	bool wait_for_storage;     /* rejoining: an open failing like lost storage is retried */
 };
 

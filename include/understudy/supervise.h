@@ -34,6 +34,9 @@ int supervise_signal(struct workload *w, int sig);
 void supervise_kill_tree(struct workload *w, int sig);
 /* Reap what has exited. Returns true when no child is left at all. */
 bool supervise_reap(struct workload *w);
+/* Mark a child of ours that is not part of the workload (a hook): never
+ * killed with the workload's tree, never waited for as part of it. */
+void supervise_not_workload(pid_t pid);
 /* Find an executable for name as execvp would; 0 with *path malloc'd. */
 int supervise_resolve(const char *name, char **path);
 

@@ -1233,8 +1233,15 @@ static bool wait_dead(pid_t pid, int timeout_ms)
  * kill its workload within the fence timeout, without waiting on storage. */
 Test(run, hung_storage_fences_the_live)
 {
+	/* The on-fence hook records what it was told. */
+	char *hook = th_path(T.dir, "on-fence.sh"), *marker = th_path(T.dir, "fence.marker");
+	FILE *f = fopen(hook, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "#!/bin/sh\necho \"$1 $UNDERSTUDY_EVENT $UNDERSTUDY_NODE\" > %s\n", marker);
+	fclose(f);
+	chmod(hook, 0755);
 	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s",
-			   "--after-fence", "exit", NULL);
+			   "--after-fence", "exit", "--on-fence", hook, NULL);
 	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
 	wait_live("node-a", BOUND_MS);
 	int b = start_node("backup", "node-b", NULL);
@@ -1248,6 +1255,14 @@ Test(run, hung_storage_fences_the_live)
 	ensure(ms >= 700, "fenced after %.0f ms, before the fence timeout could pass", ms);
 	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit on hung storage");
 	ensure(exit_code(a) == 74, "node-a exited %d, want 74 (EX_IOERR)", exit_code(a));
+	for (int i = 0; i < 200 && access(marker, F_OK) < 0; i++)
+		sleep_ms(10);
+	char *said = slurp(marker);
+	ensure(said && !strcmp(said, "fence fence node-a\n"), "the on-fence hook said \"%s\"",
+	       said ? said : "(nothing)");
+	free(said);
+	free(hook);
+	free(marker);
 	ensure(count(EV_START, "node-b") == 0, "node-b started while the storage was hung");
 	th_kill(hang); /* the storage answers again: the backup takes over */
 	wait_start("node-b", 1, BOUND_MS);
