@@ -42,12 +42,7 @@ pid_t hook_start(const char *path, const char *event, char *const envp[])
 		/* Its own session: signals meant for the workload's group and
 		 * the terminal never reach it. Only async-signal-safe calls. */
 		setsid();
-		sigset_t none;
-		sigemptyset(&none);
-		for (int s = 1; s < NSIG; s++)
-			if (s != SIGKILL && s != SIGSTOP)
-				signal(s, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		supervise_child_signals();
 		char *argv[] = { (char *)path, (char *)event, NULL };
 		execve(path, argv, env);
 		int e = errno;

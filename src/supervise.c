@@ -86,6 +86,16 @@ int supervise_resolve(const char *name, char **path)
 	return err;
 }
 
+void supervise_child_signals(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* In the child, between fork and exec: only async-signal-safe calls. */
 static void child(const char *path, char *const argv[], char *const envp[], int keep_fd, int errpipe, pid_t parent)
 {
@@ -94,12 +104,7 @@ static void child(const char *path, char *const argv[], char *const envp[], int 
 	if (getppid() != parent)
 		_exit(127); /* the manager died before we could ask */
 	setpgid(0, 0);
-	sigset_t all;
-	sigemptyset(&all);
-	for (int s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
-	sigprocmask(SIG_SETMASK, &all, NULL);
+	supervise_child_signals();
 	if (keep_fd >= 0)
 		fcntl(keep_fd, F_SETFD, 0);
 	execve(path, argv, envp);

@@ -34,6 +34,10 @@ int supervise_signal(struct workload *w, int sig);
 void supervise_kill_tree(struct workload *w, int sig);
 /* Reap what has exited. Returns true when no child is left at all. */
 bool supervise_reap(struct workload *w);
+/* In a child between fork and exec (async-signal-safe): default
+ * dispositions and an empty mask, so the program starts as from a shell
+ * and not with the manager's signals blocked for its signalfd. */
+void supervise_child_signals(void);
 /* Mark a child of ours that is not part of the workload (a hook): never
  * killed with the workload's tree, never waited for as part of it. */
 void supervise_not_workload(pid_t pid);
