@@ -555,8 +555,10 @@ static void fire_timers(struct loop *l)
 			  (long long)l->cfg->io_timeout_ms);
 		l->storage_hung = true;
 		l->job_pending = false; /* the worker keeps it; we go on without */
-		if (l->wl_active)
+		if (l->wl_active) {
 			supervise_kill_tree(&l->wl, SIGKILL); /* never run blind */
+			fence_hook(l);
+		}
 		storage_failed(l, ETIMEDOUT);
 	}
 	if (ticking(l) && !l->storage_hung && !l->fenced && now - l->last_round > l->cfg->fence_timeout_ms) {
