@@ -99,8 +99,9 @@ static enum lf_rec check(const uint8_t *rec, size_t size)
 
 /* Header: magic 0-7, major 8, minor 10, slots 12, slot size 14,
  * file size 16, flags 20, reserved 24, crc 28. */
-/* Eight bytes in the file, no terminating NUL. */
-static const uint8_t magic[8] = { 'U', 'N', 'D', 'R', 'S', 'T', 'D', 'Y' };
+/* Eight bytes in the file, no terminating NUL: the array is exactly
+ * the size of LF_MAGIC's characters. */
+static const uint8_t magic[8] = LF_MAGIC;
 
 void lockfile_encode_header(uint8_t out[LF_HEADER_SIZE])
 {
