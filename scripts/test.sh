@@ -52,7 +52,9 @@ fi
 if [ -z "$cluster_skip" ]; then
 	command -v python3 >/dev/null 2>&1 || apt-get install -y -qq python3 >/dev/null
 	echo "== cluster: GlusterFS across network namespaces"
-	BUILD="$PWD/build" bash tests/cluster/test_gluster.sh
+	# One rig per machine (fixed namespace names): whoever uses it (these
+	# tests, the benchmarks, the chaos run) holds this lock meanwhile.
+	BUILD="$PWD/build" flock /tmp/us-rig.lock bash tests/cluster/test_gluster.sh
 else
 	echo "== cluster: SKIPPED ($cluster_skip): the multi-host GlusterFS tests did not run"
 fi
