@@ -10,260 +10,149 @@
 #include <unistd.h>
 
 #include "understudy/cmd.h"
+#include "understudy/config.h"
 #include "understudy/log.h"
 #include "understudy/loop.h"
 #include "understudy/options.h"
 
 static const char run_usage[] =
 	"usage: understudy run --lock PATH --role primary|backup [options] -- COMMAND [ARG...]\n"
+	"       understudy run --config FILE [options] [-- COMMAND [ARG...]]\n"
+	"       understudy run --config FILE --check\n"
 	"\n"
 	"Run COMMAND on this host only while this node is the live node of the group\n"
 	"whose lock file is PATH (on storage every node of the group mounts).\n"
 	"\n"
+	"  --config FILE             read settings from FILE (understudy.conf(5)); the\n"
+	"                            command line wins over it\n"
+	"  --check                   check the settings, print them and exit: starts nothing\n"
+	"\n"
+	"group and node:\n"
 	"  --lock PATH               the group's lock file (created if missing)\n"
 	"  --role primary|backup     the primary starts the group; backups wait\n"
 	"  --name NAME               this node's name (default: the host name)\n"
 	"  --address ADDR            where clients reach this node's workload\n"
-	"  --allow-failback          primary: take the workload back from a live backup\n"
-	"  --failover-on-shutdown    on SIGTERM leave the group live for a backup\n"
+	"  --allow-failback[=no]     primary: take the workload back from a live backup\n"
+	"  --failover-on-shutdown[=no]  on SIGTERM leave the group live for a backup\n"
 	"                            (default: pause the group)\n"
+	"  --log-level LEVEL         error, warning, info or debug (default info)\n"
+	"\n"
+	"workload:\n"
+	"  --working-directory DIR   run it in DIR (absolute)\n"
+	"  --user USER               run it as USER, with USER's groups (needs root)\n"
+	"  --group GROUP             run it with GROUP as its group (default USER's)\n"
+	"  --environment KEY=VALUE   add a variable to its environment (repeatable)\n"
 	"  --restart on-failure|always|never   restart policy (default on-failure)\n"
 	"  --max-restarts N          restarts allowed within the window (default 5)\n"
 	"  --restart-window DUR      (default 60s)\n"
 	"  --stop-timeout DUR        SIGTERM to SIGKILL (default 10s)\n"
+	"\n"
+	"fencing and timing:\n"
 	"  --check-interval DUR      how often the live reads the lock file (default 500ms)\n"
 	"  --heartbeat-interval DUR  how often the live advances its heartbeat (default 1s)\n"
 	"  --poll-interval DUR       longest wait before a waiting node looks again (default 500ms)\n"
 	"  --io-timeout DUR          a lock-file call taking longer means hung storage (default 30s)\n"
 	"  --fence-timeout DUR       live: no heartbeat round for this long kills the workload\n"
 	"                            (default 10s; at least twice --heartbeat-interval)\n"
-	"  --on-fence PATH           run PATH (absolute, no shell) when this node fences, with\n"
-	"                            UNDERSTUDY_EVENT=fence; killed after --stop-timeout\n"
-	"  --after-fence rejoin|exit after the lock file failed this node (fenced, its workload\n"
-	"                            killed): join again as a new node once it answers, or\n"
-	"                            exit 74 (default rejoin)\n"
 	"  --takeover-delay auto|DUR after a crash, how long a backup waits for the old live's\n"
 	"                            heartbeat to stand still before it starts (default auto:\n"
 	"                            0 on a local file system, else fence timeout + 2 heartbeats)\n"
-	"  --log-level LEVEL         error, warning, info or debug (default info)\n"
+	"  --after-fence rejoin|exit after the lock file failed this node (fenced, its workload\n"
+	"                            killed): join again as a new node once it answers, or\n"
+	"                            exit 74 (default rejoin)\n"
 	"\n"
-	"DUR is a number with ms, s, m or h (a plain number is seconds).\n";
+	"hooks (an absolute path to an executable, run without a shell, with the event\n"
+	"as its argument and UNDERSTUDY_EVENT; never waited for):\n"
+	"  --on-live PATH            this node's workload started: it is live\n"
+	"  --on-backup PATH          this node stands by to take over\n"
+	"  --on-stop PATH            this node's workload stopped and it left live\n"
+	"  --on-fence PATH           this node lost the storage and killed its workload\n"
+	"  --on-failback PATH        a failback moved the workload to or from this node\n"
+	"  --hook-timeout DUR        a hook still running then is killed (default 30s)\n"
+	"\n"
+	"DUR is a number with ms, s, m or h (a plain number is seconds).\n"
+	"Exit status 64: a bad command line; 78: a bad configuration file.\n";
 
-enum {
-	OPT_LOCK = 256,
-	OPT_ROLE,
-	OPT_NAME,
-	OPT_ADDRESS,
-	OPT_FAILBACK,
-	OPT_FOS,
-	OPT_RESTART,
-	OPT_MAX_RESTARTS,
-	OPT_WINDOW,
-	OPT_STOP_TIMEOUT,
-	OPT_CHECK,
-	OPT_HEARTBEAT,
-	OPT_POLL,
-	OPT_IO_TIMEOUT,
-	OPT_FENCE,
-	OPT_TAKEOVER,
-	OPT_AFTER_FENCE,
-	OPT_ON_FENCE,
-	OPT_LOG_LEVEL,
-	OPT_HELP,
-};
+/* Options that are not settings: they say what to do with the settings. */
+enum { OPT_CONFIG = CK_NKEYS, OPT_CHECK, OPT_HELP, OPT_N };
 
-static const struct option run_options[] = {
-	{ "lock", required_argument, NULL, OPT_LOCK },
-	{ "role", required_argument, NULL, OPT_ROLE },
-	{ "name", required_argument, NULL, OPT_NAME },
-	{ "address", required_argument, NULL, OPT_ADDRESS },
-	{ "allow-failback", no_argument, NULL, OPT_FAILBACK },
-	{ "failover-on-shutdown", no_argument, NULL, OPT_FOS },
-	{ "restart", required_argument, NULL, OPT_RESTART },
-	{ "max-restarts", required_argument, NULL, OPT_MAX_RESTARTS },
-	{ "restart-window", required_argument, NULL, OPT_WINDOW },
-	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
-	{ "check-interval", required_argument, NULL, OPT_CHECK },
-	{ "heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT },
-	{ "poll-interval", required_argument, NULL, OPT_POLL },
-	{ "io-timeout", required_argument, NULL, OPT_IO_TIMEOUT },
-	{ "fence-timeout", required_argument, NULL, OPT_FENCE },
-	{ "takeover-delay", required_argument, NULL, OPT_TAKEOVER },
-	{ "after-fence", required_argument, NULL, OPT_AFTER_FENCE },
-	{ "on-fence", required_argument, NULL, OPT_ON_FENCE },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ 0 },
-};
+static void options_table(struct option *o)
+{
+	int n = 0;
+	for (int k = 0; k < CK_NKEYS; k++) {
+		if (config_keys[k].arg == CA_NONE)
+			continue;
+		o[n++] = (struct option){ config_keys[k].key,
+					  config_keys[k].arg == CA_FLAG ? optional_argument : required_argument, NULL,
+					  k };
+	}
+	o[n++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
+	o[n++] = (struct option){ "check", no_argument, NULL, OPT_CHECK };
+	o[n++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+	o[n] = (struct option){ 0 };
+}
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int error_exit(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	fprintf(stderr, "understudy run: ");
 	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\nTry 'understudy run --help'.\n");
+	fputc('\n', stderr);
+	if (code == EX_USAGE)
+		fprintf(stderr, "Try 'understudy run --help'.\n");
 	va_end(ap);
-	return EX_USAGE;
+	return code;
 }
 
-static int duration_opt(const char *name, const char *arg, int64_t *ms)
+/* The command line, read twice: first for --config and --help, so that
+ * the file is read before the options that override it are applied. */
+static int parse(int argc, char **argv, const struct option *opts, struct config *c, bool apply, const char **file,
+		 bool *check)
 {
-	if (options_duration(arg, ms) == 0)
-		return 0;
-	fprintf(stderr, "understudy run: %s: '%s' is not a duration (like 500ms, 10s, 2m)\n", name, arg);
-	return EX_USAGE;
-}
-
-int cmd_run(int argc, char **argv)
-{
-	static char host[256];
-	struct loop_config cfg = {
-		.node = {
-			.role = LF_ROLE_NONE,
-			.restart = NODE_RESTART_ON_FAILURE,
-			.max_restarts = 5,
-			.restart_window_ms = 60000,
-			.backoff_ms = 100,
-			.backoff_max_ms = 5000,
-			.poll_ms = 500,
-		},
-		.stop_timeout_ms = 10000,
-		.check_ms = 500,
-		.heartbeat_ms = 1000,
-		.io_timeout_ms = 30000,
-		.fence_timeout_ms = 10000,
-		.takeover_delay_ms = -1,
-	};
-	int level = LOGL_INFO, opt, r;
-	bool rejoin = true;
-	long n;
+	char why[512];
+	int opt;
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:", run_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		switch (opt) {
-		case OPT_LOCK: cfg.lock_path = optarg; break;
-		case OPT_ROLE:
-			if (strcmp(optarg, "primary") == 0)
-				cfg.node.role = LF_ROLE_PRIMARY;
-			else if (strcmp(optarg, "backup") == 0)
-				cfg.node.role = LF_ROLE_BACKUP;
-			else
-				return usage_error("--role: '%s' is neither primary nor backup", optarg);
-			break;
-		case OPT_NAME: cfg.name = optarg; break;
-		case OPT_ADDRESS: cfg.address = optarg; break;
-		case OPT_FAILBACK: cfg.node.allow_failback = true; break;
-		case OPT_FOS: cfg.node.failover_on_shutdown = true; break;
-		case OPT_RESTART:
-			if (strcmp(optarg, "on-failure") == 0)
-				cfg.node.restart = NODE_RESTART_ON_FAILURE;
-			else if (strcmp(optarg, "always") == 0)
-				cfg.node.restart = NODE_RESTART_ALWAYS;
-			else if (strcmp(optarg, "never") == 0)
-				cfg.node.restart = NODE_RESTART_NEVER;
-			else
-				return usage_error("--restart: '%s' is not on-failure, always or never", optarg);
-			break;
-		case OPT_MAX_RESTARTS:
-			if (options_int(optarg, 0, NODE_RESTART_HISTORY, &n) < 0)
-				return usage_error("--max-restarts: '%s' is not a whole number from 0 to 64", optarg);
-			cfg.node.max_restarts = (int)n;
-			break;
-		case OPT_WINDOW:
-			if ((r = duration_opt("--restart-window", optarg, &cfg.node.restart_window_ms)))
-				return r;
-			break;
-		case OPT_STOP_TIMEOUT:
-			if ((r = duration_opt("--stop-timeout", optarg, &cfg.stop_timeout_ms)))
-				return r;
-			break;
-		case OPT_CHECK:
-			if ((r = duration_opt("--check-interval", optarg, &cfg.check_ms)))
-				return r;
-			break;
-		case OPT_HEARTBEAT:
-			if ((r = duration_opt("--heartbeat-interval", optarg, &cfg.heartbeat_ms)))
-				return r;
-			break;
-		case OPT_POLL:
-			if ((r = duration_opt("--poll-interval", optarg, &cfg.node.poll_ms)))
-				return r;
-			break;
-		case OPT_IO_TIMEOUT:
-			if ((r = duration_opt("--io-timeout", optarg, &cfg.io_timeout_ms)))
-				return r;
-			break;
-		case OPT_FENCE:
-			if ((r = duration_opt("--fence-timeout", optarg, &cfg.fence_timeout_ms)))
-				return r;
-			break;
-		case OPT_TAKEOVER:
-			if (strcmp(optarg, "auto") == 0)
-				cfg.takeover_delay_ms = -1;
-			else if (strcmp(optarg, "0") == 0)
-				cfg.takeover_delay_ms = 0;
-			else if ((r = duration_opt("--takeover-delay", optarg, &cfg.takeover_delay_ms)))
-				return r;
-			break;
-		case OPT_AFTER_FENCE:
-			if (strcmp(optarg, "rejoin") == 0)
-				rejoin = true;
-			else if (strcmp(optarg, "exit") == 0)
-				rejoin = false;
-			else
-				return usage_error("--after-fence: '%s' is neither rejoin nor exit", optarg);
-			break;
-		case OPT_ON_FENCE:
-			/* Checked now: a hook found missing at fencing time is too late. */
-			if (optarg[0] != '/' || access(optarg, X_OK) < 0)
-				return usage_error("--on-fence: '%s' is not an executable given by its absolute path",
-						   optarg);
-			cfg.on_fence = optarg;
-			break;
-		case OPT_LOG_LEVEL:
-			if ((level = log_level_parse(optarg)) < 0)
-				return usage_error("--log-level: '%s' is not error, warning, info or debug", optarg);
-			break;
-		case OPT_HELP: fputs(run_usage, stdout); return 0;
-		case ':': return usage_error("%s needs a value", argv[optind - 1]);
-		default: return usage_error("unknown option '%s'", argv[optind - 1]);
+		case OPT_CONFIG: *file = optarg; break;
+		case OPT_CHECK: *check = true; break;
+		case OPT_HELP:
+			if (!apply)
+				fputs(run_usage, stdout);
+			return -1;
+		case ':': return error_exit(EX_USAGE, "%s needs a value", argv[optind - 1]);
+		case '?': return error_exit(EX_USAGE, "unknown option '%s'", argv[optind - 1]);
+		default:
+			if (apply && config_set(c, (enum config_key)opt, optarg, why, sizeof(why)) < 0)
+				return error_exit(EX_USAGE, "--%s: %s", config_keys[opt].key, why);
 		}
 	}
-	if (!cfg.lock_path)
-		return usage_error("%s", "--lock PATH is required: the group's lock file");
-	if (cfg.node.role == LF_ROLE_NONE)
-		return usage_error("%s", "--role primary|backup is required");
-	if (optind >= argc)
-		return usage_error("%s", "no workload: give the command after --, as in: run ... -- /usr/bin/app");
-	if (!cfg.name) {
-		if (gethostname(host, sizeof(host)) < 0 || !*host)
-			return usage_error("%s", "--name is required: the host name is unknown");
-		host[sizeof(host) - 1] = '\0';
-		host[strcspn(host, ".")] = '\0';
-		cfg.name = host;
+	return 0;
+}
+
+/* The node, once its settings are known; and again after the storage
+ * failed it, as a new process. */
+static int run(struct config *c, char **argv)
+{
+	log_init(c->run.name, (enum log_level)c->log_level);
+	for (size_t i = 0; i < c->nenv; i++) {
+		char *eq = strchr(c->env[i], '=');
+		*eq = '\0';
+		int e = setenv(c->env[i], eq + 1, 1);
+		*eq = '=';
+		if (e < 0) {
+			log_error("environment %s: %s", c->env[i], strerror(errno));
+			return EX_OSERR;
+		}
 	}
-	if (options_name(cfg.name) < 0)
-		return usage_error("--name: '%s' must be 1 to 63 letters, digits or . - _ @ :", cfg.name);
-	if (cfg.address && strlen(cfg.address) > LF_ADDR_MAX)
-		return usage_error("--address: '%s' is longer than 63 bytes", cfg.address);
-	if (cfg.node.allow_failback && cfg.node.role != LF_ROLE_PRIMARY)
-		return usage_error("%s", "--allow-failback is for the primary: a backup has nothing to fail back to");
-	/* The heartbeat is written on a check, so it can go no faster. */
-	if (cfg.check_ms > cfg.heartbeat_ms)
-		return usage_error("--check-interval (%lld ms) must not exceed --heartbeat-interval (%lld ms)",
-				   (long long)cfg.check_ms, (long long)cfg.heartbeat_ms);
-	if (cfg.fence_timeout_ms < 2 * cfg.heartbeat_ms)
-		return usage_error("--fence-timeout (%lld ms) must be at least twice --heartbeat-interval (%lld ms)",
-				   (long long)cfg.fence_timeout_ms, (long long)cfg.heartbeat_ms);
-	cfg.argv = argv + optind;
-	log_init(cfg.name, (enum log_level)level);
 	/* Set only across our own re-exec after losing the storage. */
-	cfg.wait_for_storage = getenv("UNDERSTUDY_REJOINING") != NULL;
+	c->run.wait_for_storage = getenv("UNDERSTUDY_REJOINING") != NULL;
 	unsetenv("UNDERSTUDY_REJOINING");
 	bool lost_storage;
-	int code = loop_run(&cfg, &lost_storage);
-	if (!lost_storage || !rejoin)
+	int code = loop_run(&c->run, &lost_storage);
+	if (!lost_storage || !c->rejoin)
 		return code;
 	/* Fenced (or the file failed us while waiting), the workload gone:
 	 * start over as a new node, which waits in line if another is live.
@@ -279,4 +168,42 @@ int cmd_run(int argc, char **argv)
 	execv("/proc/self/exe", argv - 1);
 	log_error("re-executing: %s", strerror(errno));
 	return code;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct option opts[OPT_N + 1];
+	options_table(opts);
+	struct config c;
+	config_init(&c);
+	const char *file = NULL;
+	bool check = false, from_file;
+	char why[768];
+	int r = parse(argc, argv, opts, &c, false, &file, &check);
+	if (r)
+		return r < 0 ? 0 : r;
+	/* The command line first, then the file under it: what the command
+	 * line set, the file does not change. */
+	if ((r = parse(argc, argv, opts, &c, true, &file, &check)))
+		goto out;
+	if (optind < argc)
+		c.run.argv = argv + optind;
+	if (file && config_load(&c, file, why, sizeof(why)) < 0) {
+		r = error_exit(EX_CONFIG, "%s", why);
+		goto out;
+	}
+	if (config_finish(&c, why, sizeof(why), &from_file) < 0) {
+		r = error_exit(from_file ? EX_CONFIG : EX_USAGE, "%s", why);
+		goto out;
+	}
+	if (check) {
+		/* Nothing started, the lock file not even opened. */
+		config_print(&c, stdout);
+		r = 0;
+		goto out;
+	}
+	r = run(&c, argv);
+out:
+	config_free(&c);
+	return r;
 }

@@ -1,4 +1,4 @@
-/* Hooks: started, not waited for. */
+/* Hooks: started, watched for their end and their timeout, never waited for. */
 #include "understudy/hook.h"
 
 #include <errno.h>
@@ -7,40 +7,52 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "understudy/log.h"
 #include "understudy/supervise.h"
 
-pid_t hook_start(const char *path, const char *event, char *const envp[])
+static const char *const names[HOOK_NEVENTS] = {
+	[HOOK_LIVE] = "live",   [HOOK_BACKUP] = "backup",     [HOOK_STOP] = "stop",
+	[HOOK_FENCE] = "fence", [HOOK_FAILBACK] = "failback",
+};
+
+const char *hook_event_name(enum hook_event e) { return names[e]; }
+
+static char **build_env(char *const envp[], char *const extra[], char *ev)
 {
-	size_t n = 0;
+	size_t n = 0, m = 0;
 	while (envp[n])
 		n++;
-	char **env = calloc(n + 2, sizeof(char *));
-	char *ev = NULL;
-	if (!env || asprintf(&ev, "UNDERSTUDY_EVENT=%s", event) < 0) {
-		free(env);
-		return -ENOMEM;
-	}
+	while (extra && extra[m])
+		m++;
+	char **env = calloc(n + m + 2, sizeof(char *));
+	if (!env)
+		return NULL;
 	memcpy(env, envp, n * sizeof(char *));
-	env[n] = ev;
+	if (m)
+		memcpy(env + n, extra, m * sizeof(char *));
+	env[n + m] = ev;
+	return env;
+}
+
+static pid_t spawn(const char *path, const char *event, char *const env[])
+{
 	int p[2];
-	pid_t pid = -1;
-	int err = 0;
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		err = errno;
-		goto out;
-	}
-	pid = fork();
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t pid = fork();
 	if (pid < 0) {
-		err = errno;
+		int e = errno;
 		close(p[0]);
 		close(p[1]);
-		goto out;
+		return -e;
 	}
 	if (pid == 0) {
 		/* Its own session: signals meant for the workload's group and
-		 * the terminal never reach it. Only async-signal-safe calls. */
+		 * the terminal never reach it, and its timeout's kill reaches
+		 * all of it. Only async-signal-safe calls. */
 		setsid();
 		supervise_child_signals();
 		char *argv[] = { (char *)path, (char *)event, NULL };
@@ -57,10 +69,85 @@ pid_t hook_start(const char *path, const char *event, char *const envp[])
 	while ((r = read(p[0], &e, sizeof(e))) < 0 && errno == EINTR)
 		;
 	close(p[0]);
-	if (r == (ssize_t)sizeof(e))
-		err = e; /* reaped later with the other children */
+	/* A failed exec's child is reaped later with the other children. */
+	return r == (ssize_t)sizeof(e) ? -e : pid;
+}
+
+pid_t hook_start(struct hooks *h, enum hook_event e, char *const envp[], char *const extra[], int64_t now_ms)
+{
+	const char *path = h->paths ? h->paths[e] : NULL;
+	if (!path)
+		return 0;
+	struct hook_run *slot = NULL;
+	for (int i = 0; i < HOOK_MAX_RUNNING && !slot; i++)
+		if (!h->run[i].pid)
+			slot = &h->run[i];
+	if (!slot) {
+		/* Hooks that never end must not pile up without bound. */
+		log_warn("on-%s hook %s not run: %d hooks are still running", names[e], path, HOOK_MAX_RUNNING);
+		return -EAGAIN;
+	}
+	char *ev = NULL;
+	char **env = NULL;
+	pid_t pid = -ENOMEM;
+	if (asprintf(&ev, "UNDERSTUDY_EVENT=%s", names[e]) < 0) {
+		ev = NULL;
+		goto out;
+	}
+	if (!(env = build_env(envp, extra, ev)))
+		goto out;
+	pid = spawn(path, names[e], env);
+	if (pid > 0) {
+		*slot = (struct hook_run){ .pid = pid, .event = e, .kill_at = now_ms + h->timeout_ms };
+		log_info("on-%s hook %s started, pid %d", names[e], path, (int)pid);
+	}
 out:
-	free(ev);
+	if (pid < 0)
+		log_warn("on-%s hook %s: %s", names[e], path, strerror(-pid));
 	free(env);
-	return err ? -err : pid;
+	free(ev);
+	return pid;
+}
+
+bool hook_reaped(struct hooks *h, pid_t pid, int wstatus)
+{
+	for (int i = 0; i < HOOK_MAX_RUNNING; i++) {
+		struct hook_run *r = &h->run[i];
+		if (r->pid != pid)
+			continue;
+		const char *path = h->paths[r->event];
+		if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) != 0)
+			log_warn("on-%s hook %s failed: exit status %d", names[r->event], path, WEXITSTATUS(wstatus));
+		else if (WIFSIGNALED(wstatus))
+			log_warn("on-%s hook %s failed: killed by signal %d (%s)", names[r->event], path,
+				 WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
+		r->pid = 0;
+		return true;
+	}
+	return false;
+}
+
+int64_t hook_deadline(const struct hooks *h)
+{
+	int64_t m = 0;
+	for (int i = 0; i < HOOK_MAX_RUNNING; i++)
+		if (h->run[i].pid && h->run[i].kill_at && (!m || h->run[i].kill_at < m))
+			m = h->run[i].kill_at;
+	return m;
+}
+
+void hook_expire(struct hooks *h, int64_t now_ms)
+{
+	for (int i = 0; i < HOOK_MAX_RUNNING; i++) {
+		struct hook_run *r = &h->run[i];
+		if (!r->pid || !r->kill_at || now_ms < r->kill_at)
+			continue;
+		r->kill_at = 0; /* once: it is reaped as it dies */
+		log_warn("on-%s hook %s did not finish within %lld ms: killing it", names[r->event], h->paths[r->event],
+			 (long long)h->timeout_ms);
+		/* Its own session and group (setsid): the kill reaches every
+		 * process it started that stayed in it. Not reaped yet, so the
+		 * pid is still the hook's. */
+		kill(-r->pid, SIGKILL);
+	}
 }

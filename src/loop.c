@@ -48,8 +48,13 @@ struct loop {
 	bool job_pending, job_is_tick, storage_hung;
 	bool list_failed; /* a storage action of the current list failed */
 	bool fenced;      /* the fence deadline passed; checked once */
-	int hook_pidfd;   /* the on-fence hook, until its timeout */
-	int64_t hook_kill_at;
+	bool fence_hook_ran;
+	bool handing_back;                     /* stopping for a failback request */
+	bool live_hooks_due, live_by_failback; /* on-live (on-failback) at the next exec */
+	struct hooks hooks;
+	/* The live node as this node last read it, for STATUS= and hooks. */
+	char live_name[LF_NAME_MAX + 1], live_address[LF_ADDR_MAX + 1];
+	time_t live_since; /* wall clock, for people: when we became live */
 	unsigned timer_gen;
 	struct node node;
 	struct node_out out;
@@ -108,12 +113,32 @@ static void push_job_event(struct loop *l, enum node_event type)
 	}
 }
 
+static bool standing_by(enum node_state s) { return s == NODE_QUEUED || s == NODE_BACKUP || s == NODE_CLAIMING; }
+
+/* The one line systemctl status shows: what this node is doing, and for
+ * whom it waits. */
 static void announce(struct loop *l)
 {
-	char status[160];
+	char status[256], since[16] = "?";
 	enum node_state s = l->node.state;
-	if (s == NODE_LIVE)
-		snprintf(status, sizeof(status), "STATUS=live, workload pid %d", (int)l->wl.pid);
+	struct tm tm;
+	if (l->live_since && localtime_r(&l->live_since, &tm))
+		strftime(since, sizeof(since), "%H:%M:%S", &tm);
+	if (s == NODE_LIVE && l->wl_active)
+		snprintf(status, sizeof(status), "STATUS=live since %s, workload pid %d", since, (int)l->wl.pid);
+	else if (s == NODE_LIVE)
+		snprintf(status, sizeof(status), "STATUS=live since %s, workload restarting", since);
+	else if (standing_by(s) && l->live_name[0])
+		snprintf(status, sizeof(status), "STATUS=%s, waiting behind %s",
+			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup", l->live_name);
+	else if (standing_by(s))
+		snprintf(status, sizeof(status), "STATUS=%s, waiting for the live lock",
+			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup");
+	else if (s == NODE_VERIFYING)
+		snprintf(status, sizeof(status), "STATUS=taking over from %s: waiting out the takeover delay",
+			 l->live_name[0] ? l->live_name : "a crashed node");
+	else if (s == NODE_STOPPING)
+		snprintf(status, sizeof(status), "STATUS=stopping the workload (pid %d)", (int)l->wl.pid);
 	else
 		snprintf(status, sizeof(status), "STATUS=%s", node_state_name(s));
 	notify_send(status);
@@ -121,6 +146,56 @@ static void announce(struct loop *l)
 		notify_send("READY=1");
 		l->ready_sent = true;
 	}
+}
+
+/* Start the hook for e with what this node knows now. */
+static void run_hook(struct loop *l, enum hook_event e)
+{
+	char state[64], node[96], addr[96], pid[48];
+	snprintf(state, sizeof(state), "UNDERSTUDY_STATE=%s", node_state_name(l->node.state));
+	snprintf(node, sizeof(node), "UNDERSTUDY_LIVE_NODE=%s", l->live_name);
+	snprintf(addr, sizeof(addr), "UNDERSTUDY_LIVE_ADDRESS=%s", l->live_address);
+	snprintf(pid, sizeof(pid), "UNDERSTUDY_WORKLOAD_PID=%d", l->wl_active ? (int)l->wl.pid : 0);
+	char *extra[] = { state, node, addr, pid, NULL };
+	hook_start(&l->hooks, e, l->envp, extra, now_ms());
+}
+
+static void remember_live(struct loop *l, const struct lf_view *v)
+{
+	if (!v || v->live_rec != LF_REC_OK || (v->status != LF_LIVE && v->status != LF_FAILBACK))
+		return;
+	snprintf(l->live_name, sizeof(l->live_name), "%s", v->live.name);
+	snprintf(l->live_address, sizeof(l->live_address), "%s", v->live.address);
+}
+
+/* Hooks follow the node's transitions; the state machine knows nothing
+ * of them. on-live waits for the workload's exec (in spawn). */
+static void transition_hooks(struct loop *l, enum node_state before)
+{
+	enum node_state now = l->node.state;
+	const struct lf_view *v = l->current.ev.view;
+	bool was_live = before == NODE_LIVE || before == NODE_STOPPING;
+	bool is_live = now == NODE_LIVE || now == NODE_STOPPING;
+	if (now == NODE_LIVE && !was_live) {
+		l->live_since = time(NULL);
+		snprintf(l->live_name, sizeof(l->live_name), "%s", l->cfg->name);
+		snprintf(l->live_address, sizeof(l->live_address), "%s", l->cfg->address ? l->cfg->address : "");
+		l->live_hooks_due = true;
+		l->live_by_failback = v && v->status == LF_FAILBACK && v->request_rec == LF_REC_OK &&
+				      v->request.kind == LF_REQ_FAILBACK;
+	}
+	if (before == NODE_LIVE && now == NODE_STOPPING && l->node.stop == NODE_STOP_HANDOVER)
+		l->handing_back = v && v->request_rec == LF_REC_OK && v->request.kind == LF_REQ_FAILBACK;
+	if (was_live && !is_live) {
+		l->live_hooks_due = false;
+		if (!l->fence_hook_ran) /* a fenced node says so with on-fence */
+			run_hook(l, HOOK_STOP);
+		if (l->handing_back)
+			run_hook(l, HOOK_FAILBACK);
+		l->handing_back = false;
+	}
+	if (standing_by(now) && !standing_by(before))
+		run_hook(l, HOOK_BACKUP);
 }
 
 static void dispatch(struct loop *l)
@@ -135,6 +210,7 @@ static void dispatch(struct loop *l)
 		return;
 	ev->view = l->current.has_view ? &l->current.view : NULL;
 	ev->now_ms = now_ms();
+	remember_live(l, ev->view);
 	enum node_state before = l->node.state;
 	node_step(&l->node, ev, &l->out);
 	l->cursor = 0;
@@ -150,6 +226,7 @@ static void dispatch(struct loop *l)
 	if (before != l->node.state) {
 		log_msg(level, "%s -> %s: %s", node_state_name(before), node_state_name(l->node.state),
 			l->out.why ? l->out.why : node_event_name(ev->type));
+		transition_hooks(l, before);
 		announce(l);
 	} else if (l->out.why) {
 		log_msg(level, "%s: %s", node_state_name(before), l->out.why);
@@ -255,6 +332,8 @@ static void on_job_done(struct loop *l)
 	switch (j->op) {
 	case WORKER_CLAIM_SLOT:
 		if (r >= 0) {
+			if (j->have_view)
+				remember_live(l, &j->view);
 			push(l, NODE_EV_JOINED)->ev.slot = r;
 			return;
 		}
@@ -304,7 +383,7 @@ static void arm_pidfd(struct loop *l)
 static void spawn(struct loop *l)
 {
 	char *const *argv = l->cfg->argv;
-	int r = supervise_spawn(&l->wl, l->exe, argv, l->envp, l->lf.fd);
+	int r = supervise_spawn(&l->wl, l->exe, argv, l->envp, l->lf.fd, &l->cfg->workload_as);
 	if (r < 0) {
 		log_error("workload %s: %s", argv[0], strerror(-r));
 		push(l, NODE_EV_SPAWN_FAILED)->ev.err = -r;
@@ -314,6 +393,13 @@ static void spawn(struct loop *l)
 	arm_pidfd(l);
 	log_info("workload %s started, pid %d", argv[0], (int)l->wl.pid);
 	push(l, NODE_EV_STARTED);
+	announce(l);
+	if (l->live_hooks_due) {
+		l->live_hooks_due = false;
+		run_hook(l, HOOK_LIVE);
+		if (l->live_by_failback)
+			run_hook(l, HOOK_FAILBACK);
+	}
 }
 
 static void stop(struct loop *l)
@@ -343,25 +429,23 @@ static void describe_exit(int st, char *buf, size_t n)
 /* After the SIGKILL, never before it: the hook must not delay the fence. */
 static void fence_hook(struct loop *l)
 {
-	if (!l->cfg->on_fence || l->hook_pidfd >= 0)
+	if (l->fence_hook_ran)
 		return;
-	pid_t pid = hook_start(l->cfg->on_fence, "fence", l->envp);
-	if (pid < 0) {
-		log_error("on-fence hook %s: %s", l->cfg->on_fence, strerror(-pid));
-		return;
-	}
-	log_info("on-fence hook %s started, pid %d", l->cfg->on_fence, (int)pid);
-	/* A pidfd: the timeout's kill can never reach a reused pid. */
-	l->hook_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (l->hook_pidfd >= 0)
-		l->hook_kill_at = now_ms() + l->cfg->stop_timeout_ms;
+	l->fence_hook_ran = true;
+	run_hook(l, HOOK_FENCE);
+}
+
+static void reaped_other(pid_t pid, int wstatus, void *arg)
+{
+	struct loop *l = arg;
+	hook_reaped(&l->hooks, pid, wstatus);
 }
 
 /* A child changed state. The workload counts as gone only when its main
  * process and every other process of its tree have been reaped. */
 static void on_child(struct loop *l)
 {
-	bool none = supervise_reap(&l->wl);
+	bool none = supervise_reap(&l->wl, reaped_other, l);
 	if (!l->wl_active)
 		return;
 	if (!l->wl.main_gone) {
@@ -396,6 +480,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 	switch (a->kind) {
 	case NODE_A_CLAIM_SLOT:
 		j = job(l, WORKER_CLAIM_SLOT);
+		j->want_view = true; /* who is live, for STATUS= and hooks */
 		fill_slot(l, &j->slot, LF_SLOT_JOINING);
 		submit(l, false);
 		return;
@@ -516,7 +601,7 @@ static int64_t next_deadline(const struct loop *l)
 	int64_t d[] = { l->timer_at,           l->kill_at,
 			l->interrupt_at,       l->job_deadline,
 			live ? l->tick_at : 0, live && !l->fenced ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
-			l->watchdog_at,        l->hook_kill_at };
+			l->watchdog_at,        hook_deadline(&l->hooks) };
 	int64_t m = 0;
 	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
 		if (d[i] && (!m || d[i] < m))
@@ -577,12 +662,7 @@ static void fire_timers(struct loop *l)
 		}
 		storage_failed(l, ETIMEDOUT);
 	}
-	if (l->hook_kill_at && now >= l->hook_kill_at) {
-		l->hook_kill_at = 0;
-		if (syscall(SYS_pidfd_send_signal, l->hook_pidfd, SIGKILL, NULL, 0) == 0)
-			log_warn("on-fence hook did not finish within %lld ms: killed",
-				 (long long)l->cfg->stop_timeout_ms);
-	}
+	hook_expire(&l->hooks, now);
 	if (l->watchdog_ms && now >= l->watchdog_at) {
 		/* Live: pet only for a new completed round, so a node whose
 		 * storage hangs is also stopped by systemd's watchdog. */
@@ -829,7 +909,8 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	l->sfd = -1;
 	l->lf.fd = -1;
 	l->wl.pidfd = -1;
-	l->hook_pidfd = -1;
+	l->hooks.paths = cfg->hooks;
+	l->hooks.timeout_ms = cfg->hook_timeout_ms;
 	int code = setup(l);
 	if (code)
 		goto out;

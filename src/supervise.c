@@ -2,6 +2,7 @@
 #include "understudy/supervise.h"
 
 #include <dirent.h>
+#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -96,8 +97,12 @@ void supervise_child_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* In the child, between fork and exec: only async-signal-safe calls. */
-static void child(const char *path, char *const argv[], char *const envp[], int keep_fd, int errpipe, pid_t parent)
+/* In the child, between fork and exec: only async-signal-safe calls. A
+ * failed chdir or id switch is reported through the exec error pipe like
+ * a failed exec: the workload must never run in the wrong place or with
+ * the manager's privileges. */
+static void child(const char *path, char *const argv[], char *const envp[], int keep_fd, int errpipe, pid_t parent,
+		  const struct supervise_as *as)
 {
 	/* Die with the manager: a workload never outlives it unnoticed. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -107,14 +112,24 @@ static void child(const char *path, char *const argv[], char *const envp[], int 
 	supervise_child_signals();
 	if (keep_fd >= 0)
 		fcntl(keep_fd, F_SETFD, 0);
-	execve(path, argv, envp);
-	int e = errno;
+	int e = 0;
+	if (as && as->dir && chdir(as->dir) < 0)
+		e = errno;
+	/* Groups first: after setuid there is no right left to change them. */
+	if (!e && as && as->set_ids &&
+	    (setgroups((size_t)as->ngroups, as->groups) < 0 || setgid(as->gid) < 0 || setuid(as->uid) < 0))
+		e = errno;
+	if (!e) {
+		execve(path, argv, envp);
+		e = errno;
+	}
 	if (write(errpipe, &e, sizeof(e)) < 0)
 		_exit(127);
 	_exit(127);
 }
 
-int supervise_spawn(struct workload *w, const char *path, char *const argv[], char *const envp[], int keep_fd)
+int supervise_spawn(struct workload *w, const char *path, char *const argv[], char *const envp[], int keep_fd,
+		    const struct supervise_as *as)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -129,7 +144,7 @@ int supervise_spawn(struct workload *w, const char *path, char *const argv[], ch
 	}
 	if (pid == 0) {
 		close(p[0]);
-		child(path, argv, envp, keep_fd, p[1], parent);
+		child(path, argv, envp, keep_fd, p[1], parent, as);
 	}
 	close(p[1]);
 	/* Set the group from both sides, so that a signal sent to it right
@@ -236,7 +251,7 @@ void supervise_kill_tree(struct workload *w, int sig)
 	}
 }
 
-bool supervise_reap(struct workload *w)
+bool supervise_reap(struct workload *w, void (*other)(pid_t pid, int wstatus, void *arg), void *arg)
 {
 	for (;;) {
 		int st;
@@ -251,6 +266,8 @@ bool supervise_reap(struct workload *w)
 				if (w->pidfd >= 0)
 					close(w->pidfd);
 				w->pidfd = -1;
+			} else if (other) {
+				other(pid, st, arg);
 			}
 			continue;
 		}

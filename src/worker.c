@@ -70,7 +70,7 @@ static int run(struct worker *w, struct worker_job *j)
 			if (e < 0)
 				return e;
 		}
-		return r;
+		break;
 	case WORKER_WRITE_SLOT: r = lockfile_write_slot(w->lf, j->my_slot, &j->slot); break;
 	case WORKER_TRY_LIVE: r = lockfile_lock(w->lf, LF_LOCK_LIVE, false); break;
 	case WORKER_WAIT_LIVE:
@@ -100,11 +100,14 @@ static int run(struct worker *w, struct worker_job *j)
 	/* A lock just taken is read at once (the decision needs the file as
 	 * it is under the lock); a lost race or a timed-out wait only when
 	 * asked. */
-	bool got = r == 0 && (j->op == WORKER_TRY_LIVE || j->op == WORKER_WAIT_LIVE);
+	bool got = (r == 0 && (j->op == WORKER_TRY_LIVE || j->op == WORKER_WAIT_LIVE)) ||
+		   (r >= 0 && j->op == WORKER_CLAIM_SLOT && j->want_view);
 	bool missed = (r == -EAGAIN || r == -EINTR) && j->want_view;
 	if (got || missed || (r == 0 && j->want_view)) {
 		int e = read_view(w, j);
-		if (e < 0)
+		/* A new slot's view is only news for people: not worth losing
+		 * the slot over. */
+		if (e < 0 && j->op != WORKER_CLAIM_SLOT)
 			return e;
 	}
 	return r;

@@ -1,15 +1,51 @@
-/* Hooks: an executable the operator names, run on an event, never
- * through a shell, with the event in its environment. A hook never holds
- * up the node: it is started and left to run, and killed if it outlives
- * its timeout. */
+/* Hooks: an executable the operator names for a transition (move a
+ * virtual IP, tell a load balancer), run directly, never through a shell,
+ * with the transition in its environment. A hook never holds up the
+ * node: it is started and left to run, its end is logged when it failed,
+ * and it is killed if it outlives its timeout. */
 #ifndef UNDERSTUDY_HOOK_H
 #define UNDERSTUDY_HOOK_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
-/* Start path with UNDERSTUDY_EVENT=event added to envp (which already
- * names the node). Returns the hook's pid once its exec succeeded, or
- * -errno of the failed fork or exec. */
-pid_t hook_start(const char *path, const char *event, char *const envp[]);
+enum hook_event {
+	HOOK_LIVE,     /* this node's workload started: it is the live node */
+	HOOK_BACKUP,   /* this node stands by to take over */
+	HOOK_STOP,     /* this node's workload stopped and it left live */
+	HOOK_FENCE,    /* this node lost the storage and killed its workload */
+	HOOK_FAILBACK, /* a failback moved the workload to or from this node */
+	HOOK_NEVENTS
+};
+
+#define HOOK_MAX_RUNNING 8
+
+struct hook_run {
+	pid_t pid; /* 0: free; until reaped, the pid cannot be reused */
+	enum hook_event event;
+	int64_t kill_at; /* CLOCK_MONOTONIC ms */
+};
+
+struct hooks {
+	const char *const *paths; /* by enum hook_event; NULL: none */
+	int64_t timeout_ms;
+	struct hook_run run[HOOK_MAX_RUNNING];
+};
+
+/* "live", "backup", "stop", "fence", "failback". */
+const char *hook_event_name(enum hook_event e);
+/* Start the hook for e, if there is one: argv[1] is the event's name,
+ * the environment envp plus UNDERSTUDY_EVENT and extra (NULL-terminated,
+ * may be NULL). Logs a failed start. Returns its pid, 0 when e has no
+ * hook, or -errno. */
+pid_t hook_start(struct hooks *h, enum hook_event e, char *const envp[], char *const extra[], int64_t now_ms);
+/* A child of ours ended: if it was a hook, log how when it failed, and
+ * forget it. Returns true when pid was a hook. */
+bool hook_reaped(struct hooks *h, pid_t pid, int wstatus);
+/* The earliest timeout of a running hook, 0 if none. */
+int64_t hook_deadline(const struct hooks *h);
+/* Kill the hooks whose timeout has passed. */
+void hook_expire(struct hooks *h, int64_t now_ms);
 
 #endif

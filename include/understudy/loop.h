@@ -8,22 +8,26 @@
 
 #include <stdint.h>
 
+#include "understudy/hook.h"
 #include "understudy/node.h"
+#include "understudy/supervise.h"
 
 struct loop_config {
 	struct node_config node;
 	const char *lock_path;
 	const char *name;
 	const char *address;
-	char *const *argv;         /* the workload, NULL-terminated */
-	int64_t stop_timeout_ms;   /* SIGTERM to SIGKILL */
-	int64_t check_ms;          /* how often the live reads the file */
-	int64_t heartbeat_ms;      /* how often the live advances its heartbeat */
-	int64_t io_timeout_ms;     /* a storage call taking longer is a failure */
-	int64_t fence_timeout_ms;  /* live: no full heartbeat round for this long: fence */
-	int64_t takeover_delay_ms; /* -1: auto (0 on a local file system) */
-	const char *on_fence;      /* hook run when the node fences, or NULL */
-	bool wait_for_storage;     /* rejoining: an open failing like lost storage is retried */
+	char *const *argv;               /* the workload, NULL-terminated */
+	int64_t stop_timeout_ms;         /* SIGTERM to SIGKILL */
+	int64_t check_ms;                /* how often the live reads the file */
+	int64_t heartbeat_ms;            /* how often the live advances its heartbeat */
+	int64_t io_timeout_ms;           /* a storage call taking longer is a failure */
+	int64_t fence_timeout_ms;        /* live: no full heartbeat round for this long: fence */
+	int64_t takeover_delay_ms;       /* -1: auto (0 on a local file system) */
+	const char *hooks[HOOK_NEVENTS]; /* absolute paths, or NULL */
+	int64_t hook_timeout_ms;         /* a hook still running then is killed */
+	struct supervise_as workload_as; /* the workload's directory and ids */
+	bool wait_for_storage;           /* rejoining: an open failing like lost storage is retried */
 };
 
 /* Run a node until it leaves the group; returns the process exit status

@@ -18,22 +18,36 @@ struct workload {
 	int stop_sig;   /* 0, SIGTERM or SIGKILL: what the tree is being sent */
 };
 
+/* Where and as whom the workload runs. */
+struct supervise_as {
+	const char *dir; /* working directory, or NULL for ours */
+	bool set_ids;    /* switch to uid, gid and groups (root only) */
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	int ngroups;
+};
+
 /* Make this process a child subreaper. */
 int supervise_init(void);
-/* Start the program at path with argv and envp. keep_fd stays
+/* Start the program at path with argv and envp, in as->dir and as its
+ * ids when as is not NULL. keep_fd stays
  * open in the workload (the lock file: its OFD locks then outlive the
  * manager for as long as any workload process lives). Returns 0 once the
  * exec succeeded, or -errno of the failed fork or exec: a spawn is not a
  * start until exec succeeded. */
-int supervise_spawn(struct workload *w, const char *path, char *const argv[], char *const envp[], int keep_fd);
+int supervise_spawn(struct workload *w, const char *path, char *const argv[], char *const envp[], int keep_fd,
+		    const struct supervise_as *as);
 /* Send sig to the workload's process group. */
 int supervise_signal(struct workload *w, int sig);
 /* Send sig to every process of the tree, including those that left its
  * process group (they are our children now); remembers sig for orphans
  * that arrive later. */
 void supervise_kill_tree(struct workload *w, int sig);
-/* Reap what has exited. Returns true when no child is left at all. */
-bool supervise_reap(struct workload *w);
+/* Reap what has exited; a child that is not the workload's main process
+ * is passed to other (may be NULL) with its status. Returns true when no
+ * child of the workload's tree is left. */
+bool supervise_reap(struct workload *w, void (*other)(pid_t pid, int wstatus, void *arg), void *arg);
 /* In a child between fork and exec (async-signal-safe): default
  * dispositions and an empty mask, so the program starts as from a shell
  * and not with the manager's signals blocked for its signalfd. */

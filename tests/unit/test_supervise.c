@@ -35,7 +35,7 @@ TestSuite(supervise, .init = setup, .fini = teardown, .timeout = 30);
 static int spawn_sh(struct workload *w, const char *script, int keep_fd)
 {
 	char *argv[] = { "sh", "-c", (char *)script, NULL };
-	return supervise_spawn(w, "/bin/sh", argv, env, keep_fd);
+	return supervise_spawn(w, "/bin/sh", argv, env, keep_fd, NULL);
 }
 
 /* Reap until the whole tree is gone; false if it outlives the bound.
@@ -45,7 +45,7 @@ static int spawn_sh(struct workload *w, const char *script, int keep_fd)
 static bool reap_all(struct workload *w, int ms)
 {
 	for (int i = 0; i < ms / 10; i++) {
-		if (supervise_reap(w))
+		if (supervise_reap(w, NULL, NULL))
 			return true;
 		if (w->stop_sig)
 			supervise_kill_tree(w, w->stop_sig);
@@ -87,10 +87,10 @@ Test(supervise, a_missing_binary_is_an_error_not_a_start)
 {
 	struct workload w;
 	char *argv[] = { "nope", NULL };
-	int r = supervise_spawn(&w, "/nonexistent/bin/nope", argv, env, -1);
+	int r = supervise_spawn(&w, "/nonexistent/bin/nope", argv, env, -1, NULL);
 	cr_expect_eq(r, -ENOENT, "spawn returned %d (%s)", r, strerror(-r));
 	cr_expect_eq(w.pid, 0, "no process is reported for a failed exec");
-	cr_expect(supervise_reap(&w), "the failed child was reaped already");
+	cr_expect(supervise_reap(&w, NULL, NULL), "the failed child was reaped already");
 }
 
 Test(supervise, exec_success_reports_the_pid)
@@ -166,7 +166,7 @@ Test(supervise, orphans_of_the_tree_become_our_children)
 	pid_t orphan = read_pid(pidfile, 5000);
 	cr_assert_gt(orphan, 0);
 	usleep(100000);
-	cr_expect_not(supervise_reap(&w), "the orphan must count as part of the tree");
+	cr_expect_not(supervise_reap(&w, NULL, NULL), "the orphan must count as part of the tree");
 	cr_expect(w.main_gone);
 	supervise_kill_tree(&w, SIGTERM);
 	cr_expect(reap_all(&w, 5000));
@@ -184,7 +184,7 @@ Test(supervise, the_workload_dies_with_its_manager)
 	if (manager == 0) {
 		struct workload w;
 		char *argv[] = { "sleep", "100", NULL };
-		if (supervise_spawn(&w, "/bin/sleep", argv, env, -1) < 0)
+		if (supervise_spawn(&w, "/bin/sleep", argv, env, -1, NULL) < 0)
 			_exit(1);
 		dprintf(p[1], "%d\n", (int)w.pid);
 		pause();

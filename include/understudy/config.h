@@ -1,0 +1,107 @@
+/* The settings of `understudy run`, from the command line and from an INI
+ * file. One table names every setting once, with its section and key in
+ * the file and its long option on the command line, so the two can never
+ * drift apart; the command line wins over the file.
+ *
+ * Nothing here prints or exits: errors come back as text for the command
+ * to print, with the exit status it documents (64 for the command line,
+ * 78 for a file). */
+#ifndef UNDERSTUDY_CONFIG_H
+#define UNDERSTUDY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "understudy/loop.h"
+
+enum config_key {
+	CK_LOCK,
+	CK_NAME,
+	CK_ROLE,
+	CK_ADDRESS,
+	CK_ALLOW_FAILBACK,
+	CK_FAILOVER_ON_SHUTDOWN,
+	CK_LOG_LEVEL,
+	CK_COMMAND,
+	CK_WORKING_DIRECTORY,
+	CK_USER,
+	CK_GROUP,
+	CK_ENVIRONMENT,
+	CK_RESTART,
+	CK_MAX_RESTARTS,
+	CK_RESTART_WINDOW,
+	CK_STOP_TIMEOUT,
+	CK_CHECK_INTERVAL,
+	CK_HEARTBEAT_INTERVAL,
+	CK_POLL_INTERVAL,
+	CK_IO_TIMEOUT,
+	CK_FENCE_TIMEOUT,
+	CK_TAKEOVER_DELAY,
+	CK_AFTER_FENCE,
+	CK_ON_LIVE,
+	CK_ON_BACKUP,
+	CK_ON_STOP,
+	CK_ON_FENCE,
+	CK_ON_FAILBACK,
+	CK_HOOK_TIMEOUT,
+	CK_NKEYS
+};
+
+enum config_arg {
+	CA_VALUE, /* --key VALUE */
+	CA_FLAG,  /* --key alone means yes; --key=no in the file's words */
+	CA_NONE,  /* not on the command line (the words after -- instead) */
+};
+
+struct config_key_info {
+	const char *section;
+	const char *key; /* also the long option's name */
+	enum config_arg arg;
+};
+
+/* Indexed by enum config_key. */
+extern const struct config_key_info config_keys[CK_NKEYS];
+
+struct config {
+	struct loop_config run; /* what the node runs with */
+	int log_level;
+	bool rejoin; /* after-fence: rejoin (true) or exit */
+	const char *user, *group;
+	char **env; /* KEY=VALUE, added to the manager's environment */
+	size_t nenv;
+	char **command; /* [workload] command, split into words */
+	const char *command_text;
+	/* Where each setting came from, for messages: 0 for the command
+	 * line or the default, else the line of the file. */
+	const char *file;
+	int line[CK_NKEYS];
+	bool given[CK_NKEYS];
+	/* Every string above is owned here. */
+	char **owned;
+	size_t nowned;
+};
+
+/* The defaults: a node needs only lock, role and command on top. */
+void config_init(struct config *c);
+/* Set key to value (NULL for a bare flag) from the command line. Returns
+ * 0, or -EINVAL with why ("'x' is not a duration ...") filled in. */
+int config_set(struct config *c, enum config_key k, const char *value, char *why, size_t n);
+/* Read an INI file. Returns 0; -EINVAL with why naming file, line,
+ * section and key; or -errno (unreadable, or writable by anyone) with why
+ * naming the file. Settings the command line gave stay as they are. */
+int config_load(struct config *c, const char *path, char *why, size_t n);
+/* The checks across settings, once both sources are in, and resolving
+ * the user and group. Returns 0 or -EINVAL with why; *from_file tells
+ * whether a setting the check names came from the file. */
+int config_finish(struct config *c, char *why, size_t n, bool *from_file);
+/* Print every setting as "section.key = value", as the node will run. */
+void config_print(const struct config *c, FILE *f);
+void config_free(struct config *c);
+
+/* Split a command line into words as a shell would, without expanding
+ * anything: blanks separate, '...' and "..." quote, \ escapes. Returns a
+ * malloc'd NULL-terminated vector (one allocation) or NULL with why. */
+char **config_split(const char *s, char *why, size_t n);
+
+#endif

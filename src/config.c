@@ -1,0 +1,668 @@
+/* The settings of `understudy run`: one table, two sources. */
+#include "understudy/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <ini.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "understudy/log.h"
+#include "understudy/options.h"
+
+const struct config_key_info config_keys[CK_NKEYS] = {
+	[CK_LOCK] = { "group", "lock", CA_VALUE },
+	[CK_NAME] = { "node", "name", CA_VALUE },
+	[CK_ROLE] = { "node", "role", CA_VALUE },
+	[CK_ADDRESS] = { "node", "address", CA_VALUE },
+	[CK_ALLOW_FAILBACK] = { "node", "allow-failback", CA_FLAG },
+	[CK_FAILOVER_ON_SHUTDOWN] = { "node", "failover-on-shutdown", CA_FLAG },
+	[CK_LOG_LEVEL] = { "node", "log-level", CA_VALUE },
+	[CK_COMMAND] = { "workload", "command", CA_NONE },
+	[CK_WORKING_DIRECTORY] = { "workload", "working-directory", CA_VALUE },
+	[CK_USER] = { "workload", "user", CA_VALUE },
+	[CK_GROUP] = { "workload", "group", CA_VALUE },
+	[CK_ENVIRONMENT] = { "workload", "environment", CA_VALUE },
+	[CK_RESTART] = { "workload", "restart", CA_VALUE },
+	[CK_MAX_RESTARTS] = { "workload", "max-restarts", CA_VALUE },
+	[CK_RESTART_WINDOW] = { "workload", "restart-window", CA_VALUE },
+	[CK_STOP_TIMEOUT] = { "workload", "stop-timeout", CA_VALUE },
+	[CK_CHECK_INTERVAL] = { "fencing", "check-interval", CA_VALUE },
+	[CK_HEARTBEAT_INTERVAL] = { "fencing", "heartbeat-interval", CA_VALUE },
+	[CK_POLL_INTERVAL] = { "fencing", "poll-interval", CA_VALUE },
+	[CK_IO_TIMEOUT] = { "fencing", "io-timeout", CA_VALUE },
+	[CK_FENCE_TIMEOUT] = { "fencing", "fence-timeout", CA_VALUE },
+	[CK_TAKEOVER_DELAY] = { "fencing", "takeover-delay", CA_VALUE },
+	[CK_AFTER_FENCE] = { "fencing", "after-fence", CA_VALUE },
+	[CK_ON_LIVE] = { "hooks", "on-live", CA_VALUE },
+	[CK_ON_BACKUP] = { "hooks", "on-backup", CA_VALUE },
+	[CK_ON_STOP] = { "hooks", "on-stop", CA_VALUE },
+	[CK_ON_FENCE] = { "hooks", "on-fence", CA_VALUE },
+	[CK_ON_FAILBACK] = { "hooks", "on-failback", CA_VALUE },
+	[CK_HOOK_TIMEOUT] = { "hooks", "hook-timeout", CA_VALUE },
+};
+
+static const enum hook_event hook_of[CK_NKEYS] = {
+	[CK_ON_LIVE] = HOOK_LIVE,   [CK_ON_BACKUP] = HOOK_BACKUP,     [CK_ON_STOP] = HOOK_STOP,
+	[CK_ON_FENCE] = HOOK_FENCE, [CK_ON_FAILBACK] = HOOK_FAILBACK,
+};
+
+void config_init(struct config *c)
+{
+	*c = (struct config){
+		.run = {
+			.node = {
+				.role = LF_ROLE_NONE,
+				.restart = NODE_RESTART_ON_FAILURE,
+				.max_restarts = 5,
+				.restart_window_ms = 60000,
+				.backoff_ms = 100,
+				.backoff_max_ms = 5000,
+				.poll_ms = 500,
+			},
+			.stop_timeout_ms = 10000,
+			.check_ms = 500,
+			.heartbeat_ms = 1000,
+			.io_timeout_ms = 30000,
+			.fence_timeout_ms = 10000,
+			.takeover_delay_ms = -1,
+			.hook_timeout_ms = 30000,
+		},
+		.log_level = LOGL_INFO,
+		.rejoin = true,
+	};
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(char *why, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static char *own(struct config *c, char *s)
+{
+	if (!s)
+		return NULL;
+	char **v = realloc(c->owned, (c->nowned + 1) * sizeof(*v));
+	if (!v) {
+		free(s);
+		return NULL;
+	}
+	c->owned = v;
+	c->owned[c->nowned++] = s;
+	return s;
+}
+
+static const char *copy(struct config *c, const char *s, char *why, size_t n)
+{
+	const char *r = own(c, strdup(s));
+	if (!r)
+		fail(why, n, "out of memory");
+	return r;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+	for (size_t i = 0; i < 4; i++) {
+		if (strcmp(v, yes[i]) == 0)
+			return *out = true, 0;
+		if (strcmp(v, no[i]) == 0)
+			return *out = false, 0;
+	}
+	return -EINVAL;
+}
+
+static int duration(const char *v, int64_t *ms, char *why, size_t n)
+{
+	if (options_duration(v, ms) == 0)
+		return 0;
+	return fail(why, n, "'%s' is not a duration (like 500ms, 10s, 2m)", v);
+}
+
+/* An executable the node will run as root at a transition: a path anyone
+ * could write to would let anyone run code there. */
+static int hook_path(const char *v, char *why, size_t n)
+{
+	struct stat st;
+	if (v[0] != '/')
+		return fail(why, n, "'%s' is not an absolute path", v);
+	if (stat(v, &st) < 0)
+		return fail(why, n, "'%s': %s", v, strerror(errno));
+	if (!S_ISREG(st.st_mode) || access(v, X_OK) < 0)
+		return fail(why, n, "'%s' is not an executable file", v);
+	if (st.st_mode & S_IWOTH)
+		return fail(why, n, "'%s' is writable by every user: refusing to run it", v);
+	return 0;
+}
+
+static int add_env(struct config *c, const char *v, char *why, size_t n)
+{
+	const char *eq = strchr(v, '=');
+	if (!eq || eq == v)
+		return fail(why, n, "'%s' is not KEY=VALUE", v);
+	for (const char *p = v; p < eq; p++)
+		if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (p > v && *p >= '0' && *p <= '9')))
+			return fail(why, n, "'%.*s' is not a variable name", (int)(eq - v), v);
+	if (strncmp(v, "UNDERSTUDY_", 11) == 0 || strncmp(v, "NOTIFY_SOCKET=", 14) == 0)
+		return fail(why, n, "'%.*s' is set by understudy itself", (int)(eq - v), v);
+	char **e = realloc(c->env, (c->nenv + 2) * sizeof(*e));
+	if (!e)
+		return fail(why, n, "out of memory");
+	c->env = e;
+	if (!(c->env[c->nenv] = (char *)copy(c, v, why, n)))
+		return -ENOMEM;
+	c->env[++c->nenv] = NULL;
+	return 0;
+}
+
+static int set(struct config *c, enum config_key k, const char *v, char *why, size_t n)
+{
+	struct loop_config *r = &c->run;
+	long num;
+	bool b;
+	switch (k) {
+	case CK_LOCK: return (r->lock_path = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	case CK_NAME:
+		if (options_name(v) < 0)
+			return fail(why, n, "'%s' must be 1 to 63 letters, digits or . - _ @ :", v);
+		return (r->name = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	case CK_ROLE:
+		if (strcmp(v, "primary") == 0)
+			r->node.role = LF_ROLE_PRIMARY;
+		else if (strcmp(v, "backup") == 0)
+			r->node.role = LF_ROLE_BACKUP;
+		else
+			return fail(why, n, "'%s' is neither primary nor backup", v);
+		return 0;
+	case CK_ADDRESS:
+		if (strlen(v) > LF_ADDR_MAX)
+			return fail(why, n, "'%s' is longer than %d bytes", v, LF_ADDR_MAX);
+		return (r->address = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	case CK_ALLOW_FAILBACK:
+	case CK_FAILOVER_ON_SHUTDOWN:
+		if (parse_bool(v, &b) < 0)
+			return fail(why, n, "'%s' is not yes or no", v);
+		*(k == CK_ALLOW_FAILBACK ? &r->node.allow_failback : &r->node.failover_on_shutdown) = b;
+		return 0;
+	case CK_LOG_LEVEL:
+		if ((c->log_level = log_level_parse(v)) < 0)
+			return fail(why, n, "'%s' is not error, warning, info or debug", v);
+		return 0;
+	case CK_COMMAND: {
+		char **words = config_split(v, why, n);
+		if (!words)
+			return -EINVAL;
+		if (!own(c, (char *)words) || !(c->command_text = copy(c, v, why, n)))
+			return fail(why, n, "out of memory");
+		c->command = words;
+		return 0;
+	}
+	case CK_WORKING_DIRECTORY:
+		if (v[0] != '/')
+			return fail(why, n, "'%s' is not an absolute path", v);
+		return (r->workload_as.dir = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	case CK_USER: return (c->user = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	case CK_GROUP: return (c->group = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	case CK_ENVIRONMENT: return add_env(c, v, why, n);
+	case CK_RESTART:
+		if (strcmp(v, "on-failure") == 0)
+			r->node.restart = NODE_RESTART_ON_FAILURE;
+		else if (strcmp(v, "always") == 0)
+			r->node.restart = NODE_RESTART_ALWAYS;
+		else if (strcmp(v, "never") == 0)
+			r->node.restart = NODE_RESTART_NEVER;
+		else
+			return fail(why, n, "'%s' is not on-failure, always or never", v);
+		return 0;
+	case CK_MAX_RESTARTS:
+		if (options_int(v, 0, NODE_RESTART_HISTORY, &num) < 0)
+			return fail(why, n, "'%s' is not a whole number from 0 to %d", v, NODE_RESTART_HISTORY);
+		r->node.max_restarts = (int)num;
+		return 0;
+	case CK_RESTART_WINDOW: return duration(v, &r->node.restart_window_ms, why, n);
+	case CK_STOP_TIMEOUT: return duration(v, &r->stop_timeout_ms, why, n);
+	case CK_CHECK_INTERVAL: return duration(v, &r->check_ms, why, n);
+	case CK_HEARTBEAT_INTERVAL: return duration(v, &r->heartbeat_ms, why, n);
+	case CK_POLL_INTERVAL: return duration(v, &r->node.poll_ms, why, n);
+	case CK_IO_TIMEOUT: return duration(v, &r->io_timeout_ms, why, n);
+	case CK_FENCE_TIMEOUT: return duration(v, &r->fence_timeout_ms, why, n);
+	case CK_TAKEOVER_DELAY:
+		if (strcmp(v, "auto") == 0)
+			r->takeover_delay_ms = -1;
+		else if (strcmp(v, "0") == 0)
+			r->takeover_delay_ms = 0;
+		else if (options_duration(v, &r->takeover_delay_ms) < 0)
+			return fail(why, n, "'%s' is neither auto nor a duration (like 500ms, 10s, 2m)", v);
+		return 0;
+	case CK_AFTER_FENCE:
+		if (strcmp(v, "rejoin") == 0)
+			c->rejoin = true;
+		else if (strcmp(v, "exit") == 0)
+			c->rejoin = false;
+		else
+			return fail(why, n, "'%s' is neither rejoin nor exit", v);
+		return 0;
+	case CK_ON_LIVE:
+	case CK_ON_BACKUP:
+	case CK_ON_STOP:
+	case CK_ON_FENCE:
+	case CK_ON_FAILBACK:
+		/* Checked now: a hook found missing at the transition is too late. */
+		if (hook_path(v, why, n) < 0)
+			return -EINVAL;
+		return (r->hooks[hook_of[k]] = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	case CK_HOOK_TIMEOUT: return duration(v, &r->hook_timeout_ms, why, n);
+	case CK_NKEYS: break;
+	}
+	return fail(why, n, "internal: no such setting");
+}
+
+int config_set(struct config *c, enum config_key k, const char *value, char *why, size_t n)
+{
+	int r = set(c, k, value ? value : "yes", why, n);
+	if (r == 0) {
+		c->given[k] = true;
+		c->line[k] = 0;
+	}
+	return r;
+}
+
+/* --- the file ------------------------------------------------------------ */
+
+struct parse {
+	struct config *c;
+	const char *path;
+	FILE *f;
+	int lineno;     /* of the line inih holds now */
+	bool continued; /* that line starts with a blank: inih continues the key */
+	bool from_cli[CK_NKEYS];
+	int seen[CK_NKEYS]; /* the line a key was first given on */
+	char *why;
+	size_t n;
+	int err;
+};
+
+/* inih's reader, counting lines so that every message can name one; a
+ * line too long for inih's buffer would be cut silently, so it is an
+ * error here. */
+static char *reader(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	if (p->err || !fgets(str, num, p->f))
+		return NULL;
+	p->lineno++;
+	size_t len = strlen(str);
+	if (len == (size_t)num - 1 && str[len - 1] != '\n' && !feof(p->f)) {
+		p->err = fail(p->why, p->n, "%s:%d: line longer than %d bytes", p->path, p->lineno, num - 2);
+		return NULL;
+	}
+	p->continued = str[0] == ' ' || str[0] == '\t';
+	return str;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+	if (p->err)
+		return 0;
+	char msg[320];
+	enum config_key k = CK_NKEYS;
+	bool known_section = false;
+	for (int i = 0; i < CK_NKEYS; i++) {
+		if (strcmp(config_keys[i].section, section) != 0)
+			continue;
+		known_section = true;
+		if (strcmp(config_keys[i].key, name) == 0)
+			k = (enum config_key)i;
+	}
+	if (!known_section) {
+		p->err = fail(p->why, p->n,
+			      "%s:%d: [%s]: unknown section (known: group, node, workload, fencing, hooks)", p->path,
+			      p->lineno, section);
+		return 0;
+	}
+	if (k == CK_NKEYS) {
+		p->err = fail(p->why, p->n, "%s:%d: [%s] %s: unknown key", p->path, p->lineno, section, name);
+		return 0;
+	}
+	struct config *c = p->c;
+	/* A command or the environment may go on over indented lines; any
+	 * other key given twice is a mistake that one value would hide. */
+	bool repeats = k == CK_ENVIRONMENT || (k == CK_COMMAND && p->continued);
+	if (p->seen[k] && !repeats) {
+		p->err = fail(p->why, p->n, "%s:%d: [%s] %s: given twice (first on line %d)", p->path, p->lineno,
+			      section, name, p->seen[k]);
+		return 0;
+	}
+	if (!p->seen[k])
+		p->seen[k] = p->lineno;
+	if (p->from_cli[k] && k != CK_ENVIRONMENT)
+		return 1; /* the command line's value stands */
+	int r;
+	if (k == CK_COMMAND && p->continued) {
+		/* The words go on: split the whole again, joined by a blank. */
+		char *all = NULL;
+		if (asprintf(&all, "%s %s", c->command_text, value) < 0 || !own(c, all))
+			return fail(p->why, p->n, "out of memory"), p->err = -ENOMEM, 0;
+		r = set(c, k, all, msg, sizeof(msg));
+	} else {
+		r = set(c, k, value, msg, sizeof(msg));
+	}
+	if (r < 0) {
+		p->err = fail(p->why, p->n, "%s:%d: [%s] %s: %s", p->path, p->lineno, section, name, msg);
+		return 0;
+	}
+	c->given[k] = true;
+	c->line[k] = p->lineno;
+	return 1;
+}
+
+int config_load(struct config *c, const char *path, char *why, size_t n)
+{
+	struct parse p = { .c = c, .path = path, .why = why, .n = n };
+	for (int i = 0; i < CK_NKEYS; i++)
+		p.from_cli[i] = c->given[i];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		fail(why, n, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		fail(why, n, "%s: not a regular file", path);
+		return -EINVAL;
+	}
+	/* It names what runs as root: nobody but its owners may change it. */
+	if (st.st_mode & S_IWOTH) {
+		close(fd);
+		fail(why, n, "%s: writable by every user (mode %03o): refusing to use it", path,
+		     (unsigned)(st.st_mode & 0777));
+		return -EPERM;
+	}
+	if (!(p.f = fdopen(fd, "r"))) {
+		int e = errno;
+		close(fd);
+		fail(why, n, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	c->file = copy(c, path, why, n);
+	int r = ini_parse_stream(reader, &p, handler, &p);
+	if (!p.err && ferror(p.f))
+		p.err = fail(why, n, "%s: %s", path, strerror(EIO));
+	fclose(p.f);
+	if (p.err)
+		return p.err;
+	if (r > 0)
+		return fail(why, n, "%s:%d: neither [section] nor key = value", path, r);
+	if (r < 0)
+		return fail(why, n, "%s: out of memory", path);
+	return 0;
+}
+
+/* --- after both sources --------------------------------------------------- */
+
+/* How a message names a setting: as the operator gave it. */
+static const char *named(const struct config *c, enum config_key k, char *buf, size_t n)
+{
+	if (c->line[k])
+		snprintf(buf, n, "%s:%d: [%s] %s", c->file, c->line[k], config_keys[k].section, config_keys[k].key);
+	else
+		snprintf(buf, n, "--%s", config_keys[k].key);
+	return buf;
+}
+
+static int resolve_ids(struct config *c, char *why, size_t n)
+{
+	struct supervise_as *as = &c->run.workload_as;
+	char a[300];
+	if (c->user) {
+		errno = 0;
+		struct passwd *pw = getpwnam(c->user);
+		if (!pw)
+			return fail(why, n, "%s: no such user '%s'", named(c, CK_USER, a, sizeof(a)), c->user);
+		as->uid = pw->pw_uid;
+		as->gid = pw->pw_gid;
+		/* The group list is found now: between fork and exec only
+		 * async-signal-safe calls may run, and initgroups is none. */
+		int ng = 0;
+		getgrouplist(c->user, pw->pw_gid, NULL, &ng);
+		gid_t *groups = calloc((size_t)ng + 1, sizeof(gid_t));
+		if (!groups || !own(c, (char *)groups) || getgrouplist(c->user, pw->pw_gid, groups, &ng) < 0)
+			return fail(why, n, "%s: cannot list the groups of '%s'", named(c, CK_USER, a, sizeof(a)),
+				    c->user);
+		as->groups = groups;
+		as->ngroups = ng;
+	} else {
+		as->uid = geteuid();
+		as->gid = getegid();
+	}
+	if (c->group) {
+		struct group *gr = getgrnam(c->group);
+		if (!gr)
+			return fail(why, n, "%s: no such group '%s'", named(c, CK_GROUP, a, sizeof(a)), c->group);
+		as->gid = gr->gr_gid;
+	}
+	bool other = as->uid != geteuid() || as->gid != getegid();
+	if ((c->user || c->group) && geteuid() != 0 && other)
+		return fail(why, n, "%s: running the workload as another user or group needs root",
+			    named(c, c->user ? CK_USER : CK_GROUP, a, sizeof(a)));
+	as->set_ids = (c->user || c->group) && geteuid() == 0;
+	return 0;
+}
+
+int config_finish(struct config *c, char *why, size_t n, bool *from_file)
+{
+	static char host[256];
+	struct loop_config *r = &c->run;
+	char a[300], b[300];
+	*from_file = c->file != NULL;
+	if (!r->lock_path)
+		return fail(why, n, "%s is required: the group's lock file",
+			    c->file ? "[group] lock (or --lock)" : "--lock PATH");
+	if (r->node.role == LF_ROLE_NONE)
+		return fail(why, n, "%s is required", c->file ? "[node] role (or --role)" : "--role primary|backup");
+	if (!r->argv) {
+		if (!c->command)
+			return fail(why, n, "no workload: %s",
+				    c->file ? "give [workload] command, or the command after --"
+					    : "give the command after --, as in: run ... -- /usr/bin/app");
+		r->argv = c->command;
+	}
+	if (!r->name) {
+		*from_file = false;
+		if (gethostname(host, sizeof(host)) < 0 || !*host)
+			return fail(why, n, "--name is required: the host name is unknown");
+		host[sizeof(host) - 1] = '\0';
+		host[strcspn(host, ".")] = '\0';
+		if (options_name(host) < 0)
+			return fail(why, n, "the host name '%s' is no node name: give --name", host);
+		r->name = host;
+	}
+	*from_file = c->line[CK_ALLOW_FAILBACK] || c->line[CK_ROLE];
+	if (r->node.allow_failback && r->node.role != LF_ROLE_PRIMARY)
+		return fail(why, n, "%s is for the primary: a backup has nothing to fail back to",
+			    named(c, CK_ALLOW_FAILBACK, a, sizeof(a)));
+	/* The heartbeat is written on a check, so it can go no faster. */
+	*from_file = c->line[CK_CHECK_INTERVAL] || c->line[CK_HEARTBEAT_INTERVAL];
+	if (r->check_ms > r->heartbeat_ms)
+		return fail(why, n, "%s (%lld ms) must not exceed %s (%lld ms)",
+			    named(c, CK_CHECK_INTERVAL, a, sizeof(a)), (long long)r->check_ms,
+			    named(c, CK_HEARTBEAT_INTERVAL, b, sizeof(b)), (long long)r->heartbeat_ms);
+	*from_file = c->line[CK_FENCE_TIMEOUT] || c->line[CK_HEARTBEAT_INTERVAL];
+	if (r->fence_timeout_ms < 2 * r->heartbeat_ms)
+		return fail(why, n, "%s (%lld ms) must be at least twice %s (%lld ms)",
+			    named(c, CK_FENCE_TIMEOUT, a, sizeof(a)), (long long)r->fence_timeout_ms,
+			    named(c, CK_HEARTBEAT_INTERVAL, b, sizeof(b)), (long long)r->heartbeat_ms);
+	*from_file = c->line[CK_USER] || c->line[CK_GROUP];
+	if (resolve_ids(c, why, n) < 0)
+		return -EINVAL;
+	*from_file = false;
+	return 0;
+}
+
+/* --- printing --------------------------------------------------------------- */
+
+static void print_ms(FILE *f, int64_t ms)
+{
+	if (ms % 1000)
+		fprintf(f, "%lldms\n", (long long)ms);
+	else
+		fprintf(f, "%llds\n", (long long)(ms / 1000));
+}
+
+static void print_words(FILE *f, char *const *w)
+{
+	for (; w && *w; w++) {
+		bool plain = **w && !strpbrk(*w, " \t\n'\"\\");
+		if (plain) {
+			fputs(*w, f);
+		} else {
+			fputc('\'', f);
+			for (const char *p = *w; *p; p++)
+				fputs(*p == '\'' ? "'\\''" : (char[]){ *p, 0 }, f);
+			fputc('\'', f);
+		}
+		fputc(w[1] ? ' ' : '\n', f);
+	}
+}
+
+void config_print(const struct config *c, FILE *f)
+{
+	static const char *const restart[] = { "on-failure", "always", "never" };
+	static const char *const levels[] = {
+		[LOGL_ERROR] = "error", [LOGL_WARN] = "warning", [LOGL_INFO] = "info", [LOGL_DEBUG] = "debug"
+	};
+	const struct loop_config *r = &c->run;
+	for (int k = 0; k < CK_NKEYS; k++) {
+		fprintf(f, "%s.%s = ", config_keys[k].section, config_keys[k].key);
+		switch ((enum config_key)k) {
+		case CK_LOCK: fprintf(f, "%s\n", r->lock_path ? r->lock_path : ""); break;
+		case CK_NAME: fprintf(f, "%s\n", r->name ? r->name : ""); break;
+		case CK_ROLE: fprintf(f, "%s\n", lockfile_role_name((uint8_t)r->node.role)); break;
+		case CK_ADDRESS: fprintf(f, "%s\n", r->address ? r->address : ""); break;
+		case CK_ALLOW_FAILBACK: fprintf(f, "%s\n", r->node.allow_failback ? "yes" : "no"); break;
+		case CK_FAILOVER_ON_SHUTDOWN: fprintf(f, "%s\n", r->node.failover_on_shutdown ? "yes" : "no"); break;
+		case CK_LOG_LEVEL: fprintf(f, "%s\n", levels[c->log_level]); break;
+		case CK_COMMAND: print_words(f, r->argv); break;
+		case CK_WORKING_DIRECTORY: fprintf(f, "%s\n", r->workload_as.dir ? r->workload_as.dir : ""); break;
+		case CK_USER: fprintf(f, "%s\n", c->user ? c->user : ""); break;
+		case CK_GROUP: fprintf(f, "%s\n", c->group ? c->group : ""); break;
+		case CK_ENVIRONMENT:
+			if (c->nenv)
+				print_words(f, c->env);
+			else
+				fputc('\n', f);
+			break;
+		case CK_RESTART: fprintf(f, "%s\n", restart[r->node.restart]); break;
+		case CK_MAX_RESTARTS: fprintf(f, "%d\n", r->node.max_restarts); break;
+		case CK_RESTART_WINDOW: print_ms(f, r->node.restart_window_ms); break;
+		case CK_STOP_TIMEOUT: print_ms(f, r->stop_timeout_ms); break;
+		case CK_CHECK_INTERVAL: print_ms(f, r->check_ms); break;
+		case CK_HEARTBEAT_INTERVAL: print_ms(f, r->heartbeat_ms); break;
+		case CK_POLL_INTERVAL: print_ms(f, r->node.poll_ms); break;
+		case CK_IO_TIMEOUT: print_ms(f, r->io_timeout_ms); break;
+		case CK_FENCE_TIMEOUT: print_ms(f, r->fence_timeout_ms); break;
+		case CK_TAKEOVER_DELAY:
+			if (r->takeover_delay_ms < 0)
+				fputs("auto\n", f);
+			else
+				print_ms(f, r->takeover_delay_ms);
+			break;
+		case CK_AFTER_FENCE: fputs(c->rejoin ? "rejoin\n" : "exit\n", f); break;
+		case CK_ON_LIVE:
+		case CK_ON_BACKUP:
+		case CK_ON_STOP:
+		case CK_ON_FENCE:
+		case CK_ON_FAILBACK: fprintf(f, "%s\n", r->hooks[hook_of[k]] ? r->hooks[hook_of[k]] : ""); break;
+		case CK_HOOK_TIMEOUT: print_ms(f, r->hook_timeout_ms); break;
+		case CK_NKEYS: break;
+		}
+	}
+}
+
+void config_free(struct config *c)
+{
+	for (size_t i = 0; i < c->nowned; i++)
+		free(c->owned[i]);
+	free(c->owned);
+	free(c->env);
+	c->owned = NULL;
+	c->env = NULL;
+	c->nowned = c->nenv = 0;
+}
+
+/* --- words ------------------------------------------------------------------ */
+
+char **config_split(const char *s, char *why, size_t n)
+{
+	/* Words are never longer than the text, and there are never more
+	 * than half its length plus one: one allocation holds both. */
+	size_t len = strlen(s), maxw = len / 2 + 2;
+	char **v = malloc(maxw * sizeof(char *) + len + 1);
+	if (!v) {
+		fail(why, n, "out of memory");
+		return NULL;
+	}
+	char *out = (char *)(v + maxw);
+	size_t nw = 0;
+	const char *p = s;
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		if (!*p)
+			break;
+		v[nw++] = out;
+		char quote = 0;
+		for (; *p && (quote || (*p != ' ' && *p != '\t' && *p != '\n')); p++) {
+			if (quote == '\'' && *p != '\'') {
+				*out++ = *p;
+			} else if (*p == '\\' && quote != '\'') {
+				if (!p[1])
+					break;
+				/* In double quotes only these are escapes, as in a shell. */
+				if (quote == '"' && !strchr("\"\\$`", p[1]))
+					*out++ = '\\';
+				*out++ = *++p;
+			} else if (*p == '\'' || *p == '"') {
+				if (!quote)
+					quote = *p;
+				else if (quote == *p)
+					quote = 0;
+				else
+					*out++ = *p;
+			} else {
+				*out++ = *p;
+			}
+		}
+		if (quote || (*p == '\\' && !p[1])) {
+			free(v);
+			if (quote)
+				fail(why, n, "unterminated %c quote", quote);
+			else
+				fail(why, n, "a lone \\ at the end");
+			return NULL;
+		}
+		*out++ = '\0';
+	}
+	if (!nw) {
+		free(v);
+		fail(why, n, "no command");
+		return NULL;
+	}
+	v[nw] = NULL;
+	return v;
+}
