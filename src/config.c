@@ -283,8 +283,9 @@ struct parse {
 	struct config *c;
 	const char *path;
 	FILE *f;
-	int lineno;     /* of the line inih holds now */
-	bool continued; /* that line starts with a blank: inih continues the key */
+	int lineno;       /* of the line inih holds now */
+	int section_line; /* of the last [section] header */
+	bool continued;   /* that line starts with a blank: inih continues the key */
 	bool from_cli[CK_NKEYS];
 	int seen[CK_NKEYS]; /* the line a key was first given on */
 	char *why;
@@ -307,6 +308,8 @@ static char *reader(char *str, int num, void *stream)
 		return NULL;
 	}
 	p->continued = str[0] == ' ' || str[0] == '\t';
+	if (str[strspn(str, " \t")] == '[')
+		p->section_line = p->lineno;
 	return str;
 }
 
@@ -328,7 +331,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (!known_section) {
 		p->err = fail(p->why, p->n,
 			      "%s:%d: [%s]: unknown section (known: group, node, workload, fencing, hooks)", p->path,
-			      p->lineno, section);
+			      p->section_line, section);
 		return 0;
 	}
 	if (k == CK_NKEYS) {

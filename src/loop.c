@@ -74,7 +74,7 @@ struct loop {
 	uint64_t heartbeat, slot_seq;
 	char *exe;
 	char **envp;
-	bool done, ready_sent;
+	bool done, ready_sent, stopping_sent;
 };
 
 static int64_t now_ms(void)
@@ -719,7 +719,9 @@ static void on_signal(struct loop *l)
 			return;
 		}
 		log_info("%s: leaving the group", strsignal(sig));
-		notify_send("STOPPING=1");
+		if (!l->stopping_sent) /* a signal to the group and the process comes twice */
+			notify_send("STOPPING=1");
+		l->stopping_sent = true;
 		push(l, NODE_EV_SHUTDOWN);
 		return;
 	case SIGHUP:

@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -232,6 +233,21 @@ static bool has_arg(char **v, int n, const char *opt)
 	return false;
 }
 
+/* Start a manager with exactly argv; its output goes to DIR/NAME.stdout
+ * and DIR/NAME.stderr. Returns its index. */
+static int spawn_manager(const char *name, char **argv)
+{
+	char *out = NULL, *err = NULL;
+	cr_assert(asprintf(&out, "%s/%s.stdout", T.dir, name) > 0);
+	cr_assert(asprintf(&err, "%s/%s.stderr", T.dir, name) > 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		exec_child(argv, out, err, true);
+	free(out), free(err);
+	return add_proc(pid, name);
+}
+
 /* Start a manager: start_node("primary", "node-a", RUN-ARGS..., "--",
  * WITNESS-ARGS..., NULL). Arguments before a "--" go to understudy run
  * (they replace the default --check-interval 100ms / --stop-timeout 2s),
@@ -278,15 +294,7 @@ __attribute__((sentinel)) static int start_node(const char *role, const char *na
 		argv[n++] = wit_args[i];
 	argv[n] = NULL;
 
-	char *out = NULL, *err = NULL;
-	cr_assert(asprintf(&out, "%s/%s.stdout", T.dir, name) > 0);
-	cr_assert(asprintf(&err, "%s/%s.stderr", T.dir, name) > 0);
-	pid_t pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0)
-		exec_child(argv, out, err, true);
-	free(out), free(err);
-	return add_proc(pid, name);
+	return spawn_manager(name, argv);
 }
 
 static bool proc_alive(int i)
@@ -1383,8 +1391,10 @@ Test(run, a_live_record_not_ours_fences_the_live)
  * heartbeat rounds, so systemd's watchdog backs the fence. */
 struct notes {
 	int fd;
-	int ready, pets;
+	int ready, pets, stopping;
 	int64_t pet_at[512];
+	char status[8][160]; /* the STATUS= lines, the latest last */
+	int nstatus;
 };
 
 /* Read what arrived, for ms (as systemd would: it never lets it pile up). */
@@ -1401,20 +1411,36 @@ static void notes_collect(struct notes *n, int ms)
 					n->ready++;
 				if (!strcmp(line, "WATCHDOG=1") && n->pets < 512)
 					n->pet_at[n->pets++] = th_now_ns();
+				if (!strcmp(line, "STOPPING=1"))
+					n->stopping++;
+				if (!strncmp(line, "STATUS=", 7)) {
+					if (n->nstatus == 8)
+						memmove(n->status, n->status[1], sizeof(n->status[0]) * 7),
+							n->nstatus--;
+					snprintf(n->status[n->nstatus++], sizeof(n->status[0]), "%s", line + 7);
+				}
 			}
 		}
 		sleep_ms(5);
 	} while (th_now_ns() < end);
 }
 
+/* A datagram socket bound at DIR/name, as systemd's notify socket is;
+ * returns its path. */
+static char *notify_socket(struct notes *n, const char *name)
+{
+	char *sock = th_path(T.dir, name);
+	n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	cr_assert_eq(bind(n->fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", sock, strerror(errno));
+	return sock;
+}
+
 Test(run, watchdog_is_petted_only_while_rounds_complete)
 {
 	struct notes n = { 0 };
-	char *sock = th_path(T.dir, "notify.sock");
-	n.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	cr_assert_eq(bind(n.fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", sock, strerror(errno));
+	char *sock = notify_socket(&n, "notify.sock");
 	setenv("NOTIFY_SOCKET", sock, 1);
 	setenv("WATCHDOG_USEC", "200000", 1);
 	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s",
@@ -1448,6 +1474,39 @@ Test(run, watchdog_is_petted_only_while_rounds_complete)
 	th_kill(hang);
 	close(n.fd);
 	free(sock);
+}
+
+/* STATUS= tells an operator what each node does and for whom it waits;
+ * STOPPING=1 comes with the signal that ends the node. */
+Test(run, notify_status_says_who_is_live)
+{
+	struct notes na = { 0 }, nb = { 0 };
+	char *sa = notify_socket(&na, "a.sock"), *sb = notify_socket(&nb, "b.sock");
+	setenv("NOTIFY_SOCKET", sa, 1);
+	int a = start_node("primary", "node-a", NULL);
+	setenv("NOTIFY_SOCKET", sb, 1);
+	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
+	int b = start_node("backup", "node-b", NULL);
+	unsetenv("NOTIFY_SOCKET");
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	notes_collect(&na, 300);
+	notes_collect(&nb, 300);
+	char want[64];
+	snprintf(want, sizeof(want), ", workload pid %ld", wpid);
+	const char *la = na.nstatus ? na.status[na.nstatus - 1] : "", *lb = nb.nstatus ? nb.status[nb.nstatus - 1] : "";
+	cr_log_info("node-a: STATUS=%s; node-b: STATUS=%s", la, lb);
+	ensure(!strncmp(la, "live since ", 11) && strstr(la, want), "node-a's STATUS=%s", la);
+	ensure(!strcmp(lb, "backup, waiting behind node-a"), "node-b's STATUS=%s", lb);
+	ensure(na.ready == 1 && nb.ready == 1, "READY=1 %d and %d times, want once each", na.ready, nb.ready);
+	ensure(na.stopping == 0, "STOPPING=1 before any signal");
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS), "node-a did not leave");
+	notes_collect(&na, 50);
+	ensure(na.stopping == 1, "STOPPING=1 sent %d times on SIGTERM, want once", na.stopping);
+	kill(T.procs[b].pid, SIGTERM);
+	ensure(wait_exit(b, BOUND_MS), "node-b did not leave");
+	close(na.fd), close(nb.fd);
+	free(sa), free(sb);
 }
 
 Test(run, frozen_live_is_not_replaced)
@@ -1585,4 +1644,243 @@ Test(run, missing_workload_gives_up_at_once)
 	/* A restart loop would back off 100+200+400+800+1600 ms before giving up. */
 	ensure(c.ms < 2500, "took %.1f ms: looks like a restart loop", c.ms);
 	cmd_free(&c);
+}
+
+/* --- configuration files and hooks ------------------------------------------ */
+
+/* Write DIR/name with the text and mode; returns the path (malloc'd). */
+static char *write_file(const char *name, mode_t mode, const char *text)
+{
+	char *path = th_path(T.dir, name);
+	th_write_file(path, text, strlen(text));
+	cr_assert_eq(chmod(path, mode), 0);
+	return path;
+}
+
+/* A hook that appends "EVENT NODE STATE LIVE_NODE WORKLOAD_PID" to
+ * DIR/hooks.log, one write per line. */
+static char *hook_script(void)
+{
+	char *text = NULL;
+	cr_assert(asprintf(&text,
+			   "#!/bin/sh\n"
+			   "echo \"$1 $UNDERSTUDY_EVENT $UNDERSTUDY_NODE $UNDERSTUDY_STATE live=$UNDERSTUDY_LIVE_NODE "
+			   "pid=$UNDERSTUDY_WORKLOAD_PID\" >> %s/hooks.log\n",
+			   T.dir) > 0);
+	char *path = write_file("hook.sh", 0755, text);
+	free(text);
+	return path;
+}
+
+/* How many lines of DIR/hooks.log start with "EVENT EVENT NODE ". */
+static int hook_count(const char *event, const char *node)
+{
+	char *path = th_path(T.dir, "hooks.log"), *text = slurp(path), *pfx = NULL;
+	cr_assert(asprintf(&pfx, "%s %s %s ", event, event, node) > 0);
+	int n = 0;
+	for (char *save, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		n += !strncmp(line, pfx, strlen(pfx));
+	free(path), free(text), free(pfx);
+	return n;
+}
+
+struct hook_want {
+	const char *event, *node;
+	int n;
+};
+
+static bool p_hook(const void *a)
+{
+	const struct hook_want *w = a;
+	return hook_count(w->event, w->node) >= w->n;
+}
+
+static void wait_hook(const char *event, const char *node, int n)
+{
+	struct hook_want w = { event, node, n };
+	ensure(wait_for(p_hook, &w, BOUND_MS), "on-%s of %s ran %d times, want %d", event, node,
+	       hook_count(event, node), n);
+}
+
+/* A node from a file alone: lock, role, name, command, environment,
+ * working directory and timing all come from it. */
+Test(run, a_configuration_file_alone_runs_a_node)
+{
+	char *text = NULL;
+	cr_assert(asprintf(&text,
+			   "# the group\n[group]\nlock = %s\n\n[node]\nname = node-a\nrole = primary\n"
+			   "[workload]\ncommand = %s %s %s\nenvironment = APP_MODE=ha\n"
+			   "environment = APP_NOTE=two words\nworking-directory = %s\n"
+			   "[fencing]\ncheck-interval = 100ms\n",
+			   T.lock, T.witness, T.log, T.wlock, T.dir) > 0);
+	char *conf = write_file("app.conf", 0640, text);
+	char *argv[] = { (char *)T.bin, "run", "--config", conf, NULL };
+	int a = spawn_manager("node-a", argv);
+	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	char path[64], cwd[PATH_MAX] = "";
+	snprintf(path, sizeof(path), "/proc/%ld/cwd", wpid);
+	ssize_t n = readlink(path, cwd, sizeof(cwd) - 1);
+	cr_assert(n > 0);
+	cwd[n] = '\0';
+	ensure(!strcmp(cwd, T.dir), "the workload runs in %s, want %s", cwd, T.dir);
+	snprintf(path, sizeof(path), "/proc/%ld/environ", wpid);
+	uint8_t *env;
+	size_t len;
+	cr_assert_eq(th_read_file(path, &env, &len), 0);
+	bool mode = false, note = false;
+	for (size_t i = 0; i < len; i += strlen((char *)env + i) + 1) {
+		mode = mode || !strcmp((char *)env + i, "APP_MODE=ha");
+		note = note || !strcmp((char *)env + i, "APP_NOTE=two words");
+	}
+	ensure(mode && note, "the workload's environment lacks APP_MODE=ha or APP_NOTE");
+	free(env);
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS) && exit_code(a) == 0, "node-a did not leave cleanly");
+	free(text), free(conf);
+}
+
+/* --check reads everything and starts nothing: no lock file appears, no
+ * workload runs, and what the node would run with is printed. */
+Test(run, check_validates_without_starting)
+{
+	char *text = NULL;
+	cr_assert(asprintf(&text,
+			   "[group]\nlock = %s\n[node]\nrole = backup\nname = node-b\n"
+			   "[workload]\ncommand = %s %s %s\nstop-timeout = 2m\n",
+			   T.lock, T.witness, T.log, T.wlock) > 0);
+	char *conf = write_file("app.conf", 0600, text);
+	struct cmd c = run_cmd(BOUND_MS, "run", "--config", conf, "--check", "--stop-timeout", "3s", NULL);
+	ensure(c.code == 0, "--check exited %d: %s", c.code, c.err);
+	ensure(strstr(c.out, "node.role = backup\n") && strstr(c.out, "workload.stop-timeout = 3s\n"),
+	       "--check printed:\n%s", c.out);
+	ensure(access(T.lock, F_OK) < 0 && errno == ENOENT, "--check created the lock file");
+	ensure(count(EV_START, NULL) == 0, "--check started the workload");
+	cmd_free(&c);
+	free(text), free(conf);
+}
+
+/* A bad file: the message names file, line, section and key, exit 78,
+ * and nothing else happens; the same mistake on the command line is 64. */
+Test(run, a_bad_configuration_is_refused_with_its_line)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{ "[node]\nrole = primary\nrolee = backup\n", ":3: [node] rolee: unknown key" },
+		{ "[nodes]\nrole = primary\n", ":1: [nodes]: unknown section" },
+		{ "[node]\nrole = primary\n[fencing]\nfence-timeout = 10 s\n",
+		  ":4: [fencing] fence-timeout: '10 s' is not a duration" },
+		{ "[node]\nrole = leader\n", ":2: [node] role: 'leader' is neither primary nor backup" },
+		{ "[node]\nrole = primary\nrole = backup\n", ":3: [node] role: given twice (first on line 4)" },
+		{ "[node]\nrole primary\n", ":2: neither [section] nor key = value" },
+		{ "[node]\nrole = backup\nallow-failback = yes\n", ":3: [node] allow-failback is for the primary" },
+		{ "[workload]\ncommand = /bin/true 'x\n", ":2: [workload] command: unterminated ' quote" },
+		{ "[hooks]\non-live = hooks/up\n", ":2: [hooks] on-live: 'hooks/up' is not an absolute path" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *text = NULL;
+		cr_assert(asprintf(&text, "[group]\nlock = %s\n%s", T.lock, bad[i].text) > 0);
+		char *conf = write_file("bad.conf", 0644, text);
+		struct cmd c = run_cmd(BOUND_MS, "run", "--config", conf, "--", T.witness, T.log, T.wlock, NULL);
+		char *want = NULL;
+		/* The cases count lines from their own text; two lines of [group]
+		 * come first (a "first on line" above counts them already). */
+		int line = atoi(strchr(bad[i].want, ':') + 1) + 2;
+		cr_assert(asprintf(&want, "%s:%d%s", conf, line, strchr(bad[i].want + 1, ':')) > 0);
+		ensure(c.code == 78, "case %zu: exit %d, want 78: %s", i, c.code, c.err);
+		ensure(strstr(c.err, want), "case %zu: the message\n  %s\nlacks\n  %s", i, c.err, want);
+		ensure(access(T.lock, F_OK) < 0, "case %zu: the lock file was created", i);
+		cmd_free(&c);
+		free(text), free(conf), free(want);
+	}
+	struct cmd c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "leader", "--", T.witness, NULL);
+	ensure(c.code == 64 && strstr(c.err, "--role: 'leader' is neither primary nor backup"), "exit %d: %s", c.code,
+	       c.err);
+	cmd_free(&c);
+	/* Anyone could make root run anything through this file. */
+	char *conf = write_file("open.conf", 0666, "[node]\nrole = primary\n");
+	c = run_cmd(BOUND_MS, "run", "--config", conf, "--check", NULL);
+	ensure(c.code == 78 && strstr(c.err, "writable by every user"), "exit %d: %s", c.code, c.err);
+	cmd_free(&c);
+	free(conf);
+}
+
+/* Every hook at its transition, with the transition in its environment:
+ * live and backup at start, stop + failback + backup on the backup that
+ * hands back, live + failback on the primary that takes over again. */
+Test(run, hooks_follow_the_transitions)
+{
+	char *hook = hook_script();
+	const char *const hooks[] = {
+		"--on-live", hook, "--on-backup", hook, "--on-stop", hook, "--on-failback", hook
+	};
+#define HOOKS hooks[0], hooks[1], hooks[2], hooks[3], hooks[4], hooks[5], hooks[6], hooks[7]
+	int a = start_node("primary", "node-a", "--allow-failback", HOOKS, NULL);
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", HOOKS, NULL);
+	wait_hook("live", "node-a", 1);
+	wait_hook("backup", "node-b", 1);
+	kill(T.procs[a].pid, SIGKILL);
+	wait_live("node-b", BOUND_MS);
+	wait_hook("live", "node-b", 1);
+	ensure(hook_count("stop", "node-a") == 0, "on-stop ran for a node that was SIGKILLed");
+	a = start_node("primary", "node-a", "--allow-failback", HOOKS, NULL);
+	wait_start("node-a", 2, BOUND_MS);
+	wait_hook("stop", "node-b", 1);
+	wait_hook("failback", "node-b", 1);
+	wait_hook("backup", "node-b", 2);
+	wait_hook("live", "node-a", 2);
+	wait_hook("failback", "node-a", 1);
+#undef HOOKS
+	char *path = th_path(T.dir, "hooks.log"), *log = slurp(path);
+	cr_log_info("hooks:\n%s", log);
+	/* The primary's on-live names its own workload. */
+	long wpid = last(EV_START, "node-a").pid;
+	char want[64];
+	snprintf(want, sizeof(want), "live live node-a live live=node-a pid=%ld", wpid);
+	ensure(strstr(log, want), "no line '%s' in the hook log", want);
+	ensure(hook_count("fence", "node-a") + hook_count("fence", "node-b") == 0, "on-fence ran without a fence");
+	kill(T.procs[a].pid, SIGTERM);
+	wait_hook("stop", "node-a", 1);
+	ensure(wait_exit(a, BOUND_MS), "node-a did not leave");
+	kill(T.procs[b].pid, SIGTERM);
+	ensure(wait_exit(b, BOUND_MS), "node-b did not leave");
+	no_overlap();
+	free(hook), free(path), free(log);
+}
+
+/* A hook that fails is logged; one that hangs is killed at its timeout;
+ * neither holds up the node. */
+Test(run, a_failing_or_hanging_hook_never_blocks)
+{
+	char *fails = write_file("fails.sh", 0755, "#!/bin/sh\nexit 3\n");
+	char *hangs = write_file("hangs.sh", 0755, "#!/bin/sh\nexec sleep 100\n");
+	int64_t t0 = th_now_ns();
+	int a = start_node("primary", "node-a", "--on-live", hangs, "--on-backup", fails, "--hook-timeout", "300ms",
+			   NULL);
+	struct ev st = wait_start("node-a", 1, BOUND_MS);
+	double start_ms = (double)(st.t - t0) / 1e6;
+	int b = start_node("backup", "node-b", "--on-backup", fails, NULL);
+	char *err_a = th_path(T.dir, "node-a.stderr"), *err_b = th_path(T.dir, "node-b.stderr");
+	int64_t dl = th_now_ns() + (int64_t)BOUND_MS * 1000000;
+	char *ta = NULL, *tb = NULL;
+	for (;;) {
+		free(ta), free(tb);
+		ta = slurp(err_a), tb = slurp(err_b);
+		if ((strstr(ta, "did not finish within 300 ms") && strstr(tb, "failed: exit status 3")) ||
+		    th_now_ns() > dl)
+			break;
+		sleep_ms(20);
+	}
+	ensure(strstr(ta, "on-live hook") && strstr(ta, "did not finish within 300 ms: killing it"),
+	       "the hanging hook was not killed:\n%s", ta);
+	ensure(strstr(tb, "on-backup hook") && strstr(tb, "failed: exit status 3"), "the failure was not logged:\n%s",
+	       tb);
+	cr_log_info("the workload started %.0f ms after the manager, its on-live hook hanging", start_ms);
+	kill(T.procs[a].pid, SIGKILL);
+	wait_live("node-b", BOUND_MS);
+	ensure(proc_alive(b), "node-b exited");
+	no_overlap();
+	free(fails), free(hangs), free(err_a), free(err_b), free(ta), free(tb);
 }
