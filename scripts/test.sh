@@ -5,6 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# apt_install WHAT PACKAGE...: install Debian packages (as root, or with sudo).
+apt_install() {
+	local what=$1 sudo=""
+	shift
+	echo "== installing $what"
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq "$@" >/dev/null
+}
+
 need=()
 for tool in meson ninja pkg-config cc; do
 	command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
@@ -13,14 +24,16 @@ for pc in liburing inih criterion; do
 	pkg-config --exists "$pc" 2>/dev/null || need+=("$pc")
 done
 if [ ${#need[@]} -gt 0 ]; then
-	echo "== installing build dependencies (missing: ${need[*]})"
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo="sudo"
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -qq
-	$sudo apt-get install -y -qq meson ninja-build pkg-config gcc \
-		liburing-dev libinih-dev libcriterion-dev >/dev/null
+	apt_install "build dependencies (missing: ${need[*]})" meson ninja-build pkg-config gcc \
+		liburing-dev libinih-dev libcriterion-dev
 fi
+# The packaging suite: systemd-analyze verifies the unit, scdoc builds the
+# man pages (the build skips them without it), man renders them.
+pkgs=()
+command -v systemd-analyze >/dev/null 2>&1 || pkgs+=(systemd)
+command -v scdoc >/dev/null 2>&1 || pkgs+=(scdoc)
+command -v man >/dev/null 2>&1 || pkgs+=(man-db)
+[ ${#pkgs[@]} -eq 0 ] || apt_install "packaging tools: ${pkgs[*]}" "${pkgs[@]}"
 
 run_suite() {
 	local dir=$1
