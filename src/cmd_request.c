@@ -7,18 +7,22 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "understudy/cmd.h"
+#include "understudy/config.h"
 #include "understudy/group.h"
 #include "understudy/options.h"
 
 struct request_args {
 	const char *cmd;
 	const char *path;
+	const char *conf; /* the node's file, naming the lock when --lock does not */
+	char *conf_lock;
 	const char *to; /* switchover: a named target */
 	bool wait;
 	int64_t timeout_ms;
@@ -34,9 +38,13 @@ static int64_t mono_ms(void)
 static int parse(int argc, char **argv, struct request_args *a, const char *usage)
 {
 	static const struct option opts[] = {
-		{ "lock", required_argument, NULL, 'l' }, { "to", required_argument, NULL, 't' },
-		{ "wait", no_argument, NULL, 'w' },       { "timeout", required_argument, NULL, 'T' },
-		{ "help", no_argument, NULL, 'h' },       { 0 },
+		{ "lock", required_argument, NULL, 'l' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "to", required_argument, NULL, 't' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	bool is_switch = strcmp(a->cmd, "switchover") == 0;
 	int opt;
@@ -45,6 +53,7 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': a->path = optarg; break;
+		case 'c': a->conf = optarg; break;
 		case 't':
 			if (!is_switch)
 				goto unknown;
@@ -74,10 +83,18 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 			return EX_USAGE;
 		}
 	}
-	if (!a->path || optind < argc) {
+	if ((!a->path && !a->conf) || optind < argc) {
 		fprintf(stderr, "understudy %s: %s\nTry 'understudy %s --help'.\n", a->cmd,
-			a->path ? "unexpected argument" : "--lock PATH is required", a->cmd);
+			optind < argc ? "unexpected argument" : "--lock PATH (or --config FILE) is required", a->cmd);
 		return EX_USAGE;
+	}
+	if (!a->path) {
+		char why[512];
+		if (config_lock_path(a->conf, &a->conf_lock, why, sizeof(why)) < 0) {
+			fprintf(stderr, "understudy %s: %s\n", a->cmd, why);
+			return EX_CONFIG;
+		}
+		a->path = a->conf_lock;
 	}
 	return 0;
 }
@@ -222,23 +239,28 @@ out:
 
 int cmd_failback(int argc, char **argv)
 {
-	static const char usage[] = "usage: understudy failback --lock PATH [--wait [--timeout DUR]]\n"
+	static const char usage[] = "usage: understudy failback --lock PATH|--config FILE [--wait [--timeout DUR]]\n"
 				    "\n"
 				    "Ask the live backup to hand the workload back to the primary, which must be\n"
 				    "running and waiting in the group. Returns once the request is placed, or\n"
 				    "with --wait once the primary runs the workload (default timeout 30s).\n";
 	struct request_args a = { .cmd = "failback", .timeout_ms = 30000 };
-	return request(argc, argv, &a, usage);
+	int code = request(argc, argv, &a, usage);
+	free(a.conf_lock);
+	return code;
 }
 
 int cmd_switchover(int argc, char **argv)
 {
-	static const char usage[] = "usage: understudy switchover --lock PATH [--to NAME] [--wait [--timeout DUR]]\n"
-				    "\n"
-				    "Ask the live node to hand the workload to a waiting backup (to NAME, if\n"
-				    "given) and to stay in the group as a backup. Refused when no such node is\n"
-				    "waiting: the live node keeps running. Returns once the request is placed, or\n"
-				    "with --wait once the new live node runs the workload (default timeout 30s).\n";
+	static const char usage[] =
+		"usage: understudy switchover --lock PATH|--config FILE [--to NAME] [--wait [--timeout DUR]]\n"
+		"\n"
+		"Ask the live node to hand the workload to a waiting backup (to NAME, if\n"
+		"given) and to stay in the group as a backup. Refused when no such node is\n"
+		"waiting: the live node keeps running. Returns once the request is placed, or\n"
+		"with --wait once the new live node runs the workload (default timeout 30s).\n";
 	struct request_args a = { .cmd = "switchover", .timeout_ms = 30000 };
-	return request(argc, argv, &a, usage);
+	int code = request(argc, argv, &a, usage);
+	free(a.conf_lock);
+	return code;
 }

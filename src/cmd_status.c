@@ -2,19 +2,22 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
 
 #include "understudy/cmd.h"
+#include "understudy/config.h"
 #include "understudy/group.h"
 
-static const char status_usage[] = "usage: understudy status --lock PATH [--json]\n"
+static const char status_usage[] = "usage: understudy status --lock PATH|--config FILE [--json]\n"
 				   "\n"
 				   "Print the group's state, its live node and the nodes registered in it,\n"
 				   "reading the lock file without taking part in the group.\n"
 				   "\n"
 				   "  --lock PATH   the group's lock file\n"
+				   "  --config FILE a node's configuration file, naming the lock file\n"
 				   "  --json        one JSON object instead of text\n";
 
 /* What the live's heartbeat did while we watched it. */
@@ -144,11 +147,13 @@ int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "lock", required_argument, NULL, 'l' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *path = NULL;
+	const char *path = NULL, *conf = NULL;
+	char *from_conf = NULL;
 	bool json = false;
 	int opt;
 	optind = 1;
@@ -156,6 +161,7 @@ int cmd_status(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': path = optarg; break;
+		case 'c': conf = optarg; break;
 		case 'j': json = true; break;
 		case 'h': fputs(status_usage, stdout); return 0;
 		case ':': fprintf(stderr, "understudy status: %s needs a value\n", argv[optind - 1]); return EX_USAGE;
@@ -165,13 +171,23 @@ int cmd_status(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	if (!path || optind < argc) {
+	if ((!path && !conf) || optind < argc) {
 		fprintf(stderr, "understudy status: %s\nTry 'understudy status --help'.\n",
-			path ? "unexpected argument" : "--lock PATH is required");
+			optind < argc ? "unexpected argument" : "--lock PATH (or --config FILE) is required");
 		return EX_USAGE;
+	}
+	if (!path) {
+		char why[512];
+		if (config_lock_path(conf, &from_conf, why, sizeof(why)) < 0) {
+			fprintf(stderr, "understudy status: %s\n", why);
+			return EX_CONFIG;
+		}
+		path = from_conf;
 	}
 	struct lockfile lf;
 	int code = group_open(&lf, path, LF_OPEN_READ, "status");
+	free(from_conf);
+	path = lf.path;
 	if (code)
 		return code;
 	static struct lf_view v;

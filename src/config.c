@@ -669,3 +669,16 @@ char **config_split(const char *s, char *why, size_t n)
 	v[nw] = NULL;
 	return v;
 }
+
+int config_lock_path(const char *file, char **lock, char *why, size_t n)
+{
+	struct config c;
+	config_init(&c);
+	int r = config_load(&c, file, why, n);
+	if (r == 0 && !c.run.lock_path)
+		r = fail(why, n, "%s: no [group] lock", file);
+	if (r == 0 && !(*lock = strdup(c.run.lock_path)))
+		r = fail(why, n, "out of memory");
+	config_free(&c);
+	return r;
+}

@@ -1735,6 +1735,11 @@ Test(run, a_configuration_file_alone_runs_a_node)
 	}
 	ensure(mode && note, "the workload's environment lacks APP_MODE=ha or APP_NOTE");
 	free(env);
+	/* The other commands find the group through the same file. */
+	struct cmd st = run_cmd(BOUND_MS, "status", "--config", conf, "--json", NULL);
+	ensure(st.code == 0 && strstr(st.out, "\"name\":\"node-a\""), "status --config: %d %s%s", st.code, st.out,
+	       st.err);
+	cmd_free(&st);
 	kill(T.procs[a].pid, SIGTERM);
 	ensure(wait_exit(a, BOUND_MS) && exit_code(a) == 0, "node-a did not leave cleanly");
 	free(text), free(conf);
