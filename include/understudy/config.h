@@ -99,6 +99,10 @@ int config_finish(struct config *c, char *why, size_t n, bool *from_file);
 void config_print(const struct config *c, FILE *f);
 void config_free(struct config *c);
 
+/* The lock path a node's file names, for the commands that only look at
+ * or ask the group: 0 with *lock malloc'd, or -errno with why. */
+int config_lock_path(const char *file, char **lock, char *why, size_t n);
+
 /* Split a command line into words as a shell would, without expanding
  * anything: blanks separate, '...' and "..." quote, \ escapes. Returns a
  * malloc'd NULL-terminated vector (one allocation) or NULL with why. */
