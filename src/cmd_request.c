@@ -90,7 +90,7 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 	}
 	if (!a->path) {
 		char why[512];
-		if (config_lock_path(a->conf, &a->conf_lock, why, sizeof(why)) < 0) {
+		if (config_lock_path(a->conf, &a->conf_lock, NULL, why, sizeof(why)) < 0) {
 			fprintf(stderr, "understudy %s: %s\n", a->cmd, why);
 			return EX_CONFIG;
 		}

@@ -10,15 +10,20 @@
 #include "understudy/cmd.h"
 #include "understudy/config.h"
 #include "understudy/group.h"
+#include "understudy/options.h"
 
-static const char status_usage[] = "usage: understudy status --lock PATH|--config FILE [--json]\n"
-				   "\n"
-				   "Print the group's state, its live node and the nodes registered in it,\n"
-				   "reading the lock file without taking part in the group.\n"
-				   "\n"
-				   "  --lock PATH   the group's lock file\n"
-				   "  --config FILE a node's configuration file, naming the lock file\n"
-				   "  --json        one JSON object instead of text\n";
+static const char status_usage[] =
+	"usage: understudy status --lock PATH|--config FILE [--json] [--watch [--interval DUR]]\n"
+	"\n"
+	"Print the group's state, its live node and the nodes registered in it,\n"
+	"reading the lock file without taking part in the group.\n"
+	"\n"
+	"  --lock PATH     the group's lock file\n"
+	"  --config FILE   a node's configuration file, naming the lock file\n"
+	"  --json          one JSON object instead of text\n"
+	"  --watch         then print one line (with --json, one object) per change,\n"
+	"                  until interrupted\n"
+	"  --interval DUR  how often --watch reads the file (default 1s)\n";
 
 /* What the live's heartbeat did while we watched it. */
 struct beat {
@@ -99,48 +104,222 @@ static void print_text(const char *path, const struct lf_view *v, bool live_held
 		printf("  (none)\n");
 }
 
-static void print_json(const struct lf_view *v, bool live_held, const struct beat *b, const bool alive[LF_SLOTS])
+static void print_json(FILE *f, const struct lf_view *v, bool live_held, const struct beat *b,
+		       const bool alive[LF_SLOTS])
 {
-	printf("{\"state\":\"%s\",\"version\":\"%u.%u\",\"live\":", lockfile_status_name(v->status), v->major,
-	       v->minor);
+	fprintf(f, "{\"state\":\"%s\",\"version\":\"%u.%u\",\"live\":", lockfile_status_name(v->status), v->major,
+		v->minor);
 	bool has_live = v->live_rec == LF_REC_OK && (v->status == LF_LIVE || v->status == LF_FAILBACK);
 	if (has_live) {
-		printf("{\"name\":");
-		group_json_string(stdout, v->live.name);
-		printf(",\"address\":");
-		group_json_string(stdout, v->live.address);
-		printf(",\"alive\":%s,\"pid\":%u,\"epoch\":%llu,\"heartbeat\":%llu,\"heartbeat_advancing\":%s}",
-		       live_held ? "true" : "false", v->live.pid, (unsigned long long)v->live.epoch,
-		       (unsigned long long)v->live.heartbeat, live_held && b->advancing ? "true" : "false");
+		fprintf(f, "{\"name\":");
+		group_json_string(f, v->live.name);
+		fprintf(f, ",\"address\":");
+		group_json_string(f, v->live.address);
+		fprintf(f, ",\"alive\":%s,\"pid\":%u,\"epoch\":%llu,\"heartbeat\":%llu,\"heartbeat_advancing\":%s}",
+			live_held ? "true" : "false", v->live.pid, (unsigned long long)v->live.epoch,
+			(unsigned long long)v->live.heartbeat, live_held && b->advancing ? "true" : "false");
 	} else {
-		printf("null");
+		fprintf(f, "null");
 	}
-	printf(",\"request\":");
+	fprintf(f, ",\"request\":");
 	if (v->status == LF_FAILBACK && v->request_rec == LF_REC_OK) {
-		printf("{\"kind\":\"%s\",\"target\":", kind_name(v->request.kind));
+		fprintf(f, "{\"kind\":\"%s\",\"target\":", kind_name(v->request.kind));
 		if (v->request.target_slot == LF_TARGET_ANY)
-			printf("null");
+			fprintf(f, "null");
 		else
-			group_json_string(stdout, v->request.target_name);
-		printf(",\"requester\":");
-		group_json_string(stdout, v->request.requester);
-		printf("}");
+			group_json_string(f, v->request.target_name);
+		fprintf(f, ",\"requester\":");
+		group_json_string(f, v->request.requester);
+		fprintf(f, "}");
 	} else {
-		printf("null");
+		fprintf(f, "null");
 	}
-	printf(",\"nodes\":[");
+	fprintf(f, ",\"nodes\":[");
 	bool first = true;
 	for (int i = 0; i < LF_SLOTS; i++) {
 		if (v->slot_rec[i] != LF_REC_OK)
 			continue;
 		const struct lf_slot *s = &v->slots[i];
-		printf("%s{\"name\":", first ? "" : ",");
-		group_json_string(stdout, s->name);
-		printf(",\"role\":\"%s\",\"state\":\"%s\",\"alive\":%s,\"pid\":%u}", lockfile_role_name(s->role),
-		       alive[i] ? lockfile_slot_state_name(s->state) : "gone", alive[i] ? "true" : "false", s->pid);
+		fprintf(f, "%s{\"name\":", first ? "" : ",");
+		group_json_string(f, s->name);
+		fprintf(f, ",\"role\":\"%s\",\"state\":\"%s\",\"alive\":%s,\"pid\":%u}", lockfile_role_name(s->role),
+			alive[i] ? lockfile_slot_state_name(s->state) : "gone", alive[i] ? "true" : "false", s->pid);
 		first = false;
 	}
-	printf("]}\n");
+	fprintf(f, "]}\n");
+}
+
+/* --- --watch ----------------------------------------------------------------- */
+
+/* What one look at the group saw: one read of the file, and one lock test
+ * for the live lock and for each registered node. */
+struct look {
+	char status;
+	bool has_live, live_held;
+	struct lf_live live;
+	bool has_request;
+	struct lf_request request;
+	bool alive[LF_SLOTS];
+	struct lf_slot slots[LF_SLOTS];
+};
+
+static void look_at(struct lockfile *lf, const struct lf_view *v, struct look *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->status = v->status;
+	k->has_live = v->live_rec == LF_REC_OK && (v->status == LF_LIVE || v->status == LF_FAILBACK);
+	k->live = v->live;
+	k->live_held = group_held(lf, LF_OFF_LIVE_LOCK);
+	k->has_request = v->status == LF_FAILBACK && v->request_rec == LF_REC_OK;
+	k->request = v->request;
+	for (int i = 0; i < LF_SLOTS; i++) {
+		k->alive[i] = v->slot_rec[i] == LF_REC_OK && group_held(lf, lockfile_slot_lock_offset(i));
+		k->slots[i] = v->slots[i];
+	}
+}
+
+/* One event: a line "TIME EVENT key=value ..." or a JSON object. */
+struct line {
+	bool json;
+	int n;
+};
+
+static void ev_begin(struct line *l, const char *event)
+{
+	struct timespec ts;
+	struct tm tm;
+	char when[64];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (l->json)
+		printf("{\"time\":\"%s.%03ld\",\"event\":\"%s\"", when, ts.tv_nsec / 1000000, event);
+	else
+		printf("%s.%03ld %s", when, ts.tv_nsec / 1000000, event);
+	l->n++;
+}
+
+static void ev_str(struct line *l, const char *key, const char *val)
+{
+	if (l->json) {
+		printf(",\"%s\":", key);
+		group_json_string(stdout, val);
+	} else {
+		printf(" %s=%s", key, *val ? val : "-");
+	}
+}
+
+static void ev_num(struct line *l, const char *key, unsigned long long val)
+{
+	printf(l->json ? ",\"%s\":%llu" : " %s=%llu", key, val);
+}
+
+static void ev_end(struct line *l) { fputs(l->json ? "}\n" : "\n", stdout); }
+
+static void changes(const struct look *a, const struct look *b, struct line *l)
+{
+	if (a->status != b->status) {
+		ev_begin(l, "state");
+		ev_str(l, "state", lockfile_status_name(b->status));
+		ev_end(l);
+	}
+	if (b->has_live && (!a->has_live || a->live.epoch != b->live.epoch || strcmp(a->live.name, b->live.name))) {
+		ev_begin(l, "live");
+		ev_str(l, "node", b->live.name);
+		ev_str(l, "address", b->live.address);
+		ev_num(l, "epoch", b->live.epoch);
+		ev_end(l);
+	}
+	if (b->has_request &&
+	    (!a->has_request || a->request.seq != b->request.seq || a->request.kind != b->request.kind)) {
+		ev_begin(l, "request");
+		ev_str(l, "kind", kind_name(b->request.kind));
+		ev_str(l, "target", b->request.target_slot == LF_TARGET_ANY ? "any" : b->request.target_name);
+		ev_str(l, "requester", b->request.requester);
+		ev_end(l);
+	}
+	for (int i = 0; i < LF_SLOTS; i++) {
+		const struct lf_slot *x = &a->slots[i], *y = &b->slots[i];
+		bool same = a->alive[i] && b->alive[i] && !memcmp(x->id, y->id, LF_ID_SIZE);
+		if (a->alive[i] && !same) {
+			ev_begin(l, "leave");
+			ev_str(l, "node", x->name);
+			ev_end(l);
+		}
+		if (b->alive[i] && !same) {
+			ev_begin(l, "join");
+			ev_str(l, "node", y->name);
+			ev_str(l, "role", lockfile_role_name(y->role));
+			ev_str(l, "state", lockfile_slot_state_name(y->state));
+			ev_end(l);
+		} else if (same && x->state != y->state) {
+			ev_begin(l, "node");
+			ev_str(l, "node", y->name);
+			ev_str(l, "state", lockfile_slot_state_name(y->state));
+			ev_end(l);
+		}
+	}
+}
+
+/* Print a line per change until a signal ends the process. A heartbeat
+ * is stale when it has not moved for two of its intervals and a look:
+ * hosts' clocks disagree, so only this host's clock measures it. */
+static int watch(struct lockfile *lf, const struct lf_view *first, bool json, int64_t interval_ms)
+{
+	static struct lf_view v;
+	struct look prev, now;
+	struct line l = { .json = json };
+	look_at(lf, first, &prev);
+	uint64_t beat = first->live.heartbeat, epoch = first->live.epoch;
+	int64_t moved = mono_ms();
+	bool stale = false, failing = false;
+	fflush(stdout);
+	for (;;) {
+		struct timespec ts = { interval_ms / 1000, (interval_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		int r = lockfile_read(lf, &v);
+		if (r == -ENODATA)
+			continue; /* still a new group */
+		if (r == -EBADMSG) {
+			fprintf(stderr, "understudy status: %s: header changed under us: not ours\n", lf->path);
+			return EX_DATAERR;
+		}
+		if (r < 0) {
+			/* The storage may come back: say so once, and go on. */
+			if (!failing)
+				fprintf(stderr, "understudy status: %s: %s: still watching\n", lf->path, strerror(-r));
+			failing = true;
+			continue;
+		}
+		if (failing)
+			fprintf(stderr, "understudy status: %s: readable again\n", lf->path);
+		failing = false;
+		look_at(lf, &v, &now);
+		changes(&prev, &now, &l);
+		int64_t t = mono_ms();
+		if (!now.has_live || now.live.heartbeat != beat || now.live.epoch != epoch) {
+			beat = now.live.heartbeat, epoch = now.live.epoch;
+			moved = t;
+			if (stale && now.has_live) {
+				ev_begin(&l, "heartbeat");
+				ev_str(&l, "node", now.live.name);
+				ev_str(&l, "heartbeat", "advancing");
+				ev_end(&l);
+			}
+			stale = false;
+		} else if (!stale && now.live.heartbeat_ms &&
+			   t - moved > 2 * (int64_t)now.live.heartbeat_ms + interval_ms) {
+			stale = true;
+			ev_begin(&l, "heartbeat");
+			ev_str(&l, "node", now.live.name);
+			ev_str(&l, "heartbeat", "stale");
+			ev_num(&l, "still_ms", (unsigned long long)(t - moved));
+			ev_end(&l);
+		}
+		prev = now;
+		if (fflush(stdout) != 0)
+			return EX_IOERR; /* the reader went away */
+	}
 }
 
 int cmd_status(int argc, char **argv)
@@ -149,12 +328,15 @@ int cmd_status(int argc, char **argv)
 		{ "lock", required_argument, NULL, 'l' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "watch", no_argument, NULL, 'w' },
+		{ "interval", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *path = NULL, *conf = NULL;
 	char *from_conf = NULL;
-	bool json = false;
+	bool json = false, watching = false;
+	int64_t interval_ms = 1000;
 	int opt;
 	optind = 1;
 	opterr = 0;
@@ -163,6 +345,15 @@ int cmd_status(int argc, char **argv)
 		case 'l': path = optarg; break;
 		case 'c': conf = optarg; break;
 		case 'j': json = true; break;
+		case 'w': watching = true; break;
+		case 'i':
+			if (options_duration(optarg, &interval_ms) < 0 || interval_ms < 10) {
+				fprintf(stderr,
+					"understudy status: --interval: '%s' is not a duration of 10ms or more\n",
+					optarg);
+				return EX_USAGE;
+			}
+			break;
 		case 'h': fputs(status_usage, stdout); return 0;
 		case ':': fprintf(stderr, "understudy status: %s needs a value\n", argv[optind - 1]); return EX_USAGE;
 		default:
@@ -178,7 +369,7 @@ int cmd_status(int argc, char **argv)
 	}
 	if (!path) {
 		char why[512];
-		if (config_lock_path(conf, &from_conf, why, sizeof(why)) < 0) {
+		if (config_lock_path(conf, &from_conf, NULL, why, sizeof(why)) < 0) {
 			fprintf(stderr, "understudy status: %s\n", why);
 			return EX_CONFIG;
 		}
@@ -217,9 +408,13 @@ int cmd_status(int argc, char **argv)
 		return r == -EBADMSG ? EX_DATAERR : EX_IOERR;
 	}
 	if (json)
-		print_json(&v, live_held, &b, alive);
+		print_json(stdout, &v, live_held, &b, alive);
 	else
 		print_text(path, &v, live_held, &b, alive);
+	if (watching)
+		code = watch(&lf, &v, json, interval_ms);
 	lockfile_close(&lf);
+	if (code)
+		return code;
 	return fflush(stdout) == 0 ? 0 : EX_IOERR;
 }

@@ -467,9 +467,18 @@ static int resolve_ids(struct config *c, char *why, size_t n)
 	return 0;
 }
 
-int config_finish(struct config *c, char *why, size_t n, bool *from_file)
+const char *config_host_name(void)
 {
 	static char host[256];
+	if (gethostname(host, sizeof(host)) < 0)
+		return NULL;
+	host[sizeof(host) - 1] = '\0';
+	host[strcspn(host, ".")] = '\0';
+	return options_name(host) == 0 ? host : NULL;
+}
+
+int config_finish(struct config *c, char *why, size_t n, bool *from_file)
+{
 	struct loop_config *r = &c->run;
 	char a[300], b[300];
 	*from_file = c->file != NULL;
@@ -487,13 +496,8 @@ int config_finish(struct config *c, char *why, size_t n, bool *from_file)
 	}
 	if (!r->name) {
 		*from_file = false;
-		if (gethostname(host, sizeof(host)) < 0 || !*host)
-			return fail(why, n, "--name is required: the host name is unknown");
-		host[sizeof(host) - 1] = '\0';
-		host[strcspn(host, ".")] = '\0';
-		if (options_name(host) < 0)
-			return fail(why, n, "the host name '%s' is no node name: give --name", host);
-		r->name = host;
+		if (!(r->name = config_host_name()))
+			return fail(why, n, "--name is required: the host name is unknown or no node name");
 	}
 	*from_file = c->line[CK_ALLOW_FAILBACK] || c->line[CK_ROLE];
 	if (r->node.allow_failback && r->node.role != LF_ROLE_PRIMARY)
@@ -670,7 +674,7 @@ char **config_split(const char *s, char *why, size_t n)
 	return v;
 }
 
-int config_lock_path(const char *file, char **lock, char *why, size_t n)
+int config_lock_path(const char *file, char **lock, char **name, char *why, size_t n)
 {
 	struct config c;
 	config_init(&c);
@@ -679,6 +683,13 @@ int config_lock_path(const char *file, char **lock, char *why, size_t n)
 		r = fail(why, n, "%s: no [group] lock", file);
 	if (r == 0 && !(*lock = strdup(c.run.lock_path)))
 		r = fail(why, n, "out of memory");
+	if (r == 0 && name) {
+		*name = c.run.name ? strdup(c.run.name) : NULL;
+		if (c.run.name && !*name) {
+			free(*lock);
+			r = fail(why, n, "out of memory");
+		}
+	}
 	config_free(&c);
 	return r;
 }

@@ -15,6 +15,7 @@ static const char usage[] = "usage: understudy COMMAND [options]\n"
 			    "  status      show a group: state, live node, registered nodes\n"
 			    "  failback    ask the live backup to hand the workload back to the primary\n"
 			    "  switchover  ask the live node to hand the workload to a waiting backup\n"
+			    "  is-live     exit 0 when a node is live: for health checks and scripts\n"
 			    "\n"
 			    "'understudy COMMAND --help' describes each command.\n"
 			    "\n"
@@ -37,10 +38,9 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} commands[] = {
-		{ "run", cmd_run },
-		{ "status", cmd_status },
-		{ "failback", cmd_failback },
-		{ "switchover", cmd_switchover },
+		{ "run", cmd_run },           { "status", cmd_status },
+		{ "failback", cmd_failback }, { "switchover", cmd_switchover },
+		{ "is-live", cmd_is_live },
 	};
 	if (argc < 2) {
 		fputs(usage, stderr);

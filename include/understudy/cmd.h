@@ -10,6 +10,8 @@ int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 /* Ask the live node to hand the workload back to the primary. */
 int cmd_failback(int argc, char **argv);
+/* Exit 0 when a node is live: for health checks and scripts. */
+int cmd_is_live(int argc, char **argv);
 /* Ask the live node to hand the workload to a waiting backup. */
 int cmd_switchover(int argc, char **argv);
 

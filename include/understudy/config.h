@@ -100,8 +100,13 @@ void config_print(const struct config *c, FILE *f);
 void config_free(struct config *c);
 
 /* The lock path a node's file names, for the commands that only look at
- * or ask the group: 0 with *lock malloc'd, or -errno with why. */
-int config_lock_path(const char *file, char **lock, char *why, size_t n);
+ * or ask the group: 0 with *lock malloc'd (and *name, when name is not
+ * NULL: the node's name, or NULL if the file has none), or -errno with
+ * why. */
+int config_lock_path(const char *file, char **lock, char **name, char *why, size_t n);
+/* This host's default node name: the host name up to the first dot.
+ * Returns a static string, or NULL if it is no valid node name. */
+const char *config_host_name(void);
 
 /* Split a command line into words as a shell would, without expanding
  * anything: blanks separate, '...' and "..." quote, \ escapes. Returns a

@@ -1889,3 +1889,88 @@ Test(run, a_failing_or_hanging_hook_never_blocks)
 	no_overlap();
 	free(fails), free(hangs), free(err_a), free(err_b), free(ta), free(tb);
 }
+
+/* --- watching and asking ------------------------------------------------------ */
+
+static long proc_reads(pid_t pid)
+{
+	char path[64], *text;
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+	text = slurp(path);
+	char *p = strstr(text, "syscr: ");
+	long n = p ? atol(p + 7) : -1;
+	free(text);
+	return n;
+}
+
+/* status --watch: the group once, then one JSON object per change, at
+ * one read of the file per interval. */
+Test(run, status_watch_prints_each_change)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	char *argv[] = { (char *)T.bin, "status", "--lock", T.lock, "--watch", "--json", "--interval", "100ms", NULL };
+	int w = spawn_manager("watch", argv);
+	/* The first look watches the heartbeat closely; the watch proper
+	 * starts once it printed the group. */
+	char *path = th_path(T.dir, "watch.stdout");
+	struct stat st = { 0 };
+	for (int i = 0; i < BOUND_MS / 10 && (stat(path, &st) < 0 || st.st_size == 0); i++)
+		sleep_ms(10);
+	ensure(st.st_size > 0, "status --watch printed nothing");
+	long r0 = proc_reads(T.procs[w].pid);
+	int64_t t0 = th_now_ns();
+	sleep_ms(2000);
+	long r1 = proc_reads(T.procs[w].pid);
+	double secs = ms_since(t0) / 1000;
+	cr_log_info("status --watch --interval 100ms: %ld read calls in %.1f s", r1 - r0, secs);
+	ensure(r0 >= 0 && r1 - r0 <= (long)(secs * 10) + 2, "%ld reads in %.1f s at one per 100 ms", r1 - r0, secs);
+	kill(T.procs[a].pid, SIGKILL);
+	wait_live("node-b", BOUND_MS);
+	sleep_ms(400);
+	kill(T.procs[w].pid, SIGTERM);
+	wait_exit(w, BOUND_MS);
+	char *out = slurp(path);
+	cr_log_info("watch printed:\n%s", out);
+	int lines = 0;
+	bool first = false, live_b = false, leave_a = false;
+	for (char *save, *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++) {
+		ensure(line[0] == '{' && line[strlen(line) - 1] == '}', "not one JSON object per line: %s", line);
+		first = first || (lines == 0 && strstr(line, "\"state\":\"live\""));
+		live_b = live_b || (strstr(line, "\"event\":\"live\"") && strstr(line, "\"node\":\"node-b\""));
+		leave_a = leave_a || (strstr(line, "\"event\":\"leave\"") && strstr(line, "\"node\":\"node-a\""));
+	}
+	ensure(first, "the first line is not the group's status");
+	ensure(live_b && leave_a, "the failover was not reported (live node-b, leave node-a)");
+	free(path), free(out);
+}
+
+/* is-live: 0, 1 or 2, and never a hang on a storage that does not answer. */
+Test(run, is_live_answers_for_health_checks)
+{
+	struct cmd c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);
+	ensure(c.code == 2 && strstr(c.err, "group.lock"), "no lock file: exit %d, want 2: %s", c.code, c.err);
+	cmd_free(&c);
+	int a, b;
+	primary_and_backup(&a, &b);
+	c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);
+	ensure(c.code == 0 && strstr(c.out, "node-a is live"), "the live node: exit %d: %s%s", c.code, c.out, c.err);
+	cmd_free(&c);
+	c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-b", "--quiet", NULL);
+	ensure(c.code == 1 && !*c.out && !*c.err, "the backup: exit %d, want 1, quietly: %s%s", c.code, c.out, c.err);
+	cmd_free(&c);
+	/* A storage that hangs: the read waits on the record lock forever. */
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", "--timeout", "300ms", NULL);
+	cr_log_info("is-live on a hung storage: exit %d after %.0f ms", c.code, c.ms);
+	ensure(c.code == 2 && strstr(c.err, "no answer from the storage within 300 ms"), "exit %d: %s", c.code, c.err);
+	cmd_free(&c);
+	th_kill(hang);
+	kill(T.procs[a].pid, SIGKILL);
+	wait_live("node-b", BOUND_MS);
+	c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);
+	ensure(c.code == 1 && strstr(c.err, "node-b is the live node, not node-a"), "after the failover: exit %d: %s",
+	       c.code, c.err);
+	cmd_free(&c);
+}

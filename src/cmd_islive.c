@@ -1,0 +1,196 @@
+/* understudy is-live: one question for health checks and scripts. Is
+ * NAME the live node with its workload running? The answer is the exit
+ * status, and a storage that does not answer is a third answer, not a
+ * hang: health checkers run this every few seconds. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "understudy/cmd.h"
+#include "understudy/config.h"
+#include "understudy/group.h"
+#include "understudy/options.h"
+
+enum { IS_LIVE = 0, NOT_LIVE = 1, CANNOT_TELL = 2 };
+
+static const char usage[] =
+	"usage: understudy is-live --lock PATH|--config FILE [--name NAME] [--timeout DUR] [--quiet]\n"
+	"\n"
+	"Exit 0 when NAME is the group's live node and its workload runs, 1 when it\n"
+	"is not (or the group is paused or new), 2 when that cannot be told: the lock\n"
+	"file is missing, unreadable or not ours, or the storage did not answer in time.\n"
+	"\n"
+	"  --lock PATH     the group's lock file\n"
+	"  --config FILE   a node's configuration file: its lock file and node name\n"
+	"  --name NAME     the node asked about (default: the file's, else the host name)\n"
+	"  --timeout DUR   how long to wait for the storage (default 5s)\n"
+	"  --quiet         print nothing; the exit status says it all\n";
+
+struct ask {
+	const char *path, *name;
+	bool quiet;
+	int answer;
+	char why[256];
+	int done[2]; /* the asking thread writes a byte when it has answered */
+};
+
+/* The lock file's calls can hang on a storage that stopped answering: they
+ * run here, and the main thread gives up on them at the timeout. */
+static void *ask_storage(void *arg)
+{
+	struct ask *a = arg;
+	static struct lockfile lf;
+	static struct lf_view v;
+	a->answer = CANNOT_TELL;
+	if (lockfile_open(&lf, a->path, LF_OPEN_READ) < 0) {
+		lockfile_strerror(&lf, a->why, sizeof(a->why));
+		goto out;
+	}
+	int r = lockfile_read(&lf, &v);
+	if (r == -ENODATA) {
+		a->answer = NOT_LIVE;
+		snprintf(a->why, sizeof(a->why), "the group is new: no node is live");
+		goto out;
+	}
+	if (r < 0) {
+		snprintf(a->why, sizeof(a->why), "%s: %s", a->path, strerror(-r));
+		goto out;
+	}
+	a->answer = NOT_LIVE;
+	bool has_live = v.live_rec == LF_REC_OK && (v.status == LF_LIVE || v.status == LF_FAILBACK);
+	if (!has_live) {
+		snprintf(a->why, sizeof(a->why), "the group is %s: no node is live", lockfile_status_name(v.status));
+		goto out;
+	}
+	if (strcmp(v.live.name, a->name) != 0) {
+		snprintf(a->why, sizeof(a->why), "%s is the live node, not %s", v.live.name, a->name);
+		goto out;
+	}
+	/* The record alone could be a dead node's: the live node holds the
+	 * live lock, and its slot says its workload runs. */
+	if (!group_held(&lf, LF_OFF_LIVE_LOCK)) {
+		snprintf(a->why, sizeof(a->why), "%s was live but is gone: nobody holds the live lock", a->name);
+		goto out;
+	}
+	int slot = v.live.slot;
+	if (slot < 0 || slot >= LF_SLOTS || v.slot_rec[slot] != LF_REC_OK ||
+	    memcmp(v.slots[slot].id, v.live.id, LF_ID_SIZE) != 0 || !group_held(&lf, lockfile_slot_lock_offset(slot))) {
+		snprintf(a->why, sizeof(a->why), "%s's node record is missing or gone", a->name);
+		goto out;
+	}
+	if (v.slots[slot].state != LF_SLOT_LIVE) {
+		snprintf(a->why, sizeof(a->why), "%s is %s, its workload not running", a->name,
+			 lockfile_slot_state_name(v.slots[slot].state));
+		goto out;
+	}
+	a->answer = IS_LIVE;
+	snprintf(a->why, sizeof(a->why), "%s is live", a->name);
+out:
+	lockfile_close(&lf);
+	if (write(a->done[1], "", 1) < 0)
+		a->answer = CANNOT_TELL;
+	return NULL;
+}
+
+int cmd_is_live(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "lock", required_argument, NULL, 'l' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static struct ask a;
+	const char *conf = NULL;
+	char *conf_lock = NULL, *conf_name = NULL;
+	int64_t timeout_ms = 5000;
+	int opt, code;
+	a = (struct ask){ .done = { -1, -1 } };
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l': a.path = optarg; break;
+		case 'c': conf = optarg; break;
+		case 'n':
+			if (options_name(optarg) < 0) {
+				fprintf(stderr, "understudy is-live: --name: '%s' is not a node name\n", optarg);
+				return EX_USAGE;
+			}
+			a.name = optarg;
+			break;
+		case 't':
+			if (options_duration(optarg, &timeout_ms) < 0) {
+				fprintf(stderr,
+					"understudy is-live: --timeout: '%s' is not a duration (like 500ms, 5s)\n",
+					optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 'q': a.quiet = true; break;
+		case 'h': fputs(usage, stdout); return 0;
+		case ':': fprintf(stderr, "understudy is-live: %s needs a value\n", argv[optind - 1]); return EX_USAGE;
+		default:
+			fprintf(stderr, "understudy is-live: unknown option '%s'\nTry 'understudy is-live --help'.\n",
+				argv[optind - 1]);
+			return EX_USAGE;
+		}
+	}
+	if ((!a.path && !conf) || optind < argc) {
+		fprintf(stderr, "understudy is-live: %s\nTry 'understudy is-live --help'.\n",
+			optind < argc ? "unexpected argument" : "--lock PATH (or --config FILE) is required");
+		return EX_USAGE;
+	}
+	if (conf) {
+		char why[512];
+		if (config_lock_path(conf, &conf_lock, &conf_name, why, sizeof(why)) < 0) {
+			fprintf(stderr, "understudy is-live: %s\n", why);
+			return EX_CONFIG;
+		}
+		if (!a.path)
+			a.path = conf_lock;
+		if (!a.name)
+			a.name = conf_name;
+	}
+	if (!a.name && !(a.name = config_host_name())) {
+		fprintf(stderr, "understudy is-live: --name is required: the host name is no node name\n");
+		code = EX_USAGE;
+		goto out;
+	}
+	pthread_t t;
+	if (pipe(a.done) < 0 || pthread_create(&t, NULL, ask_storage, &a) != 0) {
+		fprintf(stderr, "understudy is-live: %s\n", strerror(errno));
+		code = EX_OSERR;
+		goto out;
+	}
+	struct pollfd p = { .fd = a.done[0], .events = POLLIN };
+	int r;
+	while ((r = poll(&p, 1, (int)timeout_ms)) < 0 && errno == EINTR)
+		;
+	if (r == 0) {
+		/* Leave the thread in its call, with what it uses: the
+		 * process's exit ends it. */
+		if (!a.quiet)
+			fprintf(stderr, "understudy is-live: %s: no answer from the storage within %lld ms\n", a.path,
+				(long long)timeout_ms);
+		return CANNOT_TELL;
+	}
+	pthread_join(t, NULL);
+	code = a.answer;
+	if (!a.quiet)
+		fprintf(code == IS_LIVE ? stdout : stderr, "%s%s\n",
+			code == IS_LIVE ? "" : "understudy is-live: ", a.why);
+out:
+	free(conf_lock);
+	free(conf_name);
+	return code;
+}
