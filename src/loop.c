@@ -115,10 +115,21 @@ static void push_job_event(struct loop *l, enum node_event type)
 
 static bool standing_by(enum node_state s) { return s == NODE_QUEUED || s == NODE_BACKUP || s == NODE_CLAIMING; }
 
+static void publish(struct loop *l)
+{
+	enum node_state s = l->node.state;
+	enum loop_health h = s == NODE_LIVE && l->wl_active ? LOOP_SERVING
+			     : standing_by(s)               ? LOOP_STANDING_BY
+							    : LOOP_DOWN;
+	if (l->cfg->health)
+		*l->cfg->health = (int)h;
+}
+
 /* The one line systemctl status shows: what this node is doing, and for
  * whom it waits. */
 static void announce(struct loop *l)
 {
+	publish(l);
 	char status[256], since[16] = "?";
 	enum node_state s = l->node.state;
 	struct tm tm;
@@ -467,6 +478,7 @@ static void on_child(struct loop *l)
 	describe_exit(l->wl.wstatus, how, sizeof(how));
 	log_info("workload %s", how);
 	l->wl_active = false;
+	publish(l);
 	l->kill_at = 0;
 	push(l, NODE_EV_EXITED)->ev.wstatus = l->wl.wstatus;
 }

@@ -12,6 +12,15 @@
 #include "understudy/node.h"
 #include "understudy/supervise.h"
 
+/* What the node is doing, as other threads of the process (the health
+ * endpoint) may read it at any time. */
+enum loop_health {
+	LOOP_DOWN,        /* joining, stopping or gone */
+	LOOP_STANDING_BY, /* waiting to take over */
+	LOOP_STARTING,    /* live, the workload started but not ready */
+	LOOP_SERVING,     /* live, the workload ready */
+};
+
 struct loop_config {
 	struct node_config node;
 	const char *lock_path;
@@ -28,6 +37,7 @@ struct loop_config {
 	int64_t hook_timeout_ms;         /* a hook still running then is killed */
 	struct supervise_as workload_as; /* the workload's directory and ids */
 	bool wait_for_storage;           /* rejoining: an open failing like lost storage is retried */
+	_Atomic int *health;             /* where the loop publishes enum loop_health, or NULL */
 };
 
 /* Run a node until it leaves the group; returns the process exit status
