@@ -72,6 +72,7 @@ void config_init(struct config *c)
 			.fence_timeout_ms = 10000,
 			.takeover_delay_ms = -1,
 			.hook_timeout_ms = 30000,
+			.workload_as = { .pass_fd = -1, .pass_fd_as = -1 },
 		},
 		.log_level = LOGL_INFO,
 		.rejoin = true,
@@ -291,6 +292,7 @@ struct parse {
 	char *why;
 	size_t n;
 	int err;
+	int err_line; /* the line of err, to report the first of two errors */
 };
 
 /* inih's reader, counting lines so that every message can name one; a
@@ -304,6 +306,7 @@ static char *reader(char *str, int num, void *stream)
 	p->lineno++;
 	size_t len = strlen(str);
 	if (len == (size_t)num - 1 && str[len - 1] != '\n' && !feof(p->f)) {
+		p->err_line = p->lineno;
 		p->err = fail(p->why, p->n, "%s:%d: line longer than %d bytes", p->path, p->lineno, num - 2);
 		return NULL;
 	}
@@ -329,20 +332,26 @@ static int handler(void *user, const char *section, const char *name, const char
 			k = (enum config_key)i;
 	}
 	if (!known_section) {
+		p->err_line = p->lineno;
 		p->err = fail(p->why, p->n,
 			      "%s:%d: [%s]: unknown section (known: group, node, workload, fencing, hooks)", p->path,
-			      p->section_line, section);
+			      p->section_line ? p->section_line : p->lineno, section);
 		return 0;
 	}
 	if (k == CK_NKEYS) {
+		p->err_line = p->lineno;
 		p->err = fail(p->why, p->n, "%s:%d: [%s] %s: unknown key", p->path, p->lineno, section, name);
 		return 0;
 	}
 	struct config *c = p->c;
 	/* A command or the environment may go on over indented lines; any
 	 * other key given twice is a mistake that one value would hide. */
-	bool repeats = k == CK_ENVIRONMENT || (k == CK_COMMAND && p->continued);
+	/* inih continues a key only after one: an indented first line is
+	 * a key of its own. */
+	bool continuing = p->continued && p->seen[k];
+	bool repeats = k == CK_ENVIRONMENT || (k == CK_COMMAND && continuing);
 	if (p->seen[k] && !repeats) {
+		p->err_line = p->lineno;
 		p->err = fail(p->why, p->n, "%s:%d: [%s] %s: given twice (first on line %d)", p->path, p->lineno,
 			      section, name, p->seen[k]);
 		return 0;
@@ -352,7 +361,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (p->from_cli[k] && k != CK_ENVIRONMENT)
 		return 1; /* the command line's value stands */
 	int r;
-	if (k == CK_COMMAND && p->continued) {
+	if (k == CK_COMMAND && continuing) {
 		/* The words go on: split the whole again, joined by a blank. */
 		char *all = NULL;
 		if (asprintf(&all, "%s %s", c->command_text, value) < 0 || !own(c, all))
@@ -362,6 +371,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		r = set(c, k, value, msg, sizeof(msg));
 	}
 	if (r < 0) {
+		p->err_line = p->lineno;
 		p->err = fail(p->why, p->n, "%s:%d: [%s] %s: %s", p->path, p->lineno, section, name, msg);
 		return 0;
 	}
@@ -407,7 +417,7 @@ int config_load(struct config *c, const char *path, char *why, size_t n)
 	if (!p.err && ferror(p.f))
 		p.err = fail(why, n, "%s: %s", path, strerror(EIO));
 	fclose(p.f);
-	if (p.err)
+	if (p.err && !(r > 0 && r < p.err_line))
 		return p.err;
 	if (r > 0)
 		return fail(why, n, "%s:%d: neither [section] nor key = value", path, r);
@@ -428,13 +438,14 @@ static const char *named(const struct config *c, enum config_key k, char *buf, s
 	return buf;
 }
 
-static int resolve_ids(struct config *c, char *why, size_t n)
+static int resolve_ids(struct config *c, char *why, size_t n, enum config_key *bad)
 {
 	struct supervise_as *as = &c->run.workload_as;
 	char a[300];
 	if (c->user) {
 		errno = 0;
 		struct passwd *pw = getpwnam(c->user);
+		*bad = CK_USER;
 		if (!pw)
 			return fail(why, n, "%s: no such user '%s'", named(c, CK_USER, a, sizeof(a)), c->user);
 		as->uid = pw->pw_uid;
@@ -454,12 +465,14 @@ static int resolve_ids(struct config *c, char *why, size_t n)
 		as->gid = getegid();
 	}
 	if (c->group) {
+		*bad = CK_GROUP;
 		struct group *gr = getgrnam(c->group);
 		if (!gr)
 			return fail(why, n, "%s: no such group '%s'", named(c, CK_GROUP, a, sizeof(a)), c->group);
 		as->gid = gr->gr_gid;
 	}
 	bool other = as->uid != geteuid() || as->gid != getegid();
+	*bad = c->user ? CK_USER : CK_GROUP;
 	if ((c->user || c->group) && geteuid() != 0 && other)
 		return fail(why, n, "%s: running the workload as another user or group needs root",
 			    named(c, c->user ? CK_USER : CK_GROUP, a, sizeof(a)));
@@ -514,9 +527,11 @@ int config_finish(struct config *c, char *why, size_t n, bool *from_file)
 		return fail(why, n, "%s (%lld ms) must be at least twice %s (%lld ms)",
 			    named(c, CK_FENCE_TIMEOUT, a, sizeof(a)), (long long)r->fence_timeout_ms,
 			    named(c, CK_HEARTBEAT_INTERVAL, b, sizeof(b)), (long long)r->heartbeat_ms);
-	*from_file = c->line[CK_USER] || c->line[CK_GROUP];
-	if (resolve_ids(c, why, n) < 0)
+	enum config_key bad = CK_USER;
+	if (resolve_ids(c, why, n, &bad) < 0) {
+		*from_file = c->line[bad] != 0;
 		return -EINVAL;
+	}
 	*from_file = false;
 	return 0;
 }
@@ -533,6 +548,8 @@ static void print_ms(FILE *f, int64_t ms)
 
 static void print_words(FILE *f, char *const *w)
 {
+	if (!w || !*w)
+		fputc('\n', f);
 	for (; w && *w; w++) {
 		bool plain = **w && !strpbrk(*w, " \t\n'\"\\");
 		if (plain) {
@@ -586,6 +603,8 @@ void config_print(const struct config *c, FILE *f)
 		case CK_TAKEOVER_DELAY:
 			if (r->takeover_delay_ms < 0)
 				fputs("auto\n", f);
+			else if (r->takeover_delay_ms == 0)
+				fputs("0\n", f); /* "0s" is no duration: those start at 1 ms */
 			else
 				print_ms(f, r->takeover_delay_ms);
 			break;
