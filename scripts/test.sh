@@ -54,6 +54,16 @@ run_suite build -Dwerror=true
 # detect_leaks: the tests fork lock holders that are SIGKILLed on purpose.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite build-sanitize -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+# Chaos: three nodes on one lock file, killed, frozen, stopped and asked to
+# hand over at random (tests/chaos/). UNDERSTUDY_CHAOS_SECONDS runs it longer.
+chaos_s=${UNDERSTUDY_CHAOS_SECONDS:-60}
+if ! command -v python3 >/dev/null 2>&1; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3 >/dev/null
+fi
+echo "== chaos: $chaos_s s, 3 nodes, one lock file"
+BUILD="$PWD/build" tests/chaos/chaos.sh --duration "$chaos_s"
 # Across hosts: network namespaces sharing a real GlusterFS volume, with a
 # real partition (tests/cluster/). Only where the machine allows it.
 cluster_skip=""
@@ -68,6 +78,11 @@ if [ -z "$cluster_skip" ]; then
 	# One rig per machine (fixed namespace names): whoever uses it (these
 	# tests, the benchmarks, the chaos run) holds this lock meanwhile.
 	BUILD="$PWD/build" flock /tmp/us-rig.lock bash tests/cluster/test_gluster.sh
+	# The chaos test again, on the rig with partitions; it takes the rig's
+	# lock itself. UNDERSTUDY_CHAOS_GLUSTER_SECONDS runs it longer.
+	chaos_g=${UNDERSTUDY_CHAOS_GLUSTER_SECONDS:-60}
+	echo "== chaos: $chaos_g s, 3 nodes on GlusterFS hosts a and b, with partitions"
+	BUILD="$PWD/build" tests/chaos/chaos.sh --gluster --duration "$chaos_g"
 else
 	echo "== cluster: SKIPPED ($cluster_skip): the multi-host GlusterFS tests did not run"
 fi

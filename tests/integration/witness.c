@@ -1,7 +1,7 @@
 /* witness: the workload the integration tests run under understudy.
  *
  * usage: witness LOG WITNESS_LOCKFILE [--exit-after MS] [--exit-code N]
- *                [--ignore-term] [--spawn-child]
+ *                [--ignore-term] [--spawn-child] [--tick-dir DIR]
  *
  * It records its life in LOG, one line per event, each line one O_APPEND
  * write(2) so that lines of concurrent witnesses never interleave:
@@ -15,6 +15,11 @@
  *
  * T is CLOCK_MONOTONIC in nanoseconds: one clock for the whole system, so
  * the lines of different processes compare.
+ *
+ * A witness killed with SIGKILL writes no last line. With --tick-dir it
+ * overwrites DIR/PID with the current T (20 digits) every millisecond, so
+ * the end of a killed witness is known to within a tick: the chaos test
+ * measures gaps between workloads from these files.
  *
  * Two witnesses running at once is seen, not assumed: each takes an OFD
  * write lock on byte 0 of WITNESS_LOCKFILE without waiting. The lock lives
@@ -37,7 +42,10 @@
 #include <unistd.h>
 
 static int log_fd = -1;
+static int tick_fd = -1;
 static const char *node = "?";
+
+#define TICK_NS 1000000LL
 
 static long long now_ns(void)
 {
@@ -69,7 +77,7 @@ __attribute__((format(printf, 1, 2))) static void logline(const char *fmt, ...)
 static void usage(void)
 {
 	fprintf(stderr, "usage: witness LOG WITNESS_LOCKFILE [--exit-after MS] [--exit-code N] "
-			"[--ignore-term] [--spawn-child]\n");
+			"[--ignore-term] [--spawn-child] [--tick-dir DIR]\n");
 	exit(64);
 }
 
@@ -81,6 +89,17 @@ static long parse_num(const char *s)
 	if (errno || end == s || *end || v < 0)
 		usage();
 	return v;
+}
+
+/* Fixed width and offset 0: a reader never sees a shorter, stale tail. */
+static void tick(void)
+{
+	if (tick_fd < 0)
+		return;
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%020lld\n", now_ns());
+	if (pwrite(tick_fd, buf, (size_t)n, 0) < 0)
+		return;
 }
 
 /* The grandchild: holds the inherited descriptors (the witness lock and
@@ -102,6 +121,7 @@ int main(int argc, char **argv)
 	const char *log_path = argv[1], *lock_path = argv[2];
 	long exit_after = -1, exit_code = 0;
 	bool ignore_term = false, spawn_child = false;
+	const char *tick_dir = NULL;
 	for (int i = 3; i < argc; i++) {
 		if (!strcmp(argv[i], "--exit-after") && i + 1 < argc)
 			exit_after = parse_num(argv[++i]);
@@ -111,6 +131,8 @@ int main(int argc, char **argv)
 			ignore_term = true;
 		else if (!strcmp(argv[i], "--spawn-child"))
 			spawn_child = true;
+		else if (!strcmp(argv[i], "--tick-dir") && i + 1 < argc)
+			tick_dir = argv[++i];
 		else
 			usage();
 	}
@@ -149,7 +171,16 @@ int main(int argc, char **argv)
 	if (fcntl(lock_fd, F_OFD_SETLK, &fl) < 0)
 		logline("overlap %s %lld %ld", node, now_ns(), (long)getpid());
 
+	if (tick_dir) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%ld", tick_dir, (long)getpid());
+		/* O_TRUNC: a pid reused within one run starts a fresh file. */
+		tick_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (tick_fd < 0)
+			fprintf(stderr, "witness: %s: %s\n", path, strerror(errno));
+	}
 	long long t0 = now_ns();
+	tick();
 	logline("start %s %ld %lld %s", node, (long)getpid(), t0, role);
 
 	if (spawn_child) {
@@ -164,13 +195,17 @@ int main(int argc, char **argv)
 	for (;;) {
 		siginfo_t si;
 		int sig;
-		if (deadline >= 0) {
-			long long left = deadline - now_ns();
-			if (left <= 0)
-				break;
+		long long now = now_ns();
+		if (deadline >= 0 && deadline - now <= 0)
+			break;
+		if (deadline >= 0 || tick_fd >= 0) {
+			long long left = deadline >= 0 ? deadline - now : TICK_NS;
+			if (tick_fd >= 0 && left > TICK_NS)
+				left = TICK_NS;
 			struct timespec ts = { .tv_sec = (time_t)(left / 1000000000LL),
 					       .tv_nsec = (long)(left % 1000000000LL) };
 			sig = sigtimedwait(&set, &si, &ts);
+			tick();
 		} else {
 			sig = sigwaitinfo(&set, &si);
 		}
