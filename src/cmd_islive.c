@@ -1,5 +1,5 @@
 /* understudy is-live: one question for health checks and scripts. Is
- * NAME the live node with its workload running? The answer is the exit
+ * NAME the live node with its workload ready? The answer is the exit
  * status, and a storage that does not answer is a third answer, not a
  * hang: health checkers run this every few seconds. */
 #include <errno.h>
@@ -22,7 +22,7 @@ enum { IS_LIVE = 0, NOT_LIVE = 1, CANNOT_TELL = 2 };
 static const char usage[] =
 	"usage: understudy is-live --lock PATH|--config FILE [--name NAME] [--timeout DUR] [--quiet]\n"
 	"\n"
-	"Exit 0 when NAME is the group's live node and its workload runs, 1 when it\n"
+	"Exit 0 when NAME is the group's live node and its workload is ready, 1 when it\n"
 	"is not (or the group is paused or new), 2 when that cannot be told: the lock\n"
 	"file is missing, unreadable or not ours, or the storage did not answer in time.\n"
 	"\n"
@@ -84,9 +84,9 @@ static void *ask_storage(void *arg)
 		snprintf(a->why, sizeof(a->why), "%s's node record is missing or gone", a->name);
 		goto out;
 	}
-	if (v.slots[slot].state != LF_SLOT_LIVE) {
-		snprintf(a->why, sizeof(a->why), "%s is %s, its workload not running", a->name,
-			 lockfile_slot_state_name(v.slots[slot].state));
+	if (v.slots[slot].state != LF_SLOT_LIVE || (v.slots[slot].flags & LF_SLOT_F_STARTING)) {
+		snprintf(a->why, sizeof(a->why), "%s is %s, its workload not ready", a->name,
+			 lockfile_slot_describe(&v.slots[slot]));
 		goto out;
 	}
 	a->answer = IS_LIVE;

@@ -159,7 +159,10 @@ static int wait_done(struct lockfile *lf, const struct lf_view *before, const st
 		if (new_live && v.status == LF_LIVE) {
 			int s = v.live.slot;
 			bool is_target = target == LF_TARGET_ANY ? s != before->live.slot : s == target;
-			if (s >= 0 && is_target && v.slot_rec[s] == LF_REC_OK && v.slots[s].state == LF_SLOT_LIVE) {
+			/* Live means ready: a workload still starting does not
+			 * serve yet. */
+			if (s >= 0 && is_target && v.slot_rec[s] == LF_REC_OK && v.slots[s].state == LF_SLOT_LIVE &&
+			    !(v.slots[s].flags & LF_SLOT_F_STARTING)) {
 				printf("%s is live\n", v.live.name);
 				return 0;
 			}

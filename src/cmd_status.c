@@ -97,7 +97,7 @@ static void print_text(const char *path, const struct lf_view *v, bool live_held
 			continue;
 		const struct lf_slot *s = &v->slots[i];
 		printf("  %-20s %-8s %-9s %s\n", s->name, lockfile_role_name(s->role),
-		       alive[i] ? lockfile_slot_state_name(s->state) : "-", alive[i] ? "alive" : "gone");
+		       alive[i] ? lockfile_slot_describe(s) : "-", alive[i] ? "alive" : "gone");
 		shown++;
 	}
 	if (!shown)
@@ -143,7 +143,7 @@ static void print_json(FILE *f, const struct lf_view *v, bool live_held, const s
 		fprintf(f, "%s{\"name\":", first ? "" : ",");
 		group_json_string(f, s->name);
 		fprintf(f, ",\"role\":\"%s\",\"state\":\"%s\",\"alive\":%s,\"pid\":%u}", lockfile_role_name(s->role),
-			alive[i] ? lockfile_slot_state_name(s->state) : "gone", alive[i] ? "true" : "false", s->pid);
+			alive[i] ? lockfile_slot_describe(s) : "gone", alive[i] ? "true" : "false", s->pid);
 		first = false;
 	}
 	fprintf(f, "]}\n");
@@ -250,12 +250,12 @@ static void changes(const struct look *a, const struct look *b, struct line *l)
 			ev_begin(l, "join");
 			ev_str(l, "node", y->name);
 			ev_str(l, "role", lockfile_role_name(y->role));
-			ev_str(l, "state", lockfile_slot_state_name(y->state));
+			ev_str(l, "state", lockfile_slot_describe(y));
 			ev_end(l);
-		} else if (same && x->state != y->state) {
+		} else if (same && (x->state != y->state || x->flags != y->flags)) {
 			ev_begin(l, "node");
 			ev_str(l, "node", y->name);
-			ev_str(l, "state", lockfile_slot_state_name(y->state));
+			ev_str(l, "state", lockfile_slot_describe(y));
 			ev_end(l);
 		}
 	}

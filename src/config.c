@@ -32,6 +32,10 @@ const struct config_key_info config_keys[CK_NKEYS] = {
 	[CK_MAX_RESTARTS] = { "workload", "max-restarts", CA_VALUE },
 	[CK_RESTART_WINDOW] = { "workload", "restart-window", CA_VALUE },
 	[CK_STOP_TIMEOUT] = { "workload", "stop-timeout", CA_VALUE },
+	[CK_READY] = { "workload", "ready", CA_VALUE },
+	[CK_READY_INTERVAL] = { "workload", "ready-interval", CA_VALUE },
+	[CK_READY_TIMEOUT] = { "workload", "ready-timeout", CA_VALUE },
+	[CK_WATCHDOG_TIMEOUT] = { "workload", "watchdog-timeout", CA_VALUE },
 	[CK_CHECK_INTERVAL] = { "fencing", "check-interval", CA_VALUE },
 	[CK_HEARTBEAT_INTERVAL] = { "fencing", "heartbeat-interval", CA_VALUE },
 	[CK_POLL_INTERVAL] = { "fencing", "poll-interval", CA_VALUE },
@@ -72,10 +76,13 @@ void config_init(struct config *c)
 			.fence_timeout_ms = 10000,
 			.takeover_delay_ms = -1,
 			.hook_timeout_ms = 30000,
+			.ready_interval_ms = 1000,
 			.workload_as = { .pass_fd = -1, .pass_fd_as = -1 },
 		},
 		.log_level = LOGL_INFO,
 		.rejoin = true,
+		.ready_text = "exec",
+		.ready_timeout_ms = 90000,
 	};
 }
 
@@ -166,6 +173,39 @@ static int add_env(struct config *c, const char *v, char *why, size_t n)
 	return 0;
 }
 
+/* "exec", "notify", "fd:N", "tcp:ADDRESS:PORT" or "command:CMD ARG...". */
+static int set_ready(struct config *c, const char *v, char *why, size_t n)
+{
+	struct loop_config *r = &c->run;
+	long num;
+	if (strcmp(v, "exec") == 0) {
+		r->ready = LOOP_READY_EXEC;
+	} else if (strcmp(v, "notify") == 0) {
+		r->ready = LOOP_READY_NOTIFY;
+	} else if (strncmp(v, "fd:", 3) == 0) {
+		/* 0 to 2 are its standard streams. */
+		if (options_int(v + 3, 3, 1023, &num) < 0)
+			return fail(why, n, "'%s': the descriptor must be a number from 3 to 1023", v);
+		r->ready = LOOP_READY_FD;
+		r->ready_fd = (int)num;
+	} else if (strncmp(v, "tcp:", 4) == 0) {
+		if (options_address(v + 4, &r->ready_addr, &r->ready_addrlen) < 0)
+			return fail(why, n, "'%s': want tcp:ADDRESS:PORT, the address numeric ([::1]:80 for IPv6)", v);
+		r->ready = LOOP_READY_TCP;
+	} else if (strncmp(v, "command:", 8) == 0) {
+		char **words = config_split(v + 8, why, n);
+		if (!words)
+			return -EINVAL;
+		if (!own(c, (char *)words))
+			return fail(why, n, "out of memory");
+		r->ready = LOOP_READY_COMMAND;
+		r->ready_argv = words;
+	} else {
+		return fail(why, n, "'%s' is not exec, notify, fd:N, tcp:ADDRESS:PORT or command:COMMAND", v);
+	}
+	return (c->ready_text = copy(c, v, why, n)) ? 0 : -ENOMEM;
+}
+
 static int set(struct config *c, enum config_key k, const char *v, char *why, size_t n)
 {
 	struct loop_config *r = &c->run;
@@ -232,6 +272,15 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 		return 0;
 	case CK_RESTART_WINDOW: return duration(v, &r->node.restart_window_ms, why, n);
 	case CK_STOP_TIMEOUT: return duration(v, &r->stop_timeout_ms, why, n);
+	case CK_READY: return set_ready(c, v, why, n);
+	case CK_READY_INTERVAL: return duration(v, &r->ready_interval_ms, why, n);
+	case CK_READY_TIMEOUT:
+		if (strcmp(v, "0") == 0 || strcmp(v, "infinity") == 0) {
+			c->ready_timeout_ms = 0;
+			return 0;
+		}
+		return duration(v, &c->ready_timeout_ms, why, n);
+	case CK_WATCHDOG_TIMEOUT: return duration(v, &r->watchdog_ms, why, n);
 	case CK_CHECK_INTERVAL: return duration(v, &r->check_ms, why, n);
 	case CK_HEARTBEAT_INTERVAL: return duration(v, &r->heartbeat_ms, why, n);
 	case CK_POLL_INTERVAL: return duration(v, &r->node.poll_ms, why, n);
@@ -522,6 +571,24 @@ int config_finish(struct config *c, char *why, size_t n, bool *from_file)
 		return fail(why, n, "%s (%lld ms) must not exceed %s (%lld ms)",
 			    named(c, CK_CHECK_INTERVAL, a, sizeof(a)), (long long)r->check_ms,
 			    named(c, CK_HEARTBEAT_INTERVAL, b, sizeof(b)), (long long)r->heartbeat_ms);
+	*from_file = c->line[CK_WATCHDOG_TIMEOUT] || c->line[CK_READY];
+	if (r->watchdog_ms && r->ready != LOOP_READY_NOTIFY)
+		return fail(why, n, "%s is for a workload that speaks the notify protocol: set ready = notify",
+			    named(c, CK_WATCHDOG_TIMEOUT, a, sizeof(a)));
+	if (r->ready == LOOP_READY_COMMAND) {
+		/* Found now, as the workload is: a probe missing at the
+		 * start would only ever time out. */
+		char *path;
+		int e = supervise_resolve(r->ready_argv[0], &path);
+		if (e < 0)
+			return fail(why, n, "%s: '%s': %s", named(c, CK_READY, a, sizeof(a)), r->ready_argv[0],
+				    strerror(-e));
+		if (!own(c, path))
+			return fail(why, n, "out of memory");
+		r->ready_argv[0] = path;
+	}
+	/* Exec is ready at once: nothing to time out. */
+	r->node.ready_timeout_ms = r->ready == LOOP_READY_EXEC ? 0 : c->ready_timeout_ms;
 	*from_file = c->line[CK_FENCE_TIMEOUT] || c->line[CK_HEARTBEAT_INTERVAL];
 	if (r->fence_timeout_ms < 2 * r->heartbeat_ms)
 		return fail(why, n, "%s (%lld ms) must be at least twice %s (%lld ms)",
@@ -595,6 +662,20 @@ void config_print(const struct config *c, FILE *f)
 		case CK_MAX_RESTARTS: fprintf(f, "%d\n", r->node.max_restarts); break;
 		case CK_RESTART_WINDOW: print_ms(f, r->node.restart_window_ms); break;
 		case CK_STOP_TIMEOUT: print_ms(f, r->stop_timeout_ms); break;
+		case CK_READY: fprintf(f, "%s\n", c->ready_text); break;
+		case CK_READY_INTERVAL: print_ms(f, r->ready_interval_ms); break;
+		case CK_READY_TIMEOUT:
+			if (c->ready_timeout_ms)
+				print_ms(f, c->ready_timeout_ms);
+			else
+				fputs("0\n", f);
+			break;
+		case CK_WATCHDOG_TIMEOUT:
+			if (r->watchdog_ms)
+				print_ms(f, r->watchdog_ms);
+			else
+				fputc('\n', f);
+			break;
 		case CK_CHECK_INTERVAL: print_ms(f, r->check_ms); break;
 		case CK_HEARTBEAT_INTERVAL: print_ms(f, r->heartbeat_ms); break;
 		case CK_POLL_INTERVAL: print_ms(f, r->node.poll_ms); break;

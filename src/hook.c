@@ -37,7 +37,7 @@ static char **build_env(char *const envp[], char *const extra[], char *ev)
 	return env;
 }
 
-static pid_t spawn(const char *path, const char *event, char *const env[])
+pid_t hook_spawn(char *const argv[], char *const env[])
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -55,8 +55,7 @@ static pid_t spawn(const char *path, const char *event, char *const env[])
 		 * all of it. Only async-signal-safe calls. */
 		setsid();
 		supervise_child_signals();
-		char *argv[] = { (char *)path, (char *)event, NULL };
-		execve(path, argv, env);
+		execve(argv[0], argv, env);
 		int e = errno;
 		if (write(p[1], &e, sizeof(e)) < 0)
 			_exit(127);
@@ -96,7 +95,8 @@ pid_t hook_start(struct hooks *h, enum hook_event e, char *const envp[], char *c
 	}
 	if (!(env = build_env(envp, extra, ev)))
 		goto out;
-	pid = spawn(path, names[e], env);
+	char *argv[] = { (char *)path, (char *)names[e], NULL };
+	pid = hook_spawn(argv, env);
 	if (pid > 0) {
 		*slot = (struct hook_run){ .pid = pid, .event = e, .kill_at = now_ms + h->timeout_ms };
 		log_info("on-%s hook %s started, pid %d", names[e], path, (int)pid);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -197,14 +198,15 @@ enum lf_rec lockfile_decode_request(const uint8_t in[LF_REQUEST_SIZE], struct lf
 	return LF_REC_OK;
 }
 
-/* Slot: id 0, role 16, state 17, pid 20, seq 24, name 32 (64), zero to
- * 124, crc 124. */
+/* Slot: id 0, role 16, state 17, flags 18 (1.1), pid 20, seq 24, name 32
+ * (64), zero to 124, crc 124. */
 void lockfile_encode_slot(uint8_t out[LF_SLOT_SIZE], const struct lf_slot *s)
 {
 	memset(out, 0, LF_SLOT_SIZE);
 	memcpy(out, s->id, LF_ID_SIZE);
 	out[16] = s->role;
 	out[17] = s->state;
+	out[18] = s->flags;
 	put32(out + 20, s->pid);
 	put64(out + 24, s->seq);
 	put_str(out + 32, 64, s->name);
@@ -220,6 +222,7 @@ enum lf_rec lockfile_decode_slot(const uint8_t in[LF_SLOT_SIZE], struct lf_slot 
 	memcpy(s->id, in, LF_ID_SIZE);
 	s->role = in[16];
 	s->state = in[17];
+	s->flags = in[18];
 	s->pid = get32(in + 20);
 	s->seq = get64(in + 24);
 	if (!get_str(s->name, in + 32, 64))
@@ -254,10 +257,34 @@ static int ofd_lock(int fd, short type, int offset, int len, bool wait)
 	return errno == EACCES ? -EAGAIN : -errno;
 }
 
+/* A lock wait as tries, pausing first_us and doubling up to max_us. On
+ * a networked file system a blocking wait is not safe: a FUSE request
+ * the daemon queued (GlusterFS keeps a blocked lock at the brick until
+ * its holder goes) waits uninterruptibly once sent, through SIGKILL too,
+ * and the process then keeps every lock it has (found by the chaos test:
+ * zombies holding the backup lock for good). A try is always answered at
+ * once. A signal ends the wait with -EINTR, as it does a blocking one. */
+static int poll_lock(int fd, short type, int offset, long first_us, long max_us)
+{
+	long pause = first_us;
+	for (;;) {
+		int r = ofd_lock(fd, type, offset, 1, false);
+		if (r != -EAGAIN)
+			return r;
+		struct timespec ts = { pause / 1000000, (pause % 1000000) * 1000 };
+		if (nanosleep(&ts, NULL) < 0 && errno == EINTR)
+			return -EINTR;
+		pause = pause * 2 < max_us ? pause * 2 : max_us;
+	}
+}
+
 static int lock_offset(enum lf_lock which) { return which == LF_LOCK_LIVE ? LF_OFF_LIVE_LOCK : LF_OFF_BACKUP_LOCK; }
 
 int lockfile_lock(struct lockfile *lf, enum lf_lock which, bool wait)
 {
+	if (wait && lf->poll)
+		return poll_lock(lf->fd, F_WRLCK, lock_offset(which), LF_LOCK_RETRY_MS * 1000L,
+				 LF_LOCK_RETRY_MS * 1000L);
 	return ofd_lock(lf->fd, F_WRLCK, lock_offset(which), 1, wait);
 }
 
@@ -299,7 +326,14 @@ int lockfile_held(struct lockfile *lf, int offset)
  * of the record lock byte: on NFS that is what makes another client's
  * write visible (the client revalidates its cache on lock and flushes on
  * unlock), and everywhere it keeps a reader from seeing half a write. */
-static int record_lock(struct lockfile *lf, short type) { return ofd_lock(lf->fd, type, LF_OFF_RECORD_LOCK, 1, true); }
+static int record_lock(struct lockfile *lf, short type)
+{
+	/* Writers hold it for one write: tries a fraction of a millisecond
+	 * apart, then a few milliseconds. */
+	if (lf->poll)
+		return poll_lock(lf->fd, type, LF_OFF_RECORD_LOCK, 100, 5000);
+	return ofd_lock(lf->fd, type, LF_OFF_RECORD_LOCK, 1, true);
+}
 
 static int full_pread(int fd, void *buf, size_t n, off_t off)
 {
@@ -588,6 +622,7 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 	int fl = fcntl(lf->fd, F_GETFL);
 	if (fl < 0 || fcntl(lf->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
 		return fail(lf, LF_E_SYS, errno);
+	lf->poll = lockfile_is_local(lf) != 1;
 
 	/* An empty file is a new group (Artemis creates them empty too). */
 	if (st.st_size == 0 && create) {
@@ -674,6 +709,13 @@ const char *lockfile_slot_state_name(uint8_t state)
 	case LF_SLOT_STOPPING: return "stopping";
 	default: return "unknown";
 	}
+}
+
+const char *lockfile_slot_describe(const struct lf_slot *s)
+{
+	if (s->state == LF_SLOT_LIVE && (s->flags & LF_SLOT_F_STARTING))
+		return "starting";
+	return lockfile_slot_state_name(s->state);
 }
 
 const char *lockfile_role_name(uint8_t role)

@@ -15,7 +15,11 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 
 #include "understudy/hook.h"
 #include "understudy/log.h"
@@ -25,7 +29,7 @@
 
 extern char **environ;
 
-enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3 };
+enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3, TAG_NOTIFY = 4, TAG_READY_FD = 5, TAG_TCP = 6 };
 #define TAG(kind, gen) ((uint64_t)(kind) | (uint64_t)(gen) << 8)
 #define QUEUE_LEN 8
 
@@ -49,8 +53,28 @@ struct loop {
 	bool list_failed; /* a storage action of the current list failed */
 	bool fenced;      /* the fence deadline passed; checked once */
 	bool fence_hook_ran;
-	bool handing_back;                     /* stopping for a failback request */
-	bool live_hooks_due, live_by_failback; /* on-live (on-failback) at the next exec */
+	bool handing_back;     /* stopping for a failback request */
+	bool live_by_failback; /* on-failback too when ready */
+	bool ready_once;       /* on-live ran for this term as live */
+	int64_t took_role_at, spawned_at;
+	char wl_status[160]; /* the workload's own STATUS= */
+	/* Readiness: the workload's notify socket, its ready pipe, a probe. */
+	int notify_fd;
+	struct msghdr nmsg;
+	struct iovec niov;
+	char nbuf[4096];
+	_Alignas(struct cmsghdr) char ncmsg[CMSG_SPACE(sizeof(struct ucred))];
+	char notify_env[128], watchdog_env[64];
+	bool reloading;
+	int64_t wl_watchdog_at; /* the workload asked for a watchdog: pet by then */
+	int ready_r;            /* read end of the ready pipe, -1 when none */
+	char ready_buf[64];
+	unsigned ready_gen;
+	int tcp_fd;
+	unsigned tcp_gen;
+	struct __kernel_timespec tcp_timeout;
+	pid_t probe_pid;
+	int64_t probe_at, probe_kill_at;
 	struct hooks hooks;
 	/* The live node as this node last read it, for STATUS= and hooks. */
 	char live_name[LF_NAME_MAX + 1], live_address[LF_ADDR_MAX + 1];
@@ -115,10 +139,13 @@ static void push_job_event(struct loop *l, enum node_event type)
 
 static bool standing_by(enum node_state s) { return s == NODE_QUEUED || s == NODE_BACKUP || s == NODE_CLAIMING; }
 
+static bool holds_role(enum node_state s) { return s == NODE_STARTING || s == NODE_LIVE || s == NODE_STOPPING; }
+
 static void publish(struct loop *l)
 {
 	enum node_state s = l->node.state;
 	enum loop_health h = s == NODE_LIVE && l->wl_active ? LOOP_SERVING
+			     : s == NODE_STARTING           ? LOOP_STARTING
 			     : standing_by(s)               ? LOOP_STANDING_BY
 							    : LOOP_DOWN;
 	if (l->cfg->health)
@@ -136,9 +163,13 @@ static void announce(struct loop *l)
 	if (l->live_since && localtime_r(&l->live_since, &tm))
 		strftime(since, sizeof(since), "%H:%M:%S", &tm);
 	if (s == NODE_LIVE && l->wl_active)
-		snprintf(status, sizeof(status), "STATUS=live since %s, workload pid %d", since, (int)l->wl.pid);
-	else if (s == NODE_LIVE)
-		snprintf(status, sizeof(status), "STATUS=live since %s, workload restarting", since);
+		snprintf(status, sizeof(status), "STATUS=live since %s, workload pid %d%s%.160s", since, (int)l->wl.pid,
+			 l->wl_status[0] ? ": " : "", l->wl_status);
+	else if (s == NODE_STARTING && l->wl_active)
+		snprintf(status, sizeof(status), "STATUS=starting: workload pid %d, waiting for it to be ready%s%.160s",
+			 (int)l->wl.pid, l->wl_status[0] ? ": " : "", l->wl_status);
+	else if (s == NODE_STARTING || s == NODE_LIVE)
+		snprintf(status, sizeof(status), "STATUS=live, workload restarting");
 	else if (standing_by(s) && l->live_name[0])
 		snprintf(status, sizeof(status), "STATUS=%s, waiting behind %s",
 			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup", l->live_name);
@@ -180,25 +211,37 @@ static void remember_live(struct loop *l, const struct lf_view *v)
 }
 
 /* Hooks follow the node's transitions; the state machine knows nothing
- * of them. on-live waits for the workload's exec (in spawn). */
+ * of them. on-live waits for the workload to be ready, so that a virtual
+ * IP moves to a node that serves. */
 static void transition_hooks(struct loop *l, enum node_state before)
 {
 	enum node_state now = l->node.state;
 	const struct lf_view *v = l->current.ev.view;
-	bool was_live = before == NODE_LIVE || before == NODE_STOPPING;
-	bool is_live = now == NODE_LIVE || now == NODE_STOPPING;
-	if (now == NODE_LIVE && !was_live) {
-		l->live_since = time(NULL);
+	bool was_live = holds_role(before), is_live = holds_role(now);
+	if (is_live && !was_live) {
+		l->took_role_at = now_ms();
 		snprintf(l->live_name, sizeof(l->live_name), "%s", l->cfg->name);
 		snprintf(l->live_address, sizeof(l->live_address), "%s", l->cfg->address ? l->cfg->address : "");
-		l->live_hooks_due = true;
 		l->live_by_failback = v && v->status == LF_FAILBACK && v->request_rec == LF_REC_OK &&
 				      v->request.kind == LF_REQ_FAILBACK;
 	}
-	if (before == NODE_LIVE && now == NODE_STOPPING && l->node.stop == NODE_STOP_HANDOVER)
+	if (now == NODE_LIVE && before == NODE_STARTING) {
+		int64_t t = now_ms();
+		l->live_since = time(NULL);
+		log_info("workload ready %lld ms after its exec, %lld ms after this node took the live lock",
+			 (long long)(t - l->spawned_at), (long long)(t - l->took_role_at));
+		if (!l->ready_once) {
+			l->ready_once = true;
+			run_hook(l, HOOK_LIVE);
+			if (l->live_by_failback)
+				run_hook(l, HOOK_FAILBACK);
+		}
+	}
+	if ((before == NODE_LIVE || before == NODE_STARTING) && now == NODE_STOPPING &&
+	    l->node.stop == NODE_STOP_HANDOVER)
 		l->handing_back = v && v->request_rec == LF_REC_OK && v->request.kind == LF_REQ_FAILBACK;
 	if (was_live && !is_live) {
-		l->live_hooks_due = false;
+		l->ready_once = false;
 		if (!l->fence_hook_ran) /* a fenced node says so with on-fence */
 			run_hook(l, HOOK_STOP);
 		if (l->handing_back)
@@ -246,12 +289,14 @@ static void dispatch(struct loop *l)
 
 /* --- storage jobs --------------------------------------------------------- */
 
-static void fill_slot(struct loop *l, struct lf_slot *s, uint8_t state)
+/* published: an lf_slot_state, with LF_SLOT_F_* flags << 8. */
+static void fill_slot(struct loop *l, struct lf_slot *s, int64_t published)
 {
 	memset(s, 0, sizeof(*s));
 	memcpy(s->id, l->id, LF_ID_SIZE);
 	s->role = (uint8_t)l->cfg->node.role;
-	s->state = state;
+	s->state = (uint8_t)(published & 0xff);
+	s->flags = (uint8_t)(published >> 8);
 	s->pid = (uint32_t)getpid();
 	s->seq = ++l->slot_seq;
 	snprintf(s->name, sizeof(s->name), "%s", l->cfg->name);
@@ -391,26 +436,81 @@ static void arm_pidfd(struct loop *l)
 	io_uring_sqe_set_data64(sqe, TAG(TAG_PIDFD, ++l->pidfd_gen));
 }
 
+static void arm_ready_fd(struct loop *l)
+{
+	struct io_uring_sqe *sqe = sqe_get(l);
+	io_uring_prep_read(sqe, l->ready_r, l->ready_buf, sizeof(l->ready_buf), 0);
+	io_uring_sqe_set_data64(sqe, TAG(TAG_READY_FD, l->ready_gen));
+}
+
+static void close_ready_fd(struct loop *l)
+{
+	if (l->ready_r >= 0)
+		close(l->ready_r);
+	l->ready_r = -1;
+	l->ready_gen++; /* a read still in flight answers nobody */
+}
+
+/* Readiness is over for this workload: it is ready, or gone. */
+static void readiness_done(struct loop *l)
+{
+	close_ready_fd(l);
+	l->probe_at = 0;
+}
+
+static void ready(struct loop *l, const char *how)
+{
+	if (l->node.state != NODE_STARTING || !l->wl_active)
+		return;
+	log_debug("workload ready: %s", how);
+	readiness_done(l);
+	push(l, NODE_EV_READY);
+}
+
 static void spawn(struct loop *l)
 {
 	char *const *argv = l->cfg->argv;
-	int r = supervise_spawn(&l->wl, l->exe, argv, l->envp, l->lf.fd, &l->cfg->workload_as);
+	struct supervise_as as = l->cfg->workload_as;
+	int p[2] = { -1, -1 };
+	if (l->cfg->ready == LOOP_READY_FD) {
+		if (pipe2(p, O_CLOEXEC) < 0) {
+			log_error("workload %s: the ready pipe: %s", argv[0], strerror(errno));
+			push(l, NODE_EV_SPAWN_FAILED)->ev.err = errno;
+			return;
+		}
+		as.pass_fd = p[1];
+		as.pass_fd_as = l->cfg->ready_fd;
+	}
+	int r = supervise_spawn(&l->wl, l->exe, argv, l->envp, l->lf.fd, &as);
+	if (p[1] >= 0)
+		close(p[1]); /* the workload's alone: its exit is our EOF */
 	if (r < 0) {
+		if (p[0] >= 0)
+			close(p[0]);
 		log_error("workload %s: %s", argv[0], strerror(-r));
 		push(l, NODE_EV_SPAWN_FAILED)->ev.err = -r;
 		return;
 	}
 	l->wl_active = true;
+	l->spawned_at = now_ms();
+	l->wl_status[0] = '\0';
+	l->wl_watchdog_at = 0;
+	l->reloading = false;
 	arm_pidfd(l);
 	log_info("workload %s started, pid %d", argv[0], (int)l->wl.pid);
 	push(l, NODE_EV_STARTED);
-	announce(l);
-	if (l->live_hooks_due) {
-		l->live_hooks_due = false;
-		run_hook(l, HOOK_LIVE);
-		if (l->live_by_failback)
-			run_hook(l, HOOK_FAILBACK);
+	switch (l->cfg->ready) {
+	case LOOP_READY_EXEC: push(l, NODE_EV_READY); break;
+	case LOOP_READY_FD:
+		close_ready_fd(l);
+		l->ready_r = p[0];
+		arm_ready_fd(l);
+		break;
+	case LOOP_READY_TCP:
+	case LOOP_READY_COMMAND: l->probe_at = l->spawned_at + l->cfg->ready_interval_ms; break;
+	case LOOP_READY_NOTIFY: break;
 	}
+	announce(l);
 }
 
 static void stop(struct loop *l)
@@ -449,7 +549,14 @@ static void fence_hook(struct loop *l)
 static void reaped_other(pid_t pid, int wstatus, void *arg)
 {
 	struct loop *l = arg;
-	hook_reaped(&l->hooks, pid, wstatus);
+	if (pid != l->probe_pid || !pid) {
+		hook_reaped(&l->hooks, pid, wstatus);
+		return;
+	}
+	l->probe_pid = 0;
+	l->probe_kill_at = 0;
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+		ready(l, "the ready command exited 0");
 }
 
 /* A child changed state. The workload counts as gone only when its main
@@ -478,6 +585,8 @@ static void on_child(struct loop *l)
 	describe_exit(l->wl.wstatus, how, sizeof(how));
 	log_info("workload %s", how);
 	l->wl_active = false;
+	l->wl_watchdog_at = 0;
+	readiness_done(l);
 	publish(l);
 	l->kill_at = 0;
 	push(l, NODE_EV_EXITED)->ev.wstatus = l->wl.wstatus;
@@ -498,7 +607,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 		return;
 	case NODE_A_SLOT_STATE:
 		j = job(l, WORKER_WRITE_SLOT);
-		fill_slot(l, &j->slot, (uint8_t)a->arg);
+		fill_slot(l, &j->slot, a->arg);
 		submit(l, false);
 		return;
 	case NODE_A_TRY_LIVE:
@@ -603,9 +712,123 @@ static void settle(struct loop *l)
 	}
 }
 
+/* --- readiness -------------------------------------------------------------- */
+
+static void arm_notify(struct loop *l)
+{
+	l->niov = (struct iovec){ l->nbuf, sizeof(l->nbuf) - 1 };
+	l->nmsg = (struct msghdr){
+		.msg_iov = &l->niov, .msg_iovlen = 1, .msg_control = l->ncmsg, .msg_controllen = sizeof(l->ncmsg)
+	};
+	struct io_uring_sqe *sqe = sqe_get(l);
+	io_uring_prep_recvmsg(sqe, l->notify_fd, &l->nmsg, 0);
+	io_uring_sqe_set_data64(sqe, TAG(TAG_NOTIFY, 0));
+}
+
+/* One datagram from the workload's side of the notify protocol. Only the
+ * workload's own processes are heard: a stray sender must not make it
+ * ready. What systemd should know is passed up. */
+static void on_notify(struct loop *l, int len)
+{
+	struct cmsghdr *c = CMSG_FIRSTHDR(&l->nmsg);
+	struct ucred cred = { 0 };
+	for (; c; c = CMSG_NXTHDR(&l->nmsg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
+			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+	if (!l->wl_active || !cred.pid || !supervise_in_tree(&l->wl, cred.pid)) {
+		log_debug("notify message from pid %d, not the workload's: ignored", (int)cred.pid);
+		return;
+	}
+	l->nbuf[len] = '\0';
+	bool changed = false;
+	for (char *save, *line = strtok_r(l->nbuf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strcmp(line, "READY=1")) {
+			if (l->reloading && l->node.state == NODE_LIVE)
+				notify_send("READY=1");
+			l->reloading = false;
+			ready(l, "READY=1");
+		} else if (!strncmp(line, "STATUS=", 7)) {
+			snprintf(l->wl_status, sizeof(l->wl_status), "%s", line + 7);
+			changed = true;
+		} else if (!strcmp(line, "RELOADING=1")) {
+			log_info("workload (pid %d) reloading", (int)cred.pid);
+			l->reloading = true;
+			if (l->node.state == NODE_LIVE)
+				notify_send("RELOADING=1");
+		} else if (!strcmp(line, "STOPPING=1")) {
+			log_info("workload (pid %d) says it is stopping", (int)cred.pid);
+		} else if (!strcmp(line, "WATCHDOG=1") && l->cfg->watchdog_ms) {
+			l->wl_watchdog_at = now_ms() + l->cfg->watchdog_ms;
+		} else if (!strcmp(line, "WATCHDOG=trigger")) {
+			log_warn("workload (pid %d) triggered its watchdog", (int)cred.pid);
+			push(l, NODE_EV_UNHEALTHY);
+		}
+	}
+	if (changed && (l->node.state == NODE_STARTING || l->node.state == NODE_LIVE))
+		announce(l);
+}
+
+static void on_ready_fd(struct loop *l, int res)
+{
+	if (res > 0 && memchr(l->ready_buf, '\n', (size_t)res)) {
+		ready(l, "a newline on the ready descriptor");
+		return;
+	}
+	if (res > 0) {
+		arm_ready_fd(l); /* not a line yet */
+		return;
+	}
+	/* Closed without a newline: it will not say so this way. */
+	close_ready_fd(l);
+}
+
+static void tcp_probe(struct loop *l)
+{
+	if (l->tcp_fd >= 0)
+		return; /* the last try is still under way */
+	l->tcp_fd = socket(l->cfg->ready_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l->tcp_fd < 0) {
+		log_warn("ready probe: socket: %s", strerror(errno));
+		return;
+	}
+	/* A try lasts at most half an interval: a filtered port never
+	 * answers, and the next try needs the socket. */
+	int64_t t = l->cfg->ready_interval_ms / 2 ? l->cfg->ready_interval_ms / 2 : 1;
+	l->tcp_timeout = (struct __kernel_timespec){ t / 1000, (t % 1000) * 1000000 };
+	struct io_uring_sqe *sqe = sqe_get(l);
+	io_uring_prep_connect(sqe, l->tcp_fd, (const struct sockaddr *)&l->cfg->ready_addr, l->cfg->ready_addrlen);
+	io_uring_sqe_set_data64(sqe, TAG(TAG_TCP, ++l->tcp_gen));
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = sqe_get(l);
+	io_uring_prep_link_timeout(sqe, &l->tcp_timeout, 0);
+	io_uring_sqe_set_data64(sqe, 0);
+}
+
+static void on_tcp(struct loop *l, int res)
+{
+	close(l->tcp_fd);
+	l->tcp_fd = -1;
+	if (res == 0)
+		ready(l, "the ready address accepted a connection");
+}
+
+static void command_probe(struct loop *l, int64_t now)
+{
+	if (l->probe_pid)
+		return; /* still running: killed at its deadline */
+	pid_t pid = hook_spawn(l->cfg->ready_argv, l->envp);
+	if (pid < 0) {
+		log_warn("ready command %s: %s", l->cfg->ready_argv[0], strerror(-pid));
+		return;
+	}
+	l->probe_pid = pid;
+	l->probe_kill_at = now + l->cfg->ready_interval_ms;
+}
+
 /* --- timers -------------------------------------------------------------------- */
 
-static bool ticking(const struct loop *l) { return l->node.state == NODE_LIVE || l->node.state == NODE_STOPPING; }
+/* Holding the live lock: heartbeats, checks and the fence deadline run. */
+static bool ticking(const struct loop *l) { return holds_role(l->node.state); }
 
 static int64_t next_deadline(const struct loop *l)
 {
@@ -613,7 +836,9 @@ static int64_t next_deadline(const struct loop *l)
 	int64_t d[] = { l->timer_at,           l->kill_at,
 			l->interrupt_at,       l->job_deadline,
 			live ? l->tick_at : 0, live && !l->fenced ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
-			l->watchdog_at,        hook_deadline(&l->hooks) };
+			l->watchdog_at,        hook_deadline(&l->hooks),
+			l->probe_at,           l->probe_kill_at,
+			l->wl_watchdog_at };
 	int64_t m = 0;
 	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
 		if (d[i] && (!m || d[i] < m))
@@ -675,6 +900,22 @@ static void fire_timers(struct loop *l)
 		storage_failed(l, ETIMEDOUT);
 	}
 	hook_expire(&l->hooks, now);
+	if (l->probe_at && now >= l->probe_at) {
+		l->probe_at = now + l->cfg->ready_interval_ms;
+		if (l->cfg->ready == LOOP_READY_TCP)
+			tcp_probe(l);
+		else
+			command_probe(l, now);
+	}
+	if (l->probe_kill_at && now >= l->probe_kill_at) {
+		l->probe_kill_at = 0;
+		kill(-l->probe_pid, SIGKILL); /* not reaped yet: still its group */
+	}
+	if (l->wl_watchdog_at && now >= l->wl_watchdog_at) {
+		l->wl_watchdog_at = 0;
+		log_warn("the workload did not pet its watchdog within %lld ms", (long long)l->cfg->watchdog_ms);
+		push(l, NODE_EV_UNHEALTHY);
+	}
 	if (l->watchdog_ms && now >= l->watchdog_at) {
 		/* Live: pet only for a new completed round, so a node whose
 		 * storage hangs is also stopped by systemd's watchdog. */
@@ -765,6 +1006,19 @@ static void on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		if ((unsigned)(tag >> 8) == l->pidfd_gen)
 			on_child(l);
 		return;
+	case TAG_NOTIFY:
+		if (cqe->res >= 0)
+			on_notify(l, cqe->res);
+		arm_notify(l);
+		return;
+	case TAG_READY_FD:
+		if ((unsigned)(tag >> 8) == l->ready_gen)
+			on_ready_fd(l, cqe->res);
+		return;
+	case TAG_TCP:
+		if ((unsigned)(tag >> 8) == l->tcp_gen)
+			on_tcp(l, cqe->res);
+		return;
 	default: return; /* liburing's own timeouts */
 	}
 }
@@ -797,7 +1051,7 @@ static int64_t wait_events(struct loop *l)
 
 /* --- set-up ------------------------------------------------------------------------ */
 
-static char **build_env(const struct loop_config *cfg)
+static char **build_env(const struct loop_config *cfg, char *const extra[])
 {
 	const char *keys[] = { "UNDERSTUDY_ROLE", "UNDERSTUDY_NODE", "UNDERSTUDY_LOCK", "UNDERSTUDY_ADDRESS" };
 	const char *vals[] = { lockfile_role_name((uint8_t)cfg->node.role), cfg->name, cfg->lock_path,
@@ -805,7 +1059,10 @@ static char **build_env(const struct loop_config *cfg)
 	size_t n = 0;
 	while (environ[n])
 		n++;
-	char **env = calloc(n + 5, sizeof(char *));
+	size_t m = 0;
+	while (extra[m])
+		m++;
+	char **env = calloc(n + m + 5, sizeof(char *));
 	if (!env)
 		return NULL;
 	size_t k = 0;
@@ -822,6 +1079,8 @@ static char **build_env(const struct loop_config *cfg)
 		}
 		k++;
 	}
+	for (size_t i = 0; i < m; i++)
+		env[k++] = extra[i];
 	return env;
 }
 
@@ -838,6 +1097,22 @@ static int open_error(struct lockfile *lf)
 	case EROFS: return EX_CANTCREAT;
 	default: return EX_IOERR;
 	}
+}
+
+/* The workload's own notify socket: an abstract one, so there is no
+ * file to leave behind or to protect, named after us. */
+static int notify_socket(struct loop *l)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "understudy/%d/notify", (int)getpid());
+	int one = 1;
+	l->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (l->notify_fd < 0 || setsockopt(l->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
+	    bind(l->notify_fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0)
+		return -errno;
+	snprintf(l->notify_env, sizeof(l->notify_env), "NOTIFY_SOCKET=@%s", sa.sun_path + 1);
+	snprintf(l->watchdog_env, sizeof(l->watchdog_env), "WATCHDOG_USEC=%lld", (long long)l->cfg->watchdog_ms * 1000);
+	return 0;
 }
 
 static int setup(struct loop *l)
@@ -864,17 +1139,26 @@ static int setup(struct loop *l)
 		struct timespec second = { 1, 0 };
 		nanosleep(&second, NULL);
 	}
-	if (!(l->envp = build_env(cfg)) || getrandom(l->id, sizeof(l->id), 0) != (ssize_t)sizeof(l->id)) {
+	char *extra[3] = { NULL };
+	if (cfg->ready == LOOP_READY_NOTIFY) {
+		if ((r = notify_socket(l)) < 0) {
+			log_error("the workload's notify socket: %s", strerror(-r));
+			return EX_OSERR;
+		}
+		extra[0] = l->notify_env;
+		extra[1] = cfg->watchdog_ms ? l->watchdog_env : NULL;
+	}
+	if (!(l->envp = build_env(cfg, extra)) || getrandom(l->id, sizeof(l->id), 0) != (ssize_t)sizeof(l->id)) {
 		log_error("setting up: %s", strerror(errno));
 		return EX_OSERR;
 	}
 	l->node_cfg = cfg->node;
+	/* statfs can hang like any call on the storage; at start, before
+	 * any workload, that only delays joining. */
+	int local = lockfile_is_local(&l->lf);
 	if (cfg->takeover_delay_ms >= 0) {
 		l->node_cfg.takeover_delay_ms = cfg->takeover_delay_ms;
 	} else {
-		/* statfs can hang like any call on the storage; at start, before
-		 * any workload, that only delays joining. */
-		int local = lockfile_is_local(&l->lf);
 		l->node_cfg.takeover_delay_ms = local == 1 ? 0 : cfg->fence_timeout_ms + 2 * cfg->heartbeat_ms;
 		log_info("takeover delay %lld ms: %s", (long long)l->node_cfg.takeover_delay_ms,
 			 local == 1 ? "local file system, one kernel arbitrates every lock"
@@ -908,6 +1192,8 @@ static int setup(struct loop *l)
 	}
 	arm_signal(l);
 	arm_worker(l);
+	if (l->notify_fd >= 0)
+		arm_notify(l);
 	return 0;
 }
 
@@ -923,6 +1209,7 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	l->sfd = -1;
 	l->lf.fd = -1;
 	l->wl.pidfd = -1;
+	l->notify_fd = l->ready_r = l->tcp_fd = -1;
 	l->hooks.paths = cfg->hooks;
 	l->hooks.timeout_ms = cfg->hook_timeout_ms;
 	int code = setup(l);

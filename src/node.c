@@ -20,12 +20,14 @@ static void emit(struct node_out *out, enum node_action_kind kind, int64_t arg)
 
 /* Move to a state and tell the group, through our slot, when what we
  * publish changes. */
+static int64_t published(enum node_state s) { return node_slot_state(s) | (int64_t)node_slot_flags(s) << 8; }
+
 static void enter(struct node *n, enum node_state s, struct node_out *out)
 {
-	enum lf_slot_state before = node_slot_state(n->state);
+	int64_t before = published(n->state);
 	n->state = s;
-	if (s != NODE_DONE && node_slot_state(s) != before)
-		emit(out, NODE_A_SLOT_STATE, node_slot_state(s));
+	if (s != NODE_DONE && published(s) != before)
+		emit(out, NODE_A_SLOT_STATE, published(s));
 }
 
 static void leave(struct node *n, int code, struct node_out *out)
@@ -88,9 +90,12 @@ static void become_live(struct node *n, const struct node_event_data *ev, struct
 		emit(out, NODE_A_RELEASE_BACKUP, 0);
 		n->holds_backup = false;
 	}
-	enter(n, NODE_LIVE, out);
+	enter(n, NODE_STARTING, out);
 	emit(out, NODE_A_SPAWN, 0);
 	n->workload_running = true;
+	n->workload_failed = false; /* a mark of an earlier term's workload */
+	if (n->cfg.ready_timeout_ms)
+		emit(out, NODE_A_TIMER, n->cfg.ready_timeout_ms);
 	out->why = v->status == LF_LIVE       ? "the live node is gone: taking over"
 		   : v->status == LF_FAILBACK ? "hand-over for this node"
 		   : v->status == LF_PAUSED   ? "group was paused: primary starts it"
@@ -394,7 +399,10 @@ static int64_t backoff(const struct node *n, int k)
 static void live_exited(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	n->workload_running = false;
-	bool clean = WIFEXITED(ev->wstatus) && WEXITSTATUS(ev->wstatus) == 0;
+	/* One stopped for not becoming ready, or for a silent watchdog,
+	 * failed however it exited. */
+	bool clean = WIFEXITED(ev->wstatus) && WEXITSTATUS(ev->wstatus) == 0 && !n->workload_failed;
+	n->workload_failed = false;
 	if (clean && n->cfg.restart != NODE_RESTART_ALWAYS) {
 		out->why = "workload exited 0";
 		n->stop = NODE_STOP_FINISHED;
@@ -419,19 +427,55 @@ static void live_exited(struct node *n, const struct node_event_data *ev, struct
 		finish_stop(n, out);
 		return;
 	}
+	/* Not ready again until the new one says so. */
+	enter(n, NODE_STARTING, out);
 	emit(out, NODE_A_TIMER, backoff(n, n->nrestarts));
 	n->restart_at[n->nrestarts++] = ev->now_ms;
 	out->why = "workload exited: restarting after back-off";
 }
 
-static void live_timer(struct node *n, const struct node_event_data *ev, struct node_out *out)
+/* The workload runs but fails: stop it (SIGTERM, then SIGKILL after the
+ * stop timeout); its exit then goes through the restart policy. */
+static void fail_workload(struct node *n, const char *why, struct node_out *out)
+{
+	if (!n->workload_running || n->workload_failed)
+		return;
+	n->workload_failed = true;
+	emit(out, NODE_A_STOP, 0);
+	out->why = why;
+	out->loud = true;
+}
+
+static void live_unhealthy(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	(void)ev;
-	if (n->workload_running)
+	fail_workload(n, "the workload stopped petting its watchdog: stopping it as failed", out);
+}
+
+/* --- STARTING -------------------------------------------------------------- */
+
+/* The back-off after an exit is over, or the ready timeout ran out. */
+static void starting_timer(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	if (n->workload_running) {
+		fail_workload(n, "the workload did not become ready in time: stopping it as failed", out);
 		return;
+	}
 	emit(out, NODE_A_SPAWN, 0);
 	n->workload_running = true;
+	if (n->cfg.ready_timeout_ms)
+		emit(out, NODE_A_TIMER, n->cfg.ready_timeout_ms);
 	out->why = "restarting the workload";
+}
+
+static void starting_ready(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	if (!n->workload_running || n->workload_failed)
+		return; /* a late word from a workload on its way out */
+	enter(n, NODE_LIVE, out);
+	out->why = "the workload is ready";
 }
 
 static void live_spawn_failed(struct node *n, const struct node_event_data *ev, struct node_out *out)
@@ -464,6 +508,7 @@ static void stopping_exited(struct node *n, const struct node_event_data *ev, st
 {
 	(void)ev;
 	n->workload_running = false;
+	n->workload_failed = false;
 	finish_stop(n, out);
 }
 
@@ -530,13 +575,22 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
 	},
-	[NODE_LIVE] = {
+	[NODE_STARTING] = {
 		[NODE_EV_TICK] = live_tick,
-		[NODE_EV_TIMER] = live_timer,
+		[NODE_EV_TIMER] = starting_timer,
+		[NODE_EV_READY] = starting_ready,
 		[NODE_EV_EXITED] = live_exited,
 		[NODE_EV_SPAWN_FAILED] = live_spawn_failed,
 		[NODE_EV_SHUTDOWN] = live_shutdown,
 		[NODE_EV_STORAGE_ERROR] = live_storage_error,
+		[NODE_EV_UNHEALTHY] = live_unhealthy,
+	},
+	[NODE_LIVE] = {
+		[NODE_EV_TICK] = live_tick,
+		[NODE_EV_EXITED] = live_exited,
+		[NODE_EV_SHUTDOWN] = live_shutdown,
+		[NODE_EV_STORAGE_ERROR] = live_storage_error,
+		[NODE_EV_UNHEALTHY] = live_unhealthy,
 	},
 	[NODE_STOPPING] = {
 		[NODE_EV_EXITED] = stopping_exited,
@@ -575,8 +629,8 @@ const char *node_state_name(enum node_state s)
 {
 	static const char *const names[] = {
 		[NODE_JOINING] = "joining",   [NODE_QUEUED] = "queued",       [NODE_BACKUP] = "backup",
-		[NODE_CLAIMING] = "claiming", [NODE_VERIFYING] = "verifying", [NODE_LIVE] = "live",
-		[NODE_STOPPING] = "stopping", [NODE_DONE] = "done",
+		[NODE_CLAIMING] = "claiming", [NODE_VERIFYING] = "verifying", [NODE_STARTING] = "starting",
+		[NODE_LIVE] = "live",         [NODE_STOPPING] = "stopping",   [NODE_DONE] = "done",
 	};
 	return (unsigned)s < NODE_NSTATES ? names[s] : "unknown";
 }
@@ -594,9 +648,13 @@ const char *node_event_name(enum node_event e)
 		[NODE_EV_EXITED] = "exited",
 		[NODE_EV_SHUTDOWN] = "shutdown",
 		[NODE_EV_STORAGE_ERROR] = "storage-error",
+		[NODE_EV_READY] = "ready",
+		[NODE_EV_UNHEALTHY] = "unhealthy",
 	};
 	return (unsigned)e < NODE_NEVENTS ? names[e] : "unknown";
 }
+
+uint8_t node_slot_flags(enum node_state s) { return s == NODE_STARTING ? LF_SLOT_F_STARTING : 0; }
 
 enum lf_slot_state node_slot_state(enum node_state s)
 {
@@ -606,6 +664,7 @@ enum lf_slot_state node_slot_state(enum node_state s)
 	case NODE_BACKUP:
 	case NODE_CLAIMING:
 	case NODE_VERIFYING: return LF_SLOT_WAITING;
+	case NODE_STARTING:
 	case NODE_LIVE: return LF_SLOT_LIVE;
 	case NODE_STOPPING:
 	case NODE_DONE:

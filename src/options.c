@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 
 #include "understudy/lockfile.h"
 
@@ -56,5 +57,35 @@ int options_name(const char *s)
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)s[i]) && !strchr(".-_@:", s[i]))
 			return -EINVAL;
+	return 0;
+}
+
+int options_address(const char *s, struct sockaddr_storage *sa, socklen_t *len)
+{
+	char host[64];
+	const char *port = strrchr(s, ':');
+	if (!port || port == s || strlen(s) >= sizeof(host))
+		return -EINVAL;
+	size_t hl = (size_t)(port - s);
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (host[0] == '[') {
+		if (hl < 3 || host[hl - 1] != ']')
+			return -EINVAL;
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	} else if (strchr(host, ':')) {
+		return -EINVAL; /* IPv6 needs its brackets, or the port is ambiguous */
+	}
+	long p;
+	if (options_int(port + 1, 1, 65535, &p) < 0)
+		return -EINVAL;
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai = NULL;
+	if (getaddrinfo(host, port + 1, &hints, &ai) != 0 || !ai)
+		return -EINVAL;
+	memcpy(sa, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
 	return 0;
 }

@@ -110,9 +110,19 @@ static void child(const char *path, char *const argv[], char *const envp[], int 
 		_exit(127); /* the manager died before we could ask */
 	setpgid(0, 0);
 	supervise_child_signals();
+	int e = 0;
+	if (as && as->pass_fd >= 0 && as->pass_fd_as >= 0) {
+		/* The lock file's descriptor must survive: move it out of the
+		 * way if it sits where the passed one goes. */
+		if (keep_fd == as->pass_fd_as && (keep_fd = fcntl(keep_fd, F_DUPFD_CLOEXEC, as->pass_fd_as + 1)) < 0)
+			e = errno;
+		if (!e && as->pass_fd == as->pass_fd_as)
+			fcntl(as->pass_fd, F_SETFD, 0);
+		else if (!e && dup2(as->pass_fd, as->pass_fd_as) < 0) /* dup2 leaves the new one open on exec */
+			e = errno;
+	}
 	if (keep_fd >= 0)
 		fcntl(keep_fd, F_SETFD, 0);
-	int e = 0;
 	if (as && as->dir && chdir(as->dir) < 0)
 		e = errno;
 	/* Groups first: after setuid there is no right left to change them. */
@@ -216,6 +226,41 @@ static int for_children(void (*fn)(pid_t, int), int arg)
 	}
 	closedir(d);
 	return n;
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (r <= 0)
+		return -1;
+	buf[r] = '\0';
+	const char *rp = strrchr(buf, ')');
+	int ppid;
+	char state;
+	return rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 ? (pid_t)ppid : -1;
+}
+
+bool supervise_in_tree(const struct workload *w, pid_t pid)
+{
+	pid_t self = getpid();
+	/* Up the parents: to the main process, or to us (an orphan of the
+	 * tree that we, the subreaper, adopted). Deep trees are rare; the
+	 * bound only stops a loop through a pid reused meanwhile. */
+	for (int hops = 0; hops < 64 && pid > 1; hops++) {
+		if (w->pid > 0 && !w->main_gone && pid == w->pid)
+			return true;
+		pid_t parent = parent_of(pid);
+		if (parent == self)
+			return !is_foreign(pid);
+		pid = parent;
+	}
+	return false;
 }
 
 static void kill_one(pid_t pid, int sig)

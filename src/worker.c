@@ -12,9 +12,10 @@ static int wake_signal(void) { return SIGRTMIN + 2; }
 
 static void on_wake(int sig) { (void)sig; }
 
-/* Block in a lock wait with only the wake-up signal deliverable, so that
+/* Wait for a lock with only the wake-up signal deliverable, so that
  * nothing but worker_interrupt can cut a wait short and no other call of
- * this thread ever sees EINTR. */
+ * this thread ever sees EINTR. (Off a local file system the lock file
+ * layer waits by tries, and the signal cuts the pause between them.) */
 static int wait_lock(struct worker *w, enum lf_lock which)
 {
 	sigset_t wake;

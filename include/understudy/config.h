@@ -32,6 +32,10 @@ enum config_key {
 	CK_MAX_RESTARTS,
 	CK_RESTART_WINDOW,
 	CK_STOP_TIMEOUT,
+	CK_READY,
+	CK_READY_INTERVAL,
+	CK_READY_TIMEOUT,
+	CK_WATCHDOG_TIMEOUT,
 	CK_CHECK_INTERVAL,
 	CK_HEARTBEAT_INTERVAL,
 	CK_POLL_INTERVAL,
@@ -72,6 +76,8 @@ struct config {
 	size_t nenv;
 	char **command; /* [workload] command, split into words */
 	const char *command_text;
+	const char *ready_text;   /* as given, for printing */
+	int64_t ready_timeout_ms; /* 0: none; used unless ready is exec */
 	/* Where each setting came from, for messages: 0 for the command
 	 * line or the default, else the line of the file. */
 	const char *file;

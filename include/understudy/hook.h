@@ -11,7 +11,7 @@
 #include <sys/types.h>
 
 enum hook_event {
-	HOOK_LIVE,     /* this node's workload started: it is the live node */
+	HOOK_LIVE,     /* this node is live and its workload ready */
 	HOOK_BACKUP,   /* this node stands by to take over */
 	HOOK_STOP,     /* this node's workload stopped and it left live */
 	HOOK_FENCE,    /* this node lost the storage and killed its workload */
@@ -33,6 +33,10 @@ struct hooks {
 	struct hook_run run[HOOK_MAX_RUNNING];
 };
 
+/* Start argv[0] (an absolute path) with envp in a session of its own,
+ * outside the workload's tree, as hooks and readiness probes run.
+ * Returns its pid once the exec succeeded, or -errno. */
+pid_t hook_spawn(char *const argv[], char *const envp[]);
 /* "live", "backup", "stop", "fence", "failback". */
 const char *hook_event_name(enum hook_event e);
 /* Start the hook for e, if there is one: argv[1] is the event's name,

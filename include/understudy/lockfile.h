@@ -35,7 +35,7 @@ enum {
 
 #define LF_MAGIC "UNDRSTDY"
 #define LF_VERSION_MAJOR 1
-#define LF_VERSION_MINOR 0
+#define LF_VERSION_MINOR 1 /* 1.1: slot flags (byte 18) */
 #define LF_ID_SIZE 16
 #define LF_NAME_MAX 63 /* bytes, without the terminating NUL */
 #define LF_ADDR_MAX 63
@@ -58,6 +58,14 @@ enum lf_slot_state {
 	LF_SLOT_WAITING = 3,  /* holds the backup lock or asked for failback */
 	LF_SLOT_LIVE = 4,     /* holds the live lock and runs the workload */
 	LF_SLOT_STOPPING = 5, /* holds the live lock, workload stopping */
+};
+
+/* Slot flags (format 1.1; a 1.0 node writes 0 and ignores them). */
+enum {
+	/* With LF_SLOT_LIVE: the workload started but is not ready yet. A
+	 * 1.0 node never sets it, so its live nodes read as ready, as they
+	 * were. */
+	LF_SLOT_F_STARTING = 1,
 };
 
 enum lf_request_kind { LF_REQ_FAILBACK = 1, LF_REQ_SWITCHOVER = 2 };
@@ -91,6 +99,7 @@ struct lf_slot {
 	uint8_t id[LF_ID_SIZE];
 	uint8_t role;  /* enum lf_role */
 	uint8_t state; /* enum lf_slot_state */
+	uint8_t flags; /* LF_SLOT_F_* */
 	uint32_t pid;
 	uint64_t seq; /* +1 on every write, so a watcher sees a change */
 	char name[LF_NAME_MAX + 1];
@@ -127,7 +136,12 @@ struct lockfile {
 	enum lf_err err; /* why the last lockfile_open failed */
 	int errno_value; /* with LF_E_SYS */
 	uint16_t major, minor;
+	bool poll; /* not a local file system: lock waits are tries, never blocking */
 };
+
+/* How often a wait for the live or backup lock tries again where lock
+ * waits do not block (lf->poll). */
+#define LF_LOCK_RETRY_MS 100
 
 /* How to open: to look only, to write an existing group's file (a
  * request), or as a node, creating and formatting the file if needed. */
@@ -212,6 +226,9 @@ uint32_t lockfile_crc32c(const void *data, size_t n);
 /* Names for the status byte and slot states, for logs and status. */
 const char *lockfile_status_name(char status);
 const char *lockfile_slot_state_name(uint8_t state);
+/* A slot's state as people read it: "starting" for a live slot whose
+ * workload is not ready yet, else the state's name. */
+const char *lockfile_slot_describe(const struct lf_slot *s);
 const char *lockfile_role_name(uint8_t role);
 
 #endif

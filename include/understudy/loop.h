@@ -7,6 +7,7 @@
 #define UNDERSTUDY_LOOP_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "understudy/hook.h"
 #include "understudy/node.h"
@@ -19,6 +20,15 @@ enum loop_health {
 	LOOP_STANDING_BY, /* waiting to take over */
 	LOOP_STARTING,    /* live, the workload started but not ready */
 	LOOP_SERVING,     /* live, the workload ready */
+};
+
+/* How the workload says it is ready to serve. */
+enum loop_ready {
+	LOOP_READY_EXEC,    /* its exec succeeded */
+	LOOP_READY_NOTIFY,  /* READY=1 on the NOTIFY_SOCKET the manager gives it */
+	LOOP_READY_FD,      /* a newline on the descriptor ready_fd it inherits */
+	LOOP_READY_TCP,     /* a TCP connect to ready_addr succeeds */
+	LOOP_READY_COMMAND, /* ready_argv exits 0 */
 };
 
 struct loop_config {
@@ -38,6 +48,13 @@ struct loop_config {
 	struct supervise_as workload_as; /* the workload's directory and ids */
 	bool wait_for_storage;           /* rejoining: an open failing like lost storage is retried */
 	_Atomic int *health;             /* where the loop publishes enum loop_health, or NULL */
+	enum loop_ready ready;
+	int ready_fd;                       /* LOOP_READY_FD: its number in the workload */
+	struct sockaddr_storage ready_addr; /* LOOP_READY_TCP */
+	socklen_t ready_addrlen;
+	char **ready_argv;         /* LOOP_READY_COMMAND, argv[0] an absolute path */
+	int64_t ready_interval_ms; /* between probes (TCP, command) */
+	int64_t watchdog_ms;       /* LOOP_READY_NOTIFY: once it sent WATCHDOG=1, it must again within this */
 };
 
 /* Run a node until it leaves the group; returns the process exit status

@@ -19,7 +19,8 @@ enum node_state {
 	NODE_BACKUP,    /* holds the backup lock, waiting for the live lock */
 	NODE_CLAIMING,  /* primary waiting for the live lock itself (maybe asking for failback) */
 	NODE_VERIFYING, /* holds the live lock after a crash; waits out the takeover delay */
-	NODE_LIVE,      /* holds the live lock; the workload runs or restarts */
+	NODE_STARTING,  /* holds the live lock; the workload starts (or restarts), not ready yet */
+	NODE_LIVE,      /* holds the live lock; the workload is ready */
 	NODE_STOPPING,  /* holds the live lock; the workload is being stopped */
 	NODE_DONE,      /* exit code decided */
 	NODE_NSTATES
@@ -36,12 +37,14 @@ enum node_event {
 	NODE_EV_EXITED,       /* the workload and every process of it are gone */
 	NODE_EV_SHUTDOWN,     /* SIGTERM or SIGINT */
 	NODE_EV_STORAGE_ERROR,
+	NODE_EV_READY,     /* the workload said it serves (or its probe did), or it exec'd */
+	NODE_EV_UNHEALTHY, /* the workload stopped petting the watchdog it asked for */
 	NODE_NEVENTS
 };
 
 enum node_action_kind {
 	NODE_A_CLAIM_SLOT,  /* claim a slot, then NODE_EV_JOINED */
-	NODE_A_SLOT_STATE,  /* arg: enum lf_slot_state, written to our slot */
+	NODE_A_SLOT_STATE,  /* arg: enum lf_slot_state | LF_SLOT_F_* << 8, written to our slot */
 	NODE_A_TRY_LIVE,    /* take the live lock without waiting: LOCKED or BUSY */
 	NODE_A_WAIT_LIVE,   /* wait one poll interval for it: LOCKED or BUSY;
 			     * arg 1: read the file if the wait times out */
@@ -54,7 +57,8 @@ enum node_action_kind {
 	NODE_A_REQUEST_FAILBACK, /* write a failback request naming us, and F */
 	NODE_A_SPAWN,            /* start the workload: STARTED or SPAWN_FAILED */
 	NODE_A_STOP,             /* stop the workload's whole tree: EXITED;
-				  * arg 1: SIGKILL at once (fenced) */
+				  * arg 1: SIGKILL at once (fenced), else
+				  * SIGTERM and SIGKILL after the stop timeout */
 	NODE_A_READ,             /* read the file: TICK */
 	NODE_A_TIMER,            /* arg: milliseconds until NODE_EV_TIMER */
 	NODE_A_EXIT,             /* arg: the manager's exit status */
@@ -95,6 +99,7 @@ struct node_config {
 	int64_t backoff_max_ms;
 	int64_t poll_ms;           /* re-check interval while standing by */
 	int64_t takeover_delay_ms; /* after a crash, how long the old heartbeat must stay still */
+	int64_t ready_timeout_ms;  /* a workload not ready by then failed its start; 0: no limit */
 };
 
 /* Exit statuses the manager reports (sysexits.h). */
@@ -120,6 +125,7 @@ struct node {
 	bool seen_ok;        /* VERIFYING: the old live record as first read */
 	uint64_t seen_heartbeat, seen_epoch;
 	bool workload_running;                    /* spawned and not yet reported gone */
+	bool workload_failed;                     /* being stopped as failed: its exit is a failure */
 	uint64_t epoch;                           /* ours while live */
 	int64_t restart_at[NODE_RESTART_HISTORY]; /* monotonic ms of restarts */
 	int nrestarts;
@@ -155,7 +161,9 @@ enum node_verdict node_decide(const struct node *n, const struct node_event_data
 
 const char *node_state_name(enum node_state s);
 const char *node_event_name(enum node_event e);
-/* The state a node publishes in its slot for a machine state. */
+/* The state a node publishes in its slot for a machine state, and its
+ * flags (LF_SLOT_F_*). */
 enum lf_slot_state node_slot_state(enum node_state s);
+uint8_t node_slot_flags(enum node_state s);
 
 #endif

@@ -4,12 +4,16 @@
 #define UNDERSTUDY_OPTIONS_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* "500ms", "10s", "2m", "1h" or a plain number of seconds ("1.5"), into
  * milliseconds; at least 1 ms and at most a day. */
 int options_duration(const char *s, int64_t *ms);
 /* A whole number in [min, max]. */
 int options_int(const char *s, long min, long max, long *out);
+/* A numeric "ADDRESS:PORT" ("[ADDRESS]:PORT" for IPv6) into a socket
+ * address; never a host name, which would need a resolver at failover. */
+int options_address(const char *s, struct sockaddr_storage *sa, socklen_t *len);
 /* A node name: 1 to 63 bytes of letters, digits, '.', '-', '_', '@', ':'. */
 int options_name(const char *s);
 

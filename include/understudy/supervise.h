@@ -26,6 +26,7 @@ struct supervise_as {
 	gid_t gid;
 	const gid_t *groups;
 	int ngroups;
+	int pass_fd, pass_fd_as; /* pass_fd becomes the workload's fd pass_fd_as; -1: none */
 };
 
 /* Make this process a child subreaper. */
@@ -52,6 +53,9 @@ bool supervise_reap(struct workload *w, void (*other)(pid_t pid, int wstatus, vo
  * dispositions and an empty mask, so the program starts as from a shell
  * and not with the manager's signals blocked for its signalfd. */
 void supervise_child_signals(void);
+/* Whether pid is the workload's main process or a descendant of it
+ * (those orphaned to us included; hooks and probes are not). */
+bool supervise_in_tree(const struct workload *w, pid_t pid);
 /* Mark a child of ours that is not part of the workload (a hook): never
  * killed with the workload's tree, never waited for as part of it. */
 void supervise_not_workload(pid_t pid);

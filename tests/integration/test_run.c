@@ -22,6 +22,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -386,7 +388,7 @@ static void cmd_free(struct cmd *c)
 
 /* --- the witness log ------------------------------------------------------- */
 
-enum ev_kind { EV_START, EV_STOP, EV_EXIT, EV_SIGNAL, EV_OVERLAP, EV_CHILD, EV_OTHER };
+enum ev_kind { EV_START, EV_STOP, EV_EXIT, EV_SIGNAL, EV_OVERLAP, EV_CHILD, EV_READY, EV_OTHER };
 
 struct ev {
 	enum ev_kind kind;
@@ -418,11 +420,12 @@ static int load_log(void)
 			continue;
 		snprintf(e->name, sizeof e->name, "%s", a);
 		if (!strcmp(kind, "start") || !strcmp(kind, "stop") || !strcmp(kind, "exit") ||
-		    !strcmp(kind, "child")) {
-			e->kind = !strcmp(kind, "start")  ? EV_START
-				  : !strcmp(kind, "stop") ? EV_STOP
-				  : !strcmp(kind, "exit") ? EV_EXIT
-							  : EV_CHILD;
+		    !strcmp(kind, "child") || !strcmp(kind, "ready")) {
+			e->kind = !strcmp(kind, "start")   ? EV_START
+				  : !strcmp(kind, "stop")  ? EV_STOP
+				  : !strcmp(kind, "exit")  ? EV_EXIT
+				  : !strcmp(kind, "ready") ? EV_READY
+							   : EV_CHILD;
 			e->pid = atol(b);
 			e->t = atoll(c);
 			snprintf(e->extra, sizeof e->extra, "%s", d);
@@ -580,9 +583,9 @@ static const char *live_name(void)
 
 static bool is_live(const char *name) { return !strcmp(live_name(), name); }
 
-/* The slot state a running node publishes (its slot lock is held); 0 when
- * no running node has that name. */
-static int node_state(const char *name)
+/* The slot state a running node publishes (its slot lock is held), with
+ * its flags << 8; 0 when no running node has that name. */
+static int node_state_flags(const char *name)
 {
 	struct lf_view v;
 	if (!read_view(&v))
@@ -590,9 +593,11 @@ static int node_state(const char *name)
 	for (int i = 0; i < LF_SLOTS; i++)
 		if (v.slot_rec[i] == LF_REC_OK && !strcmp(v.slots[i].name, name) &&
 		    th_is_locked(T.lock, lockfile_slot_lock_offset(i)) == 1)
-			return v.slots[i].state;
+			return v.slots[i].state | v.slots[i].flags << 8;
 	return 0;
 }
+
+static int node_state(const char *name) { return node_state_flags(name) & 0xff; }
 
 /* --- waiting ---------------------------------------------------------------- */
 
@@ -1973,4 +1978,165 @@ Test(run, is_live_answers_for_health_checks)
 	ensure(c.code == 1 && strstr(c.err, "node-b is the live node, not node-a"), "after the failover: exit %d: %s",
 	       c.code, c.err);
 	cmd_free(&c);
+}
+
+/* --- readiness ------------------------------------------------------------------- */
+
+/* A node counts as live only once its workload is ready: until then its
+ * slot says starting, is-live says no, systemd hears no READY=1 and the
+ * on-live hook waits. Here READY=1 comes from a grandchild of the
+ * workload, 600 ms after its exec. */
+Test(run, notify_readiness_from_a_grandchild)
+{
+	struct notes n = { 0 };
+	char *sock = notify_socket(&n, "a.sock"), *hook = hook_script();
+	setenv("NOTIFY_SOCKET", sock, 1);
+	int a = start_node("primary", "node-a", "--ready", "notify", "--on-live", hook, "--", "--ready-notify",
+			   "--ready-after", "600", "--from-grandchild", NULL);
+	unsetenv("NOTIFY_SOCKET");
+	struct ev st = wait_start("node-a", 1, BOUND_MS);
+	sleep_ms(200);
+	notes_collect(&n, 50);
+	int sf = node_state_flags("node-a");
+	ensure(sf == (LF_SLOT_LIVE | LF_SLOT_F_STARTING << 8), "before ready the slot says 0x%x, want starting", sf);
+	struct cmd c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);
+	ensure(c.code == 1 && strstr(c.err, "node-a is starting"), "is-live before ready: %d %s", c.code, c.err);
+	cmd_free(&c);
+	ensure(n.ready == 0, "READY=1 reached systemd before the workload was ready");
+	ensure(hook_count("live", "node-a") == 0, "on-live ran before the workload was ready");
+	int64_t dl = th_now_ns() + (int64_t)BOUND_MS * 1000000;
+	while (node_state_flags("node-a") != LF_SLOT_LIVE && th_now_ns() < dl)
+		sleep_ms(10);
+	int64_t t_live = th_now_ns();
+	ensure(node_state_flags("node-a") == LF_SLOT_LIVE, "never ready");
+	struct ev rd = last(EV_READY, "node-a");
+	cr_log_info("ready said %.0f ms after exec, seen in the slot %.0f ms after that", (double)(rd.t - st.t) / 1e6,
+		    (double)(t_live - rd.t) / 1e6);
+	ensure(rd.t - st.t >= 590 * 1000000LL, "ready after %.0f ms, want 600", (double)(rd.t - st.t) / 1e6);
+	c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);
+	ensure(c.code == 0, "is-live once ready: %d %s", c.code, c.err);
+	cmd_free(&c);
+	wait_hook("live", "node-a", 1);
+	notes_collect(&n, 100);
+	ensure(n.ready == 1, "READY=1 sent %d times once ready, want 1", n.ready);
+	const char *last_status = n.nstatus ? n.status[n.nstatus - 1] : "";
+	ensure(strstr(last_status, "live since") && strstr(last_status, ": serving"),
+	       "STATUS= does not pass the workload's own on: %s", last_status);
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS), "node-a did not leave");
+	close(n.fd);
+	free(sock), free(hook);
+}
+
+/* s6's convention: a newline on a descriptor the workload inherits. */
+Test(run, fd_readiness)
+{
+	int a = start_node("primary", "node-a", "--ready", "fd:7", "--", "--ready-fd", "7", "--ready-after", "300",
+			   NULL);
+	struct ev st = wait_start("node-a", 1, BOUND_MS);
+	ensure(node_state_flags("node-a") == (LF_SLOT_LIVE | LF_SLOT_F_STARTING << 8), "not starting first");
+	int64_t dl = th_now_ns() + (int64_t)BOUND_MS * 1000000;
+	while (node_state_flags("node-a") != LF_SLOT_LIVE && th_now_ns() < dl)
+		sleep_ms(5);
+	ensure(node_state_flags("node-a") == LF_SLOT_LIVE, "a newline on fd 7 did not make it ready");
+	cr_log_info("fd readiness: ready %.0f ms after exec", (double)(th_now_ns() - st.t) / 1e6);
+	ensure(proc_alive(a), "node-a exited");
+}
+
+/* A probe: a TCP connect to where the workload will listen, and a
+ * command that succeeds once a file exists. */
+Test(run, probe_readiness_tcp_and_command)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof in;
+	cr_assert_eq(bind(s, (struct sockaddr *)&in, sizeof in), 0);
+	cr_assert_eq(getsockname(s, (struct sockaddr *)&in, &len), 0);
+	close(s); /* a port free a moment ago: the workload takes it */
+	char port[16], ready[64];
+	snprintf(port, sizeof port, "%d", ntohs(in.sin_port));
+	snprintf(ready, sizeof ready, "tcp:127.0.0.1:%s", port);
+	int a = start_node("primary", "node-a", "--ready", ready, "--ready-interval", "100ms", "--", "--ready-listen",
+			   port, "--ready-after", "400", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	sleep_ms(200);
+	ensure(node_state_flags("node-a") & (LF_SLOT_F_STARTING << 8), "ready before anything listened");
+	int64_t dl = th_now_ns() + (int64_t)BOUND_MS * 1000000;
+	while (node_state_flags("node-a") != LF_SLOT_LIVE && th_now_ns() < dl)
+		sleep_ms(10);
+	ensure(node_state_flags("node-a") == LF_SLOT_LIVE, "the TCP probe never found it ready");
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS), "node-a did not leave");
+
+	char *flag = th_path(T.dir, "ready-flag"), *cmd = NULL;
+	cr_assert(asprintf(&cmd, "command:/bin/sh -c 'test -e %s'", flag) > 0);
+	a = start_node("primary", "node-a", "--ready", cmd, "--ready-interval", "100ms", NULL);
+	wait_start("node-a", 2, BOUND_MS);
+	sleep_ms(400);
+	ensure(node_state_flags("node-a") & (LF_SLOT_F_STARTING << 8), "ready before the probe could succeed");
+	th_write_file(flag, "", 0);
+	dl = th_now_ns() + (int64_t)BOUND_MS * 1000000;
+	while (node_state_flags("node-a") != LF_SLOT_LIVE && th_now_ns() < dl)
+		sleep_ms(10);
+	ensure(node_state_flags("node-a") == LF_SLOT_LIVE, "the command probe never found it ready");
+	free(flag), free(cmd);
+}
+
+/* A workload that never becomes ready is a failed start: restarted, and
+ * once the restarts are spent, the group fails over. It never hangs. */
+Test(run, never_ready_fails_over)
+{
+	int64_t t0 = th_now_ns();
+	int a = start_node("primary", "node-a", "--ready", "notify", "--ready-timeout", "400ms", "--max-restarts", "1",
+			   NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	int b = start_node("backup", "node-b", NULL);
+	wait_start("node-b", 1, BOUND_MS * 2);
+	double ms = ms_since(t0);
+	ensure(count(EV_START, "node-a") == 2, "node-a started %d times, want 2 (one restart)",
+	       count(EV_START, "node-a"));
+	ensure(wait_exit(a, BOUND_MS) && exit_code(a) == 69, "node-a exited %d, want 69", exit_code(a));
+	cr_log_info("never ready: node-b took over %.0f ms after node-a's first start", ms);
+	ensure(proc_alive(b), "node-b exited");
+	no_overlap();
+}
+
+/* A workload that asked for a watchdog (WATCHDOG=1) and stops petting it
+ * has failed: stopped and restarted. */
+Test(run, a_silent_workload_watchdog_restarts_it)
+{
+	int a = start_node("primary", "node-a", "--ready", "notify", "--watchdog-timeout", "300ms", "--",
+			   "--ready-notify", "--watchdog-pets", "3", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	struct ev second = wait_start("node-a", 2, BOUND_MS);
+	struct ev first = nth(EV_START, "node-a", 0);
+	cr_log_info("restarted %.0f ms after the first start (3 pets every 150 ms, then 300 ms of silence)",
+		    (double)(second.t - first.t) / 1e6);
+	ensure(second.t - first.t >= 600 * 1000000LL, "restarted after %.0f ms: before the pets stopped",
+	       (double)(second.t - first.t) / 1e6);
+	char *err = th_path(T.dir, "node-a.stderr"), *text = slurp(err);
+	ensure(strstr(text, "did not pet its watchdog within 300 ms"), "no watchdog message:\n%s", text);
+	ensure(proc_alive(a), "node-a exited");
+	free(err), free(text);
+}
+
+/* failback --wait returns when the primary's workload is ready, not at
+ * its exec. */
+Test(run, failback_wait_returns_when_ready)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	kill(T.procs[a].pid, SIGKILL);
+	wait_live("node-b", BOUND_MS);
+	a = start_node("primary", "node-a", "--ready", "notify", "--", "--ready-notify", "--ready-after", "700", NULL);
+	wait_state("node-a", LF_SLOT_WAITING, BOUND_MS);
+	struct cmd c = run_cmd(BOUND_MS * 2, "failback", "--lock", T.lock, "--wait", NULL);
+	ensure(c.code == 0, "failback --wait: %d %s", c.code, c.err);
+	struct ev st = last(EV_START, "node-a"), rd = last(EV_READY, "node-a");
+	ensure(st.pid && rd.pid == st.pid, "node-a's workload never said ready");
+	ensure(node_state_flags("node-a") == LF_SLOT_LIVE, "failback --wait returned before node-a was ready");
+	cr_log_info("failback --wait took %.0f ms; node-a's workload was ready %.0f ms after its exec", c.ms,
+		    (double)(rd.t - st.t) / 1e6);
+	cmd_free(&c);
+	no_overlap();
 }

@@ -2,6 +2,8 @@
  *
  * usage: witness LOG WITNESS_LOCKFILE [--exit-after MS] [--exit-code N]
  *                [--ignore-term] [--spawn-child] [--tick-dir DIR]
+ *                [--ready-notify | --ready-fd FD | --ready-listen PORT]
+ *                [--ready-after MS] [--from-grandchild] [--watchdog-pets N]
  *
  * It records its life in LOG, one line per event, each line one O_APPEND
  * write(2) so that lines of concurrent witnesses never interleave:
@@ -12,9 +14,16 @@
  *   signal NAME HUP|USR1|USR2 T
  *   stop NAME PID T           SIGTERM (or SIGINT) received: exits 0
  *   exit NAME PID T CODE      --exit-after elapsed: exits with --exit-code
+ *   ready NAME PID T          it said it is ready (--ready-*), MS after start
  *
  * T is CLOCK_MONOTONIC in nanoseconds: one clock for the whole system, so
  * the lines of different processes compare.
+ *
+ * Readiness, as a service would say it: READY=1 (with a STATUS=) on
+ * $NOTIFY_SOCKET, a newline on an inherited descriptor, or listening on
+ * 127.0.0.1:PORT; --from-grandchild sends the READY=1 from a grandchild
+ * of the witness; --watchdog-pets N then sends WATCHDOG=1 N times, every
+ * half $WATCHDOG_USEC, and stops.
  *
  * A witness killed with SIGKILL writes no last line. With --tick-dir it
  * overwrites DIR/PID with the current T (20 digits) every millisecond, so
@@ -40,6 +49,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 
 static int log_fd = -1;
 static int tick_fd = -1;
@@ -114,6 +130,60 @@ static void grandchild(void)
 		pause();
 }
 
+static void notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (!path || !*path)
+		return;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	if (sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sa, len) < 0)
+		fprintf(stderr, "witness: notify %s: %s\n", path, strerror(errno));
+	close(fd);
+}
+
+enum ready_how { READY_NONE, READY_NOTIFY, READY_FD, READY_LISTEN };
+
+static void say_ready(enum ready_how how, long arg, bool from_grandchild)
+{
+	logline("ready %s %ld %lld", node, (long)getpid(), now_ns());
+	if (how == READY_FD) {
+		if (write((int)arg, "\n", 1) < 0)
+			fprintf(stderr, "witness: ready fd %ld: %s\n", arg, strerror(errno));
+	} else if (how == READY_LISTEN) {
+		int s = socket(AF_INET, SOCK_STREAM, 0); /* kept open: it serves */
+		int one = 1;
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		struct sockaddr_in in = { .sin_family = AF_INET,
+					  .sin_port = htons((uint16_t)arg),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		if (bind(s, (struct sockaddr *)&in, sizeof in) < 0 || listen(s, 8) < 0)
+			fprintf(stderr, "witness: listen %ld: %s\n", arg, strerror(errno));
+	} else if (how == READY_NOTIFY && !from_grandchild) {
+		notify("STATUS=serving\nREADY=1");
+	} else if (how == READY_NOTIFY) {
+		/* A child whose child says it: the sender is a grandchild,
+		 * as in a service whose worker process reports. */
+		pid_t c = fork();
+		if (c == 0) {
+			if (fork() == 0) {
+				notify("STATUS=serving\nREADY=1");
+				_exit(0);
+			}
+			wait(NULL);
+			_exit(0);
+		}
+		if (c > 0)
+			waitpid(c, NULL, 0);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3)
@@ -122,6 +192,9 @@ int main(int argc, char **argv)
 	long exit_after = -1, exit_code = 0;
 	bool ignore_term = false, spawn_child = false;
 	const char *tick_dir = NULL;
+	enum ready_how ready_how = READY_NONE;
+	long ready_arg = 0, ready_after = 0, pets = 0;
+	bool from_grandchild = false;
 	for (int i = 3; i < argc; i++) {
 		if (!strcmp(argv[i], "--exit-after") && i + 1 < argc)
 			exit_after = parse_num(argv[++i]);
@@ -133,6 +206,18 @@ int main(int argc, char **argv)
 			spawn_child = true;
 		else if (!strcmp(argv[i], "--tick-dir") && i + 1 < argc)
 			tick_dir = argv[++i];
+		else if (!strcmp(argv[i], "--ready-notify"))
+			ready_how = READY_NOTIFY;
+		else if (!strcmp(argv[i], "--ready-fd") && i + 1 < argc)
+			ready_how = READY_FD, ready_arg = parse_num(argv[++i]);
+		else if (!strcmp(argv[i], "--ready-listen") && i + 1 < argc)
+			ready_how = READY_LISTEN, ready_arg = parse_num(argv[++i]);
+		else if (!strcmp(argv[i], "--ready-after") && i + 1 < argc)
+			ready_after = parse_num(argv[++i]);
+		else if (!strcmp(argv[i], "--from-grandchild"))
+			from_grandchild = true;
+		else if (!strcmp(argv[i], "--watchdog-pets") && i + 1 < argc)
+			pets = parse_num(argv[++i]);
 		else
 			usage();
 	}
@@ -192,14 +277,32 @@ int main(int argc, char **argv)
 	}
 
 	long long deadline = exit_after >= 0 ? t0 + (long long)exit_after * 1000000LL : -1;
+	long long ready_at = ready_how != READY_NONE ? t0 + (long long)ready_after * 1000000LL : -1;
+	const char *wd = getenv("WATCHDOG_USEC");
+	long long pet_every = wd ? atoll(wd) * 1000LL / 2 : 0, pet_at = -1;
 	for (;;) {
 		siginfo_t si;
 		int sig;
 		long long now = now_ns();
 		if (deadline >= 0 && deadline - now <= 0)
 			break;
-		if (deadline >= 0 || tick_fd >= 0) {
-			long long left = deadline >= 0 ? deadline - now : TICK_NS;
+		if (ready_at >= 0 && now >= ready_at) {
+			say_ready(ready_how, ready_arg, from_grandchild);
+			ready_at = -1;
+			pet_at = pets > 0 && pet_every > 0 ? now : -1;
+		}
+		if (pet_at >= 0 && now >= pet_at) {
+			notify("WATCHDOG=1");
+			pet_at = --pets > 0 ? now + pet_every : -1;
+		}
+		/* The nearest of the deadlines this loop keeps. */
+		long long next = deadline;
+		if (ready_at >= 0 && (next < 0 || ready_at < next))
+			next = ready_at;
+		if (pet_at >= 0 && (next < 0 || pet_at < next))
+			next = pet_at;
+		if (next >= 0 || tick_fd >= 0) {
+			long long left = next >= 0 ? next - now : TICK_NS;
 			if (tick_fd >= 0 && left > TICK_NS)
 				left = TICK_NS;
 			struct timespec ts = { .tv_sec = (time_t)(left / 1000000000LL),

@@ -13,3 +13,10 @@ help_options() {
 	text=$("$bin" "$cmd" --help) || fail "$bin $cmd --help exited $?"
 	grep -oE -- '--[a-z][a-z-]*[a-z]' <<<"$text" | sort -u | grep -vx -- '--help' || true
 }
+
+# The commands `understudy --help` lists, one a line: every one of them
+# must be in the man page and the completion.
+commands() {
+	local bin=$1
+	"$bin" --help | sed -n 's/^  \([a-z][a-z-]*\)  .*/\1/p'
+}

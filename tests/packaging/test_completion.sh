@@ -60,7 +60,7 @@ checks=$((checks + 1))
 grep -qx bash <<<"$got" || fail "understudy run ... -- bas<TAB> does not offer bash: '$got'"
 
 # Every option the binary offers is offered.
-for cmd in run status failback switchover; do
+for cmd in $(commands "$bin"); do
 	offered=$(complete_words understudy "$cmd" --)
 	while IFS= read -r opt; do
 		checks=$((checks + 1))

@@ -224,6 +224,10 @@ Test(config, full_file_every_section_and_key_lands)
 		"max-restarts = 7\n"
 		"restart-window = 2m\n"
 		"stop-timeout = 1500ms\n"
+		"ready = notify\n"
+		"ready-interval = 200ms\n"
+		"ready-timeout = 3m\n"
+		"watchdog-timeout = 20s\n"
 		"\n"
 		"[fencing]\n"
 		"check-interval = 250ms\n"
@@ -265,6 +269,10 @@ Test(config, full_file_every_section_and_key_lands)
 	cr_expect_eq(r->node.max_restarts, 7);
 	cr_expect_eq(r->node.restart_window_ms, 120000);
 	cr_expect_eq(r->stop_timeout_ms, 1500);
+	cr_expect_eq(r->ready, LOOP_READY_NOTIFY);
+	cr_expect_eq(r->ready_interval_ms, 200);
+	cr_expect_eq(g_c.ready_timeout_ms, 180000);
+	cr_expect_eq(r->watchdog_ms, 20000);
 
 	cr_expect_eq(r->check_ms, 250);
 	cr_expect_eq(r->heartbeat_ms, 500);
@@ -292,6 +300,37 @@ Test(config, full_file_every_section_and_key_lands)
 	cr_expect_eq(r->workload_as.uid, geteuid());
 	cr_expect_eq(r->workload_as.gid, getegid());
 	cr_expect_eq(r->workload_as.set_ids, geteuid() == 0);
+	cr_expect_eq(r->node.ready_timeout_ms, 180000, "a notify workload gets the ready timeout");
+}
+
+/* Each way to be ready, and what is wrong with a bad one. */
+Test(config, ready_in_every_form)
+{
+	cr_assert_eq(config_set(&g_c, CK_READY, "fd:5", g_why, sizeof(g_why)), 0, "%s", g_why);
+	cr_expect_eq(g_c.run.ready, LOOP_READY_FD);
+	cr_expect_eq(g_c.run.ready_fd, 5);
+	cr_assert_eq(config_set(&g_c, CK_READY, "tcp:127.0.0.1:8080", g_why, sizeof(g_why)), 0, "%s", g_why);
+	cr_expect_eq(g_c.run.ready, LOOP_READY_TCP);
+	cr_expect_eq(g_c.run.ready_addr.ss_family, AF_INET);
+	cr_assert_eq(config_set(&g_c, CK_READY, "tcp:[::1]:8080", g_why, sizeof(g_why)), 0, "%s", g_why);
+	cr_expect_eq(g_c.run.ready_addr.ss_family, AF_INET6);
+	cr_assert_eq(config_set(&g_c, CK_READY, "command:true --quick", g_why, sizeof(g_why)), 0, "%s", g_why);
+	cr_expect_eq(g_c.run.ready, LOOP_READY_COMMAND);
+	cr_expect_str_eq(g_c.run.ready_argv[1], "--quick");
+	static const struct {
+		const char *value, *why;
+	} bad[] = {
+		{ "fd:2", "the descriptor must be a number from 3 to 1023" },
+		{ "tcp:localhost:80", "want tcp:ADDRESS:PORT" },
+		{ "tcp:::1:80", "want tcp:ADDRESS:PORT" },
+		{ "tcp:127.0.0.1:0", "want tcp:ADDRESS:PORT" },
+		{ "command:'unclosed", "unterminated ' quote" },
+		{ "http", "is not exec, notify, fd:N, tcp:ADDRESS:PORT or command:COMMAND" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(config_set(&g_c, CK_READY, bad[i].value, g_why, sizeof(g_why)), -EINVAL, "%s", bad[i].value);
+		cr_expect(strstr(g_why, bad[i].why), "%s: '%s' lacks '%s'", bad[i].value, g_why, bad[i].why);
+	}
 }
 
 Test(config, booleans_in_every_spelling)

@@ -369,7 +369,7 @@ static int bg_open_create(struct bg *b) { return lockfile_open(b->lf, b->path, L
 /* Creating and adopting                                                  */
 /* ====================================================================== */
 
-Test(lockfile, create_new_path_formats_file_0660_8704_bytes_status_N_version_1_0)
+Test(lockfile, create_new_path_formats_file_0660_8704_bytes_status_N_version_1_1)
 {
 	mode_t old = umask(0);
 	struct lockfile lf;
@@ -384,7 +384,7 @@ Test(lockfile, create_new_path_formats_file_0660_8704_bytes_status_N_version_1_0
 	cr_assert_eq(LF_SIZE, 8704);
 	cr_assert_not(lf.readonly);
 	cr_assert_eq(lf.major, 1);
-	cr_assert_eq(lf.minor, 0);
+	cr_assert_eq(lf.minor, LF_VERSION_MINOR);
 	cr_assert_eq(lf.err, LF_OK);
 	cr_assert_not_null(lf.path);
 	cr_assert_str_eq(lf.path, g_path);
@@ -399,7 +399,7 @@ Test(lockfile, create_new_path_formats_file_0660_8704_bytes_status_N_version_1_0
 	const uint8_t *h = img + LF_OFF_HEADER;
 	cr_assert_eq(memcmp(h, "UNDRSTDY", 8), 0, "no magic at offset 32");
 	cr_assert_eq(get16(h + 8), 1, "major %u", get16(h + 8));
-	cr_assert_eq(get16(h + 10), 0, "minor %u", get16(h + 10));
+	cr_assert_eq(get16(h + 10), 1, "minor %u", get16(h + 10));
 	cr_assert_eq(get16(h + 12), 64, "slots %u", get16(h + 12));
 	cr_assert_eq(get16(h + 14), 128, "slot size %u", get16(h + 14));
 	cr_assert_eq(get32(h + 16), 8704, "file size %u", get32(h + 16));
@@ -426,7 +426,7 @@ Test(lockfile, new_file_reads_as_status_N_with_every_record_empty)
 	cr_assert_eq(lockfile_read(&lf, &v), 0);
 	cr_assert_eq(v.status, 'N');
 	cr_assert_eq(v.major, 1);
-	cr_assert_eq(v.minor, 0);
+	cr_assert_eq(v.minor, LF_VERSION_MINOR);
 	cr_assert_eq(v.live_rec, LF_REC_EMPTY);
 	cr_assert_eq(v.request_rec, LF_REC_EMPTY);
 	for (int i = 0; i < LF_SLOTS; i++)
@@ -451,7 +451,7 @@ Test(lockfile, existing_empty_file_is_adopted_and_formatted)
 	uint16_t major = 0, minor = 0;
 	cr_assert_eq(lockfile_check_header(img + LF_OFF_HEADER, &major, &minor), LF_OK);
 	cr_assert_eq(major, 1);
-	cr_assert_eq(minor, 0);
+	cr_assert_eq(minor, LF_VERSION_MINOR);
 	free(img);
 }
 
@@ -800,7 +800,7 @@ Test(lockfile, readonly_open_reads_sees_locks_and_changes_nothing)
 	open_ok(&ro, g_path, LF_OPEN_READ);
 	cr_assert(ro.readonly);
 	cr_assert_eq(ro.major, 1);
-	cr_assert_eq(ro.minor, 0);
+	cr_assert_eq(ro.minor, LF_VERSION_MINOR);
 	struct lf_view v;
 	cr_assert_eq(lockfile_read(&ro, &v), 0);
 	cr_assert_eq(v.status, 'L');
@@ -843,7 +843,7 @@ Test(lockfile, write_open_of_a_formatted_file_writes_nothing_until_asked)
 	open_ok(&w, g_path, LF_OPEN_WRITE);
 	cr_assert_not(w.readonly, "a WRITE open is read-only");
 	cr_assert_eq(w.major, 1);
-	cr_assert_eq(w.minor, 0);
+	cr_assert_eq(w.minor, LF_VERSION_MINOR);
 	lockfile_close(&w);
 	snap_check(g_path, &s, "WRITE open");
 
@@ -911,7 +911,7 @@ Test(lockfile, header_encodes_and_checks)
 	uint16_t major = 99, minor = 99;
 	cr_assert_eq(lockfile_check_header(h, &major, &minor), LF_OK);
 	cr_assert_eq(major, 1);
-	cr_assert_eq(minor, 0);
+	cr_assert_eq(minor, LF_VERSION_MINOR);
 
 	uint8_t x[LF_HEADER_SIZE];
 	memcpy(x, h, sizeof x);
@@ -1806,4 +1806,25 @@ Test(lockfile, file_system_types_local_or_networked)
 	int r = lockfile_is_local(&lf);
 	cr_expect(r == 0 || r == 1, "statfs of the test directory: %d", r);
 	lockfile_close(&lf);
+}
+
+/* Format 1.1 gives slot byte 18 a meaning: flags, where a 1.0 node writes
+ * zero. A live slot from a 1.0 node therefore reads as ready. */
+Test(lockfile, slot_flags_at_byte_18_and_a_1_0_slot_reads_ready)
+{
+	struct lf_slot s = { .role = LF_ROLE_BACKUP, .state = LF_SLOT_LIVE, .flags = LF_SLOT_F_STARTING, .seq = 3 };
+	snprintf(s.name, sizeof(s.name), "node-b");
+	uint8_t rec[LF_SLOT_SIZE];
+	lockfile_encode_slot(rec, &s);
+	cr_assert_eq(rec[17], LF_SLOT_LIVE);
+	cr_assert_eq(rec[18], LF_SLOT_F_STARTING, "flags at byte 18: 0x%02x", rec[18]);
+	struct lf_slot back;
+	cr_assert_eq(lockfile_decode_slot(rec, &back), LF_REC_OK);
+	cr_assert_eq(back.flags, LF_SLOT_F_STARTING);
+	cr_assert_str_eq(lockfile_slot_describe(&back), "starting");
+	s.flags = 0; /* what a 1.0 node writes */
+	lockfile_encode_slot(rec, &s);
+	cr_assert_eq(rec[18], 0);
+	cr_assert_eq(lockfile_decode_slot(rec, &back), LF_REC_OK);
+	cr_assert_str_eq(lockfile_slot_describe(&back), "live");
 }

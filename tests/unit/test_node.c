@@ -33,6 +33,11 @@ enum { ME = 5, OTHER = 9, DEAD = 12 };
 
 #define OLD_EPOCH 41u
 
+/* What a node publishes in its slot (NODE_A_SLOT_STATE's arg): live, the
+ * workload not ready yet (format 1.1 flag), and live and ready. */
+#define SLOT_STARTING ((int64_t)LF_SLOT_LIVE | (int64_t)LF_SLOT_F_STARTING << 8)
+#define SLOT_READY ((int64_t)LF_SLOT_LIVE)
+
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
@@ -259,19 +264,44 @@ static void start(struct node *n, const struct node_config *cfg)
 	join(n);
 }
 
-/* A primary that went live on status lv and whose workload started. */
-static void live_primary(struct node *n, const struct node_config *cfg, char lv)
+/* The workload said it is ready: STARTING -> LIVE, and the slot says
+ * live without the starting flag, and nothing else happens. */
+static void make_ready(struct node *n)
+{
+	STATE(n, NODE_STARTING);
+	step(n, NODE_EV_READY, NULL);
+	STATE(n, NODE_LIVE);
+	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_READY));
+}
+
+/* A primary that took the role on status lv and whose workload started,
+ * not ready yet. */
+static void starting_primary(struct node *n, const struct node_config *cfg, char lv)
 {
 	start(n, cfg);
 	cr_assert_eq(index_of(&out, NODE_A_TRY_LIVE), out.n - 1);
 	struct lf_view v = view(lv, LF_TARGET_ANY, LF_REC_OK);
 	step(n, NODE_EV_LOCKED, &v);
-	STATE(n, NODE_LIVE);
+	STATE(n, NODE_STARTING);
 	HAS(NODE_A_SPAWN);
+	HAS_ARG(NODE_A_SLOT_STATE, SLOT_STARTING);
 	step(n, NODE_EV_STARTED, NULL);
-	STATE(n, NODE_LIVE);
+	STATE(n, NODE_STARTING);
 	HAS_NO(NODE_A_SPAWN);
 	HAS_NO(NODE_A_RELEASE_LIVE);
+}
+
+/* A primary that went live on status lv and whose workload is ready. */
+static void live_primary(struct node *n, const struct node_config *cfg, char lv)
+{
+	starting_primary(n, cfg, lv);
+	make_ready(n);
+}
+
+static void starting_default(struct node *n)
+{
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	starting_primary(n, &cfg, LF_PAUSED);
 }
 
 static void live_default(struct node *n)
@@ -358,9 +388,11 @@ static void check_primary_becomes_live(char status)
 	start(&n, &cfg);
 	struct lf_view v = view(status, LF_TARGET_ANY, LF_REC_OK);
 	step(&n, NODE_EV_LOCKED, &v);
-	STATE(&n, NODE_LIVE);
+	STATE(&n, NODE_STARTING);
 	HAS(NODE_A_WRITE_LIVE);
-	HAS_ARG(NODE_A_SLOT_STATE, LF_SLOT_LIVE);
+	/* Live, but the workload is not ready yet: the slot says so. */
+	HAS_ARG(NODE_A_SLOT_STATE, SLOT_STARTING);
+	HAS_NO_ARG(NODE_A_SLOT_STATE, SLOT_READY);
 	cr_assert_eq(count_of(&out, NODE_A_SPAWN), 1, "%s", FMT_OUT(&out));
 	/* A workload is never started before L is written. */
 	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
@@ -417,7 +449,7 @@ Test(node, primary_starts_a_paused_group_past_a_backup_standing_by)
 	HAS_NO(NODE_A_WAIT_BACKUP); /* never behind the backup lock */
 	LAST_IS(NODE_A_WAIT_LIVE, 0);
 	step(&p, NODE_EV_LOCKED, &paused);
-	STATE(&p, NODE_LIVE);
+	STATE(&p, NODE_STARTING);
 	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
 }
 
@@ -469,9 +501,9 @@ Test(node, claiming_gets_the_lock_and_goes_live)
 	claiming_primary(&n);
 	struct lf_view v = view(LF_FAILBACK, ME, LF_REC_OK);
 	step(&n, NODE_EV_LOCKED, &v);
-	STATE(&n, NODE_LIVE);
+	STATE(&n, NODE_STARTING);
 	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
-	HAS_ARG(NODE_A_SLOT_STATE, LF_SLOT_LIVE);
+	HAS_ARG(NODE_A_SLOT_STATE, SLOT_STARTING);
 	cr_assert_eq(n.epoch, OLD_EPOCH + 1);
 }
 
@@ -532,10 +564,10 @@ static void check_backup_takes_over(const struct lf_view *v, const char *what)
 	e.view = v;
 	e.target_alive = false;
 	step_ev(&n, &e);
-	cr_assert_eq(n.state, NODE_LIVE, "%s: state %s %s", what, state_str(n.state), FMT_OUT(&out));
+	cr_assert_eq(n.state, NODE_STARTING, "%s: state %s %s", what, state_str(n.state), FMT_OUT(&out));
 	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
 	BEFORE(NODE_A_RELEASE_BACKUP, NODE_A_SPAWN);
-	HAS_ARG(NODE_A_SLOT_STATE, LF_SLOT_LIVE);
+	HAS_ARG(NODE_A_SLOT_STATE, SLOT_STARTING);
 	HAS_NO(NODE_A_RELEASE_LIVE);
 	cr_assert_eq(count_of(&out, NODE_A_SPAWN), 1);
 	cr_assert_eq(n.epoch, v->live.epoch + 1, "%s: epoch %llu", what, (unsigned long long)n.epoch);
@@ -626,7 +658,7 @@ Test(node, backup_treats_a_bad_request_as_live)
 	e.target_alive = true;
 	e.target_state = LF_SLOT_WAITING;
 	step_ev(&n, &e);
-	STATE(&n, NODE_LIVE);
+	STATE(&n, NODE_STARTING);
 	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
 	BEFORE(NODE_A_RELEASE_BACKUP, NODE_A_SPAWN);
 }
@@ -774,7 +806,7 @@ Test(node, decide_table_drives_step)
 				step_ev(&n, &e);
 				switch (want) {
 				case NODE_BECOME_LIVE:
-					cr_expect(n.state == NODE_LIVE && index_of(&out, NODE_A_WRITE_LIVE) >= 0 &&
+					cr_expect(n.state == NODE_STARTING && index_of(&out, NODE_A_WRITE_LIVE) >= 0 &&
 							  index_of(&out, NODE_A_WRITE_LIVE) <
 								  index_of(&out, NODE_A_SPAWN) &&
 							  index_of(&out, NODE_A_RELEASE_LIVE) < 0,
@@ -1022,7 +1054,7 @@ Test(node, switchover_to_any_is_not_taken_back_while_a_backup_waits)
 	e.view = &later;
 	step(&n, NODE_EV_TIMER, NULL);
 	step_ev(&n, &e);
-	STATE(&n, NODE_LIVE);
+	STATE(&n, NODE_STARTING);
 }
 
 Test(node, switchover_to_any_is_taken_back_when_nobody_else_waits)
@@ -1032,7 +1064,7 @@ Test(node, switchover_to_any_is_taken_back_when_nobody_else_waits)
 	primary_after_switchover(&n, &any);
 	struct node_event_data e = { .type = NODE_EV_LOCKED, .view = &any, .backup_waiting = false };
 	step_ev(&n, &e);
-	STATE(&n, NODE_LIVE); /* never leave the group without a live node */
+	STATE(&n, NODE_STARTING); /* never leave the group without a live node */
 	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
 }
 
@@ -1042,8 +1074,9 @@ Test(node, handover_from_a_live_backup_queues_again)
 	backup_default(&n);
 	struct lf_view l = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
 	step(&n, NODE_EV_LOCKED, &l);
-	STATE(&n, NODE_LIVE);
+	STATE(&n, NODE_STARTING);
 	step(&n, NODE_EV_STARTED, NULL);
+	make_ready(&n);
 	check_handover(&n);
 }
 
@@ -1181,8 +1214,8 @@ Test(node, shutdown_during_backoff_exits_without_stop)
 	struct node n;
 	live_default(&n);
 	step_exited(&n, W_EXITCODE(1, 0));
-	STATE(&n, NODE_LIVE);
-	LAST_KIND(NODE_A_TIMER);
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_TIMER, 100));
 	/* The workload is gone; the back-off timer has not fired yet. */
 	step(&n, NODE_EV_SHUTDOWN, NULL);
 	STATE(&n, NODE_DONE);
@@ -1209,20 +1242,23 @@ static void check_gives_up(const char *what)
 	HAS_NO(NODE_A_TIMER);
 }
 
-/* A failure: EXITED with exit code 1 -> TIMER(backoff) -> SPAWN -> STARTED. */
+/* A failure of a ready workload: EXITED with exit code 1 -> STARTING and
+ * TIMER(backoff) -> SPAWN -> STARTED -> READY -> LIVE. */
 static void fail_and_restart(struct node *n, int64_t backoff)
 {
-	step_exited(n, W_EXITCODE(1, 0));
 	STATE(n, NODE_LIVE);
-	EXPECT(ACT(NODE_A_TIMER, backoff));
+	step_exited(n, W_EXITCODE(1, 0));
+	STATE(n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_TIMER, backoff));
 	now_ms += backoff;
 	step(n, NODE_EV_TIMER, NULL);
-	STATE(n, NODE_LIVE);
+	STATE(n, NODE_STARTING);
 	EXPECT(ACT(NODE_A_SPAWN, 0));
 	step(n, NODE_EV_STARTED, NULL);
-	STATE(n, NODE_LIVE);
+	STATE(n, NODE_STARTING);
 	HAS_NO(NODE_A_SPAWN);
 	HAS_NO(NODE_A_RELEASE_LIVE);
+	make_ready(n);
 }
 
 Test(node, restarts_exhaust_within_the_window)
@@ -1255,14 +1291,16 @@ Test(node, restarts_spaced_apart_never_exhaust)
 	for (int i = 0; i < 12; i++) {
 		now_ms += 61000;
 		step_exited(&n, W_EXITCODE(1, 0));
-		STATE(&n, NODE_LIVE);
-		cr_assert_eq(out.n, 1, "failure %d: %s", i + 1, FMT_OUT(&out));
+		STATE(&n, NODE_STARTING);
+		cr_assert_eq(out.n, 2, "failure %d: %s", i + 1, FMT_OUT(&out));
+		cr_assert(out.a[0].kind == NODE_A_SLOT_STATE && out.a[0].arg == SLOT_STARTING, "%s", FMT_OUT(&out));
 		LAST_KIND(NODE_A_TIMER);
-		cr_assert(out.a[0].arg >= cfg.backoff_ms && out.a[0].arg <= cfg.backoff_max_ms, "%s", FMT_OUT(&out));
-		now_ms += out.a[0].arg;
+		cr_assert(out.a[1].arg >= cfg.backoff_ms && out.a[1].arg <= cfg.backoff_max_ms, "%s", FMT_OUT(&out));
+		now_ms += out.a[1].arg;
 		step(&n, NODE_EV_TIMER, NULL);
 		EXPECT(ACT(NODE_A_SPAWN, 0));
 		step(&n, NODE_EV_STARTED, NULL);
+		make_ready(&n);
 	}
 }
 
@@ -1309,8 +1347,8 @@ Test(node, on_failure_restarts_after_a_signal)
 	struct node n;
 	live_default(&n);
 	step_exited(&n, W_EXITCODE(0, SIGKILL));
-	STATE(&n, NODE_LIVE);
-	EXPECT(ACT(NODE_A_TIMER, 100));
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_TIMER, 100));
 }
 
 static void check_finished(void)
@@ -1350,14 +1388,22 @@ Test(node, always_restarts_after_exit_zero)
 	cfg.restart = NODE_RESTART_ALWAYS;
 	live_primary(&n, &cfg, LF_PAUSED);
 	step_exited(&n, W_EXITCODE(0, 0));
-	STATE(&n, NODE_LIVE);
-	EXPECT(ACT(NODE_A_TIMER, 100));
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_TIMER, 100));
 	step(&n, NODE_EV_TIMER, NULL);
 	EXPECT(ACT(NODE_A_SPAWN, 0));
 	step(&n, NODE_EV_STARTED, NULL);
-	STATE(&n, NODE_LIVE);
+	STATE(&n, NODE_STARTING);
+	/* An exit before it was ready restarts too, staying STARTING. */
 	step_exited(&n, W_EXITCODE(1, 0));
-	STATE(&n, NODE_LIVE);
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_TIMER, 200));
+	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_SPAWN, 0));
+	step(&n, NODE_EV_STARTED, NULL);
+	make_ready(&n);
+	step_exited(&n, W_EXITCODE(1, 0));
+	STATE(&n, NODE_STARTING);
 	LAST_KIND(NODE_A_TIMER);
 }
 
@@ -1366,10 +1412,11 @@ Test(node, tick_during_backoff_keeps_waiting)
 	struct node n;
 	live_default(&n);
 	step_exited(&n, W_EXITCODE(1, 0));
-	EXPECT(ACT(NODE_A_TIMER, 100));
+	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_TIMER, 100));
 	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
 	tick(&n, &v, false, 0, true);
-	STATE(&n, NODE_LIVE);
+	STATE(&n, NODE_STARTING);
+	EXPECT_NONE();
 	HAS_NO(NODE_A_SPAWN);
 	HAS_NO(NODE_A_RELEASE_LIVE);
 	HAS_NO(NODE_A_EXIT);
@@ -1378,15 +1425,383 @@ Test(node, tick_during_backoff_keeps_waiting)
 }
 
 /* Never two workloads: a TIMER that arrives while the workload runs (a
- * stale one, or a confused loop) must not start a second. */
+ * stale one, or a confused loop) must not start a second. LIVE ignores
+ * it; in STARTING it is the ready timeout (tested apart), never a SPAWN. */
 Test(node, timer_while_running_never_spawns)
 {
 	struct node n;
 	live_default(&n);
 	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT_NONE();
+	cr_assert(n.state == NODE_LIVE);
+	starting_default(&n);
+	step(&n, NODE_EV_TIMER, NULL);
 	HAS_NO(NODE_A_SPAWN);
 	HAS_NO(NODE_A_RELEASE_LIVE);
-	cr_assert(n.state == NODE_LIVE);
+	STATE(&n, NODE_STARTING);
+}
+
+/* ------------------------------------------------------------------ */
+/* Readiness: STARTING, READY, UNHEALTHY, the ready timeout            */
+/* ------------------------------------------------------------------ */
+
+static void check_fenced(struct node *n); /* with the fencing tests below */
+
+/* Taking the role publishes "live, not ready" (LF_SLOT_LIVE with the 1.1
+ * flag at byte 18); READY publishes plain LF_SLOT_LIVE, which is also what
+ * a 1.0 node writes for a live node. */
+Test(node, starting_publishes_the_flag_and_ready_clears_it)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	start(&n, &cfg);
+	struct lf_view v = view(LF_NEW, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_WRITE_LIVE, 1), ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_SPAWN, 0));
+	int64_t arg = out.a[1].arg;
+	cr_assert_eq(arg & 0xff, LF_SLOT_LIVE, "state byte %lld", (long long)(arg & 0xff));
+	cr_assert_eq(arg >> 8, LF_SLOT_F_STARTING, "flags %lld", (long long)(arg >> 8));
+	step(&n, NODE_EV_STARTED, NULL);
+	STATE(&n, NODE_STARTING);
+	EXPECT_NONE();
+	step(&n, NODE_EV_READY, NULL);
+	STATE(&n, NODE_LIVE);
+	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_READY));
+	cr_assert_eq(out.a[0].arg >> 8, 0, "a ready live slot carries no flag");
+	cr_assert(n.workload_running);
+}
+
+Test(node, ready_timeout_arms_a_timer_after_each_spawn)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.ready_timeout_ms = 3000;
+	start(&n, &cfg);
+	struct lf_view v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_WRITE_LIVE, OLD_EPOCH + 1), ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_SPAWN, 0),
+	       ACT(NODE_A_TIMER, 3000));
+	step(&n, NODE_EV_STARTED, NULL);
+	make_ready(&n);
+	/* After a restart the new workload gets its own ready timeout. */
+	step_exited(&n, W_EXITCODE(1, 0));
+	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_TIMER, 100));
+	step(&n, NODE_EV_TIMER, NULL);
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_SPAWN, 0), ACT(NODE_A_TIMER, 3000));
+}
+
+Test(node, ready_timeout_of_zero_arms_no_timer)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.ready_timeout_ms = 0;
+	start(&n, &cfg);
+	struct lf_view v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_STARTING);
+	HAS_NO(NODE_A_TIMER);
+	LAST_KIND(NODE_A_SPAWN);
+	step(&n, NODE_EV_STARTED, NULL);
+	EXPECT_NONE();
+	/* Nor on a restart: the back-off timer gives a SPAWN and nothing more. */
+	step_exited(&n, W_EXITCODE(1, 0));
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_TIMER, 100));
+	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_SPAWN, 0));
+}
+
+/* The workload runs but did not say it is ready in time: it is stopped
+ * (SIGTERM first) and its exit, even 0, is a failure. */
+static void ready_times_out(struct node *n, enum node_restart restart)
+{
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.ready_timeout_ms = 3000;
+	cfg.restart = restart;
+	starting_primary(n, &cfg, LF_PAUSED);
+	now_ms += 3000;
+	step(n, NODE_EV_TIMER, NULL);
+	STATE(n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_STOP, 0));
+	cr_assert(out.loud, "a ready timeout must be said loudly");
+	cr_assert(n->workload_running, "still running until EXITED");
+	/* The timer again (a confused loop): it is already being stopped. */
+	step(n, NODE_EV_TIMER, NULL);
+	STATE(n, NODE_STARTING);
+	EXPECT_NONE();
+	/* A late READY from the workload on its way out changes nothing. */
+	step(n, NODE_EV_READY, NULL);
+	STATE(n, NODE_STARTING);
+	EXPECT_NONE();
+	step_exited(n, W_EXITCODE(0, 0));
+}
+
+Test(node, ready_timeout_fails_the_workload_and_on_failure_restarts_it)
+{
+	struct node n;
+	ready_times_out(&n, NODE_RESTART_ON_FAILURE);
+	/* Exit 0, but it failed: restart, not "workload finished". */
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_TIMER, 100));
+	cr_assert(!n.workload_failed, "the failure mark belongs to the workload that exited");
+	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_SPAWN, 0), ACT(NODE_A_TIMER, 3000));
+	step(&n, NODE_EV_STARTED, NULL);
+	/* The new workload is not failed: its READY counts. */
+	make_ready(&n);
+}
+
+Test(node, ready_timeout_with_restart_never_gives_up)
+{
+	struct node n;
+	ready_times_out(&n, NODE_RESTART_NEVER);
+	STATE(&n, NODE_DONE);
+	check_gives_up("ready timeout, never, exit 0");
+}
+
+Test(node, ready_timeout_failure_counts_towards_the_restart_limit)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.ready_timeout_ms = 3000;
+	cfg.max_restarts = 1;
+	starting_primary(&n, &cfg, LF_PAUSED);
+	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_STOP, 0));
+	step_exited(&n, W_EXITCODE(0, 0));
+	EXPECT(ACT(NODE_A_TIMER, 100));
+	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_SPAWN, 0), ACT(NODE_A_TIMER, 3000));
+	step(&n, NODE_EV_STARTED, NULL);
+	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_STOP, 0));
+	step_exited(&n, W_EXITCODE(0, 0));
+	STATE(&n, NODE_DONE);
+	check_gives_up("second ready timeout, max_restarts 1");
+}
+
+Test(node, ready_in_live_does_nothing)
+{
+	struct node n;
+	live_default(&n);
+	for (int i = 0; i < 2; i++) {
+		step(&n, NODE_EV_READY, NULL);
+		STATE(&n, NODE_LIVE);
+		EXPECT_NONE();
+	}
+}
+
+Test(node, ready_after_the_workload_was_marked_failed_does_nothing)
+{
+	struct node n;
+	starting_default(&n);
+	step(&n, NODE_EV_UNHEALTHY, NULL);
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_STOP, 0));
+	step(&n, NODE_EV_READY, NULL);
+	STATE(&n, NODE_STARTING);
+	EXPECT_NONE();
+}
+
+Test(node, ready_during_the_backoff_does_nothing)
+{
+	struct node n;
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(1, 0));
+	STATE(&n, NODE_STARTING);
+	/* A late word from the workload that exited: nothing runs. */
+	step(&n, NODE_EV_READY, NULL);
+	STATE(&n, NODE_STARTING);
+	EXPECT_NONE();
+	step(&n, NODE_EV_UNHEALTHY, NULL);
+	STATE(&n, NODE_STARTING);
+	EXPECT_NONE();
+	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_SPAWN, 0));
+}
+
+static void unhealthy_in_live(struct node *n, enum node_restart restart)
+{
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.restart = restart;
+	live_primary(n, &cfg, LF_PAUSED);
+	step(n, NODE_EV_UNHEALTHY, NULL);
+	STATE(n, NODE_LIVE);
+	EXPECT(ACT(NODE_A_STOP, 0));
+	cr_assert(out.loud, "a silent watchdog must be said loudly");
+	/* Once: a second UNHEALTHY while it stops emits nothing. */
+	step(n, NODE_EV_UNHEALTHY, NULL);
+	STATE(n, NODE_LIVE);
+	EXPECT_NONE();
+	step_exited(n, W_EXITCODE(0, 0));
+}
+
+Test(node, unhealthy_in_live_fails_the_workload_once)
+{
+	struct node n;
+	unhealthy_in_live(&n, NODE_RESTART_ON_FAILURE);
+	/* Exit 0 after a silent watchdog is a failure: restart, not finished. */
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_TIMER, 100));
+	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_SPAWN, 0));
+	step(&n, NODE_EV_STARTED, NULL);
+	make_ready(&n);
+	/* The new workload can fail on its own watchdog again. */
+	step(&n, NODE_EV_UNHEALTHY, NULL);
+	EXPECT(ACT(NODE_A_STOP, 0));
+}
+
+Test(node, unhealthy_with_restart_never_gives_up)
+{
+	struct node n;
+	unhealthy_in_live(&n, NODE_RESTART_NEVER);
+	STATE(&n, NODE_DONE);
+	check_gives_up("UNHEALTHY, never, exit 0");
+}
+
+Test(node, unhealthy_outside_a_running_workload_does_nothing)
+{
+	struct node n;
+	backup_default(&n);
+	step(&n, NODE_EV_UNHEALTHY, NULL);
+	STATE(&n, NODE_BACKUP);
+	EXPECT_NONE();
+	live_default(&n);
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	STATE(&n, NODE_STOPPING);
+	step(&n, NODE_EV_UNHEALTHY, NULL);
+	STATE(&n, NODE_STOPPING);
+	EXPECT_NONE();
+}
+
+/* A hand-over request while the workload is not ready yet is served as in
+ * LIVE: a node that is starting is the live node. */
+Test(node, handover_while_starting_hands_over_like_live)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.allow_failback = true;
+	starting_primary(&n, &cfg, LF_PAUSED);
+	check_handover(&n);
+
+	backup_default(&n);
+	struct lf_view l = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &l);
+	STATE(&n, NODE_STARTING);
+	step(&n, NODE_EV_STARTED, NULL);
+	check_handover(&n);
+}
+
+Test(node, handover_while_starting_refuses_like_live)
+{
+	struct node n;
+	starting_default(&n);
+	struct lf_view v = view(LF_FAILBACK, LF_TARGET_ANY, LF_REC_OK);
+	tick(&n, &v, false, 0, false);
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_REFUSE, 7));
+}
+
+Test(node, handover_during_the_backoff_releases_at_once)
+{
+	struct node n;
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(1, 0));
+	STATE(&n, NODE_STARTING);
+	struct lf_view v = view(LF_FAILBACK, OTHER, LF_REC_OK);
+	tick(&n, &v, true, LF_SLOT_WAITING, true);
+	/* Nothing runs: no STOP, the lock goes, no P, and no restart. */
+	STATE(&n, NODE_CLAIMING);
+	HAS_NO(NODE_A_STOP);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_WRITE_STATUS);
+	BEFORE(NODE_A_RELEASE_LIVE, NODE_A_WAIT_LIVE);
+}
+
+Test(node, shutdown_while_starting_stops_the_workload)
+{
+	struct node n;
+	starting_default(&n);
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	STATE(&n, NODE_STOPPING);
+	EXPECT(ACT(NODE_A_SLOT_STATE, LF_SLOT_STOPPING), ACT(NODE_A_STOP, 0));
+	cr_assert_eq(n.stop, NODE_STOP_SHUTDOWN);
+	step_exited(&n, W_EXITCODE(0, SIGTERM));
+	STATE(&n, NODE_DONE);
+	EXPECT(ACT(NODE_A_WRITE_STATUS, LF_PAUSED), ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_EXIT, NODE_EXIT_OK));
+}
+
+Test(node, a_live_record_of_another_node_fences_while_starting)
+{
+	struct node n;
+	starting_default(&n);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	v.live.epoch = n.epoch;
+	v.live.slot = OTHER; /* same epoch, another slot */
+	struct node_event_data e = ev(NODE_EV_TICK);
+	e.view = &v;
+	step_ev(&n, &e);
+	check_fenced(&n);
+}
+
+Test(node, a_storage_error_while_starting_fences_at_once)
+{
+	struct node n;
+	starting_default(&n);
+	step(&n, NODE_EV_STORAGE_ERROR, NULL);
+	check_fenced(&n);
+}
+
+/* After a restart the node says "starting" until the new workload says it
+ * is ready: checks and a late READY of the old one do not make it live. */
+Test(node, after_a_restart_starting_until_ready)
+{
+	struct node n;
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(0, SIGSEGV));
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_TIMER, 100));
+	step(&n, NODE_EV_TIMER, NULL);
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_SPAWN, 0));
+	step(&n, NODE_EV_STARTED, NULL);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	for (int i = 0; i < 3; i++) {
+		now_ms += 500;
+		tick(&n, &v, false, 0, true);
+		STATE(&n, NODE_STARTING);
+		EXPECT_NONE();
+	}
+	make_ready(&n);
+}
+
+/* A workload stopped as failed whose node then hands over: its failure
+ * mark must not outlive it. When the role comes back, the new workload's
+ * READY makes the node live. */
+Test(node, a_failure_mark_does_not_outlive_a_handover)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	live_primary(&n, &cfg, LF_PAUSED);
+	step(&n, NODE_EV_UNHEALTHY, NULL);
+	EXPECT(ACT(NODE_A_STOP, 0));
+	struct lf_view f = view(LF_FAILBACK, OTHER, LF_REC_OK);
+	tick(&n, &f, true, LF_SLOT_WAITING, true);
+	STATE(&n, NODE_STOPPING);
+	step_exited(&n, W_EXITCODE(0, SIGTERM));
+	STATE(&n, NODE_CLAIMING);
+	struct lf_view l = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &l);
+	STATE(&n, NODE_STARTING);
+	HAS(NODE_A_SPAWN);
+	step(&n, NODE_EV_STARTED, NULL);
+	step(&n, NODE_EV_READY, NULL);
+	STATE(&n, NODE_LIVE);
+	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_READY));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1400,7 +1815,7 @@ Test(node, spawn_failed_gives_up)
 	start(&n, &cfg);
 	struct lf_view v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
 	step(&n, NODE_EV_LOCKED, &v);
-	STATE(&n, NODE_LIVE);
+	STATE(&n, NODE_STARTING);
 	struct node_event_data e = ev(NODE_EV_SPAWN_FAILED);
 	e.err = 2; /* ENOENT */
 	step_ev(&n, &e);
@@ -1413,6 +1828,7 @@ Test(node, spawn_failed_on_a_restart_gives_up)
 	struct node n;
 	live_default(&n);
 	step_exited(&n, W_EXITCODE(1, 0));
+	STATE(&n, NODE_STARTING);
 	step(&n, NODE_EV_TIMER, NULL);
 	EXPECT(ACT(NODE_A_SPAWN, 0));
 	struct node_event_data e = ev(NODE_EV_SPAWN_FAILED);
@@ -1505,11 +1921,17 @@ Test(node, every_state_and_event_has_a_name)
 Test(node, slot_state_of_each_machine_state)
 {
 	cr_assert_eq(node_slot_state(NODE_LIVE), LF_SLOT_LIVE);
+	cr_assert_eq(node_slot_state(NODE_STARTING), LF_SLOT_LIVE);
+	cr_assert_eq(node_slot_state(NODE_VERIFYING), LF_SLOT_WAITING);
 	cr_assert_eq(node_slot_state(NODE_BACKUP), LF_SLOT_WAITING);
 	cr_assert_eq(node_slot_state(NODE_CLAIMING), LF_SLOT_WAITING);
 	cr_assert_eq(node_slot_state(NODE_QUEUED), LF_SLOT_QUEUED);
 	cr_assert_eq(node_slot_state(NODE_JOINING), LF_SLOT_JOINING);
 	cr_assert_eq(node_slot_state(NODE_STOPPING), LF_SLOT_STOPPING);
+	/* Only STARTING carries a flag: a live slot without one is ready. */
+	for (int s = 0; s < NODE_NSTATES; s++)
+		cr_assert_eq(node_slot_flags((enum node_state)s), s == NODE_STARTING ? LF_SLOT_F_STARTING : 0,
+			     "%s: flags %d", state_str((enum node_state)s), node_slot_flags((enum node_state)s));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1523,10 +1945,13 @@ enum setup {
 	S_BACKUP,
 	S_STANDING_BY,
 	S_CLAIMING,
-	S_VERIFYING,     /* a backup with a takeover delay that got the lock on L */
-	S_LIVE_SPAWNING, /* SPAWN issued, no STARTED yet */
+	S_VERIFYING,         /* a backup with a takeover delay that got the lock on L */
+	S_STARTING_SPAWNING, /* SPAWN issued, no STARTED yet */
+	S_STARTING,          /* started, not ready, a ready timeout armed */
+	S_STARTING_FAILED,   /* not ready and stopped as failed (UNHEALTHY) */
 	S_LIVE,
-	S_LIVE_BACKOFF,
+	S_LIVE_FAILED, /* ready, then stopped as failed (UNHEALTHY) */
+	S_BACKOFF,     /* the ready workload exited: STARTING, back-off armed */
 	S_STOPPING_SHUTDOWN,
 	S_STOPPING_HANDOVER,
 	S_DONE,
@@ -1561,13 +1986,25 @@ static void setup(struct node *n, enum setup s)
 		v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
 		step(n, NODE_EV_LOCKED, &v);
 		break;
-	case S_LIVE_SPAWNING:
+	case S_STARTING_SPAWNING:
 		start(n, &cfg);
 		v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
 		step(n, NODE_EV_LOCKED, &v);
 		break;
+	case S_STARTING:
+		cfg.ready_timeout_ms = 2000;
+		starting_primary(n, &cfg, LF_PAUSED);
+		break;
+	case S_STARTING_FAILED:
+		starting_default(n);
+		step(n, NODE_EV_UNHEALTHY, NULL);
+		break;
 	case S_LIVE: live_default(n); break;
-	case S_LIVE_BACKOFF:
+	case S_LIVE_FAILED:
+		live_default(n);
+		step(n, NODE_EV_UNHEALTHY, NULL);
+		break;
+	case S_BACKOFF:
 		live_default(n);
 		step_exited(n, W_EXITCODE(1, 0));
 		break;
@@ -1586,6 +2023,28 @@ static void setup(struct node *n, enum setup s)
 		queued_backup(n, &cfg);
 		step(n, NODE_EV_SHUTDOWN, NULL);
 		break;
+	}
+}
+
+/* What READY and UNHEALTHY may do, in any state: READY at most moves
+ * STARTING to LIVE (and says so in the slot), UNHEALTHY at most stops the
+ * workload (STOP 0, SIGTERM first) and stays put. Neither starts, writes
+ * the file's status, lets go of a lock or exits. */
+static void check_readiness_event(const struct node *n, enum node_state was, enum node_event e)
+{
+	if (e == NODE_EV_READY) {
+		if (was == NODE_STARTING && n->state == NODE_LIVE) {
+			EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_READY));
+			return;
+		}
+		cr_assert_eq(n->state, was, "READY moved %s to %s", state_str(was), state_str(n->state));
+		EXPECT_NONE();
+	} else if (e == NODE_EV_UNHEALTHY) {
+		cr_assert_eq(n->state, was, "UNHEALTHY moved %s to %s", state_str(was), state_str(n->state));
+		if (out.n)
+			EXPECT(ACT(NODE_A_STOP, 0));
+		cr_assert(out.n == 0 || was == NODE_STARTING || was == NODE_LIVE, "UNHEALTHY in %s: %s", state_str(was),
+			  FMT_OUT(&out));
 	}
 }
 
@@ -1611,9 +2070,13 @@ Test(node, every_event_in_every_state)
 						d.backup_waiting = (t + (size_t)bad) % 2;
 						d.wstatus = bad ? W_EXITCODE(0, SIGKILL) : W_EXITCODE((int)st, 0);
 						d.err = 5;
+						enum node_state was = n.state;
 						step_ev(&n, &d);
+						check_readiness_event(&n, was, (enum node_event)e);
 						/* And once more, so a confused state is exercised too. */
+						was = n.state;
 						step_ev(&n, &d);
+						check_readiness_event(&n, was, (enum node_event)e);
 					}
 				}
 			}
@@ -1624,7 +2087,9 @@ Test(node, every_event_in_every_state)
 				if (e == NODE_EV_BUSY && n.state == NODE_CLAIMING)
 					continue;
 				struct node_event_data d = ev((enum node_event)e);
+				enum node_state was = n.state;
 				step_ev(&n, &d);
+				check_readiness_event(&n, was, (enum node_event)e);
 			}
 		}
 	}
@@ -1645,6 +2110,11 @@ struct model {
 	bool timer_p, stop_p;
 	bool read_p; /* READ: a TICK is due */
 	bool done;
+	bool ready;         /* the workload running now said it is ready */
+	bool failed;        /* it was stopped as failed (ready timeout, watchdog) */
+	int64_t published;  /* the last SLOT_STATE arg (CLAIM_SLOT writes JOINING) */
+	enum node_event ev; /* the event just fed */
+	enum node_state before;
 };
 
 static uint64_t rng_state;
@@ -1669,9 +2139,17 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 		const struct node_action *a = &out.a[i];
 		WALK_ASSERT(!m->done, "action after EXIT");
 		switch (a->kind) {
-		case NODE_A_CLAIM_SLOT: m->claim_p = true; break;
+		case NODE_A_CLAIM_SLOT:
+			m->claim_p = true;
+			m->published = LF_SLOT_JOINING;
+			break;
 		case NODE_A_SLOT_STATE:
-			WALK_ASSERT(a->arg >= LF_SLOT_JOINING && a->arg <= LF_SLOT_STOPPING, "bad slot state");
+			WALK_ASSERT((a->arg & 0xff) >= LF_SLOT_JOINING && (a->arg & 0xff) <= LF_SLOT_STOPPING,
+				    "bad slot state");
+			WALK_ASSERT(a->arg >> 8 == 0 ||
+					    (a->arg >> 8 == LF_SLOT_F_STARTING && (a->arg & 0xff) == LF_SLOT_LIVE),
+				    "bad slot flags");
+			m->published = a->arg;
 			break;
 		case NODE_A_TRY_LIVE:
 			WALK_ASSERT(!m->live, "TRY_LIVE while holding the live lock");
@@ -1712,10 +2190,22 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 		case NODE_A_SPAWN:
 			WALK_ASSERT(m->live && m->wrote_live, "SPAWN before L is written under the live lock");
 			WALK_ASSERT(!m->running && !m->spawn_p, "SPAWN while a workload may run: two workloads");
+			WALK_ASSERT(n->state == NODE_STARTING, "SPAWN outside STARTING");
 			m->spawn_p = true;
+			m->ready = false;
+			m->failed = false;
 			break;
 		case NODE_A_STOP:
 			WALK_ASSERT(m->running, "STOP with no workload");
+			/* Stopped as failed: STOP 0 without leaving STARTING or LIVE. */
+			if (n->state == m->before && (n->state == NODE_STARTING || n->state == NODE_LIVE)) {
+				WALK_ASSERT(a->arg == 0, "a failed workload gets SIGTERM first");
+				WALK_ASSERT(!m->failed, "a failed workload stopped twice");
+				WALK_ASSERT(m->ev == NODE_EV_UNHEALTHY ||
+						    (m->ev == NODE_EV_TIMER && n->state == NODE_STARTING),
+					    "stopped as failed on neither UNHEALTHY nor a ready timeout");
+				m->failed = true;
+			}
 			m->stop_p = true;
 			break;
 		case NODE_A_TIMER:
@@ -1731,6 +2221,27 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 		}
 	}
 	(void)waits;
+	/* The slot always says what the node is: live and ready only in LIVE. */
+	if (n->state != NODE_DONE)
+		WALK_ASSERT(m->published ==
+				    ((int64_t)node_slot_state(n->state) | (int64_t)node_slot_flags(n->state) << 8),
+			    "the slot does not say the node's state");
+	if (n->state == NODE_STARTING || n->state == NODE_LIVE)
+		WALK_ASSERT(m->live && m->wrote_live, "STARTING or LIVE without the live lock and L");
+	if (n->state == NODE_LIVE)
+		WALK_ASSERT(m->running && m->ready, "LIVE without a running workload that said it is ready");
+	/* READY from a running workload not stopped as failed makes the node
+	 * live; from one stopped as failed it does nothing. */
+	if (m->ev == NODE_EV_READY && m->before == NODE_STARTING) {
+		if (m->running && !m->failed && !m->stop_p)
+			WALK_ASSERT(n->state == NODE_LIVE, "READY in STARTING did not make the node live");
+		else
+			WALK_ASSERT(n->state == NODE_STARTING && out.n == 0, "READY from a failed or gone workload");
+	}
+	/* Watchdog: a running workload not yet failed is stopped as failed. */
+	if (m->ev == NODE_EV_UNHEALTHY && (m->before == NODE_STARTING || m->before == NODE_LIVE) && m->running &&
+	    !m->stop_p)
+		WALK_ASSERT(m->failed && count_of(&out, NODE_A_STOP) == 1, "UNHEALTHY did not fail the workload");
 	if (n->state == NODE_DONE)
 		WALK_ASSERT(m->done, "DONE without EXIT");
 	else
@@ -1764,6 +2275,7 @@ Test(node, random_walks_keep_the_safety_rules)
 		cfg.max_restarts = (int)rnd(5);
 		cfg.restart_window_ms = 1000 + rnd(5000);
 		cfg.takeover_delay_ms = rnd(2) ? 0 : 1000;
+		cfg.ready_timeout_ms = rnd(2) ? 0 : 1 + rnd(5000);
 		struct node n;
 		struct model m = { 0 };
 		memset(&n, 0, sizeof n);
@@ -1796,7 +2308,7 @@ Test(node, random_walks_keep_the_safety_rules)
 					m.live = true;
 			} else {
 				/* Anything the loop could report now. */
-				enum node_event cand[8];
+				enum node_event cand[16];
 				int nc = 0;
 				if (m.wait_p)
 					cand[nc++] = NODE_EV_LOCKED, cand[nc++] = NODE_EV_BUSY;
@@ -1804,6 +2316,12 @@ Test(node, random_walks_keep_the_safety_rules)
 					cand[nc++] = NODE_EV_TIMER;
 				if (m.running)
 					cand[nc++] = NODE_EV_EXITED;
+				/* The workload's word, and rarely a late one from a
+				 * workload already gone. */
+				if (m.running || rnd(30) == 0)
+					cand[nc++] = NODE_EV_READY, cand[nc++] = NODE_EV_READY;
+				if ((m.running && rnd(2) == 0) || rnd(60) == 0)
+					cand[nc++] = NODE_EV_UNHEALTHY;
 				if (m.live)
 					cand[nc++] = NODE_EV_TICK, cand[nc++] = NODE_EV_TICK;
 				if (rnd(20) == 0)
@@ -1823,18 +2341,42 @@ Test(node, random_walks_keep_the_safety_rules)
 					break;
 				case NODE_EV_BUSY: m.wait_p = 0; break;
 				case NODE_EV_TIMER: m.timer_p = false; break;
-				case NODE_EV_TICK: m.read_p = false; break;
+				case NODE_EV_TICK:
+					m.read_p = false;
+					/* Mostly the live record is the one we wrote (a
+					 * check, maybe a hand-over); else we are fenced. */
+					if (n.epoch && rnd(4)) {
+						v.live_rec = LF_REC_OK;
+						v.live.epoch = n.epoch;
+						v.live.slot = n.slot;
+					}
+					break;
 				case NODE_EV_EXITED:
 					m.running = false;
 					m.stop_p = false;
 					d.wstatus = rnd(3) ? W_EXITCODE((int)rnd(3), 0) : W_EXITCODE(0, SIGKILL);
+					break;
+				case NODE_EV_READY:
+					if (m.running && !m.stop_p && !m.failed)
+						m.ready = true;
 					break;
 				case NODE_EV_STORAGE_ERROR: d.err = 5; break;
 				default: break;
 				}
 			}
 			enum node_state before = n.state;
+			bool was_failed = m.failed;
+			m.ev = d.type;
+			m.before = before;
 			step_ev(&n, &d);
+			/* A workload stopped as failed counts as failed, whatever
+			 * it exited with: never "finished", never a P. */
+			if (d.type == NODE_EV_EXITED && was_failed && (before == NODE_STARTING || before == NODE_LIVE))
+				cr_assert(index_of(&out, NODE_A_WRITE_STATUS) < 0,
+					  "seed %llu step %d: a failed workload's exit %d finished the group: %s",
+					  (unsigned long long)seed, stepno, d.wstatus, FMT_OUT(&out));
+			if (d.type == NODE_EV_EXITED)
+				m.failed = false;
 			/* The loop cancels a wait or a timer the node left behind by
 			 * changing state without asking for it again. */
 			if (n.state != before) {
@@ -1875,7 +2417,8 @@ Test(node, takeover_after_the_delay_when_the_old_heartbeat_stood_still)
 	struct lf_view v;
 	verifying_backup(&n, &v);
 	step(&n, NODE_EV_TICK, &v);
-	STATE(&n, NODE_LIVE);
+	STATE(&n, NODE_STARTING);
+	HAS_ARG(NODE_A_SLOT_STATE, SLOT_STARTING);
 	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
 	cr_assert_eq(n.epoch, 4);
 }
@@ -1918,11 +2461,11 @@ Test(node, no_delay_without_a_crash_or_without_a_delay)
 	backup_waiting(&n, &cfg);
 	struct lf_view v = view(LF_FAILBACK, LF_TARGET_ANY, LF_REC_OK); /* a hand-over, not a crash */
 	step(&n, NODE_EV_LOCKED, &v);
-	STATE(&n, NODE_LIVE);
+	STATE(&n, NODE_STARTING);
 	backup_default(&n); /* takeover_delay_ms 0: a local file system */
 	v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
 	step(&n, NODE_EV_LOCKED, &v);
-	STATE(&n, NODE_LIVE);
+	STATE(&n, NODE_STARTING);
 }
 
 static void check_fenced(struct node *n)
