@@ -1213,12 +1213,12 @@ static void cleanup_after_kill(const struct opts *o, int64_t bound_ms)
 	if (p == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		unlink(o->scratch);
-		if (o->peer) {
-			struct lockfile lf;
-			if (lockfile_open(&lf, o->meet, LF_OPEN_READ) == 0)
-				meet_cleanup(&lf, -1, o->meet);
-			lockfile_close(&lf);
-		}
+		/* Only F_OFD_GETLK on the slot bytes: lockfile_open would wait
+		 * for the record lock, which a hung peer may hold. */
+		struct lockfile lf = { .fd = -1 };
+		if (o->peer && (lf.fd = open(o->meet, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) >= 0)
+			meet_cleanup(&lf, -1, o->meet);
+		lockfile_close(&lf);
 		_exit(0);
 	}
 	for (int64_t end = mono_ns() + bound_ms * 1000000; p > 0 && mono_ns() < end; sleep_ms(10))
@@ -1324,7 +1324,7 @@ int cmd_check_storage(int argc, char **argv)
 			if (options_duration(optarg, dur) < 0) {
 				fprintf(stderr,
 					"understudy check-storage: %s: '%s' is not a duration (like 500ms, 10s)\n",
-					argv[optind - 1], optarg);
+					opt == 'P' ? "--peer-timeout" : "--timeout", optarg);
 				return EX_USAGE;
 			}
 			break;
