@@ -43,7 +43,7 @@ static const char usage[] = "usage: understudy check-storage DIR [--peer [--peer
 			    "Check that DIR can hold a group's lock file: byte-range OFD locks exclusive\n"
 			    "between two opens, a blocked waiter woken on release, a dead holder's lock\n"
 			    "released, a write under the lock seen by another open, and the file system\n"
-			    "type with what --takeover-delay auto becomes on it. Prints one line per check\n"
+			    "type with what the takeover delay 'auto' becomes on it. Prints one line per check\n"
 			    "(PASS, WARN, FAIL or INFO). Touches nothing in DIR but its own scratch files.\n"
 			    "\n"
 			    "  --peer              also run each check across hosts, with the same command\n"

@@ -23,7 +23,7 @@ plain() { sed -e 's/\\f[BIRP]//g' -e 's/\\-/-/g' -e 's/\\&//g' "$1"; }
 undocumented_options() {
 	local text cmd opt
 	text=$(plain "$1")
-	for cmd in run status failback switchover; do
+	for cmd in run status failback switchover check-storage; do
 		while IFS= read -r opt; do
 			grep -qE -- "(^|[^a-z-])$opt([^a-z-]|$)" <<<"$text" || echo "$cmd $opt"
 		done < <(help_options "$bin" "$cmd")
@@ -68,7 +68,7 @@ for code in 0 64 65 66 69 70 71 73 74 75 77 78; do
 	grep -qx "$code" <<<"$text8" || fail "understudy.8 does not list exit status $code"
 done
 
-n8=$(for c in run status failback switchover; do help_options "$bin" "$c"; done | wc -l)
+n8=$(for c in run status failback switchover check-storage; do help_options "$bin" "$c"; done | wc -l)
 n5=$(help_options "$bin" run | wc -l)
 if command -v man >/dev/null; then
 	for page in "$page8" "$page5"; do
@@ -82,4 +82,4 @@ if command -v man >/dev/null; then
 else
 	render="not rendered: man is not installed"
 fi
-echo "man pages: $n8 options of 4 commands documented, $n5 run options with keys; $render"
+echo "man pages: $n8 options of 5 commands documented, $n5 run options with keys; $render"
