@@ -843,7 +843,7 @@ static int meet_peer(const struct opts *o, struct meet *m)
 {
 	int64_t end = mono_ns() + o->peer_timeout_ms * 1000000;
 	static struct lf_view v;
-	bool a = m->me == 0;
+	bool a = m->me == 0, locked = false;
 	int r = meet_publish(m, 1, 0);
 	if (r < 0)
 		return r;
@@ -851,8 +851,9 @@ static int meet_peer(const struct opts *o, struct meet *m)
 		if ((r = lockfile_read(&m->lf, &v)) < 0)
 			return r;
 		const struct lf_slot *s = &v.slots[m->peer];
-		bool there = v.slot_rec[m->peer] == LF_REC_OK &&
-			     lockfile_held(&m->lf, lockfile_slot_lock_offset(m->peer)) == 1;
+		bool held = lockfile_held(&m->lf, lockfile_slot_lock_offset(m->peer)) == 1;
+		bool there = v.slot_rec[m->peer] == LF_REC_OK && held;
+		locked |= held;
 		if (there && a && s->seq >= 1) {
 			if (s->seq >= 3 && s->pid == id_echo(m->mine.id) &&
 			    memcmp(s->id, m->peer_id, LF_ID_SIZE) == 0) {
@@ -871,8 +872,10 @@ static int meet_peer(const struct opts *o, struct meet *m)
 				r = meet_wait(m, 4, o->timeout_ms, NULL);
 			break;
 		}
+		/* A peer whose lock is seen but whose writes never are: the
+		 * file system does not carry writes between hosts. */
 		if (mono_ns() > end)
-			return -ETIMEDOUT;
+			return locked ? -ENODATA : -ETIMEDOUT;
 		sleep_ms(5);
 	}
 	memcpy(m->peer_name, v.slots[m->peer].name, sizeof(m->peer_name));
@@ -1096,6 +1099,14 @@ static void run_peer(const struct opts *o, int *code)
 		fprintf(stderr, "understudy check-storage: no peer came within %lld ms\n",
 			(long long)o->peer_timeout_ms);
 		*code = EX_TEMPFAIL;
+		goto out;
+	}
+	if (r == -ENODATA) {
+		report("FAIL",
+		       "a write under the lock on one host is seen by the other (a peer holds its slot lock in the "
+		       "meeting file, but none of its writes showed here within %lld s; GlusterFS: mount with "
+		       "direct-io-mode=enable)",
+		       (long long)(o->peer_timeout_ms / 1000));
 		goto out;
 	}
 	if (r < 0) {

@@ -344,3 +344,27 @@ Test(check_storage, hung_storage_call_fails_within_the_timeout)
 	run_free(&r);
 	free(meet);
 }
+
+/* A peer whose lock is seen but whose writes never are, as on a FUSE
+ * mount without direct I/O: another process holds slot 0's lock byte in
+ * the meeting file and writes nothing. That is a failed write check
+ * (exit 1), not a missing peer (75). */
+Test(check_storage, peer_seen_only_by_its_lock_fails_the_write_check)
+{
+	char *meet = th_path(T.dir, ".understudy-check-peer");
+	struct lockfile lf;
+	cr_assert(lockfile_open(&lf, meet, LF_OPEN_CREATE) == 0);
+	lockfile_close(&lf);
+	pid_t peer = th_hold_lock(meet, lockfile_slot_lock_offset(0));
+	struct run r;
+	run(&r, -1, (const char *[]){ T.dir, "--peer", "--peer-timeout", "500ms", NULL });
+	cr_expect_eq(r.status, 1, "exit %d", r.status);
+	cr_expect(strstr(r.out, "FAIL  a write under the lock on one host is seen by the other (a peer holds"), "%s",
+		  r.out);
+	cr_expect_eq(count_lines(r.out, "FAIL"), 1, "%s", r.out);
+	/* The peer still holds its slot: the meeting file stays for it. */
+	cr_expect_eq(leftovers(T.dir, ".understudy-check-peer"), 0);
+	th_kill(peer);
+	run_free(&r);
+	free(meet);
+}
