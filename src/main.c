@@ -16,6 +16,7 @@ static const char usage[] = "usage: understudy COMMAND [options]\n"
 			    "  failback    ask the live backup to hand the workload back to the primary\n"
 			    "  switchover  ask the live node to hand the workload to a waiting backup\n"
 			    "  is-live     exit 0 when a node is live: for health checks and scripts\n"
+			    "  check-storage  check that a shared directory can hold a group's lock file\n"
 			    "\n"
 			    "'understudy COMMAND --help' describes each command.\n"
 			    "\n"
@@ -40,7 +41,7 @@ int main(int argc, char **argv)
 	} commands[] = {
 		{ "run", cmd_run },           { "status", cmd_status },
 		{ "failback", cmd_failback }, { "switchover", cmd_switchover },
-		{ "is-live", cmd_is_live },
+		{ "is-live", cmd_is_live },   { "check-storage", cmd_check_storage },
 	};
 	if (argc < 2) {
 		fputs(usage, stderr);

@@ -14,5 +14,8 @@ int cmd_failback(int argc, char **argv);
 int cmd_is_live(int argc, char **argv);
 /* Ask the live node to hand the workload to a waiting backup. */
 int cmd_switchover(int argc, char **argv);
+/* Check that a directory's file system gives the locks and the coherence
+ * a group needs, alone or with the same command on another host. */
+int cmd_check_storage(int argc, char **argv);
 
 #endif

@@ -44,6 +44,8 @@ expect '--json ' understudy status --j
 expect '--timeout --to ' understudy switchover --t
 expect '--timeout ' understudy failback --t
 expect '' understudy status --ro
+expect '--peer --peer-timeout ' understudy check-storage /srv --pe
+expect 'check-storage ' understudy ch
 
 # Files for --lock and --config; executables (and directories) for hooks.
 mkdir "$tmp/hooks.d"
@@ -53,6 +55,7 @@ expect "$tmp/group.lock " understudy run --lock "$tmp/gr"
 expect "$tmp/app.conf " understudy status --config "$tmp/app"
 expect "$tmp/hooks.d $tmp/vip-up " understudy run --on-live "$tmp/"
 expect "$tmp/hooks.d " understudy run --working-directory "$tmp/"
+expect "$tmp/hooks.d " understudy check-storage "$tmp/"
 
 # After -- the workload: a command first.
 got=$(complete_words understudy run --role primary -- bas)

@@ -82,4 +82,4 @@ if command -v man >/dev/null; then
 else
 	render="not rendered: man is not installed"
 fi
-echo "man pages: $n8 options of 4 commands documented, $n5 run options with keys; $render"
+echo "man pages: $n8 options of 5 commands documented, $n5 run options with keys; $render"
