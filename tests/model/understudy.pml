@@ -29,19 +29,22 @@
  *
  * Abstracted: the takeover delay (VERIFYING) is 0, as on a local file
  * system, where a lock is free only once the old live's processes are
- * gone; heartbeats, epochs and fencing do not arise there. Timers: a node
- * that stood by or yielded retries only once another node took the live
- * lock or nobody else waits for it, since a blocked waiter wakes at once
- * and the retry comes a whole poll interval later [5.5]. Workload restarts
+ * gone; heartbeats, epochs and fencing do not arise there. Time: a lock
+ * released while nodes are blocked on it goes to one of them, not to a node
+ * that starts to wait only later (see woken); a node that stood by or
+ * yielded retries after its pause, whenever that is [5.5]. Workload restarts
  * inside LIVE change nothing in the file and are left out; giving up is a
  * crash as far as the file and the locks are concerned.
  *
  * Seeded bugs, one -D each, that the checker must catch:
- *   BUG_NO_LIVE_LOCK  a backup next in line starts when it reads L, without
- *                     taking the live lock
+ *   BUG_NO_LIVE_LOCK  a backup next in line sees the live lock free and
+ *                     starts without taking it
  *   BUG_IGNORE_F      the live node never reads a hand-over request
  *   BUG_NO_STALE      a request naming a dead node is obeyed: yield
- *   BUG_BLIND_REFUSE  a refusal writes L whatever request is there now
+ *
+ * CHECK_PAUSED adds the assertion that a backup never starts a new or
+ * paused group (README: "Backups do not start a paused group"). It does
+ * not hold in 1.0: see doc/protocol.md §9.
  */
 
 #ifndef MAXCRASH
@@ -62,10 +65,10 @@
 #define ANY 255
 
 /* status byte [2] */
-#define S_N 0
-#define S_L 1
-#define S_P 2
-#define S_F 3
+#define S_N 'N'
+#define S_L 'L'
+#define S_P 'P'
+#define S_F 'F'
 
 /* node states [5.1]; DOWN: no process (never started, crashed or DONE) */
 #define DOWN 0
@@ -109,22 +112,25 @@ byte st[NN];
 bool running[NN];
 byte nrun;         /* workloads running */
 byte nup;          /* nodes with a process */
-bool pausing[NN];  /* stood by or yielded: waits a poll interval, not for a lock */
+bool pausing[NN];  /* stood by or yielded: waits a poll interval, not on a lock */
 
-/* Another node blocked in a wait for the live lock: it wakes as soon as
- * the lock is free, long before a node that paused retries. */
-#define WAITER(j) (me != j && up[j] && (st[j] == BACKUP || st[j] == CLAIMING) && !pausing[j])
+/* Node j is blocked in a wait for the live lock. */
 #define BLOCKED(j) (up[j] && (st[j] == BACKUP || st[j] == CLAIMING) && !pausing[j] && live_lock != j + 1)
 
-/* The nodes blocked on the live lock when it was last released. The kernel
- * wakes them at the unlock; one of them gets the lock before a node that
- * only now starts to wait, which must first take the backup lock or come
- * back from a pause. Without this, two backups taking turns to yield
- * could starve a blocked primary forever, which no scheduler does. */
-byte woken;
+/* The nodes blocked on a lock when it was last released. The kernel wakes
+ * them at the unlock; one of them gets the lock before a node that only
+ * now starts to wait, which must first take the backup lock or come back
+ * from a poll-interval pause. Without this, two nodes taking turns to
+ * yield could starve a blocked one forever, which no scheduler does. */
+byte woken;  /* live lock */
+byte bwoken; /* backup lock */
+#define BLOCKED_B(j) (up[j] && st[j] == QUEUED && !pausing[j] && backup_lock != j + 1)
 #define RELEASE_LIVE live_lock = 0; \
 	woken = (BLOCKED(0) -> 1 : 0) | (BLOCKED(1) -> 2 : 0) | (BLOCKED(2) -> 4 : 0)
+#define RELEASE_BACKUP backup_lock = 0; \
+	bwoken = (BLOCKED_B(0) -> 1 : 0) | (BLOCKED_B(1) -> 2 : 0) | (BLOCKED_B(2) -> 4 : 0)
 #define LIVE_FREE (live_lock == 0 && (woken == 0 || (woken & (1 << me))))
+#define BACKUP_FREE (backup_lock == 0 && (bwoken == 0 || (bwoken & (1 << me))))
 
 /* --- environment -------------------------------------------------------- */
 bool go[NN] = true; /* start (or restart) the node */
@@ -150,8 +156,9 @@ ltl failover { [] (live_crashed -> <> (!live_crashed || nup == 0)) }
 /* More generally: a group that should have a live node (L or F) gets one. */
 ltl no_orphan { [] (NEEDLIVE -> <> (!NEEDLIVE || nup == 0)) }
 /* A failback request naming the running primary ends with it live, unless
- * the primary stops running or a later request replaces this one. */
-ltl failback { [] (fb_pending -> <> !fb_pending) }
+ * the primary stops running or a later request for another node replaces
+ * this one (fb_pending is cleared then). */
+ltl failback { [] (fb_pending -> <> (!fb_pending || PRIMARY_LIVE)) }
 
 /* Who writes a request, for the trails. */
 mtype = { primary_joining, primary_again, cmd_failback, cmd_switchover, cmd_switchover_to_n1 };
@@ -261,7 +268,7 @@ end:	do
 
 queued:		/* WAIT_BACKUP until LOCKED (q1) */
 		if
-		:: atomic { backup_lock == 0 -> backup_lock = me + 1; holds_backup = true } ->
+		:: atomic { BACKUP_FREE -> backup_lock = me + 1; bwoken = 0; holds_backup = true } ->
 			publish(BACKUP, SS_WAITING);
 			goto waiting
 		:: sig[me] -> goto leave
@@ -294,6 +301,7 @@ waiting:	/* BACKUP and CLAIMING: WAIT_LIVE */
 locked:		/* the live lock is ours: read, then decide [5.5] */
 		atomic {
 			read_view();
+			printf("MSC: n%d has the live lock, reads %c\n", me, v_status);
 			if
 			:: v_status == S_L -> verdict = V_LIVE
 			:: v_status == S_N || v_status == S_P ->
@@ -343,7 +351,7 @@ locked:		/* the live lock is ours: read, then decide [5.5] */
 			/* RELEASE_BACKUP if held; SLOT_STATE queued (a backup) */
 			d_step {
 				if
-				:: holds_backup -> backup_lock = 0; holds_backup = false
+				:: holds_backup -> RELEASE_BACKUP; holds_backup = false
 				:: else -> skip
 				fi;
 				if
@@ -355,8 +363,7 @@ locked:		/* the live lock is ours: read, then decide [5.5] */
 
 		/* TIMER C, after standing by or yielding */
 		if
-		:: atomic { ((live_lock != 0 && live_lock != me + 1) ||
-			    !(WAITER(0) || WAITER(1) || WAITER(2))) -> pausing[me] = false } ->
+		:: pausing[me] = false ->
 			if
 			:: st[me] == QUEUED -> goto queued
 			:: else -> goto waiting
@@ -388,7 +395,7 @@ become_live:	/* D: WRITE_LIVE; RELEASE_BACKUP; SLOT_STATE live; SPAWN */
 		 * is a decision, so one step */
 		d_step {
 			if
-			:: holds_backup -> backup_lock = 0; holds_backup = false
+			:: holds_backup -> RELEASE_BACKUP; holds_backup = false
 			:: else -> skip
 			fi;
 			sstate[me] = SS_LIVE;
@@ -423,14 +430,10 @@ become_live:	/* D: WRITE_LIVE; RELEASE_BACKUP; SLOT_STATE live; SPAWN */
 			:: verdict == V_STANDBY ->
 				/* REFUSE seq: L only if that very request is still there */
 				d_step {
-#ifdef BUG_BLIND_REFUSE
-					status = S_L;
-#else
 					if
 					:: status == S_F && req_seq == v_seq -> status = S_L
 					:: else -> skip
 					fi;
-#endif
 					printf("MSC: n%d refuses request seq %d\n", me, v_seq);
 					verdict = 0;
 					v_seq = 0
@@ -506,7 +509,7 @@ leave:		skip
 			:: else -> skip
 			fi;
 			if
-			:: backup_lock == me + 1 -> backup_lock = 0
+			:: backup_lock == me + 1 -> RELEASE_BACKUP
 			:: else -> skip
 			fi;
 			if
@@ -520,7 +523,8 @@ leave:		skip
 			up[me] = false;
 			nup--;
 			st[me] = DOWN;
-			woken = woken & ~(1 << me)
+			woken = woken & ~(1 << me);
+			bwoken = bwoken & ~(1 << me)
 		}
 	od
 }
@@ -532,7 +536,8 @@ inline command(name, kind_target)
 {
 	d_step {
 		ok = live_lock != 0 && live_rec_ok && (status == S_L || status == S_F);
-		target = kind_target
+		target = kind_target;
+		printf("MSC: %e reads %c, live lock held %d\n", name, status, live_lock != 0)
 	};
 	if
 	:: ok && target == ANY && backup_lock != 0 -> write_request(name, ANY)
