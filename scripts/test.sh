@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build understudy and run every test: a normal build with warnings as
-# errors, then the same tests under AddressSanitizer and UBSan.
+# errors, then the same tests under AddressSanitizer and UBSan, then the
+# model checker on the protocol's model (UNDERSTUDY_LONG=1: larger bounds).
 # Installs what it needs from Debian's packages when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +55,10 @@ run_suite build -Dwerror=true
 # detect_leaks: the tests fork lock holders that are SIGKILLed on purpose.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite build-sanitize -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+# The protocol itself, every interleaving within bounds: spin on the model
+# in tests/model/ (UNDERSTUDY_LONG=1 for the larger bounds).
+bash tests/model/check.sh
+
 # Chaos: three nodes on one lock file, killed, frozen, stopped and asked to
 # hand over at random (tests/chaos/). UNDERSTUDY_CHAOS_SECONDS runs it longer.
 chaos_s=${UNDERSTUDY_CHAOS_SECONDS:-60}
