@@ -19,6 +19,11 @@
 #   performance.* caching translators off: write-behind delays writes.
 #   network.ping-timeout 3: the client fails calls (and lets a killed
 #     workload finish exiting) 3 s after the server stops answering.
+#   network.frame-timeout 5: the client fails any one call the server has
+#     not answered in 5 s (default 1800 s). A FUSE call waits for its answer
+#     uninterruptibly, SIGKILL included: the chaos test found lock calls on
+#     a descriptor opened before a partition left unanswered after the heal,
+#     and the manager a zombie holding its locks.
 #   server.tcp-user-timeout / server.keepalive-*: how soon the brick drops a
 #     partitioned client and releases its locks (default about 40 s).
 set -euo pipefail
@@ -31,6 +36,7 @@ HOSTS=(storage a b)
 declare -A IP=([storage]=10.213.0.1 [a]=10.213.0.2 [b]=10.213.0.3)
 OPTS=(
 	network.ping-timeout 3
+	network.frame-timeout 5
 	server.tcp-user-timeout 3
 	server.keepalive-time 1
 	server.keepalive-interval 1

@@ -9,7 +9,8 @@
  * write(2) so that lines of concurrent witnesses never interleave:
  *
  *   start NAME PID T ROLE     started (NAME, ROLE from UNDERSTUDY_NODE/_ROLE)
- *   overlap NAME T PID        another witness still held the witness lock
+ *   overlap NAME T PID HOLDERS another witness still held the witness lock;
+ *                             HOLDERS: PID:STATE:E|R of every other witness
  *   child NAME PID T          the --spawn-child grandchild started
  *   signal NAME HUP|USR1|USR2 T
  *   stop NAME PID T           SIGTERM (or SIGINT) received: exits 0
@@ -49,6 +50,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -128,6 +130,48 @@ static void grandchild(void)
 	logline("child %s %ld %lld", node, (long)getpid(), now_ns());
 	for (;;)
 		pause();
+}
+
+/* The witness lock is taken: say who else is a witness now and whether it
+ * is exiting (PF_EXITING: SIGKILLed, its code no longer runs, but the
+ * kernel has not yet closed its files, so its lock stays; closing a FUSE
+ * file in exit can wait for the storage). "holders" lists PID:STATE:E for
+ * exiting, :R for still running its code. */
+static void overlap(void)
+{
+	char holders[256] = "", *p = holders;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		long pid = atol(de->d_name);
+		if (pid <= 0 || pid == (long)getpid())
+			continue;
+		char path[64], comm[32] = "", stat[512];
+		snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		bool ours = fgets(comm, sizeof comm, f) && !strcmp(comm, "witness\n");
+		fclose(f);
+		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+		if (!ours || !(f = fopen(path, "r")))
+			continue;
+		size_t n = fread(stat, 1, sizeof stat - 1, f);
+		fclose(f);
+		stat[n] = '\0';
+		/* After "(comm)": state, ppid, pgrp, session, tty, tpgid, flags. */
+		char *rp = strrchr(stat, ')'), state = '?';
+		unsigned long flags = 0;
+		if (rp)
+			sscanf(rp + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags);
+		p += snprintf(p, (size_t)(holders + sizeof holders - p), "%s%ld:%c:%c", p == holders ? "" : ",", pid,
+			      state, flags & 0x4 ? 'E' : 'R');
+		if (p >= holders + sizeof holders - 32)
+			break;
+	}
+	if (d)
+		closedir(d);
+	logline("overlap %s %lld %ld %s", node, now_ns(), (long)getpid(), *holders ? holders : "-");
 }
 
 static void notify(const char *msg)
@@ -254,7 +298,7 @@ int main(int argc, char **argv)
 
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
 	if (fcntl(lock_fd, F_OFD_SETLK, &fl) < 0)
-		logline("overlap %s %lld %ld", node, now_ns(), (long)getpid());
+		overlap();
 
 	if (tick_dir) {
 		char path[4096];
