@@ -137,7 +137,7 @@ static int wait_done(struct lockfile *lf, const struct lf_view *before, const st
 		     const struct request_args *a)
 {
 	static struct lf_view v;
-	int64_t until = mono_ms() + a->timeout_ms;
+	int64_t start = mono_ms(), until = start + a->timeout_ms;
 	while (mono_ms() < until) {
 		struct timespec ts = { 0, 50 * 1000000L };
 		nanosleep(&ts, NULL);
@@ -163,7 +163,10 @@ static int wait_done(struct lockfile *lf, const struct lf_view *before, const st
 			 * serve yet. */
 			if (s >= 0 && is_target && v.slot_rec[s] == LF_REC_OK && v.slots[s].state == LF_SLOT_LIVE &&
 			    !(v.slots[s].flags & LF_SLOT_F_STARTING)) {
-				printf("%s is live\n", v.live.name);
+				/* The hand-over's whole cost, the new workload's
+				 * start included. */
+				printf("%s is live and ready, %lld ms after the request\n", v.live.name,
+				       (long long)(mono_ms() - start));
 				return 0;
 			}
 		}
@@ -226,7 +229,14 @@ static int request(int argc, char **argv, struct request_args *a, const char *us
 	char host[64] = "";
 	gethostname(host, sizeof(host) - 1);
 	snprintf(req.requester, sizeof(req.requester), "%s@%.40s", a->cmd, host);
-	if ((r = lockfile_write_request(&lf, &req)) < 0) {
+	if ((r = lockfile_write_request(&lf, &req)) == -EAGAIN) {
+		/* Paused (or gone) since our read: nothing was written. */
+		fprintf(stderr, "understudy %s: %s: the group stopped being live meanwhile: nothing requested\n",
+			a->cmd, a->path);
+		code = EX_UNAVAILABLE;
+		goto out;
+	}
+	if (r < 0) {
 		fprintf(stderr, "understudy %s: %s: writing the request: %s\n", a->cmd, a->path, strerror(-r));
 		code = EX_IOERR;
 		goto out;

@@ -425,6 +425,37 @@ int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *
 	return locked_write(lf, p, status ? 3 : 2);
 }
 
+int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t decided_seq)
+{
+	if (lf->readonly)
+		return -EBADF;
+	int r = record_lock(lf, F_WRLCK);
+	if (r < 0)
+		return r;
+	uint8_t status = 0, rec[LF_REQUEST_SIZE];
+	struct lf_request req;
+	bool keep_f = false;
+	r = full_pread(lf->fd, &status, 1, LF_OFF_STATUS);
+	if (r == 0 && status == LF_FAILBACK) {
+		r = full_pread(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST);
+		/* F for the request the decision saw is ours to clear; F for
+		 * one that came since is the new live node's to act on. */
+		keep_f =
+			r == 0 && !(lockfile_decode_request(rec, &req) == LF_REC_OK && (int64_t)req.seq == decided_seq);
+	}
+	if (r == 0) {
+		uint8_t lrec[LF_LIVE_SIZE], b = LF_LIVE;
+		lockfile_encode_live(lrec, live);
+		r = full_pwrite(lf->fd, lrec, sizeof(lrec), LF_OFF_LIVE);
+		if (r == 0)
+			r = full_pwrite(lf->fd, live->id, LF_ID_SIZE, LF_OFF_NODE_ID);
+		if (r == 0 && !keep_f)
+			r = full_pwrite(lf->fd, &b, 1, LF_OFF_STATUS);
+	}
+	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	return r < 0 ? r : u < 0 ? u : keep_f;
+}
+
 int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live)
 {
 	if (lf->readonly)
@@ -514,9 +545,16 @@ int lockfile_write_request(struct lockfile *lf, struct lf_request *req)
 	int r = record_lock(lf, F_WRLCK);
 	if (r < 0)
 		return r;
-	uint8_t rec[LF_REQUEST_SIZE], b = LF_FAILBACK;
+	uint8_t rec[LF_REQUEST_SIZE], b = LF_FAILBACK, status = 0;
 	struct lf_request prev;
-	r = full_pread(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST);
+	r = full_pread(lf->fd, &status, 1, LF_OFF_STATUS);
+	/* Only into a live group, checked in the same hold as the write: F
+	 * in a paused or new group would let a backup start it (found by the
+	 * model: a pause between a requester's read and its write). */
+	if (r == 0 && status != LF_LIVE && status != LF_FAILBACK)
+		r = -EAGAIN;
+	if (r == 0)
+		r = full_pread(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST);
 	if (r == 0) {
 		uint64_t last = lockfile_decode_request(rec, &prev) == LF_REC_OK ? prev.seq : 0;
 		req->seq = last + 1 > (uint64_t)INT64_MAX ? 1 : last + 1;

@@ -632,9 +632,13 @@ static void run_action(struct loop *l, const struct node_action *a)
 		job(l, WORKER_RELEASE_BACKUP);
 		submit(l, false);
 		return;
-	case NODE_A_WRITE_LIVE:
+	case NODE_A_WRITE_LIVE: {
 		j = job(l, WORKER_WRITE_LIVE);
 		j->status = LF_LIVE;
+		/* The request the decision to become live saw, if any: a newer
+		 * one that lands before this write must survive it. */
+		const struct lf_view *v = l->current.has_view ? &l->current.view : NULL;
+		j->seq = v && v->status == LF_FAILBACK && v->request_rec == LF_REC_OK ? (int64_t)v->request.seq : -1;
 		l->heartbeat = 0; /* each epoch counts from 1 */
 		fill_live(l, &j->live);
 		l->tick_at = now + l->cfg->check_ms;
@@ -642,6 +646,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 		l->last_round = now; /* the fence clock starts with the role */
 		submit(l, false);
 		return;
+	}
 	case NODE_A_WRITE_STATUS:
 		j = job(l, WORKER_WRITE_STATUS);
 		j->status = (char)a->arg;

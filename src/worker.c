@@ -81,9 +81,19 @@ static int run(struct worker *w, struct worker_job *j)
 	case WORKER_WAIT_BACKUP: r = wait_lock(w, LF_LOCK_BACKUP); break;
 	case WORKER_RELEASE_LIVE: r = lockfile_unlock(w->lf, LF_LOCK_LIVE); break;
 	case WORKER_RELEASE_BACKUP: r = lockfile_unlock(w->lf, LF_LOCK_BACKUP); break;
-	case WORKER_WRITE_LIVE: r = lockfile_write_live(w->lf, j->status, &j->live); break;
+	case WORKER_WRITE_LIVE:
+		r = lockfile_take_live(w->lf, &j->live, j->seq);
+		if (r > 0)
+			r = 0; /* the live node's first check sees F */
+		break;
 	case WORKER_WRITE_STATUS: r = lockfile_write_status(w->lf, j->status); break;
-	case WORKER_WRITE_REQUEST: r = lockfile_write_request(w->lf, &j->request); break;
+	case WORKER_WRITE_REQUEST:
+		/* A primary asking for failback in a group that is no longer
+		 * live: nobody to ask; it gets the live lock itself instead. */
+		r = lockfile_write_request(w->lf, &j->request);
+		if (r == -EAGAIN)
+			r = 0;
+		break;
 	case WORKER_CLEAR_REQUEST:
 		r = lockfile_clear_request(w->lf, j->seq);
 		if (r > 0)

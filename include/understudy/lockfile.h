@@ -182,6 +182,12 @@ int lockfile_write_status(struct lockfile *lf, char status);
  * status is 0 (a heartbeat, which must not overwrite a pending F), the
  * status byte, in one locked write. */
 int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *live);
+/* A node taking the role: the live record, the node id and L, in one
+ * locked section; but when the status is F for a request other than
+ * decided_seq (the one the decision saw, or -1), one that came after the
+ * decision, F stays for the new live node to act on. Returns 1 when F
+ * stayed, 0, or -errno. */
+int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t decided_seq);
 /* Live node only: advance the heartbeat. In one locked section, read the
  * live record and write live over it only if it still holds our id and
  * epoch: a live cut off from the storage, whose lock the server gave
@@ -200,9 +206,11 @@ bool lockfile_fs_is_local(long f_type);
  * locked section that first checks the request is still that one, so a
  * newer request is never erased. 1 if written, 0 if a newer one stands. */
 int lockfile_clear_request(struct lockfile *lf, int64_t seq);
-/* Write the request record, then status F, in one locked section. The
- * request's seq is set there to the previous request's + 1, so that two
- * requesters never write the same seq; the caller learns it in req. */
+/* Write the request record, then status F, in one locked section, and
+ * only into a live group: -EAGAIN, nothing written, when the status is
+ * not L or F. The request's seq is set there to the previous request's
+ * + 1, so that two requesters never write the same seq; the caller
+ * learns it in req. */
 int lockfile_write_request(struct lockfile *lf, struct lf_request *req);
 /* Slot holder only: write slot i's record. */
 int lockfile_write_slot(struct lockfile *lf, int slot, const struct lf_slot *s);

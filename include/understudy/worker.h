@@ -32,7 +32,7 @@ struct worker_job {
 	/* in */
 	int my_slot;
 	char status;
-	int64_t seq;    /* WORKER_CLEAR_REQUEST */
+	int64_t seq;    /* WORKER_CLEAR_REQUEST; WORKER_WRITE_LIVE: the request the decision saw, or -1 */
 	bool want_view; /* read the view after a lock, a timed-out wait, a write */
 	struct lf_live live;
 	struct lf_slot slot;

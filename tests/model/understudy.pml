@@ -41,6 +41,8 @@
  *                     starts without taking it
  *   BUG_IGNORE_F      the live node never reads a hand-over request
  *   BUG_NO_STALE      a request naming a dead node is obeyed: yield
+ *   BUG_REQUEST_ANYTIME  a request is written whatever the status (1.0)
+ *   BUG_CLEAR_NEWER_F    taking the role writes L over any F (1.0)
  *
  * CHECK_PAUSED adds the assertion that a backup never starts a new or
  * paused group (README: "Backups do not start a paused group"). It does
@@ -163,19 +165,30 @@ ltl failback { [] (fb_pending -> <> (!fb_pending || PRIMARY_LIVE)) }
 /* Who writes a request, for the trails. */
 mtype = { primary_joining, primary_again, cmd_failback, cmd_switchover, cmd_switchover_to_n1 };
 
-/* The request record and F in one locked write, seq + 1 [6]. */
+/* The request record and F in one locked write, seq + 1 [6], and only
+ * into a live group (L or F), checked in the same hold: F in a paused or
+ * new group would let a backup start it. */
 inline write_request(who, target)
 {
 	d_step {
-		req_seq++;
-		req_target = target;
 		if
-		:: target != ANY -> req_inc = inc[target]
-		:: else -> req_inc = 0
-		fi;
-		status = S_F;
-		fb_pending = target == PRIMARY && up[PRIMARY];
-		printf("MSC: %e writes request seq %d for %d, status F\n", who, req_seq, target)
+#ifdef BUG_REQUEST_ANYTIME
+		:: true ->
+#else
+		:: status == S_L || status == S_F ->
+#endif
+			req_seq++;
+			req_target = target;
+			if
+			:: target != ANY -> req_inc = inc[target]
+			:: else -> req_inc = 0
+			fi;
+			status = S_F;
+			fb_pending = target == PRIMARY && up[PRIMARY];
+			printf("MSC: %e writes request seq %d for %d, status F\n", who, req_seq, target)
+		:: else ->
+			printf("MSC: %e finds %c: the group is not live, no request\n", who, status)
+		fi
 	}
 }
 
@@ -223,6 +236,7 @@ proctype Node(byte me)
 	bool primary = me == PRIMARY;
 	bool holds_backup, want_fb, handed_over, shutdown;
 	byte handed_seq, stop, verdict;
+	byte decided_seq; /* the request the decision to become live saw, 0: none */
 	/* a view: what one locked read gave, with the facts read with it */
 	byte v_status, v_seq, v_target, v_tstate;
 	bool v_alive, v_bw;
@@ -325,6 +339,10 @@ locked:		/* the live lock is ours: read, then decide [5.5] */
 #endif
 				fi
 			fi;
+			if
+			:: v_status == S_F -> decided_seq = v_seq
+			:: else -> decided_seq = 0
+			fi;
 			forget_view();
 			v_seq = 0
 		};
@@ -371,11 +389,21 @@ locked:		/* the live lock is ours: read, then decide [5.5] */
 		:: sig[me] -> goto leave
 		fi;
 
-become_live:	/* D: WRITE_LIVE; RELEASE_BACKUP; SLOT_STATE live; SPAWN */
+become_live:	/* D: WRITE_LIVE (lockfile_take_live); RELEASE_BACKUP; SLOT_STATE live; SPAWN */
 		atomic {
-			status = S_L;
+			/* F for a request newer than the decision stays: the new
+			 * live node's first check acts on it. */
+			if
+#ifndef BUG_CLEAR_NEWER_F
+			:: status == S_F && req_seq != decided_seq ->
+				printf("MSC: n%d writes its live record, keeps F (request %d came since)\n", me, req_seq)
+#endif
+			:: else ->
+				status = S_L;
+				printf("MSC: n%d writes L and its live record\n", me)
+			fi;
+			decided_seq = 0;
 			live_rec_ok = true;
-			printf("MSC: n%d writes L and its live record\n", me);
 #ifdef CHECK_PAUSED
 			/* a paused or new group is the primary's to start */
 			assert(primary || !paused_intent);

@@ -849,6 +849,14 @@ Test(lockfile, write_open_of_a_formatted_file_writes_nothing_until_asked)
 
 	open_ok(&w, g_path, LF_OPEN_WRITE);
 	struct lf_request req = sample_request();
+	/* A new group: nobody live to ask, and F there would let a backup
+	 * start it. Refused in the same hold as the write, nothing written. */
+	cr_assert_eq(lockfile_write_request(&w, &req), -EAGAIN);
+	snap_check(g_path, &s, "a request into a new group");
+	open_ok(&node, g_path, LF_OPEN_CREATE);
+	struct lf_live live = sample_live();
+	cr_assert_eq(lockfile_write_live(&node, LF_LIVE, &live), 0);
+	lockfile_close(&node);
 	cr_assert_eq(lockfile_write_request(&w, &req), 0);
 	struct lf_view v;
 	cr_assert_eq(lockfile_read(&w, &v), 0);
@@ -1827,4 +1835,56 @@ Test(lockfile, slot_flags_at_byte_18_and_a_1_0_slot_reads_ready)
 	cr_assert_eq(rec[18], 0);
 	cr_assert_eq(lockfile_decode_slot(rec, &back), LF_REC_OK);
 	cr_assert_str_eq(lockfile_slot_describe(&back), "live");
+}
+
+/* A request into a paused group is refused: checked in the same hold of
+ * the record lock as the write (a pause between a requester's read and
+ * its write must not leave F behind). */
+Test(lockfile, a_request_into_a_paused_group_is_refused_and_changes_nothing)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	struct lf_live live = sample_live();
+	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	cr_assert_eq(lockfile_write_status(&lf, LF_PAUSED), 0);
+	struct snap s;
+	snap_take(g_path, &s);
+	struct lf_request req = sample_request();
+	cr_assert_eq(lockfile_write_request(&lf, &req), -EAGAIN);
+	snap_check(g_path, &s, "a request into a paused group");
+	lockfile_close(&lf);
+}
+
+/* Taking the role clears the F the decision saw, but not one written
+ * after it: that request is the new live node's to act on (found by the
+ * model: a failback requested during a failover was erased). */
+Test(lockfile, take_live_keeps_a_request_that_came_after_the_decision)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	struct lf_live live = sample_live();
+	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	struct lf_request req = sample_request();
+	cr_assert_eq(lockfile_write_request(&lf, &req), 0);
+	struct lf_view v;
+	/* Decided on L (seq -1): the F is newer, so it stays. */
+	live.epoch++;
+	cr_assert_eq(lockfile_take_live(&lf, &live, -1), 1);
+	cr_assert_eq(lockfile_read(&lf, &v), 0);
+	cr_assert_eq(v.status, LF_FAILBACK, "a request newer than the decision was erased");
+	cr_assert_eq(v.live_rec, LF_REC_OK);
+	cr_assert_eq(v.live.epoch, live.epoch, "the live record was not written");
+	/* Decided on this very request (it names us): cleared to L. */
+	live.epoch++;
+	cr_assert_eq(lockfile_take_live(&lf, &live, (int64_t)req.seq), 0);
+	cr_assert_eq(lockfile_read(&lf, &v), 0);
+	cr_assert_eq(v.status, LF_LIVE);
+	/* A newer request than the one decided on stays too. */
+	struct lf_request again = sample_request();
+	cr_assert_eq(lockfile_write_request(&lf, &again), 0);
+	cr_assert_eq(lockfile_take_live(&lf, &live, (int64_t)req.seq), 1);
+	cr_assert_eq(lockfile_read(&lf, &v), 0);
+	cr_assert_eq(v.status, LF_FAILBACK);
+	cr_assert_eq(v.request.seq, again.seq);
+	lockfile_close(&lf);
 }
