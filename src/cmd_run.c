@@ -38,7 +38,7 @@ static const char run_usage[] =
 	"                            (default: pause the group)\n"
 	"  --log-level LEVEL         error, warning, info or debug (default info)\n"
 	"  --http ADDR:PORT          serve GET /health (200 only while live with the workload\n"
-	"                            running, else 503) and GET /status (status --json) on\n"
+	"                            running, else 503) and GET /status (the JSON of status) on\n"
 	"                            ADDR:PORT (numeric, IPv6 as [::1]:8080)\n"
 	"\n"
 	"workload:\n"
