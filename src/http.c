@@ -378,6 +378,9 @@ int http_start(const struct http_config *cfg, struct http_server **out, char *wh
 	}
 	if (!s->daemon) {
 		snprintf(why, n, "--http %s: the HTTP server did not start (see the message above)", cfg->address);
+		/* Whether MHD closed the socket it failed with is not said:
+		 * leave it to the exit that follows rather than close twice. */
+		s->fd = -1;
 		r = -EIO;
 		goto out;
 	}
@@ -408,8 +411,8 @@ void http_stop(struct http_server *s)
 	pthread_cond_broadcast(&s->cond);
 	bool stuck = s->reading;
 	pthread_mutex_unlock(&s->mu);
+	/* MHD closes the listening socket it was given. */
 	MHD_stop_daemon(s->daemon);
-	close(s->fd);
 	if (stuck) {
 		/* In a storage call that may never return: left to the
 		 * process's exit, with what it uses. */

@@ -2378,3 +2378,45 @@ Test(run, http_address_is_checked_at_start)
 	cmd_free(&c);
 	free(text), free(conf);
 }
+
+/* A fenced node stops serving 200 at once, and its endpoint comes back
+ * with the node that rejoins (the same port, bound again after the
+ * re-exec), even with a /status stuck on the storage meanwhile. */
+Test(run, http_follows_a_fenced_node_that_rejoins)
+{
+	int pa = free_port();
+	char *aa = http_addr(pa);
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", "--http", aa,
+			   NULL);
+	free(aa);
+	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	start_node("backup", "node-b", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	wait_health(pa, 200, BOUND_MS);
+	/* Nothing that reads the lock file (the diagnostics do) until the
+	 * storage answers again: the checks come after th_kill. */
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	/* Its reader stays in the hung call; the node fences meanwhile, so
+	 * the answer is 504 or a connection closed by the stopping server. */
+	struct reply s = http_req(pa, "GET", "/status");
+	bool killed = wait_dead((pid_t)wpid, BOUND_MS);
+	struct reply h = http_req(pa, "GET", "/health");
+	th_kill(hang);
+	ensure(s.code == 504 || s.code == -1, "/status on a hung storage: %d", s.code);
+	ensure(killed, "the workload outlived the hung storage");
+	ensure(h.code != 200, "/health said 200 with the workload killed");
+	cr_log_info("hung storage: /status %d after %.0f ms, /health %d after the fence", s.code, s.ms, h.code);
+	reply_free(&s);
+	reply_free(&h);
+	wait_live("node-b", BOUND_MS);
+	wait_state("node-a", LF_SLOT_WAITING, BOUND_MS);
+	double ms = wait_health(pa, 503, BOUND_MS);
+	h = http_req(pa, "GET", "/health");
+	ensure(h.code == 503 && !strcmp(h.body, "standby\n"), "the rejoined node: %d %s", h.code, h.body);
+	reply_free(&h);
+	cr_log_info("the rejoined node's endpoint answered 503 standby after %.0f ms", ms);
+	ensure(proc_alive(a), "node-a's manager is gone");
+	no_overlap();
+}
