@@ -21,12 +21,12 @@ need=()
 for tool in meson ninja pkg-config cc; do
 	command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
-for pc in liburing inih criterion; do
+for pc in liburing inih libmicrohttpd criterion; do
 	pkg-config --exists "$pc" 2>/dev/null || need+=("$pc")
 done
 if [ ${#need[@]} -gt 0 ]; then
 	apt_install "build dependencies (missing: ${need[*]})" meson ninja-build pkg-config gcc \
-		liburing-dev libinih-dev libcriterion-dev
+		liburing-dev libinih-dev libmicrohttpd-dev libcriterion-dev
 fi
 # The packaging suite: systemd-analyze verifies the unit, scdoc builds the
 # man pages (the build skips them without it), man renders them.

@@ -11,6 +11,7 @@
 
 #include "understudy/cmd.h"
 #include "understudy/config.h"
+#include "understudy/http.h"
 #include "understudy/log.h"
 #include "understudy/loop.h"
 #include "understudy/options.h"
@@ -36,6 +37,9 @@ static const char run_usage[] =
 	"  --failover-on-shutdown[=no]  on SIGTERM leave the group live for a backup\n"
 	"                            (default: pause the group)\n"
 	"  --log-level LEVEL         error, warning, info or debug (default info)\n"
+	"  --http ADDR:PORT          serve GET /health (200 only while live with the workload\n"
+	"                            running, else 503) and GET /status (the JSON of status) on\n"
+	"                            ADDR:PORT (numeric, IPv6 as [::1]:8080)\n"
 	"\n"
 	"workload:\n"
 	"  --working-directory DIR   run it in DIR (absolute)\n"
@@ -54,6 +58,10 @@ static const char run_usage[] =
 	"  --ready-timeout DUR       not ready by then: a failed start (default 90s; 0: none)\n"
 	"  --watchdog-timeout DUR    notify: once it sent WATCHDOG=1, it must again within DUR\n"
 	"\n"
+	"";
+
+/* In two parts: C compilers need support only strings of 4095 bytes. */
+static const char run_usage_more[] =
 	"fencing and timing:\n"
 	"  --check-interval DUR      how often the live reads the lock file (default 500ms)\n"
 	"  --heartbeat-interval DUR  how often the live advances its heartbeat (default 1s)\n"
@@ -78,7 +86,8 @@ static const char run_usage[] =
 	"  --hook-timeout DUR        a hook still running then is killed (default 30s)\n"
 	"\n"
 	"DUR is a number with ms, s, m or h (a plain number is seconds).\n"
-	"Exit status 64: a bad command line; 78: a bad configuration file.\n";
+	"Exit status 64: a bad command line; 78: a bad configuration file; 71: the --http\n"
+	"address cannot be listened on (in use, or not this host's).\n";
 
 /* Options that are not settings: they say what to do with the settings. */
 enum { OPT_CONFIG = CK_NKEYS, OPT_CHECK, OPT_HELP, OPT_N };
@@ -127,7 +136,7 @@ static int parse(int argc, char **argv, const struct option *opts, struct config
 		case OPT_CHECK: *check = true; break;
 		case OPT_HELP:
 			if (!apply)
-				fputs(run_usage, stdout);
+				fputs(run_usage, stdout), fputs(run_usage_more, stdout);
 			return -1;
 		case ':': return error_exit(EX_USAGE, "%s needs a value", argv[optind - 1]);
 		case '?': return error_exit(EX_USAGE, "unknown option '%s'", argv[optind - 1]);
@@ -157,8 +166,25 @@ static int run(struct config *c, char **argv)
 	/* Set only across our own re-exec after losing the storage. */
 	c->run.wait_for_storage = getenv("UNDERSTUDY_REJOINING") != NULL;
 	unsetenv("UNDERSTUDY_REJOINING");
+	/* The endpoint answers from the first moment the node runs, so a
+	 * load balancer sees 503 rather than a refused connection while the
+	 * node joins. */
+	static _Atomic int health = LOOP_DOWN;
+	struct http_server *http = NULL;
+	if (!c->run.health)
+		c->run.health = &health;
+	if (c->http) {
+		char why[600];
+		struct http_config hc = { .address = c->http, .lock_path = c->run.lock_path, .health = c->run.health };
+		if (http_start(&hc, &http, why, sizeof(why)) < 0) {
+			log_error("%s", why);
+			return EX_OSERR;
+		}
+		log_info("health endpoint on http://%s/health", c->http);
+	}
 	bool lost_storage;
 	int code = loop_run(&c->run, &lost_storage);
+	http_stop(http);
 	if (!lost_storage || !c->rejoin)
 		return code;
 	/* Fenced (or the file failed us while waiting), the workload gone:

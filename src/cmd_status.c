@@ -25,13 +25,6 @@ static const char status_usage[] =
 	"                  until interrupted\n"
 	"  --interval DUR  how often --watch reads the file (default 1s)\n";
 
-/* What the live's heartbeat did while we watched it. */
-struct beat {
-	bool watched;
-	bool advancing;
-	long seen_ms; /* how long until we saw it advance */
-};
-
 static int64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -39,40 +32,13 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Hosts' clocks disagree, so a heartbeat is a counter, and its age is
- * what this host sees: watch it for a little more than one interval. */
-static int watch_heartbeat(struct lockfile *lf, const struct lf_view *v, struct beat *b)
+static void print_text(const char *path, const struct group_look *g, const struct group_beat *b)
 {
-	int64_t interval = v->live.heartbeat_ms ? v->live.heartbeat_ms : 1000;
-	int64_t start = mono_ms(), until = start + interval + interval / 2;
-	if (interval > 10000)
-		until = start + 15000;
-	b->watched = true;
-	static struct lf_view now;
-	while (mono_ms() < until) {
-		struct timespec ts = { 0, 50 * 1000000L };
-		nanosleep(&ts, NULL);
-		int r = lockfile_read(lf, &now);
-		if (r < 0)
-			return r;
-		if (now.live_rec == LF_REC_OK &&
-		    (now.live.heartbeat != v->live.heartbeat || now.live.epoch != v->live.epoch)) {
-			b->advancing = true;
-			b->seen_ms = (long)(mono_ms() - start);
-			return 0;
-		}
-	}
-	return 0;
-}
-
-static const char *kind_name(uint8_t kind) { return kind == LF_REQ_FAILBACK ? "failback" : "switchover"; }
-
-static void print_text(const char *path, const struct lf_view *v, bool live_held, const struct beat *b,
-		       const bool alive[LF_SLOTS])
-{
+	const struct lf_view *v = &g->view;
+	bool live_held = g->live_held;
+	const bool *alive = g->alive;
 	printf("group %s: %s\n", path, lockfile_status_name(v->status));
-	bool has_live = v->live_rec == LF_REC_OK && (v->status == LF_LIVE || v->status == LF_FAILBACK);
-	if (has_live) {
+	if (g->has_live) {
 		printf("live: %s%s%s, pid %u, epoch %llu, heartbeat %llu", v->live.name, *v->live.address ? " at " : "",
 		       v->live.address, v->live.pid, (unsigned long long)v->live.epoch,
 		       (unsigned long long)v->live.heartbeat);
@@ -87,7 +53,7 @@ static void print_text(const char *path, const struct lf_view *v, bool live_held
 	}
 	if (v->status == LF_FAILBACK && v->request_rec == LF_REC_OK) {
 		const struct lf_request *r = &v->request;
-		printf("request: %s to %s, asked by %s\n", kind_name(r->kind),
+		printf("request: %s to %s, asked by %s\n", group_request_kind(r->kind),
 		       r->target_slot == LF_TARGET_ANY ? "any waiting backup" : r->target_name, r->requester);
 	}
 	printf("nodes:\n");
@@ -102,51 +68,6 @@ static void print_text(const char *path, const struct lf_view *v, bool live_held
 	}
 	if (!shown)
 		printf("  (none)\n");
-}
-
-static void print_json(FILE *f, const struct lf_view *v, bool live_held, const struct beat *b,
-		       const bool alive[LF_SLOTS])
-{
-	fprintf(f, "{\"state\":\"%s\",\"version\":\"%u.%u\",\"live\":", lockfile_status_name(v->status), v->major,
-		v->minor);
-	bool has_live = v->live_rec == LF_REC_OK && (v->status == LF_LIVE || v->status == LF_FAILBACK);
-	if (has_live) {
-		fprintf(f, "{\"name\":");
-		group_json_string(f, v->live.name);
-		fprintf(f, ",\"address\":");
-		group_json_string(f, v->live.address);
-		fprintf(f, ",\"alive\":%s,\"pid\":%u,\"epoch\":%llu,\"heartbeat\":%llu,\"heartbeat_advancing\":%s}",
-			live_held ? "true" : "false", v->live.pid, (unsigned long long)v->live.epoch,
-			(unsigned long long)v->live.heartbeat, live_held && b->advancing ? "true" : "false");
-	} else {
-		fprintf(f, "null");
-	}
-	fprintf(f, ",\"request\":");
-	if (v->status == LF_FAILBACK && v->request_rec == LF_REC_OK) {
-		fprintf(f, "{\"kind\":\"%s\",\"target\":", kind_name(v->request.kind));
-		if (v->request.target_slot == LF_TARGET_ANY)
-			fprintf(f, "null");
-		else
-			group_json_string(f, v->request.target_name);
-		fprintf(f, ",\"requester\":");
-		group_json_string(f, v->request.requester);
-		fprintf(f, "}");
-	} else {
-		fprintf(f, "null");
-	}
-	fprintf(f, ",\"nodes\":[");
-	bool first = true;
-	for (int i = 0; i < LF_SLOTS; i++) {
-		if (v->slot_rec[i] != LF_REC_OK)
-			continue;
-		const struct lf_slot *s = &v->slots[i];
-		fprintf(f, "%s{\"name\":", first ? "" : ",");
-		group_json_string(f, s->name);
-		fprintf(f, ",\"role\":\"%s\",\"state\":\"%s\",\"alive\":%s,\"pid\":%u}", lockfile_role_name(s->role),
-			alive[i] ? lockfile_slot_describe(s) : "gone", alive[i] ? "true" : "false", s->pid);
-		first = false;
-	}
-	fprintf(f, "]}\n");
 }
 
 /* --- --watch ----------------------------------------------------------------- */
@@ -233,7 +154,7 @@ static void changes(const struct look *a, const struct look *b, struct line *l)
 	if (b->has_request &&
 	    (!a->has_request || a->request.seq != b->request.seq || a->request.kind != b->request.kind)) {
 		ev_begin(l, "request");
-		ev_str(l, "kind", kind_name(b->request.kind));
+		ev_str(l, "kind", group_request_kind(b->request.kind));
 		ev_str(l, "target", b->request.target_slot == LF_TARGET_ANY ? "any" : b->request.target_name);
 		ev_str(l, "requester", b->request.requester);
 		ev_end(l);
@@ -381,26 +302,11 @@ int cmd_status(int argc, char **argv)
 	path = lf.path;
 	if (code)
 		return code;
-	static struct lf_view v;
-	int r = lockfile_read(&lf, &v);
-	if (r == -ENODATA) {
-		/* An empty file: a group no node has joined yet. */
-		memset(&v, 0, sizeof(v));
-		v.status = LF_NEW;
-		v.major = LF_VERSION_MAJOR;
-		v.minor = LF_VERSION_MINOR;
-		r = 0;
-	}
-	struct beat b = { 0 };
-	bool alive[LF_SLOTS] = { 0 };
-	bool live_held = false;
-	if (r == 0) {
-		live_held = group_held(&lf, LF_OFF_LIVE_LOCK);
-		for (int i = 0; i < LF_SLOTS; i++)
-			alive[i] = v.slot_rec[i] == LF_REC_OK && group_held(&lf, lockfile_slot_lock_offset(i));
-		if (live_held && v.live_rec == LF_REC_OK)
-			r = watch_heartbeat(&lf, &v, &b);
-	}
+	static struct group_look g;
+	struct group_beat b = { 0 };
+	int r = group_look(&lf, &g);
+	if (r == 0 && g.live_held && g.view.live_rec == LF_REC_OK)
+		r = group_watch_heartbeat(&lf, &g.view, &b);
 	if (r < 0) {
 		fprintf(stderr, "understudy status: %s: %s\n", path,
 			r == -EBADMSG ? "header changed under us: not ours" : strerror(-r));
@@ -408,11 +314,11 @@ int cmd_status(int argc, char **argv)
 		return r == -EBADMSG ? EX_DATAERR : EX_IOERR;
 	}
 	if (json)
-		print_json(stdout, &v, live_held, &b, alive);
+		group_print_json(stdout, &g, b.advancing);
 	else
-		print_text(path, &v, live_held, &b, alive);
+		print_text(path, &g, &b);
 	if (watching)
-		code = watch(&lf, &v, json, interval_ms);
+		code = watch(&lf, &g.view, json, interval_ms);
 	lockfile_close(&lf);
 	if (code)
 		return code;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "understudy/http.h"
 #include "understudy/log.h"
 #include "understudy/options.h"
 
@@ -23,6 +24,7 @@ const struct config_key_info config_keys[CK_NKEYS] = {
 	[CK_ALLOW_FAILBACK] = { "node", "allow-failback", CA_FLAG },
 	[CK_FAILOVER_ON_SHUTDOWN] = { "node", "failover-on-shutdown", CA_FLAG },
 	[CK_LOG_LEVEL] = { "node", "log-level", CA_VALUE },
+	[CK_HTTP] = { "node", "http", CA_VALUE },
 	[CK_COMMAND] = { "workload", "command", CA_NONE },
 	[CK_WORKING_DIRECTORY] = { "workload", "working-directory", CA_VALUE },
 	[CK_USER] = { "workload", "user", CA_VALUE },
@@ -239,6 +241,13 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 		if ((c->log_level = log_level_parse(v)) < 0)
 			return fail(why, n, "'%s' is not error, warning, info or debug", v);
 		return 0;
+	case CK_HTTP: {
+		struct sockaddr_storage sa;
+		socklen_t len;
+		if (http_parse_address(v, &sa, &len, why, n) < 0)
+			return -EINVAL;
+		return (c->http = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	}
 	case CK_COMMAND: {
 		char **words = config_split(v, why, n);
 		if (!words)
@@ -648,6 +657,7 @@ void config_print(const struct config *c, FILE *f)
 		case CK_ALLOW_FAILBACK: fprintf(f, "%s\n", r->node.allow_failback ? "yes" : "no"); break;
 		case CK_FAILOVER_ON_SHUTDOWN: fprintf(f, "%s\n", r->node.failover_on_shutdown ? "yes" : "no"); break;
 		case CK_LOG_LEVEL: fprintf(f, "%s\n", levels[c->log_level]); break;
+		case CK_HTTP: fprintf(f, "%s\n", c->http ? c->http : ""); break;
 		case CK_COMMAND: print_words(f, r->argv); break;
 		case CK_WORKING_DIRECTORY: fprintf(f, "%s\n", r->workload_as.dir ? r->workload_as.dir : ""); break;
 		case CK_USER: fprintf(f, "%s\n", c->user ? c->user : ""); break;

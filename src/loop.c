@@ -740,7 +740,14 @@ static void on_notify(struct loop *l, int len)
 	for (; c; c = CMSG_NXTHDR(&l->nmsg, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
 			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-	if (!l->wl_active || !cred.pid || !supervise_in_tree(&l->wl, cred.pid)) {
+	/* A sender that has exited already (a short-lived helper, as with
+	 * systemd-notify) cannot be placed in the tree any more: it is taken
+	 * at its word when it ran as the workload's user or as root, the
+	 * users that can start processes in the tree anyway. */
+	bool gone = cred.pid > 0 && kill(cred.pid, 0) < 0 && errno == ESRCH;
+	bool ours = cred.pid > 0 && (supervise_in_tree(&l->wl, cred.pid) ||
+				     (gone && (cred.uid == 0 || cred.uid == l->cfg->workload_as.uid)));
+	if (!l->wl_active || !ours) {
 		log_debug("notify message from pid %d, not the workload's: ignored", (int)cred.pid);
 		return;
 	}

@@ -23,6 +23,7 @@ enum config_key {
 	CK_ALLOW_FAILBACK,
 	CK_FAILOVER_ON_SHUTDOWN,
 	CK_LOG_LEVEL,
+	CK_HTTP,
 	CK_COMMAND,
 	CK_WORKING_DIRECTORY,
 	CK_USER,
@@ -72,7 +73,8 @@ struct config {
 	int log_level;
 	bool rejoin; /* after-fence: rejoin (true) or exit */
 	const char *user, *group;
-	char **env; /* KEY=VALUE, added to the manager's environment */
+	const char *http; /* ADDR:PORT of the health endpoint, or NULL */
+	char **env;       /* KEY=VALUE, added to the manager's environment */
 	size_t nenv;
 	char **command; /* [workload] command, split into words */
 	const char *command_text;

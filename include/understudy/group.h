@@ -18,4 +18,35 @@ bool group_held(struct lockfile *lf, int offset);
 /* Print s as a JSON string, quotes and escapes included. */
 void group_json_string(FILE *f, const char *s);
 
+/* One look at a group: one read of its file, and a lock test for the live
+ * lock and for each registered node. */
+struct group_look {
+	struct lf_view view;
+	bool has_live;  /* the file names a live node (live or failback) */
+	bool live_held; /* some process holds the live lock */
+	bool alive[LF_SLOTS];
+};
+
+/* Look at the group through lf. An empty file is a new group no node has
+ * joined. Returns 0 or -errno: -EBADMSG when the file is not ours. */
+int group_look(struct lockfile *lf, struct group_look *g);
+
+/* What the live's heartbeat did while it was watched. */
+struct group_beat {
+	bool advancing;
+	long seen_ms; /* how long until it was seen to advance */
+};
+
+/* Watch the live's heartbeat for a little more than one of its intervals
+ * (hosts' clocks disagree, so only a counter seen to move tells). Blocks
+ * that long. Returns 0 or -errno from reading the file. */
+int group_watch_heartbeat(struct lockfile *lf, const struct lf_view *v, struct group_beat *b);
+
+/* "failback" or "switchover". */
+const char *group_request_kind(uint8_t kind);
+
+/* The group as one JSON object and a newline, as `status --json` prints it;
+ * advancing says whether the live's heartbeat was seen to move. */
+void group_print_json(FILE *f, const struct group_look *g, bool advancing);
+
 #endif

@@ -18,6 +18,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,9 +31,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -2138,5 +2141,447 @@ Test(run, failback_wait_returns_when_ready)
 	cr_log_info("failback --wait took %.0f ms; node-a's workload was ready %.0f ms after its exec", c.ms,
 		    (double)(rd.t - st.t) / 1e6);
 	cmd_free(&c);
+	no_overlap();
+}
+
+/* --- the health endpoint (run --http) ---------------------------------------- */
+
+/* A port nobody listens on now: the kernel's choice for port 0. */
+static int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(fd >= 0);
+	cr_assert(bind(fd, (struct sockaddr *)&sa, len) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static char *http_addr(int port)
+{
+	char *s = NULL;
+	cr_assert(asprintf(&s, "127.0.0.1:%d", port) > 0);
+	return s;
+}
+
+/* A connection to 127.0.0.1:port, with a receive timeout; -1 if refused. */
+static int http_connect(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = 10 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool send_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w <= 0)
+			return false;
+		p += w, n -= (size_t)w;
+	}
+	return true;
+}
+
+struct reply {
+	int code; /* the status code; -1: refused or closed without an answer */
+	char *head, *body;
+	double ms;
+};
+
+/* The reply on fd, read to the end (every request says Connection: close). */
+static struct reply http_read(int fd, int64_t t0)
+{
+	struct reply r = { .code = -1 };
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	cr_assert(buf);
+	for (;;) {
+		if (len + 1024 > cap)
+			cr_assert(buf = realloc(buf, cap *= 2));
+		ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	close(fd);
+	r.ms = ms_since(t0);
+	char *end = strstr(buf, "\r\n\r\n");
+	if (sscanf(buf, "HTTP/1.1 %d ", &r.code) != 1 || !end) {
+		r.code = -1;
+		free(buf);
+		return r;
+	}
+	*end = '\0';
+	r.head = buf;
+	cr_assert(r.body = strdup(end + 4));
+	return r;
+}
+
+/* Send a whole request as written (the test's own client, no library). */
+static struct reply http_raw(int port, const char *request)
+{
+	int64_t t0 = th_now_ns();
+	int fd = http_connect(port);
+	if (fd < 0 || !send_all(fd, request, strlen(request))) {
+		if (fd >= 0)
+			close(fd);
+		return (struct reply){ .code = -1, .ms = ms_since(t0) };
+	}
+	return http_read(fd, t0);
+}
+
+static struct reply http_req(int port, const char *method, const char *path)
+{
+	char req[256];
+	snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", method, path);
+	return http_raw(port, req);
+}
+
+static void reply_free(struct reply *r)
+{
+	free(r->head);
+	free(r->body);
+	r->head = r->body = NULL;
+}
+
+/* A header of the reply, case-insensitively; "" when missing. */
+static const char *header(const struct reply *r, const char *name, char *out, size_t n)
+{
+	*out = '\0';
+	for (const char *p = r->head ? strstr(r->head, "\r\n") : NULL; p; p = strstr(p + 2, "\r\n")) {
+		size_t k = strlen(name);
+		if (!strncasecmp(p + 2, name, k) && p[2 + k] == ':') {
+			const char *v = p + 3 + k + strspn(p + 3 + k, " ");
+			snprintf(out, n, "%.*s", (int)strcspn(v, "\r"), v);
+			break;
+		}
+	}
+	return out;
+}
+
+/* Wait until GET /health on port answers code; returns how long it took. */
+static double wait_health(int port, int code, int timeout_ms)
+{
+	int64_t t0 = th_now_ns();
+	int last = -1;
+	while (ms_since(t0) < timeout_ms) {
+		struct reply r = http_req(port, "GET", "/health");
+		last = r.code;
+		reply_free(&r);
+		if (last == code)
+			return ms_since(t0);
+		sleep_ms(10);
+	}
+	ensure(0, "/health on port %d answered %d, not %d, for %d ms", port, last, code, timeout_ms);
+	return -1;
+}
+
+/* Node-a primary, node-b backup, each with its own endpoint. */
+static void http_pair(int *a, int *b, int *pa, int *pb)
+{
+	*pa = free_port(), *pb = free_port();
+	char *aa = http_addr(*pa), *ab = http_addr(*pb);
+	*a = start_node("primary", "node-a", "--http", aa, NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	*b = start_node("backup", "node-b", "--http", ab, NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	free(aa), free(ab);
+}
+
+/* 200 on the live node only, 503 on the backup; a failover swaps them. */
+Test(run, http_health_follows_the_live_node)
+{
+	int a, b, pa, pb;
+	http_pair(&a, &b, &pa, &pb);
+	wait_health(pa, 200, BOUND_MS);
+	struct reply r = http_req(pa, "GET", "/health");
+	char h[128];
+	ensure(r.code == 200 && !strcmp(r.body, "live\n"), "live: %d %s", r.code, r.body);
+	ensure(!strcmp(header(&r, "Content-Type", h, sizeof(h)), "text/plain"), "live: Content-Type %s", h);
+	cr_log_info("GET /health on the live node: %.2f ms", r.ms);
+	reply_free(&r);
+	r = http_req(pb, "GET", "/health");
+	ensure(r.code == 503 && !strcmp(r.body, "standby\n"), "backup: %d %s", r.code, r.body);
+	reply_free(&r);
+	r = http_req(pa, "HEAD", "/health");
+	ensure(r.code == 200 && !*r.body, "HEAD: %d, body \"%s\"", r.code, r.body ? r.body : "");
+	reply_free(&r);
+
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGKILL);
+	double ms = wait_health(pb, 200, BOUND_MS);
+	cr_log_info("SIGKILL of the live manager -> /health 200 on the backup: %.1f ms (%.1f ms after the kill)", ms,
+		    ms_since(t0));
+	r = http_req(pa, "GET", "/health");
+	ensure(r.code == -1, "the dead node's endpoint answered %d", r.code);
+	reply_free(&r);
+	/* node-a comes back: it waits behind node-b, and says so. */
+	char *aa = http_addr(pa);
+	a = start_node("primary", "node-a", "--http", aa, NULL);
+	free(aa);
+	wait_state("node-a", LF_SLOT_WAITING, BOUND_MS);
+	wait_health(pa, 503, BOUND_MS);
+	r = http_req(pb, "GET", "/health");
+	ensure(r.code == 200, "node-b after node-a's return: %d", r.code);
+	reply_free(&r);
+	no_overlap();
+}
+
+/* Drop "heartbeat" and "heartbeat_advancing": they move between reads. */
+static char *without_heartbeat(const char *json)
+{
+	static const char *const keys[] = { ",\"heartbeat\":", ",\"heartbeat_advancing\":" };
+	char *s = json_compact(json);
+	for (size_t i = 0; i < 2; i++) {
+		char *p = strstr(s, keys[i]);
+		if (p) {
+			const char *e = json_skip(p + strlen(keys[i]));
+			memmove(p, e, strlen(e) + 1);
+		}
+	}
+	return s;
+}
+
+/* /status is status --json: the same object, field for field. */
+Test(run, http_status_is_status_json)
+{
+	int a, b, pa, pb;
+	http_pair(&a, &b, &pa, &pb);
+	struct reply r = http_req(pb, "GET", "/status");
+	char h[128];
+	ensure(r.code == 200, "/status: %d", r.code);
+	ensure(!strcmp(header(&r, "Content-Type", h, sizeof(h)), "application/json"), "Content-Type %s", h);
+	ensure(!strcmp(header(&r, "Cache-Control", h, sizeof(h)), "no-store"), "Cache-Control %s", h);
+	cr_log_info("GET /status on the backup: %.2f ms", r.ms);
+	char *body = json_compact(r.body);
+	size_t len;
+	const char *live = json_get(body, "live", &len);
+	/* Not yet seen to move: one look cannot tell. */
+	ensure(live && json_is(live, "heartbeat_advancing", "false"), "first look: %s", body);
+	struct cmd c = run_cmd(BOUND_MS, "status", "--lock", T.lock, "--json", NULL);
+	ensure(c.code == 0, "status --json: exit %d %s", c.code, c.err);
+	char *x = without_heartbeat(r.body), *y = without_heartbeat(c.out);
+	ensure(!strcmp(x, y), "/status and status --json differ:\n%s\n%s", x, y);
+	ensure(json_array_len(json_get(x, "nodes", &len)) == 2, "two nodes: %s", x);
+	free(x), free(y), free(body);
+	cmd_free(&c);
+	reply_free(&r);
+	/* One heartbeat later the next look sees it moved. */
+	sleep_ms(1300);
+	r = http_req(pb, "GET", "/status");
+	body = json_compact(r.body);
+	live = json_get(body, "live", &len);
+	ensure(r.code == 200 && live && json_is(live, "heartbeat_advancing", "true"), "second look: %d %s", r.code,
+	       body);
+	free(body);
+	reply_free(&r);
+}
+
+/* Only GET and HEAD of /health and /status; no body; a bounded request.
+ * None of it disturbs the node. */
+Test(run, http_refuses_what_it_does_not_serve)
+{
+	int a, b, pa, pb;
+	http_pair(&a, &b, &pa, &pb);
+	wait_health(pa, 200, BOUND_MS);
+	struct reply r = http_req(pa, "GET", "/other");
+	ensure(r.code == 404, "/other: %d", r.code);
+	reply_free(&r);
+	r = http_req(pa, "GET", "/health/");
+	ensure(r.code == 404, "/health/: %d", r.code);
+	reply_free(&r);
+	char h[128];
+	r = http_req(pa, "POST", "/health");
+	ensure(r.code == 405 && !strcmp(header(&r, "Allow", h, sizeof(h)), "GET, HEAD"), "POST: %d, Allow %s", r.code,
+	       h);
+	reply_free(&r);
+	r = http_raw(pa, "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello");
+	ensure(r.code == 413, "a body: %d", r.code);
+	reply_free(&r);
+	/* 64 KiB of header: far beyond the request's memory. */
+	size_t big = 64 * 1024;
+	char *req = malloc(big + 128), *p = req;
+	cr_assert(req);
+	p += sprintf(p, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: ");
+	memset(p, 'a', big);
+	strcpy(p + big, "\r\n\r\n");
+	r = http_raw(pa, req);
+	cr_log_info("a 64 KiB header: answered %d", r.code);
+	ensure(r.code == -1 || r.code == 431 || r.code == 400 || r.code == 413 || r.code == 414, "a 64 KiB header: %d",
+	       r.code);
+	reply_free(&r);
+	free(req);
+	r = http_req(pa, "GET", "/health");
+	ensure(r.code == 200, "/health after the refusals: %d", r.code);
+	reply_free(&r);
+	ensure(count(EV_START, NULL) == 1 && count(EV_STOP, NULL) == 0 && proc_alive(a) && proc_alive(b),
+	       "the node was disturbed: %d starts, %d stops", count(EV_START, NULL), count(EV_STOP, NULL));
+}
+
+static uint64_t heartbeat_now(void)
+{
+	struct lf_view v;
+	return read_view(&v) ? v.live.heartbeat : 0;
+}
+
+/* More connections than the limit, each holding its slot with half a
+ * request: the extra ones are refused, the node goes on and still fails
+ * over. */
+Test(run, http_connection_flood_leaves_the_node_alone)
+{
+	int a, b, pa, pb;
+	http_pair(&a, &b, &pa, &pb);
+	wait_health(pa, 200, BOUND_MS);
+	enum { FLOOD = 40 };
+	int fds[FLOOD], open_ = 0;
+	for (int i = 0; i < FLOOD; i++) {
+		fds[i] = http_connect(pa);
+		if (fds[i] >= 0 && !send_all(fds[i], "GET /health HTTP/1.1\r\n", 22)) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	uint64_t beat0 = heartbeat_now();
+	sleep_ms(1500);
+	/* A connection the server closed reads as end of file at once. */
+	for (int i = 0; i < FLOOD; i++) {
+		char c;
+		if (fds[i] >= 0 && recv(fds[i], &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN)
+			open_++;
+	}
+	uint64_t beat1 = heartbeat_now();
+	cr_log_info("%d connections with half a request: %d held open by the server; heartbeat %llu -> %llu in 1.5 s",
+		    FLOOD, open_, (unsigned long long)beat0, (unsigned long long)beat1);
+	/* All from 127.0.0.1: the per-address limit (8) is the one that bites. */
+	ensure(open_ >= 1 && open_ <= 8, "%d of %d connections held open: the limit did not hold", open_, FLOOD);
+	ensure(beat1 > beat0, "the live's heartbeat stood still under the flood");
+	ensure(count(EV_START, NULL) == 1 && count(EV_STOP, NULL) == 0, "the workload was disturbed");
+	/* The node still fails over with its endpoint flooded. */
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGKILL);
+	wait_live("node-b", BOUND_MS);
+	cr_log_info("failover with the endpoint flooded: node-b live after %.1f ms", ms_since(t0));
+	for (int i = 0; i < FLOOD; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	wait_health(pb, 200, BOUND_MS);
+	no_overlap();
+}
+
+/* A storage that hangs holds /status back until it gives up (504), never
+ * /health. */
+Test(run, http_hung_storage_holds_only_status)
+{
+	int a, b, pa, pb;
+	http_pair(&a, &b, &pa, &pb);
+	wait_health(pa, 200, BOUND_MS);
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	int64_t t0 = th_now_ns();
+	int fd = http_connect(pa);
+	ensure(fd >= 0, "connect");
+	const char *req = "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	ensure(send_all(fd, req, strlen(req)), "send");
+	sleep_ms(200);
+	struct reply h = http_req(pa, "GET", "/health");
+	struct reply s = http_read(fd, t0);
+	cr_log_info("hung storage: /health %d in %.1f ms, /status %d after %.0f ms", h.code, h.ms, s.code, s.ms);
+	th_kill(hang);
+	ensure(h.code == 200 && h.ms < 1000, "/health waited for the storage: %d after %.0f ms", h.code, h.ms);
+	ensure(s.code == 504 && s.ms >= 2900 && s.ms < BOUND_MS, "/status: %d after %.0f ms", s.code, s.ms);
+	reply_free(&h);
+	reply_free(&s);
+	struct reply r = http_req(pa, "GET", "/status");
+	ensure(r.code == 200, "/status once the storage answers: %d", r.code);
+	reply_free(&r);
+}
+
+/* The address must be one this node can listen on, and numeric. */
+Test(run, http_address_is_checked_at_start)
+{
+	int port = free_port();
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(busy >= 0 && bind(busy, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(busy, 1) == 0);
+	char *addr = http_addr(port), *want = NULL;
+	cr_assert(asprintf(&want, "--http %s: cannot listen: Address already in use", addr) > 0);
+	struct cmd c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--http",
+			       addr, "--", T.witness, T.log, T.wlock, NULL);
+	ensure(c.code == 71 && strstr(c.err, want), "busy port: exit %d: %s", c.code, c.err);
+	ensure(count(EV_START, NULL) == 0 && access(T.lock, F_OK) < 0, "the node ran with its port busy");
+	cmd_free(&c);
+	close(busy);
+	free(want), free(addr);
+	static const char *const bad[] = { "localhost:8080", "127.0.0.1", "::1:8080", "127.0.0.1:0", "[::1]8080" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--http", bad[i], "--", T.witness,
+			    T.log, T.wlock, NULL);
+		ensure(c.code == 64 && strstr(c.err, "--http: '"), "--http %s: exit %d: %s", bad[i], c.code, c.err);
+		cmd_free(&c);
+	}
+	char *text = NULL;
+	cr_assert(asprintf(&text, "[group]\nlock = %s\n[node]\nrole = primary\nhttp = localhost:8080\n", T.lock) > 0);
+	char *conf = write_file("http.conf", 0644, text);
+	c = run_cmd(BOUND_MS, "run", "--config", conf, "--", T.witness, T.log, T.wlock, NULL);
+	ensure(c.code == 78 && strstr(c.err, ":5: [node] http: 'localhost:8080'"), "in a file: exit %d: %s", c.code,
+	       c.err);
+	cmd_free(&c);
+	free(text), free(conf);
+}
+
+/* A fenced node stops serving 200 at once, and its endpoint comes back
+ * with the node that rejoins (the same port, bound again after the
+ * re-exec), even with a /status stuck on the storage meanwhile. */
+Test(run, http_follows_a_fenced_node_that_rejoins)
+{
+	int pa = free_port();
+	char *aa = http_addr(pa);
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", "--http", aa,
+			   NULL);
+	free(aa);
+	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	start_node("backup", "node-b", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	wait_health(pa, 200, BOUND_MS);
+	/* Nothing that reads the lock file (the diagnostics do) until the
+	 * storage answers again: the checks come after th_kill. */
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	/* Its reader stays in the hung call; the node fences meanwhile, so
+	 * the answer is 504 or a connection closed by the stopping server. */
+	struct reply s = http_req(pa, "GET", "/status");
+	bool killed = wait_dead((pid_t)wpid, BOUND_MS);
+	struct reply h = http_req(pa, "GET", "/health");
+	th_kill(hang);
+	ensure(s.code == 504 || s.code == -1, "/status on a hung storage: %d", s.code);
+	ensure(killed, "the workload outlived the hung storage");
+	ensure(h.code != 200, "/health said 200 with the workload killed");
+	cr_log_info("hung storage: /status %d after %.0f ms, /health %d after the fence", s.code, s.ms, h.code);
+	reply_free(&s);
+	reply_free(&h);
+	wait_live("node-b", BOUND_MS);
+	wait_state("node-a", LF_SLOT_WAITING, BOUND_MS);
+	double ms = wait_health(pa, 503, BOUND_MS);
+	h = http_req(pa, "GET", "/health");
+	ensure(h.code == 503 && !strcmp(h.body, "standby\n"), "the rejoined node: %d %s", h.code, h.body);
+	reply_free(&h);
+	cr_log_info("the rejoined node's endpoint answered 503 standby after %.0f ms", ms);
+	ensure(proc_alive(a), "node-a's manager is gone");
 	no_overlap();
 }

@@ -210,6 +210,7 @@ Test(config, full_file_every_section_and_key_lands)
 		"allow-failback = on\n"
 		"failover-on-shutdown = true\n"
 		"log-level = debug\n"
+		"http = 127.0.0.1:8089\n"
 		"\n"
 		"[workload]\n"
 		"command = /usr/bin/app --flag 'two words' \"say \\\"hi\\\"\" back\\ slash\n"
@@ -255,6 +256,7 @@ Test(config, full_file_every_section_and_key_lands)
 	cr_expect(r->node.allow_failback);
 	cr_expect(r->node.failover_on_shutdown);
 	cr_expect_eq(g_c.log_level, LOGL_DEBUG);
+	cr_expect_str_eq(g_c.http, "127.0.0.1:8089");
 
 	static const char *const cmd[] = { "/usr/bin/app", "--flag", "two words", "say \"hi\"",
 					   "back slash",   "--more", "x\\y",      NULL };
