@@ -712,11 +712,27 @@ void lockfile_close(struct lockfile *lf)
 const char *lockfile_strerror(const struct lockfile *lf, char *buf, size_t n)
 {
 	const char *what = "unknown error";
+	char version[160];
 	switch (lf->err) {
 	case LF_OK: what = "no error"; break;
 	case LF_E_SHORT: what = "shorter than an understudy lock file: not ours, left untouched"; break;
 	case LF_E_MAGIC: what = "not an understudy lock file (wrong magic): left untouched"; break;
-	case LF_E_VERSION: what = "lock file format of another major version; this build speaks 1.x"; break;
+	case LF_E_VERSION:
+		/* The operator in the middle of an upgrade needs both versions:
+		 * which one the file is, and which ones this binary can join. */
+		if (lf->major != LF_VERSION_MAJOR)
+			snprintf(version, sizeof(version),
+				 "lock file format %u.%u is %s than this build speaks (%d.x, up to %d.%d): left "
+				 "untouched",
+				 lf->major, lf->minor, lf->major > LF_VERSION_MAJOR ? "newer" : "older",
+				 LF_VERSION_MAJOR, LF_VERSION_MAJOR, LF_VERSION_MINOR);
+		else
+			snprintf(version, sizeof(version),
+				 "lock file format %u.%u with a layout no %d.x has (slots, slot size or file size): "
+				 "corrupt or foreign, left untouched",
+				 lf->major, lf->minor, LF_VERSION_MAJOR);
+		what = version;
+		break;
 	case LF_E_HEADER: what = "lock file header checksum failed: corrupt, left untouched"; break;
 	case LF_E_NOTFILE: what = "not a regular file (directory, FIFO, device or symlink)"; break;
 	case LF_E_SYS: what = strerror(lf->errno_value); break;

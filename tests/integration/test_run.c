@@ -334,18 +334,6 @@ struct cmd {
 	char *out, *err;
 };
 
-static char *slurp(const char *path)
-{
-	uint8_t *buf;
-	size_t len;
-	if (th_read_file(path, &buf, &len) < 0)
-		return strdup("");
-	char *s = realloc(buf, len + 1);
-	cr_assert(s);
-	s[len] = '\0';
-	return s;
-}
-
 /* Run $UNDERSTUDY_BIN ARGS... (NULL-terminated), capture its output. */
 __attribute__((sentinel)) static struct cmd run_cmd(int timeout_ms, ...)
 {
@@ -377,8 +365,8 @@ __attribute__((sentinel)) static struct cmd run_cmd(int timeout_ms, ...)
 		c.code = exit_code(i);
 	}
 	c.ms = ms_since(t0);
-	c.out = slurp(out);
-	c.err = slurp(err);
+	c.out = th_read_text(out);
+	c.err = th_read_text(err);
 	free(out), free(err);
 	return c;
 }
@@ -780,7 +768,7 @@ static int json_array_len(const char *v)
 
 static void dump_file(const char *label, const char *path)
 {
-	char *s = slurp(path);
+	char *s = th_read_text(path);
 	size_t len = strlen(s);
 	cr_log_error("---- %s%s\n%s", label, len > 6000 ? " (last 6000 bytes)" : "", len > 6000 ? s + len - 6000 : s);
 	free(s);
@@ -1273,7 +1261,7 @@ Test(run, hung_storage_fences_the_live)
 	ensure(exit_code(a) == 74, "node-a exited %d, want 74 (EX_IOERR)", exit_code(a));
 	for (int i = 0; i < 200 && access(marker, F_OK) < 0; i++)
 		sleep_ms(10);
-	char *said = slurp(marker);
+	char *said = th_read_text(marker);
 	ensure(said && !strcmp(said, "fence fence node-a\n"), "the on-fence hook said \"%s\"",
 	       said ? said : "(nothing)");
 	free(said);
@@ -1360,7 +1348,7 @@ Test(run, takeover_refused_while_the_old_heartbeat_advances)
 	ensure(count(EV_START, "node-b") == 0, "node-b started while the old live's heartbeat advanced");
 	struct ev s = wait_start("node-b", 1, BOUND_MS);
 	ensure(s.t >= quiet, "node-b started before the old heartbeat stood still");
-	char *path = th_path(T.dir, "node-b.stderr"), *err = slurp(path);
+	char *path = th_path(T.dir, "node-b.stderr"), *err = th_read_text(path);
 	ensure(err && strstr(err, "heartbeat advanced"), "node-b did not say why it held back");
 	free(err);
 	free(path);
@@ -1683,7 +1671,7 @@ static char *hook_script(void)
 /* How many lines of DIR/hooks.log start with "EVENT EVENT NODE ". */
 static int hook_count(const char *event, const char *node)
 {
-	char *path = th_path(T.dir, "hooks.log"), *text = slurp(path), *pfx = NULL;
+	char *path = th_path(T.dir, "hooks.log"), *text = th_read_text(path), *pfx = NULL;
 	cr_assert(asprintf(&pfx, "%s %s %s ", event, event, node) > 0);
 	int n = 0;
 	for (char *save, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
@@ -1846,7 +1834,7 @@ Test(run, hooks_follow_the_transitions)
 	wait_hook("live", "node-a", 2);
 	wait_hook("failback", "node-a", 1);
 #undef HOOKS
-	char *path = th_path(T.dir, "hooks.log"), *log = slurp(path);
+	char *path = th_path(T.dir, "hooks.log"), *log = th_read_text(path);
 	cr_log_info("hooks:\n%s", log);
 	/* The primary's on-live names its own workload. */
 	long wpid = last(EV_START, "node-a").pid;
@@ -1880,7 +1868,7 @@ Test(run, a_failing_or_hanging_hook_never_blocks)
 	char *ta = NULL, *tb = NULL;
 	for (;;) {
 		free(ta), free(tb);
-		ta = slurp(err_a), tb = slurp(err_b);
+		ta = th_read_text(err_a), tb = th_read_text(err_b);
 		if ((strstr(ta, "did not finish within 300 ms") && strstr(tb, "failed: exit status 3")) ||
 		    th_now_ns() > dl)
 			break;
@@ -1904,7 +1892,7 @@ static long proc_reads(pid_t pid)
 {
 	char path[64], *text;
 	snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
-	text = slurp(path);
+	text = th_read_text(path);
 	char *p = strstr(text, "syscr: ");
 	long n = p ? atol(p + 7) : -1;
 	free(text);
@@ -1938,7 +1926,7 @@ Test(run, status_watch_prints_each_change)
 	sleep_ms(400);
 	kill(T.procs[w].pid, SIGTERM);
 	wait_exit(w, BOUND_MS);
-	char *out = slurp(path);
+	char *out = th_read_text(path);
 	cr_log_info("watch printed:\n%s", out);
 	int lines = 0;
 	bool first = false, live_b = false, leave_a = false;
@@ -2117,7 +2105,7 @@ Test(run, a_silent_workload_watchdog_restarts_it)
 		    (double)(second.t - first.t) / 1e6);
 	ensure(second.t - first.t >= 600 * 1000000LL, "restarted after %.0f ms: before the pets stopped",
 	       (double)(second.t - first.t) / 1e6);
-	char *err = th_path(T.dir, "node-a.stderr"), *text = slurp(err);
+	char *err = th_path(T.dir, "node-a.stderr"), *text = th_read_text(err);
 	ensure(strstr(text, "did not pet its watchdog within 300 ms"), "no watchdog message:\n%s", text);
 	ensure(proc_alive(a), "node-a exited");
 	free(err), free(text);

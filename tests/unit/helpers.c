@@ -107,6 +107,18 @@ int th_read_file(const char *path, uint8_t **buf, size_t *len)
 	return 0;
 }
 
+char *th_read_text(const char *path)
+{
+	uint8_t *buf;
+	size_t len;
+	if (th_read_file(path, &buf, &len) < 0)
+		return strdup("");
+	char *s = realloc(buf, len + 1);
+	cr_assert(s);
+	s[len] = '\0';
+	return s;
+}
+
 void th_write_file(const char *path, const void *buf, size_t len)
 {
 	FILE *f = fopen(path, "wb");

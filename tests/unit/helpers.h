@@ -22,6 +22,9 @@ void th_kill(pid_t pid);
 int64_t th_now_ns(void);
 /* Read a whole file into a malloc'd buffer; -1 if it cannot. */
 int th_read_file(const char *path, uint8_t **buf, size_t *len);
+/* A whole file as a NUL-terminated string (malloc'd); "" if it cannot be
+ * read, so a missing output reads as empty. */
+char *th_read_text(const char *path);
 /* Create or replace a file with exactly these bytes. */
 void th_write_file(const char *path, const void *buf, size_t len);
 /* 1 when another process holds a lock on the byte at offset of path. */
