@@ -12,6 +12,7 @@ import fcntl
 import json
 import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -26,6 +27,7 @@ import urllib.request
 NS_MS = 1e6
 TICK = os.sysconf("SC_CLK_TCK")
 RIG_LOCK = "/tmp/us-rig.lock"
+CHECK_S = 0.5  # understudy's default --check-interval
 RIG = "/tmp/us-rig"
 # As tests/cluster/test_gluster.sh: what makes fencing hold on the rig.
 RIG_TIMING = ["--fence-timeout", "2s", "--heartbeat-interval", "500ms", "--check-interval", "250ms"]
@@ -339,7 +341,10 @@ def handovers(cfg, workdir, trials, timeout=20):
                 lambda: g.state("n0") == "claiming" and g.state("n1") == "live" and "n1", timeout)
             if not old:
                 raise RuntimeError(f"group not ready for {kind} ({workdir})")
-            time.sleep(0.1)
+            # The live node reads the file every check interval from the
+            # moment it became live: a request at a fixed delay after that
+            # would always land at the same point of its cycle.
+            time.sleep(0.1 + random.random() * CHECK_S)
             t0 = now()
             r = subprocess.run([cfg.understudy, kind, "--lock", lock], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -518,7 +523,8 @@ def loadavg():
 
 
 def fstype(path):
-    r = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True)
+    # findmnt names ext4 as such; stat -f only knows the ext2/3/4 magic.
+    r = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", path], capture_output=True, text=True)
     return r.stdout.strip() or "?"
 
 
@@ -698,8 +704,8 @@ def part_gluster(cfg, R, work):
             subprocess.run(["bash", cfg.rig, "up"], check=True, stdout=sys.stderr)
             log(f"gluster: rig up in {time.monotonic() - t:.0f} s")
             hosts = [("us-a", f"{RIG}/a/mnt/g.lock"), ("us-b", f"{RIG}/b/mnt/g.lock")]
-            for label, opts, trials in (("auto", [], cfg.gluster_trials),
-                                        ("0", ["--takeover-delay", "0"], cfg.gluster_trials)):
+            for label, opts, trials in (("auto", [], cfg.gluster_trials[0]),
+                                        ("0", ["--takeover-delay", "0"], cfg.gluster_trials[1])):
                 os.makedirs(f"{RIG}/a/mnt", exist_ok=True)
                 try:
                     os.unlink(f"{RIG}/a/mnt/g.lock")
@@ -806,6 +812,7 @@ def plots(cfg, R, out, work):
             f = os.path.join(work, f"fo{i}.dat")
             s = sorted(xs)
             with open(f, "w") as fh:
+                fh.write(f"{s[0]} 0\n")  # so that the first step is drawn
                 for j, x in enumerate(s):
                     fh.write(f"{x} {(j + 1) / len(s)}\n")
             series.append(f"'{f}' using 1:2 with steps lw 2 title '{k} (n={len(s)})'")
@@ -906,7 +913,7 @@ def main():
     cfg.scale_trials = 10 if full else (1 if smoke else 3)
     cfg.groups = [1, 100, 500] if not smoke else [1, 10]
     cfg.groups_s = 20 if full else (1 if smoke else 5)
-    cfg.gluster_trials = 20 if full else 3
+    cfg.gluster_trials = (30, 50) if full else (3, 3)  # a trial with the delay lasts 3 s
     cfg.rig_wait_s = 900 if full else 60
     if smoke and "gluster" in cfg.parts and cfg.only == ",".join(PARTS):
         cfg.parts.remove("gluster")
