@@ -34,7 +34,11 @@ pkgs=()
 command -v systemd-analyze >/dev/null 2>&1 || pkgs+=(systemd)
 command -v scdoc >/dev/null 2>&1 || pkgs+=(scdoc)
 command -v man >/dev/null 2>&1 || pkgs+=(man-db)
-[ ${#pkgs[@]} -eq 0 ] || apt_install "packaging tools: ${pkgs[*]}" "${pkgs[@]}"
+# The linters: the code is held to clang-format, clang-tidy and cppcheck.
+command -v clang-format >/dev/null 2>&1 || pkgs+=(clang-format)
+command -v clang-tidy >/dev/null 2>&1 || pkgs+=(clang-tidy)
+command -v cppcheck >/dev/null 2>&1 || pkgs+=(cppcheck)
+[ ${#pkgs[@]} -eq 0 ] || apt_install "packaging tools and linters: ${pkgs[*]}" "${pkgs[@]}"
 
 run_suite() {
 	local dir=$1
@@ -52,6 +56,11 @@ run_suite() {
 }
 
 run_suite build -Dwerror=true
+echo "== lint: clang-format, clang-tidy (.clang-tidy), cppcheck"
+clang-format --dry-run --Werror src/*.c include/understudy/*.h tests/unit/*.[ch] tests/integration/*.c tests/bench/*.c
+tidy=$(clang-tidy -p build --quiet src/*.c 2>&1 | grep -E "warning:|error:" || true)
+[ -z "$tidy" ] || { echo "$tidy"; echo "== lint: clang-tidy is not clean"; exit 1; }
+cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -Iinclude -D_GNU_SOURCE src/
 # detect_leaks: the tests fork lock holders that are SIGKILLed on purpose.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite build-sanitize -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false

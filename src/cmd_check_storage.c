@@ -271,7 +271,7 @@ static void holder_probe(const char *path, int in, int out)
 {
 	struct lockfile lf;
 	helper_open(&lf, path, out);
-	struct msg m;
+	struct msg m = { 0 };
 	while (msg_recv(in, INT32_MAX, &m) == 0) {
 		int r = m.tag == 'l' ? lockfile_lock(&lf, LF_LOCK_LIVE, false) : ofd(lf.fd, F_UNLCK, LF_OFF_LIVE_LOCK);
 		msg_send(out, 'r', r);
@@ -281,7 +281,7 @@ static void holder_probe(const char *path, int in, int out)
 
 static int ask(struct helper *h, char tag, int64_t timeout_ms, int64_t *value)
 {
-	struct msg m;
+	struct msg m = { 0 };
 	int r = msg_send(h->to, tag, 0);
 	if (r == 0)
 		r = msg_recv(h->from, timeout_ms, &m);
@@ -342,7 +342,7 @@ static void waiter(const char *path, int in, int out)
 {
 	struct lockfile lf;
 	helper_open(&lf, path, out);
-	struct msg m;
+	struct msg m = { 0 };
 	while (msg_recv(in, INT32_MAX, &m) == 0) {
 		msg_send(out, 'r', 0);
 		int r = lockfile_lock(&lf, LF_LOCK_LIVE, true);
@@ -391,11 +391,11 @@ static void check_wake(const struct opts *o, struct lockfile *a)
 {
 	report_step(o->timeout_ms * 2, "a blocked waiter wakes on release");
 	struct helper h = { 0 };
-	int64_t lat[WAKE_ROUNDS], median, max;
+	int64_t lat[WAKE_ROUNDS] = { 0 }, median, max;
 	const char *bad = NULL;
 	int r = helper_start(&h, waiter, o->scratch), i = 0;
 	for (; r == 0 && i < WAKE_ROUNDS; i++) {
-		struct msg m;
+		struct msg m = { 0 };
 		if (lockfile_lock(a, LF_LOCK_LIVE, false) < 0) {
 			bad = "could not take the byte back after the waiter released it";
 			break;
@@ -462,10 +462,10 @@ static int kill_and_take(struct lockfile *a, pid_t pid, enum lf_lock take, int64
 static void check_death(const struct opts *o, struct lockfile *a)
 {
 	report_step(o->timeout_ms * 2, "a dead holder's lock is released");
-	int64_t lat[DEATH_ROUNDS], median, max;
+	int64_t lat[DEATH_ROUNDS] = { 0 }, median, max;
 	for (int i = 0; i < DEATH_ROUNDS; i++) {
 		struct helper h = { 0 };
-		struct msg m;
+		struct msg m = { 0 };
 		int r = helper_start(&h, holder, o->scratch);
 		if (r == 0)
 			r = msg_recv(h.from, o->timeout_ms, &m);
@@ -532,7 +532,7 @@ static void reader_writer(const char *path, int in, int out)
 	uint64_t seen;
 	read_nonce(&lf, 0, 0, &seen); /* fill whatever cache there is */
 	msg_send(out, 'r', 0);
-	struct msg m;
+	struct msg m = { 0 };
 	while (msg_recv(in, INT32_MAX, &m) == 0) {
 		int round = (int)m.value;
 		int r = m.tag == 'W' ? write_nonce(&lf, (uint64_t)getppid(), round, "helper")
@@ -546,7 +546,7 @@ static void check_write(const struct opts *o, struct lockfile *a)
 {
 	report_step(o->timeout_ms * 2, "a write under the lock is seen by another open");
 	struct helper h = { 0 };
-	struct msg m;
+	struct msg m = { 0 };
 	uint64_t seed = (uint64_t)getpid(), seen = 0;
 	int r = helper_start(&h, reader_writer, o->scratch), i = 0;
 	if (r == 0)
@@ -593,7 +593,7 @@ out:
 static void check_inherit(const struct opts *o)
 {
 	report_step(o->timeout_ms, "a lock stays with its open while an inheriting process lives");
-	struct lockfile c, probe;
+	struct lockfile c = { .fd = -1 }, probe = { .fd = -1 };
 	if (lockfile_open(&c, o->scratch, LF_OPEN_WRITE) < 0 || lockfile_open(&probe, o->scratch, LF_OPEN_WRITE) < 0) {
 		report("FAIL", "a lock stays with its open (cannot open the file: %s)",
 		       strerror(c.errno_value ? c.errno_value : probe.errno_value));
@@ -713,7 +713,7 @@ static void check_fs(const struct opts *o, struct lockfile *a)
 		report("FAIL", "file system: statfs: %s", strerror(errno));
 		return;
 	}
-	char type[256], mopts[3200], val[64];
+	char type[256] = "", mopts[3200] = "", val[64];
 	const char *name = fs_name((long)sf.f_type);
 	if (mount_of(o->dir, type, sizeof(type), mopts, sizeof(mopts)) < 0) {
 		snprintf(type, sizeof(type), "%s", name ? name : "unknown");
@@ -951,7 +951,7 @@ static int peer_round_trips(struct meet *m, const struct opts *o, uint64_t base,
 {
 	struct lockfile *lf = &m->lf;
 	bool a = m->me == 0;
-	int64_t lat[PEER_ROUNDS];
+	int64_t lat[PEER_ROUNDS] = { 0 };
 	uint32_t failed = 0;
 	int r;
 	for (int i = 0; i < rounds; i++) {
@@ -1019,7 +1019,7 @@ static int peer_write(struct meet *m, uint64_t base, int *ok)
 {
 	bool a = m->me == 0;
 	uint64_t my_seed, peer_seed, seen;
-	uint32_t theirs;
+	uint32_t theirs = 0;
 	int r;
 	memcpy(&my_seed, m->mine.id, 8);
 	memcpy(&peer_seed, m->peer_id, 8);
@@ -1051,8 +1051,8 @@ static int peer_timed(struct meet *m, const struct opts *o, bool death)
 {
 	int rounds = death ? PEER_DEATH_ROUNDS : PEER_ROUNDS;
 	const char *what = death ? "a dead holder's lock is released" : "a blocked waiter wakes on release";
-	uint32_t us;
-	report_step(o->timeout_ms * 2 + rounds * 100, "%s on %s", what, m->peer_name);
+	uint32_t us = 0;
+	report_step(o->timeout_ms * 2 + (int64_t)rounds * 100, "%s on %s", what, m->peer_name);
 	int r = peer_round_trips(m, o, death ? 200 : 100, rounds, death, &us);
 	if (r < 0)
 		peer_fail(m, what, r);

@@ -144,7 +144,8 @@ static void changes(const struct look *a, const struct look *b, struct line *l)
 		ev_str(l, "state", lockfile_status_name(b->status));
 		ev_end(l);
 	}
-	if (b->has_live && (!a->has_live || a->live.epoch != b->live.epoch || strcmp(a->live.name, b->live.name))) {
+	if (b->has_live &&
+	    (!a->has_live || a->live.epoch != b->live.epoch || strcmp(a->live.name, b->live.name) != 0)) {
 		ev_begin(l, "live");
 		ev_str(l, "node", b->live.name);
 		ev_str(l, "address", b->live.address);

@@ -745,9 +745,7 @@ char **config_split(const char *s, char *why, size_t n)
 		v[nw++] = out;
 		char quote = 0;
 		for (; *p && (quote || (*p != ' ' && *p != '\t' && *p != '\n')); p++) {
-			if (quote == '\'' && *p != '\'') {
-				*out++ = *p;
-			} else if (*p == '\\' && quote != '\'') {
+			if (*p == '\\' && quote != '\'') {
 				if (!p[1])
 					break;
 				/* In double quotes only these are escapes, as in a shell. */
@@ -791,7 +789,7 @@ int config_lock_path(const char *file, char **lock, char **name, char *why, size
 	int r = config_load(&c, file, why, n);
 	if (r == 0 && !c.run.lock_path)
 		r = fail(why, n, "%s: no [group] lock", file);
-	if (r == 0 && !(*lock = strdup(c.run.lock_path)))
+	else if (r == 0 && !(*lock = strdup(c.run.lock_path)))
 		r = fail(why, n, "out of memory");
 	if (r == 0 && name) {
 		*name = c.run.name ? strdup(c.run.name) : NULL;

@@ -142,8 +142,7 @@ void group_print_json(FILE *f, const struct group_look *g, bool advancing)
 		fprintf(f, "%s{\"name\":", first ? "" : ",");
 		group_json_string(f, s->name);
 		fprintf(f, ",\"role\":\"%s\",\"state\":\"%s\",\"alive\":%s,\"pid\":%u}", lockfile_role_name(s->role),
-			g->alive[i] ? lockfile_slot_describe(s) : "gone", g->alive[i] ? "true" : "false",
-			s->pid);
+			g->alive[i] ? lockfile_slot_describe(s) : "gone", g->alive[i] ? "true" : "false", s->pid);
 		first = false;
 	}
 	fprintf(f, "]}\n");

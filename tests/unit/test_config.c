@@ -330,7 +330,8 @@ Test(config, ready_in_every_form)
 		{ "http", "is not exec, notify, fd:N, tcp:ADDRESS:PORT or command:COMMAND" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		cr_expect_eq(config_set(&g_c, CK_READY, bad[i].value, g_why, sizeof(g_why)), -EINVAL, "%s", bad[i].value);
+		cr_expect_eq(config_set(&g_c, CK_READY, bad[i].value, g_why, sizeof(g_why)), -EINVAL, "%s",
+			     bad[i].value);
 		cr_expect(strstr(g_why, bad[i].why), "%s: '%s' lacks '%s'", bad[i].value, g_why, bad[i].why);
 	}
 }
