@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # run-fuzz.sh TARGET CORPUS ARTIFACTS SECONDS [LIBFUZZER-OPTION...]
-# Run a libFuzzer target for SECONDS on the seed corpus CORPUS. The corpus
+# Run a libFuzzer target for SECONDS (UNDERSTUDY_FUZZ_SECONDS wins) on the
+# seed corpus CORPUS. The corpus
 # is only read: inputs that find new coverage go to a scratch directory
 # that is removed afterwards. A crash, leak, sanitizer report or timeout
 # fails the run and leaves its input in ARTIFACTS, named after what it was.
 set -euo pipefail
-target=$1 corpus=$2 artifacts=$3 seconds=$4
+target=$1 corpus=$2 artifacts=$3 seconds=${UNDERSTUDY_FUZZ_SECONDS:-$4}
 shift 4
 [ -d "$corpus" ] || { echo "run-fuzz: no corpus at $corpus" >&2; exit 1; }
 scratch=$(mktemp -d)
