@@ -569,6 +569,12 @@ static int format_if_empty(struct lockfile *lf)
 		r = full_pwrite(lf->fd, image, sizeof(image), 0);
 		if (r == 0 && fsync(lf->fd) < 0)
 			r = -errno;
+		/* A full disk can take part of the image: left so, the file
+		 * is too short, refused by every node as not ours even once
+		 * there is room again. Empty, it is still a new group. */
+		if (r < 0 && ftruncate(lf->fd, 0) < 0) {
+			/* Nothing more to do; r names the cause. */
+		}
 	}
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u;
