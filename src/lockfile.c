@@ -680,11 +680,25 @@ void lockfile_close(struct lockfile *lf)
 const char *lockfile_strerror(const struct lockfile *lf, char *buf, size_t n)
 {
 	const char *what = "unknown error";
+	char version[160];
 	switch (lf->err) {
 	case LF_OK: what = "no error"; break;
 	case LF_E_SHORT: what = "shorter than an understudy lock file: not ours, left untouched"; break;
 	case LF_E_MAGIC: what = "not an understudy lock file (wrong magic): left untouched"; break;
-	case LF_E_VERSION: what = "lock file format of another major version; this build speaks 1.x"; break;
+	case LF_E_VERSION:
+		/* Which version each side has is what an operator in the
+		 * middle of an upgrade needs to know. */
+		if (lf->major != LF_VERSION_MAJOR)
+			snprintf(version, sizeof(version),
+				 "lock file format %u.%u; this build speaks %d.0 to %d.%d only: left untouched",
+				 lf->major, lf->minor, LF_VERSION_MAJOR, LF_VERSION_MAJOR, LF_VERSION_MINOR);
+		else
+			snprintf(version, sizeof(version),
+				 "lock file format %u.%u with another layout (slots, slot size or file size); "
+				 "this build speaks %d.0 to %d.%d only: left untouched",
+				 lf->major, lf->minor, LF_VERSION_MAJOR, LF_VERSION_MAJOR, LF_VERSION_MINOR);
+		what = version;
+		break;
 	case LF_E_HEADER: what = "lock file header checksum failed: corrupt, left untouched"; break;
 	case LF_E_NOTFILE: what = "not a regular file (directory, FIFO, device or symlink)"; break;
 	case LF_E_SYS: what = strerror(lf->errno_value); break;

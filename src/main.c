@@ -5,6 +5,7 @@
 #include <sysexits.h>
 
 #include "understudy/cmd.h"
+#include "understudy/lockfile.h"
 
 static const char usage[] = "usage: understudy COMMAND [options]\n"
 			    "\n"
@@ -52,7 +53,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "--version") == 0) {
-		printf("understudy %s (lock file format 1.0)\n", UNDERSTUDY_VERSION);
+		/* From the header that defines the format, so it cannot go stale. */
+		printf("understudy %s (lock file format %d.%d)\n", UNDERSTUDY_VERSION, LF_VERSION_MAJOR,
+		       LF_VERSION_MINOR);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
