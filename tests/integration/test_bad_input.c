@@ -270,7 +270,7 @@ Test(bad_input, damaged_lock_files_are_refused_and_left_untouched)
 Test(bad_input, a_directory_is_refused)
 {
 	cr_assert_eq(mkdir(T.lock, 0755), 0);
-	refused_by_every_command(T.lock, NULL, 65, "not a regular file", "a directory");
+	refused_by_every_command(T.lock, NULL, 65, "a directory, not a regular file", "a directory");
 }
 
 /* O_NOFOLLOW: a link could point a root-run node at any file. Refused
@@ -282,7 +282,7 @@ Test(bad_input, a_symlink_is_refused_and_its_target_untouched)
 	char *real = th_path(T.dir, "real.lock");
 	th_write_file(real, img, LF_SIZE);
 	cr_assert_eq(symlink(real, T.lock), 0);
-	refused_by_every_command(T.lock, real, 65, "not a regular file", "a symlink");
+	refused_by_every_command(T.lock, real, 65, "a symbolic link, not a regular file", "a symlink");
 	free(real);
 }
 
@@ -291,7 +291,7 @@ Test(bad_input, a_fifo_is_refused_without_hanging)
 {
 	cr_assert_eq(mkfifo(T.lock, 0660), 0);
 	int64_t t0 = th_now_ns();
-	refused_by_every_command(T.lock, NULL, 65, "not a regular file", "a FIFO");
+	refused_by_every_command(T.lock, NULL, 65, "a FIFO, not a regular file", "a FIFO");
 	double ms = (double)(th_now_ns() - t0) / 1e6;
 	cr_log_info("five commands on a FIFO took %.0f ms", ms);
 	cr_expect_lt(ms, 10000, "the commands on a FIFO took %.0f ms: something waited on it", ms);
