@@ -7,7 +7,8 @@
  * node relies on, and aborts when one fails:
  *   - a record that decodes OK re-encodes to one that decodes to the same
  *     fields (no field is read that the encoder cannot write);
- *   - a refused open leaves the file byte-for-byte as it was;
+ *   - a refused open leaves the file byte-for-byte as it was, and says
+ *     why with the path in the message;
  *   - an accepted read-only open reads the same view as the decoder.
  *
  * Built only with clang (tests/fuzz/meson.build). Run:
@@ -94,7 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lockfile_decode(image, &view);
 	touch_view(&view);
 
-	/* Through a real file, read-only first (status), then as a node. */
+	/* Through a real file: read-only (status), to write a request
+	 * (failback, switchover), then as a node. */
 	fuzz_write(path, data, size);
 	struct lockfile lf;
 	char msg[512];
@@ -107,8 +109,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			must(memcmp(&view, &view2, sizeof(view)) == 0);
 		}
 	} else {
-		must(strlen(lockfile_strerror(&lf, msg, sizeof(msg))) > strlen(path));
+		must(strstr(lockfile_strerror(&lf, msg, sizeof(msg)), path));
 	}
+	lockfile_close(&lf);
+	must(same_file(data, size));
+
+	/* As failback and switchover open it: never writing at open, and
+	 * refusing an empty file (a request in it would make it short). */
+	r = lockfile_open(&lf, path, LF_OPEN_WRITE);
+	must(r == 0 ? size >= LF_SIZE && head == LF_OK : size > 0 || lf.err == LF_E_EMPTY);
 	lockfile_close(&lf);
 	must(same_file(data, size));
 
