@@ -4,7 +4,9 @@
 # figures. TARGET is lockfile or config. Builds the target with clang's
 # source-based coverage in a scratch directory (not the fuzzer's
 # instrumentation: libFuzzer's "cov" counts edges, not lines), replays
-# every input once, and prints llvm-cov's report per function and file.
+# every input once, and prints llvm-cov's report per function and file;
+# SHOW=REGEX also prints the source of the functions it matches, each
+# line with its count.
 set -euo pipefail
 target=$1
 shift
@@ -32,3 +34,4 @@ grep -E '^Done|INITED' "$work/log" || true
 "$profdata" merge -o "$work/run.profdata" "$work/run.profraw"
 "$cov" report "$work/fuzz" -instr-profile="$work/run.profdata" -show-functions "${shown[@]}"
 "$cov" report "$work/fuzz" -instr-profile="$work/run.profdata" "${shown[@]}"
+[ -z "${SHOW:-}" ] || "$cov" show "$work/fuzz" -instr-profile="$work/run.profdata" -name-regex="$SHOW"
