@@ -68,6 +68,25 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 # in tests/model/ (UNDERSTUDY_LONG=1 for the larger bounds).
 bash tests/model/check.sh
 
+# Fuzzing (tests/fuzz/): libFuzzer comes with clang, on Debian in
+# libclang-rt-14-dev. Each target runs UNDERSTUDY_FUZZ_SECONDS (20) on the
+# seed corpus; a crash fails the suite and its input stays in
+# build-fuzz/tests/fuzz/artifacts-*.
+fuzz_pkgs=()
+command -v clang >/dev/null 2>&1 || fuzz_pkgs+=(clang)
+dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || fuzz_pkgs+=(libclang-rt-14-dev)
+[ ${#fuzz_pkgs[@]} -eq 0 ] || apt_install "fuzzing: ${fuzz_pkgs[*]}" "${fuzz_pkgs[@]}"
+echo "== build-fuzz: configure (clang)"
+if [ -d build-fuzz ]; then
+	CC=clang meson setup --reconfigure build-fuzz -Dwerror=true >/dev/null
+else
+	CC=clang meson setup build-fuzz -Dwerror=true >/dev/null
+fi
+echo "== build-fuzz: build the fuzz targets"
+ninja -C build-fuzz tests/fuzz/fuzz_lockfile tests/fuzz/fuzz_config
+echo "== build-fuzz: fuzz, ${UNDERSTUDY_FUZZ_SECONDS:-20} s per target"
+meson test -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs --num-processes 1
+
 # Chaos: three nodes on one lock file, killed, frozen, stopped and asked to
 # hand over at random (tests/chaos/). UNDERSTUDY_CHAOS_SECONDS runs it longer.
 chaos_s=${UNDERSTUDY_CHAOS_SECONDS:-60}

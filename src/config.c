@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "understudy/http.h"
 #include "understudy/log.h"
 #include "understudy/options.h"
 
@@ -191,8 +190,9 @@ static int set_ready(struct config *c, const char *v, char *why, size_t n)
 		r->ready = LOOP_READY_FD;
 		r->ready_fd = (int)num;
 	} else if (strncmp(v, "tcp:", 4) == 0) {
-		if (options_address(v + 4, &r->ready_addr, &r->ready_addrlen) < 0)
-			return fail(why, n, "'%s': want tcp:ADDRESS:PORT, the address numeric ([::1]:80 for IPv6)", v);
+		char what[160];
+		if (options_address(v + 4, &r->ready_addr, &r->ready_addrlen, what, sizeof(what)) < 0)
+			return fail(why, n, "want tcp:ADDRESS:PORT: %s", what);
 		r->ready = LOOP_READY_TCP;
 	} else if (strncmp(v, "command:", 8) == 0) {
 		char **words = config_split(v + 8, why, n);
@@ -244,7 +244,7 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 	case CK_HTTP: {
 		struct sockaddr_storage sa;
 		socklen_t len;
-		if (http_parse_address(v, &sa, &len, why, n) < 0)
+		if (options_address(v, &sa, &len, why, n) < 0)
 			return -EINVAL;
 		return (c->http = copy(c, v, why, n)) ? 0 : -ENOMEM;
 	}

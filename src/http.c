@@ -4,6 +4,7 @@
  * reader thread of ours: a hung storage keeps that thread, and requests
  * give up on it after HTTP_STATUS_WAIT_MS instead of piling up. */
 #include "understudy/http.h"
+#include "understudy/options.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,60 +48,6 @@ static int64_t mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int fail(char *why, size_t n, const char *text, const char *what)
-{
-	snprintf(why, n, "'%s': %s", text, what);
-	return -EINVAL;
-}
-
-int http_parse_address(const char *text, struct sockaddr_storage *sa, socklen_t *len, char *why, size_t n)
-{
-	char host[64];
-	const char *colon, *port;
-	memset(sa, 0, sizeof(*sa));
-	if (text[0] == '[') {
-		const char *close = strchr(text, ']');
-		if (!close || close[1] != ':')
-			return fail(why, n, text, "an IPv6 address is written [ADDR]:PORT");
-		if ((size_t)(close - text - 1) >= sizeof(host))
-			return fail(why, n, text, "not a numeric IPv6 address");
-		memcpy(host, text + 1, (size_t)(close - text - 1));
-		host[close - text - 1] = '\0';
-		port = close + 2;
-	} else {
-		if (!(colon = strrchr(text, ':')))
-			return fail(why, n, text, "no port: write ADDR:PORT, as in 127.0.0.1:8080");
-		if ((size_t)(colon - text) >= sizeof(host) || memchr(text, ':', (size_t)(colon - text)))
-			return fail(why, n, text, "not ADDR:PORT (an IPv6 address goes in brackets: [::1]:8080)");
-		memcpy(host, text, (size_t)(colon - text));
-		host[colon - text] = '\0';
-		port = colon + 1;
-	}
-	char *end;
-	errno = 0;
-	long p = strtol(port, &end, 10);
-	if (!*port || *end || errno || p < 1 || p > 65535 || *port == '+' || *port == '-')
-		return fail(why, n, text, "the port must be a number from 1 to 65535");
-	struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
-	/* Numeric only: a host name would bind to whatever it resolves to
-	 * at start, which is not "bound to the address given". */
-	if (text[0] != '[' && inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)p);
-		*len = sizeof(*in4);
-	} else if (text[0] == '[' && inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)p);
-		*len = sizeof(*in6);
-	} else {
-		return fail(why, n, text,
-			    text[0] == '[' ? "not a numeric IPv6 address"
-					   : "not a numeric IPv4 address (host names are not resolved)");
-	}
-	return 0;
 }
 
 /* --- /status: the reader thread -------------------------------------------- */
@@ -306,7 +253,7 @@ static int listen_on(const char *address, char *why, size_t n)
 	struct sockaddr_storage sa;
 	socklen_t len;
 	int one = 1;
-	if (http_parse_address(address, &sa, &len, why, n) < 0)
+	if (options_address(address, &sa, &len, why, n) < 0)
 		return -EINVAL;
 	int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {

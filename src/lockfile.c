@@ -607,6 +607,12 @@ static int format_if_empty(struct lockfile *lf)
 		r = full_pwrite(lf->fd, image, sizeof(image), 0);
 		if (r == 0 && fsync(lf->fd) < 0)
 			r = -errno;
+		/* A full disk can take part of the image: left so, the file
+		 * is too short, refused by every node as not ours even once
+		 * there is room again. Empty, it is still a new group. */
+		if (r < 0 && ftruncate(lf->fd, 0) < 0) {
+			/* Nothing more to do; r names the cause. */
+		}
 	}
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u;
@@ -631,8 +637,10 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 		close(probe);
 		if (e)
 			return fail(lf, LF_E_SYS, e);
-		if (!S_ISREG(st.st_mode))
+		if (!S_ISREG(st.st_mode)) {
+			lf->file_type = st.st_mode & S_IFMT;
 			return fail(lf, LF_E_NOTFILE, S_ISLNK(st.st_mode) ? ELOOP : 0);
+		}
 	} else if (errno != ENOENT || !create) {
 		return fail(lf, LF_E_SYS, errno);
 	}
@@ -647,16 +655,21 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 		lf->fd = open(path, flags);
 	/* ELOOP: a symlink (O_NOFOLLOW); EISDIR: a directory opened for
 	 * writing; ENXIO: a socket or a FIFO without a reader. */
-	if (lf->fd < 0)
-		return fail(lf, errno == ELOOP || errno == EISDIR || errno == ENXIO ? LF_E_NOTFILE : LF_E_SYS, errno);
+	if (lf->fd < 0) {
+		int e = errno;
+		lf->file_type = e == ELOOP ? S_IFLNK : e == EISDIR ? S_IFDIR : 0;
+		return fail(lf, e == ELOOP || e == EISDIR || e == ENXIO ? LF_E_NOTFILE : LF_E_SYS, e);
+	}
 	/* Nodes of other hosts may run as other users of one group: the file
 	 * is group-writable whatever this process's umask. */
 	if (created && fchmod(lf->fd, 0660) < 0)
 		return fail(lf, LF_E_SYS, errno);
 	if (fstat(lf->fd, &st) < 0)
 		return fail(lf, LF_E_SYS, errno);
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(st.st_mode)) {
+		lf->file_type = st.st_mode & S_IFMT;
 		return fail(lf, LF_E_NOTFILE, 0);
+	}
 	int fl = fcntl(lf->fd, F_GETFL);
 	if (fl < 0 || fcntl(lf->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
 		return fail(lf, LF_E_SYS, errno);
@@ -734,7 +747,19 @@ const char *lockfile_strerror(const struct lockfile *lf, char *buf, size_t n)
 		what = version;
 		break;
 	case LF_E_HEADER: what = "lock file header checksum failed: corrupt, left untouched"; break;
-	case LF_E_NOTFILE: what = "not a regular file (directory, FIFO, device or symlink)"; break;
+	case LF_E_NOTFILE:
+		/* Say what is there: a link or a directory where the file
+		 * should be is a mistake in a path, a FIFO is something else. */
+		switch (lf->file_type) {
+		case S_IFDIR: what = "a directory, not a regular file: refused"; break;
+		case S_IFLNK: what = "a symbolic link, not a regular file: refused (links are not followed)"; break;
+		case S_IFIFO: what = "a FIFO, not a regular file: refused, never opened for reading"; break;
+		case S_IFCHR: what = "a character device, not a regular file: refused, never opened"; break;
+		case S_IFBLK: what = "a block device, not a regular file: refused, never opened"; break;
+		case S_IFSOCK: what = "a socket, not a regular file: refused"; break;
+		default: what = "not a regular file (directory, FIFO, device or symlink)"; break;
+		}
+		break;
 	case LF_E_SYS: what = strerror(lf->errno_value); break;
 	case LF_E_EMPTY: what = "empty: no node has joined this group yet"; break;
 	}

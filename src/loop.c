@@ -1106,7 +1106,9 @@ static int open_error(struct lockfile *lf)
 	case ENOENT: return EX_NOINPUT;
 	case EACCES:
 	case EPERM: return EX_NOPERM;
-	case EROFS: return EX_CANTCREAT;
+	case EROFS:
+	case ENOSPC: /* formatting a new file: it stays empty, a new group */
+	case EDQUOT: return EX_CANTCREAT;
 	default: return EX_IOERR;
 	}
 }

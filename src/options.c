@@ -1,11 +1,12 @@
 #include "understudy/options.h"
 
 #include <ctype.h>
+#include <stdio.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netdb.h>
 
 #include "understudy/lockfile.h"
 
@@ -60,32 +61,57 @@ int options_name(const char *s)
 	return 0;
 }
 
-int options_address(const char *s, struct sockaddr_storage *sa, socklen_t *len)
+static int bad_address(char *why, size_t n, const char *text, const char *what)
+{
+	snprintf(why, n, "'%s': %s", text, what);
+	return -EINVAL;
+}
+
+int options_address(const char *text, struct sockaddr_storage *sa, socklen_t *len, char *why, size_t n)
 {
 	char host[64];
-	const char *port = strrchr(s, ':');
-	if (!port || port == s || strlen(s) >= sizeof(host))
-		return -EINVAL;
-	size_t hl = (size_t)(port - s);
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	if (host[0] == '[') {
-		if (hl < 3 || host[hl - 1] != ']')
-			return -EINVAL;
-		memmove(host, host + 1, hl - 2);
-		host[hl - 2] = '\0';
-	} else if (strchr(host, ':')) {
-		return -EINVAL; /* IPv6 needs its brackets, or the port is ambiguous */
+	const char *colon, *port;
+	memset(sa, 0, sizeof(*sa));
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+		if (!close || close[1] != ':')
+			return bad_address(why, n, text, "an IPv6 address is written [ADDR]:PORT");
+		if ((size_t)(close - text - 1) >= sizeof(host))
+			return bad_address(why, n, text, "not a numeric IPv6 address");
+		memcpy(host, text + 1, (size_t)(close - text - 1));
+		host[close - text - 1] = '\0';
+		port = close + 2;
+	} else {
+		if (!(colon = strrchr(text, ':')))
+			return bad_address(why, n, text, "no port: write ADDR:PORT, as in 127.0.0.1:8080");
+		if ((size_t)(colon - text) >= sizeof(host) || memchr(text, ':', (size_t)(colon - text)))
+			return bad_address(why, n, text,
+					   "not ADDR:PORT (an IPv6 address goes in brackets: [::1]:8080)");
+		memcpy(host, text, (size_t)(colon - text));
+		host[colon - text] = '\0';
+		port = colon + 1;
 	}
-	long p;
-	if (options_int(port + 1, 1, 65535, &p) < 0)
-		return -EINVAL;
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
-	struct addrinfo *ai = NULL;
-	if (getaddrinfo(host, port + 1, &hints, &ai) != 0 || !ai)
-		return -EINVAL;
-	memcpy(sa, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
+	char *end;
+	errno = 0;
+	long p = strtol(port, &end, 10);
+	if (!*port || *end || errno || p < 1 || p > 65535 || *port == '+' || *port == '-')
+		return bad_address(why, n, text, "the port must be a number from 1 to 65535");
+	struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+	/* Numeric only: a host name would bind to whatever it resolves to
+	 * at start, which is not "bound to the address given". */
+	if (text[0] != '[' && inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)p);
+		*len = sizeof(*in4);
+	} else if (text[0] == '[' && inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)p);
+		*len = sizeof(*in6);
+	} else {
+		return bad_address(why, n, text,
+				   text[0] == '[' ? "not a numeric IPv6 address"
+						  : "not a numeric IPv4 address (host names are not resolved)");
+	}
 	return 0;
 }

@@ -25,10 +25,6 @@
 
 struct http_server;
 
-/* Parse ADDR:PORT, with ADDR a numeric IPv4 address or an IPv6 one in
- * brackets ("[::1]:8080"). Returns 0, or -EINVAL with why filled in. */
-int http_parse_address(const char *text, struct sockaddr_storage *sa, socklen_t *len, char *why, size_t n);
-
 struct http_config {
 	const char *address;       /* ADDR:PORT, already checked */
 	const char *lock_path;     /* read for /status */

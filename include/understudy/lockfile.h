@@ -133,8 +133,9 @@ struct lockfile {
 	int fd;
 	char *path;
 	bool readonly;
-	enum lf_err err; /* why the last lockfile_open failed */
-	int errno_value; /* with LF_E_SYS */
+	enum lf_err err;    /* why the last lockfile_open failed */
+	int errno_value;    /* with LF_E_SYS */
+	unsigned file_type; /* with LF_E_NOTFILE: its S_IFMT bits, 0 if unknown */
 	uint16_t major, minor;
 	bool poll; /* not a local file system: lock waits are tries, never blocking */
 };

@@ -3,6 +3,7 @@
 #ifndef UNDERSTUDY_OPTIONS_H
 #define UNDERSTUDY_OPTIONS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -12,8 +13,9 @@ int options_duration(const char *s, int64_t *ms);
 /* A whole number in [min, max]. */
 int options_int(const char *s, long min, long max, long *out);
 /* A numeric "ADDRESS:PORT" ("[ADDRESS]:PORT" for IPv6) into a socket
- * address; never a host name, which would need a resolver at failover. */
-int options_address(const char *s, struct sockaddr_storage *sa, socklen_t *len);
+ * address; never a host name, which would resolve to whatever it means
+ * at start. 0, or -EINVAL with why saying what is wrong. */
+int options_address(const char *s, struct sockaddr_storage *sa, socklen_t *len, char *why, size_t n);
 /* A node name: 1 to 63 bytes of letters, digits, '.', '-', '_', '@', ':'. */
 int options_name(const char *s);
 

@@ -1,0 +1,138 @@
+/* libFuzzer target: any bytes, as a whole lock-file image.
+ *
+ * The bytes go through the pure decoders (header, live, request and slot
+ * records, the whole image) and, written to a real file, through
+ * lockfile_open and lockfile_read as status and a node would open it. On
+ * top of "no crash, no sanitizer report" it checks the properties every
+ * node relies on, and aborts when one fails:
+ *   - a record that decodes OK re-encodes to one that decodes to the same
+ *     fields (no field is read that the encoder cannot write);
+ *   - a refused open leaves the file byte-for-byte as it was, and says
+ *     why with the path in the message;
+ *   - an accepted read-only open reads the same view as the decoder.
+ *
+ * Built only with clang (tests/fuzz/meson.build). Run:
+ *   build-fuzz/tests/fuzz/fuzz_lockfile -max_len=9216 tests/fuzz/corpus/lockfile */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+#include "understudy/lockfile.h"
+
+static const char *path;
+
+static int same_file(const uint8_t *data, size_t size)
+{
+	uint8_t *buf = malloc(size + 1);
+	must(buf);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	must(fd >= 0);
+	size_t got = 0;
+	ssize_t r;
+	while ((r = read(fd, buf + got, size + 1 - got)) > 0)
+		got += (size_t)r;
+	close(fd);
+	int same = got == size && memcmp(buf, data, size) == 0;
+	free(buf);
+	return same;
+}
+
+static void records(const uint8_t *image)
+{
+	uint8_t out[LF_LIVE_SIZE];
+	struct lf_live l, l2;
+	if (lockfile_decode_live(image + LF_OFF_LIVE, &l) == LF_REC_OK) {
+		lockfile_encode_live(out, &l);
+		must(lockfile_decode_live(out, &l2) == LF_REC_OK);
+		must(memcmp(&l, &l2, sizeof(l)) == 0);
+	}
+	struct lf_request q, q2;
+	if (lockfile_decode_request(image + LF_OFF_REQUEST, &q) == LF_REC_OK) {
+		lockfile_encode_request(out, &q);
+		must(lockfile_decode_request(out, &q2) == LF_REC_OK);
+		must(memcmp(&q, &q2, sizeof(q)) == 0);
+	}
+	for (int i = 0; i < LF_SLOTS; i++) {
+		struct lf_slot s, s2;
+		if (lockfile_decode_slot(image + LF_OFF_SLOTS + (size_t)i * LF_SLOT_SIZE, &s) != LF_REC_OK)
+			continue;
+		lockfile_encode_slot(out, &s);
+		must(lockfile_decode_slot(out, &s2) == LF_REC_OK);
+		must(memcmp(&s, &s2, sizeof(s)) == 0);
+		/* What status prints of a slot: never NULL, whatever the byte. */
+		must(lockfile_slot_describe(&s) && lockfile_role_name(s.role));
+	}
+}
+
+/* The view as status would print it: a read of every name and string. */
+static size_t touch_view(const struct lf_view *v)
+{
+	size_t n = strlen(lockfile_status_name(v->status)) + strlen(v->live.name) + strlen(v->live.address) +
+		   strlen(v->request.target_name) + strlen(v->request.requester);
+	for (int i = 0; i < LF_SLOTS; i++)
+		n += strlen(v->slots[i].name) + strlen(lockfile_slot_state_name(v->slots[i].state));
+	return n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static uint8_t image[LF_SIZE];
+	static struct lf_view view, view2;
+	path = fuzz_scratch("lock");
+
+	/* The decoders see exactly a record's bytes: pad short inputs. */
+	memset(image, 0, sizeof(image));
+	memcpy(image, data, size < LF_SIZE ? size : LF_SIZE);
+	uint16_t major = 0, minor = 0;
+	enum lf_err head = lockfile_check_header(image + LF_OFF_HEADER, &major, &minor);
+	must(head == LF_OK || head == LF_E_MAGIC || head == LF_E_VERSION || head == LF_E_HEADER);
+	records(image);
+	lockfile_decode(image, &view);
+	touch_view(&view);
+
+	/* Through a real file: read-only (status), to write a request
+	 * (failback, switchover), then as a node. */
+	fuzz_write(path, data, size);
+	struct lockfile lf;
+	char msg[512];
+	int r = lockfile_open(&lf, path, LF_OPEN_READ);
+	if (r == 0) {
+		/* Accepted: empty (nothing to read) or a header of ours. */
+		must(size == 0 || (size >= LF_SIZE && head == LF_OK));
+		if (size >= LF_SIZE) {
+			must(lockfile_read(&lf, &view2) == 0);
+			must(memcmp(&view, &view2, sizeof(view)) == 0);
+		}
+	} else {
+		must(strstr(lockfile_strerror(&lf, msg, sizeof(msg)), path));
+	}
+	lockfile_close(&lf);
+	must(same_file(data, size));
+
+	/* As failback and switchover open it: never writing at open, and
+	 * refusing an empty file (a request in it would make it short). */
+	r = lockfile_open(&lf, path, LF_OPEN_WRITE);
+	must(r == 0 ? size >= LF_SIZE && head == LF_OK : size > 0 || lf.err == LF_E_EMPTY);
+	lockfile_close(&lf);
+	must(same_file(data, size));
+
+	r = lockfile_open(&lf, path, LF_OPEN_CREATE);
+	if (r == 0) {
+		must(lockfile_read(&lf, &view2) == 0);
+		/* Only an empty file is ever written at open: formatted as new. */
+		if (size == 0)
+			must(view2.status == LF_NEW);
+		else
+			must(same_file(data, size));
+	} else {
+		must(lf.err != LF_OK);
+		must(same_file(data, size));
+	}
+	lockfile_close(&lf);
+	return 0;
+}
