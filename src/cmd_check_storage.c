@@ -529,7 +529,7 @@ static void reader_writer(const char *path, int in, int out)
 {
 	struct lockfile lf;
 	helper_open(&lf, path, out);
-	uint64_t seen;
+	uint64_t seen = 0;
 	read_nonce(&lf, 0, 0, &seen); /* fill whatever cache there is */
 	msg_send(out, 'r', 0);
 	struct msg m = { 0 };
