@@ -192,6 +192,8 @@ int supervise_signal(struct workload *w, int sig)
 	return kill(-w->pid, sig) < 0 ? -errno : 0;
 }
 
+static pid_t parent_of(pid_t pid);
+
 static int for_children(void (*fn)(pid_t, int), int arg)
 {
 	DIR *d = opendir("/proc");
@@ -201,33 +203,18 @@ static int for_children(void (*fn)(pid_t, int), int arg)
 	int n = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		char path[64], buf[512];
 		char *end;
 		long child_pid = strtol(de->d_name, &end, 10);
-		if (*end || child_pid <= 0)
+		if (*end || child_pid <= 0 || parent_of((pid_t)child_pid) != self)
 			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/stat", child_pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t r = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (r <= 0)
-			continue;
-		buf[r] = '\0';
-		/* "pid (comm) state ppid": comm may hold spaces and parentheses. */
-		const char *rp = strrchr(buf, ')');
-		int ppid;
-		char state;
-		if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == self) {
-			fn((pid_t)child_pid, arg);
-			n++;
-		}
+		fn((pid_t)child_pid, arg);
+		n++;
 	}
 	closedir(d);
 	return n;
 }
 
+/* The parent of pid from /proc/PID/stat, -1 if it is gone. */
 static pid_t parent_of(pid_t pid)
 {
 	char path[64], buf[512];
@@ -240,6 +227,7 @@ static pid_t parent_of(pid_t pid)
 	if (r <= 0)
 		return -1;
 	buf[r] = '\0';
+	/* "pid (comm) state ppid": comm may hold spaces and parentheses. */
 	const char *rp = strrchr(buf, ')');
 	int ppid;
 	char state;
