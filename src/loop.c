@@ -65,7 +65,7 @@ struct loop {
 	char nbuf[4096];
 	_Alignas(struct cmsghdr) char ncmsg[CMSG_SPACE(sizeof(struct ucred))];
 	char notify_env[128], watchdog_env[64];
-	bool reloading;
+	bool reloading, notify_stray_said;
 	int64_t wl_watchdog_at; /* the workload asked for a watchdog: pet by then */
 	int ready_r;            /* read end of the ready pipe, -1 when none */
 	char ready_buf[64];
@@ -495,7 +495,7 @@ static void spawn(struct loop *l)
 	l->spawned_at = now_ms();
 	l->wl_status[0] = '\0';
 	l->wl_watchdog_at = 0;
-	l->reloading = false;
+	l->reloading = l->notify_stray_said = false;
 	arm_pidfd(l);
 	log_info("workload %s started, pid %d", argv[0], (int)l->wl.pid);
 	push(l, NODE_EV_STARTED);
@@ -737,18 +737,26 @@ static void on_notify(struct loop *l, int len)
 {
 	struct cmsghdr *c = CMSG_FIRSTHDR(&l->nmsg);
 	struct ucred cred = { 0 };
+	bool have_cred = false;
 	for (; c; c = CMSG_NXTHDR(&l->nmsg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
 			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+			have_cred = true;
+		}
 	/* A sender that has exited already (a short-lived helper, as with
-	 * systemd-notify) cannot be placed in the tree any more: it is taken
-	 * at its word when it ran as the workload's user or as root, the
-	 * users that can start processes in the tree anyway. */
-	bool gone = cred.pid > 0 && kill(cred.pid, 0) < 0 && errno == ESRCH;
-	bool ours = cred.pid > 0 && (supervise_in_tree(&l->wl, cred.pid) ||
-				     (gone && (cred.uid == 0 || cred.uid == l->cfg->workload_as.uid)));
+	 * systemd-notify) cannot be placed in the tree any more, and the
+	 * kernel may report its pid as 0: it is taken at its word when it ran
+	 * as the workload's user or as root, the users that can start
+	 * processes in the tree anyway. */
+	bool gone = cred.pid <= 0 || (kill(cred.pid, 0) < 0 && errno == ESRCH);
+	bool ours = have_cred && ((cred.pid > 0 && supervise_in_tree(&l->wl, cred.pid)) ||
+				  (gone && (cred.uid == 0 || cred.uid == l->cfg->workload_as.uid)));
 	if (!l->wl_active || !ours) {
-		log_debug("notify message from pid %d, not the workload's: ignored", (int)cred.pid);
+		/* Once per workload: a stray sender should be seen, not flood. */
+		if (!l->notify_stray_said)
+			log_warn("notify message from pid %d (uid %d%s), not the workload's: ignored", (int)cred.pid,
+				 (int)cred.uid, have_cred ? "" : ", no credentials");
+		l->notify_stray_said = true;
 		return;
 	}
 	l->nbuf[len] = '\0';

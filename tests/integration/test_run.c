@@ -1982,8 +1982,8 @@ Test(run, notify_readiness_from_a_grandchild)
 	struct notes n = { 0 };
 	char *sock = notify_socket(&n, "a.sock"), *hook = hook_script();
 	setenv("NOTIFY_SOCKET", sock, 1);
-	int a = start_node("primary", "node-a", "--ready", "notify", "--on-live", hook, "--", "--ready-notify",
-			   "--ready-after", "600", "--from-grandchild", NULL);
+	int a = start_node("primary", "node-a", "--ready", "notify", "--on-live", hook, "--log-level", "debug", "--",
+			   "--ready-notify", "--ready-after", "600", "--from-grandchild", NULL);
 	unsetenv("NOTIFY_SOCKET");
 	struct ev st = wait_start("node-a", 1, BOUND_MS);
 	sleep_ms(200);
