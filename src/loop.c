@@ -748,9 +748,10 @@ static void on_notify(struct loop *l, int len)
 	 * kernel may report its pid as 0: it is taken at its word when it ran
 	 * as the workload's user or as root, the users that can start
 	 * processes in the tree anyway. */
-	bool gone = cred.pid <= 0 || (kill(cred.pid, 0) < 0 && errno == ESRCH);
-	bool ours = have_cred && ((cred.pid > 0 && supervise_in_tree(&l->wl, cred.pid)) ||
-				  (gone && (cred.uid == 0 || cred.uid == l->cfg->workload_as.uid)));
+	bool in_tree = have_cred && cred.pid > 0 && supervise_in_tree(&l->wl, cred.pid);
+	/* Asked after the walk: a sender reaped during it is gone now. */
+	bool gone = !in_tree && (cred.pid <= 0 || (kill(cred.pid, 0) < 0 && errno == ESRCH));
+	bool ours = in_tree || (have_cred && gone && (cred.uid == 0 || cred.uid == l->cfg->workload_as.uid));
 	if (!l->wl_active || !ours) {
 		/* Once per workload: a stray sender should be seen, not flood. */
 		if (!l->notify_stray_said)

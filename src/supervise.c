@@ -238,15 +238,24 @@ bool supervise_in_tree(const struct workload *w, pid_t pid)
 {
 	pid_t self = getpid();
 	/* Up the parents: to the main process, or to us (an orphan of the
-	 * tree that we, the subreaper, adopted). Deep trees are rare; the
-	 * bound only stops a loop through a pid reused meanwhile. */
-	for (int hops = 0; hops < 64 && pid > 1; hops++) {
-		if (w->pid > 0 && !w->main_gone && pid == w->pid)
-			return true;
-		pid_t parent = parent_of(pid);
-		if (parent == self)
-			return !is_foreign(pid);
-		pid = parent;
+	 * tree that we, the subreaper, adopted). An ancestor that vanishes
+	 * while we look had its children adopted first: look again from the
+	 * start. Deep trees are rare; the bound stops a loop through a pid
+	 * reused meanwhile. */
+	for (int tries = 0; tries < 3; tries++) {
+		pid_t p = pid;
+		for (int hops = 0; hops < 64 && p > 1; hops++) {
+			if (w->pid > 0 && !w->main_gone && p == w->pid)
+				return true;
+			pid_t parent = parent_of(p);
+			if (parent == self)
+				return !is_foreign(p);
+			if (parent < 0 && p == pid)
+				return false; /* the sender itself is gone */
+			if (parent < 0)
+				break;
+			p = parent;
+		}
 	}
 	return false;
 }

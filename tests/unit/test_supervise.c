@@ -234,3 +234,39 @@ Test(supervise, a_child_from_before_the_workload_is_not_the_workload)
 	cr_expect_eq(kill(logger, 0), 0, "the logger was killed with the workload");
 	th_kill(logger);
 }
+
+/* Who counts as the workload's, for its notify messages: its main process,
+ * a grandchild (also once the parent between them has exited and we
+ * adopted it), never a child of ours from before, nor an unrelated
+ * process. */
+Test(supervise, in_tree_follows_the_workload_and_its_adopted_orphans)
+{
+	pid_t logger = fork();
+	cr_assert_geq(logger, 0);
+	if (logger == 0) {
+		execl("/bin/sleep", "sleep", "100", (char *)NULL);
+		_exit(127);
+	}
+	cr_assert_eq(supervise_init(), 0);
+	char *deep = th_path(dir, "deep"), *orphan = th_path(dir, "orphan");
+	char script[512];
+	/* A grandchild under a living subshell, and one whose subshell exits. */
+	snprintf(script, sizeof(script),
+		 "sh -c 'sh -c \"echo \\$\\$ > %s; exec sleep 100\"; sleep 100' & "
+		 "sh -c 'echo $$ > %s; exec sleep 100' & exec sleep 100",
+		 deep, orphan);
+	struct workload w;
+	cr_assert_eq(spawn_sh(&w, script, -1), 0);
+	pid_t d = read_pid(deep, 5000), o = read_pid(orphan, 5000);
+	cr_assert(d > 0 && o > 0);
+	cr_expect(supervise_in_tree(&w, w.pid), "the main process");
+	cr_expect(supervise_in_tree(&w, d), "a grandchild two levels down");
+	cr_expect(supervise_in_tree(&w, o), "a child of the workload");
+	cr_expect_not(supervise_in_tree(&w, logger), "a child of ours from before the workload");
+	cr_expect_not(supervise_in_tree(&w, getppid()), "an unrelated process");
+	cr_expect_not(supervise_in_tree(&w, 999999), "no such process");
+	supervise_kill_tree(&w, SIGKILL);
+	cr_expect(reap_all(&w, 5000));
+	th_kill(logger);
+	free(deep), free(orphan);
+}
