@@ -74,7 +74,13 @@ static void *ask_storage(void *arg)
 	}
 	/* The record alone could be a dead node's: the live node holds the
 	 * live lock, and its slot says its workload runs. */
-	if (!group_held(&lf, LF_OFF_LIVE_LOCK)) {
+	int held = lockfile_held(&lf, LF_OFF_LIVE_LOCK);
+	if (held < 0) {
+		a->answer = CANNOT_TELL;
+		snprintf(a->why, sizeof(a->why), "%s: testing the live lock: %s", a->path, strerror(-held));
+		goto out;
+	}
+	if (!held) {
 		snprintf(a->why, sizeof(a->why), "%s was live but is gone: nobody holds the live lock", a->name);
 		goto out;
 	}

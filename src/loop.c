@@ -66,8 +66,9 @@ struct loop {
 	_Alignas(struct cmsghdr) char ncmsg[CMSG_SPACE(sizeof(struct ucred))];
 	char notify_env[128], watchdog_env[64];
 	bool reloading, notify_stray_said;
-	int64_t wl_watchdog_at; /* the workload asked for a watchdog: pet by then */
-	int ready_r;            /* read end of the ready pipe, -1 when none */
+	bool ready_pushed, unhealthy_pushed; /* once per workload each */
+	int64_t wl_watchdog_at;              /* the workload asked for a watchdog: pet by then */
+	int ready_r;                         /* read end of the ready pipe, -1 when none */
 	char ready_buf[64];
 	unsigned ready_gen;
 	int tcp_fd;
@@ -460,11 +461,21 @@ static void readiness_done(struct loop *l)
 
 static void ready(struct loop *l, const char *how)
 {
-	if (l->node.state != NODE_STARTING || !l->wl_active)
+	/* Once per workload: repeated READY=1 must not fill the queue. */
+	if (l->node.state != NODE_STARTING || !l->wl_active || l->ready_pushed)
 		return;
+	l->ready_pushed = true;
 	log_debug("workload ready: %s", how);
 	readiness_done(l);
 	push(l, NODE_EV_READY);
+}
+
+static void unhealthy(struct loop *l)
+{
+	if (l->unhealthy_pushed)
+		return;
+	l->unhealthy_pushed = true;
+	push(l, NODE_EV_UNHEALTHY);
 }
 
 static void spawn(struct loop *l)
@@ -495,7 +506,7 @@ static void spawn(struct loop *l)
 	l->spawned_at = now_ms();
 	l->wl_status[0] = '\0';
 	l->wl_watchdog_at = 0;
-	l->reloading = l->notify_stray_said = false;
+	l->reloading = l->notify_stray_said = l->ready_pushed = l->unhealthy_pushed = false;
 	arm_pidfd(l);
 	log_info("workload %s started, pid %d", argv[0], (int)l->wl.pid);
 	push(l, NODE_EV_STARTED);
@@ -782,7 +793,7 @@ static void on_notify(struct loop *l, int len)
 			l->wl_watchdog_at = now_ms() + l->cfg->watchdog_ms;
 		} else if (!strcmp(line, "WATCHDOG=trigger")) {
 			log_warn("workload (pid %d) triggered its watchdog", (int)cred.pid);
-			push(l, NODE_EV_UNHEALTHY);
+			unhealthy(l);
 		}
 	}
 	if (changed && (l->node.state == NODE_STARTING || l->node.state == NODE_LIVE))
@@ -935,7 +946,7 @@ static void fire_timers(struct loop *l)
 	if (l->wl_watchdog_at && now >= l->wl_watchdog_at) {
 		l->wl_watchdog_at = 0;
 		log_warn("the workload did not pet its watchdog within %lld ms", (long long)l->cfg->watchdog_ms);
-		push(l, NODE_EV_UNHEALTHY);
+		unhealthy(l);
 	}
 	if (l->watchdog_ms && now >= l->watchdog_at) {
 		/* Live: pet only for a new completed round, so a node whose
@@ -1189,7 +1200,8 @@ static int setup(struct loop *l)
 	}
 	const char *wd = getenv("WATCHDOG_USEC"), *wd_pid = getenv("WATCHDOG_PID");
 	if (wd && (!wd_pid || atol(wd_pid) == (long)getpid()) && atoll(wd) > 0) {
-		l->watchdog_ms = atoll(wd) / 1000;
+		/* At least 2 ms: half of it is the pet interval, and 0 would spin. */
+		l->watchdog_ms = atoll(wd) / 1000 < 2 ? 2 : atoll(wd) / 1000;
 		l->watchdog_at = 1; /* pet at once */
 	}
 	if ((r = supervise_init()) < 0) {

@@ -112,9 +112,13 @@ static void child(const char *path, char *const argv[], char *const envp[], int 
 	supervise_child_signals();
 	int e = 0;
 	if (as && as->pass_fd >= 0 && as->pass_fd_as >= 0) {
-		/* The lock file's descriptor must survive: move it out of the
-		 * way if it sits where the passed one goes. */
+		/* The lock file's descriptor and the exec error pipe must
+		 * survive: move them out of the way if one sits where the
+		 * passed one goes. */
 		if (keep_fd == as->pass_fd_as && (keep_fd = fcntl(keep_fd, F_DUPFD_CLOEXEC, as->pass_fd_as + 1)) < 0)
+			e = errno;
+		if (!e && errpipe == as->pass_fd_as &&
+		    (errpipe = fcntl(errpipe, F_DUPFD_CLOEXEC, as->pass_fd_as + 1)) < 0)
 			e = errno;
 		if (!e && as->pass_fd == as->pass_fd_as)
 			fcntl(as->pass_fd, F_SETFD, 0);
@@ -129,6 +133,13 @@ static void child(const char *path, char *const argv[], char *const envp[], int 
 	if (!e && as && as->set_ids &&
 	    (setgroups((size_t)as->ngroups, as->groups) < 0 || setgid(as->gid) < 0 || setuid(as->uid) < 0))
 		e = errno;
+	/* Changing ids clears the parent-death signal: set it again, and
+	 * look again whether the manager died meanwhile. */
+	if (!e && as && as->set_ids) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+	}
 	if (!e) {
 		execve(path, argv, envp);
 		e = errno;

@@ -178,6 +178,9 @@ int worker_start(struct worker *w, struct lockfile *lf)
 void worker_submit(struct worker *w, struct worker_job *job)
 {
 	pthread_mutex_lock(&w->mu);
+	/* Now, not when the thread picks the job up: until then a grant of
+	 * the previous wait must not count for this one. */
+	w->granted = false;
 	w->job = job;
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
