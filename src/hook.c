@@ -56,20 +56,13 @@ pid_t hook_spawn(char *const argv[], char *const env[])
 		setsid();
 		supervise_child_signals();
 		execve(argv[0], argv, env);
-		int e = errno;
-		if (write(p[1], &e, sizeof(e)) < 0)
-			_exit(127);
-		_exit(127);
+		supervise_exec_failed(p[1], errno);
 	}
 	close(p[1]);
 	supervise_not_workload(pid);
-	int e = 0;
-	ssize_t r;
-	while ((r = read(p[0], &e, sizeof(e))) < 0 && errno == EINTR)
-		;
-	close(p[0]);
+	int e = supervise_exec_result(p[0]);
 	/* A failed exec's child is reaped later with the other children. */
-	return r == (ssize_t)sizeof(e) ? -e : pid;
+	return e ? -e : pid;
 }
 
 pid_t hook_start(struct hooks *h, enum hook_event e, char *const envp[], char *const extra[], int64_t now_ms)

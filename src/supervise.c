@@ -144,9 +144,24 @@ static void child(const char *path, char *const argv[], char *const envp[], int 
 		execve(path, argv, envp);
 		e = errno;
 	}
-	if (write(errpipe, &e, sizeof(e)) < 0)
+	supervise_exec_failed(errpipe, e);
+}
+
+void supervise_exec_failed(int fd, int err)
+{
+	if (write(fd, &err, sizeof(err)) < 0)
 		_exit(127);
 	_exit(127);
+}
+
+int supervise_exec_result(int fd)
+{
+	int e = 0;
+	ssize_t r;
+	while ((r = read(fd, &e, sizeof(e))) < 0 && errno == EINTR)
+		;
+	close(fd);
+	return r == (ssize_t)sizeof(e) ? e : 0;
 }
 
 int supervise_spawn(struct workload *w, const char *path, char *const argv[], char *const envp[], int keep_fd,
@@ -171,15 +186,10 @@ int supervise_spawn(struct workload *w, const char *path, char *const argv[], ch
 	/* Set the group from both sides, so that a signal sent to it right
 	 * after we return cannot miss the child. */
 	setpgid(pid, pid);
-	/* EOF means exec happened (the pipe closed on exec); four bytes are
-	 * the exec's errno. The child does nothing that can block first. */
-	int e = 0;
-	ssize_t r;
-	while ((r = read(p[0], &e, sizeof(e))) < 0 && errno == EINTR)
-		;
-	close(p[0]);
+	/* The child does nothing that can block before its exec. */
+	int e = supervise_exec_result(p[0]);
 	*w = (struct workload){ .pid = pid, .pidfd = -1 };
-	if (r == (ssize_t)sizeof(e)) {
+	if (e) {
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		w->pid = 0;

@@ -56,6 +56,13 @@ void supervise_child_signals(void);
 /* Whether pid is the workload's main process or a descendant of it
  * (those orphaned to us included; hooks and probes are not). */
 bool supervise_in_tree(const struct workload *w, pid_t pid);
+/* The exec error pipe, shared by every child we start: the child writes
+ * its errno to fd and exits when its exec (or what comes before) failed;
+ * the parent reads fd until EOF, which means the exec succeeded (the pipe
+ * is close-on-exec). */
+__attribute__((noreturn)) void supervise_exec_failed(int fd, int err);
+/* 0 once the child's exec succeeded, else its errno; closes fd. */
+int supervise_exec_result(int fd);
 /* Mark a child of ours that is not part of the workload (a hook): never
  * killed with the workload's tree, never waited for as part of it. */
 void supervise_not_workload(pid_t pid);
