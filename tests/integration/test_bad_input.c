@@ -36,11 +36,12 @@
 
 static struct {
 	const char *bin;
-	char *dir;    /* the lock file's directory */
-	char *out;    /* writable by everyone: the marker and stderr */
-	char *lock;   /* DIR/g.lock */
-	char *marker; /* created by the workload, if it ever runs */
-	char *mnt;    /* a tmpfs mounted by the test */
+	char *dir;       /* the lock file's directory */
+	char *out;       /* writable by everyone: the marker and stderr */
+	char *lock;      /* DIR/g.lock */
+	char *marker;    /* created by the workload, if it ever runs */
+	char *mnt;       /* a tmpfs mounted by the test */
+	char *other_bin; /* a copy another user can reach, made when needed */
 } T;
 
 static void setup(void)
@@ -56,6 +57,7 @@ static void setup(void)
 	T.lock = th_path(T.dir, "g.lock");
 	T.marker = th_path(T.out, "workload-ran");
 	T.mnt = NULL;
+	T.other_bin = NULL;
 }
 
 static void teardown(void)
@@ -63,7 +65,7 @@ static void teardown(void)
 	if (T.mnt)
 		umount2(T.mnt, MNT_DETACH);
 	th_rmtree(T.dir);
-	free(T.dir), free(T.out), free(T.lock), free(T.marker), free(T.mnt);
+	free(T.dir), free(T.out), free(T.lock), free(T.marker), free(T.mnt), free(T.other_bin);
 }
 
 TestSuite(bad_input, .init = setup, .fini = teardown, .timeout = 120);
@@ -81,6 +83,10 @@ static struct outcome understudy_as(uid_t uid, const char *const *args)
 {
 	struct outcome o = { 0 };
 	char *errpath = th_path(T.out, "stderr");
+	/* Another user runs a copy it can reach, wherever the checkout is. */
+	if (uid != (uid_t)-1 && !T.other_bin)
+		T.other_bin = th_exec_copy(T.bin, T.dir);
+	const char *bin = uid != (uid_t)-1 ? T.other_bin : T.bin;
 	int64_t t0 = th_now_ns();
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
@@ -91,10 +97,10 @@ static struct outcome understudy_as(uid_t uid, const char *const *args)
 		if (uid != (uid_t)-1 && (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0))
 			_exit(121);
 		alarm(LIMIT_S);
-		const char *argv[32] = { T.bin };
+		const char *argv[32] = { bin };
 		for (int i = 0; args[i] && i < 30; i++)
 			argv[i + 1] = args[i];
-		execv(T.bin, (char *const *)argv);
+		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
 	int st;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -136,4 +137,16 @@ int th_is_locked(const char *path, int offset)
 	int r = fcntl(fd, F_OFD_GETLK, &fl);
 	close(fd);
 	return r < 0 ? -1 : fl.l_type != F_UNLCK;
+}
+
+char *th_exec_copy(const char *bin, const char *dir)
+{
+	char *copy = th_path(dir, "understudy");
+	uint8_t *buf;
+	size_t len;
+	cr_assert_eq(th_read_file(bin, &buf, &len), 0, "read %s: %s", bin, strerror(errno));
+	th_write_file(copy, buf, len);
+	free(buf);
+	cr_assert_eq(chmod(copy, 0755), 0, "chmod %s: %s", copy, strerror(errno));
+	return copy;
 }

@@ -29,5 +29,11 @@ char *th_read_text(const char *path);
 void th_write_file(const char *path, const void *buf, size_t len);
 /* 1 when another process holds a lock on the byte at offset of path. */
 int th_is_locked(const char *path, int offset);
+/* A copy of the executable bin, mode 0755, in dir (which the caller
+ * makes reachable), for a test that runs it as another user: the build
+ * tree may sit under a home that user cannot reach (root's is 0700),
+ * and then every refusal would be exec's, not understudy's. free() the
+ * result. */
+char *th_exec_copy(const char *bin, const char *dir);
 
 #endif
