@@ -57,36 +57,15 @@ if [ -z "$out" ]; then
 	fi
 fi
 
-# What each tool and library comes in, on Debian: only the missing ones
-# are installed.
-declare -A deb=([meson]=meson [ninja]=ninja-build [pkg-config]=pkg-config [cc]=gcc
-	[python3]=python3 [strace]=strace [gnuplot]=gnuplot-nox [etcd]=etcd-server
-	[etcdctl]=etcd-client [flock]=util-linux [liburing]=liburing-dev [inih]=libinih-dev
-	[criterion]=libcriterion-dev)
-missing=()
-for what in "${!deb[@]}"; do
-	case "$what" in
-	liburing | inih | criterion) pkg-config --exists "$what" 2>/dev/null && continue ;;
-	*) command -v "$what" >/dev/null 2>&1 && continue ;;
-	esac
-	missing+=("${deb[$what]}")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "== installing ${missing[*]}"
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo="sudo"
-	$sudo apt-get update -qq
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# What it needs from Debian (build tools, strace, gnuplot-nox, etcd) is
+# listed in scripts/lib.sh with every script's needs.
+. scripts/lib.sh
+deps_ensure build bench
 
 # A release build of its own, so that the figures are not a debug build's.
 echo "== build-bench: release build"
-if [ -d build-bench ]; then
-	meson setup --reconfigure build-bench --buildtype=release -Dwerror=true >/dev/null
-else
-	meson setup build-bench --buildtype=release -Dwerror=true >/dev/null
-fi
-ninja -C build-bench understudy tests/bench/stamp >/dev/null
+build_setup build-bench --buildtype=release -Dwerror=true
+build_ninja build-bench understudy tests/bench/stamp
 
 echo "== benchmarks ($mode${only:+, only $only}) -> $out"
 args=(--understudy build-bench/understudy --stamp build-bench/tests/bench/stamp

@@ -16,33 +16,17 @@ BIN=$ROOT/build/understudy
 
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 
-# --- dependencies -----------------------------------------------------------
-need_install=no
-for tool in meson ninja pkg-config gcc; do
-	command -v "$tool" >/dev/null 2>&1 || need_install=yes
-done
-if [ "$need_install" = no ]; then
-	for lib in liburing inih criterion; do
-		pkg-config --exists "$lib" 2>/dev/null || need_install=yes
-	done
-fi
-if [ "$need_install" = yes ]; then
+# --- dependencies and build ------------------------------------------------
+. scripts/lib.sh
+if [ -n "$(deps_missing build)" ]; then
 	say "== 0. installing build dependencies (apt-get)"
-	SUDO=
-	if [ "$(id -u)" -ne 0 ]; then
-		SUDO=sudo
-	fi
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-		meson ninja-build pkg-config gcc liburing-dev libinih-dev libcriterion-dev
+	deps_ensure build
 fi
-
-# --- build ------------------------------------------------------------------
 if [ ! -f build/build.ninja ]; then
 	say "== 0. configuring build/ with meson"
-	meson setup build >/dev/null
+	build_setup build
 fi
-ninja -C build understudy >/dev/null
+build_ninja build understudy
 echo "built $BIN ($("$BIN" --version 2>/dev/null || echo '?'))"
 
 # --- the demo ---------------------------------------------------------------

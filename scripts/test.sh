@@ -6,51 +6,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# apt_install WHAT PACKAGE...: install Debian packages (as root, or with sudo).
-apt_install() {
-	local what=$1 sudo=""
-	shift
-	echo "== installing $what"
-	[ "$(id -u)" -eq 0 ] || sudo="sudo"
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -qq
-	$sudo apt-get install -y -qq "$@" >/dev/null
-}
-
-need=()
-for tool in meson ninja pkg-config cc; do
-	command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
-done
-for pc in liburing inih libmicrohttpd criterion; do
-	pkg-config --exists "$pc" 2>/dev/null || need+=("$pc")
-done
-if [ ${#need[@]} -gt 0 ]; then
-	apt_install "build dependencies (missing: ${need[*]})" meson ninja-build pkg-config gcc \
-		liburing-dev libinih-dev libmicrohttpd-dev libcriterion-dev
-fi
-# The packaging suite: systemd-analyze verifies the unit, scdoc builds the
-# man pages (the build skips them without it), man renders them.
-pkgs=()
-command -v systemd-analyze >/dev/null 2>&1 || pkgs+=(systemd)
-command -v scdoc >/dev/null 2>&1 || pkgs+=(scdoc)
-command -v man >/dev/null 2>&1 || pkgs+=(man-db)
-# The linters: the code is held to clang-format, clang-tidy and cppcheck.
-command -v clang-format >/dev/null 2>&1 || pkgs+=(clang-format)
-command -v clang-tidy >/dev/null 2>&1 || pkgs+=(clang-tidy)
-command -v cppcheck >/dev/null 2>&1 || pkgs+=(cppcheck)
-[ ${#pkgs[@]} -eq 0 ] || apt_install "packaging tools and linters: ${pkgs[*]}" "${pkgs[@]}"
+. scripts/lib.sh
+# Everything every part below needs, installed up front where missing, so
+# that no part drops out of a newcomer's run for want of a package. The
+# cluster part (GlusterFS, iproute2) only where it can run: as root.
+parts=(build packaging lint model fuzz python upgrade)
+[ "$(id -u)" -ne 0 ] || parts+=(cluster)
+deps_ensure "${parts[@]}"
 
 run_suite() {
 	local dir=$1
 	shift
 	echo "== $dir: configure ($*)"
-	if [ -d "$dir" ]; then
-		meson setup --reconfigure "$dir" "$@" >/dev/null
-	else
-		meson setup "$dir" "$@" >/dev/null
-	fi
+	build_setup "$dir" "$@"
 	echo "== $dir: build"
-	ninja -C "$dir"
+	build_ninja "$dir"
 	echo "== $dir: test"
 	meson test -C "$dir" --print-errorlogs --num-processes 1
 }
@@ -72,29 +42,16 @@ bash tests/model/check.sh
 # libclang-rt-14-dev. Each target runs UNDERSTUDY_FUZZ_SECONDS (20) on the
 # seed corpus; a crash fails the suite and its input stays in
 # build-fuzz/tests/fuzz/artifacts-*.
-fuzz_pkgs=()
-command -v clang >/dev/null 2>&1 || fuzz_pkgs+=(clang)
-dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || fuzz_pkgs+=(libclang-rt-14-dev)
-[ ${#fuzz_pkgs[@]} -eq 0 ] || apt_install "fuzzing: ${fuzz_pkgs[*]}" "${fuzz_pkgs[@]}"
 echo "== build-fuzz: configure (clang)"
-if [ -d build-fuzz ]; then
-	CC=clang meson setup --reconfigure build-fuzz -Dwerror=true >/dev/null
-else
-	CC=clang meson setup build-fuzz -Dwerror=true >/dev/null
-fi
+CC=clang build_setup build-fuzz -Dwerror=true
 echo "== build-fuzz: build the fuzz targets"
-ninja -C build-fuzz tests/fuzz/fuzz_lockfile tests/fuzz/fuzz_config
+build_ninja build-fuzz tests/fuzz/fuzz_lockfile tests/fuzz/fuzz_config
 echo "== build-fuzz: fuzz, ${UNDERSTUDY_FUZZ_SECONDS:-20} s per target"
 meson test -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs --num-processes 1
 
 # Chaos: three nodes on one lock file, killed, frozen, stopped and asked to
 # hand over at random (tests/chaos/). UNDERSTUDY_CHAOS_SECONDS runs it longer.
 chaos_s=${UNDERSTUDY_CHAOS_SECONDS:-60}
-if ! command -v python3 >/dev/null 2>&1; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo="sudo"
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3 >/dev/null
-fi
 # Rolling upgrades: nodes of the format 1.0 build (from git history) and of
 # this one in one group. Says SKIPPED when the clone has no history.
 echo "== upgrade: format 1.0 and 1.1 nodes in one group"
@@ -104,13 +61,12 @@ BUILD="$PWD/build" tests/chaos/chaos.sh --duration "$chaos_s"
 # Across hosts: network namespaces sharing a real GlusterFS volume, with a
 # real partition (tests/cluster/). Only where the machine allows it.
 cluster_skip=""
-[ "$(id -u)" -eq 0 ] || cluster_skip="not root"
-[ -n "$cluster_skip" ] || [ -c /dev/fuse ] || cluster_skip="no /dev/fuse"
-if [ -z "$cluster_skip" ] && ! { ip netns add us-probe && ip netns del us-probe; } 2>/dev/null; then
-	cluster_skip="network namespaces unavailable"
+[ "$(id -u)" -eq 0 ] || cluster_skip="not root: the rig needs network namespaces, mounts and FUSE"
+[ -n "$cluster_skip" ] || [ -c /dev/fuse ] || cluster_skip="no /dev/fuse: FUSE mounts (GlusterFS's client) are impossible here"
+if [ -z "$cluster_skip" ] && ! probe=$(ip netns add us-probe 2>&1 && ip netns del us-probe 2>&1); then
+	cluster_skip="network namespaces unavailable: ip netns add said: ${probe:-nothing}"
 fi
 if [ -z "$cluster_skip" ]; then
-	command -v python3 >/dev/null 2>&1 || apt-get install -y -qq python3 >/dev/null
 	echo "== cluster: GlusterFS across network namespaces"
 	# One rig per machine (fixed namespace names): whoever uses it (these
 	# tests, the benchmarks, the chaos run) holds this lock meanwhile.

@@ -62,15 +62,12 @@ rig_pids() {
 	return 0
 }
 
+# What the rig needs (GlusterFS, iproute2, util-linux) is listed with
+# everything else the scripts install, in scripts/lib.sh.
 install_gluster() {
-	if command -v glusterd >/dev/null && command -v mount.glusterfs >/dev/null; then
-		return
-	fi
-	say "installing glusterfs-server glusterfs-client"
-	local t0=$SECONDS
-	timeout 300 apt-get update -q >/dev/null
-	DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q glusterfs-server glusterfs-client >/dev/null
-	say "installed in $((SECONDS - t0)) s"
+	# shellcheck source=../../scripts/lib.sh
+	. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+	deps_ensure cluster
 }
 
 up() {

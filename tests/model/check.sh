@@ -15,17 +15,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 long=${UNDERSTUDY_LONG:-0}
 [ "${1:-}" = "--long" ] && long=1
 
-need=()
-command -v spin >/dev/null 2>&1 || need+=(spin)
-command -v gcc >/dev/null 2>&1 || need+=(gcc)
-if [ ${#need[@]} -gt 0 ]; then
-	echo "== model: installing ${need[*]}"
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo="sudo"
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -qq
-	$sudo apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+. "$here/../../scripts/lib.sh"
+deps_ensure model
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
