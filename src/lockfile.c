@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -510,6 +511,25 @@ int lockfile_is_local(struct lockfile *lf)
 	if (fstatfs(lf->fd, &st) < 0)
 		return -errno;
 	return lockfile_fs_is_local((long)st.f_type);
+}
+
+int lockfile_page_cached(struct lockfile *lf)
+{
+	/* A read through the page cache leaves its page resident; a direct
+	 * read (FUSE's FOPEN_DIRECT_IO) does not, and such a file refuses a
+	 * shared mapping (ENODEV) unless its server allows one, which then
+	 * drops the cached pages: either way mincore sees no page. */
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char buf[64];
+	if (pread(lf->fd, buf, sizeof(buf), 0) < 0)
+		return -errno;
+	void *m = mmap(NULL, page, PROT_READ, MAP_SHARED, lf->fd, 0);
+	if (m == MAP_FAILED)
+		return errno == ENODEV ? 0 : -errno;
+	unsigned char vec = 0;
+	int r = mincore(m, page, &vec) < 0 ? -errno : (vec & 1);
+	munmap(m, page);
+	return r;
 }
 
 int lockfile_clear_request(struct lockfile *lf, int64_t seq)

@@ -1,5 +1,6 @@
 #include "understudy/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -65,4 +66,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	/* One write per line, so lines of several processes never interleave. */
 	if (write(STDERR_FILENO, line, len) < 0)
 		return;
+}
+
+const char *log_strerror(int e)
+{
+	if (e == ESHUTDOWN)
+		return "the storage server shut this host's client out (ESHUTDOWN: on CephFS the MDS evicted and "
+		       "blocklisted it): every call on this mount fails until it is unmounted and mounted again";
+	return strerror(e);
 }

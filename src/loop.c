@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 
 #include "understudy/hook.h"
@@ -379,7 +380,7 @@ static void on_job_done(struct loop *l)
 		if (r == 0 && j->op == WORKER_HEARTBEAT)
 			l->last_round = now_ms();
 		if (r < 0) {
-			log_error("%s: %s: %s", l->lf.path, op_name(j->op), strerror(-r));
+			log_error("%s: %s: %s", l->lf.path, op_name(j->op), log_strerror(-r));
 			storage_failed(l, -r);
 		} else {
 			push_job_event(l, NODE_EV_TICK);
@@ -414,7 +415,7 @@ static void on_job_done(struct loop *l)
 			return;
 	}
 	if (r != -ENOSPC)
-		log_error("%s: %s: %s", l->lf.path, op_name(j->op), strerror(-r));
+		log_error("%s: %s: %s", l->lf.path, op_name(j->op), log_strerror(-r));
 	storage_failed(l, -r);
 }
 
@@ -1119,7 +1120,10 @@ static char **build_env(const struct loop_config *cfg, char *const extra[])
 static int open_error(struct lockfile *lf)
 {
 	char msg[512];
-	log_error("%s", lockfile_strerror(lf, msg, sizeof(msg)));
+	if (lf->err == LF_E_SYS && lf->errno_value == ESHUTDOWN)
+		log_error("%s: %s", lf->path, log_strerror(ESHUTDOWN));
+	else
+		log_error("%s", lockfile_strerror(lf, msg, sizeof(msg)));
 	if (lf->err != LF_E_SYS)
 		return EX_DATAERR;
 	switch (lf->errno_value) {
@@ -1149,6 +1153,21 @@ static int notify_socket(struct loop *l)
 	return 0;
 }
 
+/* A FUSE mount without direct I/O serves the lock file from this host's
+ * page cache: another host's records and heartbeats are never seen, so a
+ * backup would take a live node that still runs for a dead one. Said, not
+ * refused: the locks themselves still arbitrate. */
+static void warn_page_cache(struct loop *l)
+{
+	struct statfs st;
+	if (fstatfs(l->lf.fd, &st) < 0 || st.f_type != 0x65735546 /* FUSE */ || lockfile_page_cached(&l->lf) != 1)
+		return;
+	log_warn("%s: this FUSE mount keeps the file in the page cache (no direct I/O): another host's writes "
+		 "to it are never seen here. Mount with direct I/O: GlusterFS direct-io-mode=enable, ceph-fuse "
+		 "fuse_disable_pagecache=true (doc/fencing.md)",
+		 l->cfg->lock_path);
+}
+
 static int setup(struct loop *l)
 {
 	const struct loop_config *cfg = l->cfg;
@@ -1161,13 +1180,14 @@ static int setup(struct loop *l)
 	while (lockfile_open(&l->lf, cfg->lock_path, LF_OPEN_CREATE) < 0) {
 		int e = l->lf.errno_value;
 		bool lost = l->lf.err == LF_E_SYS && (e == ENOTCONN || e == EIO || e == ESTALE || e == ETIMEDOUT ||
-						      e == EHOSTDOWN || e == ENOLCK || e == EAGAIN);
+						      e == EHOSTDOWN || e == ENOLCK || e == EAGAIN || e == ESHUTDOWN);
 		if (!cfg->wait_for_storage || !lost)
 			return open_error(&l->lf);
 		/* Rejoining after the storage failed us: it may not answer yet
-		 * (a FUSE client reports ENOTCONN until it reconnects). */
+		 * (a FUSE client reports ENOTCONN until it reconnects; an evicted
+		 * CephFS client ESHUTDOWN until someone mounts it again). */
 		if (!said)
-			log_warn("%s: %s: waiting for the storage to answer", cfg->lock_path, strerror(e));
+			log_warn("%s: %s; waiting for the storage to answer", cfg->lock_path, log_strerror(e));
 		said = true;
 		lockfile_close(&l->lf);
 		struct timespec second = { 1, 0 };
@@ -1190,6 +1210,7 @@ static int setup(struct loop *l)
 	/* statfs can hang like any call on the storage; at start, before
 	 * any workload, that only delays joining. */
 	int local = lockfile_is_local(&l->lf);
+	warn_page_cache(l);
 	if (cfg->takeover_delay_ms >= 0) {
 		l->node_cfg.takeover_delay_ms = cfg->takeover_delay_ms;
 	} else {

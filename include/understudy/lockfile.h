@@ -200,6 +200,11 @@ int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live);
  * unknown (FUSE counts as networked: GlusterFS and CephFS mount through
  * it), -errno if statfs fails. */
 int lockfile_is_local(struct lockfile *lf);
+/* Whether this host's page cache holds the file's contents after a read:
+ * 1 yes, 0 no (reads go to the file system, as on a FUSE mount with
+ * direct I/O), -errno. On FUSE, 1 means another host's writes are never
+ * seen by a process that keeps the file open; the caller decides. */
+int lockfile_page_cached(struct lockfile *lf);
 /* The same for a statfs f_type, for the tests. */
 bool lockfile_fs_is_local(long f_type);
 /* Live node only: refuse or clear the pending request whose seq is seq

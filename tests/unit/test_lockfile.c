@@ -1816,6 +1816,18 @@ Test(lockfile, file_system_types_local_or_networked)
 	lockfile_close(&lf);
 }
 
+/* The test directory is on a local file system, whose reads go through
+ * the page cache: the probe must say so (a probe that always said "no
+ * cache" would hide the FUSE mounts it is there to find; the case of a
+ * FUSE mount with direct I/O, 0, is tests/cluster/test_ceph.sh's). */
+Test(lockfile, page_cache_probe_sees_a_local_file_cached)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_page_cached(&lf), 1);
+	lockfile_close(&lf);
+}
+
 /* Format 1.1 gives slot byte 18 a meaning: flags, where a 1.0 node writes
  * zero. A live slot from a 1.0 node therefore reads as ready. */
 Test(lockfile, slot_flags_at_byte_18_and_a_1_0_slot_reads_ready)
