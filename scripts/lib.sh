@@ -2,7 +2,8 @@
 # What understudy's scripts share: the one list of what they need from
 # Debian, and the build steps. Sourced, never run, by scripts/demo.sh,
 # scripts/test.sh, scripts/bench.sh and the test scripts that install
-# what they need (tests/model/check.sh, tests/cluster/gluster-rig.sh).
+# what they need (tests/model/check.sh, tests/cluster/gluster-rig.sh,
+# tests/cluster/ceph-rig.sh).
 #
 #   deps_ensure PART...       install what the parts need and is missing;
 #                             on failure say which packages and why, 69
@@ -17,7 +18,7 @@
 # PATH), pc:NAME (a pkg-config module) or deb:NAME (an installed package).
 # Parts: build (every build, the demo's too: meson.build needs all four
 # libraries, criterion for the test suites), packaging, lint, model, fuzz,
-# python, upgrade, cluster, bench.
+# python, upgrade, cluster (GlusterFS), ceph (CephFS), bench.
 DEPS_LIST='
 build     cmd:meson             meson
 build     cmd:ninja             ninja-build
@@ -45,6 +46,16 @@ cluster   cmd:flock             util-linux
 cluster   cmd:glusterd          glusterfs-server
 cluster   cmd:mount.glusterfs   glusterfs-client
 cluster   cmd:python3           python3
+ceph      cmd:ip                iproute2
+ceph      cmd:nsenter           util-linux
+ceph      cmd:flock             util-linux
+ceph      cmd:ceph-mon          ceph-mon
+ceph      cmd:ceph-osd          ceph-osd
+ceph      cmd:ceph-mds          ceph-mds
+ceph      cmd:ceph-fuse         ceph-fuse
+ceph      cmd:ceph              ceph-common
+ceph      cmd:monmaptool        ceph-common
+ceph      cmd:python3           python3
 bench     cmd:strace            strace
 bench     cmd:gnuplot           gnuplot-nox
 bench     cmd:etcd              etcd-server

@@ -79,4 +79,25 @@ if [ -z "$cluster_skip" ]; then
 else
 	echo "== cluster: SKIPPED ($cluster_skip): the multi-host GlusterFS tests did not run"
 fi
+# The same scenarios on CephFS (tests/cluster/ceph-rig.sh: a monitor, an
+# OSD in memory and an MDS in one namespace, two ceph-fuse hosts), with
+# the MDS's real eviction of a cut-off host at its shortest timeouts
+# (30 s): about two minutes in all, rig included.
+ceph_skip=""
+[ "$(id -u)" -eq 0 ] || ceph_skip="not root: the rig needs network namespaces, mounts and FUSE"
+[ -n "$ceph_skip" ] || [ -c /dev/fuse ] || ceph_skip="no /dev/fuse: ceph-fuse cannot mount"
+if [ -z "$ceph_skip" ] && ! probe=$(ip netns add uc-probe 2>&1 && ip netns del uc-probe 2>&1); then
+	ceph_skip="network namespaces unavailable: ip netns add said: ${probe:-nothing}"
+fi
+mem=$(awk '/^MemAvailable:/{print int($2 / 1024)}' /proc/meminfo)
+[ -n "$ceph_skip" ] || [ "${mem:-0}" -ge 512 ] ||
+	ceph_skip="${mem:-?} MiB of memory available: the rig's daemons and file system in memory want 512 MiB"
+[ -n "$ceph_skip" ] || deps_ensure ceph || ceph_skip="Ceph's packages (scripts/lib.sh, part ceph) could not be installed"
+if [ -z "$ceph_skip" ]; then
+	echo "== cluster: CephFS across network namespaces"
+	# Its own rig (namespaces uc-*, /tmp/uc-rig) and its own lock.
+	BUILD="$PWD/build" flock /tmp/uc-rig.lock bash tests/cluster/test_ceph.sh
+else
+	echo "== cluster: CephFS SKIPPED ($ceph_skip): the multi-host CephFS tests did not run"
+fi
 echo "== all tests passed"
