@@ -6,6 +6,7 @@
 #   RIG    the rig's directory; host H mounts the volume at $RIG/H/mnt
 #   RIG_SH the rig's script (up, down)
 #   NAME   the test's name, for messages
+# and may set NODE_TIMEOUT, how long a manager may live (default 300 s).
 # and gets LOG (the witnesses' log), WLOCK (the witness lock, on the local
 # disk outside the volume), U, W, TIMING, and the helpers below.
 
@@ -72,7 +73,7 @@ wait_exit() {
 # the host (a CephFS client mounted again after an eviction) never reaches.
 node() {
 	local h=$1 role=$2
-	nsenter --net=/run/netns/$NS-$h -- timeout 300 "$U" run --lock $RIG/$h/mnt/g.lock --role "$role" \
+	nsenter --net=/run/netns/$NS-$h -- timeout "${NODE_TIMEOUT:-300}" "$U" run --lock $RIG/$h/mnt/g.lock --role "$role" \
 		--name host-$h "${TIMING[@]}" -- "$W" "$LOG" "$WLOCK" 2>>$RIG/$h.err &
 	NODE_PID=$!
 	PIDS+=("$NODE_PID")

@@ -36,6 +36,7 @@ RIG_SH=$HERE/ceph-rig.sh
 # Ceph's own defaults, 60 s and 300 s, make scenario 2 last five minutes:
 # UC_SESSION_TIMEOUT=60 UC_SESSION_AUTOCLOSE=300 tests/cluster/test_ceph.sh
 export UC_SESSION_TIMEOUT=${UC_SESSION_TIMEOUT:-30} UC_SESSION_AUTOCLOSE=${UC_SESSION_AUTOCLOSE:-30}
+NODE_TIMEOUT=$((UC_SESSION_AUTOCLOSE + 300))
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
