@@ -1176,19 +1176,26 @@ static int setup(struct loop *l)
 		log_error("workload %s: %s", cfg->argv[0], strerror(-r));
 		return EX_UNAVAILABLE;
 	}
-	bool said = false;
-	while (lockfile_open(&l->lf, cfg->lock_path, LF_OPEN_CREATE) < 0) {
+	/* A node rejoining after the storage failed it never creates the
+	 * file: it joined it before, so a missing one means the storage is
+	 * not mounted (yet, or again: an evicted CephFS client's mount between
+	 * its unmount and its mount), and a file created there would be a
+	 * group of its own on the local disk, with this node live in it. */
+	int said = 0;
+	while (lockfile_open(&l->lf, cfg->lock_path, cfg->wait_for_storage ? LF_OPEN_WRITE : LF_OPEN_CREATE) < 0) {
 		int e = l->lf.errno_value;
-		bool lost = l->lf.err == LF_E_SYS && (e == ENOTCONN || e == EIO || e == ESTALE || e == ETIMEDOUT ||
-						      e == EHOSTDOWN || e == ENOLCK || e == EAGAIN || e == ESHUTDOWN);
+		bool lost = l->lf.err == LF_E_SYS &&
+			    (e == ENOTCONN || e == EIO || e == ESTALE || e == ETIMEDOUT || e == EHOSTDOWN ||
+			     e == ENOLCK || e == EAGAIN || e == ESHUTDOWN || e == ENOENT);
 		if (!cfg->wait_for_storage || !lost)
 			return open_error(&l->lf);
 		/* Rejoining after the storage failed us: it may not answer yet
 		 * (a FUSE client reports ENOTCONN until it reconnects; an evicted
-		 * CephFS client ESHUTDOWN until someone mounts it again). */
-		if (!said)
+		 * CephFS client ESHUTDOWN until someone mounts it again). Said
+		 * again whenever the reason changes. */
+		if (e != said)
 			log_warn("%s: %s; waiting for the storage to answer", cfg->lock_path, log_strerror(e));
-		said = true;
+		said = e;
 		lockfile_close(&l->lf);
 		struct timespec second = { 1, 0 };
 		nanosleep(&second, NULL);
