@@ -82,7 +82,7 @@ fi
 # The same scenarios on CephFS (tests/cluster/ceph-rig.sh: a monitor, an
 # OSD in memory and an MDS in one namespace, two ceph-fuse hosts), with
 # the MDS's real eviction of a cut-off host at its shortest timeouts
-# (30 s): about two minutes in all, rig included.
+# (30 s): about two minutes in all, rig included, and a minute of chaos.
 ceph_skip=""
 [ "$(id -u)" -eq 0 ] || ceph_skip="not root: the rig needs network namespaces, mounts and FUSE"
 [ -n "$ceph_skip" ] || [ -c /dev/fuse ] || ceph_skip="no /dev/fuse: ceph-fuse cannot mount"
@@ -97,6 +97,11 @@ if [ -z "$ceph_skip" ]; then
 	echo "== cluster: CephFS across network namespaces"
 	# Its own rig (namespaces uc-*, /tmp/uc-rig) and its own lock.
 	BUILD="$PWD/build" flock /tmp/uc-rig.lock bash tests/cluster/test_ceph.sh
+	# The chaos test on it, with cuts shorter than an eviction; it takes
+	# the rig's lock itself. UNDERSTUDY_CHAOS_CEPH_SECONDS runs it longer.
+	chaos_c=${UNDERSTUDY_CHAOS_CEPH_SECONDS:-60}
+	echo "== chaos: $chaos_c s, 3 nodes on CephFS hosts a and b, with partitions"
+	BUILD="$PWD/build" tests/chaos/chaos.sh --ceph --duration "$chaos_c"
 else
 	echo "== cluster: CephFS SKIPPED ($ceph_skip): the multi-host CephFS tests did not run"
 fi

@@ -3,8 +3,8 @@
 
 For --duration seconds the driver SIGKILLs or SIGSTOPs (and later SIGCONTs)
 managers and workloads, stops managers cleanly with SIGTERM, asks for
-failback and switchover, and (with --gluster) cuts hosts off the storage and
-heals them. A manager that exits is started again after a short delay, like
+failback and switchover, and (with --gluster or --ceph) cuts hosts off the
+storage and heals them. A manager that exits is started again after a short delay, like
 systemd's Restart=always. Every workload is tests/integration/witness.c: it
 appends its start and clean end to a log on CLOCK_MONOTONIC, takes an OFD
 lock on a witness file that is not the group's lock file, and ticks every
@@ -81,7 +81,10 @@ ACTIONS = {  # kind: weight
     "failback": 1.5,
     "switchover": 2,
 }
-GLUSTER_ACTIONS = {"partition": 2}
+# On a rig's hosts. A cut lasts 1 to 10 s: on CephFS, shorter than the
+# rig's 30 s session_autoclose, so no host is evicted (an evicted host would
+# stay out until remounted; tests/cluster/test_ceph.sh covers that).
+RIG_ACTIONS = {"partition": 2}
 
 
 def now():
@@ -138,8 +141,8 @@ class Chaos:
         open(self.log_path, "w").close()
         self.actions_log = open(os.path.join(self.dir, "actions.log"), "w")
         self.rng_restart = random.Random(a.seed * 7919 + 1)
-        if a.gluster:
-            mk = lambda n, r, h: Node(n, r, h, "/tmp/us-rig/%s/mnt/chaos.lock" % h)
+        if a.rig:
+            mk = lambda n, r, h: Node(n, r, h, "%s/%s/mnt/chaos.lock" % (a.rigdir, h))
             self.nodes = [mk("node-a", "primary", "a"), mk("node-b", "backup", "b"), mk("node-c", "backup", "b")]
             self.timing = GLUSTER_TIMING
         else:
@@ -171,7 +174,7 @@ class Chaos:
         # Stopping takes at most the stop timeout (1 s) plus a check
         # interval; on the rig a storage call may take the client's 3 s
         # ping timeout on top.
-        self.hang_ns = (20 if a.gluster else 10) * SEC
+        self.hang_ns = (20 if a.rig else 10) * SEC
 
     # --- bookkeeping ---------------------------------------------------------
 
@@ -190,7 +193,7 @@ class Chaos:
     def prefix(self, node_or_host):
         """Run in a host's network namespace (the rig's hosts share the mount table)."""
         host = node_or_host.host if isinstance(node_or_host, Node) else node_or_host
-        return ["nsenter", "--net=/run/netns/us-" + host, "--"] if host else []
+        return ["nsenter", "--net=/run/netns/%s-%s" % (self.a.ns, host), "--"] if host else []
 
     # --- managers --------------------------------------------------------------
 
@@ -397,7 +400,7 @@ class Chaos:
         self.note("SIGCONT %s pid %d" % (label, pid))
 
     def request(self, kind, args, host):
-        lock = self.nodes[0].lock if host is None else "/tmp/us-rig/%s/mnt/chaos.lock" % host
+        lock = self.nodes[0].lock if host is None else "%s/%s/mnt/chaos.lock" % (self.a.rigdir, host)
         argv = self.prefix(host) + [self.a.understudy, kind, "--lock", lock, *args]
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=open(os.path.join(self.dir, "requests.stderr"), "a"))
@@ -446,7 +449,8 @@ class Chaos:
             if h in self.partitioned:
                 self.note("partition: host %s is already cut off" % h)
                 return
-            subprocess.run(["ip", "-n", "us-" + h, "link", "set", "us-%s-n" % h, "down"], check=True)
+            ns = "%s-%s" % (self.a.ns, h)
+            subprocess.run(["ip", "-n", ns, "link", "set", ns + "-n", "down"], check=True)
             t = now()
             self.partitioned[h] = t
             self.cut[h].append([t, None])
@@ -456,7 +460,8 @@ class Chaos:
     def heal(self, h):
         if h not in self.partitioned:
             return
-        subprocess.run(["ip", "-n", "us-" + h, "link", "set", "us-%s-n" % h, "up"], check=True)
+        ns = "%s-%s" % (self.a.ns, h)
+        subprocess.run(["ip", "-n", ns, "link", "set", ns + "-n", "up"], check=True)
         del self.partitioned[h]
         self.cut[h][-1][1] = now()
         self.note("heal: host %s reconnected" % h)
@@ -465,13 +470,13 @@ class Chaos:
         """The whole run's actions from the seed alone, so a seed replays."""
         rng = random.Random(self.a.seed)
         kinds = dict(ACTIONS)
-        if self.a.gluster:
-            kinds.update(GLUSTER_ACTIONS)
+        if self.a.rig:
+            kinds.update(RIG_ACTIONS)
         names, weights = list(kinds), list(kinds.values())
-        lo, hi = (1.0, 4.0) if self.a.gluster else (0.2, 1.2)
-        freeze_max = 4.0 if self.a.gluster else 2.0
+        lo, hi = (1.0, 4.0) if self.a.rig else (0.2, 1.2)
+        freeze_max = 4.0 if self.a.rig else 2.0
         out, t = [], 1.0
-        hosts = [None] if not self.a.gluster else ["a", "b"]
+        hosts = [None] if not self.a.rig else ["a", "b"]
         while True:
             t += rng.uniform(lo, hi)
             if t >= self.a.duration:
@@ -493,7 +498,7 @@ class Chaos:
     def run(self):
         self.t0 = now()
         self.note("chaos: seed %d, duration %.1f s, %s" % (self.a.seed, self.a.duration,
-                                                           "GlusterFS hosts" if self.a.gluster else "local"))
+                                                           "hosts a and b of %s" % self.a.fs if self.a.rig else "local"))
         for n in self.nodes:
             self.start(n)
         for off, kind, p in self.schedule():
@@ -655,7 +660,7 @@ class Chaos:
         longest = max(gaps, key=lambda g: g[1] - g[0]) if gaps else None
 
         print("chaos: seed %d, %.1f s, 3 nodes (node-a primary, node-b and node-c backups) on %s" % (
-            a.seed, a.duration, "a GlusterFS volume, hosts a and b" if a.gluster else "one local lock file"))
+            a.seed, a.duration, "%s, hosts a and b" % a.fs if a.rig else "one local lock file"))
         print("  directory: %s" % self.dir)
         print("  actions: %s" % ", ".join("%s %d" % kv for kv in sorted(self.counts.items())))
         print("  manager starts: %s" % ", ".join("%s %d" % (n.name, n.starts) for n in self.nodes))
@@ -711,7 +716,7 @@ class Chaos:
         for f in failed:
             print("  FAIL: " + f)
         print("  %s (replay: --seed %d --duration %g%s)" % ("FAILED" if failed else "PASS", a.seed, a.duration,
-                                                            " --gluster" if a.gluster else ""))
+                                                            " --" + a.rig if a.rig else ""))
         return 1 if failed else 0
 
 
@@ -722,15 +727,21 @@ def main():
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of chaos (default 60)")
     ap.add_argument("--seed", type=int, default=None, help="default: from the clock, printed")
     ap.add_argument("--dir", default=None, help="where logs go (default: a new /tmp/us-chaos.*)")
-    ap.add_argument("--gluster", action="store_true", help="nodes on the rig's hosts a and b, with partitions")
+    rig = ap.add_mutually_exclusive_group()
+    rig.add_argument("--gluster", action="store_true", help="nodes on the GlusterFS rig's hosts a and b, with partitions")
+    rig.add_argument("--ceph", action="store_true", help="nodes on the CephFS rig's hosts a and b, with partitions")
     ap.add_argument("--max-gap", type=float, default=None,
-                    help="fail when a gap is longer (default 10 s, 30 s with --gluster)")
+                    help="fail when a gap is longer (default 10 s, 30 s with --gluster or --ceph)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print actions as they happen")
     a = ap.parse_args()
     if a.seed is None:
         a.seed = int.from_bytes(os.urandom(4), "little")
+    # The rig: its name, its namespaces' prefix, its directory, its file system.
+    a.rig = "gluster" if a.gluster else "ceph" if a.ceph else None
+    a.ns, a.rigdir, a.fs = {"gluster": ("us", "/tmp/us-rig", "a GlusterFS volume"),
+                            "ceph": ("uc", "/tmp/uc-rig", "a CephFS"), None: (None, None, None)}[a.rig]
     if a.max_gap is None:
-        a.max_gap = 30.0 if a.gluster else 10.0
+        a.max_gap = 30.0 if a.rig else 10.0
     a.dir = a.dir or tempfile.mkdtemp(prefix="us-chaos.")
     os.makedirs(a.dir, exist_ok=True)
     print("chaos: seed %d, duration %g s, logs in %s" % (a.seed, a.duration, a.dir), flush=True)

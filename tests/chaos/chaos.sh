@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # chaos.sh: run the chaos test (tests/chaos/chaos.py) against a build.
 #
-# usage: tests/chaos/chaos.sh [--gluster] [--duration SECONDS] [--seed N] [-v]
+# usage: tests/chaos/chaos.sh [--gluster | --ceph] [--duration SECONDS] [--seed N] [-v]
 #
 # Locally: three nodes on one lock file in a temporary directory.
 # --gluster: the nodes run on the GlusterFS rig's hosts a and b
 # (tests/cluster/gluster-rig.sh), with partitions of a host from the storage
 # added at random. Needs root. The rig is one per machine, so this script
 # holds /tmp/us-rig.lock while it uses it: do not wrap it in that flock again.
+# --ceph: the same on the CephFS rig (tests/cluster/ceph-rig.sh), holding
+# /tmp/uc-rig.lock; its cuts (1 to 10 s) are shorter than the MDS's 30 s
+# eviction, so no host needs remounting.
 #
 # BUILD (default: build/ at the top of the checkout) is built first when
 # understudy or the witness is missing. The duration defaults to
@@ -20,10 +23,10 @@ BUILD=${BUILD:-$ROOT/build}
 U=$BUILD/understudy
 W=$BUILD/tests/witness
 
-gluster=0
+rig=""
 args=()
 for a in "$@"; do
-	if [ "$a" = --gluster ]; then gluster=1; fi
+	case "$a" in --gluster) rig=gluster ;; --ceph) rig=ceph ;; esac
 	args+=("$a")
 done
 has_duration=0
@@ -41,16 +44,22 @@ command -v python3 >/dev/null 2>&1 || {
 	exit 1
 }
 
-if [ $gluster = 0 ]; then
+if [ -z "$rig" ]; then
 	exec python3 "$HERE/chaos.py" --understudy "$U" --witness "$W" "${args[@]}"
 fi
 
 [ "$(id -u)" = 0 ] || {
-	echo "chaos: --gluster needs root" >&2
+	echo "chaos: --$rig needs root" >&2
 	exit 77
 }
-RIG_SH=$ROOT/tests/cluster/gluster-rig.sh
-exec 9>/tmp/us-rig.lock
+if [ "$rig" = gluster ]; then
+	RIG_SH=$ROOT/tests/cluster/gluster-rig.sh
+	RIG=/tmp/us-rig
+else
+	RIG_SH=$ROOT/tests/cluster/ceph-rig.sh
+	RIG=/tmp/uc-rig
+fi
+exec 9>"$RIG.lock"
 flock 9
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
@@ -61,7 +70,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 "$RIG_SH" up
-rm -f /tmp/us-rig/a/mnt/chaos.lock
+rm -f "$RIG/a/mnt/chaos.lock"
 rc=0
 python3 "$HERE/chaos.py" --understudy "$U" --witness "$W" "${args[@]}" || rc=$?
 exit $rc
