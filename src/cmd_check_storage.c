@@ -783,7 +783,7 @@ static void check_fs(const struct opts *o, struct lockfile *a)
 	 * measure from here (doc/fencing.md has the figures). */
 	if (strcmp(name, "ceph") == 0 || strcmp(type, "fuse.ceph-fuse") == 0)
 		report("INFO", "CephFS: a host cut off from the MDS keeps its locks until the MDS evicts it "
-			       "(session_autoclose, default 300 s, plus about 3 s; at once with `ceph tell mds.* "
+			       "(about session_autoclose after the cut, default 300 s; at once with `ceph tell mds.* "
 			       "client evict`); its mount then fails with ESHUTDOWN until it is mounted again");
 }
 

@@ -53,6 +53,14 @@ heal_and_rejoin() {
 		grep -m1 'blocklisted' $RIG/a.err
 	else
 		fail "host-a's manager did not name its blocklisted mount"
+		echo "host-a's manager: the last it said, and where its threads wait:"
+		tail -n 3 $RIG/a.err
+		local m t
+		for m in $(pgrep -P "$A") $(pgrep -P "$(pgrep -P "$A" | head -1)" 2>/dev/null); do
+			for t in /proc/$m/task/*; do
+				echo "  $(cat $t/comm 2>/dev/null) ${t##*/} $(awk '{print $3}' $t/stat 2>/dev/null) $(cat $t/wchan 2>/dev/null)"
+			done
+		done
 	fi
 	kill -0 "$A" 2>/dev/null || fail "host-a's manager exited instead of waiting for its mount"
 	# The dead mount answers ESHUTDOWN to everything.
@@ -60,6 +68,15 @@ heal_and_rejoin() {
 		fail "host-a's mount still answers after its eviction"
 	else
 		echo "stat on host-a's mount: ${out##*: }"
+	fi
+	# A new manager on that mount names it too, and exits 74.
+	local rc=0
+	out=$(nsenter --net=/run/netns/uc-a -- timeout 20 "$U" run --role backup --lock $RIG/a/mnt/g.lock \
+		-- /bin/true 2>&1) || rc=$?
+	if [ $rc = 74 ] && grep -q 'ESHUTDOWN: on CephFS the MDS evicted and blocklisted it' <<<"$out"; then
+		echo "run on host-a's evicted mount: exit 74, ${out#understudy*: }"
+	else
+		fail "run on the evicted mount exited $rc, expected 74 naming the eviction: $out"
 	fi
 	"$RIG_SH" remount a
 	if wait_for 60 a_waiting; then
