@@ -6,9 +6,11 @@
 # usage: scripts/bench.sh [--quick | --smoke] [--only PART,...] [--out DIR] [--keep]
 #   (none)    the full run, about 15 minutes; writes doc/benchmarks/
 #   --quick   few trials and short windows, to check the harness (a minute or
-#             two plus the GlusterFS rig); writes to a temporary directory
-#   --smoke   seconds: every part once, no GlusterFS, no figures worth quoting
-#   --only    some of: failover,etcd,idle,handover,scale,groups,gluster
+#             two plus the GlusterFS and CephFS rigs); writes to a temporary
+#             directory
+#   --smoke   seconds: every part once, no GlusterFS or CephFS, no figures worth
+#             quoting
+#   --only    some of: failover,etcd,idle,handover,scale,groups,gluster,ceph
 #             (writes to a temporary directory unless --out is given)
 #   --out DIR where README.md, results.json and the PNGs go
 #   --keep    keep the work directory (logs of every manager)
@@ -17,7 +19,8 @@
 # gnuplot-nox, etcd-server, etcd-client) and builds a release build in
 # build-bench/. The GlusterFS part needs root and /dev/fuse, holds
 # /tmp/us-rig.lock while it uses tests/cluster/gluster-rig.sh, and brings the
-# rig down afterwards.
+# rig down afterwards; the CephFS part likewise with /tmp/uc-rig.lock and
+# tests/cluster/ceph-rig.sh (which installs Ceph's packages it needs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

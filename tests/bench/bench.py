@@ -677,50 +677,67 @@ def part_groups(cfg, R, work):
                           for k in ("rss_mib", "pss_mib", "cpu_ms_s", "wake_s")}
 
 
-def rig_usable():
+def rig_usable(ns):
     if os.geteuid() != 0:
         return "not root"
     if not os.path.exists("/dev/fuse"):
         return "no /dev/fuse"
-    if subprocess.run("ip netns add us-probe-bench && ip netns del us-probe-bench", shell=True,
+    if subprocess.run(f"ip netns add {ns}-probe-bench && ip netns del {ns}-probe-bench", shell=True,
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
         return "network namespaces unavailable"
     return None
 
 
-def part_gluster(cfg, R, work):
-    why = rig_usable()
+# The two multi-host rigs: the file system's name, the rig's script, its
+# lock (one user at a time), its directory and its namespaces' prefix.
+RIGS = {
+    "gluster": ("GlusterFS", "gluster-rig.sh", RIG_LOCK, RIG, "us"),
+    "ceph": ("CephFS", "ceph-rig.sh", "/tmp/uc-rig.lock", "/tmp/uc-rig", "uc"),
+}
+
+
+def part_rig(cfg, R, work, part):
+    fs, script, lock, rig, ns = RIGS[part]
+    script = os.path.join(os.path.dirname(cfg.rig), script)
+    why = rig_usable(ns)
     if why:
-        R["skipped"].append(f"GlusterFS rig: {why}")
+        R["skipped"].append(f"{fs} rig: {why}")
         return
-    # One rig per machine: hold the same lock as flock(1) on /tmp/us-rig.lock.
-    fd = os.open(RIG_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    # One rig per machine: hold the same lock as flock(1) on the rig's lock file.
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        log(f"gluster: waiting for {RIG_LOCK}")
+        log(f"{part}: waiting for {lock}")
         if not wait_for(lambda: _try_flock(fd), cfg.rig_wait_s, 1):
-            R["skipped"].append(f"GlusterFS rig: {RIG_LOCK} still held by another user after {cfg.rig_wait_s} s")
+            R["skipped"].append(f"{fs} rig: {lock} still held by another user after {cfg.rig_wait_s} s")
             return
         try:
             t = time.monotonic()
-            subprocess.run(["bash", cfg.rig, "up"], check=True, stdout=sys.stderr)
-            log(f"gluster: rig up in {time.monotonic() - t:.0f} s")
-            hosts = [("us-a", f"{RIG}/a/mnt/g.lock"), ("us-b", f"{RIG}/b/mnt/g.lock")]
+            subprocess.run(["bash", script, "up"], check=True, stdout=sys.stderr)
+            log(f"{part}: rig up in {time.monotonic() - t:.0f} s")
+            hosts = [(f"{ns}-a", f"{rig}/a/mnt/g.lock"), (f"{ns}-b", f"{rig}/b/mnt/g.lock")]
             for label, opts, trials in (("auto", [], cfg.gluster_trials[0]),
                                         ("0", ["--takeover-delay", "0"], cfg.gluster_trials[1])):
-                os.makedirs(f"{RIG}/a/mnt", exist_ok=True)
+                os.makedirs(f"{rig}/a/mnt", exist_ok=True)
                 try:
-                    os.unlink(f"{RIG}/a/mnt/g.lock")
+                    os.unlink(f"{rig}/a/mnt/g.lock")
                 except FileNotFoundError:
                     pass
-                log(f"gluster: failover across hosts, takeover delay {label}, {trials} trials")
-                name = ("understudy (GlusterFS, 2 hosts, takeover delay auto)" if label == "auto"
-                        else "understudy (GlusterFS, 2 hosts, takeover delay 0)")
-                R["fo"][name] = understudy_failovers(cfg, os.path.join(work, f"gluster-{label}"), hosts, 2,
+                log(f"{part}: failover across hosts, takeover delay {label}, {trials} trials")
+                name = f"understudy ({fs}, 2 hosts, takeover delay {label})"
+                R["fo"][name] = understudy_failovers(cfg, os.path.join(work, f"{part}-{label}"), hosts, 2,
                                                      trials, opts=RIG_TIMING + opts, timeout=60, alternate=True)
         finally:
-            subprocess.run(["bash", cfg.rig, "down"], stdout=sys.stderr)
+            subprocess.run(["bash", script, "down"], stdout=sys.stderr)
     finally:
         os.close(fd)
+
+
+def part_gluster(cfg, R, work):
+    part_rig(cfg, R, work, "gluster")
+
+
+def part_ceph(cfg, R, work):
+    part_rig(cfg, R, work, "ceph")
 
 
 def _try_flock(fd):
@@ -882,14 +899,14 @@ def write_readme(out, text, pngs):
         f.write(f"{head}{BEGIN}\n\n{body.rstrip()}\n\n{END}{tail}")
 
 
-PARTS = ("failover", "etcd", "idle", "handover", "scale", "groups", "gluster")
+PARTS = ("failover", "etcd", "idle", "handover", "scale", "groups", "gluster", "ceph")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--understudy", required=True)
     ap.add_argument("--stamp", required=True)
-    ap.add_argument("--rig", required=True, help="tests/cluster/gluster-rig.sh")
+    ap.add_argument("--rig", required=True, help="tests/cluster/gluster-rig.sh (ceph-rig.sh beside it)")
     ap.add_argument("--out", required=True, help="where README.md and the PNGs go")
     ap.add_argument("--mode", choices=("full", "quick", "smoke"), default="full")
     ap.add_argument("--only", default=",".join(PARTS), help="comma-separated: " + ", ".join(PARTS))
@@ -916,12 +933,13 @@ def main():
     cfg.groups_s = 20 if full else (1 if smoke else 5)
     cfg.gluster_trials = (30, 50) if full else (3, 3)  # a trial with the delay lasts 3 s
     cfg.rig_wait_s = 900 if full else 60
-    if smoke and "gluster" in cfg.parts and cfg.only == ",".join(PARTS):
-        cfg.parts.remove("gluster")
+    if smoke and cfg.only == ",".join(PARTS):
+        cfg.parts = [p for p in cfg.parts if p not in RIGS]
 
     R = {"machine": machine(), "load0": loadavg(), "fo": {}, "notes": [], "skipped": []}
-    if smoke and "gluster" not in cfg.parts:
-        R["skipped"].append("GlusterFS rig: not in a smoke run")
+    for part in RIGS:
+        if smoke and part not in cfg.parts:
+            R["skipped"].append(f"{RIGS[part][0]} rig: not in a smoke run")
     work = tempfile.mkdtemp(prefix="understudy-bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
     R["local_fs"] = fstype(work)
     log(f"work directory {work} ({R['local_fs']}); load {R['load0']}")
