@@ -28,7 +28,9 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck disable=SC2034 # NAME, NS and NODE_TIMEOUT are lib.sh's
 NAME=test_ceph
+# shellcheck disable=SC2034
 NS=uc
 RIG=/tmp/uc-rig
 RIG_SH=$HERE/ceph-rig.sh
@@ -36,6 +38,7 @@ RIG_SH=$HERE/ceph-rig.sh
 # Ceph's own defaults, 60 s and 300 s, make scenario 2 last five minutes:
 # UC_SESSION_TIMEOUT=60 UC_SESSION_AUTOCLOSE=300 tests/cluster/test_ceph.sh
 export UC_SESSION_TIMEOUT=${UC_SESSION_TIMEOUT:-30} UC_SESSION_AUTOCLOSE=${UC_SESSION_AUTOCLOSE:-30}
+# shellcheck disable=SC2034
 NODE_TIMEOUT=$((UC_SESSION_AUTOCLOSE + 300))
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"

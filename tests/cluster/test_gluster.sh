@@ -17,7 +17,9 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck disable=SC2034 # NAME and NS are lib.sh's
 NAME=test_gluster
+# shellcheck disable=SC2034
 NS=us
 RIG=/tmp/us-rig
 RIG_SH=$HERE/gluster-rig.sh
