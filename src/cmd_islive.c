@@ -119,13 +119,20 @@ int cmd_is_live(int argc, char **argv)
 	const char *conf = NULL;
 	char *conf_lock = NULL, *conf_name = NULL;
 	int64_t timeout_ms = 5000;
+	char why[512];
 	int opt, code;
 	a = (struct ask){ .done = { -1, -1 } };
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'l': a.path = optarg; break;
+		case 'l':
+			if (options_lock_path(optarg, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy is-live: --lock: %s\n", why);
+				return EX_CONFIG;
+			}
+			a.path = optarg;
+			break;
 		case 'c': conf = optarg; break;
 		case 'n':
 			if (options_name(optarg) < 0) {
@@ -157,7 +164,6 @@ int cmd_is_live(int argc, char **argv)
 		return EX_USAGE;
 	}
 	if (conf) {
-		char why[512];
 		if (config_lock_path(conf, &conf_lock, &conf_name, why, sizeof(why)) < 0) {
 			fprintf(stderr, "understudy is-live: %s\n", why);
 			return EX_CONFIG;

@@ -47,12 +47,19 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 		{ 0 },
 	};
 	bool is_switch = strcmp(a->cmd, "switchover") == 0;
+	char why[512];
 	int opt;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'l': a->path = optarg; break;
+		case 'l':
+			if (options_lock_path(optarg, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy %s: --lock: %s\n", a->cmd, why);
+				return EX_CONFIG;
+			}
+			a->path = optarg;
+			break;
 		case 'c': a->conf = optarg; break;
 		case 't':
 			if (!is_switch)
@@ -89,7 +96,6 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 		return EX_USAGE;
 	}
 	if (!a->path) {
-		char why[512];
 		if (config_lock_path(a->conf, &a->conf_lock, NULL, why, sizeof(why)) < 0) {
 			fprintf(stderr, "understudy %s: %s\n", a->cmd, why);
 			return EX_CONFIG;

@@ -141,8 +141,11 @@ static int parse(int argc, char **argv, const struct option *opts, struct config
 		case ':': return error_exit(EX_USAGE, "%s needs a value", argv[optind - 1]);
 		case '?': return error_exit(EX_USAGE, "unknown option '%s'", argv[optind - 1]);
 		default:
+			/* A relative lock path is the site's configuration at
+			 * fault wherever it is written: 78, as in a file. */
 			if (apply && config_set(c, (enum config_key)opt, optarg, why, sizeof(why)) < 0)
-				return error_exit(EX_USAGE, "--%s: %s", config_keys[opt].key, why);
+				return error_exit(opt == CK_LOCK ? EX_CONFIG : EX_USAGE, "--%s: %s",
+						  config_keys[opt].key, why);
 		}
 	}
 	return 0;

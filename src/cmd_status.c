@@ -259,12 +259,19 @@ int cmd_status(int argc, char **argv)
 	char *from_conf = NULL;
 	bool json = false, watching = false;
 	int64_t interval_ms = 1000;
+	char why[512];
 	int opt;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'l': path = optarg; break;
+		case 'l':
+			if (options_lock_path(optarg, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy status: --lock: %s\n", why);
+				return EX_CONFIG;
+			}
+			path = optarg;
+			break;
 		case 'c': conf = optarg; break;
 		case 'j': json = true; break;
 		case 'w': watching = true; break;
@@ -290,7 +297,6 @@ int cmd_status(int argc, char **argv)
 		return EX_USAGE;
 	}
 	if (!path) {
-		char why[512];
 		if (config_lock_path(conf, &from_conf, NULL, why, sizeof(why)) < 0) {
 			fprintf(stderr, "understudy status: %s\n", why);
 			return EX_CONFIG;

@@ -214,7 +214,10 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 	long num;
 	bool b;
 	switch (k) {
-	case CK_LOCK: return (r->lock_path = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	case CK_LOCK:
+		if (options_lock_path(v, why, n) < 0)
+			return -EINVAL;
+		return (r->lock_path = copy(c, v, why, n)) ? 0 : -ENOMEM;
 	case CK_NAME:
 		if (options_name(v) < 0)
 			return fail(why, n, "'%s' must be 1 to 63 letters, digits or . - _ @ :", v);

@@ -18,5 +18,10 @@ int options_int(const char *s, long min, long max, long *out);
 int options_address(const char *s, struct sockaddr_storage *sa, socklen_t *len, char *why, size_t n);
 /* A node name: 1 to 63 bytes of letters, digits, '.', '-', '_', '@', ':'. */
 int options_name(const char *s);
+/* A group's lock path: absolute, since a relative one names another file
+ * on each host (a primary on every host), and without control
+ * characters. 0, or -EINVAL with why; commands exit 78 for it wherever it
+ * was given, as the path is the group's identity, not a typing slip. */
+int options_lock_path(const char *s, char *why, size_t n);
 
 #endif

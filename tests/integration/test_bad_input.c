@@ -8,6 +8,8 @@
  * directory, a symlink, another user (nobody) without permission, a tmpfs
  * mounted read-only, a tmpfs with one page free.
  *
+ * And what a careless operator can do (issue 14): a relative lock path.
+ *
  * Needs UNDERSTUDY_BIN. The mounts and the other user need root; those
  * tests skip without it. */
 #ifndef _GNU_SOURCE
@@ -16,6 +18,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -42,6 +45,7 @@ static struct {
 	char *marker;    /* created by the workload, if it ever runs */
 	char *mnt;       /* a tmpfs mounted by the test */
 	char *other_bin; /* a copy another user can reach, made when needed */
+	char *cwd;       /* where understudy runs: an empty directory */
 } T;
 
 static void setup(void)
@@ -58,6 +62,9 @@ static void setup(void)
 	T.marker = th_path(T.out, "workload-ran");
 	T.mnt = NULL;
 	T.other_bin = NULL;
+	/* A relative path would land here: the test sees it. */
+	T.cwd = th_path(T.dir, "cwd");
+	cr_assert_eq(mkdir(T.cwd, 0755), 0);
 }
 
 static void teardown(void)
@@ -65,7 +72,7 @@ static void teardown(void)
 	if (T.mnt)
 		umount2(T.mnt, MNT_DETACH);
 	th_rmtree(T.dir);
-	free(T.dir), free(T.out), free(T.lock), free(T.marker), free(T.mnt), free(T.other_bin);
+	free(T.dir), free(T.out), free(T.lock), free(T.marker), free(T.mnt), free(T.other_bin), free(T.cwd);
 }
 
 TestSuite(bad_input, .init = setup, .fini = teardown, .timeout = 120);
@@ -75,14 +82,41 @@ TestSuite(bad_input, .init = setup, .fini = teardown, .timeout = 120);
 struct outcome {
 	int code; /* exit status, or 128 + signal */
 	char err[4096];
+	char out[8192];
 	double ms;
 };
 
-/* understudy ARGS... as uid (-1: as we are); stdout is dropped. */
+/* At most size - 1 bytes of path into buf, NUL-terminated; the file removed. */
+static void slurp(const char *path, char *buf, size_t size)
+{
+	uint8_t *b;
+	size_t len;
+	buf[0] = '\0';
+	if (th_read_file(path, &b, &len) == 0) {
+		len = len < size - 1 ? len : size - 1;
+		memcpy(buf, b, len);
+		buf[len] = '\0';
+		free(b);
+	}
+	unlink(path);
+}
+
+/* In a child: stdout and stderr to these files, the working directory
+ * T.cwd. */
+static void redirect(const char *outpath, const char *errpath)
+{
+	int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0666),
+	    o = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+	if (e < 0 || o < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0 || chdir(T.cwd) < 0)
+		_exit(120);
+}
+
+/* understudy ARGS... as uid (-1: as we are). */
 static struct outcome understudy_as(uid_t uid, const char *const *args)
 {
-	struct outcome o = { 0 };
-	char *errpath = th_path(T.out, "stderr");
+	static struct outcome o;
+	memset(&o, 0, sizeof(o));
+	char *errpath = th_path(T.out, "stderr"), *outpath = th_path(T.out, "stdout");
 	/* Another user runs a copy it can reach, wherever the checkout is. */
 	if (uid != (uid_t)-1 && !T.other_bin)
 		T.other_bin = th_exec_copy(T.bin, T.dir);
@@ -91,9 +125,7 @@ static struct outcome understudy_as(uid_t uid, const char *const *args)
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
-		int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0666), n = open("/dev/null", O_WRONLY);
-		if (e < 0 || n < 0 || dup2(n, 1) < 0 || dup2(e, 2) < 0)
-			_exit(120);
+		redirect(outpath, errpath);
 		if (uid != (uid_t)-1 && (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0))
 			_exit(121);
 		alarm(LIMIT_S);
@@ -108,15 +140,9 @@ static struct outcome understudy_as(uid_t uid, const char *const *args)
 		;
 	o.ms = (double)(th_now_ns() - t0) / 1e6;
 	o.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	uint8_t *buf;
-	size_t len;
-	if (th_read_file(errpath, &buf, &len) == 0) {
-		len = len < sizeof(o.err) - 1 ? len : sizeof(o.err) - 1;
-		memcpy(o.err, buf, len);
-		free(buf);
-	}
-	unlink(errpath);
-	free(errpath);
+	slurp(errpath, o.err, sizeof(o.err));
+	slurp(outpath, o.out, sizeof(o.out));
+	free(errpath), free(outpath);
 	cr_log_info("understudy %s ... exited %d after %.0f ms: %s", args[0], o.code, o.ms, o.err);
 	return o;
 }
@@ -473,4 +499,56 @@ Test(bad_input, conflicting_options_are_64)
 		expect_no_workload(bad[i].says);
 		cr_expect(access(T.lock, F_OK) < 0, "%s: the lock file was created", bad[i].says);
 	}
+}
+
+/* --- a careless operator: a relative lock path ------------------------------ */
+
+/* Under systemd the working directory is /: a relative path names a file
+ * of each host's own, and every host runs the workload. */
+static void expect_cwd_empty(const char *what)
+{
+	DIR *d = opendir(T.cwd);
+	cr_assert_not_null(d);
+	for (struct dirent *e; (e = readdir(d));)
+		cr_expect(!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."),
+			  "%s: '%s' was created in the working directory", what, e->d_name);
+	closedir(d);
+}
+
+Test(bad_input, a_relative_lock_path_is_78_for_every_command)
+{
+	static const char *const cmds[] = { "status", "is-live", "failback", "switchover" };
+	char label[96];
+	struct outcome o = run_node((uid_t)-1, "g.lock");
+	expect_says(&o, 78, NULL, "--lock: 'g.lock' is not an absolute path", "run --lock g.lock");
+	expect_no_workload("run --lock g.lock");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		snprintf(label, sizeof(label), "%s --lock g.lock", cmds[i]);
+		o = understudy((const char *[]){ cmds[i], "--lock", "g.lock", NULL });
+		expect_says(&o, 78, NULL, "--lock: 'g.lock' is not an absolute path", label);
+	}
+	/* The same from a file: its line named. */
+	char *conf = conf_file("app.conf", 0640,
+			       "[group]\nlock = g.lock\n[node]\nrole = primary\nname = node-a\n"
+			       "[workload]\ncommand = /usr/bin/true\n"),
+	     *want = NULL;
+	cr_assert(asprintf(&want, "%s:2: [group] lock: 'g.lock' is not an absolute path", conf) > 0);
+	o = understudy((const char *[]){ "run", "--config", conf, "--check", NULL });
+	expect_says(&o, 78, NULL, want, "run --check, lock = g.lock");
+	cr_expect(!strstr(o.out, "g.lock"), "run --check printed the settings: %s", o.out);
+	o = understudy((const char *[]){ "run", "--config", conf, NULL });
+	expect_says(&o, 78, NULL, want, "run, lock = g.lock");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		snprintf(label, sizeof(label), "%s, lock = g.lock", cmds[i]);
+		o = understudy((const char *[]){ cmds[i], "--config", conf, NULL });
+		expect_says(&o, 78, NULL, want, label);
+	}
+	/* A path with a control character would forge every message that
+	 * names it. */
+	o = run_node((uid_t)-1, "/tmp/g\n.lock");
+	expect_says(&o, 78, NULL, "--lock: '/tmp/g\\x0a.lock': \\x0a (byte 7) is not allowed in a lock path",
+		    "--lock with a newline");
+	expect_no_workload("--lock with a newline");
+	expect_cwd_empty("a relative lock path");
+	free(conf), free(want);
 }

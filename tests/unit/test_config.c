@@ -485,6 +485,43 @@ static void refused(const char *text, int rc)
 	cr_expect_eq(r, rc, "config_load gave %d, not %d: %s", r, rc, g_why);
 }
 
+/* ---- what the node publishes and where the group is (issue 14) ------------ */
+
+/* Under systemd the working directory is /: a relative lock path names a
+ * file of each host's own, and every host would run the workload. */
+Test(config, relative_lock_path_refused_from_the_file_and_the_command_line)
+{
+	int r = load("[group]\nlock = a.lock\n");
+	cr_expect_eq(r, -EINVAL, "config_load gave %d: %s", r, g_why);
+	expect_why("%s:2: [group] lock: 'a.lock' is not an absolute path: each host would lock a file of its own "
+		   "(relative to its working directory, / under systemd)",
+		   g_conf);
+	cr_expect_null(g_c.run.lock_path, "the refused path was kept");
+	fresh();
+	static const char *const bad[] = { "a.lock", "./a.lock", "../shared/a.lock", "", "~/a.lock" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(config_set(&g_c, CK_LOCK, bad[i], g_why, sizeof(g_why)), -EINVAL, "'%s' accepted", bad[i]);
+		cr_expect(strstr(g_why, "is not an absolute path"), "'%s': %s", bad[i], g_why);
+	}
+	cli(CK_LOCK, "/srv/shared/app.lock");
+	cr_expect_str_eq(g_c.run.lock_path, "/srv/shared/app.lock");
+	/* The other commands read the path through config_lock_path. */
+	const char *conf = write_conf("rel.conf", 0644, "[group]\nlock = a.lock\n[node]\nname = n1\n");
+	char *lock = NULL, *name = NULL;
+	cr_expect_eq(config_lock_path(conf, &lock, &name, g_why, sizeof(g_why)), -EINVAL);
+	cr_expect(strstr(g_why, ":2: [group] lock: 'a.lock' is not an absolute path"), "%s", g_why);
+	cr_expect_null(lock);
+}
+
+Test(config, lock_path_with_a_control_character_refused)
+{
+	cr_expect_eq(config_set(&g_c, CK_LOCK, "/srv/a\n.lock", g_why, sizeof(g_why)), -EINVAL);
+	expect_why("'/srv/a\\x0a.lock': \\x0a (byte 7) is not allowed in a lock path (a control character)");
+	/* UTF-8 is a path like any other. */
+	cli(CK_LOCK, "/srv/donn\xc3\xa9"
+		     "es/app.lock");
+}
+
 Test(config, unknown_key)
 {
 	refused("[node]\nrole = primary\nbogus = 1\n", -EINVAL);
