@@ -36,7 +36,7 @@ struct ask {
 	const char *path, *name;
 	bool quiet;
 	int answer;
-	char why[256];
+	char why[512];
 	int done[2]; /* the asking thread writes a byte when it has answered */
 };
 
@@ -69,7 +69,9 @@ static void *ask_storage(void *arg)
 		goto out;
 	}
 	if (strcmp(v.live.name, a->name) != 0) {
-		snprintf(a->why, sizeof(a->why), "%s is the live node, not %s", v.live.name, a->name);
+		char shown[GROUP_SHOWN];
+		snprintf(a->why, sizeof(a->why), "%s is the live node, not %s", group_show(v.live.name, shown),
+			 a->name);
 		goto out;
 	}
 	/* The record alone could be a dead node's: the live node holds the
@@ -135,8 +137,8 @@ int cmd_is_live(int argc, char **argv)
 			break;
 		case 'c': conf = optarg; break;
 		case 'n':
-			if (options_name(optarg) < 0) {
-				fprintf(stderr, "understudy is-live: --name: '%s' is not a node name\n", optarg);
+			if (options_name_check(optarg, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy is-live: --name: %s\n", why);
 				return EX_USAGE;
 			}
 			a.name = optarg;

@@ -64,8 +64,8 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 		case 't':
 			if (!is_switch)
 				goto unknown;
-			if (options_name(optarg) < 0) {
-				fprintf(stderr, "understudy %s: --to: '%s' is not a node name\n", a->cmd, optarg);
+			if (options_name_check(optarg, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy %s: --to: %s\n", a->cmd, why);
 				return EX_USAGE;
 			}
 			a->to = optarg;
@@ -119,7 +119,8 @@ static int choose_target(struct lockfile *lf, const struct lf_view *v, const str
 			continue;
 		bool match = failback ? s->role == LF_ROLE_PRIMARY : a->to && strcmp(s->name, a->to) == 0;
 		if (match && s->state == LF_SLOT_LIVE) {
-			fprintf(stderr, "understudy %s: %s is already the live node\n", a->cmd, s->name);
+			char x[GROUP_SHOWN];
+			fprintf(stderr, "understudy %s: %s is already the live node\n", a->cmd, group_show(s->name, x));
 			return -3;
 		}
 		if (match && waiting(s->state))
@@ -157,8 +158,9 @@ static int wait_done(struct lockfile *lf, const struct lf_view *before, const st
 		 * again) is the same wish; one for another node replaces ours. */
 		if (v.status == LF_FAILBACK && v.request_rec == LF_REC_OK && v.request.seq != req->seq &&
 		    v.request.target_slot != req->target_slot) {
+			char x[GROUP_SHOWN];
 			fprintf(stderr, "understudy %s: %s: superseded by a later request from %s\n", a->cmd, a->path,
-				v.request.requester);
+				group_show(v.request.requester, x));
 			return EX_UNAVAILABLE;
 		}
 		bool new_live = v.live_rec == LF_REC_OK && v.live.epoch > before->live.epoch;
@@ -171,7 +173,8 @@ static int wait_done(struct lockfile *lf, const struct lf_view *before, const st
 			    !(v.slots[s].flags & LF_SLOT_F_STARTING)) {
 				/* The hand-over's whole cost, the new workload's
 				 * start included. */
-				printf("%s is live and ready, %lld ms after the request\n", v.live.name,
+				char x[GROUP_SHOWN];
+				printf("%s is live and ready, %lld ms after the request\n", group_show(v.live.name, x),
 				       (long long)(mono_ms() - start));
 				return 0;
 			}
@@ -247,8 +250,9 @@ static int request(int argc, char **argv, struct request_args *a, const char *us
 		code = EX_IOERR;
 		goto out;
 	}
-	printf("%s requested: %s hands over to %s\n", a->cmd, v.live.name,
-	       target >= 0 ? req.target_name : "the waiting backup");
+	char x[GROUP_SHOWN], y[GROUP_SHOWN];
+	printf("%s requested: %s hands over to %s\n", a->cmd, group_show(v.live.name, x),
+	       target >= 0 ? group_show(req.target_name, y) : "the waiting backup");
 	if (a->wait)
 		code = wait_done(&lf, &v, &req, a);
 out:

@@ -37,11 +37,12 @@ static void print_text(const char *path, const struct group_look *g, const struc
 	const struct lf_view *v = &g->view;
 	bool live_held = g->live_held;
 	const bool *alive = g->alive;
+	char x[GROUP_SHOWN], y[GROUP_SHOWN];
 	printf("group %s: %s\n", path, lockfile_status_name(v->status));
 	if (g->has_live) {
-		printf("live: %s%s%s, pid %u, epoch %llu, heartbeat %llu", v->live.name, *v->live.address ? " at " : "",
-		       v->live.address, v->live.pid, (unsigned long long)v->live.epoch,
-		       (unsigned long long)v->live.heartbeat);
+		printf("live: %s%s%s, pid %u, epoch %llu, heartbeat %llu", group_show(v->live.name, x),
+		       *v->live.address ? " at " : "", group_show(v->live.address, y), v->live.pid,
+		       (unsigned long long)v->live.epoch, (unsigned long long)v->live.heartbeat);
 		if (!live_held)
 			printf(" (gone: nobody holds the live lock)\n");
 		else if (b->advancing)
@@ -54,7 +55,8 @@ static void print_text(const char *path, const struct group_look *g, const struc
 	if (v->status == LF_FAILBACK && v->request_rec == LF_REC_OK) {
 		const struct lf_request *r = &v->request;
 		printf("request: %s to %s, asked by %s\n", group_request_kind(r->kind),
-		       r->target_slot == LF_TARGET_ANY ? "any waiting backup" : r->target_name, r->requester);
+		       r->target_slot == LF_TARGET_ANY ? "any waiting backup" : group_show(r->target_name, x),
+		       group_show(r->requester, y));
 	}
 	printf("nodes:\n");
 	int shown = 0;
@@ -62,7 +64,7 @@ static void print_text(const char *path, const struct group_look *g, const struc
 		if (v->slot_rec[i] != LF_REC_OK)
 			continue;
 		const struct lf_slot *s = &v->slots[i];
-		printf("  %-20s %-8s %-9s %s\n", s->name, lockfile_role_name(s->role),
+		printf("  %-20s %-8s %-9s %s\n", group_show(s->name, x), lockfile_role_name(s->role),
 		       alive[i] ? lockfile_slot_describe(s) : "-", alive[i] ? "alive" : "gone");
 		shown++;
 	}
@@ -126,7 +128,8 @@ static void ev_str(struct line *l, const char *key, const char *val)
 		printf(",\"%s\":", key);
 		group_json_string(stdout, val);
 	} else {
-		printf(" %s=%s", key, *val ? val : "-");
+		char shown[GROUP_SHOWN];
+		printf(" %s=%s", key, *val ? group_show(val, shown) : "-");
 	}
 }
 

@@ -219,8 +219,8 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 			return -EINVAL;
 		return (r->lock_path = copy(c, v, why, n)) ? 0 : -ENOMEM;
 	case CK_NAME:
-		if (options_name(v) < 0)
-			return fail(why, n, "'%s' must be 1 to 63 letters, digits or . - _ @ :", v);
+		if (options_name_check(v, why, n) < 0)
+			return -EINVAL;
 		return (r->name = copy(c, v, why, n)) ? 0 : -ENOMEM;
 	case CK_ROLE:
 		if (strcmp(v, "primary") == 0)
@@ -231,8 +231,8 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 			return fail(why, n, "'%s' is neither primary nor backup", v);
 		return 0;
 	case CK_ADDRESS:
-		if (strlen(v) > LF_ADDR_MAX)
-			return fail(why, n, "'%s' is longer than %d bytes", v, LF_ADDR_MAX);
+		if (options_published_address(v, why, n) < 0)
+			return -EINVAL;
 		return (r->address = copy(c, v, why, n)) ? 0 : -ENOMEM;
 	case CK_ALLOW_FAILBACK:
 	case CK_FAILOVER_ON_SHUTDOWN:

@@ -25,6 +25,7 @@
 #include "understudy/log.h"
 #include "understudy/notify.h"
 #include "understudy/supervise.h"
+#include "understudy/text.h"
 #include "understudy/worker.h"
 
 extern char **environ;
@@ -57,7 +58,7 @@ struct loop {
 	bool live_by_failback; /* on-failback too when ready */
 	bool ready_once;       /* on-live ran for this term as live */
 	int64_t took_role_at, spawned_at;
-	char wl_status[160]; /* the workload's own STATUS= */
+	char wl_status[160]; /* the workload's own STATUS=, escaped */
 	/* Readiness: the workload's notify socket, its ready pipe, a probe. */
 	int notify_fd;
 	struct msghdr nmsg;
@@ -154,11 +155,14 @@ static void publish(struct loop *l)
 }
 
 /* The one line systemctl status shows: what this node is doing, and for
- * whom it waits. */
+ * whom it waits. The live node's name is read from the file, where anyone
+ * who can write it put it: escaped, a newline in it cannot add a line
+ * (READY=1, MAINPID=) to the datagram, nor an ESC reach a terminal. */
 static void announce(struct loop *l)
 {
 	publish(l);
-	char status[256], since[16] = "?";
+	char status[512], since[16] = "?", live[TEXT_ESCAPED_SIZE(LF_NAME_MAX)];
+	text_escape(l->live_name, live, sizeof(live), TEXT_WORD);
 	enum node_state s = l->node.state;
 	struct tm tm;
 	if (l->live_since && localtime_r(&l->live_since, &tm))
@@ -173,13 +177,13 @@ static void announce(struct loop *l)
 		snprintf(status, sizeof(status), "STATUS=live, workload restarting");
 	else if (standing_by(s) && l->live_name[0])
 		snprintf(status, sizeof(status), "STATUS=%s, waiting behind %s",
-			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup", l->live_name);
+			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup", live);
 	else if (standing_by(s))
 		snprintf(status, sizeof(status), "STATUS=%s, waiting for the live lock",
 			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup");
 	else if (s == NODE_VERIFYING)
 		snprintf(status, sizeof(status), "STATUS=taking over from %s: waiting out the takeover delay",
-			 l->live_name[0] ? l->live_name : "a crashed node");
+			 l->live_name[0] ? live : "a crashed node");
 	else if (s == NODE_STOPPING)
 		snprintf(status, sizeof(status), "STATUS=stopping the workload (pid %d)", (int)l->wl.pid);
 	else
@@ -780,7 +784,8 @@ static void on_notify(struct loop *l, int len)
 			l->reloading = false;
 			ready(l, "READY=1");
 		} else if (!strncmp(line, "STATUS=", 7)) {
-			snprintf(l->wl_status, sizeof(l->wl_status), "%s", line + 7);
+			/* Shown by systemctl status: its bytes are the workload's. */
+			text_escape(line + 7, l->wl_status, sizeof(l->wl_status), 0);
 			changed = true;
 		} else if (!strcmp(line, "RELOADING=1")) {
 			log_info("workload (pid %d) reloading", (int)cred.pid);

@@ -72,6 +72,32 @@ static int refuse_byte(char *why, size_t n, const char *s, const char *bad, cons
 	return -EINVAL;
 }
 
+int options_name_check(const char *s, char *why, size_t n)
+{
+	static const char rule[] = "a node name: 1 to 63 letters, digits or . - _ @ :";
+	if (options_name(s) == 0)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(".-_@:", *p))
+			return refuse_byte(why, n, s, p, rule);
+	char shown[100];
+	snprintf(why, n, "'%s' is not %s", text_escape(s, shown, sizeof(shown), 0), rule);
+	return -EINVAL;
+}
+
+int options_published_address(const char *s, char *why, size_t n)
+{
+	const char *bad = text_unprintable(s, TEXT_WORD);
+	if (bad)
+		return refuse_byte(why, n, s, bad, "an address: printable ASCII without blanks");
+	if (strlen(s) > LF_ADDR_MAX) {
+		char shown[100];
+		snprintf(why, n, "'%s' is longer than %d bytes", text_escape(s, shown, sizeof(shown), 0), LF_ADDR_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int options_lock_path(const char *s, char *why, size_t n)
 {
 	/* Only control characters: a path is the operator's, and may well be

@@ -8,10 +8,12 @@
  * directory, a symlink, another user (nobody) without permission, a tmpfs
  * mounted read-only, a tmpfs with one page free.
  *
- * And what a careless operator can do (issue 14): a relative lock path.
+ * And what a careless operator or a hostile local user can do (issue 14):
+ * a relative lock path, names and addresses carrying control characters,
+ * a lock file whose names were written by someone else.
  *
- * Needs UNDERSTUDY_BIN. The mounts and the other user need root; those
- * tests skip without it. */
+ * Needs UNDERSTUDY_BIN and WITNESS_BIN. The mounts and the other user
+ * need root; those tests skip without it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -27,8 +29,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <stddef.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -38,7 +44,7 @@
 #define NOBODY 65534
 
 static struct {
-	const char *bin;
+	const char *bin, *witness;
 	char *dir;       /* the lock file's directory */
 	char *out;       /* writable by everyone: the marker and stderr */
 	char *lock;      /* DIR/g.lock */
@@ -52,6 +58,8 @@ static void setup(void)
 {
 	T.bin = getenv("UNDERSTUDY_BIN");
 	cr_assert(T.bin && access(T.bin, X_OK) == 0, "UNDERSTUDY_BIN is not set or not executable");
+	T.witness = getenv("WITNESS_BIN");
+	cr_assert(T.witness && access(T.witness, X_OK) == 0, "WITNESS_BIN is not set or not executable");
 	T.dir = th_tmpdir();
 	/* Another user must reach the files to be refused by them. */
 	cr_assert_eq(chmod(T.dir, 0755), 0);
@@ -551,4 +559,380 @@ Test(bad_input, a_relative_lock_path_is_78_for_every_command)
 	expect_no_workload("--lock with a newline");
 	expect_cwd_empty("a relative lock path");
 	free(conf), free(want);
+}
+
+/* --- names and addresses: control characters refused where they enter ------ */
+
+/* Only printable ASCII and line ends: nothing a terminal would act on. */
+static void expect_clean(const char *text, const char *what)
+{
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+		if (*p != '\n' && (*p < 0x20 || *p >= 0x7f)) {
+			cr_expect(0, "%s: byte 0x%02x printed raw at %zu: %s", what, *p,
+				  (size_t)(p - (const unsigned char *)text), text);
+			return;
+		}
+}
+
+static int count_lines(const char *text)
+{
+	int n = 0;
+	for (; *text; text++)
+		n += *text == '\n';
+	return n;
+}
+
+Test(bad_input, control_characters_in_names_and_addresses_are_refused)
+{
+	static const struct {
+		const char *opt, *value, *says;
+	} bad[] = {
+		{ "--address", "10.0.0.1:5672\n\033[2J", "--address: '10.0.0.1:5672\\x0a\\x1b[2J': \\x0a (byte 14)" },
+		{ "--address", "\033]0;owned\007", "--address: '\\x1b]0;owned\\x07': \\x1b (byte 1)" },
+		{ "--address", "h\xc3\xa9:80", "--address: 'h\\xc3\\xa9:80': \\xc3 (byte 2)" },
+		{ "--address", "a b:80", "--address: 'a b:80': ' ' (byte 2)" },
+		{ "--name", "node\nlive: forged", "--name: 'node\\x0alive: forged': \\x0a (byte 5)" },
+		{ "--name", "a\033[2J", "--name: 'a\\x1b[2J': \\x1b (byte 2)" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *args[] = { "run",   "--lock",   T.lock,       "--role", "primary",        "--restart",
+				       "never", bad[i].opt, bad[i].value, "--",     "/usr/bin/touch", T.marker,
+				       NULL };
+		struct outcome o = understudy(args);
+		expect_says(&o, 64, NULL, bad[i].says, bad[i].says);
+		expect_clean(o.err, bad[i].says);
+		cr_expect_eq(count_lines(o.err), 2, "%s: %d lines: %s", bad[i].says, count_lines(o.err), o.err);
+		expect_no_workload(bad[i].says);
+		cr_expect(access(T.lock, F_OK) < 0, "%s: the lock file was created", bad[i].says);
+	}
+	/* The other commands that take a name. */
+	struct outcome o = understudy((const char *[]){ "is-live", "--lock", T.lock, "--name", "a\033[2J", NULL });
+	expect_says(&o, 64, NULL, "--name: 'a\\x1b[2J': \\x1b (byte 2) is not allowed in a node name",
+		    "is-live --name");
+	expect_clean(o.err, "is-live --name");
+	o = understudy((const char *[]){ "switchover", "--lock", T.lock, "--to", "b\r\n", NULL });
+	expect_says(&o, 64, NULL, "--to: 'b\\x0d\\x0a': \\x0d (byte 2)", "switchover --to");
+	expect_clean(o.err, "switchover --to");
+	/* From a file: 78, its line and key named. A value cannot hold a
+	 * newline there, but ESC, a tab or UTF-8 it can. */
+	static const struct {
+		const char *line, *says;
+	} in_file[] = {
+		{ "address = 10.0.0.1\033[2J", ":6: [node] address: '10.0.0.1\\x1b[2J': \\x1b (byte 9)" },
+		{ "address = a\tb", ":6: [node] address: 'a\\x09b': \\x09 (byte 2)" },
+		{ "address = \xe2\x80\xae"
+		  "08:0.0.01",
+		  ":6: [node] address: '\\xe2\\x80\\xae08:0.0.01': \\xe2 (byte 1)" },
+		{ "name = a\033]0;t\007", ":6: [node] name: 'a\\x1b]0;t\\x07': \\x1b (byte 2)" },
+	};
+	for (size_t i = 0; i < sizeof(in_file) / sizeof(in_file[0]); i++) {
+		char *text = NULL;
+		cr_assert(asprintf(&text,
+				   "[group]\nlock = %s\n[node]\nrole = primary\nname = node-a\n%s\n"
+				   "[workload]\ncommand = /usr/bin/touch %s\nrestart = never\n",
+				   T.lock, in_file[i].line, T.marker) > 0);
+		if (!strncmp(in_file[i].line, "name", 4)) /* the second name would be a key given twice */
+			memcpy(strstr(text, "name = node-a"), "#ame", 4);
+		char *conf = conf_file("bad.conf", 0640, text);
+		o = understudy((const char *[]){ "run", "--config", conf, NULL });
+		expect_says(&o, 78, conf, in_file[i].says, in_file[i].says);
+		expect_clean(o.err, in_file[i].says);
+		expect_no_workload(in_file[i].says);
+		cr_expect(access(T.lock, F_OK) < 0, "%s: the lock file was created", in_file[i].says);
+		free(text), free(conf);
+	}
+}
+
+/* --- a hostile lock file: what others wrote is printed escaped ------------- */
+
+/* Anyone who can write the file (a newer node, a hostile one) can put any
+ * bytes in a name with a checksum that holds. */
+#define EVIL_LIVE "evil\nMAINPID=1\n\033[2Jlive: forged"
+#define EVIL_ADDR "\033]0;owned\007\r\nnodes:"
+#define EVIL_SLOT "b\033[31m\nfake-node  primary  live  alive"
+#define EVIL_REQ                                                                                                       \
+	"\x9b"                                                                                                         \
+	"2J\xe2\x80\xae"                                                                                               \
+	"x"
+#define EVIL_TARGET "t\r\n"
+
+static void put_record(int fd, off_t at, const uint8_t *rec, size_t len)
+{
+	cr_assert_eq(pwrite(fd, rec, len, at), (ssize_t)len, "pwrite: %s", strerror(errno));
+}
+
+/* A group whose status is F: a live node (slot 0, the primary), a waiting
+ * backup (slot 1) and a request, every name hostile; locks held by other
+ * processes, as a live node and a backup would hold them. */
+static void hostile_file(pid_t holders[5])
+{
+	static uint8_t img[LF_SIZE];
+	good_image(img);
+	th_write_file(T.lock, img, LF_SIZE);
+	int fd = open(T.lock, O_RDWR | O_CLOEXEC);
+	cr_assert(fd >= 0);
+	struct lf_live live = { .epoch = 5, .heartbeat = 9, .slot = 0, .pid = 42, .heartbeat_ms = 1000 };
+	strcpy(live.name, EVIL_LIVE);
+	strcpy(live.address, EVIL_ADDR);
+	uint8_t rec[LF_LIVE_SIZE];
+	lockfile_encode_live(rec, &live);
+	put_record(fd, LF_OFF_LIVE, rec, LF_LIVE_SIZE);
+	struct lf_slot s = { .role = LF_ROLE_PRIMARY, .state = LF_SLOT_LIVE, .pid = 42, .seq = 1 };
+	strcpy(s.name, EVIL_LIVE);
+	uint8_t srec[LF_SLOT_SIZE];
+	lockfile_encode_slot(srec, &s);
+	put_record(fd, LF_OFF_SLOTS, srec, LF_SLOT_SIZE);
+	s = (struct lf_slot){ .role = LF_ROLE_BACKUP, .state = LF_SLOT_WAITING, .pid = 43, .seq = 1, .id = { 1 } };
+	strcpy(s.name, EVIL_SLOT);
+	lockfile_encode_slot(srec, &s);
+	put_record(fd, LF_OFF_SLOTS + LF_SLOT_SIZE, srec, LF_SLOT_SIZE);
+	struct lf_request req = { .seq = 1, .kind = LF_REQ_SWITCHOVER, .target_slot = 1, .requester_pid = 7 };
+	strcpy(req.target_name, EVIL_TARGET);
+	strcpy(req.requester, EVIL_REQ);
+	uint8_t rrec[LF_REQUEST_SIZE];
+	lockfile_encode_request(rrec, &req);
+	put_record(fd, LF_OFF_REQUEST, rrec, LF_REQUEST_SIZE);
+	put_record(fd, LF_OFF_STATUS, (const uint8_t *)"F", 1);
+	close(fd);
+	holders[0] = th_hold_lock(T.lock, LF_OFF_LIVE_LOCK);
+	holders[1] = th_hold_lock(T.lock, LF_OFF_BACKUP_LOCK);
+	holders[2] = th_hold_lock(T.lock, lockfile_slot_lock_offset(0));
+	holders[3] = th_hold_lock(T.lock, lockfile_slot_lock_offset(1));
+	holders[4] = 0;
+}
+
+static void release(pid_t *holders, int n)
+{
+	for (int i = 0; i < n; i++)
+		th_kill(holders[i]);
+}
+
+/* Every line of a status --watch starts with its time: none was forged. */
+static void expect_watch_lines(const char *text, const char *what)
+{
+	int n = 0;
+	for (const char *line = text; *line; n++) {
+		cr_expect(strlen(line) > 24 && line[4] == '-' && line[10] == 'T' && line[19] == '.',
+			  "%s: line %d does not start with a time: %.80s", what, n + 1, line);
+		const char *nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+}
+
+Test(bad_input, names_in_a_hostile_lock_file_are_printed_escaped)
+{
+	pid_t holders[5];
+	hostile_file(holders);
+	struct outcome o = understudy((const char *[]){ "status", "--lock", T.lock, NULL });
+	cr_expect_eq(o.code, 0, "status: exit %d: %s", o.code, o.err);
+	expect_clean(o.out, "status");
+	/* group, live, request, nodes:, two nodes */
+	cr_expect_eq(count_lines(o.out), 6, "status printed %d lines, want 6: %s", count_lines(o.out), o.out);
+	cr_expect(strstr(o.out, "live: evil\\x0aMAINPID=1\\x0a\\x1b[2Jlive:\\x20forged at "
+				"\\x1b]0;owned\\x07\\x0d\\x0anodes:, pid 42"),
+		  "status: the live node is not shown escaped: %s", o.out);
+	cr_expect(strstr(o.out, "request: switchover to t\\x0d\\x0a, asked by \\x9b2J\\xe2\\x80\\xaex"),
+		  "status: the request is not shown escaped: %s", o.out);
+	o = understudy((const char *[]){ "status", "--lock", T.lock, "--json", NULL });
+	cr_expect_eq(o.code, 0, "status --json: exit %d: %s", o.code, o.err);
+	expect_clean(o.out, "status --json");
+	cr_expect(strstr(o.out, "\"requester\":\"\\u009b2J\\u00e2\\u0080\\u00aex\""),
+		  "status --json: the requester's bytes are not escaped: %s", o.out);
+	cr_expect_eq(count_lines(o.out), 1, "status --json printed %d lines: %s", count_lines(o.out), o.out);
+
+	o = understudy((const char *[]){ "is-live", "--lock", T.lock, "--name", "node-a", NULL });
+	cr_expect_eq(o.code, 1, "is-live: exit %d: %s", o.code, o.err);
+	expect_clean(o.err, "is-live");
+	cr_expect(strstr(o.err, "evil\\x0aMAINPID=1\\x0a\\x1b[2Jlive:\\x20forged is the live node, not node-a"),
+		  "is-live: %s", o.err);
+	cr_expect_eq(count_lines(o.err), 1, "is-live: %d lines: %s", count_lines(o.err), o.err);
+
+	/* The primary is the live node: failback names it. */
+	o = understudy((const char *[]){ "failback", "--lock", T.lock, NULL });
+	cr_expect_eq(o.code, 0, "failback: exit %d: %s", o.code, o.err);
+	expect_clean(o.err, "failback");
+	cr_expect(strstr(o.err, "evil\\x0aMAINPID=1\\x0a\\x1b[2Jlive:\\x20forged is already the live node"),
+		  "failback: %s", o.err);
+	cr_expect_eq(count_lines(o.err), 1, "failback: %d lines: %s", count_lines(o.err), o.err);
+
+	/* A backup waits (the backup lock is held): switchover asks, and
+	 * names the live node. Last: it writes a request. */
+	o = understudy((const char *[]){ "switchover", "--lock", T.lock, NULL });
+	cr_expect_eq(o.code, 0, "switchover: exit %d: %s", o.code, o.err);
+	expect_clean(o.out, "switchover");
+	cr_expect(strstr(o.out, "switchover requested: evil\\x0aMAINPID=1\\x0a\\x1b[2Jlive:\\x20forged hands over to "
+				"the waiting backup"),
+		  "switchover: %s", o.out);
+	cr_expect_eq(count_lines(o.out), 1, "switchover: %d lines: %s", count_lines(o.out), o.out);
+	release(holders, 4);
+}
+
+/* understudy in the background, stdout and stderr into files of T.out. */
+static pid_t spawn(const char *tag, const char *const *args, const char *notify)
+{
+	char *outpath = NULL, *errpath = NULL;
+	cr_assert(asprintf(&outpath, "%s/%s.out", T.out, tag) > 0 && asprintf(&errpath, "%s/%s.err", T.out, tag) > 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		redirect(outpath, errpath);
+		if (notify)
+			setenv("NOTIFY_SOCKET", notify, 1);
+		else
+			unsetenv("NOTIFY_SOCKET");
+		alarm(LIMIT_S);
+		const char *argv[40] = { T.bin };
+		for (int i = 0; args[i] && i < 38; i++)
+			argv[i + 1] = args[i];
+		execv(T.bin, (char *const *)argv);
+		_exit(127);
+	}
+	free(outpath), free(errpath);
+	return pid;
+}
+
+/* SIGTERM, reaped; what it printed. */
+static int finish(pid_t pid, const char *tag, char *out, size_t nout, char *err, size_t nerr)
+{
+	kill(pid, SIGTERM);
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	char *outpath = NULL, *errpath = NULL;
+	cr_assert(asprintf(&outpath, "%s/%s.out", T.out, tag) > 0 && asprintf(&errpath, "%s/%s.err", T.out, tag) > 0);
+	slurp(outpath, out, nout);
+	slurp(errpath, err, nerr);
+	free(outpath), free(errpath);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+Test(bad_input, status_watch_prints_hostile_names_escaped)
+{
+	pid_t holders[5];
+	hostile_file(holders);
+	pid_t w = spawn("watch", (const char *[]){ "status", "--lock", T.lock, "--watch", "--interval", "20ms", NULL },
+			NULL);
+	sleep_ms(400);
+	/* A new live node and a node joining, both named by someone else. */
+	int fd = open(T.lock, O_RDWR | O_CLOEXEC);
+	cr_assert(fd >= 0);
+	struct lf_live live = { .epoch = 6, .heartbeat = 1, .slot = 2, .pid = 44, .heartbeat_ms = 1000 };
+	strcpy(live.name, EVIL_SLOT);
+	strcpy(live.address, EVIL_ADDR);
+	uint8_t rec[LF_LIVE_SIZE];
+	lockfile_encode_live(rec, &live);
+	struct lf_slot s = { .role = LF_ROLE_BACKUP, .state = LF_SLOT_LIVE, .pid = 44, .seq = 1, .id = { 2 } };
+	strcpy(s.name, EVIL_SLOT);
+	uint8_t srec[LF_SLOT_SIZE];
+	lockfile_encode_slot(srec, &s);
+	put_record(fd, LF_OFF_SLOTS + 2 * LF_SLOT_SIZE, srec, LF_SLOT_SIZE);
+	holders[4] = th_hold_lock(T.lock, lockfile_slot_lock_offset(2));
+	put_record(fd, LF_OFF_LIVE, rec, LF_LIVE_SIZE);
+	put_record(fd, LF_OFF_STATUS, (const uint8_t *)"L", 1);
+	close(fd);
+	sleep_ms(600);
+	static char out[8192], err[4096];
+	finish(w, "watch", out, sizeof(out), err, sizeof(err));
+	cr_log_info("status --watch printed: %s", out);
+	expect_clean(out, "status --watch");
+	expect_clean(err, "status --watch, stderr");
+	/* The first look (6 lines), then one event per line. */
+	const char *events = out;
+	for (int i = 0; i < 6 && events; i++)
+		events = strchr(events, '\n') ? strchr(events, '\n') + 1 : NULL;
+	cr_expect(events && *events, "status --watch printed no event: %s", out);
+	if (!events)
+		events = "";
+	expect_watch_lines(events, "status --watch");
+	cr_expect(strstr(events, " live node=b\\x1b[31m\\x0afake-node\\x20\\x20primary\\x20\\x20live\\x20\\x20alive "
+				 "address=\\x1b]0;owned\\x07\\x0d\\x0anodes: epoch=6"),
+		  "status --watch: the live event is not escaped: %s", events);
+	cr_expect(strstr(events, " join node=b\\x1b[31m\\x0afake-node"), "status --watch: no escaped join event: %s",
+		  events);
+	release(holders, 5);
+}
+
+/* A datagram socket standing in for systemd's NOTIFY_SOCKET. */
+static int notify_listener(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	cr_assert(fd >= 0 && strlen(path) < sizeof(sa.sun_path));
+	strcpy(sa.sun_path, path);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* Every datagram for up to ms, or until one contains want; each must be
+ * clean, and each of its lines one the manager writes. Returns whether
+ * want was seen. */
+static bool notes_until(int fd, const char *want, int ms, const char *what)
+{
+	bool seen = false;
+	int64_t until = th_now_ns() + (int64_t)ms * 1000000;
+	while (!seen && th_now_ns() < until) {
+		char buf[4096];
+		struct timeval tv = { 0, 100000 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		cr_log_info("%s: notify: %s", what, buf);
+		expect_clean(buf, what);
+		for (char *save, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			cr_expect(!strncmp(line, "STATUS=", 7) || !strcmp(line, "READY=1") ||
+					  !strcmp(line, "STOPPING=1") || !strcmp(line, "WATCHDOG=1"),
+				  "%s: a line the manager never writes reached systemd: %s", what, line);
+			seen = seen || strstr(line, want);
+		}
+	}
+	return seen;
+}
+
+/* The STATUS= line systemd shows carries the live node's name from the
+ * file and the workload's own STATUS=: neither may add a line to the
+ * datagram (MAINPID=, READY=1) or reach `systemctl status` raw. */
+Test(bad_input, status_sent_to_systemd_is_escaped)
+{
+	pid_t holders[5];
+	hostile_file(holders);
+	char *sock = th_path(T.out, "notify.sock");
+	int fd = notify_listener(sock);
+	pid_t b = spawn("backup",
+			(const char *[]){ "run", "--lock", T.lock, "--role", "backup", "--name", "node-b", "--",
+					  "/usr/bin/touch", T.marker, NULL },
+			sock);
+	bool seen = notes_until(fd, "waiting behind evil\\x0aMAINPID=1\\x0a\\x1b[2Jlive:\\x20forged", 8000,
+				"a backup behind a hostile live");
+	static char out[8192], err[8192];
+	finish(b, "backup", out, sizeof(out), err, sizeof(err));
+	cr_expect(seen, "the backup never said whom it waits behind, escaped: %s", err);
+	expect_no_workload("a backup behind a hostile live");
+	release(holders, 4);
+
+	/* A workload's STATUS= with an escape sequence and UTF-8. */
+	char *lock = th_path(T.dir, "w.lock"), *wlog = th_path(T.out, "witness.log"),
+	     *wlock = th_path(T.out, "witness.lock");
+	pid_t a = spawn("primary",
+			(const char *[]){ "run", "--lock", lock, "--role", "primary", "--name", "node-a", "--ready",
+					  "notify", "--", T.witness, wlog, wlock, "--ready-notify", "--status",
+					  "\033[2J\033]0;owned\007serving \xc3\xa9\x9b", NULL },
+			sock);
+	seen = notes_until(fd, "workload pid", 8000, "a workload's STATUS=");
+	cr_expect(seen, "the primary never said it is live");
+	seen = notes_until(fd, "\\x1b[2J\\x1b]0;owned\\x07serving \\xc3\\xa9\\x9b", 3000, "a workload's STATUS=");
+	finish(a, "primary", out, sizeof(out), err, sizeof(err));
+	cr_expect(seen, "the workload's STATUS= did not reach systemd escaped: %s", err);
+	close(fd);
+	free(sock), free(lock), free(wlog), free(wlock);
 }

@@ -522,6 +522,53 @@ Test(config, lock_path_with_a_control_character_refused)
 		     "es/app.lock");
 }
 
+Test(config, address_must_be_printable_ascii_without_blanks)
+{
+	static const struct {
+		const char *value, *why;
+	} bad[] = {
+		{ "10.0.0.1\033[2J", "'10.0.0.1\\x1b[2J': \\x1b (byte 9) is not allowed in an address: printable ASCII "
+				     "without blanks" },
+		{ "a\nb", "'a\\x0ab': \\x0a (byte 2) is not allowed in an address: printable ASCII without blanks" },
+		{ "h\xc3\xa9:1",
+		  "'h\\xc3\\xa9:1': \\xc3 (byte 2) is not allowed in an address: printable ASCII without "
+		  "blanks" },
+		{ "a b", "'a b': ' ' (byte 2) is not allowed in an address: printable ASCII without blanks" },
+		{ "x\x7f", "'x\\x7f': \\x7f (byte 2) is not allowed in an address: printable ASCII without blanks" },
+		{ "0123456789012345678901234567890123456789012345678901234567890123",
+		  "'0123456789012345678901234567890123456789012345678901234567890123' is longer than 63 bytes" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(config_set(&g_c, CK_ADDRESS, bad[i].value, g_why, sizeof(g_why)), -EINVAL, "'%s' accepted",
+			     bad[i].why);
+		cr_expect_str_eq(g_why, bad[i].why);
+		cr_expect_null(g_c.run.address);
+	}
+	/* From the file: its line and key, the byte shown. */
+	refused("[node]\nrole = primary\naddress = 10.0.0.1:5672\033]0;x\007\n", -EINVAL);
+	expect_why("%s:3: [node] address: '10.0.0.1:5672\\x1b]0;x\\x07': \\x1b (byte 14) is not allowed in an "
+		   "address: printable ASCII without blanks",
+		   g_conf);
+	fresh();
+	static const char *const good[] = { "", "10.0.0.1:5672", "[::1]:80", "amqp://broker-a:5672/vhost?x=1", "a\\b" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		cli(CK_ADDRESS, good[i]);
+}
+
+Test(config, name_refusal_shows_the_byte)
+{
+	cr_expect_eq(config_set(&g_c, CK_NAME, "node\nlive: x", g_why, sizeof(g_why)), -EINVAL);
+	expect_why("'node\\x0alive: x': \\x0a (byte 5) is not allowed in a node name: 1 to 63 letters, digits or "
+		   ". - _ @ :");
+	refused("[node]\nname = a\033[2J\n", -EINVAL);
+	expect_why("%s:2: [node] name: 'a\\x1b[2J': \\x1b (byte 2) is not allowed in a node name: 1 to 63 letters, "
+		   "digits or . - _ @ :",
+		   g_conf);
+	fresh();
+	cr_expect_eq(config_set(&g_c, CK_NAME, "", g_why, sizeof(g_why)), -EINVAL);
+	expect_why("'' is not a node name: 1 to 63 letters, digits or . - _ @ :");
+}
+
 Test(config, unknown_key)
 {
 	refused("[node]\nrole = primary\nbogus = 1\n", -EINVAL);
