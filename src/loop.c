@@ -1138,17 +1138,36 @@ static int open_error(struct lockfile *lf)
 	}
 }
 
-/* The workload's own notify socket: an abstract one, so there is no
- * file to leave behind or to protect, named after us. */
+/* The workload's own notify socket: an abstract one, so there is no file
+ * to leave behind, and none a workload run as another user would need
+ * leave to reach. An abstract name has no owner and no mode, though: any
+ * local user may bind it first, and a name made of our pid alone (as it
+ * once was) can be bound before we start, failing every `run --ready
+ * notify` with 71. So the name carries 128 bits from getrandom(2), which
+ * nobody can guess in advance; a name taken all the same is drawn again.
+ * Once bound, the name shows in /proc/net/unix and anyone may send to it:
+ * on_notify hears only the workload's own processes. */
 static int notify_socket(struct loop *l)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "understudy/%d/notify", (int)getpid());
-	int one = 1;
+	int one = 1, n = 0;
 	l->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (l->notify_fd < 0 || setsockopt(l->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
-	    bind(l->notify_fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0)
+	if (l->notify_fd < 0 || setsockopt(l->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
 		return -errno;
+	for (int tries = 0;; tries++) {
+		uint8_t r[16];
+		char hex[2 * sizeof(r) + 1];
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			return errno ? -errno : -EIO;
+		for (size_t i = 0; i < sizeof(r); i++)
+			snprintf(hex + 2 * i, 3, "%02x", r[i]);
+		n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "understudy/%d/notify-%s", (int)getpid(), hex);
+		if (bind(l->notify_fd, (struct sockaddr *)&sa,
+			 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 0)
+			break;
+		if (errno != EADDRINUSE || tries == 3)
+			return -errno;
+	}
 	snprintf(l->notify_env, sizeof(l->notify_env), "NOTIFY_SOCKET=@%s", sa.sun_path + 1);
 	snprintf(l->watchdog_env, sizeof(l->watchdog_env), "WATCHDOG_USEC=%lld", (long long)l->cfg->watchdog_ms * 1000);
 	return 0;

@@ -10,7 +10,8 @@
  *
  * And what a careless operator or a hostile local user can do (issue 14):
  * a relative lock path, names and addresses carrying control characters,
- * a lock file whose names were written by someone else.
+ * a lock file whose names were written by someone else, the workload's
+ * notify socket name taken by another user.
  *
  * Needs UNDERSTUDY_BIN and WITNESS_BIN. The mounts and the other user
  * need root; those tests skip without it. */
@@ -29,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -935,4 +938,111 @@ Test(bad_input, status_sent_to_systemd_is_escaped)
 	cr_expect(seen, "the workload's STATUS= did not reach systemd escaped: %s", err);
 	close(fd);
 	free(sock), free(lock), free(wlog), free(wlock);
+}
+
+/* --- a hostile local user: the notify socket ------------------------------- */
+
+#define GUESSES 3000 /* pids the other user binds names for */
+
+/* Another user binds the notify socket names of the next GUESSES pids, as
+ * understudy once named them, and waits. Returns its pid once bound. */
+static pid_t squatter(long first, long pid_max)
+{
+	int pfd[2];
+	cr_assert(pipe(pfd) == 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* gone with the test, whatever happens */
+		struct rlimit rl = { GUESSES + 64, GUESSES + 64 };
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 ||
+		    setuid(NOBODY) < 0)
+			_exit(1);
+		int bound = 0;
+		for (long i = 0; i < GUESSES; i++) {
+			/* Past the last pid the kernel goes on from 300. */
+			long p = first + i >= pid_max ? 300 + (first + i - pid_max) : first + i;
+			struct sockaddr_un sa = { .sun_family = AF_UNIX };
+			int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "understudy/%ld/notify", p);
+			int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+			if (fd >= 0 && bind(fd, (struct sockaddr *)&sa,
+					    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 0)
+				bound++;
+		}
+		if (write(pfd[1], &bound, sizeof(bound)) != (ssize_t)sizeof(bound))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	int bound = 0;
+	cr_assert_eq(read(pfd[0], &bound, sizeof(bound)), (ssize_t)sizeof(bound), "the other user did not start");
+	close(pfd[0]);
+	cr_log_info("the other user bound %d notify socket names of %d", bound, GUESSES);
+	cr_assert_gt(bound, GUESSES - 50, "the other user bound only %d names", bound);
+	return pid;
+}
+
+static long read_long(const char *path)
+{
+	char *text = th_read_text(path);
+	long v = atol(text);
+	free(text);
+	return v;
+}
+
+Test(bad_input, a_notify_socket_name_taken_by_another_user_does_not_stop_run)
+{
+	if (!have_root())
+		return;
+	long first = read_long("/proc/sys/kernel/ns_last_pid") + 1, pid_max = read_long("/proc/sys/kernel/pid_max");
+	cr_assert(first > 1 && pid_max > 1000);
+	pid_t other = squatter(first, pid_max);
+	char *wlog = th_path(T.out, "witness.log"), *wlock = th_path(T.out, "witness.lock");
+	pid_t a = spawn("primary",
+			(const char *[]){ "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--ready",
+					  "notify", "--ready-timeout", "10s", "--", T.witness, wlog, wlock,
+					  "--ready-notify", NULL },
+			NULL);
+	/* Only a manager whose pid the other user guessed shows anything. */
+	long offset = a >= first ? a - first : a - 300 + pid_max - first;
+	cr_assert(offset >= 0 && offset < GUESSES, "the manager's pid %ld fell outside the %d names bound from %ld",
+		  (long)a, GUESSES, first);
+	int code = -1;
+	int64_t t0 = th_now_ns();
+	bool ready = false, exited = false;
+	while (!ready && !exited && th_now_ns() - t0 < 10 * 1000000000LL) {
+		int st;
+		if (waitpid(a, &st, WNOHANG) == a) {
+			exited = true;
+			code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			break;
+		}
+		struct outcome o = understudy(
+			(const char *[]){ "is-live", "--lock", T.lock, "--name", "node-a", "--quiet", NULL });
+		ready = o.code == 0;
+		if (!ready)
+			sleep_ms(50);
+	}
+	double ms = (double)(th_now_ns() - t0) / 1e6;
+	static char out[4096], err[8192];
+	if (!exited) {
+		code = finish(a, "primary", out, sizeof(out), err, sizeof(err));
+	} else {
+		char *errpath = th_path(T.out, "primary.err");
+		slurp(errpath, err, sizeof(err));
+		free(errpath);
+	}
+	th_kill(other);
+	cr_log_info("run --ready notify (pid %ld, its old socket name taken): %s after %.0f ms", (long)a,
+		    ready    ? "ready"
+		    : exited ? "exited"
+			     : "not ready",
+		    ms);
+	cr_expect(!exited, "run --ready notify exited %d: %s", code, err);
+	cr_expect(ready, "the workload never became ready: %s", err);
+	char *log = th_read_text(wlog);
+	cr_expect(strstr(log, "ready node-a"), "the witness never said ready: %s", log);
+	free(log), free(wlog), free(wlock);
 }
