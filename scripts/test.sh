@@ -54,7 +54,7 @@ meson test -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs --num-proce
 chaos_s=${UNDERSTUDY_CHAOS_SECONDS:-60}
 # Rolling upgrades: nodes of the format 1.0 build (from git history) and of
 # this one in one group. Says SKIPPED when the clone has no history.
-echo "== upgrade: format 1.0 and 1.1 nodes in one group"
+echo "== upgrade: format 1.0 and 1.2 nodes in one group"
 BUILD="$PWD/build" tests/upgrade/test_mixed.sh
 echo "== chaos: $chaos_s s, 3 nodes, one lock file"
 BUILD="$PWD/build" tests/chaos/chaos.sh --duration "$chaos_s"

@@ -197,7 +197,7 @@ static int run(struct config *c, char **argv)
 	 * file waits until the storage answers. The pause keeps a storage
 	 * that fails at once from turning this into a spin. argv is main's
 	 * argv + 1, so argv - 1 is the whole command line. */
-	log_warn("the lock file failed us: joining again as a new node once it answers");
+	log_warn("the lock file failed us, or its path names another file now: joining again as a new node");
 	struct timespec pause = { 1, 0 };
 	nanosleep(&pause, NULL);
 	setenv("UNDERSTUDY_REJOINING", "1", 1);

@@ -133,7 +133,8 @@ enum lf_err lockfile_check_header(const uint8_t in[LF_HEADER_SIZE], uint16_t *ma
 }
 
 /* Live: epoch 0, heartbeat 8, id 16, slot 32, pid 36, heartbeat_ms 40,
- * name 44 (64), address 108 (64), zero to 188, crc 188. */
+ * name 44 (64), address 108 (64), file id 172 and path hash 180 (1.2),
+ * zero to 188, crc 188. */
 void lockfile_encode_live(uint8_t out[LF_LIVE_SIZE], const struct lf_live *l)
 {
 	memset(out, 0, LF_LIVE_SIZE);
@@ -145,6 +146,8 @@ void lockfile_encode_live(uint8_t out[LF_LIVE_SIZE], const struct lf_live *l)
 	put32(out + 40, l->heartbeat_ms);
 	put_str(out + 44, 64, l->name);
 	put_str(out + 108, 64, l->address);
+	put64(out + 172, l->file_id);
+	put32(out + 180, l->path_hash);
 	seal(out, LF_LIVE_SIZE);
 }
 
@@ -160,6 +163,8 @@ enum lf_rec lockfile_decode_live(const uint8_t in[LF_LIVE_SIZE], struct lf_live 
 	l->slot = (int32_t)get32(in + 32);
 	l->pid = get32(in + 36);
 	l->heartbeat_ms = get32(in + 40);
+	l->file_id = get64(in + 172);
+	l->path_hash = get32(in + 180);
 	if (!get_str(l->name, in + 44, 64) || !get_str(l->address, in + 108, 64) || l->slot < -1 || l->slot >= LF_SLOTS)
 		return LF_REC_BAD;
 	return LF_REC_OK;
@@ -412,10 +417,20 @@ int lockfile_write_status(struct lockfile *lf, char status)
 	return locked_write(lf, &p, 1);
 }
 
+/* A live record says which file it was written on: the one this open
+ * holds, whatever the caller filled in. */
+static void encode_live_here(const struct lockfile *lf, uint8_t rec[LF_LIVE_SIZE], const struct lf_live *live)
+{
+	struct lf_live l = *live;
+	l.file_id = lf->file_id;
+	l.path_hash = lf->path_hash;
+	lockfile_encode_live(rec, &l);
+}
+
 int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *live)
 {
 	uint8_t rec[LF_LIVE_SIZE], b = (uint8_t)status;
-	lockfile_encode_live(rec, live);
+	encode_live_here(lf, rec, live);
 	/* Record first, status last: a reader that sees L sees whose it is. */
 	struct piece p[] = {
 		{ rec, sizeof(rec), LF_OFF_LIVE },
@@ -445,7 +460,7 @@ int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t 
 	}
 	if (r == 0) {
 		uint8_t lrec[LF_LIVE_SIZE], b = LF_LIVE;
-		lockfile_encode_live(lrec, live);
+		encode_live_here(lf, lrec, live);
 		r = full_pwrite(lf->fd, lrec, sizeof(lrec), LF_OFF_LIVE);
 		if (r == 0)
 			r = full_pwrite(lf->fd, live->id, LF_ID_SIZE, LF_OFF_NODE_ID);
@@ -470,7 +485,7 @@ int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live)
 		bool ours = lockfile_decode_live(rec, &now) == LF_REC_OK && now.epoch == live->epoch &&
 			    memcmp(now.id, live->id, LF_ID_SIZE) == 0;
 		if (ours) {
-			lockfile_encode_live(rec, live);
+			encode_live_here(lf, rec, live);
 			r = full_pwrite(lf->fd, rec, sizeof(rec), LF_OFF_LIVE);
 		} else {
 			r = -ESTALE;
@@ -478,6 +493,25 @@ int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live)
 	}
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u;
+}
+
+int lockfile_still_at_path(struct lockfile *lf)
+{
+	struct stat held, named;
+	if (fstat(lf->fd, &held) < 0)
+		return -errno;
+	if (held.st_nlink == 0)
+		return 0; /* deleted: no path names it any more */
+	/* Not followed, as every open of the path is O_NOFOLLOW: a link put
+	 * there is not our file either. */
+	if (lstat(lf->path, &named) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	return named.st_dev == held.st_dev && named.st_ino == held.st_ino;
+}
+
+bool lockfile_live_here(const struct lockfile *lf, const struct lf_live *live)
+{
+	return live->file_id != 0 && live->file_id == lf->file_id && live->path_hash == lf->path_hash;
 }
 
 bool lockfile_fs_is_local(long f_type)
@@ -588,6 +622,42 @@ static int fail(struct lockfile *lf, enum lf_err err, int errno_value)
 		close(lf->fd);
 	lf->fd = -1;
 	return -1; /* path is kept for lockfile_strerror; lockfile_close frees it */
+}
+
+/* Who the open file is, for the live records written through it: its
+ * inode number, which a copy or a restore does not keep, and a hash of
+ * its path, which a file moved in from elsewhere does not share. The path
+ * is taken within the file system (from the highest directory on the
+ * file's device), so that hosts mounting one share at different places
+ * agree; a path that cannot be resolved gives a hash no other node has,
+ * which only costs a wait (protocol.md §5.8), never safety. */
+static void identify(struct lockfile *lf, const struct stat *st)
+{
+	lf->file_id = (uint64_t)st->st_ino;
+	lf->path_hash = 0;
+	char *canon = realpath(lf->path, NULL);
+	char *slash = canon ? strrchr(canon, '/') : NULL;
+	if (!slash) {
+		free(canon);
+		return;
+	}
+	size_t root = (size_t)(slash - canon);
+	for (size_t len = root;;) {
+		char c = canon[len];
+		canon[len] = '\0';
+		struct stat ds;
+		bool same = stat(len ? canon : "/", &ds) == 0 && ds.st_dev == st->st_dev;
+		canon[len] = c;
+		if (!same)
+			break;
+		root = len;
+		if (len == 0)
+			break;
+		while (len > 0 && canon[--len] != '/')
+			;
+	}
+	lf->path_hash = lockfile_crc32c(canon + root, strlen(canon + root));
+	free(canon);
 }
 
 /* Format an empty file. Two nodes may race here: the write lock on the
@@ -710,6 +780,7 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 	enum lf_err e = lockfile_check_header(head + LF_OFF_HEADER, &lf->major, &lf->minor);
 	if (e != LF_OK)
 		return fail(lf, e, 0);
+	identify(lf, &st);
 	return 0;
 }
 

@@ -136,6 +136,7 @@ static void push_job_event(struct loop *l, enum node_event type)
 		p->ev.target_alive = l->job.target_alive;
 		p->ev.target_state = l->job.target_state;
 		p->ev.backup_waiting = l->job.backup_waiting;
+		p->ev.foreign_record = !l->job.live_here;
 	}
 }
 
@@ -181,6 +182,10 @@ static void announce(struct loop *l)
 	else if (standing_by(s))
 		snprintf(status, sizeof(status), "STATUS=%s, waiting for the live lock",
 			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup");
+	else if (s == NODE_VERIFYING && l->node.new_file)
+		snprintf(status, sizeof(status),
+			 "STATUS=the lock file is new or was replaced: waiting for any live node of an earlier file "
+			 "to fence");
 	else if (s == NODE_VERIFYING)
 		snprintf(status, sizeof(status), "STATUS=taking over from %s: waiting out the takeover delay",
 			 l->live_name[0] ? live : "a crashed node");
@@ -379,6 +384,14 @@ static void on_job_done(struct loop *l)
 	l->interrupt_at = l->job_deadline = 0;
 	struct worker_job *j = &l->job;
 	int r = j->res;
+	if (j->replaced && (r >= 0 || r == -EAGAIN || r == -EINTR)) {
+		if (l->job_is_tick && r == 0 && j->op == WORKER_HEARTBEAT)
+			l->last_round = now_ms();
+		log_warn("%s no longer names the file this node has open: it was deleted, renamed or replaced",
+			 l->lf.path);
+		push(l, NODE_EV_REPLACED);
+		return;
+	}
 	if (l->job_is_tick) {
 		if (r == 0 && j->op == WORKER_HEARTBEAT)
 			l->last_round = now_ms();
@@ -1222,6 +1235,16 @@ static int setup(struct loop *l)
 			 local == 1 ? "local file system, one kernel arbitrates every lock"
 				    : "networked file system: fence timeout plus two heartbeats");
 	}
+	/* A file whose live record was not written on it (new, copied,
+	 * restored, moved in): a live node of the file that was at the path
+	 * before notices within a check interval and kills its workload at
+	 * once; a second interval covers the kill. On networked storage its
+	 * checks may hang instead, and it fences within the fence timeout:
+	 * the takeover delay covers that, as after a crash (protocol.md
+	 * §5.8). Every node of a group is to use the same check interval. */
+	l->node_cfg.new_file_wait_ms = 2 * cfg->check_ms;
+	if (l->node_cfg.takeover_delay_ms > l->node_cfg.new_file_wait_ms)
+		l->node_cfg.new_file_wait_ms = l->node_cfg.takeover_delay_ms;
 	const char *wd = getenv("WATCHDOG_USEC"), *wd_pid = getenv("WATCHDOG_PID");
 	if (wd && (!wd_pid || atol(wd_pid) == (long)getpid()) && atoll(wd) > 0) {
 		/* At least 2 ms: half of it is the pet interval, and 0 would spin. */

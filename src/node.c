@@ -102,28 +102,43 @@ static void become_live(struct node *n, const struct node_event_data *ev, struct
 					      : "new group: primary starts it";
 }
 
-/* We hold the live lock: take the role, stand by, or let another pass. */
-static void on_live_lock(struct node *n, const struct node_event_data *ev, struct node_out *out)
+/* We hold the live lock: take the role, stand by, or let another pass.
+ * waited: this hold of the lock has already waited in VERIFYING. */
+static void take_role(struct node *n, const struct node_event_data *ev, struct node_out *out, bool waited)
 {
 	enum node_verdict verdict = node_decide(n, ev);
 	bool was_standing_by = n->standing_by;
 	n->standing_by = verdict == NODE_STAND_BY;
 	switch (verdict) {
-	case NODE_BECOME_LIVE:
+	case NODE_BECOME_LIVE: {
+		const struct lf_view *v = ev->view;
 		/* After a crash on shared storage the old live may only be cut
 		 * off, not dead: wait until it must have fenced itself. */
-		if (ev->view->status == LF_LIVE && n->cfg.takeover_delay_ms > 0) {
-			const struct lf_view *v = ev->view;
+		bool crash = v->status == LF_LIVE && n->cfg.takeover_delay_ms > 0;
+		/* A live record not written on this very file: the file is new,
+		 * or was copied, restored or moved in. A live node of the file
+		 * that was at the path before may still run; its next check
+		 * finds the path names another file and it fences. Wait for
+		 * that, as for a crash. */
+		bool foreign = ev->foreign_record && n->cfg.new_file_wait_ms > 0;
+		if (!waited && (crash || foreign)) {
 			n->seen_ok = v->live_rec == LF_REC_OK;
 			n->seen_heartbeat = v->live.heartbeat;
 			n->seen_epoch = v->live.epoch;
+			n->new_file = foreign;
+			int64_t delay = crash ? n->cfg.takeover_delay_ms : 0;
+			if (foreign && n->cfg.new_file_wait_ms > delay)
+				delay = n->cfg.new_file_wait_ms;
 			enter(n, NODE_VERIFYING, out);
-			emit(out, NODE_A_TIMER, n->cfg.takeover_delay_ms);
-			out->why = "the live node is gone: waiting out the takeover delay before starting";
+			emit(out, NODE_A_TIMER, delay);
+			out->why = foreign ? "the lock file is new, or its live record was written on another file: "
+					     "waiting for any live node of an earlier file at this path to fence"
+					   : "the live node is gone: waiting out the takeover delay before starting";
 			return;
 		}
 		become_live(n, ev, out);
 		return;
+	}
 	case NODE_STAND_BY:
 		emit(out, NODE_A_RELEASE_LIVE, 0);
 		/* A primary waits for the live lock itself, never behind a
@@ -145,6 +160,11 @@ static void on_live_lock(struct node *n, const struct node_event_data *ev, struc
 		out->why = "hand-over names another node: letting it pass";
 		return;
 	}
+}
+
+static void on_live_lock(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	take_role(n, ev, out, false);
 }
 
 /* Wait for the live role: a primary for the live lock itself, a backup
@@ -301,7 +321,9 @@ static void verifying_timer(struct node *n, const struct node_event_data *ev, st
 	emit(out, NODE_A_READ, 0);
 }
 
-/* The delay is over: start only if the old live's heartbeat stood still. */
+/* The delay is over: start only if the old live's heartbeat stood still.
+ * A record that changed while this node held the live lock was written by
+ * a node that thinks it is live: never start beside it. */
 static void verifying_tick(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	const struct lf_view *v = ev->view;
@@ -322,7 +344,7 @@ static void verifying_tick(struct node *n, const struct node_event_data *ev, str
 		/* A request came meanwhile: decide again, as from the state that
 		 * waited for the lock (standing by keeps that state). */
 		n->state = n->holds_backup ? NODE_BACKUP : NODE_CLAIMING;
-		on_live_lock(n, ev, out);
+		take_role(n, ev, out, true);
 		return;
 	}
 	become_live(n, ev, out);
@@ -502,6 +524,30 @@ static void live_storage_error(struct node *n, const struct node_event_data *ev,
 	fence(n, "fenced: the lock file failed; killing the workload", out);
 }
 
+/* --- the path names another file ----------------------------------------------- */
+
+/* Deleted, renamed away or replaced: nodes that start now find another
+ * file, or none, and never this one. A node that waits leaves it and
+ * joins again on whatever the path names (with --after-fence rejoin). */
+static void replaced_waiting(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	out->why = "the lock file's path names another file now (deleted, renamed or replaced): leaving this one";
+	out->loud = true;
+	leave(n, NODE_EXIT_IO, out);
+}
+
+/* The live node must not go on as live on a file nobody else can find: a
+ * node that starts on the new one waits for this (protocol.md §5.8). */
+static void live_replaced(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	fence(n,
+	      "fenced: the lock file was deleted, renamed or replaced (its path names another file now); "
+	      "killing the workload",
+	      out);
+}
+
 /* --- STOPPING -------------------------------------------------------------- */
 
 static void stopping_exited(struct node *n, const struct node_event_data *ev, struct node_out *out)
@@ -538,6 +584,14 @@ static void stopping_tick(struct node *n, const struct node_event_data *ev, stru
 	out->why = "fenced: the live record is another node's while stopping";
 }
 
+static void stopping_replaced(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	if (n->stop == NODE_STOP_GIVEUP)
+		return; /* killed already */
+	stopping_storage_error(n, ev, out);
+	out->why = "fenced: the lock file's path names another file now, while stopping";
+}
+
 /* --- the table --------------------------------------------------------------- */
 
 static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
@@ -547,6 +601,7 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_BUSY] = joining_busy,
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
+		[NODE_EV_REPLACED] = replaced_waiting,
 	},
 	[NODE_QUEUED] = {
 		[NODE_EV_LOCKED] = queued_locked,
@@ -554,6 +609,7 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_TIMER] = wait_backup,
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
+		[NODE_EV_REPLACED] = replaced_waiting,
 	},
 	[NODE_BACKUP] = {
 		[NODE_EV_LOCKED] = on_live_lock,
@@ -561,6 +617,7 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_TIMER] = wait_live,
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
+		[NODE_EV_REPLACED] = replaced_waiting,
 	},
 	[NODE_CLAIMING] = {
 		[NODE_EV_LOCKED] = on_live_lock,
@@ -568,12 +625,14 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_TIMER] = wait_live,
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
+		[NODE_EV_REPLACED] = replaced_waiting,
 	},
 	[NODE_VERIFYING] = {
 		[NODE_EV_TIMER] = verifying_timer,
 		[NODE_EV_TICK] = verifying_tick,
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
+		[NODE_EV_REPLACED] = replaced_waiting,
 	},
 	[NODE_STARTING] = {
 		[NODE_EV_TICK] = live_tick,
@@ -584,6 +643,7 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_SHUTDOWN] = live_shutdown,
 		[NODE_EV_STORAGE_ERROR] = live_storage_error,
 		[NODE_EV_UNHEALTHY] = live_unhealthy,
+		[NODE_EV_REPLACED] = live_replaced,
 	},
 	[NODE_LIVE] = {
 		[NODE_EV_TICK] = live_tick,
@@ -591,12 +651,14 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_SHUTDOWN] = live_shutdown,
 		[NODE_EV_STORAGE_ERROR] = live_storage_error,
 		[NODE_EV_UNHEALTHY] = live_unhealthy,
+		[NODE_EV_REPLACED] = live_replaced,
 	},
 	[NODE_STOPPING] = {
 		[NODE_EV_EXITED] = stopping_exited,
 		[NODE_EV_TICK] = stopping_tick,
 		[NODE_EV_SHUTDOWN] = stopping_shutdown,
 		[NODE_EV_STORAGE_ERROR] = stopping_storage_error,
+		[NODE_EV_REPLACED] = stopping_replaced,
 	},
 	[NODE_DONE] = {0},
 };
@@ -650,6 +712,7 @@ const char *node_event_name(enum node_event e)
 		[NODE_EV_STORAGE_ERROR] = "storage-error",
 		[NODE_EV_READY] = "ready",
 		[NODE_EV_UNHEALTHY] = "unhealthy",
+		[NODE_EV_REPLACED] = "replaced",
 	};
 	return (unsigned)e < NODE_NEVENTS ? names[e] : "unknown";
 }

@@ -34,6 +34,7 @@ static int read_view(struct worker *w, struct worker_job *j)
 	if (r < 0)
 		return r;
 	j->have_view = true;
+	j->live_here = j->view.live_rec == LF_REC_OK && lockfile_live_here(w->lf, &j->view.live);
 	j->target_alive = false;
 	j->target_state = 0;
 	j->backup_waiting = false;
@@ -120,6 +121,19 @@ static int run(struct worker *w, struct worker_job *j)
 		 * the slot over. */
 		if (e < 0 && j->op != WORKER_CLAIM_SLOT)
 			return e;
+	}
+	/* Whether the path still names our file, on the calls a node makes
+	 * anyway every interval: the live's read or heartbeat, a waiting
+	 * node's try or its wait as it ends or is cut. A stat costs no
+	 * wake-up of its own, and it runs here since it can hang like any
+	 * call on the storage. */
+	bool periodic = j->op == WORKER_TRY_LIVE || j->op == WORKER_WAIT_LIVE || j->op == WORKER_WAIT_BACKUP ||
+			j->op == WORKER_READ || j->op == WORKER_HEARTBEAT;
+	if (periodic && (r == 0 || r == -EAGAIN || r == -EINTR)) {
+		int here = lockfile_still_at_path(w->lf);
+		if (here < 0)
+			return here;
+		j->replaced = here == 0;
 	}
 	return r;
 }

@@ -35,7 +35,7 @@ enum {
 
 #define LF_MAGIC "UNDRSTDY"
 #define LF_VERSION_MAJOR 1
-#define LF_VERSION_MINOR 1 /* 1.1: slot flags (byte 18) */
+#define LF_VERSION_MINOR 2 /* 1.1: slot flags (byte 18); 1.2: the file's identity in the live record */
 #define LF_ID_SIZE 16
 #define LF_NAME_MAX 63 /* bytes, without the terminating NUL */
 #define LF_ADDR_MAX 63
@@ -83,6 +83,13 @@ struct lf_live {
 	uint32_t heartbeat_ms; /* the live's heartbeat interval */
 	char name[LF_NAME_MAX + 1];
 	char address[LF_ADDR_MAX + 1];
+	/* Format 1.2: which file the record was written on, so that a reader
+	 * can tell a record written on the file it has open from one copied,
+	 * restored or moved in with another file. Stamped by the lockfile
+	 * layer from the open it writes through; 0 and 0 in a record of an
+	 * older node: unknown. */
+	uint64_t file_id;   /* the file's inode number */
+	uint32_t path_hash; /* CRC-32C of its path within its file system */
 };
 
 struct lf_request {
@@ -138,6 +145,9 @@ struct lockfile {
 	unsigned file_type; /* with LF_E_NOTFILE: its S_IFMT bits, 0 if unknown */
 	uint16_t major, minor;
 	bool poll; /* not a local file system: lock waits are tries, never blocking */
+	/* The open file's identity, as the live records it writes carry it. */
+	uint64_t file_id;
+	uint32_t path_hash;
 };
 
 /* How often a wait for the live or backup lock tries again where lock
@@ -181,7 +191,9 @@ int lockfile_read(struct lockfile *lf, struct lf_view *v);
 int lockfile_write_status(struct lockfile *lf, char status);
 /* Live node only: write the live record, the Artemis node id and, unless
  * status is 0 (a heartbeat, which must not overwrite a pending F), the
- * status byte, in one locked write. */
+ * status byte, in one locked write. Every live record written here, by
+ * lockfile_take_live and by lockfile_heartbeat carries this open's
+ * file_id and path_hash, whatever live says. */
 int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *live);
 /* A node taking the role: the live record, the node id and L, in one
  * locked section; but when the status is F for a request other than
@@ -195,6 +207,17 @@ int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t 
  * away, never overwrites the new live's record. 0, or -ESTALE when the
  * record is another's (the caller has lost the live role: fence). */
 int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live);
+/* Whether the path still names the file this open holds: 1 yes; 0 when
+ * it was deleted, renamed away or replaced by another file (stat of the
+ * path against fstat of the open: device and inode, and a link count of
+ * 0); -errno when the path cannot be looked at. A node whose path names
+ * another file is on a file new nodes will never find. */
+int lockfile_still_at_path(struct lockfile *lf);
+/* Whether a live record was written through an open of this very file at
+ * this path (its file_id and path_hash are this open's): false for a
+ * record copied, restored or moved in with another file, and for one of
+ * an older node, which carries no identity. */
+bool lockfile_live_here(const struct lockfile *lf, const struct lf_live *live);
 /* Whether the file system holding the open file is local to this host
  * (one kernel sees every lock), from statfs: 1 local, 0 networked or
  * unknown (FUSE counts as networked: GlusterFS and CephFS mount through

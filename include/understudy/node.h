@@ -39,6 +39,7 @@ enum node_event {
 	NODE_EV_STORAGE_ERROR,
 	NODE_EV_READY,     /* the workload said it serves (or its probe did), or it exec'd */
 	NODE_EV_UNHEALTHY, /* the workload stopped petting the watchdog it asked for */
+	NODE_EV_REPLACED,  /* the lock file's path no longer names our file: deleted, renamed, replaced */
 	NODE_NEVENTS
 };
 
@@ -99,6 +100,9 @@ struct node_config {
 	int64_t backoff_max_ms;
 	int64_t poll_ms;           /* re-check interval while standing by */
 	int64_t takeover_delay_ms; /* after a crash, how long the old heartbeat must stay still */
+	int64_t new_file_wait_ms;  /* before starting on a file whose live record was not written on it:
+				    * time for a live node of a file that was at the path before to
+				    * notice and fence (protocol.md §5.8) */
 	int64_t ready_timeout_ms;  /* a workload not ready by then failed its start; 0: no limit */
 };
 
@@ -122,6 +126,7 @@ struct node {
 	bool handed_over;    /* handed the role over for handed_seq ... */
 	uint64_t handed_seq; /* ... so it does not take that request back */
 	bool standing_by;    /* said so once; quiet while it goes on */
+	bool new_file;       /* VERIFYING (also) for a file the live record was not written on */
 	bool seen_ok;        /* VERIFYING: the old live record as first read */
 	uint64_t seen_heartbeat, seen_epoch;
 	bool workload_running;                    /* spawned and not yet reported gone */
@@ -140,6 +145,9 @@ struct node_event_data {
 	bool target_alive;          /* the request's target slot is held */
 	uint8_t target_state;       /* that slot's state, if alive */
 	bool backup_waiting;        /* another node holds the backup lock */
+	bool foreign_record;        /* with the view: its live record was not written on this very file
+				     * (none yet, a copy, a file moved in, an older node's: not
+				     * lockfile_live_here) */
 	int slot;                   /* with JOINED: the slot we claimed */
 	int wstatus;                /* with EXITED: waitpid status of the main process */
 	int err;                    /* with STORAGE_ERROR and SPAWN_FAILED: errno */

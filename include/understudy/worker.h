@@ -39,8 +39,10 @@ struct worker_job {
 	struct lf_request request;
 	/* out */
 	int res;
+	bool replaced; /* the path no longer names our file (lockfile_still_at_path) */
 	bool have_view;
 	struct lf_view view;
+	bool live_here;       /* the view's live record was written on this very file */
 	bool target_alive;    /* the request's target slot is held (or is ours) */
 	uint8_t target_state; /* and what it says it does */
 	bool backup_waiting;  /* another open holds the backup lock */

@@ -1382,6 +1382,275 @@ Test(run, a_live_record_not_ours_fences_the_live)
 	no_overlap();
 }
 
+/* --- the lock file's path: deleted, renamed, replaced ------------------------ */
+
+/* A cleanup job, a restore or a redeploy can take the file from under
+ * its nodes. The nodes of the file that was there must notice and leave
+ * it (the live one killing its workload first), and a node that starts a
+ * workload on whatever the path names now must wait until they have.
+ * Every workload writes its time to DIR/ticks/PID each millisecond, so
+ * the end of one that was SIGKILLed is known, and the gap to the next
+ * start is measured, not assumed. */
+
+static char *ticks_dir(void)
+{
+	char *d = th_path(T.dir, "ticks");
+	cr_assert(mkdir(d, 0755) == 0 || errno == EEXIST, "%s: %s", d, strerror(errno));
+	return d;
+}
+
+/* The last time a ticking workload ran (CLOCK_MONOTONIC ns), 0 if none. */
+static int64_t last_tick(long pid)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof p, "%s/ticks/%ld", T.dir, pid);
+	char *s = th_read_text(p);
+	int64_t t = atoll(s);
+	free(s);
+	return t;
+}
+
+/* node-a live and node-b waiting, their workloads ticking; node-a's
+ * on-fence hook appends "EVENT NODE" to DIR/fence.marker. Returns the pid
+ * of node-a's workload. */
+static long ticking_pair(int *a, int *b, const char *after_fence)
+{
+	char *ticks = ticks_dir(), *hook = th_path(T.dir, "on-fence.sh"), *marker = th_path(T.dir, "fence.marker");
+	FILE *f = fopen(hook, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "#!/bin/sh\necho \"$1 $UNDERSTUDY_NODE\" >> %s\n", marker);
+	fclose(f);
+	chmod(hook, 0755);
+	*a = start_node("primary", "node-a", "--after-fence", after_fence ? after_fence : "rejoin", "--on-fence", hook,
+			"--", "--tick-dir", ticks, NULL);
+	free(hook), free(marker);
+	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	*b = start_node("backup", "node-b", "--", "--tick-dir", ticks, NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	free(ticks);
+	return wpid;
+}
+
+static int start_ticking(const char *role, const char *name)
+{
+	char *ticks = ticks_dir();
+	int i = start_node(role, name, "--", "--tick-dir", ticks, NULL);
+	free(ticks);
+	return i;
+}
+
+/* The witness intervals around the change at t0: when the old workload
+ * last ran and when the next one started, as measured. */
+static void report_gap(const char *what, long old_pid, const char *next, int64_t t0)
+{
+	struct ev s = nth(EV_START, next, count(EV_START, next) - 1);
+	int64_t end = last_tick(old_pid);
+	ensure(end > 0, "no tick from node-a's workload (pid %ld)", old_pid);
+	cr_log_info("%s: node-a's workload last ran %.1f ms after it; %s's workload started %.1f ms after that "
+		    "(gap)",
+		    what, (double)(end - t0) / 1e6, next, (double)(s.t - end) / 1e6);
+	ensure(s.t > end, "%s's workload started %.1f ms before node-a's last ran", next, (double)(end - s.t) / 1e6);
+}
+
+static bool stderr_has(const char *name, const char *what)
+{
+	char *p = NULL;
+	cr_assert(asprintf(&p, "%s/%s.stderr", T.dir, name) > 0);
+	char *s = th_read_text(p);
+	bool has = strstr(s, what) != NULL;
+	free(s), free(p);
+	return has;
+}
+
+/* A node that left its file comes back on the one the path names now and
+ * waits there: a primary claiming or a backup in line, never starting. */
+static void rejoined_and_waiting(const char *name, int i)
+{
+	ensure(proc_alive(i), "%s's manager is gone (exit %d)", name, exit_code(i));
+	struct want w = { .name = name, .state = LF_SLOT_WAITING };
+	struct want q = { .name = name, .state = LF_SLOT_QUEUED };
+	ensure(wait_for(p_state, &w, BOUND_MS) || wait_for(p_state, &q, 100), "%s is not waiting on the new file",
+	       name);
+}
+
+/* The file is deleted, and a new primary starts: it creates a new file and
+ * finds the group new. */
+Test(run, a_deleted_file_and_a_new_primary_never_run_two_workloads)
+{
+	int a, b;
+	long wa = ticking_pair(&a, &b, NULL);
+	int64_t t0 = th_now_ns();
+	cr_assert(unlink(T.lock) == 0);
+	int c = start_ticking("primary", "node-c");
+	wait_start("node-c", 1, BOUND_MS);
+	no_overlap();
+	ensure(wait_dead((pid_t)wa, BOUND_MS), "node-a's workload runs on a file nobody can find");
+	report_gap("rm, then a new primary", wa, "node-c", t0);
+	ensure(stderr_has("node-c", "-> verifying"), "node-c did not wait before starting on a new file");
+	ensure(stderr_has("node-a", "fenced: the lock file"), "node-a did not say why it fenced");
+	char *marker = th_path(T.dir, "fence.marker");
+	for (int i = 0; i < 200 && access(marker, F_OK) < 0; i++)
+		sleep_ms(10);
+	char *said = th_read_text(marker);
+	ensure(!strcmp(said, "fence node-a\n"), "the on-fence hook said \"%s\"", said);
+	free(said), free(marker);
+	/* Afterwards node-c runs the workload; node-a and node-b joined again
+	 * on the new file and wait. */
+	wait_live("node-c", BOUND_MS);
+	rejoined_and_waiting("node-a", a);
+	rejoined_and_waiting("node-b", b);
+	sleep_ms(500);
+	ensure(count(EV_START, "node-a") == 1 && count(EV_START, "node-b") == 0,
+	       "node-a started %d times, node-b %d times", count(EV_START, "node-a"), count(EV_START, "node-b"));
+	ensure(proc_alive(c), "node-c's manager exited");
+	no_overlap();
+}
+
+/* The file is deleted, and the waiting backup is restarted: it creates a
+ * new file, a new group. node-a must not stay live on the old one. */
+Test(run, a_deleted_file_and_the_backup_restarted_leave_one_live_node)
+{
+	int a, b;
+	long wa = ticking_pair(&a, &b, NULL);
+	int64_t t0 = th_now_ns();
+	cr_assert(unlink(T.lock) == 0);
+	kill(T.procs[b].pid, SIGKILL);
+	ensure(wait_exit(b, BOUND_MS), "node-b did not die");
+	b = start_ticking("backup", "node-b");
+	ensure(wait_dead((pid_t)wa, BOUND_MS), "node-a's workload runs on a file nobody can find");
+	/* node-a joins the new group as its primary and starts it again,
+	 * after the wait for a new file. */
+	struct ev s = wait_start("node-a", 2, BOUND_MS);
+	no_overlap();
+	cr_log_info("rm, then the backup restarted: node-a's workload last ran %.1f ms after the rm, its new one "
+		    "started %.1f ms after that",
+		    (double)(last_tick(wa) - t0) / 1e6, (double)(s.t - last_tick(wa)) / 1e6);
+	wait_live("node-a", BOUND_MS);
+	rejoined_and_waiting("node-b", b);
+	ensure(count(EV_START, "node-b") == 0, "node-b started a workload");
+	no_overlap();
+}
+
+/* Another group's file, whose only node was killed (status L, its live
+ * lock free), is moved over the path; then the backup restarts and finds
+ * a crashed group. */
+Test(run, another_groups_file_moved_over_the_path_never_runs_two_workloads)
+{
+	char *other = th_path(T.dir, "other.lock"), *mine = T.lock;
+	T.lock = other;
+	int x = start_ticking("primary", "node-x");
+	long wx = wait_start("node-x", 1, BOUND_MS).pid;
+	wait_live("node-x", BOUND_MS);
+	kill(T.procs[x].pid, SIGKILL);
+	ensure(wait_dead((pid_t)wx, BOUND_MS), "node-x's workload outlived its manager");
+	ensure(status_byte() == LF_LIVE, "the other group's status is not L");
+	T.lock = mine;
+
+	int a, b;
+	long wa = ticking_pair(&a, &b, NULL);
+	int64_t t0 = th_now_ns();
+	cr_assert(rename(other, T.lock) == 0, "mv -f: %s", strerror(errno));
+	kill(T.procs[b].pid, SIGKILL);
+	ensure(wait_exit(b, BOUND_MS), "node-b did not die");
+	b = start_ticking("backup", "node-b");
+	wait_start("node-b", 1, BOUND_MS);
+	no_overlap();
+	ensure(wait_dead((pid_t)wa, BOUND_MS), "node-a's workload runs on a file nobody can find");
+	report_gap("mv of another group's file over the path, then the backup restarted", wa, "node-b", t0);
+	ensure(stderr_has("node-b", "-> verifying"), "node-b did not wait before taking over a moved-in file");
+	wait_live("node-b", BOUND_MS);
+	rejoined_and_waiting("node-a", a);
+	sleep_ms(500);
+	ensure(count(EV_START, "node-a") == 1, "node-a started again");
+	no_overlap();
+	free(other);
+}
+
+/* A copy of the group's own file, taken while node-a was live, restored
+ * over the path as a new file (cp --remove-destination, a restore tool):
+ * its live record is node-a's, but it was not written on this file. */
+Test(run, a_copy_restored_over_the_path_never_runs_two_workloads)
+{
+	int a, b;
+	long wa = ticking_pair(&a, &b, NULL);
+	uint8_t *copy;
+	size_t len;
+	cr_assert_eq(th_read_file(T.lock, &copy, &len), 0);
+	sleep_ms(300);
+	int64_t t0 = th_now_ns();
+	cr_assert(unlink(T.lock) == 0);
+	th_write_file(T.lock, copy, len);
+	free(copy);
+	kill(T.procs[b].pid, SIGKILL);
+	ensure(wait_exit(b, BOUND_MS), "node-b did not die");
+	b = start_ticking("backup", "node-b");
+	wait_start("node-b", 1, BOUND_MS);
+	no_overlap();
+	ensure(wait_dead((pid_t)wa, BOUND_MS), "node-a's workload runs on a file nobody can find");
+	report_gap("a copy restored over the path, then the backup restarted", wa, "node-b", t0);
+	ensure(stderr_has("node-b", "-> verifying"), "node-b did not wait before taking over a restored copy");
+	wait_live("node-b", BOUND_MS);
+	rejoined_and_waiting("node-a", a);
+	no_overlap();
+}
+
+/* The live's file renamed away (nothing at the path), then a new primary
+ * starts. node-a runs with --after-fence exit: it leaves with 74. */
+Test(run, the_live_file_renamed_away_never_runs_two_workloads)
+{
+	int a, b;
+	long wa = ticking_pair(&a, &b, "exit");
+	char *moved = th_path(T.dir, "group.lock.old");
+	int64_t t0 = th_now_ns();
+	cr_assert(rename(T.lock, moved) == 0);
+	int c = start_ticking("primary", "node-c");
+	wait_start("node-c", 1, BOUND_MS);
+	no_overlap();
+	ensure(wait_dead((pid_t)wa, BOUND_MS), "node-a's workload runs on a file nobody can find");
+	report_gap("the live's file renamed away, then a new primary", wa, "node-c", t0);
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not leave (--after-fence exit)");
+	ensure(exit_code(a) == 74, "node-a exited %d, want 74", exit_code(a));
+	wait_live("node-c", BOUND_MS);
+	rejoined_and_waiting("node-b", b);
+	ensure(proc_alive(c), "node-c's manager exited");
+	no_overlap();
+	free(moved);
+}
+
+/* A waiting node whose file was deleted joins again on the new file by
+ * itself; nothing of the group is left on the old one. */
+Test(run, a_waiting_node_whose_file_was_deleted_joins_the_new_one)
+{
+	int a, b;
+	ticking_pair(&a, &b, NULL);
+	cr_assert(unlink(T.lock) == 0);
+	ensure(wait_start("node-a", 2, BOUND_MS).t > 0, "node-a did not start again on the new file");
+	wait_live("node-a", BOUND_MS);
+	rejoined_and_waiting("node-b", b);
+	ensure(stderr_has("node-b", "names another file now"), "node-b did not say why it joined again");
+	ensure(count(EV_START, "node-b") == 0, "node-b started a workload");
+	no_overlap();
+}
+
+/* A plain crash on a local file system: the record was written on this
+ * very file by a node now dead, so the backup takes over at once, with no
+ * wait in between (backup -> starting, never verifying). */
+Test(run, a_crash_on_the_same_file_takes_over_without_a_wait)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGKILL);
+	struct ev s = wait_start("node-b", 1, BOUND_MS);
+	cr_log_info("crash failover on the same file: the backup's workload started %.1f ms after the SIGKILL",
+		    (double)(s.t - t0) / 1e6);
+	ensure(stderr_has("node-b", "backup -> starting"), "node-b did not go from backup straight to starting");
+	ensure(!stderr_has("node-b", "verifying"), "node-b waited before taking over after a plain crash");
+	wait_live("node-b", BOUND_MS);
+	no_overlap();
+}
+
 /* The systemd notify protocol against a real socket: READY=1 once the node
  * has a place in the group, and WATCHDOG=1 while live only for completed
  * heartbeat rounds, so systemd's watchdog backs the fence. */

@@ -1946,6 +1946,7 @@ enum setup {
 	S_STANDING_BY,
 	S_CLAIMING,
 	S_VERIFYING,         /* a backup with a takeover delay that got the lock on L */
+	S_VERIFYING_NEW,     /* a primary that got the lock on a new file (format 1.2) */
 	S_STARTING_SPAWNING, /* SPAWN issued, no STARTED yet */
 	S_STARTING,          /* started, not ready, a ready timeout armed */
 	S_STARTING_FAILED,   /* not ready and stopped as failed (UNHEALTHY) */
@@ -1986,6 +1987,16 @@ static void setup(struct node *n, enum setup s)
 		v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
 		step(n, NODE_EV_LOCKED, &v);
 		break;
+	case S_VERIFYING_NEW: {
+		cfg.new_file_wait_ms = 1000;
+		start(n, &cfg);
+		v = view(LF_NEW, LF_TARGET_ANY, LF_REC_OK);
+		struct node_event_data e = ev(NODE_EV_LOCKED);
+		e.view = &v;
+		e.foreign_record = true;
+		step_ev(n, &e);
+		break;
+	}
 	case S_STARTING_SPAWNING:
 		start(n, &cfg);
 		v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
@@ -2068,6 +2079,7 @@ Test(node, every_event_in_every_state)
 						d.target_alive = targets[t] == OTHER || targets[t] == ME;
 						d.target_state = (uint8_t)(1 + (t + st) % 5);
 						d.backup_waiting = (t + (size_t)bad) % 2;
+						d.foreign_record = (st + (size_t)bad) % 2;
 						d.wstatus = bad ? W_EXITCODE(0, SIGKILL) : W_EXITCODE((int)st, 0);
 						d.err = 5;
 						enum node_state was = n.state;
@@ -2249,6 +2261,16 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 			    "stuck: nothing pending and no workload");
 	if (m->running || m->spawn_p)
 		WALK_ASSERT(m->live, "a workload without the live lock");
+	/* A file nobody else can find: never a workload started on it, the
+	 * running one killed at once, and the node leaves it with 74. */
+	if (m->ev == NODE_EV_REPLACED && m->before != NODE_DONE) {
+		WALK_ASSERT(index_of(&out, NODE_A_SPAWN) < 0, "SPAWN on a replaced file");
+		WALK_ASSERT(n->state == NODE_DONE || n->state == NODE_STOPPING,
+			    "still in the group of a replaced file");
+		if (m->running && out.n)
+			WALK_ASSERT(out.a[0].kind == NODE_A_STOP && out.a[0].arg == 1, "not killed at once");
+		WALK_ASSERT(n->exit_code == NODE_EXIT_IO, "leaving a replaced file without 74");
+	}
 #undef WALK_ASSERT
 }
 
@@ -2261,6 +2283,7 @@ static struct lf_view random_view(struct node_event_data *d)
 	d->target_alive = t == ME || (t == OTHER && rnd(4));
 	d->target_state = (uint8_t)(1 + rnd(5));
 	d->backup_waiting = rnd(2);
+	d->foreign_record = rnd(4) == 0;
 	return v;
 }
 
@@ -2275,6 +2298,7 @@ Test(node, random_walks_keep_the_safety_rules)
 		cfg.max_restarts = (int)rnd(5);
 		cfg.restart_window_ms = 1000 + rnd(5000);
 		cfg.takeover_delay_ms = rnd(2) ? 0 : 1000;
+		cfg.new_file_wait_ms = rnd(2) ? 0 : 200;
 		cfg.ready_timeout_ms = rnd(2) ? 0 : 1 + rnd(5000);
 		struct node n;
 		struct model m = { 0 };
@@ -2328,6 +2352,8 @@ Test(node, random_walks_keep_the_safety_rules)
 					cand[nc++] = NODE_EV_SHUTDOWN;
 				if (rnd(60) == 0)
 					cand[nc++] = NODE_EV_STORAGE_ERROR;
+				if (rnd(60) == 0)
+					cand[nc++] = NODE_EV_REPLACED;
 				if (nc == 0)
 					break; /* apply() already failed on a stuck node */
 				d.type = cand[rnd((uint32_t)nc)];
@@ -2501,4 +2527,242 @@ Test(node, a_storage_error_while_live_fences_at_once)
 	live_default(&n);
 	step(&n, NODE_EV_STORAGE_ERROR, NULL);
 	check_fenced(&n);
+}
+
+/* ------------------------------------------------------------------ */
+/* The lock file deleted, renamed or replaced (format 1.2)            */
+/* ------------------------------------------------------------------ */
+
+/* A waiting node whose path names another file leaves this one at once,
+ * writing nothing, with 74: the manager joins again on the new file. */
+static void check_leaves_the_old_file(struct node *n, const char *where)
+{
+	step(n, NODE_EV_REPLACED, NULL);
+	cr_assert_eq(n->state, NODE_DONE, "%s: state %s", where, state_str(n->state));
+	EXPECT(ACT(NODE_A_EXIT, NODE_EXIT_IO));
+	cr_assert(out.loud, "%s: leaving a replaced file must be said loudly", where);
+}
+
+Test(node, a_waiting_node_whose_file_was_replaced_leaves_it)
+{
+	struct node n;
+	struct node_config p = config(LF_ROLE_PRIMARY), b = config(LF_ROLE_BACKUP);
+	start(&n, &p);
+	check_leaves_the_old_file(&n, "JOINING");
+	queued_backup(&n, &b);
+	check_leaves_the_old_file(&n, "QUEUED");
+	backup_default(&n);
+	check_leaves_the_old_file(&n, "BACKUP");
+	claiming_primary(&n);
+	check_leaves_the_old_file(&n, "CLAIMING");
+	struct lf_view v;
+	verifying_backup(&n, &v);
+	check_leaves_the_old_file(&n, "VERIFYING");
+}
+
+/* The live node never goes on as live on a file nobody else can find: it
+ * fences exactly as when its record is another's. */
+Test(node, a_live_node_whose_file_was_replaced_fences)
+{
+	struct node n;
+	live_default(&n);
+	step(&n, NODE_EV_REPLACED, NULL);
+	check_fenced(&n);
+	starting_default(&n);
+	step(&n, NODE_EV_REPLACED, NULL);
+	check_fenced(&n);
+}
+
+Test(node, a_live_node_between_restarts_whose_file_was_replaced_leaves)
+{
+	struct node n;
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(1, 0)); /* back-off: no workload */
+	STATE(&n, NODE_STARTING);
+	step(&n, NODE_EV_REPLACED, NULL);
+	STATE(&n, NODE_DONE);
+	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_EXIT, NODE_EXIT_IO));
+}
+
+Test(node, a_replaced_file_while_stopping_kills_what_is_left)
+{
+	struct node n;
+	live_default(&n);
+	step(&n, NODE_EV_SHUTDOWN, NULL); /* SIGTERM, a grace period */
+	STATE(&n, NODE_STOPPING);
+	step(&n, NODE_EV_REPLACED, NULL);
+	STATE(&n, NODE_STOPPING);
+	EXPECT(ACT(NODE_A_STOP, 1));
+	step(&n, NODE_EV_REPLACED, NULL); /* killed already: nothing more */
+	EXPECT_NONE();
+	step_exited(&n, W_EXITCODE(0, SIGKILL));
+	STATE(&n, NODE_DONE);
+	HAS_NO(NODE_A_WRITE_STATUS); /* not P: the group is the new file's */
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_IO);
+}
+
+/* Taking the role on a file whose live record was not written on it: a
+ * live node of a file that was at the path before may still run. */
+static struct node_event_data foreign(const struct lf_view *v)
+{
+	struct node_event_data e = ev(NODE_EV_LOCKED);
+	e.view = v;
+	e.foreign_record = true;
+	return e;
+}
+
+static void check_new_file_wait(struct node *n, struct lf_view *v, int64_t want_ms)
+{
+	struct node_event_data e = foreign(v);
+	step_ev(n, &e);
+	STATE(n, NODE_VERIFYING);
+	cr_assert(n->new_file, "the wait is not marked as one for a new file");
+	HAS_ARG(NODE_A_TIMER, want_ms);
+	HAS_NO(NODE_A_WRITE_LIVE);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	step(n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_READ, 0));
+	/* the file as it was: now the role, at once (no second wait) */
+	e.type = NODE_EV_TICK;
+	step_ev(n, &e);
+	STATE(n, NODE_STARTING);
+	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
+}
+
+Test(node, a_primary_waits_before_starting_on_a_new_or_foreign_file)
+{
+	static const char statuses[] = { LF_NEW, LF_PAUSED, LF_LIVE, LF_FAILBACK };
+	for (size_t i = 0; i < sizeof statuses; i++) {
+		struct node n;
+		struct node_config cfg = config(LF_ROLE_PRIMARY);
+		cfg.new_file_wait_ms = 1000;
+		start(&n, &cfg);
+		struct lf_view v = view(statuses[i], ME, LF_REC_OK);
+		check_new_file_wait(&n, &v, 1000);
+	}
+}
+
+Test(node, a_backup_waits_before_taking_over_a_foreign_record)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.new_file_wait_ms = 1000;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	check_new_file_wait(&n, &v, 1000);
+	HAS(NODE_A_RELEASE_BACKUP);
+}
+
+/* Both reasons at once (a crash on networked storage, a record of another
+ * file): one wait, the longer. */
+Test(node, the_longer_of_the_takeover_delay_and_the_new_file_wait)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.new_file_wait_ms = 1000;
+	cfg.takeover_delay_ms = 1500;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	check_new_file_wait(&n, &v, 1500);
+	cfg.takeover_delay_ms = 400;
+	backup_waiting(&n, &cfg);
+	check_new_file_wait(&n, &v, 1000);
+}
+
+/* What keeps a plain crash failover fast: a record written on this very
+ * file by a node now dead is taken over at once on a local file system,
+ * and a hand-over or a paused group's restart never waits. */
+Test(node, no_wait_for_a_record_written_on_this_file)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.new_file_wait_ms = 1000;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v); /* foreign_record false */
+	STATE(&n, NODE_STARTING);
+	HAS_NO(NODE_A_TIMER);
+	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
+	static const char statuses[] = { LF_PAUSED, LF_FAILBACK };
+	for (size_t i = 0; i < sizeof statuses; i++) {
+		struct node_config pc = config(LF_ROLE_PRIMARY);
+		pc.new_file_wait_ms = 1000;
+		start(&n, &pc);
+		v = view(statuses[i], ME, LF_REC_OK);
+		step(&n, NODE_EV_LOCKED, &v);
+		STATE(&n, NODE_STARTING);
+	}
+}
+
+/* A backup on a new group stands by as ever: nothing to wait for, since
+ * it starts nothing. */
+Test(node, a_backup_on_a_new_foreign_file_stands_by_without_waiting)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.new_file_wait_ms = 1000;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(LF_NEW, LF_TARGET_ANY, LF_REC_OK);
+	struct node_event_data e = foreign(&v);
+	step_ev(&n, &e);
+	STATE(&n, NODE_BACKUP);
+	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_TIMER, 500));
+}
+
+/* While it waits, the record is written: a node that thinks it is live
+ * writes it. Never start beside it. */
+Test(node, a_record_written_during_the_new_file_wait_holds_back)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.new_file_wait_ms = 1000;
+	start(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	struct node_event_data e = foreign(&v);
+	step_ev(&n, &e);
+	STATE(&n, NODE_VERIFYING);
+	step(&n, NODE_EV_TIMER, NULL);
+	v.live.heartbeat++;
+	e.type = NODE_EV_TICK;
+	step_ev(&n, &e);
+	STATE(&n, NODE_CLAIMING);
+	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_TIMER, 500)); /* it said waiting on entering the wait */
+	cr_assert(out.loud);
+}
+
+/* A request that came during the wait is decided, without waiting again. */
+Test(node, a_request_during_the_new_file_wait_is_decided_without_a_second_wait)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.new_file_wait_ms = 1000;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	struct node_event_data e = foreign(&v);
+	step_ev(&n, &e);
+	step(&n, NODE_EV_TIMER, NULL);
+	v.status = LF_FAILBACK; /* for anyone */
+	v.request_rec = LF_REC_OK;
+	v.request.seq = 3;
+	v.request.kind = LF_REQ_SWITCHOVER;
+	v.request.target_slot = LF_TARGET_ANY;
+	e.type = NODE_EV_TICK;
+	step_ev(&n, &e);
+	STATE(&n, NODE_STARTING);
+	HAS_NO(NODE_A_TIMER);
+	/* and one for another, alive node: let it pass */
+	backup_waiting(&n, &cfg);
+	e = foreign(&v);
+	v.status = LF_LIVE;
+	step_ev(&n, &e);
+	step(&n, NODE_EV_TIMER, NULL);
+	v.status = LF_FAILBACK;
+	v.request.target_slot = OTHER;
+	e.type = NODE_EV_TICK;
+	e.target_alive = true;
+	step_ev(&n, &e);
+	STATE(&n, NODE_QUEUED);
+	HAS(NODE_A_RELEASE_LIVE);
+	HAS(NODE_A_RELEASE_BACKUP);
 }
