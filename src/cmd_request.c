@@ -23,7 +23,8 @@ struct request_args {
 	const char *path;
 	const char *conf; /* the node's file, naming the lock when --lock does not */
 	char *conf_lock;
-	const char *to; /* switchover: a named target */
+	struct trust_who who; /* who may own and share the lock file */
+	const char *to;       /* switchover: a named target */
 	bool wait;
 	int64_t timeout_ms;
 };
@@ -40,15 +41,17 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 	static const struct option opts[] = {
 		{ "lock", required_argument, NULL, 'l' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "lock-owner", required_argument, NULL, 'o' },
 		{ "to", required_argument, NULL, 't' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	bool is_switch = strcmp(a->cmd, "switchover") == 0;
-	char why[512];
+	bool is_switch = strcmp(a->cmd, "switchover") == 0, owner_given = false;
+	char why[1024];
 	int opt;
+	trust_who_default(&a->who);
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
@@ -61,6 +64,13 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 			a->path = optarg;
 			break;
 		case 'c': a->conf = optarg; break;
+		case 'o':
+			if (trust_owner_parse(optarg, &a->who, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy %s: --lock-owner: %s\n", a->cmd, why);
+				return EX_USAGE;
+			}
+			owner_given = true;
+			break;
 		case 't':
 			if (!is_switch)
 				goto unknown;
@@ -96,11 +106,14 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 		return EX_USAGE;
 	}
 	if (!a->path) {
-		if (config_lock_path(a->conf, &a->conf_lock, NULL, why, sizeof(why)) < 0) {
+		struct trust_who file_who;
+		if (config_lock_path(a->conf, &a->conf_lock, NULL, &file_who, why, sizeof(why)) < 0) {
 			fprintf(stderr, "understudy %s: %s\n", a->cmd, why);
 			return EX_CONFIG;
 		}
 		a->path = a->conf_lock;
+		if (!owner_given)
+			a->who = file_who;
 	}
 	return 0;
 }
@@ -197,7 +210,7 @@ static int request(int argc, char **argv, struct request_args *a, const char *us
 	if (code)
 		return code < 0 ? 0 : code;
 	struct lockfile lf;
-	if ((code = group_open(&lf, a->path, LF_OPEN_WRITE, a->cmd)))
+	if ((code = group_open(&lf, a->path, LF_OPEN_WRITE, &a->who, a->cmd)))
 		return code;
 	static struct lf_view v;
 	int r = lockfile_read(&lf, &v);
@@ -262,11 +275,14 @@ out:
 
 int cmd_failback(int argc, char **argv)
 {
-	static const char usage[] = "usage: understudy failback --lock PATH|--config FILE [--wait [--timeout DUR]]\n"
+	static const char usage[] = "usage: understudy failback --lock PATH|--config FILE [--lock-owner USER[:GROUP]]\n"
+				    "                           [--wait [--timeout DUR]]\n"
 				    "\n"
 				    "Ask the live backup to hand the workload back to the primary, which must be\n"
 				    "running and waiting in the group. Returns once the request is placed, or\n"
-				    "with --wait once the primary runs the workload (default timeout 30s).\n";
+				    "with --wait once the primary runs the workload (default timeout 30s).\n"
+				    "--lock-owner: who may own the lock file besides root and you, and the group\n"
+				    "that may share it (as for status).\n";
 	struct request_args a = { .cmd = "failback", .timeout_ms = 30000 };
 	int code = request(argc, argv, &a, usage);
 	free(a.conf_lock);
@@ -276,12 +292,15 @@ int cmd_failback(int argc, char **argv)
 int cmd_switchover(int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: understudy switchover --lock PATH|--config FILE [--to NAME] [--wait [--timeout DUR]]\n"
+		"usage: understudy switchover --lock PATH|--config FILE [--lock-owner USER[:GROUP]]\n"
+		"                             [--to NAME] [--wait [--timeout DUR]]\n"
 		"\n"
 		"Ask the live node to hand the workload to a waiting backup (to NAME, if\n"
 		"given) and to stay in the group as a backup. Refused when no such node is\n"
 		"waiting: the live node keeps running. Returns once the request is placed, or\n"
-		"with --wait once the new live node runs the workload (default timeout 30s).\n";
+		"with --wait once the new live node runs the workload (default timeout 30s).\n"
+		"--lock-owner: who may own the lock file besides root and you, and the group\n"
+		"that may share it (as for status).\n";
 	struct request_args a = { .cmd = "switchover", .timeout_ms = 30000 };
 	int code = request(argc, argv, &a, usage);
 	free(a.conf_lock);

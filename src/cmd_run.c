@@ -15,6 +15,7 @@
 #include "understudy/log.h"
 #include "understudy/loop.h"
 #include "understudy/options.h"
+#include "understudy/trust.h"
 
 static const char run_usage[] =
 	"usage: understudy run --lock PATH --role primary|backup [options] -- COMMAND [ARG...]\n"
@@ -30,6 +31,9 @@ static const char run_usage[] =
 	"\n"
 	"group and node:\n"
 	"  --lock PATH               the group's lock file (created if missing)\n"
+	"  --lock-owner USER[:GROUP] who owns the lock file when not root or the manager's\n"
+	"                            user (storage that maps root to another user), and the\n"
+	"                            group that may share it (default: the manager's group)\n"
 	"  --role primary|backup     the primary starts the group; backups wait\n"
 	"  --name NAME               this node's name (default: the host name)\n"
 	"  --address ADDR            where clients reach this node's workload\n"
@@ -86,8 +90,10 @@ static const char run_usage_more[] =
 	"  --hook-timeout DUR        a hook still running then is killed (default 30s)\n"
 	"\n"
 	"DUR is a number with ms, s, m or h (a plain number is seconds).\n"
-	"Exit status 64: a bad command line; 78: a bad configuration file; 71: the --http\n"
-	"address cannot be listened on (in use, or not this host's).\n";
+	"Exit status 64: a bad command line; 78: a bad configuration file, or a hook, probe\n"
+	"or configuration file that a user other than root or this one could change; 77:\n"
+	"a lock file that others could write, replace or read (a read lock stops a group);\n"
+	"71: the --http address cannot be listened on (in use, or not this host's).\n";
 
 /* Options that are not settings: they say what to do with the settings. */
 enum { OPT_CONFIG = CK_NKEYS, OPT_CHECK, OPT_HELP, OPT_N };
@@ -126,8 +132,8 @@ __attribute__((format(printf, 2, 3))) static int error_exit(int code, const char
 static int parse(int argc, char **argv, const struct option *opts, struct config *c, bool apply, const char **file,
 		 bool *check)
 {
-	char why[512];
-	int opt;
+	char why[1024];
+	int opt, r;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
@@ -141,10 +147,11 @@ static int parse(int argc, char **argv, const struct option *opts, struct config
 		case ':': return error_exit(EX_USAGE, "%s needs a value", argv[optind - 1]);
 		case '?': return error_exit(EX_USAGE, "unknown option '%s'", argv[optind - 1]);
 		default:
-			/* A relative lock path is the site's configuration at
-			 * fault wherever it is written: 78, as in a file. */
-			if (apply && config_set(c, (enum config_key)opt, optarg, why, sizeof(why)) < 0)
-				return error_exit(opt == CK_LOCK ? EX_CONFIG : EX_USAGE, "--%s: %s",
+			/* A relative lock path, or a hook another user could
+			 * change, is the site's configuration at fault wherever
+			 * it is written: 78, as in a file. */
+			if (apply && (r = config_set(c, (enum config_key)opt, optarg, why, sizeof(why))) < 0)
+				return error_exit(opt == CK_LOCK || r == -EPERM ? EX_CONFIG : EX_USAGE, "--%s: %s",
 						  config_keys[opt].key, why);
 		}
 	}
@@ -214,7 +221,7 @@ int cmd_run(int argc, char **argv)
 	config_init(&c);
 	const char *file = NULL;
 	bool check = false, from_file;
-	char why[768];
+	char why[1536];
 	int r = parse(argc, argv, opts, &c, false, &file, &check);
 	if (r)
 		return r < 0 ? 0 : r;
@@ -228,12 +235,17 @@ int cmd_run(int argc, char **argv)
 		r = error_exit(EX_CONFIG, "%s", why);
 		goto out;
 	}
-	if (config_finish(&c, why, sizeof(why), &from_file) < 0) {
-		r = error_exit(from_file ? EX_CONFIG : EX_USAGE, "%s", why);
+	if ((r = config_finish(&c, why, sizeof(why), &from_file)) < 0) {
+		r = error_exit(from_file || r == -EPERM ? EX_CONFIG : EX_USAGE, "%s", why);
 		goto out;
 	}
 	if (check) {
-		/* Nothing started, the lock file not even opened. */
+		/* Nothing started, the lock file not even opened: only looked
+		 * at, as the node will before it opens it. */
+		if (trust_check(c.run.lock_path, TRUST_LOCK, &c.run.trust, why, sizeof(why)) == -EPERM) {
+			r = error_exit(EX_NOPERM, "%s", why);
+			goto out;
+		}
 		config_print(&c, stdout);
 		r = 0;
 		goto out;

@@ -13,13 +13,18 @@
 #include "understudy/options.h"
 
 static const char status_usage[] =
-	"usage: understudy status --lock PATH|--config FILE [--json] [--watch [--interval DUR]]\n"
+	"usage: understudy status --lock PATH|--config FILE [--lock-owner USER[:GROUP]] [--json]\n"
+	"                         [--watch [--interval DUR]]\n"
 	"\n"
 	"Print the group's state, its live node and the nodes registered in it,\n"
 	"reading the lock file without taking part in the group.\n"
 	"\n"
 	"  --lock PATH     the group's lock file\n"
 	"  --config FILE   a node's configuration file, naming the lock file\n"
+	"  --lock-owner USER[:GROUP]  who may own the lock file besides root and you, and\n"
+	"                  the group that may share it (default: the file's lock-owner,\n"
+	"                  else you and your group); a file others could write or\n"
+	"                  read is refused (exit 77)\n"
 	"  --json          one JSON object instead of text\n"
 	"  --watch         then print one line (with --json, one object) per change,\n"
 	"                  until interrupted\n"
@@ -252,6 +257,7 @@ int cmd_status(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "lock", required_argument, NULL, 'l' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "lock-owner", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "watch", no_argument, NULL, 'w' },
 		{ "interval", required_argument, NULL, 'i' },
@@ -262,8 +268,11 @@ int cmd_status(int argc, char **argv)
 	char *from_conf = NULL;
 	bool json = false, watching = false;
 	int64_t interval_ms = 1000;
-	char why[512];
+	struct trust_who who;
+	bool owner_given = false;
+	char why[1024];
 	int opt;
+	trust_who_default(&who);
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
@@ -276,6 +285,13 @@ int cmd_status(int argc, char **argv)
 			path = optarg;
 			break;
 		case 'c': conf = optarg; break;
+		case 'o':
+			if (trust_owner_parse(optarg, &who, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy status: --lock-owner: %s\n", why);
+				return EX_USAGE;
+			}
+			owner_given = true;
+			break;
 		case 'j': json = true; break;
 		case 'w': watching = true; break;
 		case 'i':
@@ -300,14 +316,17 @@ int cmd_status(int argc, char **argv)
 		return EX_USAGE;
 	}
 	if (!path) {
-		if (config_lock_path(conf, &from_conf, NULL, why, sizeof(why)) < 0) {
+		struct trust_who file_who;
+		if (config_lock_path(conf, &from_conf, NULL, &file_who, why, sizeof(why)) < 0) {
 			fprintf(stderr, "understudy status: %s\n", why);
 			return EX_CONFIG;
 		}
 		path = from_conf;
+		if (!owner_given)
+			who = file_who;
 	}
 	struct lockfile lf;
-	int code = group_open(&lf, path, LF_OPEN_READ, "status");
+	int code = group_open(&lf, path, LF_OPEN_READ, &who, "status");
 	free(from_conf);
 	path = lf.path;
 	if (code)

@@ -6,8 +6,20 @@
 #include <sysexits.h>
 #include <time.h>
 
-int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const char *cmd)
+#include "understudy/trust.h"
+
+int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const struct trust_who *who, const char *cmd)
 {
+	/* What a file any user could have written or locked says cannot be
+	 * believed, nor should a request be added to it: the same check as
+	 * the nodes', so that no command is fooled where a node refuses. */
+	char why[1024];
+	if (trust_check(path, TRUST_LOCK, who, why, sizeof(why)) == -EPERM) {
+		memset(lf, 0, sizeof(*lf));
+		lf->fd = -1;
+		fprintf(stderr, "understudy %s: %s\n", cmd, why);
+		return EX_NOPERM;
+	}
 	if (lockfile_open(lf, path, mode) == 0)
 		return 0;
 	int code = lf->err == LF_E_EMPTY ? EX_NOINPUT : EX_DATAERR;

@@ -690,6 +690,28 @@ static int format_if_empty(struct lockfile *lf)
 
 int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 {
+	return lockfile_open_as(lf, path, mode, LF_GROUP_ANY);
+}
+
+/* The mode of a file this open created: shared with its group only when
+ * that group is the one asked for (set here when the file system lets
+ * us), else private to its owner, so that it passes the node's own check
+ * of who may read or write it (trust.h). */
+static int share(int fd, gid_t group)
+{
+	struct stat st;
+	mode_t m = 0660;
+	if (group != LF_GROUP_ANY) {
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		if (group == (gid_t)-1 || (st.st_gid != group && fchown(fd, (uid_t)-1, group) < 0))
+			m = 0600;
+	}
+	return fchmod(fd, m) < 0 ? -errno : 0;
+}
+
+int lockfile_open_as(struct lockfile *lf, const char *path, enum lf_open mode, gid_t group)
+{
 	bool create = mode == LF_OPEN_CREATE;
 	memset(lf, 0, sizeof(*lf));
 	lf->fd = -1;
@@ -718,7 +740,7 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 	int flags = (lf->readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
 	bool created = false;
 	if (create) {
-		lf->fd = open(path, flags | O_CREAT | O_EXCL, 0660);
+		lf->fd = open(path, flags | O_CREAT | O_EXCL, group == LF_GROUP_ANY ? 0660 : 0600);
 		created = lf->fd >= 0;
 	}
 	if (lf->fd < 0 && (!create || errno == EEXIST))
@@ -732,8 +754,9 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 	}
 	/* Nodes of other hosts may run as other users of one group: the file
 	 * is group-writable whatever this process's umask. */
-	if (created && fchmod(lf->fd, 0660) < 0)
-		return fail(lf, LF_E_SYS, errno);
+	int sr = created ? share(lf->fd, group) : 0;
+	if (sr < 0)
+		return fail(lf, LF_E_SYS, -sr);
 	if (fstat(lf->fd, &st) < 0)
 		return fail(lf, LF_E_SYS, errno);
 	if (!S_ISREG(st.st_mode)) {

@@ -100,6 +100,7 @@ struct loop {
 	uint64_t heartbeat, slot_seq;
 	char *exe;
 	char **envp;
+	char **hook_envp; /* PATH and the UNDERSTUDY_ variables only */
 	bool done, ready_sent, stopping_sent;
 };
 
@@ -209,7 +210,7 @@ static void run_hook(struct loop *l, enum hook_event e)
 	snprintf(addr, sizeof(addr), "UNDERSTUDY_LIVE_ADDRESS=%s", l->live_address);
 	snprintf(pid, sizeof(pid), "UNDERSTUDY_WORKLOAD_PID=%d", l->wl_active ? (int)l->wl.pid : 0);
 	char *extra[] = { state, node, addr, pid, NULL };
-	hook_start(&l->hooks, e, l->envp, extra, now_ms());
+	hook_start(&l->hooks, e, l->hook_envp, extra, now_ms());
 }
 
 static void remember_live(struct loop *l, const struct lf_view *v)
@@ -866,7 +867,7 @@ static void command_probe(struct loop *l, int64_t now)
 {
 	if (l->probe_pid)
 		return; /* still running: killed at its deadline */
-	pid_t pid = hook_spawn(l->cfg->ready_argv, l->envp);
+	pid_t pid = hook_spawn(l->cfg->ready_argv, l->hook_envp);
 	if (pid < 0) {
 		log_warn("ready command %s: %s", l->cfg->ready_argv[0], strerror(-pid));
 		return;
@@ -1195,7 +1196,18 @@ static int setup(struct loop *l)
 		return EX_UNAVAILABLE;
 	}
 	bool said = false;
-	while (lockfile_open(&l->lf, cfg->lock_path, LF_OPEN_CREATE) < 0) {
+	char why[1024];
+	for (;;) {
+		/* Before anything touches the file: one that a user we do
+		 * not trust could write, replace or lock is refused as it is
+		 * (trust.h). Checked again on each try: a rejoining node
+		 * looks as a new one does. */
+		if (trust_check(cfg->lock_path, TRUST_LOCK, &cfg->trust, why, sizeof(why)) == -EPERM) {
+			log_error("%s", why);
+			return EX_NOPERM;
+		}
+		if (lockfile_open_as(&l->lf, cfg->lock_path, LF_OPEN_CREATE, cfg->trust.group) == 0)
+			break;
 		int e = l->lf.errno_value;
 		bool lost = l->lf.err == LF_E_SYS && (e == ENOTCONN || e == EIO || e == ESTALE || e == ETIMEDOUT ||
 						      e == EHOSTDOWN || e == ENOLCK || e == EAGAIN);
@@ -1219,7 +1231,8 @@ static int setup(struct loop *l)
 		extra[0] = l->notify_env;
 		extra[1] = cfg->watchdog_ms ? l->watchdog_env : NULL;
 	}
-	if (!(l->envp = build_env(cfg, extra)) || getrandom(l->id, sizeof(l->id), 0) != (ssize_t)sizeof(l->id)) {
+	if (!(l->envp = build_env(cfg, extra)) || !(l->hook_envp = hook_environment(l->envp)) ||
+	    getrandom(l->id, sizeof(l->id), 0) != (ssize_t)sizeof(l->id)) {
 		log_error("setting up: %s", strerror(errno));
 		return EX_OSERR;
 	}
@@ -1329,6 +1342,7 @@ out:
 		close(l->sfd);
 	lockfile_close(&l->lf);
 	free(l->exe);
+	free(l->hook_envp);
 	if (l->envp) {
 		for (size_t i = 0; l->envp[i]; i++)
 			if (strncmp(l->envp[i], "UNDERSTUDY_", 11) == 0)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Layout. The first 19 bytes are those of HornetQ/Artemis server.lock. */
 enum {
@@ -162,6 +163,13 @@ enum lf_open { LF_OPEN_READ = 0, LF_OPEN_CREATE = 1, LF_OPEN_WRITE = 2 };
  * lf->errno_value saying why; a file that is not ours is left
  * byte-for-byte as it was. */
 int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode);
+/* lockfile_open, but a file this open creates is shared (mode 0660) only
+ * with group, which it is given when the owner may, and is otherwise
+ * private (0600); group (gid_t)-1 makes it private. lockfile_open shares
+ * it with whatever group it got (LF_GROUP_ANY). A node creates its file
+ * so, to pass its own check of who may write or lock the file. */
+#define LF_GROUP_ANY ((gid_t)-2)
+int lockfile_open_as(struct lockfile *lf, const char *path, enum lf_open mode, gid_t group);
 /* Close the file (also after a failed open): every lock this open held
  * is released with it. */
 void lockfile_close(struct lockfile *lf);

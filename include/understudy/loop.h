@@ -12,6 +12,7 @@
 #include "understudy/hook.h"
 #include "understudy/node.h"
 #include "understudy/supervise.h"
+#include "understudy/trust.h"
 
 /* What the node is doing, as other threads of the process (the health
  * endpoint) may read it at any time. */
@@ -34,6 +35,7 @@ enum loop_ready {
 struct loop_config {
 	struct node_config node;
 	const char *lock_path;
+	struct trust_who trust; /* who may own, write and read the lock file */
 	const char *name;
 	const char *address;
 	char *const *argv;               /* the workload, NULL-terminated */

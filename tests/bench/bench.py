@@ -922,6 +922,10 @@ def main():
     R = {"machine": machine(), "load0": loadavg(), "fo": {}, "notes": [], "skipped": []}
     if smoke and "gluster" not in cfg.parts:
         R["skipped"].append("GlusterFS rig: not in a smoke run")
+    # understudy refuses a lock file others could read or write, or one
+    # below a directory others (or a group not ours) could write: what
+    # this makes must pass, whatever umask it was started with.
+    os.umask(0o022)
     work = tempfile.mkdtemp(prefix="understudy-bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
     R["local_fs"] = fstype(work)
     log(f"work directory {work} ({R['local_fs']}); load {R['load0']}")

@@ -74,6 +74,10 @@ up() {
 	[ "$(id -u)" = 0 ] || die "must run as root"
 	install_gluster
 	mkdir -p $RIG/brick $RIG/a/mnt $RIG/b/mnt
+	# understudy refuses a lock file below a directory others may write
+	# (or a group other than root's): the rig's own and, below, the
+	# volume's root, whatever the umask was.
+	chmod 0755 $RIG $RIG/a $RIG/b
 	if ! ip link show $BR >/dev/null 2>&1; then
 		ip link add $BR type bridge
 		say "created bridge $BR"
@@ -149,6 +153,10 @@ up() {
 		[ "$i" = 50 ] && die "mounts do not answer"
 		sleep 0.2
 	done
+	# The volume's root, where the tests put their lock files: root's,
+	# writable by nobody else (one chmod through a mount sets it for both).
+	timeout 10 chown root:root $RIG/a/mnt
+	timeout 10 chmod 0755 $RIG/a/mnt
 	say "up"
 }
 

@@ -6,14 +6,17 @@
  * a marker file), and a lock file that was not ours byte-for-byte as it
  * was, its modification time included. The inputs are real: a FIFO, a
  * directory, a symlink, another user (nobody) without permission, a tmpfs
- * mounted read-only, a tmpfs with one page free.
+ * mounted read-only, a tmpfs with one page free; and for what other users
+ * could change (the lock file, hooks, probes, configuration files), a
+ * real user made with useradd for the test, its files made by its own
+ * processes.
  *
  * And what a careless operator or a hostile local user can do (issue 14):
  * a relative lock path, names and addresses carrying control characters,
  * a lock file whose names were written by someone else, the workload's
  * notify socket name taken by another user.
  *
- * Needs UNDERSTUDY_BIN and WITNESS_BIN. The mounts and the other user
+ * Needs UNDERSTUDY_BIN and WITNESS_BIN. The mounts and the other users
  * need root; those tests skip without it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -25,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +59,9 @@ static struct {
 	char *mnt;       /* a tmpfs mounted by the test */
 	char *other_bin; /* a copy another user can reach, made when needed */
 	char *cwd;       /* where understudy runs: an empty directory */
+	char user[32];   /* a user made for the test with useradd, or "" */
+	uid_t uid;
+	gid_t gid;
 } T;
 
 static void setup(void)
@@ -76,12 +83,33 @@ static void setup(void)
 	/* A relative path would land here: the test sees it. */
 	T.cwd = th_path(T.dir, "cwd");
 	cr_assert_eq(mkdir(T.cwd, 0755), 0);
+	T.user[0] = '\0';
+}
+
+static int run_tool(const char *const *argv)
+{
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int n = open("/dev/null", O_WRONLY);
+		if (n >= 0)
+			dup2(n, 1), dup2(n, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 static void teardown(void)
 {
 	if (T.mnt)
 		umount2(T.mnt, MNT_DETACH);
+	/* Its group, made with it, goes with it. */
+	if (T.user[0])
+		run_tool((const char *[]){ "/usr/sbin/userdel", T.user, NULL });
 	th_rmtree(T.dir);
 	free(T.dir), free(T.out), free(T.lock), free(T.marker), free(T.mnt), free(T.other_bin), free(T.cwd);
 }
@@ -132,12 +160,13 @@ static struct outcome understudy_as(uid_t uid, const char *const *args)
 	if (uid != (uid_t)-1 && !T.other_bin)
 		T.other_bin = th_exec_copy(T.bin, T.dir);
 	const char *bin = uid != (uid_t)-1 ? T.other_bin : T.bin;
+	gid_t gid = uid == T.uid && T.user[0] ? T.gid : uid;
 	int64_t t0 = th_now_ns();
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
 		redirect(outpath, errpath);
-		if (uid != (uid_t)-1 && (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0))
+		if (uid != (uid_t)-1 && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
 			_exit(121);
 		alarm(LIMIT_S);
 		const char *argv[32] = { bin };
@@ -380,8 +409,10 @@ static void mount_tmpfs(const char *size)
 {
 	T.mnt = th_path(T.dir, "mnt");
 	cr_assert_eq(mkdir(T.mnt, 0755), 0);
-	char opts[32];
-	snprintf(opts, sizeof(opts), "size=%s", size);
+	/* mode: a tmpfs root is 1777 by default, where anyone could create
+	 * the group's lock file first, and every command refuses it. */
+	char opts[48];
+	snprintf(opts, sizeof(opts), "size=%s,mode=0755", size);
 	cr_assert_eq(mount("tmpfs", T.mnt, "tmpfs", 0, opts), 0, "mount tmpfs: %s", strerror(errno));
 }
 
@@ -470,15 +501,18 @@ Test(bad_input, a_world_writable_hook_is_78)
 			   "command = /usr/bin/touch %s\n[hooks]\non-live = %s\n",
 			   T.lock, T.marker, hook) > 0);
 	char *conf = conf_file("app.conf", 0640, text), *want = NULL;
-	cr_assert(asprintf(&want, "%s:9: [hooks] on-live: '%s' is writable by every user", conf, hook) > 0);
+	cr_assert(asprintf(&want,
+			   "%s:9: [hooks] on-live: '%s' is writable by every user (owner root, group root, mode 0777)",
+			   conf, hook) > 0);
 	struct outcome o = understudy((const char *[]){ "run", "--config", conf, NULL });
 	expect_says(&o, 78, NULL, want, "world-writable hook");
 	expect_no_workload("world-writable hook");
 	cr_expect(access(T.lock, F_OK) < 0, "the lock file was created");
-	/* The same hook on the command line: the command line's fault. */
+	/* The same hook on the command line: the system's configuration is
+	 * at fault, not the command line: 78 too. */
 	o = understudy((const char *[]){ "run", "--lock", T.lock, "--role", "primary", "--on-live", hook, "--",
 					 "/usr/bin/touch", T.marker, NULL });
-	expect_says(&o, 64, hook, "is writable by every user", "world-writable hook, --on-live");
+	expect_says(&o, 78, hook, "is writable by every user", "world-writable hook, --on-live");
 	expect_no_workload("world-writable hook, --on-live");
 	free(hook), free(text), free(conf), free(want);
 }
@@ -1045,4 +1079,420 @@ Test(bad_input, a_notify_socket_name_taken_by_another_user_does_not_stop_run)
 	char *log = th_read_text(wlog);
 	cr_expect(strstr(log, "ready node-a"), "the witness never said ready: %s", log);
 	free(log), free(wlog), free(wlock);
+}
+
+/* --- what other users could change ------------------------------------------- *
+ *
+ * The manager runs as root; a lock file, hook, probe or configuration
+ * file that another user could write, replace or (a lock file) read is
+ * refused, before anything touches it. The other user is real: made
+ * with useradd for the test, its files made by its own processes. */
+
+/* A user of our own for the test (removed by the fixture), with its own
+ * group; needs root. */
+static bool other_user(void)
+{
+	if (!have_root())
+		return false;
+	snprintf(T.user, sizeof(T.user), "ustrust%d", (int)getpid());
+	int r = run_tool((const char *[]){ "/usr/sbin/useradd", "--system", "--user-group", "--no-create-home",
+					   "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", T.user,
+					   NULL });
+	if (r != 0) {
+		T.user[0] = '\0';
+		cr_assert_fail("useradd exited %d", r);
+	}
+	struct passwd *pw = getpwnam(T.user);
+	cr_assert_not_null(pw, "useradd made no %s", T.user);
+	T.uid = pw->pw_uid;
+	T.gid = pw->pw_gid;
+	cr_assert_neq(T.uid, 0);
+	return true;
+}
+
+/* Run fn(arg) as the other user, in a process of its own; it must
+ * return 0. */
+static void as_other(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		umask(0);
+		if (setgroups(0, NULL) < 0 || setgid(T.gid) < 0 || setuid(T.uid) < 0)
+			_exit(121);
+		_exit(fn(arg) == 0 ? 0 : 1);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "as %s: failed (%d)", T.user, st);
+}
+
+static int create_0666(void *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+	return fd >= 0 ? close(fd) : -1;
+}
+
+/* A good lock file at path, mode and owner as given. */
+static void lock_file(const char *path, mode_t mode, uid_t uid, gid_t gid)
+{
+	static uint8_t img[LF_SIZE];
+	good_image(img);
+	th_write_file(path, img, LF_SIZE);
+	cr_assert_eq(chmod(path, mode), 0);
+	cr_assert_eq(chown(path, uid, gid), 0);
+}
+
+static void expect_all_refuse(const char *path, const char *says, const char *what)
+{
+	refused_by_every_command(path, NULL, 77, says, what);
+}
+
+/* Issue 14's first finding. In a sticky directory every user may write
+ * (like /tmp), another user made the group's file first: empty, mode
+ * 0666. A node used to format it and adopt it, and that user could then
+ * write the status byte at will. Refused now, byte for byte untouched;
+ * and since anyone could take the name first, the directory is refused
+ * for a lock file even when the file is root's own. */
+Test(bad_input, a_lock_file_another_user_made_in_a_sticky_directory_is_refused_untouched)
+{
+	if (!other_user())
+		return;
+	char *sticky = th_path(T.dir, "shared"), *path = th_path(sticky, "app.lock");
+	cr_assert_eq(mkdir(sticky, 0755), 0);
+	cr_assert_eq(chmod(sticky, 01777), 0);
+	as_other(create_0666, path);
+	char *says = NULL;
+	cr_assert(asprintf(&says, "owned by %s (group %s, mode 0666)", T.user, T.user) > 0);
+	expect_all_refuse(path, says, "another user's empty 0666 file in a sticky directory");
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_size, 0, "the file was formatted: %lld bytes", (long long)st.st_size);
+	/* Root's own file there: the directory is what is wrong. */
+	char *own = th_path(sticky, "root.lock");
+	lock_file(own, 0600, 0, 0);
+	expect_all_refuse(own, "could create the group's lock file before the first node does", "root's file, sticky");
+	free(sticky), free(path), free(says), free(own);
+}
+
+/* Read access is enough: another user's OFD read lock on the record-lock
+ * byte fences the live node, one on the live-lock byte holds off every
+ * takeover. The test shows the lock is granted to that user, then that
+ * every command refuses the file. */
+static int read_lock_record_byte(void *path)
+{
+	int fd = open(path, O_RDONLY);
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = LF_OFF_RECORD_LOCK, .l_len = 1 };
+	return fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : -1;
+}
+
+Test(bad_input, a_lock_file_others_may_read_is_refused_with_the_reason)
+{
+	if (!other_user())
+		return;
+	lock_file(T.lock, 0644, 0, 0);
+	as_other(read_lock_record_byte, T.lock);
+	expect_all_refuse(T.lock,
+			  "every user may read the group's lock file, and a read lock is enough to stop the group",
+			  "a 0644 lock file");
+	struct outcome o = run_node((uid_t)-1, T.lock);
+	expect_says(&o, 77, T.lock, "one on the record-lock byte fences the live node", "0644: run");
+	expect_says(&o, 77, T.lock, "mode 0644 (owner root, group root)", "0644: run");
+}
+
+/* Group access is for the group's designated group only: the manager's
+ * group, or the one lock-owner names. */
+Test(bad_input, a_lock_file_writable_by_a_group_not_designated_is_refused)
+{
+	if (!other_user())
+		return;
+	lock_file(T.lock, 0660, 0, T.gid);
+	char *says = NULL, *owner = NULL;
+	cr_assert(asprintf(&says, "the members of group %s may write the group's lock file", T.user) > 0);
+	expect_all_refuse(T.lock, says, "group-writable by another group");
+	/* Named as the designated group, it is the operator's choice. */
+	cr_assert(asprintf(&owner, "root:%s", T.user) > 0);
+	struct outcome o = understudy((const char *[]){ "status", "--lock", T.lock, "--lock-owner", owner, NULL });
+	cr_expect_eq(o.code, 0, "status --lock-owner %s: %d: %s", owner, o.code, o.err);
+	free(says), free(owner);
+}
+
+/* A directory others may write (not sticky): anyone could mv -f their own
+ * file over the group's. Refused, as is one writable by a group that is
+ * not the designated one. */
+static int replace_lock(void *path)
+{
+	char mine[512];
+	snprintf(mine, sizeof(mine), "%s.mine", (const char *)path);
+	return create_0666(mine) == 0 && rename(mine, path) == 0 ? 0 : -1;
+}
+
+Test(bad_input, a_directory_others_may_write_is_refused)
+{
+	if (!other_user())
+		return;
+	char *open_dir = th_path(T.dir, "open"), *path = th_path(open_dir, "g.lock");
+	cr_assert_eq(mkdir(open_dir, 0755), 0);
+	cr_assert_eq(chmod(open_dir, 0777), 0);
+	lock_file(path, 0600, 0, 0);
+	expect_all_refuse(path, "lets every user replace the lock file (mv -f over it)", "a 0777 directory");
+	/* What that means: the other user can replace the file. */
+	as_other(replace_lock, path);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_uid, T.uid, "the other user could not replace the file");
+	unlink(path);
+	lock_file(path, 0600, 0, 0);
+	cr_assert_eq(chmod(open_dir, 0770), 0);
+	cr_assert_eq(chown(open_dir, 0, T.gid), 0);
+	char *says = NULL;
+	cr_assert(asprintf(&says, "lets the members of group %s replace the lock file", T.user) > 0);
+	expect_all_refuse(path, says, "a directory writable by another group");
+	free(open_dir), free(path), free(says);
+}
+
+/* Storage that maps root to another user (NFS root squash): the file and
+ * its directory are that user's. Refused without a word from the
+ * operator, with a message that says how to give one; accepted with
+ * lock-owner. */
+Test(bad_input, lock_owner_accepts_a_file_that_user_owns)
+{
+	if (!other_user())
+		return;
+	char *dir = th_path(T.dir, "squashed"), *path = th_path(dir, "g.lock");
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	cr_assert_eq(chown(dir, T.uid, T.gid), 0);
+	lock_file(path, 0660, T.uid, T.gid);
+	char *says = NULL;
+	cr_assert(asprintf(&says, "owned by %s (group %s, mode 0660)", T.user, T.user) > 0);
+	struct outcome o = run_node((uid_t)-1, path);
+	expect_says(&o, 77, path, says, "squashed, no lock-owner");
+	expect_says(&o, 77, path, "name that user with lock-owner = USER[:GROUP]", "squashed, no lock-owner");
+	expect_no_workload("squashed, no lock-owner");
+	o = understudy_as((uid_t)-1, (const char *[]){ "run", "--lock", path, "--lock-owner", T.user, "--role",
+						       "primary", "--name", "node-a", "--restart", "never", "--",
+						       "/usr/bin/touch", T.marker, NULL });
+	cr_expect_eq(o.code, 0, "run --lock-owner %s: exit %d: %s", T.user, o.code, o.err);
+	cr_expect_eq(access(T.marker, F_OK), 0, "with lock-owner the workload did not run");
+	o = understudy((const char *[]){ "status", "--lock", path, "--lock-owner", T.user, NULL });
+	cr_expect_eq(o.code, 0, "status --lock-owner: %d: %s", o.code, o.err);
+	o = understudy((const char *[]){ "is-live", "--lock", path, "--lock-owner", T.user, "--name", "node-a", NULL });
+	cr_expect_eq(o.code, 1, "is-live --lock-owner of a paused group: %d: %s", o.code, o.err);
+	o = understudy((const char *[]){ "is-live", "--lock", path, "--name", "node-a", NULL });
+	cr_expect_eq(o.code, 2, "is-live without lock-owner: %d, want 2 (cannot tell): %s", o.code, o.err);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect(st.st_uid == T.uid && (st.st_mode & 07777) == 0660, "the file changed hands or mode");
+	free(dir), free(path), free(says);
+}
+
+static int write_script(void *arg)
+{
+	const char *const *a = arg; /* path, text */
+	FILE *f = fopen(a[0], "w");
+	if (!f || fputs(a[1], f) < 0 || fclose(f) != 0)
+		return -1;
+	return chmod(a[0], 0755);
+}
+
+/* A hook of another user's: run as root, it would run that user's code. */
+Test(bad_input, hooks_probes_and_configuration_files_others_could_change_are_78)
+{
+	if (!other_user())
+		return;
+	char *theirs = th_path(T.out, "theirs.sh");
+	as_other(write_script, (const char *[]){ theirs, "#!/bin/sh\nid -u > \"$0.ran\"\n" });
+	char *open_dir = th_path(T.dir, "open"), *in_open = th_path(open_dir, "hook.sh");
+	cr_assert_eq(mkdir(open_dir, 0755), 0);
+	cr_assert_eq(chmod(open_dir, 0777), 0);
+	char *hook_text = "#!/bin/sh\nid -u > \"$0.ran\"\n";
+	char *grp = conf_file("group.sh", 0775, hook_text);
+	cr_assert_eq(chown(grp, 0, T.gid), 0);
+	th_write_file(in_open, hook_text, strlen(hook_text));
+	cr_assert_eq(chmod(in_open, 0755), 0);
+	char *owned = NULL, *group_w = NULL, *dir_w = NULL, *probe = NULL;
+	cr_assert(asprintf(&owned, "'%s' is owned by %s (group %s, mode 0755), not by root", theirs, T.user, T.user) >
+		  0);
+	cr_assert(asprintf(&group_w, "'%s' is writable by the members of group %s", grp, T.user) > 0);
+	cr_assert(asprintf(&dir_w, "'%s': the directory %s is writable by every user", in_open, open_dir) > 0);
+	cr_assert(asprintf(&probe, "command:%s", theirs) > 0);
+	const struct {
+		const char *opt, *value, *says;
+	} bad[] = {
+		{ "--on-live", theirs, owned },
+		{ "--on-stop", grp, group_w },
+		{ "--on-fence", in_open, dir_w },
+		{ "--ready", probe, owned },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct outcome o =
+			understudy((const char *[]){ "run", "--lock", T.lock, "--role", "primary", bad[i].opt,
+						     bad[i].value, "--", "/usr/bin/touch", T.marker, NULL });
+		expect_says(&o, 78, NULL, bad[i].says, bad[i].opt);
+		expect_no_workload(bad[i].opt);
+		cr_expect(access(T.lock, F_OK) < 0, "%s: the lock file was created", bad[i].opt);
+	}
+	/* From a file: its line named. */
+	char *text = NULL, *conf = NULL, *want = NULL;
+	cr_assert(asprintf(&text,
+			   "[group]\nlock = %s\n[node]\nrole = primary\n[workload]\ncommand = /usr/bin/touch %s\n"
+			   "[hooks]\non-backup = %s\n",
+			   T.lock, T.marker, theirs) > 0);
+	conf = conf_file("hooks.conf", 0600, text);
+	cr_assert(asprintf(&want, "%s:8: [hooks] on-backup: %s", conf, owned) > 0);
+	struct outcome o = understudy((const char *[]){ "run", "--config", conf, NULL });
+	expect_says(&o, 78, NULL, want, "another user's hook in a file");
+	/* Configuration files: another user's (even 0600), group-writable, in
+	 * a directory every user may write. */
+	free(want);
+	char *good = NULL;
+	cr_assert(asprintf(&good,
+			   "[group]\nlock = %s\n[node]\nrole = primary\n[workload]\ncommand = /usr/bin/touch %s\n",
+			   T.lock, T.marker) > 0);
+	char *their_conf = conf_file("theirs.conf", 0600, good);
+	cr_assert_eq(chown(their_conf, T.uid, T.gid), 0);
+	char *group_conf = conf_file("group.conf", 0660, good);
+	char *open_conf = th_path(open_dir, "app.conf");
+	th_write_file(open_conf, good, strlen(good));
+	const char *confs[] = { their_conf, group_conf, open_conf };
+	char *c0 = NULL, *c1 = NULL, *c2 = NULL;
+	cr_assert(asprintf(&c0, "%s: owned by %s (group %s, mode 0600), not by root: refusing to use it", their_conf,
+			   T.user, T.user) > 0);
+	cr_assert(asprintf(&c1, "%s: writable by the members of group root (owner root, group root, mode 0660)",
+			   group_conf) > 0);
+	cr_assert(asprintf(&c2, "%s: the directory %s is writable by every user", open_conf, open_dir) > 0);
+	const char *csays[] = { c0, c1, c2 };
+	for (size_t i = 0; i < sizeof(confs) / sizeof(confs[0]); i++) {
+		o = understudy((const char *[]){ "run", "--config", confs[i], NULL });
+		expect_says(&o, 78, NULL, csays[i], confs[i]);
+		expect_no_workload(confs[i]);
+		o = understudy((const char *[]){ "status", "--config", confs[i], NULL });
+		expect_says(&o, 78, NULL, csays[i], "status --config");
+	}
+	cr_expect(access(T.lock, F_OK) < 0, "the lock file was created");
+	char *ran = NULL;
+	cr_assert(asprintf(&ran, "%s.ran", theirs) > 0);
+	cr_expect(access(ran, F_OK) < 0, "another user's hook ran");
+	free(theirs), free(open_dir), free(in_open), free(grp), free(owned), free(group_w), free(dir_w), free(probe);
+	free(text), free(conf), free(good), free(their_conf), free(group_conf), free(open_conf), free(c0), free(c1);
+	free(c2), free(ran);
+}
+
+/* Checked at each run, not only at the start: a hook whose directory
+ * became writable by others after the start, and that another user then
+ * swapped for their own, is not run. */
+static int swap_hook(void *arg)
+{
+	const char *const *a = arg; /* hook path, their script's path */
+	return write_script((void *)(const char *[]){ a[1], "#!/bin/sh\nid -u > \"$0.ran\"\n" }) == 0 &&
+			       rename(a[1], a[0]) == 0
+		       ? 0
+		       : -1;
+}
+
+Test(bad_input, a_hook_swapped_after_the_start_is_not_run)
+{
+	if (!other_user())
+		return;
+	char *dir = th_path(T.dir, "hooks"), *hook = th_path(dir, "on-stop"), *ran = NULL;
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	char *body = "#!/bin/sh\nexit 0\n";
+	th_write_file(hook, body, strlen(body));
+	cr_assert_eq(chmod(hook, 0755), 0);
+	cr_assert(asprintf(&ran, "%s.ran", hook) > 0);
+	/* The workload says it runs, then waits for the word to stop. */
+	char *ready = th_path(T.out, "ready"), *go = th_path(T.out, "go"), *script = NULL;
+	cr_assert(asprintf(&script, "touch %s; while [ ! -e %s ]; do sleep 0.05; done", ready, go) > 0);
+	char *errpath = th_path(T.out, "node.err");
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (e < 0 || dup2(e, 2) < 0)
+			_exit(120);
+		alarm(LIMIT_S);
+		execl(T.bin, T.bin, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--restart",
+		      "never", "--on-stop", hook, "--", "/bin/sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	int64_t dl = th_now_ns() + (int64_t)LIMIT_S * 1000000000;
+	while (access(ready, F_OK) < 0 && th_now_ns() < dl)
+		usleep(10000);
+	cr_assert_eq(access(ready, F_OK), 0, "the workload never started");
+	/* Now the directory is everyone's, and the other user swaps the hook. */
+	cr_assert_eq(chmod(dir, 0777), 0);
+	char *their = th_path(dir, "theirs");
+	as_other(swap_hook, (const char *[]){ hook, their });
+	th_write_file(go, "", 0);
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	cr_expect(WIFEXITED(st), "the node did not exit by itself: %d", st);
+	/* A hook is not waited for: give a swapped one that did start time
+	 * to leave its mark. */
+	for (int i = 0; i < 100 && access(ran, F_OK) < 0; i++)
+		usleep(10000);
+	char *err = th_read_text(errpath);
+	usleep(100000); /* its id -u may still be on its way */
+	char *uid = th_read_text(ran);
+	cr_expect(access(ran, F_OK) < 0, "the swapped hook ran (as uid %s)", uid);
+	free(uid);
+	char *says = NULL;
+	cr_assert(asprintf(&says, "'%s' is owned by %s (group %s, mode 0755), not by root: refusing to run it", hook,
+			   T.user, T.user) > 0);
+	cr_expect(strstr(err, says) && strstr(err, "on-stop hook"), "the refusal is not in the log: %s", err);
+	free(says);
+	free(dir), free(hook), free(ran), free(ready), free(go), free(script), free(errpath), free(their), free(err);
+}
+
+/* A hook's environment: a fixed PATH and understudy's variables, nothing
+ * of the workload's --environment (a PATH naming a user's directory would
+ * choose what runs as root) nor of the manager's own. */
+Test(bad_input, a_hooks_environment_is_the_fixed_path_and_understudys_variables)
+{
+	char *envfile = th_path(T.out, "hook.env"), *text = NULL;
+	cr_assert(asprintf(&text, "#!/bin/sh\n/usr/bin/env > %s\n", envfile) > 0);
+	char *hook = conf_file("env-hook.sh", 0755, text);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int n = open("/dev/null", O_WRONLY);
+		if (n < 0 || dup2(n, 1) < 0 || dup2(n, 2) < 0)
+			_exit(120);
+		setenv("UNDERSTUDY_TEST_MANAGER_ONLY", "1", 1);
+		setenv("MANAGER_ONLY", "1", 1);
+		alarm(LIMIT_S);
+		execl(T.bin, T.bin, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--restart",
+		      "never", "--environment", "PATH=/home/someone/bin", "--environment", "APP_SECRET=s3cret",
+		      "--on-live", hook, "--", "/bin/sleep", "0.3", (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the node: %d", st);
+	char *env = NULL;
+	for (int i = 0; i < 200; i++) {
+		free(env);
+		env = th_read_text(envfile);
+		if (strstr(env, "UNDERSTUDY_EVENT=live\n"))
+			break;
+		usleep(10000);
+	}
+	cr_log_info("the on-live hook's environment:\n%s", env);
+	cr_expect(strstr(env, "UNDERSTUDY_EVENT=live\n"), "the hook did not run or lacks UNDERSTUDY_EVENT: %s", env);
+	cr_expect(strstr(env, "\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n") ||
+			  !strncmp(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n", 66),
+		  "not the fixed PATH: %s", env);
+	cr_expect(!strstr(env, "/home/someone/bin"), "the workload's PATH reached the hook: %s", env);
+	cr_expect(!strstr(env, "APP_SECRET"), "the workload's --environment reached the hook: %s", env);
+	cr_expect(!strstr(env, "MANAGER_ONLY"), "the manager's environment reached the hook: %s", env);
+	static const char *const want[] = {
+		"UNDERSTUDY_ROLE=primary", "UNDERSTUDY_NODE=node-a",      "UNDERSTUDY_LOCK=",
+		"UNDERSTUDY_STATE=live",   "UNDERSTUDY_LIVE_NODE=node-a", "UNDERSTUDY_WORKLOAD_PID="
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_expect(strstr(env, want[i]), "%s missing: %s", want[i], env);
+	free(envfile), free(text), free(hook), free(env);
 }

@@ -385,6 +385,45 @@ static int bg_open_create(struct bg *b) { return lockfile_open(b->lf, b->path, L
 /* Creating and adopting                                                  */
 /* ====================================================================== */
 
+/* A node creates its file shared only with the group it names (given to
+ * the file when the owner may), else private: the file must pass the
+ * node's own check of who may read it (trust.h). Even with umask 0. */
+Test(lockfile, create_as_shares_only_with_the_group_asked_for)
+{
+	mode_t old = umask(0);
+	struct lockfile lf;
+	struct stat st;
+	cr_assert_eq(lockfile_open_as(&lf, g_path, LF_OPEN_CREATE, getegid()), 0);
+	lockfile_close(&lf);
+	cr_assert_eq(stat(g_path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0660, "our group: mode %o", (unsigned)(st.st_mode & 07777));
+	cr_expect_eq(st.st_gid, getegid());
+	unlink(g_path);
+	cr_assert_eq(lockfile_open_as(&lf, g_path, LF_OPEN_CREATE, (gid_t)-1), 0);
+	lockfile_close(&lf);
+	cr_assert_eq(stat(g_path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0600, "no group: mode %o", (unsigned)(st.st_mode & 07777));
+	unlink(g_path);
+	/* Another group: root may give the file to it; anyone else keeps it
+	 * private rather than share it with a group not asked for. */
+	cr_assert_eq(lockfile_open_as(&lf, g_path, LF_OPEN_CREATE, 65534), 0);
+	lockfile_close(&lf);
+	cr_assert_eq(stat(g_path, &st), 0);
+	umask(old);
+	if (geteuid() == 0) {
+		cr_expect_eq(st.st_gid, 65534);
+		cr_expect_eq(st.st_mode & 07777, 0660, "given to group 65534: mode %o", (unsigned)(st.st_mode & 07777));
+	} else {
+		cr_expect_eq(st.st_mode & 07777, 0600, "group 65534 not ours: mode %o", (unsigned)(st.st_mode & 07777));
+	}
+	/* An existing file keeps its mode and group. */
+	cr_assert_eq(chmod(g_path, 0640), 0);
+	cr_assert_eq(lockfile_open_as(&lf, g_path, LF_OPEN_CREATE, getegid()), 0);
+	lockfile_close(&lf);
+	cr_assert_eq(stat(g_path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0640);
+}
+
 Test(lockfile, create_new_path_formats_file_0660_8704_bytes_status_N_version_1_2)
 {
 	mode_t old = umask(0);
