@@ -63,9 +63,11 @@ BUILD="$PWD/build" tests/chaos/chaos.sh --duration "$chaos_s"
 cluster_skip=""
 [ "$(id -u)" -eq 0 ] || cluster_skip="not root: the rig needs network namespaces, mounts and FUSE"
 [ -n "$cluster_skip" ] || [ -c /dev/fuse ] || cluster_skip="no /dev/fuse: FUSE mounts (GlusterFS's client) are impossible here"
-if [ -z "$cluster_skip" ] && ! probe=$(ip netns add us-probe 2>&1 && ip netns del us-probe 2>&1); then
-	cluster_skip="network namespaces unavailable: ip netns add said: ${probe:-nothing}"
+# What the rig does with namespaces: make one, enter it, drop it.
+if [ -z "$cluster_skip" ] && ! probe=$({ ip netns add us-probe && nsenter --net=/run/netns/us-probe -- true; } 2>&1); then
+	cluster_skip="network namespaces unavailable: ${probe:-ip netns add or nsenter failed}"
 fi
+ip netns del us-probe 2>/dev/null || true
 if [ -z "$cluster_skip" ]; then
 	echo "== cluster: GlusterFS across network namespaces"
 	# One rig per machine (fixed namespace names): whoever uses it (these

@@ -91,7 +91,7 @@ class Procs:
 
     def spawn(self, argv, err=None, netns=None):
         if netns:
-            argv = ["ip", "netns", "exec", netns] + argv
+            argv = ["nsenter", "--net=/run/netns/" + netns, "--"] + argv
         errf = open(err, "w") if err else subprocess.DEVNULL
         try:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

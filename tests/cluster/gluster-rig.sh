@@ -8,6 +8,9 @@
 #   us-b       10.213.0.3  FUSE client, mounted at /tmp/us-rig/b/mnt
 # Namespaces share the mount table: the glusterfs processes run in their
 # host's network (nsenter --net) but their mounts are visible everywhere.
+# Never `ip netns exec`: it remounts / as a slave and /sys for the
+# namespace, which fails where / is not a mount point (a chroot, such as
+# a freshly bootstrapped Debian root) and which nothing here needs.
 #
 # usage: gluster-rig.sh up | down | exec storage|a|b CMD [ARG...]
 #
@@ -51,7 +54,7 @@ OPTS=(
 
 say() { echo "gluster-rig: $*"; }
 die() { echo "gluster-rig: error: $*" >&2; exit 1; }
-gl() { timeout 60 ip netns exec us-storage gluster --mode=script "$@"; }
+gl() { timeout 60 nsenter --net=/run/netns/us-storage -- gluster --mode=script "$@"; }
 mounted() { grep -q " $1 fuse.glusterfs " /proc/mounts; }
 # Processes whose network namespace is one of the rig's (the ones it started).
 rig_pids() {
@@ -114,7 +117,7 @@ up() {
 		if [ -n "$other" ]; then
 			die "a glusterd outside the rig is running; it would share /var/lib/glusterd"
 		fi
-		ip netns exec us-storage glusterd -p $RIG/glusterd.pid --log-file=$RIG/glusterd.log
+		nsenter --net=/run/netns/us-storage -- glusterd -p $RIG/glusterd.pid --log-file=$RIG/glusterd.log
 		say "started glusterd in us-storage (pid $(cat $RIG/glusterd.pid))"
 	fi
 	local i

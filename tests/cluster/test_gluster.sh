@@ -68,12 +68,12 @@ wait_exit() {
 # node HOST ROLE: start a manager in host HOST's namespace; sets NODE_PID.
 node() {
 	local h=$1 role=$2
-	ip netns exec us-$h timeout 120 "$U" run --lock $RIG/$h/mnt/g.lock --role "$role" \
+	nsenter --net=/run/netns/us-$h -- timeout 120 "$U" run --lock $RIG/$h/mnt/g.lock --role "$role" \
 		--name host-$h "${TIMING[@]}" -- "$W" "$LOG" "$WLOCK" 2>>$RIG/$h.err &
 	NODE_PID=$!
 	PIDS+=("$NODE_PID")
 }
-status_of() { ip netns exec us-$1 timeout 10 "$U" status --lock $RIG/$1/mnt/g.lock --json; }
+status_of() { nsenter --net=/run/netns/us-$1 -- timeout 10 "$U" status --lock $RIG/$1/mnt/g.lock --json; }
 b_waiting() { status_of a | grep -q '"name":"host-b","role":"backup","state":"waiting"'; }
 # After a start, the managers' own pids are not the `timeout` wrapper's;
 # the wrapper passes signals on to them.
@@ -173,7 +173,7 @@ logged overlap && fail "the witnesses overlapped"
 
 echo "== 4. failback across hosts"
 TF0=$(now_ns)
-if ip netns exec us-b timeout 60 "$U" failback --lock $RIG/b/mnt/g.lock --wait --timeout 40s; then
+if nsenter --net=/run/netns/us-b -- timeout 60 "$U" failback --lock $RIG/b/mnt/g.lock --wait --timeout 40s; then
 	wait_for 20 test "$(grep -c '^start host-a' "$LOG")" -ge 2 || fail "host-a's workload did not start again"
 	TA2=$(awk '/^start host-a/{n++; if (n == 2) {print $4; exit}}' "$LOG")
 	[ -n "$TA2" ] && echo "failback: request to host-a's workload start: $(ms "$TA2" "$TF0") ms"
