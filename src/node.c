@@ -49,12 +49,14 @@ static bool crashed(char s) { return s == LF_LIVE || !known_status(s); }
 
 /* Damage a read found that the holder of the live lock mends (doc/protocol.md
  * §5.10): a short file, a broken header, a live record that reads BAD or
- * EMPTY, a status byte that is neither L nor F, our slot not ours. */
+ * EMPTY, bytes 3-18 that are not its id, a status byte that is neither L
+ * nor F, our slot not ours. */
 static bool damaged_for_live(const struct node_event_data *ev)
 {
 	const struct lf_view *v = ev->view;
 	return (v->damage & (LF_DMG_SHORT | LF_DMG_HEADER)) || v->live_rec != LF_REC_OK ||
-	       (v->status != LF_LIVE && v->status != LF_FAILBACK) || ev->own_slot_bad;
+	       memcmp(v->node_id, v->live.id, LF_ID_SIZE) != 0 || (v->status != LF_LIVE && v->status != LF_FAILBACK) ||
+	       ev->own_slot_bad;
 }
 
 /* Damage a waiting node sees: it decides as the bytes say (a lost record

@@ -2617,8 +2617,19 @@ static void tick_with(struct node *n, const struct lf_view *v, bool own_slot_bad
 	step_ev(n, &e);
 }
 
-enum damage { D_TRUNCATED, D_HEADER, D_LIVE_BAD, D_LIVE_EMPTY, D_STATUS_GARBAGE, D_STATUS_ZERO, D_PAUSED, D_SLOT, D_N };
-static const char *damage_name[D_N] = { "truncated", "header",   "live BAD", "live EMPTY",
+enum damage {
+	D_TRUNCATED,
+	D_HEADER,
+	D_LIVE_BAD,
+	D_LIVE_EMPTY,
+	D_NODE_ID,
+	D_STATUS_GARBAGE,
+	D_STATUS_ZERO,
+	D_PAUSED,
+	D_SLOT,
+	D_N
+};
+static const char *damage_name[D_N] = { "truncated", "header",   "live BAD", "live EMPTY", "node id",
 					"status X",  "status 0", "status P", "own slot" };
 
 static bool damage(struct lf_view *v, enum damage d)
@@ -2635,6 +2646,7 @@ static bool damage(struct lf_view *v, enum damage d)
 		v->live_rec = LF_REC_EMPTY;
 		memset(&v->live, 0, sizeof v->live);
 		return false;
+	case D_NODE_ID: v->node_id[0] ^= 1; return false;
 	case D_STATUS_GARBAGE: v->status = 'X'; return false;
 	case D_STATUS_ZERO: v->status = 0; return false;
 	case D_PAUSED: v->status = LF_PAUSED; return false; /* a live node never wrote P */
