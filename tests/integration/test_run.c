@@ -2823,3 +2823,43 @@ Test(run, a_rejoining_node_waits_for_a_damaged_file)
 	wait_live("node-a", BOUND_MS);
 	no_overlap();
 }
+
+/* A node rejoining after a fence is not refused by its own old slot, which
+ * storage that lets go of locks late may still show held: its old node id
+ * crosses the exec (UNDERSTUDY_REJOINING). Any other holder of the name is
+ * another node. Here another process holds slot 0's lock under node-a's
+ * record, as the old node's lingering open would. */
+Test(run, a_rejoining_node_is_not_refused_by_its_own_old_slot)
+{
+	struct lockfile lf;
+	cr_assert_eq(lockfile_open(&lf, T.lock, LF_OPEN_CREATE), 0);
+	struct lf_slot old = { .role = LF_ROLE_PRIMARY, .state = LF_SLOT_WAITING, .pid = 4242, .seq = 1 };
+	for (int i = 0; i < LF_ID_SIZE; i++)
+		old.id[i] = (uint8_t)(0x10 + i);
+	snprintf(old.name, sizeof old.name, "node-a");
+	cr_assert_eq(lockfile_write_slot(&lf, 0, &old), 0);
+	lockfile_close(&lf);
+	pid_t holder = th_hold_lock(T.lock, lockfile_slot_lock_offset(0));
+	add_proc(holder, "old-slot");
+
+	/* Not its own: refused. */
+	int a = start_labelled("stranger", "primary", "node-a", NULL);
+	ensure(wait_exit(a, BOUND_MS) && exit_code(a) == 78, "a node-a with another id joined (exit %d)",
+	       T.procs[a].done ? exit_code(a) : -1);
+	char *path = th_path(T.dir, "stranger.stderr"), *err = th_read_text(path);
+	ensure(strstr(err, "the node in slot 0 (pid 4242 on its host)"), "the refusal does not name slot 0: %s", err);
+	free(err);
+	free(path);
+
+	/* Its own earlier life: joins and runs. */
+	char hex[2 * LF_ID_SIZE + 1];
+	for (int i = 0; i < LF_ID_SIZE; i++)
+		snprintf(hex + 2 * i, 3, "%02x", old.id[i]);
+	setenv("UNDERSTUDY_REJOINING", hex, 1);
+	int b = start_labelled("rejoining", "primary", "node-a", NULL);
+	unsetenv("UNDERSTUDY_REJOINING");
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	ensure(proc_alive(b), "the rejoining node-a left");
+	no_overlap();
+}
