@@ -158,6 +158,22 @@ static int parse(int argc, char **argv, const struct option *opts, struct config
 	return 0;
 }
 
+/* 32 hex digits into a node id: 0, or -1 if s is not one. */
+static int hex_id(const char *s, uint8_t id[LF_ID_SIZE])
+{
+	if (strlen(s) != (size_t)2 * LF_ID_SIZE)
+		return -1;
+	for (size_t i = 0; i < (size_t)2 * LF_ID_SIZE; i++) {
+		int c = (unsigned char)s[i], d = c >= '0' && c <= '9'   ? c - '0'
+						 : c >= 'a' && c <= 'f' ? c - 'a' + 10
+									: -1;
+		if (d < 0)
+			return -1;
+		id[i / 2] = (uint8_t)(i % 2 ? id[i / 2] | d : d << 4);
+	}
+	return 0;
+}
+
 /* The node, once its settings are known; and again after the storage
  * failed it, as a new process. */
 static int run(struct config *c, char **argv)
@@ -173,8 +189,14 @@ static int run(struct config *c, char **argv)
 			return EX_OSERR;
 		}
 	}
-	/* Set only across our own re-exec after losing the storage. */
-	c->run.wait_for_storage = getenv("UNDERSTUDY_REJOINING") != NULL;
+	/* Set only across our own re-exec after losing the storage, to the
+	 * node id this process had: its slot may outlive the exec on storage
+	 * that releases locks late, and it is no other node of our name. */
+	const char *rejoining = getenv("UNDERSTUDY_REJOINING");
+	static uint8_t previous_id[LF_ID_SIZE], id[LF_ID_SIZE];
+	c->run.wait_for_storage = rejoining != NULL;
+	c->run.previous_id = rejoining && hex_id(rejoining, previous_id) == 0 ? previous_id : NULL;
+	c->run.id_out = id;
 	unsetenv("UNDERSTUDY_REJOINING");
 	/* The endpoint answers from the first moment the node runs, so a
 	 * load balancer sees 503 rather than a refused connection while the
@@ -207,7 +229,10 @@ static int run(struct config *c, char **argv)
 	log_warn("the lock file failed us, or its path names another file now: joining again as a new node");
 	struct timespec pause = { 1, 0 };
 	nanosleep(&pause, NULL);
-	setenv("UNDERSTUDY_REJOINING", "1", 1);
+	char hex[2 * LF_ID_SIZE + 1];
+	for (size_t i = 0; i < LF_ID_SIZE; i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	setenv("UNDERSTUDY_REJOINING", hex, 1);
 	execv("/proc/self/exe", argv - 1);
 	log_error("re-executing: %s", strerror(errno));
 	return code;

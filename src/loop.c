@@ -97,6 +97,9 @@ struct loop {
 	int64_t watchdog_ms, watchdog_at, last_pet_round;
 	struct node_config node_cfg; /* with the takeover delay resolved */
 	uint8_t id[LF_ID_SIZE];
+	int name_slot;        /* JOINED: the alive slot with our name, or -1 */
+	uint32_t repair_size; /* the file's length as the check before a repair read it */
+	uint32_t name_pid;
 	uint64_t heartbeat, slot_seq;
 	char *exe;
 	char **envp;
@@ -139,6 +142,7 @@ static void push_job_event(struct loop *l, enum node_event type)
 		p->ev.backup_waiting = l->job.backup_waiting;
 		p->ev.foreign_record = !l->job.live_here;
 	}
+	p->ev.own_slot_bad = l->job.own_slot_bad;
 }
 
 static bool standing_by(enum node_state s) { return s == NODE_QUEUED || s == NODE_BACKUP || s == NODE_CLAIMING; }
@@ -288,6 +292,15 @@ static void dispatch(struct loop *l)
 		l->timer_gen++;
 	}
 	enum log_level level = l->out.loud ? LOGL_WARN : LOGL_INFO;
+	if (ev->type == NODE_EV_JOINED && ev->name_taken && l->node.state == NODE_DONE) {
+		/* The node refused; only the loop knows whom it met. */
+		log_error("%s: the name '%s' is taken: the node in slot %d (pid %u on its host) has it and is "
+			  "alive in this group; two nodes of one name would both answer is-live. Refusing to join: "
+			  "give this node another name",
+			  l->lf.path, l->cfg->name, l->name_slot, (unsigned)l->name_pid);
+		announce(l);
+		return;
+	}
 	if (before != l->node.state) {
 		log_msg(level, "%s -> %s: %s", node_state_name(before), node_state_name(l->node.state),
 			l->out.why ? l->out.why : node_event_name(ev->type));
@@ -311,6 +324,9 @@ static void fill_slot(struct loop *l, struct lf_slot *s, int64_t published)
 	s->pid = (uint32_t)getpid();
 	s->seq = ++l->slot_seq;
 	snprintf(s->name, sizeof(s->name), "%s", l->cfg->name);
+	/* A copy of our live record's epoch: the next live node learns the
+	 * epoch from it when the live record is unreadable. */
+	s->epoch = l->node.epoch;
 }
 
 static void fill_live(struct loop *l, struct lf_live *v)
@@ -334,6 +350,7 @@ static struct worker_job *job(struct loop *l, enum worker_op op)
 	memset(j, 0, offsetof(struct worker_job, view));
 	j->op = op;
 	j->my_slot = l->node.slot;
+	memcpy(j->my_id, l->id, LF_ID_SIZE);
 	return j;
 }
 
@@ -365,6 +382,7 @@ static const char *op_name(enum worker_op op)
 		[WORKER_CLEAR_REQUEST] = "refusing a request",
 		[WORKER_READ] = "reading the lock file",
 		[WORKER_HEARTBEAT] = "advancing the heartbeat",
+		[WORKER_REPAIR] = "repairing the lock file",
 	};
 	return names[op];
 }
@@ -377,6 +395,33 @@ static void storage_failed(struct loop *l, int err)
 	if (l->node.state == NODE_DONE)
 		return; /* leaving anyway */
 	push(l, NODE_EV_STORAGE_ERROR)->ev.err = err;
+}
+
+/* What a repair wrote, loudly: damage to the shared file is news for
+ * whoever looks after the storage. */
+static void log_repair(struct loop *l, int fixed)
+{
+	if (!fixed) {
+		log_info("%s: already mended when the repair read it", l->lf.path);
+		return;
+	}
+	static const struct {
+		int bit;
+		const char *what;
+	} parts[] = {
+		{ LF_FIX_LENGTH, "length" },   { LF_FIX_HEADER, "header" }, { LF_FIX_LIVE, "live record" },
+		{ LF_FIX_NODE_ID, "node id" }, { LF_FIX_SLOT, "own slot" }, { LF_FIX_STATUS, "status byte (L)" },
+	};
+	char what[160] = "";
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		if (fixed & parts[i].bit)
+			snprintf(what + strlen(what), sizeof(what) - strlen(what), "%s%s", what[0] ? ", " : "",
+				 parts[i].what);
+	if (fixed & LF_FIX_LENGTH)
+		log_warn("%s: damaged lock file repaired: %s (it was %u bytes long, the format's %d)", l->lf.path, what,
+			 (unsigned)l->repair_size, LF_SIZE);
+	else
+		log_warn("%s: damaged lock file repaired: %s", l->lf.path, what);
 }
 
 static void on_job_done(struct loop *l)
@@ -409,7 +454,11 @@ static void on_job_done(struct loop *l)
 		if (r >= 0) {
 			if (j->have_view)
 				remember_live(l, &j->view);
-			push(l, NODE_EV_JOINED)->ev.slot = r;
+			struct pending *p = push(l, NODE_EV_JOINED);
+			p->ev.slot = r;
+			p->ev.name_taken = j->name_slot >= 0;
+			l->name_slot = j->name_slot;
+			l->name_pid = j->name_pid;
 			return;
 		}
 		if (r == -ENOSPC)
@@ -424,6 +473,19 @@ static void on_job_done(struct loop *l)
 		}
 		if (r == -EAGAIN || r == -EINTR) {
 			push_job_event(l, NODE_EV_BUSY);
+			return;
+		}
+		break;
+	case WORKER_REPAIR:
+		if (r >= 0) {
+			log_repair(l, r);
+			return;
+		}
+		if (r == -ESTALE || r == -EBADMSG) {
+			/* Nothing written; the next check reads why and fences. */
+			log_warn("%s: not repaired: %s", l->lf.path,
+				 r == -ESTALE ? "the live record is another node's now"
+					      : "the header is another format's now");
 			return;
 		}
 		break;
@@ -630,7 +692,11 @@ static void run_action(struct loop *l, const struct node_action *a)
 	switch (a->kind) {
 	case NODE_A_CLAIM_SLOT:
 		j = job(l, WORKER_CLAIM_SLOT);
-		j->want_view = true; /* who is live, for STATUS= and hooks */
+		j->want_view = true; /* who is live, for STATUS= and hooks; and the name check */
+		if (l->cfg->previous_id) {
+			j->has_prev_id = true;
+			memcpy(j->prev_id, l->cfg->previous_id, LF_ID_SIZE);
+		}
 		fill_slot(l, &j->slot, LF_SLOT_JOINING);
 		submit(l, false);
 		return;
@@ -704,6 +770,16 @@ static void run_action(struct loop *l, const struct node_action *a)
 		if (a->arg)
 			fence_hook(l);
 		stop(l);
+		return;
+	case NODE_A_REPAIR:
+		/* Our records as we would write them now: the live record at our
+		 * epoch and the next heartbeat, our slot as we publish it. */
+		j = job(l, WORKER_REPAIR);
+		l->repair_size = l->current.has_view ? l->current.view.size : 0;
+		fill_live(l, &j->live);
+		fill_slot(l, &j->slot,
+			  (int64_t)node_slot_state(l->node.state) | (int64_t)node_slot_flags(l->node.state) << 8);
+		submit(l, false);
 		return;
 	case NODE_A_READ:
 		j = job(l, WORKER_READ);
@@ -1211,11 +1287,21 @@ static int setup(struct loop *l)
 		int e = l->lf.errno_value;
 		bool lost = l->lf.err == LF_E_SYS && (e == ENOTCONN || e == EIO || e == ESTALE || e == ETIMEDOUT ||
 						      e == EHOSTDOWN || e == ENOLCK || e == EAGAIN);
-		if (!cfg->wait_for_storage || !lost)
+		/* The file was ours when this node last had it open: damage
+		 * since (short, a broken header) is the live node's to mend. */
+		bool damaged = l->lf.err == LF_E_SHORT || l->lf.err == LF_E_MAGIC || l->lf.err == LF_E_HEADER;
+		if (!cfg->wait_for_storage || !(lost || damaged))
 			return open_error(&l->lf);
 		/* Rejoining after the storage failed us: it may not answer yet
 		 * (a FUSE client reports ENOTCONN until it reconnects). */
-		if (!said)
+		if (!said && damaged)
+			log_warn("%s: damaged since this node last had it open (%s): waiting for the live node to "
+				 "repair it",
+				 cfg->lock_path,
+				 l->lf.err == LF_E_SHORT   ? "shorter than the format"
+				 : l->lf.err == LF_E_MAGIC ? "its magic is gone"
+							   : "its header checksum fails");
+		else if (!said)
 			log_warn("%s: %s: waiting for the storage to answer", cfg->lock_path, strerror(e));
 		said = true;
 		lockfile_close(&l->lf);
@@ -1236,6 +1322,8 @@ static int setup(struct loop *l)
 		log_error("setting up: %s", strerror(errno));
 		return EX_OSERR;
 	}
+	if (cfg->id_out)
+		memcpy(cfg->id_out, l->id, LF_ID_SIZE);
 	l->node_cfg = cfg->node;
 	/* statfs can hang like any call on the storage; at start, before
 	 * any workload, that only delays joining. */

@@ -49,6 +49,9 @@ struct loop_config {
 	int64_t hook_timeout_ms;         /* a hook still running then is killed */
 	struct supervise_as workload_as; /* the workload's directory and ids */
 	bool wait_for_storage;           /* rejoining: an open failing like lost storage is retried */
+	const uint8_t *previous_id;      /* rejoining: the id this process had, or NULL; its slot
+					  * may linger and is not another node of our name */
+	uint8_t *id_out;                 /* where loop_run leaves this node's id (LF_ID_SIZE), or NULL */
 	_Atomic int *health;             /* where the loop publishes enum loop_health, or NULL */
 	enum loop_ready ready;
 	int ready_fd;                       /* LOOP_READY_FD: its number in the workload */

@@ -61,6 +61,7 @@ enum node_action_kind {
 				  * arg 1: SIGKILL at once (fenced), else
 				  * SIGTERM and SIGKILL after the stop timeout */
 	NODE_A_READ,             /* read the file: TICK */
+	NODE_A_REPAIR,           /* mend what the live node owns in a damaged file (lockfile_repair) */
 	NODE_A_TIMER,            /* arg: milliseconds until NODE_EV_TIMER */
 	NODE_A_EXIT,             /* arg: the manager's exit status */
 };
@@ -111,6 +112,7 @@ enum {
 	NODE_EXIT_OK = 0,
 	NODE_EXIT_WORKLOAD = 69, /* EX_UNAVAILABLE: workload failed for good */
 	NODE_EXIT_IO = 74,       /* EX_IOERR: the shared file failed us */
+	NODE_EXIT_CONFIG = 78,   /* EX_CONFIG: another alive node of the group has our name */
 };
 
 #define NODE_RESTART_HISTORY 64
@@ -132,6 +134,8 @@ struct node {
 	bool workload_running;                    /* spawned and not yet reported gone */
 	bool workload_failed;                     /* being stopped as failed: its exit is a failure */
 	uint64_t epoch;                           /* ours while live */
+	uint64_t max_epoch;                       /* the highest epoch any read has shown */
+	bool damage_said;                         /* said once that the file is damaged */
 	int64_t restart_at[NODE_RESTART_HISTORY]; /* monotonic ms of restarts */
 	int nrestarts;
 	int exit_code;
@@ -149,6 +153,9 @@ struct node_event_data {
 				     * (none yet, a copy, a file moved in, an older node's: not
 				     * lockfile_live_here) */
 	int slot;                   /* with JOINED: the slot we claimed */
+	bool name_taken;            /* with JOINED: another alive slot has our name */
+	bool own_slot_bad;          /* our slot's record is not the one we wrote
+				     * (with TICK, and BUSY while waiting) */
 	int wstatus;                /* with EXITED: waitpid status of the main process */
 	int err;                    /* with STORAGE_ERROR and SPAWN_FAILED: errno */
 };

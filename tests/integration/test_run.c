@@ -257,13 +257,11 @@ static int spawn_manager(const char *name, char **argv)
  * WITNESS-ARGS..., NULL). Arguments before a "--" go to understudy run
  * (they replace the default --check-interval 100ms / --stop-timeout 2s),
  * those after it to the witness. Returns the manager's index. */
-__attribute__((sentinel)) static int start_node(const char *role, const char *name, ...)
+static int vstart_node(const char *label, const char *role, const char *name, va_list ap)
 {
 	char *run_args[MAX_ARGS], *wit_args[MAX_ARGS];
 	int nrun = 0, nwit = 0;
 	bool to_witness = false;
-	va_list ap;
-	va_start(ap, name);
 	for (const char *a; (a = va_arg(ap, const char *));) {
 		if (!to_witness && !strcmp(a, "--"))
 			to_witness = true;
@@ -273,7 +271,6 @@ __attribute__((sentinel)) static int start_node(const char *role, const char *na
 			run_args[nrun++] = (char *)a;
 		cr_assert(nrun < MAX_ARGS / 2 && nwit < MAX_ARGS / 2);
 	}
-	va_end(ap);
 
 	char *argv[3 * MAX_ARGS];
 	int n = 0;
@@ -299,7 +296,27 @@ __attribute__((sentinel)) static int start_node(const char *role, const char *na
 		argv[n++] = wit_args[i];
 	argv[n] = NULL;
 
-	return spawn_manager(name, argv);
+	return spawn_manager(label, argv);
+}
+
+__attribute__((sentinel)) static int start_node(const char *role, const char *name, ...)
+{
+	va_list ap;
+	va_start(ap, name);
+	int i = vstart_node(name, role, name, ap);
+	va_end(ap);
+	return i;
+}
+
+/* start_node for nodes that share a name: LABEL names their output files
+ * (DIR/LABEL.stderr) and their entry in T.procs. */
+__attribute__((sentinel)) static int start_labelled(const char *label, const char *role, const char *name, ...)
+{
+	va_list ap;
+	va_start(ap, name);
+	int i = vstart_node(label, role, name, ap);
+	va_end(ap);
+	return i;
 }
 
 static bool proc_alive(int i)
@@ -2840,5 +2857,278 @@ Test(run, http_follows_a_fenced_node_that_rejoins)
 	reply_free(&h);
 	cr_log_info("the rejoined node's endpoint answered 503 standby after %.0f ms", ms);
 	ensure(proc_alive(a), "node-a's manager is gone");
+	no_overlap();
+}
+
+/* --- one name, one node ------------------------------------------------------------- */
+
+/* Three nodes named node-a: before, all three joined and is-live --name
+ * node-a answered 0 wherever it was asked. Now the two that come after
+ * the first refuse, with 78 and a message that names the name, the
+ * other node's slot and its pid; the first runs on. */
+Test(run, three_nodes_of_one_name_two_refuse)
+{
+	int a = start_node("primary", "node-a", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	int64_t t0 = th_now_ns();
+	int dup[2] = { start_labelled("node-a-2", "backup", "node-a", NULL),
+		       start_labelled("node-a-3", "primary", "node-a", NULL) };
+	char want[160];
+	snprintf(want, sizeof want, "the node in slot 0 (pid %ld on its host)", (long)T.procs[a].pid);
+	for (int i = 0; i < 2; i++) {
+		ensure(wait_exit(dup[i], BOUND_MS), "%s joined a group whose node-a is alive", T.procs[dup[i]].name);
+		ensure(exit_code(dup[i]) == 78, "%s exited %d, want 78 (EX_CONFIG)", T.procs[dup[i]].name,
+		       exit_code(dup[i]));
+		char *path = NULL;
+		cr_assert(asprintf(&path, "%s/%s.stderr", T.dir, T.procs[dup[i]].name) > 0);
+		char *err = th_read_text(path);
+		ensure(strstr(err, "the name 'node-a' is taken") && strstr(err, want) &&
+			       strstr(err, "Refusing to join"),
+		       "%s did not say whose name it is: %s", T.procs[dup[i]].name, err);
+		free(err);
+		free(path);
+	}
+	cr_log_info("two nodes of a taken name refused within %.0f ms", ms_since(t0));
+	ensure(proc_alive(a) && is_live("node-a"), "the first node-a is no longer live");
+	ensure(count(EV_START, NULL) == 1, "%d workloads started, want 1", count(EV_START, NULL));
+	/* status: one node named node-a alive */
+	struct cmd c = run_cmd(BOUND_MS, "status", "--lock", T.lock, "--json", NULL);
+	char *j = json_compact(c.out);
+	size_t len;
+	const char *nodes = json_get(j, "nodes", &len);
+	int alive = 0;
+	for (const char *p = nodes; p && (p = strstr(p, "\"name\":\"node-a\"")); p++) {
+		const char *end = strchr(p, '}'), *yes = strstr(p, "\"alive\":true");
+		alive += end && yes && yes < end;
+	}
+	ensure(alive == 1, "status shows %d alive nodes named node-a: %s", alive, c.out);
+	free(j);
+	cmd_free(&c);
+	c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);
+	ensure(c.code == 0, "is-live for the one node-a: exit %d: %s", c.code, c.err);
+	cmd_free(&c);
+	no_overlap();
+}
+
+/* Nodes of one name that join at the same moment: each writes its slot
+ * before it reads the others', so the later reader sees the earlier.
+ * At least one refuses; all may. Never two of them in the group. */
+Test(run, nodes_of_one_name_joining_at_once_never_both_join, .timeout = 120)
+{
+	int survivors[4] = { 0 };
+	for (int round = 0; round < 6; round++) {
+		int n[3];
+		for (int i = 0; i < 3; i++) {
+			char label[32];
+			snprintf(label, sizeof label, "r%d-node-%d", round, i);
+			n[i] = start_labelled(label, "backup", "node-x", NULL);
+		}
+		sleep_ms(1500);
+		int alive = 0;
+		for (int i = 0; i < 3; i++) {
+			if (proc_alive(n[i])) {
+				alive++;
+				continue;
+			}
+			ensure(exit_code(n[i]) == 78, "round %d: %s exited %d, want 78", round, T.procs[n[i]].name,
+			       exit_code(n[i]));
+		}
+		ensure(alive <= 1, "round %d: %d nodes named node-x are in the group", round, alive);
+		survivors[alive]++;
+		for (int i = 0; i < 3; i++)
+			if (proc_alive(n[i])) {
+				kill(T.procs[n[i]].pid, SIGTERM);
+				ensure(wait_exit(n[i], BOUND_MS), "a node did not leave on SIGTERM");
+			}
+	}
+	cr_log_info("3 nodes of one name started at once, 6 rounds: one joined in %d, none in %d", survivors[1],
+		    survivors[0]);
+}
+
+/* --- a damaged lock file ------------------------------------------------------------- */
+
+static void poke_file(off_t off, const void *bytes, size_t n)
+{
+	int fd = open(T.lock, O_WRONLY | O_CLOEXEC);
+	cr_assert(fd >= 0, "%s: %s", T.lock, strerror(errno));
+	cr_assert_eq(pwrite(fd, bytes, n, off), (ssize_t)n);
+	close(fd);
+}
+
+/* The file reads whole again, as any command sees it, with node-a live. */
+static bool p_whole(const void *name)
+{
+	struct lf_view v;
+	return read_view(&v) && v.status == LF_LIVE && v.live_rec == LF_REC_OK && !strcmp(v.live.name, name);
+}
+
+/* Damage the running group's file, then: the live node keeps its
+ * workload, the file is whole again within a check interval or so, the
+ * backup's slot is back, and the backup still fails over when the live
+ * is killed, at a higher epoch. Returns the time to repair in ms. */
+static double damage_and_fail_over(const char *what, void (*damage)(void))
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	long wpid = nth(EV_START, "node-a", 0).pid;
+	struct lf_view v;
+	cr_assert(read_view(&v));
+	uint64_t epoch = v.live.epoch;
+	int64_t t0 = th_now_ns();
+	damage();
+	ensure(wait_for(p_whole, "node-a", BOUND_MS), "%s: the file did not read whole again", what);
+	double ms = ms_since(t0);
+	cr_log_info("%s: the file read whole again %.0f ms after the damage (check interval 100 ms)", what, ms);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	cr_log_info("%s: node-b's slot was back %.0f ms after the damage", what, ms_since(t0));
+	ensure(pid_alive((pid_t)wpid) && count(EV_START, NULL) == 1, "%s: node-a's workload did not keep running",
+	       what);
+	ensure(proc_alive(a) && proc_alive(b), "%s: a manager left", what);
+	char *path = th_path(T.dir, "node-a.stderr"), *err = th_read_text(path);
+	ensure(strstr(err, "damaged lock file repaired"), "%s: node-a did not say it repaired the file: %s", what, err);
+	free(err);
+	free(path);
+	kill(T.procs[a].pid, SIGKILL);
+	wait_start("node-b", 1, BOUND_MS);
+	wait_live("node-b", BOUND_MS);
+	cr_assert(read_view(&v));
+	ensure(v.live.epoch > epoch, "%s: node-b took over at epoch %llu, not above %llu", what,
+	       (unsigned long long)v.live.epoch, (unsigned long long)epoch);
+	no_overlap();
+	return ms;
+}
+
+static void truncate_to_zero(void) { cr_assert_eq(truncate(T.lock, 0), 0); }
+
+static void break_header(void)
+{
+	uint8_t x = 0xA5;
+	poke_file(LF_OFF_HEADER + 29, &x, 1); /* its checksum */
+}
+
+static void break_live_record(void)
+{
+	uint8_t x[4] = { 0xde, 0xad, 0xbe, 0xef };
+	poke_file(LF_OFF_LIVE + 40, x, sizeof x);
+}
+
+static void garbage_status(void) { poke_file(LF_OFF_STATUS, "X", 1); }
+
+/* truncate -s 0 of a running group's file. Before: the live node fenced
+ * and wrote its slot into the empty file (640 bytes), and every node
+ * then exited 65 and stayed down. */
+Test(run, a_truncated_file_is_repaired_by_the_live_node)
+{
+	damage_and_fail_over("truncate -s 0", truncate_to_zero);
+	struct cmd c = run_cmd(BOUND_MS, "status", "--lock", T.lock, NULL);
+	ensure(c.code == 0, "status after the repair: exit %d: %s", c.code, c.err);
+	cmd_free(&c);
+}
+
+Test(run, a_corrupted_header_is_repaired_by_the_live_node) { damage_and_fail_over("header checksum", break_header); }
+
+Test(run, a_corrupted_live_record_is_repaired_by_the_live_node)
+{
+	damage_and_fail_over("live record", break_live_record);
+}
+
+Test(run, a_garbage_status_byte_is_repaired_by_the_live_node) { damage_and_fail_over("status byte X", garbage_status); }
+
+/* The live record damaged while nobody can mend it (the live manager is
+ * stopped, then killed): the backup takes over at a new epoch, learnt
+ * from the dead node's slot, where before it started again at 1. */
+Test(run, a_takeover_after_a_corrupted_live_record_uses_a_higher_epoch)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	struct lf_view v;
+	cr_assert(read_view(&v));
+	uint64_t epoch = v.live.epoch;
+	kill(T.procs[a].pid, SIGSTOP);
+	break_live_record();
+	cr_assert(read_view(&v));
+	ensure(v.live_rec == LF_REC_BAD, "the live record still reads OK");
+	kill(T.procs[a].pid, SIGKILL);
+	wait_start("node-b", 1, BOUND_MS);
+	wait_live("node-b", BOUND_MS);
+	cr_assert(read_view(&v));
+	cr_log_info("after a BAD live record: node-b took over at epoch %llu (node-a had %llu)",
+		    (unsigned long long)v.live.epoch, (unsigned long long)epoch);
+	ensure(v.live.epoch == epoch + 1, "node-b took over at epoch %llu, want %llu", (unsigned long long)v.live.epoch,
+	       (unsigned long long)epoch + 1);
+	(void)b;
+	no_overlap();
+}
+
+/* A node that rejoins after a fence finds the file damaged since it last
+ * had it open: it waits for it to be mended, where before it exited 65
+ * ("not ours") and stayed down under systemd. */
+Test(run, a_rejoining_node_waits_for_a_damaged_file)
+{
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", NULL);
+	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	ensure(wait_dead((pid_t)wpid, BOUND_MS), "the workload outlived the hung storage");
+	uint8_t *whole;
+	size_t len;
+	cr_assert_eq(th_read_file(T.lock, &whole, &len), 0);
+	cr_assert_eq(truncate(T.lock, 100), 0);
+	th_kill(hang);
+	sleep_ms(3000);
+	char *path = th_path(T.dir, "node-a.stderr"), *err = th_read_text(path);
+	ensure(proc_alive(a), "node-a left (exit %d) instead of waiting for the file", exit_code(a));
+	ensure(strstr(err, "damaged since this node last had it open (shorter than the format)"),
+	       "node-a did not say why it waits: %s", err);
+	free(err);
+	free(path);
+	ensure(count(EV_START, "node-a") == 1, "node-a started a workload in a damaged file");
+	/* Whole again (here by hand: no live node was left to mend it). */
+	th_write_file(T.lock, whole, len);
+	free(whole);
+	wait_start("node-a", 2, 2 * BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	no_overlap();
+}
+
+/* A node rejoining after a fence is not refused by its own old slot, which
+ * storage that lets go of locks late may still show held: its old node id
+ * crosses the exec (UNDERSTUDY_REJOINING). Any other holder of the name is
+ * another node. Here another process holds slot 0's lock under node-a's
+ * record, as the old node's lingering open would. */
+Test(run, a_rejoining_node_is_not_refused_by_its_own_old_slot)
+{
+	struct lockfile lf;
+	cr_assert_eq(lockfile_open(&lf, T.lock, LF_OPEN_CREATE), 0);
+	struct lf_slot old = { .role = LF_ROLE_PRIMARY, .state = LF_SLOT_WAITING, .pid = 4242, .seq = 1 };
+	for (int i = 0; i < LF_ID_SIZE; i++)
+		old.id[i] = (uint8_t)(0x10 + i);
+	snprintf(old.name, sizeof old.name, "node-a");
+	cr_assert_eq(lockfile_write_slot(&lf, 0, &old), 0);
+	lockfile_close(&lf);
+	pid_t holder = th_hold_lock(T.lock, lockfile_slot_lock_offset(0));
+	add_proc(holder, "old-slot");
+
+	/* Not its own: refused. */
+	int a = start_labelled("stranger", "primary", "node-a", NULL);
+	ensure(wait_exit(a, BOUND_MS) && exit_code(a) == 78, "a node-a with another id joined (exit %d)",
+	       T.procs[a].done ? exit_code(a) : -1);
+	char *path = th_path(T.dir, "stranger.stderr"), *err = th_read_text(path);
+	ensure(strstr(err, "the node in slot 0 (pid 4242 on its host)"), "the refusal does not name slot 0: %s", err);
+	free(err);
+	free(path);
+
+	/* Its own earlier life: joins and runs. */
+	char hex[2 * LF_ID_SIZE + 1];
+	for (int i = 0; i < LF_ID_SIZE; i++)
+		snprintf(hex + 2 * i, 3, "%02x", old.id[i]);
+	setenv("UNDERSTUDY_REJOINING", hex, 1);
+	int b = start_labelled("rejoining", "primary", "node-a", NULL);
+	unsetenv("UNDERSTUDY_REJOINING");
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	ensure(proc_alive(b), "the rejoining node-a left");
 	no_overlap();
 }

@@ -145,7 +145,9 @@ static bool zero(const uint8_t *p, size_t n)
 /* What a 1.0 node needs of the file: its header, every record sealed, the
  * padding of 1.0 records zero but where a later minor gives it a meaning
  * (slot byte 18, set only as 1.1 defines it; live record bytes 172-183,
- * the file's identity of 1.2, which no 1.0 or 1.1 node reads). */
+ * the file's identity of 1.2, which no 1.0 or 1.1 node reads; slot bytes
+ * 96-103, 1.2's epoch of the node's last term as live, no higher than
+ * the live record's epoch). */
 static void assert_readable_by_1_0(uint8_t img[LF_SIZE])
 {
 	uint16_t major, minor;
@@ -161,7 +163,9 @@ static void assert_readable_by_1_0(uint8_t img[LF_SIZE])
 		cr_assert_neq(v.slot_rec[i], LF_REC_BAD, "slot %d is not sealed", i);
 		if (v.slot_rec[i] != LF_REC_OK)
 			continue;
-		cr_assert(s[19] == 0 && zero(s + 96, 28), "slot %d: padding is not zero", i);
+		cr_assert(s[19] == 0 && zero(s + 104, 20), "slot %d: padding is not zero", i);
+		cr_assert(v.slots[i].epoch <= v.live.epoch, "slot %d: epoch %llu above the live record's %llu", i,
+			  (unsigned long long)v.slots[i].epoch, (unsigned long long)v.live.epoch);
 		cr_assert(s[18] == 0 || (s[18] == LF_SLOT_F_STARTING && s[17] == LF_SLOT_LIVE),
 			  "slot %d: flags 0x%02x with state %u", i, s[18], s[17]);
 	}
@@ -468,7 +472,8 @@ Test(upgrade, joins_a_newer_minor_without_touching_bytes_it_does_not_know)
 	memset(img + LF_OFF_LIVE + 172, 0x44, 16); /* live record padding */
 	reseal(img + LF_OFF_LIVE, LF_LIVE_SIZE);
 	uint8_t *b = slot_rec(img, 1); /* node-b, a 1.7 backup */
-	b[18] |= 0x80, b[19] = 0x77, memset(b + 96, 0x33, 28);
+	b[18] |= 0x80, b[19] = 0x77, memset(b + 104, 0x33, 20);
+	b[96] = 2; /* the epoch of its last term, as 1.2 defines it */
 	reseal(b, LF_SLOT_SIZE);
 	th_write_file(T.lock, img, LF_SIZE);
 

@@ -278,6 +278,7 @@ static struct lf_slot sample_slot(void)
 	s.pid = 0x51525354;
 	s.seq = 0x6162636465666768ULL;
 	strcpy(s.name, "charlie");
+	s.epoch = 0x0102030405060708ULL;
 	return s;
 }
 
@@ -326,6 +327,8 @@ static void assert_slot_eq(const struct lf_slot *a, const struct lf_slot *b)
 	cr_assert_eq(a->pid, b->pid);
 	cr_assert_eq(a->seq, b->seq);
 	cr_assert_str_eq(a->name, b->name);
+	cr_assert_eq(a->epoch, b->epoch, "epoch %llu != %llu", (unsigned long long)a->epoch,
+		     (unsigned long long)b->epoch);
 }
 
 /* ---- a call run on another thread, so the test can watch it block ------ */
@@ -1080,7 +1083,8 @@ Test(lockfile, slot_record_round_trip_and_layout)
 	assert_slot_eq(&out, &in);
 
 	/* id[16], role u8 at 16, state u8 at 17, pad u16, pid u32 at 20,
-	 * seq u64 at 24, name[64] at 32, zero to 124, crc at 124 */
+	 * seq u64 at 24, name[64] at 32, epoch u64 at 96 (1.2), zero to 124,
+	 * crc at 124 */
 	cr_assert_arr_eq(rec + 0, in.id, LF_ID_SIZE);
 	cr_assert_eq(rec[16], LF_ROLE_BACKUP);
 	cr_assert_eq(rec[17], LF_SLOT_WAITING);
@@ -1088,7 +1092,8 @@ Test(lockfile, slot_record_round_trip_and_layout)
 	cr_assert_eq(get32(rec + 20), in.pid);
 	cr_assert_eq(get64(rec + 24), in.seq, "seq u64 at 24");
 	cr_assert_str_eq((const char *)rec + 32, "charlie", "name at 32");
-	for (int i = 100; i < 124; i++)
+	cr_assert_eq(get64(rec + 96), in.epoch, "epoch u64 at 96");
+	for (int i = 104; i < 124; i++)
 		cr_assert_eq(rec[i], 0, "pad byte %d", i);
 	cr_assert_eq(get32(rec + 124), lockfile_crc32c(rec, 124), "crc at 124 is not crc32c of bytes 0..123");
 
@@ -2143,4 +2148,276 @@ Test(lockfile, the_path_hash_is_the_path_within_the_file_system)
 	umount2(m2b, MNT_DETACH);
 	umount2(m1, MNT_DETACH);
 	free(m1), free(m2), free(m2b), free(p1), free(p2);
+}
+
+/* ---- damage to a file that was ours: seen, mended by its owner ---------- */
+
+/* A running group as the live node in slot 0 sees it: its slot, another
+ * node's slot 1 (through a second open), the live lock, L and its live
+ * record, and a request that was refused (status back to L). */
+struct group {
+	struct lockfile live, other;
+	struct lf_live rec;
+	struct lf_slot mine, theirs;
+};
+
+static void group_up(struct group *g)
+{
+	open_ok(&g->live, g_path, LF_OPEN_CREATE);
+	open_ok(&g->other, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_claim_slot(&g->live), 0);
+	cr_assert_eq(lockfile_claim_slot(&g->other), 1);
+	g->mine = sample_slot();
+	g->mine.state = LF_SLOT_LIVE;
+	g->mine.epoch = 3;
+	g->theirs = sample_slot();
+	g->theirs.id[0] ^= 0xff;
+	strcpy(g->theirs.name, "delta");
+	cr_assert_eq(lockfile_write_slot(&g->live, 0, &g->mine), 0);
+	cr_assert_eq(lockfile_write_slot(&g->other, 1, &g->theirs), 0);
+	cr_assert_eq(lockfile_lock(&g->live, LF_LOCK_LIVE, false), 0);
+	g->rec = sample_live();
+	g->rec.epoch = 3;
+	g->rec.slot = 0;
+	cr_assert_eq(lockfile_write_live(&g->live, LF_LIVE, &g->rec), 0);
+	struct lf_request req = sample_request();
+	cr_assert_eq(lockfile_write_request(&g->other, &req), 0);
+	cr_assert_eq(lockfile_clear_request(&g->live, (int64_t)req.seq), 1);
+}
+
+static void group_down(struct group *g)
+{
+	lockfile_close(&g->other);
+	lockfile_close(&g->live);
+}
+
+static void truncate_to(off_t len) { cr_assert_eq(truncate(g_path, len), 0, "truncate: %s", strerror(errno)); }
+
+static void poke(off_t off, uint8_t byte)
+{
+	int fd = open(g_path, O_WRONLY | O_CLOEXEC);
+	cr_assert(fd >= 0);
+	cr_assert_eq(pwrite(fd, &byte, 1, off), 1);
+	close(fd);
+}
+
+Test(lockfile, read_any_reports_damage_that_read_refuses)
+{
+	struct group g;
+	group_up(&g);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read_any(&g.other, &v), 0);
+	cr_assert_eq(v.damage, 0u);
+	cr_assert_eq(v.size, (uint32_t)LF_SIZE);
+
+	truncate_to(0);
+	cr_assert_eq(lockfile_read(&g.other, &v), -ENODATA);
+	cr_assert_eq(lockfile_read_any(&g.other, &v), 0);
+	cr_assert_eq(v.damage, (unsigned)(LF_DMG_SHORT | LF_DMG_HEADER), "damage %#x", v.damage);
+	cr_assert_eq(v.size, 0u);
+	cr_assert_eq(v.status, 0);
+	cr_assert_eq(v.live_rec, LF_REC_EMPTY);
+	cr_assert_eq(v.slot_rec[0], LF_REC_EMPTY);
+
+	group_down(&g);
+	cr_assert_eq(unlink(g_path), 0);
+	group_up(&g);
+	poke(LF_OFF_HEADER + 28, 0x5a); /* the header's checksum */
+	cr_assert_eq(lockfile_read(&g.other, &v), -EBADMSG);
+	cr_assert_eq(lockfile_read_any(&g.other, &v), 0);
+	cr_assert_eq(v.damage, (unsigned)LF_DMG_HEADER);
+	cr_assert_eq(v.live_rec, LF_REC_OK, "the records still read");
+
+	uint8_t head[LF_HEADER_SIZE];
+	lockfile_encode_header(head);
+	header_set_version(head, 2, 0);
+	int fd = open(g_path, O_WRONLY | O_CLOEXEC);
+	cr_assert_eq(pwrite(fd, head, sizeof head, LF_OFF_HEADER), (ssize_t)sizeof head);
+	close(fd);
+	cr_assert_eq(lockfile_read(&g.other, &v), -EBADMSG);
+	cr_assert_eq(lockfile_read_any(&g.other, &v), 0);
+	cr_assert_eq(v.damage, (unsigned)LF_DMG_FOREIGN, "a sound header of major 2 is another format's");
+	group_down(&g);
+}
+
+/* truncate -s 0 under a running group: the live node gives the file its
+ * length, header, status, live record and its own slot back; the other
+ * node's slot is not its to write and stays EMPTY until that node writes
+ * it. Before, the live node fenced and the file was refused for good. */
+Test(lockfile, repair_mends_a_truncated_file)
+{
+	struct group g;
+	group_up(&g);
+	truncate_to(0);
+	g.rec.heartbeat++;
+	int r = lockfile_repair(&g.live, &g.rec, 0, &g.mine);
+	cr_assert_eq(r, LF_FIX_LENGTH | LF_FIX_HEADER | LF_FIX_LIVE | LF_FIX_NODE_ID | LF_FIX_SLOT | LF_FIX_STATUS,
+		     "repair returned %#x", r);
+	cr_assert_eq(file_size(g_path), LF_SIZE);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&g.other, &v), 0, "the repaired file does not read");
+	cr_assert_eq(v.status, LF_LIVE);
+	cr_assert_eq(v.live_rec, LF_REC_OK);
+	assert_live_eq(&v.live, &g.rec);
+	cr_assert_arr_eq(v.node_id, g.rec.id, LF_ID_SIZE);
+	cr_assert_eq(v.slot_rec[0], LF_REC_OK);
+	assert_slot_eq(&v.slots[0], &g.mine);
+	cr_assert_eq(v.slot_rec[1], LF_REC_EMPTY, "the other node's slot was written by the live node");
+	cr_assert_eq(v.request_rec, LF_REC_EMPTY);
+	/* Every open accepts it again, and a second repair has nothing to do. */
+	struct lockfile ro;
+	open_ok(&ro, g_path, LF_OPEN_READ);
+	lockfile_close(&ro);
+	cr_assert_eq(lockfile_repair(&g.live, &g.rec, 0, &g.mine), 0);
+	/* The other node writes its own record again. */
+	cr_assert_eq(lockfile_slot_is(&g.other, 1, g.theirs.id), 0);
+	cr_assert_eq(lockfile_write_slot(&g.other, 1, &g.theirs), 0);
+	cr_assert_eq(lockfile_slot_is(&g.other, 1, g.theirs.id), 1);
+	group_down(&g);
+}
+
+Test(lockfile, repair_of_a_half_file_writes_only_the_missing_length)
+{
+	struct group g;
+	group_up(&g);
+	size_t len;
+	uint8_t *before = read_image(g_path, &len);
+	truncate_to(LF_SIZE / 2);
+	int r = lockfile_repair(&g.live, &g.rec, 0, &g.mine);
+	cr_assert_eq(r, LF_FIX_LENGTH, "repair returned %#x", r);
+	uint8_t *after = read_image(g_path, &len);
+	cr_assert_eq(len, LF_SIZE);
+	cr_assert_arr_eq(after, before, LF_SIZE / 2, "bytes that were there changed");
+	for (size_t i = LF_SIZE / 2; i < LF_SIZE; i++)
+		cr_assert_eq(after[i], 0, "byte %zu of the lost half is not zero", i);
+	free(before);
+	free(after);
+	group_down(&g);
+}
+
+/* Only what the live node owns, and only what is damaged: the other
+ * node's slot and the request stay as they were. */
+Test(lockfile, repair_mends_header_live_record_status_and_own_slot_only)
+{
+	struct group g;
+	group_up(&g);
+	poke(LF_OFF_HEADER + 3, 'x');   /* magic */
+	poke(LF_OFF_LIVE + 50, 0xee);   /* live record */
+	poke(LF_OFF_STATUS, 'Z');       /* status */
+	poke(LF_OFF_NODE_ID + 2, 0x77); /* node id */
+	poke(LF_OFF_SLOTS + 40, 0xee);  /* our slot */
+	size_t len;
+	uint8_t *before = read_image(g_path, &len);
+	int r = lockfile_repair(&g.live, &g.rec, 0, &g.mine);
+	cr_assert_eq(r, LF_FIX_HEADER | LF_FIX_LIVE | LF_FIX_NODE_ID | LF_FIX_SLOT | LF_FIX_STATUS, "repair %#x", r);
+	uint8_t *after = read_image(g_path, &len);
+	static const int ranges[][2] = { { 0, 1 },
+					 { LF_OFF_NODE_ID, LF_OFF_NODE_ID + LF_ID_SIZE },
+					 { LF_OFF_HEADER, LF_OFF_HEADER + LF_HEADER_SIZE },
+					 { LF_OFF_LIVE, LF_OFF_LIVE + LF_LIVE_SIZE },
+					 { LF_OFF_SLOTS, LF_OFF_SLOTS + LF_SLOT_SIZE } };
+	assert_changed_only(before, after, ranges, 5, "repair");
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&g.other, &v), 0);
+	cr_assert_eq(v.status, LF_LIVE);
+	assert_live_eq(&v.live, &g.rec);
+	assert_slot_eq(&v.slots[0], &g.mine);
+	assert_slot_eq(&v.slots[1], &g.theirs);
+	cr_assert_eq(v.request_rec, LF_REC_OK, "the request record was touched");
+	free(before);
+	free(after);
+	group_down(&g);
+}
+
+/* A request pending (F) is the live node's check to answer, not the
+ * repair's: F stays. */
+Test(lockfile, repair_keeps_a_pending_request)
+{
+	struct group g;
+	group_up(&g);
+	struct lf_request req = sample_request();
+	cr_assert_eq(lockfile_write_request(&g.other, &req), 0);
+	poke(LF_OFF_LIVE + 10, 0xee);
+	cr_assert_eq(lockfile_repair(&g.live, &g.rec, 0, &g.mine), LF_FIX_LIVE);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&g.other, &v), 0);
+	cr_assert_eq(v.status, LF_FAILBACK);
+	cr_assert_eq(v.request.seq, req.seq);
+	group_down(&g);
+}
+
+/* Another node's good record is what a node that took the role writes:
+ * the repair writes nothing (the caller fences); nor does it touch a
+ * file with another format's sound header. */
+Test(lockfile, repair_never_writes_over_another_live_record_or_a_foreign_header)
+{
+	struct group g;
+	group_up(&g);
+	struct lf_live other = g.rec;
+	other.epoch++;
+	other.id[0] ^= 0xff;
+	cr_assert_eq(lockfile_write_live(&g.other, 0, &other), 0);
+	poke(LF_OFF_STATUS, 'Z');
+	truncate_to(LF_SIZE - 1);
+	struct snap s;
+	snap_take(g_path, &s);
+	cr_assert_eq(lockfile_repair(&g.live, &g.rec, 0, &g.mine), -ESTALE);
+	snap_check(g_path, &s, "a repair over another node's live record");
+	group_down(&g);
+
+	cr_assert_eq(unlink(g_path), 0);
+	group_up(&g);
+	uint8_t head[LF_HEADER_SIZE];
+	lockfile_encode_header(head);
+	header_set_version(head, 2, 0);
+	int fd = open(g_path, O_WRONLY | O_CLOEXEC);
+	cr_assert_eq(pwrite(fd, head, sizeof head, LF_OFF_HEADER), (ssize_t)sizeof head);
+	close(fd);
+	poke(LF_OFF_LIVE + 10, 0xee);
+	snap_take(g_path, &s);
+	cr_assert_eq(lockfile_repair(&g.live, &g.rec, 0, &g.mine), -EBADMSG);
+	snap_check(g_path, &s, "a repair of a file with a major-2 header");
+	group_down(&g);
+}
+
+/* Only the repair gives a short file its length back: a slot or status
+ * write into it writes nothing. A slot write once made a truncated file
+ * 640 bytes long, which every open then refused as not ours. */
+Test(lockfile, writes_into_a_short_file_leave_it_as_it_is)
+{
+	static const off_t lens[] = { 0, 100, LF_SIZE - 1 };
+	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+		struct group g;
+		group_up(&g);
+		truncate_to(lens[i]);
+		struct snap s;
+		snap_take(g_path, &s);
+		cr_assert_eq(lockfile_write_slot(&g.other, 1, &g.theirs), 1, "length %lld", (long long)lens[i]);
+		cr_assert_eq(lockfile_write_status(&g.live, LF_PAUSED), 1);
+		cr_assert_eq(lockfile_slot_is(&g.other, 1, g.theirs.id), -ENODATA);
+		/* Writers that read first see zeros past the end: no error,
+		 * and nothing written. */
+		struct lf_live hb = g.rec;
+		hb.heartbeat++;
+		if (lens[i] < LF_OFF_LIVE + LF_LIVE_SIZE) /* the live record is gone */
+			cr_assert_eq(lockfile_heartbeat(&g.live, &hb), -ESTALE);
+		cr_assert_eq(lockfile_clear_request(&g.live, -1), 0);
+		struct lf_request req = sample_request();
+		cr_assert_eq(lockfile_write_request(&g.other, &req), -EAGAIN);
+		snap_check(g_path, &s, "writes into a short file");
+		group_down(&g);
+		cr_assert_eq(unlink(g_path), 0);
+	}
+}
+
+Test(lockfile, slot_is_tells_our_record_from_a_lost_one)
+{
+	struct group g;
+	group_up(&g);
+	cr_assert_eq(lockfile_slot_is(&g.other, 1, g.theirs.id), 1);
+	cr_assert_eq(lockfile_slot_is(&g.other, 1, g.mine.id), 0, "another id");
+	poke(LF_OFF_SLOTS + LF_SLOT_SIZE + 40, 0xee);
+	cr_assert_eq(lockfile_slot_is(&g.other, 1, g.theirs.id), 0, "a BAD record");
+	cr_assert_eq(lockfile_slot_is(&g.other, 2, g.theirs.id), 0, "an EMPTY record");
+	group_down(&g);
 }
