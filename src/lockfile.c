@@ -343,22 +343,6 @@ static int record_lock(struct lockfile *lf, short type)
 	return ofd_lock(lf->fd, type, LF_OFF_RECORD_LOCK, 1, true);
 }
 
-static int full_pread(int fd, void *buf, size_t n, off_t off)
-{
-	size_t done = 0;
-	while (done < n) {
-		ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, off + (off_t)done);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -ENODATA;
-		done += (size_t)r;
-	}
-	return 0;
-}
-
 /* A record as it is now: bytes past the end of a file damaged by a
  * truncation read as zero (EMPTY), like a record never written, so a
  * writer that checks what is there before it writes decides on that
@@ -380,6 +364,14 @@ static int pread_zero(int fd, void *buf, size_t n, off_t off, size_t *got)
 	if (got)
 		*got = done;
 	return 0;
+}
+
+/* Exactly n bytes at off, or -ENODATA where the file ends first. */
+static int full_pread(int fd, void *buf, size_t n, off_t off)
+{
+	size_t got;
+	int r = pread_zero(fd, buf, n, off, &got);
+	return r < 0 ? r : got < n ? -ENODATA : 0;
 }
 
 static int full_pwrite(int fd, const void *buf, size_t n, off_t off)
