@@ -422,16 +422,21 @@ static enum MHD_Result too_large(struct MHD_Connection *mc)
 	return MHD_NO;
 }
 
+/* /status while the endpoint stops. */
+#define STOPPING "stopping: this node is leaving the group or joining it again\n"
+
 /* /status: ask the reader for a look begun after this request arrived,
  * and suspend the request until the look (or the watch, after
  * HTTP_STATUS_WAIT_MS) resumes it: the library's one thread goes on
  * answering /health meanwhile. */
 static enum MHD_Result status_wait(struct http_server *s, struct MHD_Connection *mc, struct conn *c)
 {
+	if (!c) /* on_connection had no memory for it */
+		return reply(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", "out of memory\n", NULL);
 	pthread_mutex_lock(&s->mu);
-	if (s->stopping || !c) {
+	if (s->stopping) {
 		pthread_mutex_unlock(&s->mu);
-		return reply(mc, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "stopping\n", NULL);
+		return reply(mc, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", STOPPING, NULL);
 	}
 	c->want = ++s->asked;
 	c->state = C_WAITING;
@@ -654,7 +659,7 @@ void http_stop(struct http_server *s)
 	pthread_cond_broadcast(&s->wcond);
 	struct conn *c;
 	while ((c = s->waiting.head))
-		resume(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, strdup("stopping\n"));
+		resume(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, strdup(STOPPING));
 	bool stuck = s->reading;
 	pthread_mutex_unlock(&s->mu);
 	/* The watch first: it calls into the library. */
