@@ -396,6 +396,11 @@ static bool has_body(struct MHD_Connection *c)
 	return te || (cl && strspn(cl, "0") != strlen(cl));
 }
 
+/* Set on the library's thread when on_request closes a connection after
+ * its 431: the library then logs that the application reported an
+ * internal error, which this one was not. */
+static _Thread_local bool closing_after_431;
+
 /* 431 for a request line and headers over HTTP_REQUEST_MAX. The library
  * answers 431 itself only when a request overflows its memory; one that
  * fits but leaves under a few hundred bytes of it (a band just under
@@ -405,7 +410,7 @@ static bool has_body(struct MHD_Connection *c)
  * been sent on it yet and it is far smaller than any socket buffer, so
  * one send takes it whole. MHD_NO then has the library close the
  * connection (after it, in order, on the same socket). */
-static enum MHD_Result too_large(struct MHD_Connection *mc)
+static enum MHD_Result too_large(struct http_server *s, struct MHD_Connection *mc, size_t size)
 {
 	static const char text[] = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
 				   "Connection: close\r\n"
@@ -416,9 +421,21 @@ static enum MHD_Result too_large(struct MHD_Connection *mc)
 				   "the request line and headers are over 8 KiB\n";
 	_Static_assert(HTTP_REQUEST_MAX == 8192, "the text says 8 KiB");
 	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ca = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char who[INET6_ADDRSTRLEN] = "?", msg[160];
+	if (ca && ca->client_addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ca->client_addr)->sin_addr, who,
+			  sizeof(who));
+	else if (ca && ca->client_addr->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)ca->client_addr)->sin6_addr, who,
+			  sizeof(who));
+	snprintf(msg, sizeof(msg), "%s: a request line and headers of %zu bytes, over %d: answered 431", who, size,
+		 HTTP_REQUEST_MAX);
+	http_warn(s, msg);
 	/* A client already gone gets nothing: the close follows either way. */
 	if (fd)
 		(void)send(fd->connect_fd, text, sizeof(text) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	closing_after_431 = true;
 	return MHD_NO;
 }
 
@@ -483,7 +500,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	}
 	const union MHD_ConnectionInfo *hs = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 	if (hs && hs->header_size > HTTP_REQUEST_MAX)
-		return too_large(mc);
+		return too_large(s, mc, hs->header_size);
 	bool health = strcmp(url, "/health") == 0, status = strcmp(url, "/status") == 0;
 	if (!health && !status)
 		return reply(mc, MHD_HTTP_NOT_FOUND, "text/plain", "not found: only /health and /status\n", NULL);
@@ -503,6 +520,10 @@ __attribute__((format(printf, 2, 0))) static void on_log(void *cls, const char *
 {
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	bool after_431 = closing_after_431;
+	closing_after_431 = false;
+	if (after_431 && !strncmp(msg, "Application reported", 20))
+		return; /* too_large said what happened */
 	http_warn(cls, msg);
 }
 
