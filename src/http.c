@@ -32,6 +32,7 @@
 #include "understudy/group.h"
 #include "understudy/log.h"
 #include "understudy/loop.h"
+#include "understudy/text.h"
 
 /* One accepted connection, from the library's notice that it opened to
  * the one that it closed (freed then, under mu). Every connection carries
@@ -128,19 +129,16 @@ static void log_window(struct http_server *s, int64_t now)
 	s->log_count = s->log_dropped = 0;
 }
 
-/* A warning about clients, within the budget; bytes that are not
- * printable (a client's, maybe) are shown as \xNN. */
+/* A warning about clients, within the budget, escaped: the library's
+ * messages may quote what a client sent. */
 static void http_warn(struct http_server *s, const char *msg)
 {
-	char out[512];
-	size_t o = 0;
-	for (const unsigned char *p = (const unsigned char *)msg; *p && *p != '\n' && o + 5 < sizeof(out); p++) {
-		if (*p >= 0x20 && *p < 0x7f && *p != '\\')
-			out[o++] = (char)*p;
-		else
-			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", *p);
-	}
-	out[o] = '\0';
+	char line[512], out[1024];
+	/* The library ends its messages with a newline. */
+	snprintf(line, sizeof(line), "%s", msg);
+	for (size_t n = strlen(line); n && line[n - 1] == '\n';)
+		line[--n] = '\0';
+	text_escape(line, out, sizeof(out), 0);
 	pthread_mutex_lock(&s->log_mu);
 	log_window(s, mono_ms());
 	if (s->log_count < HTTP_LOG_BURST) {
