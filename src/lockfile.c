@@ -369,7 +369,7 @@ static int pread_zero(int fd, void *buf, size_t n, off_t off, size_t *got)
 /* Exactly n bytes at off, or -ENODATA where the file ends first. */
 static int full_pread(int fd, void *buf, size_t n, off_t off)
 {
-	size_t got;
+	size_t got = 0;
 	int r = pread_zero(fd, buf, n, off, &got);
 	return r < 0 ? r : got < n ? -ENODATA : 0;
 }

@@ -194,8 +194,8 @@ static void take_role(struct node *n, const struct node_event_data *ev, struct n
 		if (damaged_for_waiter(ev->view)) {
 			if (!n->damage_said)
 				out->why = other_format ? "the lock file has another format's header now: standing by"
-						   : "the lock file is damaged: standing by for the live node to "
-						     "repair it";
+							: "the lock file is damaged: standing by for the live node to "
+							  "repair it";
 			out->loud = !n->damage_said;
 			n->damage_said = true;
 		} else if (!was_standing_by) { /* once, not every poll interval */

@@ -36,7 +36,8 @@ enum {
 
 #define LF_MAGIC "UNDRSTDY"
 #define LF_VERSION_MAJOR 1
-#define LF_VERSION_MINOR 2 /* 1.1: slot flags (byte 18); 1.2: the file's identity in the live record, the slot's epoch */
+#define LF_VERSION_MINOR                                                                                               \
+	2 /* 1.1: slot flags (byte 18); 1.2: the file's identity in the live record, the slot's epoch */
 #define LF_ID_SIZE 16
 #define LF_NAME_MAX 63 /* bytes, without the terminating NUL */
 #define LF_ADDR_MAX 63
