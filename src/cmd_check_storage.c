@@ -35,6 +35,7 @@
 #include "understudy/lockfile.h"
 #include "understudy/log.h"
 #include "understudy/options.h"
+#include "understudy/text.h"
 
 enum { CHECK_FAILED = 1 };
 enum { WAKE_ROUNDS = 20, DEATH_ROUNDS = 5, WRITE_ROUNDS = 20, PEER_ROUNDS = 10, PEER_DEATH_ROUNDS = 3 };
@@ -801,7 +802,7 @@ struct meet {
 	int me, peer; /* slots */
 	struct lf_slot mine;
 	uint8_t peer_id[LF_ID_SIZE];
-	char peer_name[LF_NAME_MAX + 1];
+	char peer_name[TEXT_ESCAPED_SIZE(LF_NAME_MAX)]; /* escaped: the peer wrote it */
 	int64_t timeout_ms;
 };
 
@@ -908,7 +909,9 @@ static int meet_peer(const struct opts *o, struct meet *m)
 			return locked ? -ENODATA : -ETIMEDOUT;
 		sleep_ms(5);
 	}
-	memcpy(m->peer_name, v.slots[m->peer].name, sizeof(m->peer_name));
+	/* Whoever ran the other side chose it, and it travels in the report
+	 * lines: shown escaped, it can neither end one nor reach a terminal. */
+	text_escape(v.slots[m->peer].name, m->peer_name, sizeof(m->peer_name), TEXT_WORD);
 	return r;
 }
 

@@ -16,27 +16,34 @@
 #include "understudy/config.h"
 #include "understudy/group.h"
 #include "understudy/options.h"
+#include "understudy/trust.h"
 
 enum { IS_LIVE = 0, NOT_LIVE = 1, CANNOT_TELL = 2 };
 
 static const char usage[] =
-	"usage: understudy is-live --lock PATH|--config FILE [--name NAME] [--timeout DUR] [--quiet]\n"
+	"usage: understudy is-live --lock PATH|--config FILE [--name NAME] [--lock-owner USER[:GROUP]]\n"
+	"                          [--timeout DUR] [--quiet]\n"
 	"\n"
 	"Exit 0 when NAME is the group's live node and its workload is ready, 1 when it\n"
 	"is not (or the group is paused or new), 2 when that cannot be told: the lock\n"
-	"file is missing, unreadable or not ours, or the storage did not answer in time.\n"
+	"file is missing, unreadable or not ours, users other than its owner and group\n"
+	"could write or lock it, or the storage did not answer in time.\n"
 	"\n"
 	"  --lock PATH     the group's lock file\n"
 	"  --config FILE   a node's configuration file: its lock file and node name\n"
 	"  --name NAME     the node asked about (default: the file's, else the host name)\n"
+	"  --lock-owner USER[:GROUP]  who may own the lock file besides root and you, and\n"
+	"                  the group that may share it (default: the file's lock-owner,\n"
+	"                  else you and your group)\n"
 	"  --timeout DUR   how long to wait for the storage (default 5s)\n"
 	"  --quiet         print nothing; the exit status says it all\n";
 
 struct ask {
 	const char *path, *name;
+	struct trust_who who;
 	bool quiet;
 	int answer;
-	char why[256];
+	char why[1024];
 	int done[2]; /* the asking thread writes a byte when it has answered */
 };
 
@@ -48,6 +55,13 @@ static void *ask_storage(void *arg)
 	static struct lockfile lf;
 	static struct lf_view v;
 	a->answer = CANNOT_TELL;
+	/* An answer read from a file others could write is no answer. Here,
+	 * as the walk looks at the storage and can hang like any call. */
+	if (trust_check(a->path, TRUST_LOCK, &a->who, a->why, sizeof(a->why)) == -EPERM) {
+		lf.fd = -1;
+		lf.path = NULL;
+		goto out;
+	}
 	if (lockfile_open(&lf, a->path, LF_OPEN_READ) < 0) {
 		lockfile_strerror(&lf, a->why, sizeof(a->why));
 		goto out;
@@ -69,7 +83,9 @@ static void *ask_storage(void *arg)
 		goto out;
 	}
 	if (strcmp(v.live.name, a->name) != 0) {
-		snprintf(a->why, sizeof(a->why), "%s is the live node, not %s", v.live.name, a->name);
+		char shown[GROUP_SHOWN];
+		snprintf(a->why, sizeof(a->why), "%s is the live node, not %s", group_show(v.live.name, shown),
+			 a->name);
 		goto out;
 	}
 	/* The record alone could be a dead node's: the live node holds the
@@ -107,32 +123,45 @@ out:
 int cmd_is_live(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "lock", required_argument, NULL, 'l' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{ "lock", required_argument, NULL, 'l' },    { "config", required_argument, NULL, 'c' },
+		{ "name", required_argument, NULL, 'n' },    { "lock-owner", required_argument, NULL, 'o' },
+		{ "timeout", required_argument, NULL, 't' }, { "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },          { 0 },
 	};
 	static struct ask a;
 	const char *conf = NULL;
 	char *conf_lock = NULL, *conf_name = NULL;
 	int64_t timeout_ms = 5000;
 	int opt, code;
+	bool owner_given = false;
+	char why[1024];
 	a = (struct ask){ .done = { -1, -1 } };
+	trust_who_default(&a.who);
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'l': a.path = optarg; break;
+		case 'l':
+			if (options_lock_path(optarg, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy is-live: --lock: %s\n", why);
+				return EX_CONFIG;
+			}
+			a.path = optarg;
+			break;
 		case 'c': conf = optarg; break;
 		case 'n':
-			if (options_name(optarg) < 0) {
-				fprintf(stderr, "understudy is-live: --name: '%s' is not a node name\n", optarg);
+			if (options_name_check(optarg, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy is-live: --name: %s\n", why);
 				return EX_USAGE;
 			}
 			a.name = optarg;
+			break;
+		case 'o':
+			if (trust_owner_parse(optarg, &a.who, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy is-live: --lock-owner: %s\n", why);
+				return EX_USAGE;
+			}
+			owner_given = true;
 			break;
 		case 't':
 			if (options_duration(optarg, &timeout_ms) < 0) {
@@ -157,11 +186,13 @@ int cmd_is_live(int argc, char **argv)
 		return EX_USAGE;
 	}
 	if (conf) {
-		char why[512];
-		if (config_lock_path(conf, &conf_lock, &conf_name, why, sizeof(why)) < 0) {
+		struct trust_who file_who;
+		if (config_lock_path(conf, &conf_lock, &conf_name, &file_who, why, sizeof(why)) < 0) {
 			fprintf(stderr, "understudy is-live: %s\n", why);
 			return EX_CONFIG;
 		}
+		if (!owner_given)
+			a.who = file_who;
 		if (!a.path)
 			a.path = conf_lock;
 		if (!a.name)

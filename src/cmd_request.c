@@ -23,7 +23,8 @@ struct request_args {
 	const char *path;
 	const char *conf; /* the node's file, naming the lock when --lock does not */
 	char *conf_lock;
-	const char *to; /* switchover: a named target */
+	struct trust_who who; /* who may own and share the lock file */
+	const char *to;       /* switchover: a named target */
 	bool wait;
 	int64_t timeout_ms;
 };
@@ -40,25 +41,41 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 	static const struct option opts[] = {
 		{ "lock", required_argument, NULL, 'l' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "lock-owner", required_argument, NULL, 'o' },
 		{ "to", required_argument, NULL, 't' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	bool is_switch = strcmp(a->cmd, "switchover") == 0;
+	bool is_switch = strcmp(a->cmd, "switchover") == 0, owner_given = false;
+	char why[1024];
 	int opt;
+	trust_who_default(&a->who);
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'l': a->path = optarg; break;
+		case 'l':
+			if (options_lock_path(optarg, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy %s: --lock: %s\n", a->cmd, why);
+				return EX_CONFIG;
+			}
+			a->path = optarg;
+			break;
 		case 'c': a->conf = optarg; break;
+		case 'o':
+			if (trust_owner_parse(optarg, &a->who, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy %s: --lock-owner: %s\n", a->cmd, why);
+				return EX_USAGE;
+			}
+			owner_given = true;
+			break;
 		case 't':
 			if (!is_switch)
 				goto unknown;
-			if (options_name(optarg) < 0) {
-				fprintf(stderr, "understudy %s: --to: '%s' is not a node name\n", a->cmd, optarg);
+			if (options_name_check(optarg, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy %s: --to: %s\n", a->cmd, why);
 				return EX_USAGE;
 			}
 			a->to = optarg;
@@ -89,12 +106,14 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 		return EX_USAGE;
 	}
 	if (!a->path) {
-		char why[512];
-		if (config_lock_path(a->conf, &a->conf_lock, NULL, why, sizeof(why)) < 0) {
+		struct trust_who file_who;
+		if (config_lock_path(a->conf, &a->conf_lock, NULL, &file_who, why, sizeof(why)) < 0) {
 			fprintf(stderr, "understudy %s: %s\n", a->cmd, why);
 			return EX_CONFIG;
 		}
 		a->path = a->conf_lock;
+		if (!owner_given)
+			a->who = file_who;
 	}
 	return 0;
 }
@@ -113,7 +132,8 @@ static int choose_target(struct lockfile *lf, const struct lf_view *v, const str
 			continue;
 		bool match = failback ? s->role == LF_ROLE_PRIMARY : a->to && strcmp(s->name, a->to) == 0;
 		if (match && s->state == LF_SLOT_LIVE) {
-			fprintf(stderr, "understudy %s: %s is already the live node\n", a->cmd, s->name);
+			char x[GROUP_SHOWN];
+			fprintf(stderr, "understudy %s: %s is already the live node\n", a->cmd, group_show(s->name, x));
 			return -3;
 		}
 		if (match && waiting(s->state))
@@ -151,8 +171,9 @@ static int wait_done(struct lockfile *lf, const struct lf_view *before, const st
 		 * again) is the same wish; one for another node replaces ours. */
 		if (v.status == LF_FAILBACK && v.request_rec == LF_REC_OK && v.request.seq != req->seq &&
 		    v.request.target_slot != req->target_slot) {
+			char x[GROUP_SHOWN];
 			fprintf(stderr, "understudy %s: %s: superseded by a later request from %s\n", a->cmd, a->path,
-				v.request.requester);
+				group_show(v.request.requester, x));
 			return EX_UNAVAILABLE;
 		}
 		bool new_live = v.live_rec == LF_REC_OK && v.live.epoch > before->live.epoch;
@@ -165,7 +186,8 @@ static int wait_done(struct lockfile *lf, const struct lf_view *before, const st
 			    !(v.slots[s].flags & LF_SLOT_F_STARTING)) {
 				/* The hand-over's whole cost, the new workload's
 				 * start included. */
-				printf("%s is live and ready, %lld ms after the request\n", v.live.name,
+				char x[GROUP_SHOWN];
+				printf("%s is live and ready, %lld ms after the request\n", group_show(v.live.name, x),
 				       (long long)(mono_ms() - start));
 				return 0;
 			}
@@ -188,7 +210,7 @@ static int request(int argc, char **argv, struct request_args *a, const char *us
 	if (code)
 		return code < 0 ? 0 : code;
 	struct lockfile lf;
-	if ((code = group_open(&lf, a->path, LF_OPEN_WRITE, a->cmd)))
+	if ((code = group_open(&lf, a->path, LF_OPEN_WRITE, &a->who, a->cmd)))
 		return code;
 	static struct lf_view v;
 	int r = lockfile_read(&lf, &v);
@@ -241,8 +263,9 @@ static int request(int argc, char **argv, struct request_args *a, const char *us
 		code = EX_IOERR;
 		goto out;
 	}
-	printf("%s requested: %s hands over to %s\n", a->cmd, v.live.name,
-	       target >= 0 ? req.target_name : "the waiting backup");
+	char x[GROUP_SHOWN], y[GROUP_SHOWN];
+	printf("%s requested: %s hands over to %s\n", a->cmd, group_show(v.live.name, x),
+	       target >= 0 ? group_show(req.target_name, y) : "the waiting backup");
 	if (a->wait)
 		code = wait_done(&lf, &v, &req, a);
 out:
@@ -252,11 +275,14 @@ out:
 
 int cmd_failback(int argc, char **argv)
 {
-	static const char usage[] = "usage: understudy failback --lock PATH|--config FILE [--wait [--timeout DUR]]\n"
+	static const char usage[] = "usage: understudy failback --lock PATH|--config FILE [--lock-owner USER[:GROUP]]\n"
+				    "                           [--wait [--timeout DUR]]\n"
 				    "\n"
 				    "Ask the live backup to hand the workload back to the primary, which must be\n"
 				    "running and waiting in the group. Returns once the request is placed, or\n"
-				    "with --wait once the primary runs the workload (default timeout 30s).\n";
+				    "with --wait once the primary runs the workload (default timeout 30s).\n"
+				    "--lock-owner: who may own the lock file besides root and you, and the group\n"
+				    "that may share it (as for status).\n";
 	struct request_args a = { .cmd = "failback", .timeout_ms = 30000 };
 	int code = request(argc, argv, &a, usage);
 	free(a.conf_lock);
@@ -266,12 +292,15 @@ int cmd_failback(int argc, char **argv)
 int cmd_switchover(int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: understudy switchover --lock PATH|--config FILE [--to NAME] [--wait [--timeout DUR]]\n"
+		"usage: understudy switchover --lock PATH|--config FILE [--lock-owner USER[:GROUP]]\n"
+		"                             [--to NAME] [--wait [--timeout DUR]]\n"
 		"\n"
 		"Ask the live node to hand the workload to a waiting backup (to NAME, if\n"
 		"given) and to stay in the group as a backup. Refused when no such node is\n"
 		"waiting: the live node keeps running. Returns once the request is placed, or\n"
-		"with --wait once the new live node runs the workload (default timeout 30s).\n";
+		"with --wait once the new live node runs the workload (default timeout 30s).\n"
+		"--lock-owner: who may own the lock file besides root and you, and the group\n"
+		"that may share it (as for status).\n";
 	struct request_args a = { .cmd = "switchover", .timeout_ms = 30000 };
 	int code = request(argc, argv, &a, usage);
 	free(a.conf_lock);

@@ -15,6 +15,7 @@
 #include "understudy/log.h"
 #include "understudy/loop.h"
 #include "understudy/options.h"
+#include "understudy/trust.h"
 
 static const char run_usage[] =
 	"usage: understudy run --lock PATH --role primary|backup [options] -- COMMAND [ARG...]\n"
@@ -30,6 +31,9 @@ static const char run_usage[] =
 	"\n"
 	"group and node:\n"
 	"  --lock PATH               the group's lock file (created if missing)\n"
+	"  --lock-owner USER[:GROUP] who owns the lock file when not root or the manager's\n"
+	"                            user (storage that maps root to another user), and the\n"
+	"                            group that may share it (default: the manager's group)\n"
 	"  --role primary|backup     the primary starts the group; backups wait\n"
 	"  --name NAME               this node's name (default: the host name)\n"
 	"  --address ADDR            where clients reach this node's workload\n"
@@ -86,8 +90,10 @@ static const char run_usage_more[] =
 	"  --hook-timeout DUR        a hook still running then is killed (default 30s)\n"
 	"\n"
 	"DUR is a number with ms, s, m or h (a plain number is seconds).\n"
-	"Exit status 64: a bad command line; 78: a bad configuration file; 71: the --http\n"
-	"address cannot be listened on (in use, or not this host's).\n";
+	"Exit status 64: a bad command line; 78: a bad configuration file, or a hook, probe\n"
+	"or configuration file that a user other than root or this one could change; 77:\n"
+	"a lock file that others could write, replace or read (a read lock stops a group);\n"
+	"71: the --http address cannot be listened on (in use, or not this host's).\n";
 
 /* Options that are not settings: they say what to do with the settings. */
 enum { OPT_CONFIG = CK_NKEYS, OPT_CHECK, OPT_HELP, OPT_N };
@@ -126,8 +132,8 @@ __attribute__((format(printf, 2, 3))) static int error_exit(int code, const char
 static int parse(int argc, char **argv, const struct option *opts, struct config *c, bool apply, const char **file,
 		 bool *check)
 {
-	char why[512];
-	int opt;
+	char why[1024];
+	int opt, r;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
@@ -141,9 +147,29 @@ static int parse(int argc, char **argv, const struct option *opts, struct config
 		case ':': return error_exit(EX_USAGE, "%s needs a value", argv[optind - 1]);
 		case '?': return error_exit(EX_USAGE, "unknown option '%s'", argv[optind - 1]);
 		default:
-			if (apply && config_set(c, (enum config_key)opt, optarg, why, sizeof(why)) < 0)
-				return error_exit(EX_USAGE, "--%s: %s", config_keys[opt].key, why);
+			/* A relative lock path, or a hook another user could
+			 * change, is the site's configuration at fault wherever
+			 * it is written: 78, as in a file. */
+			if (apply && (r = config_set(c, (enum config_key)opt, optarg, why, sizeof(why))) < 0)
+				return error_exit(opt == CK_LOCK || r == -EPERM ? EX_CONFIG : EX_USAGE, "--%s: %s",
+						  config_keys[opt].key, why);
 		}
+	}
+	return 0;
+}
+
+/* 32 hex digits into a node id: 0, or -1 if s is not one. */
+static int hex_id(const char *s, uint8_t id[LF_ID_SIZE])
+{
+	if (strlen(s) != (size_t)2 * LF_ID_SIZE)
+		return -1;
+	for (size_t i = 0; i < (size_t)2 * LF_ID_SIZE; i++) {
+		int c = (unsigned char)s[i], d = c >= '0' && c <= '9'   ? c - '0'
+						 : c >= 'a' && c <= 'f' ? c - 'a' + 10
+									: -1;
+		if (d < 0)
+			return -1;
+		id[i / 2] = (uint8_t)(i % 2 ? id[i / 2] | d : d << 4);
 	}
 	return 0;
 }
@@ -163,8 +189,14 @@ static int run(struct config *c, char **argv)
 			return EX_OSERR;
 		}
 	}
-	/* Set only across our own re-exec after losing the storage. */
-	c->run.wait_for_storage = getenv("UNDERSTUDY_REJOINING") != NULL;
+	/* Set only across our own re-exec after losing the storage, to the
+	 * node id this process had: its slot may outlive the exec on storage
+	 * that releases locks late, and it is no other node of our name. */
+	const char *rejoining = getenv("UNDERSTUDY_REJOINING");
+	static uint8_t previous_id[LF_ID_SIZE], id[LF_ID_SIZE];
+	c->run.wait_for_storage = rejoining != NULL;
+	c->run.previous_id = rejoining && hex_id(rejoining, previous_id) == 0 ? previous_id : NULL;
+	c->run.id_out = id;
 	unsetenv("UNDERSTUDY_REJOINING");
 	/* The endpoint answers from the first moment the node runs, so a
 	 * load balancer sees 503 rather than a refused connection while the
@@ -194,10 +226,13 @@ static int run(struct config *c, char **argv)
 	 * file waits until the storage answers. The pause keeps a storage
 	 * that fails at once from turning this into a spin. argv is main's
 	 * argv + 1, so argv - 1 is the whole command line. */
-	log_warn("the lock file failed us: joining again as a new node once it answers");
+	log_warn("the lock file failed us, or its path names another file now: joining again as a new node");
 	struct timespec pause = { 1, 0 };
 	nanosleep(&pause, NULL);
-	setenv("UNDERSTUDY_REJOINING", "1", 1);
+	char hex[2 * LF_ID_SIZE + 1];
+	for (size_t i = 0; i < LF_ID_SIZE; i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	setenv("UNDERSTUDY_REJOINING", hex, 1);
 	execv("/proc/self/exe", argv - 1);
 	log_error("re-executing: %s", strerror(errno));
 	return code;
@@ -211,7 +246,7 @@ int cmd_run(int argc, char **argv)
 	config_init(&c);
 	const char *file = NULL;
 	bool check = false, from_file;
-	char why[768];
+	char why[1536];
 	int r = parse(argc, argv, opts, &c, false, &file, &check);
 	if (r)
 		return r < 0 ? 0 : r;
@@ -225,12 +260,17 @@ int cmd_run(int argc, char **argv)
 		r = error_exit(EX_CONFIG, "%s", why);
 		goto out;
 	}
-	if (config_finish(&c, why, sizeof(why), &from_file) < 0) {
-		r = error_exit(from_file ? EX_CONFIG : EX_USAGE, "%s", why);
+	if ((r = config_finish(&c, why, sizeof(why), &from_file)) < 0) {
+		r = error_exit(from_file || r == -EPERM ? EX_CONFIG : EX_USAGE, "%s", why);
 		goto out;
 	}
 	if (check) {
-		/* Nothing started, the lock file not even opened. */
+		/* Nothing started, the lock file not even opened: only looked
+		 * at, as the node will before it opens it. */
+		if (trust_check(c.run.lock_path, TRUST_LOCK, &c.run.trust, why, sizeof(why)) == -EPERM) {
+			r = error_exit(EX_NOPERM, "%s", why);
+			goto out;
+		}
 		config_print(&c, stdout);
 		r = 0;
 		goto out;

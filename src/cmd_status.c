@@ -13,13 +13,18 @@
 #include "understudy/options.h"
 
 static const char status_usage[] =
-	"usage: understudy status --lock PATH|--config FILE [--json] [--watch [--interval DUR]]\n"
+	"usage: understudy status --lock PATH|--config FILE [--lock-owner USER[:GROUP]] [--json]\n"
+	"                         [--watch [--interval DUR]]\n"
 	"\n"
 	"Print the group's state, its live node and the nodes registered in it,\n"
 	"reading the lock file without taking part in the group.\n"
 	"\n"
 	"  --lock PATH     the group's lock file\n"
 	"  --config FILE   a node's configuration file, naming the lock file\n"
+	"  --lock-owner USER[:GROUP]  who may own the lock file besides root and you, and\n"
+	"                  the group that may share it (default: the file's lock-owner,\n"
+	"                  else you and your group); a file others could write or\n"
+	"                  read is refused (exit 77)\n"
 	"  --json          one JSON object instead of text\n"
 	"  --watch         then print one line (with --json, one object) per change,\n"
 	"                  until interrupted\n"
@@ -37,11 +42,12 @@ static void print_text(const char *path, const struct group_look *g, const struc
 	const struct lf_view *v = &g->view;
 	bool live_held = g->live_held;
 	const bool *alive = g->alive;
+	char x[GROUP_SHOWN], y[GROUP_SHOWN];
 	printf("group %s: %s\n", path, lockfile_status_name(v->status));
 	if (g->has_live) {
-		printf("live: %s%s%s, pid %u, epoch %llu, heartbeat %llu", v->live.name, *v->live.address ? " at " : "",
-		       v->live.address, v->live.pid, (unsigned long long)v->live.epoch,
-		       (unsigned long long)v->live.heartbeat);
+		printf("live: %s%s%s, pid %u, epoch %llu, heartbeat %llu", group_show(v->live.name, x),
+		       *v->live.address ? " at " : "", group_show(v->live.address, y), v->live.pid,
+		       (unsigned long long)v->live.epoch, (unsigned long long)v->live.heartbeat);
 		if (!live_held)
 			printf(" (gone: nobody holds the live lock)\n");
 		else if (b->advancing)
@@ -54,7 +60,8 @@ static void print_text(const char *path, const struct group_look *g, const struc
 	if (v->status == LF_FAILBACK && v->request_rec == LF_REC_OK) {
 		const struct lf_request *r = &v->request;
 		printf("request: %s to %s, asked by %s\n", group_request_kind(r->kind),
-		       r->target_slot == LF_TARGET_ANY ? "any waiting backup" : r->target_name, r->requester);
+		       r->target_slot == LF_TARGET_ANY ? "any waiting backup" : group_show(r->target_name, x),
+		       group_show(r->requester, y));
 	}
 	printf("nodes:\n");
 	int shown = 0;
@@ -62,7 +69,7 @@ static void print_text(const char *path, const struct group_look *g, const struc
 		if (v->slot_rec[i] != LF_REC_OK)
 			continue;
 		const struct lf_slot *s = &v->slots[i];
-		printf("  %-20s %-8s %-9s %s\n", s->name, lockfile_role_name(s->role),
+		printf("  %-20s %-8s %-9s %s\n", group_show(s->name, x), lockfile_role_name(s->role),
 		       alive[i] ? lockfile_slot_describe(s) : "-", alive[i] ? "alive" : "gone");
 		shown++;
 	}
@@ -126,7 +133,8 @@ static void ev_str(struct line *l, const char *key, const char *val)
 		printf(",\"%s\":", key);
 		group_json_string(stdout, val);
 	} else {
-		printf(" %s=%s", key, *val ? val : "-");
+		char shown[GROUP_SHOWN];
+		printf(" %s=%s", key, *val ? group_show(val, shown) : "-");
 	}
 }
 
@@ -249,6 +257,7 @@ int cmd_status(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "lock", required_argument, NULL, 'l' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "lock-owner", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "watch", no_argument, NULL, 'w' },
 		{ "interval", required_argument, NULL, 'i' },
@@ -259,13 +268,30 @@ int cmd_status(int argc, char **argv)
 	char *from_conf = NULL;
 	bool json = false, watching = false;
 	int64_t interval_ms = 1000;
+	struct trust_who who;
+	bool owner_given = false;
+	char why[1024];
 	int opt;
+	trust_who_default(&who);
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'l': path = optarg; break;
+		case 'l':
+			if (options_lock_path(optarg, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy status: --lock: %s\n", why);
+				return EX_CONFIG;
+			}
+			path = optarg;
+			break;
 		case 'c': conf = optarg; break;
+		case 'o':
+			if (trust_owner_parse(optarg, &who, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy status: --lock-owner: %s\n", why);
+				return EX_USAGE;
+			}
+			owner_given = true;
+			break;
 		case 'j': json = true; break;
 		case 'w': watching = true; break;
 		case 'i':
@@ -290,15 +316,17 @@ int cmd_status(int argc, char **argv)
 		return EX_USAGE;
 	}
 	if (!path) {
-		char why[512];
-		if (config_lock_path(conf, &from_conf, NULL, why, sizeof(why)) < 0) {
+		struct trust_who file_who;
+		if (config_lock_path(conf, &from_conf, NULL, &file_who, why, sizeof(why)) < 0) {
 			fprintf(stderr, "understudy status: %s\n", why);
 			return EX_CONFIG;
 		}
 		path = from_conf;
+		if (!owner_given)
+			who = file_who;
 	}
 	struct lockfile lf;
-	int code = group_open(&lf, path, LF_OPEN_READ, "status");
+	int code = group_open(&lf, path, LF_OPEN_READ, &who, "status");
 	free(from_conf);
 	path = lf.path;
 	if (code)

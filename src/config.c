@@ -14,9 +14,11 @@
 
 #include "understudy/log.h"
 #include "understudy/options.h"
+#include "understudy/trust.h"
 
 const struct config_key_info config_keys[CK_NKEYS] = {
 	[CK_LOCK] = { "group", "lock", CA_VALUE },
+	[CK_LOCK_OWNER] = { "group", "lock-owner", CA_VALUE },
 	[CK_NAME] = { "node", "name", CA_VALUE },
 	[CK_ROLE] = { "node", "role", CA_VALUE },
 	[CK_ADDRESS] = { "node", "address", CA_VALUE },
@@ -85,6 +87,7 @@ void config_init(struct config *c)
 		.ready_text = "exec",
 		.ready_timeout_ms = 90000,
 	};
+	trust_who_default(&c->run.trust);
 }
 
 __attribute__((format(printf, 3, 4))) static int fail(char *why, size_t n, const char *fmt, ...)
@@ -137,20 +140,23 @@ static int duration(const char *v, int64_t *ms, char *why, size_t n)
 	return fail(why, n, "'%s' is not a duration (like 500ms, 10s, 2m)", v);
 }
 
-/* An executable the node will run as root at a transition: a path anyone
- * could write to would let anyone run code there. */
+/* An executable the node will run as root at a transition: a path
+ * another user could write to, or swap through a directory, would let
+ * that user run code there (trust.h). Checked again at each run. -EPERM
+ * for that: a fault of the system's configuration, not of the value. */
 static int hook_path(const char *v, char *why, size_t n)
 {
 	struct stat st;
+	struct trust_who self;
 	if (v[0] != '/')
 		return fail(why, n, "'%s' is not an absolute path", v);
 	if (stat(v, &st) < 0)
 		return fail(why, n, "'%s': %s", v, strerror(errno));
 	if (!S_ISREG(st.st_mode) || access(v, X_OK) < 0)
 		return fail(why, n, "'%s' is not an executable file", v);
-	if (st.st_mode & S_IWOTH)
-		return fail(why, n, "'%s' is writable by every user: refusing to run it", v);
-	return 0;
+	trust_who_default(&self);
+	int r = trust_check(v, TRUST_PROGRAM, &self, why, n);
+	return r == -EPERM ? r : r < 0 ? -EINVAL : 0;
 }
 
 static int add_env(struct config *c, const char *v, char *why, size_t n)
@@ -214,10 +220,14 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 	long num;
 	bool b;
 	switch (k) {
-	case CK_LOCK: return (r->lock_path = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	case CK_LOCK:
+		if (options_lock_path(v, why, n) < 0)
+			return -EINVAL;
+		return (r->lock_path = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	case CK_LOCK_OWNER: return trust_owner_parse(v, &r->trust, why, n);
 	case CK_NAME:
-		if (options_name(v) < 0)
-			return fail(why, n, "'%s' must be 1 to 63 letters, digits or . - _ @ :", v);
+		if (options_name_check(v, why, n) < 0)
+			return -EINVAL;
 		return (r->name = copy(c, v, why, n)) ? 0 : -ENOMEM;
 	case CK_ROLE:
 		if (strcmp(v, "primary") == 0)
@@ -228,8 +238,8 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 			return fail(why, n, "'%s' is neither primary nor backup", v);
 		return 0;
 	case CK_ADDRESS:
-		if (strlen(v) > LF_ADDR_MAX)
-			return fail(why, n, "'%s' is longer than %d bytes", v, LF_ADDR_MAX);
+		if (options_published_address(v, why, n) < 0)
+			return -EINVAL;
 		return (r->address = copy(c, v, why, n)) ? 0 : -ENOMEM;
 	case CK_ALLOW_FAILBACK:
 	case CK_FAILOVER_ON_SHUTDOWN:
@@ -317,8 +327,8 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 	case CK_ON_FENCE:
 	case CK_ON_FAILBACK:
 		/* Checked now: a hook found missing at the transition is too late. */
-		if (hook_path(v, why, n) < 0)
-			return -EINVAL;
+		if ((num = hook_path(v, why, n)) < 0)
+			return (int)num;
 		return (r->hooks[hook_of[k]] = copy(c, v, why, n)) ? 0 : -ENOMEM;
 	case CK_HOOK_TIMEOUT: return duration(v, &r->hook_timeout_ms, why, n);
 	case CK_NKEYS: break;
@@ -379,7 +389,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	struct parse *p = user;
 	if (p->err)
 		return 0;
-	char msg[320];
+	char msg[1024];
 	enum config_key k = CK_NKEYS;
 	bool known_section = false;
 	for (int i = 0; i < CK_NKEYS; i++) {
@@ -457,12 +467,27 @@ int config_load(struct config *c, const char *path, char *why, size_t n)
 		fail(why, n, "%s: not a regular file", path);
 		return -EINVAL;
 	}
-	/* It names what runs as root: nobody but its owners may change it. */
-	if (st.st_mode & S_IWOTH) {
+	/* It names what runs as root: nobody but root or the manager's user
+	 * may change it, or swap it through a directory above it. The walk
+	 * must find the file that is open, or it judged another. */
+	struct trust_who self;
+	struct trust_finding tf;
+	struct stat again;
+	trust_who_default(&self);
+	int t = trust_walk(path, TRUST_CONFIG, &self, &tf);
+	if (t == -EPERM ||
+	    (t == 0 && (stat(path, &again) < 0 || again.st_ino != st.st_ino || again.st_dev != st.st_dev))) {
 		close(fd);
-		fail(why, n, "%s: writable by every user (mode %03o): refusing to use it", path,
-		     (unsigned)(st.st_mode & 0777));
+		if (t == -EPERM)
+			trust_explain(path, &tf, TRUST_CONFIG, &self, why, n);
+		else
+			fail(why, n, "%s: replaced while it was being opened", path);
 		return -EPERM;
+	}
+	if (t < 0) {
+		close(fd);
+		fail(why, n, "%s: %s", tf.path, strerror(-t));
+		return t;
 	}
 	if (!(p.f = fdopen(fd, "r"))) {
 		int e = errno;
@@ -595,6 +620,14 @@ int config_finish(struct config *c, char *why, size_t n, bool *from_file)
 		if (!own(c, path))
 			return fail(why, n, "out of memory");
 		r->ready_argv[0] = path;
+		/* It runs as root, like a hook, and is checked like one. */
+		struct trust_who self;
+		char msg[768];
+		trust_who_default(&self);
+		if (trust_check(path, TRUST_PROGRAM, &self, msg, sizeof(msg)) < 0) {
+			fail(why, n, "%s: %s", named(c, CK_READY, a, sizeof(a)), msg);
+			return -EPERM;
+		}
 	}
 	/* Exec is ready at once: nothing to time out. */
 	r->node.ready_timeout_ms = r->ready == LOOP_READY_EXEC ? 0 : c->ready_timeout_ms;
@@ -651,6 +684,12 @@ void config_print(const struct config *c, FILE *f)
 		fprintf(f, "%s.%s = ", config_keys[k].section, config_keys[k].key);
 		switch ((enum config_key)k) {
 		case CK_LOCK: fprintf(f, "%s\n", r->lock_path ? r->lock_path : ""); break;
+		case CK_LOCK_OWNER: {
+			char o[160];
+			trust_owner_format(&r->trust, o, sizeof(o));
+			fprintf(f, "%s\n", o);
+			break;
+		}
 		case CK_NAME: fprintf(f, "%s\n", r->name ? r->name : ""); break;
 		case CK_ROLE: fprintf(f, "%s\n", lockfile_role_name((uint8_t)r->node.role)); break;
 		case CK_ADDRESS: fprintf(f, "%s\n", r->address ? r->address : ""); break;
@@ -782,7 +821,7 @@ char **config_split(const char *s, char *why, size_t n)
 	return v;
 }
 
-int config_lock_path(const char *file, char **lock, char **name, char *why, size_t n)
+int config_lock_path(const char *file, char **lock, char **name, struct trust_who *who, char *why, size_t n)
 {
 	struct config c;
 	config_init(&c);
@@ -791,6 +830,8 @@ int config_lock_path(const char *file, char **lock, char **name, char *why, size
 		r = fail(why, n, "%s: no [group] lock", file);
 	else if (r == 0 && !(*lock = strdup(c.run.lock_path)))
 		r = fail(why, n, "out of memory");
+	if (r == 0 && who)
+		*who = c.run.trust;
 	if (r == 0 && name) {
 		*name = c.run.name ? strdup(c.run.name) : NULL;
 		if (c.run.name && !*name) {

@@ -6,8 +6,20 @@
 #include <sysexits.h>
 #include <time.h>
 
-int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const char *cmd)
+#include "understudy/trust.h"
+
+int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const struct trust_who *who, const char *cmd)
 {
+	/* What a file any user could have written or locked says cannot be
+	 * believed, nor should a request be added to it: the same check as
+	 * the nodes', so that no command is fooled where a node refuses. */
+	char why[1024];
+	if (trust_check(path, TRUST_LOCK, who, why, sizeof(why)) == -EPERM) {
+		memset(lf, 0, sizeof(*lf));
+		lf->fd = -1;
+		fprintf(stderr, "understudy %s: %s\n", cmd, why);
+		return EX_NOPERM;
+	}
 	if (lockfile_open(lf, path, mode) == 0)
 		return 0;
 	int code = lf->err == LF_E_EMPTY ? EX_NOINPUT : EX_DATAERR;
@@ -31,13 +43,22 @@ int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const c
 
 bool group_held(struct lockfile *lf, int offset) { return lockfile_held(lf, offset) == 1; }
 
+const char *group_show(const char *s, char buf[static GROUP_SHOWN])
+{
+	return text_escape(s, buf, GROUP_SHOWN, TEXT_WORD);
+}
+
 void group_json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
+	/* Valid names and addresses are ASCII. Any other byte came from
+	 * someone else's write: raw, it may be no UTF-8 (and the output no
+	 * JSON), and 0x80-0x9f are controls to a Latin-1 terminal.
+	 * \u00XX keeps the byte's value for whoever reads it. */
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p == '"' || *p == '\\')
 			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
+		else if (*p < 0x20 || *p >= 0x7f)
 			fprintf(f, "\\u%04x", *p);
 		else
 			fputc(*p, f);

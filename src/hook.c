@@ -12,6 +12,12 @@
 
 #include "understudy/log.h"
 #include "understudy/supervise.h"
+#include "understudy/trust.h"
+
+/* What a hook's commands are looked up in: directories root owns, never
+ * one the workload's environment names (a user's PATH would choose what
+ * runs as root). */
+static char fixed_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 static const char *const names[HOOK_NEVENTS] = {
 	[HOOK_LIVE] = "live",   [HOOK_BACKUP] = "backup",     [HOOK_STOP] = "stop",
@@ -37,8 +43,33 @@ static char **build_env(char *const envp[], char *const extra[], char *ev)
 	return env;
 }
 
+char **hook_environment(char *const envp[])
+{
+	size_t n = 0, k = 0;
+	while (envp[n])
+		n++;
+	char **env = calloc(n + 2, sizeof(char *));
+	if (!env)
+		return NULL;
+	env[k++] = fixed_path;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(envp[i], "UNDERSTUDY_", 11) == 0)
+			env[k++] = envp[i];
+	return env;
+}
+
 pid_t hook_spawn(char *const argv[], char *const env[])
 {
+	/* Checked at each run, not only at the start: the file or a
+	 * directory above it may have changed hands since. The check passed,
+	 * only root or we can change the path before the exec below. */
+	char why[1024];
+	struct trust_who self;
+	trust_who_default(&self);
+	if (trust_check(argv[0], TRUST_PROGRAM, &self, why, sizeof(why)) == -EPERM) {
+		log_error("%s", why);
+		return -EPERM;
+	}
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
@@ -95,7 +126,9 @@ pid_t hook_start(struct hooks *h, enum hook_event e, char *const envp[], char *c
 		log_info("on-%s hook %s started, pid %d", names[e], path, (int)pid);
 	}
 out:
-	if (pid < 0)
+	if (pid == -EPERM)
+		log_warn("on-%s hook %s not run", names[e], path); /* hook_spawn said why */
+	else if (pid < 0)
 		log_warn("on-%s hook %s: %s", names[e], path, strerror(-pid));
 	free(env);
 	free(ev);

@@ -134,7 +134,8 @@ enum lf_err lockfile_check_header(const uint8_t in[LF_HEADER_SIZE], uint16_t *ma
 }
 
 /* Live: epoch 0, heartbeat 8, id 16, slot 32, pid 36, heartbeat_ms 40,
- * name 44 (64), address 108 (64), zero to 188, crc 188. */
+ * name 44 (64), address 108 (64), file id 172 and path hash 180 (1.2),
+ * zero to 188, crc 188. */
 void lockfile_encode_live(uint8_t out[LF_LIVE_SIZE], const struct lf_live *l)
 {
 	memset(out, 0, LF_LIVE_SIZE);
@@ -146,6 +147,8 @@ void lockfile_encode_live(uint8_t out[LF_LIVE_SIZE], const struct lf_live *l)
 	put32(out + 40, l->heartbeat_ms);
 	put_str(out + 44, 64, l->name);
 	put_str(out + 108, 64, l->address);
+	put64(out + 172, l->file_id);
+	put32(out + 180, l->path_hash);
 	seal(out, LF_LIVE_SIZE);
 }
 
@@ -161,6 +164,8 @@ enum lf_rec lockfile_decode_live(const uint8_t in[LF_LIVE_SIZE], struct lf_live 
 	l->slot = (int32_t)get32(in + 32);
 	l->pid = get32(in + 36);
 	l->heartbeat_ms = get32(in + 40);
+	l->file_id = get64(in + 172);
+	l->path_hash = get32(in + 180);
 	if (!get_str(l->name, in + 44, 64) || !get_str(l->address, in + 108, 64) || l->slot < -1 || l->slot >= LF_SLOTS)
 		return LF_REC_BAD;
 	return LF_REC_OK;
@@ -200,7 +205,7 @@ enum lf_rec lockfile_decode_request(const uint8_t in[LF_REQUEST_SIZE], struct lf
 }
 
 /* Slot: id 0, role 16, state 17, flags 18 (1.1), pid 20, seq 24, name 32
- * (64), zero to 124, crc 124. */
+ * (64), epoch 96 (1.2), zero to 124, crc 124. */
 void lockfile_encode_slot(uint8_t out[LF_SLOT_SIZE], const struct lf_slot *s)
 {
 	memset(out, 0, LF_SLOT_SIZE);
@@ -211,6 +216,7 @@ void lockfile_encode_slot(uint8_t out[LF_SLOT_SIZE], const struct lf_slot *s)
 	put32(out + 20, s->pid);
 	put64(out + 24, s->seq);
 	put_str(out + 32, 64, s->name);
+	put64(out + 96, s->epoch);
 	seal(out, LF_SLOT_SIZE);
 }
 
@@ -226,6 +232,7 @@ enum lf_rec lockfile_decode_slot(const uint8_t in[LF_SLOT_SIZE], struct lf_slot 
 	s->flags = in[18];
 	s->pid = get32(in + 20);
 	s->seq = get64(in + 24);
+	s->epoch = get64(in + 96);
 	if (!get_str(s->name, in + 32, 64))
 		return LF_REC_BAD;
 	return LF_REC_OK;
@@ -234,6 +241,7 @@ enum lf_rec lockfile_decode_slot(const uint8_t in[LF_SLOT_SIZE], struct lf_slot 
 void lockfile_decode(const uint8_t *image, struct lf_view *v)
 {
 	memset(v, 0, sizeof(*v));
+	v->size = LF_SIZE;
 	v->status = (char)image[LF_OFF_STATUS];
 	memcpy(v->node_id, image + LF_OFF_NODE_ID, LF_ID_SIZE);
 	v->major = get16(image + LF_OFF_HEADER + 8);
@@ -336,7 +344,11 @@ static int record_lock(struct lockfile *lf, short type)
 	return ofd_lock(lf->fd, type, LF_OFF_RECORD_LOCK, 1, true);
 }
 
-static int full_pread(int fd, void *buf, size_t n, off_t off)
+/* A record as it is now: bytes past the end of a file damaged by a
+ * truncation read as zero (EMPTY), like a record never written, so a
+ * writer that checks what is there before it writes decides on that
+ * instead of failing. */
+static int pread_zero(int fd, void *buf, size_t n, off_t off, size_t *got)
 {
 	size_t done = 0;
 	while (done < n) {
@@ -346,10 +358,21 @@ static int full_pread(int fd, void *buf, size_t n, off_t off)
 		if (r < 0)
 			return -errno;
 		if (r == 0)
-			return -ENODATA;
+			break;
 		done += (size_t)r;
 	}
+	memset((uint8_t *)buf + done, 0, n - done);
+	if (got)
+		*got = done;
 	return 0;
+}
+
+/* Exactly n bytes at off, or -ENODATA where the file ends first. */
+static int full_pread(int fd, void *buf, size_t n, off_t off)
+{
+	size_t got = 0;
+	int r = pread_zero(fd, buf, n, off, &got);
+	return r < 0 ? r : got < n ? -ENODATA : 0;
 }
 
 static int full_pwrite(int fd, const void *buf, size_t n, off_t off)
@@ -373,57 +396,207 @@ struct piece {
 	off_t off;
 };
 
-static int locked_write(struct lockfile *lf, const struct piece *p, int n)
+/* 1 when the file is now shorter than the format, 0 when not. */
+static int is_short(struct lockfile *lf)
+{
+	struct stat st;
+	if (fstat(lf->fd, &st) < 0)
+		return -errno;
+	return st.st_size < LF_SIZE;
+}
+
+/* With keep_length, a file that has become shorter than the format gets
+ * nothing (1): a write past its end would make it longer but still
+ * short, refused by every open, and only the live node's repair may
+ * give it its length back. */
+static int locked_write(struct lockfile *lf, const struct piece *p, int n, bool keep_length)
 {
 	if (lf->readonly)
 		return -EBADF;
 	int r = record_lock(lf, F_WRLCK);
 	if (r < 0)
 		return r;
+	if (keep_length)
+		r = is_short(lf);
 	for (int i = 0; i < n && r == 0; i++)
 		r = full_pwrite(lf->fd, p[i].buf, p[i].len, p[i].off);
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	return r < 0 ? r : u < 0 ? u : r;
+}
+
+/* The whole image as it is now, under the read lock; what is missing
+ * reads as zero and *size says how much was there. */
+static int read_image(struct lockfile *lf, uint8_t image[LF_SIZE], size_t *size)
+{
+	int r = record_lock(lf, F_RDLCK);
+	if (r < 0)
+		return r;
+	r = pread_zero(lf->fd, image, LF_SIZE, 0, size);
+	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u;
+}
+
+/* What is wrong with an image of size bytes beyond its records. */
+static unsigned damage_of(const uint8_t image[LF_SIZE], size_t size)
+{
+	uint16_t major, minor;
+	unsigned d = size < LF_SIZE ? LF_DMG_SHORT : 0;
+	switch (lockfile_check_header(image + LF_OFF_HEADER, &major, &minor)) {
+	case LF_OK: break;
+	case LF_E_VERSION: d |= LF_DMG_FOREIGN; break;
+	default: d |= LF_DMG_HEADER; break;
+	}
+	return d;
 }
 
 int lockfile_read(struct lockfile *lf, struct lf_view *v)
 {
 	uint8_t image[LF_SIZE];
+	size_t size;
+	int r = read_image(lf, image, &size);
+	if (r < 0)
+		return r;
+	if (size < LF_SIZE)
+		return -ENODATA;
+	/* The header was checked at open; a file rewritten since is not ours
+	 * to report on. */
+	if (damage_of(image, size))
+		return -EBADMSG;
+	lockfile_decode(image, v);
+	return 0;
+}
+
+int lockfile_read_any(struct lockfile *lf, struct lf_view *v)
+{
+	uint8_t image[LF_SIZE];
+	size_t size;
+	int r = read_image(lf, image, &size);
+	if (r < 0)
+		return r;
+	lockfile_decode(image, v);
+	v->damage = damage_of(image, size);
+	v->size = (uint32_t)size;
+	return 0;
+}
+
+int lockfile_repair(struct lockfile *lf, const struct lf_live *live, int slot, const struct lf_slot *s)
+{
+	if (lf->readonly)
+		return -EBADF;
+	if (slot < 0 || slot >= LF_SLOTS)
+		return -EINVAL;
+	uint8_t image[LF_SIZE];
+	size_t size;
+	int r = record_lock(lf, F_WRLCK);
+	if (r < 0)
+		return r;
+	r = pread_zero(lf->fd, image, sizeof(image), 0, &size);
+	unsigned damage = 0;
+	struct lf_live now;
+	enum lf_rec live_rec = LF_REC_EMPTY;
+	if (r == 0) {
+		damage = damage_of(image, size);
+		live_rec = lockfile_decode_live(image + LF_OFF_LIVE, &now);
+	}
+	/* Never over another node's good record: that is what a node that
+	 * took the role looks like, and this one must fence, not fight. Nor
+	 * into a file another format's program has taken over. */
+	if (r == 0 && live_rec == LF_REC_OK && (now.epoch != live->epoch || memcmp(now.id, live->id, LF_ID_SIZE) != 0))
+		r = -ESTALE;
+	if (r == 0 && (damage & LF_DMG_FOREIGN))
+		r = -EBADMSG;
+	int fixed = 0;
+	if (r == 0 && size < LF_SIZE) {
+		/* Zeros are what a record never written reads as: EMPTY. */
+		static const uint8_t zeros[LF_SIZE];
+		r = full_pwrite(lf->fd, zeros, LF_SIZE - size, (off_t)size);
+		fixed |= LF_FIX_LENGTH;
+	}
+	if (r == 0 && (damage & LF_DMG_HEADER)) {
+		uint8_t head[LF_HEADER_SIZE];
+		lockfile_encode_header(head);
+		r = full_pwrite(lf->fd, head, sizeof(head), LF_OFF_HEADER);
+		fixed |= LF_FIX_HEADER;
+	}
+	if (r == 0 && live_rec != LF_REC_OK) {
+		uint8_t rec[LF_LIVE_SIZE];
+		lockfile_encode_live(rec, live);
+		r = full_pwrite(lf->fd, rec, sizeof(rec), LF_OFF_LIVE);
+		fixed |= LF_FIX_LIVE;
+	}
+	if (r == 0 && memcmp(image + LF_OFF_NODE_ID, live->id, LF_ID_SIZE) != 0) {
+		r = full_pwrite(lf->fd, live->id, LF_ID_SIZE, LF_OFF_NODE_ID);
+		fixed |= LF_FIX_NODE_ID;
+	}
+	struct lf_slot mine;
+	const uint8_t *at = image + LF_OFF_SLOTS + (size_t)slot * LF_SLOT_SIZE;
+	if (r == 0 && (lockfile_decode_slot(at, &mine) != LF_REC_OK || memcmp(mine.id, s->id, LF_ID_SIZE) != 0)) {
+		uint8_t rec[LF_SLOT_SIZE];
+		lockfile_encode_slot(rec, s);
+		r = full_pwrite(lf->fd, rec, sizeof(rec), LF_OFF_SLOTS + (off_t)slot * LF_SLOT_SIZE);
+		fixed |= LF_FIX_SLOT;
+	}
+	/* Status last, as in every write: a reader that sees L sees whose.
+	 * F stays: a request is for the live node's check to answer. */
+	uint8_t status = image[LF_OFF_STATUS];
+	if (r == 0 && status != LF_LIVE && status != LF_FAILBACK) {
+		uint8_t b = LF_LIVE;
+		r = full_pwrite(lf->fd, &b, 1, LF_OFF_STATUS);
+		fixed |= LF_FIX_STATUS;
+	}
+	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	return r < 0 ? r : u < 0 ? u : fixed;
+}
+
+int lockfile_slot_is(struct lockfile *lf, int slot, const uint8_t id[LF_ID_SIZE])
+{
+	if (slot < 0 || slot >= LF_SLOTS)
+		return -EINVAL;
+	uint8_t rec[LF_SLOT_SIZE];
 	int r = record_lock(lf, F_RDLCK);
 	if (r < 0)
 		return r;
-	r = full_pread(lf->fd, image, sizeof(image), 0);
+	int sh = is_short(lf);
+	r = sh < 0 ? sh
+	    : sh   ? -ENODATA
+		   : pread_zero(lf->fd, rec, sizeof(rec), LF_OFF_SLOTS + (off_t)slot * LF_SLOT_SIZE, NULL);
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	if (r < 0)
 		return r;
 	if (u < 0)
 		return u;
-	/* The header was checked at open; a file rewritten since is not ours. */
-	uint16_t major, minor;
-	if (lockfile_check_header(image + LF_OFF_HEADER, &major, &minor) != LF_OK)
-		return -EBADMSG;
-	lockfile_decode(image, v);
-	return 0;
+	struct lf_slot s;
+	return lockfile_decode_slot(rec, &s) == LF_REC_OK && memcmp(s.id, id, LF_ID_SIZE) == 0;
 }
 
 int lockfile_write_status(struct lockfile *lf, char status)
 {
 	uint8_t b = (uint8_t)status;
 	struct piece p = { &b, 1, LF_OFF_STATUS };
-	return locked_write(lf, &p, 1);
+	return locked_write(lf, &p, 1, true);
+}
+
+/* A live record says which file it was written on: the one this open
+ * holds, whatever the caller filled in. */
+static void encode_live_here(const struct lockfile *lf, uint8_t rec[LF_LIVE_SIZE], const struct lf_live *live)
+{
+	struct lf_live l = *live;
+	l.file_id = lf->file_id;
+	l.path_hash = lf->path_hash;
+	lockfile_encode_live(rec, &l);
 }
 
 int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *live)
 {
 	uint8_t rec[LF_LIVE_SIZE], b = (uint8_t)status;
-	lockfile_encode_live(rec, live);
+	encode_live_here(lf, rec, live);
 	/* Record first, status last: a reader that sees L sees whose it is. */
 	struct piece p[] = {
 		{ rec, sizeof(rec), LF_OFF_LIVE },
 		{ live->id, LF_ID_SIZE, LF_OFF_NODE_ID },
 		{ &b, 1, LF_OFF_STATUS },
 	};
-	return locked_write(lf, p, status ? 3 : 2);
+	return locked_write(lf, p, status ? 3 : 2, false);
 }
 
 int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t decided_seq)
@@ -436,9 +609,9 @@ int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t 
 	uint8_t status = 0, rec[LF_REQUEST_SIZE];
 	struct lf_request req;
 	bool keep_f = false;
-	r = full_pread(lf->fd, &status, 1, LF_OFF_STATUS);
+	r = pread_zero(lf->fd, &status, 1, LF_OFF_STATUS, NULL);
 	if (r == 0 && status == LF_FAILBACK) {
-		r = full_pread(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST);
+		r = pread_zero(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST, NULL);
 		/* F for the request the decision saw is ours to clear; F for
 		 * one that came since is the new live node's to act on. */
 		keep_f =
@@ -446,7 +619,7 @@ int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t 
 	}
 	if (r == 0) {
 		uint8_t lrec[LF_LIVE_SIZE], b = LF_LIVE;
-		lockfile_encode_live(lrec, live);
+		encode_live_here(lf, lrec, live);
 		r = full_pwrite(lf->fd, lrec, sizeof(lrec), LF_OFF_LIVE);
 		if (r == 0)
 			r = full_pwrite(lf->fd, live->id, LF_ID_SIZE, LF_OFF_NODE_ID);
@@ -466,12 +639,12 @@ int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live)
 		return r;
 	uint8_t rec[LF_LIVE_SIZE];
 	struct lf_live now;
-	r = full_pread(lf->fd, rec, sizeof(rec), LF_OFF_LIVE);
+	r = pread_zero(lf->fd, rec, sizeof(rec), LF_OFF_LIVE, NULL);
 	if (r == 0) {
 		bool ours = lockfile_decode_live(rec, &now) == LF_REC_OK && now.epoch == live->epoch &&
 			    memcmp(now.id, live->id, LF_ID_SIZE) == 0;
 		if (ours) {
-			lockfile_encode_live(rec, live);
+			encode_live_here(lf, rec, live);
 			r = full_pwrite(lf->fd, rec, sizeof(rec), LF_OFF_LIVE);
 		} else {
 			r = -ESTALE;
@@ -479,6 +652,25 @@ int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live)
 	}
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u;
+}
+
+int lockfile_still_at_path(struct lockfile *lf)
+{
+	struct stat held, named;
+	if (fstat(lf->fd, &held) < 0)
+		return -errno;
+	if (held.st_nlink == 0)
+		return 0; /* deleted: no path names it any more */
+	/* Not followed, as every open of the path is O_NOFOLLOW: a link put
+	 * there is not our file either. */
+	if (lstat(lf->path, &named) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	return named.st_dev == held.st_dev && named.st_ino == held.st_ino;
+}
+
+bool lockfile_live_here(const struct lockfile *lf, const struct lf_live *live)
+{
+	return live->file_id != 0 && live->file_id == lf->file_id && live->path_hash == lf->path_hash;
 }
 
 bool lockfile_fs_is_local(long f_type)
@@ -541,9 +733,9 @@ int lockfile_clear_request(struct lockfile *lf, int64_t seq)
 		return r;
 	uint8_t status, rec[LF_REQUEST_SIZE];
 	struct lf_request req;
-	r = full_pread(lf->fd, &status, 1, LF_OFF_STATUS);
+	r = pread_zero(lf->fd, &status, 1, LF_OFF_STATUS, NULL);
 	if (r == 0)
-		r = full_pread(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST);
+		r = pread_zero(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST, NULL);
 	if (r == 0) {
 		bool ok = lockfile_decode_request(rec, &req) == LF_REC_OK;
 		bool same = seq < 0 ? !ok : ok && req.seq == (uint64_t)seq;
@@ -567,14 +759,17 @@ int lockfile_write_request(struct lockfile *lf, struct lf_request *req)
 		return r;
 	uint8_t rec[LF_REQUEST_SIZE], b = LF_FAILBACK, status = 0;
 	struct lf_request prev;
-	r = full_pread(lf->fd, &status, 1, LF_OFF_STATUS);
+	r = pread_zero(lf->fd, &status, 1, LF_OFF_STATUS, NULL);
 	/* Only into a live group, checked in the same hold as the write: F
 	 * in a paused or new group would let a backup start it (found by the
-	 * model: a pause between a requester's read and its write). */
+	 * model: a pause between a requester's read and its write). Nor into
+	 * a file damaged shorter than the format: the live node mends it. */
 	if (r == 0 && status != LF_LIVE && status != LF_FAILBACK)
 		r = -EAGAIN;
+	if (r == 0 && (r = is_short(lf)) == 1)
+		r = -EAGAIN;
 	if (r == 0)
-		r = full_pread(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST);
+		r = pread_zero(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST, NULL);
 	if (r == 0) {
 		uint64_t last = lockfile_decode_request(rec, &prev) == LF_REC_OK ? prev.seq : 0;
 		req->seq = last + 1 > (uint64_t)INT64_MAX ? 1 : last + 1;
@@ -595,7 +790,7 @@ int lockfile_write_slot(struct lockfile *lf, int slot, const struct lf_slot *s)
 	uint8_t rec[LF_SLOT_SIZE];
 	lockfile_encode_slot(rec, s);
 	struct piece p = { rec, sizeof(rec), LF_OFF_SLOTS + (off_t)slot * LF_SLOT_SIZE };
-	return locked_write(lf, &p, 1);
+	return locked_write(lf, &p, 1, true);
 }
 
 /* --- open, create, refuse ---------------------------------------------------- */
@@ -608,6 +803,42 @@ static int fail(struct lockfile *lf, enum lf_err err, int errno_value)
 		close(lf->fd);
 	lf->fd = -1;
 	return -1; /* path is kept for lockfile_strerror; lockfile_close frees it */
+}
+
+/* Who the open file is, for the live records written through it: its
+ * inode number, which a copy or a restore does not keep, and a hash of
+ * its path, which a file moved in from elsewhere does not share. The path
+ * is taken within the file system (from the highest directory on the
+ * file's device), so that hosts mounting one share at different places
+ * agree; a path that cannot be resolved gives a hash no other node has,
+ * which only costs a wait (protocol.md §5.8), never safety. */
+static void identify(struct lockfile *lf, const struct stat *st)
+{
+	lf->file_id = (uint64_t)st->st_ino;
+	lf->path_hash = 0;
+	char *canon = realpath(lf->path, NULL);
+	char *slash = canon ? strrchr(canon, '/') : NULL;
+	if (!slash) {
+		free(canon);
+		return;
+	}
+	size_t root = (size_t)(slash - canon);
+	for (size_t len = root;;) {
+		char c = canon[len];
+		canon[len] = '\0';
+		struct stat ds;
+		bool same = stat(len ? canon : "/", &ds) == 0 && ds.st_dev == st->st_dev;
+		canon[len] = c;
+		if (!same)
+			break;
+		root = len;
+		if (len == 0)
+			break;
+		while (len > 0 && canon[--len] != '/')
+			;
+	}
+	lf->path_hash = lockfile_crc32c(canon + root, strlen(canon + root));
+	free(canon);
 }
 
 /* Format an empty file. Two nodes may race here: the write lock on the
@@ -640,6 +871,28 @@ static int format_if_empty(struct lockfile *lf)
 
 int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 {
+	return lockfile_open_as(lf, path, mode, LF_GROUP_ANY);
+}
+
+/* The mode of a file this open created: shared with its group only when
+ * that group is the one asked for (set here when the file system lets
+ * us), else private to its owner, so that it passes the node's own check
+ * of who may read or write it (trust.h). */
+static int share(int fd, gid_t group)
+{
+	struct stat st;
+	mode_t m = 0660;
+	if (group != LF_GROUP_ANY) {
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		if (group == (gid_t)-1 || (st.st_gid != group && fchown(fd, (uid_t)-1, group) < 0))
+			m = 0600;
+	}
+	return fchmod(fd, m) < 0 ? -errno : 0;
+}
+
+int lockfile_open_as(struct lockfile *lf, const char *path, enum lf_open mode, gid_t group)
+{
 	bool create = mode == LF_OPEN_CREATE;
 	memset(lf, 0, sizeof(*lf));
 	lf->fd = -1;
@@ -668,7 +921,7 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 	int flags = (lf->readonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
 	bool created = false;
 	if (create) {
-		lf->fd = open(path, flags | O_CREAT | O_EXCL, 0660);
+		lf->fd = open(path, flags | O_CREAT | O_EXCL, group == LF_GROUP_ANY ? 0660 : 0600);
 		created = lf->fd >= 0;
 	}
 	if (lf->fd < 0 && (!create || errno == EEXIST))
@@ -682,8 +935,9 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 	}
 	/* Nodes of other hosts may run as other users of one group: the file
 	 * is group-writable whatever this process's umask. */
-	if (created && fchmod(lf->fd, 0660) < 0)
-		return fail(lf, LF_E_SYS, errno);
+	int sr = created ? share(lf->fd, group) : 0;
+	if (sr < 0)
+		return fail(lf, LF_E_SYS, -sr);
 	if (fstat(lf->fd, &st) < 0)
 		return fail(lf, LF_E_SYS, errno);
 	if (!S_ISREG(st.st_mode)) {
@@ -730,6 +984,7 @@ int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode)
 	enum lf_err e = lockfile_check_header(head + LF_OFF_HEADER, &lf->major, &lf->minor);
 	if (e != LF_OK)
 		return fail(lf, e, 0);
+	identify(lf, &st);
 	return 0;
 }
 

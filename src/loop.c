@@ -26,6 +26,7 @@
 #include "understudy/log.h"
 #include "understudy/notify.h"
 #include "understudy/supervise.h"
+#include "understudy/text.h"
 #include "understudy/worker.h"
 
 extern char **environ;
@@ -58,7 +59,7 @@ struct loop {
 	bool live_by_failback; /* on-failback too when ready */
 	bool ready_once;       /* on-live ran for this term as live */
 	int64_t took_role_at, spawned_at;
-	char wl_status[160]; /* the workload's own STATUS= */
+	char wl_status[160]; /* the workload's own STATUS=, escaped */
 	/* Readiness: the workload's notify socket, its ready pipe, a probe. */
 	int notify_fd;
 	struct msghdr nmsg;
@@ -97,9 +98,13 @@ struct loop {
 	int64_t watchdog_ms, watchdog_at, last_pet_round;
 	struct node_config node_cfg; /* with the takeover delay resolved */
 	uint8_t id[LF_ID_SIZE];
+	int name_slot;        /* JOINED: the alive slot with our name, or -1 */
+	uint32_t repair_size; /* the file's length as the check before a repair read it */
+	uint32_t name_pid;
 	uint64_t heartbeat, slot_seq;
 	char *exe;
 	char **envp;
+	char **hook_envp; /* PATH and the UNDERSTUDY_ variables only */
 	bool done, ready_sent, stopping_sent;
 };
 
@@ -136,7 +141,9 @@ static void push_job_event(struct loop *l, enum node_event type)
 		p->ev.target_alive = l->job.target_alive;
 		p->ev.target_state = l->job.target_state;
 		p->ev.backup_waiting = l->job.backup_waiting;
+		p->ev.foreign_record = !l->job.live_here;
 	}
+	p->ev.own_slot_bad = l->job.own_slot_bad;
 }
 
 static bool standing_by(enum node_state s) { return s == NODE_QUEUED || s == NODE_BACKUP || s == NODE_CLAIMING; }
@@ -155,11 +162,14 @@ static void publish(struct loop *l)
 }
 
 /* The one line systemctl status shows: what this node is doing, and for
- * whom it waits. */
+ * whom it waits. The live node's name is read from the file, where anyone
+ * who can write it put it: escaped, a newline in it cannot add a line
+ * (READY=1, MAINPID=) to the datagram, nor an ESC reach a terminal. */
 static void announce(struct loop *l)
 {
 	publish(l);
-	char status[256], since[16] = "?";
+	char status[512], since[16] = "?", live[TEXT_ESCAPED_SIZE(LF_NAME_MAX)];
+	text_escape(l->live_name, live, sizeof(live), TEXT_WORD);
 	enum node_state s = l->node.state;
 	struct tm tm;
 	if (l->live_since && localtime_r(&l->live_since, &tm))
@@ -174,13 +184,17 @@ static void announce(struct loop *l)
 		snprintf(status, sizeof(status), "STATUS=live, workload restarting");
 	else if (standing_by(s) && l->live_name[0])
 		snprintf(status, sizeof(status), "STATUS=%s, waiting behind %s",
-			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup", l->live_name);
+			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup", live);
 	else if (standing_by(s))
 		snprintf(status, sizeof(status), "STATUS=%s, waiting for the live lock",
 			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup");
+	else if (s == NODE_VERIFYING && l->node.new_file)
+		snprintf(status, sizeof(status),
+			 "STATUS=the lock file is new or was replaced: waiting for any live node of an earlier file "
+			 "to fence");
 	else if (s == NODE_VERIFYING)
 		snprintf(status, sizeof(status), "STATUS=taking over from %s: waiting out the takeover delay",
-			 l->live_name[0] ? l->live_name : "a crashed node");
+			 l->live_name[0] ? live : "a crashed node");
 	else if (s == NODE_STOPPING)
 		snprintf(status, sizeof(status), "STATUS=stopping the workload (pid %d)", (int)l->wl.pid);
 	else
@@ -201,7 +215,7 @@ static void run_hook(struct loop *l, enum hook_event e)
 	snprintf(addr, sizeof(addr), "UNDERSTUDY_LIVE_ADDRESS=%s", l->live_address);
 	snprintf(pid, sizeof(pid), "UNDERSTUDY_WORKLOAD_PID=%d", l->wl_active ? (int)l->wl.pid : 0);
 	char *extra[] = { state, node, addr, pid, NULL };
-	hook_start(&l->hooks, e, l->envp, extra, now_ms());
+	hook_start(&l->hooks, e, l->hook_envp, extra, now_ms());
 }
 
 static void remember_live(struct loop *l, const struct lf_view *v)
@@ -279,6 +293,15 @@ static void dispatch(struct loop *l)
 		l->timer_gen++;
 	}
 	enum log_level level = l->out.loud ? LOGL_WARN : LOGL_INFO;
+	if (ev->type == NODE_EV_JOINED && ev->name_taken && l->node.state == NODE_DONE) {
+		/* The node refused; only the loop knows whom it met. */
+		log_error("%s: the name '%s' is taken: the node in slot %d (pid %u on its host) has it and is "
+			  "alive in this group; two nodes of one name would both answer is-live. Refusing to join: "
+			  "give this node another name",
+			  l->lf.path, l->cfg->name, l->name_slot, (unsigned)l->name_pid);
+		announce(l);
+		return;
+	}
 	if (before != l->node.state) {
 		log_msg(level, "%s -> %s: %s", node_state_name(before), node_state_name(l->node.state),
 			l->out.why ? l->out.why : node_event_name(ev->type));
@@ -302,6 +325,9 @@ static void fill_slot(struct loop *l, struct lf_slot *s, int64_t published)
 	s->pid = (uint32_t)getpid();
 	s->seq = ++l->slot_seq;
 	snprintf(s->name, sizeof(s->name), "%s", l->cfg->name);
+	/* A copy of our live record's epoch: the next live node learns the
+	 * epoch from it when the live record is unreadable. */
+	s->epoch = l->node.epoch;
 }
 
 static void fill_live(struct loop *l, struct lf_live *v)
@@ -325,6 +351,7 @@ static struct worker_job *job(struct loop *l, enum worker_op op)
 	memset(j, 0, offsetof(struct worker_job, view));
 	j->op = op;
 	j->my_slot = l->node.slot;
+	memcpy(j->my_id, l->id, LF_ID_SIZE);
 	return j;
 }
 
@@ -356,6 +383,7 @@ static const char *op_name(enum worker_op op)
 		[WORKER_CLEAR_REQUEST] = "refusing a request",
 		[WORKER_READ] = "reading the lock file",
 		[WORKER_HEARTBEAT] = "advancing the heartbeat",
+		[WORKER_REPAIR] = "repairing the lock file",
 	};
 	return names[op];
 }
@@ -370,12 +398,47 @@ static void storage_failed(struct loop *l, int err)
 	push(l, NODE_EV_STORAGE_ERROR)->ev.err = err;
 }
 
+/* What a repair wrote, loudly: damage to the shared file is news for
+ * whoever looks after the storage. */
+static void log_repair(struct loop *l, int fixed)
+{
+	if (!fixed) {
+		log_info("%s: already mended when the repair read it", l->lf.path);
+		return;
+	}
+	static const struct {
+		int bit;
+		const char *what;
+	} parts[] = {
+		{ LF_FIX_LENGTH, "length" },   { LF_FIX_HEADER, "header" }, { LF_FIX_LIVE, "live record" },
+		{ LF_FIX_NODE_ID, "node id" }, { LF_FIX_SLOT, "own slot" }, { LF_FIX_STATUS, "status byte (L)" },
+	};
+	char what[160] = "";
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		if (fixed & parts[i].bit)
+			snprintf(what + strlen(what), sizeof(what) - strlen(what), "%s%s", what[0] ? ", " : "",
+				 parts[i].what);
+	if (fixed & LF_FIX_LENGTH)
+		log_warn("%s: damaged lock file repaired: %s (it was %u bytes long, the format's %d)", l->lf.path, what,
+			 (unsigned)l->repair_size, LF_SIZE);
+	else
+		log_warn("%s: damaged lock file repaired: %s", l->lf.path, what);
+}
+
 static void on_job_done(struct loop *l)
 {
 	l->job_pending = false;
 	l->interrupt_at = l->job_deadline = 0;
 	struct worker_job *j = &l->job;
 	int r = j->res;
+	if (j->replaced && (r >= 0 || r == -EAGAIN || r == -EINTR)) {
+		if (l->job_is_tick && r == 0 && j->op == WORKER_HEARTBEAT)
+			l->last_round = now_ms();
+		log_warn("%s no longer names the file this node has open: it was deleted, renamed or replaced",
+			 l->lf.path);
+		push(l, NODE_EV_REPLACED);
+		return;
+	}
 	if (l->job_is_tick) {
 		if (r == 0 && j->op == WORKER_HEARTBEAT)
 			l->last_round = now_ms();
@@ -392,7 +455,11 @@ static void on_job_done(struct loop *l)
 		if (r >= 0) {
 			if (j->have_view)
 				remember_live(l, &j->view);
-			push(l, NODE_EV_JOINED)->ev.slot = r;
+			struct pending *p = push(l, NODE_EV_JOINED);
+			p->ev.slot = r;
+			p->ev.name_taken = j->name_slot >= 0;
+			l->name_slot = j->name_slot;
+			l->name_pid = j->name_pid;
 			return;
 		}
 		if (r == -ENOSPC)
@@ -407,6 +474,19 @@ static void on_job_done(struct loop *l)
 		}
 		if (r == -EAGAIN || r == -EINTR) {
 			push_job_event(l, NODE_EV_BUSY);
+			return;
+		}
+		break;
+	case WORKER_REPAIR:
+		if (r >= 0) {
+			log_repair(l, r);
+			return;
+		}
+		if (r == -ESTALE || r == -EBADMSG) {
+			/* Nothing written; the next check reads why and fences. */
+			log_warn("%s: not repaired: %s", l->lf.path,
+				 r == -ESTALE ? "the live record is another node's now"
+					      : "the header is another format's now");
 			return;
 		}
 		break;
@@ -613,7 +693,11 @@ static void run_action(struct loop *l, const struct node_action *a)
 	switch (a->kind) {
 	case NODE_A_CLAIM_SLOT:
 		j = job(l, WORKER_CLAIM_SLOT);
-		j->want_view = true; /* who is live, for STATUS= and hooks */
+		j->want_view = true; /* who is live, for STATUS= and hooks; and the name check */
+		if (l->cfg->previous_id) {
+			j->has_prev_id = true;
+			memcpy(j->prev_id, l->cfg->previous_id, LF_ID_SIZE);
+		}
 		fill_slot(l, &j->slot, LF_SLOT_JOINING);
 		submit(l, false);
 		return;
@@ -687,6 +771,16 @@ static void run_action(struct loop *l, const struct node_action *a)
 		if (a->arg)
 			fence_hook(l);
 		stop(l);
+		return;
+	case NODE_A_REPAIR:
+		/* Our records as we would write them now: the live record at our
+		 * epoch and the next heartbeat, our slot as we publish it. */
+		j = job(l, WORKER_REPAIR);
+		l->repair_size = l->current.has_view ? l->current.view.size : 0;
+		fill_live(l, &j->live);
+		fill_slot(l, &j->slot,
+			  (int64_t)node_slot_state(l->node.state) | (int64_t)node_slot_flags(l->node.state) << 8);
+		submit(l, false);
 		return;
 	case NODE_A_READ:
 		j = job(l, WORKER_READ);
@@ -781,7 +875,8 @@ static void on_notify(struct loop *l, int len)
 			l->reloading = false;
 			ready(l, "READY=1");
 		} else if (!strncmp(line, "STATUS=", 7)) {
-			snprintf(l->wl_status, sizeof(l->wl_status), "%s", line + 7);
+			/* Shown by systemctl status: its bytes are the workload's. */
+			text_escape(line + 7, l->wl_status, sizeof(l->wl_status), 0);
 			changed = true;
 		} else if (!strcmp(line, "RELOADING=1")) {
 			log_info("workload (pid %d) reloading", (int)cred.pid);
@@ -849,7 +944,7 @@ static void command_probe(struct loop *l, int64_t now)
 {
 	if (l->probe_pid)
 		return; /* still running: killed at its deadline */
-	pid_t pid = hook_spawn(l->cfg->ready_argv, l->envp);
+	pid_t pid = hook_spawn(l->cfg->ready_argv, l->hook_envp);
 	if (pid < 0) {
 		log_warn("ready command %s: %s", l->cfg->ready_argv[0], strerror(-pid));
 		return;
@@ -1137,17 +1232,36 @@ static int open_error(struct lockfile *lf)
 	}
 }
 
-/* The workload's own notify socket: an abstract one, so there is no
- * file to leave behind or to protect, named after us. */
+/* The workload's own notify socket: an abstract one, so there is no file
+ * to leave behind, and none a workload run as another user would need
+ * leave to reach. An abstract name has no owner and no mode, though: any
+ * local user may bind it first, and a name made of our pid alone (as it
+ * once was) can be bound before we start, failing every `run --ready
+ * notify` with 71. So the name carries 128 bits from getrandom(2), which
+ * nobody can guess in advance; a name taken all the same is drawn again.
+ * Once bound, the name shows in /proc/net/unix and anyone may send to it:
+ * on_notify hears only the workload's own processes. */
 static int notify_socket(struct loop *l)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "understudy/%d/notify", (int)getpid());
-	int one = 1;
+	int one = 1, n = 0;
 	l->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (l->notify_fd < 0 || setsockopt(l->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
-	    bind(l->notify_fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) < 0)
+	if (l->notify_fd < 0 || setsockopt(l->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
 		return -errno;
+	for (int tries = 0;; tries++) {
+		uint8_t r[16];
+		char hex[2 * sizeof(r) + 1];
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			return errno ? -errno : -EIO;
+		for (size_t i = 0; i < sizeof(r); i++)
+			snprintf(hex + 2 * i, 3, "%02x", r[i]);
+		n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "understudy/%d/notify-%s", (int)getpid(), hex);
+		if (bind(l->notify_fd, (struct sockaddr *)&sa,
+			 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 0)
+			break;
+		if (errno != EADDRINUSE || tries == 3)
+			return -errno;
+	}
 	snprintf(l->notify_env, sizeof(l->notify_env), "NOTIFY_SOCKET=@%s", sa.sun_path + 1);
 	snprintf(l->watchdog_env, sizeof(l->watchdog_env), "WATCHDOG_USEC=%lld", (long long)l->cfg->watchdog_ms * 1000);
 	return 0;
@@ -1176,26 +1290,50 @@ static int setup(struct loop *l)
 		log_error("workload %s: %s", cfg->argv[0], strerror(-r));
 		return EX_UNAVAILABLE;
 	}
-	/* A node rejoining after the storage failed it never creates the
-	 * file: it joined it before, so a missing one means the storage is
-	 * not mounted (yet, or again: an evicted CephFS client's mount between
-	 * its unmount and its mount), and a file created there would be a
-	 * group of its own on the local disk, with this node live in it. */
-	int said = 0;
-	while (lockfile_open(&l->lf, cfg->lock_path, cfg->wait_for_storage ? LF_OPEN_WRITE : LF_OPEN_CREATE) < 0) {
+	int said = 0; /* the reason last said: an errno, or -1 for damage */
+	char why[1024];
+	for (;;) {
+		/* Before anything touches the file: one that a user we do
+		 * not trust could write, replace or lock is refused as it is
+		 * (trust.h). Checked again on each try: a rejoining node
+		 * looks as a new one does. */
+		if (trust_check(cfg->lock_path, TRUST_LOCK, &cfg->trust, why, sizeof(why)) == -EPERM) {
+			log_error("%s", why);
+			return EX_NOPERM;
+		}
+		/* A node rejoining after the storage failed it never creates
+		 * the file: it joined it before, so a missing one means the
+		 * storage is not mounted (yet, or again: an evicted CephFS
+		 * client's mount between its unmount and its mount), and a
+		 * file created there would be a group of its own on the local
+		 * disk, with this node live in it. */
+		enum lf_open mode = cfg->wait_for_storage ? LF_OPEN_WRITE : LF_OPEN_CREATE;
+		if (lockfile_open_as(&l->lf, cfg->lock_path, mode, cfg->trust.group) == 0)
+			break;
 		int e = l->lf.errno_value;
 		bool lost = l->lf.err == LF_E_SYS &&
 			    (e == ENOTCONN || e == EIO || e == ESTALE || e == ETIMEDOUT || e == EHOSTDOWN ||
 			     e == ENOLCK || e == EAGAIN || e == ESHUTDOWN || e == ENOENT);
-		if (!cfg->wait_for_storage || !lost)
+		/* The file was ours when this node last had it open: damage
+		 * since (short, a broken header) is the live node's to mend. */
+		bool damaged = l->lf.err == LF_E_SHORT || l->lf.err == LF_E_MAGIC || l->lf.err == LF_E_HEADER;
+		if (!cfg->wait_for_storage || !(lost || damaged))
 			return open_error(&l->lf);
 		/* Rejoining after the storage failed us: it may not answer yet
 		 * (a FUSE client reports ENOTCONN until it reconnects; an evicted
 		 * CephFS client ESHUTDOWN until someone mounts it again). Said
 		 * again whenever the reason changes. */
-		if (e != said)
+		int reason = damaged ? -1 : e;
+		if (reason != said && damaged)
+			log_warn("%s: damaged since this node last had it open (%s): waiting for the live node to "
+				 "repair it",
+				 cfg->lock_path,
+				 l->lf.err == LF_E_SHORT   ? "shorter than the format"
+				 : l->lf.err == LF_E_MAGIC ? "its magic is gone"
+							   : "its header checksum fails");
+		else if (reason != said)
 			log_warn("%s: %s; waiting for the storage to answer", cfg->lock_path, log_strerror(e));
-		said = e;
+		said = reason;
 		lockfile_close(&l->lf);
 		struct timespec second = { 1, 0 };
 		nanosleep(&second, NULL);
@@ -1209,10 +1347,13 @@ static int setup(struct loop *l)
 		extra[0] = l->notify_env;
 		extra[1] = cfg->watchdog_ms ? l->watchdog_env : NULL;
 	}
-	if (!(l->envp = build_env(cfg, extra)) || getrandom(l->id, sizeof(l->id), 0) != (ssize_t)sizeof(l->id)) {
+	if (!(l->envp = build_env(cfg, extra)) || !(l->hook_envp = hook_environment(l->envp)) ||
+	    getrandom(l->id, sizeof(l->id), 0) != (ssize_t)sizeof(l->id)) {
 		log_error("setting up: %s", strerror(errno));
 		return EX_OSERR;
 	}
+	if (cfg->id_out)
+		memcpy(cfg->id_out, l->id, LF_ID_SIZE);
 	l->node_cfg = cfg->node;
 	/* statfs can hang like any call on the storage; at start, before
 	 * any workload, that only delays joining. */
@@ -1226,6 +1367,16 @@ static int setup(struct loop *l)
 			 local == 1 ? "local file system, one kernel arbitrates every lock"
 				    : "networked file system: fence timeout plus two heartbeats");
 	}
+	/* A file whose live record was not written on it (new, copied,
+	 * restored, moved in): a live node of the file that was at the path
+	 * before notices within a check interval and kills its workload at
+	 * once; a second interval covers the kill. On networked storage its
+	 * checks may hang instead, and it fences within the fence timeout:
+	 * the takeover delay covers that, as after a crash (protocol.md
+	 * §5.8). Every node of a group is to use the same check interval. */
+	l->node_cfg.new_file_wait_ms = 2 * cfg->check_ms;
+	if (l->node_cfg.takeover_delay_ms > l->node_cfg.new_file_wait_ms)
+		l->node_cfg.new_file_wait_ms = l->node_cfg.takeover_delay_ms;
 	const char *wd = getenv("WATCHDOG_USEC"), *wd_pid = getenv("WATCHDOG_PID");
 	if (wd && (!wd_pid || atol(wd_pid) == (long)getpid()) && atoll(wd) > 0) {
 		/* At least 2 ms: half of it is the pet interval, and 0 would spin. */
@@ -1310,6 +1461,7 @@ out:
 		close(l->sfd);
 	lockfile_close(&l->lf);
 	free(l->exe);
+	free(l->hook_envp);
 	if (l->envp) {
 		for (size_t i = 0; l->envp[i]; i++)
 			if (strncmp(l->envp[i], "UNDERSTUDY_", 11) == 0)

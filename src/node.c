@@ -39,6 +39,41 @@ static void leave(struct node *n, int code, struct node_out *out)
 
 static bool alive_waiter(uint8_t state) { return state == LF_SLOT_QUEUED || state == LF_SLOT_WAITING; }
 
+/* Major 1 has four status letters; any other byte is damage (a new letter
+ * nodes must act on needs a new major, doc/protocol.md §2.6). */
+static bool known_status(char s) { return s == LF_NEW || s == LF_LIVE || s == LF_PAUSED || s == LF_FAILBACK; }
+
+/* A status that may mean the live node is gone without a clean stop: L,
+ * or a byte too damaged to say it was not L. */
+static bool crashed(char s) { return s == LF_LIVE || !known_status(s); }
+
+/* Damage a read found that the holder of the live lock mends (doc/protocol.md
+ * §5.10): a short file, a broken header, a live record that reads BAD or
+ * EMPTY, bytes 3-18 that are not its id, a status byte that is neither L
+ * nor F, our slot not ours. */
+static bool damaged_for_live(const struct node_event_data *ev)
+{
+	const struct lf_view *v = ev->view;
+	return (v->damage & (LF_DMG_SHORT | LF_DMG_HEADER)) || v->live_rec != LF_REC_OK ||
+	       memcmp(v->node_id, v->live.id, LF_ID_SIZE) != 0 || (v->status != LF_LIVE && v->status != LF_FAILBACK) ||
+	       ev->own_slot_bad;
+}
+
+/* Damage a waiting node sees: it decides as the bytes say (a lost record
+ * reads EMPTY) and waits for the live node to mend the rest. */
+static bool damaged_for_waiter(const struct lf_view *v) { return v->damage || !known_status(v->status); }
+
+/* The highest epoch the file shows: the live record's, and the copies in
+ * the slots (format 1.2), which survive a live record gone BAD. */
+static uint64_t epoch_seen(const struct lf_view *v)
+{
+	uint64_t e = v->live_rec == LF_REC_OK && v->live.epoch <= LF_EPOCH_MAX ? v->live.epoch : 0;
+	for (int i = 0; i < LF_SLOTS; i++)
+		if (v->slot_rec[i] == LF_REC_OK && v->slots[i].epoch > e && v->slots[i].epoch <= LF_EPOCH_MAX)
+			e = v->slots[i].epoch;
+	return e;
+}
+
 enum node_verdict node_decide(const struct node *n, const struct node_event_data *ev)
 {
 	const struct lf_view *v = ev->view;
@@ -70,15 +105,21 @@ enum node_verdict node_decide(const struct node *n, const struct node_event_data
 			return NODE_BECOME_LIVE;
 		return NODE_YIELD;
 	default:
-		/* A status byte this build does not know: do not start. */
-		return NODE_STAND_BY;
+		/* A damaged status byte: it may have said L, N or P. The primary
+		 * starts the group for each of these (after the takeover delay,
+		 * as for L); a backup would start only for L, so it stands by. */
+		return n->cfg.role == LF_ROLE_PRIMARY ? NODE_BECOME_LIVE : NODE_STAND_BY;
 	}
 }
 
 static void become_live(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	const struct lf_view *v = ev->view;
-	n->epoch = (v->live_rec == LF_REC_OK ? v->live.epoch : 0) + 1;
+	/* Higher than any epoch this node has read, whatever the live record
+	 * says now: a BAD one must not start the count again at 1. */
+	uint64_t seen = epoch_seen(v);
+	n->epoch = (seen > n->max_epoch ? seen : n->max_epoch) + 1;
+	n->max_epoch = n->epoch;
 	n->nrestarts = 0;
 	n->stop = NODE_STOP_NONE;
 	n->want_failback = false;
@@ -99,31 +140,50 @@ static void become_live(struct node *n, const struct node_event_data *ev, struct
 	out->why = v->status == LF_LIVE       ? "the live node is gone: taking over"
 		   : v->status == LF_FAILBACK ? "hand-over for this node"
 		   : v->status == LF_PAUSED   ? "group was paused: primary starts it"
-					      : "new group: primary starts it";
+		   : v->status == LF_NEW      ? "new group: primary starts it"
+					 : "the status byte is damaged and nobody is live: primary starts the group";
 }
 
-/* We hold the live lock: take the role, stand by, or let another pass. */
-static void on_live_lock(struct node *n, const struct node_event_data *ev, struct node_out *out)
+/* We hold the live lock: take the role, stand by, or let another pass.
+ * waited: this hold of the lock has already waited in VERIFYING. */
+static void take_role(struct node *n, const struct node_event_data *ev, struct node_out *out, bool waited)
 {
-	enum node_verdict verdict = node_decide(n, ev);
+	/* A file another format's program has taken over is no group to
+	 * start: wait, as for a paused one, and say so once. */
+	bool other_format = ev->view->damage & LF_DMG_FOREIGN;
+	enum node_verdict verdict = other_format ? NODE_STAND_BY : node_decide(n, ev);
 	bool was_standing_by = n->standing_by;
 	n->standing_by = verdict == NODE_STAND_BY;
 	switch (verdict) {
-	case NODE_BECOME_LIVE:
+	case NODE_BECOME_LIVE: {
+		const struct lf_view *v = ev->view;
 		/* After a crash on shared storage the old live may only be cut
 		 * off, not dead: wait until it must have fenced itself. */
-		if (ev->view->status == LF_LIVE && n->cfg.takeover_delay_ms > 0) {
-			const struct lf_view *v = ev->view;
+		bool crash = crashed(v->status) && n->cfg.takeover_delay_ms > 0;
+		/* A live record not written on this very file: the file is new,
+		 * or was copied, restored or moved in. A live node of the file
+		 * that was at the path before may still run; its next check
+		 * finds the path names another file and it fences. Wait for
+		 * that, as for a crash. */
+		bool foreign = ev->foreign_record && n->cfg.new_file_wait_ms > 0;
+		if (!waited && (crash || foreign)) {
 			n->seen_ok = v->live_rec == LF_REC_OK;
 			n->seen_heartbeat = v->live.heartbeat;
 			n->seen_epoch = v->live.epoch;
+			n->new_file = foreign;
+			int64_t delay = crash ? n->cfg.takeover_delay_ms : 0;
+			if (foreign && n->cfg.new_file_wait_ms > delay)
+				delay = n->cfg.new_file_wait_ms;
 			enter(n, NODE_VERIFYING, out);
-			emit(out, NODE_A_TIMER, n->cfg.takeover_delay_ms);
-			out->why = "the live node is gone: waiting out the takeover delay before starting";
+			emit(out, NODE_A_TIMER, delay);
+			out->why = foreign ? "the lock file is new, or its live record was written on another file: "
+					     "waiting for any live node of an earlier file at this path to fence"
+					   : "the live node is gone: waiting out the takeover delay before starting";
 			return;
 		}
 		become_live(n, ev, out);
 		return;
+	}
 	case NODE_STAND_BY:
 		emit(out, NODE_A_RELEASE_LIVE, 0);
 		/* A primary waits for the live lock itself, never behind a
@@ -131,8 +191,16 @@ static void on_live_lock(struct node *n, const struct node_event_data *ev, struc
 		if (n->cfg.role == LF_ROLE_PRIMARY)
 			enter(n, NODE_CLAIMING, out);
 		emit(out, NODE_A_TIMER, n->cfg.poll_ms);
-		if (!was_standing_by) /* once, not every poll interval */
+		if (damaged_for_waiter(ev->view)) {
+			if (!n->damage_said)
+				out->why = other_format ? "the lock file has another format's header now: standing by"
+							: "the lock file is damaged: standing by for the live node to "
+							  "repair it";
+			out->loud = !n->damage_said;
+			n->damage_said = true;
+		} else if (!was_standing_by) { /* once, not every poll interval */
 			out->why = "group is paused or new: standing by";
+		}
 		return;
 	case NODE_YIELD:
 		emit(out, NODE_A_RELEASE_LIVE, 0);
@@ -145,6 +213,11 @@ static void on_live_lock(struct node *n, const struct node_event_data *ev, struc
 		out->why = "hand-over names another node: letting it pass";
 		return;
 	}
+}
+
+static void on_live_lock(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	take_role(n, ev, out, false);
 }
 
 /* Wait for the live role: a primary for the live lock itself, a backup
@@ -217,6 +290,16 @@ static void stop_workload(struct node *n, enum node_stop_reason why, struct node
 static void joining_joined(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	n->slot = ev->slot;
+	/* Two nodes of one name would both answer is-live for it. The check
+	 * comes after our own record is written, so of two nodes of one name
+	 * joining at once the later reader always sees the earlier: at least
+	 * one refuses (both may). */
+	if (ev->name_taken) {
+		out->why = "another node alive in the group has this node's name: refusing to join";
+		out->loud = true;
+		leave(n, NODE_EXIT_CONFIG, out);
+		return;
+	}
 	if (n->cfg.role == LF_ROLE_PRIMARY) {
 		emit(out, NODE_A_TRY_LIVE, 0);
 		out->why = "primary: trying the live lock";
@@ -245,9 +328,22 @@ static void joining_busy(struct node *n, const struct node_event_data *ev, struc
 
 /* --- QUEUED, BACKUP, CLAIMING ---------------------------------------------- */
 
+/* A waiting node whose slot record was lost to damage (the live node
+ * mended the file's length, but only its own records) writes it again:
+ * a node missing from the slots is no hand-over target and its name is
+ * free for a duplicate. */
+static void rewrite_own_slot(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	if (!ev->own_slot_bad)
+		return;
+	emit(out, NODE_A_SLOT_STATE, published(n->state));
+	out->why = "this node's slot record was damaged: writing it again";
+	out->loud = true;
+}
+
 static void wait_backup(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
-	(void)n, (void)ev;
+	rewrite_own_slot(n, ev, out);
 	emit(out, NODE_A_WAIT_BACKUP, 0);
 }
 
@@ -262,7 +358,7 @@ static void queued_locked(struct node *n, const struct node_event_data *ev, stru
 
 static void wait_live(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
-	(void)ev;
+	rewrite_own_slot(n, ev, out);
 	emit(out, NODE_A_WAIT_LIVE, n->want_failback);
 }
 
@@ -272,7 +368,10 @@ static void claiming_busy(struct node *n, const struct node_event_data *ev, stru
 {
 	const struct lf_view *v = ev->view;
 	bool ours = v && v->status == LF_FAILBACK && v->request_rec == LF_REC_OK && v->request.target_slot == n->slot;
-	if (n->want_failback && v && !ours) {
+	rewrite_own_slot(n, ev, out);
+	/* A request needs a group with a live node (status L or F): a status
+	 * byte lost to damage is mended by the live node first. */
+	if (n->want_failback && v && !ours && known_status(v->status)) {
 		emit(out, NODE_A_REQUEST_FAILBACK, 0);
 		out->why = "failback request was overwritten: asking again";
 	}
@@ -301,7 +400,9 @@ static void verifying_timer(struct node *n, const struct node_event_data *ev, st
 	emit(out, NODE_A_READ, 0);
 }
 
-/* The delay is over: start only if the old live's heartbeat stood still. */
+/* The delay is over: start only if the old live's heartbeat stood still.
+ * A record that changed while this node held the live lock was written by
+ * a node that thinks it is live: never start beside it. */
 static void verifying_tick(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	const struct lf_view *v = ev->view;
@@ -318,11 +419,11 @@ static void verifying_tick(struct node *n, const struct node_event_data *ev, str
 		out->loud = true;
 		return;
 	}
-	if (v->status != LF_LIVE) {
+	if (!crashed(v->status) || (v->damage & LF_DMG_FOREIGN)) {
 		/* A request came meanwhile: decide again, as from the state that
 		 * waited for the lock (standing by keeps that state). */
 		n->state = n->holds_backup ? NODE_BACKUP : NODE_CLAIMING;
-		on_live_lock(n, ev, out);
+		take_role(n, ev, out, true);
 		return;
 	}
 	become_live(n, ev, out);
@@ -354,11 +455,26 @@ static void fence(struct node *n, const char *why, struct node_out *out)
 	enter(n, NODE_STOPPING, out);
 }
 
+/* Damage the live node finds is mended, not fenced for (doc/protocol.md
+ * §5.10): fencing left L nowhere and wrote our slot into a truncated
+ * file, which every node then refused as not ours. What it never mends
+ * is another node's good live record (that node took the role: fence) or
+ * a file another format's program has taken over. */
 static void live_tick(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	const struct lf_view *v = ev->view;
-	if (!record_ours(n, v)) {
+	if (v->damage & LF_DMG_FOREIGN) {
+		fence(n, "fenced: the lock file has another format's header now; killing the workload", out);
+		return;
+	}
+	if (v->live_rec == LF_REC_OK && !record_ours(n, v)) {
 		fence(n, "fenced: the live record is another node's; killing the workload", out);
+		return;
+	}
+	if (damaged_for_live(ev)) {
+		emit(out, NODE_A_REPAIR, (int64_t)n->epoch);
+		out->why = "the lock file is damaged: repairing what the live node owns";
+		out->loud = true;
 		return;
 	}
 	if (v->status != LF_FAILBACK)
@@ -502,6 +618,30 @@ static void live_storage_error(struct node *n, const struct node_event_data *ev,
 	fence(n, "fenced: the lock file failed; killing the workload", out);
 }
 
+/* --- the path names another file ----------------------------------------------- */
+
+/* Deleted, renamed away or replaced: nodes that start now find another
+ * file, or none, and never this one. A node that waits leaves it and
+ * joins again on whatever the path names (with --after-fence rejoin). */
+static void replaced_waiting(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	out->why = "the lock file's path names another file now (deleted, renamed or replaced): leaving this one";
+	out->loud = true;
+	leave(n, NODE_EXIT_IO, out);
+}
+
+/* The live node must not go on as live on a file nobody else can find: a
+ * node that starts on the new one waits for this (protocol.md §5.8). */
+static void live_replaced(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev;
+	fence(n,
+	      "fenced: the lock file was deleted, renamed or replaced (its path names another file now); "
+	      "killing the workload",
+	      out);
+}
+
 /* --- STOPPING -------------------------------------------------------------- */
 
 static void stopping_exited(struct node *n, const struct node_event_data *ev, struct node_out *out)
@@ -532,10 +672,29 @@ static void stopping_storage_error(struct node *n, const struct node_event_data 
  * node has it, what is left of the workload dies now. */
 static void stopping_tick(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
-	if (record_ours(n, ev->view) || n->stop == NODE_STOP_GIVEUP)
+	const struct lf_view *v = ev->view;
+	if (n->stop == NODE_STOP_GIVEUP)
+		return; /* fenced already: it writes nothing more */
+	bool foreign = v->damage & LF_DMG_FOREIGN;
+	if (foreign || (v->live_rec == LF_REC_OK && !record_ours(n, v))) {
+		stopping_storage_error(n, ev, out);
+		out->why = foreign ? "fenced: the lock file has another format's header now, while stopping"
+				   : "fenced: the live record is another node's while stopping";
 		return;
+	}
+	if (damaged_for_live(ev)) {
+		emit(out, NODE_A_REPAIR, (int64_t)n->epoch);
+		out->why = "the lock file is damaged: repairing what the live node owns while stopping";
+		out->loud = true;
+	}
+}
+
+static void stopping_replaced(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	if (n->stop == NODE_STOP_GIVEUP)
+		return; /* killed already */
 	stopping_storage_error(n, ev, out);
-	out->why = "fenced: the live record is another node's while stopping";
+	out->why = "fenced: the lock file's path names another file now, while stopping";
 }
 
 /* --- the table --------------------------------------------------------------- */
@@ -547,6 +706,7 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_BUSY] = joining_busy,
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
+		[NODE_EV_REPLACED] = replaced_waiting,
 	},
 	[NODE_QUEUED] = {
 		[NODE_EV_LOCKED] = queued_locked,
@@ -554,6 +714,7 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_TIMER] = wait_backup,
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
+		[NODE_EV_REPLACED] = replaced_waiting,
 	},
 	[NODE_BACKUP] = {
 		[NODE_EV_LOCKED] = on_live_lock,
@@ -561,6 +722,7 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_TIMER] = wait_live,
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
+		[NODE_EV_REPLACED] = replaced_waiting,
 	},
 	[NODE_CLAIMING] = {
 		[NODE_EV_LOCKED] = on_live_lock,
@@ -568,12 +730,14 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_TIMER] = wait_live,
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
+		[NODE_EV_REPLACED] = replaced_waiting,
 	},
 	[NODE_VERIFYING] = {
 		[NODE_EV_TIMER] = verifying_timer,
 		[NODE_EV_TICK] = verifying_tick,
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
+		[NODE_EV_REPLACED] = replaced_waiting,
 	},
 	[NODE_STARTING] = {
 		[NODE_EV_TICK] = live_tick,
@@ -584,6 +748,7 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_SHUTDOWN] = live_shutdown,
 		[NODE_EV_STORAGE_ERROR] = live_storage_error,
 		[NODE_EV_UNHEALTHY] = live_unhealthy,
+		[NODE_EV_REPLACED] = live_replaced,
 	},
 	[NODE_LIVE] = {
 		[NODE_EV_TICK] = live_tick,
@@ -591,12 +756,14 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_SHUTDOWN] = live_shutdown,
 		[NODE_EV_STORAGE_ERROR] = live_storage_error,
 		[NODE_EV_UNHEALTHY] = live_unhealthy,
+		[NODE_EV_REPLACED] = live_replaced,
 	},
 	[NODE_STOPPING] = {
 		[NODE_EV_EXITED] = stopping_exited,
 		[NODE_EV_TICK] = stopping_tick,
 		[NODE_EV_SHUTDOWN] = stopping_shutdown,
 		[NODE_EV_STORAGE_ERROR] = stopping_storage_error,
+		[NODE_EV_REPLACED] = stopping_replaced,
 	},
 	[NODE_DONE] = {0},
 };
@@ -620,6 +787,15 @@ void node_step(struct node *n, const struct node_event_data *ev, struct node_out
 	/* Facts that need a view are useless without one. */
 	if (!ev->view && (ev->type == NODE_EV_LOCKED || ev->type == NODE_EV_TICK) && n->state != NODE_QUEUED)
 		return;
+	if (ev->view) {
+		/* Remember the highest epoch read, for the next term as live;
+		 * and a file read whole again ends an episode of damage. */
+		uint64_t e = epoch_seen(ev->view);
+		if (e > n->max_epoch)
+			n->max_epoch = e;
+		if (!damaged_for_waiter(ev->view))
+			n->damage_said = false;
+	}
 	action_fn *f = actions[n->state][ev->type];
 	if (f)
 		f(n, ev, out);
@@ -650,6 +826,7 @@ const char *node_event_name(enum node_event e)
 		[NODE_EV_STORAGE_ERROR] = "storage-error",
 		[NODE_EV_READY] = "ready",
 		[NODE_EV_UNHEALTHY] = "unhealthy",
+		[NODE_EV_REPLACED] = "replaced",
 	};
 	return (unsigned)e < NODE_NEVENTS ? names[e] : "unknown";
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "understudy/lockfile.h"
+#include "understudy/text.h"
 
 int options_duration(const char *s, int64_t *ms)
 {
@@ -58,6 +59,63 @@ int options_name(const char *s)
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)s[i]) && !strchr(".-_@:", s[i]))
 			return -EINVAL;
+	return 0;
+}
+
+/* Why s was refused, with the byte at fault shown as a terminal cannot
+ * take it (\x1b), and where it is: the value shown may be cut. */
+static int refuse_byte(char *why, size_t n, const char *s, const char *bad, const char *rule)
+{
+	char shown[100], byte[8];
+	snprintf(why, n, "'%s': %s (byte %zu) is not allowed in %s", text_escape(s, shown, sizeof(shown), 0),
+		 text_byte((unsigned char)*bad, byte, sizeof(byte)), (size_t)(bad - s) + 1, rule);
+	return -EINVAL;
+}
+
+int options_name_check(const char *s, char *why, size_t n)
+{
+	static const char rule[] = "a node name: 1 to 63 letters, digits or . - _ @ :";
+	if (options_name(s) == 0)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(".-_@:", *p))
+			return refuse_byte(why, n, s, p, rule);
+	char shown[100];
+	snprintf(why, n, "'%s' is not %s", text_escape(s, shown, sizeof(shown), 0), rule);
+	return -EINVAL;
+}
+
+int options_published_address(const char *s, char *why, size_t n)
+{
+	const char *bad = text_unprintable(s, TEXT_WORD);
+	if (bad)
+		return refuse_byte(why, n, s, bad, "an address: printable ASCII without blanks");
+	if (strlen(s) > LF_ADDR_MAX) {
+		char shown[100];
+		snprintf(why, n, "'%s' is longer than %d bytes", text_escape(s, shown, sizeof(shown), 0), LF_ADDR_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int options_lock_path(const char *s, char *why, size_t n)
+{
+	/* Only control characters: a path is the operator's, and may well be
+	 * UTF-8, but one that ends a line would forge the messages naming it. */
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return refuse_byte(why, n, s, p, "a lock path (a control character)");
+	/* A relative path is resolved against each manager's working
+	 * directory (/ under systemd): every host would lock a file of its
+	 * own, and each would run the workload. */
+	if (s[0] != '/') {
+		char shown[100];
+		snprintf(why, n,
+			 "'%s' is not an absolute path: each host would lock a file of its own (relative to its "
+			 "working directory, / under systemd)",
+			 text_escape(s, shown, sizeof(shown), 0));
+		return -EINVAL;
+	}
 	return 0;
 }
 

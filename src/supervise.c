@@ -4,12 +4,14 @@
 #include <dirent.h>
 #include <grp.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -97,6 +99,27 @@ void supervise_child_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* The workload's copy of the lock file's descriptor, moved to the highest
+ * number the descriptor limit allows. A process that dies has its files
+ * closed by the kernel in descriptor order, and the live lock goes with
+ * the last copy of this one: the next live node must not start while the
+ * dying workload still holds files it opened (its data files, a socket, a
+ * FUSE or NFS file whose close flushes writes), so this one is to be
+ * closed last. A workload that raises its limit and opens more can still
+ * place some above it. Returns the descriptor to keep open on exec (the
+ * original one, close-on-exec, then goes with the exec). */
+static int keep_last(int keep_fd, int errpipe, int pass_fd_as)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX)
+		return keep_fd;
+	int top = (int)rl.rlim_cur - 1;
+	if (top <= keep_fd || top == errpipe || top == pass_fd_as)
+		return keep_fd;
+	/* dup3 without O_CLOEXEC: the copy stays open across the exec. */
+	return dup3(keep_fd, top, 0) == top ? top : keep_fd;
+}
+
 /* In the child, between fork and exec: only async-signal-safe calls. A
  * failed chdir or id switch is reported through the exec error pipe like
  * a failed exec: the workload must never run in the wrong place or with
@@ -125,6 +148,8 @@ static void child(const char *path, char *const argv[], char *const envp[], int 
 		else if (!e && dup2(as->pass_fd, as->pass_fd_as) < 0) /* dup2 leaves the new one open on exec */
 			e = errno;
 	}
+	if (keep_fd >= 0 && !e)
+		keep_fd = keep_last(keep_fd, errpipe, as && as->pass_fd >= 0 ? as->pass_fd_as : -1);
 	if (keep_fd >= 0)
 		fcntl(keep_fd, F_SETFD, 0);
 	if (as && as->dir && chdir(as->dir) < 0)

@@ -30,14 +30,21 @@ static int wait_lock(struct worker *w, enum lf_lock which)
 /* Read the file and the facts a decision needs beyond it. */
 static int read_view(struct worker *w, struct worker_job *j)
 {
-	int r = lockfile_read(w->lf, &j->view);
+	/* The node sees a damaged file as it is, to repair or wait. */
+	int r = lockfile_read_any(w->lf, &j->view);
 	if (r < 0)
 		return r;
 	j->have_view = true;
+	j->live_here = j->view.live_rec == LF_REC_OK && lockfile_live_here(w->lf, &j->view.live);
 	j->target_alive = false;
 	j->target_state = 0;
 	j->backup_waiting = false;
 	const struct lf_view *v = &j->view;
+	/* In a short file every lost record reads EMPTY: the live node mends
+	 * the length first, and only then is a slot written again. */
+	int me = j->my_slot;
+	j->own_slot_bad = me >= 0 && me < LF_SLOTS && !(v->damage & LF_DMG_SHORT) &&
+			  (v->slot_rec[me] != LF_REC_OK || memcmp(v->slots[me].id, j->my_id, LF_ID_SIZE) != 0);
 	if (v->status == LF_FAILBACK && v->request_rec == LF_REC_OK) {
 		int t = v->request.target_slot;
 		if (t == j->my_slot && t >= 0) {
@@ -60,18 +67,49 @@ static int read_view(struct worker *w, struct worker_job *j)
 	return 0;
 }
 
+/* After our slot is claimed and written: another alive slot whose record
+ * gives our name. Our own earlier self (a rejoin after a fence, whose
+ * slot the storage may not have let go of yet) does not count. */
+static int find_name(struct worker *w, struct worker_job *j, int mine)
+{
+	j->name_slot = -1;
+	const struct lf_view *v = &j->view;
+	for (int i = 0; i < LF_SLOTS; i++) {
+		if (i == mine || v->slot_rec[i] != LF_REC_OK || strcmp(v->slots[i].name, j->slot.name) != 0)
+			continue;
+		if (j->has_prev_id && memcmp(v->slots[i].id, j->prev_id, LF_ID_SIZE) == 0)
+			continue;
+		int h = lockfile_held(w->lf, lockfile_slot_lock_offset(i));
+		if (h < 0)
+			return h;
+		if (h) {
+			j->name_slot = i;
+			j->name_pid = v->slots[i].pid;
+			return 0;
+		}
+	}
+	return 0;
+}
+
 static int run(struct worker *w, struct worker_job *j)
 {
 	int r = 0;
 	switch (j->op) {
 	case WORKER_CLAIM_SLOT:
+		j->name_slot = -1;
 		r = lockfile_claim_slot(w->lf);
 		if (r >= 0) {
 			int e = lockfile_write_slot(w->lf, r, &j->slot);
+			/* The name check reads after our record is written: of
+			 * two nodes of one name, the later reader sees the other. */
+			if (e >= 0)
+				e = read_view(w, j);
+			if (e >= 0)
+				e = find_name(w, j, r);
 			if (e < 0)
 				return e;
 		}
-		break;
+		return r;
 	case WORKER_WRITE_SLOT: r = lockfile_write_slot(w->lf, j->my_slot, &j->slot); break;
 	case WORKER_TRY_LIVE: r = lockfile_lock(w->lf, LF_LOCK_LIVE, false); break;
 	case WORKER_WAIT_LIVE:
@@ -100,6 +138,7 @@ static int run(struct worker *w, struct worker_job *j)
 			r = 0;
 		break;
 	case WORKER_READ: j->want_view = true; break;
+	case WORKER_REPAIR: r = lockfile_repair(w->lf, &j->live, j->my_slot, &j->slot); break;
 	case WORKER_HEARTBEAT:
 		/* Another's record means another is live: the read below shows
 		 * it, and the node fences. Nothing was written over it. */
@@ -111,15 +150,32 @@ static int run(struct worker *w, struct worker_job *j)
 	/* A lock just taken is read at once (the decision needs the file as
 	 * it is under the lock); a lost race or a timed-out wait only when
 	 * asked. */
-	bool got = (r == 0 && (j->op == WORKER_TRY_LIVE || j->op == WORKER_WAIT_LIVE)) ||
-		   (r >= 0 && j->op == WORKER_CLAIM_SLOT && j->want_view);
+	bool got = r == 0 && (j->op == WORKER_TRY_LIVE || j->op == WORKER_WAIT_LIVE);
 	bool missed = (r == -EAGAIN || r == -EINTR) && j->want_view;
 	if (got || missed || (r == 0 && j->want_view)) {
 		int e = read_view(w, j);
-		/* A new slot's view is only news for people: not worth losing
-		 * the slot over. */
-		if (e < 0 && j->op != WORKER_CLAIM_SLOT)
+		if (e < 0)
 			return e;
+	} else if ((r == -EAGAIN || r == -EINTR) && (j->op == WORKER_WAIT_LIVE || j->op == WORKER_WAIT_BACKUP)) {
+		/* A waiting node reads only its own slot each time its wait is
+		 * cut: a record lost to damage is written again within C. */
+		int e = lockfile_slot_is(w->lf, j->my_slot, j->my_id);
+		if (e < 0 && e != -ENODATA)
+			return e;
+		j->own_slot_bad = e == 0;
+	}
+	/* Whether the path still names our file, on the calls a node makes
+	 * anyway every interval: the live's read or heartbeat, a waiting
+	 * node's try or its wait as it ends or is cut. A stat costs no
+	 * wake-up of its own, and it runs here since it can hang like any
+	 * call on the storage. */
+	bool periodic = j->op == WORKER_TRY_LIVE || j->op == WORKER_WAIT_LIVE || j->op == WORKER_WAIT_BACKUP ||
+			j->op == WORKER_READ || j->op == WORKER_HEARTBEAT;
+	if (periodic && (r == 0 || r == -EAGAIN || r == -EINTR)) {
+		int here = lockfile_still_at_path(w->lf);
+		if (here < 0)
+			return here;
+		j->replaced = here == 0;
 	}
 	return r;
 }
@@ -138,6 +194,7 @@ static void *thread_main(void *arg)
 		w->running = true;
 		pthread_mutex_unlock(&w->mu);
 		j->have_view = false;
+		j->own_slot_bad = false;
 		w->granted = false;
 		j->res = run(w, j);
 		pthread_mutex_lock(&w->mu);

@@ -17,6 +17,7 @@
 
 enum config_key {
 	CK_LOCK,
+	CK_LOCK_OWNER,
 	CK_NAME,
 	CK_ROLE,
 	CK_ADDRESS,
@@ -93,15 +94,19 @@ struct config {
 /* The defaults: a node needs only lock, role and command on top. */
 void config_init(struct config *c);
 /* Set key to value (NULL for a bare flag) from the command line. Returns
- * 0, or -EINVAL with why ("'x' is not a duration ...") filled in. */
+ * 0, or -EINVAL with why ("'x' is not a duration ...") filled in, or
+ * -EPERM for a hook another user could change. */
 int config_set(struct config *c, enum config_key k, const char *value, char *why, size_t n);
 /* Read an INI file. Returns 0; -EINVAL with why naming file, line,
- * section and key; or -errno (unreadable, or writable by anyone) with why
- * naming the file. Settings the command line gave stay as they are. */
+ * section and key; -EPERM when a user other than root or ours could
+ * change the file or a hook it names (trust.h); or -errno (unreadable)
+ * with why naming the file. Settings the command line gave stay as they
+ * are. */
 int config_load(struct config *c, const char *path, char *why, size_t n);
 /* The checks across settings, once both sources are in, and resolving
- * the user and group. Returns 0 or -EINVAL with why; *from_file tells
- * whether a setting the check names came from the file. */
+ * the user and group. Returns 0 or -EINVAL with why (-EPERM for a probe
+ * command another user could change); *from_file tells whether a setting
+ * the check names came from the file. */
 int config_finish(struct config *c, char *why, size_t n, bool *from_file);
 /* Print every setting as "section.key = value", as the node will run. */
 void config_print(const struct config *c, FILE *f);
@@ -109,9 +114,10 @@ void config_free(struct config *c);
 
 /* The lock path a node's file names, for the commands that only look at
  * or ask the group: 0 with *lock malloc'd (and *name, when name is not
- * NULL: the node's name, or NULL if the file has none), or -errno with
- * why. */
-int config_lock_path(const char *file, char **lock, char **name, char *why, size_t n);
+ * NULL: the node's name, or NULL if the file has none; *who, when not
+ * NULL: who may own and share the lock file, from lock-owner), or -errno
+ * with why. */
+int config_lock_path(const char *file, char **lock, char **name, struct trust_who *who, char *why, size_t n);
 /* This host's default node name: the host name up to the first dot.
  * Returns a static string, or NULL if it is no valid node name. */
 const char *config_host_name(void);

@@ -7,14 +7,22 @@
 #include <stdio.h>
 
 #include "understudy/lockfile.h"
+#include "understudy/text.h"
+#include "understudy/trust.h"
 
-/* Open the group's file (LF_OPEN_READ or LF_OPEN_WRITE, never creating).
- * Returns 0, or prints "understudy CMD: PATH: what is wrong" and returns
- * the exit status: 66 no such group (or an empty file, for a write), 65 not a lock file of ours, 77 no
- * permission, 74 other I/O errors. */
-int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const char *cmd);
+/* Open the group's file (LF_OPEN_READ or LF_OPEN_WRITE, never creating),
+ * if who trusts it (trust.h). Returns 0, or prints "understudy CMD: PATH:
+ * what is wrong" and returns the exit status: 66 no such group (or an
+ * empty file, for a write), 65 not a lock file of ours, 77 no permission
+ * or a file others could write or lock, 74 other I/O errors. */
+int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const struct trust_who *who, const char *cmd);
 /* Whether another process holds slot i, the live lock or any byte. */
 bool group_held(struct lockfile *lf, int offset);
+/* A name, address or requester from the file as one word safe to print
+ * (text_escape): any node of any version, or anyone who can write the
+ * file, wrote it. Returns buf. */
+#define GROUP_SHOWN TEXT_ESCAPED_SIZE(LF_NAME_MAX)
+const char *group_show(const char *s, char buf[static GROUP_SHOWN]);
 /* Print s as a JSON string, quotes and escapes included. */
 void group_json_string(FILE *f, const char *s);
 

@@ -34,9 +34,17 @@ struct hooks {
 };
 
 /* Start argv[0] (an absolute path) with envp in a session of its own,
- * outside the workload's tree, as hooks and readiness probes run.
- * Returns its pid once the exec succeeded, or -errno. */
+ * outside the workload's tree, as hooks and readiness probes run. It runs
+ * with the manager's rights, so argv[0] is checked first as trust.h says
+ * (a refusal is logged). Returns its pid once the exec succeeded, -EPERM
+ * when refused, or -errno. */
 pid_t hook_spawn(char *const argv[], char *const envp[]);
+/* The environment hooks and probes run with: a fixed PATH of root's
+ * directories and the UNDERSTUDY_ variables of envp, nothing of the
+ * workload's (its --environment could name a user's PATH). A malloc'd
+ * vector whose strings are envp's (and one static); NULL when out of
+ * memory. */
+char **hook_environment(char *const envp[]);
 /* "live", "backup", "stop", "fence", "failback". */
 const char *hook_event_name(enum hook_event e);
 /* Start the hook for e, if there is one: argv[1] is the event's name,

@@ -1,10 +1,11 @@
 /* The health endpoint of `understudy run --http ADDR:PORT`, for load
  * balancers: GET /health (200 only on the live node with its workload
  * running) and GET /status (the JSON of `status --json`). It runs on
- * libmicrohttpd's threads and only reads what the event loop publishes,
- * so it can never hold the node back; the lock file it reads for /status
- * is opened on a thread of its own, which a hung storage may keep, never
- * the loop's. */
+ * threads of its own (libmicrohttpd's event thread, a reader of the lock
+ * file, a watch of deadlines) and only reads what the event loop
+ * publishes, so it can never hold the node back; the lock file it reads
+ * for /status is opened on the reader, which a hung storage may keep,
+ * never the loop's thread nor the one that answers /health. */
 #ifndef UNDERSTUDY_HTTP_H
 #define UNDERSTUDY_HTTP_H
 
@@ -12,16 +13,35 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* Requests served at once: more connections are refused, so a flood of
- * them costs a bounded number of threads. */
-#define HTTP_CONNECTIONS 16
+/* Connections held at once, in any state; a new one beyond it is closed
+ * at once. Each costs a descriptor and a few KiB, never a thread, so a
+ * flood of hundreds from many addresses leaves room for the probes. It
+ * is lowered to leave HTTP_FD_RESERVE of the soft RLIMIT_NOFILE to the
+ * node itself: an endpoint must never starve it of descriptors. */
+#define HTTP_CONNECTIONS 512
+#define HTTP_FD_RESERVE 256
+/* Of them, from one client address: a probe from an address that holds
+ * this many already is closed unanswered. */
 #define HTTP_CONNECTIONS_PER_IP 8
-/* A request's line and headers must fit here (it bounds their size). */
-#define HTTP_REQUEST_MEMORY 8192
-/* A connection idle this long is closed. */
-#define HTTP_IDLE_TIMEOUT_S 5
+/* A request line and headers longer than this are answered 431. */
+#define HTTP_REQUEST_MAX 8192
+/* The library's memory for one connection: twice the longest request we
+ * answer, so that a request a little over it still leaves room for the
+ * 431 (the library writes its reply into the same memory). */
+#define HTTP_CONNECTION_MEMORY 16384
+/* A connection must have sent its whole request this long after it was
+ * accepted, however it trickles in; it is closed otherwise. Every answer
+ * closes its connection too, so no connection outlives its one request
+ * by more than HTTP_IDLE_TIMEOUT_S of a client not reading the answer. */
+#define HTTP_REQUEST_TIMEOUT_MS 2000
+#define HTTP_IDLE_TIMEOUT_S 2
 /* /status waits this long for the storage, then answers 504. */
 #define HTTP_STATUS_WAIT_MS 3000
+/* The library's and our own warnings about clients: at most this many
+ * per window, then a count of those left out, so that a flood never
+ * floods the log (nor makes journald drop the node's own lines). */
+#define HTTP_LOG_BURST 5
+#define HTTP_LOG_WINDOW_MS 10000
 
 struct http_server;
 

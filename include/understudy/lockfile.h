@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Layout. The first 19 bytes are those of HornetQ/Artemis server.lock. */
 enum {
@@ -35,7 +36,8 @@ enum {
 
 #define LF_MAGIC "UNDRSTDY"
 #define LF_VERSION_MAJOR 1
-#define LF_VERSION_MINOR 1 /* 1.1: slot flags (byte 18) */
+#define LF_VERSION_MINOR                                                                                               \
+	2 /* 1.1: slot flags (byte 18); 1.2: the file's identity in the live record, the slot's epoch */
 #define LF_ID_SIZE 16
 #define LF_NAME_MAX 63 /* bytes, without the terminating NUL */
 #define LF_ADDR_MAX 63
@@ -74,6 +76,28 @@ enum lf_request_kind { LF_REQ_FAILBACK = 1, LF_REQ_SWITCHOVER = 2 };
 /* How a record read back: never written, good, or not to be trusted. */
 enum lf_rec { LF_REC_EMPTY = 0, LF_REC_OK = 1, LF_REC_BAD = 2 };
 
+/* Damage to a file that was ours when it was opened, as a read found it
+ * (lf_view.damage). Records have their own BAD; these are the rest. */
+enum {
+	LF_DMG_SHORT = 1,   /* shorter than the format: the missing bytes read as zero */
+	LF_DMG_HEADER = 2,  /* the header's magic or checksum is wrong */
+	LF_DMG_FOREIGN = 4, /* a sound header of another major or layout: not ours any more */
+};
+
+/* What lockfile_repair wrote, for the log. */
+enum {
+	LF_FIX_LENGTH = 1,  /* the file was extended to the format's length with zeros */
+	LF_FIX_HEADER = 2,  /* the header was written afresh */
+	LF_FIX_LIVE = 4,    /* the live record (it read BAD or EMPTY) */
+	LF_FIX_NODE_ID = 8, /* bytes 3-18 */
+	LF_FIX_SLOT = 16,   /* our slot record */
+	LF_FIX_STATUS = 32, /* the status byte, neither L nor F: written L */
+};
+
+/* Epochs stay below 2^63. A record with a larger one still reads OK, as
+ * it does for older nodes, but its epoch is no guide to the next. */
+#define LF_EPOCH_MAX ((uint64_t)INT64_MAX)
+
 struct lf_live {
 	uint64_t epoch;     /* +1 each time a node becomes live */
 	uint64_t heartbeat; /* advanced by the live while healthy */
@@ -83,6 +107,13 @@ struct lf_live {
 	uint32_t heartbeat_ms; /* the live's heartbeat interval */
 	char name[LF_NAME_MAX + 1];
 	char address[LF_ADDR_MAX + 1];
+	/* Format 1.2: which file the record was written on, so that a reader
+	 * can tell a record written on the file it has open from one copied,
+	 * restored or moved in with another file. Stamped by the lockfile
+	 * layer from the open it writes through; 0 and 0 in a record of an
+	 * older node: unknown. */
+	uint64_t file_id;   /* the file's inode number */
+	uint32_t path_hash; /* CRC-32C of its path within its file system */
 };
 
 struct lf_request {
@@ -103,6 +134,11 @@ struct lf_slot {
 	uint32_t pid;
 	uint64_t seq; /* +1 on every write, so a watcher sees a change */
 	char name[LF_NAME_MAX + 1];
+	/* 1.2: the epoch of this node's last term as live, 0 if it has not
+	 * been live (and in every record a 1.0 or 1.1 node writes). A copy
+	 * of the live record's epoch, from which the next live node still
+	 * learns the epoch when the live record is unreadable. */
+	uint64_t epoch;
 };
 
 /* Everything in the file as one read saw it. */
@@ -115,6 +151,8 @@ struct lf_view {
 	struct lf_request request;
 	enum lf_rec slot_rec[LF_SLOTS];
 	struct lf_slot slots[LF_SLOTS];
+	unsigned damage; /* LF_DMG_*: only lockfile_read_any reports a damaged file */
+	uint32_t size;   /* bytes the file had, at most LF_SIZE */
 };
 
 /* Why a file is refused; each has a message from lockfile_strerror(). */
@@ -138,6 +176,9 @@ struct lockfile {
 	unsigned file_type; /* with LF_E_NOTFILE: its S_IFMT bits, 0 if unknown */
 	uint16_t major, minor;
 	bool poll; /* not a local file system: lock waits are tries, never blocking */
+	/* The open file's identity, as the live records it writes carry it. */
+	uint64_t file_id;
+	uint32_t path_hash;
 };
 
 /* How often a wait for the live or backup lock tries again where lock
@@ -152,6 +193,13 @@ enum lf_open { LF_OPEN_READ = 0, LF_OPEN_CREATE = 1, LF_OPEN_WRITE = 2 };
  * lf->errno_value saying why; a file that is not ours is left
  * byte-for-byte as it was. */
 int lockfile_open(struct lockfile *lf, const char *path, enum lf_open mode);
+/* lockfile_open, but a file this open creates is shared (mode 0660) only
+ * with group, which it is given when the owner may, and is otherwise
+ * private (0600); group (gid_t)-1 makes it private. lockfile_open shares
+ * it with whatever group it got (LF_GROUP_ANY). A node creates its file
+ * so, to pass its own check of who may write or lock the file. */
+#define LF_GROUP_ANY ((gid_t)-2)
+int lockfile_open_as(struct lockfile *lf, const char *path, enum lf_open mode, gid_t group);
 /* Close the file (also after a failed open): every lock this open held
  * is released with it. */
 void lockfile_close(struct lockfile *lf);
@@ -174,14 +222,42 @@ int lockfile_held(struct lockfile *lf, int offset);
 /* The lock byte's offset for slot i. */
 static inline int lockfile_slot_lock_offset(int slot) { return LF_OFF_SLOT_LOCKS + slot; }
 
-/* Read the whole file under the record lock. */
+/* Read the whole file under the record lock. A file damaged since it was
+ * opened fails: -ENODATA when it is shorter than the format (or empty),
+ * -EBADMSG when its header no longer checks. For the commands, which
+ * report and leave. */
 int lockfile_read(struct lockfile *lf, struct lf_view *v);
+/* The same read for a node, which must see a damaged file to decide
+ * about it: returns 0 whatever the bytes, with what is wrong in
+ * v->damage (LF_DMG_*) and the records decoded from what is there
+ * (missing bytes read as zero, so a lost record reads EMPTY). */
+int lockfile_read_any(struct lockfile *lf, struct lf_view *v);
+/* Live node only: mend what the holder of the live lock owns, in one
+ * locked section that first reads the file as it is now: extend a short
+ * file to the format's length with zeros, write the header afresh if its
+ * magic or checksum is wrong, write live (and bytes 3-18) if the live
+ * record reads BAD or EMPTY, our slot record s if it is not ours, and
+ * status L if the status byte is neither L nor F; status last. Nothing
+ * else. Returns what it wrote (LF_FIX_*, 0 if nothing was damaged any
+ * more); -ESTALE, nothing written, when the live record is another
+ * node's good record (the caller has lost the role: fence); -EBADMSG,
+ * nothing written, when the header is another format's sound header. */
+int lockfile_repair(struct lockfile *lf, const struct lf_live *live, int slot, const struct lf_slot *s);
+/* Whether slot's record is the one a node with this id wrote: 1 yes, 0
+ * no (BAD, EMPTY or another id), -ENODATA when the file is shorter than
+ * the format (the live node mends that first), or -errno. A waiting node
+ * asks while it waits, so a record lost to damage is written again. */
+int lockfile_slot_is(struct lockfile *lf, int slot, const uint8_t id[LF_ID_SIZE]);
 /* Write the status byte. The live node may; a requester writes F only
- * together with its request (lockfile_write_request). */
+ * together with its request (lockfile_write_request). Into a file that
+ * has become shorter than the format it writes nothing and returns 1:
+ * only lockfile_repair makes a damaged file longer. */
 int lockfile_write_status(struct lockfile *lf, char status);
 /* Live node only: write the live record, the Artemis node id and, unless
  * status is 0 (a heartbeat, which must not overwrite a pending F), the
- * status byte, in one locked write. */
+ * status byte, in one locked write. Every live record written here, by
+ * lockfile_take_live and by lockfile_heartbeat carries this open's
+ * file_id and path_hash, whatever live says. */
 int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *live);
 /* A node taking the role: the live record, the node id and L, in one
  * locked section; but when the status is F for a request other than
@@ -195,6 +271,17 @@ int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t 
  * away, never overwrites the new live's record. 0, or -ESTALE when the
  * record is another's (the caller has lost the live role: fence). */
 int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live);
+/* Whether the path still names the file this open holds: 1 yes; 0 when
+ * it was deleted, renamed away or replaced by another file (stat of the
+ * path against fstat of the open: device and inode, and a link count of
+ * 0); -errno when the path cannot be looked at. A node whose path names
+ * another file is on a file new nodes will never find. */
+int lockfile_still_at_path(struct lockfile *lf);
+/* Whether a live record was written through an open of this very file at
+ * this path (its file_id and path_hash are this open's): false for a
+ * record copied, restored or moved in with another file, and for one of
+ * an older node, which carries no identity. */
+bool lockfile_live_here(const struct lockfile *lf, const struct lf_live *live);
 /* Whether the file system holding the open file is local to this host
  * (one kernel sees every lock), from statfs: 1 local, 0 networked or
  * unknown (FUSE counts as networked: GlusterFS and CephFS mount through
@@ -214,11 +301,14 @@ bool lockfile_fs_is_local(long f_type);
 int lockfile_clear_request(struct lockfile *lf, int64_t seq);
 /* Write the request record, then status F, in one locked section, and
  * only into a live group: -EAGAIN, nothing written, when the status is
- * not L or F. The request's seq is set there to the previous request's
+ * not L or F, or the file has become shorter than the format. The request's seq is set there to the previous request's
  * + 1, so that two requesters never write the same seq; the caller
  * learns it in req. */
 int lockfile_write_request(struct lockfile *lf, struct lf_request *req);
-/* Slot holder only: write slot i's record. */
+/* Slot holder only: write slot i's record. Into a file that has become
+ * shorter than the format it writes nothing and returns 1, as
+ * lockfile_write_status does: a slot write once made a truncated file
+ * 640 bytes long, which every node then refused as not ours. */
 int lockfile_write_slot(struct lockfile *lf, int slot, const struct lf_slot *s);
 
 /* Pure codecs, for the tests and the fuzzer: encode into exactly the

@@ -12,6 +12,7 @@
 #include "understudy/hook.h"
 #include "understudy/node.h"
 #include "understudy/supervise.h"
+#include "understudy/trust.h"
 
 /* What the node is doing, as other threads of the process (the health
  * endpoint) may read it at any time. */
@@ -34,6 +35,7 @@ enum loop_ready {
 struct loop_config {
 	struct node_config node;
 	const char *lock_path;
+	struct trust_who trust; /* who may own, write and read the lock file */
 	const char *name;
 	const char *address;
 	char *const *argv;               /* the workload, NULL-terminated */
@@ -47,6 +49,9 @@ struct loop_config {
 	int64_t hook_timeout_ms;         /* a hook still running then is killed */
 	struct supervise_as workload_as; /* the workload's directory and ids */
 	bool wait_for_storage;           /* rejoining: an open failing like lost storage is retried */
+	const uint8_t *previous_id;      /* rejoining: the id this process had, or NULL; its slot
+					  * may linger and is not another node of our name */
+	uint8_t *id_out;                 /* where loop_run leaves this node's id (LF_ID_SIZE), or NULL */
 	_Atomic int *health;             /* where the loop publishes enum loop_health, or NULL */
 	enum loop_ready ready;
 	int ready_fd;                       /* LOOP_READY_FD: its number in the workload */

@@ -39,6 +39,7 @@ enum node_event {
 	NODE_EV_STORAGE_ERROR,
 	NODE_EV_READY,     /* the workload said it serves (or its probe did), or it exec'd */
 	NODE_EV_UNHEALTHY, /* the workload stopped petting the watchdog it asked for */
+	NODE_EV_REPLACED,  /* the lock file's path no longer names our file: deleted, renamed, replaced */
 	NODE_NEVENTS
 };
 
@@ -60,6 +61,7 @@ enum node_action_kind {
 				  * arg 1: SIGKILL at once (fenced), else
 				  * SIGTERM and SIGKILL after the stop timeout */
 	NODE_A_READ,             /* read the file: TICK */
+	NODE_A_REPAIR,           /* mend what the live node owns in a damaged file (lockfile_repair) */
 	NODE_A_TIMER,            /* arg: milliseconds until NODE_EV_TIMER */
 	NODE_A_EXIT,             /* arg: the manager's exit status */
 };
@@ -99,6 +101,9 @@ struct node_config {
 	int64_t backoff_max_ms;
 	int64_t poll_ms;           /* re-check interval while standing by */
 	int64_t takeover_delay_ms; /* after a crash, how long the old heartbeat must stay still */
+	int64_t new_file_wait_ms;  /* before starting on a file whose live record was not written on it:
+				    * time for a live node of a file that was at the path before to
+				    * notice and fence (protocol.md §5.8) */
 	int64_t ready_timeout_ms;  /* a workload not ready by then failed its start; 0: no limit */
 };
 
@@ -107,6 +112,7 @@ enum {
 	NODE_EXIT_OK = 0,
 	NODE_EXIT_WORKLOAD = 69, /* EX_UNAVAILABLE: workload failed for good */
 	NODE_EXIT_IO = 74,       /* EX_IOERR: the shared file failed us */
+	NODE_EXIT_CONFIG = 78,   /* EX_CONFIG: another alive node of the group has our name */
 };
 
 #define NODE_RESTART_HISTORY 64
@@ -122,11 +128,14 @@ struct node {
 	bool handed_over;    /* handed the role over for handed_seq ... */
 	uint64_t handed_seq; /* ... so it does not take that request back */
 	bool standing_by;    /* said so once; quiet while it goes on */
+	bool new_file;       /* VERIFYING (also) for a file the live record was not written on */
 	bool seen_ok;        /* VERIFYING: the old live record as first read */
 	uint64_t seen_heartbeat, seen_epoch;
 	bool workload_running;                    /* spawned and not yet reported gone */
 	bool workload_failed;                     /* being stopped as failed: its exit is a failure */
 	uint64_t epoch;                           /* ours while live */
+	uint64_t max_epoch;                       /* the highest epoch any read has shown */
+	bool damage_said;                         /* said once that the file is damaged */
 	int64_t restart_at[NODE_RESTART_HISTORY]; /* monotonic ms of restarts */
 	int nrestarts;
 	int exit_code;
@@ -140,7 +149,13 @@ struct node_event_data {
 	bool target_alive;          /* the request's target slot is held */
 	uint8_t target_state;       /* that slot's state, if alive */
 	bool backup_waiting;        /* another node holds the backup lock */
+	bool foreign_record;        /* with the view: its live record was not written on this very file
+				     * (none yet, a copy, a file moved in, an older node's: not
+				     * lockfile_live_here) */
 	int slot;                   /* with JOINED: the slot we claimed */
+	bool name_taken;            /* with JOINED: another alive slot has our name */
+	bool own_slot_bad;          /* our slot's record is not the one we wrote
+				     * (with TICK, and BUSY while waiting) */
 	int wstatus;                /* with EXITED: waitpid status of the main process */
 	int err;                    /* with STORAGE_ERROR and SPAWN_FAILED: errno */
 };

@@ -18,5 +18,17 @@ int options_int(const char *s, long min, long max, long *out);
 int options_address(const char *s, struct sockaddr_storage *sa, socklen_t *len, char *why, size_t n);
 /* A node name: 1 to 63 bytes of letters, digits, '.', '-', '_', '@', ':'. */
 int options_name(const char *s);
+/* The same, with why naming the byte at fault (escaped: "\x1b (byte 3)")
+ * for the message. */
+int options_name_check(const char *s, char *why, size_t n);
+/* The address a node publishes for clients (--address): empty, or at most
+ * 63 bytes of printable ASCII without blanks, since every reader shows it
+ * and status --watch prints it as one word. 0, or -EINVAL with why. */
+int options_published_address(const char *s, char *why, size_t n);
+/* A group's lock path: absolute, since a relative one names another file
+ * on each host (a primary on every host), and without control
+ * characters. 0, or -EINVAL with why; commands exit 78 for it wherever it
+ * was given, as the path is the group's identity, not a typing slip. */
+int options_lock_path(const char *s, char *why, size_t n);
 
 #endif

@@ -25,6 +25,7 @@ enum worker_op {
 	WORKER_CLEAR_REQUEST, /* L, if the request is still seq */
 	WORKER_READ,          /* just read the view */
 	WORKER_HEARTBEAT,     /* advance live's heartbeat if the record is still ours */
+	WORKER_REPAIR,        /* mend what the live node owns (res: LF_FIX_* or -errno) */
 };
 
 struct worker_job {
@@ -37,13 +38,21 @@ struct worker_job {
 	struct lf_live live;
 	struct lf_slot slot;
 	struct lf_request request;
+	uint8_t my_id[LF_ID_SIZE];   /* WAIT_*, and every read: to know our slot */
+	bool has_prev_id;            /* WORKER_CLAIM_SLOT: the node this process was */
+	uint8_t prev_id[LF_ID_SIZE]; /* before a rejoin, whose slot may linger */
 	/* out */
 	int res;
+	bool replaced; /* the path no longer names our file (lockfile_still_at_path) */
 	bool have_view;
 	struct lf_view view;
+	bool live_here;       /* the view's live record was written on this very file */
 	bool target_alive;    /* the request's target slot is held (or is ours) */
 	uint8_t target_state; /* and what it says it does */
 	bool backup_waiting;  /* another open holds the backup lock */
+	bool own_slot_bad;    /* our slot's record is not ours (a file of full length) */
+	int name_slot;        /* WORKER_CLAIM_SLOT: an alive slot with our name, or -1 */
+	uint32_t name_pid;    /* and the pid its record gives */
 };
 
 struct worker {

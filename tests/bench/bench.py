@@ -91,7 +91,7 @@ class Procs:
 
     def spawn(self, argv, err=None, netns=None):
         if netns:
-            argv = ["ip", "netns", "exec", netns] + argv
+            argv = ["nsenter", "--net=/run/netns/" + netns, "--"] + argv
         errf = open(err, "w") if err else subprocess.DEVNULL
         try:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -940,6 +940,10 @@ def main():
     for part in RIGS:
         if smoke and part not in cfg.parts:
             R["skipped"].append(f"{RIGS[part][0]} rig: not in a smoke run")
+    # understudy refuses a lock file others could read or write, or one
+    # below a directory others (or a group not ours) could write: what
+    # this makes must pass, whatever umask it was started with.
+    os.umask(0o022)
     work = tempfile.mkdtemp(prefix="understudy-bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
     R["local_fs"] = fstype(work)
     log(f"work directory {work} ({R['local_fs']}); load {R['load0']}")

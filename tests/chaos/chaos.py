@@ -742,6 +742,10 @@ def main():
                             "ceph": ("uc", "/tmp/uc-rig", "a CephFS"), None: (None, None, None)}[a.rig]
     if a.max_gap is None:
         a.max_gap = 30.0 if a.rig else 10.0
+    # understudy refuses a lock file others could read or write, or one
+    # below a directory others (or a group not ours) could write: what
+    # this makes must pass, whatever umask it was started with.
+    os.umask(0o022)
     a.dir = a.dir or tempfile.mkdtemp(prefix="us-chaos.")
     os.makedirs(a.dir, exist_ok=True)
     print("chaos: seed %d, duration %g s, logs in %s" % (a.seed, a.duration, a.dir), flush=True)

@@ -8,6 +8,9 @@
 #   us-b       10.213.0.3  FUSE client, mounted at /tmp/us-rig/b/mnt
 # Namespaces share the mount table: the glusterfs processes run in their
 # host's network (nsenter --net) but their mounts are visible everywhere.
+# Never `ip netns exec`: it remounts / as a slave and /sys for the
+# namespace, which fails where / is not a mount point (a chroot, such as
+# a freshly bootstrapped Debian root) and which nothing here needs.
 #
 # usage: gluster-rig.sh up | down | exec storage|a|b CMD [ARG...]
 #
@@ -51,7 +54,7 @@ OPTS=(
 
 say() { echo "gluster-rig: $*"; }
 die() { echo "gluster-rig: error: $*" >&2; exit 1; }
-gl() { timeout 60 ip netns exec us-storage gluster --mode=script "$@"; }
+gl() { timeout 60 nsenter --net=/run/netns/us-storage -- gluster --mode=script "$@"; }
 mounted() { grep -q " $1 fuse.glusterfs " /proc/mounts; }
 # Processes whose network namespace is one of the rig's (the ones it started).
 rig_pids() {
@@ -74,6 +77,10 @@ up() {
 	[ "$(id -u)" = 0 ] || die "must run as root"
 	install_gluster
 	mkdir -p $RIG/brick $RIG/a/mnt $RIG/b/mnt
+	# understudy refuses a lock file below a directory others may write
+	# (or a group other than root's): the rig's own and, below, the
+	# volume's root, whatever the umask was.
+	chmod 0755 $RIG $RIG/a $RIG/b
 	if ! ip link show $BR >/dev/null 2>&1; then
 		ip link add $BR type bridge
 		say "created bridge $BR"
@@ -110,7 +117,7 @@ up() {
 		if [ -n "$other" ]; then
 			die "a glusterd outside the rig is running; it would share /var/lib/glusterd"
 		fi
-		ip netns exec us-storage glusterd -p $RIG/glusterd.pid --log-file=$RIG/glusterd.log
+		nsenter --net=/run/netns/us-storage -- glusterd -p $RIG/glusterd.pid --log-file=$RIG/glusterd.log
 		say "started glusterd in us-storage (pid $(cat $RIG/glusterd.pid))"
 	fi
 	local i
@@ -149,6 +156,10 @@ up() {
 		[ "$i" = 50 ] && die "mounts do not answer"
 		sleep 0.2
 	done
+	# The volume's root, where the tests put their lock files: root's,
+	# writable by nobody else (one chmod through a mount sets it for both).
+	timeout 10 chown root:root $RIG/a/mnt
+	timeout 10 chmod 0755 $RIG/a/mnt
 	say "up"
 }
 

@@ -9,7 +9,12 @@
  *     fields (no field is read that the encoder cannot write);
  *   - a refused open leaves the file byte-for-byte as it was, and says
  *     why with the path in the message;
- *   - an accepted read-only open reads the same view as the decoder.
+ *   - an accepted read-only open reads the same view as the decoder;
+ *   - the same bytes written over a file a node opened when it was sound
+ *     (damage, as truncate or a stray write leaves it) read with
+ *     lockfile_read_any, never failing; and the live node's repair either
+ *     writes nothing (another node's live record, another format's header)
+ *     or leaves a file every read accepts, with its records in it.
  *
  * Built only with clang (tests/fuzz/meson.build). Run:
  *   build-fuzz/tests/fuzz/fuzz_lockfile -max_len=9216 tests/fuzz/corpus/lockfile */
@@ -132,6 +137,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		must(lf.err != LF_OK);
 		must(same_file(data, size));
+	}
+	lockfile_close(&lf);
+
+	/* Damage: a sound file a node has open, its bytes then replaced in
+	 * place (the same inode, as truncate or a stray write leaves it). */
+	uint8_t sound[LF_SIZE] = { LF_NEW };
+	lockfile_encode_header(sound + LF_OFF_HEADER);
+	fuzz_write(path, sound, sizeof(sound));
+	must(lockfile_open(&lf, path, LF_OPEN_CREATE) == 0);
+	fuzz_write(path, data, size);
+	must(lockfile_read_any(&lf, &view2) == 0);
+	must((size < LF_SIZE) == !!(view2.damage & LF_DMG_SHORT));
+	must(view2.size == (size < LF_SIZE ? size : LF_SIZE));
+	if (size >= LF_SIZE) {
+		view2.damage = 0; /* the decoder reports no damage */
+		must(memcmp(&view, &view2, sizeof(view)) == 0);
+	}
+	struct lf_live live = { .epoch = 9, .heartbeat = 1, .id = { 1, 2, 3 }, .slot = 0, .pid = 1 };
+	struct lf_slot slot = { .id = { 1, 2, 3 }, .role = LF_ROLE_PRIMARY, .state = LF_SLOT_LIVE, .epoch = 9 };
+	r = lockfile_repair(&lf, &live, 0, &slot);
+	if (r < 0) {
+		must(r == -ESTALE || r == -EBADMSG);
+		must(same_file(data, size));
+	} else {
+		must(lockfile_read(&lf, &view2) == 0);
+		must(view2.status == LF_LIVE || view2.status == LF_FAILBACK);
+		must(view2.live_rec == LF_REC_OK && view2.slot_rec[0] == LF_REC_OK);
+		must(view2.live.epoch == 9 && memcmp(view2.slots[0].id, slot.id, LF_ID_SIZE) == 0);
+		must(lockfile_repair(&lf, &live, 0, &slot) == 0);
 	}
 	lockfile_close(&lf);
 	return 0;

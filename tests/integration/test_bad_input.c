@@ -6,26 +6,42 @@
  * a marker file), and a lock file that was not ours byte-for-byte as it
  * was, its modification time included. The inputs are real: a FIFO, a
  * directory, a symlink, another user (nobody) without permission, a tmpfs
- * mounted read-only, a tmpfs with one page free.
+ * mounted read-only, a tmpfs with one page free; and for what other users
+ * could change (the lock file, hooks, probes, configuration files), a
+ * real user made with useradd for the test, its files made by its own
+ * processes.
  *
- * Needs UNDERSTUDY_BIN. The mounts and the other user need root; those
- * tests skip without it. */
+ * And what a careless operator or a hostile local user can do (issue 14):
+ * a relative lock path, names and addresses carrying control characters,
+ * a lock file whose names were written by someone else, the workload's
+ * notify socket name taken by another user.
+ *
+ * Needs UNDERSTUDY_BIN and WITNESS_BIN. The mounts and the other users
+ * need root; those tests skip without it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <stddef.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -35,19 +51,25 @@
 #define NOBODY 65534
 
 static struct {
-	const char *bin;
+	const char *bin, *witness;
 	char *dir;       /* the lock file's directory */
 	char *out;       /* writable by everyone: the marker and stderr */
 	char *lock;      /* DIR/g.lock */
 	char *marker;    /* created by the workload, if it ever runs */
 	char *mnt;       /* a tmpfs mounted by the test */
 	char *other_bin; /* a copy another user can reach, made when needed */
+	char *cwd;       /* where understudy runs: an empty directory */
+	char user[32];   /* a user made for the test with useradd, or "" */
+	uid_t uid;
+	gid_t gid;
 } T;
 
 static void setup(void)
 {
 	T.bin = getenv("UNDERSTUDY_BIN");
 	cr_assert(T.bin && access(T.bin, X_OK) == 0, "UNDERSTUDY_BIN is not set or not executable");
+	T.witness = getenv("WITNESS_BIN");
+	cr_assert(T.witness && access(T.witness, X_OK) == 0, "WITNESS_BIN is not set or not executable");
 	T.dir = th_tmpdir();
 	/* Another user must reach the files to be refused by them. */
 	cr_assert_eq(chmod(T.dir, 0755), 0);
@@ -58,14 +80,38 @@ static void setup(void)
 	T.marker = th_path(T.out, "workload-ran");
 	T.mnt = NULL;
 	T.other_bin = NULL;
+	/* A relative path would land here: the test sees it. */
+	T.cwd = th_path(T.dir, "cwd");
+	cr_assert_eq(mkdir(T.cwd, 0755), 0);
+	T.user[0] = '\0';
+}
+
+static int run_tool(const char *const *argv)
+{
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int n = open("/dev/null", O_WRONLY);
+		if (n >= 0)
+			dup2(n, 1), dup2(n, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 static void teardown(void)
 {
 	if (T.mnt)
 		umount2(T.mnt, MNT_DETACH);
+	/* Its group, made with it, goes with it. */
+	if (T.user[0])
+		run_tool((const char *[]){ "/usr/sbin/userdel", T.user, NULL });
 	th_rmtree(T.dir);
-	free(T.dir), free(T.out), free(T.lock), free(T.marker), free(T.mnt), free(T.other_bin);
+	free(T.dir), free(T.out), free(T.lock), free(T.marker), free(T.mnt), free(T.other_bin), free(T.cwd);
 }
 
 TestSuite(bad_input, .init = setup, .fini = teardown, .timeout = 120);
@@ -75,26 +121,52 @@ TestSuite(bad_input, .init = setup, .fini = teardown, .timeout = 120);
 struct outcome {
 	int code; /* exit status, or 128 + signal */
 	char err[4096];
+	char out[8192];
 	double ms;
 };
 
-/* understudy ARGS... as uid (-1: as we are); stdout is dropped. */
+/* At most size - 1 bytes of path into buf, NUL-terminated; the file removed. */
+static void slurp(const char *path, char *buf, size_t size)
+{
+	uint8_t *b;
+	size_t len;
+	buf[0] = '\0';
+	if (th_read_file(path, &b, &len) == 0) {
+		len = len < size - 1 ? len : size - 1;
+		memcpy(buf, b, len);
+		buf[len] = '\0';
+		free(b);
+	}
+	unlink(path);
+}
+
+/* In a child: stdout and stderr to these files, the working directory
+ * T.cwd. */
+static void redirect(const char *outpath, const char *errpath)
+{
+	int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0666),
+	    o = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+	if (e < 0 || o < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0 || chdir(T.cwd) < 0)
+		_exit(120);
+}
+
+/* understudy ARGS... as uid (-1: as we are). */
 static struct outcome understudy_as(uid_t uid, const char *const *args)
 {
-	struct outcome o = { 0 };
-	char *errpath = th_path(T.out, "stderr");
+	static struct outcome o;
+	memset(&o, 0, sizeof(o));
+	char *errpath = th_path(T.out, "stderr"), *outpath = th_path(T.out, "stdout");
 	/* Another user runs a copy it can reach, wherever the checkout is. */
 	if (uid != (uid_t)-1 && !T.other_bin)
 		T.other_bin = th_exec_copy(T.bin, T.dir);
 	const char *bin = uid != (uid_t)-1 ? T.other_bin : T.bin;
+	gid_t gid = uid == T.uid && T.user[0] ? T.gid : uid;
 	int64_t t0 = th_now_ns();
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
-		int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0666), n = open("/dev/null", O_WRONLY);
-		if (e < 0 || n < 0 || dup2(n, 1) < 0 || dup2(e, 2) < 0)
-			_exit(120);
-		if (uid != (uid_t)-1 && (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0))
+		redirect(outpath, errpath);
+		if (uid != (uid_t)-1 && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
 			_exit(121);
 		alarm(LIMIT_S);
 		const char *argv[32] = { bin };
@@ -108,15 +180,9 @@ static struct outcome understudy_as(uid_t uid, const char *const *args)
 		;
 	o.ms = (double)(th_now_ns() - t0) / 1e6;
 	o.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	uint8_t *buf;
-	size_t len;
-	if (th_read_file(errpath, &buf, &len) == 0) {
-		len = len < sizeof(o.err) - 1 ? len : sizeof(o.err) - 1;
-		memcpy(o.err, buf, len);
-		free(buf);
-	}
-	unlink(errpath);
-	free(errpath);
+	slurp(errpath, o.err, sizeof(o.err));
+	slurp(outpath, o.out, sizeof(o.out));
+	free(errpath), free(outpath);
 	cr_log_info("understudy %s ... exited %d after %.0f ms: %s", args[0], o.code, o.ms, o.err);
 	return o;
 }
@@ -230,7 +296,7 @@ static const struct {
 	{ "all zero", make_zeroed, "not an understudy lock file (wrong magic)" },
 	{ "random bytes", make_random, "not an understudy lock file (wrong magic)" },
 	{ "wrong magic", make_wrong_magic, "not an understudy lock file (wrong magic)" },
-	{ "major version 2", make_major_2, "lock file format 2.1 is newer than this build speaks (1.x, up to 1.1)" },
+	{ "major version 2", make_major_2, "lock file format 2.2 is newer than this build speaks (1.x, up to 1.2)" },
 	{ "header checksum wrong", make_bad_crc, "lock file header checksum failed" },
 };
 
@@ -343,8 +409,10 @@ static void mount_tmpfs(const char *size)
 {
 	T.mnt = th_path(T.dir, "mnt");
 	cr_assert_eq(mkdir(T.mnt, 0755), 0);
-	char opts[32];
-	snprintf(opts, sizeof(opts), "size=%s", size);
+	/* mode: a tmpfs root is 1777 by default, where anyone could create
+	 * the group's lock file first, and every command refuses it. */
+	char opts[48];
+	snprintf(opts, sizeof(opts), "size=%s,mode=0755", size);
 	cr_assert_eq(mount("tmpfs", T.mnt, "tmpfs", 0, opts), 0, "mount tmpfs: %s", strerror(errno));
 }
 
@@ -433,15 +501,18 @@ Test(bad_input, a_world_writable_hook_is_78)
 			   "command = /usr/bin/touch %s\n[hooks]\non-live = %s\n",
 			   T.lock, T.marker, hook) > 0);
 	char *conf = conf_file("app.conf", 0640, text), *want = NULL;
-	cr_assert(asprintf(&want, "%s:9: [hooks] on-live: '%s' is writable by every user", conf, hook) > 0);
+	cr_assert(asprintf(&want,
+			   "%s:9: [hooks] on-live: '%s' is writable by every user (owner root, group root, mode 0777)",
+			   conf, hook) > 0);
 	struct outcome o = understudy((const char *[]){ "run", "--config", conf, NULL });
 	expect_says(&o, 78, NULL, want, "world-writable hook");
 	expect_no_workload("world-writable hook");
 	cr_expect(access(T.lock, F_OK) < 0, "the lock file was created");
-	/* The same hook on the command line: the command line's fault. */
+	/* The same hook on the command line: the system's configuration is
+	 * at fault, not the command line: 78 too. */
 	o = understudy((const char *[]){ "run", "--lock", T.lock, "--role", "primary", "--on-live", hook, "--",
 					 "/usr/bin/touch", T.marker, NULL });
-	expect_says(&o, 64, hook, "is writable by every user", "world-writable hook, --on-live");
+	expect_says(&o, 78, hook, "is writable by every user", "world-writable hook, --on-live");
 	expect_no_workload("world-writable hook, --on-live");
 	free(hook), free(text), free(conf), free(want);
 }
@@ -473,4 +544,955 @@ Test(bad_input, conflicting_options_are_64)
 		expect_no_workload(bad[i].says);
 		cr_expect(access(T.lock, F_OK) < 0, "%s: the lock file was created", bad[i].says);
 	}
+}
+
+/* --- a careless operator: a relative lock path ------------------------------ */
+
+/* Under systemd the working directory is /: a relative path names a file
+ * of each host's own, and every host runs the workload. */
+static void expect_cwd_empty(const char *what)
+{
+	DIR *d = opendir(T.cwd);
+	cr_assert_not_null(d);
+	for (struct dirent *e; (e = readdir(d));)
+		cr_expect(!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."),
+			  "%s: '%s' was created in the working directory", what, e->d_name);
+	closedir(d);
+}
+
+Test(bad_input, a_relative_lock_path_is_78_for_every_command)
+{
+	static const char *const cmds[] = { "status", "is-live", "failback", "switchover" };
+	char label[96];
+	struct outcome o = run_node((uid_t)-1, "g.lock");
+	expect_says(&o, 78, NULL, "--lock: 'g.lock' is not an absolute path", "run --lock g.lock");
+	expect_no_workload("run --lock g.lock");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		snprintf(label, sizeof(label), "%s --lock g.lock", cmds[i]);
+		o = understudy((const char *[]){ cmds[i], "--lock", "g.lock", NULL });
+		expect_says(&o, 78, NULL, "--lock: 'g.lock' is not an absolute path", label);
+	}
+	/* The same from a file: its line named. */
+	char *conf = conf_file("app.conf", 0640,
+			       "[group]\nlock = g.lock\n[node]\nrole = primary\nname = node-a\n"
+			       "[workload]\ncommand = /usr/bin/true\n"),
+	     *want = NULL;
+	cr_assert(asprintf(&want, "%s:2: [group] lock: 'g.lock' is not an absolute path", conf) > 0);
+	o = understudy((const char *[]){ "run", "--config", conf, "--check", NULL });
+	expect_says(&o, 78, NULL, want, "run --check, lock = g.lock");
+	cr_expect(!strstr(o.out, "g.lock"), "run --check printed the settings: %s", o.out);
+	o = understudy((const char *[]){ "run", "--config", conf, NULL });
+	expect_says(&o, 78, NULL, want, "run, lock = g.lock");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		snprintf(label, sizeof(label), "%s, lock = g.lock", cmds[i]);
+		o = understudy((const char *[]){ cmds[i], "--config", conf, NULL });
+		expect_says(&o, 78, NULL, want, label);
+	}
+	/* A path with a control character would forge every message that
+	 * names it. */
+	o = run_node((uid_t)-1, "/tmp/g\n.lock");
+	expect_says(&o, 78, NULL, "--lock: '/tmp/g\\x0a.lock': \\x0a (byte 7) is not allowed in a lock path",
+		    "--lock with a newline");
+	expect_no_workload("--lock with a newline");
+	expect_cwd_empty("a relative lock path");
+	free(conf), free(want);
+}
+
+/* --- names and addresses: control characters refused where they enter ------ */
+
+/* Only printable ASCII and line ends: nothing a terminal would act on. */
+static void expect_clean(const char *text, const char *what)
+{
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+		if (*p != '\n' && (*p < 0x20 || *p >= 0x7f)) {
+			cr_expect(0, "%s: byte 0x%02x printed raw at %zu: %s", what, *p,
+				  (size_t)(p - (const unsigned char *)text), text);
+			return;
+		}
+}
+
+static int count_lines(const char *text)
+{
+	int n = 0;
+	for (; *text; text++)
+		n += *text == '\n';
+	return n;
+}
+
+Test(bad_input, control_characters_in_names_and_addresses_are_refused)
+{
+	static const struct {
+		const char *opt, *value, *says;
+	} bad[] = {
+		{ "--address", "10.0.0.1:5672\n\033[2J", "--address: '10.0.0.1:5672\\x0a\\x1b[2J': \\x0a (byte 14)" },
+		{ "--address", "\033]0;owned\007", "--address: '\\x1b]0;owned\\x07': \\x1b (byte 1)" },
+		{ "--address", "h\xc3\xa9:80", "--address: 'h\\xc3\\xa9:80': \\xc3 (byte 2)" },
+		{ "--address", "a b:80", "--address: 'a b:80': ' ' (byte 2)" },
+		{ "--name", "node\nlive: forged", "--name: 'node\\x0alive: forged': \\x0a (byte 5)" },
+		{ "--name", "a\033[2J", "--name: 'a\\x1b[2J': \\x1b (byte 2)" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *args[] = { "run",   "--lock",   T.lock,       "--role", "primary",        "--restart",
+				       "never", bad[i].opt, bad[i].value, "--",     "/usr/bin/touch", T.marker,
+				       NULL };
+		struct outcome o = understudy(args);
+		expect_says(&o, 64, NULL, bad[i].says, bad[i].says);
+		expect_clean(o.err, bad[i].says);
+		cr_expect_eq(count_lines(o.err), 2, "%s: %d lines: %s", bad[i].says, count_lines(o.err), o.err);
+		expect_no_workload(bad[i].says);
+		cr_expect(access(T.lock, F_OK) < 0, "%s: the lock file was created", bad[i].says);
+	}
+	/* The other commands that take a name. */
+	struct outcome o = understudy((const char *[]){ "is-live", "--lock", T.lock, "--name", "a\033[2J", NULL });
+	expect_says(&o, 64, NULL, "--name: 'a\\x1b[2J': \\x1b (byte 2) is not allowed in a node name",
+		    "is-live --name");
+	expect_clean(o.err, "is-live --name");
+	o = understudy((const char *[]){ "switchover", "--lock", T.lock, "--to", "b\r\n", NULL });
+	expect_says(&o, 64, NULL, "--to: 'b\\x0d\\x0a': \\x0d (byte 2)", "switchover --to");
+	expect_clean(o.err, "switchover --to");
+	/* From a file: 78, its line and key named. A value cannot hold a
+	 * newline there, but ESC, a tab or UTF-8 it can. */
+	static const struct {
+		const char *line, *says;
+	} in_file[] = {
+		{ "address = 10.0.0.1\033[2J", ":6: [node] address: '10.0.0.1\\x1b[2J': \\x1b (byte 9)" },
+		{ "address = a\tb", ":6: [node] address: 'a\\x09b': \\x09 (byte 2)" },
+		{ "address = \xe2\x80\xae"
+		  "08:0.0.01",
+		  ":6: [node] address: '\\xe2\\x80\\xae08:0.0.01': \\xe2 (byte 1)" },
+		{ "name = a\033]0;t\007", ":6: [node] name: 'a\\x1b]0;t\\x07': \\x1b (byte 2)" },
+	};
+	for (size_t i = 0; i < sizeof(in_file) / sizeof(in_file[0]); i++) {
+		char *text = NULL;
+		cr_assert(asprintf(&text,
+				   "[group]\nlock = %s\n[node]\nrole = primary\nname = node-a\n%s\n"
+				   "[workload]\ncommand = /usr/bin/touch %s\nrestart = never\n",
+				   T.lock, in_file[i].line, T.marker) > 0);
+		if (!strncmp(in_file[i].line, "name", 4)) /* the second name would be a key given twice */
+			memcpy(strstr(text, "name = node-a"), "#ame", 4);
+		char *conf = conf_file("bad.conf", 0640, text);
+		o = understudy((const char *[]){ "run", "--config", conf, NULL });
+		expect_says(&o, 78, conf, in_file[i].says, in_file[i].says);
+		expect_clean(o.err, in_file[i].says);
+		expect_no_workload(in_file[i].says);
+		cr_expect(access(T.lock, F_OK) < 0, "%s: the lock file was created", in_file[i].says);
+		free(text), free(conf);
+	}
+}
+
+/* --- a hostile lock file: what others wrote is printed escaped ------------- */
+
+/* Anyone who can write the file (a newer node, a hostile one) can put any
+ * bytes in a name with a checksum that holds. */
+#define EVIL_LIVE "evil\nMAINPID=1\n\033[2Jlive: forged"
+#define EVIL_ADDR "\033]0;owned\007\r\nnodes:"
+#define EVIL_SLOT "b\033[31m\nfake-node  primary  live  alive"
+#define EVIL_REQ                                                                                                       \
+	"\x9b"                                                                                                         \
+	"2J\xe2\x80\xae"                                                                                               \
+	"x"
+#define EVIL_TARGET "t\r\n"
+
+static void put_record(int fd, off_t at, const uint8_t *rec, size_t len)
+{
+	cr_assert_eq(pwrite(fd, rec, len, at), (ssize_t)len, "pwrite: %s", strerror(errno));
+}
+
+/* A group whose status is F: a live node (slot 0, the primary), a waiting
+ * backup (slot 1) and a request, every name hostile; locks held by other
+ * processes, as a live node and a backup would hold them. */
+static void hostile_file(pid_t holders[5])
+{
+	static uint8_t img[LF_SIZE];
+	good_image(img);
+	th_write_file(T.lock, img, LF_SIZE);
+	int fd = open(T.lock, O_RDWR | O_CLOEXEC);
+	cr_assert(fd >= 0);
+	struct lf_live live = { .epoch = 5, .heartbeat = 9, .slot = 0, .pid = 42, .heartbeat_ms = 1000 };
+	strcpy(live.name, EVIL_LIVE);
+	strcpy(live.address, EVIL_ADDR);
+	uint8_t rec[LF_LIVE_SIZE];
+	lockfile_encode_live(rec, &live);
+	put_record(fd, LF_OFF_LIVE, rec, LF_LIVE_SIZE);
+	struct lf_slot s = { .role = LF_ROLE_PRIMARY, .state = LF_SLOT_LIVE, .pid = 42, .seq = 1 };
+	strcpy(s.name, EVIL_LIVE);
+	uint8_t srec[LF_SLOT_SIZE];
+	lockfile_encode_slot(srec, &s);
+	put_record(fd, LF_OFF_SLOTS, srec, LF_SLOT_SIZE);
+	s = (struct lf_slot){ .role = LF_ROLE_BACKUP, .state = LF_SLOT_WAITING, .pid = 43, .seq = 1, .id = { 1 } };
+	strcpy(s.name, EVIL_SLOT);
+	lockfile_encode_slot(srec, &s);
+	put_record(fd, LF_OFF_SLOTS + LF_SLOT_SIZE, srec, LF_SLOT_SIZE);
+	struct lf_request req = { .seq = 1, .kind = LF_REQ_SWITCHOVER, .target_slot = 1, .requester_pid = 7 };
+	strcpy(req.target_name, EVIL_TARGET);
+	strcpy(req.requester, EVIL_REQ);
+	uint8_t rrec[LF_REQUEST_SIZE];
+	lockfile_encode_request(rrec, &req);
+	put_record(fd, LF_OFF_REQUEST, rrec, LF_REQUEST_SIZE);
+	put_record(fd, LF_OFF_STATUS, (const uint8_t *)"F", 1);
+	close(fd);
+	holders[0] = th_hold_lock(T.lock, LF_OFF_LIVE_LOCK);
+	holders[1] = th_hold_lock(T.lock, LF_OFF_BACKUP_LOCK);
+	holders[2] = th_hold_lock(T.lock, lockfile_slot_lock_offset(0));
+	holders[3] = th_hold_lock(T.lock, lockfile_slot_lock_offset(1));
+	holders[4] = 0;
+}
+
+static void release(pid_t *holders, int n)
+{
+	for (int i = 0; i < n; i++)
+		th_kill(holders[i]);
+}
+
+/* Every line of a status --watch starts with its time: none was forged. */
+static void expect_watch_lines(const char *text, const char *what)
+{
+	int n = 0;
+	for (const char *line = text; *line; n++) {
+		cr_expect(strlen(line) > 24 && line[4] == '-' && line[10] == 'T' && line[19] == '.',
+			  "%s: line %d does not start with a time: %.80s", what, n + 1, line);
+		const char *nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+}
+
+Test(bad_input, names_in_a_hostile_lock_file_are_printed_escaped)
+{
+	pid_t holders[5];
+	hostile_file(holders);
+	struct outcome o = understudy((const char *[]){ "status", "--lock", T.lock, NULL });
+	cr_expect_eq(o.code, 0, "status: exit %d: %s", o.code, o.err);
+	expect_clean(o.out, "status");
+	/* group, live, request, nodes:, two nodes */
+	cr_expect_eq(count_lines(o.out), 6, "status printed %d lines, want 6: %s", count_lines(o.out), o.out);
+	cr_expect(strstr(o.out, "live: evil\\x0aMAINPID=1\\x0a\\x1b[2Jlive:\\x20forged at "
+				"\\x1b]0;owned\\x07\\x0d\\x0anodes:, pid 42"),
+		  "status: the live node is not shown escaped: %s", o.out);
+	cr_expect(strstr(o.out, "request: switchover to t\\x0d\\x0a, asked by \\x9b2J\\xe2\\x80\\xaex"),
+		  "status: the request is not shown escaped: %s", o.out);
+	o = understudy((const char *[]){ "status", "--lock", T.lock, "--json", NULL });
+	cr_expect_eq(o.code, 0, "status --json: exit %d: %s", o.code, o.err);
+	expect_clean(o.out, "status --json");
+	cr_expect(strstr(o.out, "\"requester\":\"\\u009b2J\\u00e2\\u0080\\u00aex\""),
+		  "status --json: the requester's bytes are not escaped: %s", o.out);
+	cr_expect_eq(count_lines(o.out), 1, "status --json printed %d lines: %s", count_lines(o.out), o.out);
+
+	o = understudy((const char *[]){ "is-live", "--lock", T.lock, "--name", "node-a", NULL });
+	cr_expect_eq(o.code, 1, "is-live: exit %d: %s", o.code, o.err);
+	expect_clean(o.err, "is-live");
+	cr_expect(strstr(o.err, "evil\\x0aMAINPID=1\\x0a\\x1b[2Jlive:\\x20forged is the live node, not node-a"),
+		  "is-live: %s", o.err);
+	cr_expect_eq(count_lines(o.err), 1, "is-live: %d lines: %s", count_lines(o.err), o.err);
+
+	/* The primary is the live node: failback names it. */
+	o = understudy((const char *[]){ "failback", "--lock", T.lock, NULL });
+	cr_expect_eq(o.code, 0, "failback: exit %d: %s", o.code, o.err);
+	expect_clean(o.err, "failback");
+	cr_expect(strstr(o.err, "evil\\x0aMAINPID=1\\x0a\\x1b[2Jlive:\\x20forged is already the live node"),
+		  "failback: %s", o.err);
+	cr_expect_eq(count_lines(o.err), 1, "failback: %d lines: %s", count_lines(o.err), o.err);
+
+	/* A backup waits (the backup lock is held): switchover asks, and
+	 * names the live node. Last: it writes a request. */
+	o = understudy((const char *[]){ "switchover", "--lock", T.lock, NULL });
+	cr_expect_eq(o.code, 0, "switchover: exit %d: %s", o.code, o.err);
+	expect_clean(o.out, "switchover");
+	cr_expect(strstr(o.out, "switchover requested: evil\\x0aMAINPID=1\\x0a\\x1b[2Jlive:\\x20forged hands over to "
+				"the waiting backup"),
+		  "switchover: %s", o.out);
+	cr_expect_eq(count_lines(o.out), 1, "switchover: %d lines: %s", count_lines(o.out), o.out);
+	release(holders, 4);
+}
+
+/* understudy in the background, stdout and stderr into files of T.out. */
+static pid_t spawn(const char *tag, const char *const *args, const char *notify)
+{
+	char *outpath = NULL, *errpath = NULL;
+	cr_assert(asprintf(&outpath, "%s/%s.out", T.out, tag) > 0 && asprintf(&errpath, "%s/%s.err", T.out, tag) > 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		redirect(outpath, errpath);
+		if (notify)
+			setenv("NOTIFY_SOCKET", notify, 1);
+		else
+			unsetenv("NOTIFY_SOCKET");
+		alarm(LIMIT_S);
+		const char *argv[40] = { T.bin };
+		for (int i = 0; args[i] && i < 38; i++)
+			argv[i + 1] = args[i];
+		execv(T.bin, (char *const *)argv);
+		_exit(127);
+	}
+	free(outpath), free(errpath);
+	return pid;
+}
+
+/* SIGTERM, reaped; what it printed. */
+static int finish(pid_t pid, const char *tag, char *out, size_t nout, char *err, size_t nerr)
+{
+	kill(pid, SIGTERM);
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	char *outpath = NULL, *errpath = NULL;
+	cr_assert(asprintf(&outpath, "%s/%s.out", T.out, tag) > 0 && asprintf(&errpath, "%s/%s.err", T.out, tag) > 0);
+	slurp(outpath, out, nout);
+	slurp(errpath, err, nerr);
+	free(outpath), free(errpath);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+Test(bad_input, status_watch_prints_hostile_names_escaped)
+{
+	pid_t holders[5];
+	hostile_file(holders);
+	pid_t w = spawn("watch", (const char *[]){ "status", "--lock", T.lock, "--watch", "--interval", "20ms", NULL },
+			NULL);
+	sleep_ms(400);
+	/* A new live node and a node joining, both named by someone else. */
+	int fd = open(T.lock, O_RDWR | O_CLOEXEC);
+	cr_assert(fd >= 0);
+	struct lf_live live = { .epoch = 6, .heartbeat = 1, .slot = 2, .pid = 44, .heartbeat_ms = 1000 };
+	strcpy(live.name, EVIL_SLOT);
+	strcpy(live.address, EVIL_ADDR);
+	uint8_t rec[LF_LIVE_SIZE];
+	lockfile_encode_live(rec, &live);
+	struct lf_slot s = { .role = LF_ROLE_BACKUP, .state = LF_SLOT_LIVE, .pid = 44, .seq = 1, .id = { 2 } };
+	strcpy(s.name, EVIL_SLOT);
+	uint8_t srec[LF_SLOT_SIZE];
+	lockfile_encode_slot(srec, &s);
+	put_record(fd, LF_OFF_SLOTS + 2 * LF_SLOT_SIZE, srec, LF_SLOT_SIZE);
+	holders[4] = th_hold_lock(T.lock, lockfile_slot_lock_offset(2));
+	put_record(fd, LF_OFF_LIVE, rec, LF_LIVE_SIZE);
+	put_record(fd, LF_OFF_STATUS, (const uint8_t *)"L", 1);
+	close(fd);
+	sleep_ms(600);
+	static char out[8192], err[4096];
+	finish(w, "watch", out, sizeof(out), err, sizeof(err));
+	cr_log_info("status --watch printed: %s", out);
+	expect_clean(out, "status --watch");
+	expect_clean(err, "status --watch, stderr");
+	/* The first look (6 lines), then one event per line. */
+	const char *events = out;
+	for (int i = 0; i < 6 && events; i++)
+		events = strchr(events, '\n') ? strchr(events, '\n') + 1 : NULL;
+	cr_expect(events && *events, "status --watch printed no event: %s", out);
+	if (!events)
+		events = "";
+	expect_watch_lines(events, "status --watch");
+	cr_expect(strstr(events, " live node=b\\x1b[31m\\x0afake-node\\x20\\x20primary\\x20\\x20live\\x20\\x20alive "
+				 "address=\\x1b]0;owned\\x07\\x0d\\x0anodes: epoch=6"),
+		  "status --watch: the live event is not escaped: %s", events);
+	cr_expect(strstr(events, " join node=b\\x1b[31m\\x0afake-node"), "status --watch: no escaped join event: %s",
+		  events);
+	release(holders, 5);
+}
+
+/* A datagram socket standing in for systemd's NOTIFY_SOCKET. */
+static int notify_listener(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	cr_assert(fd >= 0 && strlen(path) < sizeof(sa.sun_path));
+	strcpy(sa.sun_path, path);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* Every datagram for up to ms, or until one contains want; each must be
+ * clean, and each of its lines one the manager writes. Returns whether
+ * want was seen. */
+static bool notes_until(int fd, const char *want, int ms, const char *what)
+{
+	bool seen = false;
+	int64_t until = th_now_ns() + (int64_t)ms * 1000000;
+	while (!seen && th_now_ns() < until) {
+		char buf[4096];
+		struct timeval tv = { 0, 100000 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		cr_log_info("%s: notify: %s", what, buf);
+		expect_clean(buf, what);
+		for (char *save, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			cr_expect(!strncmp(line, "STATUS=", 7) || !strcmp(line, "READY=1") ||
+					  !strcmp(line, "STOPPING=1") || !strcmp(line, "WATCHDOG=1"),
+				  "%s: a line the manager never writes reached systemd: %s", what, line);
+			seen = seen || strstr(line, want);
+		}
+	}
+	return seen;
+}
+
+/* The STATUS= line systemd shows carries the live node's name from the
+ * file and the workload's own STATUS=: neither may add a line to the
+ * datagram (MAINPID=, READY=1) or reach `systemctl status` raw. */
+Test(bad_input, status_sent_to_systemd_is_escaped)
+{
+	pid_t holders[5];
+	hostile_file(holders);
+	char *sock = th_path(T.out, "notify.sock");
+	int fd = notify_listener(sock);
+	pid_t b = spawn("backup",
+			(const char *[]){ "run", "--lock", T.lock, "--role", "backup", "--name", "node-b", "--",
+					  "/usr/bin/touch", T.marker, NULL },
+			sock);
+	bool seen = notes_until(fd, "waiting behind evil\\x0aMAINPID=1\\x0a\\x1b[2Jlive:\\x20forged", 8000,
+				"a backup behind a hostile live");
+	static char out[8192], err[8192];
+	finish(b, "backup", out, sizeof(out), err, sizeof(err));
+	cr_expect(seen, "the backup never said whom it waits behind, escaped: %s", err);
+	expect_no_workload("a backup behind a hostile live");
+	release(holders, 4);
+
+	/* A workload's STATUS= with an escape sequence and UTF-8. */
+	char *lock = th_path(T.dir, "w.lock"), *wlog = th_path(T.out, "witness.log"),
+	     *wlock = th_path(T.out, "witness.lock");
+	pid_t a = spawn("primary",
+			(const char *[]){ "run", "--lock", lock, "--role", "primary", "--name", "node-a", "--ready",
+					  "notify", "--", T.witness, wlog, wlock, "--ready-notify", "--status",
+					  "\033[2J\033]0;owned\007serving \xc3\xa9\x9b", NULL },
+			sock);
+	seen = notes_until(fd, "workload pid", 8000, "a workload's STATUS=");
+	cr_expect(seen, "the primary never said it is live");
+	seen = notes_until(fd, "\\x1b[2J\\x1b]0;owned\\x07serving \\xc3\\xa9\\x9b", 3000, "a workload's STATUS=");
+	finish(a, "primary", out, sizeof(out), err, sizeof(err));
+	cr_expect(seen, "the workload's STATUS= did not reach systemd escaped: %s", err);
+	close(fd);
+	free(sock), free(lock), free(wlog), free(wlock);
+}
+
+/* --- a hostile local user: the notify socket ------------------------------- */
+
+#define GUESSES 3000 /* pids the other user binds names for */
+
+/* Another user binds the notify socket names of the next GUESSES pids, as
+ * understudy once named them, and waits. Returns its pid once bound. */
+static pid_t squatter(long first, long pid_max)
+{
+	int pfd[2];
+	cr_assert(pipe(pfd) == 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* gone with the test, whatever happens */
+		struct rlimit rl = { GUESSES + 64, GUESSES + 64 };
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 ||
+		    setuid(NOBODY) < 0)
+			_exit(1);
+		int bound = 0;
+		for (long i = 0; i < GUESSES; i++) {
+			/* Past the last pid the kernel goes on from 300. */
+			long p = first + i >= pid_max ? 300 + (first + i - pid_max) : first + i;
+			struct sockaddr_un sa = { .sun_family = AF_UNIX };
+			int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "understudy/%ld/notify", p);
+			int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+			if (fd >= 0 && bind(fd, (struct sockaddr *)&sa,
+					    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 0)
+				bound++;
+		}
+		if (write(pfd[1], &bound, sizeof(bound)) != (ssize_t)sizeof(bound))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	int bound = 0;
+	cr_assert_eq(read(pfd[0], &bound, sizeof(bound)), (ssize_t)sizeof(bound), "the other user did not start");
+	close(pfd[0]);
+	cr_log_info("the other user bound %d notify socket names of %d", bound, GUESSES);
+	cr_assert_gt(bound, GUESSES - 50, "the other user bound only %d names", bound);
+	return pid;
+}
+
+static long read_long(const char *path)
+{
+	char *text = th_read_text(path);
+	long v = atol(text);
+	free(text);
+	return v;
+}
+
+Test(bad_input, a_notify_socket_name_taken_by_another_user_does_not_stop_run)
+{
+	if (!have_root())
+		return;
+	long first = read_long("/proc/sys/kernel/ns_last_pid") + 1, pid_max = read_long("/proc/sys/kernel/pid_max");
+	cr_assert(first > 1 && pid_max > 1000);
+	pid_t other = squatter(first, pid_max);
+	char *wlog = th_path(T.out, "witness.log"), *wlock = th_path(T.out, "witness.lock");
+	pid_t a = spawn("primary",
+			(const char *[]){ "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--ready",
+					  "notify", "--ready-timeout", "10s", "--", T.witness, wlog, wlock,
+					  "--ready-notify", NULL },
+			NULL);
+	/* Only a manager whose pid the other user guessed shows anything. */
+	long offset = a >= first ? a - first : a - 300 + pid_max - first;
+	cr_assert(offset >= 0 && offset < GUESSES, "the manager's pid %ld fell outside the %d names bound from %ld",
+		  (long)a, GUESSES, first);
+	int code = -1;
+	int64_t t0 = th_now_ns();
+	bool ready = false, exited = false;
+	while (!ready && !exited && th_now_ns() - t0 < 10 * 1000000000LL) {
+		int st;
+		if (waitpid(a, &st, WNOHANG) == a) {
+			exited = true;
+			code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			break;
+		}
+		struct outcome o = understudy(
+			(const char *[]){ "is-live", "--lock", T.lock, "--name", "node-a", "--quiet", NULL });
+		ready = o.code == 0;
+		if (!ready)
+			sleep_ms(50);
+	}
+	double ms = (double)(th_now_ns() - t0) / 1e6;
+	static char out[4096], err[8192];
+	if (!exited) {
+		code = finish(a, "primary", out, sizeof(out), err, sizeof(err));
+	} else {
+		char *errpath = th_path(T.out, "primary.err");
+		slurp(errpath, err, sizeof(err));
+		free(errpath);
+	}
+	th_kill(other);
+	cr_log_info("run --ready notify (pid %ld, its old socket name taken): %s after %.0f ms", (long)a,
+		    ready    ? "ready"
+		    : exited ? "exited"
+			     : "not ready",
+		    ms);
+	cr_expect(!exited, "run --ready notify exited %d: %s", code, err);
+	cr_expect(ready, "the workload never became ready: %s", err);
+	char *log = th_read_text(wlog);
+	cr_expect(strstr(log, "ready node-a"), "the witness never said ready: %s", log);
+	free(log), free(wlog), free(wlock);
+}
+
+/* --- what other users could change ------------------------------------------- *
+ *
+ * The manager runs as root; a lock file, hook, probe or configuration
+ * file that another user could write, replace or (a lock file) read is
+ * refused, before anything touches it. The other user is real: made
+ * with useradd for the test, its files made by its own processes. */
+
+/* A user of our own for the test (removed by the fixture), with its own
+ * group; needs root. */
+static bool other_user(void)
+{
+	if (!have_root())
+		return false;
+	snprintf(T.user, sizeof(T.user), "ustrust%d", (int)getpid());
+	int r = run_tool((const char *[]){ "/usr/sbin/useradd", "--system", "--user-group", "--no-create-home",
+					   "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", T.user,
+					   NULL });
+	if (r != 0) {
+		T.user[0] = '\0';
+		cr_assert_fail("useradd exited %d", r);
+	}
+	struct passwd *pw = getpwnam(T.user);
+	cr_assert_not_null(pw, "useradd made no %s", T.user);
+	T.uid = pw->pw_uid;
+	T.gid = pw->pw_gid;
+	cr_assert_neq(T.uid, 0);
+	return true;
+}
+
+/* Run fn(arg) as the other user, in a process of its own; it must
+ * return 0. */
+static void as_other(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		umask(0);
+		if (setgroups(0, NULL) < 0 || setgid(T.gid) < 0 || setuid(T.uid) < 0)
+			_exit(121);
+		_exit(fn(arg) == 0 ? 0 : 1);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "as %s: failed (%d)", T.user, st);
+}
+
+static int create_0666(void *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+	return fd >= 0 ? close(fd) : -1;
+}
+
+/* A good lock file at path, mode and owner as given. */
+static void lock_file(const char *path, mode_t mode, uid_t uid, gid_t gid)
+{
+	static uint8_t img[LF_SIZE];
+	good_image(img);
+	th_write_file(path, img, LF_SIZE);
+	cr_assert_eq(chmod(path, mode), 0);
+	cr_assert_eq(chown(path, uid, gid), 0);
+}
+
+static void expect_all_refuse(const char *path, const char *says, const char *what)
+{
+	refused_by_every_command(path, NULL, 77, says, what);
+}
+
+/* Issue 14's first finding. In a sticky directory every user may write
+ * (like /tmp), another user made the group's file first: empty, mode
+ * 0666. A node used to format it and adopt it, and that user could then
+ * write the status byte at will. Refused now, byte for byte untouched;
+ * and since anyone could take the name first, the directory is refused
+ * for a lock file even when the file is root's own. */
+Test(bad_input, a_lock_file_another_user_made_in_a_sticky_directory_is_refused_untouched)
+{
+	if (!other_user())
+		return;
+	char *sticky = th_path(T.dir, "shared"), *path = th_path(sticky, "app.lock");
+	cr_assert_eq(mkdir(sticky, 0755), 0);
+	cr_assert_eq(chmod(sticky, 01777), 0);
+	as_other(create_0666, path);
+	char *says = NULL;
+	cr_assert(asprintf(&says, "owned by %s (group %s, mode 0666)", T.user, T.user) > 0);
+	expect_all_refuse(path, says, "another user's empty 0666 file in a sticky directory");
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_size, 0, "the file was formatted: %lld bytes", (long long)st.st_size);
+	/* Root's own file there: the directory is what is wrong. */
+	char *own = th_path(sticky, "root.lock");
+	lock_file(own, 0600, 0, 0);
+	expect_all_refuse(own, "could create the group's lock file before the first node does", "root's file, sticky");
+	free(sticky), free(path), free(says), free(own);
+}
+
+/* Read access is enough: another user's OFD read lock on the record-lock
+ * byte fences the live node, one on the live-lock byte holds off every
+ * takeover. The test shows the lock is granted to that user, then that
+ * every command refuses the file. */
+static int read_lock_record_byte(void *path)
+{
+	int fd = open(path, O_RDONLY);
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = LF_OFF_RECORD_LOCK, .l_len = 1 };
+	return fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : -1;
+}
+
+Test(bad_input, a_lock_file_others_may_read_is_refused_with_the_reason)
+{
+	if (!other_user())
+		return;
+	lock_file(T.lock, 0644, 0, 0);
+	as_other(read_lock_record_byte, T.lock);
+	expect_all_refuse(T.lock,
+			  "every user may read the group's lock file, and a read lock is enough to stop the group",
+			  "a 0644 lock file");
+	struct outcome o = run_node((uid_t)-1, T.lock);
+	expect_says(&o, 77, T.lock, "one on the record-lock byte fences the live node", "0644: run");
+	expect_says(&o, 77, T.lock, "mode 0644 (owner root, group root)", "0644: run");
+}
+
+/* Group access is for the group's designated group only: the manager's
+ * group, or the one lock-owner names. */
+Test(bad_input, a_lock_file_writable_by_a_group_not_designated_is_refused)
+{
+	if (!other_user())
+		return;
+	lock_file(T.lock, 0660, 0, T.gid);
+	char *says = NULL, *owner = NULL;
+	cr_assert(asprintf(&says, "the members of group %s may write the group's lock file", T.user) > 0);
+	expect_all_refuse(T.lock, says, "group-writable by another group");
+	/* Named as the designated group, it is the operator's choice. */
+	cr_assert(asprintf(&owner, "root:%s", T.user) > 0);
+	struct outcome o = understudy((const char *[]){ "status", "--lock", T.lock, "--lock-owner", owner, NULL });
+	cr_expect_eq(o.code, 0, "status --lock-owner %s: %d: %s", owner, o.code, o.err);
+	free(says), free(owner);
+}
+
+/* A directory others may write (not sticky): anyone could mv -f their own
+ * file over the group's. Refused, as is one writable by a group that is
+ * not the designated one. */
+static int replace_lock(void *path)
+{
+	char mine[512];
+	snprintf(mine, sizeof(mine), "%s.mine", (const char *)path);
+	return create_0666(mine) == 0 && rename(mine, path) == 0 ? 0 : -1;
+}
+
+Test(bad_input, a_directory_others_may_write_is_refused)
+{
+	if (!other_user())
+		return;
+	char *open_dir = th_path(T.dir, "open"), *path = th_path(open_dir, "g.lock");
+	cr_assert_eq(mkdir(open_dir, 0755), 0);
+	cr_assert_eq(chmod(open_dir, 0777), 0);
+	lock_file(path, 0600, 0, 0);
+	expect_all_refuse(path, "lets every user replace the lock file (mv -f over it)", "a 0777 directory");
+	/* What that means: the other user can replace the file. */
+	as_other(replace_lock, path);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_uid, T.uid, "the other user could not replace the file");
+	unlink(path);
+	lock_file(path, 0600, 0, 0);
+	cr_assert_eq(chmod(open_dir, 0770), 0);
+	cr_assert_eq(chown(open_dir, 0, T.gid), 0);
+	char *says = NULL;
+	cr_assert(asprintf(&says, "lets the members of group %s replace the lock file", T.user) > 0);
+	expect_all_refuse(path, says, "a directory writable by another group");
+	free(open_dir), free(path), free(says);
+}
+
+/* Storage that maps root to another user (NFS root squash): the file and
+ * its directory are that user's. Refused without a word from the
+ * operator, with a message that says how to give one; accepted with
+ * lock-owner. */
+Test(bad_input, lock_owner_accepts_a_file_that_user_owns)
+{
+	if (!other_user())
+		return;
+	char *dir = th_path(T.dir, "squashed"), *path = th_path(dir, "g.lock");
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	cr_assert_eq(chown(dir, T.uid, T.gid), 0);
+	lock_file(path, 0660, T.uid, T.gid);
+	char *says = NULL;
+	cr_assert(asprintf(&says, "owned by %s (group %s, mode 0660)", T.user, T.user) > 0);
+	struct outcome o = run_node((uid_t)-1, path);
+	expect_says(&o, 77, path, says, "squashed, no lock-owner");
+	expect_says(&o, 77, path, "name that user with lock-owner = USER[:GROUP]", "squashed, no lock-owner");
+	expect_no_workload("squashed, no lock-owner");
+	o = understudy_as((uid_t)-1, (const char *[]){ "run", "--lock", path, "--lock-owner", T.user, "--role",
+						       "primary", "--name", "node-a", "--restart", "never", "--",
+						       "/usr/bin/touch", T.marker, NULL });
+	cr_expect_eq(o.code, 0, "run --lock-owner %s: exit %d: %s", T.user, o.code, o.err);
+	cr_expect_eq(access(T.marker, F_OK), 0, "with lock-owner the workload did not run");
+	o = understudy((const char *[]){ "status", "--lock", path, "--lock-owner", T.user, NULL });
+	cr_expect_eq(o.code, 0, "status --lock-owner: %d: %s", o.code, o.err);
+	o = understudy((const char *[]){ "is-live", "--lock", path, "--lock-owner", T.user, "--name", "node-a", NULL });
+	cr_expect_eq(o.code, 1, "is-live --lock-owner of a paused group: %d: %s", o.code, o.err);
+	o = understudy((const char *[]){ "is-live", "--lock", path, "--name", "node-a", NULL });
+	cr_expect_eq(o.code, 2, "is-live without lock-owner: %d, want 2 (cannot tell): %s", o.code, o.err);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect(st.st_uid == T.uid && (st.st_mode & 07777) == 0660, "the file changed hands or mode");
+	free(dir), free(path), free(says);
+}
+
+static int write_script(void *arg)
+{
+	const char *const *a = arg; /* path, text */
+	FILE *f = fopen(a[0], "w");
+	if (!f || fputs(a[1], f) < 0 || fclose(f) != 0)
+		return -1;
+	return chmod(a[0], 0755);
+}
+
+/* A hook of another user's: run as root, it would run that user's code. */
+Test(bad_input, hooks_probes_and_configuration_files_others_could_change_are_78)
+{
+	if (!other_user())
+		return;
+	char *theirs = th_path(T.out, "theirs.sh");
+	as_other(write_script, (const char *[]){ theirs, "#!/bin/sh\nid -u > \"$0.ran\"\n" });
+	char *open_dir = th_path(T.dir, "open"), *in_open = th_path(open_dir, "hook.sh");
+	cr_assert_eq(mkdir(open_dir, 0755), 0);
+	cr_assert_eq(chmod(open_dir, 0777), 0);
+	char *hook_text = "#!/bin/sh\nid -u > \"$0.ran\"\n";
+	char *grp = conf_file("group.sh", 0775, hook_text);
+	cr_assert_eq(chown(grp, 0, T.gid), 0);
+	th_write_file(in_open, hook_text, strlen(hook_text));
+	cr_assert_eq(chmod(in_open, 0755), 0);
+	char *owned = NULL, *group_w = NULL, *dir_w = NULL, *probe = NULL;
+	cr_assert(asprintf(&owned, "'%s' is owned by %s (group %s, mode 0755), not by root", theirs, T.user, T.user) >
+		  0);
+	cr_assert(asprintf(&group_w, "'%s' is writable by the members of group %s", grp, T.user) > 0);
+	cr_assert(asprintf(&dir_w, "'%s': the directory %s is writable by every user", in_open, open_dir) > 0);
+	cr_assert(asprintf(&probe, "command:%s", theirs) > 0);
+	const struct {
+		const char *opt, *value, *says;
+	} bad[] = {
+		{ "--on-live", theirs, owned },
+		{ "--on-stop", grp, group_w },
+		{ "--on-fence", in_open, dir_w },
+		{ "--ready", probe, owned },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct outcome o =
+			understudy((const char *[]){ "run", "--lock", T.lock, "--role", "primary", bad[i].opt,
+						     bad[i].value, "--", "/usr/bin/touch", T.marker, NULL });
+		expect_says(&o, 78, NULL, bad[i].says, bad[i].opt);
+		expect_no_workload(bad[i].opt);
+		cr_expect(access(T.lock, F_OK) < 0, "%s: the lock file was created", bad[i].opt);
+	}
+	/* From a file: its line named. */
+	char *text = NULL, *conf = NULL, *want = NULL;
+	cr_assert(asprintf(&text,
+			   "[group]\nlock = %s\n[node]\nrole = primary\n[workload]\ncommand = /usr/bin/touch %s\n"
+			   "[hooks]\non-backup = %s\n",
+			   T.lock, T.marker, theirs) > 0);
+	conf = conf_file("hooks.conf", 0600, text);
+	cr_assert(asprintf(&want, "%s:8: [hooks] on-backup: %s", conf, owned) > 0);
+	struct outcome o = understudy((const char *[]){ "run", "--config", conf, NULL });
+	expect_says(&o, 78, NULL, want, "another user's hook in a file");
+	/* Configuration files: another user's (even 0600), group-writable, in
+	 * a directory every user may write. */
+	free(want);
+	char *good = NULL;
+	cr_assert(asprintf(&good,
+			   "[group]\nlock = %s\n[node]\nrole = primary\n[workload]\ncommand = /usr/bin/touch %s\n",
+			   T.lock, T.marker) > 0);
+	char *their_conf = conf_file("theirs.conf", 0600, good);
+	cr_assert_eq(chown(their_conf, T.uid, T.gid), 0);
+	char *group_conf = conf_file("group.conf", 0660, good);
+	char *open_conf = th_path(open_dir, "app.conf");
+	th_write_file(open_conf, good, strlen(good));
+	const char *confs[] = { their_conf, group_conf, open_conf };
+	char *c0 = NULL, *c1 = NULL, *c2 = NULL;
+	cr_assert(asprintf(&c0, "%s: owned by %s (group %s, mode 0600), not by root: refusing to use it", their_conf,
+			   T.user, T.user) > 0);
+	cr_assert(asprintf(&c1, "%s: writable by the members of group root (owner root, group root, mode 0660)",
+			   group_conf) > 0);
+	cr_assert(asprintf(&c2, "%s: the directory %s is writable by every user", open_conf, open_dir) > 0);
+	const char *csays[] = { c0, c1, c2 };
+	for (size_t i = 0; i < sizeof(confs) / sizeof(confs[0]); i++) {
+		o = understudy((const char *[]){ "run", "--config", confs[i], NULL });
+		expect_says(&o, 78, NULL, csays[i], confs[i]);
+		expect_no_workload(confs[i]);
+		o = understudy((const char *[]){ "status", "--config", confs[i], NULL });
+		expect_says(&o, 78, NULL, csays[i], "status --config");
+	}
+	cr_expect(access(T.lock, F_OK) < 0, "the lock file was created");
+	char *ran = NULL;
+	cr_assert(asprintf(&ran, "%s.ran", theirs) > 0);
+	cr_expect(access(ran, F_OK) < 0, "another user's hook ran");
+	free(theirs), free(open_dir), free(in_open), free(grp), free(owned), free(group_w), free(dir_w), free(probe);
+	free(text), free(conf), free(good), free(their_conf), free(group_conf), free(open_conf), free(c0), free(c1);
+	free(c2), free(ran);
+}
+
+/* Checked at each run, not only at the start: a hook whose directory
+ * became writable by others after the start, and that another user then
+ * swapped for their own, is not run. */
+static int swap_hook(void *arg)
+{
+	const char *const *a = arg; /* hook path, their script's path */
+	return write_script((void *)(const char *[]){ a[1], "#!/bin/sh\nid -u > \"$0.ran\"\n" }) == 0 &&
+			       rename(a[1], a[0]) == 0
+		       ? 0
+		       : -1;
+}
+
+Test(bad_input, a_hook_swapped_after_the_start_is_not_run)
+{
+	if (!other_user())
+		return;
+	char *dir = th_path(T.dir, "hooks"), *hook = th_path(dir, "on-stop"), *ran = NULL;
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	char *body = "#!/bin/sh\nexit 0\n";
+	th_write_file(hook, body, strlen(body));
+	cr_assert_eq(chmod(hook, 0755), 0);
+	cr_assert(asprintf(&ran, "%s.ran", hook) > 0);
+	/* The workload says it runs, then waits for the word to stop. */
+	char *ready = th_path(T.out, "ready"), *go = th_path(T.out, "go"), *script = NULL;
+	cr_assert(asprintf(&script, "touch %s; while [ ! -e %s ]; do sleep 0.05; done", ready, go) > 0);
+	char *errpath = th_path(T.out, "node.err");
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (e < 0 || dup2(e, 2) < 0)
+			_exit(120);
+		alarm(LIMIT_S);
+		execl(T.bin, T.bin, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--restart",
+		      "never", "--on-stop", hook, "--", "/bin/sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	int64_t dl = th_now_ns() + (int64_t)LIMIT_S * 1000000000;
+	while (access(ready, F_OK) < 0 && th_now_ns() < dl)
+		usleep(10000);
+	cr_assert_eq(access(ready, F_OK), 0, "the workload never started");
+	/* Now the directory is everyone's, and the other user swaps the hook. */
+	cr_assert_eq(chmod(dir, 0777), 0);
+	char *their = th_path(dir, "theirs");
+	as_other(swap_hook, (const char *[]){ hook, their });
+	th_write_file(go, "", 0);
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	cr_expect(WIFEXITED(st), "the node did not exit by itself: %d", st);
+	/* A hook is not waited for: give a swapped one that did start time
+	 * to leave its mark. */
+	for (int i = 0; i < 100 && access(ran, F_OK) < 0; i++)
+		usleep(10000);
+	char *err = th_read_text(errpath);
+	usleep(100000); /* its id -u may still be on its way */
+	char *uid = th_read_text(ran);
+	cr_expect(access(ran, F_OK) < 0, "the swapped hook ran (as uid %s)", uid);
+	free(uid);
+	char *says = NULL;
+	cr_assert(asprintf(&says, "'%s' is owned by %s (group %s, mode 0755), not by root: refusing to run it", hook,
+			   T.user, T.user) > 0);
+	cr_expect(strstr(err, says) && strstr(err, "on-stop hook"), "the refusal is not in the log: %s", err);
+	free(says);
+	free(dir), free(hook), free(ran), free(ready), free(go), free(script), free(errpath), free(their), free(err);
+}
+
+/* A hook's environment: a fixed PATH and understudy's variables, nothing
+ * of the workload's --environment (a PATH naming a user's directory would
+ * choose what runs as root) nor of the manager's own. */
+Test(bad_input, a_hooks_environment_is_the_fixed_path_and_understudys_variables)
+{
+	char *envfile = th_path(T.out, "hook.env"), *text = NULL;
+	cr_assert(asprintf(&text, "#!/bin/sh\n/usr/bin/env > %s\n", envfile) > 0);
+	char *hook = conf_file("env-hook.sh", 0755, text);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int n = open("/dev/null", O_WRONLY);
+		if (n < 0 || dup2(n, 1) < 0 || dup2(n, 2) < 0)
+			_exit(120);
+		setenv("UNDERSTUDY_TEST_MANAGER_ONLY", "1", 1);
+		setenv("MANAGER_ONLY", "1", 1);
+		alarm(LIMIT_S);
+		execl(T.bin, T.bin, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--restart",
+		      "never", "--environment", "PATH=/home/someone/bin", "--environment", "APP_SECRET=s3cret",
+		      "--on-live", hook, "--", "/bin/sleep", "0.3", (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the node: %d", st);
+	char *env = NULL;
+	for (int i = 0; i < 200; i++) {
+		free(env);
+		env = th_read_text(envfile);
+		if (strstr(env, "UNDERSTUDY_EVENT=live\n"))
+			break;
+		usleep(10000);
+	}
+	cr_log_info("the on-live hook's environment:\n%s", env);
+	cr_expect(strstr(env, "UNDERSTUDY_EVENT=live\n"), "the hook did not run or lacks UNDERSTUDY_EVENT: %s", env);
+	cr_expect(strstr(env, "\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n") ||
+			  !strncmp(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n", 66),
+		  "not the fixed PATH: %s", env);
+	cr_expect(!strstr(env, "/home/someone/bin"), "the workload's PATH reached the hook: %s", env);
+	cr_expect(!strstr(env, "APP_SECRET"), "the workload's --environment reached the hook: %s", env);
+	cr_expect(!strstr(env, "MANAGER_ONLY"), "the manager's environment reached the hook: %s", env);
+	static const char *const want[] = {
+		"UNDERSTUDY_ROLE=primary", "UNDERSTUDY_NODE=node-a",      "UNDERSTUDY_LOCK=",
+		"UNDERSTUDY_STATE=live",   "UNDERSTUDY_LIVE_NODE=node-a", "UNDERSTUDY_WORKLOAD_PID="
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_expect(strstr(env, want[i]), "%s missing: %s", want[i], env);
+	free(envfile), free(text), free(hook), free(env);
 }

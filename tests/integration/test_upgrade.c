@@ -143,8 +143,11 @@ static bool zero(const uint8_t *p, size_t n)
 }
 
 /* What a 1.0 node needs of the file: its header, every record sealed, the
- * padding of 1.0 records zero, and slot byte 18 (the only byte 1.1 gives
- * a meaning) set only as 1.1 defines it. */
+ * padding of 1.0 records zero but where a later minor gives it a meaning
+ * (slot byte 18, set only as 1.1 defines it; live record bytes 172-183,
+ * the file's identity of 1.2, which no 1.0 or 1.1 node reads; slot bytes
+ * 96-103, 1.2's epoch of the node's last term as live, no higher than
+ * the live record's epoch). */
 static void assert_readable_by_1_0(uint8_t img[LF_SIZE])
 {
 	uint16_t major, minor;
@@ -153,14 +156,16 @@ static void assert_readable_by_1_0(uint8_t img[LF_SIZE])
 	struct lf_view v;
 	lockfile_decode(img, &v);
 	cr_assert_eq(v.live_rec, LF_REC_OK, "the live record is not sealed");
-	cr_assert(zero(img + LF_OFF_LIVE + 172, 16), "live record padding is not zero");
+	cr_assert(zero(img + LF_OFF_LIVE + 184, 4), "live record padding is not zero");
 	cr_assert_neq(v.request_rec, LF_REC_BAD, "the request record is not sealed");
 	for (int i = 0; i < LF_SLOTS; i++) {
 		uint8_t *s = slot_rec(img, i);
 		cr_assert_neq(v.slot_rec[i], LF_REC_BAD, "slot %d is not sealed", i);
 		if (v.slot_rec[i] != LF_REC_OK)
 			continue;
-		cr_assert(s[19] == 0 && zero(s + 96, 28), "slot %d: padding is not zero", i);
+		cr_assert(s[19] == 0 && zero(s + 104, 20), "slot %d: padding is not zero", i);
+		cr_assert(v.slots[i].epoch <= v.live.epoch, "slot %d: epoch %llu above the live record's %llu", i,
+			  (unsigned long long)v.slots[i].epoch, (unsigned long long)v.live.epoch);
 		cr_assert(s[18] == 0 || (s[18] == LF_SLOT_F_STARTING && s[17] == LF_SLOT_LIVE),
 			  "slot %d: flags 0x%02x with state %u", i, s[18], s[17]);
 	}
@@ -444,19 +449,19 @@ static void assert_every_command_refuses(uint16_t major, uint16_t minor, const c
 
 Test(upgrade, refuses_a_newer_major_and_says_which_versions_it_speaks)
 {
-	assert_every_command_refuses(2, 0, "lock file format 2.0 is newer than this build speaks (1.x, up to 1.1)");
+	assert_every_command_refuses(2, 0, "lock file format 2.0 is newer than this build speaks (1.x, up to 1.2)");
 }
 
 Test(upgrade, refuses_an_older_major_and_says_which_versions_it_speaks)
 {
-	assert_every_command_refuses(0, 9, "lock file format 0.9 is older than this build speaks (1.x, up to 1.1)");
+	assert_every_command_refuses(0, 9, "lock file format 0.9 is older than this build speaks (1.x, up to 1.2)");
 }
 
 /* --- a newer minor -------------------------------------------------------------- */
 
 Test(upgrade, joins_a_newer_minor_without_touching_bytes_it_does_not_know)
 {
-	/* A paused group written by a "1.7" build: bytes 1.1 keeps at zero
+	/* A paused group written by a "1.7" build: bytes 1.2 keeps at zero
 	 * are set where a later minor could give them a meaning. */
 	uint8_t img[LF_SIZE], now[LF_SIZE];
 	load_fixture("paused.lock", img);
@@ -467,7 +472,8 @@ Test(upgrade, joins_a_newer_minor_without_touching_bytes_it_does_not_know)
 	memset(img + LF_OFF_LIVE + 172, 0x44, 16); /* live record padding */
 	reseal(img + LF_OFF_LIVE, LF_LIVE_SIZE);
 	uint8_t *b = slot_rec(img, 1); /* node-b, a 1.7 backup */
-	b[18] |= 0x80, b[19] = 0x77, memset(b + 96, 0x33, 28);
+	b[18] |= 0x80, b[19] = 0x77, memset(b + 104, 0x33, 20);
+	b[96] = 2; /* the epoch of its last term, as 1.2 defines it */
 	reseal(b, LF_SLOT_SIZE);
 	th_write_file(T.lock, img, LF_SIZE);
 
@@ -498,11 +504,16 @@ Test(upgrade, joins_a_newer_minor_without_touching_bytes_it_does_not_know)
 	cr_assert_eq(memcmp(slot_rec(now, 1), slot_rec(img, 1), LF_SLOT_SIZE), 0,
 		     "node-b's record, written by a 1.7 node, changed");
 	cr_assert(zero(now + LF_OFF_SLOT_LOCKS, LF_SLOTS), "a slot lock byte was written");
-	/* The live record is node-c's own now, written whole by 1.1 rules. */
+	/* The live record is node-c's own now, written whole by this build's
+	 * rules: the 1.7 bytes in it are gone, and bytes 172-183 say which
+	 * file it was written on (1.2), the rest zero. */
 	struct lf_view v;
 	lockfile_decode(now, &v);
 	cr_assert(v.live_rec == LF_REC_OK && !strcmp(v.live.name, "node-c"));
-	cr_assert(zero(now + LF_OFF_LIVE + 172, 16));
+	struct stat st;
+	cr_assert_eq(stat(T.lock, &st), 0);
+	cr_assert_eq(v.live.file_id, (uint64_t)st.st_ino, "the live record does not name its file");
+	cr_assert(zero(now + LF_OFF_LIVE + 184, 4));
 	cr_assert_eq(starts("node-a"), 1);
 	cr_assert_eq(starts("node-c"), 1);
 	cr_assert_eq(overlaps(), 0);

@@ -4,6 +4,7 @@
  *                [--ignore-term] [--spawn-child] [--tick-dir DIR]
  *                [--ready-notify | --ready-fd FD | --ready-listen PORT]
  *                [--ready-after MS] [--from-grandchild] [--watchdog-pets N]
+ *                [--status TEXT]
  *
  * It records its life in LOG, one line per event, each line one O_APPEND
  * write(2) so that lines of concurrent witnesses never interleave:
@@ -22,7 +23,8 @@
  *
  * Readiness, as a service would say it: READY=1 (with a STATUS=) on
  * $NOTIFY_SOCKET, a newline on an inherited descriptor, or listening on
- * 127.0.0.1:PORT; --from-grandchild sends the READY=1 from a grandchild
+ * 127.0.0.1:PORT (--status TEXT replaces the STATUS= text, "serving");
+ * --from-grandchild sends the READY=1 from a grandchild
  * of the witness; --watchdog-pets N then sends WATCHDOG=1 N times, every
  * half $WATCHDOG_USEC, and stops.
  *
@@ -62,6 +64,7 @@
 static int log_fd = -1;
 static int tick_fd = -1;
 static const char *node = "?";
+static const char *status_text = "serving";
 
 #define TICK_NS 1000000LL
 
@@ -210,7 +213,9 @@ static void say_ready(enum ready_how how, long arg, bool from_grandchild)
 		if (bind(s, (struct sockaddr *)&in, sizeof in) < 0 || listen(s, 8) < 0)
 			fprintf(stderr, "witness: listen %ld: %s\n", arg, strerror(errno));
 	} else if (how == READY_NOTIFY && !from_grandchild) {
-		notify("STATUS=serving\nREADY=1");
+		char msg[512];
+		snprintf(msg, sizeof msg, "STATUS=%s\nREADY=1", status_text);
+		notify(msg);
 	} else if (how == READY_NOTIFY) {
 		/* A child whose child says it: the sender is a grandchild,
 		 * as in a service whose worker process reports. */
@@ -262,6 +267,8 @@ int main(int argc, char **argv)
 			from_grandchild = true;
 		else if (!strcmp(argv[i], "--watchdog-pets") && i + 1 < argc)
 			pets = parse_num(argv[++i]);
+		else if (!strcmp(argv[i], "--status") && i + 1 < argc)
+			status_text = argv[++i];
 		else
 			usage();
 	}

@@ -122,8 +122,13 @@ char *th_read_text(const char *path)
 
 void th_write_file(const char *path, const void *buf, size_t len)
 {
-	FILE *f = fopen(path, "wb");
-	cr_assert_not_null(f, "fopen %s: %s", path, strerror(errno));
+	/* A new file is private, as understudy wants a lock file (others
+	 * who can read it can lock it); a test that wants another mode sets
+	 * it. An existing file keeps its mode. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
+	FILE *f = fdopen(fd, "wb");
+	cr_assert_not_null(f, "fdopen %s: %s", path, strerror(errno));
 	cr_assert(len == 0 || fwrite(buf, 1, len, f) == len);
 	cr_assert(fclose(f) == 0);
 }

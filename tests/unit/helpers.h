@@ -25,7 +25,7 @@ int th_read_file(const char *path, uint8_t **buf, size_t *len);
 /* A whole file as a NUL-terminated string (malloc'd); "" if it cannot be
  * read, so a missing output reads as empty. */
 char *th_read_text(const char *path);
-/* Create or replace a file with exactly these bytes. */
+/* Create (mode 0600) or overwrite a file with exactly these bytes. */
 void th_write_file(const char *path, const void *buf, size_t len);
 /* 1 when another process holds a lock on the byte at offset of path. */
 int th_is_locked(const char *path, int offset);

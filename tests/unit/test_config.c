@@ -202,10 +202,11 @@ Test(config, full_file_every_section_and_key_lands)
 	load_ok("; every setting there is, none at its default\n"
 		"[group]\n"
 		"lock = @D/group.lock\n"
+		"lock-owner = @U:@G\n"
 		"\n"
 		"[node]\n"
 		"name = node-a\n"
-		"role = primary\n" /* line 7 */
+		"role = primary\n" /* line 8 */
 		"address = 10.0.0.1:5432\n"
 		"allow-failback = on\n"
 		"failover-on-shutdown = true\n"
@@ -250,6 +251,8 @@ Test(config, full_file_every_section_and_key_lands)
 	char *lock = th_path(g_dir, "group.lock");
 	cr_expect_str_eq(r->lock_path, lock);
 	free(lock);
+	cr_expect(r->trust.owner == geteuid() && r->trust.group == getegid() && r->trust.owner_given,
+		  "lock-owner is %u:%u", (unsigned)r->trust.owner, (unsigned)r->trust.group);
 	cr_expect_str_eq(r->name, "node-a");
 	cr_expect_eq(r->node.role, LF_ROLE_PRIMARY);
 	cr_expect_str_eq(r->address, "10.0.0.1:5432");
@@ -290,7 +293,7 @@ Test(config, full_file_every_section_and_key_lands)
 	cr_expect_eq(r->hook_timeout_ms, 3600000);
 
 	cr_expect_str_eq(g_c.file, g_conf);
-	cr_expect_eq(g_c.line[CK_ROLE], 7, "role is on line 7, not %d", g_c.line[CK_ROLE]);
+	cr_expect_eq(g_c.line[CK_ROLE], 8, "role is on line 8, not %d", g_c.line[CK_ROLE]);
 	for (int k = 0; k < CK_NKEYS; k++) {
 		cr_expect(g_c.given[k], "%s not marked given", config_keys[k].key);
 		cr_expect_gt(g_c.line[k], 0, "%s has no line", config_keys[k].key);
@@ -485,6 +488,91 @@ static void refused(const char *text, int rc)
 	cr_expect_eq(r, rc, "config_load gave %d, not %d: %s", r, rc, g_why);
 }
 
+/* ---- what the node publishes and where the group is (issue 14) ------------ */
+
+/* Under systemd the working directory is /: a relative lock path names a
+ * file of each host's own, and every host would run the workload. */
+Test(config, relative_lock_path_refused_from_the_file_and_the_command_line)
+{
+	int r = load("[group]\nlock = a.lock\n");
+	cr_expect_eq(r, -EINVAL, "config_load gave %d: %s", r, g_why);
+	expect_why("%s:2: [group] lock: 'a.lock' is not an absolute path: each host would lock a file of its own "
+		   "(relative to its working directory, / under systemd)",
+		   g_conf);
+	cr_expect_null(g_c.run.lock_path, "the refused path was kept");
+	fresh();
+	static const char *const bad[] = { "a.lock", "./a.lock", "../shared/a.lock", "", "~/a.lock" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(config_set(&g_c, CK_LOCK, bad[i], g_why, sizeof(g_why)), -EINVAL, "'%s' accepted", bad[i]);
+		cr_expect(strstr(g_why, "is not an absolute path"), "'%s': %s", bad[i], g_why);
+	}
+	cli(CK_LOCK, "/srv/shared/app.lock");
+	cr_expect_str_eq(g_c.run.lock_path, "/srv/shared/app.lock");
+	/* The other commands read the path through config_lock_path. */
+	const char *conf = write_conf("rel.conf", 0644, "[group]\nlock = a.lock\n[node]\nname = n1\n");
+	char *lock = NULL, *name = NULL;
+	struct trust_who who;
+	cr_expect_eq(config_lock_path(conf, &lock, &name, &who, g_why, sizeof(g_why)), -EINVAL);
+	cr_expect(strstr(g_why, ":2: [group] lock: 'a.lock' is not an absolute path"), "%s", g_why);
+	cr_expect_null(lock);
+}
+
+Test(config, lock_path_with_a_control_character_refused)
+{
+	cr_expect_eq(config_set(&g_c, CK_LOCK, "/srv/a\n.lock", g_why, sizeof(g_why)), -EINVAL);
+	expect_why("'/srv/a\\x0a.lock': \\x0a (byte 7) is not allowed in a lock path (a control character)");
+	/* UTF-8 is a path like any other. */
+	cli(CK_LOCK, "/srv/donn\xc3\xa9"
+		     "es/app.lock");
+}
+
+Test(config, address_must_be_printable_ascii_without_blanks)
+{
+	static const struct {
+		const char *value, *why;
+	} bad[] = {
+		{ "10.0.0.1\033[2J", "'10.0.0.1\\x1b[2J': \\x1b (byte 9) is not allowed in an address: printable ASCII "
+				     "without blanks" },
+		{ "a\nb", "'a\\x0ab': \\x0a (byte 2) is not allowed in an address: printable ASCII without blanks" },
+		{ "h\xc3\xa9:1",
+		  "'h\\xc3\\xa9:1': \\xc3 (byte 2) is not allowed in an address: printable ASCII without "
+		  "blanks" },
+		{ "a b", "'a b': ' ' (byte 2) is not allowed in an address: printable ASCII without blanks" },
+		{ "x\x7f", "'x\\x7f': \\x7f (byte 2) is not allowed in an address: printable ASCII without blanks" },
+		{ "0123456789012345678901234567890123456789012345678901234567890123",
+		  "'0123456789012345678901234567890123456789012345678901234567890123' is longer than 63 bytes" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(config_set(&g_c, CK_ADDRESS, bad[i].value, g_why, sizeof(g_why)), -EINVAL, "'%s' accepted",
+			     bad[i].why);
+		cr_expect_str_eq(g_why, bad[i].why);
+		cr_expect_null(g_c.run.address);
+	}
+	/* From the file: its line and key, the byte shown. */
+	refused("[node]\nrole = primary\naddress = 10.0.0.1:5672\033]0;x\007\n", -EINVAL);
+	expect_why("%s:3: [node] address: '10.0.0.1:5672\\x1b]0;x\\x07': \\x1b (byte 14) is not allowed in an "
+		   "address: printable ASCII without blanks",
+		   g_conf);
+	fresh();
+	static const char *const good[] = { "", "10.0.0.1:5672", "[::1]:80", "amqp://broker-a:5672/vhost?x=1", "a\\b" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		cli(CK_ADDRESS, good[i]);
+}
+
+Test(config, name_refusal_shows_the_byte)
+{
+	cr_expect_eq(config_set(&g_c, CK_NAME, "node\nlive: x", g_why, sizeof(g_why)), -EINVAL);
+	expect_why("'node\\x0alive: x': \\x0a (byte 5) is not allowed in a node name: 1 to 63 letters, digits or "
+		   ". - _ @ :");
+	refused("[node]\nname = a\033[2J\n", -EINVAL);
+	expect_why("%s:2: [node] name: 'a\\x1b[2J': \\x1b (byte 2) is not allowed in a node name: 1 to 63 letters, "
+		   "digits or . - _ @ :",
+		   g_conf);
+	fresh();
+	cr_expect_eq(config_set(&g_c, CK_NAME, "", g_why, sizeof(g_why)), -EINVAL);
+	expect_why("'' is not a node name: 1 to 63 letters, digits or . - _ @ :");
+}
+
 Test(config, unknown_key)
 {
 	refused("[node]\nrole = primary\nbogus = 1\n", -EINVAL);
@@ -605,12 +693,79 @@ Test(config, file_writable_by_others_refused)
 {
 	const char *p = write_conf("open.conf", 0646, "[node]\nrole = primary\n");
 	cr_expect_eq(config_load(&g_c, p, g_why, sizeof(g_why)), -EPERM);
-	expect_why("%s: writable by every user (mode 646): refusing to use it", p);
+	expect_why("%s: writable by every user (owner %s, group %s, mode 0646): refusing to use it", p, user_name(),
+		   group_name());
 	cr_expect_eq(g_c.run.node.role, LF_ROLE_NONE, "nothing read from it");
-	/* Writable by its group is its owners' business. */
+	/* Writable by its group: by every member of it, whom the manager
+	 * does not know. */
 	fresh();
 	p = write_conf("group.conf", 0664, "[node]\nrole = primary\n");
+	cr_expect_eq(config_load(&g_c, p, g_why, sizeof(g_why)), -EPERM);
+	expect_why("%s: writable by the members of group %s (owner %s, group %s, mode 0664): refusing to use it", p,
+		   group_name(), user_name(), group_name());
+	cr_expect_eq(g_c.run.node.role, LF_ROLE_NONE, "nothing read from it");
+	/* Readable by all is fine: it holds no secret the manager keeps. */
+	fresh();
+	p = write_conf("read.conf", 0644, "[node]\nrole = primary\n");
 	cr_expect_eq(config_load(&g_c, p, g_why, sizeof(g_why)), 0, "%s", g_why);
+}
+
+/* Another user's file, even one only it may write, is that user's to
+ * change: refused when root reads it. Needs root to give it away. */
+Test(config, file_of_another_user_refused)
+{
+	if (geteuid() != 0) {
+		cr_skip_test("needs root to give a file to another user");
+		return;
+	}
+	const char *p = write_conf("theirs.conf", 0600, "[node]\nrole = primary\n");
+	cr_assert_eq(chown(p, 65534, 65534), 0);
+	cr_expect_eq(config_load(&g_c, p, g_why, sizeof(g_why)), -EPERM);
+	char owner[64];
+	struct passwd *pw = getpwuid(65534);
+	snprintf(owner, sizeof(owner), "%s", pw ? pw->pw_name : "uid 65534");
+	cr_expect(strstr(g_why, p) && strstr(g_why, "owned by ") && strstr(g_why, owner) &&
+			  strstr(g_why, "mode 0600), not by root: refusing to use it"),
+		  "%s", g_why);
+	cr_expect_eq(g_c.run.node.role, LF_ROLE_NONE, "nothing read from it");
+}
+
+/* In a directory every user may write (not sticky), anyone could swap
+ * the file for their own between two starts. */
+Test(config, file_in_a_directory_others_may_write_refused)
+{
+	char *open_dir = th_path(g_dir, "open");
+	cr_assert_eq(mkdir(open_dir, 0777), 0);
+	cr_assert_eq(chmod(open_dir, 0777), 0);
+	char *p = th_path(open_dir, "a.conf");
+	th_write_file(p, "[node]\nrole = primary\n", 22);
+	cr_assert_eq(chmod(p, 0600), 0);
+	cr_expect_eq(config_load(&g_c, p, g_why, sizeof(g_why)), -EPERM);
+	expect_why("%s: the directory %s is writable by every user (owner %s, group %s, mode 0777), who could swap "
+		   "it: refusing to use it",
+		   p, open_dir, user_name(), group_name());
+	free(p);
+	free(open_dir);
+}
+
+Test(config, lock_owner_parsed_and_refused)
+{
+	cli(CK_LOCK_OWNER, "0:0");
+	cr_expect(g_c.run.trust.owner == 0 && g_c.run.trust.group == 0 && g_c.run.trust.owner_given);
+	fresh();
+	cli(CK_LOCK_OWNER, "root");
+	cr_expect(g_c.run.trust.owner == 0 && g_c.run.trust.group == 0);
+	fresh();
+	cr_expect_eq(config_set(&g_c, CK_LOCK_OWNER, "understudy-no-such-user", g_why, sizeof(g_why)), -EINVAL);
+	expect_why("no such user 'understudy-no-such-user'");
+	cr_expect_eq(config_set(&g_c, CK_LOCK_OWNER, "root:understudy-no-such-user", g_why, sizeof(g_why)), -EINVAL);
+	expect_why("no such group 'understudy-no-such-user'");
+	cr_expect_eq(config_set(&g_c, CK_LOCK_OWNER, "root:", g_why, sizeof(g_why)), -EINVAL);
+	expect_why("'root:' is not USER or USER:GROUP");
+	cr_expect_eq(config_set(&g_c, CK_LOCK_OWNER, "4000000", g_why, sizeof(g_why)), -EINVAL);
+	expect_why("uid 4000000 has no entry in the user database: give its group too (USER:GROUP)");
+	cr_expect_eq(config_set(&g_c, CK_LOCK_OWNER, "4000000:4000001", g_why, sizeof(g_why)), 0, "%s", g_why);
+	cr_expect(g_c.run.trust.owner == 4000000 && g_c.run.trust.group == 4000001);
 }
 
 /* ---- config_finish ---------------------------------------------------------- */
@@ -821,10 +976,10 @@ Test(config, finish_unknown_cli_user_is_not_the_files_fault)
 		hook_refused_(hp_, hw_);                                                                               \
 	} while (0)
 
-static void hook_refused_(const char *path, const char *want)
+static void hook_refused_code(const char *path, const char *want, int code)
 {
 	int r = config_set(&g_c, CK_ON_FENCE, path, g_why, sizeof(g_why));
-	cr_expect_eq(r, -EINVAL, "--on-fence %s accepted", path);
+	cr_expect_eq(r, code, "--on-fence %s: %d, want %d", path, r, code);
 	cr_expect_str_eq(g_why, want);
 	cr_expect_null(g_c.run.hooks[HOOK_FENCE]);
 	cr_expect_not(g_c.given[CK_ON_FENCE]);
@@ -841,6 +996,8 @@ static void hook_refused_(const char *path, const char *want)
 	fresh();
 }
 
+static void hook_refused_(const char *path, const char *want) { hook_refused_code(path, want, -EINVAL); }
+
 Test(config, hook_relative_path_refused) { hook_refused("hooks/fence.sh", "'%s' is not an absolute path"); }
 
 Test(config, hook_missing_file_refused)
@@ -855,9 +1012,51 @@ Test(config, hook_directory_refused) { hook_refused(g_dir, "'%s' is not an execu
 
 Test(config, hook_not_executable_refused) { hook_refused(hook("plain.sh", 0644), "'%s' is not an executable file"); }
 
+/* A hook another user could change: -EPERM, which run turns into 78. */
 Test(config, hook_world_writable_refused)
 {
-	hook_refused(hook("open.sh", 0757), "'%s' is writable by every user: refusing to run it");
+	const char *p = hook("open.sh", 0757);
+	char want[1024];
+	snprintf(want, sizeof(want),
+		 "'%s' is writable by every user (owner %s, group %s, mode 0757): refusing to run it", p, user_name(),
+		 group_name());
+	hook_refused_code(p, want, -EPERM);
+	p = hook("group.sh", 0775);
+	snprintf(want, sizeof(want),
+		 "'%s' is writable by the members of group %s (owner %s, group %s, mode 0775): refusing to run it", p,
+		 group_name(), user_name(), group_name());
+	hook_refused_code(p, want, -EPERM);
+}
+
+Test(config, hook_of_another_user_refused)
+{
+	if (geteuid() != 0) {
+		cr_skip_test("needs root to give a file to another user");
+		return;
+	}
+	const char *p = hook("theirs.sh", 0755);
+	cr_assert_eq(chown(p, 65534, 0), 0);
+	struct passwd *pw = getpwuid(65534);
+	char want[1024];
+	snprintf(want, sizeof(want), "'%s' is owned by %s (group root, mode 0755), not by root: refusing to run it", p,
+		 pw ? pw->pw_name : "uid 65534");
+	hook_refused_code(p, want, -EPERM);
+}
+
+/* The probe command runs as root like a hook, and is held to the same. */
+Test(config, ready_command_others_may_write_refused)
+{
+	const char *p = hook("probe.sh", 0757);
+	char text[700];
+	snprintf(text, sizeof(text), "%s%s[workload]\ncommand = /bin/true\nready = command:%s --port 1\n", part_lock,
+		 part_role, p);
+	load_ok(text);
+	cr_expect_eq(finish(), -EPERM);
+	expect_why(
+		"%s:8: [workload] ready: '%s' is writable by every user (owner %s, group %s, mode 0757): refusing to "
+		"run it",
+		g_conf, p, user_name(), group_name());
+	cr_expect(g_from_file);
 }
 
 Test(config, hook_good_script_accepted)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -246,6 +247,8 @@ static struct lf_live sample_live(void)
 	l.heartbeat_ms = 1000;
 	strcpy(l.name, "alpha");
 	strcpy(l.address, "10.0.0.1:5672");
+	l.file_id = 0x3132333435363738ULL;
+	l.path_hash = 0x41424344;
 	return l;
 }
 
@@ -275,7 +278,18 @@ static struct lf_slot sample_slot(void)
 	s.pid = 0x51525354;
 	s.seq = 0x6162636465666768ULL;
 	strcpy(s.name, "charlie");
+	s.epoch = 0x0102030405060708ULL;
 	return s;
+}
+
+/* lockfile_write_live, leaving in live what is now on the file: the
+ * record as given, stamped with the identity of the open it went
+ * through (format 1.2; tested on its own below). */
+static int write_live(struct lockfile *lf, char status, struct lf_live *live)
+{
+	live->file_id = lf->file_id;
+	live->path_hash = lf->path_hash;
+	return lockfile_write_live(lf, status, live);
 }
 
 static void assert_live_eq(const struct lf_live *a, const struct lf_live *b)
@@ -289,6 +303,9 @@ static void assert_live_eq(const struct lf_live *a, const struct lf_live *b)
 	cr_assert_eq(a->heartbeat_ms, b->heartbeat_ms);
 	cr_assert_str_eq(a->name, b->name);
 	cr_assert_str_eq(a->address, b->address);
+	cr_assert_eq(a->file_id, b->file_id, "file id %llu != %llu", (unsigned long long)a->file_id,
+		     (unsigned long long)b->file_id);
+	cr_assert_eq(a->path_hash, b->path_hash, "path hash %08x != %08x", a->path_hash, b->path_hash);
 }
 
 static void assert_request_eq(const struct lf_request *a, const struct lf_request *b)
@@ -310,6 +327,8 @@ static void assert_slot_eq(const struct lf_slot *a, const struct lf_slot *b)
 	cr_assert_eq(a->pid, b->pid);
 	cr_assert_eq(a->seq, b->seq);
 	cr_assert_str_eq(a->name, b->name);
+	cr_assert_eq(a->epoch, b->epoch, "epoch %llu != %llu", (unsigned long long)a->epoch,
+		     (unsigned long long)b->epoch);
 }
 
 /* ---- a call run on another thread, so the test can watch it block ------ */
@@ -369,7 +388,46 @@ static int bg_open_create(struct bg *b) { return lockfile_open(b->lf, b->path, L
 /* Creating and adopting                                                  */
 /* ====================================================================== */
 
-Test(lockfile, create_new_path_formats_file_0660_8704_bytes_status_N_version_1_1)
+/* A node creates its file shared only with the group it names (given to
+ * the file when the owner may), else private: the file must pass the
+ * node's own check of who may read it (trust.h). Even with umask 0. */
+Test(lockfile, create_as_shares_only_with_the_group_asked_for)
+{
+	mode_t old = umask(0);
+	struct lockfile lf;
+	struct stat st;
+	cr_assert_eq(lockfile_open_as(&lf, g_path, LF_OPEN_CREATE, getegid()), 0);
+	lockfile_close(&lf);
+	cr_assert_eq(stat(g_path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0660, "our group: mode %o", (unsigned)(st.st_mode & 07777));
+	cr_expect_eq(st.st_gid, getegid());
+	unlink(g_path);
+	cr_assert_eq(lockfile_open_as(&lf, g_path, LF_OPEN_CREATE, (gid_t)-1), 0);
+	lockfile_close(&lf);
+	cr_assert_eq(stat(g_path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0600, "no group: mode %o", (unsigned)(st.st_mode & 07777));
+	unlink(g_path);
+	/* Another group: root may give the file to it; anyone else keeps it
+	 * private rather than share it with a group not asked for. */
+	cr_assert_eq(lockfile_open_as(&lf, g_path, LF_OPEN_CREATE, 65534), 0);
+	lockfile_close(&lf);
+	cr_assert_eq(stat(g_path, &st), 0);
+	umask(old);
+	if (geteuid() == 0) {
+		cr_expect_eq(st.st_gid, 65534);
+		cr_expect_eq(st.st_mode & 07777, 0660, "given to group 65534: mode %o", (unsigned)(st.st_mode & 07777));
+	} else {
+		cr_expect_eq(st.st_mode & 07777, 0600, "group 65534 not ours: mode %o", (unsigned)(st.st_mode & 07777));
+	}
+	/* An existing file keeps its mode and group. */
+	cr_assert_eq(chmod(g_path, 0640), 0);
+	cr_assert_eq(lockfile_open_as(&lf, g_path, LF_OPEN_CREATE, getegid()), 0);
+	lockfile_close(&lf);
+	cr_assert_eq(stat(g_path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0640);
+}
+
+Test(lockfile, create_new_path_formats_file_0660_8704_bytes_status_N_version_1_2)
 {
 	mode_t old = umask(0);
 	struct lockfile lf;
@@ -399,7 +457,7 @@ Test(lockfile, create_new_path_formats_file_0660_8704_bytes_status_N_version_1_1
 	const uint8_t *h = img + LF_OFF_HEADER;
 	cr_assert_eq(memcmp(h, "UNDRSTDY", 8), 0, "no magic at offset 32");
 	cr_assert_eq(get16(h + 8), 1, "major %u", get16(h + 8));
-	cr_assert_eq(get16(h + 10), 1, "minor %u", get16(h + 10));
+	cr_assert_eq(get16(h + 10), 2, "minor %u", get16(h + 10));
 	cr_assert_eq(get16(h + 12), 64, "slots %u", get16(h + 12));
 	cr_assert_eq(get16(h + 14), 128, "slot size %u", get16(h + 14));
 	cr_assert_eq(get32(h + 16), 8704, "file size %u", get32(h + 16));
@@ -482,7 +540,7 @@ Test(lockfile, two_opens_of_one_new_path_share_one_format)
 	open_ok(&b, g_path, LF_OPEN_CREATE);
 	struct lf_live live = sample_live();
 	cr_assert_eq(lockfile_lock(&a, LF_LOCK_LIVE, false), 0);
-	cr_assert_eq(lockfile_write_live(&a, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&a, LF_LIVE, &live), 0);
 
 	struct lf_view v;
 	cr_assert_eq(lockfile_read(&b, &v), 0);
@@ -506,7 +564,7 @@ Test(lockfile, opening_a_formatted_file_writes_nothing)
 	struct lockfile lf;
 	open_ok(&lf, g_path, LF_OPEN_CREATE);
 	struct lf_live live = sample_live();
-	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&lf, LF_LIVE, &live), 0);
 	lockfile_close(&lf);
 
 	struct snap s;
@@ -635,7 +693,7 @@ Test(lockfile, newer_minor_version_is_accepted_and_never_downgraded)
 	cr_assert_eq(lockfile_write_slot(&lf, slot, &s), 0);
 	cr_assert_eq(lockfile_lock(&lf, LF_LOCK_LIVE, false), 0);
 	struct lf_live live = sample_live();
-	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&lf, LF_LIVE, &live), 0);
 	struct lf_request req = sample_request();
 	cr_assert_eq(lockfile_write_request(&lf, &req), 0);
 	cr_assert_eq(lockfile_write_status(&lf, LF_PAUSED), 0);
@@ -789,7 +847,7 @@ Test(lockfile, readonly_open_reads_sees_locks_and_changes_nothing)
 	struct lf_slot s = sample_slot();
 	cr_assert_eq(lockfile_write_slot(&w, slot, &s), 0);
 	struct lf_live live = sample_live();
-	cr_assert_eq(lockfile_write_live(&w, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&w, LF_LIVE, &live), 0);
 	lockfile_close(&w);
 
 	hold(LF_OFF_LIVE_LOCK);
@@ -855,7 +913,7 @@ Test(lockfile, write_open_of_a_formatted_file_writes_nothing_until_asked)
 	snap_check(g_path, &s, "a request into a new group");
 	open_ok(&node, g_path, LF_OPEN_CREATE);
 	struct lf_live live = sample_live();
-	cr_assert_eq(lockfile_write_live(&node, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&node, LF_LIVE, &live), 0);
 	lockfile_close(&node);
 	cr_assert_eq(lockfile_write_request(&w, &req), 0);
 	struct lf_view v;
@@ -963,7 +1021,9 @@ Test(lockfile, live_record_round_trip_and_layout)
 	cr_assert_str_eq((const char *)rec + 108, "10.0.0.1:5672");
 	for (int i = 44 + 5; i < 108; i++)
 		cr_assert_eq(rec[i], 0, "name padding byte %d", i);
-	for (int i = 172; i < 188; i++)
+	cr_assert_eq(get64(rec + 172), in.file_id, "file id at 172 (format 1.2)");
+	cr_assert_eq(get32(rec + 180), in.path_hash, "path hash at 180 (format 1.2)");
+	for (int i = 184; i < 188; i++)
 		cr_assert_eq(rec[i], 0, "pad byte %d", i);
 	cr_assert_eq(get32(rec + 188), lockfile_crc32c(rec, 188), "crc at 188 is not crc32c of bytes 0..187");
 
@@ -1023,7 +1083,8 @@ Test(lockfile, slot_record_round_trip_and_layout)
 	assert_slot_eq(&out, &in);
 
 	/* id[16], role u8 at 16, state u8 at 17, pad u16, pid u32 at 20,
-	 * seq u64 at 24, name[64] at 32, zero to 124, crc at 124 */
+	 * seq u64 at 24, name[64] at 32, epoch u64 at 96 (1.2), zero to 124,
+	 * crc at 124 */
 	cr_assert_arr_eq(rec + 0, in.id, LF_ID_SIZE);
 	cr_assert_eq(rec[16], LF_ROLE_BACKUP);
 	cr_assert_eq(rec[17], LF_SLOT_WAITING);
@@ -1031,7 +1092,8 @@ Test(lockfile, slot_record_round_trip_and_layout)
 	cr_assert_eq(get32(rec + 20), in.pid);
 	cr_assert_eq(get64(rec + 24), in.seq, "seq u64 at 24");
 	cr_assert_str_eq((const char *)rec + 32, "charlie", "name at 32");
-	for (int i = 100; i < 124; i++)
+	cr_assert_eq(get64(rec + 96), in.epoch, "epoch u64 at 96");
+	for (int i = 104; i < 124; i++)
 		cr_assert_eq(rec[i], 0, "pad byte %d", i);
 	cr_assert_eq(get32(rec + 124), lockfile_crc32c(rec, 124), "crc at 124 is not crc32c of bytes 0..123");
 
@@ -1481,7 +1543,7 @@ Test(lockfile, write_live_sets_status_node_id_and_live_record)
 
 	struct lf_live live = sample_live();
 	live.slot = 0;
-	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&lf, LF_LIVE, &live), 0);
 
 	struct lf_view v;
 	cr_assert_eq(lockfile_read(&other, &v), 0);
@@ -1506,7 +1568,7 @@ Test(lockfile, write_live_sets_status_node_id_and_live_record)
 
 	/* a heartbeat is one more write of the same record */
 	live.heartbeat++;
-	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&lf, LF_LIVE, &live), 0);
 	cr_assert_eq(lockfile_read(&other, &v), 0);
 	cr_assert_eq(v.live.heartbeat, live.heartbeat);
 	free(before);
@@ -1522,7 +1584,7 @@ Test(lockfile, write_request_sets_status_F_and_the_request)
 	open_ok(&req_lf, g_path, LF_OPEN_CREATE);
 	cr_assert_eq(lockfile_lock(&live_lf, LF_LOCK_LIVE, false), 0);
 	struct lf_live live = sample_live();
-	cr_assert_eq(lockfile_write_live(&live_lf, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&live_lf, LF_LIVE, &live), 0);
 	size_t len;
 	uint8_t *before = read_image(g_path, &len);
 
@@ -1561,14 +1623,14 @@ Test(lockfile, heartbeat_write_live_with_status_0_keeps_a_pending_F)
 	open_ok(&req_lf, g_path, LF_OPEN_WRITE);
 	cr_assert_eq(lockfile_lock(&live_lf, LF_LOCK_LIVE, false), 0);
 	struct lf_live live = sample_live();
-	cr_assert_eq(lockfile_write_live(&live_lf, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&live_lf, LF_LIVE, &live), 0);
 	struct lf_request req = sample_request();
 	cr_assert_eq(lockfile_write_request(&req_lf, &req), 0);
 	size_t len;
 	uint8_t *before = read_image(g_path, &len);
 
 	live.heartbeat += 1;
-	cr_assert_eq(lockfile_write_live(&live_lf, 0, &live), 0);
+	cr_assert_eq(write_live(&live_lf, 0, &live), 0);
 	struct lf_view v;
 	cr_assert_eq(lockfile_read(&req_lf, &v), 0);
 	cr_assert_eq(v.status, 'F', "a heartbeat overwrote the pending request's F with '%c'", v.status);
@@ -1595,7 +1657,7 @@ Test(lockfile, clear_request_writes_L_only_for_the_request_it_names)
 	open_ok(&req_lf, g_path, LF_OPEN_WRITE);
 	cr_assert_eq(lockfile_lock(&live_lf, LF_LOCK_LIVE, false), 0);
 	struct lf_live live = sample_live();
-	cr_assert_eq(lockfile_write_live(&live_lf, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&live_lf, LF_LIVE, &live), 0);
 
 	/* no request pending: nothing to clear, nothing written */
 	size_t len;
@@ -1651,7 +1713,7 @@ Test(lockfile, write_status_changes_only_the_status_byte)
 	open_ok(&lf, g_path, LF_OPEN_CREATE);
 	cr_assert_eq(lockfile_lock(&lf, LF_LOCK_LIVE, false), 0);
 	struct lf_live live = sample_live();
-	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&lf, LF_LIVE, &live), 0);
 	size_t len;
 	uint8_t *before = read_image(g_path, &len);
 	cr_assert_eq(lockfile_write_status(&lf, LF_PAUSED), 0);
@@ -1715,7 +1777,7 @@ Test(lockfile, torn_records_in_the_file_read_as_bad)
 	open_ok(&lf, g_path, LF_OPEN_CREATE);
 	struct lf_live live = sample_live();
 	struct lf_request req = sample_request();
-	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&lf, LF_LIVE, &live), 0);
 	cr_assert_eq(lockfile_write_request(&lf, &req), 0);
 	size_t len;
 	uint8_t *img = read_image(g_path, &len);
@@ -1771,7 +1833,7 @@ Test(lockfile, heartbeat_writes_only_over_our_own_record)
 	struct lockfile lf;
 	open_ok(&lf, g_path, LF_OPEN_CREATE);
 	struct lf_live me = sample_live();
-	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &me), 0);
+	cr_assert_eq(write_live(&lf, LF_LIVE, &me), 0);
 	me.heartbeat += 1;
 	cr_assert_eq(lockfile_heartbeat(&lf, &me), 0);
 	struct lf_view v;
@@ -1782,7 +1844,7 @@ Test(lockfile, heartbeat_writes_only_over_our_own_record)
 	struct lf_live other = me;
 	other.epoch += 1;
 	other.id[0] ^= 0xff;
-	cr_assert_eq(lockfile_write_live(&lf, 0, &other), 0);
+	cr_assert_eq(write_live(&lf, 0, &other), 0);
 	size_t len;
 	uint8_t *before = read_image(g_path, &len);
 	me.heartbeat += 1;
@@ -1857,7 +1919,7 @@ Test(lockfile, a_request_into_a_paused_group_is_refused_and_changes_nothing)
 	struct lockfile lf;
 	open_ok(&lf, g_path, LF_OPEN_CREATE);
 	struct lf_live live = sample_live();
-	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&lf, LF_LIVE, &live), 0);
 	cr_assert_eq(lockfile_write_status(&lf, LF_PAUSED), 0);
 	struct snap s;
 	snap_take(g_path, &s);
@@ -1875,7 +1937,7 @@ Test(lockfile, take_live_keeps_a_request_that_came_after_the_decision)
 	struct lockfile lf;
 	open_ok(&lf, g_path, LF_OPEN_CREATE);
 	struct lf_live live = sample_live();
-	cr_assert_eq(lockfile_write_live(&lf, LF_LIVE, &live), 0);
+	cr_assert_eq(write_live(&lf, LF_LIVE, &live), 0);
 	struct lf_request req = sample_request();
 	cr_assert_eq(lockfile_write_request(&lf, &req), 0);
 	struct lf_view v;
@@ -1899,4 +1961,475 @@ Test(lockfile, take_live_keeps_a_request_that_came_after_the_decision)
 	cr_assert_eq(v.status, LF_FAILBACK);
 	cr_assert_eq(v.request.seq, again.seq);
 	lockfile_close(&lf);
+}
+
+/* ====================================================================== */
+/* The path and the open file (format 1.2)                                 */
+/* ====================================================================== */
+
+/* A cleanup job, a restore or a redeploy can take the file from under its
+ * nodes: the path then names another file, or none, and a node must know. */
+Test(lockfile, the_path_names_the_open_file_until_it_is_deleted)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_still_at_path(&lf), 1);
+	cr_assert_eq(unlink(g_path), 0);
+	cr_assert_eq(lockfile_still_at_path(&lf), 0, "a deleted file is still taken for the one at the path");
+	/* and a new file at the path is another file */
+	struct lockfile fresh;
+	open_ok(&fresh, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_still_at_path(&lf), 0);
+	cr_assert_eq(lockfile_still_at_path(&fresh), 1);
+	lockfile_close(&fresh);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, a_file_renamed_away_is_not_at_the_path_until_it_is_back)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	char *away = th_path(g_dir, "group.lock.old");
+	cr_assert_eq(rename(g_path, away), 0);
+	cr_assert_eq(lockfile_still_at_path(&lf), 0);
+	/* a new file at the path while ours lives on under the other name:
+	 * its link count says nothing, the inode does */
+	struct lockfile fresh;
+	open_ok(&fresh, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_still_at_path(&lf), 0, "another file at the path is taken for ours");
+	lockfile_close(&fresh);
+	cr_assert_eq(rename(away, g_path), 0);
+	cr_assert_eq(lockfile_still_at_path(&lf), 1, "renamed back, it is the file at the path again");
+	lockfile_close(&lf);
+	free(away);
+}
+
+Test(lockfile, another_file_moved_or_copied_over_the_path_is_not_ours)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	/* mv -f of another group's file */
+	char *other = th_path(g_dir, "other.lock");
+	struct lockfile o;
+	open_ok(&o, other, LF_OPEN_CREATE);
+	lockfile_close(&o);
+	cr_assert_eq(rename(other, g_path), 0);
+	cr_assert_eq(lockfile_still_at_path(&lf), 0, "a file moved over the path is taken for ours");
+	lockfile_close(&lf);
+	/* cp --remove-destination: the same bytes, a new file */
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	size_t len;
+	uint8_t *img = read_image(g_path, &len);
+	cr_assert_eq(unlink(g_path), 0);
+	th_write_file(g_path, img, len);
+	cr_assert_eq(lockfile_still_at_path(&lf), 0, "a copy at the path is taken for the open file");
+	/* a symbolic link at the path, even to our own file, is not it: no
+	 * node opens through one (O_NOFOLLOW) */
+	cr_assert_eq(unlink(g_path), 0);
+	char self[64];
+	snprintf(self, sizeof self, "/proc/self/fd/%d", lf.fd);
+	cr_assert_eq(symlink(self, g_path), 0);
+	cr_assert_eq(lockfile_still_at_path(&lf), 0, "a symlink at the path is taken for the file");
+	lockfile_close(&lf);
+	free(img);
+	free(other);
+}
+
+Test(lockfile, a_directory_of_the_path_replaced_is_seen)
+{
+	char *dir = th_path(g_dir, "d"), *path = th_path(dir, "group.lock"), *away = th_path(g_dir, "d.old");
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	struct lockfile lf;
+	open_ok(&lf, path, LF_OPEN_CREATE);
+	cr_assert_eq(rename(dir, away), 0);
+	th_write_file(dir, "x", 1); /* d is a plain file now: ENOTDIR */
+	cr_assert_eq(lockfile_still_at_path(&lf), 0);
+	cr_assert_eq(unlink(dir), 0);
+	cr_assert_eq(symlink("d", dir), 0); /* d -> d: the path cannot be looked at */
+	cr_assert_eq(lockfile_still_at_path(&lf), -ELOOP, "a path that cannot be resolved is an error, not ours");
+	lockfile_close(&lf);
+	free(dir), free(path), free(away);
+}
+
+/* Every live record says which file it was written on, whatever the
+ * caller filled in; a reader through another open of the same file at the
+ * same path knows it as written here, a copy or a moved file does not. */
+Test(lockfile, a_live_record_knows_the_file_it_was_written_on)
+{
+	struct lockfile a, b;
+	open_ok(&a, g_path, LF_OPEN_CREATE);
+	open_ok(&b, g_path, LF_OPEN_CREATE);
+	struct stat st;
+	cr_assert_eq(stat(g_path, &st), 0);
+	cr_assert_eq(a.file_id, (uint64_t)st.st_ino);
+	cr_assert(a.file_id == b.file_id && a.path_hash == b.path_hash, "two opens of one path differ");
+	struct lf_live live = sample_live(); /* file_id and path_hash not a's */
+	cr_assert_eq(lockfile_lock(&a, LF_LOCK_LIVE, false), 0);
+	cr_assert_eq(lockfile_write_live(&a, LF_LIVE, &live), 0);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&b, &v), 0);
+	cr_assert_eq(v.live.file_id, a.file_id, "the record does not carry the file it was written on");
+	cr_assert_eq(v.live.path_hash, a.path_hash);
+	cr_assert(lockfile_live_here(&b, &v.live));
+	/* the heartbeat and the take-over stamp it too */
+	live.heartbeat++;
+	cr_assert_eq(lockfile_heartbeat(&a, &live), 0);
+	cr_assert_eq(lockfile_take_live(&a, &live, -1), 0);
+	cr_assert_eq(lockfile_read(&b, &v), 0);
+	cr_assert(lockfile_live_here(&b, &v.live));
+	lockfile_close(&b);
+
+	/* a copy: a new inode */
+	size_t len;
+	uint8_t *img = read_image(g_path, &len);
+	char *copy = th_path(g_dir, "copy.lock"), *moved = th_path(g_dir, "moved.lock");
+	th_write_file(copy, img, len);
+	struct lockfile c;
+	open_ok(&c, copy, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_read(&c, &v), 0);
+	cr_assert_not(lockfile_live_here(&c, &v.live), "a copy's record is taken for one written on it");
+	lockfile_close(&c);
+	/* the copy restored over the path: the path, not the file */
+	cr_assert_eq(rename(copy, g_path), 0);
+	open_ok(&c, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_read(&c, &v), 0);
+	cr_assert_not(lockfile_live_here(&c, &v.live), "a restored copy's record is taken for one written on it");
+	lockfile_close(&c);
+	lockfile_close(&a);
+
+	/* the file moved: the same inode at another path */
+	open_ok(&a, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_lock(&a, LF_LOCK_LIVE, false), 0);
+	cr_assert_eq(lockfile_write_live(&a, LF_LIVE, &live), 0);
+	lockfile_close(&a);
+	cr_assert_eq(rename(g_path, moved), 0);
+	open_ok(&c, moved, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_read(&c, &v), 0);
+	cr_assert_not(lockfile_live_here(&c, &v.live), "a moved file's record is taken for one written at its path");
+	lockfile_close(&c);
+	/* and back where it was written: its own again */
+	cr_assert_eq(rename(moved, g_path), 0);
+	open_ok(&c, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_read(&c, &v), 0);
+	cr_assert(lockfile_live_here(&c, &v.live));
+	/* a record of an older node carries no identity: unknown, not here */
+	struct lf_live old = v.live;
+	old.file_id = 0, old.path_hash = 0;
+	cr_assert_not(lockfile_live_here(&c, &old));
+	old.path_hash = c.path_hash;
+	cr_assert_not(lockfile_live_here(&c, &old));
+	lockfile_close(&c);
+	free(img), free(copy), free(moved);
+}
+
+/* The path that counts is the one within the file system, so that hosts
+ * mounting one share at different places agree: a tmpfs seen at two
+ * mount points gives one identity at both. */
+Test(lockfile, the_path_hash_is_the_path_within_the_file_system)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root (mounts)");
+	char *m1 = th_path(g_dir, "m1"), *m2 = th_path(g_dir, "deeper");
+	char *m2b = th_path(m2, "m2");
+	cr_assert_eq(mkdir(m1, 0755), 0);
+	cr_assert_eq(mkdir(m2, 0755), 0);
+	cr_assert_eq(mkdir(m2b, 0755), 0);
+	if (mount("tmpfs", m1, "tmpfs", 0, "size=1m") < 0)
+		cr_skip_test("mount tmpfs: %s", strerror(errno));
+	cr_assert_eq(mount(m1, m2b, NULL, MS_BIND, NULL), 0, "bind mount: %s", strerror(errno));
+	char *p1 = th_path(m1, "group.lock"), *p2 = th_path(m2b, "group.lock");
+	struct lockfile a, b;
+	open_ok(&a, p1, LF_OPEN_CREATE);
+	open_ok(&b, p2, LF_OPEN_CREATE);
+	cr_assert_eq(a.file_id, b.file_id);
+	cr_assert_eq(a.path_hash, b.path_hash, "one file, two mount points: two identities");
+	cr_assert_eq(a.path_hash, lockfile_crc32c("/group.lock", 11));
+	cr_assert_eq(lockfile_lock(&a, LF_LOCK_LIVE, false), 0);
+	struct lf_live live = sample_live();
+	cr_assert_eq(lockfile_write_live(&a, LF_LIVE, &live), 0);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&b, &v), 0);
+	cr_assert(lockfile_live_here(&b, &v.live));
+	lockfile_close(&a);
+	lockfile_close(&b);
+	/* on the file system of g_dir the whole path counts */
+	struct lockfile c;
+	open_ok(&c, g_path, LF_OPEN_CREATE);
+	cr_assert_neq(c.path_hash, lockfile_crc32c("/group.lock", 11));
+	lockfile_close(&c);
+	umount2(m2b, MNT_DETACH);
+	umount2(m1, MNT_DETACH);
+	free(m1), free(m2), free(m2b), free(p1), free(p2);
+}
+
+/* ---- damage to a file that was ours: seen, mended by its owner ---------- */
+
+/* A running group as the live node in slot 0 sees it: its slot, another
+ * node's slot 1 (through a second open), the live lock, L and its live
+ * record, and a request that was refused (status back to L). */
+struct group {
+	struct lockfile live, other;
+	struct lf_live rec;
+	struct lf_slot mine, theirs;
+};
+
+static void group_up(struct group *g)
+{
+	open_ok(&g->live, g_path, LF_OPEN_CREATE);
+	open_ok(&g->other, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lockfile_claim_slot(&g->live), 0);
+	cr_assert_eq(lockfile_claim_slot(&g->other), 1);
+	g->mine = sample_slot();
+	g->mine.state = LF_SLOT_LIVE;
+	g->mine.epoch = 3;
+	g->theirs = sample_slot();
+	g->theirs.id[0] ^= 0xff;
+	strcpy(g->theirs.name, "delta");
+	cr_assert_eq(lockfile_write_slot(&g->live, 0, &g->mine), 0);
+	cr_assert_eq(lockfile_write_slot(&g->other, 1, &g->theirs), 0);
+	cr_assert_eq(lockfile_lock(&g->live, LF_LOCK_LIVE, false), 0);
+	g->rec = sample_live();
+	g->rec.epoch = 3;
+	g->rec.slot = 0;
+	cr_assert_eq(lockfile_write_live(&g->live, LF_LIVE, &g->rec), 0);
+	struct lf_request req = sample_request();
+	cr_assert_eq(lockfile_write_request(&g->other, &req), 0);
+	cr_assert_eq(lockfile_clear_request(&g->live, (int64_t)req.seq), 1);
+}
+
+static void group_down(struct group *g)
+{
+	lockfile_close(&g->other);
+	lockfile_close(&g->live);
+}
+
+static void truncate_to(off_t len) { cr_assert_eq(truncate(g_path, len), 0, "truncate: %s", strerror(errno)); }
+
+static void poke(off_t off, uint8_t byte)
+{
+	int fd = open(g_path, O_WRONLY | O_CLOEXEC);
+	cr_assert(fd >= 0);
+	cr_assert_eq(pwrite(fd, &byte, 1, off), 1);
+	close(fd);
+}
+
+Test(lockfile, read_any_reports_damage_that_read_refuses)
+{
+	struct group g;
+	group_up(&g);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read_any(&g.other, &v), 0);
+	cr_assert_eq(v.damage, 0u);
+	cr_assert_eq(v.size, (uint32_t)LF_SIZE);
+
+	truncate_to(0);
+	cr_assert_eq(lockfile_read(&g.other, &v), -ENODATA);
+	cr_assert_eq(lockfile_read_any(&g.other, &v), 0);
+	cr_assert_eq(v.damage, (unsigned)(LF_DMG_SHORT | LF_DMG_HEADER), "damage %#x", v.damage);
+	cr_assert_eq(v.size, 0u);
+	cr_assert_eq(v.status, 0);
+	cr_assert_eq(v.live_rec, LF_REC_EMPTY);
+	cr_assert_eq(v.slot_rec[0], LF_REC_EMPTY);
+
+	group_down(&g);
+	cr_assert_eq(unlink(g_path), 0);
+	group_up(&g);
+	poke(LF_OFF_HEADER + 28, 0x5a); /* the header's checksum */
+	cr_assert_eq(lockfile_read(&g.other, &v), -EBADMSG);
+	cr_assert_eq(lockfile_read_any(&g.other, &v), 0);
+	cr_assert_eq(v.damage, (unsigned)LF_DMG_HEADER);
+	cr_assert_eq(v.live_rec, LF_REC_OK, "the records still read");
+
+	uint8_t head[LF_HEADER_SIZE];
+	lockfile_encode_header(head);
+	header_set_version(head, 2, 0);
+	int fd = open(g_path, O_WRONLY | O_CLOEXEC);
+	cr_assert_eq(pwrite(fd, head, sizeof head, LF_OFF_HEADER), (ssize_t)sizeof head);
+	close(fd);
+	cr_assert_eq(lockfile_read(&g.other, &v), -EBADMSG);
+	cr_assert_eq(lockfile_read_any(&g.other, &v), 0);
+	cr_assert_eq(v.damage, (unsigned)LF_DMG_FOREIGN, "a sound header of major 2 is another format's");
+	group_down(&g);
+}
+
+/* truncate -s 0 under a running group: the live node gives the file its
+ * length, header, status, live record and its own slot back; the other
+ * node's slot is not its to write and stays EMPTY until that node writes
+ * it. Before, the live node fenced and the file was refused for good. */
+Test(lockfile, repair_mends_a_truncated_file)
+{
+	struct group g;
+	group_up(&g);
+	truncate_to(0);
+	g.rec.heartbeat++;
+	int r = lockfile_repair(&g.live, &g.rec, 0, &g.mine);
+	cr_assert_eq(r, LF_FIX_LENGTH | LF_FIX_HEADER | LF_FIX_LIVE | LF_FIX_NODE_ID | LF_FIX_SLOT | LF_FIX_STATUS,
+		     "repair returned %#x", r);
+	cr_assert_eq(file_size(g_path), LF_SIZE);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&g.other, &v), 0, "the repaired file does not read");
+	cr_assert_eq(v.status, LF_LIVE);
+	cr_assert_eq(v.live_rec, LF_REC_OK);
+	assert_live_eq(&v.live, &g.rec);
+	cr_assert_arr_eq(v.node_id, g.rec.id, LF_ID_SIZE);
+	cr_assert_eq(v.slot_rec[0], LF_REC_OK);
+	assert_slot_eq(&v.slots[0], &g.mine);
+	cr_assert_eq(v.slot_rec[1], LF_REC_EMPTY, "the other node's slot was written by the live node");
+	cr_assert_eq(v.request_rec, LF_REC_EMPTY);
+	/* Every open accepts it again, and a second repair has nothing to do. */
+	struct lockfile ro;
+	open_ok(&ro, g_path, LF_OPEN_READ);
+	lockfile_close(&ro);
+	cr_assert_eq(lockfile_repair(&g.live, &g.rec, 0, &g.mine), 0);
+	/* The other node writes its own record again. */
+	cr_assert_eq(lockfile_slot_is(&g.other, 1, g.theirs.id), 0);
+	cr_assert_eq(lockfile_write_slot(&g.other, 1, &g.theirs), 0);
+	cr_assert_eq(lockfile_slot_is(&g.other, 1, g.theirs.id), 1);
+	group_down(&g);
+}
+
+Test(lockfile, repair_of_a_half_file_writes_only_the_missing_length)
+{
+	struct group g;
+	group_up(&g);
+	size_t len;
+	uint8_t *before = read_image(g_path, &len);
+	truncate_to(LF_SIZE / 2);
+	int r = lockfile_repair(&g.live, &g.rec, 0, &g.mine);
+	cr_assert_eq(r, LF_FIX_LENGTH, "repair returned %#x", r);
+	uint8_t *after = read_image(g_path, &len);
+	cr_assert_eq(len, LF_SIZE);
+	cr_assert_arr_eq(after, before, LF_SIZE / 2, "bytes that were there changed");
+	for (size_t i = LF_SIZE / 2; i < LF_SIZE; i++)
+		cr_assert_eq(after[i], 0, "byte %zu of the lost half is not zero", i);
+	free(before);
+	free(after);
+	group_down(&g);
+}
+
+/* Only what the live node owns, and only what is damaged: the other
+ * node's slot and the request stay as they were. */
+Test(lockfile, repair_mends_header_live_record_status_and_own_slot_only)
+{
+	struct group g;
+	group_up(&g);
+	poke(LF_OFF_HEADER + 3, 'x');   /* magic */
+	poke(LF_OFF_LIVE + 50, 0xee);   /* live record */
+	poke(LF_OFF_STATUS, 'Z');       /* status */
+	poke(LF_OFF_NODE_ID + 2, 0x77); /* node id */
+	poke(LF_OFF_SLOTS + 40, 0xee);  /* our slot */
+	size_t len;
+	uint8_t *before = read_image(g_path, &len);
+	int r = lockfile_repair(&g.live, &g.rec, 0, &g.mine);
+	cr_assert_eq(r, LF_FIX_HEADER | LF_FIX_LIVE | LF_FIX_NODE_ID | LF_FIX_SLOT | LF_FIX_STATUS, "repair %#x", r);
+	uint8_t *after = read_image(g_path, &len);
+	static const int ranges[][2] = { { 0, 1 },
+					 { LF_OFF_NODE_ID, LF_OFF_NODE_ID + LF_ID_SIZE },
+					 { LF_OFF_HEADER, LF_OFF_HEADER + LF_HEADER_SIZE },
+					 { LF_OFF_LIVE, LF_OFF_LIVE + LF_LIVE_SIZE },
+					 { LF_OFF_SLOTS, LF_OFF_SLOTS + LF_SLOT_SIZE } };
+	assert_changed_only(before, after, ranges, 5, "repair");
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&g.other, &v), 0);
+	cr_assert_eq(v.status, LF_LIVE);
+	assert_live_eq(&v.live, &g.rec);
+	assert_slot_eq(&v.slots[0], &g.mine);
+	assert_slot_eq(&v.slots[1], &g.theirs);
+	cr_assert_eq(v.request_rec, LF_REC_OK, "the request record was touched");
+	free(before);
+	free(after);
+	group_down(&g);
+}
+
+/* A request pending (F) is the live node's check to answer, not the
+ * repair's: F stays. */
+Test(lockfile, repair_keeps_a_pending_request)
+{
+	struct group g;
+	group_up(&g);
+	struct lf_request req = sample_request();
+	cr_assert_eq(lockfile_write_request(&g.other, &req), 0);
+	poke(LF_OFF_LIVE + 10, 0xee);
+	cr_assert_eq(lockfile_repair(&g.live, &g.rec, 0, &g.mine), LF_FIX_LIVE);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&g.other, &v), 0);
+	cr_assert_eq(v.status, LF_FAILBACK);
+	cr_assert_eq(v.request.seq, req.seq);
+	group_down(&g);
+}
+
+/* Another node's good record is what a node that took the role writes:
+ * the repair writes nothing (the caller fences); nor does it touch a
+ * file with another format's sound header. */
+Test(lockfile, repair_never_writes_over_another_live_record_or_a_foreign_header)
+{
+	struct group g;
+	group_up(&g);
+	struct lf_live other = g.rec;
+	other.epoch++;
+	other.id[0] ^= 0xff;
+	cr_assert_eq(lockfile_write_live(&g.other, 0, &other), 0);
+	poke(LF_OFF_STATUS, 'Z');
+	truncate_to(LF_SIZE - 1);
+	struct snap s;
+	snap_take(g_path, &s);
+	cr_assert_eq(lockfile_repair(&g.live, &g.rec, 0, &g.mine), -ESTALE);
+	snap_check(g_path, &s, "a repair over another node's live record");
+	group_down(&g);
+
+	cr_assert_eq(unlink(g_path), 0);
+	group_up(&g);
+	uint8_t head[LF_HEADER_SIZE];
+	lockfile_encode_header(head);
+	header_set_version(head, 2, 0);
+	int fd = open(g_path, O_WRONLY | O_CLOEXEC);
+	cr_assert_eq(pwrite(fd, head, sizeof head, LF_OFF_HEADER), (ssize_t)sizeof head);
+	close(fd);
+	poke(LF_OFF_LIVE + 10, 0xee);
+	snap_take(g_path, &s);
+	cr_assert_eq(lockfile_repair(&g.live, &g.rec, 0, &g.mine), -EBADMSG);
+	snap_check(g_path, &s, "a repair of a file with a major-2 header");
+	group_down(&g);
+}
+
+/* Only the repair gives a short file its length back: a slot or status
+ * write into it writes nothing. A slot write once made a truncated file
+ * 640 bytes long, which every open then refused as not ours. */
+Test(lockfile, writes_into_a_short_file_leave_it_as_it_is)
+{
+	static const off_t lens[] = { 0, 100, LF_SIZE - 1 };
+	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+		struct group g;
+		group_up(&g);
+		truncate_to(lens[i]);
+		struct snap s;
+		snap_take(g_path, &s);
+		cr_assert_eq(lockfile_write_slot(&g.other, 1, &g.theirs), 1, "length %lld", (long long)lens[i]);
+		cr_assert_eq(lockfile_write_status(&g.live, LF_PAUSED), 1);
+		cr_assert_eq(lockfile_slot_is(&g.other, 1, g.theirs.id), -ENODATA);
+		/* Writers that read first see zeros past the end: no error,
+		 * and nothing written. */
+		struct lf_live hb = g.rec;
+		hb.heartbeat++;
+		if (lens[i] < LF_OFF_LIVE + LF_LIVE_SIZE) /* the live record is gone */
+			cr_assert_eq(lockfile_heartbeat(&g.live, &hb), -ESTALE);
+		cr_assert_eq(lockfile_clear_request(&g.live, -1), 0);
+		struct lf_request req = sample_request();
+		cr_assert_eq(lockfile_write_request(&g.other, &req), -EAGAIN);
+		snap_check(g_path, &s, "writes into a short file");
+		group_down(&g);
+		cr_assert_eq(unlink(g_path), 0);
+	}
+}
+
+Test(lockfile, slot_is_tells_our_record_from_a_lost_one)
+{
+	struct group g;
+	group_up(&g);
+	cr_assert_eq(lockfile_slot_is(&g.other, 1, g.theirs.id), 1);
+	cr_assert_eq(lockfile_slot_is(&g.other, 1, g.mine.id), 0, "another id");
+	poke(LF_OFF_SLOTS + LF_SLOT_SIZE + 40, 0xee);
+	cr_assert_eq(lockfile_slot_is(&g.other, 1, g.theirs.id), 0, "a BAD record");
+	cr_assert_eq(lockfile_slot_is(&g.other, 2, g.theirs.id), 0, "an EMPTY record");
+	group_down(&g);
 }

@@ -56,6 +56,7 @@ static const char *kind_name(enum node_action_kind k)
 	case NODE_A_WRITE_STATUS: return "WRITE_STATUS";
 	case NODE_A_REFUSE: return "REFUSE";
 	case NODE_A_READ: return "READ";
+	case NODE_A_REPAIR: return "REPAIR";
 	case NODE_A_REQUEST_FAILBACK: return "REQUEST_FAILBACK";
 	case NODE_A_SPAWN: return "SPAWN";
 	case NODE_A_STOP: return "STOP";
@@ -663,10 +664,13 @@ Test(node, backup_treats_a_bad_request_as_live)
 	BEFORE(NODE_A_RELEASE_BACKUP, NODE_A_SPAWN);
 }
 
-/* A status byte this build does not know (a foreign or newer writer):
- * never start on it, and never get stuck holding or waiting for nothing:
- * whatever the node asks for next, it reacts to the answer. */
-Test(node, unknown_status_never_starts_and_never_sticks)
+/* A status byte major 1 does not define is damage (a new letter needs a
+ * new major): it may have said L, N or P. A backup never starts on it,
+ * and never gets stuck holding or waiting for nothing: whatever it asks
+ * for next, it reacts to the answer. A primary, which starts the group
+ * for each of L, N and P, takes over; after the takeover delay, as for
+ * L, since it cannot tell a crash. */
+Test(node, unknown_status_backup_waits_primary_takes_over)
 {
 	static const char odd[] = { 0, 'X' };
 	for (int h = 0; h < 3; h++) {
@@ -684,8 +688,18 @@ Test(node, unknown_status_never_starts_and_never_sticks)
 			struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
 			v.status = odd[i];
 			step(&n, NODE_EV_LOCKED, &v);
+			if (h < 2) {
+				STATE(&n, NODE_STARTING);
+				BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
+				cr_expect(n.epoch == OLD_EPOCH + 1, "%s, status 0x%02x: epoch %llu", who,
+					  (unsigned char)odd[i], (unsigned long long)n.epoch);
+				continue;
+			}
 			cr_expect(index_of(&out, NODE_A_SPAWN) < 0 && index_of(&out, NODE_A_WRITE_LIVE) < 0,
 				  "%s, status 0x%02x: started: %s", who, (unsigned char)odd[i], FMT_OUT(&out));
+			cr_expect(out.loud && out.why && strstr(out.why, "damaged"),
+				  "%s, status 0x%02x: standing by on a damaged status is not said loudly", who,
+				  (unsigned char)odd[i]);
 			if (index_of(&out, NODE_A_TIMER) < 0)
 				continue;
 			enum node_state was = n.state;
@@ -695,8 +709,29 @@ Test(node, unknown_status_never_starts_and_never_sticks)
 				  "%s, status 0x%02x: released the live lock and asked for a timer, but TIMER in %s "
 				  "does nothing: %s (stuck)",
 				  who, (unsigned char)odd[i], state_str(was), FMT_OUT(&out));
+			/* Said once, not every poll interval. */
+			step(&n, NODE_EV_LOCKED, &v);
+			cr_expect(!out.why, "backup: said again: %s", out.why ? out.why : "");
 		}
 	}
+}
+
+Test(node, unknown_status_primary_waits_out_the_takeover_delay)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.takeover_delay_ms = 1500;
+	start(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	v.status = 'X';
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_VERIFYING);
+	EXPECT(ACT(NODE_A_SLOT_STATE, LF_SLOT_WAITING), ACT(NODE_A_TIMER, 1500));
+	step(&n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_READ, 0));
+	step(&n, NODE_EV_TICK, &v); /* still damaged, the heartbeat still */
+	STATE(&n, NODE_STARTING);
+	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1946,6 +1981,7 @@ enum setup {
 	S_STANDING_BY,
 	S_CLAIMING,
 	S_VERIFYING,         /* a backup with a takeover delay that got the lock on L */
+	S_VERIFYING_NEW,     /* a primary that got the lock on a new file (format 1.2) */
 	S_STARTING_SPAWNING, /* SPAWN issued, no STARTED yet */
 	S_STARTING,          /* started, not ready, a ready timeout armed */
 	S_STARTING_FAILED,   /* not ready and stopped as failed (UNHEALTHY) */
@@ -1986,6 +2022,16 @@ static void setup(struct node *n, enum setup s)
 		v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
 		step(n, NODE_EV_LOCKED, &v);
 		break;
+	case S_VERIFYING_NEW: {
+		cfg.new_file_wait_ms = 1000;
+		start(n, &cfg);
+		v = view(LF_NEW, LF_TARGET_ANY, LF_REC_OK);
+		struct node_event_data e = ev(NODE_EV_LOCKED);
+		e.view = &v;
+		e.foreign_record = true;
+		step_ev(n, &e);
+		break;
+	}
 	case S_STARTING_SPAWNING:
 		start(n, &cfg);
 		v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
@@ -2048,6 +2094,47 @@ static void check_readiness_event(const struct node *n, enum node_state was, enu
 	}
 }
 
+/* The damage dimension of the exhaustive test: none, truncate -s 0, a
+ * file with another format's header, a garbage status byte, our slot
+ * record lost, and (with JOINED) our name held by another alive node. */
+enum { DM_NONE, DM_TRUNCATED, DM_FOREIGN, DM_STATUS, DM_SLOT, DM_NAME, DM_N };
+
+static void damage_event(struct node_event_data *d, struct lf_view *v, int dm)
+{
+	switch (dm) {
+	case DM_TRUNCATED:
+		memset(v, 0, sizeof *v);
+		v->damage = LF_DMG_SHORT | LF_DMG_HEADER;
+		break;
+	case DM_FOREIGN: v->damage = LF_DMG_FOREIGN; break;
+	case DM_STATUS: v->status = 'X'; break;
+	case DM_SLOT: d->own_slot_bad = true; break;
+	case DM_NAME: d->name_taken = true; break;
+	default: break;
+	}
+}
+
+/* Whatever the damage: only the holder of the live role mends, nothing
+ * starts in a file another format has taken over, and only a node
+ * joining into a name already held leaves with 78. */
+static void check_damage_event(const struct node *n, enum node_state was, const struct node_event_data *d, int dm)
+{
+	bool holds_role = was == NODE_STARTING || was == NODE_LIVE || was == NODE_STOPPING;
+	cr_assert(index_of(&out, NODE_A_REPAIR) < 0 || (holds_role && d->type == NODE_EV_TICK),
+		  "REPAIR in %s on %s: %s", state_str(was), node_event_name(d->type), FMT_OUT(&out));
+	bool read = d->type == NODE_EV_LOCKED || d->type == NODE_EV_TICK || d->type == NODE_EV_BUSY;
+	if (dm == DM_FOREIGN && read)
+		cr_assert(index_of(&out, NODE_A_SPAWN) < 0 && index_of(&out, NODE_A_WRITE_LIVE) < 0 &&
+				  index_of(&out, NODE_A_REPAIR) < 0,
+			  "%s on %s wrote or started in a foreign file: %s", state_str(was), node_event_name(d->type),
+			  FMT_OUT(&out));
+	bool refused = index_of_arg(&out, NODE_A_EXIT, NODE_EXIT_CONFIG) >= 0;
+	cr_assert(refused == (was == NODE_JOINING && d->type == NODE_EV_JOINED && dm == DM_NAME),
+		  "%s on %s (damage %d): exit 78 is %s: %s", state_str(was), node_event_name(d->type), dm,
+		  refused ? "given" : "missing", FMT_OUT(&out));
+	(void)n;
+}
+
 Test(node, every_event_in_every_state)
 {
 	static const char statuses[] = { LF_NEW, LF_LIVE, LF_PAUSED, LF_FAILBACK };
@@ -2058,25 +2145,33 @@ Test(node, every_event_in_every_state)
 			for (size_t st = 0; st < sizeof statuses; st++) {
 				for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
 					for (int bad = 0; bad < 2; bad++) {
-						struct node n;
-						setup(&n, (enum setup)s);
-						seen[n.state] = true;
-						struct lf_view v =
-							view(statuses[st], targets[t], bad ? LF_REC_BAD : LF_REC_OK);
-						struct node_event_data d = ev((enum node_event)e);
-						d.view = &v;
-						d.target_alive = targets[t] == OTHER || targets[t] == ME;
-						d.target_state = (uint8_t)(1 + (t + st) % 5);
-						d.backup_waiting = (t + (size_t)bad) % 2;
-						d.wstatus = bad ? W_EXITCODE(0, SIGKILL) : W_EXITCODE((int)st, 0);
-						d.err = 5;
-						enum node_state was = n.state;
-						step_ev(&n, &d);
-						check_readiness_event(&n, was, (enum node_event)e);
-						/* And once more, so a confused state is exercised too. */
-						was = n.state;
-						step_ev(&n, &d);
-						check_readiness_event(&n, was, (enum node_event)e);
+						for (int dm = 0; dm < DM_N; dm++) {
+							struct node n;
+							setup(&n, (enum setup)s);
+							seen[n.state] = true;
+							struct lf_view v = view(statuses[st], targets[t],
+										bad ? LF_REC_BAD : LF_REC_OK);
+							struct node_event_data d = ev((enum node_event)e);
+							d.view = &v;
+							d.target_alive = targets[t] == OTHER || targets[t] == ME;
+							d.target_state = (uint8_t)(1 + (t + st) % 5);
+							d.backup_waiting = (t + (size_t)bad) % 2;
+							d.foreign_record = (st + (size_t)bad) % 2;
+							d.wstatus =
+								bad ? W_EXITCODE(0, SIGKILL) : W_EXITCODE((int)st, 0);
+							d.err = 5;
+							d.slot = ME;
+							damage_event(&d, &v, dm);
+							enum node_state was = n.state;
+							step_ev(&n, &d);
+							check_readiness_event(&n, was, (enum node_event)e);
+							check_damage_event(&n, was, &d, dm);
+							/* And once more, so a confused state is exercised too. */
+							was = n.state;
+							step_ev(&n, &d);
+							check_readiness_event(&n, was, (enum node_event)e);
+							check_damage_event(&n, was, &d, dm);
+						}
 					}
 				}
 			}
@@ -2186,6 +2281,11 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 			WALK_ASSERT(m->live, "READ outside VERIFYING, which holds the live lock");
 			m->read_p = true;
 			break;
+		case NODE_A_REPAIR:
+			/* Only the holder of the live lock mends the file, and only
+			 * once L and its record are on storage. */
+			WALK_ASSERT(m->live && m->wrote_live, "REPAIR without the live lock and L");
+			break;
 		case NODE_A_REQUEST_FAILBACK: WALK_ASSERT(!m->live, "REQUEST_FAILBACK while live"); break;
 		case NODE_A_SPAWN:
 			WALK_ASSERT(m->live && m->wrote_live, "SPAWN before L is written under the live lock");
@@ -2249,6 +2349,16 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 			    "stuck: nothing pending and no workload");
 	if (m->running || m->spawn_p)
 		WALK_ASSERT(m->live, "a workload without the live lock");
+	/* A file nobody else can find: never a workload started on it, the
+	 * running one killed at once, and the node leaves it with 74. */
+	if (m->ev == NODE_EV_REPLACED && m->before != NODE_DONE) {
+		WALK_ASSERT(index_of(&out, NODE_A_SPAWN) < 0, "SPAWN on a replaced file");
+		WALK_ASSERT(n->state == NODE_DONE || n->state == NODE_STOPPING,
+			    "still in the group of a replaced file");
+		if (m->running && out.n)
+			WALK_ASSERT(out.a[0].kind == NODE_A_STOP && out.a[0].arg == 1, "not killed at once");
+		WALK_ASSERT(n->exit_code == NODE_EXIT_IO, "leaving a replaced file without 74");
+	}
 #undef WALK_ASSERT
 }
 
@@ -2261,6 +2371,10 @@ static struct lf_view random_view(struct node_event_data *d)
 	d->target_alive = t == ME || (t == OTHER && rnd(4));
 	d->target_state = (uint8_t)(1 + rnd(5));
 	d->backup_waiting = rnd(2);
+	d->foreign_record = rnd(4) == 0;
+	/* Now and then a damaged file, as any read may find it. */
+	if (rnd(12) == 0)
+		damage_event(d, &v, (int)(1 + rnd(DM_NAME - 1)));
 	return v;
 }
 
@@ -2275,6 +2389,7 @@ Test(node, random_walks_keep_the_safety_rules)
 		cfg.max_restarts = (int)rnd(5);
 		cfg.restart_window_ms = 1000 + rnd(5000);
 		cfg.takeover_delay_ms = rnd(2) ? 0 : 1000;
+		cfg.new_file_wait_ms = rnd(2) ? 0 : 200;
 		cfg.ready_timeout_ms = rnd(2) ? 0 : 1 + rnd(5000);
 		struct node n;
 		struct model m = { 0 };
@@ -2292,6 +2407,7 @@ Test(node, random_walks_keep_the_safety_rules)
 				m.claim_p = false;
 				d.slot = ME;
 				d.type = NODE_EV_JOINED;
+				d.name_taken = rnd(40) == 0;
 			} else if (m.spawn_p) {
 				m.spawn_p = false;
 				if (rnd(10)) {
@@ -2328,6 +2444,8 @@ Test(node, random_walks_keep_the_safety_rules)
 					cand[nc++] = NODE_EV_SHUTDOWN;
 				if (rnd(60) == 0)
 					cand[nc++] = NODE_EV_STORAGE_ERROR;
+				if (rnd(60) == 0)
+					cand[nc++] = NODE_EV_REPLACED;
 				if (nc == 0)
 					break; /* apply() already failed on a stuck node */
 				d.type = cand[rnd((uint32_t)nc)];
@@ -2420,7 +2538,8 @@ Test(node, takeover_after_the_delay_when_the_old_heartbeat_stood_still)
 	STATE(&n, NODE_STARTING);
 	HAS_ARG(NODE_A_SLOT_STATE, SLOT_STARTING);
 	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
-	cr_assert_eq(n.epoch, 4);
+	/* Higher than any epoch it read: its join saw OLD_EPOCH. */
+	cr_assert_eq(n.epoch, OLD_EPOCH + 1);
 }
 
 Test(node, no_takeover_while_the_old_heartbeat_advances)
@@ -2501,4 +2620,548 @@ Test(node, a_storage_error_while_live_fences_at_once)
 	live_default(&n);
 	step(&n, NODE_EV_STORAGE_ERROR, NULL);
 	check_fenced(&n);
+}
+
+/* ------------------------------------------------------------------ */
+/* The lock file deleted, renamed or replaced (format 1.2)            */
+/* ------------------------------------------------------------------ */
+
+/* A waiting node whose path names another file leaves this one at once,
+ * writing nothing, with 74: the manager joins again on the new file. */
+static void check_leaves_the_old_file(struct node *n, const char *where)
+{
+	step(n, NODE_EV_REPLACED, NULL);
+	cr_assert_eq(n->state, NODE_DONE, "%s: state %s", where, state_str(n->state));
+	EXPECT(ACT(NODE_A_EXIT, NODE_EXIT_IO));
+	cr_assert(out.loud, "%s: leaving a replaced file must be said loudly", where);
+}
+
+Test(node, a_waiting_node_whose_file_was_replaced_leaves_it)
+{
+	struct node n;
+	struct node_config p = config(LF_ROLE_PRIMARY), b = config(LF_ROLE_BACKUP);
+	start(&n, &p);
+	check_leaves_the_old_file(&n, "JOINING");
+	queued_backup(&n, &b);
+	check_leaves_the_old_file(&n, "QUEUED");
+	backup_default(&n);
+	check_leaves_the_old_file(&n, "BACKUP");
+	claiming_primary(&n);
+	check_leaves_the_old_file(&n, "CLAIMING");
+	struct lf_view v;
+	verifying_backup(&n, &v);
+	check_leaves_the_old_file(&n, "VERIFYING");
+}
+
+/* The live node never goes on as live on a file nobody else can find: it
+ * fences exactly as when its record is another's. */
+Test(node, a_live_node_whose_file_was_replaced_fences)
+{
+	struct node n;
+	live_default(&n);
+	step(&n, NODE_EV_REPLACED, NULL);
+	check_fenced(&n);
+	starting_default(&n);
+	step(&n, NODE_EV_REPLACED, NULL);
+	check_fenced(&n);
+}
+
+Test(node, a_live_node_between_restarts_whose_file_was_replaced_leaves)
+{
+	struct node n;
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(1, 0)); /* back-off: no workload */
+	STATE(&n, NODE_STARTING);
+	step(&n, NODE_EV_REPLACED, NULL);
+	STATE(&n, NODE_DONE);
+	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_EXIT, NODE_EXIT_IO));
+}
+
+Test(node, a_replaced_file_while_stopping_kills_what_is_left)
+{
+	struct node n;
+	live_default(&n);
+	step(&n, NODE_EV_SHUTDOWN, NULL); /* SIGTERM, a grace period */
+	STATE(&n, NODE_STOPPING);
+	step(&n, NODE_EV_REPLACED, NULL);
+	STATE(&n, NODE_STOPPING);
+	EXPECT(ACT(NODE_A_STOP, 1));
+	step(&n, NODE_EV_REPLACED, NULL); /* killed already: nothing more */
+	EXPECT_NONE();
+	step_exited(&n, W_EXITCODE(0, SIGKILL));
+	STATE(&n, NODE_DONE);
+	HAS_NO(NODE_A_WRITE_STATUS); /* not P: the group is the new file's */
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_IO);
+}
+
+/* Taking the role on a file whose live record was not written on it: a
+ * live node of a file that was at the path before may still run. */
+static struct node_event_data foreign(const struct lf_view *v)
+{
+	struct node_event_data e = ev(NODE_EV_LOCKED);
+	e.view = v;
+	e.foreign_record = true;
+	return e;
+}
+
+static void check_new_file_wait(struct node *n, struct lf_view *v, int64_t want_ms)
+{
+	struct node_event_data e = foreign(v);
+	step_ev(n, &e);
+	STATE(n, NODE_VERIFYING);
+	cr_assert(n->new_file, "the wait is not marked as one for a new file");
+	HAS_ARG(NODE_A_TIMER, want_ms);
+	HAS_NO(NODE_A_WRITE_LIVE);
+	HAS_NO(NODE_A_SPAWN);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	step(n, NODE_EV_TIMER, NULL);
+	EXPECT(ACT(NODE_A_READ, 0));
+	/* the file as it was: now the role, at once (no second wait) */
+	e.type = NODE_EV_TICK;
+	step_ev(n, &e);
+	STATE(n, NODE_STARTING);
+	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
+}
+
+Test(node, a_primary_waits_before_starting_on_a_new_or_foreign_file)
+{
+	static const char statuses[] = { LF_NEW, LF_PAUSED, LF_LIVE, LF_FAILBACK };
+	for (size_t i = 0; i < sizeof statuses; i++) {
+		struct node n;
+		struct node_config cfg = config(LF_ROLE_PRIMARY);
+		cfg.new_file_wait_ms = 1000;
+		start(&n, &cfg);
+		struct lf_view v = view(statuses[i], ME, LF_REC_OK);
+		check_new_file_wait(&n, &v, 1000);
+	}
+}
+
+Test(node, a_backup_waits_before_taking_over_a_foreign_record)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.new_file_wait_ms = 1000;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	check_new_file_wait(&n, &v, 1000);
+	HAS(NODE_A_RELEASE_BACKUP);
+}
+
+/* Both reasons at once (a crash on networked storage, a record of another
+ * file): one wait, the longer. */
+Test(node, the_longer_of_the_takeover_delay_and_the_new_file_wait)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.new_file_wait_ms = 1000;
+	cfg.takeover_delay_ms = 1500;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	check_new_file_wait(&n, &v, 1500);
+	cfg.takeover_delay_ms = 400;
+	backup_waiting(&n, &cfg);
+	check_new_file_wait(&n, &v, 1000);
+}
+
+/* What keeps a plain crash failover fast: a record written on this very
+ * file by a node now dead is taken over at once on a local file system,
+ * and a hand-over or a paused group's restart never waits. */
+Test(node, no_wait_for_a_record_written_on_this_file)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.new_file_wait_ms = 1000;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v); /* foreign_record false */
+	STATE(&n, NODE_STARTING);
+	HAS_NO(NODE_A_TIMER);
+	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
+	static const char statuses[] = { LF_PAUSED, LF_FAILBACK };
+	for (size_t i = 0; i < sizeof statuses; i++) {
+		struct node_config pc = config(LF_ROLE_PRIMARY);
+		pc.new_file_wait_ms = 1000;
+		start(&n, &pc);
+		v = view(statuses[i], ME, LF_REC_OK);
+		step(&n, NODE_EV_LOCKED, &v);
+		STATE(&n, NODE_STARTING);
+	}
+}
+
+/* A backup on a new group stands by as ever: nothing to wait for, since
+ * it starts nothing. */
+Test(node, a_backup_on_a_new_foreign_file_stands_by_without_waiting)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.new_file_wait_ms = 1000;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(LF_NEW, LF_TARGET_ANY, LF_REC_OK);
+	struct node_event_data e = foreign(&v);
+	step_ev(&n, &e);
+	STATE(&n, NODE_BACKUP);
+	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_TIMER, 500));
+}
+
+/* While it waits, the record is written: a node that thinks it is live
+ * writes it. Never start beside it. */
+Test(node, a_record_written_during_the_new_file_wait_holds_back)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.new_file_wait_ms = 1000;
+	start(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	struct node_event_data e = foreign(&v);
+	step_ev(&n, &e);
+	STATE(&n, NODE_VERIFYING);
+	step(&n, NODE_EV_TIMER, NULL);
+	v.live.heartbeat++;
+	e.type = NODE_EV_TICK;
+	step_ev(&n, &e);
+	STATE(&n, NODE_CLAIMING);
+	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_TIMER, 500)); /* it said waiting on entering the wait */
+	cr_assert(out.loud);
+}
+
+/* A request that came during the wait is decided, without waiting again. */
+Test(node, a_request_during_the_new_file_wait_is_decided_without_a_second_wait)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.new_file_wait_ms = 1000;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	struct node_event_data e = foreign(&v);
+	step_ev(&n, &e);
+	step(&n, NODE_EV_TIMER, NULL);
+	v.status = LF_FAILBACK; /* for anyone */
+	v.request_rec = LF_REC_OK;
+	v.request.seq = 3;
+	v.request.kind = LF_REQ_SWITCHOVER;
+	v.request.target_slot = LF_TARGET_ANY;
+	e.type = NODE_EV_TICK;
+	step_ev(&n, &e);
+	STATE(&n, NODE_STARTING);
+	HAS_NO(NODE_A_TIMER);
+	/* and one for another, alive node: let it pass */
+	backup_waiting(&n, &cfg);
+	e = foreign(&v);
+	v.status = LF_LIVE;
+	step_ev(&n, &e);
+	step(&n, NODE_EV_TIMER, NULL);
+	v.status = LF_FAILBACK;
+	v.request.target_slot = OTHER;
+	e.type = NODE_EV_TICK;
+	e.target_alive = true;
+	step_ev(&n, &e);
+	STATE(&n, NODE_QUEUED);
+	HAS(NODE_A_RELEASE_LIVE);
+	HAS(NODE_A_RELEASE_BACKUP);
+}
+
+/* ------------------------------------------------------------------ */
+/* A damaged file, and names (doc/protocol.md §5.10, §5.11)            */
+/* ------------------------------------------------------------------ */
+
+/* The file as the live node's own check reads it: its record, its slot. */
+static struct lf_view own_view(const struct node *n)
+{
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	v.live.epoch = n->epoch;
+	v.live.slot = n->slot;
+	return v;
+}
+
+static void tick_with(struct node *n, const struct lf_view *v, bool own_slot_bad)
+{
+	struct node_event_data e = ev(NODE_EV_TICK);
+	e.view = v;
+	e.own_slot_bad = own_slot_bad;
+	step_ev(n, &e);
+}
+
+enum damage {
+	D_TRUNCATED,
+	D_HEADER,
+	D_LIVE_BAD,
+	D_LIVE_EMPTY,
+	D_NODE_ID,
+	D_STATUS_GARBAGE,
+	D_STATUS_ZERO,
+	D_PAUSED,
+	D_SLOT,
+	D_N
+};
+static const char *damage_name[D_N] = { "truncated", "header",   "live BAD", "live EMPTY", "node id",
+					"status X",  "status 0", "status P", "own slot" };
+
+static bool damage(struct lf_view *v, enum damage d)
+{
+	switch (d) {
+	case D_TRUNCATED:
+		/* truncate -s 0: every byte reads zero */
+		memset(v, 0, sizeof *v);
+		v->damage = LF_DMG_SHORT | LF_DMG_HEADER;
+		return true;
+	case D_HEADER: v->damage = LF_DMG_HEADER; return false;
+	case D_LIVE_BAD: v->live_rec = LF_REC_BAD; return false;
+	case D_LIVE_EMPTY:
+		v->live_rec = LF_REC_EMPTY;
+		memset(&v->live, 0, sizeof v->live);
+		return false;
+	case D_NODE_ID: v->node_id[0] ^= 1; return false;
+	case D_STATUS_GARBAGE: v->status = 'X'; return false;
+	case D_STATUS_ZERO: v->status = 0; return false;
+	case D_PAUSED: v->status = LF_PAUSED; return false; /* a live node never wrote P */
+	case D_SLOT: return true;
+	case D_N: break;
+	}
+	return false;
+}
+
+/* The live node mends damage instead of fencing for it: before, it
+ * killed its workload and left the group to a file every node refused. */
+Test(node, a_damaged_file_is_repaired_by_the_live_node_not_fenced)
+{
+	for (int starting = 0; starting < 2; starting++) {
+		for (int d = 0; d < D_N; d++) {
+			struct node n;
+			if (starting)
+				starting_default(&n);
+			else
+				live_default(&n);
+			enum node_state was = n.state;
+			struct lf_view v = own_view(&n);
+			bool slot_bad = damage(&v, (enum damage)d);
+			tick_with(&n, &v, slot_bad);
+			cr_assert_eq(n.state, was, "%s: %s -> %s", damage_name[d], state_str(was), state_str(n.state));
+			EXPECT(ACT(NODE_A_REPAIR, (int64_t)n.epoch));
+			cr_assert(out.loud, "%s: a repair is not news to keep quiet", damage_name[d]);
+			cr_assert(n.workload_running, "%s: the workload was stopped", damage_name[d]);
+			/* Mended, the next check reads the file whole: nothing to do. */
+			struct lf_view ok = own_view(&n);
+			tick_with(&n, &ok, false);
+			EXPECT_NONE();
+		}
+	}
+}
+
+/* What the live node never mends: another node's good live record (that
+ * node took the role), and a file with another format's header. */
+Test(node, another_live_record_or_a_foreign_header_still_fences)
+{
+	for (int k = 0; k < 3; k++) {
+		struct node n;
+		live_default(&n);
+		struct lf_view v = own_view(&n);
+		if (k == 0)
+			v.live.epoch = n.epoch + 1;
+		else if (k == 1)
+			v.live.slot = OTHER;
+		else
+			v.damage = LF_DMG_FOREIGN;
+		/* Damage besides does not turn a fence into a repair. */
+		v.status = 'X';
+		tick_with(&n, &v, true);
+		HAS_NO(NODE_A_REPAIR);
+		check_fenced(&n);
+	}
+}
+
+Test(node, a_node_stopping_repairs_too_unless_it_was_fenced)
+{
+	for (int d = 0; d < D_N; d++) {
+		struct node n;
+		live_default(&n);
+		step(&n, NODE_EV_SHUTDOWN, NULL);
+		STATE(&n, NODE_STOPPING);
+		struct lf_view v = own_view(&n);
+		bool slot_bad = damage(&v, (enum damage)d);
+		tick_with(&n, &v, slot_bad);
+		STATE(&n, NODE_STOPPING);
+		EXPECT(ACT(NODE_A_REPAIR, (int64_t)n.epoch));
+	}
+	/* Fenced, it writes nothing more. */
+	struct node n;
+	live_default(&n);
+	step(&n, NODE_EV_STORAGE_ERROR, NULL);
+	STATE(&n, NODE_STOPPING);
+	struct lf_view v = own_view(&n);
+	damage(&v, D_TRUNCATED);
+	tick_with(&n, &v, true);
+	EXPECT_NONE();
+	/* Another node's record while stopping: kill what is left (s3). */
+	live_default(&n);
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	v = own_view(&n);
+	v.live.epoch++;
+	tick_with(&n, &v, false);
+	EXPECT(ACT(NODE_A_STOP, 1));
+}
+
+/* A new live node takes an epoch above every one it has read: a live
+ * record gone BAD no longer starts the count at 1. The slots keep a copy
+ * (format 1.2) and the node remembers what it read. */
+Test(node, the_next_epoch_is_above_every_epoch_seen)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	queued_backup(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_BAD);
+	v.live_rec = LF_REC_BAD;
+	v.slot_rec[OTHER] = LF_REC_OK;
+	v.slots[OTHER].state = LF_SLOT_LIVE;
+	v.slots[OTHER].epoch = 77;      /* the dead live node's copy */
+	step(&n, NODE_EV_LOCKED, NULL); /* the backup lock */
+	step(&n, NODE_EV_LOCKED, &v);   /* the live lock, the record BAD */
+	STATE(&n, NODE_STARTING);
+	cr_assert_eq(n.epoch, 78, "epoch %llu: the slot's copy was not used", (unsigned long long)n.epoch);
+
+	/* Nothing in the file, but the node read 41 when it joined. */
+	queued_backup(&n, &cfg);
+	struct lf_view seen = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	struct node_event_data e = ev(NODE_EV_BUSY);
+	e.view = &seen; /* any view counts */
+	step_ev(&n, &e);
+	step(&n, NODE_EV_LOCKED, NULL);
+	struct lf_view lost;
+	memset(&lost, 0, sizeof lost);
+	lost.status = LF_LIVE;
+	lost.damage = LF_DMG_SHORT | LF_DMG_HEADER;
+	step(&n, NODE_EV_LOCKED, &lost);
+	STATE(&n, NODE_STARTING);
+	cr_assert_eq(n.epoch, OLD_EPOCH + 1, "epoch %llu after a read of %u", (unsigned long long)n.epoch, OLD_EPOCH);
+	/* An epoch beyond 2^63 is no guide (it is not one a node writes). */
+	queued_backup(&n, &cfg);
+	v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	v.live.epoch = UINT64_MAX;
+	v.slots[OTHER].epoch = (uint64_t)INT64_MAX + 5;
+	step(&n, NODE_EV_LOCKED, NULL);
+	step(&n, NODE_EV_LOCKED, &v);
+	cr_assert(n.epoch >= 1 && n.epoch <= LF_EPOCH_MAX, "epoch %llu", (unsigned long long)n.epoch);
+}
+
+/* Waiting nodes wait on a damaged file; they do not leave. A backup that
+ * gets the live lock decides on the bytes as they are (a lost record
+ * reads EMPTY) and stands by, said once, where the status is unreadable;
+ * a file with another format's header is no group to start for anyone. */
+Test(node, waiting_nodes_wait_on_a_damaged_file_and_say_it_once)
+{
+	for (int primary = 0; primary < 2; primary++) {
+		struct node n;
+		if (primary)
+			claiming_primary(&n);
+		else
+			backup_default(&n);
+		enum node_state was = n.state;
+		struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+		v.damage = LF_DMG_FOREIGN;
+		for (int i = 0; i < 3; i++) {
+			step(&n, NODE_EV_LOCKED, &v);
+			STATE(&n, was);
+			EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_TIMER, 500));
+			cr_assert(i == 0 ? out.why && out.loud : !out.why, "%s, read %d: said %s",
+				  primary ? "primary" : "backup", i, out.why ? out.why : "nothing");
+			step(&n, NODE_EV_TIMER, NULL);
+			HAS(NODE_A_WAIT_LIVE);
+		}
+		/* Whole again: a later damage is said again. */
+		struct lf_view ok = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+		if (!primary) {
+			step(&n, NODE_EV_LOCKED, &ok);
+			step(&n, NODE_EV_TIMER, NULL);
+			step(&n, NODE_EV_LOCKED, &v);
+			cr_assert(out.why && out.loud, "a new damage was not said");
+		}
+	}
+	/* truncate -s 0 read by a backup: the status is gone with the rest. */
+	struct node n;
+	backup_default(&n);
+	struct lf_view t;
+	memset(&t, 0, sizeof t);
+	t.damage = LF_DMG_SHORT | LF_DMG_HEADER;
+	step(&n, NODE_EV_LOCKED, &t);
+	STATE(&n, NODE_BACKUP);
+	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_TIMER, 500));
+	cr_assert(out.loud && out.why && strstr(out.why, "damaged"));
+	/* A damaged header with a readable L is still a crash: fail over. */
+	backup_default(&n);
+	struct lf_view h = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	h.damage = LF_DMG_HEADER;
+	step(&n, NODE_EV_LOCKED, &h);
+	STATE(&n, NODE_STARTING);
+	cr_assert_eq(n.epoch, OLD_EPOCH + 1);
+}
+
+/* A waiting node whose slot record was lost writes it again, then waits:
+ * a node missing from the slots is no hand-over target, and its name
+ * would look free to a second node of that name. */
+Test(node, a_waiting_node_writes_its_lost_slot_record_again)
+{
+	for (int k = 0; k < 3; k++) {
+		struct node n;
+		struct node_config cfg = config(LF_ROLE_BACKUP);
+		if (k == 0)
+			queued_backup(&n, &cfg);
+		else if (k == 1)
+			backup_default(&n);
+		else
+			claiming_primary(&n);
+		enum node_state was = n.state;
+		int64_t pub = (int64_t)node_slot_state(was);
+		struct node_event_data e = ev(NODE_EV_BUSY);
+		struct lf_view v = view(LF_LIVE, ME, LF_REC_OK);
+		v.status = LF_FAILBACK; /* a claiming primary's request still there */
+		e.view = k == 2 ? &v : NULL;
+		e.own_slot_bad = true;
+		step_ev(&n, &e);
+		STATE(&n, was);
+		cr_assert(out.n >= 2 && out.a[0].kind == NODE_A_SLOT_STATE && out.a[0].arg == pub, "%s: %s",
+			  state_str(was), FMT_OUT(&out));
+		LAST_KIND(k == 0 ? NODE_A_WAIT_BACKUP : NODE_A_WAIT_LIVE);
+		cr_assert(out.loud);
+		e.own_slot_bad = false;
+		step_ev(&n, &e);
+		HAS_NO(NODE_A_SLOT_STATE);
+	}
+}
+
+/* A claiming primary does not ask for failback in a file whose status
+ * byte is damaged: a request needs a live group, and the live node mends
+ * the status first. */
+Test(node, no_failback_request_into_a_damaged_status)
+{
+	struct node n;
+	claiming_primary(&n);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	v.status = 0;
+	struct node_event_data e = ev(NODE_EV_BUSY);
+	e.view = &v;
+	step_ev(&n, &e);
+	HAS_NO(NODE_A_REQUEST_FAILBACK);
+	EXPECT(ACT(NODE_A_WAIT_LIVE, 1));
+	v.status = LF_LIVE;
+	step_ev(&n, &e);
+	HAS(NODE_A_REQUEST_FAILBACK);
+}
+
+/* Two nodes of one name would both answer is-live for it: the second to
+ * join leaves with 78 (EX_CONFIG), having tried no lock. */
+Test(node, a_name_taken_by_an_alive_node_refuses_to_join)
+{
+	for (int primary = 0; primary < 2; primary++) {
+		struct node n;
+		struct node_config cfg = config(primary ? LF_ROLE_PRIMARY : LF_ROLE_BACKUP);
+		memset(&n, 0, sizeof n);
+		node_init(&n, &cfg, &out);
+		struct node_event_data e = ev(NODE_EV_JOINED);
+		e.slot = ME;
+		e.name_taken = true;
+		step_ev(&n, &e);
+		STATE(&n, NODE_DONE);
+		EXPECT(ACT(NODE_A_EXIT, NODE_EXIT_CONFIG));
+		cr_assert_eq(NODE_EXIT_CONFIG, 78);
+		cr_assert(out.loud && out.why && strstr(out.why, "name"));
+	}
 }

@@ -1,23 +1,26 @@
 #!/usr/bin/env python3
-"""mixed.py: a format 1.0 build and this build (1.1) in one group.
+"""mixed.py: a format 1.0 build and this build (1.2) in one group.
 
 Run by test_mixed.sh, which builds the 1.0 binary. Two scenarios, each on a
 fresh lock file:
 
-  new-primary: a 1.1 primary formats the file and goes live, a 1.0 backup
+  new-primary: a 1.2 primary formats the file and goes live, a 1.0 backup
                waits; the primary is SIGKILLed and the 1.0 backup takes
-               over; the 1.1 primary comes back with --allow-failback and
+               over; the 1.2 primary comes back with --allow-failback and
                takes the workload back from the 1.0 node.
-  old-primary: the same with the builds swapped: a 1.0 primary, a 1.1
-               backup that takes over and then hands back.
+  old-primary: the same with the builds swapped: a 1.0 primary, a 1.2
+               backup that takes over and then hands back. The 1.0
+               primary's live record does not say which file it was
+               written on (1.2), so the 1.2 backup waits before it starts
+               (protocol.md 5.8), as on a file copied in.
 
 Every node runs this build's witness (tests/integration/witness.c): it logs
 its start and clean stop on CLOCK_MONOTONIC, holds an OFD lock on a witness
 file of its own (a second witness finding it held logs "overlap"), and
 writes the time to a tick file every millisecond, so the end of a witness
-killed with its manager is known to within a tick. The 1.1 nodes run with
+killed with its manager is known to within a tick. The 1.2 nodes run with
 --ready fd:3 and a witness that says ready 4 s after its start, so that
-the group has a *starting* 1.1 node for the 1.0 status to read.
+the group has a *starting* 1.2 node for the 1.0 status to read.
 
 What is checked, with both builds' `status --json` and `is-live`: who is
 live, the epoch, each node's state as each build reads it, that the header
@@ -63,7 +66,7 @@ class Group:
         self.procs = []
 
     def node(self, build, role, name, *extra):
-        """Start a manager of build ('old' or 'new'); 1.1 nodes wait for readiness."""
+        """Start a manager of build ('old' or 'new'); 1.2 nodes wait for readiness."""
         binary = self.args.new if build == "new" else self.args.old
         wit = [self.args.witness, self.log, os.path.join(self.dir, "witness.lock"),
                "--tick-dir", os.path.join(self.dir, "ticks")]
@@ -76,7 +79,7 @@ class Group:
         argv += TIMING + ready + list(extra) + ["--"] + wit
         err = open(os.path.join(self.dir, "%s-%d.stderr" % (name, len(self.procs))), "w")
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-        p.label = "%s (%s %s)" % (name, "1.1" if build == "new" else "1.0", role)
+        p.label = "%s (%s %s)" % (name, "1.2" if build == "new" else "1.0", role)
         self.procs.append(p)
         return p
 
@@ -178,16 +181,16 @@ def wait_live(g, reader, name, epoch, state="live"):
 
 
 def check_starting(g, name, epoch):
-    """A 1.1 node whose workload is not ready yet, as each build reads it."""
+    """A 1.2 node whose workload is not ready yet, as each build reads it."""
     if not wait_live(g, "new", name, epoch, "starting"):
         return
     old = g.status("old")
     check(live_of(old) == ("live", name, epoch) and node_state(old, name) == "live",
-          "1.0 status reads the starting 1.1 %s as live: %s, %s %s" %
+          "1.0 status reads the starting 1.2 %s as live: %s, %s %s" %
           (name, live_of(old), name, node_state(old, name)))
-    # 1.0 cannot tell starting from ready (protocol.md 2.6); 1.1 can.
+    # 1.0 cannot tell starting from ready (protocol.md 2.6); 1.2 can.
     answers = (g.is_live("old", name), g.is_live("new", name))
-    check(answers == (0, 1), "is-live on the starting %s: 1.0 says %d (live), 1.1 says %d (not yet)" %
+    check(answers == (0, 1), "is-live on the starting %s: 1.0 says %d (live), 1.2 says %d (not yet)" %
           ((name,) + answers))
     # Those reads are about a starting node only if it still was one.
     done = time.monotonic_ns()
@@ -197,7 +200,7 @@ def check_starting(g, name, epoch):
 
 def scenario(root, args, first, second):
     """first: the build of the primary, second: of the backup."""
-    ver = {"new": "1.1", "old": "1.0"}
+    ver = {"new": "1.2", "old": "1.0"}
     label = "%s-primary" % first
     print("== %s: %s primary node-a, %s backup node-b" % (label, ver[first], ver[second]))
     g = Group(root, label, args)
@@ -210,7 +213,7 @@ def scenario(root, args, first, second):
         wait_live(g, "new", "node-a", 1)
         header = g.header()
         minor = int.from_bytes(header[10:12], "little")
-        check(header[:8] == b"UNDRSTDY" and minor == (1 if first == "new" else 0),
+        check(header[:8] == b"UNDRSTDY" and minor == (2 if first == "new" else 0),
               "the %s primary formatted the file as %s.%d" % (ver[first], "1", minor))
 
         # The backup waits behind it.
@@ -239,6 +242,11 @@ def scenario(root, args, first, second):
             figures["failover after SIGKILL"] = b[0][3] - t_kill
             check(b[0][3] > a_end, "node-b started %s after node-a's workload's last tick, %s after the "
                   "SIGKILL" % (ms(b[0][3] - a_end), ms(b[0][3] - t_kill)))
+        if second == "new":
+            with open(os.path.join(g.dir, "node-b-1.stderr")) as fh:
+                said = fh.read()
+            check("-> verifying" in said, "the 1.2 backup waited before taking over a 1.0 record, which does "
+                  "not say which file it was written on")
         wait_live(g, "new", "node-b", 2)
         st = g.status("old")
         check(live_of(st) == ("live", "node-b", 2) and node_state(st, "node-b") == "live",
@@ -300,9 +308,12 @@ def main():
     ap.add_argument("--witness", required=True)
     ap.add_argument("--keep", action="store_true", help="keep the run's directory")
     args = ap.parse_args()
-    for b, want in ((args.old, "format 1.0"), (args.new, "format 1.1")):
+    for b, want in ((args.old, "format 1.0"), (args.new, "format 1.2")):
         v = subprocess.run([b, "--version"], capture_output=True, text=True).stdout.strip()
         check(want in v, "%s: %s" % (b, v))
+    # The new build refuses a lock file below a directory others could
+    # write: what this makes must pass whatever the umask.
+    os.umask(0o022)
     root = tempfile.mkdtemp(prefix="understudy-upgrade.")
     try:
         scenario(root, args, "new", "old")
@@ -315,7 +326,7 @@ def main():
     if failures:
         print("== upgrade: %d check(s) failed" % len(failures))
         return 1
-    print("== upgrade: 1.0 and 1.1 nodes shared a group in both roles: every check passed")
+    print("== upgrade: 1.0 and 1.2 nodes shared a group in both roles: every check passed")
     return 0
 
 
