@@ -198,6 +198,13 @@ static int run(struct config *c, char **argv)
 	c->run.previous_id = rejoining && hex_id(rejoining, previous_id) == 0 ? previous_id : NULL;
 	c->run.id_out = id;
 	unsetenv("UNDERSTUDY_REJOINING");
+	/* And to the statfs type of the file system this node first joined
+	 * on: a rejoining node creates a deleted file again only there. */
+	static long fs_type;
+	const char *fs = getenv("UNDERSTUDY_REJOINING_FS");
+	c->run.joined_fs_type = rejoining && fs ? strtol(fs, NULL, 16) : 0;
+	c->run.fs_type_out = &fs_type;
+	unsetenv("UNDERSTUDY_REJOINING_FS");
 	/* The endpoint answers from the first moment the node runs, so a
 	 * load balancer sees 503 rather than a refused connection while the
 	 * node joins. */
@@ -233,6 +240,10 @@ static int run(struct config *c, char **argv)
 	for (size_t i = 0; i < LF_ID_SIZE; i++)
 		snprintf(hex + 2 * i, 3, "%02x", id[i]);
 	setenv("UNDERSTUDY_REJOINING", hex, 1);
+	char fs_hex[24];
+	snprintf(fs_hex, sizeof(fs_hex), "%lx",
+		 (unsigned long)(c->run.joined_fs_type ? c->run.joined_fs_type : fs_type));
+	setenv("UNDERSTUDY_REJOINING_FS", fs_hex, 1);
 	execv("/proc/self/exe", argv - 1);
 	log_error("re-executing: %s", strerror(errno));
 	return code;

@@ -1282,6 +1282,19 @@ static void warn_page_cache(struct loop *l)
 		 l->cfg->lock_path);
 }
 
+/* The statfs type of the directory that holds path, 0 if it cannot be had. */
+static long dir_fs_type(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash == path ? 1 : slash - path), path);
+	struct statfs st;
+	return statfs(dir, &st) == 0 ? (long)st.f_type : 0;
+}
+
 static int setup(struct loop *l)
 {
 	const struct loop_config *cfg = l->cfg;
@@ -1301,14 +1314,16 @@ static int setup(struct loop *l)
 			log_error("%s", why);
 			return EX_NOPERM;
 		}
-		/* A node rejoining after the storage failed it never creates
-		 * the file: it joined it before, so a missing one means the
-		 * storage is not mounted (yet, or again: an evicted CephFS
-		 * client's mount between its unmount and its mount), and a
-		 * file created there would be a group of its own on the local
-		 * disk, with this node live in it. */
-		enum lf_open mode = cfg->wait_for_storage ? LF_OPEN_WRITE : LF_OPEN_CREATE;
-		if (lockfile_open_as(&l->lf, cfg->lock_path, mode, cfg->trust.group) == 0)
+		/* A node rejoining after the storage failed it creates the
+		 * file again (it was deleted: a new group) only on the file
+		 * system it joined on. On another, the storage is not mounted
+		 * (yet, or again: an evicted CephFS client's mount between its
+		 * unmount and its mount), and a file created there would be a
+		 * group of its own on the local disk, with this node live in it. */
+		long now_fs = cfg->wait_for_storage && cfg->joined_fs_type ? dir_fs_type(cfg->lock_path) : 0;
+		bool elsewhere = now_fs != 0 && now_fs != cfg->joined_fs_type;
+		if (lockfile_open_as(&l->lf, cfg->lock_path, elsewhere ? LF_OPEN_WRITE : LF_OPEN_CREATE,
+				     cfg->trust.group) == 0)
 			break;
 		int e = l->lf.errno_value;
 		bool lost = l->lf.err == LF_E_SYS &&
@@ -1323,8 +1338,13 @@ static int setup(struct loop *l)
 		 * (a FUSE client reports ENOTCONN until it reconnects; an evicted
 		 * CephFS client ESHUTDOWN until someone mounts it again). Said
 		 * again whenever the reason changes. */
-		int reason = damaged ? -1 : e;
-		if (reason != said && damaged)
+		int reason = damaged ? -1 : elsewhere && e == ENOENT ? -2 : e;
+		if (reason != said && reason == -2)
+			log_warn(
+				"%s: its directory is on another file system (statfs type 0x%lx) than this node joined "
+				"(0x%lx): the storage is not mounted; waiting for it, never creating the file here",
+				cfg->lock_path, (unsigned long)now_fs, (unsigned long)cfg->joined_fs_type);
+		else if (reason != said && damaged)
 			log_warn("%s: damaged since this node last had it open (%s): waiting for the live node to "
 				 "repair it",
 				 cfg->lock_path,
@@ -1359,6 +1379,9 @@ static int setup(struct loop *l)
 	 * any workload, that only delays joining. */
 	int local = lockfile_is_local(&l->lf);
 	warn_page_cache(l);
+	struct statfs fs;
+	if (cfg->fs_type_out && fstatfs(l->lf.fd, &fs) == 0)
+		*cfg->fs_type_out = (long)fs.f_type;
 	if (cfg->takeover_delay_ms >= 0) {
 		l->node_cfg.takeover_delay_ms = cfg->takeover_delay_ms;
 	} else {

@@ -52,6 +52,9 @@ struct loop_config {
 	const uint8_t *previous_id;      /* rejoining: the id this process had, or NULL; its slot
 					  * may linger and is not another node of our name */
 	uint8_t *id_out;                 /* where loop_run leaves this node's id (LF_ID_SIZE), or NULL */
+	long joined_fs_type;             /* rejoining: the statfs type the file was on when this node
+					  * joined, 0 unknown; on another, the file is never created */
+	long *fs_type_out;               /* where loop_run leaves the lock file's statfs type, or NULL */
 	_Atomic int *health;             /* where the loop publishes enum loop_health, or NULL */
 	enum loop_ready ready;
 	int ready_fd;                       /* LOOP_READY_FD: its number in the workload */
