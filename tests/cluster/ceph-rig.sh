@@ -155,6 +155,10 @@ up() {
 	[ "$(id -u)" = 0 ] || die "must run as root"
 	install_ceph
 	mkdir -p $RIG/a/mnt $RIG/b/mnt
+	# understudy refuses a lock file below a directory others may write
+	# (or a group other than root's): the rig's own and, below, the file
+	# system's root, whatever the umask was.
+	chmod 0755 $RIG $RIG/a $RIG/b
 	network
 	config
 	local i
@@ -226,6 +230,10 @@ up() {
 		[ "$i" = 50 ] && die "mounts do not answer"
 		sleep 0.2
 	done
+	# The file system's root, where the tests put their lock files:
+	# root's, writable by nobody else (seen the same from both mounts).
+	timeout 10 chown root:root $RIG/a/mnt
+	timeout 10 chmod 0755 $RIG/a/mnt
 	say "up (session_timeout $SESSION_TIMEOUT s, session_autoclose $SESSION_AUTOCLOSE s)"
 }
 

@@ -18,6 +18,11 @@ LOG=$RIG/log.witness
 WLOCK=$RIG/witness.lock
 TIMING=(--fence-timeout 2s --heartbeat-interval 500ms --check-interval 250ms)
 
+# understudy refuses a lock file in a directory others may write: what
+# the scenarios make (directories on the mounts, the witness files) must
+# pass whatever umask they were started with.
+umask 022
+
 [ "$(id -u)" = 0 ] || {
 	echo "$NAME: needs root" >&2
 	exit 77
