@@ -183,6 +183,8 @@ echo "partition: cut to the operator's evict: $(ms "$TE" "$TC") ms"
 wait_for 30 logged '^start host-b' || fail "host-b's workload did not start within 30 s of the evict"
 partition_report "$TC"
 [ -n "$TB" ] && echo "partition: evict to host-b's workload start: $(ms "$TB" "$TE") ms"
+echo "host-b's manager:"
+grep -E -e '->|delay|heartbeat' $RIG/b.err | tail -n 6
 heal_and_rejoin
 kill -TERM "$A" "$B"
 wait_exit "$A" 20
