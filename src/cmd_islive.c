@@ -15,6 +15,7 @@
 #include "understudy/cmd.h"
 #include "understudy/config.h"
 #include "understudy/group.h"
+#include "understudy/host.h"
 #include "understudy/options.h"
 #include "understudy/trust.h"
 
@@ -40,6 +41,7 @@ static const char usage[] =
 
 struct ask {
 	const char *path, *name;
+	bool this_host; /* the name is this host's own node's (not --name): it must run here */
 	struct trust_who who;
 	bool quiet;
 	int answer;
@@ -109,6 +111,18 @@ static void *ask_storage(void *arg)
 	if (v.slots[slot].state != LF_SLOT_LIVE || (v.slots[slot].flags & LF_SLOT_F_STARTING)) {
 		snprintf(a->why, sizeof(a->why), "%s is %s, its workload not ready", a->name,
 			 lockfile_slot_describe(&v.slots[slot]));
+		goto out;
+	}
+	/* Asked about this host's own node (its configuration's name, or
+	 * the host name), the live node must run on this host: two hosts
+	 * that both think they are node-a (a node refused at join for its
+	 * name, say) never both answer "live". Nodes before 1.2 publish no
+	 * host (zero), nor does a host that cannot read its own id. */
+	uint8_t here[HOST_ID_SIZE];
+	if (a->this_host && !host_id_unknown(v.slots[slot].host) && host_id(here) == 0 &&
+	    memcmp(here, v.slots[slot].host, HOST_ID_SIZE) != 0) {
+		snprintf(a->why, sizeof(a->why),
+			 "%s is live on another host (its node's host id is not this host's /etc/machine-id)", a->name);
 		goto out;
 	}
 	a->answer = IS_LIVE;
@@ -185,6 +199,8 @@ int cmd_is_live(int argc, char **argv)
 			optind < argc ? "unexpected argument" : "--lock PATH (or --config FILE) is required");
 		return EX_USAGE;
 	}
+	/* No --name: the question is about this host's own node. */
+	a.this_host = !a.name;
 	if (conf) {
 		struct trust_who file_who;
 		if (config_lock_path(conf, &conf_lock, &conf_name, &file_who, why, sizeof(why)) < 0) {

@@ -216,6 +216,7 @@ void lockfile_encode_slot(uint8_t out[LF_SLOT_SIZE], const struct lf_slot *s)
 	put64(out + 24, s->seq);
 	put_str(out + 32, 64, s->name);
 	put64(out + 96, s->epoch);
+	memcpy(out + 104, s->host, LF_ID_SIZE);
 	seal(out, LF_SLOT_SIZE);
 }
 
@@ -232,6 +233,7 @@ enum lf_rec lockfile_decode_slot(const uint8_t in[LF_SLOT_SIZE], struct lf_slot 
 	s->pid = get32(in + 20);
 	s->seq = get64(in + 24);
 	s->epoch = get64(in + 96);
+	memcpy(s->host, in + 104, LF_ID_SIZE);
 	if (!get_str(s->name, in + 32, 64))
 		return LF_REC_BAD;
 	return LF_REC_OK;

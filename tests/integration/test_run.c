@@ -3580,3 +3580,71 @@ Test(run, a_rejoining_node_is_not_refused_by_its_own_old_slot)
 	ensure(proc_alive(b), "the rejoining node-a left");
 	no_overlap();
 }
+
+/* A check on a host asks about that host's own node: is-live without
+ * --name (its configuration's name, or the host name) answers "live"
+ * only where the live node runs, whatever the names say. The node-a here
+ * runs "on another host": a mount namespace of its own in which
+ * /etc/machine-id names another machine. A host whose node-a was refused
+ * for its name, or never started, asks with the same configuration and
+ * must hear "not live", or a load balancer sends it traffic. */
+Test(run, is_live_for_this_hosts_node_never_answers_live_on_another_host)
+{
+	if (geteuid() != 0 || access("/etc/machine-id", R_OK) != 0)
+		cr_skip_test("needs root and /etc/machine-id (a mount namespace that names another machine)");
+	char *idfile = write_file("other-machine-id", 0644, "0123456789abcdef0123456789abcdef\n");
+	char *script = NULL;
+	cr_assert(asprintf(&script, "mount --bind %s /etc/machine-id && exec \"$@\"", idfile) > 0);
+	char *argv[] = { "/usr/bin/unshare",
+			 "-m",
+			 "--propagation",
+			 "private",
+			 "/bin/sh",
+			 "-c",
+			 script,
+			 "sh",
+			 (char *)T.bin,
+			 "run",
+			 "--lock",
+			 T.lock,
+			 "--role",
+			 "primary",
+			 "--name",
+			 "node-a",
+			 "--check-interval",
+			 "100ms",
+			 "--",
+			 (char *)T.witness,
+			 T.log,
+			 T.wlock,
+			 NULL };
+	int a = spawn_manager("node-a", argv);
+	wait_live("node-a", BOUND_MS);
+	char *text = NULL;
+	cr_assert(
+		asprintf(&text,
+			 "[group]\nlock = %s\n[node]\nname = node-a\nrole = backup\n[workload]\ncommand = /bin/true\n",
+			 T.lock) > 0);
+	char *conf = write_file("node-a.conf", 0600, text);
+	/* By name, from anywhere: node-a is live. */
+	struct cmd c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);
+	ensure(c.code == 0, "is-live --name node-a: exit %d: %s", c.code, c.err);
+	cmd_free(&c);
+	/* As this host's node-a: it runs elsewhere. */
+	c = run_cmd(BOUND_MS, "is-live", "--config", conf, NULL);
+	ensure(c.code == 1 && strstr(c.err, "node-a is live on another host"),
+	       "is-live --config on a host whose node-a does not run here: exit %d: %s", c.code, c.err);
+	cmd_free(&c);
+	/* The same question where node-a does run: live. */
+	char *here = NULL;
+	cr_assert(asprintf(&here, "mount --bind %s /etc/machine-id && exec %s is-live --config %s", idfile, T.bin,
+			   conf) > 0);
+	char *ask[] = { "/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c", here, NULL };
+	int q = spawn_manager("is-live-there", ask);
+	ensure(wait_exit(q, BOUND_MS), "is-live on node-a's own host did not answer");
+	ensure(exit_code(q) == 0, "is-live --config on node-a's own host: exit %d", exit_code(q));
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS), "node-a did not stop");
+	no_overlap();
+	free(idfile), free(script), free(text), free(conf), free(here);
+}
