@@ -4,14 +4,13 @@
  * hang: health checkers run this every few seconds. */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "understudy/bound.h"
 #include "understudy/cmd.h"
 #include "understudy/config.h"
 #include "understudy/group.h"
@@ -46,29 +45,32 @@ struct ask {
 	bool quiet;
 	int answer;
 	char why[1024];
-	int done[2]; /* the asking thread writes a byte when it has answered */
 };
 
-/* The lock file's calls can hang on a storage that stopped answering: they
- * run here, and the main thread gives up on them at the timeout. */
-static void *ask_storage(void *arg)
+/* Every call here may hang on a storage that stopped answering: the
+ * command's bound (bound.h) ends it with "cannot tell". */
+static void ask_storage(struct ask *a)
 {
-	struct ask *a = arg;
 	static struct lockfile lf;
 	static struct lf_view v;
 	a->answer = CANNOT_TELL;
-	/* An answer read from a file others could write is no answer. Here,
-	 * as the walk looks at the storage and can hang like any call. */
-	if (trust_check(a->path, TRUST_LOCK, &a->who, a->why, sizeof(a->why)) == -EPERM) {
+	/* An answer read from a file others could write is no answer. */
+	bound_doing("looking at who may change the file and its directories");
+	int trusted = trust_check(a->path, TRUST_LOCK, &a->who, a->why, sizeof(a->why));
+	bound_idle();
+	if (trusted == -EPERM) {
 		lf.fd = -1;
 		lf.path = NULL;
 		goto out;
 	}
-	if (lockfile_open(&lf, a->path, LF_OPEN_READ) < 0) {
+	bound_doing("opening the file");
+	int opened = lockfile_open(&lf, a->path, LF_OPEN_READ);
+	bound_idle();
+	if (opened < 0) {
 		lockfile_strerror(&lf, a->why, sizeof(a->why));
 		goto out;
 	}
-	int r = lockfile_read(&lf, &v);
+	int r = group_read(&lf, &v);
 	if (r == -ENODATA) {
 		a->answer = NOT_LIVE;
 		snprintf(a->why, sizeof(a->why), "the group is new: no node is live");
@@ -92,7 +94,9 @@ static void *ask_storage(void *arg)
 	}
 	/* The record alone could be a dead node's: the live node holds the
 	 * live lock, and its slot says its workload runs. */
+	bound_doing("testing the live lock");
 	int held = lockfile_held(&lf, LF_OFF_LIVE_LOCK);
+	bound_idle();
 	if (held < 0) {
 		a->answer = CANNOT_TELL;
 		snprintf(a->why, sizeof(a->why), "%s: testing the live lock: %s", a->path, strerror(-held));
@@ -129,9 +133,6 @@ static void *ask_storage(void *arg)
 	snprintf(a->why, sizeof(a->why), "%s is live", a->name);
 out:
 	lockfile_close(&lf);
-	if (write(a->done[1], "", 1) < 0)
-		a->answer = CANNOT_TELL;
-	return NULL;
 }
 
 int cmd_is_live(int argc, char **argv)
@@ -149,7 +150,7 @@ int cmd_is_live(int argc, char **argv)
 	int opt, code;
 	bool owner_given = false;
 	char why[1024];
-	a = (struct ask){ .done = { -1, -1 } };
+	a = (struct ask){ 0 };
 	trust_who_default(&a.who);
 	optind = 1;
 	opterr = 0;
@@ -219,25 +220,14 @@ int cmd_is_live(int argc, char **argv)
 		code = EX_USAGE;
 		goto out;
 	}
-	pthread_t t;
-	if (pipe(a.done) < 0 || pthread_create(&t, NULL, ask_storage, &a) != 0) {
-		fprintf(stderr, "understudy is-live: %s\n", strerror(errno));
+	/* A hung storage is an answer too: "cannot tell", never a hung check. */
+	int e = bound_start("is-live", a.path, timeout_ms, CANNOT_TELL, a.quiet);
+	if (e < 0) {
+		fprintf(stderr, "understudy is-live: %s\n", strerror(-e));
 		code = EX_OSERR;
 		goto out;
 	}
-	struct pollfd p = { .fd = a.done[0], .events = POLLIN };
-	int r;
-	while ((r = poll(&p, 1, (int)timeout_ms)) < 0 && errno == EINTR)
-		;
-	if (r == 0) {
-		/* Leave the thread in its call, with what it uses: the
-		 * process's exit ends it. */
-		if (!a.quiet)
-			fprintf(stderr, "understudy is-live: %s: no answer from the storage within %lld ms\n", a.path,
-				(long long)timeout_ms);
-		return CANNOT_TELL;
-	}
-	pthread_join(t, NULL);
+	ask_storage(&a);
 	code = a.answer;
 	if (!a.quiet)
 		fprintf(code == IS_LIVE ? stdout : stderr, "%s%s\n",

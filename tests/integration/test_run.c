@@ -3648,3 +3648,58 @@ Test(run, is_live_for_this_hosts_node_never_answers_live_on_another_host)
 	no_overlap();
 	free(idfile), free(script), free(text), free(conf), free(here);
 }
+
+/* Another process holds the record lock of a live group's file: what a
+ * file server that stopped answering looks like to a client. No command
+ * hangs on it: each names the file and the call it waited on, and exits
+ * with its documented status at its --timeout. Before, status printed
+ * nothing until it was killed. */
+Test(run, no_command_hangs_on_a_storage_that_does_not_answer)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	struct {
+		const char *args[8];
+		int code;
+	} cases[] = {
+		{ { "status", "--lock", T.lock, "--timeout", "300ms", NULL }, 74 },
+		{ { "status", "--lock", T.lock, "--json", "--timeout", "300ms", NULL }, 74 },
+		{ { "failback", "--lock", T.lock, "--timeout", "300ms", NULL }, 74 },
+		{ { "switchover", "--lock", T.lock, "--timeout", "300ms", NULL }, 74 },
+		{ { "is-live", "--lock", T.lock, "--name", "node-a", "--timeout", "300ms", NULL }, 2 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *const *v = cases[i].args;
+		struct cmd c = run_cmd(BOUND_MS, v[0], v[1], v[2], v[3], v[4], v[5], v[6], NULL);
+		cr_log_info("%s on a storage that does not answer: exit %d after %.0f ms: %s", v[0], c.code, c.ms,
+			    c.err);
+		ensure(c.code == cases[i].code && strstr(c.err, T.lock) &&
+			       strstr(c.err, "no answer from the storage within 300 ms (") && c.ms < 3000,
+		       "%s %s: exit %d after %.0f ms, want %d naming the file and the call: %s", v[0], v[3], c.code,
+		       c.ms, cases[i].code, c.err);
+		cmd_free(&c);
+	}
+	/* --watch: the first look passes, then the storage stops answering. */
+	th_kill(hang);
+	char *args[] = { (char *)T.bin, "status", "--lock",    T.lock,  "--watch",
+			 "--interval",  "50ms",   "--timeout", "300ms", NULL };
+	int w = spawn_manager("watch", args);
+	sleep_ms(400);
+	ensure(proc_alive(w), "status --watch stopped on a storage that answers");
+	hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang-2");
+	ensure(wait_exit(w, 3000), "status --watch hung on a storage that does not answer");
+	ensure(exit_code(w) == 74, "status --watch exited %d, want 74", exit_code(w));
+	char *err = NULL;
+	cr_assert(asprintf(&err, "%s/watch.stderr", T.dir) > 0);
+	char *text = th_read_text(err);
+	ensure(strstr(text, "no answer from the storage within 300 ms (reading the file under the record lock)"),
+	       "status --watch did not name the call: %s", text);
+	free(text), free(err);
+	th_kill(hang);
+	/* The group went on meanwhile: node-a still live, one workload. */
+	ensure(is_live("node-a"), "node-a is not live after the commands gave up");
+	no_overlap();
+}
