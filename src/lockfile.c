@@ -480,6 +480,16 @@ int lockfile_read_any(struct lockfile *lf, struct lf_view *v)
 	return 0;
 }
 
+/* A live record says which file it was written on: the one this open
+ * holds, whatever the caller filled in. */
+static void encode_live_here(const struct lockfile *lf, uint8_t rec[LF_LIVE_SIZE], const struct lf_live *live)
+{
+	struct lf_live l = *live;
+	l.file_id = lf->file_id;
+	l.path_hash = lf->path_hash;
+	lockfile_encode_live(rec, &l);
+}
+
 int lockfile_repair(struct lockfile *lf, const struct lf_live *live, int slot, const struct lf_slot *s)
 {
 	if (lf->readonly)
@@ -521,7 +531,7 @@ int lockfile_repair(struct lockfile *lf, const struct lf_live *live, int slot, c
 	}
 	if (r == 0 && live_rec != LF_REC_OK) {
 		uint8_t rec[LF_LIVE_SIZE];
-		lockfile_encode_live(rec, live);
+		encode_live_here(lf, rec, live);
 		r = full_pwrite(lf->fd, rec, sizeof(rec), LF_OFF_LIVE);
 		fixed |= LF_FIX_LIVE;
 	}
@@ -577,15 +587,6 @@ int lockfile_write_status(struct lockfile *lf, char status)
 	return locked_write(lf, &p, 1, true);
 }
 
-/* A live record says which file it was written on: the one this open
- * holds, whatever the caller filled in. */
-static void encode_live_here(const struct lockfile *lf, uint8_t rec[LF_LIVE_SIZE], const struct lf_live *live)
-{
-	struct lf_live l = *live;
-	l.file_id = lf->file_id;
-	l.path_hash = lf->path_hash;
-	lockfile_encode_live(rec, &l);
-}
 
 int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *live)
 {
