@@ -3703,3 +3703,50 @@ Test(run, no_command_hangs_on_a_storage_that_does_not_answer)
 	ensure(is_live("node-a"), "node-a is not live after the commands gave up");
 	no_overlap();
 }
+
+/* A manager that systemd killed and started again on a FUSE or NFS mount:
+ * its old slot lock outlives it until the server notices. The slot names
+ * this host and a process that is gone, so the new node-a joins; were
+ * the process alive (the same slot, its pid a live one), it would be
+ * another node-a of this host and refused. */
+Test(run, a_restarted_node_is_not_refused_by_its_dead_predecessors_slot)
+{
+	uint8_t here[LF_ID_SIZE];
+	char *mid = th_read_text("/etc/machine-id");
+	if (strlen(mid) < 2 * LF_ID_SIZE)
+		cr_skip_test("no /etc/machine-id: a node publishes no host to tell its own slots by");
+	for (int i = 0; i < LF_ID_SIZE; i++)
+		cr_assert_eq(sscanf(mid + 2 * i, "%2hhx", &here[i]), 1);
+	free(mid);
+	pid_t dead = fork();
+	cr_assert(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	cr_assert_eq(waitpid(dead, NULL, 0), dead);
+	struct lockfile lf;
+	cr_assert_eq(lockfile_open(&lf, T.lock, LF_OPEN_CREATE), 0);
+	struct lf_slot old = { .role = LF_ROLE_PRIMARY, .state = LF_SLOT_WAITING, .pid = (uint32_t)getpid(), .seq = 1 };
+	for (int i = 0; i < LF_ID_SIZE; i++)
+		old.id[i] = (uint8_t)(0x20 + i);
+	memcpy(old.host, here, LF_ID_SIZE);
+	snprintf(old.name, sizeof old.name, "node-a");
+	cr_assert_eq(lockfile_write_slot(&lf, 0, &old), 0);
+	pid_t holder = th_hold_lock(T.lock, lockfile_slot_lock_offset(0));
+	add_proc(holder, "old-slot");
+
+	/* Its process alive (this test's own pid): another node-a here, refused. */
+	int a = start_labelled("alive-twin", "primary", "node-a", NULL);
+	ensure(wait_exit(a, BOUND_MS) && exit_code(a) == 78, "a node-a joined beside a live one of this host (exit %d)",
+	       T.procs[a].done ? exit_code(a) : -1);
+
+	/* Its process gone: the successor joins and runs. */
+	old.pid = (uint32_t)dead;
+	old.seq++;
+	cr_assert_eq(lockfile_write_slot(&lf, 0, &old), 0);
+	lockfile_close(&lf);
+	int b = start_labelled("successor", "primary", "node-a", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	ensure(proc_alive(b), "the successor node-a left");
+	no_overlap();
+}
