@@ -72,8 +72,18 @@ static void ask_storage(struct ask *a)
 	}
 	int r = group_read(&lf, &v);
 	if (r == -ENODATA) {
-		a->answer = NOT_LIVE;
-		snprintf(a->why, sizeof(a->why), "the group is new: no node is live");
+		/* Empty or short: a new group, or a live group's file cut short
+		 * (truncate -s 0), which its live node mends within a check
+		 * interval. The live lock tells them apart; "not live" for the
+		 * second would make a check demote the live node. */
+		bound_doing("testing the live lock");
+		int held = lockfile_held(&lf, LF_OFF_LIVE_LOCK);
+		bound_idle();
+		a->answer = held == 0 ? NOT_LIVE : CANNOT_TELL;
+		snprintf(a->why, sizeof(a->why), "%s",
+			 held == 0 ? "the group is new: no node is live"
+				   : "the file is empty or cut short while a node holds the live lock: damaged, the "
+				     "live node repairs it");
 		goto out;
 	}
 	if (r < 0) {

@@ -3750,3 +3750,33 @@ Test(run, a_restarted_node_is_not_refused_by_its_dead_predecessors_slot)
 	ensure(proc_alive(b), "the successor node-a left");
 	no_overlap();
 }
+
+/* truncate -s 0 under a live group: until the live node mends the file
+ * (within its check interval, 2 s here), is-live cannot tell; it must
+ * not say "not live" (a new group), or a health check demotes the live
+ * node. Found in review. */
+Test(run, is_live_cannot_tell_while_a_truncated_file_waits_for_repair)
+{
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "2s", "--check-interval", "2s",
+			   "--fence-timeout", "5s", NULL);
+	wait_live("node-a", BOUND_MS);
+	sleep_ms(100); /* just past a check: the next is about 2 s away */
+	cr_assert_eq(truncate(T.lock, 0), 0);
+	struct cmd c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);
+	struct stat st;
+	bool still_short = stat(T.lock, &st) == 0 && st.st_size < LF_SIZE;
+	if (still_short)
+		ensure(c.code == 2 && strstr(c.err, "damaged"),
+		       "is-live on a truncated live group: exit %d, want 2: %s", c.code, c.err);
+	cmd_free(&c);
+	cr_assert(still_short, "the file was mended before is-live asked: the test shows nothing");
+	int64_t dl = th_now_ns() + 5000000000LL;
+	while (stat(T.lock, &st) == 0 && st.st_size < LF_SIZE && th_now_ns() < dl)
+		sleep_ms(20);
+	ensure(st.st_size == LF_SIZE, "the live node did not mend the file");
+	c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);
+	ensure(c.code == 0, "is-live after the repair: exit %d: %s", c.code, c.err);
+	cmd_free(&c);
+	ensure(proc_alive(a), "node-a left");
+	no_overlap();
+}
