@@ -4,17 +4,17 @@
  * hang: health checkers run this every few seconds. */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "understudy/bound.h"
 #include "understudy/cmd.h"
 #include "understudy/config.h"
 #include "understudy/group.h"
+#include "understudy/host.h"
 #include "understudy/options.h"
 #include "understudy/trust.h"
 
@@ -40,36 +40,50 @@ static const char usage[] =
 
 struct ask {
 	const char *path, *name;
+	bool this_host; /* the name is this host's own node's (not --name): it must run here */
 	struct trust_who who;
 	bool quiet;
 	int answer;
 	char why[1024];
-	int done[2]; /* the asking thread writes a byte when it has answered */
 };
 
-/* The lock file's calls can hang on a storage that stopped answering: they
- * run here, and the main thread gives up on them at the timeout. */
-static void *ask_storage(void *arg)
+/* Every call here may hang on a storage that stopped answering: the
+ * command's bound (bound.h) ends it with "cannot tell". */
+static void ask_storage(struct ask *a)
 {
-	struct ask *a = arg;
 	static struct lockfile lf;
 	static struct lf_view v;
 	a->answer = CANNOT_TELL;
-	/* An answer read from a file others could write is no answer. Here,
-	 * as the walk looks at the storage and can hang like any call. */
-	if (trust_check(a->path, TRUST_LOCK, &a->who, a->why, sizeof(a->why)) == -EPERM) {
+	/* An answer read from a file others could write is no answer. */
+	bound_doing("looking at who may change the file and its directories");
+	int trusted = trust_check(a->path, TRUST_LOCK, &a->who, a->why, sizeof(a->why));
+	bound_idle();
+	if (trusted == -EPERM) {
 		lf.fd = -1;
 		lf.path = NULL;
 		goto out;
 	}
-	if (lockfile_open(&lf, a->path, LF_OPEN_READ) < 0) {
+	bound_doing("opening the file");
+	int opened = lockfile_open(&lf, a->path, LF_OPEN_READ);
+	bound_idle();
+	if (opened < 0) {
 		lockfile_strerror(&lf, a->why, sizeof(a->why));
 		goto out;
 	}
-	int r = lockfile_read(&lf, &v);
+	int r = group_read(&lf, &v);
 	if (r == -ENODATA) {
-		a->answer = NOT_LIVE;
-		snprintf(a->why, sizeof(a->why), "the group is new: no node is live");
+		/* Empty or short: a new group, or a live group's file cut short
+		 * (truncate -s 0), which its live node mends within a check
+		 * interval. The live lock tells them apart; "not live" for the
+		 * second would make a check demote the live node. */
+		bound_doing("testing the live lock");
+		int held = lockfile_held(&lf, LF_OFF_LIVE_LOCK);
+		bound_idle();
+		a->answer = held == 0 ? NOT_LIVE : CANNOT_TELL;
+		snprintf(a->why, sizeof(a->why), "%s",
+			 held == 0 ? "the group is new: no node is live"
+				   : "the file is empty or cut short while a node holds the live lock: damaged, the "
+				     "live node repairs it");
 		goto out;
 	}
 	if (r < 0) {
@@ -90,7 +104,9 @@ static void *ask_storage(void *arg)
 	}
 	/* The record alone could be a dead node's: the live node holds the
 	 * live lock, and its slot says its workload runs. */
+	bound_doing("testing the live lock");
 	int held = lockfile_held(&lf, LF_OFF_LIVE_LOCK);
+	bound_idle();
 	if (held < 0) {
 		a->answer = CANNOT_TELL;
 		snprintf(a->why, sizeof(a->why), "%s: testing the live lock: %s", a->path, strerror(-held));
@@ -111,13 +127,22 @@ static void *ask_storage(void *arg)
 			 lockfile_slot_describe(&v.slots[slot]));
 		goto out;
 	}
+	/* Asked about this host's own node (its configuration's name, or
+	 * the host name), the live node must run on this host: two hosts
+	 * that both think they are node-a (a node refused at join for its
+	 * name, say) never both answer "live". Nodes before 1.2 publish no
+	 * host (zero), nor does a host that cannot read its own id. */
+	uint8_t here[HOST_ID_SIZE];
+	if (a->this_host && !host_id_unknown(v.slots[slot].host) && host_id(here) == 0 &&
+	    memcmp(here, v.slots[slot].host, HOST_ID_SIZE) != 0) {
+		snprintf(a->why, sizeof(a->why),
+			 "%s is live on another host (its node's host id is not this host's /etc/machine-id)", a->name);
+		goto out;
+	}
 	a->answer = IS_LIVE;
 	snprintf(a->why, sizeof(a->why), "%s is live", a->name);
 out:
 	lockfile_close(&lf);
-	if (write(a->done[1], "", 1) < 0)
-		a->answer = CANNOT_TELL;
-	return NULL;
 }
 
 int cmd_is_live(int argc, char **argv)
@@ -135,7 +160,7 @@ int cmd_is_live(int argc, char **argv)
 	int opt, code;
 	bool owner_given = false;
 	char why[1024];
-	a = (struct ask){ .done = { -1, -1 } };
+	a = (struct ask){ 0 };
 	trust_who_default(&a.who);
 	optind = 1;
 	opterr = 0;
@@ -185,6 +210,8 @@ int cmd_is_live(int argc, char **argv)
 			optind < argc ? "unexpected argument" : "--lock PATH (or --config FILE) is required");
 		return EX_USAGE;
 	}
+	/* No --name: the question is about this host's own node. */
+	a.this_host = !a.name;
 	if (conf) {
 		struct trust_who file_who;
 		if (config_lock_path(conf, &conf_lock, &conf_name, &file_who, why, sizeof(why)) < 0) {
@@ -203,25 +230,14 @@ int cmd_is_live(int argc, char **argv)
 		code = EX_USAGE;
 		goto out;
 	}
-	pthread_t t;
-	if (pipe(a.done) < 0 || pthread_create(&t, NULL, ask_storage, &a) != 0) {
-		fprintf(stderr, "understudy is-live: %s\n", strerror(errno));
+	/* A hung storage is an answer too: "cannot tell", never a hung check. */
+	int e = bound_start("is-live", a.path, timeout_ms, CANNOT_TELL, a.quiet);
+	if (e < 0) {
+		fprintf(stderr, "understudy is-live: %s\n", strerror(-e));
 		code = EX_OSERR;
 		goto out;
 	}
-	struct pollfd p = { .fd = a.done[0], .events = POLLIN };
-	int r;
-	while ((r = poll(&p, 1, (int)timeout_ms)) < 0 && errno == EINTR)
-		;
-	if (r == 0) {
-		/* Leave the thread in its call, with what it uses: the
-		 * process's exit ends it. */
-		if (!a.quiet)
-			fprintf(stderr, "understudy is-live: %s: no answer from the storage within %lld ms\n", a.path,
-				(long long)timeout_ms);
-		return CANNOT_TELL;
-	}
-	pthread_join(t, NULL);
+	ask_storage(&a);
 	code = a.answer;
 	if (!a.quiet)
 		fprintf(code == IS_LIVE ? stdout : stderr, "%s%s\n",

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "understudy/bound.h"
 #include "understudy/cmd.h"
 #include "understudy/config.h"
 #include "understudy/group.h"
@@ -26,7 +27,8 @@ struct request_args {
 	struct trust_who who; /* who may own and share the lock file */
 	const char *to;       /* switchover: a named target */
 	bool wait;
-	int64_t timeout_ms;
+	int64_t timeout_ms; /* --wait's bound */
+	int64_t storage_ms; /* each storage call's bound (bound.h) */
 };
 
 static int64_t mono_ms(void)
@@ -88,6 +90,8 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 					a->cmd, optarg);
 				return EX_USAGE;
 			}
+			/* Given, it bounds each storage call too; else 10 s does. */
+			a->storage_ms = a->timeout_ms;
 			break;
 		case 'h': fputs(usage, stdout); return -1;
 		case ':':
@@ -161,7 +165,7 @@ static int wait_done(struct lockfile *lf, const struct lf_view *before, const st
 	while (mono_ms() < until) {
 		struct timespec ts = { 0, 50 * 1000000L };
 		nanosleep(&ts, NULL);
-		int r = lockfile_read(lf, &v);
+		int r = group_read(lf, &v);
 		if (r < 0) {
 			fprintf(stderr, "understudy %s: %s: %s\n", a->cmd, a->path, strerror(-r));
 			return EX_IOERR;
@@ -209,11 +213,18 @@ static int request(int argc, char **argv, struct request_args *a, const char *us
 	int code = parse(argc, argv, a, usage);
 	if (code)
 		return code < 0 ? 0 : code;
+	/* A file server that stopped answering gets a message and 74, not
+	 * a command that hangs. */
+	int r = bound_start(a->cmd, a->path, a->storage_ms, EX_IOERR, false);
+	if (r < 0) {
+		fprintf(stderr, "understudy %s: %s\n", a->cmd, strerror(-r));
+		return EX_OSERR;
+	}
 	struct lockfile lf;
 	if ((code = group_open(&lf, a->path, LF_OPEN_WRITE, &a->who, a->cmd)))
 		return code;
 	static struct lf_view v;
-	int r = lockfile_read(&lf, &v);
+	r = group_read(&lf, &v);
 	if (r < 0) {
 		fprintf(stderr, "understudy %s: %s: %s\n", a->cmd, a->path,
 			r == -ENODATA ? "no node has joined this group yet" : strerror(-r));
@@ -251,7 +262,10 @@ static int request(int argc, char **argv, struct request_args *a, const char *us
 	char host[64] = "";
 	gethostname(host, sizeof(host) - 1);
 	snprintf(req.requester, sizeof(req.requester), "%s@%.40s", a->cmd, host);
-	if ((r = lockfile_write_request(&lf, &req)) == -EAGAIN) {
+	bound_doing("writing the request");
+	r = lockfile_write_request(&lf, &req);
+	bound_idle();
+	if (r == -EAGAIN) {
 		/* Paused (or gone) since our read: nothing was written. */
 		fprintf(stderr, "understudy %s: %s: the group stopped being live meanwhile: nothing requested\n",
 			a->cmd, a->path);
@@ -276,14 +290,16 @@ out:
 int cmd_failback(int argc, char **argv)
 {
 	static const char usage[] = "usage: understudy failback --lock PATH|--config FILE [--lock-owner USER[:GROUP]]\n"
-				    "                           [--wait [--timeout DUR]]\n"
+				    "                           [--wait] [--timeout DUR]\n"
 				    "\n"
 				    "Ask the live backup to hand the workload back to the primary, which must be\n"
 				    "running and waiting in the group. Returns once the request is placed, or\n"
 				    "with --wait once the primary runs the workload (default timeout 30s).\n"
+				    "--timeout also bounds each call on the storage (default 10s): past it,\n"
+				    "the command says which and exits 74.\n"
 				    "--lock-owner: who may own the lock file besides root and you, and the group\n"
 				    "that may share it (as for status).\n";
-	struct request_args a = { .cmd = "failback", .timeout_ms = 30000 };
+	struct request_args a = { .cmd = "failback", .timeout_ms = 30000, .storage_ms = 10000 };
 	int code = request(argc, argv, &a, usage);
 	free(a.conf_lock);
 	return code;
@@ -293,15 +309,17 @@ int cmd_switchover(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: understudy switchover --lock PATH|--config FILE [--lock-owner USER[:GROUP]]\n"
-		"                             [--to NAME] [--wait [--timeout DUR]]\n"
+		"                             [--to NAME] [--wait] [--timeout DUR]\n"
 		"\n"
 		"Ask the live node to hand the workload to a waiting backup (to NAME, if\n"
 		"given) and to stay in the group as a backup. Refused when no such node is\n"
 		"waiting: the live node keeps running. Returns once the request is placed, or\n"
 		"with --wait once the new live node runs the workload (default timeout 30s).\n"
+		"--timeout also bounds each call on the storage (default 10s): past it,\n"
+		"the command says which and exits 74.\n"
 		"--lock-owner: who may own the lock file besides root and you, and the group\n"
 		"that may share it (as for status).\n";
-	struct request_args a = { .cmd = "switchover", .timeout_ms = 30000 };
+	struct request_args a = { .cmd = "switchover", .timeout_ms = 30000, .storage_ms = 10000 };
 	int code = request(argc, argv, &a, usage);
 	free(a.conf_lock);
 	return code;

@@ -7,6 +7,7 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "understudy/bound.h"
 #include "understudy/cmd.h"
 #include "understudy/config.h"
 #include "understudy/group.h"
@@ -14,7 +15,7 @@
 
 static const char status_usage[] =
 	"usage: understudy status --lock PATH|--config FILE [--lock-owner USER[:GROUP]] [--json]\n"
-	"                         [--watch [--interval DUR]]\n"
+	"                         [--watch [--interval DUR]] [--timeout DUR]\n"
 	"\n"
 	"Print the group's state, its live node and the nodes registered in it,\n"
 	"reading the lock file without taking part in the group.\n"
@@ -28,7 +29,9 @@ static const char status_usage[] =
 	"  --json          one JSON object instead of text\n"
 	"  --watch         then print one line (with --json, one object) per change,\n"
 	"                  until interrupted\n"
-	"  --interval DUR  how often --watch reads the file (default 1s)\n";
+	"  --interval DUR  how often --watch reads the file (default 1s)\n"
+	"  --timeout DUR   how long any one call on the storage may take (default\n"
+	"                  10s); past it, say which and exit 74\n";
 
 static int64_t mono_ms(void)
 {
@@ -207,7 +210,7 @@ static int watch(struct lockfile *lf, const struct lf_view *first, bool json, in
 	for (;;) {
 		struct timespec ts = { interval_ms / 1000, (interval_ms % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
-		int r = lockfile_read(lf, &v);
+		int r = group_read(lf, &v);
 		if (r == -ENODATA)
 			continue; /* still a new group */
 		if (r == -EBADMSG) {
@@ -261,13 +264,14 @@ int cmd_status(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "watch", no_argument, NULL, 'w' },
 		{ "interval", required_argument, NULL, 'i' },
+		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *path = NULL, *conf = NULL;
 	char *from_conf = NULL;
 	bool json = false, watching = false;
-	int64_t interval_ms = 1000;
+	int64_t interval_ms = 1000, timeout_ms = 10000;
 	struct trust_who who;
 	bool owner_given = false;
 	char why[1024];
@@ -294,6 +298,14 @@ int cmd_status(int argc, char **argv)
 			break;
 		case 'j': json = true; break;
 		case 'w': watching = true; break;
+		case 't':
+			if (options_duration(optarg, &timeout_ms) < 0) {
+				fprintf(stderr,
+					"understudy status: --timeout: '%s' is not a duration (like 500ms, 10s)\n",
+					optarg);
+				return EX_USAGE;
+			}
+			break;
 		case 'i':
 			if (options_duration(optarg, &interval_ms) < 0 || interval_ms < 10) {
 				fprintf(stderr,
@@ -324,6 +336,14 @@ int cmd_status(int argc, char **argv)
 		path = from_conf;
 		if (!owner_given)
 			who = file_who;
+	}
+	/* A file server that stopped answering gets a message and 74, not
+	 * a status that hangs. */
+	int e = bound_start("status", path, timeout_ms, EX_IOERR, false);
+	if (e < 0) {
+		fprintf(stderr, "understudy status: %s\n", strerror(-e));
+		free(from_conf);
+		return EX_OSERR;
 	}
 	struct lockfile lf;
 	int code = group_open(&lf, path, LF_OPEN_READ, &who, "status");

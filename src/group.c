@@ -6,6 +6,7 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "understudy/bound.h"
 #include "understudy/trust.h"
 
 int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const struct trust_who *who, const char *cmd)
@@ -14,13 +15,19 @@ int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const s
 	 * believed, nor should a request be added to it: the same check as
 	 * the nodes', so that no command is fooled where a node refuses. */
 	char why[1024];
-	if (trust_check(path, TRUST_LOCK, who, why, sizeof(why)) == -EPERM) {
+	bound_doing("looking at who may change the file and its directories");
+	int trusted = trust_check(path, TRUST_LOCK, who, why, sizeof(why));
+	bound_idle();
+	if (trusted == -EPERM) {
 		memset(lf, 0, sizeof(*lf));
 		lf->fd = -1;
 		fprintf(stderr, "understudy %s: %s\n", cmd, why);
 		return EX_NOPERM;
 	}
-	if (lockfile_open(lf, path, mode) == 0)
+	bound_doing("opening the file");
+	int opened = lockfile_open(lf, path, mode);
+	bound_idle();
+	if (opened == 0)
 		return 0;
 	int code = lf->err == LF_E_EMPTY ? EX_NOINPUT : EX_DATAERR;
 	if (lf->err == LF_E_SYS) {
@@ -41,7 +48,21 @@ int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const s
 	return code;
 }
 
-bool group_held(struct lockfile *lf, int offset) { return lockfile_held(lf, offset) == 1; }
+bool group_held(struct lockfile *lf, int offset)
+{
+	bound_doing("testing a lock");
+	int r = lockfile_held(lf, offset);
+	bound_idle();
+	return r == 1;
+}
+
+int group_read(struct lockfile *lf, struct lf_view *v)
+{
+	bound_doing("reading the file under the record lock");
+	int r = lockfile_read(lf, v);
+	bound_idle();
+	return r;
+}
 
 const char *group_show(const char *s, char buf[static GROUP_SHOWN])
 {
@@ -70,7 +91,7 @@ int group_look(struct lockfile *lf, struct group_look *g)
 {
 	struct lf_view *v = &g->view;
 	memset(g, 0, sizeof(*g));
-	int r = lockfile_read(lf, v);
+	int r = group_read(lf, v);
 	if (r == -ENODATA) {
 		/* An empty file: a group no node has joined yet. */
 		memset(v, 0, sizeof(*v));
@@ -109,7 +130,7 @@ int group_watch_heartbeat(struct lockfile *lf, const struct lf_view *v, struct g
 	while (mono_ms() < until) {
 		struct timespec ts = { 0, 50 * 1000000L };
 		nanosleep(&ts, NULL);
-		if ((r = lockfile_read(lf, now)) < 0)
+		if ((r = group_read(lf, now)) < 0)
 			goto out;
 		if (now->live_rec == LF_REC_OK &&
 		    (now->live.heartbeat != v->live.heartbeat || now->live.epoch != v->live.epoch)) {

@@ -217,6 +217,7 @@ void lockfile_encode_slot(uint8_t out[LF_SLOT_SIZE], const struct lf_slot *s)
 	put64(out + 24, s->seq);
 	put_str(out + 32, 64, s->name);
 	put64(out + 96, s->epoch);
+	memcpy(out + 104, s->host, LF_ID_SIZE);
 	seal(out, LF_SLOT_SIZE);
 }
 
@@ -233,6 +234,7 @@ enum lf_rec lockfile_decode_slot(const uint8_t in[LF_SLOT_SIZE], struct lf_slot 
 	s->pid = get32(in + 20);
 	s->seq = get64(in + 24);
 	s->epoch = get64(in + 96);
+	memcpy(s->host, in + 104, LF_ID_SIZE);
 	if (!get_str(s->name, in + 32, 64))
 		return LF_REC_BAD;
 	return LF_REC_OK;
@@ -479,6 +481,16 @@ int lockfile_read_any(struct lockfile *lf, struct lf_view *v)
 	return 0;
 }
 
+/* A live record says which file it was written on: the one this open
+ * holds, whatever the caller filled in. */
+static void encode_live_here(const struct lockfile *lf, uint8_t rec[LF_LIVE_SIZE], const struct lf_live *live)
+{
+	struct lf_live l = *live;
+	l.file_id = lf->file_id;
+	l.path_hash = lf->path_hash;
+	lockfile_encode_live(rec, &l);
+}
+
 int lockfile_repair(struct lockfile *lf, const struct lf_live *live, int slot, const struct lf_slot *s)
 {
 	if (lf->readonly)
@@ -520,7 +532,7 @@ int lockfile_repair(struct lockfile *lf, const struct lf_live *live, int slot, c
 	}
 	if (r == 0 && live_rec != LF_REC_OK) {
 		uint8_t rec[LF_LIVE_SIZE];
-		lockfile_encode_live(rec, live);
+		encode_live_here(lf, rec, live);
 		r = full_pwrite(lf->fd, rec, sizeof(rec), LF_OFF_LIVE);
 		fixed |= LF_FIX_LIVE;
 	}
@@ -576,15 +588,6 @@ int lockfile_write_status(struct lockfile *lf, char status)
 	return locked_write(lf, &p, 1, true);
 }
 
-/* A live record says which file it was written on: the one this open
- * holds, whatever the caller filled in. */
-static void encode_live_here(const struct lockfile *lf, uint8_t rec[LF_LIVE_SIZE], const struct lf_live *live)
-{
-	struct lf_live l = *live;
-	l.file_id = lf->file_id;
-	l.path_hash = lf->path_hash;
-	lockfile_encode_live(rec, &l);
-}
 
 int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *live)
 {

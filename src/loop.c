@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 
 #include "understudy/hook.h"
+#include "understudy/host.h"
 #include "understudy/log.h"
 #include "understudy/notify.h"
 #include "understudy/supervise.h"
@@ -98,8 +99,9 @@ struct loop {
 	int64_t watchdog_ms, watchdog_at, last_pet_round;
 	struct node_config node_cfg; /* with the takeover delay resolved */
 	uint8_t id[LF_ID_SIZE];
-	int name_slot;        /* JOINED: the alive slot with our name, or -1 */
-	uint32_t repair_size; /* the file's length as the check before a repair read it */
+	uint8_t host[LF_ID_SIZE]; /* this host's machine id, zero if unknown (host.h) */
+	int name_slot;            /* JOINED: the alive slot with our name, or -1 */
+	uint32_t repair_size;     /* the file's length as the check before a repair read it */
 	uint32_t name_pid;
 	uint64_t heartbeat, slot_seq;
 	char *exe;
@@ -328,6 +330,7 @@ static void fill_slot(struct loop *l, struct lf_slot *s, int64_t published)
 	/* A copy of our live record's epoch: the next live node learns the
 	 * epoch from it when the live record is unreadable. */
 	s->epoch = l->node.epoch;
+	memcpy(s->host, l->host, LF_ID_SIZE);
 }
 
 static void fill_live(struct loop *l, struct lf_live *v)
@@ -1374,6 +1377,11 @@ static int setup(struct loop *l)
 	}
 	if (cfg->id_out)
 		memcpy(cfg->id_out, l->id, LF_ID_SIZE);
+	/* Unknown (zero) is allowed: is-live then cannot tell this host's
+	 * node from another's of the same name, as before 1.2. */
+	if (host_id(l->host) < 0)
+		log_warn(
+			"neither /etc/machine-id nor the boot id reads: is-live on this host cannot tell its own node");
 	l->node_cfg = cfg->node;
 	/* statfs can hang like any call on the storage; at start, before
 	 * any workload, that only delays joining. */

@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <grp.h>
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -105,15 +104,20 @@ void supervise_child_signals(void)
  * the last copy of this one: the next live node must not start while the
  * dying workload still holds files it opened (its data files, a socket, a
  * FUSE or NFS file whose close flushes writes), so this one is to be
- * closed last. A workload that raises its limit and opens more can still
- * place some above it. Returns the descriptor to keep open on exec (the
- * original one, close-on-exec, then goes with the exec). */
+ * closed last. Never above KEEP_LAST_MAX: the kernel sizes a process's
+ * descriptor table to its highest descriptor and every fork copies it, and
+ * a limit of a million (databases' LimitNOFILE) would cost each process
+ * of the workload megabytes. A workload with more descriptors than that,
+ * or that raises its limit, can place some above it. Returns the
+ * descriptor to keep open on exec (the original one, close-on-exec, then
+ * goes with the exec). */
+#define KEEP_LAST_MAX 4095
 static int keep_last(int keep_fd, int errpipe, int pass_fd_as)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX)
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return keep_fd;
-	int top = (int)rl.rlim_cur - 1;
+	int top = rl.rlim_cur > KEEP_LAST_MAX ? KEEP_LAST_MAX : (int)rl.rlim_cur - 1;
 	if (top <= keep_fd || top == errpipe || top == pass_fd_as)
 		return keep_fd;
 	/* dup3 without O_CLOEXEC: the copy stays open across the exec. */

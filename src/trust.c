@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 /* The kernel gives up after 40 links in one lookup; so do we. */
@@ -166,6 +167,13 @@ static int refused(struct trust_finding *f, enum trust_verdict v, const char *pa
 	return -EPERM;
 }
 
+/* An extended POSIX ACL (name: the access one, or a directory's default
+ * one, which files created there inherit). Its entries grant users and
+ * groups the mode bits do not show (the group bits then show its mask),
+ * so nothing judged from the mode holds. A file system without ACLs
+ * answers ENOTSUP or ENODATA: none. */
+static bool has_acl(const char *path, const char *name) { return lgetxattr(path, name, NULL, 0) > 0; }
+
 static int failed(struct trust_finding *f, const char *path, int e)
 {
 	copy_path(f->path, sizeof(f->path), path);
@@ -242,12 +250,19 @@ int trust_walk(const char *path, enum trust_use use, const struct trust_who *w, 
 				return failed(f, next, e);
 			/* Nothing there. Only the lock file's directory matters
 			 * then (who could create it first); the open that comes
-			 * next says it is missing. */
+			 * next says it is missing. A default ACL there would be
+			 * the new file's. */
+			if (last && has_acl(cur, "system.posix_acl_default"))
+				return refused(f, TRUST_ACL, cur, &dst);
 			enum trust_verdict v = trust_judge_dir(&dst, NULL, last, use, w);
 			return v == TRUST_OK ? 0 : refused(f, v, cur, &dst);
 		}
 		/* The file's own fault first, when it has one: it is what
 		 * the message names and what the operator will look at. */
+		if (!S_ISLNK(est.st_mode) && has_acl(next, "system.posix_acl_access"))
+			return refused(f, TRUST_ACL, next, &est);
+		if (last && use == TRUST_LOCK && has_acl(cur, "system.posix_acl_default"))
+			return refused(f, TRUST_ACL, cur, &dst);
 		enum trust_verdict v = last && S_ISREG(est.st_mode) ? trust_judge_file(&est, use, w) : TRUST_OK;
 		if (v != TRUST_OK)
 			return refused(f, v, next, &est);
@@ -391,6 +406,13 @@ static void explain_lock(const char *path, const struct trust_finding *f, const 
 			 "group's own, writable only by %s or group %s: refusing it",
 			 path, f->path, u, g, mode, writers(st, who, sizeof(who)), want, dg);
 		break;
+	case TRUST_ACL:
+		snprintf(buf, n,
+			 "%s: %s carries a POSIX ACL (getfacl shows it; on a directory, a default one files created "
+			 "there inherit): its mode bits (%04o) do not say who may write or read the lock file, %s; "
+			 "want none (setfacl -b, setfacl -k): refusing it, left untouched",
+			 path, f->path, mode, read_lock);
+		break;
 	case TRUST_OK: snprintf(buf, n, "%s: trusted", path); break;
 	}
 }
@@ -433,6 +455,12 @@ static void explain_other(const char *path, const struct trust_finding *f, enum 
 		snprintf(buf, n,
 			 "%s the directory %s is writable by %s (owner %s, group %s, mode %04o), who could swap it: %s",
 			 subject, f->path, writers(st, who, sizeof(who)), u, g, mode, tail);
+		break;
+	case TRUST_ACL:
+		snprintf(buf, n,
+			 "%s %s carries a POSIX ACL (getfacl shows it): its mode bits (%04o) do not say who may change "
+			 "it: %s",
+			 subject, f->path, mode, tail);
 		break;
 	case TRUST_OK: snprintf(buf, n, "%s trusted", subject); break;
 	}

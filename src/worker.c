@@ -67,9 +67,22 @@ static int read_view(struct worker *w, struct worker_job *j)
 	return 0;
 }
 
+/* A slot of this host whose process is gone: a manager that systemd
+ * killed and started again, whose slot lock a FUSE or NFS client lets go
+ * of only when the server notices (seconds later). Counted as alive, it
+ * would refuse its own successor for good (78 is not restarted). */
+static bool gone_from_here(const struct lf_slot *s, const struct lf_slot *mine)
+{
+	static const uint8_t unknown[LF_ID_SIZE];
+	if (memcmp(mine->host, unknown, LF_ID_SIZE) == 0 || memcmp(s->host, mine->host, LF_ID_SIZE) != 0)
+		return false;
+	return s->pid > 0 && kill((pid_t)s->pid, 0) < 0 && errno == ESRCH;
+}
+
 /* After our slot is claimed and written: another alive slot whose record
  * gives our name. Our own earlier self (a rejoin after a fence, whose
- * slot the storage may not have let go of yet) does not count. */
+ * slot the storage may not have let go of yet) does not count, nor does
+ * a dead one of this host. */
 static int find_name(struct worker *w, struct worker_job *j, int mine)
 {
 	j->name_slot = -1;
@@ -78,6 +91,8 @@ static int find_name(struct worker *w, struct worker_job *j, int mine)
 		if (i == mine || v->slot_rec[i] != LF_REC_OK || strcmp(v->slots[i].name, j->slot.name) != 0)
 			continue;
 		if (j->has_prev_id && memcmp(v->slots[i].id, j->prev_id, LF_ID_SIZE) == 0)
+			continue;
+		if (gone_from_here(&v->slots[i], &j->slot))
 			continue;
 		int h = lockfile_held(w->lf, lockfile_slot_lock_offset(i));
 		if (h < 0)

@@ -18,6 +18,9 @@
 int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const struct trust_who *who, const char *cmd);
 /* Whether another process holds slot i, the live lock or any byte. */
 bool group_held(struct lockfile *lf, int offset);
+/* lockfile_read, as a call the command's bound covers (bound.h); so are
+ * group_open's, group_held's and group_look's. */
+int group_read(struct lockfile *lf, struct lf_view *v);
 /* A name, address or requester from the file as one word safe to print
  * (text_escape): any node of any version, or anyone who can write the
  * file, wrote it. Returns buf. */

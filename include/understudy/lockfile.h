@@ -139,6 +139,10 @@ struct lf_slot {
 	 * of the live record's epoch, from which the next live node still
 	 * learns the epoch when the live record is unreadable. */
 	uint64_t epoch;
+	/* 1.2: the node's host (host.h: its machine id), zero where unknown
+	 * (older nodes): what tells a check on a host whether a node is that
+	 * host's own. */
+	uint8_t host[LF_ID_SIZE];
 };
 
 /* Everything in the file as one read saw it. */

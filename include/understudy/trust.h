@@ -62,6 +62,7 @@ enum trust_verdict {
 	TRUST_DIR_OWNER,    /* a directory on the path is owned by a user not trusted */
 	TRUST_DIR_WRITABLE, /* a directory on the path lets users not trusted replace the entry */
 	TRUST_DIR_CREATE,   /* the lock file's directory lets every user create files (sticky) */
+	TRUST_ACL,          /* a POSIX ACL on the path: the mode bits do not say who may write (or read) */
 };
 
 /* What the walk found at fault, for the message. */

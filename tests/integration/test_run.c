@@ -3611,3 +3611,203 @@ Test(run, a_rejoining_node_is_not_refused_by_its_own_old_slot)
 	ensure(proc_alive(b), "the rejoining node-a left");
 	no_overlap();
 }
+
+/* A check on a host asks about that host's own node: is-live without
+ * --name (its configuration's name, or the host name) answers "live"
+ * only where the live node runs, whatever the names say. The node-a here
+ * runs "on another host": a mount namespace of its own in which
+ * /etc/machine-id names another machine. A host whose node-a was refused
+ * for its name, or never started, asks with the same configuration and
+ * must hear "not live", or a load balancer sends it traffic. */
+Test(run, is_live_for_this_hosts_node_never_answers_live_on_another_host)
+{
+	if (geteuid() != 0 || access("/etc/machine-id", R_OK) != 0)
+		cr_skip_test("needs root and /etc/machine-id (a mount namespace that names another machine)");
+	char *idfile = write_file("other-machine-id", 0644, "0123456789abcdef0123456789abcdef\n");
+	char *script = NULL;
+	cr_assert(asprintf(&script, "mount --bind %s /etc/machine-id && exec \"$@\"", idfile) > 0);
+	char *argv[] = { "/usr/bin/unshare",
+			 "-m",
+			 "--propagation",
+			 "private",
+			 "/bin/sh",
+			 "-c",
+			 script,
+			 "sh",
+			 (char *)T.bin,
+			 "run",
+			 "--lock",
+			 T.lock,
+			 "--role",
+			 "primary",
+			 "--name",
+			 "node-a",
+			 "--check-interval",
+			 "100ms",
+			 "--",
+			 (char *)T.witness,
+			 T.log,
+			 T.wlock,
+			 NULL };
+	int a = spawn_manager("node-a", argv);
+	wait_live("node-a", BOUND_MS);
+	char *text = NULL;
+	cr_assert(
+		asprintf(&text,
+			 "[group]\nlock = %s\n[node]\nname = node-a\nrole = backup\n[workload]\ncommand = /bin/true\n",
+			 T.lock) > 0);
+	char *conf = write_file("node-a.conf", 0600, text);
+	/* By name, from anywhere: node-a is live. */
+	struct cmd c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);
+	ensure(c.code == 0, "is-live --name node-a: exit %d: %s", c.code, c.err);
+	cmd_free(&c);
+	/* As this host's node-a: it runs elsewhere. */
+	c = run_cmd(BOUND_MS, "is-live", "--config", conf, NULL);
+	ensure(c.code == 1 && strstr(c.err, "node-a is live on another host"),
+	       "is-live --config on a host whose node-a does not run here: exit %d: %s", c.code, c.err);
+	cmd_free(&c);
+	/* The same question where node-a does run: live. */
+	char *here = NULL;
+	cr_assert(asprintf(&here, "mount --bind %s /etc/machine-id && exec %s is-live --config %s", idfile, T.bin,
+			   conf) > 0);
+	char *ask[] = { "/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c", here, NULL };
+	int q = spawn_manager("is-live-there", ask);
+	ensure(wait_exit(q, BOUND_MS), "is-live on node-a's own host did not answer");
+	ensure(exit_code(q) == 0, "is-live --config on node-a's own host: exit %d", exit_code(q));
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS), "node-a did not stop");
+	no_overlap();
+	free(idfile), free(script), free(text), free(conf), free(here);
+}
+
+/* Another process holds the record lock of a live group's file: what a
+ * file server that stopped answering looks like to a client. No command
+ * hangs on it: each names the file and the call it waited on, and exits
+ * with its documented status at its --timeout. Before, status printed
+ * nothing until it was killed. */
+Test(run, no_command_hangs_on_a_storage_that_does_not_answer)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	struct {
+		const char *args[8];
+		int code;
+	} cases[] = {
+		{ { "status", "--lock", T.lock, "--timeout", "300ms", NULL }, 74 },
+		{ { "status", "--lock", T.lock, "--json", "--timeout", "300ms", NULL }, 74 },
+		{ { "failback", "--lock", T.lock, "--timeout", "300ms", NULL }, 74 },
+		{ { "switchover", "--lock", T.lock, "--timeout", "300ms", NULL }, 74 },
+		{ { "is-live", "--lock", T.lock, "--name", "node-a", "--timeout", "300ms", NULL }, 2 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *const *v = cases[i].args;
+		struct cmd c = run_cmd(BOUND_MS, v[0], v[1], v[2], v[3], v[4], v[5], v[6], NULL);
+		cr_log_info("%s on a storage that does not answer: exit %d after %.0f ms: %s", v[0], c.code, c.ms,
+			    c.err);
+		ensure(c.code == cases[i].code && strstr(c.err, T.lock) &&
+			       strstr(c.err, "no answer from the storage within 300 ms (") && c.ms < 3000,
+		       "%s %s: exit %d after %.0f ms, want %d naming the file and the call: %s", v[0], v[3], c.code,
+		       c.ms, cases[i].code, c.err);
+		cmd_free(&c);
+	}
+	/* --watch: the first look passes, then the storage stops answering. */
+	th_kill(hang);
+	char *args[] = { (char *)T.bin, "status", "--lock",    T.lock,  "--watch",
+			 "--interval",  "50ms",   "--timeout", "300ms", NULL };
+	int w = spawn_manager("watch", args);
+	sleep_ms(400);
+	ensure(proc_alive(w), "status --watch stopped on a storage that answers");
+	hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang-2");
+	ensure(wait_exit(w, 3000), "status --watch hung on a storage that does not answer");
+	ensure(exit_code(w) == 74, "status --watch exited %d, want 74", exit_code(w));
+	char *err = NULL;
+	cr_assert(asprintf(&err, "%s/watch.stderr", T.dir) > 0);
+	char *text = th_read_text(err);
+	ensure(strstr(text, "no answer from the storage within 300 ms (reading the file under the record lock)"),
+	       "status --watch did not name the call: %s", text);
+	free(text), free(err);
+	th_kill(hang);
+	/* The group went on meanwhile: node-a still live, one workload. */
+	ensure(is_live("node-a"), "node-a is not live after the commands gave up");
+	no_overlap();
+}
+
+/* A manager that systemd killed and started again on a FUSE or NFS mount:
+ * its old slot lock outlives it until the server notices. The slot names
+ * this host and a process that is gone, so the new node-a joins; were
+ * the process alive (the same slot, its pid a live one), it would be
+ * another node-a of this host and refused. */
+Test(run, a_restarted_node_is_not_refused_by_its_dead_predecessors_slot)
+{
+	uint8_t here[LF_ID_SIZE];
+	char *mid = th_read_text("/etc/machine-id");
+	if (strlen(mid) < 2 * LF_ID_SIZE)
+		cr_skip_test("no /etc/machine-id: a node publishes no host to tell its own slots by");
+	for (int i = 0; i < LF_ID_SIZE; i++)
+		cr_assert_eq(sscanf(mid + 2 * i, "%2hhx", &here[i]), 1);
+	free(mid);
+	pid_t dead = fork();
+	cr_assert(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	cr_assert_eq(waitpid(dead, NULL, 0), dead);
+	struct lockfile lf;
+	cr_assert_eq(lockfile_open(&lf, T.lock, LF_OPEN_CREATE), 0);
+	struct lf_slot old = { .role = LF_ROLE_PRIMARY, .state = LF_SLOT_WAITING, .pid = (uint32_t)getpid(), .seq = 1 };
+	for (int i = 0; i < LF_ID_SIZE; i++)
+		old.id[i] = (uint8_t)(0x20 + i);
+	memcpy(old.host, here, LF_ID_SIZE);
+	snprintf(old.name, sizeof old.name, "node-a");
+	cr_assert_eq(lockfile_write_slot(&lf, 0, &old), 0);
+	pid_t holder = th_hold_lock(T.lock, lockfile_slot_lock_offset(0));
+	add_proc(holder, "old-slot");
+
+	/* Its process alive (this test's own pid): another node-a here, refused. */
+	int a = start_labelled("alive-twin", "primary", "node-a", NULL);
+	ensure(wait_exit(a, BOUND_MS) && exit_code(a) == 78, "a node-a joined beside a live one of this host (exit %d)",
+	       T.procs[a].done ? exit_code(a) : -1);
+
+	/* Its process gone: the successor joins and runs. */
+	old.pid = (uint32_t)dead;
+	old.seq++;
+	cr_assert_eq(lockfile_write_slot(&lf, 0, &old), 0);
+	lockfile_close(&lf);
+	int b = start_labelled("successor", "primary", "node-a", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	ensure(proc_alive(b), "the successor node-a left");
+	no_overlap();
+}
+
+/* truncate -s 0 under a live group: until the live node mends the file
+ * (within its check interval, 2 s here), is-live cannot tell; it must
+ * not say "not live" (a new group), or a health check demotes the live
+ * node. Found in review. */
+Test(run, is_live_cannot_tell_while_a_truncated_file_waits_for_repair)
+{
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "2s", "--check-interval", "2s",
+			   "--fence-timeout", "5s", NULL);
+	wait_live("node-a", BOUND_MS);
+	sleep_ms(100); /* just past a check: the next is about 2 s away */
+	cr_assert_eq(truncate(T.lock, 0), 0);
+	struct cmd c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);
+	struct stat st;
+	bool still_short = stat(T.lock, &st) == 0 && st.st_size < LF_SIZE;
+	if (still_short)
+		ensure(c.code == 2 && strstr(c.err, "damaged"),
+		       "is-live on a truncated live group: exit %d, want 2: %s", c.code, c.err);
+	cmd_free(&c);
+	cr_assert(still_short, "the file was mended before is-live asked: the test shows nothing");
+	int64_t dl = th_now_ns() + 5000000000LL;
+	while (stat(T.lock, &st) == 0 && st.st_size < LF_SIZE && th_now_ns() < dl)
+		sleep_ms(20);
+	ensure(st.st_size == LF_SIZE, "the live node did not mend the file");
+	c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);
+	ensure(c.code == 0, "is-live after the repair: exit %d: %s", c.code, c.err);
+	cmd_free(&c);
+	ensure(proc_alive(a), "node-a left");
+	no_overlap();
+}

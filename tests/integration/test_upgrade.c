@@ -147,7 +147,7 @@ static bool zero(const uint8_t *p, size_t n)
  * (slot byte 18, set only as 1.1 defines it; live record bytes 172-183,
  * the file's identity of 1.2, which no 1.0 or 1.1 node reads; slot bytes
  * 96-103, 1.2's epoch of the node's last term as live, no higher than
- * the live record's epoch). */
+ * the live record's epoch; slot bytes 104-119, 1.2's host id). */
 static void assert_readable_by_1_0(uint8_t img[LF_SIZE])
 {
 	uint16_t major, minor;
@@ -163,7 +163,7 @@ static void assert_readable_by_1_0(uint8_t img[LF_SIZE])
 		cr_assert_neq(v.slot_rec[i], LF_REC_BAD, "slot %d is not sealed", i);
 		if (v.slot_rec[i] != LF_REC_OK)
 			continue;
-		cr_assert(s[19] == 0 && zero(s + 104, 20), "slot %d: padding is not zero", i);
+		cr_assert(s[19] == 0 && zero(s + 120, 4), "slot %d: padding is not zero", i);
 		cr_assert(v.slots[i].epoch <= v.live.epoch, "slot %d: epoch %llu above the live record's %llu", i,
 			  (unsigned long long)v.slots[i].epoch, (unsigned long long)v.live.epoch);
 		cr_assert(s[18] == 0 || (s[18] == LF_SLOT_F_STARTING && s[17] == LF_SLOT_LIVE),

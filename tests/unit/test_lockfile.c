@@ -2270,6 +2270,10 @@ Test(lockfile, repair_mends_a_truncated_file)
 	cr_assert_eq(lockfile_read(&g.other, &v), 0, "the repaired file does not read");
 	cr_assert_eq(v.status, LF_LIVE);
 	cr_assert_eq(v.live_rec, LF_REC_OK);
+	/* The mended record says which file it was written on, as every
+	 * live record does: a crash right after the repair is no new file. */
+	g.rec.file_id = g.live.file_id;
+	g.rec.path_hash = g.live.path_hash;
 	assert_live_eq(&v.live, &g.rec);
 	cr_assert_arr_eq(v.node_id, g.rec.id, LF_ID_SIZE);
 	cr_assert_eq(v.slot_rec[0], LF_REC_OK);
@@ -2332,6 +2336,10 @@ Test(lockfile, repair_mends_header_live_record_status_and_own_slot_only)
 	struct lf_view v;
 	cr_assert_eq(lockfile_read(&g.other, &v), 0);
 	cr_assert_eq(v.status, LF_LIVE);
+	/* The mended record says which file it was written on, as every
+	 * live record does: a crash right after the repair is no new file. */
+	g.rec.file_id = g.live.file_id;
+	g.rec.path_hash = g.live.path_hash;
 	assert_live_eq(&v.live, &g.rec);
 	assert_slot_eq(&v.slots[0], &g.mine);
 	assert_slot_eq(&v.slots[1], &g.theirs);

@@ -117,7 +117,7 @@ Test(supervise, the_lock_descriptor_is_inherited_last_and_others_are_not)
 	cr_assert(keep >= 0 && other >= 0);
 	struct rlimit rl;
 	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	int top = (int)rl.rlim_cur - 1;
+	int top = rl.rlim_cur > 4096 ? 4095 : (int)rl.rlim_cur - 1;
 	cr_assert_gt(top, other, "the descriptor limit leaves no room above the test's own");
 	char script[512];
 	snprintf(script, sizeof(script),

@@ -8,6 +8,8 @@
 #include <understudy/trust.h>
 
 #include <criterion/criterion.h>
+#include <stdint.h>
+#include <sys/xattr.h>
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
@@ -239,6 +241,58 @@ Test(trust, walk_refuses_a_directory_others_may_write)
 	cr_expect_eq(trust_walk(deep, TRUST_PROGRAM, &w, &f), -EPERM);
 	cr_expect_str_eq(f.path, open_dir);
 	free(open_dir), free(lock), free(hook), free(inner), free(deep);
+}
+
+/* An ACL entry for one user, written as the kernel stores it
+ * (system.posix_acl_access and _default share the format): the mode
+ * bits then show the ACL's mask, not who may write. -1 where the file
+ * system keeps no ACLs. */
+static int grant_acl(const char *path, const char *name, uint32_t uid)
+{
+	struct __attribute__((packed)) {
+		uint32_t version;
+		struct __attribute__((packed)) {
+			uint16_t tag, perm;
+			uint32_t id;
+		} e[5];
+	} acl = { 2,
+		  { { 0x01, 6, UINT32_MAX },
+		    { 0x02, 6, uid },
+		    { 0x04, 6, UINT32_MAX },
+		    { 0x10, 6, UINT32_MAX },
+		    { 0x20, 0, UINT32_MAX } } };
+	return setxattr(path, name, &acl, sizeof(acl), 0);
+}
+
+/* A mode that passes, and an ACL that lets another user write: refused,
+ * for the lock file (its own ACL, or its directory's default one that a
+ * file created there inherits) as for a hook. Found in review: the walk
+ * judged the mode bits only. */
+Test(trust, walk_refuses_posix_acls)
+{
+	struct trust_who w = self();
+	struct trust_finding f;
+	char *dir = mkdir_in(g_dir, "acl", 0750), *lock = file_in(dir, "g.lock", 0600);
+	char *hook = file_in(dir, "hook", 0755);
+	cr_assert_eq(trust_walk(lock, TRUST_LOCK, &w, &f), 0, "a plain 0600 file was refused");
+	if (grant_acl(lock, "system.posix_acl_access", 65534) < 0)
+		cr_skip_test("the file system keeps no POSIX ACLs: %s", strerror(errno));
+	cr_expect_eq(trust_walk(lock, TRUST_LOCK, &w, &f), -EPERM);
+	cr_expect_eq(f.verdict, TRUST_ACL);
+	cr_expect_str_eq(f.path, lock);
+	char why[2048];
+	cr_expect_eq(trust_check(lock, TRUST_LOCK, &w, why, sizeof(why)), -EPERM);
+	cr_expect(strstr(why, "carries a POSIX ACL"), "%s", why);
+	cr_assert_eq(grant_acl(hook, "system.posix_acl_access", 65534), 0);
+	cr_expect_eq(trust_walk(hook, TRUST_PROGRAM, &w, &f), -EPERM);
+	cr_expect_eq(f.verdict, TRUST_ACL);
+	/* The directory's default ACL: refused for a lock file to be made there. */
+	char *dir2 = mkdir_in(g_dir, "acl-default", 0750), *lock2 = th_path(dir2, "g.lock");
+	cr_assert_eq(grant_acl(dir2, "system.posix_acl_default", 65534), 0);
+	cr_expect_eq(trust_walk(lock2, TRUST_LOCK, &w, &f), -EPERM);
+	cr_expect_eq(f.verdict, TRUST_ACL);
+	cr_expect_str_eq(f.path, dir2);
+	free(dir), free(lock), free(hook), free(dir2), free(lock2);
 }
 
 /* A sticky directory like /tmp itself: fine above, not as the lock
