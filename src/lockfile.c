@@ -588,7 +588,6 @@ int lockfile_write_status(struct lockfile *lf, char status)
 	return locked_write(lf, &p, 1, true);
 }
 
-
 int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *live)
 {
 	uint8_t rec[LF_LIVE_SIZE], b = (uint8_t)status;
