@@ -15,7 +15,9 @@ static void on_wake(int sig) { (void)sig; }
 /* Wait for a lock with only the wake-up signal deliverable, so that
  * nothing but worker_interrupt can cut a wait short and no other call of
  * this thread ever sees EINTR. (Off a local file system the lock file
- * layer waits by tries, and the signal cuts the pause between them.) */
+ * layer waits by tries, and the signal cuts only the pause between them:
+ * it is blocked inside each try, since a signal inside a FUSE call sends
+ * the daemon an interrupt, which GlusterFS's client can deadlock on.) */
 static int wait_lock(struct worker *w, enum lf_lock which)
 {
 	sigset_t wake;
