@@ -1269,9 +1269,15 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	code = l->node.exit_code;
 	*lost_storage = code == NODE_EXIT_IO;
 out:
-	if (l->job_pending || l->storage_hung) {
+	/* Off a local file system a call still in progress is given its
+	 * time: killing the thread inside it (our exit, or the exec of a
+	 * rejoin) would send the daemon an interrupt. */
+	if ((l->job_pending || l->storage_hung) && !(l->lf.poll && worker_wait_idle(&l->worker, cfg->io_timeout_ms))) {
 		/* The worker is still inside a storage call and uses l: leave
 		 * it all to the process exit, which also releases the locks. */
+		if (l->lf.poll)
+			log_warn("%s: a storage call has not returned in %lld ms more: leaving it", cfg->lock_path,
+				 (long long)cfg->io_timeout_ms);
 		return code;
 	}
 	if (l->worker.started)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 static int wake_signal(void) { return SIGRTMIN + 2; }
@@ -194,6 +195,30 @@ void worker_interrupt(struct worker *w)
 {
 	if (w->started)
 		pthread_kill(w->thread, wake_signal());
+}
+
+bool worker_wait_idle(struct worker *w, int64_t ms)
+{
+	if (!w->started)
+		return true;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		bool idle = !w->running && !w->job;
+		pthread_mutex_unlock(&w->mu);
+		if (idle)
+			return true;
+		struct timespec t;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= ms)
+			return false;
+		/* A lock wait ends at the next pause; any other call is left
+		 * to return by itself (the signal cannot reach it). */
+		worker_interrupt(w);
+		struct timespec tick = { 0, 20 * 1000000 };
+		nanosleep(&tick, NULL);
+	}
 }
 
 void worker_stop(struct worker *w)

@@ -72,6 +72,12 @@ void worker_interrupt(struct worker *w);
 /* Whether the current job's lock wait has been granted: what follows (a
  * read under the lock) is an ordinary storage call, to be bounded. */
 bool worker_granted(struct worker *w);
+/* Wait up to ms for the job in progress to end, cutting a lock wait:
+ * true once the thread is idle. An exit or an exec kills a thread that is
+ * still inside a call, and on FUSE that kill sends the daemon an
+ * interrupt, which GlusterFS's client can deadlock on (doc/fencing.md); a
+ * call left to return by itself sends none. */
+bool worker_wait_idle(struct worker *w, int64_t ms);
 /* Stop the thread if it is idle; a thread stuck on storage is left to die
  * with the process. */
 void worker_stop(struct worker *w);
