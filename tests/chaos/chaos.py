@@ -673,6 +673,9 @@ class Chaos:
               "total %.3f s in %d gaps, longest %.3f s%s" % (
                   acc["gap"] / SEC, len(gaps), (longest[1] - longest[0]) / SEC if longest else 0,
                   " (from +%.3f s)" % ((longest[0] - T0) / SEC) if longest else ""))
+        servable = acc["running"] + acc["gap"]
+        print("  live while a manager could serve it: %.1f %% (running / (running + gap))" % (
+            100.0 * acc["running"] / servable if servable else 100.0))
         print("  not counted as gap: %.3f s with a process SIGSTOPped, %.3f s paused with no primary up, "
               "%.3f s with every manager up cut off, %.3f s with no manager up" % (
                   acc["frozen"] / SEC, acc["paused"] / SEC, acc["cut"] / SEC, acc["none-up"] / SEC))
