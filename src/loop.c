@@ -1251,6 +1251,10 @@ static int setup(struct loop *l)
 	return 0;
 }
 
+/* A loop whose storage call never returned, kept for the process exit
+ * (reachable, so not a leak). */
+static struct loop *volatile left_to_exit;
+
 int loop_run(const struct loop_config *cfg, bool *lost_storage)
 {
 	*lost_storage = false;
@@ -1300,7 +1304,9 @@ out:
 			 (long long)cfg->io_timeout_ms);
 	if (l->job_pending || l->storage_hung) {
 		/* Closing the file could wait for the storage as long as the
-		 * call in progress: leave it to the process exit. */
+		 * call in progress: leave it, and the rest, to the process exit
+		 * (kept reachable: it is not a leak). */
+		left_to_exit = l;
 		worker_stop(&l->worker, !l->lf.poll);
 		return code;
 	}
