@@ -1290,7 +1290,10 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 		fire_timers(l);
 	}
 	code = l->node.exit_code;
-	*lost_storage = code == NODE_EXIT_IO;
+	/* A node asked to leave leaves, even if the storage failed it on the
+	 * way out: rejoining would ignore the request (found by the chaos
+	 * test once managers no longer hung on GlusterFS). */
+	*lost_storage = code == NODE_EXIT_IO && !l->node.shutdown;
 out:
 	/* A rejoin re-executes this process: what it leaves behind must be an
 	 * idle storage process, which ends at once, not one still waiting

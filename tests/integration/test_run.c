@@ -1274,6 +1274,22 @@ Test(run, hung_storage_fences_the_live)
 	no_overlap();
 }
 
+/* A node asked to leave whose storage fails on the way out (it cannot
+ * write P) exits 74; it does not rejoin as after a fence, which would
+ * ignore the request. */
+Test(run, a_node_stopped_while_its_storage_fails_exits)
+{
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit on SIGTERM with its storage hung");
+	ensure(exit_code(a) == 74, "node-a exited %d, want 74 (EX_IOERR)", exit_code(a));
+	th_kill(hang);
+}
+
 /* The manager's child that is still the understudy binary (no exec): its
  * storage process. 0 if none. */
 static pid_t storage_process(pid_t manager)
