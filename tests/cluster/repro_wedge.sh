@@ -49,7 +49,7 @@ for i in $(seq "$TRIERS"); do
 	PIDS+=($!)
 done
 sleep 2
-for c in $(seq "$CYCLES"); do
+for _ in $(seq "$CYCLES"); do
 	ip -n us-a link set us-a-n down
 	sleep 5
 	ip -n us-a link set us-a-n up
@@ -62,8 +62,9 @@ for i in $(seq "$TRIERS"); do
 	p=${PIDS[$i]}
 	if kill -0 "$p" 2>/dev/null; then
 		stuck=$((stuck + 1))
-		tid=$(ls /proc/$p/task 2>/dev/null | sed -n 2p)
-		echo "trier $i (pid $p): still running; its trying thread: $(cat /proc/$p/task/$tid/stat 2>/dev/null | awk '{print $3}') $(cat /proc/$p/task/$tid/wchan 2>/dev/null); last: $(tail -1 "$OUT/try.$i")"
+		# The trying thread: the second task of the process.
+		t=$(find "/proc/$p/task" -mindepth 1 -maxdepth 1 2>/dev/null | sort -V | sed -n 2p)
+		echo "trier $i (pid $p): still running; its trying thread: $(awk '{print $3}' "$t/stat" 2>/dev/null) $(cat "$t/wchan" 2>/dev/null); last: $(tail -1 "$OUT/try.$i")"
 	else
 		echo "trier $i: $(tail -1 "$OUT/try.$i")"
 	fi
