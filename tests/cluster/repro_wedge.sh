@@ -82,7 +82,7 @@ if [ $stuck != 0 ]; then
 	# (mountpoint -d would stat the mount, which fails or hangs now.)
 	grep -q fusectl /proc/mounts || mount -t fusectl fusectl /sys/fs/fuse/connections
 	minor=$(awk -v m=$RIG/a/mnt '$5 == m {split($3, d, ":"); print d[2]}' /proc/self/mountinfo)
-	echo 1 >/sys/fs/fuse/connections/$minor/abort
+	echo 1 >"/sys/fs/fuse/connections/$minor/abort"
 	sleep 5
 	left=0
 	for i in $(seq "$TRIERS"); do kill -0 "${PIDS[$i]}" 2>/dev/null && left=$((left + 1)); done
