@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,16 +277,32 @@ static int ofd_lock(int fd, short type, int offset, int len, bool wait)
  * its holder goes) waits uninterruptibly once sent, through SIGKILL too,
  * and the process then keeps every lock it has (found by the chaos test:
  * zombies holding the backup lock for good). A try is always answered at
- * once. A signal ends the wait with -EINTR, as it does a blocking one. */
+ * once. A signal ends the wait with -EINTR, as it does a blocking one, but
+ * only in a pause: every signal is blocked for the try itself. A signal
+ * during a FUSE call makes the kernel send the daemon an interrupt, and
+ * GlusterFS's client (10.x) can deadlock handling one for a lock call
+ * while its connection to the brick drops: that call, and then every
+ * call on the mount, is never answered (issue 15, doc/fencing.md). A
+ * signal that arrives during a try stays pending and ends the pause that
+ * follows at once. */
 static int poll_lock(int fd, short type, int offset, long first_us, long max_us)
 {
+	sigset_t all, caller;
+	sigfillset(&all);
 	long pause = first_us;
 	for (;;) {
+		pthread_sigmask(SIG_BLOCK, &all, &caller);
 		int r = ofd_lock(fd, type, offset, 1, false);
-		if (r != -EAGAIN)
+		if (r != -EAGAIN) {
+			pthread_sigmask(SIG_SETMASK, &caller, NULL);
 			return r;
+		}
 		struct timespec ts = { pause / 1000000, (pause % 1000000) * 1000 };
-		if (nanosleep(&ts, NULL) < 0 && errno == EINTR)
+		/* ppoll sets the caller's mask for the pause only, atomically:
+		 * no signal slips in between the try and the pause. */
+		int e = ppoll(NULL, 0, &ts, &caller) < 0 ? errno : 0;
+		pthread_sigmask(SIG_SETMASK, &caller, NULL);
+		if (e == EINTR)
 			return -EINTR;
 		pause = pause * 2 < max_us ? pause * 2 : max_us;
 	}

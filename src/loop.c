@@ -430,6 +430,7 @@ static void log_repair(struct loop *l, int fixed)
 
 static void on_job_done(struct loop *l)
 {
+	worker_collect(&l->worker, &l->job);
 	l->job_pending = false;
 	l->interrupt_at = l->job_deadline = 0;
 	struct worker_job *j = &l->job;
@@ -644,6 +645,23 @@ static void fence_hook(struct loop *l)
 static void reaped_other(pid_t pid, int wstatus, void *arg)
 {
 	struct loop *l = arg;
+	if (l->worker.started && pid == l->worker.pid) {
+		/* Killed by someone else (the process never ends on its own
+		 * while we live): no more storage calls. Handled like a hung
+		 * storage: the workload dies, the node leaves and rejoins. */
+		worker_reaped(&l->worker);
+		log_error("%s: the storage process %d ended (status %#x): the storage is lost", l->lf.path, (int)pid,
+			  (unsigned)wstatus);
+		l->storage_hung = true;
+		l->job_pending = false;
+		l->interrupt_at = l->job_deadline = 0;
+		if (l->wl_active) {
+			supervise_kill_tree(&l->wl, SIGKILL); /* never run blind */
+			fence_hook(l);
+		}
+		storage_failed(l, EIO);
+		return;
+	}
 	if (pid != l->probe_pid || !pid) {
 		hook_reaped(&l->hooks, pid, wstatus);
 		return;
@@ -1428,9 +1446,10 @@ static int setup(struct loop *l)
 		return EX_OSERR;
 	}
 	if ((r = worker_start(&l->worker, &l->lf)) < 0) {
-		log_error("starting the storage thread: %s", strerror(-r));
+		log_error("starting the storage process: %s", strerror(-r));
 		return EX_OSERR;
 	}
+	supervise_not_workload(l->worker.pid); /* never killed with the workload's tree */
 	if ((r = io_uring_queue_init(32, &l->ring, 0)) < 0) {
 		log_error("io_uring: %s", strerror(-r));
 		return EX_OSERR;
@@ -1441,6 +1460,10 @@ static int setup(struct loop *l)
 		arm_notify(l);
 	return 0;
 }
+
+/* A loop whose storage call never returned, kept for the process exit
+ * (reachable, so not a leak). */
+static struct loop *volatile left_to_exit;
 
 int loop_run(const struct loop_config *cfg, bool *lost_storage)
 {
@@ -1477,15 +1500,31 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 		fire_timers(l);
 	}
 	code = l->node.exit_code;
-	*lost_storage = code == NODE_EXIT_IO;
+	/* A node asked to leave leaves, even if the storage failed it on the
+	 * way out: rejoining would ignore the request (found by the chaos
+	 * test once managers no longer hung on GlusterFS). */
+	*lost_storage = code == NODE_EXIT_IO && !l->node.shutdown;
 out:
+	/* A rejoin re-executes this process: what it leaves behind must be an
+	 * idle storage process, which ends at once, not one still waiting
+	 * for a lock that would hold our slot and the backup lock against
+	 * the new node. A lock wait is cut at its pause; any other call is
+	 * given up to --io-timeout. (On an exit the wait is cut by our death
+	 * and the process ends after its call: nothing to wait for here; on
+	 * a local file system worker_stop kills it, which costs nothing.) */
+	if (*lost_storage && l->lf.poll && l->worker.started && !worker_wait_idle(&l->worker, cfg->io_timeout_ms))
+		log_warn("%s: a storage call has not returned in %lld ms more: leaving it", cfg->lock_path,
+			 (long long)cfg->io_timeout_ms);
 	if (l->job_pending || l->storage_hung) {
-		/* The worker is still inside a storage call and uses l: leave
-		 * it all to the process exit, which also releases the locks. */
+		/* Closing the file could wait for the storage as long as the
+		 * call in progress: leave it, and the rest, to the process exit
+		 * (kept reachable: it is not a leak). */
+		left_to_exit = l;
+		worker_stop(&l->worker, !l->lf.poll);
 		return code;
 	}
 	if (l->worker.started)
-		worker_stop(&l->worker);
+		worker_stop(&l->worker, !l->lf.poll);
 	if (l->ring.ring_fd > 0)
 		io_uring_queue_exit(&l->ring);
 	if (l->sfd >= 0)

@@ -1,11 +1,15 @@
-/* The storage worker thread. */
+/* The storage process. */
 #include "understudy/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 static int wake_signal(void) { return SIGRTMIN + 2; }
@@ -15,7 +19,9 @@ static void on_wake(int sig) { (void)sig; }
 /* Wait for a lock with only the wake-up signal deliverable, so that
  * nothing but worker_interrupt can cut a wait short and no other call of
  * this thread ever sees EINTR. (Off a local file system the lock file
- * layer waits by tries, and the signal cuts the pause between them.) */
+ * layer waits by tries, and the signal cuts only the pause between them:
+ * it is blocked inside each try, since a signal inside a FUSE call sends
+ * the daemon an interrupt, which GlusterFS's client can deadlock on.) */
 static int wait_lock(struct worker *w, enum lf_lock which)
 {
 	sigset_t wake;
@@ -129,7 +135,7 @@ static int run(struct worker *w, struct worker_job *j)
 	case WORKER_TRY_LIVE: r = lockfile_lock(w->lf, LF_LOCK_LIVE, false); break;
 	case WORKER_WAIT_LIVE:
 		r = wait_lock(w, LF_LOCK_LIVE);
-		w->granted = r == 0;
+		w->sh->granted = r == 0;
 		break;
 	case WORKER_WAIT_BACKUP: r = wait_lock(w, LF_LOCK_BACKUP); break;
 	case WORKER_RELEASE_LIVE: r = lockfile_unlock(w->lf, LF_LOCK_LIVE); break;
@@ -195,38 +201,60 @@ static int run(struct worker *w, struct worker_job *j)
 	return r;
 }
 
-static void *thread_main(void *arg)
+/* Close every descriptor but the lock file's, the job pipe's and the
+ * eventfd: the process must hold nothing of the manager's (its sockets,
+ * its ring), or a manager that died would seem to live on. */
+static void keep_only(int a, int b, int c)
 {
-	struct worker *w = arg;
-	pthread_mutex_lock(&w->mu);
+	int k[3] = { a, b, c };
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (k[j] < k[i]) {
+				int t = k[i];
+				k[i] = k[j], k[j] = t;
+			}
+	unsigned lo = 0;
+	for (int i = 0; i < 3; i++) {
+		if ((unsigned)k[i] > lo)
+			close_range(lo, (unsigned)k[i] - 1, 0);
+		lo = (unsigned)k[i] + 1;
+	}
+	close_range(lo, ~0U, 0);
+}
+
+/* The storage process: one job per byte on the pipe, until the manager
+ * closes it (or dies). Every signal stays blocked but the wake-up signal
+ * inside a lock wait, so nothing the manager or anyone sends the unit
+ * (SIGTERM from a service manager, a SIGSTOP) reaches a call on the file. */
+static _Noreturn void process_main(struct worker *w, int req)
+{
+	keep_only(w->lf->fd, req, w->efd);
+	/* The manager's death cuts a lock wait like worker_interrupt; the
+	 * pipe's end then ends the process. */
+	prctl(PR_SET_PDEATHSIG, wake_signal());
+	char c;
 	for (;;) {
-		while (!w->job && !w->quit)
-			pthread_cond_wait(&w->cv, &w->mu);
-		if (w->quit)
-			break;
-		struct worker_job *j = w->job;
-		w->job = NULL;
-		w->running = true;
-		pthread_mutex_unlock(&w->mu);
+		ssize_t n = read(req, &c, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0);
+		struct worker_job *j = &w->sh->job;
 		j->have_view = false;
 		j->own_slot_bad = false;
-		w->granted = false;
 		j->res = run(w, j);
-		pthread_mutex_lock(&w->mu);
-		w->running = false;
+		w->sh->running = false;
 		uint64_t one = 1;
-		/* The mutex orders the job's results before the loop reads them. */
 		if (write(w->efd, &one, sizeof(one)) < 0)
-			break;
+			_exit(1);
 	}
-	pthread_mutex_unlock(&w->mu);
-	return NULL;
 }
 
 int worker_start(struct worker *w, struct lockfile *lf)
 {
 	memset(w, 0, sizeof(*w));
 	w->lf = lf;
+	w->req = -1;
 	w->efd = eventfd(0, EFD_CLOEXEC);
 	if (w->efd < 0)
 		return -errno;
@@ -234,51 +262,94 @@ int worker_start(struct worker *w, struct lockfile *lf)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(wake_signal(), &sa, NULL) < 0)
 		return -errno;
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
+	w->sh = mmap(NULL, sizeof(*w->sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (w->sh == MAP_FAILED) {
+		w->sh = NULL;
+		return -errno;
+	}
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int r = pthread_create(&w->thread, NULL, thread_main, w);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[1]);
+		process_main(w, p[0]);
+	}
+	int e = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0)
-		return -r;
+	close(p[0]);
+	if (pid < 0) {
+		close(p[1]);
+		return -e;
+	}
+	w->pid = pid;
+	w->req = p[1];
 	w->started = true;
 	return 0;
 }
 
 void worker_submit(struct worker *w, struct worker_job *job)
 {
-	pthread_mutex_lock(&w->mu);
-	/* Now, not when the thread picks the job up: until then a grant of
-	 * the previous wait must not count for this one. */
-	w->granted = false;
-	w->job = job;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
+	/* The grant of the previous wait must not count for this one. */
+	w->sh->granted = false;
+	memcpy(&w->sh->job, job, sizeof(*job));
+	w->sh->running = true;
+	char c = 'j';
+	/* A process that is gone fails the write (EPIPE, SIGPIPE is
+	 * blocked); the loop learns of it when it is reaped. */
+	if (write(w->req, &c, 1) < 0)
+		w->sh->running = false;
 }
 
-bool worker_granted(struct worker *w) { return w->granted; }
+void worker_collect(struct worker *w, struct worker_job *job) { memcpy(job, &w->sh->job, sizeof(*job)); }
+
+bool worker_granted(struct worker *w) { return w->started && w->sh->granted; }
 
 void worker_interrupt(struct worker *w)
 {
 	if (w->started)
-		pthread_kill(w->thread, wake_signal());
+		kill(w->pid, wake_signal());
 }
 
-void worker_stop(struct worker *w)
+bool worker_wait_idle(struct worker *w, int64_t ms)
 {
 	if (!w->started)
-		return;
-	pthread_mutex_lock(&w->mu);
-	bool idle = !w->running && !w->job;
-	w->quit = true;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	if (idle)
-		pthread_join(w->thread, NULL);
-	else
-		pthread_detach(w->thread);
+		return true;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (!w->sh->running)
+			return true;
+		struct timespec t;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= ms)
+			return false;
+		/* A lock wait ends at the next pause; any other call is left
+		 * to return by itself (the signal cannot reach it). */
+		worker_interrupt(w);
+		struct timespec tick = { 0, 20L * 1000000 };
+		nanosleep(&tick, NULL);
+	}
+}
+
+void worker_reaped(struct worker *w)
+{
+	w->started = false;
+	w->sh->running = false;
+}
+
+void worker_stop(struct worker *w, bool may_kill)
+{
+	if (w->req >= 0)
+		close(w->req); /* an idle process ends at once */
+	w->req = -1;
+	if (w->started && w->sh->running && may_kill)
+		kill(w->pid, SIGKILL);
+	/* Not reaped here: the process may still be closing the file, which
+	 * on a FUSE mount without its server takes the client's timeout. */
 	w->started = false;
 	close(w->efd);
 }

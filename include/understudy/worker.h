@@ -1,13 +1,21 @@
-/* The storage worker: one thread that makes every call on the shared
- * file, one job at a time, and wakes the event loop through an eventfd
- * when a job is done. A lock wait or a hung NFS server then blocks this
- * thread, never the loop, which bounds every job with its own timers. */
+/* The storage worker: one process that makes every call on the shared
+ * file, one job at a time, on the manager's own open of it (inherited
+ * across fork: the same open file description, so the same OFD locks),
+ * and wakes the event loop through an eventfd when a job is done. A lock
+ * wait or a hung server then blocks that process, never the loop, which
+ * bounds every job with its own timers. A process and not a thread: a
+ * thread of the manager inside a FUSE call is interrupted by any fatal
+ * signal or stop of the manager, and by its exit or exec, which GlusterFS's
+ * client can deadlock on, after which the manager can never finish
+ * exiting (doc/fencing.md). Nothing signals this process but the manager,
+ * and only in a lock wait's pause; the manager can exit, or be killed,
+ * whatever the process is waiting for. */
 #ifndef UNDERSTUDY_WORKER_H
 #define UNDERSTUDY_WORKER_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "understudy/lockfile.h"
 
@@ -55,25 +63,31 @@ struct worker_job {
 	uint32_t name_pid;    /* and the pid its record gives */
 };
 
-struct worker {
-	struct lockfile *lf;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct worker_job *job; /* submitted, not yet taken */
-	bool running;           /* a job is being worked on */
-	bool quit;
-	int efd; /* written once per finished job */
-	bool started;
-	_Atomic bool granted; /* the current job's lock wait succeeded */
+/* Shared between the manager and the storage process. */
+struct worker_shared {
+	struct worker_job job; /* the job in progress: the process's copy */
+	_Atomic bool running;  /* submitted and not done */
+	_Atomic bool granted;  /* the current job's lock wait succeeded */
 };
 
-/* Start the thread. The caller keeps every signal blocked in its threads
- * (signalfd); the worker unblocks its wake-up signal only inside a wait. */
+struct worker {
+	struct lockfile *lf;
+	pid_t pid; /* the storage process */
+	int req;   /* one byte per job; closed, the process ends */
+	int efd;   /* written once per finished job */
+	bool started;
+	struct worker_shared *sh;
+};
+
+/* Start the storage process. The caller keeps every signal blocked in
+ * its threads (signalfd); the process unblocks its wake-up signal only
+ * in the pause of a lock wait. */
 int worker_start(struct worker *w, struct lockfile *lf);
-/* Hand a job over; the job stays the caller's memory and must not be
- * touched until the eventfd says it is done. */
+/* Hand a job over (copied); its results come back with worker_collect
+ * once the eventfd says it is done. */
 void worker_submit(struct worker *w, struct worker_job *job);
+/* Copy the finished job, with its results, back into job. */
+void worker_collect(struct worker *w, struct worker_job *job);
 /* Interrupt a lock wait in progress (it returns -EINTR); harmless at any
  * other time. The caller repeats it until the job is done, since a signal
  * that lands just before the wait is taken in vain. */
@@ -81,8 +95,16 @@ void worker_interrupt(struct worker *w);
 /* Whether the current job's lock wait has been granted: what follows (a
  * read under the lock) is an ordinary storage call, to be bounded. */
 bool worker_granted(struct worker *w);
-/* Stop the thread if it is idle; a thread stuck on storage is left to die
- * with the process. */
-void worker_stop(struct worker *w);
+/* Wait up to ms for the job in progress to end, cutting a lock wait:
+ * true once the process is idle. Used before an exit or an exec, so that
+ * what the manager leaves behind is an idle process, which ends on its
+ * own at once, not one in a wait that would hold its locks. */
+bool worker_wait_idle(struct worker *w, int64_t ms);
+/* The storage process was reaped (it died): nothing runs any more. */
+void worker_reaped(struct worker *w);
+/* Let the storage process go: it ends once its call in progress returns,
+ * or at once if idle. may_kill (a local file system, where killing a
+ * call costs nothing) ends one still waiting for a lock. */
+void worker_stop(struct worker *w, bool may_kill);
 
 #endif

@@ -71,19 +71,21 @@ wait_exit() {
 		rc=124
 	fi
 }
-# node HOST ROLE: start a manager in host HOST's namespace; sets NODE_PID.
-# The managers' own pids are not the `timeout` wrapper's; the wrapper
-# passes signals on to them. nsenter --net, not ip netns exec: that one
-# gives the command a mount table of its own, which a mount made later on
-# the host (a CephFS client mounted again after an eviction) never reaches.
+# node HOST ROLE [NAME]: start a manager in host HOST's namespace, named
+# host-HOST unless NAME is given, on $RIG/HOST/mnt/$GLOCK (g.lock unless
+# set); sets NODE_PID. The managers' own pids are not the `timeout`
+# wrapper's; the wrapper passes signals on to them. nsenter --net, not ip
+# netns exec: that one gives the command a mount table of its own, which a
+# mount made later on the host (a CephFS client mounted again after an
+# eviction) never reaches.
 node() {
-	local h=$1 role=$2
-	nsenter --net=/run/netns/$NS-$h -- timeout "${NODE_TIMEOUT:-300}" "$U" run --lock $RIG/$h/mnt/g.lock --role "$role" \
-		--name host-$h "${TIMING[@]}" -- "$W" "$LOG" "$WLOCK" 2>>$RIG/$h.err &
+	local h=$1 role=$2 name=${3:-host-$1}
+	nsenter --net=/run/netns/$NS-$h -- timeout "${NODE_TIMEOUT:-300}" "$U" run --lock $RIG/$h/mnt/${GLOCK:-g.lock} \
+		--role "$role" --name "$name" "${TIMING[@]}" -- "$W" "$LOG" "$WLOCK" 2>>$RIG/$h.err &
 	NODE_PID=$!
 	PIDS+=("$NODE_PID")
 }
-status_of() { nsenter --net=/run/netns/$NS-$1 -- timeout 10 "$U" status --lock $RIG/$1/mnt/g.lock --json; }
+status_of() { nsenter --net=/run/netns/$NS-$1 -- timeout 10 "$U" status --lock $RIG/$1/mnt/${GLOCK:-g.lock} --json; }
 b_waiting() { status_of a | grep -q '"name":"host-b","role":"backup","state":"waiting"'; }
 a_waiting() { status_of b 2>/dev/null | grep -q '"name":"host-a","role":"primary","state":"waiting","alive":true'; }
 fresh() {

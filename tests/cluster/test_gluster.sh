@@ -9,6 +9,12 @@
 #     after its delay; a's workload is gone before b's starts (CLOCK_MONOTONIC).
 #  3. the link comes back: a joins again and waits, never restarting alone.
 #  4. failback across hosts: `understudy failback --wait` from host b.
+#  5. lock tries across partitions: two backups on host a wait (lock tries,
+#     cut every poll interval by the manager's wake-up signal) while host a
+#     is cut off and healed six times; then both exit on SIGTERM, nothing on
+#     host a is stuck in the FUSE client, and the mount still answers.
+#     Before the wake-up signal was kept out of the tries (issue 15), the
+#     client deadlocked on the interrupts and the managers never exited.
 #
 # The workload is tests/witness, which logs "start NAME PID T ROLE" (T is
 # CLOCK_MONOTONIC ns) and "overlap" when another witness still holds the
@@ -64,5 +70,57 @@ logged overlap && fail "the witnesses overlapped"
 
 echo "== 4. failback across hosts"
 failback
+
+echo "== 5. lock tries across partitions: host a's waiting nodes still exit"
+fresh
+# A file of its own: host b's client may still know the one fresh removed.
+GLOCK=g5.lock
+node b primary
+B=$NODE_PID
+wait_for 20 logged '^start host-b' || { fail "host-b's workload did not start"; cat $RIG/b.err; }
+node a backup host-a1
+A1=$NODE_PID
+node a backup host-a2
+A2=$NODE_PID
+waiting_a() { status_of b | grep -q '"name":"host-a2","role":"backup","state":"\(waiting\|queued\)"'; }
+wait_for 20 waiting_a || fail "host-a2 is not waiting (status from b)"
+for c in 1 2 3 4 5 6; do
+	ip -n us-a link set us-a-n down
+	sleep 5
+	ip -n us-a link set us-a-n up
+	sleep 4
+done
+# In D on the FUSE client: the threads of any process on host a's mount.
+stuck_on_a() {
+	local p t n=0
+	for p in $(pgrep -x understudy); do
+		grep -q "us-a/mnt" /proc/$p/cmdline 2>/dev/null || continue
+		for t in /proc/$p/task/*; do
+			if [ "$(awk '{print $3}' $t/stat 2>/dev/null)" = D ]; then
+				echo "  pid $p thread ${t##*/}: D $(cat $t/wchan 2>/dev/null) syscall $(cut -d' ' -f1-3 $t/syscall 2>/dev/null)"
+				n=$((n + 1))
+			fi
+		done
+	done
+	return $((n == 0))
+}
+T5=$(now_ns)
+kill -TERM "$A1" "$A2"
+wait_exit "$A1" 30
+RC1=$rc
+wait_exit "$A2" 30
+RC2=$rc
+echo "host-a1 exited $RC1, host-a2 exited $RC2, $(ms "$(now_ns)" "$T5") ms after SIGTERM"
+[ "$RC1" = 0 ] || fail "host-a1's manager exited $RC1 on SIGTERM after the partitions, expected 0"
+[ "$RC2" = 0 ] || fail "host-a2's manager exited $RC2 on SIGTERM after the partitions, expected 0"
+if stuck_on_a; then
+	fail "threads stuck in the FUSE client on host a"
+fi
+nsenter --net=/run/netns/us-a -- timeout 20 "$U" status --lock $RIG/a/mnt/$GLOCK >/dev/null ||
+	fail "status on host a's mount did not answer within 20 s after the partitions"
+logged overlap && fail "the witnesses overlapped"
+kill -TERM "$B"
+wait_exit "$B" 20
+[ "$rc" = 0 ] || fail "host-b's manager exited $rc on SIGTERM, expected 0"
 
 verdict

@@ -1293,6 +1293,71 @@ Test(run, hung_storage_fences_the_live)
 	no_overlap();
 }
 
+/* A node asked to leave whose storage fails on the way out (it cannot
+ * write P) exits 74; it does not rejoin as after a fence, which would
+ * ignore the request. */
+Test(run, a_node_stopped_while_its_storage_fails_exits)
+{
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit on SIGTERM with its storage hung");
+	ensure(exit_code(a) == 74, "node-a exited %d, want 74 (EX_IOERR)", exit_code(a));
+	th_kill(hang);
+}
+
+/* The manager's child that is still the understudy binary (no exec): its
+ * storage process. 0 if none. */
+static pid_t storage_process(pid_t manager)
+{
+	char path[96], comm[32];
+	snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", (long)manager, (long)manager);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	long c, found = 0;
+	while (!found && fscanf(f, "%ld", &c) == 1) {
+		snprintf(path, sizeof path, "/proc/%ld/comm", c);
+		FILE *g = fopen(path, "r");
+		if (g && fgets(comm, sizeof comm, g) && !strcmp(comm, "understudy\n"))
+			found = c;
+		if (g)
+			fclose(g);
+	}
+	fclose(f);
+	return (pid_t)found;
+}
+
+/* Every call on the lock file runs in a storage process, not in the
+ * manager: a SIGKILL of the manager (or its exit, or a stop) then never
+ * lands inside a call, which on FUSE would send the daemon an interrupt
+ * that GlusterFS's client can deadlock on, leaving the manager unable to
+ * finish exiting (issue 15). The manager ends at once; its storage process
+ * finishes its call, then ends by itself. */
+Test(run, a_killed_manager_leaves_its_storage_call_to_end_by_itself)
+{
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "10s",
+			   "--io-timeout", "60s", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	pid_t sp = storage_process(T.procs[a].pid);
+	ensure(sp > 0, "the manager %ld has no storage process", (long)T.procs[a].pid);
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	sleep_ms(600); /* a heartbeat round now waits for the record lock */
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGKILL);
+	ensure(wait_exit(a, BOUND_MS), "the manager did not end on SIGKILL");
+	cr_log_info("the manager ended %.0f ms after SIGKILL, its storage call still waiting", ms_since(t0));
+	sleep_ms(300);
+	ensure(pid_alive(sp), "the storage process died with its manager, inside its call");
+	th_kill(hang); /* the call returns */
+	ensure(wait_dead(sp, BOUND_MS), "the storage process outlived its call and its manager");
+}
+
 /* The default after a fence: the node stays in the group. Once the storage
  * answers it joins again as a new node, and since another node is live by
  * then it waits; it never starts the workload again on its own. */

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1410,6 +1411,83 @@ Test(lockfile, blocked_wait_returns_eintr_on_a_signal)
 	cr_assert_geq(atomic_load(&g_signals), 1);
 	cr_assert_eq(b.result, -EINTR, "interrupted wait returned %d, want -EINTR", b.result);
 	cr_assert_eq(lockfile_held(&lf, LF_OFF_LIVE_LOCK), 1, "the other process still holds it");
+	lockfile_close(&lf);
+	sigaction(SIGUSR1, &old, NULL);
+}
+
+/* Every fcntl of this test binary goes through here (-Wl,--wrap, see
+ * tests/meson.build). Each lock call on g_watch_fd by a thread that set
+ * t_watched is counted, and counted apart if that thread could take
+ * SIGUSR1 during it: on FUSE a signal inside a call sends the file system
+ * an interrupt, which GlusterFS's client can deadlock on (issue 15). */
+static _Atomic int g_watch_fd = -1;
+static _Thread_local bool t_watched;
+static atomic_int g_lock_calls, g_lock_calls_signalable;
+
+int __real_fcntl64(int fd, int cmd, ...);
+int __wrap_fcntl64(int fd, int cmd, ...);
+int __wrap_fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	if (t_watched && fd == atomic_load(&g_watch_fd) &&
+	    (cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW || cmd == F_OFD_GETLK)) {
+		sigset_t cur;
+		pthread_sigmask(SIG_BLOCK, NULL, &cur);
+		atomic_fetch_add(&g_lock_calls, 1);
+		if (!sigismember(&cur, SIGUSR1))
+			atomic_fetch_add(&g_lock_calls_signalable, 1);
+	}
+	return __real_fcntl64(fd, cmd, arg);
+}
+
+static atomic_int g_usr1_after; /* SIGUSR1 still deliverable after the wait */
+
+static int bg_lock_live_wait_mask(struct bg *b)
+{
+	t_watched = true;
+	int r = lockfile_lock(b->lf, LF_LOCK_LIVE, true);
+	sigset_t cur;
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	atomic_store(&g_usr1_after, !sigismember(&cur, SIGUSR1));
+	return r;
+}
+
+Test(lockfile, tries_off_a_local_file_system_never_take_a_signal)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGUSR1, &sa, &old), 0);
+	atomic_store(&g_signals, 0);
+
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	lf.poll = true; /* as on a networked file system: waits are tries */
+	hold(LF_OFF_LIVE_LOCK);
+	atomic_store(&g_lock_calls, 0);
+	atomic_store(&g_lock_calls_signalable, 0);
+	atomic_store(&g_watch_fd, lf.fd);
+	struct bg b = { .fn = bg_lock_live_wait_mask, .lf = &lf };
+	bg_start(&b);
+	/* A few tries, then signals as fast as they go: one of them ends the
+	 * wait, in the pause after the try it arrived during, if not before. */
+	sleep_ms(350);
+	cr_assert_not(atomic_load(&b.done), "the wait returned %d while another process held the lock", b.result);
+	int64_t deadline = th_now_ns() + 3000000000LL;
+	while (!atomic_load(&b.done) && th_now_ns() < deadline)
+		pthread_kill(b.thread, SIGUSR1);
+	cr_assert(bg_join(&b, 1000), "the wait was not cut by a signal in 3 s");
+	atomic_store(&g_watch_fd, -1);
+	cr_log_info("%d lock calls, %d signals caught", atomic_load(&g_lock_calls), atomic_load(&g_signals));
+	cr_assert_eq(b.result, -EINTR, "the wait returned %d, want -EINTR", b.result);
+	cr_assert_geq(atomic_load(&g_lock_calls), 3);
+	cr_assert_eq(atomic_load(&g_lock_calls_signalable), 0, "%d of %d lock calls could take the signal",
+		     atomic_load(&g_lock_calls_signalable), atomic_load(&g_lock_calls));
+	cr_assert(atomic_load(&g_usr1_after), "the caller's signal mask was not given back");
 	lockfile_close(&lf);
 	sigaction(SIGUSR1, &old, NULL);
 }
