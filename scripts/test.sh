@@ -64,7 +64,7 @@ cluster_skip=""
 [ "$(id -u)" -eq 0 ] || cluster_skip="not root: the rig needs network namespaces, mounts and FUSE"
 [ -n "$cluster_skip" ] || [ -c /dev/fuse ] || cluster_skip="no /dev/fuse: FUSE mounts (GlusterFS's client) are impossible here"
 # What the rig does with namespaces: make one, enter it, drop it.
-if [ -z "$cluster_skip" ] && ! probe=$({ ip netns add us-probe && nsenter --net=/run/netns/us-probe -- true; } 2>&1); then
+if [ -z "$cluster_skip" ] && ! probe=$({ ip netns add us-probe && nsenter --net=/run/netns/us-probe -- ip link set lo up; } 2>&1); then
 	cluster_skip="network namespaces unavailable: ${probe:-ip netns add or nsenter failed}"
 fi
 ip netns del us-probe 2>/dev/null || true

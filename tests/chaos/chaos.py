@@ -451,7 +451,7 @@ class Chaos:
                 self.note("partition: host %s is already cut off" % h)
                 return
             ns = "%s-%s" % (self.a.ns, h)
-            subprocess.run(["ip", "-n", ns, "link", "set", ns + "-n", "down"], check=True)
+            subprocess.run(["nsenter", "--net=/run/netns/" + ns, "--", "ip", "link", "set", ns + "-n", "down"], check=True)
             t = now()
             self.partitioned[h] = t
             self.cut[h].append([t, None])
@@ -462,7 +462,7 @@ class Chaos:
         if h not in self.partitioned:
             return
         ns = "%s-%s" % (self.a.ns, h)
-        subprocess.run(["ip", "-n", ns, "link", "set", ns + "-n", "up"], check=True)
+        subprocess.run(["nsenter", "--net=/run/netns/" + ns, "--", "ip", "link", "set", ns + "-n", "up"], check=True)
         del self.partitioned[h]
         self.cut[h][-1][1] = now()
         self.note("heal: host %s reconnected" % h)

@@ -99,16 +99,16 @@ network() {
 			ip netns add uc-$h
 			say "created namespace uc-$h"
 		fi
-		if ! ip -n uc-$h link show uc-$h-n >/dev/null 2>&1; then
+		if ! nsenter --net=/run/netns/uc-$h -- ip link show uc-$h-n >/dev/null 2>&1; then
 			ip link del uc-$h-h 2>/dev/null || true
 			ip link add uc-$h-h type veth peer name uc-$h-n
 			ip link set uc-$h-n netns uc-$h
-			ip -n uc-$h addr add ${IP[$h]}/24 dev uc-$h-n
+			nsenter --net=/run/netns/uc-$h -- ip addr add ${IP[$h]}/24 dev uc-$h-n
 			say "created veth uc-$h-h <-> uc-$h:uc-$h-n ${IP[$h]}/24"
 		fi
 		ip link set uc-$h-h master $BR up
-		ip -n uc-$h link set lo up
-		ip -n uc-$h link set uc-$h-n up
+		nsenter --net=/run/netns/uc-$h -- ip link set lo up
+		nsenter --net=/run/netns/uc-$h -- ip link set uc-$h-n up
 	done
 }
 
@@ -290,7 +290,7 @@ down() {
 	local h i
 	# Reconnect a host a test left cut off, so unmounting does not hang.
 	for h in "${HOSTS[@]}"; do
-		ip -n uc-$h link set uc-$h-n up 2>/dev/null || true
+		nsenter --net=/run/netns/uc-$h -- ip link set uc-$h-n up 2>/dev/null || true
 	done
 	for h in a b; do
 		unmount_host $h

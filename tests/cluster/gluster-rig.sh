@@ -8,7 +8,7 @@
 #   us-b       10.213.0.3  FUSE client, mounted at /tmp/us-rig/b/mnt
 # Namespaces share the mount table: the glusterfs processes run in their
 # host's network (nsenter --net) but their mounts are visible everywhere.
-# Never `ip netns exec`: it remounts / as a slave and /sys for the
+# Never `ip netns exec` nor `ip -n`: they remount / as a slave and /sys for the
 # namespace, which fails where / is not a mount point (a chroot, such as
 # a freshly bootstrapped Debian root) and which nothing here needs.
 #
@@ -92,16 +92,16 @@ up() {
 			ip netns add us-$h
 			say "created namespace us-$h"
 		fi
-		if ! ip -n us-$h link show us-$h-n >/dev/null 2>&1; then
+		if ! nsenter --net=/run/netns/us-$h -- ip link show us-$h-n >/dev/null 2>&1; then
 			ip link del us-$h-h 2>/dev/null || true
 			ip link add us-$h-h type veth peer name us-$h-n
 			ip link set us-$h-n netns us-$h
-			ip -n us-$h addr add ${IP[$h]}/24 dev us-$h-n
+			nsenter --net=/run/netns/us-$h -- ip addr add ${IP[$h]}/24 dev us-$h-n
 			say "created veth us-$h-h <-> us-$h:us-$h-n ${IP[$h]}/24"
 		fi
 		ip link set us-$h-h master $BR up
-		ip -n us-$h link set lo up
-		ip -n us-$h link set us-$h-n up
+		nsenter --net=/run/netns/us-$h -- ip link set lo up
+		nsenter --net=/run/netns/us-$h -- ip link set us-$h-n up
 	done
 
 	local gd="" p
@@ -167,7 +167,7 @@ down() {
 	local h p i
 	# Reconnect a host a test left cut off, so unmounting does not hang.
 	for h in "${HOSTS[@]}"; do
-		ip -n us-$h link set us-$h-n up 2>/dev/null || true
+		nsenter --net=/run/netns/us-$h -- ip link set us-$h-n up 2>/dev/null || true
 	done
 	for h in a b; do
 		if mounted $RIG/$h/mnt; then

@@ -50,9 +50,9 @@ for i in $(seq "$TRIERS"); do
 done
 sleep 2
 for _ in $(seq "$CYCLES"); do
-	ip -n us-a link set us-a-n down
+	nsenter --net=/run/netns/us-a -- ip link set us-a-n down
 	sleep 5
-	ip -n us-a link set us-a-n up
+	nsenter --net=/run/netns/us-a -- ip link set us-a-n up
 	sleep 4
 done
 # Every trier ends SECS after its start; give a stuck try 20 s more.

@@ -49,7 +49,7 @@ NODE_TIMEOUT=$((UC_SESSION_AUTOCLOSE + 300))
 heal_and_rejoin() {
 	local th n
 	n=$(grep -c '^start host-a' "$LOG")
-	ip -n uc-a link set uc-a-n up
+	nsenter --net=/run/netns/uc-a -- ip link set uc-a-n up
 	th=$(now_ns)
 	if wait_for 30 grep -q 'blocklisted' $RIG/a.err; then
 		echo "after the heal, host-a's manager said:"
@@ -152,7 +152,7 @@ sleep 1
 watch_partition
 TC=$(now_ns)
 CUT_WALL=$(date +%s%3N)
-ip -n uc-a link set uc-a-n down
+nsenter --net=/run/netns/uc-a -- ip link set uc-a-n down
 wait_for 30 test -s $RIG/fence.ns || fail "host-a did not fence"
 wait_for $((UC_SESSION_AUTOCLOSE + 60)) logged '^start host-b' ||
 	fail "host-b's workload did not start within $((UC_SESSION_AUTOCLOSE + 60)) s of the cut"
@@ -175,7 +175,7 @@ start_pair
 sleep 1
 watch_partition
 TC=$(now_ns)
-ip -n uc-a link set uc-a-n down
+nsenter --net=/run/netns/uc-a -- ip link set uc-a-n down
 wait_for 30 test -s $RIG/fence.ns || fail "host-a did not fence"
 TE=$(now_ns)
 "$RIG_SH" evict a

@@ -42,7 +42,7 @@ start_pair
 sleep 1
 watch_partition
 TC=$(now_ns)
-ip -n us-a link set us-a-n down
+nsenter --net=/run/netns/us-a -- ip link set us-a-n down
 # Fenced, its workload gone, host-a's manager starts over as a new node,
 # which waits for the storage to answer.
 wait_for 30 grep -q 'joining again' $RIG/a.err || fail "host-a did not fence and start over"
@@ -53,7 +53,7 @@ wait_for 60 logged '^start host-b' || fail "host-b's workload did not start with
 partition_report "$TC"
 
 echo "== 3. the link comes back: host-a rejoins and waits"
-ip -n us-a link set us-a-n up
+nsenter --net=/run/netns/us-a -- ip link set us-a-n up
 TH=$(now_ns)
 if wait_for 60 a_waiting; then
 	echo "host-a waiting again $(ms "$(now_ns)" "$TH") ms after the link came back; status from a:"
@@ -85,9 +85,9 @@ A2=$NODE_PID
 waiting_a() { status_of b | grep -q '"name":"host-a2","role":"backup","state":"\(waiting\|queued\)"'; }
 wait_for 20 waiting_a || fail "host-a2 is not waiting (status from b)"
 for c in 1 2 3 4 5 6; do
-	ip -n us-a link set us-a-n down
+	nsenter --net=/run/netns/us-a -- ip link set us-a-n down
 	sleep 5
-	ip -n us-a link set us-a-n up
+	nsenter --net=/run/netns/us-a -- ip link set us-a-n up
 	sleep 4
 done
 # In D on the FUSE client: the threads of any process on host a's mount.
