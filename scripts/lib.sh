@@ -43,12 +43,14 @@ upgrade   cmd:git               git
 cluster   cmd:ip                iproute2
 cluster   cmd:nsenter           util-linux
 cluster   cmd:flock             util-linux
+cluster   cmd:pgrep             procps
 cluster   cmd:glusterd          glusterfs-server
 cluster   cmd:mount.glusterfs   glusterfs-client
 cluster   cmd:python3           python3
 ceph      cmd:ip                iproute2
 ceph      cmd:nsenter           util-linux
 ceph      cmd:flock             util-linux
+ceph      cmd:pgrep             procps
 ceph      cmd:ceph-mon          ceph-mon
 ceph      cmd:ceph-osd          ceph-osd
 ceph      cmd:ceph-mds          ceph-mds
