@@ -34,7 +34,7 @@ extern char **environ;
 
 enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3, TAG_NOTIFY = 4, TAG_READY_FD = 5, TAG_TCP = 6 };
 #define TAG(kind, gen) ((uint64_t)(kind) | (uint64_t)(gen) << 8)
-#define QUEUE_LEN 8
+#define QUEUE_LEN 16
 
 struct pending {
 	struct node_event_data ev;
@@ -52,10 +52,10 @@ struct loop {
 	struct lockfile lf;
 	struct worker worker;
 	struct worker_job job;
-	bool job_pending, job_is_tick, storage_hung;
-	bool list_failed; /* a storage action of the current list failed */
-	bool fenced;      /* the fence deadline passed; checked once */
-	bool fence_hook_ran;
+	bool job_pending, job_is_tick;
+	bool storage_hung;     /* a job was given up on (or the storage process died): none can run */
+	bool fenced;           /* the fence deadline passed; told once */
+	bool shutdown_fed;     /* the node has had a SHUTDOWN: a next one is answered at once */
 	bool handing_back;     /* stopping for a failback request */
 	bool live_by_failback; /* on-failback too when ready */
 	bool ready_once;       /* on-live ran for this term as live */
@@ -131,6 +131,28 @@ static struct pending *push(struct loop *l, enum node_event type)
 	memset(&p->ev, 0, sizeof(p->ev));
 	p->ev.type = type;
 	p->has_view = false;
+	return p;
+}
+
+/* An event the node must have before any other: the storage failed or
+ * hangs under the list being carried out. That list ends here; what of it
+ * did not run goes with the event, and the node's table decides what
+ * follows (node.h). */
+static struct pending *push_cut(struct loop *l, enum node_event type)
+{
+	uint32_t unrun = 0;
+	for (; l->cursor < l->out.n; l->cursor++)
+		unrun |= NODE_ACTION_BIT(l->out.a[l->cursor].kind);
+	if (l->qlen == QUEUE_LEN) {
+		log_error("internal: event queue full, dropping %s", node_event_name(type));
+		return &l->current;
+	}
+	l->qhead = (l->qhead + QUEUE_LEN - 1) % QUEUE_LEN;
+	l->qlen++;
+	struct pending *p = &l->queue[l->qhead];
+	memset(p, 0, sizeof(*p));
+	p->ev.type = type;
+	p->ev.unrun = unrun;
 	return p;
 }
 
@@ -260,7 +282,7 @@ static void transition_hooks(struct loop *l, enum node_state before)
 		l->handing_back = v && v->request_rec == LF_REC_OK && v->request.kind == LF_REQ_FAILBACK;
 	if (was_live && !is_live) {
 		l->ready_once = false;
-		if (!l->fence_hook_ran) /* a fenced node says so with on-fence */
+		if (!l->node.fenced) /* a fenced node says so with on-fence */
 			run_hook(l, HOOK_STOP);
 		if (l->handing_back)
 			run_hook(l, HOOK_FAILBACK);
@@ -284,9 +306,10 @@ static void dispatch(struct loop *l)
 	ev->now_ms = now_ms();
 	remember_live(l, ev->view);
 	enum node_state before = l->node.state;
+	if (ev->type == NODE_EV_SHUTDOWN)
+		l->shutdown_fed = true;
 	node_step(&l->node, ev, &l->out);
 	l->cursor = 0;
-	l->list_failed = false;
 	/* A timer belongs to the state that asked for it: a restart back-off
 	 * must not fire into the state a hand-over moved to. A new state's
 	 * own TIMER action comes after this, in l->out. */
@@ -391,14 +414,15 @@ static const char *op_name(enum worker_op op)
 	return names[op];
 }
 
-static void storage_failed(struct loop *l, int err)
+static void storage_failed(struct loop *l, int err) { push_cut(l, NODE_EV_STORAGE_ERROR)->ev.err = err; }
+
+/* The job in the storage process will not be waited for: it stays there,
+ * and no other can be given (worker.h). */
+static void give_up_job(struct loop *l)
 {
-	/* The rest of this list still runs, less what needs the storage and
-	 * SPAWN: a STOP or EXIT after a failed write must not be lost. */
-	l->list_failed = true;
-	if (l->node.state == NODE_DONE)
-		return; /* leaving anyway */
-	push(l, NODE_EV_STORAGE_ERROR)->ev.err = err;
+	l->storage_hung = true;
+	l->job_pending = false;
+	l->interrupt_at = l->job_deadline = 0;
 }
 
 /* What a repair wrote, loudly: damage to the shared file is news for
@@ -633,15 +657,6 @@ static void describe_exit(int st, char *buf, size_t n)
 		snprintf(buf, n, "ended (status 0x%x)", st);
 }
 
-/* After the SIGKILL, never before it: the hook must not delay the fence. */
-static void fence_hook(struct loop *l)
-{
-	if (l->fence_hook_ran)
-		return;
-	l->fence_hook_ran = true;
-	run_hook(l, HOOK_FENCE);
-}
-
 static void reaped_other(pid_t pid, int wstatus, void *arg)
 {
 	struct loop *l = arg;
@@ -652,14 +667,8 @@ static void reaped_other(pid_t pid, int wstatus, void *arg)
 		worker_reaped(&l->worker);
 		log_error("%s: the storage process %d ended (status %#x): the storage is lost", l->lf.path, (int)pid,
 			  (unsigned)wstatus);
-		l->storage_hung = true;
-		l->job_pending = false;
-		l->interrupt_at = l->job_deadline = 0;
-		if (l->wl_active) {
-			supervise_kill_tree(&l->wl, SIGKILL); /* never run blind */
-			fence_hook(l);
-		}
-		storage_failed(l, EIO);
+		give_up_job(l);
+		push_cut(l, NODE_EV_STORAGE_HUNG)->ev.err = EIO;
 		return;
 	}
 	if (pid != l->probe_pid || !pid) {
@@ -711,6 +720,13 @@ static void run_action(struct loop *l, const struct node_action *a)
 {
 	struct worker_job *j;
 	int64_t now = now_ms();
+	if ((l->storage_hung || l->fenced) && node_action_is_storage(a->kind)) {
+		/* The node asks for no call once the storage is lost (node.c):
+		 * one that it did would fail, never wait. */
+		log_error("internal: a call on the lock file after the storage was lost");
+		storage_failed(l, EIO);
+		return;
+	}
 	switch (a->kind) {
 	case NODE_A_CLAIM_SLOT:
 		j = job(l, WORKER_CLAIM_SLOT);
@@ -786,13 +802,13 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_SPAWN: spawn(l); return;
 	case NODE_A_STOP:
 		if (a->arg && l->wl_active) {
-			log_warn("fencing: SIGKILL to the workload's whole tree");
+			log_warn("SIGKILL to the workload's whole tree");
 			supervise_kill_tree(&l->wl, SIGKILL);
+			l->kill_at = 0;
 		}
-		if (a->arg)
-			fence_hook(l);
 		stop(l);
 		return;
+	case NODE_A_FENCE_HOOK: run_hook(l, HOOK_FENCE); return;
 	case NODE_A_REPAIR:
 		/* Our records as we would write them now: the live record at our
 		 * epoch and the next heartbeat, our slot as we publish it. */
@@ -822,20 +838,23 @@ static void settle(struct loop *l)
 {
 	for (;;) {
 		if (l->job_pending) {
-			/* A node with no workload leaves at once on a signal, even
-			 * while its storage call hangs: exiting releases its locks. */
-			if (l->qlen && l->queue[l->qhead].ev.type == NODE_EV_SHUTDOWN && !l->wl_active &&
-			    l->cursor >= l->out.n)
+			/* A signal is answered while a storage call is in progress,
+			 * once the list before it is done, when the node has no
+			 * workload or was asked to stop already: leaving (exiting
+			 * releases the locks) or a second signal's SIGKILL must not
+			 * wait for the storage. What of the answer needs the
+			 * storage waits behind the call, in order. */
+			if (l->qlen && l->queue[l->qhead].ev.type == NODE_EV_SHUTDOWN && l->cursor >= l->out.n &&
+			    (!l->wl_active || l->shutdown_fed)) {
 				dispatch(l);
+				while (l->cursor < l->out.n && !node_action_is_storage(l->out.a[l->cursor].kind))
+					run_action(l, &l->out.a[l->cursor++]);
+			}
 			if (!(l->done && l->cursor >= l->out.n && !l->wl_active))
 				return;
 		}
 		if (l->cursor < l->out.n) {
-			const struct node_action *a = &l->out.a[l->cursor++];
-			if ((l->storage_hung || l->list_failed) && a->kind != NODE_A_STOP && a->kind != NODE_A_TIMER &&
-			    a->kind != NODE_A_EXIT)
-				continue; /* nothing more reaches a failed or hung storage */
-			run_action(l, a);
+			run_action(l, &l->out.a[l->cursor++]);
 			continue;
 		}
 		if (l->qlen == 0)
@@ -981,7 +1000,7 @@ static bool ticking(const struct loop *l) { return holds_role(l->node.state); }
 
 static int64_t next_deadline(const struct loop *l)
 {
-	bool live = ticking(l) && !l->storage_hung;
+	bool live = ticking(l) && !l->storage_hung && !l->fenced;
 	int64_t d[] = { l->timer_at,           l->kill_at,
 			l->interrupt_at,       l->job_deadline,
 			live ? l->tick_at : 0, live && !l->fenced ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
@@ -1021,32 +1040,23 @@ static void fire_timers(struct loop *l)
 		l->interrupt_at = now + l->cfg->node.poll_ms;
 	}
 	if (l->job_deadline && now >= l->job_deadline) {
-		l->job_deadline = 0;
+		/* The storage process keeps the call; the node goes on without
+		 * it, and its table kills the workload first (never run blind). */
 		log_error("%s: %s has not returned in %lld ms: the storage is hung", l->lf.path, op_name(l->job.op),
 			  (long long)l->cfg->io_timeout_ms);
-		l->storage_hung = true;
-		l->job_pending = false; /* the worker keeps it; we go on without */
-		if (l->wl_active) {
-			supervise_kill_tree(&l->wl, SIGKILL); /* never run blind */
-			fence_hook(l);
-		}
-		storage_failed(l, ETIMEDOUT);
+		give_up_job(l);
+		push_cut(l, NODE_EV_STORAGE_HUNG)->ev.err = ETIMEDOUT;
 	}
 	if (ticking(l) && !l->storage_hung && !l->fenced && now - l->last_round > l->cfg->fence_timeout_ms) {
-		l->fenced = true;
 		/* The storage answers too slowly, or not at all: the server may
-		 * give our lock away, so the workload dies before it can. */
+		 * give our lock away, so the workload must die before it can.
+		 * The node's table orders the SIGKILL, before anything else. */
+		l->fenced = true;
 		log_error("%s: no heartbeat round completed in %lld ms: fencing", l->lf.path,
 			  (long long)(now - l->last_round));
-		if (l->wl_active)
-			supervise_kill_tree(&l->wl, SIGKILL);
-		fence_hook(l);
-		if (l->job_pending) {
-			l->storage_hung = true;
-			l->job_pending = false;
-			l->job_deadline = 0;
-		}
-		storage_failed(l, ETIMEDOUT);
+		if (l->job_pending)
+			give_up_job(l);
+		push_cut(l, NODE_EV_FENCE)->ev.err = ETIMEDOUT;
 	}
 	hook_expire(&l->hooks, now);
 	if (l->probe_at && now >= l->probe_at) {
@@ -1074,7 +1084,7 @@ static void fire_timers(struct loop *l)
 			notify_send("WATCHDOG=1");
 		}
 	}
-	if (ticking(l) && l->tick_at && now >= l->tick_at && !l->job_pending && !l->storage_hung &&
+	if (ticking(l) && l->tick_at && now >= l->tick_at && !l->job_pending && !l->storage_hung && !l->fenced &&
 	    l->cursor >= l->out.n && l->qlen == 0) {
 		l->tick_at = now + l->cfg->check_ms;
 		struct worker_job *j;
@@ -1114,16 +1124,19 @@ static void on_signal(struct loop *l)
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
-		if (l->node.state == NODE_STOPPING && l->node.shutdown && l->wl.stop_sig == SIGTERM) {
-			log_warn("%s again: SIGKILL to the workload now", strsignal(sig));
-			l->kill_at = 0;
-			supervise_kill_tree(&l->wl, SIGKILL);
-			return;
-		}
-		log_info("%s: leaving the group", strsignal(sig));
-		if (!l->stopping_sent) /* a signal to the group and the process comes twice */
+		/* One not yet fed to the node is the same request: a signal to
+		 * the group and the process comes twice. A later one is the
+		 * node's to answer (a second one while stopping: SIGKILL). */
+		for (int i = 0; i < l->qlen; i++)
+			if (l->queue[(l->qhead + i) % QUEUE_LEN].ev.type == NODE_EV_SHUTDOWN)
+				return;
+		if (l->stopping_sent) {
+			log_info("%s again", strsignal(sig));
+		} else {
+			log_info("%s: leaving the group", strsignal(sig));
 			notify_send("STOPPING=1");
-		l->stopping_sent = true;
+			l->stopping_sent = true;
+		}
 		push(l, NODE_EV_SHUTDOWN);
 		return;
 	case SIGHUP:

@@ -1309,6 +1309,37 @@ Test(run, a_node_stopped_while_its_storage_fails_exits)
 	th_kill(hang);
 }
 
+static bool stderr_has(const char *name, const char *what);
+
+/* An operator who sends SIGTERM again will not wait out --stop-timeout: the
+ * node's table answers a second shutdown while stopping with SIGKILL to the
+ * whole tree at once (doc/protocol.md §5.4, s1). The workload and the child
+ * it forked both ignore SIGTERM; the stop timeout is a minute. */
+Test(run, a_second_sigterm_kills_the_whole_tree_at_once)
+{
+	int a = start_node("primary", "node-a", "--stop-timeout", "60s", "--", "--ignore-term", "--spawn-child", NULL);
+	pid_t wpid = (pid_t)wait_start("node-a", 1, BOUND_MS).pid;
+	struct want w = { .kind = EV_CHILD, .name = "node-a", .n = 1 };
+	ensure(wait_for(p_count, &w, BOUND_MS), "the witness grandchild did not start");
+	pid_t gc = (pid_t)nth(EV_CHILD, "node-a", 0).pid;
+	wait_live("node-a", BOUND_MS);
+	kill(T.procs[a].pid, SIGTERM);
+	wait_state("node-a", LF_SLOT_STOPPING, BOUND_MS);
+	sleep_ms(500);
+	ensure(pid_alive(wpid) && pid_alive(gc), "the tree did not outlive the first SIGTERM: nothing left to test");
+	ensure(proc_alive(a), "node-a's manager did not wait for its tree");
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_dead(wpid, BOUND_MS) && wait_dead(gc, BOUND_MS), "the tree outlived a second SIGTERM");
+	double ms = ms_since(t0);
+	cr_log_info("a second SIGTERM while stopping: the whole tree gone %.1f ms later (--stop-timeout 60s)", ms);
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit");
+	ensure(exit_code(a) == 0, "node-a's manager exited %d, want 0 (a shutdown still)", exit_code(a));
+	ensure(stderr_has("node-a", "signal again: SIGKILL"), "node-a did not say why it killed");
+	ensure(th_is_locked(T.lock, LF_OFF_LIVE_LOCK) == 0, "the live lock is still held");
+	no_overlap();
+}
+
 /* The manager's child that is still the understudy binary (no exec): its
  * storage process. 0 if none. */
 static pid_t storage_process(pid_t manager)
@@ -1391,7 +1422,6 @@ Test(run, a_fenced_node_rejoins_as_a_waiting_node)
  * waits, says why, and joins once the file is there. Here the node "joined"
  * on FUSE (UNDERSTUDY_REJOINING_FS, as its own re-exec sets it) and finds
  * the test's local directory. */
-static bool stderr_has(const char *name, const char *what);
 
 Test(run, a_rejoining_node_never_creates_its_file_on_another_file_system)
 {
