@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "understudy/clock.h"
+
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* on CLOCK_MONOTONIC */
@@ -20,13 +22,6 @@ static struct {
 	bool quiet;
 } B = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *watchdog(void *arg)
 {
 	(void)arg;
@@ -36,15 +31,12 @@ static void *watchdog(void *arg)
 			pthread_cond_wait(&B.cv, &B.mu);
 			continue;
 		}
-		int64_t left = B.deadline - now_ms();
+		int64_t left = B.deadline - clock_ms();
 		if (left <= 0)
 			break;
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += left / 1000;
-		until.tv_nsec += (left % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L)
-			until.tv_sec++, until.tv_nsec -= 1000000000L;
+		/* The condition variable waits on CLOCK_MONOTONIC too. */
+		struct timespec until = { .tv_sec = B.deadline / 1000,
+					  .tv_nsec = (long)(B.deadline % 1000) * 1000000L };
 		pthread_cond_timedwait(&B.cv, &B.mu, &until);
 	}
 	/* The main thread is inside a storage call and will not come back
@@ -89,7 +81,7 @@ void bound_doing(const char *what)
 		return;
 	pthread_mutex_lock(&B.mu);
 	B.what = what;
-	B.deadline = now_ms() + B.ms;
+	B.deadline = clock_ms() + B.ms;
 	pthread_cond_signal(&B.cv);
 	pthread_mutex_unlock(&B.mu);
 }

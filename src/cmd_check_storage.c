@@ -31,10 +31,12 @@
 #include <unistd.h>
 
 #include "understudy/cmd.h"
+#include "understudy/clock.h"
 #include "understudy/config.h"
 #include "understudy/lockfile.h"
 #include "understudy/log.h"
 #include "understudy/options.h"
+#include "understudy/sysexit.h"
 #include "understudy/text.h"
 
 enum { CHECK_FAILED = 1 };
@@ -65,13 +67,6 @@ struct opts {
 	const char *host;
 	char scratch[PATH_MAX], meet[PATH_MAX];
 };
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -183,9 +178,9 @@ static int msg_send(int fd, char tag, int64_t value)
 /* 0 with the message, -ETIMEDOUT, or -EPIPE when the other end is gone. */
 static int msg_recv(int fd, int64_t timeout_ms, struct msg *m)
 {
-	int64_t end = mono_ns() + timeout_ms * 1000000;
+	int64_t end = clock_ns() + timeout_ms * 1000000;
 	for (;;) {
-		int64_t left = (end - mono_ns()) / 1000000;
+		int64_t left = (end - clock_ns()) / 1000000;
 		if (left < 0)
 			return -ETIMEDOUT;
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -348,7 +343,7 @@ static void waiter(const char *path, int in, int out)
 	while (msg_recv(in, INT32_MAX, &m) == 0) {
 		msg_send(out, 'r', 0);
 		int r = lockfile_lock(&lf, LF_LOCK_LIVE, true);
-		int64_t t = mono_ns();
+		int64_t t = clock_ns();
 		lockfile_unlock(&lf, LF_LOCK_LIVE);
 		msg_send(out, r == 0 ? 't' : 'e', r == 0 ? t : -r);
 	}
@@ -407,7 +402,7 @@ static void check_wake(const struct opts *o, struct lockfile *a)
 			break;
 		}
 		wait_blocked(h.pid);
-		int64_t t0 = mono_ns();
+		int64_t t0 = clock_ns();
 		lockfile_unlock(a, LF_LOCK_LIVE);
 		r = msg_recv(h.from, o->timeout_ms, &m);
 		if (r == -ETIMEDOUT) {
@@ -454,10 +449,10 @@ static void holder(const char *path, int in, int out)
 /* SIGKILL a holder at t0 and measure until this open gets its byte. */
 static int kill_and_take(struct lockfile *a, pid_t pid, enum lf_lock take, int64_t timeout_ms, int64_t *ns)
 {
-	int64_t t0 = mono_ns();
+	int64_t t0 = clock_ns();
 	kill(pid, SIGKILL);
 	int r = lock_within(a, take, timeout_ms);
-	*ns = mono_ns() - t0;
+	*ns = clock_ns() - t0;
 	return r;
 }
 
@@ -819,7 +814,7 @@ static int meet_publish(struct meet *m, uint64_t step, uint32_t value)
 static int meet_wait(struct meet *m, uint64_t step, int64_t timeout_ms, uint32_t *value)
 {
 	static struct lf_view v;
-	int64_t end = mono_ns() + timeout_ms * 1000000;
+	int64_t end = clock_ns() + timeout_ms * 1000000;
 	for (;;) {
 		int r = lockfile_read(&m->lf, &v);
 		if (r < 0)
@@ -832,7 +827,7 @@ static int meet_wait(struct meet *m, uint64_t step, int64_t timeout_ms, uint32_t
 		}
 		if (lockfile_held(&m->lf, lockfile_slot_lock_offset(m->peer)) != 1)
 			return -EPIPE;
-		if (mono_ns() > end)
+		if (clock_ns() > end)
 			return -ETIMEDOUT;
 		sleep_ms(2);
 	}
@@ -872,7 +867,7 @@ static void meet_cleanup(struct lockfile *lf, int me, const char *path)
  * stays at 3 until A's 4: a later step would overwrite its echo. */
 static int meet_peer(const struct opts *o, struct meet *m)
 {
-	int64_t end = mono_ns() + o->peer_timeout_ms * 1000000;
+	int64_t end = clock_ns() + o->peer_timeout_ms * 1000000;
 	static struct lf_view v;
 	bool a = m->me == 0, locked = false;
 	int r = meet_publish(m, 1, 0);
@@ -905,7 +900,7 @@ static int meet_peer(const struct opts *o, struct meet *m)
 		}
 		/* A peer whose lock is seen but whose writes never are: the
 		 * file system does not carry writes between hosts. */
-		if (mono_ns() > end)
+		if (clock_ns() > end)
 			return locked ? -ENODATA : -ETIMEDOUT;
 		sleep_ms(5);
 	}
@@ -1023,10 +1018,10 @@ static int peer_round_trips(struct meet *m, const struct opts *o, uint64_t base,
 			if (death) {
 				got = kill_and_take(lf, h.pid, LF_LOCK_BACKUP, o->timeout_ms, &lat[i]);
 			} else {
-				int64_t t0 = mono_ns();
+				int64_t t0 = clock_ns();
 				lockfile_unlock(lf, LF_LOCK_LIVE);
 				got = lock_within(lf, LF_LOCK_BACKUP, o->timeout_ms);
-				lat[i] = mono_ns() - t0;
+				lat[i] = clock_ns() - t0;
 			}
 			helper_stop(&h);
 			lockfile_unlock(lf, LF_LOCK_BACKUP);
@@ -1170,8 +1165,8 @@ static void run_peer(const struct opts *o, int *code)
 	}
 	if (m.me == 0) {
 		/* B closes first; the last one out removes the file. */
-		int64_t end = mono_ns() + o->timeout_ms * 1000000;
-		while (lockfile_held(&m.lf, lockfile_slot_lock_offset(1)) == 1 && mono_ns() < end)
+		int64_t end = clock_ns() + o->timeout_ms * 1000000;
+		while (lockfile_held(&m.lf, lockfile_slot_lock_offset(1)) == 1 && clock_ns() < end)
 			sleep_ms(2);
 	}
 out:
@@ -1181,17 +1176,7 @@ out:
 
 /* --- the runner ------------------------------------------------------------------- */
 
-static int creation_error(int e)
-{
-	switch (e) {
-	case EROFS:
-	case ENOSPC:
-	case EDQUOT: return EX_CANTCREAT;
-	case EACCES:
-	case EPERM: return EX_NOPERM;
-	default: return EX_OSERR;
-	}
-}
+static int creation_error(int e) { return sysexit_errno(e, SYSEXIT_CREATE, EX_OSERR); }
 
 static int runner(const struct opts *o)
 {
@@ -1203,7 +1188,7 @@ static int runner(const struct opts *o)
 		int e = errno;
 		fprintf(stderr, "understudy check-storage: %s: %s\n", o->dir,
 			e == ENOENT || e == ENOTDIR ? "no such directory" : strerror(e));
-		return e == ENOENT || e == ENOTDIR ? EX_NOINPUT : e == EACCES ? EX_NOPERM : EX_OSERR;
+		return sysexit_errno(e, SYSEXIT_DIR, EX_OSERR);
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "understudy check-storage: %s: not a directory\n", o->dir);
@@ -1265,7 +1250,7 @@ static void cleanup_after_kill(const struct opts *o, int64_t bound_ms)
 		lockfile_close(&lf);
 		_exit(0);
 	}
-	for (int64_t end = mono_ns() + bound_ms * 1000000; p > 0 && mono_ns() < end; sleep_ms(10))
+	for (int64_t end = clock_ns() + bound_ms * 1000000; p > 0 && clock_ns() < end; sleep_ms(10))
 		if (waitpid(p, NULL, WNOHANG) == p)
 			return;
 	if (p > 0)
@@ -1277,11 +1262,11 @@ static int supervise(const struct opts *o, pid_t pid, int fd)
 {
 	char buf[8192], what[400] = "starting";
 	size_t len = 0;
-	int64_t bound_ms = o->timeout_ms, deadline = mono_ns() + bound_ms * 1000000;
+	int64_t bound_ms = o->timeout_ms, deadline = clock_ns() + bound_ms * 1000000;
 	int failed = 0, status = 0;
 	bool hung = false;
 	for (;;) {
-		int64_t left = (deadline - mono_ns()) / 1000000;
+		int64_t left = (deadline - clock_ns()) / 1000000;
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		int r = left <= 0 ? 0 : poll(&p, 1, (int)(left > INT32_MAX ? INT32_MAX : left));
 		if (interrupted) {
@@ -1312,7 +1297,7 @@ static int supervise(const struct opts *o, pid_t pid, int fd)
 				char *rest;
 				bound_ms = strtoll(line + 1, &rest, 10);
 				snprintf(what, sizeof(what), "%s", *rest ? rest + 1 : rest);
-				deadline = mono_ns() + bound_ms * 1000000;
+				deadline = clock_ns() + bound_ms * 1000000;
 			} else {
 				printf("%s\n", line);
 				failed += strncmp(line, "FAIL", 4) == 0;

@@ -22,11 +22,13 @@
 #include <sys/vfs.h>
 #include <sys/wait.h>
 
+#include "understudy/clock.h"
 #include "understudy/hook.h"
 #include "understudy/host.h"
 #include "understudy/log.h"
 #include "understudy/notify.h"
 #include "understudy/supervise.h"
+#include "understudy/sysexit.h"
 #include "understudy/text.h"
 #include "understudy/worker.h"
 
@@ -109,13 +111,6 @@ struct loop {
 	char **hook_envp; /* PATH and the UNDERSTUDY_ variables only */
 	bool done, ready_sent, stopping_sent;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- events in ---------------------------------------------------------- */
 
@@ -239,7 +234,7 @@ static void run_hook(struct loop *l, enum hook_event e)
 	snprintf(addr, sizeof(addr), "UNDERSTUDY_LIVE_ADDRESS=%s", l->live_address);
 	snprintf(pid, sizeof(pid), "UNDERSTUDY_WORKLOAD_PID=%d", l->wl_active ? (int)l->wl.pid : 0);
 	char *extra[] = { state, node, addr, pid, NULL };
-	hook_start(&l->hooks, e, l->hook_envp, extra, now_ms());
+	hook_start(&l->hooks, e, l->hook_envp, extra, clock_ms());
 }
 
 static void remember_live(struct loop *l, const struct lf_view *v)
@@ -259,14 +254,14 @@ static void transition_hooks(struct loop *l, enum node_state before)
 	const struct lf_view *v = l->current.ev.view;
 	bool was_live = holds_role(before), is_live = holds_role(now);
 	if (is_live && !was_live) {
-		l->took_role_at = now_ms();
+		l->took_role_at = clock_ms();
 		snprintf(l->live_name, sizeof(l->live_name), "%s", l->cfg->name);
 		snprintf(l->live_address, sizeof(l->live_address), "%s", l->cfg->address ? l->cfg->address : "");
 		l->live_by_failback = v && v->status == LF_FAILBACK && v->request_rec == LF_REC_OK &&
 				      v->request.kind == LF_REQ_FAILBACK;
 	}
 	if (now == NODE_LIVE && before == NODE_STARTING) {
-		int64_t t = now_ms();
+		int64_t t = clock_ms();
 		l->live_since = time(NULL);
 		log_info("workload ready %lld ms after its exec, %lld ms after this node took the live lock",
 			 (long long)(t - l->spawned_at), (long long)(t - l->took_role_at));
@@ -303,7 +298,7 @@ static void dispatch(struct loop *l)
 	if (ev->type == NODE_EV_TIMER && l->current.timer_gen != l->timer_gen)
 		return;
 	ev->view = l->current.has_view ? &l->current.view : NULL;
-	ev->now_ms = now_ms();
+	ev->now_ms = clock_ms();
 	remember_live(l, ev->view);
 	enum node_state before = l->node.state;
 	if (ev->type == NODE_EV_SHUTDOWN)
@@ -383,7 +378,7 @@ static struct worker_job *job(struct loop *l, enum worker_op op)
 
 static void submit(struct loop *l, bool tick)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	l->job_pending = true;
 	l->job_is_tick = tick;
 	l->interrupt_at = is_wait(l->job.op) ? now + l->cfg->node.poll_ms : 0;
@@ -461,7 +456,7 @@ static void on_job_done(struct loop *l)
 	int r = j->res;
 	if (j->replaced && (r >= 0 || r == -EAGAIN || r == -EINTR)) {
 		if (l->job_is_tick && r == 0 && j->op == WORKER_HEARTBEAT)
-			l->last_round = now_ms();
+			l->last_round = clock_ms();
 		log_warn("%s no longer names the file this node has open: it was deleted, renamed or replaced",
 			 l->lf.path);
 		push(l, NODE_EV_REPLACED);
@@ -469,7 +464,7 @@ static void on_job_done(struct loop *l)
 	}
 	if (l->job_is_tick) {
 		if (r == 0 && j->op == WORKER_HEARTBEAT)
-			l->last_round = now_ms();
+			l->last_round = clock_ms();
 		if (r < 0) {
 			log_error("%s: %s: %s", l->lf.path, op_name(j->op), log_strerror(-r));
 			storage_failed(l, -r);
@@ -612,7 +607,7 @@ static void spawn(struct loop *l)
 		return;
 	}
 	l->wl_active = true;
-	l->spawned_at = now_ms();
+	l->spawned_at = clock_ms();
 	l->wl_status[0] = '\0';
 	l->wl_watchdog_at = 0;
 	l->reloading = l->notify_stray_said = l->ready_pushed = l->unhealthy_pushed = false;
@@ -644,7 +639,7 @@ static void stop(struct loop *l)
 	log_info("stopping the workload (pid %d): SIGTERM, SIGKILL after %lld ms", (int)l->wl.pid,
 		 (long long)l->cfg->stop_timeout_ms);
 	supervise_kill_tree(&l->wl, SIGTERM);
-	l->kill_at = now_ms() + l->cfg->stop_timeout_ms;
+	l->kill_at = clock_ms() + l->cfg->stop_timeout_ms;
 }
 
 static void describe_exit(int st, char *buf, size_t n)
@@ -697,7 +692,7 @@ static void on_child(struct loop *l)
 		if (!l->wl.stop_sig) {
 			log_info("workload main process ended; stopping the rest of its tree");
 			supervise_kill_tree(&l->wl, SIGTERM);
-			l->kill_at = now_ms() + l->cfg->stop_timeout_ms;
+			l->kill_at = clock_ms() + l->cfg->stop_timeout_ms;
 		} else {
 			supervise_kill_tree(&l->wl, l->wl.stop_sig);
 		}
@@ -719,7 +714,7 @@ static void on_child(struct loop *l)
 static void run_action(struct loop *l, const struct node_action *a)
 {
 	struct worker_job *j;
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	if ((l->storage_hung || l->fenced) && node_action_is_storage(a->kind)) {
 		/* The node asks for no call once the storage is lost (node.c):
 		 * one that it did would fail, never wait. */
@@ -926,7 +921,7 @@ static void on_notify(struct loop *l, int len)
 		} else if (!strcmp(line, "STOPPING=1")) {
 			log_info("workload (pid %d) says it is stopping", (int)cred.pid);
 		} else if (!strcmp(line, "WATCHDOG=1") && l->cfg->watchdog_ms) {
-			l->wl_watchdog_at = now_ms() + l->cfg->watchdog_ms;
+			l->wl_watchdog_at = clock_ms() + l->cfg->watchdog_ms;
 		} else if (!strcmp(line, "WATCHDOG=trigger")) {
 			log_warn("workload (pid %d) triggered its watchdog", (int)cred.pid);
 			unhealthy(l);
@@ -1016,7 +1011,7 @@ static int64_t next_deadline(const struct loop *l)
 
 static void fire_timers(struct loop *l)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	if (l->timer_at && now >= l->timer_at) {
 		l->timer_at = 0;
 		push(l, NODE_EV_TIMER)->timer_gen = l->timer_gen;
@@ -1190,7 +1185,7 @@ static int64_t wait_events(struct loop *l)
 	int64_t when = next_deadline(l);
 	struct __kernel_timespec ts, *tsp = NULL;
 	if (when) {
-		int64_t d = when - now_ms();
+		int64_t d = when - clock_ms();
 		if (d < 0)
 			d = 0;
 		ts.tv_sec = d / 1000;
@@ -1255,15 +1250,7 @@ static int open_error(struct lockfile *lf)
 		log_error("%s", lockfile_strerror(lf, msg, sizeof(msg)));
 	if (lf->err != LF_E_SYS)
 		return EX_DATAERR;
-	switch (lf->errno_value) {
-	case ENOENT: return EX_NOINPUT;
-	case EACCES:
-	case EPERM: return EX_NOPERM;
-	case EROFS:
-	case ENOSPC: /* formatting a new file: it stays empty, a new group */
-	case EDQUOT: return EX_CANTCREAT;
-	default: return EX_IOERR;
-	}
+	return sysexit_errno(lf->errno_value, SYSEXIT_CREATE, EX_IOERR);
 }
 
 /* The workload's own notify socket: an abstract one, so there is no file
