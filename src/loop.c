@@ -27,6 +27,7 @@
 #include "understudy/host.h"
 #include "understudy/log.h"
 #include "understudy/notify.h"
+#include "understudy/observe.h"
 #include "understudy/supervise.h"
 #include "understudy/sysexit.h"
 #include "understudy/text.h"
@@ -55,13 +56,10 @@ struct loop {
 	struct worker worker;
 	struct worker_job job;
 	bool job_pending, job_is_tick;
-	bool storage_hung;     /* a job was given up on (or the storage process died): none can run */
-	bool fenced;           /* the fence deadline passed; told once */
-	bool shutdown_fed;     /* the node has had a SHUTDOWN: a next one is answered at once */
-	bool handing_back;     /* stopping for a failback request */
-	bool live_by_failback; /* on-failback too when ready */
-	bool ready_once;       /* on-live ran for this term as live */
-	int64_t took_role_at, spawned_at;
+	bool storage_hung; /* a job was given up on (or the storage process died): none can run */
+	bool fenced;       /* the fence deadline passed; told once */
+	bool shutdown_fed; /* the node has had a SHUTDOWN: a next one is answered at once */
+	int64_t spawned_at;
 	char wl_status[160]; /* the workload's own STATUS=, escaped */
 	/* Readiness: the workload's notify socket, its ready pipe, a probe. */
 	int notify_fd;
@@ -81,10 +79,7 @@ struct loop {
 	struct __kernel_timespec tcp_timeout;
 	pid_t probe_pid;
 	int64_t probe_at, probe_kill_at;
-	struct hooks hooks;
-	/* The live node as this node last read it, for STATUS= and hooks. */
-	char live_name[LF_NAME_MAX + 1], live_address[LF_ADDR_MAX + 1];
-	time_t live_since; /* wall clock, for people: when we became live */
+	struct observe obs;
 	unsigned timer_gen;
 	struct node node;
 	struct node_out out;
@@ -109,7 +104,7 @@ struct loop {
 	char *exe;
 	char **envp;
 	char **hook_envp; /* PATH and the UNDERSTUDY_ variables only */
-	bool done, ready_sent, stopping_sent;
+	bool done, stopping_sent;
 };
 
 /* --- events in ---------------------------------------------------------- */
@@ -165,126 +160,26 @@ static void push_job_event(struct loop *l, enum node_event type)
 	p->ev.own_slot_bad = l->job.own_slot_bad;
 }
 
-static bool standing_by(enum node_state s) { return s == NODE_QUEUED || s == NODE_BACKUP || s == NODE_CLAIMING; }
-
 static bool holds_role(enum node_state s) { return s == NODE_STARTING || s == NODE_LIVE || s == NODE_STOPPING; }
 
-static void publish(struct loop *l)
+/* The workload as the observers are to see it now. */
+static struct observe_workload wl_now(const struct loop *l)
 {
-	enum node_state s = l->node.state;
-	enum loop_health h = s == NODE_LIVE && l->wl_active ? LOOP_SERVING
-			     : s == NODE_STARTING           ? LOOP_STARTING
-			     : standing_by(s)               ? LOOP_STANDING_BY
-							    : LOOP_DOWN;
-	if (l->cfg->health)
-		*l->cfg->health = (int)h;
+	return (struct observe_workload){
+		.active = l->wl_active, .pid = l->wl.pid, .spawned_at = l->spawned_at, .status = l->wl_status
+	};
 }
 
-/* The one line systemctl status shows: what this node is doing, and for
- * whom it waits. The live node's name is read from the file, where anyone
- * who can write it put it: escaped, a newline in it cannot add a line
- * (READY=1, MAINPID=) to the datagram, nor an ESC reach a terminal. */
 static void announce(struct loop *l)
 {
-	publish(l);
-	char status[512], since[16] = "?", live[TEXT_ESCAPED_SIZE(LF_NAME_MAX)];
-	text_escape(l->live_name, live, sizeof(live), TEXT_WORD);
-	enum node_state s = l->node.state;
-	struct tm tm;
-	if (l->live_since && localtime_r(&l->live_since, &tm))
-		strftime(since, sizeof(since), "%H:%M:%S", &tm);
-	if (s == NODE_LIVE && l->wl_active)
-		snprintf(status, sizeof(status), "STATUS=live since %s, workload pid %d%s%.160s", since, (int)l->wl.pid,
-			 l->wl_status[0] ? ": " : "", l->wl_status);
-	else if (s == NODE_STARTING && l->wl_active)
-		snprintf(status, sizeof(status), "STATUS=starting: workload pid %d, waiting for it to be ready%s%.160s",
-			 (int)l->wl.pid, l->wl_status[0] ? ": " : "", l->wl_status);
-	else if (s == NODE_STARTING || s == NODE_LIVE)
-		snprintf(status, sizeof(status), "STATUS=live, workload restarting");
-	else if (standing_by(s) && l->live_name[0])
-		snprintf(status, sizeof(status), "STATUS=%s, waiting behind %s",
-			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup", live);
-	else if (standing_by(s))
-		snprintf(status, sizeof(status), "STATUS=%s, waiting for the live lock",
-			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup");
-	else if (s == NODE_VERIFYING && l->node.new_file)
-		snprintf(status, sizeof(status),
-			 "STATUS=the lock file is new or was replaced: waiting for any live node of an earlier file "
-			 "to fence");
-	else if (s == NODE_VERIFYING)
-		snprintf(status, sizeof(status), "STATUS=taking over from %s: waiting out the takeover delay",
-			 l->live_name[0] ? live : "a crashed node");
-	else if (s == NODE_STOPPING)
-		snprintf(status, sizeof(status), "STATUS=stopping the workload (pid %d)", (int)l->wl.pid);
-	else
-		snprintf(status, sizeof(status), "STATUS=%s", node_state_name(s));
-	notify_send(status);
-	if (!l->ready_sent && (s == NODE_LIVE || s == NODE_BACKUP || s == NODE_QUEUED || s == NODE_CLAIMING)) {
-		notify_send("READY=1");
-		l->ready_sent = true;
-	}
+	struct observe_workload w = wl_now(l);
+	observe_announce(&l->obs, &l->node, &w);
 }
 
-/* Start the hook for e with what this node knows now. */
 static void run_hook(struct loop *l, enum hook_event e)
 {
-	char state[64], node[96], addr[96], pid[48];
-	snprintf(state, sizeof(state), "UNDERSTUDY_STATE=%s", node_state_name(l->node.state));
-	snprintf(node, sizeof(node), "UNDERSTUDY_LIVE_NODE=%s", l->live_name);
-	snprintf(addr, sizeof(addr), "UNDERSTUDY_LIVE_ADDRESS=%s", l->live_address);
-	snprintf(pid, sizeof(pid), "UNDERSTUDY_WORKLOAD_PID=%d", l->wl_active ? (int)l->wl.pid : 0);
-	char *extra[] = { state, node, addr, pid, NULL };
-	hook_start(&l->hooks, e, l->hook_envp, extra, clock_ms());
-}
-
-static void remember_live(struct loop *l, const struct lf_view *v)
-{
-	if (!v || v->live_rec != LF_REC_OK || (v->status != LF_LIVE && v->status != LF_FAILBACK))
-		return;
-	snprintf(l->live_name, sizeof(l->live_name), "%s", v->live.name);
-	snprintf(l->live_address, sizeof(l->live_address), "%s", v->live.address);
-}
-
-/* Hooks follow the node's transitions; the state machine knows nothing
- * of them. on-live waits for the workload to be ready, so that a virtual
- * IP moves to a node that serves. */
-static void transition_hooks(struct loop *l, enum node_state before)
-{
-	enum node_state now = l->node.state;
-	const struct lf_view *v = l->current.ev.view;
-	bool was_live = holds_role(before), is_live = holds_role(now);
-	if (is_live && !was_live) {
-		l->took_role_at = clock_ms();
-		snprintf(l->live_name, sizeof(l->live_name), "%s", l->cfg->name);
-		snprintf(l->live_address, sizeof(l->live_address), "%s", l->cfg->address ? l->cfg->address : "");
-		l->live_by_failback = v && v->status == LF_FAILBACK && v->request_rec == LF_REC_OK &&
-				      v->request.kind == LF_REQ_FAILBACK;
-	}
-	if (now == NODE_LIVE && before == NODE_STARTING) {
-		int64_t t = clock_ms();
-		l->live_since = time(NULL);
-		log_info("workload ready %lld ms after its exec, %lld ms after this node took the live lock",
-			 (long long)(t - l->spawned_at), (long long)(t - l->took_role_at));
-		if (!l->ready_once) {
-			l->ready_once = true;
-			run_hook(l, HOOK_LIVE);
-			if (l->live_by_failback)
-				run_hook(l, HOOK_FAILBACK);
-		}
-	}
-	if ((before == NODE_LIVE || before == NODE_STARTING) && now == NODE_STOPPING &&
-	    l->node.stop == NODE_STOP_HANDOVER)
-		l->handing_back = v && v->request_rec == LF_REC_OK && v->request.kind == LF_REQ_FAILBACK;
-	if (was_live && !is_live) {
-		l->ready_once = false;
-		if (!l->node.fenced) /* a fenced node says so with on-fence */
-			run_hook(l, HOOK_STOP);
-		if (l->handing_back)
-			run_hook(l, HOOK_FAILBACK);
-		l->handing_back = false;
-	}
-	if (standing_by(now) && !standing_by(before))
-		run_hook(l, HOOK_BACKUP);
+	struct observe_workload w = wl_now(l);
+	observe_hook(&l->obs, e, &l->node, &w);
 }
 
 static void dispatch(struct loop *l)
@@ -299,8 +194,8 @@ static void dispatch(struct loop *l)
 		return;
 	ev->view = l->current.has_view ? &l->current.view : NULL;
 	ev->now_ms = clock_ms();
-	remember_live(l, ev->view);
-	enum node_state before = l->node.state;
+	observe_read(&l->obs, ev->view);
+	enum node_state before = node_current(&l->node);
 	if (ev->type == NODE_EV_SHUTDOWN)
 		l->shutdown_fed = true;
 	node_step(&l->node, ev, &l->out);
@@ -308,12 +203,11 @@ static void dispatch(struct loop *l)
 	/* A timer belongs to the state that asked for it: a restart back-off
 	 * must not fire into the state a hand-over moved to. A new state's
 	 * own TIMER action comes after this, in l->out. */
-	if (before != l->node.state) {
+	if (before != node_current(&l->node)) {
 		l->timer_at = 0;
 		l->timer_gen++;
 	}
-	enum log_level level = l->out.loud ? LOGL_WARN : LOGL_INFO;
-	if (ev->type == NODE_EV_JOINED && ev->name_taken && l->node.state == NODE_DONE) {
+	if (ev->type == NODE_EV_JOINED && ev->name_taken && node_current(&l->node) == NODE_DONE) {
 		/* The node refused; only the loop knows whom it met. */
 		log_error("%s: the name '%s' is taken: the node in slot %d (pid %u on its host) has it and is "
 			  "alive in this group; two nodes of one name would both answer is-live. Refusing to join: "
@@ -322,14 +216,8 @@ static void dispatch(struct loop *l)
 		announce(l);
 		return;
 	}
-	if (before != l->node.state) {
-		log_msg(level, "%s -> %s: %s", node_state_name(before), node_state_name(l->node.state),
-			l->out.why ? l->out.why : node_event_name(ev->type));
-		transition_hooks(l, before);
-		announce(l);
-	} else if (l->out.why) {
-		log_msg(level, "%s: %s", node_state_name(before), l->out.why);
-	}
+	struct observe_workload w = wl_now(l);
+	observe_step(&l->obs, &l->node, before, ev, &l->out, &w);
 }
 
 /* --- storage jobs --------------------------------------------------------- */
@@ -347,17 +235,17 @@ static void fill_slot(struct loop *l, struct lf_slot *s, int64_t published)
 	snprintf(s->name, sizeof(s->name), "%s", l->cfg->name);
 	/* A copy of our live record's epoch: the next live node learns the
 	 * epoch from it when the live record is unreadable. */
-	s->epoch = l->node.epoch;
+	s->epoch = node_epoch(&l->node);
 	memcpy(s->host, l->host, LF_ID_SIZE);
 }
 
 static void fill_live(struct loop *l, struct lf_live *v)
 {
 	memset(v, 0, sizeof(*v));
-	v->epoch = l->node.epoch;
+	v->epoch = node_epoch(&l->node);
 	v->heartbeat = ++l->heartbeat;
 	memcpy(v->id, l->id, LF_ID_SIZE);
-	v->slot = l->node.slot;
+	v->slot = node_slot(&l->node);
 	v->pid = (uint32_t)getpid();
 	v->heartbeat_ms = (uint32_t)l->cfg->heartbeat_ms;
 	snprintf(v->name, sizeof(v->name), "%s", l->cfg->name);
@@ -371,7 +259,7 @@ static struct worker_job *job(struct loop *l, enum worker_op op)
 	struct worker_job *j = &l->job;
 	memset(j, 0, offsetof(struct worker_job, view));
 	j->op = op;
-	j->my_slot = l->node.slot;
+	j->my_slot = node_slot(&l->node);
 	memcpy(j->my_id, l->id, LF_ID_SIZE);
 	return j;
 }
@@ -477,7 +365,7 @@ static void on_job_done(struct loop *l)
 	case WORKER_CLAIM_SLOT:
 		if (r >= 0) {
 			if (j->have_view)
-				remember_live(l, &j->view);
+				observe_read(&l->obs, &j->view);
 			struct pending *p = push(l, NODE_EV_JOINED);
 			p->ev.slot = r;
 			p->ev.name_taken = j->name_slot >= 0;
@@ -566,7 +454,7 @@ static void readiness_done(struct loop *l)
 static void ready(struct loop *l, const char *how)
 {
 	/* Once per workload: repeated READY=1 must not fill the queue. */
-	if (l->node.state != NODE_STARTING || !l->wl_active || l->ready_pushed)
+	if (node_current(&l->node) != NODE_STARTING || !l->wl_active || l->ready_pushed)
 		return;
 	l->ready_pushed = true;
 	log_debug("workload ready: %s", how);
@@ -667,7 +555,7 @@ static void reaped_other(pid_t pid, int wstatus, void *arg)
 		return;
 	}
 	if (pid != l->probe_pid || !pid) {
-		hook_reaped(&l->hooks, pid, wstatus);
+		observe_reaped(&l->obs, pid, wstatus);
 		return;
 	}
 	l->probe_pid = 0;
@@ -704,7 +592,8 @@ static void on_child(struct loop *l)
 	l->wl_active = false;
 	l->wl_watchdog_at = 0;
 	readiness_done(l);
-	publish(l);
+	struct observe_workload w = wl_now(l);
+	observe_health(&l->obs, &l->node, &w);
 	l->kill_at = 0;
 	push(l, NODE_EV_EXITED)->ev.wstatus = l->wl.wstatus;
 }
@@ -787,7 +676,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_REQUEST_FAILBACK:
 		j = job(l, WORKER_WRITE_REQUEST);
 		j->request.kind = LF_REQ_FAILBACK;
-		j->request.target_slot = l->node.slot;
+		j->request.target_slot = node_slot(&l->node);
 		memcpy(j->request.target_id, l->id, LF_ID_SIZE);
 		snprintf(j->request.target_name, sizeof(j->request.target_name), "%s", l->cfg->name);
 		snprintf(j->request.requester, sizeof(j->request.requester), "%s", l->cfg->name);
@@ -811,7 +700,8 @@ static void run_action(struct loop *l, const struct node_action *a)
 		l->repair_size = l->current.has_view ? l->current.view.size : 0;
 		fill_live(l, &j->live);
 		fill_slot(l, &j->slot,
-			  (int64_t)node_slot_state(l->node.state) | (int64_t)node_slot_flags(l->node.state) << 8);
+			  (int64_t)node_slot_state(node_current(&l->node)) |
+				  (int64_t)node_slot_flags(node_current(&l->node)) << 8);
 		submit(l, false);
 		return;
 	case NODE_A_READ:
@@ -905,7 +795,7 @@ static void on_notify(struct loop *l, int len)
 	bool changed = false;
 	for (char *save, *line = strtok_r(l->nbuf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (!strcmp(line, "READY=1")) {
-			if (l->reloading && l->node.state == NODE_LIVE)
+			if (l->reloading && node_current(&l->node) == NODE_LIVE)
 				notify_send("READY=1");
 			l->reloading = false;
 			ready(l, "READY=1");
@@ -916,7 +806,7 @@ static void on_notify(struct loop *l, int len)
 		} else if (!strcmp(line, "RELOADING=1")) {
 			log_info("workload (pid %d) reloading", (int)cred.pid);
 			l->reloading = true;
-			if (l->node.state == NODE_LIVE)
+			if (node_current(&l->node) == NODE_LIVE)
 				notify_send("RELOADING=1");
 		} else if (!strcmp(line, "STOPPING=1")) {
 			log_info("workload (pid %d) says it is stopping", (int)cred.pid);
@@ -927,7 +817,7 @@ static void on_notify(struct loop *l, int len)
 			unhealthy(l);
 		}
 	}
-	if (changed && (l->node.state == NODE_STARTING || l->node.state == NODE_LIVE))
+	if (changed && (node_current(&l->node) == NODE_STARTING || node_current(&l->node) == NODE_LIVE))
 		announce(l);
 }
 
@@ -991,7 +881,7 @@ static void command_probe(struct loop *l, int64_t now)
 /* --- timers -------------------------------------------------------------------- */
 
 /* Holding the live lock: heartbeats, checks and the fence deadline run. */
-static bool ticking(const struct loop *l) { return holds_role(l->node.state); }
+static bool ticking(const struct loop *l) { return holds_role(node_current(&l->node)); }
 
 static int64_t next_deadline(const struct loop *l)
 {
@@ -999,7 +889,7 @@ static int64_t next_deadline(const struct loop *l)
 	int64_t d[] = { l->timer_at,           l->kill_at,
 			l->interrupt_at,       l->job_deadline,
 			live ? l->tick_at : 0, live && !l->fenced ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
-			l->watchdog_at,        hook_deadline(&l->hooks),
+			l->watchdog_at,        observe_deadline(&l->obs),
 			l->probe_at,           l->probe_kill_at,
 			l->wl_watchdog_at };
 	int64_t m = 0;
@@ -1053,7 +943,7 @@ static void fire_timers(struct loop *l)
 			give_up_job(l);
 		push_cut(l, NODE_EV_FENCE)->ev.err = ETIMEDOUT;
 	}
-	hook_expire(&l->hooks, now);
+	observe_expire(&l->obs, now);
 	if (l->probe_at && now >= l->probe_at) {
 		l->probe_at = now + l->cfg->ready_interval_ms;
 		if (l->cfg->ready == LOOP_READY_TCP)
@@ -1393,6 +1283,7 @@ static int setup(struct loop *l)
 		log_error("setting up: %s", strerror(errno));
 		return EX_OSERR;
 	}
+	observe_init(&l->obs, cfg, l->hook_envp);
 	if (cfg->id_out)
 		memcpy(cfg->id_out, l->id, LF_ID_SIZE);
 	/* Unknown (zero) is allowed: is-live then cannot tell this host's
@@ -1478,8 +1369,6 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	l->lf.fd = -1;
 	l->wl.pidfd = -1;
 	l->notify_fd = l->ready_r = l->tcp_fd = -1;
-	l->hooks.paths = cfg->hooks;
-	l->hooks.timeout_ms = cfg->hook_timeout_ms;
 	int code = setup(l);
 	if (code)
 		goto out;
@@ -1499,11 +1388,11 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 		}
 		fire_timers(l);
 	}
-	code = l->node.exit_code;
+	code = node_exit_code(&l->node);
 	/* A node asked to leave leaves, even if the storage failed it on the
 	 * way out: rejoining would ignore the request (found by the chaos
 	 * test once managers no longer hung on GlusterFS). */
-	*lost_storage = code == NODE_EXIT_IO && !l->node.shutdown;
+	*lost_storage = code == NODE_EXIT_IO && !node_asked_to_leave(&l->node);
 out:
 	/* A rejoin re-executes this process: what it leaves behind must be an
 	 * idle storage process, which ends at once, not one still waiting

@@ -942,6 +942,15 @@ const char *node_event_name(enum node_event e)
 	return (unsigned)e < NODE_NEVENTS ? names[e] : "unknown";
 }
 
+enum node_state node_current(const struct node *n) { return n->state; }
+int node_slot(const struct node *n) { return n->slot; }
+uint64_t node_epoch(const struct node *n) { return n->epoch; }
+bool node_new_file(const struct node *n) { return n->state == NODE_VERIFYING && n->new_file; }
+bool node_handing_over(const struct node *n) { return n->stop == NODE_STOP_HANDOVER; }
+bool node_fenced(const struct node *n) { return n->fenced; }
+int node_exit_code(const struct node *n) { return n->exit_code; }
+bool node_asked_to_leave(const struct node *n) { return n->shutdown; }
+
 bool node_action_is_storage(enum node_action_kind k)
 {
 	switch (k) {

@@ -196,6 +196,27 @@ enum node_verdict node_decide(const struct node *n, const struct node_event_data
  * node asks for none again. */
 bool node_action_is_storage(enum node_action_kind k);
 
+/* What the loop may know of a node, and nothing more: it never reads the
+ * struct's fields, so the table alone decides what they mean. */
+/* The state now: for the log line, the hooks, STATUS= and the health. */
+enum node_state node_current(const struct node *n);
+/* The slot claimed (-1 before JOINED): the records the loop writes name it. */
+int node_slot(const struct node *n);
+/* This term's epoch (0 before the first): the live record and the slot's copy. */
+uint64_t node_epoch(const struct node *n);
+/* VERIFYING for a file whose live record was not written on it (§5.8):
+ * STATUS= says what the wait is for. */
+bool node_new_file(const struct node *n);
+/* Stopping for a failback or switchover, not a shutdown or fence: on-failback. */
+bool node_handing_over(const struct node *n);
+/* The node fenced in this life: it says so with on-fence, not on-stop. */
+bool node_fenced(const struct node *n);
+/* DONE: the manager's exit status. */
+int node_exit_code(const struct node *n);
+/* A signal asked it to leave: a node that then loses its storage exits, it
+ * does not join again. */
+bool node_asked_to_leave(const struct node *n);
+
 const char *node_state_name(enum node_state s);
 const char *node_event_name(enum node_event e);
 /* The state a node publishes in its slot for a machine state, and its
