@@ -1,6 +1,9 @@
 /* The node's event loop. Everything arrives on one io_uring and goes to
- * node_step(); its actions are carried out here, storage ones on the
- * worker thread, one at a time and in order. */
+ * node_step(); its actions are carried out here, in order, storage ones
+ * in the storage process (worker.h), one at a time. The loop measures
+ * deadlines and reports them as events; it decides nothing the node's
+ * table could (node.h). What the workload says of its readiness is
+ * readiness.c's to hear, what people see of the node observe.c's. */
 #include "understudy/loop.h"
 
 #include <errno.h>
@@ -15,10 +18,7 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 
@@ -28,14 +28,15 @@
 #include "understudy/log.h"
 #include "understudy/notify.h"
 #include "understudy/observe.h"
+#include "understudy/readiness.h"
 #include "understudy/supervise.h"
 #include "understudy/sysexit.h"
-#include "understudy/text.h"
 #include "understudy/worker.h"
 
 extern char **environ;
 
-enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3, TAG_NOTIFY = 4, TAG_READY_FD = 5, TAG_TCP = 6 };
+/* The low byte of a ring request's user data; readiness has its own. */
+enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3 };
 #define TAG(kind, gen) ((uint64_t)(kind) | (uint64_t)(gen) << 8)
 #define QUEUE_LEN 16
 
@@ -60,25 +61,7 @@ struct loop {
 	bool fenced;       /* the fence deadline passed; told once */
 	bool shutdown_fed; /* the node has had a SHUTDOWN: a next one is answered at once */
 	int64_t spawned_at;
-	char wl_status[160]; /* the workload's own STATUS=, escaped */
-	/* Readiness: the workload's notify socket, its ready pipe, a probe. */
-	int notify_fd;
-	struct msghdr nmsg;
-	struct iovec niov;
-	char nbuf[4096];
-	_Alignas(struct cmsghdr) char ncmsg[CMSG_SPACE(sizeof(struct ucred))];
-	char notify_env[128], watchdog_env[64];
-	bool reloading, notify_stray_said;
-	bool ready_pushed, unhealthy_pushed; /* once per workload each */
-	int64_t wl_watchdog_at;              /* the workload asked for a watchdog: pet by then */
-	int ready_r;                         /* read end of the ready pipe, -1 when none */
-	char ready_buf[64];
-	unsigned ready_gen;
-	int tcp_fd;
-	unsigned tcp_gen;
-	struct __kernel_timespec tcp_timeout;
-	pid_t probe_pid;
-	int64_t probe_at, probe_kill_at;
+	struct readiness rd;
 	struct observe obs;
 	unsigned timer_gen;
 	struct node node;
@@ -165,9 +148,10 @@ static bool holds_role(enum node_state s) { return s == NODE_STARTING || s == NO
 /* The workload as the observers are to see it now. */
 static struct observe_workload wl_now(const struct loop *l)
 {
-	return (struct observe_workload){
-		.active = l->wl_active, .pid = l->wl.pid, .spawned_at = l->spawned_at, .status = l->wl_status
-	};
+	return (struct observe_workload){ .active = l->wl_active,
+					  .pid = l->wl.pid,
+					  .spawned_at = l->spawned_at,
+					  .status = readiness_status(&l->rd) };
 }
 
 static void announce(struct loop *l)
@@ -429,90 +413,53 @@ static void arm_pidfd(struct loop *l)
 	io_uring_sqe_set_data64(sqe, TAG(TAG_PIDFD, ++l->pidfd_gen));
 }
 
-static void arm_ready_fd(struct loop *l)
+/* What readiness needs to know of the moment. */
+static struct readiness_now rd_now(const struct loop *l)
 {
-	struct io_uring_sqe *sqe = sqe_get(l);
-	io_uring_prep_read(sqe, l->ready_r, l->ready_buf, sizeof(l->ready_buf), 0);
-	io_uring_sqe_set_data64(sqe, TAG(TAG_READY_FD, l->ready_gen));
+	enum node_state s = node_current(&l->node);
+	return (struct readiness_now){
+		.wl = &l->wl, .active = l->wl_active, .starting = s == NODE_STARTING, .live = s == NODE_LIVE
+	};
 }
 
-static void close_ready_fd(struct loop *l)
+/* Readiness's news become the node's events; a new STATUS= is shown. */
+static void heed(struct loop *l, unsigned news)
 {
-	if (l->ready_r >= 0)
-		close(l->ready_r);
-	l->ready_r = -1;
-	l->ready_gen++; /* a read still in flight answers nobody */
-}
-
-/* Readiness is over for this workload: it is ready, or gone. */
-static void readiness_done(struct loop *l)
-{
-	close_ready_fd(l);
-	l->probe_at = 0;
-}
-
-static void ready(struct loop *l, const char *how)
-{
-	/* Once per workload: repeated READY=1 must not fill the queue. */
-	if (node_current(&l->node) != NODE_STARTING || !l->wl_active || l->ready_pushed)
-		return;
-	l->ready_pushed = true;
-	log_debug("workload ready: %s", how);
-	readiness_done(l);
-	push(l, NODE_EV_READY);
-}
-
-static void unhealthy(struct loop *l)
-{
-	if (l->unhealthy_pushed)
-		return;
-	l->unhealthy_pushed = true;
-	push(l, NODE_EV_UNHEALTHY);
+	if (news & READINESS_READY)
+		push(l, NODE_EV_READY);
+	if (news & READINESS_UNHEALTHY)
+		push(l, NODE_EV_UNHEALTHY);
+	enum node_state s = node_current(&l->node);
+	if ((news & READINESS_STATUS) && (s == NODE_STARTING || s == NODE_LIVE))
+		announce(l);
 }
 
 static void spawn(struct loop *l)
 {
 	char *const *argv = l->cfg->argv;
 	struct supervise_as as = l->cfg->workload_as;
-	int p[2] = { -1, -1 };
-	if (l->cfg->ready == LOOP_READY_FD) {
-		if (pipe2(p, O_CLOEXEC) < 0) {
-			log_error("workload %s: the ready pipe: %s", argv[0], strerror(errno));
-			push(l, NODE_EV_SPAWN_FAILED)->ev.err = errno;
-			return;
-		}
-		as.pass_fd = p[1];
-		as.pass_fd_as = l->cfg->ready_fd;
-	}
-	int r = supervise_spawn(&l->wl, l->exe, argv, l->envp, l->lf.fd, &as);
-	if (p[1] >= 0)
-		close(p[1]); /* the workload's alone: its exit is our EOF */
+	as.pass_fd = -1;
+	int r = readiness_spawning(&l->rd, &as);
 	if (r < 0) {
-		if (p[0] >= 0)
-			close(p[0]);
+		log_error("workload %s: the ready pipe: %s", argv[0], strerror(-r));
+		push(l, NODE_EV_SPAWN_FAILED)->ev.err = -r;
+		return;
+	}
+	r = supervise_spawn(&l->wl, l->exe, argv, l->envp, l->lf.fd, &as);
+	if (as.pass_fd >= 0)
+		close(as.pass_fd); /* the workload's alone: its exit is our EOF */
+	if (r < 0) {
+		readiness_unspawned(&l->rd);
 		log_error("workload %s: %s", argv[0], strerror(-r));
 		push(l, NODE_EV_SPAWN_FAILED)->ev.err = -r;
 		return;
 	}
 	l->wl_active = true;
 	l->spawned_at = clock_ms();
-	l->wl_status[0] = '\0';
-	l->wl_watchdog_at = 0;
-	l->reloading = l->notify_stray_said = l->ready_pushed = l->unhealthy_pushed = false;
 	arm_pidfd(l);
 	log_info("workload %s started, pid %d", argv[0], (int)l->wl.pid);
 	push(l, NODE_EV_STARTED);
-	switch (l->cfg->ready) {
-	case LOOP_READY_EXEC: push(l, NODE_EV_READY); break;
-	case LOOP_READY_FD:
-		close_ready_fd(l);
-		l->ready_r = p[0];
-		arm_ready_fd(l);
-		break;
-	case LOOP_READY_TCP:
-	case LOOP_READY_COMMAND: l->probe_at = l->spawned_at + l->cfg->ready_interval_ms; break;
-	case LOOP_READY_NOTIFY: break;
-	}
+	heed(l, readiness_started(&l->rd, l->spawned_at));
 	announce(l);
 }
 
@@ -554,14 +501,12 @@ static void reaped_other(pid_t pid, int wstatus, void *arg)
 		push_cut(l, NODE_EV_STORAGE_HUNG)->ev.err = EIO;
 		return;
 	}
-	if (pid != l->probe_pid || !pid) {
+	unsigned news = 0;
+	struct readiness_now now = rd_now(l);
+	if (readiness_reaped(&l->rd, pid, wstatus, &now, &news))
+		heed(l, news);
+	else
 		observe_reaped(&l->obs, pid, wstatus);
-		return;
-	}
-	l->probe_pid = 0;
-	l->probe_kill_at = 0;
-	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
-		ready(l, "the ready command exited 0");
 }
 
 /* A child changed state. The workload counts as gone only when its main
@@ -590,8 +535,7 @@ static void on_child(struct loop *l)
 	describe_exit(l->wl.wstatus, how, sizeof(how));
 	log_info("workload %s", how);
 	l->wl_active = false;
-	l->wl_watchdog_at = 0;
-	readiness_done(l);
+	readiness_gone(&l->rd);
 	struct observe_workload w = wl_now(l);
 	observe_health(&l->obs, &l->node, &w);
 	l->kill_at = 0;
@@ -748,136 +692,6 @@ static void settle(struct loop *l)
 	}
 }
 
-/* --- readiness -------------------------------------------------------------- */
-
-static void arm_notify(struct loop *l)
-{
-	l->niov = (struct iovec){ l->nbuf, sizeof(l->nbuf) - 1 };
-	l->nmsg = (struct msghdr){
-		.msg_iov = &l->niov, .msg_iovlen = 1, .msg_control = l->ncmsg, .msg_controllen = sizeof(l->ncmsg)
-	};
-	struct io_uring_sqe *sqe = sqe_get(l);
-	io_uring_prep_recvmsg(sqe, l->notify_fd, &l->nmsg, 0);
-	io_uring_sqe_set_data64(sqe, TAG(TAG_NOTIFY, 0));
-}
-
-/* One datagram from the workload's side of the notify protocol. Only the
- * workload's own processes are heard: a stray sender must not make it
- * ready. What systemd should know is passed up. */
-static void on_notify(struct loop *l, int len)
-{
-	struct cmsghdr *c = CMSG_FIRSTHDR(&l->nmsg);
-	struct ucred cred = { 0 };
-	bool have_cred = false;
-	for (; c; c = CMSG_NXTHDR(&l->nmsg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
-			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-			have_cred = true;
-		}
-	/* A sender that has exited already (a short-lived helper, as with
-	 * systemd-notify) cannot be placed in the tree any more, and the
-	 * kernel may report its pid as 0: it is taken at its word when it ran
-	 * as the workload's user or as root, the users that can start
-	 * processes in the tree anyway. */
-	bool in_tree = have_cred && cred.pid > 0 && supervise_in_tree(&l->wl, cred.pid);
-	/* Asked after the walk: a sender reaped during it is gone now. */
-	bool gone = !in_tree && (cred.pid <= 0 || (kill(cred.pid, 0) < 0 && errno == ESRCH));
-	bool ours = in_tree || (have_cred && gone && (cred.uid == 0 || cred.uid == l->cfg->workload_as.uid));
-	if (!l->wl_active || !ours) {
-		/* Once per workload: a stray sender should be seen, not flood. */
-		if (!l->notify_stray_said)
-			log_warn("notify message from pid %d (uid %d%s), not the workload's: ignored", (int)cred.pid,
-				 (int)cred.uid, have_cred ? "" : ", no credentials");
-		l->notify_stray_said = true;
-		return;
-	}
-	l->nbuf[len] = '\0';
-	bool changed = false;
-	for (char *save, *line = strtok_r(l->nbuf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!strcmp(line, "READY=1")) {
-			if (l->reloading && node_current(&l->node) == NODE_LIVE)
-				notify_send("READY=1");
-			l->reloading = false;
-			ready(l, "READY=1");
-		} else if (!strncmp(line, "STATUS=", 7)) {
-			/* Shown by systemctl status: its bytes are the workload's. */
-			text_escape(line + 7, l->wl_status, sizeof(l->wl_status), 0);
-			changed = true;
-		} else if (!strcmp(line, "RELOADING=1")) {
-			log_info("workload (pid %d) reloading", (int)cred.pid);
-			l->reloading = true;
-			if (node_current(&l->node) == NODE_LIVE)
-				notify_send("RELOADING=1");
-		} else if (!strcmp(line, "STOPPING=1")) {
-			log_info("workload (pid %d) says it is stopping", (int)cred.pid);
-		} else if (!strcmp(line, "WATCHDOG=1") && l->cfg->watchdog_ms) {
-			l->wl_watchdog_at = clock_ms() + l->cfg->watchdog_ms;
-		} else if (!strcmp(line, "WATCHDOG=trigger")) {
-			log_warn("workload (pid %d) triggered its watchdog", (int)cred.pid);
-			unhealthy(l);
-		}
-	}
-	if (changed && (node_current(&l->node) == NODE_STARTING || node_current(&l->node) == NODE_LIVE))
-		announce(l);
-}
-
-static void on_ready_fd(struct loop *l, int res)
-{
-	if (res > 0 && memchr(l->ready_buf, '\n', (size_t)res)) {
-		ready(l, "a newline on the ready descriptor");
-		return;
-	}
-	if (res > 0) {
-		arm_ready_fd(l); /* not a line yet */
-		return;
-	}
-	/* Closed without a newline: it will not say so this way. */
-	close_ready_fd(l);
-}
-
-static void tcp_probe(struct loop *l)
-{
-	if (l->tcp_fd >= 0)
-		return; /* the last try is still under way */
-	l->tcp_fd = socket(l->cfg->ready_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l->tcp_fd < 0) {
-		log_warn("ready probe: socket: %s", strerror(errno));
-		return;
-	}
-	/* A try lasts at most half an interval: a filtered port never
-	 * answers, and the next try needs the socket. */
-	int64_t t = l->cfg->ready_interval_ms / 2 ? l->cfg->ready_interval_ms / 2 : 1;
-	l->tcp_timeout = (struct __kernel_timespec){ t / 1000, (t % 1000) * 1000000 };
-	struct io_uring_sqe *sqe = sqe_get(l);
-	io_uring_prep_connect(sqe, l->tcp_fd, (const struct sockaddr *)&l->cfg->ready_addr, l->cfg->ready_addrlen);
-	io_uring_sqe_set_data64(sqe, TAG(TAG_TCP, ++l->tcp_gen));
-	sqe->flags |= IOSQE_IO_LINK;
-	sqe = sqe_get(l);
-	io_uring_prep_link_timeout(sqe, &l->tcp_timeout, 0);
-	io_uring_sqe_set_data64(sqe, 0);
-}
-
-static void on_tcp(struct loop *l, int res)
-{
-	close(l->tcp_fd);
-	l->tcp_fd = -1;
-	if (res == 0)
-		ready(l, "the ready address accepted a connection");
-}
-
-static void command_probe(struct loop *l, int64_t now)
-{
-	if (l->probe_pid)
-		return; /* still running: killed at its deadline */
-	pid_t pid = hook_spawn(l->cfg->ready_argv, l->hook_envp);
-	if (pid < 0) {
-		log_warn("ready command %s: %s", l->cfg->ready_argv[0], strerror(-pid));
-		return;
-	}
-	l->probe_pid = pid;
-	l->probe_kill_at = now + l->cfg->ready_interval_ms;
-}
-
 /* --- timers -------------------------------------------------------------------- */
 
 /* Holding the live lock: heartbeats, checks and the fence deadline run. */
@@ -886,12 +700,15 @@ static bool ticking(const struct loop *l) { return holds_role(node_current(&l->n
 static int64_t next_deadline(const struct loop *l)
 {
 	bool live = ticking(l) && !l->storage_hung && !l->fenced;
-	int64_t d[] = { l->timer_at,           l->kill_at,
-			l->interrupt_at,       l->job_deadline,
-			live ? l->tick_at : 0, live && !l->fenced ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
-			l->watchdog_at,        observe_deadline(&l->obs),
-			l->probe_at,           l->probe_kill_at,
-			l->wl_watchdog_at };
+	int64_t d[] = { l->timer_at,
+			l->kill_at,
+			l->interrupt_at,
+			l->job_deadline,
+			live ? l->tick_at : 0,
+			live ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
+			l->watchdog_at,
+			observe_deadline(&l->obs),
+			readiness_deadline(&l->rd) };
 	int64_t m = 0;
 	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
 		if (d[i] && (!m || d[i] < m))
@@ -944,22 +761,7 @@ static void fire_timers(struct loop *l)
 		push_cut(l, NODE_EV_FENCE)->ev.err = ETIMEDOUT;
 	}
 	observe_expire(&l->obs, now);
-	if (l->probe_at && now >= l->probe_at) {
-		l->probe_at = now + l->cfg->ready_interval_ms;
-		if (l->cfg->ready == LOOP_READY_TCP)
-			tcp_probe(l);
-		else
-			command_probe(l, now);
-	}
-	if (l->probe_kill_at && now >= l->probe_kill_at) {
-		l->probe_kill_at = 0;
-		kill(-l->probe_pid, SIGKILL); /* not reaped yet: still its group */
-	}
-	if (l->wl_watchdog_at && now >= l->wl_watchdog_at) {
-		l->wl_watchdog_at = 0;
-		log_warn("the workload did not pet its watchdog within %lld ms", (long long)l->cfg->watchdog_ms);
-		unhealthy(l);
-	}
+	heed(l, readiness_expire(&l->rd, now));
 	if (l->watchdog_ms && now >= l->watchdog_at) {
 		/* Live: pet only for a new completed round, so a node whose
 		 * storage hangs is also stopped by systemd's watchdog. */
@@ -1053,19 +855,13 @@ static void on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		if ((unsigned)(tag >> 8) == l->pidfd_gen)
 			on_child(l);
 		return;
-	case TAG_NOTIFY:
-		if (cqe->res >= 0)
-			on_notify(l, cqe->res);
-		arm_notify(l);
+	case READINESS_TAG_NOTIFY:
+	case READINESS_TAG_READY_FD:
+	case READINESS_TAG_TCP: {
+		struct readiness_now now = rd_now(l);
+		heed(l, readiness_complete(&l->rd, tag, cqe->res, &now));
 		return;
-	case TAG_READY_FD:
-		if ((unsigned)(tag >> 8) == l->ready_gen)
-			on_ready_fd(l, cqe->res);
-		return;
-	case TAG_TCP:
-		if ((unsigned)(tag >> 8) == l->tcp_gen)
-			on_tcp(l, cqe->res);
-		return;
+	}
 	default: return; /* liburing's own timeouts */
 	}
 }
@@ -1141,41 +937,6 @@ static int open_error(struct lockfile *lf)
 	if (lf->err != LF_E_SYS)
 		return EX_DATAERR;
 	return sysexit_errno(lf->errno_value, SYSEXIT_CREATE, EX_IOERR);
-}
-
-/* The workload's own notify socket: an abstract one, so there is no file
- * to leave behind, and none a workload run as another user would need
- * leave to reach. An abstract name has no owner and no mode, though: any
- * local user may bind it first, and a name made of our pid alone (as it
- * once was) can be bound before we start, failing every `run --ready
- * notify` with 71. So the name carries 128 bits from getrandom(2), which
- * nobody can guess in advance; a name taken all the same is drawn again.
- * Once bound, the name shows in /proc/net/unix and anyone may send to it:
- * on_notify hears only the workload's own processes. */
-static int notify_socket(struct loop *l)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int one = 1, n = 0;
-	l->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (l->notify_fd < 0 || setsockopt(l->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
-		return -errno;
-	for (int tries = 0;; tries++) {
-		uint8_t r[16];
-		char hex[2 * sizeof(r) + 1];
-		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-			return errno ? -errno : -EIO;
-		for (size_t i = 0; i < sizeof(r); i++)
-			snprintf(hex + 2 * i, 3, "%02x", r[i]);
-		n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "understudy/%d/notify-%s", (int)getpid(), hex);
-		if (bind(l->notify_fd, (struct sockaddr *)&sa,
-			 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 0)
-			break;
-		if (errno != EADDRINUSE || tries == 3)
-			return -errno;
-	}
-	snprintf(l->notify_env, sizeof(l->notify_env), "NOTIFY_SOCKET=@%s", sa.sun_path + 1);
-	snprintf(l->watchdog_env, sizeof(l->watchdog_env), "WATCHDOG_USEC=%lld", (long long)l->cfg->watchdog_ms * 1000);
-	return 0;
 }
 
 /* A FUSE mount without direct I/O serves the lock file from this host's
@@ -1270,14 +1031,11 @@ static int setup(struct loop *l)
 		nanosleep(&second, NULL);
 	}
 	char *extra[3] = { NULL };
-	if (cfg->ready == LOOP_READY_NOTIFY) {
-		if ((r = notify_socket(l)) < 0) {
-			log_error("the workload's notify socket: %s", strerror(-r));
-			return EX_OSERR;
-		}
-		extra[0] = l->notify_env;
-		extra[1] = cfg->watchdog_ms ? l->watchdog_env : NULL;
+	if ((r = readiness_open(&l->rd, cfg, &l->ring)) < 0) {
+		log_error("the workload's notify socket: %s", strerror(-r));
+		return EX_OSERR;
 	}
+	readiness_env(&l->rd, extra);
 	if (!(l->envp = build_env(cfg, extra)) || !(l->hook_envp = hook_environment(l->envp)) ||
 	    getrandom(l->id, sizeof(l->id), 0) != (ssize_t)sizeof(l->id)) {
 		log_error("setting up: %s", strerror(errno));
@@ -1347,8 +1105,7 @@ static int setup(struct loop *l)
 	}
 	arm_signal(l);
 	arm_worker(l);
-	if (l->notify_fd >= 0)
-		arm_notify(l);
+	readiness_listen(&l->rd, l->hook_envp);
 	return 0;
 }
 
@@ -1368,7 +1125,6 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	l->sfd = -1;
 	l->lf.fd = -1;
 	l->wl.pidfd = -1;
-	l->notify_fd = l->ready_r = l->tcp_fd = -1;
 	int code = setup(l);
 	if (code)
 		goto out;
