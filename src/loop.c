@@ -1160,10 +1160,11 @@ out:
 	if (*lost_storage && l->lf.poll && l->worker.started && !worker_wait_idle(&l->worker, cfg->io_timeout_ms))
 		log_warn("%s: a storage call has not returned in %lld ms more: leaving it", cfg->lock_path,
 			 (long long)cfg->io_timeout_ms);
-	if (l->job_pending || l->storage_hung) {
+	if (l->job_pending || l->storage_hung || l->fenced) {
 		/* Closing the file could wait for the storage as long as the
-		 * call in progress: leave it, and the rest, to the process exit
-		 * (kept reachable: it is not a leak). */
+		 * call in progress, or (fenced: no round completed) as long as
+		 * the storage does not answer: leave it, and the rest, to the
+		 * process exit (kept reachable: it is not a leak). */
 		left_to_exit = l;
 		worker_stop(&l->worker, !l->lf.poll);
 		return code;
