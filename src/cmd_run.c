@@ -93,7 +93,8 @@ static const char run_usage_more[] =
 	"Exit status 64: a bad command line; 78: a bad configuration file, or a hook, probe\n"
 	"or configuration file that a user other than root or this one could change; 77:\n"
 	"a lock file that others could write, replace or read (a read lock stops a group);\n"
-	"71: the --http address cannot be listened on (in use, or not this host's).\n";
+	"71: the --http address cannot be listened on (in use, or not this host's); 69:\n"
+	"the HTTP library (libmicrohttpd) cannot be loaded for --http.\n";
 
 /* Options that are not settings: they say what to do with the settings. */
 enum { OPT_CONFIG = CK_NKEYS, OPT_CHECK, OPT_HELP, OPT_N };
@@ -215,9 +216,10 @@ static int run(struct config *c, char **argv)
 	if (c->http) {
 		char why[600];
 		struct http_config hc = { .address = c->http, .lock_path = c->run.lock_path, .health = c->run.health };
-		if (http_start(&hc, &http, why, sizeof(why)) < 0) {
+		int e = http_start(&hc, &http, why, sizeof(why));
+		if (e < 0) {
 			log_error("%s", why);
-			return EX_OSERR;
+			return e == -ELIBACC ? EX_UNAVAILABLE : EX_OSERR;
 		}
 		log_info("health endpoint on http://%s/health", c->http);
 	}

@@ -2750,6 +2750,41 @@ Test(run, http_health_follows_the_live_node)
 	no_overlap();
 }
 
+/* Whether a process maps a library whose file name starts with lib. */
+static bool maps_library(pid_t pid, const char *lib)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "r");
+	cr_assert(f, "%s: %s", path, strerror(errno));
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		const char *base = strrchr(line, '/');
+		found = base && !strncmp(base + 1, lib, strlen(lib));
+	}
+	fclose(f);
+	return found;
+}
+
+/* The HTTP library and GnuTLS under it cost only the managers that
+ * serve --http: the others never map them (mhd.h). */
+Test(run, http_library_loaded_only_with_http)
+{
+	int a = start_node("primary", "node-a", NULL);
+	wait_live("node-a", BOUND_MS);
+	int pb = free_port();
+	char *ab = http_addr(pb);
+	int b = start_node("backup", "node-b", "--http", ab, NULL);
+	free(ab);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	wait_health(pb, 503, BOUND_MS);
+	static const char *const libs[] = { "libmicrohttpd.so", "libgnutls.so" };
+	for (size_t i = 0; i < 2; i++) {
+		ensure(!maps_library(T.procs[a].pid, libs[i]), "node-a without --http maps %s", libs[i]);
+		ensure(maps_library(T.procs[b].pid, libs[i]), "node-b with --http does not map %s", libs[i]);
+	}
+}
+
 /* Drop "heartbeat" and "heartbeat_advancing": they move between reads. */
 static char *without_heartbeat(const char *json)
 {
