@@ -135,9 +135,7 @@ static int parse_bool(const char *v, bool *out)
 
 static int duration(const char *v, int64_t *ms, char *why, size_t n)
 {
-	if (options_duration(v, ms) == 0)
-		return 0;
-	return fail(why, n, "'%s' is not a duration (like 500ms, 10s, 2m)", v);
+	return options_duration_why(v, ms, why, n) == 0 ? 0 : -EINVAL;
 }
 
 /* An executable the node will run as root at a transition: a path
@@ -310,8 +308,10 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 			r->takeover_delay_ms = -1;
 		else if (strcmp(v, "0") == 0)
 			r->takeover_delay_ms = 0;
-		else if (options_duration(v, &r->takeover_delay_ms) < 0)
-			return fail(why, n, "'%s' is neither auto nor a duration (like 500ms, 10s, 2m)", v);
+		else if ((num = options_duration(v, &r->takeover_delay_ms)) == -ERANGE)
+			return fail(why, n, "'%s' is out of range: auto, 0, or a duration from 1ms to 24h", v);
+		else if (num < 0)
+			return fail(why, n, "'%s' is neither auto nor a duration (like 500ms, 10s, 2m, 1m30s)", v);
 		return 0;
 	case CK_AFTER_FENCE:
 		if (strcmp(v, "rejoin") == 0)

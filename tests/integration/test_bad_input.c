@@ -546,6 +546,57 @@ Test(bad_input, conflicting_options_are_64)
 	}
 }
 
+/* Durations (issue 19): "1m30s" is one, and one out of range says what
+ * the range is, from every command, rather than "is not a duration". */
+Test(bad_input, durations_name_their_range)
+{
+	static const struct {
+		const char *a[8], *says;
+	} bad[] = {
+		{ { "run", "--stop-timeout", "0" },
+		  "--stop-timeout: '0' is out of range: a duration is from 1ms to 24h" },
+		{ { "run", "--fence-timeout", "25h" },
+		  "--fence-timeout: '25h' is out of range: a duration is from 1ms to 24h" },
+		{ { "run", "--stop-timeout", "30s1m" },
+		  "--stop-timeout: '30s1m' is not a duration (like 500ms, 10s, 2m, 1m30s)" },
+		{ { "run", "--stop-timeout", "1m30" }, "'1m30' is not a duration" },
+		{ { "status", "--timeout", "0" }, "--timeout: '0' is out of range: a duration is from 1ms to 24h" },
+		{ { "is-live", "--timeout", "0s" }, "--timeout: '0s' is out of range" },
+		{ { "failback", "--timeout", "0.5ms" }, "--timeout: '0.5ms' is out of range" },
+		{ { "check-storage", "--timeout", "0" }, "--timeout: '0' is out of range" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *args[16];
+		int n = 0;
+		for (int k = 0; k < 8 && bad[i].a[k]; k++)
+			args[n++] = bad[i].a[k];
+		if (!strcmp(args[0], "check-storage")) {
+			args[n++] = T.dir;
+		} else {
+			args[n++] = "--lock";
+			args[n++] = T.lock;
+		}
+		if (!strcmp(args[0], "run")) {
+			args[n++] = "--role";
+			args[n++] = "primary";
+			args[n++] = "--";
+			args[n++] = "/usr/bin/touch";
+			args[n++] = T.marker;
+		}
+		args[n] = NULL;
+		struct outcome o = understudy(args);
+		expect_says(&o, 64, NULL, bad[i].says, bad[i].says);
+		expect_no_workload(bad[i].says);
+		cr_expect(access(T.lock, F_OK) < 0, "%s: the lock file was created", bad[i].says);
+	}
+	struct outcome o =
+		understudy((const char *[]){ "run", "--lock", T.lock, "--role", "primary", "--stop-timeout", "1m30s",
+					     "--restart-window", "1h30m", "--check", "--", "/usr/bin/true", NULL });
+	cr_expect_eq(o.code, 0, "1m30s refused: %s", o.err);
+	cr_expect(strstr(o.out, "workload.stop-timeout = 90s\n"), "1m30s is not 90 s: %s", o.out);
+	cr_expect(strstr(o.out, "workload.restart-window = 5400s\n"), "1h30m is not 5400 s: %s", o.out);
+}
+
 /* --- a careless operator: a relative lock path ------------------------------ */
 
 /* Under systemd the working directory is /: a relative path names a file

@@ -615,13 +615,25 @@ Test(config, key_given_twice_even_when_the_command_line_gave_it)
 Test(config, bad_duration)
 {
 	refused("[fencing]\ncheck-interval = 1s\nheartbeat-interval = 10x\n", -EINVAL);
-	expect_why("%s:3: [fencing] heartbeat-interval: '10x' is not a duration (like 500ms, 10s, 2m)", g_conf);
+	expect_why("%s:3: [fencing] heartbeat-interval: '10x' is not a duration (like 500ms, 10s, 2m, 1m30s)", g_conf);
+}
+
+Test(config, duration_out_of_range_names_the_range)
+{
+	refused("[workload]\nstop-timeout = 0\n", -EINVAL);
+	expect_why("%s:2: [workload] stop-timeout: '0' is out of range: a duration is from 1ms to 24h", g_conf);
+}
+
+Test(config, compound_durations)
+{
+	load_ok("[workload]\nstop-timeout = 1m30s\n");
+	cr_expect_eq(g_c.run.stop_timeout_ms, 90000);
 }
 
 Test(config, bad_takeover_delay)
 {
 	refused("[fencing]\ntakeover-delay = soon\n", -EINVAL);
-	expect_why("%s:2: [fencing] takeover-delay: 'soon' is neither auto nor a duration (like 500ms, 10s, 2m)",
+	expect_why("%s:2: [fencing] takeover-delay: 'soon' is neither auto nor a duration (like 500ms, 10s, 2m, 1m30s)",
 		   g_conf);
 }
 
