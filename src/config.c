@@ -363,6 +363,24 @@ struct parse {
 	int err_line; /* the line of err, to report the first of two errors */
 };
 
+/* Comments are whole lines: ';' or '#' first on the line (after blanks).
+ * inih as built here (Debian's, with its defaults) also ends a value at a
+ * ';' after a blank, which cut "sh -c 'a ; b'" in two; the reader hands
+ * it each such ';' as this byte instead, and the handler puts the ';'
+ * back. A line holding the byte itself is refused, so none is ever the
+ * file's own. */
+#define HIDDEN_SEMICOLON '\x01'
+
+/* A value as the file has it: the ';' the reader hid put back. */
+static char *unhide(const char *s)
+{
+	char *v = strdup(s);
+	for (char *q = v; q && *q; q++)
+		if (*q == HIDDEN_SEMICOLON)
+			*q = ';';
+	return v;
+}
+
 /* inih's reader, counting lines so that every message can name one; a
  * line too long for inih's buffer would be cut silently, so it is an
  * error here. */
@@ -378,17 +396,54 @@ static char *reader(char *str, int num, void *stream)
 		p->err = fail(p->why, p->n, "%s:%d: line longer than %d bytes", p->path, p->lineno, num - 2);
 		return NULL;
 	}
+	/* The file's own would pass for a hidden ';'. */
+	const char *own_byte = memchr(str, HIDDEN_SEMICOLON, len);
+	if (own_byte) {
+		p->err_line = p->lineno;
+		p->err = fail(p->why, p->n, "%s:%d: \\x01 (byte %zu): a control character", p->path, p->lineno,
+			      (size_t)(own_byte - str) + 1);
+		return NULL;
+	}
+	const char *first = str + strspn(str, " \t");
+	if (*first != ';' && *first != '#')
+		for (size_t i = 1; i < len; i++)
+			if (str[i] == ';' && (str[i - 1] == ' ' || str[i - 1] == '\t'))
+				str[i] = HIDDEN_SEMICOLON;
 	p->continued = str[0] == ' ' || str[0] == '\t';
 	if (str[strspn(str, " \t")] == '[')
 		p->section_line = p->lineno;
 	return str;
 }
 
-static int handler(void *user, const char *section, const char *name, const char *value)
+/* What a ';' or '#' after a blank would be to a reader who expects
+ * comments at the end of a line: a comment here is a whole line, so such
+ * a value is refused rather than taken with the comment in it. The
+ * command and a ready probe are split into words, where quotes say what
+ * is meant (config_split). */
+static int inline_comment(enum config_key k, const char *v, char *why, size_t n)
+{
+	if (k == CK_COMMAND || (k == CK_READY && strncmp(v, "command:", 8) == 0))
+		return 0;
+	for (const char *q = v; *q; q++)
+		if ((*q == '#' || *q == ';') && (q == v || q[-1] == ' ' || q[-1] == '\t'))
+			return fail(why, n,
+				    "'%s': a '%c' %s is no comment here: comments go on lines of their own (a line "
+				    "that starts with # or ;); refusing the value rather than taking the rest into it",
+				    v, *q, q == v ? "first in a value" : "after a blank");
+	return 0;
+}
+
+static int handler(void *user, const char *section, const char *hidden_name, const char *hidden_value)
 {
 	struct parse *p = user;
 	if (p->err)
 		return 0;
+	const char *name = own(p->c, unhide(hidden_name)), *value = own(p->c, unhide(hidden_value));
+	if (!name || !value) {
+		p->err_line = p->lineno;
+		p->err = fail(p->why, p->n, "%s: out of memory", p->path);
+		return 0;
+	}
 	char msg[1024];
 	enum config_key k = CK_NKEYS;
 	bool known_section = false;
@@ -429,7 +484,9 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (p->from_cli[k] && k != CK_ENVIRONMENT)
 		return 1; /* the command line's value stands */
 	int r;
-	if (k == CK_COMMAND && continuing) {
+	if (inline_comment(k, value, msg, sizeof(msg)) < 0) {
+		r = -EINVAL;
+	} else if (k == CK_COMMAND && continuing) {
 		/* The words go on: split the whole again, joined by a blank. */
 		char *all = NULL;
 		if (asprintf(&all, "%s %s", c->command_text, value) < 0 || !own(c, all))
@@ -660,7 +717,7 @@ static void print_words(FILE *f, char *const *w)
 	if (!w || !*w)
 		fputc('\n', f);
 	for (; w && *w; w++) {
-		bool plain = **w && !strpbrk(*w, " \t\n'\"\\");
+		bool plain = **w && **w != '#' && !strpbrk(*w, " \t\n'\"\\;");
 		if (plain) {
 			fputs(*w, f);
 		} else {
@@ -783,7 +840,19 @@ char **config_split(const char *s, char *why, size_t n)
 			break;
 		v[nw++] = out;
 		char quote = 0;
-		for (; *p && (quote || (*p != ' ' && *p != '\t' && *p != '\n')); p++) {
+		/* What a shell would take for a comment or the end of a
+		 * command is refused, not passed on as words: no shell runs
+		 * this, and "app --flag  # why" would get three more. */
+		const char *bad = *p == '#' ? "a '#' outside quotes starts no comment here: comments go on lines of "
+					      "their own (quote it to pass it on)"
+					    : NULL;
+		for (; !bad && *p && (quote || (*p != ' ' && *p != '\t' && *p != '\n')); p++) {
+			if (*p == ';' && !quote) {
+				bad = "';' outside quotes: no shell runs the command, so it ends none (quote it, or "
+				      "run "
+				      "sh -c '...')";
+				break;
+			}
 			if (*p == '\\' && quote != '\'') {
 				if (!p[1])
 					break;
@@ -801,6 +870,11 @@ char **config_split(const char *s, char *why, size_t n)
 			} else {
 				*out++ = *p;
 			}
+		}
+		if (bad) {
+			free(v);
+			fail(why, n, "%s", bad);
+			return NULL;
 		}
 		if (quote || (*p == '\\' && !p[1])) {
 			free(v);

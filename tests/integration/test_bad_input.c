@@ -491,6 +491,38 @@ Test(bad_input, a_file_without_a_command_is_78)
 	free(text), free(conf);
 }
 
+/* Comments are whole lines (issue 19): a ';' inside a quoted command is
+ * the command's, and what looks like a trailing comment is refused rather
+ * than kept in a path or cut off. */
+Test(bad_input, comments_are_whole_lines_and_trailing_ones_are_refused)
+{
+	char *text = NULL, *want = NULL;
+	cr_assert(asprintf(&text,
+			   "# the group\n[group]\nlock = %s\n[node]\nrole = primary\nname = node-a\n"
+			   "; the workload\n[workload]\ncommand = /bin/sh -c \"echo a ; /usr/bin/touch %s\"\n"
+			   "restart = never\n",
+			   T.lock, T.marker) > 0);
+	char *conf = conf_file("app.conf", 0640, text);
+	struct outcome o = understudy((const char *[]){ "run", "--config", conf, "--check", NULL });
+	cr_expect_eq(o.code, 0, "exit %d: %s", o.code, o.err);
+	cr_assert(asprintf(&want, "workload.command = /bin/sh -c 'echo a ; /usr/bin/touch %s'\n", T.marker) > 0);
+	cr_expect(strstr(o.out, want), "--check printed: %s", o.out);
+	free(text), free(conf), free(want);
+	cr_assert(asprintf(&text,
+			   "[group]\nlock = %s  # the group's file\n[node]\nrole = primary\nname = node-a\n"
+			   "[workload]\ncommand = /usr/bin/touch %s\n",
+			   T.lock, T.marker) > 0);
+	conf = conf_file("app.conf", 0640, text);
+	cr_assert(asprintf(&want,
+			   "%s:2: [group] lock: '%s  # the group's file': a '#' after a blank is no comment here", conf,
+			   T.lock) > 0);
+	o = understudy((const char *[]){ "run", "--config", conf, NULL });
+	expect_says(&o, 78, NULL, want, "a trailing comment");
+	expect_no_workload("a trailing comment");
+	cr_expect(access(T.lock, F_OK) < 0, "the lock file was created");
+	free(text), free(conf), free(want);
+}
+
 /* Root runs hooks: one that anyone may rewrite runs anyone's code. */
 Test(bad_input, a_world_writable_hook_is_78)
 {

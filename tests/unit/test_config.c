@@ -1313,3 +1313,78 @@ Test(config, print_takeover_delay_zero_reads_back)
 	free(v);
 	free(out);
 }
+
+/* ---- comments (issue 19) ------------------------------------------------- */
+
+/* Comments are whole lines. inih as built here took " ;" for the start of
+ * a comment, so "sh -c 'a ; b'" lost its end and failed as an unterminated
+ * quote; now the value is read as written. */
+Test(config, a_semicolon_after_a_blank_is_part_of_the_command)
+{
+	load_ok("; a comment\n# another\n[workload]\n  # an indented one\n"
+		"command = /bin/sh -c \"echo a ; echo b\"\n");
+	static const char *const want[] = { "/bin/sh", "-c", "echo a ; echo b", NULL };
+	expect_words(g_c.command, want, "command");
+	config_init(&g_c);
+	load_ok("[workload]\ncommand = /usr/bin/find /tmp -exec rm {} \\;\n");
+	static const char *const find[] = { "/usr/bin/find", "/tmp", "-exec", "rm", "{}", ";", NULL };
+	expect_words(g_c.command, find, "command");
+}
+
+/* What a reader expecting end-of-line comments would take for one is
+ * refused, never taken into the value or cut off silently. */
+Test(config, what_looks_like_a_trailing_comment_is_refused)
+{
+	refused("[group]\nlock = /srv/app.lock  # the group's file\n", -EINVAL);
+	expect_why("%s:2: [group] lock: '/srv/app.lock  # the group's file': a '#' after a blank is no comment here: "
+		   "comments go on lines of their own (a line that starts with # or ;); refusing the value rather "
+		   "than taking the rest into it",
+		   g_conf);
+	config_init(&g_c);
+	refused("[group]\nlock = /srv/app.lock ; the group's file\n", -EINVAL);
+	expect_why("%s:2: [group] lock: '/srv/app.lock ; the group's file': a ';' after a blank is no comment "
+		   "here: comments go on lines of their own (a line that starts with # or ;); refusing the value "
+		   "rather than taking the rest into it",
+		   g_conf);
+	config_init(&g_c);
+	refused("[workload]\nenvironment = # none\n", -EINVAL);
+	expect_why("%s:2: [workload] environment: '# none': a '#' first in a value is no comment here: comments "
+		   "go on lines of their own (a line that starts with # or ;); refusing the value rather than "
+		   "taking the rest into it",
+		   g_conf);
+	config_init(&g_c);
+	refused("[workload]\ncommand = /usr/bin/app --flag  # start it\n", -EINVAL);
+	expect_why("%s:2: [workload] command: a '#' outside quotes starts no comment here: comments go on lines of "
+		   "their own (quote it to pass it on)",
+		   g_conf);
+	config_init(&g_c);
+	refused("[workload]\ncommand = /usr/bin/app; /usr/bin/other\n", -EINVAL);
+	expect_why("%s:2: [workload] command: ';' outside quotes: no shell runs the command, so it ends none (quote "
+		   "it, or run sh -c '...')",
+		   g_conf);
+	config_init(&g_c);
+	refused("[workload]\nready = command:/usr/bin/check ; echo\n", -EINVAL);
+	expect_why("%s:2: [workload] ready: ';' outside quotes: no shell runs the command, so it ends none (quote "
+		   "it, or run sh -c '...')",
+		   g_conf);
+	/* A '#' or ';' inside a word, or quoted, is the value's. */
+	config_init(&g_c);
+	load_ok("[group]\nlock = /srv/a#b;c.lock\n[workload]\ncommand = /bin/echo '#1' a#b \"x;y\"\n"
+		"environment = A=b#c;d\n");
+	cr_expect_str_eq(g_c.run.lock_path, "/srv/a#b;c.lock");
+	static const char *const echo[] = { "/bin/echo", "#1", "a#b", "x;y", NULL };
+	expect_words(g_c.command, echo, "command");
+	g_c.run.argv = g_c.command;
+	char *out = print_config(&g_c);
+	cr_expect(strstr(out, "workload.command = /bin/echo '#1' a#b 'x;y'\n"), "--check shows: %s", out);
+	free(out);
+}
+
+Test(config, the_byte_that_hides_a_semicolon_is_refused)
+{
+	refused("[node]\nname = a\x01;b\n", -EINVAL);
+	expect_why("%s:2: \\x01 (byte 9): a control character", g_conf);
+	config_init(&g_c);
+	load_ok("[node]\r\nname = n1\r\n\r\n");
+	cr_expect_str_eq(g_c.run.name, "n1");
+}
