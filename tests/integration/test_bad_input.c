@@ -287,11 +287,28 @@ static size_t make_major_2(uint8_t *img)
 }
 static size_t make_bad_crc(uint8_t *img) { return good_image(img), img[LF_OFF_HEADER + 29] ^= 0x10, LF_SIZE; }
 
+/* An ActiveMQ Artemis shared-store server.lock as a live broker leaves it:
+ * 'L', the two '0' bytes it was created with, its 16-byte node id. */
+static size_t make_artemis(uint8_t *img)
+{
+	static const uint8_t id[16] = { 0x6c, 0x1b, 0x2f, 0x5e, 0x0a, 0x3d, 0x11, 0xef,
+					0x9b, 0x21, 0x02, 0x42, 0xac, 0x11, 0x00, 0x02 };
+	img[0] = 'L', img[1] = '0', img[2] = '0';
+	memcpy(img + 3, id, sizeof(id));
+	return LF_ARTEMIS_SIZE;
+}
+/* Our own file cut to the same 19 bytes is no Artemis file. */
+static size_t make_truncated_to_19(uint8_t *img) { return good_image(img), LF_ARTEMIS_SIZE; }
+
 static const struct {
 	const char *name;
 	size_t (*make)(uint8_t *img);
 	const char *says;
 } damaged[] = {
+	{ "an Artemis server.lock", make_artemis,
+	  "an ActiveMQ Artemis shared-store server.lock (status 'L', live; node id "
+	  "6c1b2f5e-0a3d-11ef-9b21-0242ac110002), not an understudy lock file: left untouched" },
+	{ "truncated to 19 bytes", make_truncated_to_19, "shorter than an understudy lock file" },
 	{ "truncated to 4352 bytes", make_truncated, "shorter than an understudy lock file" },
 	{ "all zero", make_zeroed, "not an understudy lock file (wrong magic)" },
 	{ "random bytes", make_random, "not an understudy lock file (wrong magic)" },
