@@ -540,6 +540,48 @@ Test(bad_input, comments_are_whole_lines_and_trailing_ones_are_refused)
 	free(text), free(conf), free(want);
 }
 
+/* Secrets (issue 19): a password in an environment-file reaches the
+ * workload and nothing else: not the command line ps shows, not the log,
+ * not --check. The file is held to the configuration's trust rules. */
+Test(bad_input, an_environment_file_reaches_the_workload_and_nothing_else)
+{
+	static const char secret[] = "hunter2-5f3a";
+	char *text = NULL, *env = NULL, *want = NULL, *seen = th_path(T.dir, "seen");
+	cr_assert(asprintf(&env, "# the database\nDB_PASSWORD='%s'\n", secret) > 0);
+	char *envf = conf_file("app.env", 0600, env);
+	cr_assert(asprintf(&text,
+			   "[group]\nlock = %s\n[node]\nrole = primary\nname = node-a\n[workload]\n"
+			   "command = /bin/sh -c 'printf %%s \"$DB_PASSWORD\" > %s'\nenvironment-file = %s\n",
+			   T.lock, seen, envf) > 0);
+	char *conf = conf_file("app.conf", 0600, text);
+	struct outcome o = understudy((const char *[]){ "run", "--config", conf, "--check", NULL });
+	cr_expect_eq(o.code, 0, "--check: exit %d: %s", o.code, o.err);
+	cr_assert(asprintf(&want, "workload.environment-file = %s\n", envf) > 0);
+	cr_expect(strstr(o.out, want), "--check does not name the file: %s", o.out);
+	cr_expect(!strstr(o.out, secret) && !strstr(o.err, secret), "--check showed the secret: %s%s", o.out, o.err);
+	o = understudy((const char *[]){ "run", "--config", conf, "--log-level", "debug", NULL });
+	cr_expect_eq(o.code, 0, "run: exit %d: %s", o.code, o.err);
+	size_t len = 0;
+	uint8_t *got = NULL;
+	cr_expect_eq(th_read_file(seen, &got, &len), 0, "the workload wrote nothing");
+	cr_expect(got && len == strlen(secret) && !memcmp(got, secret, len), "the workload saw '%.*s'", (int)len,
+		  got ? (char *)got : "");
+	cr_expect(!strstr(o.out, secret) && !strstr(o.err, secret), "the log showed the secret: %s", o.err);
+	free(got);
+	/* Others may write it: refused like the configuration, nothing run. */
+	unlink(seen);
+	unlink(T.lock);
+	cr_assert_eq(chmod(envf, 0666), 0);
+	o = understudy((const char *[]){ "run", "--config", conf, NULL });
+	free(want);
+	cr_assert(asprintf(&want, "%s:8: [workload] environment-file: %s: writable by every user", conf, envf) > 0);
+	expect_says(&o, 78, NULL, want, "an environment file every user may write");
+	cr_expect(access(seen, F_OK) < 0, "the workload ran with an environment file every user may write");
+	cr_expect(access(T.lock, F_OK) < 0, "the lock file was created");
+	cr_expect(!strstr(o.err, secret), "the refusal showed the secret: %s", o.err);
+	free(text), free(env), free(envf), free(conf), free(want), free(seen);
+}
+
 /* Root runs hooks: one that anyone may rewrite runs anyone's code. */
 Test(bad_input, a_world_writable_hook_is_78)
 {
