@@ -659,7 +659,7 @@ static int env_line(struct config *c, char *s, char *why, size_t n)
 /* Read f's variables into c->file_env: 0, -EINVAL or -EPERM with why. */
 static int read_env_file(struct config *c, struct config_env_file *f, char *why, size_t n)
 {
-	struct stat st;
+	struct stat st = { 0 };
 	char msg[900];
 	int fd = open_trusted(f->path, &st, msg, sizeof(msg));
 	if (fd == -ENOENT && f->optional)

@@ -1083,7 +1083,7 @@ const char *lockfile_strerror(const struct lockfile *lf, char *buf, size_t n)
 		/* The operator pointed a node at a broker's journal directory:
 		 * say whose file it is, and what the broker last wrote in it. */
 		static const struct {
-			char letter;
+			uint8_t letter;
 			const char *means;
 		} states[] = { { '0', "never started" },
 			       { 'N', "not started" },
