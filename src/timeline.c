@@ -74,6 +74,17 @@ int64_t timeline_new_file_wait(const struct timeline *t, bool local)
 	return t->new_file_wait_ms[local ? TIMELINE_LOCAL : TIMELINE_NETWORKED];
 }
 
+int64_t timeline_still_seen_ms(int64_t heartbeat_ms) { return 2 * heartbeat_ms; }
+
+/* Shorter than timeline_still_seen_ms, so that status answers in 1.5 s at
+ * the defaults: there a heartbeat is written every 1 to 1.5 s, and a watch
+ * that sees none says only that it did not see one move (a check interval
+ * raised to the heartbeat's can leave it still for up to 2H). */
+int64_t timeline_watch_ms(int64_t heartbeat_ms)
+{
+	return heartbeat_ms > 10000 ? 15000 : heartbeat_ms + heartbeat_ms / 2;
+}
+
 enum timeline_relation timeline_check(const struct timeline_settings *s, struct timeline_fault *f)
 {
 	*f = (struct timeline_fault){ TIMELINE_OK, TIMELINE_CHECK, TIMELINE_CHECK };

@@ -157,6 +157,14 @@ void timeline_derive(const struct timeline_settings *s, struct timeline *t);
  * file system: what auto resolves to, or what was given. */
 int64_t timeline_takeover_delay(const struct timeline *t, bool local);
 int64_t timeline_new_file_wait(const struct timeline *t, bool local);
+/* Seen from another process, which knows only the heartbeat interval a
+ * live record carries (not its node's check interval): the longest a
+ * healthy live node leaves its heartbeat still, H + C with C <= H, so 2H.
+ * status and the health endpoint call a heartbeat stale past it. */
+int64_t timeline_still_seen_ms(int64_t heartbeat_ms);
+/* How long `status` watches a heartbeat to see it move: one and a half
+ * intervals (H + C at the defaults), at most 15 s. */
+int64_t timeline_watch_ms(int64_t heartbeat_ms);
 /* The first relation the settings break that is refused; TIMELINE_OK
  * (0) when none. */
 enum timeline_relation timeline_check(const struct timeline_settings *s, struct timeline_fault *f);

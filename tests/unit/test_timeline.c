@@ -321,3 +321,18 @@ Test(timeline, run_check_prints_every_figure)
 	cr_expect(strstr(out, "derived.partition-start = L\n"), "%s", out);
 	free(out);
 }
+
+/* ---- seen from outside ------------------------------------------------------- */
+
+/* status and the health endpoint know only the H a live record carries:
+ * a healthy node's heartbeat stands still up to H + C, and C <= H. */
+Test(timeline, a_heartbeat_seen_from_outside)
+{
+	struct timeline_settings s = defaults();
+	s.check_ms = s.heartbeat_ms; /* the most the relation allows */
+	cr_expect_geq(timeline_still_seen_ms(s.heartbeat_ms), derived(&s).heartbeat_still_ms);
+	cr_expect_eq(timeline_still_seen_ms(1000), 2000);
+	cr_expect_eq(timeline_watch_ms(1000), 1500, "H + C at the defaults");
+	cr_expect_eq(timeline_watch_ms(10000), 15000);
+	cr_expect_eq(timeline_watch_ms(60000), 15000, "status never blocks longer than 15 s");
+}
