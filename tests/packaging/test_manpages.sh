@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The man pages document what the binary offers: every long option that a
 # command's --help prints appears in understudy.8, every run option has its
-# key in understudy.conf.5, and man renders both without a warning.
+# key in understudy.conf.5, understudy.8's TIMELINE lists what run --check
+# derives, and man renders both without a warning.
 # usage: test_manpages.sh BINARY [understudy.8 understudy.conf.5]
 set -euo pipefail
 here=$(dirname "$0")
