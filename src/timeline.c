@@ -181,16 +181,18 @@ void timeline_explain(const struct timeline_fault *f, const struct timeline_sett
 			 va <= t.heartbeat_still_ms ? "; and it is too short to see a live node's heartbeat move" : "");
 		break;
 	}
-	case TIMELINE_MARGIN_NEGATIVE:
+	case TIMELINE_MARGIN_NEGATIVE: {
+		int64_t d = t.takeover_delay_ms[TIMELINE_NETWORKED], ld = s->lease_ms + d,
+			fp = s->fence_timeout_ms + s->giveup_ms, short_by = 1 - t.margin_ms;
 		snprintf(
 			why, n,
 			"%s (%lld ms) is too short for this storage: it gives a lock away after %lld ms and its client "
 			"gives up after %lld ms, and the lock given away plus the delay (%lld ms) must exceed %s plus "
 			"the client's give-up (%lld ms); raise it by %lld ms (doc/fencing.md)",
-			a, (long long)t.takeover_delay_ms[TIMELINE_NETWORKED], (long long)s->lease_ms,
-			(long long)s->giveup_ms, (long long)(s->lease_ms + t.takeover_delay_ms[TIMELINE_NETWORKED]), b,
-			(long long)(s->fence_timeout_ms + s->giveup_ms), (long long)(1 - t.margin_ms));
+			a, (long long)d, (long long)s->lease_ms, (long long)s->giveup_ms, (long long)ld, b,
+			(long long)fp, (long long)short_by);
 		break;
+	}
 	case TIMELINE_WATCHDOG_SHORT:
 		snprintf(why, n,
 			 "%s (%lld ms) is not longer than %s (%lld ms): in a storage stall the service manager would "
