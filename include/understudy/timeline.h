@@ -12,16 +12,17 @@
  *
  * A crash: the live host loses power, on networked storage.
  *
- *   0 s          the host stops, its workload with it; the live node's
- *                heartbeat stands still from here.
- *   L            the server gives the live lock away.
- *   L + 0.5 s    at the latest: a waiting backup's next try (its lock
- *                wait is cut and tried again every poll interval) gets
- *                the lock, reads status L and the heartbeat, and holds
- *                the lock in VERIFYING.
- *   L + 12 s     at the earliest, L + 12.5 s at the latest: the heartbeat
- *                stood still for D = 12 s, longer than a live node leaves
- *                it (H + C = 1.5 s); the backup starts the workload.
+ *   0 s              the host stops, its workload with it; the live node's
+ *                    heartbeat stands still from here.
+ *   L                the server gives the live lock away.
+ *   L + 0.5 s        at the latest: a waiting backup's next try (its lock
+ *                    wait is cut and tried again every poll interval) gets
+ *                    the lock, reads status L and the heartbeat, and holds
+ *                    the lock in VERIFYING.
+ *   L + 12 s         at the earliest, L + 12.5 s at the latest: the
+ *                    heartbeat stood still for D = 12 s, longer than a
+ *                    live node leaves it (H + C = 1.5 s); the backup
+ *                    starts the workload.
  *
  *   No workload for L + 12 s to L + 12.5 s. A manager killed alone
  *   (SIGKILL) is the same with L = 0: its workload dies with it and the
@@ -32,26 +33,27 @@
  * A partition: the live host is cut off from the storage and keeps
  * running.
  *
- *   -1.5 s .. 0 s  its last heartbeat round completes: one every H, on
- *                the first check at or after it, so at most H + C apart.
- *   0.5 s        at the latest, its next check (every C) hangs, or fails:
- *                a failure fences at once.
- *   8.5 s .. 10 s  no round has completed for F: SIGKILL to the workload's
- *                whole tree, then the on-fence hook. A unit's watchdog
- *                (WatchdogSec=, 15 s in ours) got its last pet after the
- *                last round; it must exceed F, or systemd kills the node
- *                first, without the hook.
- *   10 s + P     at the latest, the workload is gone: a dying process
- *                flushes its open files, which waits until the client
- *                gives up.
- *   L            the server gives the lock away; a backup holds it by
- *                L + 0.5 s.
- *   L + 12 s     at the earliest, the backup starts.
+ *   -1.5 s .. 0 s    its last heartbeat round completes: one every H, on
+ *                    the first check at or after it, so at most H + C
+ *                    apart.
+ *   0.5 s            at the latest, its next check (every C) hangs, or
+ *                    fails: a failure fences at once.
+ *   8.5 s .. 10 s    no round has completed for F: SIGKILL to the
+ *                    workload's whole tree, then the on-fence hook. A
+ *                    unit's watchdog (WatchdogSec=, 15 s in ours) got its
+ *                    last pet after the last round; it must exceed F, or
+ *                    systemd kills the node first, without the hook.
+ *   10 s + P         at the latest, the workload is gone: a dying process
+ *                    flushes its open files, which waits until the client
+ *                    gives up.
+ *   L                the server gives the lock away; a backup holds it by
+ *                    L + 0.5 s.
+ *   L + 12 s         at the earliest, the backup starts.
  *
  *   Safe when L + D > F + P: L + 12 s > 10 s + P, a margin of L - P + 2 s,
  *   so with auto any storage whose server waits at least as long as its
- *   client (L >= P). The group is without a workload from the fence (at
- *   most 10 s after the cut) until L + 12 s .. L + 12.5 s.
+ *   client (L >= P). The group is without a workload from the fence (8.5
+ *   to 10 s after the cut) until L + 12 s .. L + 12.5 s.
  *
  * Other figures at the defaults: a node that starts on a file not written
  * on as this one waits the new-file wait max(2C, D), 1 s on a local file
@@ -61,7 +63,8 @@
  * timeout (10 s); the manager pets a unit's watchdog every half
  * WatchdogSec=, while live only for a new completed round.
  *
- * Nothing here reads a clock or makes a system call. */
+ * Nothing here reads a clock or makes a system call; timeline_print
+ * only writes to the stream it is given. */
 #ifndef UNDERSTUDY_TIMELINE_H
 #define UNDERSTUDY_TIMELINE_H
 
