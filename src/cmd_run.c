@@ -15,6 +15,7 @@
 #include "understudy/log.h"
 #include "understudy/loop.h"
 #include "understudy/options.h"
+#include "understudy/timeline.h"
 #include "understudy/trust.h"
 
 static const char run_usage[] =
@@ -298,6 +299,20 @@ int cmd_run(int argc, char **argv)
 		}
 		config_warnings(&c, warn_stderr);
 		config_print(&c, stdout);
+		/* What the node derives from them, and what the settings
+		 * keep only if the storage does its part: the file system
+		 * is not known here, so for both kinds. */
+		struct timeline_settings ts;
+		struct timeline t;
+		struct timeline_fault w[4];
+		config_timeline(&c, &ts);
+		timeline_derive(&ts, &t);
+		timeline_print(&t, stdout);
+		size_t nw = timeline_warnings(&ts, TIMELINE_FS_UNKNOWN, w, sizeof(w) / sizeof(w[0]));
+		for (size_t i = 0; i < nw; i++) {
+			timeline_explain(&w[i], &ts, NULL, why, sizeof(why));
+			fprintf(stderr, "understudy run: warning: %s\n", why);
+		}
 		r = 0;
 		goto out;
 	}
