@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Model-check the protocol (tests/model/understudy.pml) with spin.
+# Model-check the protocol (tests/model/understudy.pml) and its timing
+# on networked storage (tests/model/timed.pml) with spin.
 #
 #   tests/model/check.sh [--long]      (or UNDERSTUDY_LONG=1)
 #
@@ -20,7 +21,7 @@ deps_ensure model
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp "$here/understudy.pml" "$work/"
+cp "$here/understudy.pml" "$here/timed.pml" "$work/"
 cd "$work"
 
 # Bounds: crashes, restarts, SIGTERMs, commands over the whole run.
@@ -28,12 +29,13 @@ bounds() { echo "-DMAXCRASH=$1 -DMAXRESTART=$2 -DMAXSTOP=$3 -DMAXCMD=$4"; }
 # Exhaustive search; COLLAPSE compresses states losslessly.
 pan_cc="-O2 -DCOLLAPSE -DMEMLIM=6000 -DNFAIR=3 -DVECTORSZ=2048"
 failed=0
+model=understudy.pml
 
 # verify LABEL EXPECT(hold|violate) "SPIN DEFINES" CLAIM(safety|ltl name) [PAN CFLAGS]
 verify() {
 	local label=$1 expect=$2 defines=$3 claim=$4 extra=${5:-} cc args verdict
 	# shellcheck disable=SC2086 # defines are words on purpose
-	spin $defines -a understudy.pml >/dev/null
+	spin $defines -a "$model" >/dev/null
 	if [ "$claim" = safety ]; then
 		cc="-DSAFETY -DNOCLAIM"
 		args=""
@@ -75,7 +77,7 @@ verify() {
 		grep -E "assertion violated|acceptance cycle|invalid end state" out.txt | sed 's/^/    /' | head -2
 		# The trail as events; the cycle of a liveness violation is marked.
 		# shellcheck disable=SC2086
-		spin $defines -t understudy.pml 2>/dev/null | grep -E "MSC:|START OF CYCLE" |
+		spin $defines -t "$model" 2>/dev/null | grep -E "MSC:|START OF CYCLE" |
 			sed 's/^ *MSC: /    /; s/^ *<<<<<START OF CYCLE>>>>>/    -- from here on, forever --/' | uniq -c |
 			awk '{ n = $1; $1 = ""; print (n > 1 ? "   " $0 " (" n " times)" : "   " $0) }' | head -40
 	fi
@@ -113,6 +115,41 @@ if [ "$long" = 1 ]; then
 	verify "failover, with commands" hold "$default" failover
 	verify "no orphan, with commands" hold "$default" no_orphan
 	verify "failback (2 crashes, 2 restarts, no cmd)" hold "$(bounds 2 2 1 0)" failback
+fi
+
+# The timed model: heartbeat rounds, the fence timeout F, the takeover
+# delay D, the storage's lease L and the client's timeout P, in ticks
+# (timed.pml). Runs the node holding the role cut off and healed up to
+# MAXCUT times; CUT_ANY cuts any host, the waiting ones too.
+timed() { echo "-DNN=$1 -DMAXCUT=$2 -DH=$3 -DF=$4 -DP=$5 -DL=$6 -DD=$7"; }
+model=timed.pml
+echo "== model: fencing in time (timed.pml; 3 nodes, 4 cuts; H F P L D in ticks)"
+verify "L+D > F+P by one, L > F (H1 F2 P2 L3 D2)" hold "$(timed 3 4 1 2 2 3 2)" safety
+verify "L+D > F+P by one, L > F (H1 F3 P2 L4 D2)" hold "$(timed 3 4 1 3 2 4 2)" safety
+verify "L+D > F+P by one, D = 0 (H1 F2 P1 L4 D0)" hold "$(timed 3 4 1 2 1 4 0)" safety
+verify "the rig in 0.5 s ticks, D auto (H1 F4 P6 L6 D6)" hold "$(timed 3 4 1 4 6 6 6)" safety
+verify "L <= F, D > F+P (H1 F3 P2 L2 D6)" hold "$(timed 3 4 1 3 2 2 6)" safety
+echo "== model: the timing rule broken by one step must fail"
+verify "L+D = F+P (H1 F2 P2 L3 D1)" violate "$(timed 3 4 1 2 2 3 1)" safety
+verify "L+D = F+P (H1 F3 P2 L4 D1)" violate "$(timed 3 4 1 3 2 4 1)" safety
+verify "L+D = F+P, the rig (H1 F4 P6 L6 D4)" violate "$(timed 3 4 1 4 6 6 4)" safety
+verify "the rig's P 10 s (H1 F4 P20 L6 D6)" violate "$(timed 2 2 1 4 20 6 6)" safety
+# Not vacuous: the runs that hold include takeovers.
+verify "REACH_TAKEOVER -> a backup starts" violate "$(timed 3 4 1 2 2 3 2) -DREACH_TAKEOVER" safety
+echo "== model: known gaps (doc/protocol.md §9) must still show"
+verify "gap: L <= F, L+D > F+P (H1 F3 P2 L2 D4)" violate "$(timed 3 4 1 3 2 2 4)" safety
+verify "gap: a backup cut in its delay (H1 F2 P2 L3 D2)" violate "$(timed 3 4 1 2 2 3 2) -DCUT_ANY" safety
+# The candidate fix for the second (FIX_VERIFY: reads and the fence clock
+# during the delay) closes it, and is still caught broken by one step.
+verify "FIX_VERIFY, any host cut (H1 F2 P2 L3 D2)" hold "$(timed 3 4 1 2 2 3 2) -DCUT_ANY -DFIX_VERIFY" safety
+verify "FIX_VERIFY, any host cut, L+D = F+P (D1)" violate "$(timed 3 4 1 2 2 3 1) -DCUT_ANY -DFIX_VERIFY" safety
+
+if [ "$long" = 1 ]; then
+	echo "== model: timed, long variant (6 cuts; 0.25 s ticks)"
+	verify "L+D > F+P by one, L > F (6 cuts)" hold "$(timed 3 6 1 2 2 3 2)" safety
+	verify "the rig in 0.25 s ticks (H2 F8 P12 L12 D12)" hold "$(timed 3 5 2 8 12 12 12)" safety
+	verify "L+D = F+P, 0.25 s ticks (H2 F8 P12 L12 D8)" violate "$(timed 3 5 2 8 12 12 8)" safety
+	verify "L <= F, D > F+P (6 cuts)" hold "$(timed 3 6 1 3 2 2 6)" safety
 fi
 
 if [ "$failed" != 0 ]; then

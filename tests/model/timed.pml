@@ -110,6 +110,7 @@
 #define C_READ 1
 #define C_WRITE 2
 #define C_HB 3
+#define C_PING 4 /* FIX_VERIFY: a read during the delay */
 
 /* workload */
 #define WL_NONE 0
@@ -139,6 +140,15 @@ byte nwl; /* workloads running or dying */
 
 hidden short clock; /* for the trail only: not part of the state */
 
+/* FIX_VERIFY, a candidate fix (not the protocol today): a node in its
+ * takeover delay reads every H and runs the fence clock from the lock
+ * grant; with no read completed for F it gives up the takeover. */
+#ifdef FIX_VERIFY
+#define FIXV 1
+#else
+#define FIXV 0
+#endif
+
 #define HOLDING(j) (ph[j] == LV || ph[j] == ST)
 
 /* What must happen before time may advance. */
@@ -147,6 +157,8 @@ hidden short clock; /* for the trail only: not part of the state */
 	 ph[j] == DEC || \
 	 (ph[j] == LV && hb_t[j] == 0 && pend[j] == C_NONE) || \
 	 ((ph[j] == LV || ph[j] == WR) && fence_t[j] == 0) || \
+	 (FIXV && (ph[j] == V || ph[j] == RD) && fence_t[j] == 0) || \
+	 (FIXV && ph[j] == V && ver_t[j] > 0 && hb_t[j] == 0 && pend[j] == C_NONE) || \
 	 (pend[j] != C_NONE && (!cut[j] || call_t[j] == 0)) || \
 	 (ph[j] == ST && die_t[j] == 0) || \
 	 (cut[j] && lease[j] == 0 && lock == j + 1) || \
@@ -239,6 +251,7 @@ proctype Node(byte j)
 		moved[j] = false;
 		ver_t[j] = D;
 		ph[j] = V;
+		if :: FIXV -> fence_t[j] = F; hb_t[j] = H :: else fi;
 		printf("MSC: t=%d n%d gets the live lock, reads L: waits D\n", clock, j) }
 	/* the delay is over: read */
 	:: d_step { ph[j] == V && ver_t[j] == 0 && pend[j] == C_NONE ->
@@ -262,6 +275,20 @@ proctype Node(byte j)
 		:: !cut[j] -> landed_hb(j)
 		:: else -> pend[j] = C_HB; call_t[j] = P
 		fi }
+	/* FIX_VERIFY: a read during the delay, and its fence clock */
+	:: d_step { FIXV && ph[j] == V && ver_t[j] > 0 && hb_t[j] == 0 && pend[j] == C_NONE ->
+		hb_t[j] = H;
+		if
+		:: !cut[j] -> fence_t[j] = F
+		:: else -> pend[j] = C_PING; call_t[j] = P
+		fi }
+	:: d_step { FIXV && (ph[j] == V || ph[j] == RD) && fence_t[j] == 0 ->
+		printf("MSC: t=%d n%d: no read for F in its delay: gives up the takeover\n", clock, j);
+		if :: !cut[j] && lock == j + 1 -> lock = 0 :: else fi;
+		hb_t[j] = 0;
+		fence_t[j] = 0;
+		ver_t[j] = 0;
+		ph[j] = W }
 	/* the fence deadline */
 	:: d_step { (ph[j] == LV || ph[j] == WR) && fence_t[j] == 0 ->
 		printf("MSC: t=%d n%d: no round for F\n", clock, j);
@@ -272,6 +299,7 @@ proctype Node(byte j)
 		:: pend[j] == C_READ -> pend[j] = C_NONE; if :: ph[j] == RD -> landed_read(j) :: else fi
 		:: pend[j] == C_WRITE -> pend[j] = C_NONE; landed_write(j)
 		:: pend[j] == C_HB -> pend[j] = C_NONE; landed_hb(j)
+		:: pend[j] == C_PING -> pend[j] = C_NONE; if :: ph[j] == V -> fence_t[j] = F :: else fi
 		fi;
 		call_t[j] = 0 }
 	/* a call fails: the client gave up */
@@ -279,7 +307,8 @@ proctype Node(byte j)
 		printf("MSC: t=%d n%d: a storage call fails\n", clock, j);
 		if
 		:: (pend[j] == C_HB && ph[j] == LV) || (pend[j] == C_WRITE && ph[j] == WR) -> kill(j)
-		:: pend[j] == C_READ && ph[j] == RD -> ph[j] = W /* exit 74, rejoin */
+		:: (pend[j] == C_READ && ph[j] == RD) || (pend[j] == C_PING && ph[j] == V) ->
+			ph[j] = W; hb_t[j] = 0; fence_t[j] = 0; ver_t[j] = 0 /* exit 74, rejoin */
 		:: else
 		fi;
 		pend[j] = C_NONE }
@@ -339,8 +368,8 @@ init
 		do
 		:: j < NN ->
 			if :: ver_t[j] > 0 && ph[j] == V -> ver_t[j]-- :: else fi;
-			if :: hb_t[j] > 0 && ph[j] == LV -> hb_t[j]-- :: else fi;
-			if :: fence_t[j] > 0 && (ph[j] == LV || ph[j] == WR) -> fence_t[j]-- :: else fi;
+			if :: hb_t[j] > 0 && (ph[j] == LV || (FIXV && ph[j] == V)) -> hb_t[j]-- :: else fi;
+			if :: fence_t[j] > 0 && (ph[j] == LV || ph[j] == WR || (FIXV && (ph[j] == V || ph[j] == RD))) -> fence_t[j]-- :: else fi;
 			if :: call_t[j] > 0 && pend[j] != C_NONE -> call_t[j]-- :: else fi;
 			if :: die_t[j] > 0 && ph[j] == ST -> die_t[j]-- :: else fi;
 			if :: lease[j] > 0 && cut[j] -> lease[j]-- :: else fi;
