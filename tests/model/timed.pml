@@ -2,6 +2,12 @@
  * timing rule"; doc/protocol.md §5.8 and §11) for the SPIN model checker.
  * tests/model/check.sh runs it beside understudy.pml, which has no time.
  *
+ * Keep in one commit with doc/protocol.md §5.8 and §11.1, doc/fencing.md
+ * and src/node.c and src/loop.c (the takeover delay, the fence deadline,
+ * the order WRITE_LIVE then SPAWN): a change to when a node fences or
+ * starts that is not mirrored here leaves the check proving a rule
+ * nobody runs.
+ *
  * Time is discrete: one tick is the unit of every interval below, and
  * the tick step advances it only when nothing is due now (URGENT). Between
  * two ticks any number of events happen, in every order. Intervals are
@@ -74,26 +80,27 @@
  * due and nothing can happen (time stuck) is reported as an invalid end.
  */
 
+/* Defaults: the first setting check.sh verifies (L + D = F + P + 1, L > F). */
 #ifndef NN
-#define NN 2
+#define NN 3
 #endif
 #ifndef H
 #define H 1
 #endif
 #ifndef F
-#define F 3
+#define F 2
 #endif
 #ifndef P
 #define P 2
 #endif
 #ifndef L
-#define L 2
+#define L 3
 #endif
 #ifndef D
-#define D 4
+#define D 2
 #endif
 #ifndef MAXCUT
-#define MAXCUT 2
+#define MAXCUT 4
 #endif
 
 /* what the manager is doing */
