@@ -107,7 +107,7 @@ timed() { echo "-DNN=$1 -DMAXCUT=$2 -DH=$3 -DF=$4 -DP=$5 -DL=$6 -DD=$7"; }
 sweep_timed() {
 	local mode=$1 kind=$2 F P L D fe want errors n=0 held=0 bad=0
 	for F in 2 3; do for P in 1 2; do for L in 1 2 3 4; do for D in 0 1 2 3 4 5 6; do
-		# shellcheck disable=SC2086
+		# shellcheck disable=SC2046,SC2086 # defines are words on purpose
 		spin $(timed 2 3 1 $F $P $L $D) $mode -a timed.pml >/dev/null
 		gcc -O0 -w -DSAFETY -DNOCLAIM -DCOLLAPSE -o pan pan.c
 		./pan -m1000000 -w20 >out.txt 2>&1 || true
@@ -198,11 +198,12 @@ fi
 
 if [ "$long" = 1 ]; then
 	model=timed.pml
-	echo "== model: timed, long variant (6 cuts; 0.25 s ticks)"
-	verify "L+D > F+P by one, L > F (6 cuts)" hold "$(timed 3 6 1 2 2 3 2)" safety
-	verify "the rig in 0.25 s ticks (H2 F8 P12 L12 D12)" hold "$(timed 3 5 2 8 12 12 12)" safety
-	verify "L+D = F+P, 0.25 s ticks (H2 F8 P12 L12 D8)" violate "$(timed 3 5 2 8 12 12 8)" safety
+	echo "== model: timed, long variant (8 cuts; 0.1 s ticks; any host cut)"
+	verify "L+D > F+P by one, L > F (8 cuts)" hold "$(timed 3 8 1 2 2 3 2)" safety
 	verify "L <= F, D > F+P (6 cuts)" hold "$(timed 3 6 1 3 2 2 6)" safety
+	verify "the rig in 0.1 s ticks (H5 F20 P30 L30 D30)" hold "$(timed 3 4 5 20 30 30 30)" safety
+	verify "L+D = F+P, 0.1 s ticks (H5 F20 P30 L30 D20)" violate "$(timed 3 4 5 20 30 30 20)" safety
+	verify "FIX_VERIFY, any host cut (6 cuts)" hold "$(timed 3 6 1 2 2 3 2) -DCUT_ANY -DFIX_VERIFY" safety
 fi
 
 if [ "$failed" != 0 ]; then
