@@ -177,7 +177,7 @@ verify "the rig's P 10 s (H1 F4 P20 L6 D6)" violate "$(timed 2 2 1 4 20 6 6)" sa
 verify "REACH_TAKEOVER -> a backup starts" violate "$(timed 3 4 1 2 2 3 2) -DREACH_TAKEOVER" safety
 echo "== model: known gaps (doc/protocol.md §9) must still show"
 verify "gap: L <= F, L+D > F+P (H1 F3 P2 L2 D4)" violate "$(timed 3 4 1 3 2 2 4)" safety
-verify "gap: a backup cut in its delay (H1 F2 P2 L3 D2)" violate "$(timed 3 4 1 2 2 3 2) -DCUT_ANY" safety
+verify "gap: a node cut off in its delay (H1 F2 P2 L3 D2)" violate "$(timed 3 4 1 2 2 3 2) -DCUT_ANY" safety
 # The candidate fix for the second (FIX_VERIFY: reads and the fence clock
 # during the delay) closes it, and is still caught broken by one step.
 verify "FIX_VERIFY, any host cut (H1 F2 P2 L3 D2)" hold "$(timed 3 4 1 2 2 3 2) -DCUT_ANY -DFIX_VERIFY" safety
