@@ -9,6 +9,7 @@
 #include "understudy/bound.h"
 #include "understudy/clock.h"
 #include "understudy/sysexit.h"
+#include "understudy/timeline.h"
 #include "understudy/trust.h"
 
 int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const struct trust_who *who, const char *cmd)
@@ -108,9 +109,7 @@ int group_look(struct lockfile *lf, struct group_look *g)
 int group_watch_heartbeat(struct lockfile *lf, const struct lf_view *v, struct group_beat *b)
 {
 	int64_t interval = v->live.heartbeat_ms ? v->live.heartbeat_ms : 1000;
-	int64_t start = clock_ms(), until = start + interval + interval / 2;
-	if (interval > 10000)
-		until = start + 15000;
+	int64_t start = clock_ms(), until = start + timeline_watch_ms(interval);
 	/* On the heap: callers may be on threads with small stacks. */
 	struct lf_view *now = malloc(sizeof(*now));
 	int r = 0;

@@ -53,8 +53,12 @@ void observe_announce(struct observe *o, const struct node *n, const struct obse
 		snprintf(status, sizeof(status), "STATUS=starting: workload pid %d, waiting for it to be ready%s%.160s",
 			 (int)w->pid, w->status[0] ? ": " : "", w->status);
 	else if (s == NODE_STARTING || s == NODE_LIVE)
-		snprintf(status, sizeof(status), "STATUS=live, workload restarting");
-	else if (standing_by(s) && o->live_name[0])
+		/* No workload spawned since this node took the role: its first. */
+		snprintf(status, sizeof(status), "STATUS=live, %s",
+			 w->spawned_at >= o->took_role_at ? "workload restarting" : "starting the workload");
+	else if (standing_by(s) && o->live_name[0] && strcmp(o->live_name, o->cfg->name) != 0)
+		/* Its own name is what it was as live (a switchover moved it):
+		 * not whom it waits for. */
 		snprintf(status, sizeof(status), "STATUS=%s, waiting behind %s",
 			 o->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup", live);
 	else if (standing_by(s))
