@@ -34,7 +34,10 @@
  *   D  the takeover delay: a node that gets the live lock and reads L
  *      (always, here: nobody stops cleanly) holds it, remembers the live
  *      record and reads it again after D; it starts only if nobody wrote
- *      the record meanwhile (VERIFYING).
+ *      the record meanwhile (VERIFYING). During the delay it reads every
+ *      H (each completed read a round of its fence clock, which starts
+ *      with the lock grant) and gives the takeover up when no read has
+ *      completed for F, or a read finds the record moved.
  *
  * Nodes: NN (2 or 3) managers on hosts that share the storage. Node 0
  * starts live with its round just completed; the others wait for the
@@ -68,13 +71,15 @@
  * and either L > F' (the storage never gives a lock away before the node
  * fenced) or D > F' + P. With L <= F' a cut that outlasts L and heals
  * before F leaves the live node running without its lock; the next cut
- * is then covered by D alone (a known gap, protocol §9). With CUT_ANY a
+ * is then covered by D alone (a known gap, protocol §9). With CUT_ANY
+ * (any host cut) the rule holds too, thanks to the fence clock in
+ * VERIFYING; without it (BUG_NO_VERIFY_FENCE, protocol 1.2 before it) a
  * backup cut off during its delay for longer than L may finish it
  * without its lock, beside the node that got the lock meanwhile: two
- * workloads (with P = 2, for every D from 0 to 6; a known gap, §9).
+ * workloads (with P = 2, for every D from 0 to 6).
  *
  * Seeded: check.sh runs the rule broken by one step (L + D = F + P),
- * which must fail. REACH_TAKEOVER asserts that no node other than node 0
+ * and BUG_NO_VERIFY_FENCE with any host cut, which must fail. REACH_TAKEOVER asserts that no node other than node 0
  * ever starts the workload: it must fail too, which shows that the runs
  * that hold include takeovers. No end labels: a state where something is
  * due and nothing can happen (time stuck) is reported as an invalid end.
@@ -117,7 +122,7 @@
 #define C_READ 1
 #define C_WRITE 2
 #define C_HB 3
-#define C_PING 4 /* FIX_VERIFY: a read during the delay */
+#define C_PING 4 /* a read during the delay */
 
 /* workload */
 #define WL_NONE 0
@@ -147,13 +152,16 @@ byte nwl; /* workloads running or dying */
 
 hidden short clock; /* for the trail only: not part of the state */
 
-/* FIX_VERIFY, a candidate fix (not the protocol today): a node in its
+/* The fence clock in VERIFYING (protocol 1.2, §5.8): a node in its
  * takeover delay reads every H and runs the fence clock from the lock
- * grant; with no read completed for F it gives up the takeover. */
-#ifdef FIX_VERIFY
-#define FIXV 1
-#else
+ * grant; with no read completed for F it gives up the takeover, and a
+ * read that finds the record moved ends it at once. BUG_NO_VERIFY_FENCE
+ * is the protocol before it (no call during the delay, the read after it
+ * bounded by the client alone), seeded: it must fail with any host cut. */
+#ifdef BUG_NO_VERIFY_FENCE
 #define FIXV 0
+#else
+#define FIXV 1
 #endif
 
 #define HOLDING(j) (ph[j] == LV || ph[j] == ST)
@@ -236,6 +244,22 @@ inline landed_hb(j)
 	fi
 }
 
+/* A read during the delay has landed (or ran at once): a round for the
+ * fence clock, unless the record moved, which ends the takeover. */
+inline landed_ping(j)
+{
+	if
+	:: moved[j] ->
+		printf("MSC: t=%d n%d: the record moved during its delay; releases the lock\n", clock, j);
+		if :: lock == j + 1 -> lock = 0 :: else fi;
+		hb_t[j] = 0;
+		fence_t[j] = 0;
+		ver_t[j] = 0;
+		ph[j] = W
+	:: else -> fence_t[j] = F
+	fi
+}
+
 /* The read at the end of VERIFYING has landed (or ran at once). */
 inline landed_read(j)
 {
@@ -282,11 +306,11 @@ proctype Node(byte j)
 		:: !cut[j] -> landed_hb(j)
 		:: else -> pend[j] = C_HB; call_t[j] = P
 		fi }
-	/* FIX_VERIFY: a read during the delay, and its fence clock */
+	/* a read during the delay, and its fence clock */
 	:: d_step { FIXV && ph[j] == V && ver_t[j] > 0 && hb_t[j] == 0 && pend[j] == C_NONE ->
 		hb_t[j] = H;
 		if
-		:: !cut[j] -> fence_t[j] = F
+		:: !cut[j] -> landed_ping(j)
 		:: else -> pend[j] = C_PING; call_t[j] = P
 		fi }
 	:: d_step { FIXV && (ph[j] == V || ph[j] == RD) && fence_t[j] == 0 ->
@@ -306,7 +330,7 @@ proctype Node(byte j)
 		:: pend[j] == C_READ -> pend[j] = C_NONE; if :: ph[j] == RD -> landed_read(j) :: else fi
 		:: pend[j] == C_WRITE -> pend[j] = C_NONE; landed_write(j)
 		:: pend[j] == C_HB -> pend[j] = C_NONE; landed_hb(j)
-		:: pend[j] == C_PING -> pend[j] = C_NONE; if :: ph[j] == V -> fence_t[j] = F :: else fi
+		:: pend[j] == C_PING -> pend[j] = C_NONE; if :: ph[j] == V -> landed_ping(j) :: else fi
 		fi;
 		call_t[j] = 0 }
 	/* a call fails: the client gave up */
