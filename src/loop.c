@@ -58,6 +58,7 @@ struct loop {
 	struct worker worker;
 	struct worker_job job;
 	bool job_pending, job_is_tick;
+	bool job_is_round; /* its completion is a round of the fence clock */
 	bool storage_hung; /* a job was given up on (or the storage process died): none can run */
 	bool fenced;       /* the fence deadline passed; told once */
 	bool shutdown_fed; /* the node has had a SHUTDOWN: a next one is answered at once */
@@ -76,7 +77,7 @@ struct loop {
 	unsigned pidfd_gen;
 	/* Deadlines on CLOCK_MONOTONIC in ms; 0 when not set. */
 	int64_t timer_at, tick_at, kill_at, interrupt_at, job_deadline, heartbeat_at;
-	int64_t last_round; /* the last heartbeat round that completed */
+	int64_t last_round; /* the last round that completed: a heartbeat; in VERIFYING a read */
 	int64_t watchdog_ms, watchdog_at, last_pet_round;
 	struct node_config node_cfg; /* with the takeover delay resolved */
 	uint8_t id[LF_ID_SIZE];
@@ -183,7 +184,12 @@ static void dispatch(struct loop *l)
 	enum node_state before = node_current(&l->node);
 	if (ev->type == NODE_EV_SHUTDOWN)
 		l->shutdown_fed = true;
+	bool clock_ran = node_fence_clock(&l->node);
 	node_step(&l->node, ev, &l->out);
+	/* The fence clock starts with the live lock (VERIFYING, or the role
+	 * at once): the storage may give the lock away from the grant on. */
+	if (!clock_ran && node_fence_clock(&l->node))
+		l->last_round = ev->now_ms;
 	l->cursor = 0;
 	/* A timer belongs to the state that asked for it: a restart back-off
 	 * must not fire into the state a hand-over moved to. A new state's
@@ -254,6 +260,7 @@ static void submit(struct loop *l, bool tick)
 	int64_t now = clock_ms();
 	l->job_pending = true;
 	l->job_is_tick = tick;
+	l->job_is_round = false;
 	l->interrupt_at = is_wait(l->job.op) ? now + l->cfg->node.poll_ms : 0;
 	/* A lock wait is meant to block; any other call that takes this long
 	 * means the storage is hung, and the loop must act without it. */
@@ -328,7 +335,7 @@ static void on_job_done(struct loop *l)
 	struct worker_job *j = &l->job;
 	int r = j->res;
 	if (j->replaced && (r >= 0 || r == -EAGAIN || r == -EINTR)) {
-		if (l->job_is_tick && r == 0 && j->op == WORKER_HEARTBEAT)
+		if (l->job_is_round && r == 0)
 			l->last_round = clock_ms();
 		log_warn("%s no longer names the file this node has open: it was deleted, renamed or replaced",
 			 l->lf.path);
@@ -336,7 +343,7 @@ static void on_job_done(struct loop *l)
 		return;
 	}
 	if (l->job_is_tick) {
-		if (r == 0 && j->op == WORKER_HEARTBEAT)
+		if (l->job_is_round && r == 0)
 			l->last_round = clock_ms();
 		if (r < 0) {
 			log_error("%s: %s: %s", l->lf.path, op_name(j->op), log_strerror(-r));
@@ -653,6 +660,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 		j = job(l, WORKER_READ);
 		j->want_view = true;
 		submit(l, true);
+		l->job_is_round = a->arg != 0;
 		return;
 	case NODE_A_TIMER:
 		l->timer_at = now + a->arg;
@@ -695,8 +703,11 @@ static void settle(struct loop *l)
 
 /* --- timers -------------------------------------------------------------------- */
 
-/* Holding the live lock: heartbeats, checks and the fence deadline run. */
+/* Holding the role: heartbeats and checks run. */
 static bool ticking(const struct loop *l) { return holds_role(node_current(&l->node)); }
+
+/* Holding the live lock (VERIFYING too): the fence deadline runs. */
+static bool fence_clock(const struct loop *l) { return node_fence_clock(&l->node) && !l->storage_hung && !l->fenced; }
 
 static int64_t next_deadline(const struct loop *l)
 {
@@ -706,7 +717,7 @@ static int64_t next_deadline(const struct loop *l)
 			l->interrupt_at,
 			l->job_deadline,
 			live ? l->tick_at : 0,
-			live ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
+			fence_clock(l) ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
 			l->watchdog_at,
 			observe_deadline(&l->obs),
 			readiness_deadline(&l->rd) };
@@ -750,13 +761,18 @@ static void fire_timers(struct loop *l)
 		give_up_job(l);
 		push_cut(l, NODE_EV_STORAGE_HUNG)->ev.err = ETIMEDOUT;
 	}
-	if (ticking(l) && !l->storage_hung && !l->fenced && now - l->last_round > l->cfg->fence_timeout_ms) {
+	if (fence_clock(l) && now - l->last_round > l->cfg->fence_timeout_ms) {
 		/* The storage answers too slowly, or not at all: the server may
-		 * give our lock away, so the workload must die before it can.
-		 * The node's table orders the SIGKILL, before anything else. */
+		 * give our lock away, so the workload must die before it can
+		 * (the node's table orders the SIGKILL, before anything else),
+		 * and a node in its takeover delay must not start. */
 		l->fenced = true;
-		log_error("%s: no heartbeat round completed in %lld ms: fencing", l->lf.path,
-			  (long long)(now - l->last_round));
+		if (node_current(&l->node) == NODE_VERIFYING)
+			log_error("%s: no read completed in %lld ms during the takeover delay", l->lf.path,
+				  (long long)(now - l->last_round));
+		else
+			log_error("%s: no heartbeat round completed in %lld ms: fencing", l->lf.path,
+				  (long long)(now - l->last_round));
 		if (l->job_pending)
 			give_up_job(l);
 		push_cut(l, NODE_EV_FENCE)->ev.err = ETIMEDOUT;
@@ -787,6 +803,7 @@ static void fire_timers(struct loop *l)
 		}
 		j->want_view = true;
 		submit(l, true);
+		l->job_is_round = j->op == WORKER_HEARTBEAT;
 	}
 }
 
@@ -1080,6 +1097,9 @@ static int setup(struct loop *l)
 	timeline_derive(&ts, &tl);
 	l->node_cfg.takeover_delay_ms = timeline_takeover_delay(&tl, local == 1);
 	l->node_cfg.new_file_wait_ms = timeline_new_file_wait(&tl, local == 1);
+	/* VERIFYING reads at the live node's pace: the fence timeout is set
+	 * against rounds every heartbeat interval (F >= 2H, timeline.c). */
+	l->node_cfg.verify_read_ms = cfg->heartbeat_ms;
 	if (cfg->takeover_delay_ms < 0)
 		log_info("takeover delay %lld ms: %s", (long long)l->node_cfg.takeover_delay_ms,
 			 local == 1 ? "local file system, one kernel arbitrates every lock"

@@ -154,6 +154,18 @@ static void become_live(struct node *n, const struct node_event_data *ev, struct
 					 : "the status byte is damaged and nobody is live: primary starts the group";
 }
 
+/* VERIFYING reads the file every verify_read_ms, counted from when the
+ * last read was asked for, as the live node's rounds are: the fence clock
+ * the loop runs meanwhile needs completed reads, and the wait's end needs
+ * one read asked for after it. */
+static void verify_next_read(struct node *n, int64_t now, struct node_out *out)
+{
+	int64_t at = n->verify_until;
+	if (n->cfg.verify_read_ms > 0 && n->verify_read_at + n->cfg.verify_read_ms < at)
+		at = n->verify_read_at + n->cfg.verify_read_ms;
+	emit(out, NODE_A_TIMER, at > now ? at - now : 0);
+}
+
 /* We hold the live lock: take the role, stand by, or let another pass.
  * waited: this hold of the lock has already waited in VERIFYING. */
 static void take_role(struct node *n, const struct node_event_data *ev, struct node_out *out, bool waited)
@@ -184,8 +196,12 @@ static void take_role(struct node *n, const struct node_event_data *ev, struct n
 			int64_t delay = crash ? n->cfg.takeover_delay_ms : 0;
 			if (foreign && n->cfg.new_file_wait_ms > delay)
 				delay = n->cfg.new_file_wait_ms;
+			/* The read that came with the lock is the first of
+			 * the wait's reads: the next one is due a period on. */
+			n->verify_until = ev->now_ms + delay;
+			n->verify_read_at = ev->now_ms;
 			enter(n, NODE_VERIFYING, out);
-			emit(out, NODE_A_TIMER, delay);
+			verify_next_read(n, ev->now_ms, out);
 			out->why = foreign ? "the lock file is new, or its live record was written on another file: "
 					     "waiting for any live node of an earlier file at this path to fence"
 					   : "the live node is gone: waiting out the takeover delay before starting";
@@ -405,8 +421,8 @@ static void storage_failed(struct node *n, const struct node_event_data *ev, str
 
 /* A waiting node has no workload to kill: it leaves, asking the storage
  * for nothing more (its exit releases the locks once the call returns). The
- * loop measures the fence deadline only while the node holds the role, so
- * a FENCE here is one it sent just before the node let go: left likewise. */
+ * loop measures the fence deadline only while the node holds the live lock,
+ * so a FENCE here is one it sent just before the node let go: left likewise. */
 static void storage_lost_waiting(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	n->storage_lost = true;
@@ -418,15 +434,18 @@ static void storage_lost_waiting(struct node *n, const struct node_event_data *e
 
 /* --- VERIFYING ------------------------------------------------------------- */
 
+/* A read of the wait, or the one after it: its completion is a round of
+ * the fence clock, which runs from the lock grant (no write to count). */
 static void verifying_timer(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
-	(void)n, (void)ev;
-	emit(out, NODE_A_READ, 0);
+	n->verify_read_at = ev->now_ms;
+	emit(out, NODE_A_READ, 1);
 }
 
-/* The delay is over: start only if the old live's heartbeat stood still.
- * A record that changed while this node held the live lock was written by
- * a node that thinks it is live: never start beside it. */
+/* Every read of the wait: the old live's record must stand still, and the
+ * wait ends with a read asked for after it. A record that changed while
+ * this node held the live lock was written by a node that thinks it is
+ * live: never start beside it. */
 static void verifying_tick(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	const struct lf_view *v = ev->view;
@@ -443,6 +462,10 @@ static void verifying_tick(struct node *n, const struct node_event_data *ev, str
 		out->loud = true;
 		return;
 	}
+	if (n->verify_read_at < n->verify_until) {
+		verify_next_read(n, ev->now_ms, out);
+		return;
+	}
 	if (!crashed(v->status) || (v->damage & LF_DMG_FOREIGN)) {
 		/* A request came meanwhile: decide again, as from the state that
 		 * waited for the lock (standing by keeps that state). */
@@ -451,6 +474,23 @@ static void verifying_tick(struct node *n, const struct node_event_data *ev, str
 		return;
 	}
 	become_live(n, ev, out);
+}
+
+/* No read of the wait completed within the fence timeout, or one hangs:
+ * the storage may give the live lock away unseen, and a read that lands
+ * later would find the old record unchanged and start beside the node that
+ * got the lock (doc/fencing.md, "What the timed model showed"). Give the
+ * takeover up: leave, asking the storage for nothing (the exit releases
+ * the locks), and join again as a waiting node. */
+static void verifying_storage_lost(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	n->storage_lost = true;
+	out->why = ev->type == NODE_EV_FENCE
+			   ? "no read of the lock file completed within the fence timeout during the "
+			     "takeover delay: giving up the takeover"
+			   : "a call on the lock file hangs during the takeover delay: giving up the takeover";
+	out->loud = true;
+	leave(n, NODE_EXIT_IO, out);
 }
 
 /* --- LIVE ------------------------------------------------------------------ */
@@ -830,8 +870,8 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
 		[NODE_EV_REPLACED] = replaced_waiting,
-		[NODE_EV_FENCE] = storage_lost_waiting,
-		[NODE_EV_STORAGE_HUNG] = storage_lost_waiting,
+		[NODE_EV_FENCE] = verifying_storage_lost,
+		[NODE_EV_STORAGE_HUNG] = verifying_storage_lost,
 	},
 	[NODE_STARTING] = {
 		[NODE_EV_TICK] = live_tick,
@@ -946,6 +986,11 @@ enum node_state node_current(const struct node *n) { return n->state; }
 int node_slot(const struct node *n) { return n->slot; }
 uint64_t node_epoch(const struct node *n) { return n->epoch; }
 bool node_new_file(const struct node *n) { return n->state == NODE_VERIFYING && n->new_file; }
+bool node_fence_clock(const struct node *n)
+{
+	return n->state == NODE_VERIFYING || n->state == NODE_STARTING || n->state == NODE_LIVE ||
+	       n->state == NODE_STOPPING;
+}
 bool node_handing_over(const struct node *n) { return n->stop == NODE_STOP_HANDOVER; }
 bool node_fenced(const struct node *n) { return n->fenced; }
 int node_exit_code(const struct node *n) { return n->exit_code; }

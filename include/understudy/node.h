@@ -30,7 +30,7 @@ enum node_event {
 	NODE_EV_JOINED,       /* the slot is ours */
 	NODE_EV_LOCKED,       /* the lock this state waits for is ours (view: file) */
 	NODE_EV_BUSY,         /* not yet: a try failed or a wait timed out */
-	NODE_EV_TICK,         /* periodic check while live (view: file) */
+	NODE_EV_TICK,         /* periodic check while live, or a READ done (view: file) */
 	NODE_EV_TIMER,        /* the timer the node asked for expired */
 	NODE_EV_STARTED,      /* the workload's exec succeeded */
 	NODE_EV_SPAWN_FAILED, /* the workload could not be started at all */
@@ -40,8 +40,9 @@ enum node_event {
 	NODE_EV_READY,        /* the workload said it serves (or its probe did), or it exec'd */
 	NODE_EV_UNHEALTHY,    /* the workload stopped petting the watchdog it asked for */
 	NODE_EV_REPLACED,     /* the lock file's path no longer names our file: deleted, renamed, replaced */
-	NODE_EV_FENCE,        /* holding the live lock, no heartbeat round completed within the fence
-			       * timeout: the storage may give the lock away (doc/fencing.md) */
+	NODE_EV_FENCE,        /* holding the live lock, no round completed within the fence timeout
+			       * (a heartbeat; in VERIFYING a read): the storage may give the lock
+			       * away (doc/fencing.md) */
 	NODE_EV_STORAGE_HUNG, /* a storage call outlived --io-timeout, or the storage process died:
 			       * no further call on the lock file can run */
 	NODE_NEVENTS
@@ -66,7 +67,8 @@ enum node_action_kind {
 				  * shutdown), else SIGTERM and SIGKILL after the
 				  * stop timeout */
 	NODE_A_FENCE_HOOK,       /* start the on-fence hook: after the SIGKILL, never before */
-	NODE_A_READ,             /* read the file: TICK */
+	NODE_A_READ,             /* read the file: TICK; arg 1: its completion is a round of
+				  * the fence clock (VERIFYING, where the node writes nothing) */
 	NODE_A_REPAIR,           /* mend what the live node owns in a damaged file (lockfile_repair) */
 	NODE_A_TIMER,            /* arg: milliseconds until NODE_EV_TIMER */
 	NODE_A_EXIT,             /* arg: the manager's exit status */
@@ -110,6 +112,8 @@ struct node_config {
 	int64_t backoff_max_ms;
 	int64_t poll_ms;           /* re-check interval while standing by */
 	int64_t takeover_delay_ms; /* after a crash, how long the old heartbeat must stay still */
+	int64_t verify_read_ms;    /* VERIFYING: read the file this often (the heartbeat interval), so
+				    * that the fence clock has rounds to count; 0: only after the wait */
 	int64_t new_file_wait_ms;  /* before starting on a file whose live record was not written on it:
 				    * time for a live node of a file that was at the path before to
 				    * notice and fence (protocol.md §5.8) */
@@ -140,6 +144,8 @@ struct node {
 	bool new_file;       /* VERIFYING (also) for a file the live record was not written on */
 	bool seen_ok;        /* VERIFYING: the old live record as first read */
 	uint64_t seen_heartbeat, seen_epoch;
+	int64_t verify_until;                     /* VERIFYING: monotonic ms the wait ends */
+	int64_t verify_read_at;                   /* VERIFYING: when the last READ was asked for */
 	bool workload_running;                    /* spawned and not yet reported gone */
 	bool workload_failed;                     /* being stopped as failed: its exit is a failure */
 	uint64_t epoch;                           /* ours while live */
@@ -211,6 +217,10 @@ bool node_new_file(const struct node *n);
 bool node_handing_over(const struct node *n);
 /* The node fenced in this life: it says so with on-fence, not on-stop. */
 bool node_fenced(const struct node *n);
+/* The loop runs the fence clock (doc/fencing.md): the node holds the live
+ * lock, in VERIFYING too, where the storage could give it away unseen
+ * while the node waits; a FENCE is then the node's to answer. */
+bool node_fence_clock(const struct node *n);
 /* DONE: the manager's exit status. */
 int node_exit_code(const struct node *n);
 /* A signal asked it to leave: a node that then loses its storage exits, it

@@ -1584,6 +1584,60 @@ Test(run, takeover_refused_while_the_old_heartbeat_advances)
 	no_overlap();
 }
 
+/* Wait until DIR/NAME.stderr has a line with WHAT. */
+static bool wait_stderr(const char *name, const char *what, int timeout_ms)
+{
+	for (int64_t dl = th_now_ns() + (int64_t)timeout_ms * 1000000; th_now_ns() < dl; sleep_ms(10))
+		if (stderr_has(name, what))
+			return true;
+	return false;
+}
+
+/* A backup cut off from the storage during its takeover delay (protocol
+ * §5.8; the gap the timed model found, §9): the storage may give its lock
+ * away unseen, so it reads every heartbeat interval during the delay and
+ * gives the takeover up when no read completed within the fence timeout.
+ * Here its reads hang behind the record lock another process holds: it
+ * must give up within F (400 ms) and H (100 ms) of the hang, long before
+ * its 3 s delay ends or its 10 s --io-timeout, and never start; once the
+ * storage answers, a backup takes over after the whole delay, as before. */
+Test(run, a_backup_whose_reads_hang_in_its_takeover_delay_gives_it_up)
+{
+	int a = start_node("primary", "node-a", NULL);
+	pid_t w = (pid_t)wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", "--takeover-delay", "3s", "--heartbeat-interval", "100ms",
+			   "--fence-timeout", "400ms", "--io-timeout", "10s", "--after-fence", "exit", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	kill(w, SIGKILL); /* the old live crashes, workload and manager */
+	kill(T.procs[a].pid, SIGKILL);
+	ensure(wait_stderr("node-b", "-> verifying", BOUND_MS), "node-b did not enter its takeover delay");
+	int64_t t0 = th_now_ns();
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	bool gave_up = wait_exit(b, BOUND_MS);
+	double ms = ms_since(t0);
+	if (!gave_up)
+		th_kill(hang); /* the diagnostics read the file */
+	ensure(gave_up, "node-b's manager did not give up with its reads hung");
+	cr_log_info("reads hung in the takeover delay: node-b gave up %.0f ms later (F 400 ms, H 100 ms, D 3 s)", ms);
+	ensure(ms >= 250 && ms < 2000, "node-b gave up %.0f ms after its reads hung: not by its fence clock", ms);
+	ensure(exit_code(b) == 74, "node-b exited %d, want 74", exit_code(b));
+	ensure(stderr_has("node-b", "giving up the takeover"), "node-b did not say why it left");
+	sleep_ms(3500 - (int)ms); /* past the end of its delay, the storage still hung */
+	ensure(count(EV_START, "node-b") == 0, "node-b started its workload with its reads hung");
+	th_kill(hang); /* the storage answers again */
+	int64_t healed = th_now_ns();
+	start_node("backup", "node-c", "--takeover-delay", "3s", "--heartbeat-interval", "100ms", "--fence-timeout",
+		   "400ms", NULL);
+	struct ev s = wait_start("node-c", 1, BOUND_MS + 3000);
+	double took = (double)(s.t - healed) / 1e6;
+	cr_log_info("with the storage answering, node-c started %.0f ms after it did (D 3 s)", took);
+	ensure(took >= 3000, "node-c started %.0f ms after the heal, inside its takeover delay", took);
+	ensure(count(EV_START, "node-b") == 0, "node-b started its workload");
+	no_overlap();
+}
+
 /* Another node's record where ours should be: we are not live any more.
  * The live kills its workload and never writes over that record. */
 Test(run, a_live_record_not_ours_fences_the_live)

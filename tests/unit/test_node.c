@@ -165,6 +165,18 @@ static void step(struct node *n, enum node_event type, const struct lf_view *v)
 	step_ev(n, &e);
 }
 
+/* The timer the last answer armed fires: the clock moves on by its
+ * length (the takeover delay ends with the time, not with the event). */
+static void fire_timer(struct node *n)
+{
+	int i = out.n;
+	while (i > 0 && out.a[i - 1].kind != NODE_A_TIMER)
+		i--;
+	cr_assert(i > 0, "no TIMER armed: %s", FMT_OUT(&out));
+	now_ms += out.a[i - 1].arg;
+	step(n, NODE_EV_TIMER, NULL);
+}
+
 static void step_exited(struct node *n, int wstatus)
 {
 	struct node_event_data e = ev(NODE_EV_EXITED);
@@ -728,8 +740,8 @@ Test(node, unknown_status_primary_waits_out_the_takeover_delay)
 	step(&n, NODE_EV_LOCKED, &v);
 	STATE(&n, NODE_VERIFYING);
 	EXPECT(ACT(NODE_A_SLOT_STATE, LF_SLOT_WAITING), ACT(NODE_A_TIMER, 1500));
-	step(&n, NODE_EV_TIMER, NULL);
-	EXPECT(ACT(NODE_A_READ, 0));
+	fire_timer(&n);
+	EXPECT(ACT(NODE_A_READ, 1));
 	step(&n, NODE_EV_TICK, &v); /* still damaged, the heartbeat still */
 	STATE(&n, NODE_STARTING);
 	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
@@ -2006,6 +2018,8 @@ enum setup {
 	S_STANDING_BY,
 	S_CLAIMING,
 	S_VERIFYING,         /* a backup with a takeover delay that got the lock on L */
+	S_VERIFYING_READING, /* the same, a read of the delay asked for, mid-delay */
+	S_VERIFYING_OVER,    /* the same, its read asked for after the delay ended */
 	S_VERIFYING_NEW,     /* a primary that got the lock on a new file (format 1.2) */
 	S_STARTING_SPAWNING, /* SPAWN issued, no STARTED yet */
 	S_STARTING,          /* started, not ready, a ready timeout armed */
@@ -2043,12 +2057,22 @@ static void setup(struct node *n, enum setup s)
 		break;
 	case S_CLAIMING: claiming_primary(n); break;
 	case S_VERIFYING:
+	case S_VERIFYING_READING:
+	case S_VERIFYING_OVER: {
 		cfg = config(LF_ROLE_BACKUP);
 		cfg.takeover_delay_ms = 1000;
+		cfg.verify_read_ms = 250;
 		backup_waiting(n, &cfg);
 		v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
 		step(n, NODE_EV_LOCKED, &v);
+		/* The events fed next come at now_ms: the read was asked for
+		 * 10 ms before, mid-delay, or after the delay ended. */
+		struct node_event_data e = ev(NODE_EV_TIMER);
+		e.now_ms = s == S_VERIFYING_OVER ? now_ms + 1000 : now_ms - 10;
+		if (s != S_VERIFYING)
+			step_ev(n, &e);
 		break;
+	}
 	case S_VERIFYING_NEW: {
 		cfg.new_file_wait_ms = 1000;
 		start(n, &cfg);
@@ -2192,6 +2216,51 @@ static void check_fence_event(const struct node *n, const struct node *was_n, co
 			  "%s in %s: no EXIT 74 with nothing to reap: %s", e, state_str(was), FMT_OUT(&out));
 }
 
+/* VERIFYING (doc/protocol.md §5.8): a TIMER asks for a read that is a
+ * round of the fence clock, and nothing else; a TICK whose record moved
+ * releases the live lock at once, mid-delay or not; a TICK mid-delay with
+ * the record still asks for the next read, within a heartbeat interval;
+ * nothing starts but on a read asked for after the delay; FENCE and
+ * STORAGE_HUNG give the takeover up: EXIT 74 and nothing else. */
+static void check_verifying_event(const struct node *n, const struct node *was_n, const struct node_event_data *d)
+{
+	if (was_n->state != NODE_VERIFYING)
+		return;
+	const char *e = node_event_name(d->type);
+	bool over = was_n->verify_read_at >= was_n->verify_until;
+	bool starts = index_of(&out, NODE_A_SPAWN) >= 0 || index_of(&out, NODE_A_WRITE_LIVE) >= 0;
+	cr_assert(!starts || (d->type == NODE_EV_TICK && over), "%s in VERIFYING started %s: %s", e,
+		  over ? "" : "before the delay ended", FMT_OUT(&out));
+	switch (d->type) {
+	case NODE_EV_TIMER:
+		EXPECT(ACT(NODE_A_READ, 1));
+		cr_assert_eq(n->state, NODE_VERIFYING);
+		break;
+	case NODE_EV_TICK: {
+		const struct lf_view *v = d->view;
+		bool ok = v->live_rec == LF_REC_OK;
+		bool moved = ok != was_n->seen_ok ||
+			     (ok && (v->live.heartbeat != was_n->seen_heartbeat || v->live.epoch != was_n->seen_epoch));
+		if (moved) {
+			cr_assert(out.n > 0 && out.a[0].kind == NODE_A_RELEASE_LIVE && !node_fence_clock(n),
+				  "a moved record in VERIFYING did not end the takeover at once: %s", FMT_OUT(&out));
+		} else if (!over) {
+			cr_assert(n->state == NODE_VERIFYING && out.n == 1 && out.a[0].kind == NODE_A_TIMER &&
+					  out.a[0].arg >= 0 &&
+					  (!was_n->cfg.verify_read_ms || out.a[0].arg <= was_n->cfg.verify_read_ms),
+				  "a still record mid-delay: not the next read within H: %s", FMT_OUT(&out));
+		}
+		break;
+	}
+	case NODE_EV_FENCE:
+	case NODE_EV_STORAGE_HUNG:
+		EXPECT(ACT(NODE_A_EXIT, NODE_EXIT_IO));
+		cr_assert(n->state == NODE_DONE && out.loud, "%s in VERIFYING: not a loud give-up", e);
+		break;
+	default: break;
+	}
+}
+
 /* Lists a failing or hanging call may cut short: nothing, a start, an exit. */
 static uint32_t unrun_of(size_t k)
 {
@@ -2280,6 +2349,7 @@ Test(node, every_event_in_every_state)
 							check_readiness_event(&n, was, (enum node_event)e);
 							check_damage_event(&n, was, &d, dm);
 							check_fence_event(&n, &before, &d);
+							check_verifying_event(&n, &before, &d);
 							/* And once more, so a confused state is exercised too. */
 							before = n;
 							was = n.state;
@@ -2287,6 +2357,7 @@ Test(node, every_event_in_every_state)
 							check_readiness_event(&n, was, (enum node_event)e);
 							check_damage_event(&n, was, &d, dm);
 							check_fence_event(&n, &before, &d);
+							check_verifying_event(&n, &before, &d);
 						}
 					}
 				}
@@ -2303,6 +2374,7 @@ Test(node, every_event_in_every_state)
 				step_ev(&n, &d);
 				check_readiness_event(&n, was, (enum node_event)e);
 				check_fence_event(&n, &before, &d);
+				check_verifying_event(&n, &before, &d);
 			}
 		}
 	}
@@ -2501,6 +2573,9 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 		bool role = m->before == NODE_STARTING || m->before == NODE_LIVE || m->before == NODE_STOPPING;
 		WALK_ASSERT(!role || m->hooked, "fenced without on-fence");
 	}
+	/* A takeover after a wait starts only on a read asked for after it. */
+	if (m->before == NODE_VERIFYING && index_of(&out, NODE_A_SPAWN) >= 0)
+		WALK_ASSERT(n->verify_read_at >= n->verify_until, "started on a read asked for before the wait ended");
 	/* A second signal while stopping for one kills what is left at once. */
 	if (m->ev == NODE_EV_SHUTDOWN && m->before == NODE_STOPPING && m->asked && m->running)
 		WALK_ASSERT(m->killed, "the workload outlived a second signal");
@@ -2534,6 +2609,7 @@ Test(node, random_walks_keep_the_safety_rules)
 		cfg.max_restarts = (int)rnd(5);
 		cfg.restart_window_ms = 1000 + rnd(5000);
 		cfg.takeover_delay_ms = rnd(2) ? 0 : 1000;
+		cfg.verify_read_ms = rnd(2) ? 0 : 300;
 		cfg.new_file_wait_ms = rnd(2) ? 0 : 200;
 		cfg.ready_timeout_ms = rnd(2) ? 0 : 1 + rnd(5000);
 		struct node n;
@@ -2680,8 +2756,8 @@ static void verifying_backup(struct node *n, struct lf_view *crashed)
 	EXPECT(ACT(NODE_A_TIMER, 1500));
 	HAS_NO(NODE_A_SPAWN);
 	HAS_NO(NODE_A_WRITE_LIVE);
-	step(n, NODE_EV_TIMER, NULL);
-	EXPECT(ACT(NODE_A_READ, 0));
+	fire_timer(n);
+	EXPECT(ACT(NODE_A_READ, 1));
 }
 
 Test(node, takeover_after_the_delay_when_the_old_heartbeat_stood_still)
@@ -2711,6 +2787,150 @@ Test(node, no_takeover_while_the_old_heartbeat_advances)
 	HAS_NO(NODE_A_RELEASE_BACKUP); /* it keeps its place in line */
 	cr_assert(out.loud, "holding back must be said loudly");
 	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_TIMER, 500));
+}
+
+/* The fence clock in VERIFYING (doc/protocol.md §5.8): a backup with a
+ * takeover delay of 1000 ms that reads every 300 ms (its heartbeat
+ * interval), from the moment it got the lock on L. */
+static void verifying_reader(struct node *n, struct lf_view *crashed)
+{
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.takeover_delay_ms = 1000;
+	cfg.verify_read_ms = 300;
+	backup_waiting(n, &cfg);
+	*crashed = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	crashed->live.heartbeat = 40;
+	step(n, NODE_EV_LOCKED, crashed);
+	STATE(n, NODE_VERIFYING);
+	EXPECT(ACT(NODE_A_TIMER, 300));
+	cr_assert(node_fence_clock(n), "no fence clock while holding the live lock in VERIFYING");
+}
+
+/* Reads every H during the delay, each a round of the fence clock (READ 1),
+ * paced from when it was asked for; the wait ends with a read asked for
+ * after it, and only then does the node start. */
+Test(node, verifying_reads_every_heartbeat_interval)
+{
+	struct node n;
+	struct lf_view v;
+	int64_t t0 = now_ms;
+	verifying_reader(&n, &v);
+	for (int k = 1; k <= 3; k++) {
+		fire_timer(&n);
+		cr_assert_eq(now_ms, t0 + 300 * k);
+		EXPECT(ACT(NODE_A_READ, 1));
+		now_ms += 10; /* the read takes 10 ms */
+		step(&n, NODE_EV_TICK, &v);
+		STATE(&n, NODE_VERIFYING);
+		/* the next at 300 ms after this one was asked for, at most at the
+		 * end of the wait */
+		EXPECT(ACT(NODE_A_TIMER, k < 3 ? 290 : 1000 - 910));
+	}
+	fire_timer(&n);
+	cr_assert_eq(now_ms, t0 + 1000);
+	EXPECT(ACT(NODE_A_READ, 1));
+	step(&n, NODE_EV_TICK, &v);
+	STATE(&n, NODE_STARTING);
+	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
+}
+
+/* A read asked for before the wait ended and done after it does not end
+ * it: what it saw may be from before the end. One more read, at once. */
+Test(node, verifying_ends_only_with_a_read_asked_for_after_the_wait)
+{
+	struct node n;
+	struct lf_view v;
+	verifying_reader(&n, &v);
+	fire_timer(&n);
+	step(&n, NODE_EV_TICK, &v);
+	fire_timer(&n);
+	step(&n, NODE_EV_TICK, &v);
+	fire_timer(&n); /* at 900 */
+	EXPECT(ACT(NODE_A_READ, 1));
+	now_ms += 400; /* a slow read: done at 1300 */
+	step(&n, NODE_EV_TICK, &v);
+	STATE(&n, NODE_VERIFYING);
+	EXPECT(ACT(NODE_A_TIMER, 0));
+	HAS_NO(NODE_A_SPAWN);
+	fire_timer(&n);
+	EXPECT(ACT(NODE_A_READ, 1));
+	step(&n, NODE_EV_TICK, &v);
+	STATE(&n, NODE_STARTING);
+}
+
+/* No read completed within the fence timeout during the delay (FENCE), or
+ * one hangs (STORAGE_HUNG): the lock may be given away unseen. The node
+ * gives the takeover up: no start, no call on the storage (the exit
+ * releases the locks), exit 74, and it says so. */
+Test(node, a_fence_in_the_takeover_delay_gives_it_up_without_starting)
+{
+	static const enum node_event lost[] = { NODE_EV_FENCE, NODE_EV_STORAGE_HUNG };
+	for (size_t i = 0; i < 2; i++) {
+		struct node n;
+		struct lf_view v;
+		verifying_reader(&n, &v);
+		fire_timer(&n);
+		EXPECT(ACT(NODE_A_READ, 1)); /* and it hangs */
+		struct node_event_data e = ev(lost[i]);
+		e.unrun = 0;
+		step_ev(&n, &e);
+		STATE(&n, NODE_DONE);
+		EXPECT(ACT(NODE_A_EXIT, NODE_EXIT_IO));
+		cr_assert(n.storage_lost && out.loud, "%s: not a loud give-up", node_event_name(lost[i]));
+		cr_assert(out.why && strstr(out.why, "giving up the takeover"), "%s: said \"%s\"",
+			  node_event_name(lost[i]), out.why ? out.why : "");
+		cr_assert(!node_fenced(&n), "a node that never ran the workload has no on-fence");
+		/* The timer of the wait may still fire, a late TICK come: nothing. */
+		step(&n, NODE_EV_TIMER, NULL);
+		EXPECT_NONE();
+		step(&n, NODE_EV_TICK, &v);
+		EXPECT_NONE();
+	}
+}
+
+/* A read during the delay that finds the old record moved ends the
+ * takeover at once, not at the end of the delay. */
+Test(node, the_old_heartbeat_moving_mid_delay_aborts_the_takeover_at_once)
+{
+	struct node n;
+	struct lf_view v;
+	verifying_reader(&n, &v);
+	fire_timer(&n); /* 300 ms into a 1000 ms delay */
+	v.live.heartbeat++;
+	step(&n, NODE_EV_TICK, &v);
+	STATE(&n, NODE_BACKUP);
+	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_TIMER, 500));
+	cr_assert(out.loud, "holding back must be said loudly");
+	cr_assert(!node_fence_clock(&n), "a fence clock after the live lock was let go");
+	/* The epoch, or the record's readability, count as moves too. */
+	verifying_reader(&n, &v);
+	fire_timer(&n);
+	v.live.epoch++;
+	step(&n, NODE_EV_TICK, &v);
+	STATE(&n, NODE_BACKUP);
+	HAS(NODE_A_RELEASE_LIVE);
+	verifying_reader(&n, &v);
+	fire_timer(&n);
+	v.live_rec = LF_REC_BAD;
+	step(&n, NODE_EV_TICK, &v);
+	STATE(&n, NODE_BACKUP);
+	HAS(NODE_A_RELEASE_LIVE);
+	HAS_NO(NODE_A_SPAWN);
+}
+
+/* The fence clock runs exactly while the live lock is held. */
+Test(node, the_fence_clock_runs_while_the_live_lock_is_held)
+{
+	struct node n;
+	backup_default(&n);
+	cr_assert(!node_fence_clock(&n), "a fence clock in BACKUP");
+	struct lf_view v;
+	verifying_reader(&n, &v);
+	live_default(&n);
+	cr_assert(node_fence_clock(&n), "no fence clock while live");
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	STATE(&n, NODE_STOPPING);
+	cr_assert(node_fence_clock(&n), "no fence clock while stopping");
 }
 
 Test(node, a_request_during_the_delay_is_decided_as_from_backup)
@@ -2955,8 +3175,8 @@ static void check_new_file_wait(struct node *n, struct lf_view *v, int64_t want_
 	HAS_NO(NODE_A_WRITE_LIVE);
 	HAS_NO(NODE_A_SPAWN);
 	HAS_NO(NODE_A_RELEASE_LIVE);
-	step(n, NODE_EV_TIMER, NULL);
-	EXPECT(ACT(NODE_A_READ, 0));
+	fire_timer(n);
+	EXPECT(ACT(NODE_A_READ, 1));
 	/* the file as it was: now the role, at once (no second wait) */
 	e.type = NODE_EV_TICK;
 	step_ev(n, &e);
@@ -3075,7 +3295,7 @@ Test(node, a_request_during_the_new_file_wait_is_decided_without_a_second_wait)
 	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
 	struct node_event_data e = foreign(&v);
 	step_ev(&n, &e);
-	step(&n, NODE_EV_TIMER, NULL);
+	fire_timer(&n);
 	v.status = LF_FAILBACK; /* for anyone */
 	v.request_rec = LF_REC_OK;
 	v.request.seq = 3;
@@ -3090,7 +3310,7 @@ Test(node, a_request_during_the_new_file_wait_is_decided_without_a_second_wait)
 	e = foreign(&v);
 	v.status = LF_LIVE;
 	step_ev(&n, &e);
-	step(&n, NODE_EV_TIMER, NULL);
+	fire_timer(&n);
 	v.status = LF_FAILBACK;
 	v.request.target_slot = OTHER;
 	e.type = NODE_EV_TICK;
