@@ -44,7 +44,10 @@ static const char run_usage[] =
 	"  --log-level LEVEL         error, warning, info or debug (default info)\n"
 	"  --http ADDR:PORT          serve GET /health (200 only while live with the workload\n"
 	"                            running, else 503) and GET /status (the JSON of status) on\n"
-	"                            ADDR:PORT (numeric, IPv6 as [::1]:8080)\n"
+	"                            ADDR:PORT (numeric, IPv6 as [::1]:8080), and GET /metrics\n"
+	"                            (Prometheus)\n"
+	"  --metrics-file PATH       keep the same metrics in PATH (ending .prom) for\n"
+	"                            node_exporter's textfile collector, rewritten every 5s\n"
 	"\n"
 	"workload:\n"
 	"  --working-directory DIR   run it in DIR (absolute)\n"
@@ -223,9 +226,27 @@ static int run(struct config *c, char **argv)
 	 * load balancer sees 503 rather than a refused connection while the
 	 * node joins. */
 	static _Atomic int health = LOOP_DOWN;
+	static struct metrics metrics;
 	struct http_server *http = NULL;
+	struct metrics_writer *writer = NULL;
 	if (!c->run.health)
 		c->run.health = &health;
+	metrics_init(&metrics);
+	c->run.metrics = &metrics;
+	const struct metrics_labels labels = {
+		.group = c->run.lock_path,
+		.node = c->run.name,
+		.role = lockfile_role_name((uint8_t)c->run.node.role),
+	};
+	if (c->metrics_file) {
+		/* Every METRICS_FILE_INTERVAL_MS: a scrape's figures are at most
+		 * that old, and a node that ended leaves its last ones. */
+		int e = metrics_writer_start(&writer, &metrics, &labels, c->metrics_file, METRICS_FILE_INTERVAL_MS);
+		if (e < 0) {
+			log_error("metrics file %s: %s", c->metrics_file, strerror(-e));
+			return EX_OSERR;
+		}
+	}
 	if (c->http) {
 		char why[600];
 		struct http_config hc = { .address = c->http, .lock_path = c->run.lock_path, .health = c->run.health };
@@ -239,6 +260,7 @@ static int run(struct config *c, char **argv)
 	bool lost_storage;
 	int code = loop_run(&c->run, &lost_storage);
 	http_stop(http);
+	metrics_writer_stop(writer);
 	if (!lost_storage || !c->rejoin)
 		return code;
 	/* Fenced (or the file failed us while waiting), the workload gone:

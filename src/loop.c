@@ -64,6 +64,8 @@ struct loop {
 	int64_t spawned_at;
 	struct readiness rd;
 	struct observe obs;
+	struct metrics own_metrics, *metrics; /* cfg's, or our own when nobody reads them */
+	int64_t job_submitted_ns;
 	unsigned timer_gen;
 	struct node node;
 	struct node_out out;
@@ -115,6 +117,8 @@ static struct pending *push(struct loop *l, enum node_event type)
 static struct pending *push_cut(struct loop *l, enum node_event type)
 {
 	uint32_t unrun = 0;
+	if (type == NODE_EV_STORAGE_ERROR || type == NODE_EV_STORAGE_HUNG)
+		atomic_fetch_add_explicit(&l->metrics->storage_errors, 1, memory_order_relaxed);
 	for (; l->cursor < l->out.n; l->cursor++)
 		unrun |= NODE_ACTION_BIT(l->out.a[l->cursor].kind);
 	if (l->qlen == QUEUE_LEN) {
@@ -254,6 +258,7 @@ static void submit(struct loop *l, bool tick)
 	int64_t now = clock_ms();
 	l->job_pending = true;
 	l->job_is_tick = tick;
+	l->job_submitted_ns = clock_ns();
 	l->interrupt_at = is_wait(l->job.op) ? now + l->cfg->node.poll_ms : 0;
 	/* A lock wait is meant to block; any other call that takes this long
 	 * means the storage is hung, and the loop must act without it. */
@@ -324,6 +329,7 @@ static void on_job_done(struct loop *l)
 {
 	worker_collect(&l->worker, &l->job);
 	l->job_pending = false;
+	metrics_storage_call(l->metrics, l->job.op, (clock_ns() - l->job_submitted_ns) / 1000);
 	l->interrupt_at = l->job_deadline = 0;
 	struct worker_job *j = &l->job;
 	int r = j->res;
@@ -1042,7 +1048,10 @@ static int setup(struct loop *l)
 		log_error("setting up: %s", strerror(errno));
 		return EX_OSERR;
 	}
-	observe_init(&l->obs, cfg, l->hook_envp);
+	l->metrics = cfg->metrics ? cfg->metrics : &l->own_metrics;
+	if (!cfg->metrics)
+		metrics_init(l->metrics);
+	observe_init(&l->obs, cfg, l->hook_envp, l->metrics);
 	if (cfg->id_out)
 		memcpy(cfg->id_out, l->id, LF_ID_SIZE);
 	/* Unknown (zero) is allowed: is-live then cannot tell this host's

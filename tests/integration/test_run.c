@@ -882,6 +882,105 @@ Test(run, failover_after_sigkill_of_live_manager)
 	no_overlap();
 }
 
+/* --- metrics ---------------------------------------------------------------- */
+
+/* The value of one series in a metrics text, or -1 if it is not there. */
+static double series(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, name, n) && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+	return -1;
+}
+
+/* Wait until path's series name has the value want; the text last read. */
+static char *wait_series(const char *path, const char *name, double want, int timeout_ms)
+{
+	int64_t t0 = th_now_ns();
+	char *t = NULL;
+	for (;;) {
+		free(t);
+		t = th_read_text(path);
+		if (t && series(t, name) == want)
+			return t;
+		if (ms_since(t0) > timeout_ms)
+			break;
+		sleep_ms(20);
+	}
+	cr_assert_fail("%s: %s is not %g after %d ms:\n%s", path, name, want, timeout_ms, t ? t : "(no file)");
+	return t;
+}
+
+static int promtool_check(const char *path, char *out, size_t n)
+{
+	char *cmd = NULL;
+	cr_assert(asprintf(&cmd, "promtool check metrics < '%s' 2>&1", path) > 0);
+	FILE *f = popen(cmd, "r");
+	cr_assert(f);
+	size_t got = fread(out, 1, n - 1, f);
+	out[got] = '\0';
+	int st = pclose(f);
+	free(cmd);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) != 127, "promtool is not installed (Debian's prometheus package)");
+	return WEXITSTATUS(st);
+}
+
+/* Each node keeps its figures in its metrics file, and a transition
+ * reaches the file at once, not at the next interval: the failover shows
+ * on node-b's within the bound, with the fence-free crash counted right. */
+Test(run, metrics_file_follows_a_failover)
+{
+	char *fa = th_path(T.dir, "a.prom"), *fb = th_path(T.dir, "b.prom");
+#define LA "{group=\"%s\",node=\"node-a\"}"
+	char la[512], lb_live[512], lb_starts[512], said[8192];
+	snprintf(la, sizeof(la), "understudy_live" LA, T.lock);
+	snprintf(lb_live, sizeof(lb_live), "understudy_live{group=\"%s\",node=\"node-b\"}", T.lock);
+	snprintf(lb_starts, sizeof(lb_starts), "understudy_workload_starts_total{group=\"%s\",node=\"node-b\"}",
+		 T.lock);
+#undef LA
+	int a = start_node("primary", "node-a", "--metrics-file", fa, NULL);
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", "--metrics-file", fb, NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	free(wait_series(fa, la, 1, BOUND_MS));
+	char *t = wait_series(fb, lb_live, 0, BOUND_MS);
+	free(t);
+	ensure(promtool_check(fa, said, sizeof(said)) == 0, "promtool on node-a's file: %s", said);
+
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGKILL);
+	wait_live("node-b", BOUND_MS);
+	/* Well inside the 5 s interval: the transition wrote the file. */
+	t = wait_series(fb, lb_live, 1, 2000);
+	cr_log_info("failover on node-b's metrics file %.1f ms after the kill", ms_since(t0));
+	ensure(series(t, lb_starts) == 1, "node-b's starts: %g", series(t, lb_starts));
+	free(t);
+	ensure(promtool_check(fb, said, sizeof(said)) == 0, "promtool on node-b's file: %s", said);
+	/* A clean stop writes the last figures: node-b no longer live. */
+	kill(T.procs[b].pid, SIGTERM);
+	ensure(wait_exit(b, BOUND_MS), "node-b did not exit");
+	t = th_read_text(fb);
+	ensure(t && series(t, lb_live) == 0, "node-b's last figures still say live:\n%s", t ? t : "");
+	free(t);
+	free(fa), free(fb);
+	no_overlap();
+}
+
+/* A metrics file must be where a collector looks and say what it is. */
+Test(run, metrics_file_must_be_absolute_and_end_in_prom)
+{
+	static const char *const bad[] = { "rel.prom", "/tmp/metrics.txt" };
+	for (size_t i = 0; i < 2; i++) {
+		struct cmd c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--metrics-file", bad[i],
+				       "--", "/bin/true", NULL);
+		ensure(c.code == 64, "--metrics-file %s: exit %d", bad[i], c.code);
+		ensure(strstr(c.err, "--metrics-file") && strstr(c.err, bad[i]), "--metrics-file %s: %s", bad[i],
+		       c.err);
+		cmd_free(&c);
+	}
+}
+
 Test(run, failover_after_sigkill_of_workload_restart_never)
 {
 	int a = start_node("primary", "node-a", "--restart", "never", NULL);
