@@ -174,11 +174,29 @@ static int hex_id(const char *s, uint8_t id[LF_ID_SIZE])
 	return 0;
 }
 
+/* The group's name in the journal (UNDERSTUDY_GROUP): the configuration
+ * file's name without ".conf", which is the unit's instance (understudy@app
+ * reads app.conf); without a file, the lock file's path, the one name all
+ * nodes of a group share. */
+static const char *group_name(const struct config *c, char *buf, size_t n)
+{
+	if (!c->file)
+		return c->run.lock_path;
+	const char *base = strrchr(c->file, '/');
+	base = base ? base + 1 : c->file;
+	size_t len = strlen(base);
+	if (len > 5 && strcmp(base + len - 5, ".conf") == 0)
+		len -= 5;
+	snprintf(buf, n, "%.*s", (int)len, base);
+	return buf;
+}
+
 /* The node, once its settings are known; and again after the storage
  * failed it, as a new process. */
 static int run(struct config *c, char **argv)
 {
-	log_init(c->run.name, (enum log_level)c->log_level);
+	char group[256];
+	log_init(c->run.name, group_name(c, group, sizeof(group)), (enum log_level)c->log_level);
 	for (size_t i = 0; i < c->nenv; i++) {
 		char *eq = strchr(c->env[i], '=');
 		*eq = '\0';
