@@ -18,7 +18,8 @@
 # PATH), pc:NAME (a pkg-config module) or deb:NAME (an installed package).
 # Parts: build (every build, the demo's too: meson.build needs all four
 # libraries, criterion for the test suites), packaging, lint, model, fuzz,
-# python, upgrade, cluster (GlusterFS), ceph (CephFS), bench.
+# python, upgrade, cluster (GlusterFS), ceph (CephFS), systemd (the unit
+# under a real systemd in a container, tests/systemd/), bench.
 DEPS_LIST='
 build     cmd:meson             meson
 build     cmd:ninja             ninja-build
@@ -58,6 +59,9 @@ ceph      cmd:ceph-fuse         ceph-fuse
 ceph      cmd:ceph              ceph-common
 ceph      cmd:monmaptool        ceph-common
 ceph      cmd:python3           python3
+systemd   cmd:debootstrap       debootstrap
+systemd   cmd:systemd-nspawn    systemd-container
+systemd   cmd:nsenter           util-linux
 bench     cmd:strace            strace
 bench     cmd:gnuplot           gnuplot-nox
 bench     cmd:etcd              etcd-server
