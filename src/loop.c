@@ -704,13 +704,14 @@ static void on_child(struct loop *l)
 	}
 	char how[96];
 	describe_exit(l->wl.wstatus, how, sizeof(how));
-	/* An exit the manager asked for (a shutdown, a hand-over, a failed
-	 * workload already reported) or a clean one is no failure; any other
-	 * end of the workload is. */
+	/* An end the manager asked for (a shutdown, a hand-over, a failed
+	 * workload already reported) or a clean exit is no failure; any other
+	 * end of the main process is, even when the manager then stopped
+	 * what it left behind. */
 	int st = l->wl.wstatus;
 	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
 	struct log_fields f = { .workload_pid = l->wl.pid };
-	log_fields(l->wl.stop_sig || clean ? LOGL_INFO : LOGL_WARN, &f, "workload %s", how);
+	log_fields(l->wl.stopped || clean ? LOGL_INFO : LOGL_WARN, &f, "workload %s", how);
 	l->wl_active = false;
 	l->wl_watchdog_at = 0;
 	readiness_done(l);

@@ -221,10 +221,10 @@ Test(journal, transition_fields_and_quiet_shutdown)
 
 /* A workload that fails, with no restart: its exit and giving up are
  * warnings (PRIORITY=4), so `journalctl -p warning` shows them. */
-Test(journal, failure_is_a_warning)
+static void failure_is_a_warning(const char *script)
 {
-	char *argv[] = { "understudy", "run",   "--lock", T.lock,    "--role", "primary",           "--name", "node-a",
-			 "--restart",  "never", "--",     "/bin/sh", "-c",     "sleep 0.3; exit 3", NULL };
+	char *argv[] = { "understudy", "run",   "--lock", T.lock,    "--role", "primary",      "--name", "node-a",
+			 "--restart",  "never", "--",     "/bin/sh", "-c",     (char *)script, NULL };
 	pid_t a = start("a.stderr", argv);
 	int i = wait_for("node-a", "MESSAGE", "workload exited with status 3");
 	if (i < 0)
@@ -241,6 +241,12 @@ Test(journal, failure_is_a_warning)
 	cr_expect(is(g, "UNDERSTUDY_GROUP", T.lock), "group '%s'", field(g, "UNDERSTUDY_GROUP"));
 	wait_exit(a);
 }
+
+Test(journal, failure_is_a_warning) { failure_is_a_warning("sleep 0.3; exit 3"); }
+
+/* The main process fails and leaves a child behind, which the manager then
+ * stops: still the workload's failure, not an end the manager asked for. */
+Test(journal, failure_leaving_a_child_is_a_warning) { failure_is_a_warning("sleep 0.3; sleep 100 & exit 3"); }
 
 /* A switchover: the old live node stops its workload as planned. None of
  * that reads like an error (all at info), and the new live node's
