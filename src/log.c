@@ -101,7 +101,8 @@ struct entry {
  * make a field of its own. */
 static void field(struct entry *e, const char *name, const char *value)
 {
-	size_t nl = strlen(name), vl = strlen(value);
+	/* Bounded by the datagram: a longer value cannot fit anyway. */
+	size_t nl = strnlen(name, sizeof(e->buf)), vl = strnlen(value, sizeof(e->buf));
 	bool binary = memchr(value, '\n', vl) != NULL;
 	size_t need = nl + 1 + (binary ? 8 : 0) + vl + 1;
 	if (e->over || need > sizeof(e->buf) - e->len) {
@@ -175,12 +176,11 @@ static void log_vmsg(enum log_level level, const struct log_fields *f, const cha
 	/* Plain lines: not under systemd, or journald did not take the
 	 * datagram (not running, its socket full). On the journal's stream a
 	 * "<N>" prefix still gives the line its priority. */
-	char line[1200];
-	int n = 0;
+	char line[1200], prefix[8] = "";
 	if (log_journal)
-		n = snprintf(line, sizeof(line), "<%d>", (int)level);
-	n += snprintf(line + n, sizeof(line) - (size_t)n, log_node[0] ? "understudy[%s]: %s" : "understudy: %s%s",
-		      log_node[0] ? log_node : "", msg);
+		snprintf(prefix, sizeof(prefix), "<%d>", (int)level);
+	snprintf(line, sizeof(line), "%sunderstudy%s%s%s: %s", prefix, log_node[0] ? "[" : "", log_node,
+		 log_node[0] ? "]" : "", msg);
 	size_t len = strnlen(line, sizeof(line) - 2);
 	line[len++] = '\n';
 	/* One write per line, so lines of several processes never interleave. */
