@@ -62,6 +62,9 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+# A TERM or INT ends the script through exit, so the container is powered
+# off and the copy removed.
+trap 'exit 143' TERM INT HUP
 
 fails=0
 ok() { echo "ok: $*"; }
