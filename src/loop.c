@@ -310,8 +310,16 @@ static void dispatch(struct loop *l)
 		return;
 	}
 	if (before != l->node.state) {
-		log_msg(level, "%s -> %s: %s", node_state_name(before), node_state_name(l->node.state),
-			l->out.why ? l->out.why : node_event_name(ev->type));
+		/* The journal gets each part of a transition as its own field. */
+		struct log_fields f = {
+			.from = node_state_name(before),
+			.to = node_state_name(l->node.state),
+			.reason = l->out.why ? l->out.why : node_event_name(ev->type),
+			/* Its own term while live; the highest any read showed. */
+			.epoch = l->node.epoch > l->node.max_epoch ? l->node.epoch : l->node.max_epoch,
+			.workload_pid = l->wl_active ? l->wl.pid : 0,
+		};
+		log_fields(level, &f, "%s -> %s: %s", f.from, f.to, f.reason);
 		transition_hooks(l, before);
 		announce(l);
 	} else if (l->out.why) {
@@ -701,7 +709,14 @@ static void on_child(struct loop *l)
 	}
 	char how[96];
 	describe_exit(l->wl.wstatus, how, sizeof(how));
-	log_info("workload %s", how);
+	/* An end the manager asked for (a shutdown, a hand-over, a failed
+	 * workload already reported) or a clean exit is no failure; any other
+	 * end of the main process is, even when the manager then stopped
+	 * what it left behind. */
+	int st = l->wl.wstatus;
+	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	struct log_fields f = { .workload_pid = l->wl.pid };
+	log_fields(l->wl.stopped || clean ? LOGL_INFO : LOGL_WARN, &f, "workload %s", how);
 	l->wl_active = false;
 	l->wl_watchdog_at = 0;
 	readiness_done(l);
