@@ -105,12 +105,15 @@ static void load_fixture(const char *name, uint8_t img[LF_SIZE])
 	free(buf), free(path);
 }
 
+/* The records: the first 8704 bytes, all an older node reads. A node of
+ * this build may have lengthened a file of an older format with its
+ * history (1.3), never beyond it. */
 static void read_lock(uint8_t img[LF_SIZE])
 {
 	uint8_t *buf;
 	size_t len;
 	cr_assert_eq(th_read_file(T.lock, &buf, &len), 0);
-	cr_assert_eq(len, (size_t)LF_SIZE, "the lock file is %zu bytes", len);
+	cr_assert(len >= (size_t)LF_SIZE && len <= (size_t)LF_FILE_SIZE, "the lock file is %zu bytes", len);
 	memcpy(img, buf, LF_SIZE);
 	free(buf);
 }
@@ -449,12 +452,12 @@ static void assert_every_command_refuses(uint16_t major, uint16_t minor, const c
 
 Test(upgrade, refuses_a_newer_major_and_says_which_versions_it_speaks)
 {
-	assert_every_command_refuses(2, 0, "lock file format 2.0 is newer than this build speaks (1.x, up to 1.2)");
+	assert_every_command_refuses(2, 0, "lock file format 2.0 is newer than this build speaks (1.x, up to 1.3)");
 }
 
 Test(upgrade, refuses_an_older_major_and_says_which_versions_it_speaks)
 {
-	assert_every_command_refuses(0, 9, "lock file format 0.9 is older than this build speaks (1.x, up to 1.2)");
+	assert_every_command_refuses(0, 9, "lock file format 0.9 is older than this build speaks (1.x, up to 1.3)");
 }
 
 /* --- a newer minor -------------------------------------------------------------- */
