@@ -687,7 +687,44 @@ int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *
 	return locked_write(lf, p, status ? 3 : 2, false);
 }
 
-int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t decided_seq)
+/* Under the record lock's write lock: read the ring, give the entry the
+ * seq after the newest readable one, the time, and write it at its place.
+ * 1, nothing written, into a file shorter than the format (a write past
+ * its end would give it a length no node mends) or whose header is not
+ * ours. */
+static int put_event(struct lockfile *lf, struct lf_event *ev)
+{
+	uint8_t head[LF_HEADER_SIZE], region[LF_EVENTS * LF_EVENT_SIZE];
+	uint16_t major, minor;
+	int r = is_short(lf);
+	if (r == 0)
+		r = pread_zero(lf->fd, head, sizeof(head), LF_OFF_HEADER, NULL);
+	if (r == 0 && lockfile_check_header(head, &major, &minor) != LF_OK)
+		r = 1;
+	/* A file of an older format ends at byte 8703: its history reads as
+	 * never written, and the first entry lengthens it. */
+	if (r == 0)
+		r = pread_zero(lf->fd, region, sizeof(region), LF_OFF_HISTORY, NULL);
+	if (r != 0)
+		return r;
+	uint64_t last = 0;
+	for (int i = 0; i < LF_EVENTS; i++) {
+		struct lf_event e;
+		if (lockfile_decode_event(region + (size_t)i * LF_EVENT_SIZE, i, &e) == LF_REC_OK && e.seq > last)
+			last = e.seq;
+	}
+	ev->seq = last >= (uint64_t)INT64_MAX ? 1 : last + 1;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts); /* for people only: no decision reads it */
+	ev->time_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	uint8_t rec[LF_EVENT_SIZE];
+	lockfile_encode_event(rec, ev);
+	return full_pwrite(lf->fd, rec, sizeof(rec),
+			   LF_OFF_HISTORY + (off_t)((ev->seq - 1) % LF_EVENTS) * LF_EVENT_SIZE);
+}
+
+int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t decided_seq, struct lf_event *ev,
+		       int *ev_res)
 {
 	if (lf->readonly)
 		return -EBADF;
@@ -714,6 +751,11 @@ int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t 
 		if (r == 0 && !keep_f)
 			r = full_pwrite(lf->fd, &b, 1, LF_OFF_STATUS);
 	}
+	/* The history entry last, in the same hold (no more round trips to
+	 * the server before the workload starts); news, not state: how it
+	 * went is the caller's to log, never a failure of the takeover. */
+	if (ev)
+		*ev_res = r == 0 ? put_event(lf, ev) : 1;
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u < 0 ? u : keep_f;
 }
@@ -742,43 +784,29 @@ int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live)
 	return r < 0 ? r : u;
 }
 
-int lockfile_add_event(struct lockfile *lf, struct lf_event *ev)
+int lockfile_add_event(struct lockfile *lf, struct lf_event *ev, bool to_target)
 {
 	if (lf->readonly)
 		return -EBADF;
 	int r = record_lock(lf, F_WRLCK);
 	if (r < 0)
 		return r;
-	uint8_t head[LF_HEADER_SIZE], region[LF_EVENTS * LF_EVENT_SIZE];
-	uint16_t major, minor;
-	/* Not into a file damaged short (a write past its end would give it a
-	 * length no node mends), nor into one whose header is not ours. */
-	r = is_short(lf);
-	if (r == 0)
-		r = pread_zero(lf->fd, head, sizeof(head), LF_OFF_HEADER, NULL);
-	if (r == 0 && lockfile_check_header(head, &major, &minor) != LF_OK)
-		r = 1;
-	/* A file of an older format ends at byte 8703: its history reads as
-	 * never written, and the first entry lengthens it. */
-	if (r == 0)
-		r = pread_zero(lf->fd, region, sizeof(region), LF_OFF_HISTORY, NULL);
-	if (r == 0) {
-		uint64_t last = 0;
-		for (int i = 0; i < LF_EVENTS; i++) {
-			struct lf_event e;
-			if (lockfile_decode_event(region + (size_t)i * LF_EVENT_SIZE, i, &e) == LF_REC_OK &&
-			    e.seq > last)
-				last = e.seq;
+	if (to_target) {
+		/* The request a hand-over answers stays in the file (F) for
+		 * the next live node: its target is where the role goes. */
+		uint8_t status = 0, rec[LF_REQUEST_SIZE];
+		struct lf_request req;
+		r = pread_zero(lf->fd, &status, 1, LF_OFF_STATUS, NULL);
+		if (r == 0)
+			r = pread_zero(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST, NULL);
+		if (r == 0 && status == LF_FAILBACK && lockfile_decode_request(rec, &req) == LF_REC_OK &&
+		    req.target_slot != LF_TARGET_ANY) {
+			ev->to_slot = req.target_slot;
+			memcpy(ev->to, req.target_name, sizeof(ev->to));
 		}
-		ev->seq = last >= (uint64_t)INT64_MAX ? 1 : last + 1;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts); /* for people only: no decision reads it */
-		ev->time_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-		uint8_t rec[LF_EVENT_SIZE];
-		lockfile_encode_event(rec, ev);
-		r = full_pwrite(lf->fd, rec, sizeof(rec),
-				LF_OFF_HISTORY + (off_t)((ev->seq - 1) % LF_EVENTS) * LF_EVENT_SIZE);
 	}
+	if (r == 0)
+		r = put_event(lf, ev);
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u < 0 ? u : r;
 }

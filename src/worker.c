@@ -112,24 +112,15 @@ static int find_name(struct worker *w, struct worker_job *j, int mine)
 	return 0;
 }
 
-/* The history entry a job carries, if any. It is news, never state: its
- * result goes to note_res and fails nothing else (a full disk, which
- * cannot lengthen a file of an older format, must not fence a node). */
+/* The history entry a leaving node's job carries, if any. It is news,
+ * never state: its result goes to note_res and fails nothing else (a full
+ * disk, which cannot lengthen a file of an older format, must not fence a
+ * node). A hand-over's entry names the target of the request it answers,
+ * still in the file. */
 static void add_note(struct worker *w, struct worker_job *j)
 {
-	if (!j->note)
-		return;
-	if (j->note == LF_EV_HAND_OVER) {
-		/* Whom the role goes to: the request this node answers, still
-		 * in the file (status F stays until the next live reads it). */
-		struct lf_view *v = &j->view;
-		if (lockfile_read_any(w->lf, v) == 0 && v->status == LF_FAILBACK && v->request_rec == LF_REC_OK &&
-		    v->request.target_slot != LF_TARGET_ANY) {
-			j->event.to_slot = v->request.target_slot;
-			memcpy(j->event.to, v->request.target_name, sizeof(j->event.to));
-		}
-	}
-	j->note_res = lockfile_add_event(w->lf, &j->event);
+	if (j->note)
+		j->note_res = lockfile_add_event(w->lf, &j->event, j->note == LF_EV_HAND_OVER);
 }
 
 static int run(struct worker *w, struct worker_job *j)
@@ -167,11 +158,9 @@ static int run(struct worker *w, struct worker_job *j)
 		break;
 	case WORKER_RELEASE_BACKUP: r = lockfile_unlock(w->lf, LF_LOCK_BACKUP); break;
 	case WORKER_WRITE_LIVE:
-		r = lockfile_take_live(w->lf, &j->live, j->seq);
+		r = lockfile_take_live(w->lf, &j->live, j->seq, j->note ? &j->event : NULL, &j->note_res);
 		if (r > 0)
 			r = 0; /* the live node's first check sees F */
-		if (r == 0)
-			add_note(w, j);
 		break;
 	case WORKER_WRITE_STATUS:
 		r = lockfile_write_status(w->lf, j->status);

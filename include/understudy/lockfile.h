@@ -324,18 +324,24 @@ int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *
 /* A node taking the role: the live record, the node id and L, in one
  * locked section; but when the status is F for a request other than
  * decided_seq (the one the decision saw, or -1), one that came after the
- * decision, F stays for the new live node to act on. Returns 1 when F
+ * decision, F stays for the new live node to act on. With ev (format
+ * 1.3), then the entry of the group's history saying so, in the same
+ * hold, as lockfile_add_event writes one; *ev_res says how that went (0,
+ * 1 not written, -errno) and never fails the call. Returns 1 when F
  * stayed, 0, or -errno. */
-int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t decided_seq);
+int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t decided_seq, struct lf_event *ev,
+		       int *ev_res);
 /* Add an entry to the group's history (format 1.3), in one locked
  * section that reads the ring first: the entry goes after the newest
  * readable one, its seq one higher (set in ev), its time now (set in ev);
- * a BAD entry in its place is overwritten. Nothing is written, and 1
- * returned, into a file shorter than the format or whose header no longer
- * checks: the history never lengthens a damaged file nor writes into
- * another program's. The history is news, not state: a node whose write
- * of it fails goes on as if it had succeeded. */
-int lockfile_add_event(struct lockfile *lf, struct lf_event *ev);
+ * a BAD entry in its place is overwritten. With to_target (a hand-over),
+ * the to-node is first taken, in the same hold, from the request the file
+ * holds, if the status is F and the request reads OK and names a slot.
+ * Nothing is written, and 1 returned, into a file shorter than the format
+ * or whose header no longer checks: the history never lengthens a damaged
+ * file nor writes into another program's. The history is news, not
+ * state: a node whose write of it fails goes on as if it had succeeded. */
+int lockfile_add_event(struct lockfile *lf, struct lf_event *ev, bool to_target);
 /* The history as it is now, read under the record lock, oldest first.
  * -ENODATA for a file shorter than the format, -EBADMSG when its header no
  * longer checks, as lockfile_read. A file of an older format, or one

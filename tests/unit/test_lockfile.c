@@ -2024,20 +2024,20 @@ Test(lockfile, take_live_keeps_a_request_that_came_after_the_decision)
 	struct lf_view v;
 	/* Decided on L (seq -1): the F is newer, so it stays. */
 	live.epoch++;
-	cr_assert_eq(lockfile_take_live(&lf, &live, -1), 1);
+	cr_assert_eq(lockfile_take_live(&lf, &live, -1, NULL, NULL), 1);
 	cr_assert_eq(lockfile_read(&lf, &v), 0);
 	cr_assert_eq(v.status, LF_FAILBACK, "a request newer than the decision was erased");
 	cr_assert_eq(v.live_rec, LF_REC_OK);
 	cr_assert_eq(v.live.epoch, live.epoch, "the live record was not written");
 	/* Decided on this very request (it names us): cleared to L. */
 	live.epoch++;
-	cr_assert_eq(lockfile_take_live(&lf, &live, (int64_t)req.seq), 0);
+	cr_assert_eq(lockfile_take_live(&lf, &live, (int64_t)req.seq, NULL, NULL), 0);
 	cr_assert_eq(lockfile_read(&lf, &v), 0);
 	cr_assert_eq(v.status, LF_LIVE);
 	/* A newer request than the one decided on stays too. */
 	struct lf_request again = sample_request();
 	cr_assert_eq(lockfile_write_request(&lf, &again), 0);
-	cr_assert_eq(lockfile_take_live(&lf, &live, (int64_t)req.seq), 1);
+	cr_assert_eq(lockfile_take_live(&lf, &live, (int64_t)req.seq, NULL, NULL), 1);
 	cr_assert_eq(lockfile_read(&lf, &v), 0);
 	cr_assert_eq(v.status, LF_FAILBACK);
 	cr_assert_eq(v.request.seq, again.seq);
@@ -2155,7 +2155,7 @@ Test(lockfile, a_live_record_knows_the_file_it_was_written_on)
 	/* the heartbeat and the take-over stamp it too */
 	live.heartbeat++;
 	cr_assert_eq(lockfile_heartbeat(&a, &live), 0);
-	cr_assert_eq(lockfile_take_live(&a, &live, -1), 0);
+	cr_assert_eq(lockfile_take_live(&a, &live, -1, NULL, NULL), 0);
 	cr_assert_eq(lockfile_read(&b, &v), 0);
 	cr_assert(lockfile_live_here(&b, &v.live));
 	lockfile_close(&b);
@@ -2658,7 +2658,7 @@ Test(lockfile, history_entries_round_trip_through_the_file_oldest_first)
 		wrote[i] = sample_event(reasons[i]);
 		wrote[i].epoch = (uint64_t)i + 1;
 		int64_t before = realtime_us();
-		cr_assert_eq(lockfile_add_event(&a, &wrote[i]), 0);
+		cr_assert_eq(lockfile_add_event(&a, &wrote[i], false), 0);
 		int64_t after = realtime_us();
 		cr_assert_eq(wrote[i].seq, (uint64_t)i + 1, "entry %d got seq %llu", i,
 			     (unsigned long long)wrote[i].seq);
@@ -2676,7 +2676,7 @@ Test(lockfile, history_entries_round_trip_through_the_file_oldest_first)
 	cr_assert_eq(v.live_rec, LF_REC_EMPTY);
 	/* A reader cannot write one. */
 	struct lf_event e = sample_event(LF_EV_PAUSE);
-	cr_assert_eq(lockfile_add_event(&b, &e), -EBADF);
+	cr_assert_eq(lockfile_add_event(&b, &e, false), -EBADF);
 	lockfile_close(&a);
 	lockfile_close(&b);
 }
@@ -2689,7 +2689,7 @@ Test(lockfile, history_ring_wraps_and_keeps_the_newest_entries)
 	for (int i = 1; i <= total; i++) {
 		struct lf_event e = sample_event(LF_EV_FAILOVER);
 		e.epoch = (uint64_t)i;
-		cr_assert_eq(lockfile_add_event(&lf, &e), 0);
+		cr_assert_eq(lockfile_add_event(&lf, &e, false), 0);
 		cr_assert_eq(e.seq, (uint64_t)i);
 	}
 	cr_assert_eq(file_size(g_path), LF_FILE_SIZE, "the ring wrote past its end");
@@ -2718,7 +2718,7 @@ Test(lockfile, a_damaged_history_entry_is_skipped_and_the_newest_is_overwritten)
 	for (int i = 1; i <= 5; i++) {
 		struct lf_event e = sample_event(LF_EV_FAILOVER);
 		e.epoch = (uint64_t)i;
-		cr_assert_eq(lockfile_add_event(&lf, &e), 0);
+		cr_assert_eq(lockfile_add_event(&lf, &e, false), 0);
 	}
 	/* Entry 2 damaged on the storage, entry 5 torn by a writer that died
 	 * in its write. */
@@ -2736,7 +2736,7 @@ Test(lockfile, a_damaged_history_entry_is_skipped_and_the_newest_is_overwritten)
 	/* The next writer goes after the newest readable entry: over the torn
 	 * one, with its seq. */
 	struct lf_event e = sample_event(LF_EV_PAUSE);
-	cr_assert_eq(lockfile_add_event(&lf, &e), 0);
+	cr_assert_eq(lockfile_add_event(&lf, &e, false), 0);
 	cr_assert_eq(e.seq, 5);
 	cr_assert_eq(lockfile_read_history(&lf, &h), 0);
 	cr_assert_eq(h.n, 4);
@@ -2773,7 +2773,7 @@ Test(lockfile, an_older_format_file_gets_a_history_and_nothing_else_changes)
 	cr_assert_eq(h.bad, 0, "the missing region reads as never written");
 
 	struct lf_event e = sample_event(LF_EV_FAILOVER);
-	cr_assert_eq(lockfile_add_event(&lf, &e), 0);
+	cr_assert_eq(lockfile_add_event(&lf, &e, false), 0);
 	cr_assert_eq(e.seq, 1);
 	/* The first entry lengthens the file to the end of its place; every
 	 * byte a 1.2 node reads is as it was, the header's minor included. */
@@ -2798,7 +2798,7 @@ Test(lockfile, an_older_format_file_gets_a_history_and_nothing_else_changes)
 	 * between reading as never written. */
 	for (int i = 0; i < 4; i++) {
 		e = sample_event(LF_EV_FAILOVER);
-		cr_assert_eq(lockfile_add_event(&lf, &e), 0);
+		cr_assert_eq(lockfile_add_event(&lf, &e, false), 0);
 	}
 	cr_assert_eq(file_size(g_path), LF_OFF_HISTORY + 5 * LF_EVENT_SIZE);
 	cr_assert_eq(lockfile_read_history(&lf, &h), 0);
@@ -2816,7 +2816,7 @@ Test(lockfile, history_is_never_written_into_a_damaged_file)
 	cr_assert_eq(truncate(g_path, 4000), 0);
 	snap_take(g_path, &s);
 	struct lf_event e = sample_event(LF_EV_PAUSE);
-	cr_assert_eq(lockfile_add_event(&lf, &e), 1);
+	cr_assert_eq(lockfile_add_event(&lf, &e, false), 1);
 	snap_check(g_path, &s, "an entry into a short file");
 	struct lf_history h;
 	cr_assert_eq(lockfile_read_history(&lf, &h), -ENODATA);
@@ -2827,14 +2827,14 @@ Test(lockfile, history_is_never_written_into_a_damaged_file)
 	img[LF_OFF_HEADER + 3] ^= 0x20;
 	th_write_file(g_path, img, LF_FILE_SIZE);
 	snap_take(g_path, &s);
-	cr_assert_eq(lockfile_add_event(&lf, &e), 1);
+	cr_assert_eq(lockfile_add_event(&lf, &e, false), 1);
 	snap_check(g_path, &s, "an entry into a file whose header does not check");
 	cr_assert_eq(lockfile_read_history(&lf, &h), -EBADMSG);
 	lockfile_close(&lf);
 }
 
 static struct lf_event *g_bg_event;
-static int bg_add_event(struct bg *b) { return lockfile_add_event(b->lf, g_bg_event); }
+static int bg_add_event(struct bg *b) { return lockfile_add_event(b->lf, g_bg_event, false); }
 
 Test(lockfile, a_history_entry_is_written_under_the_record_lock)
 {
@@ -2858,5 +2858,78 @@ Test(lockfile, a_history_entry_is_written_under_the_record_lock)
 	struct lf_history h;
 	cr_assert_eq(lockfile_read_history(&lf, &h), 0);
 	cr_assert_eq(h.n, 1);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, take_live_writes_its_history_entry_in_the_same_hold)
+{
+	struct lockfile lf, other;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	open_ok(&other, g_path, LF_OPEN_READ);
+	struct lf_live live = sample_live();
+	struct lf_event e = sample_event(LF_EV_START);
+	int res = 99;
+	cr_assert_eq(lockfile_take_live(&lf, &live, -1, &e, &res), 0);
+	cr_assert_eq(res, 0);
+	cr_assert_eq(e.seq, 1);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&other, &v), 0);
+	cr_assert(v.status == LF_LIVE && v.live_rec == LF_REC_OK, "the takeover itself");
+	struct lf_history h;
+	cr_assert_eq(lockfile_read_history(&other, &h), 0);
+	cr_assert_eq(h.n, 1);
+	assert_event_eq(&h.ev[0], &e);
+
+	/* An entry that cannot be written fails nothing: the takeover is
+	 * made, and the caller learns why there is no entry. A file damaged
+	 * short gets none (and the takeover writes what it always did). */
+	e = sample_event(LF_EV_FAILOVER);
+	live.epoch++;
+	cr_assert_eq(truncate(g_path, LF_SIZE - 1), 0);
+	res = 99;
+	cr_assert_eq(lockfile_take_live(&lf, &live, -1, &e, &res), 0);
+	cr_assert_eq(res, 1, "an entry went into a short file");
+	cr_assert_eq(file_size(g_path), LF_SIZE - 1, "the history lengthened a file damaged short");
+	lockfile_close(&lf);
+	lockfile_close(&other);
+}
+
+Test(lockfile, a_hand_over_entry_names_the_target_of_the_request_in_the_file)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	struct lf_live live = sample_live();
+	cr_assert_eq(write_live(&lf, LF_LIVE, &live), 0);
+	struct lf_request req = sample_request(); /* a switchover, made to name slot 7, "node-c" */
+	req.target_slot = 7;
+	snprintf(req.target_name, sizeof req.target_name, "node-c");
+	cr_assert_eq(lockfile_write_request(&lf, &req), 0);
+	struct lf_event e = sample_event(LF_EV_HAND_OVER);
+	e.writer = LF_EV_BY_FROM;
+	e.to_slot = -1;
+	e.to[0] = '\0';
+	cr_assert_eq(lockfile_add_event(&lf, &e, true), 0);
+	cr_assert_eq(e.to_slot, 7);
+	cr_assert_str_eq(e.to, "node-c");
+	/* A request to any waiting node names nobody. */
+	req.target_slot = LF_TARGET_ANY;
+	req.target_name[0] = '\0';
+	cr_assert_eq(lockfile_write_request(&lf, &req), 0);
+	e = sample_event(LF_EV_HAND_OVER);
+	e.to_slot = -1;
+	e.to[0] = '\0';
+	cr_assert_eq(lockfile_add_event(&lf, &e, true), 0);
+	cr_assert(e.to_slot == -1 && !e.to[0], "a hand-over to any names %s", e.to);
+	/* Nor does a request no longer pending (status L). */
+	cr_assert_eq(lockfile_write_status(&lf, LF_LIVE), 0);
+	e = sample_event(LF_EV_HAND_OVER);
+	e.to_slot = -1;
+	e.to[0] = '\0';
+	cr_assert_eq(lockfile_add_event(&lf, &e, true), 0);
+	cr_assert(e.to_slot == -1 && !e.to[0], "an answered request still named %s", e.to);
+	struct lf_history h;
+	cr_assert_eq(lockfile_read_history(&lf, &h), 0);
+	cr_assert_eq(h.n, 3);
+	cr_assert_str_eq(h.ev[0].to, "node-c");
 	lockfile_close(&lf);
 }
