@@ -296,7 +296,7 @@ static const struct {
 	{ "all zero", make_zeroed, "not an understudy lock file (wrong magic)" },
 	{ "random bytes", make_random, "not an understudy lock file (wrong magic)" },
 	{ "wrong magic", make_wrong_magic, "not an understudy lock file (wrong magic)" },
-	{ "major version 2", make_major_2, "lock file format 2.2 is newer than this build speaks (1.x, up to 1.3)" },
+	{ "major version 2", make_major_2, "lock file format 2.3 is newer than this build speaks (1.x, up to 1.3)" },
 	{ "header checksum wrong", make_bad_crc, "lock file header checksum failed" },
 };
 
