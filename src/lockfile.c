@@ -243,6 +243,73 @@ enum lf_rec lockfile_decode_slot(const uint8_t in[LF_SLOT_SIZE], struct lf_slot 
 	return LF_REC_OK;
 }
 
+/* History entry (1.3): seq 0, time 8, epoch 16, reason 24, writer 25,
+ * zero to 28, from slot 28, to slot 32, pid 36, from 40 (64), to 104 (64),
+ * host 168, zero to 188, crc 188. */
+void lockfile_encode_event(uint8_t out[LF_EVENT_SIZE], const struct lf_event *e)
+{
+	memset(out, 0, LF_EVENT_SIZE);
+	put64(out, e->seq);
+	put64(out + 8, (uint64_t)e->time_us);
+	put64(out + 16, e->epoch);
+	out[24] = e->reason;
+	out[25] = e->writer;
+	put32(out + 28, (uint32_t)e->from_slot);
+	put32(out + 32, (uint32_t)e->to_slot);
+	put32(out + 36, e->pid);
+	put_str(out + 40, 64, e->from);
+	put_str(out + 104, 64, e->to);
+	memcpy(out + 168, e->host, LF_ID_SIZE);
+	seal(out, LF_EVENT_SIZE);
+}
+
+static bool slot_or_none(int32_t slot) { return slot >= -1 && slot < LF_SLOTS; }
+
+enum lf_rec lockfile_decode_event(const uint8_t in[LF_EVENT_SIZE], int pos, struct lf_event *e)
+{
+	memset(e, 0, sizeof(*e));
+	enum lf_rec c = check(in, LF_EVENT_SIZE);
+	if (c != LF_REC_OK)
+		return c;
+	e->seq = get64(in);
+	e->time_us = (int64_t)get64(in + 8);
+	e->epoch = get64(in + 16);
+	e->reason = in[24];
+	e->writer = in[25];
+	e->from_slot = (int32_t)get32(in + 28);
+	e->to_slot = (int32_t)get32(in + 32);
+	e->pid = get32(in + 36);
+	memcpy(e->host, in + 168, LF_ID_SIZE);
+	/* An entry is where its seq puts it: one copied elsewhere in the
+	 * ring (or made up) would show twice, or out of order. */
+	if (!get_str(e->from, in + 40, 64) || !get_str(e->to, in + 104, 64) || e->seq == 0 ||
+	    e->seq > (uint64_t)INT64_MAX || (e->seq - 1) % LF_EVENTS != (uint64_t)pos ||
+	    (e->writer != LF_EV_BY_FROM && e->writer != LF_EV_BY_TO) || !slot_or_none(e->from_slot) ||
+	    !slot_or_none(e->to_slot))
+		return LF_REC_BAD;
+	return LF_REC_OK;
+}
+
+void lockfile_decode_history(const uint8_t *region, struct lf_history *h)
+{
+	memset(h, 0, sizeof(*h));
+	for (int i = 0; i < LF_EVENTS; i++) {
+		struct lf_event e;
+		enum lf_rec r = lockfile_decode_event(region + (size_t)i * LF_EVENT_SIZE, i, &e);
+		if (r == LF_REC_BAD)
+			h->bad++;
+		if (r != LF_REC_OK)
+			continue;
+		/* Oldest first: insert by seq (seqs are unique, one per place). */
+		int k = h->n++;
+		while (k > 0 && h->ev[k - 1].seq > e.seq) {
+			h->ev[k] = h->ev[k - 1];
+			k--;
+		}
+		h->ev[k] = e;
+	}
+}
+
 void lockfile_decode(const uint8_t *image, struct lf_view *v)
 {
 	memset(v, 0, sizeof(*v));
@@ -620,7 +687,44 @@ int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *
 	return locked_write(lf, p, status ? 3 : 2, false);
 }
 
-int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t decided_seq)
+/* Under the record lock's write lock: read the ring, give the entry the
+ * seq after the newest readable one, the time, and write it at its place.
+ * 1, nothing written, into a file shorter than the format (a write past
+ * its end would give it a length no node mends) or whose header is not
+ * ours. */
+static int put_event(struct lockfile *lf, struct lf_event *ev)
+{
+	uint8_t head[LF_HEADER_SIZE], region[LF_EVENTS * LF_EVENT_SIZE];
+	uint16_t major, minor;
+	int r = is_short(lf);
+	if (r == 0)
+		r = pread_zero(lf->fd, head, sizeof(head), LF_OFF_HEADER, NULL);
+	if (r == 0 && lockfile_check_header(head, &major, &minor) != LF_OK)
+		r = 1;
+	/* A file of an older format ends at byte 8703: its history reads as
+	 * never written, and the first entry lengthens it. */
+	if (r == 0)
+		r = pread_zero(lf->fd, region, sizeof(region), LF_OFF_HISTORY, NULL);
+	if (r != 0)
+		return r;
+	uint64_t last = 0;
+	for (int i = 0; i < LF_EVENTS; i++) {
+		struct lf_event e;
+		if (lockfile_decode_event(region + (size_t)i * LF_EVENT_SIZE, i, &e) == LF_REC_OK && e.seq > last)
+			last = e.seq;
+	}
+	ev->seq = last >= (uint64_t)INT64_MAX ? 1 : last + 1;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts); /* for people only: no decision reads it */
+	ev->time_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	uint8_t rec[LF_EVENT_SIZE];
+	lockfile_encode_event(rec, ev);
+	return full_pwrite(lf->fd, rec, sizeof(rec),
+			   LF_OFF_HISTORY + (off_t)((ev->seq - 1) % LF_EVENTS) * LF_EVENT_SIZE);
+}
+
+int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t decided_seq, struct lf_event *ev,
+		       int *ev_res)
 {
 	if (lf->readonly)
 		return -EBADF;
@@ -647,6 +751,11 @@ int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t 
 		if (r == 0 && !keep_f)
 			r = full_pwrite(lf->fd, &b, 1, LF_OFF_STATUS);
 	}
+	/* The history entry last, in the same hold (no more round trips to
+	 * the server before the workload starts); news, not state: how it
+	 * went is the caller's to log, never a failure of the takeover. */
+	if (ev)
+		*ev_res = r == 0 ? put_event(lf, ev) : 1;
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u < 0 ? u : keep_f;
 }
@@ -673,6 +782,54 @@ int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live)
 	}
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u;
+}
+
+int lockfile_add_event(struct lockfile *lf, struct lf_event *ev, bool to_target)
+{
+	if (lf->readonly)
+		return -EBADF;
+	int r = record_lock(lf, F_WRLCK);
+	if (r < 0)
+		return r;
+	if (to_target) {
+		/* The request a hand-over answers stays in the file (F) for
+		 * the next live node: its target is where the role goes. */
+		uint8_t status = 0, rec[LF_REQUEST_SIZE];
+		struct lf_request req;
+		r = pread_zero(lf->fd, &status, 1, LF_OFF_STATUS, NULL);
+		if (r == 0)
+			r = pread_zero(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST, NULL);
+		if (r == 0 && status == LF_FAILBACK && lockfile_decode_request(rec, &req) == LF_REC_OK &&
+		    req.target_slot != LF_TARGET_ANY) {
+			ev->to_slot = req.target_slot;
+			memcpy(ev->to, req.target_name, sizeof(ev->to));
+		}
+	}
+	if (r == 0)
+		r = put_event(lf, ev);
+	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	return r < 0 ? r : u < 0 ? u : r;
+}
+
+int lockfile_read_history(struct lockfile *lf, struct lf_history *h)
+{
+	uint8_t image[LF_FILE_SIZE];
+	size_t size;
+	int r = record_lock(lf, F_RDLCK);
+	if (r < 0)
+		return r;
+	r = pread_zero(lf->fd, image, sizeof(image), 0, &size);
+	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	if (r < 0)
+		return r;
+	if (u < 0)
+		return u;
+	if (size < LF_SIZE)
+		return -ENODATA;
+	if (damage_of(image, size))
+		return -EBADMSG;
+	lockfile_decode_history(image + LF_OFF_HISTORY, h);
+	return 0;
 }
 
 int lockfile_still_at_path(struct lockfile *lf)
@@ -892,7 +1049,8 @@ static int format_if_empty(struct lockfile *lf)
 	if (fstat(lf->fd, &st) < 0)
 		r = -errno;
 	else if (st.st_size == 0) {
-		uint8_t image[LF_SIZE] = { 0 };
+		/* The records and an empty history (format 1.3). */
+		uint8_t image[LF_FILE_SIZE] = { 0 };
 		image[LF_OFF_STATUS] = LF_NEW;
 		lockfile_encode_header(image + LF_OFF_HEADER);
 		r = full_pwrite(lf->fd, image, sizeof(image), 0);
@@ -1141,6 +1299,26 @@ const char *lockfile_slot_describe(const struct lf_slot *s)
 	if (s->state == LF_SLOT_LIVE && (s->flags & LF_SLOT_F_STARTING))
 		return "starting";
 	return lockfile_slot_state_name(s->state);
+}
+
+const char *lockfile_event_name(uint8_t reason)
+{
+	static const char *const names[] = {
+		[LF_EV_START] = "start",
+		[LF_EV_RESUME] = "resume",
+		[LF_EV_FAILOVER] = "failover",
+		[LF_EV_FAILBACK] = "failback",
+		[LF_EV_SWITCHOVER] = "switchover",
+		[LF_EV_NEW_FILE] = "new-file",
+		[LF_EV_DAMAGED] = "damaged-status",
+		[LF_EV_PAUSE] = "pause",
+		[LF_EV_FINISHED] = "finished",
+		[LF_EV_GIVE_UP] = "give-up",
+		[LF_EV_SHUTDOWN] = "shutdown",
+		[LF_EV_HAND_OVER] = "hand-over",
+		[LF_EV_FENCED] = "fenced",
+	};
+	return reason >= LF_EV_START && reason <= LF_EV_LAST ? names[reason] : "unknown";
 }
 
 const char *lockfile_role_name(uint8_t role)

@@ -359,6 +359,37 @@ static void fill_live(struct loop *l, struct lf_live *v)
 	snprintf(v->address, sizeof(v->address), "%s", l->cfg->address ? l->cfg->address : "");
 }
 
+/* The history entry of an action the node noted (node_action.note): this
+ * node's side of the move, and for a takeover the node it takes over
+ * from, as the read it decided on shows it. */
+static void fill_event(struct loop *l, struct worker_job *j, const struct node_action *a)
+{
+	struct lf_event *e = &j->event;
+	j->note = a->note;
+	memset(e, 0, sizeof(*e));
+	if (!a->note)
+		return;
+	const struct lf_view *v = l->current.has_view ? &l->current.view : NULL;
+	bool taking = a->kind == NODE_A_WRITE_LIVE;
+	e->reason = a->note;
+	e->writer = taking ? LF_EV_BY_TO : LF_EV_BY_FROM;
+	e->epoch = l->node.epoch;
+	e->pid = (uint32_t)getpid();
+	memcpy(e->host, l->host, LF_ID_SIZE);
+	e->from_slot = e->to_slot = -1;
+	if (!taking) {
+		e->from_slot = l->node.slot;
+		snprintf(e->from, sizeof(e->from), "%s", l->cfg->name);
+		return;
+	}
+	e->to_slot = l->node.slot;
+	snprintf(e->to, sizeof(e->to), "%s", l->cfg->name);
+	if (v && v->live_rec == LF_REC_OK) {
+		e->from_slot = v->live.slot;
+		memcpy(e->from, v->live.name, sizeof(e->from));
+	}
+}
+
 static bool is_wait(enum worker_op op) { return op == WORKER_WAIT_LIVE || op == WORKER_WAIT_BACKUP; }
 
 static struct worker_job *job(struct loop *l, enum worker_op op)
@@ -448,6 +479,8 @@ static void on_job_done(struct loop *l)
 	l->interrupt_at = l->job_deadline = 0;
 	struct worker_job *j = &l->job;
 	int r = j->res;
+	if (j->note && j->note_res < 0) /* news, not state: said, and nothing else */
+		log_warn("%s: could not add to the group's history: %s", l->lf.path, log_strerror(-j->note_res));
 	if (j->replaced && (r >= 0 || r == -EAGAIN || r == -EINTR)) {
 		if (l->job_is_tick && r == 0 && j->op == WORKER_HEARTBEAT)
 			l->last_round = now_ms();
@@ -762,7 +795,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 		return;
 	case NODE_A_RELEASE_LIVE:
 		l->tick_at = 0;
-		job(l, WORKER_RELEASE_LIVE);
+		fill_event(l, job(l, WORKER_RELEASE_LIVE), a);
 		submit(l, false);
 		return;
 	case NODE_A_RELEASE_BACKUP:
@@ -772,6 +805,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_WRITE_LIVE: {
 		j = job(l, WORKER_WRITE_LIVE);
 		j->status = LF_LIVE;
+		fill_event(l, j, a);
 		/* The request the decision to become live saw, if any: a newer
 		 * one that lands before this write must survive it. */
 		const struct lf_view *v = l->current.has_view ? &l->current.view : NULL;
@@ -787,6 +821,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_WRITE_STATUS:
 		j = job(l, WORKER_WRITE_STATUS);
 		j->status = (char)a->arg;
+		fill_event(l, j, a);
 		submit(l, false);
 		return;
 	case NODE_A_REFUSE:

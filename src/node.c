@@ -15,7 +15,18 @@ static void emit(struct node_out *out, enum node_action_kind kind, int64_t arg)
 	/* The table never emits more than NODE_MAX_ACTIONS for one event; the
 	 * tests feed every event to every state to hold it to that. */
 	if (out->n < NODE_MAX_ACTIONS)
-		out->a[out->n++] = (struct node_action){ kind, arg };
+		out->a[out->n++] = (struct node_action){ .kind = kind, .arg = arg };
+}
+
+/* An action that also writes an entry of the group's history saying why
+ * the live role moves (format 1.3): the reason is decided here, with the
+ * transition, never guessed by the executor. */
+static void emit_noted(struct node_out *out, enum node_action_kind kind, int64_t arg, enum lf_event_reason why)
+{
+	int before = out->n;
+	emit(out, kind, arg);
+	if (out->n > before)
+		out->a[out->n - 1].note = (uint8_t)why;
 }
 
 /* Move to a state and tell the group, through our slot, when what we
@@ -112,6 +123,27 @@ enum node_verdict node_decide(const struct node *n, const struct node_event_data
 	}
 }
 
+/* Why this node takes the role, as the read it decided on shows it. */
+static enum lf_event_reason takeover_reason(const struct node_event_data *ev)
+{
+	const struct lf_view *v = ev->view;
+	switch (v->status) {
+	case LF_NEW: return LF_EV_START;
+	case LF_PAUSED: return LF_EV_RESUME;
+	case LF_FAILBACK:
+		if (v->request_rec != LF_REC_OK)
+			return LF_EV_FAILOVER; /* read as L */
+		return v->request.kind == LF_REQ_FAILBACK ? LF_EV_FAILBACK : LF_EV_SWITCHOVER;
+	case LF_LIVE:
+		/* A record of another file names one: an older node's record
+		 * names none (file_id 0) and is an ordinary failover. */
+		if (ev->foreign_record && v->live_rec == LF_REC_OK && v->live.file_id != 0)
+			return LF_EV_NEW_FILE;
+		return LF_EV_FAILOVER;
+	default: return LF_EV_DAMAGED;
+	}
+}
+
 static void become_live(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	const struct lf_view *v = ev->view;
@@ -126,7 +158,7 @@ static void become_live(struct node *n, const struct node_event_data *ev, struct
 	n->handed_over = false;
 	/* L and our record are on storage before the workload exists: a
 	 * workload never runs under a status that would stop a failover. */
-	emit(out, NODE_A_WRITE_LIVE, (int64_t)n->epoch);
+	emit_noted(out, NODE_A_WRITE_LIVE, (int64_t)n->epoch, takeover_reason(ev));
 	if (n->holds_backup) {
 		emit(out, NODE_A_RELEASE_BACKUP, 0);
 		n->holds_backup = false;
@@ -241,26 +273,27 @@ static void finish_stop(struct node *n, struct node_out *out)
 	switch (why) {
 	case NODE_STOP_SHUTDOWN:
 		if (!n->cfg.failover_on_shutdown)
-			emit(out, NODE_A_WRITE_STATUS, LF_PAUSED);
-		emit(out, NODE_A_RELEASE_LIVE, 0);
+			emit_noted(out, NODE_A_WRITE_STATUS, LF_PAUSED, LF_EV_PAUSE);
+		emit_noted(out, NODE_A_RELEASE_LIVE, 0, n->cfg.failover_on_shutdown ? LF_EV_SHUTDOWN : LF_EV_NONE);
 		out->why = n->cfg.failover_on_shutdown ? "shut down, left L for a backup" : "shut down, group paused";
 		leave(n, NODE_EXIT_OK, out);
 		return;
 	case NODE_STOP_FINISHED:
-		emit(out, NODE_A_WRITE_STATUS, LF_PAUSED);
+		emit_noted(out, NODE_A_WRITE_STATUS, LF_PAUSED, LF_EV_FINISHED);
 		emit(out, NODE_A_RELEASE_LIVE, 0);
 		out->why = "workload finished: group paused";
 		leave(n, NODE_EXIT_OK, out);
 		return;
 	case NODE_STOP_GIVEUP:
 	case NODE_STOP_NONE:
-		/* Status stays L: a backup takes over. */
-		emit(out, NODE_A_RELEASE_LIVE, 0);
+		/* Status stays L: a backup takes over. A fenced node (74) says
+		 * so if the storage still takes the write. */
+		emit_noted(out, NODE_A_RELEASE_LIVE, 0, n->exit_code == NODE_EXIT_IO ? LF_EV_FENCED : LF_EV_GIVE_UP);
 		leave(n, n->exit_code ? n->exit_code : NODE_EXIT_WORKLOAD, out);
 		return;
 	case NODE_STOP_HANDOVER:
 		/* Status stays F, so that the node it names takes the role. */
-		emit(out, NODE_A_RELEASE_LIVE, 0);
+		emit_noted(out, NODE_A_RELEASE_LIVE, 0, LF_EV_HAND_OVER);
 		if (n->shutdown) {
 			out->why = "handed over and shut down";
 			leave(n, NODE_EXIT_OK, out);

@@ -69,6 +69,10 @@ enum node_action_kind {
 struct node_action {
 	enum node_action_kind kind;
 	int64_t arg;
+	/* With WRITE_LIVE, WRITE_STATUS and RELEASE_LIVE: why the live role
+	 * moves, for the group's history (enum lf_event_reason; 0: no entry).
+	 * The executor writes the entry with the action, in the same job. */
+	uint8_t note;
 };
 
 #define NODE_MAX_ACTIONS 8

@@ -3964,3 +3964,210 @@ Test(run, is_live_cannot_tell_while_a_truncated_file_waits_for_repair)
 	ensure(proc_alive(a), "node-a left");
 	no_overlap();
 }
+
+/* --- the group's history (format 1.3) ------------------------------------- */
+
+/* What one entry of status --history must say; NULL from or to: none. */
+struct hist_want {
+	const char *reason, *from, *to, *by;
+	unsigned epoch;
+};
+
+struct hist_count {
+	int n;
+};
+
+static int history_len(void)
+{
+	struct cmd c = run_cmd(BOUND_MS, "status", "--lock", T.lock, "--history", "--json", NULL);
+	char *j = json_compact(c.out);
+	int n = c.code == 0 ? json_array_len(j) : -1;
+	free(j);
+	cmd_free(&c);
+	return n;
+}
+
+static bool p_history(const void *a) { return history_len() >= ((const struct hist_count *)a)->n; }
+
+/* The history holds exactly the entries w, oldest first, as `status
+ * --history --json` and `status --history` show them. The entry of a node
+ * taking the role comes in the job after its live record: wait for it. */
+static void expect_history(const struct hist_want *w, int n, const char *when)
+{
+	struct hist_count k = { n };
+	ensure(wait_for(p_history, &k, BOUND_MS), "%s: the history has %d entries within %d ms, want %d", when,
+	       history_len(), BOUND_MS, n);
+	struct cmd c = run_cmd(BOUND_MS, "status", "--lock", T.lock, "--history", "--json", NULL);
+	ensure(c.code == 0, "%s: status --history --json exited %d: %s", when, c.code, c.err);
+	cr_log_info("%s: %s", when, c.out);
+	char *j = json_compact(c.out);
+	ensure(json_array_len(j) == n, "%s: %d entries, want %d: %s", when, json_array_len(j), n, c.out);
+	const char *e = j + 1;
+	for (int i = 0; i < n; i++) {
+		char reason[40], from[80], to[80], by[16], epoch[24], seq[24];
+		snprintf(reason, sizeof reason, "\"%s\"", w[i].reason);
+		snprintf(from, sizeof from, w[i].from ? "\"%s\"" : "null", w[i].from);
+		snprintf(to, sizeof to, w[i].to ? "\"%s\"" : "null", w[i].to);
+		snprintf(by, sizeof by, "\"%s\"", w[i].by);
+		snprintf(epoch, sizeof epoch, "%u", w[i].epoch);
+		snprintf(seq, sizeof seq, "%d", i + 1);
+		ensure(json_is(e, "reason", reason) && json_is(e, "from", from) && json_is(e, "to", to) &&
+			       json_is(e, "by", by) && json_is(e, "epoch", epoch) && json_is(e, "seq", seq),
+		       "%s: entry %d is not %s from %s to %s by %s at epoch %s: %s", when, i + 1, reason, from, to, by,
+		       epoch, c.out);
+		e = json_skip(e);
+		e += *e == ',';
+	}
+	free(j);
+	cmd_free(&c);
+
+	c = run_cmd(BOUND_MS, "status", "--lock", T.lock, "--history", NULL);
+	ensure(c.code == 0, "%s: status --history exited %d: %s", when, c.code, c.err);
+	const char *line = c.out;
+	for (int i = 0; i < n; i++) {
+		char want[256];
+		snprintf(want, sizeof want, " %s seq=%d epoch=%u from=%s to=%s by=%s pid=", w[i].reason, i + 1,
+			 w[i].epoch, w[i].from ? w[i].from : "-", w[i].to ? w[i].to : "-",
+			 !strcmp(w[i].by, "to") ? w[i].to : w[i].from);
+		const char *nl = strchr(line, '\n');
+		ensure(nl && memmem(line, (size_t)(nl - line), want, strlen(want)), "%s: line %d lacks \"%s\": %s",
+		       when, i + 1, want, c.out);
+		line = nl + 1;
+	}
+	ensure(!*line, "%s: more lines than entries: %s", when, c.out);
+	cmd_free(&c);
+}
+
+/* Every way the role moves between a primary and a backup, each told by
+ * the node that took the role and, when it left on purpose, the one that
+ * left it. */
+Test(run, history_tells_each_move_of_the_role)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	struct hist_want w[] = {
+		{ "start", NULL, "node-a", "to", 1 },
+		{ "hand-over", "node-a", NULL, "from", 1 }, /* a switchover to any waiting node */
+		{ "switchover", "node-a", "node-b", "to", 2 },
+		{ "hand-over", "node-b", "node-a", "from", 2 }, /* the failback's target */
+		{ "failback", "node-b", "node-a", "to", 3 },
+		{ "failover", "node-a", "node-b", "to", 4 }, /* node-a crashed: it says nothing */
+		{ "pause", "node-b", NULL, "from", 4 },
+		{ "resume", "node-b", "node-a", "to", 5 },
+		{ "pause", "node-a", NULL, "from", 5 },
+	};
+	expect_history(w, 1, "after the start");
+
+	struct cmd c = run_cmd(15000, "switchover", "--lock", T.lock, "--wait", "--timeout", "10s", NULL);
+	ensure(c.code == 0, "switchover --wait exited %d: %s%s", c.code, c.out, c.err);
+	cmd_free(&c);
+	wait_live("node-b", BOUND_MS);
+	expect_history(w, 3, "after the switchover");
+
+	wait_state("node-a", LF_SLOT_WAITING, BOUND_MS);
+	c = run_cmd(15000, "failback", "--lock", T.lock, "--wait", "--timeout", "10s", NULL);
+	ensure(c.code == 0, "failback --wait exited %d: %s%s", c.code, c.out, c.err);
+	cmd_free(&c);
+	wait_live("node-a", BOUND_MS);
+	expect_history(w, 5, "after the failback");
+
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	kill(T.procs[a].pid, SIGKILL);
+	wait_start("node-b", 2, BOUND_MS);
+	wait_live("node-b", BOUND_MS);
+	expect_history(w, 6, "after the crash");
+
+	kill(T.procs[b].pid, SIGTERM);
+	ensure(wait_exit(b, BOUND_MS) && exit_code(b) == 0, "node-b did not leave with 0 on SIGTERM");
+	expect_history(w, 7, "after the pause");
+
+	a = start_node("primary", "node-a", NULL);
+	wait_start("node-a", 3, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	expect_history(w, 8, "after the primary started the paused group");
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS) && exit_code(a) == 0, "node-a did not leave with 0 on SIGTERM");
+	expect_history(w, 9, "after the last pause");
+	no_overlap();
+}
+
+/* A node that gives up and one that shuts down with --failover-on-shutdown
+ * say so before the next one takes over; a fenced node says so after. */
+Test(run, history_tells_a_give_up_a_shutdown_and_a_fence)
+{
+	int a = start_node("primary", "node-a", "--restart", "never", NULL);
+	long wa = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", "--failover-on-shutdown", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	int c = start_node("backup", "node-c", "--after-fence", "exit", NULL);
+	wait_state("node-c", LF_SLOT_QUEUED, BOUND_MS);
+	struct hist_want w[] = {
+		{ "start", NULL, "node-a", "to", 1 },        { "give-up", "node-a", NULL, "from", 1 },
+		{ "failover", "node-a", "node-b", "to", 2 }, { "shutdown", "node-b", NULL, "from", 2 },
+		{ "failover", "node-b", "node-c", "to", 3 }, { "fenced", "node-c", NULL, "from", 3 },
+	};
+	kill((pid_t)wa, SIGKILL);
+	ensure(wait_exit(a, BOUND_MS) && exit_code(a) == 69, "node-a did not give up with 69");
+	wait_live("node-b", BOUND_MS);
+	expect_history(w, 3, "after the give-up");
+
+	wait_state("node-c", LF_SLOT_WAITING, BOUND_MS);
+	kill(T.procs[b].pid, SIGTERM);
+	ensure(wait_exit(b, BOUND_MS) && exit_code(b) == 0, "node-b did not leave with 0 on SIGTERM");
+	wait_live("node-c", BOUND_MS);
+	expect_history(w, 5, "after the shutdown");
+
+	/* Another node's record appears (the storage gave the lock away):
+	 * node-c fences, and the storage still takes its word. */
+	struct lockfile lf;
+	cr_assert_eq(lockfile_open(&lf, T.lock, LF_OPEN_WRITE), 0);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&lf, &v), 0);
+	struct lf_live other = v.live;
+	other.epoch += 7;
+	other.slot = 9;
+	snprintf(other.name, sizeof(other.name), "intruder");
+	cr_assert_eq(lockfile_write_live(&lf, 0, &other), 0);
+	lockfile_close(&lf);
+	ensure(wait_exit(c, BOUND_MS) && exit_code(c) == 74, "node-c did not fence with 74");
+	expect_history(w, 6, "after the fence");
+	no_overlap();
+}
+
+/* Times are the writer's wall clock, shown in the reader's zone with its
+ * offset: the same instant read under two zones. */
+Test(run, history_times_are_shown_in_local_time_with_the_offset)
+{
+	start_node("primary", "node-a", NULL);
+	wait_live("node-a", BOUND_MS);
+	struct hist_want w[] = { { "start", NULL, "node-a", "to", 1 } };
+	expect_history(w, 1, "after the start");
+	struct cmd c = run_cmd(BOUND_MS, "status", "--lock", T.lock, "--history", "--json", NULL);
+	char *j = json_compact(c.out);
+	size_t len;
+	const char *us = json_get(j + 1, "time_us", &len);
+	ensure(us, "no time_us: %s", c.out);
+	long long t_us = strtoll(us, NULL, 10);
+	free(j);
+	cmd_free(&c);
+	/* UTC, and a zone 2 h 30 min east of it (POSIX TZ: no tzdata needed). */
+	static const struct {
+		const char *tz, *offset;
+		int shift_s;
+	} zones[] = { { "UTC0", "+00:00", 0 }, { "<+0230>-2:30", "+02:30", 9000 }, { "<-05>5", "-05:00", -18000 } };
+	for (size_t i = 0; i < sizeof zones / sizeof zones[0]; i++) {
+		setenv("TZ", zones[i].tz, 1);
+		c = run_cmd(BOUND_MS, "status", "--lock", T.lock, "--history", NULL);
+		unsetenv("TZ");
+		time_t t = (time_t)(t_us / 1000000) + zones[i].shift_s;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		char want[64], day[32];
+		strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(want, sizeof want, "%s.%03lld%s start ", day, (t_us % 1000000) / 1000, zones[i].offset);
+		ensure(c.code == 0 && !strncmp(c.out, want, strlen(want)), "TZ=%s: want \"%s\": %s", zones[i].tz, want,
+		       c.out);
+		cmd_free(&c);
+	}
+}
