@@ -15,6 +15,7 @@ struct bound {
 	bound_expired *expired;
 	void *arg;
 	int64_t ms, deadline; /* deadline 0: no call in progress */
+	int64_t call_ms;      /* this call's bound: ms, more for a wait */
 	const char *what;     /* a string that outlives the call */
 	char path[4096];      /* the bound's file: a copy, the caller's may be freed */
 	char on[4096];        /* the call's file: path, or bound_doing_on's */
@@ -71,7 +72,7 @@ static void *watchdog(void *arg)
 		first->deadline = 0;
 		char on[sizeof(first->on)], msg[sizeof(first->on) + 512];
 		snprintf(on, sizeof(on), "%s", first->on);
-		struct bound_expiry e = { .path = on, .what = first->what, .ms = first->ms, .msg = msg };
+		struct bound_expiry e = { .path = on, .what = first->what, .ms = first->call_ms, .msg = msg };
 		snprintf(msg, sizeof(msg), "%s: no answer from the storage within %lld ms (%s)", on, (long long)e.ms,
 			 e.what);
 		B.firing = first;
@@ -207,20 +208,23 @@ void bound_free(struct bound *b)
 	free(b);
 }
 
-void bound_doing_on(const char *path, const char *what)
+void bound_waiting_on(const char *path, const char *what, int64_t ms)
 {
 	pthread_mutex_lock(&B.mu);
 	struct bound *b = mine ? mine : B.process;
 	if (b) {
 		b->what = what;
 		snprintf(b->on, sizeof(b->on), "%s", path ? path : b->path);
-		b->deadline = now_ms() + b->ms;
+		b->call_ms = b->ms + ms;
+		b->deadline = now_ms() + b->call_ms;
 		pthread_cond_signal(&B.cv);
 	}
 	pthread_mutex_unlock(&B.mu);
 }
 
-void bound_doing(const char *what) { bound_doing_on(NULL, what); }
+void bound_doing_on(const char *path, const char *what) { bound_waiting_on(path, what, 0); }
+
+void bound_doing(const char *what) { bound_waiting_on(NULL, what, 0); }
 
 void bound_idle(void)
 {

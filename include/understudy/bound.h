@@ -61,6 +61,9 @@ void bound_doing(const char *what);
 /* The same for a call on another file than the bound's (check-storage
  * works on scratch files of the directory it was given). */
 void bound_doing_on(const char *path, const char *what);
+/* The same for a wait made of calls that may rightly last up to ms (a
+ * lock taken with tries): bounded by ms plus the bound. */
+void bound_waiting_on(const char *path, const char *what, int64_t ms);
 /* No storage call in progress (a pause between reads, output). */
 void bound_idle(void);
 
