@@ -1,12 +1,17 @@
-/* Bounded storage calls: one watchdog thread per process, over every
- * bound of the process. */
+/* Bounded storage calls: for a command, a watching parent process; for a
+ * long-lived thread, one watchdog thread per process over every bound. */
 #include "understudy/bound.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,12 +33,23 @@ static struct {
 	bool running;        /* the watchdog runs in this process */
 	bool atfork;
 	struct bound *list;
-	struct bound *process; /* bound_start's: threads with none of their own */
-	struct bound *firing;  /* the one whose expired() runs now */
-	const char *cmd;       /* bound_start's */
-	int status;
-	bool quiet;
+	struct bound *firing; /* the one whose expired() runs now */
 } B = { .mu = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
+
+/* bound_start's: the call in progress, written by the command (the child)
+ * and read by its watcher (the parent), in memory both share. what and on
+ * are written under a sequence count (odd while being written), so the
+ * watcher never prints half of one call's name and half of another's. */
+struct shared {
+	_Atomic int64_t deadline; /* CLOCK_MONOTONIC ms; 0: no call in progress */
+	_Atomic int64_t call_ms;
+	_Atomic unsigned seq;
+	char what[256];
+	char on[4096];
+};
+static struct shared *S;
+static int64_t S_ms;
+static char S_path[4096];
 
 static _Thread_local struct bound *mine;
 
@@ -93,7 +109,7 @@ static void fork_parent(void) { pthread_mutex_unlock(&B.mu); }
 static void fork_child(void)
 {
 	B.running = false;
-	B.list = B.process = B.firing = NULL;
+	B.list = B.firing = NULL;
 	mine = NULL;
 	pthread_mutex_unlock(&B.mu);
 }
@@ -152,32 +168,104 @@ static struct bound *add(const char *path, int64_t ms, bound_expired *expired, v
 	return b;
 }
 
-static void command_expired(void *arg, const struct bound_expiry *e)
+/* --- bound_start: the command runs in a child, its parent watches ------- */
+
+static volatile sig_atomic_t child_pid;
+
+/* A signal for the command (^C, a service manager's SIGTERM, timeout(1))
+ * reaches the watcher first when sent to its pid: the command decides
+ * what it does with it. */
+static void forward(int sig)
 {
-	(void)arg;
-	/* The main thread is inside a storage call and will not come back
-	 * to stdio meanwhile: what it printed before goes out first. */
-	fflush(stdout);
-	if (!B.quiet)
-		fprintf(stderr, "understudy %s: %s\n", B.cmd, e->msg);
-	/* The call never returned, so nothing below main can unwind: this is
-	 * the one exit outside main, with the command's documented status. A
-	 * thread stuck in the kernel may still hold the process until the
-	 * call ends; its status is decided here. */
-	_exit(B.status);
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
+/* The watcher's whole life: until the command exits, pass its status on;
+ * once a call outlives its bound, print which and exit with status at
+ * once, leaving the command to die (SIGKILL) whenever its call lets it.
+ * Never returns. */
+__attribute__((noreturn)) static void watch(pid_t child, int alive, const char *cmd, int status, bool quiet)
+{
+	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	struct sigaction sa = { .sa_handler = forward, .sa_flags = SA_RESTART };
+	child_pid = child;
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaction(forwarded[i], &sa, NULL);
+	for (;;) {
+		int64_t deadline = atomic_load(&S->deadline), now = now_ms();
+		if (deadline && now >= deadline)
+			break;
+		/* Idle, sleep one bound: a call that begins meanwhile ends its
+		 * bound no sooner than that, so it is never seen late. */
+		int64_t left = deadline ? deadline - now : S_ms;
+		struct pollfd p = { .fd = alive, .events = POLLIN };
+		int r = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
+		if (r <= 0)
+			continue;
+		/* The end of the pipe the command held is closed: it exited. */
+		int st = 0;
+		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+			;
+		if (WIFEXITED(st))
+			_exit(WEXITSTATUS(st));
+		signal(WTERMSIG(st), SIG_DFL);
+		raise(WTERMSIG(st));
+		_exit(128 + WTERMSIG(st));
+	}
+	char what[sizeof(S->what)], on[sizeof(S->on)];
+	int64_t ms;
+	unsigned q;
+	do {
+		q = atomic_load(&S->seq);
+		snprintf(what, sizeof(what), "%s", S->what);
+		snprintf(on, sizeof(on), "%s", S->on);
+		ms = atomic_load(&S->call_ms);
+	} while ((q & 1) || q != atomic_load(&S->seq));
+	if (!quiet)
+		fprintf(stderr, "understudy %s: %s: no answer from the storage within %lld ms (%s)\n", cmd, on,
+			(long long)ms, what);
+	/* The call never returned, and a call on a FUSE mount that reached
+	 * its server waits for the answer through SIGKILL: the command's
+	 * process may outlive this by as long as the server takes to fail
+	 * the call. Its caller has the answer now. */
+	kill(child, SIGKILL);
+	_exit(status);
 }
 
 int bound_start(const char *cmd, const char *path, int64_t ms, int status, bool quiet)
 {
-	B.cmd = cmd, B.status = status, B.quiet = quiet;
-	int err;
-	struct bound *b = add(path, ms, command_expired, NULL, &err);
-	if (!b)
-		return err;
-	pthread_mutex_lock(&B.mu);
-	B.process = b;
-	pthread_mutex_unlock(&B.mu);
-	return 0;
+	struct shared *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (s == MAP_FAILED)
+		return -errno;
+	int alive[2];
+	if (pipe2(alive, O_CLOEXEC) < 0) {
+		int e = errno;
+		munmap(s, sizeof(*s));
+		return -e;
+	}
+	S = s;
+	S_ms = ms;
+	snprintf(S_path, sizeof(S_path), "%s", path);
+	/* Nothing printed twice: the child gets the buffers empty. */
+	fflush(NULL);
+	pid_t child = fork();
+	if (child < 0) {
+		int e = errno;
+		close(alive[0]);
+		close(alive[1]);
+		munmap(s, sizeof(*s));
+		S = NULL;
+		return -e;
+	}
+	if (child == 0) {
+		/* The command goes on here. It keeps alive[1] open until it
+		 * ends, and its watcher ends with it. */
+		close(alive[0]);
+		return 0;
+	}
+	close(alive[1]);
+	watch(child, alive[0], cmd, status, quiet);
 }
 
 struct bound *bound_new(const char *path, int64_t ms, bound_expired *expired, void *arg)
@@ -200,18 +288,36 @@ void bound_free(struct bound *b)
 		}
 	while (B.firing == b)
 		pthread_cond_wait(&B.done, &B.mu);
-	if (B.process == b)
-		B.process = NULL;
 	pthread_mutex_unlock(&B.mu);
 	if (mine == b)
 		mine = NULL;
 	free(b);
 }
 
+/* The command's call, for its watcher. */
+static void shared_doing(const char *path, const char *what, int64_t ms)
+{
+	/* What the command printed goes out before a call that may never
+	 * return: the watcher cannot flush the command's buffers. */
+	fflush(stdout);
+	unsigned q = atomic_load(&S->seq);
+	atomic_store(&S->seq, q + 1);
+	snprintf(S->what, sizeof(S->what), "%s", what);
+	snprintf(S->on, sizeof(S->on), "%s", path ? path : S_path);
+	atomic_store(&S->call_ms, S_ms + ms);
+	atomic_store(&S->seq, q + 2);
+	atomic_store(&S->deadline, now_ms() + S_ms + ms);
+}
+
 void bound_waiting_on(const char *path, const char *what, int64_t ms)
 {
+	if (!mine) {
+		if (S)
+			shared_doing(path, what, ms);
+		return;
+	}
 	pthread_mutex_lock(&B.mu);
-	struct bound *b = mine ? mine : B.process;
+	struct bound *b = mine;
 	if (b) {
 		b->what = what;
 		snprintf(b->on, sizeof(b->on), "%s", path ? path : b->path);
@@ -228,9 +334,12 @@ void bound_doing(const char *what) { bound_waiting_on(NULL, what, 0); }
 
 void bound_idle(void)
 {
+	if (!mine) {
+		if (S)
+			atomic_store(&S->deadline, 0);
+		return;
+	}
 	pthread_mutex_lock(&B.mu);
-	struct bound *b = mine ? mine : B.process;
-	if (b)
-		b->deadline = 0;
+	mine->deadline = 0;
 	pthread_mutex_unlock(&B.mu);
 }

@@ -12,7 +12,11 @@
  *
  * What happens then is the bound's: a command prints it and ends with its
  * documented status (bound_start); a long-lived thread hands it to a
- * function that answers for it while the call goes on (bound_new). The
+ * function that answers for it while the call goes on (bound_new). A
+ * process in such a call may not even die: a FUSE request that reached
+ * its server waits for the answer through SIGKILL. So a command's calls
+ * run in a child and its first process only watches: the exit its caller
+ * waits for is the watcher's, never held by the call. The
  * node itself never uses this: its storage calls run on the worker
  * thread and in the storage process, and its loop acts without them
  * (loop.c). */
@@ -37,9 +41,12 @@ typedef void bound_expired(void *arg, const struct bound_expiry *e);
 struct bound;
 
 /* Commands: bound every storage call of command cmd on path to ms from
- * here on, on every thread of the process that has no bound of its own;
- * past it, print "understudy CMD: " and the message (unless quiet) and
- * end the process with status. 0 or -errno. */
+ * here on. Forks: the command goes on in the child (0 returned there);
+ * the parent never returns: it exits with the child's status when the
+ * child ends, or, once a call outlives ms, prints "understudy CMD: " and
+ * the message (unless quiet), SIGKILLs the child and exits with status at
+ * once. Signals sent to the parent are passed to the child. -errno when
+ * it cannot fork (nothing forked then). */
 int bound_start(const char *cmd, const char *path, int64_t ms, int status, bool quiet);
 /* A bound of its own for a thread or a process that must outlive a call
  * that hangs (the manager's /status reader, check-storage's runner):
