@@ -40,6 +40,11 @@
 #include "understudy/options.h"
 
 enum { CHECK_FAILED = 1 };
+/* How long the command waits for its scratch files to go after the runner
+ * ended: where only a lock hung, the removal is at once; where the storage
+ * is gone, it would take as long as the call that hung, and the command
+ * has its answer already. */
+enum { CLEANUP_GRACE_MS = 250 };
 
 static const char usage[] = "usage: understudy check-storage DIR [--peer [--peer-timeout DUR]] [--timeout DUR]\n"
 			    "\n"
@@ -147,8 +152,11 @@ static void cleanup_after_kill(const struct check_opts *o, int64_t bound_ms)
 		if (waitpid(p, NULL, WNOHANG) == p)
 			return;
 	if (p > 0)
-		fprintf(stderr, "understudy check-storage: %s: could not remove (the storage does not answer)\n",
-			o->scratch);
+		fprintf(stderr,
+			"understudy check-storage: %s: not removed within %lld ms (the storage does not answer): "
+			"remove "
+			"it once it does\n",
+			o->scratch, (long long)bound_ms);
 }
 
 /* Print the runner's report as it comes. The runner bounds its own
@@ -204,7 +212,7 @@ static int supervise(const struct check_opts *o, pid_t pid, int fd)
 		/* A runner stuck in a storage call may not die at once (an NFS
 		 * hard mount, a FUSE request sent): never wait for it. */
 		kill(pid, SIGKILL);
-		cleanup_after_kill(o, 2000);
+		cleanup_after_kill(o, CLEANUP_GRACE_MS);
 		return code;
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -213,7 +221,7 @@ static int supervise(const struct check_opts *o, pid_t pid, int fd)
 		return WEXITSTATUS(status);
 	if (!WIFEXITED(status)) {
 		fprintf(stderr, "understudy check-storage: the checks died (signal %d)\n", WTERMSIG(status));
-		cleanup_after_kill(o, 2000);
+		cleanup_after_kill(o, CLEANUP_GRACE_MS);
 		return EX_SOFTWARE;
 	}
 	return failed ? CHECK_FAILED : 0;
