@@ -216,12 +216,14 @@ __attribute__((noreturn)) static void watch(pid_t child, int alive, const char *
 	char what[sizeof(S->what)], on[sizeof(S->on)];
 	int64_t ms;
 	unsigned q;
+	/* A few tries at most: the command is in its call, not writing. */
+	int tries = 1000;
 	do {
 		q = atomic_load(&S->seq);
 		snprintf(what, sizeof(what), "%s", S->what);
 		snprintf(on, sizeof(on), "%s", S->on);
 		ms = atomic_load(&S->call_ms);
-	} while ((q & 1) || q != atomic_load(&S->seq));
+	} while (((q & 1) || q != atomic_load(&S->seq)) && --tries > 0);
 	if (!quiet)
 		fprintf(stderr, "understudy %s: %s: no answer from the storage within %lld ms (%s)\n", cmd, on,
 			(long long)ms, what);
