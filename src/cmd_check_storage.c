@@ -241,6 +241,7 @@ int cmd_check_storage(int argc, char **argv)
 	o = (struct check_opts){ .timeout_ms = 10000, .peer_timeout_ms = 60000 };
 	int opt;
 	int64_t *dur;
+	char why[160];
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -249,10 +250,9 @@ int cmd_check_storage(int argc, char **argv)
 		case 'P':
 		case 't':
 			dur = opt == 'P' ? &o.peer_timeout_ms : &o.timeout_ms;
-			if (options_duration(optarg, dur) < 0) {
-				fprintf(stderr,
-					"understudy check-storage: %s: '%s' is not a duration (like 500ms, 10s)\n",
-					opt == 'P' ? "--peer-timeout" : "--timeout", optarg);
+			if (options_duration_why(optarg, dur, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy check-storage: %s: %s\n",
+					opt == 'P' ? "--peer-timeout" : "--timeout", why);
 				return EX_USAGE;
 			}
 			break;

@@ -299,17 +299,19 @@ int cmd_status(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'w': watching = true; break;
 		case 't':
-			if (options_duration(optarg, &timeout_ms) < 0) {
-				fprintf(stderr,
-					"understudy status: --timeout: '%s' is not a duration (like 500ms, 10s)\n",
-					optarg);
+			if (options_duration_why(optarg, &timeout_ms, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy status: --timeout: %s\n", why);
 				return EX_USAGE;
 			}
 			break;
 		case 'i':
-			if (options_duration(optarg, &interval_ms) < 0 || interval_ms < 10) {
+			if (options_duration_why(optarg, &interval_ms, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy status: --interval: %s\n", why);
+				return EX_USAGE;
+			}
+			if (interval_ms < 10) {
 				fprintf(stderr,
-					"understudy status: --interval: '%s' is not a duration of 10ms or more\n",
+					"understudy status: --interval: '%s' is out of range: from 10ms to 24h\n",
 					optarg);
 				return EX_USAGE;
 			}

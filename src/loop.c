@@ -183,8 +183,12 @@ static void announce(struct loop *l)
 		snprintf(status, sizeof(status), "STATUS=starting: workload pid %d, waiting for it to be ready%s%.160s",
 			 (int)l->wl.pid, l->wl_status[0] ? ": " : "", l->wl_status);
 	else if (s == NODE_STARTING || s == NODE_LIVE)
-		snprintf(status, sizeof(status), "STATUS=live, workload restarting");
-	else if (standing_by(s) && l->live_name[0])
+		/* No workload spawned since this node took the role: its first. */
+		snprintf(status, sizeof(status), "STATUS=live, %s",
+			 l->spawned_at >= l->took_role_at ? "workload restarting" : "starting the workload");
+	else if (standing_by(s) && l->live_name[0] && strcmp(l->live_name, l->cfg->name) != 0)
+		/* Its own name is what it was as live (a switchover moved it):
+		 * not whom it waits for. */
 		snprintf(status, sizeof(status), "STATUS=%s, waiting behind %s",
 			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup", live);
 	else if (standing_by(s))

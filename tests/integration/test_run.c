@@ -1879,6 +1879,28 @@ Test(run, notify_status_says_who_is_live)
 	ensure(!strcmp(lb, "backup, waiting behind node-a"), "node-b's STATUS=%s", lb);
 	ensure(na.ready == 1 && nb.ready == 1, "READY=1 %d and %d times, want once each", na.ready, nb.ready);
 	ensure(na.stopping == 0, "STOPPING=1 before any signal");
+	/* The first start is no restart (issue 19: it said "workload
+	 * restarting" before any workload had run). */
+	bool first = false;
+	for (int i = 0; i < na.nstatus; i++) {
+		cr_log_info("node-a: STATUS=%s", na.status[i]);
+		ensure(!strstr(na.status[i], "restarting"), "node-a's first start said STATUS=%s", na.status[i]);
+		first |= !strcmp(na.status[i], "live, starting the workload");
+	}
+	ensure(first, "node-a never said it was starting its first workload");
+	/* After a switchover the old live waits behind the new one, never
+	 * behind itself (issue 19). */
+	na.nstatus = 0;
+	struct cmd c = run_cmd(15000, "switchover", "--lock", T.lock, "--wait", "--timeout", "10s", NULL);
+	ensure(c.code == 0, "switchover exited %d: %s", c.code, c.err);
+	cmd_free(&c);
+	wait_state("node-a", LF_SLOT_WAITING, BOUND_MS);
+	notes_collect(&na, 300);
+	la = na.nstatus ? na.status[na.nstatus - 1] : "";
+	cr_log_info("node-a after the switchover: STATUS=%s", la);
+	for (int i = 0; i < na.nstatus; i++)
+		ensure(!strstr(na.status[i], "behind node-a"), "node-a waits behind itself: STATUS=%s", na.status[i]);
+	ensure(!strncmp(la, "primary, waiting", 16), "node-a's STATUS=%s after the switchover", la);
 	kill(T.procs[a].pid, SIGTERM);
 	ensure(wait_exit(a, BOUND_MS), "node-a did not leave");
 	notes_collect(&na, 50);
@@ -2755,6 +2777,41 @@ Test(run, http_health_follows_the_live_node)
 	ensure(r.code == 200, "node-b after node-a's return: %d", r.code);
 	reply_free(&r);
 	no_overlap();
+}
+
+/* Whether a process maps a library whose file name starts with lib. */
+static bool maps_library(pid_t pid, const char *lib)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "r");
+	cr_assert(f, "%s: %s", path, strerror(errno));
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		const char *base = strrchr(line, '/');
+		found = base && !strncmp(base + 1, lib, strlen(lib));
+	}
+	fclose(f);
+	return found;
+}
+
+/* The HTTP library and GnuTLS under it cost only the managers that
+ * serve --http: the others never map them (mhd.h). */
+Test(run, http_library_loaded_only_with_http)
+{
+	int a = start_node("primary", "node-a", NULL);
+	wait_live("node-a", BOUND_MS);
+	int pb = free_port();
+	char *ab = http_addr(pb);
+	int b = start_node("backup", "node-b", "--http", ab, NULL);
+	free(ab);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	wait_health(pb, 503, BOUND_MS);
+	static const char *const libs[] = { "libmicrohttpd.so", "libgnutls.so" };
+	for (size_t i = 0; i < 2; i++) {
+		ensure(!maps_library(T.procs[a].pid, libs[i]), "node-a without --http maps %s", libs[i]);
+		ensure(maps_library(T.procs[b].pid, libs[i]), "node-b with --http does not map %s", libs[i]);
+	}
 }
 
 /* Drop "heartbeat" and "heartbeat_advancing": they move between reads. */

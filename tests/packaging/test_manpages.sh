@@ -64,8 +64,28 @@ for s in NAME SYNOPSIS DESCRIPTION COMMANDS 'EXIT STATUS' SIGNALS ENVIRONMENT FI
 	grep -qx "\.SH $s" "$page8" || fail "understudy.8 has no $s section"
 done
 text8=$(plain "$page8")
-for code in 0 64 65 66 69 70 71 73 74 75 77 78; do
+help=$("$bin" --help)
+for code in 0 1 64 65 66 69 70 71 73 74 75 77 78; do
 	grep -qx "$code" <<<"$text8" || fail "understudy.8 does not list exit status $code"
+	# understudy --help lists the same (issue 19: it left out 78).
+	grep -qE "^ +$code  " <<<"$help" || fail "understudy --help does not list exit status $code"
+done
+
+# Every command --help lists has its line in the SYNOPSIS.
+synopsis=$(sed -n '/^\.SH SYNOPSIS/,/^\.SH /p' "$page8" | plain /dev/stdin)
+for cmd in $(commands "$bin"); do
+	grep -qE "^understudy $cmd( |$)" <<<"$synopsis" || fail "the SYNOPSIS of understudy.8 lacks $cmd"
+done
+
+# One example, one lock path: the installed example's is the one README's
+# and the pages' examples use (issue 19: they differed).
+src=$here/../..
+lock=$(sed -n 's/^lock = //p' "$src/doc/example.conf")
+[ -n "$lock" ] || fail "doc/example.conf names no lock"
+for f in "$src/README.md" "$page8" "$page5"; do
+	others=$(plain "$f" | grep -oE -- '(--lock |^ *lock = )/[^ ]+' | sed -E 's/^(--lock | *lock = )//' |
+		grep -vxF "$lock" || true)
+	[ -z "$others" ] || fail "$f uses another lock path than doc/example.conf's $lock: $others"
 done
 
 n8=$(for c in $(commands "$bin"); do help_options "$bin" "$c"; done | wc -l)
