@@ -8,7 +8,7 @@
 #include <sys/sysmacros.h>
 #include <sys/vfs.h>
 
-#include "understudy/config.h"
+#include "understudy/timeline.h"
 
 /* The mount holding dir, from /proc/self/mountinfo: its type as mount(8)
  * names it (nfs4, fuse.glusterfs) and its options. 0 or -ENOENT. */
@@ -93,9 +93,11 @@ void check_fs_run(const struct check_opts *o, struct lockfile *a)
 		mopts[0] = '\0';
 	}
 	bool local = lockfile_fs_is_local((long)sf.f_type);
-	struct config c;
-	config_init(&c);
-	int64_t delay = c.run.fence_timeout_ms + 2 * c.run.heartbeat_ms;
+	struct timeline_settings ts;
+	struct timeline t;
+	timeline_defaults(&ts);
+	timeline_derive(&ts, &t);
+	int64_t delay = timeline_takeover_delay(&t, false);
 	if (local)
 		check_report("INFO",
 			     "file system: %s (local, statfs type 0x%lx): takeover-delay auto = 0, a backup starts as "
@@ -106,7 +108,6 @@ void check_fs_run(const struct check_opts *o, struct lockfile *a)
 			     "file system: %s (networked, statfs type 0x%lx): takeover-delay auto = fence-timeout + 2 "
 			     "heartbeats = %lld s with the defaults",
 			     type, (unsigned long)sf.f_type, (long long)(delay / 1000));
-	config_free(&c);
 	/* What doc/fencing.md asks of each networked kind, where the mount
 	 * options show it. */
 	if (sf.f_type == LF_FS_NFS) {

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "understudy/check_helper.h"
-#include "understudy/config.h"
+#include "understudy/timeline.h"
 
 /* Names of the calls, for the bound's message. */
 #define TAKING "taking a lock byte"
@@ -180,16 +180,18 @@ static void check_wake(const struct check_opts *o, struct lockfile *a)
 		goto out;
 	}
 	check_median_max(lat, CHECK_WAKE_ROUNDS, &median, &max);
-	struct config c;
-	config_init(&c);
-	/* understudy's waiters re-check every poll interval anyway: a slower
-	 * wake only costs failover time, it is not wrong. */
-	bool slow = median / 1000000 > c.run.node.poll_ms;
+	struct timeline_settings ts;
+	struct timeline t;
+	timeline_defaults(&ts);
+	timeline_derive(&ts, &t);
+	/* understudy's waiters re-check every poll interval anyway (their
+	 * lock wait is cut then): a slower wake only costs failover time, it
+	 * is not wrong. */
+	bool slow = median / 1000000 > t.lock_wait_cut_ms;
 	check_report(slow ? "WARN" : "PASS",
 		     "a blocked waiter woke %.3f ms after the release (median of %d, max %.3f ms)%s", check_ms(median),
 		     CHECK_WAKE_ROUNDS, check_ms(max),
 		     slow ? ": slower than --poll-interval's default, which then bounds failover" : "");
-	config_free(&c);
 out:
 	CHECK_CALL(p, RELEASING, lockfile_unlock(a, LF_LOCK_LIVE));
 	check_helper_stop(&h);

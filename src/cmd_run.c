@@ -15,6 +15,7 @@
 #include "understudy/log.h"
 #include "understudy/loop.h"
 #include "understudy/options.h"
+#include "understudy/timeline.h"
 #include "understudy/trust.h"
 
 static const char run_usage[] =
@@ -179,6 +180,23 @@ static int hex_id(const char *s, uint8_t id[LF_ID_SIZE])
 	return 0;
 }
 
+/* The group's name in the journal (UNDERSTUDY_GROUP): the configuration
+ * file's name without ".conf", which is the unit's instance (understudy@app
+ * reads app.conf); without a file, the lock file's path, the one name all
+ * nodes of a group share. */
+static const char *group_name(const struct config *c, char *buf, size_t n)
+{
+	if (!c->file)
+		return c->run.lock_path;
+	const char *base = strrchr(c->file, '/');
+	base = base ? base + 1 : c->file;
+	size_t len = strlen(base);
+	if (len > 5 && strcmp(base + len - 5, ".conf") == 0)
+		len -= 5;
+	snprintf(buf, n, "%.*s", (int)len, base);
+	return buf;
+}
+
 static void warn_line(const char *line) { log_warn("%s", line); }
 
 static void warn_stderr(const char *line) { fprintf(stderr, "understudy run: warning: %s\n", line); }
@@ -187,7 +205,8 @@ static void warn_stderr(const char *line) { fprintf(stderr, "understudy run: war
  * failed it, as a new process. */
 static int run(struct config *c, char **argv)
 {
-	log_init(c->run.name, (enum log_level)c->log_level);
+	char group[256];
+	log_init(c->run.name, group_name(c, group, sizeof(group)), (enum log_level)c->log_level);
 	config_warnings(c, warn_line);
 	/* The environment files' after the file's and the command line's, as
 	 * systemd's EnvironmentFile= overrides Environment=. A message names
@@ -301,6 +320,20 @@ int cmd_run(int argc, char **argv)
 		}
 		config_warnings(&c, warn_stderr);
 		config_print(&c, stdout);
+		/* What the node derives from them, and what the settings
+		 * keep only if the storage does its part: the file system
+		 * is not known here, so for both kinds. */
+		struct timeline_settings ts;
+		struct timeline t;
+		struct timeline_fault w[4];
+		config_timeline(&c, &ts);
+		timeline_derive(&ts, &t);
+		timeline_print(&t, stdout);
+		size_t nw = timeline_warnings(&ts, TIMELINE_FS_UNKNOWN, w, sizeof(w) / sizeof(w[0]));
+		for (size_t i = 0; i < nw; i++) {
+			timeline_explain(&w[i], &ts, NULL, why, sizeof(why));
+			fprintf(stderr, "understudy run: warning: %s\n", why);
+		}
 		r = 0;
 		goto out;
 	}

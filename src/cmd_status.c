@@ -12,6 +12,7 @@
 #include "understudy/config.h"
 #include "understudy/group.h"
 #include "understudy/options.h"
+#include "understudy/timeline.h"
 
 static const char status_usage[] =
 	"usage: understudy status --lock PATH|--config FILE [--lock-owner USER[:GROUP]] [--json]\n"
@@ -241,7 +242,7 @@ static int watch(struct lockfile *lf, const struct lf_view *first, bool json, in
 			}
 			stale = false;
 		} else if (!stale && now.live.heartbeat_ms &&
-			   t - moved > 2 * (int64_t)now.live.heartbeat_ms + interval_ms) {
+			   t - moved > timeline_still_seen_ms(now.live.heartbeat_ms) + interval_ms) {
 			stale = true;
 			ev_begin(&l, "heartbeat");
 			ev_str(&l, "node", now.live.name);

@@ -16,6 +16,7 @@
 #include "understudy/log.h"
 #include "understudy/options.h"
 #include "understudy/text.h"
+#include "understudy/timeline.h"
 #include "understudy/trust.h"
 
 const struct config_key_info config_keys[CK_NKEYS] = {
@@ -65,6 +66,8 @@ static const enum hook_event hook_of[CK_NKEYS] = {
 
 void config_init(struct config *c)
 {
+	struct timeline_settings t;
+	timeline_defaults(&t);
 	*c = (struct config){
 		.run = {
 			.node = {
@@ -74,14 +77,14 @@ void config_init(struct config *c)
 				.restart_window_ms = 60000,
 				.backoff_ms = 100,
 				.backoff_max_ms = 5000,
-				.poll_ms = 500,
+				.poll_ms = t.poll_ms,
 			},
-			.stop_timeout_ms = 10000,
-			.check_ms = 500,
-			.heartbeat_ms = 1000,
-			.io_timeout_ms = 30000,
-			.fence_timeout_ms = 10000,
-			.takeover_delay_ms = -1,
+			.stop_timeout_ms = t.stop_timeout_ms,
+			.check_ms = t.check_ms,
+			.heartbeat_ms = t.heartbeat_ms,
+			.io_timeout_ms = t.io_timeout_ms,
+			.fence_timeout_ms = t.fence_timeout_ms,
+			.takeover_delay_ms = t.takeover_delay_ms,
 			.hook_timeout_ms = 30000,
 			.ready_interval_ms = 1000,
 			.workload_as = { .pass_fd = -1, .pass_fd_as = -1 },
@@ -769,6 +772,19 @@ const char *config_host_name(void)
 	return options_name(host) == 0 ? host : NULL;
 }
 
+void config_timeline(const struct config *c, struct timeline_settings *s)
+{
+	const struct loop_config *r = &c->run;
+	timeline_defaults(s);
+	s->check_ms = r->check_ms;
+	s->heartbeat_ms = r->heartbeat_ms;
+	s->poll_ms = r->node.poll_ms;
+	s->io_timeout_ms = r->io_timeout_ms;
+	s->fence_timeout_ms = r->fence_timeout_ms;
+	s->stop_timeout_ms = r->stop_timeout_ms;
+	s->takeover_delay_ms = r->takeover_delay_ms;
+}
+
 int config_finish(struct config *c, char *why, size_t n, bool *from_file)
 {
 	struct loop_config *r = &c->run;
@@ -795,12 +811,24 @@ int config_finish(struct config *c, char *why, size_t n, bool *from_file)
 	if (r->node.allow_failback && r->node.role != LF_ROLE_PRIMARY)
 		return fail(why, n, "%s is for the primary: a backup has nothing to fail back to",
 			    named(c, CK_ALLOW_FAILBACK, a, sizeof(a)));
-	/* The heartbeat is written on a check, so it can go no faster. */
-	*from_file = c->line[CK_CHECK_INTERVAL] || c->line[CK_HEARTBEAT_INTERVAL];
-	if (r->check_ms > r->heartbeat_ms)
-		return fail(why, n, "%s (%lld ms) must not exceed %s (%lld ms)",
-			    named(c, CK_CHECK_INTERVAL, a, sizeof(a)), (long long)r->check_ms,
-			    named(c, CK_HEARTBEAT_INTERVAL, b, sizeof(b)), (long long)r->heartbeat_ms);
+	/* The relations between the timeouts: one module knows them. */
+	struct timeline_settings ts;
+	struct timeline_fault tf;
+	config_timeline(c, &ts);
+	if (timeline_check(&ts, &tf) != TIMELINE_OK) {
+		static const enum config_key key_of[TIMELINE_NSETTINGS] = {
+			[TIMELINE_CHECK] = CK_CHECK_INTERVAL,    [TIMELINE_HEARTBEAT] = CK_HEARTBEAT_INTERVAL,
+			[TIMELINE_POLL] = CK_POLL_INTERVAL,      [TIMELINE_IO] = CK_IO_TIMEOUT,
+			[TIMELINE_FENCE] = CK_FENCE_TIMEOUT,     [TIMELINE_STOP] = CK_STOP_TIMEOUT,
+			[TIMELINE_TAKEOVER] = CK_TAKEOVER_DELAY,
+		};
+		const char *names[TIMELINE_NSETTINGS] = { NULL };
+		names[tf.a] = named(c, key_of[tf.a], a, sizeof(a));
+		names[tf.b] = named(c, key_of[tf.b], b, sizeof(b));
+		*from_file = c->line[key_of[tf.a]] || c->line[key_of[tf.b]];
+		timeline_explain(&tf, &ts, names, why, n);
+		return -EINVAL;
+	}
 	*from_file = c->line[CK_WATCHDOG_TIMEOUT] || c->line[CK_READY];
 	if (r->watchdog_ms && r->ready != LOOP_READY_NOTIFY)
 		return fail(why, n, "%s is for a workload that speaks the notify protocol: set ready = notify",
@@ -827,11 +855,6 @@ int config_finish(struct config *c, char *why, size_t n, bool *from_file)
 	}
 	/* Exec is ready at once: nothing to time out. */
 	r->node.ready_timeout_ms = r->ready == LOOP_READY_EXEC ? 0 : c->ready_timeout_ms;
-	*from_file = c->line[CK_FENCE_TIMEOUT] || c->line[CK_HEARTBEAT_INTERVAL];
-	if (r->fence_timeout_ms < 2 * r->heartbeat_ms)
-		return fail(why, n, "%s (%lld ms) must be at least twice %s (%lld ms)",
-			    named(c, CK_FENCE_TIMEOUT, a, sizeof(a)), (long long)r->fence_timeout_ms,
-			    named(c, CK_HEARTBEAT_INTERVAL, b, sizeof(b)), (long long)r->heartbeat_ms);
 	enum config_key bad = CK_USER;
 	if (resolve_ids(c, why, n, &bad) < 0) {
 		*from_file = c->line[bad] != 0;

@@ -36,6 +36,7 @@
 #include "understudy/loop.h"
 #include "understudy/mhd.h"
 #include "understudy/text.h"
+#include "understudy/timeline.h"
 
 /* One accepted connection, from the library's notice that it opened to
  * the one that it closed (freed then, under mu). Every connection carries
@@ -233,7 +234,7 @@ static void look(struct http_server *s, unsigned *code, char **text)
 			s->beat_moved_ms = now;
 		/* Moved since the last look (however long ago that was), or
 		 * seen moving within two of its intervals. */
-		advancing = moved || (s->beat_moved_ms && now - s->beat_moved_ms <= 2 * interval);
+		advancing = moved || (s->beat_moved_ms && now - s->beat_moved_ms <= timeline_still_seen_ms(interval));
 		s->beat_seen = true;
 		s->beat_epoch = live->epoch;
 		s->beat = live->heartbeat;

@@ -28,6 +28,7 @@
 #include "understudy/notify.h"
 #include "understudy/supervise.h"
 #include "understudy/text.h"
+#include "understudy/timeline.h"
 #include "understudy/worker.h"
 
 extern char **environ;
@@ -309,8 +310,16 @@ static void dispatch(struct loop *l)
 		return;
 	}
 	if (before != l->node.state) {
-		log_msg(level, "%s -> %s: %s", node_state_name(before), node_state_name(l->node.state),
-			l->out.why ? l->out.why : node_event_name(ev->type));
+		/* The journal gets each part of a transition as its own field. */
+		struct log_fields f = {
+			.from = node_state_name(before),
+			.to = node_state_name(l->node.state),
+			.reason = l->out.why ? l->out.why : node_event_name(ev->type),
+			/* Its own term while live; the highest any read showed. */
+			.epoch = l->node.epoch > l->node.max_epoch ? l->node.epoch : l->node.max_epoch,
+			.workload_pid = l->wl_active ? l->wl.pid : 0,
+		};
+		log_fields(level, &f, "%s -> %s: %s", f.from, f.to, f.reason);
 		transition_hooks(l, before);
 		announce(l);
 	} else if (l->out.why) {
@@ -700,7 +709,14 @@ static void on_child(struct loop *l)
 	}
 	char how[96];
 	describe_exit(l->wl.wstatus, how, sizeof(how));
-	log_info("workload %s", how);
+	/* An end the manager asked for (a shutdown, a hand-over, a failed
+	 * workload already reported) or a clean exit is no failure; any other
+	 * end of the main process is, even when the manager then stopped
+	 * what it left behind. */
+	int st = l->wl.wstatus;
+	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	struct log_fields f = { .workload_pid = l->wl.pid };
+	log_fields(l->wl.stopped || clean ? LOGL_INFO : LOGL_WARN, &f, "workload %s", how);
 	l->wl_active = false;
 	l->wl_watchdog_at = 0;
 	readiness_done(l);
@@ -1412,29 +1428,42 @@ static int setup(struct loop *l)
 	struct statfs fs;
 	if (cfg->fs_type_out && fstatfs(l->lf.fd, &fs) == 0)
 		*cfg->fs_type_out = (long)fs.f_type;
-	if (cfg->takeover_delay_ms >= 0) {
-		l->node_cfg.takeover_delay_ms = cfg->takeover_delay_ms;
-	} else {
-		l->node_cfg.takeover_delay_ms = local == 1 ? 0 : cfg->fence_timeout_ms + 2 * cfg->heartbeat_ms;
+	/* Every delay from one derivation (timeline.h has the timeline of a
+	 * crash and of a partition). The new-file wait: a live node of the
+	 * file that was at the path before notices within a check interval
+	 * and kills its workload, or on networked storage fences within the
+	 * fence timeout, which the takeover delay covers (protocol.md §5.8).
+	 * Every node of a group is to use the same check interval. */
+	struct timeline_settings ts;
+	timeline_defaults(&ts);
+	ts.check_ms = cfg->check_ms;
+	ts.heartbeat_ms = cfg->heartbeat_ms;
+	ts.poll_ms = cfg->node.poll_ms;
+	ts.io_timeout_ms = cfg->io_timeout_ms;
+	ts.fence_timeout_ms = cfg->fence_timeout_ms;
+	ts.stop_timeout_ms = cfg->stop_timeout_ms;
+	ts.takeover_delay_ms = cfg->takeover_delay_ms;
+	const char *wd = getenv("WATCHDOG_USEC"), *wd_pid = getenv("WATCHDOG_PID");
+	if (wd && (!wd_pid || atol(wd_pid) == (long)getpid()) && atoll(wd) > 0)
+		ts.watchdog_ms = atoll(wd) / 1000 < 1 ? 1 : atoll(wd) / 1000;
+	struct timeline tl;
+	timeline_derive(&ts, &tl);
+	l->node_cfg.takeover_delay_ms = timeline_takeover_delay(&tl, local == 1);
+	l->node_cfg.new_file_wait_ms = timeline_new_file_wait(&tl, local == 1);
+	if (cfg->takeover_delay_ms < 0)
 		log_info("takeover delay %lld ms: %s", (long long)l->node_cfg.takeover_delay_ms,
 			 local == 1 ? "local file system, one kernel arbitrates every lock"
 				    : "networked file system: fence timeout plus two heartbeats");
+	struct timeline_fault warn[4];
+	size_t nwarn = timeline_warnings(&ts, local == 1 ? TIMELINE_LOCAL : TIMELINE_NETWORKED, warn, 4);
+	for (size_t i = 0; i < nwarn; i++) {
+		char msg[768];
+		timeline_explain(&warn[i], &ts, NULL, msg, sizeof(msg));
+		log_warn("%s", msg);
 	}
-	/* A file whose live record was not written on it (new, copied,
-	 * restored, moved in): a live node of the file that was at the path
-	 * before notices within a check interval and kills its workload at
-	 * once; a second interval covers the kill. On networked storage its
-	 * checks may hang instead, and it fences within the fence timeout:
-	 * the takeover delay covers that, as after a crash (protocol.md
-	 * §5.8). Every node of a group is to use the same check interval. */
-	l->node_cfg.new_file_wait_ms = 2 * cfg->check_ms;
-	if (l->node_cfg.takeover_delay_ms > l->node_cfg.new_file_wait_ms)
-		l->node_cfg.new_file_wait_ms = l->node_cfg.takeover_delay_ms;
-	const char *wd = getenv("WATCHDOG_USEC"), *wd_pid = getenv("WATCHDOG_PID");
-	if (wd && (!wd_pid || atol(wd_pid) == (long)getpid()) && atoll(wd) > 0) {
-		/* At least 2 ms: half of it is the pet interval, and 0 would spin. */
-		l->watchdog_ms = atoll(wd) / 1000 < 2 ? 2 : atoll(wd) / 1000;
-		l->watchdog_at = 1; /* pet at once */
+	if (tl.watchdog_pet_ms) {
+		l->watchdog_ms = 2 * tl.watchdog_pet_ms; /* petted every half of it */
+		l->watchdog_at = 1;                      /* pet at once */
 	}
 	if ((r = supervise_init()) < 0) {
 		log_error("cannot become a child subreaper: %s", strerror(-r));

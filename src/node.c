@@ -389,6 +389,7 @@ static void storage_failed(struct node *n, const struct node_event_data *ev, str
 {
 	(void)ev;
 	out->why = "the lock file failed";
+	out->loud = true;
 	leave(n, NODE_EXIT_IO, out);
 }
 
@@ -527,6 +528,7 @@ static void live_exited(struct node *n, const struct node_event_data *ev, struct
 	}
 	if (n->cfg.restart == NODE_RESTART_NEVER) {
 		out->why = "workload failed and --restart is never: leaving it to a backup";
+		out->loud = true;
 		n->stop = NODE_STOP_GIVEUP;
 		finish_stop(n, out);
 		return;
@@ -539,6 +541,7 @@ static void live_exited(struct node *n, const struct node_event_data *ev, struct
 	n->nrestarts = kept;
 	if (n->nrestarts >= n->cfg.max_restarts || n->nrestarts >= NODE_RESTART_HISTORY) {
 		out->why = "workload failed, restarts exhausted: leaving it to a backup";
+		out->loud = true;
 		n->stop = NODE_STOP_GIVEUP;
 		finish_stop(n, out);
 		return;
@@ -547,7 +550,11 @@ static void live_exited(struct node *n, const struct node_event_data *ev, struct
 	enter(n, NODE_STARTING, out);
 	emit(out, NODE_A_TIMER, backoff(n, n->nrestarts));
 	n->restart_at[n->nrestarts++] = ev->now_ms;
-	out->why = "workload exited: restarting after back-off";
+	out->why = clean ? "workload exited 0: restarting after back-off (--restart always)"
+			 : "workload failed: restarting after back-off";
+	/* A failure is news for whoever watches warnings; an exit 0 under
+	 * --restart always is the policy working. */
+	out->loud = !clean;
 }
 
 /* The workload runs but fails: stop it (SIGTERM, then SIGKILL after the
@@ -601,6 +608,7 @@ static void live_spawn_failed(struct node *n, const struct node_event_data *ev, 
 	n->stop = NODE_STOP_GIVEUP;
 	n->exit_code = NODE_EXIT_WORKLOAD;
 	out->why = "workload could not be started";
+	out->loud = true;
 	finish_stop(n, out);
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "understudy/loop.h"
+#include "understudy/timeline.h"
 
 enum config_key {
 	CK_LOCK,
@@ -133,6 +134,9 @@ int config_load(struct config *c, const char *path, char *why, size_t n);
  * could change); *from_file tells whether a setting the check names came
  * from the file. */
 int config_finish(struct config *c, char *why, size_t n, bool *from_file);
+/* The timing settings, for the timeline they derive (timeline.h): the
+ * same figures the node will run by. */
+void config_timeline(const struct config *c, struct timeline_settings *s);
 /* Print every setting as "section.key = value", as the node will run;
  * of the environment files, their paths and how many variables each
  * gave, never a value. */

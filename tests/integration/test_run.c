@@ -1430,6 +1430,11 @@ Test(run, takeover_delay_holds_back_the_backup)
 	cr_log_info("failover with --takeover-delay 1500ms: backup started after %.0f ms", ms);
 	ensure(ms >= 1500, "the backup started %.0f ms after the crash, inside its takeover delay", ms);
 	no_overlap();
+	/* Shorter than auto's on networked storage, but this is a local file
+	 * system: nothing to warn about. */
+	char *path = th_path(T.dir, "node-b.stderr"), *err = th_read_text(path);
+	ensure(err && !strstr(err, "is shorter than"), "a warning on a local file system: %s", err);
+	free(err), free(path);
 }
 
 /* Write the live record over as the old live would if its lock had been
@@ -1854,6 +1859,12 @@ Test(run, watchdog_is_petted_only_while_rounds_complete)
 	th_kill(hang);
 	close(n.fd);
 	free(sock);
+	/* 200 ms is no watchdog for a 1 s fence timeout: said at start
+	 * (timeline.h), and the node runs on. */
+	char *path = th_path(T.dir, "node-a.stderr"), *err = th_read_text(path);
+	ensure(err && strstr(err, "the unit's WatchdogSec= (200 ms) is not longer than --fence-timeout (1000 ms)"),
+	       "no warning about the short watchdog: %s", err ? err : "(no stderr)");
+	free(err), free(path);
 }
 
 /* STATUS= tells an operator what each node does and for whom it waits;
@@ -2165,6 +2176,42 @@ Test(run, check_validates_without_starting)
 	ensure(count(EV_START, NULL) == 0, "--check started the workload");
 	cmd_free(&c);
 	free(text), free(conf);
+}
+
+/* --check prints what the node derives from its settings (timeline.h):
+ * the figures follow the settings, and a takeover delay shorter than
+ * auto's is said, with the settings it depends on. */
+Test(run, check_prints_the_derived_timeline)
+{
+	struct cmd c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--check",
+			       "--", T.witness, NULL);
+	ensure(c.code == 0, "--check exited %d: %s", c.code, c.err);
+	static const char *const want[] = {
+		"derived.takeover-delay.local = 0\n",      "derived.takeover-delay.networked = 12s\n",
+		"derived.new-file-wait.local = 1s\n",      "derived.fence = 10s\n",
+		"derived.partition-margin = L - P + 2s\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ensure(strstr(c.out, want[i]), "--check lacks %s in:\n%s", want[i], c.out);
+	ensure(!strstr(c.err, "warning"), "the defaults drew a warning: %s", c.err);
+	cmd_free(&c);
+	c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--check",
+		    "--fence-timeout", "2s", "--heartbeat-interval", "500ms", "--check-interval", "250ms", "--",
+		    T.witness, NULL);
+	ensure(c.code == 0, "--check exited %d: %s", c.code, c.err);
+	ensure(strstr(c.out, "derived.takeover-delay.networked = 3s\n") &&
+		       strstr(c.out, "derived.new-file-wait.local = 500ms\n") &&
+		       strstr(c.out, "derived.partition-fence = 1250ms .. 2s\n"),
+	       "--check did not derive from the settings given:\n%s", c.out);
+	cmd_free(&c);
+	c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--check",
+		    "--takeover-delay", "3s", "--", T.witness, NULL);
+	ensure(c.code == 0, "--check exited %d: %s", c.code, c.err);
+	ensure(strstr(c.err, "warning: --takeover-delay (3000 ms) is shorter than --fence-timeout plus twice "
+			     "--heartbeat-interval (12000 ms)"),
+	       "no warning for a short takeover delay: %s", c.err);
+	ensure(access(T.lock, F_OK) < 0 && errno == ENOENT, "--check created the lock file");
+	cmd_free(&c);
 }
 
 /* A bad file: the message names file, line, section and key, exit 78,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The man pages document what the binary offers: every long option that a
 # command's --help prints appears in understudy.8, every run option has its
-# key in understudy.conf.5, and man renders both without a warning.
+# key in understudy.conf.5, understudy.8's TIMELINE lists what run --check
+# derives, and man renders both without a warning.
 # usage: test_manpages.sh BINARY [understudy.8 understudy.conf.5]
 set -euo pipefail
 here=$(dirname "$0")
@@ -59,8 +60,23 @@ grep -v '^\\fBfence-timeout\\fR = ' "$page5" >"$tmp/cut.5"
 [ "$(missing_keys "$tmp/cut.5")" = "fence-timeout" ] ||
 	fail "removing the fence-timeout key from the page went unnoticed"
 
+# The page's TIMELINE lists what `run --check` derives at the defaults: the
+# binary's own lines, so that the page never keeps a formula of its own
+# (src/timeline.c is the one derivation).
+derived_page() { plain "$1" | sed 's/[[:space:]]*$//' | grep '^derived\.' || true; }
+mkdir -m 0700 "$tmp/g"
+derived_bin=$("$bin" run --lock "$tmp/g/g.lock" --role primary --name n --check -- /bin/true |
+	sed 's/[[:space:]]*$//' | grep '^derived\.')
+[ -n "$derived_bin" ] || fail "run --check printed no derived figures"
+[ "$(derived_page "$page8")" = "$derived_bin" ] ||
+	fail "understudy.8's TIMELINE differs from run --check at the defaults:
+$(diff <(derived_page "$page8") <(echo "$derived_bin") || true)"
+sed 's/^derived\\&\.fence = 10s$/derived\\\&.fence = 9s/' "$page8" >"$tmp/wrong.8"
+[ "$(derived_page "$tmp/wrong.8")" != "$derived_bin" ] ||
+	fail "a wrong figure in the TIMELINE went unnoticed"
+
 # The sections every page of its kind has.
-for s in NAME SYNOPSIS DESCRIPTION COMMANDS 'EXIT STATUS' SIGNALS ENVIRONMENT FILES EXAMPLES 'SEE ALSO'; do
+for s in NAME SYNOPSIS DESCRIPTION COMMANDS 'EXIT STATUS' SIGNALS ENVIRONMENT FILES EXAMPLES TIMELINE 'SEE ALSO'; do
 	grep -qx "\.SH $s" "$page8" || fail "understudy.8 has no $s section"
 done
 text8=$(plain "$page8")

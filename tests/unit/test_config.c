@@ -135,6 +135,9 @@ static const char *hook(const char *name, mode_t mode)
 	return p;
 }
 
+/* Why a fence timeout under two heartbeats is refused (timeline.c). */
+#define FENCE_WHY ": one late heartbeat round must not fence a healthy live node"
+
 __attribute__((format(printf, 1, 2))) static void expect_why(const char *fmt, ...)
 {
 	char want[1024];
@@ -478,7 +481,8 @@ Test(config, finish_names_each_setting_where_it_came_from)
 		"[workload]\ncommand = /bin/true\n"
 		"[fencing]\nfence-timeout = 1h\nheartbeat-interval = 1s\n");
 	cr_assert_eq(finish(), -EINVAL);
-	expect_why("--fence-timeout (1000 ms) must be at least twice %s:10: [fencing] heartbeat-interval (1000 ms)",
+	expect_why("--fence-timeout (1000 ms) must be at least twice %s:10: [fencing] heartbeat-interval (1000 "
+		   "ms)" FENCE_WHY,
 		   g_conf);
 	cr_expect(g_from_file, "the heartbeat-interval it names is the file's");
 }
@@ -890,7 +894,7 @@ Test(config, finish_check_interval_over_heartbeat)
 		"[fencing]\ncheck-interval = 2s\nheartbeat-interval = 1500ms\n");
 	cr_expect_eq(finish(), -EINVAL);
 	expect_why("%s:9: [fencing] check-interval (2000 ms) must not exceed %s:10: [fencing] heartbeat-interval "
-		   "(1500 ms)",
+		   "(1500 ms): the heartbeat is written on a check",
 		   g_conf, g_conf);
 	cr_expect(g_from_file);
 
@@ -898,7 +902,9 @@ Test(config, finish_check_interval_over_heartbeat)
 	cli_base();
 	cli(CK_CHECK_INTERVAL, "2s");
 	cr_expect_eq(finish(), -EINVAL);
-	expect_why("--check-interval (2000 ms) must not exceed --heartbeat-interval (1000 ms)");
+	expect_why(
+		"--check-interval (2000 ms) must not exceed --heartbeat-interval (1000 ms): the heartbeat is written "
+		"on a check");
 	cr_expect_not(g_from_file);
 
 	/* Equal is allowed: the heartbeat goes at most once a check. */
@@ -913,7 +919,8 @@ Test(config, finish_fence_timeout_under_two_heartbeats)
 	load_ok("[group]\nlock = @D/l\n[node]\nname = n1\nrole = primary\n[workload]\ncommand = /bin/true\n"
 		"[fencing]\nfence-timeout = 1999ms\n");
 	cr_expect_eq(finish(), -EINVAL);
-	expect_why("%s:9: [fencing] fence-timeout (1999 ms) must be at least twice --heartbeat-interval (1000 ms)",
+	expect_why("%s:9: [fencing] fence-timeout (1999 ms) must be at least twice --heartbeat-interval (1000 "
+		   "ms)" FENCE_WHY,
 		   g_conf);
 	cr_expect(g_from_file);
 
@@ -921,7 +928,7 @@ Test(config, finish_fence_timeout_under_two_heartbeats)
 	cli_base();
 	cli(CK_FENCE_TIMEOUT, "1999ms");
 	cr_expect_eq(finish(), -EINVAL);
-	expect_why("--fence-timeout (1999 ms) must be at least twice --heartbeat-interval (1000 ms)");
+	expect_why("--fence-timeout (1999 ms) must be at least twice --heartbeat-interval (1000 ms)" FENCE_WHY);
 	cr_expect_not(g_from_file);
 
 	fresh();

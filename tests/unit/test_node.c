@@ -1271,6 +1271,9 @@ static void check_gives_up(const char *what)
 	cr_assert(index_of(&out, NODE_A_RELEASE_LIVE) >= 0, "%s: %s", what, FMT_OUT(&out));
 	BEFORE(NODE_A_RELEASE_LIVE, NODE_A_EXIT);
 	LAST_IS(NODE_A_EXIT, NODE_EXIT_WORKLOAD);
+	/* Leaving the workload to a backup is a failure operators must see
+	 * among the warnings. */
+	cr_assert(out.loud, "%s: giving up must be said loudly", what);
 	/* Status stays L so a backup takes over. */
 	HAS_NO(NODE_A_WRITE_STATUS);
 	HAS_NO(NODE_A_SPAWN);
@@ -1285,6 +1288,7 @@ static void fail_and_restart(struct node *n, int64_t backoff)
 	step_exited(n, W_EXITCODE(1, 0));
 	STATE(n, NODE_STARTING);
 	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_TIMER, backoff));
+	cr_assert(out.loud, "a failed workload's restart must be said loudly");
 	now_ms += backoff;
 	step(n, NODE_EV_TIMER, NULL);
 	STATE(n, NODE_STARTING);
@@ -1394,6 +1398,7 @@ static void check_finished(void)
 	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
 	HAS_NO(NODE_A_SPAWN);
 	HAS_NO(NODE_A_TIMER);
+	cr_assert(!out.loud, "a workload's exit 0 is no failure");
 }
 
 Test(node, on_failure_exit_zero_finishes)
@@ -1425,6 +1430,7 @@ Test(node, always_restarts_after_exit_zero)
 	step_exited(&n, W_EXITCODE(0, 0));
 	STATE(&n, NODE_STARTING);
 	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_TIMER, 100));
+	cr_assert(!out.loud, "restart always after an exit 0 is the policy working, no failure");
 	step(&n, NODE_EV_TIMER, NULL);
 	EXPECT(ACT(NODE_A_SPAWN, 0));
 	step(&n, NODE_EV_STARTED, NULL);
