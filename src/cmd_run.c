@@ -45,6 +45,8 @@ static const char run_usage[] =
 	"  --http ADDR:PORT          serve GET /health (200 only while live with the workload\n"
 	"                            running, else 503) and GET /status (the JSON of status) on\n"
 	"                            ADDR:PORT (numeric, IPv6 as [::1]:8080)\n"
+	"  --http-timeout DUR        how long one storage call of /status may take before\n"
+	"                            it is answered 504 (default 3s)\n"
 	"\n"
 	"workload:\n"
 	"  --working-directory DIR   run it in DIR (absolute)\n"
@@ -247,6 +249,7 @@ static int run(struct config *c, char **argv)
 	if (c->http) {
 		char why[600];
 		struct http_config hc = { .address = c->http, .lock_path = c->run.lock_path, .health = c->run.health };
+		hc.timeout_ms = c->http_timeout_ms;
 		int e = http_start(&hc, &http, why, sizeof(why));
 		if (e < 0) {
 			log_error("%s", why);

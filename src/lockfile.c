@@ -352,7 +352,16 @@ static int ofd_lock(int fd, short type, int offset, int len, bool wait)
  * call on the mount, is never answered (issue 15, doc/fencing.md). A
  * signal that arrives during a try stays pending and ends the pause that
  * follows at once. */
-static int poll_lock(int fd, short type, int offset, long first_us, long max_us)
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* With a deadline (until_us, on CLOCK_MONOTONIC; 0: none), -ETIMEDOUT
+ * once it passed with the lock still held. */
+static int poll_lock_until(int fd, short type, int offset, long first_us, long max_us, int64_t until_us)
 {
 	sigset_t all, caller;
 	sigfillset(&all);
@@ -363,6 +372,15 @@ static int poll_lock(int fd, short type, int offset, long first_us, long max_us)
 		if (r != -EAGAIN) {
 			pthread_sigmask(SIG_SETMASK, &caller, NULL);
 			return r;
+		}
+		if (until_us) {
+			int64_t left = until_us - mono_us();
+			if (left <= 0) {
+				pthread_sigmask(SIG_SETMASK, &caller, NULL);
+				return -ETIMEDOUT;
+			}
+			if (pause > left)
+				pause = (long)left;
 		}
 		struct timespec ts = { pause / 1000000, (pause % 1000000) * 1000 };
 		/* ppoll sets the caller's mask for the pause only, atomically:
@@ -375,6 +393,11 @@ static int poll_lock(int fd, short type, int offset, long first_us, long max_us)
 	}
 }
 
+static int poll_lock(int fd, short type, int offset, long first_us, long max_us)
+{
+	return poll_lock_until(fd, type, offset, first_us, max_us, 0);
+}
+
 static int lock_offset(enum lf_lock which) { return which == LF_LOCK_LIVE ? LF_OFF_LIVE_LOCK : LF_OFF_BACKUP_LOCK; }
 
 int lockfile_lock(struct lockfile *lf, enum lf_lock which, bool wait)
@@ -384,6 +407,20 @@ int lockfile_lock(struct lockfile *lf, enum lf_lock which, bool wait)
 				 LF_LOCK_RETRY_MS * 1000L);
 	return ofd_lock(lf->fd, F_WRLCK, lock_offset(which), 1, wait);
 }
+
+int lockfile_lock_within(struct lockfile *lf, enum lf_lock which, int64_t ms)
+{
+	/* Tries, never a blocking wait that only a signal could cut: 50 us
+	 * apart at first, so that a release is seen within a fraction of a
+	 * millisecond on a local disk, then no further apart than a
+	 * waiting node tries on this file system. */
+	long max_us = lf->poll ? LF_LOCK_RETRY_MS * 1000L : 1000L;
+	return poll_lock_until(lf->fd, F_WRLCK, lock_offset(which), 50, max_us, mono_us() + ms * 1000);
+}
+
+int lockfile_read_lock(struct lockfile *lf) { return ofd_lock(lf->fd, F_RDLCK, LF_OFF_RECORD_LOCK, 1, false); }
+
+int lockfile_read_unlock(struct lockfile *lf) { return ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false); }
 
 int lockfile_unlock(struct lockfile *lf, enum lf_lock which)
 {
@@ -851,27 +888,37 @@ bool lockfile_live_here(const struct lockfile *lf, const struct lf_live *live)
 	return live->file_id != 0 && live->file_id == lf->file_id && live->path_hash == lf->path_hash;
 }
 
+/* The file systems understudy knows by their statfs type. Local: only
+ * those whose locks one kernel arbitrates alone; anything not marked so
+ * (or not named here) is treated as networked, the safe side. */
+static const struct {
+	long type;
+	const char *name;
+	bool local;
+} file_systems[] = {
+	{ 0xEF53, "ext4", true }, /* ext2, ext3 too */
+	{ 0x58465342, "xfs", true },      { 0x9123683E, "btrfs", true }, { 0x01021994, "tmpfs", true },
+	{ 0x794C7630, "overlay", true },  { 0x2FC12FC1, "zfs", true },   { 0xF2F52010, "f2fs", true },
+	{ 0x4D44, "vfat", true },         { 0x5346544E, "ntfs", true },  { 0x3153464A, "jfs", true },
+	{ 0x52654973, "reiserfs", true }, { 0x858458F6, "ramfs", true }, { LF_FS_NFS, "nfs", false },
+	{ LF_FS_FUSE, "fuse", false },    { LF_FS_CEPH, "ceph", false }, { 0x01161970, "gfs2", false },
+	{ 0xFE534D42, "smb2", false },    { 0xFF534D42, "cifs", false }, { 0x7461636F, "ocfs2", false },
+	{ 0x0BD00BD0, "lustre", false },  { 0x01021997, "9p", false },
+};
+
+const char *lockfile_fs_name(long f_type)
+{
+	for (size_t i = 0; i < sizeof(file_systems) / sizeof(file_systems[0]); i++)
+		if (file_systems[i].type == f_type)
+			return file_systems[i].name;
+	return NULL;
+}
+
 bool lockfile_fs_is_local(long f_type)
 {
-	/* Only types whose locks one kernel arbitrates alone; anything not
-	 * named here is treated as networked, the safe side. */
-	static const long local[] = {
-		0xEF53,     /* ext2, ext3, ext4 */
-		0x58465342, /* xfs */
-		0x9123683E, /* btrfs */
-		0x01021994, /* tmpfs */
-		0x794C7630, /* overlayfs */
-		0x2FC12FC1, /* zfs */
-		0xF2F52010, /* f2fs */
-		0x4D44,     /* vfat */
-		0x5346544E, /* ntfs */
-		0x3153464A, /* jfs */
-		0x52654973, /* reiserfs */
-		0x858458F6, /* ramfs */
-	};
-	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
-		if (f_type == local[i])
-			return true;
+	for (size_t i = 0; i < sizeof(file_systems) / sizeof(file_systems[0]); i++)
+		if (file_systems[i].type == f_type)
+			return file_systems[i].local;
 	return false;
 }
 

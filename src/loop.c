@@ -1350,7 +1350,7 @@ static int notify_socket(struct loop *l)
 static void warn_page_cache(struct loop *l)
 {
 	struct statfs st;
-	if (fstatfs(l->lf.fd, &st) < 0 || st.f_type != 0x65735546 /* FUSE */ || lockfile_page_cached(&l->lf) != 1)
+	if (fstatfs(l->lf.fd, &st) < 0 || st.f_type != LF_FS_FUSE || lockfile_page_cached(&l->lf) != 1)
 		return;
 	log_warn("%s: this FUSE mount keeps the file in the page cache (no direct I/O): another host's writes "
 		 "to it are never seen here. Mount with direct I/O: GlusterFS direct-io-mode=enable, ceph-fuse "

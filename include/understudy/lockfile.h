@@ -283,8 +283,19 @@ const char *lockfile_strerror(const struct lockfile *lf, char *buf, size_t n);
  * another open holds it; wait=true blocks until it is free, or returns
  * -EINTR when a signal interrupts the wait (how the caller bounds it). */
 int lockfile_lock(struct lockfile *lf, enum lf_lock which, bool wait);
+/* Take the live or backup lock, waiting at most ms: 0, -ETIMEDOUT while
+ * another open still holds it, or -errno. A wait of tries, each answered
+ * at once, that no signal needs to cut (check-storage times releases
+ * with it); the tries come at most 1 ms apart on a local file system,
+ * LF_LOCK_RETRY_MS elsewhere. */
+int lockfile_lock_within(struct lockfile *lf, enum lf_lock which, int64_t ms);
 /* Release the live or backup lock. */
 int lockfile_unlock(struct lockfile *lf, enum lf_lock which);
+/* Take the record lock shared, as every read does, without waiting (0 or
+ * -EAGAIN while a writer holds it), and release it: check-storage's test
+ * that two readers do not exclude each other. */
+int lockfile_read_lock(struct lockfile *lf);
+int lockfile_read_unlock(struct lockfile *lf);
 /* Take slot i's lock without waiting: -EAGAIN when a node holds it. */
 int lockfile_lock_slot(struct lockfile *lf, int slot);
 /* Find a free slot, lock it and return its index; -ENOSPC when full. */
@@ -388,6 +399,13 @@ int lockfile_is_local(struct lockfile *lf);
 int lockfile_page_cached(struct lockfile *lf);
 /* The same for a statfs f_type, for the tests. */
 bool lockfile_fs_is_local(long f_type);
+/* The statfs types the code decides on. */
+#define LF_FS_NFS 0x6969L
+#define LF_FS_FUSE 0x65735546L
+#define LF_FS_CEPH 0x00C36400L
+/* A file system's name from its statfs type ("ext4", "nfs", "fuse"...),
+ * NULL when understudy does not know it (and treats it as networked). */
+const char *lockfile_fs_name(long f_type);
 /* Live node only: refuse or clear the pending request whose seq is seq
  * (or, with seq < 0, an unreadable one) by writing status L, in one
  * locked section that first checks the request is still that one, so a

@@ -2003,6 +2003,66 @@ Test(lockfile, file_system_types_local_or_networked)
 	lockfile_close(&lf);
 }
 
+/* One table names the types and says which are local: check-storage's
+ * report and the node's decisions cannot disagree. */
+Test(lockfile, file_system_names_come_from_the_same_table)
+{
+	static const struct {
+		long type;
+		const char *name;
+		bool local;
+	} known[] = {
+		{ 0xEF53, "ext4", true },      { 0x01021994, "tmpfs", true }, { LF_FS_NFS, "nfs", false },
+		{ LF_FS_FUSE, "fuse", false }, { LF_FS_CEPH, "ceph", false },
+	};
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		const char *name = lockfile_fs_name(known[i].type);
+		cr_expect(name && !strcmp(name, known[i].name), "0x%lx: %s, want %s", known[i].type,
+			  name ? name : "NULL", known[i].name);
+		cr_expect_eq(lockfile_fs_is_local(known[i].type), known[i].local, "0x%lx", known[i].type);
+	}
+	cr_expect_null(lockfile_fs_name(0x12345678), "an unknown type has a name");
+	cr_expect(!lockfile_fs_is_local(0x12345678), "an unknown type is local");
+}
+
+/* lockfile_lock_within: a wait of tries that ends by itself while
+ * another process holds the byte, and gets it once that one is gone;
+ * every try with every signal blocked, as the node's tries. */
+Test(lockfile, lock_within_gives_up_while_held_and_takes_once_free)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	pid_t other = hold(LF_OFF_LIVE_LOCK);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int r = lockfile_lock_within(&lf, LF_LOCK_LIVE, 200);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	cr_expect_eq(r, -ETIMEDOUT, "held by another process: %d", r);
+	cr_expect_geq(ms, 200, "gave up after %.1f ms, before its 200", ms);
+	release(other);
+	cr_expect_eq(lockfile_lock_within(&lf, LF_LOCK_LIVE, 5000), 0, "free: not taken");
+	cr_expect_eq(lockfile_held(&lf, LF_OFF_LIVE_LOCK), 0, "our own lock counts as held");
+	lockfile_close(&lf);
+}
+
+/* Readers share the record lock; a writer's hold excludes them. */
+Test(lockfile, read_locks_share_the_record_byte)
+{
+	struct lockfile a, b;
+	open_ok(&a, g_path, LF_OPEN_CREATE);
+	open_ok(&b, g_path, LF_OPEN_WRITE);
+	cr_expect_eq(lockfile_read_lock(&a), 0);
+	cr_expect_eq(lockfile_read_lock(&b), 0, "two readers excluded each other");
+	cr_expect_eq(lockfile_read_unlock(&a), 0);
+	cr_expect_eq(lockfile_read_unlock(&b), 0);
+	pid_t writer = hold(LF_OFF_RECORD_LOCK);
+	cr_expect_eq(lockfile_read_lock(&a), -EAGAIN, "a reader got the byte a writer holds");
+	release(writer);
+	lockfile_close(&a);
+	lockfile_close(&b);
+}
+
 /* The test directory is on a local file system, whose reads go through
  * the page cache: the probe must say so (a probe that always said "no
  * cache" would hide the FUSE mounts it is there to find; the case of a
