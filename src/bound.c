@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "understudy/clock.h"
+
 struct bound {
 	struct bound *next; /* on the watchdog's list */
 	bound_expired *expired;
@@ -53,13 +55,6 @@ static char S_path[4096];
 
 static _Thread_local struct bound *mine;
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *watchdog(void *arg)
 {
 	(void)arg;
@@ -73,7 +68,7 @@ static void *watchdog(void *arg)
 			pthread_cond_wait(&B.cv, &B.mu);
 			continue;
 		}
-		int64_t left = first->deadline - now_ms();
+		int64_t left = first->deadline - clock_ms();
 		if (left > 0) {
 			struct timespec until;
 			clock_gettime(CLOCK_MONOTONIC, &until);
@@ -193,7 +188,7 @@ __attribute__((noreturn)) static void watch(pid_t child, int alive, const char *
 	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
 		sigaction(forwarded[i], &sa, NULL);
 	for (;;) {
-		int64_t deadline = atomic_load(&S->deadline), now = now_ms();
+		int64_t deadline = atomic_load(&S->deadline), now = clock_ms();
 		if (deadline && now >= deadline)
 			break;
 		/* Idle, sleep one bound: a call that begins meanwhile ends its
@@ -308,7 +303,7 @@ static void shared_doing(const char *path, const char *what, int64_t ms)
 	snprintf(S->on, sizeof(S->on), "%s", path ? path : S_path);
 	atomic_store(&S->call_ms, S_ms + ms);
 	atomic_store(&S->seq, q + 2);
-	atomic_store(&S->deadline, now_ms() + S_ms + ms);
+	atomic_store(&S->deadline, clock_ms() + S_ms + ms);
 }
 
 void bound_waiting_on(const char *path, const char *what, int64_t ms)
@@ -324,7 +319,7 @@ void bound_waiting_on(const char *path, const char *what, int64_t ms)
 		b->what = what;
 		snprintf(b->on, sizeof(b->on), "%s", path ? path : b->path);
 		b->call_ms = b->ms + ms;
-		b->deadline = now_ms() + b->call_ms;
+		b->deadline = clock_ms() + b->call_ms;
 		pthread_cond_signal(&B.cv);
 	}
 	pthread_mutex_unlock(&B.mu);

@@ -73,13 +73,6 @@ int check_called(int r)
 
 void check_waiting(const char *path, const char *what, int64_t ms) { bound_waiting_on(path, what, ms); }
 
-int64_t check_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void check_sleep_ms(int64_t ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };

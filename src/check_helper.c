@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "understudy/check.h"
+#include "understudy/clock.h"
 
 int check_msg_send(int fd, char tag, int64_t value)
 {
@@ -21,9 +22,9 @@ int check_msg_send(int fd, char tag, int64_t value)
 
 int check_msg_recv(int fd, int64_t timeout_ms, struct check_msg *m)
 {
-	int64_t end = check_now_ns() + timeout_ms * 1000000;
+	int64_t end = clock_ns() + timeout_ms * 1000000;
 	for (;;) {
-		int64_t left = (end - check_now_ns()) / 1000000;
+		int64_t left = (end - clock_ns()) / 1000000;
 		if (left < 0)
 			return -ETIMEDOUT;
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -131,10 +132,10 @@ void check_helper_holder(const char *path, int in, int out)
 
 int check_kill_and_take(struct lockfile *a, pid_t pid, enum lf_lock take, int64_t timeout_ms, int64_t *ns)
 {
-	int64_t t0 = check_now_ns();
+	int64_t t0 = clock_ns();
 	kill(pid, SIGKILL);
 	int r = CHECK_WAIT(a->path, "taking a lock a killed process held, with tries", timeout_ms,
 			   lockfile_lock_within(a, take, timeout_ms));
-	*ns = check_now_ns() - t0;
+	*ns = clock_ns() - t0;
 	return r;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "understudy/check_helper.h"
+#include "understudy/clock.h"
 #include "understudy/timeline.h"
 
 /* Names of the calls, for the bound's message. */
@@ -102,7 +103,7 @@ static void waiter(const char *path, int in, int out)
 	while (check_msg_recv(in, INT32_MAX, &m) == 0) {
 		check_msg_send(out, 'r', 0);
 		int r = lockfile_lock(&lf, LF_LOCK_LIVE, true);
-		int64_t t = check_now_ns();
+		int64_t t = clock_ns();
 		lockfile_unlock(&lf, LF_LOCK_LIVE);
 		check_msg_send(out, r == 0 ? 't' : 'e', r == 0 ? t : -r);
 	}
@@ -161,7 +162,7 @@ static void check_wake(const struct check_opts *o, struct lockfile *a)
 			break;
 		}
 		wait_blocked(h.pid);
-		int64_t t0 = check_now_ns();
+		int64_t t0 = clock_ns();
 		CHECK_CALL(p, RELEASING, lockfile_unlock(a, LF_LOCK_LIVE));
 		r = check_msg_recv(h.from, o->timeout_ms, &m);
 		if (r == -ETIMEDOUT) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "understudy/check_helper.h"
+#include "understudy/clock.h"
 #include "understudy/text.h"
 
 enum { CHECK_PEER_ROUNDS = 10, CHECK_PEER_DEATH_ROUNDS = 3 };
@@ -53,7 +54,7 @@ static int meet_publish(struct meet *m, uint64_t step, uint32_t value)
 static int meet_wait(struct meet *m, uint64_t step, int64_t timeout_ms, uint32_t *value)
 {
 	static struct lf_view v;
-	int64_t end = check_now_ns() + timeout_ms * 1000000;
+	int64_t end = clock_ns() + timeout_ms * 1000000;
 	for (;;) {
 		int r = CHECK_CALL(m->lf.path, READING, lockfile_read(&m->lf, &v));
 		if (r < 0)
@@ -66,7 +67,7 @@ static int meet_wait(struct meet *m, uint64_t step, int64_t timeout_ms, uint32_t
 		}
 		if (CHECK_CALL(m->lf.path, TESTING, lockfile_held(&m->lf, lockfile_slot_lock_offset(m->peer))) != 1)
 			return -EPIPE;
-		if (check_now_ns() > end)
+		if (clock_ns() > end)
 			return -ETIMEDOUT;
 		check_sleep_ms(2);
 	}
@@ -106,7 +107,7 @@ static void meet_cleanup(struct lockfile *lf, int me, const char *path)
  * stays at 3 until A's 4: a later step would overwrite its echo. */
 static int meet_peer(const struct check_opts *o, struct meet *m)
 {
-	int64_t end = check_now_ns() + o->peer_timeout_ms * 1000000;
+	int64_t end = clock_ns() + o->peer_timeout_ms * 1000000;
 	static struct lf_view v;
 	bool a = m->me == 0, locked = false;
 	int r = meet_publish(m, 1, 0);
@@ -140,7 +141,7 @@ static int meet_peer(const struct check_opts *o, struct meet *m)
 		}
 		/* A peer whose lock is seen but whose writes never are: the
 		 * file system does not carry writes between hosts. */
-		if (check_now_ns() > end)
+		if (clock_ns() > end)
 			return locked ? -ENODATA : -ETIMEDOUT;
 		check_sleep_ms(5);
 	}
@@ -259,11 +260,11 @@ static int peer_round_trips(struct meet *m, const struct check_opts *o, uint64_t
 			if (death) {
 				got = check_kill_and_take(lf, h.pid, LF_LOCK_BACKUP, o->timeout_ms, &lat[i]);
 			} else {
-				int64_t t0 = check_now_ns();
+				int64_t t0 = clock_ns();
 				CHECK_CALL(lf->path, RELEASING, lockfile_unlock(lf, LF_LOCK_LIVE));
 				got = CHECK_WAIT(lf->path, WAITING, o->timeout_ms,
 						 lockfile_lock_within(lf, LF_LOCK_BACKUP, o->timeout_ms));
-				lat[i] = check_now_ns() - t0;
+				lat[i] = clock_ns() - t0;
 			}
 			check_helper_stop(&h);
 			CHECK_CALL(lf->path, RELEASING, lockfile_unlock(lf, LF_LOCK_BACKUP));
@@ -411,9 +412,9 @@ int check_peer_run(const struct check_opts *o)
 	}
 	if (m.me == 0) {
 		/* B closes first; the last one out removes the file. */
-		int64_t end = check_now_ns() + o->timeout_ms * 1000000;
+		int64_t end = clock_ns() + o->timeout_ms * 1000000;
 		while (CHECK_CALL(o->meet, TESTING, lockfile_held(&m.lf, lockfile_slot_lock_offset(1))) == 1 &&
-		       check_now_ns() < end)
+		       clock_ns() < end)
 			check_sleep_ms(2);
 	}
 out:

@@ -34,6 +34,8 @@
 #include "understudy/check_local.h"
 #include "understudy/check_peer.h"
 #include "understudy/cmd.h"
+#include "understudy/clock.h"
+#include "understudy/sysexit.h"
 #include "understudy/config.h"
 #include "understudy/lockfile.h"
 #include "understudy/log.h"
@@ -69,17 +71,7 @@ static const char usage[] = "usage: understudy check-storage DIR [--peer [--peer
 
 /* --- the runner ------------------------------------------------------------------- */
 
-static int creation_error(int e)
-{
-	switch (e) {
-	case EROFS:
-	case ENOSPC:
-	case EDQUOT: return EX_CANTCREAT;
-	case EACCES:
-	case EPERM: return EX_NOPERM;
-	default: return EX_OSERR;
-	}
-}
+static int creation_error(int e) { return sysexit_errno(e, SYSEXIT_CREATE, EX_OSERR); }
 
 static int runner(int fd, const struct check_opts *o)
 {
@@ -95,7 +87,7 @@ static int runner(int fd, const struct check_opts *o)
 		e = errno;
 		fprintf(stderr, "understudy check-storage: %s: %s\n", o->dir,
 			e == ENOENT || e == ENOTDIR ? "no such directory" : strerror(e));
-		return e == ENOENT || e == ENOTDIR ? EX_NOINPUT : e == EACCES ? EX_NOPERM : EX_OSERR;
+		return sysexit_errno(e, SYSEXIT_DIR, EX_OSERR);
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "understudy check-storage: %s: not a directory\n", o->dir);
@@ -149,7 +141,7 @@ static void cleanup_after_kill(const struct check_opts *o, int64_t bound_ms)
 			check_peer_cleanup(o->meet);
 		_exit(0);
 	}
-	for (int64_t end = check_now_ns() + bound_ms * 1000000; p > 0 && check_now_ns() < end; check_sleep_ms(10))
+	for (int64_t end = clock_ns() + bound_ms * 1000000; p > 0 && clock_ns() < end; check_sleep_ms(10))
 		if (waitpid(p, NULL, WNOHANG) == p)
 			return;
 	if (p > 0)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "understudy/bound.h"
+#include "understudy/clock.h"
 #include "understudy/cmd.h"
 #include "understudy/config.h"
 #include "understudy/group.h"
@@ -30,13 +31,6 @@ struct request_args {
 	int64_t timeout_ms; /* --wait's bound */
 	int64_t storage_ms; /* each storage call's bound (bound.h) */
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int parse(int argc, char **argv, struct request_args *a, const char *usage)
 {
@@ -159,8 +153,8 @@ static int wait_done(struct lockfile *lf, const struct lf_view *before, const st
 		     const struct request_args *a)
 {
 	static struct lf_view v;
-	int64_t start = mono_ms(), until = start + a->timeout_ms;
-	while (mono_ms() < until) {
+	int64_t start = clock_ms(), until = start + a->timeout_ms;
+	while (clock_ms() < until) {
 		struct timespec ts = { 0, 50 * 1000000L };
 		nanosleep(&ts, NULL);
 		int r = group_read(lf, &v);
@@ -190,7 +184,7 @@ static int wait_done(struct lockfile *lf, const struct lf_view *before, const st
 				 * start included. */
 				char x[GROUP_SHOWN];
 				printf("%s is live and ready, %lld ms after the request\n", group_show(v.live.name, x),
-				       (long long)(mono_ms() - start));
+				       (long long)(clock_ms() - start));
 				return 0;
 			}
 		}

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "understudy/bound.h"
+#include "understudy/clock.h"
 #include "understudy/cmd.h"
 #include "understudy/config.h"
 #include "understudy/group.h"
@@ -37,13 +38,6 @@ static const char status_usage[] =
 	"                  which; with --json, one array\n"
 	"  --timeout DUR   how long any one call on the storage may take (default\n"
 	"                  10s); past it, say which and exit 74\n";
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void print_text(const char *path, const struct group_look *g, const struct group_beat *b)
 {
@@ -209,7 +203,7 @@ static int watch(struct lockfile *lf, const struct lf_view *first, bool json, in
 	struct line l = { .json = json };
 	look_at(lf, first, &prev);
 	uint64_t beat = first->live.heartbeat, epoch = first->live.epoch;
-	int64_t moved = mono_ms();
+	int64_t moved = clock_ms();
 	bool stale = false, failing = false;
 	fflush(stdout);
 	for (;;) {
@@ -234,7 +228,7 @@ static int watch(struct lockfile *lf, const struct lf_view *first, bool json, in
 		failing = false;
 		look_at(lf, &v, &now);
 		changes(&prev, &now, &l);
-		int64_t t = mono_ms();
+		int64_t t = clock_ms();
 		if (!now.has_live || now.live.heartbeat != beat || now.live.epoch != epoch) {
 			beat = now.live.heartbeat, epoch = now.live.epoch;
 			moved = t;

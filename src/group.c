@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "understudy/bound.h"
+#include "understudy/clock.h"
+#include "understudy/sysexit.h"
 #include "understudy/timeline.h"
 #include "understudy/trust.h"
 
@@ -32,14 +34,8 @@ int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const s
 	if (opened == 0)
 		return 0;
 	int code = lf->err == LF_E_EMPTY ? EX_NOINPUT : EX_DATAERR;
-	if (lf->err == LF_E_SYS) {
-		switch (lf->errno_value) {
-		case ENOENT: code = EX_NOINPUT; break;
-		case EACCES:
-		case EPERM: code = EX_NOPERM; break;
-		default: code = EX_IOERR; break;
-		}
-	}
+	if (lf->err == LF_E_SYS)
+		code = sysexit_errno(lf->errno_value, SYSEXIT_OPEN, EX_IOERR);
 	if (code == EX_NOINPUT && lf->err != LF_E_EMPTY)
 		fprintf(stderr, "understudy %s: %s: no such group (the lock file does not exist)\n", cmd, path);
 	else {
@@ -111,23 +107,16 @@ int group_look(struct lockfile *lf, struct group_look *g)
 	return 0;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int group_watch_heartbeat(struct lockfile *lf, const struct lf_view *v, struct group_beat *b)
 {
 	int64_t interval = v->live.heartbeat_ms ? v->live.heartbeat_ms : 1000;
-	int64_t start = mono_ms(), until = start + timeline_watch_ms(interval);
+	int64_t start = clock_ms(), until = start + timeline_watch_ms(interval);
 	/* On the heap: callers may be on threads with small stacks. */
 	struct lf_view *now = malloc(sizeof(*now));
 	int r = 0;
 	if (!now)
 		return -ENOMEM;
-	while (mono_ms() < until) {
+	while (clock_ms() < until) {
 		struct timespec ts = { 0, 50 * 1000000L };
 		nanosleep(&ts, NULL);
 		if ((r = group_read(lf, now)) < 0)
@@ -135,7 +124,7 @@ int group_watch_heartbeat(struct lockfile *lf, const struct lf_view *v, struct g
 		if (now->live_rec == LF_REC_OK &&
 		    (now->live.heartbeat != v->live.heartbeat || now->live.epoch != v->live.epoch)) {
 			b->advancing = true;
-			b->seen_ms = (long)(mono_ms() - start);
+			b->seen_ms = (long)(clock_ms() - start);
 			goto out;
 		}
 	}

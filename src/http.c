@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "understudy/clock.h"
 #include "understudy/group.h"
 #include "understudy/log.h"
 #include "understudy/loop.h"
@@ -95,13 +96,6 @@ struct http_server {
 	unsigned log_count, log_dropped;
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void list_append(struct conn_list *l, struct conn *c)
 {
 	c->next = NULL;
@@ -151,7 +145,7 @@ static void http_warn(struct http_server *s, const char *msg)
 		line[--n] = '\0';
 	text_escape(line, out, sizeof(out), 0);
 	pthread_mutex_lock(&s->log_mu);
-	log_window(s, mono_ms());
+	log_window(s, clock_ms());
 	if (s->log_count < HTTP_LOG_BURST) {
 		s->log_count++;
 		log_warn("http: %s", out);
@@ -226,7 +220,7 @@ static void look(struct http_server *s, unsigned *code, char **text)
 		goto out;
 	}
 	const struct lf_live *live = &g->view.live;
-	int64_t now = mono_ms(), interval = live->heartbeat_ms ? (int64_t)live->heartbeat_ms : 1000;
+	int64_t now = clock_ms(), interval = live->heartbeat_ms ? (int64_t)live->heartbeat_ms : 1000;
 	bool advancing = false;
 	if (g->has_live) {
 		bool moved = s->beat_seen && (live->epoch != s->beat_epoch || live->heartbeat != s->beat);
@@ -333,7 +327,7 @@ static void *watch_main(void *arg)
 	struct http_server *s = arg;
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
-		int64_t now = mono_ms(), next = INT64_MAX;
+		int64_t now = clock_ms(), next = INT64_MAX;
 		unsigned cut = 0;
 		struct conn *c;
 		while ((c = s->pending.head) && c->deadline_ms <= now) {
@@ -392,7 +386,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **ctx, enum
 		c->c = mc;
 		c->fd = fd->connect_fd;
 		c->state = C_PENDING;
-		c->deadline_ms = mono_ms() + HTTP_REQUEST_TIMEOUT_MS;
+		c->deadline_ms = clock_ms() + HTTP_REQUEST_TIMEOUT_MS;
 		pthread_mutex_lock(&s->mu);
 		if (!s->pending.head)
 			pthread_cond_signal(&s->wcond);
@@ -674,7 +668,7 @@ int http_start(const struct http_config *cfg, struct http_server **out, char *wh
 	}
 	s->cfg = *cfg;
 	s->fd = -1;
-	s->log_window_ms = mono_ms();
+	s->log_window_ms = clock_ms();
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->log_mu, NULL);
 	pthread_condattr_init(&ca);

@@ -1,5 +1,6 @@
 /* The shared lock file: format, locks and records. No policy lives here. */
 #include "understudy/lockfile.h"
+#include "understudy/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -352,12 +353,7 @@ static int ofd_lock(int fd, short type, int offset, int len, bool wait)
  * call on the mount, is never answered (issue 15, doc/fencing.md). A
  * signal that arrives during a try stays pending and ends the pause that
  * follows at once. */
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+static int64_t mono_us(void) { return clock_ns() / 1000; }
 
 /* With a deadline (until_us, on CLOCK_MONOTONIC; 0: none), -ETIMEDOUT
  * once it passed with the lock still held. */

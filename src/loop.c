@@ -1,6 +1,9 @@
 /* The node's event loop. Everything arrives on one io_uring and goes to
- * node_step(); its actions are carried out here, storage ones on the
- * worker thread, one at a time and in order. */
+ * node_step(); its actions are carried out here, in order, storage ones
+ * in the storage process (worker.h), one at a time. The loop measures
+ * deadlines and reports them as events; it decides nothing the node's
+ * table could (node.h). What the workload says of its readiness is
+ * readiness.c's to hear, what people see of the node observe.c's. */
 #include "understudy/loop.h"
 
 #include <errno.h>
@@ -15,27 +18,28 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 
+#include "understudy/clock.h"
 #include "understudy/hook.h"
 #include "understudy/host.h"
 #include "understudy/log.h"
 #include "understudy/notify.h"
+#include "understudy/observe.h"
+#include "understudy/readiness.h"
 #include "understudy/supervise.h"
-#include "understudy/text.h"
+#include "understudy/sysexit.h"
 #include "understudy/timeline.h"
 #include "understudy/worker.h"
 
 extern char **environ;
 
-enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3, TAG_NOTIFY = 4, TAG_READY_FD = 5, TAG_TCP = 6 };
+/* The low byte of a ring request's user data; readiness has its own. */
+enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3 };
 #define TAG(kind, gen) ((uint64_t)(kind) | (uint64_t)(gen) << 8)
-#define QUEUE_LEN 8
+#define QUEUE_LEN 16
 
 struct pending {
 	struct node_event_data ev;
@@ -53,37 +57,13 @@ struct loop {
 	struct lockfile lf;
 	struct worker worker;
 	struct worker_job job;
-	bool job_pending, job_is_tick, storage_hung;
-	bool list_failed; /* a storage action of the current list failed */
-	bool fenced;      /* the fence deadline passed; checked once */
-	bool fence_hook_ran;
-	bool handing_back;     /* stopping for a failback request */
-	bool live_by_failback; /* on-failback too when ready */
-	bool ready_once;       /* on-live ran for this term as live */
-	int64_t took_role_at, spawned_at;
-	char wl_status[160]; /* the workload's own STATUS=, escaped */
-	/* Readiness: the workload's notify socket, its ready pipe, a probe. */
-	int notify_fd;
-	struct msghdr nmsg;
-	struct iovec niov;
-	char nbuf[4096];
-	_Alignas(struct cmsghdr) char ncmsg[CMSG_SPACE(sizeof(struct ucred))];
-	char notify_env[128], watchdog_env[64];
-	bool reloading, notify_stray_said;
-	bool ready_pushed, unhealthy_pushed; /* once per workload each */
-	int64_t wl_watchdog_at;              /* the workload asked for a watchdog: pet by then */
-	int ready_r;                         /* read end of the ready pipe, -1 when none */
-	char ready_buf[64];
-	unsigned ready_gen;
-	int tcp_fd;
-	unsigned tcp_gen;
-	struct __kernel_timespec tcp_timeout;
-	pid_t probe_pid;
-	int64_t probe_at, probe_kill_at;
-	struct hooks hooks;
-	/* The live node as this node last read it, for STATUS= and hooks. */
-	char live_name[LF_NAME_MAX + 1], live_address[LF_ADDR_MAX + 1];
-	time_t live_since; /* wall clock, for people: when we became live */
+	bool job_pending, job_is_tick;
+	bool storage_hung; /* a job was given up on (or the storage process died): none can run */
+	bool fenced;       /* the fence deadline passed; told once */
+	bool shutdown_fed; /* the node has had a SHUTDOWN: a next one is answered at once */
+	int64_t spawned_at;
+	struct readiness rd;
+	struct observe obs;
 	unsigned timer_gen;
 	struct node node;
 	struct node_out out;
@@ -108,15 +88,8 @@ struct loop {
 	char *exe;
 	char **envp;
 	char **hook_envp; /* PATH and the UNDERSTUDY_ variables only */
-	bool done, ready_sent, stopping_sent;
+	bool done, stopping_sent;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- events in ---------------------------------------------------------- */
 
@@ -135,6 +108,28 @@ static struct pending *push(struct loop *l, enum node_event type)
 	return p;
 }
 
+/* An event the node must have before any other: the storage failed or
+ * hangs under the list being carried out. That list ends here; what of it
+ * did not run goes with the event, and the node's table decides what
+ * follows (node.h). */
+static struct pending *push_cut(struct loop *l, enum node_event type)
+{
+	uint32_t unrun = 0;
+	for (; l->cursor < l->out.n; l->cursor++)
+		unrun |= NODE_ACTION_BIT(l->out.a[l->cursor].kind);
+	if (l->qlen == QUEUE_LEN) {
+		log_error("internal: event queue full, dropping %s", node_event_name(type));
+		return &l->current;
+	}
+	l->qhead = (l->qhead + QUEUE_LEN - 1) % QUEUE_LEN;
+	l->qlen++;
+	struct pending *p = &l->queue[l->qhead];
+	memset(p, 0, sizeof(*p));
+	p->ev.type = type;
+	p->ev.unrun = unrun;
+	return p;
+}
+
 static void push_job_event(struct loop *l, enum node_event type)
 {
 	struct pending *p = push(l, type);
@@ -149,130 +144,27 @@ static void push_job_event(struct loop *l, enum node_event type)
 	p->ev.own_slot_bad = l->job.own_slot_bad;
 }
 
-static bool standing_by(enum node_state s) { return s == NODE_QUEUED || s == NODE_BACKUP || s == NODE_CLAIMING; }
-
 static bool holds_role(enum node_state s) { return s == NODE_STARTING || s == NODE_LIVE || s == NODE_STOPPING; }
 
-static void publish(struct loop *l)
+/* The workload as the observers are to see it now. */
+static struct observe_workload wl_now(const struct loop *l)
 {
-	enum node_state s = l->node.state;
-	enum loop_health h = s == NODE_LIVE && l->wl_active ? LOOP_SERVING
-			     : s == NODE_STARTING           ? LOOP_STARTING
-			     : standing_by(s)               ? LOOP_STANDING_BY
-							    : LOOP_DOWN;
-	if (l->cfg->health)
-		*l->cfg->health = (int)h;
+	return (struct observe_workload){ .active = l->wl_active,
+					  .pid = l->wl.pid,
+					  .spawned_at = l->spawned_at,
+					  .status = readiness_status(&l->rd) };
 }
 
-/* The one line systemctl status shows: what this node is doing, and for
- * whom it waits. The live node's name is read from the file, where anyone
- * who can write it put it: escaped, a newline in it cannot add a line
- * (READY=1, MAINPID=) to the datagram, nor an ESC reach a terminal. */
 static void announce(struct loop *l)
 {
-	publish(l);
-	char status[512], since[16] = "?", live[TEXT_ESCAPED_SIZE(LF_NAME_MAX)];
-	text_escape(l->live_name, live, sizeof(live), TEXT_WORD);
-	enum node_state s = l->node.state;
-	struct tm tm;
-	if (l->live_since && localtime_r(&l->live_since, &tm))
-		strftime(since, sizeof(since), "%H:%M:%S", &tm);
-	if (s == NODE_LIVE && l->wl_active)
-		snprintf(status, sizeof(status), "STATUS=live since %s, workload pid %d%s%.160s", since, (int)l->wl.pid,
-			 l->wl_status[0] ? ": " : "", l->wl_status);
-	else if (s == NODE_STARTING && l->wl_active)
-		snprintf(status, sizeof(status), "STATUS=starting: workload pid %d, waiting for it to be ready%s%.160s",
-			 (int)l->wl.pid, l->wl_status[0] ? ": " : "", l->wl_status);
-	else if (s == NODE_STARTING || s == NODE_LIVE)
-		/* No workload spawned since this node took the role: its first. */
-		snprintf(status, sizeof(status), "STATUS=live, %s",
-			 l->spawned_at >= l->took_role_at ? "workload restarting" : "starting the workload");
-	else if (standing_by(s) && l->live_name[0] && strcmp(l->live_name, l->cfg->name) != 0)
-		/* Its own name is what it was as live (a switchover moved it):
-		 * not whom it waits for. */
-		snprintf(status, sizeof(status), "STATUS=%s, waiting behind %s",
-			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup", live);
-	else if (standing_by(s))
-		snprintf(status, sizeof(status), "STATUS=%s, waiting for the live lock",
-			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup");
-	else if (s == NODE_VERIFYING && l->node.new_file)
-		snprintf(status, sizeof(status),
-			 "STATUS=the lock file is new or was replaced: waiting for any live node of an earlier file "
-			 "to fence");
-	else if (s == NODE_VERIFYING)
-		snprintf(status, sizeof(status), "STATUS=taking over from %s: waiting out the takeover delay",
-			 l->live_name[0] ? live : "a crashed node");
-	else if (s == NODE_STOPPING)
-		snprintf(status, sizeof(status), "STATUS=stopping the workload (pid %d)", (int)l->wl.pid);
-	else
-		snprintf(status, sizeof(status), "STATUS=%s", node_state_name(s));
-	notify_send(status);
-	if (!l->ready_sent && (s == NODE_LIVE || s == NODE_BACKUP || s == NODE_QUEUED || s == NODE_CLAIMING)) {
-		notify_send("READY=1");
-		l->ready_sent = true;
-	}
+	struct observe_workload w = wl_now(l);
+	observe_announce(&l->obs, &l->node, &w);
 }
 
-/* Start the hook for e with what this node knows now. */
 static void run_hook(struct loop *l, enum hook_event e)
 {
-	char state[64], node[96], addr[96], pid[48];
-	snprintf(state, sizeof(state), "UNDERSTUDY_STATE=%s", node_state_name(l->node.state));
-	snprintf(node, sizeof(node), "UNDERSTUDY_LIVE_NODE=%s", l->live_name);
-	snprintf(addr, sizeof(addr), "UNDERSTUDY_LIVE_ADDRESS=%s", l->live_address);
-	snprintf(pid, sizeof(pid), "UNDERSTUDY_WORKLOAD_PID=%d", l->wl_active ? (int)l->wl.pid : 0);
-	char *extra[] = { state, node, addr, pid, NULL };
-	hook_start(&l->hooks, e, l->hook_envp, extra, now_ms());
-}
-
-static void remember_live(struct loop *l, const struct lf_view *v)
-{
-	if (!v || v->live_rec != LF_REC_OK || (v->status != LF_LIVE && v->status != LF_FAILBACK))
-		return;
-	snprintf(l->live_name, sizeof(l->live_name), "%s", v->live.name);
-	snprintf(l->live_address, sizeof(l->live_address), "%s", v->live.address);
-}
-
-/* Hooks follow the node's transitions; the state machine knows nothing
- * of them. on-live waits for the workload to be ready, so that a virtual
- * IP moves to a node that serves. */
-static void transition_hooks(struct loop *l, enum node_state before)
-{
-	enum node_state now = l->node.state;
-	const struct lf_view *v = l->current.ev.view;
-	bool was_live = holds_role(before), is_live = holds_role(now);
-	if (is_live && !was_live) {
-		l->took_role_at = now_ms();
-		snprintf(l->live_name, sizeof(l->live_name), "%s", l->cfg->name);
-		snprintf(l->live_address, sizeof(l->live_address), "%s", l->cfg->address ? l->cfg->address : "");
-		l->live_by_failback = v && v->status == LF_FAILBACK && v->request_rec == LF_REC_OK &&
-				      v->request.kind == LF_REQ_FAILBACK;
-	}
-	if (now == NODE_LIVE && before == NODE_STARTING) {
-		int64_t t = now_ms();
-		l->live_since = time(NULL);
-		log_info("workload ready %lld ms after its exec, %lld ms after this node took the live lock",
-			 (long long)(t - l->spawned_at), (long long)(t - l->took_role_at));
-		if (!l->ready_once) {
-			l->ready_once = true;
-			run_hook(l, HOOK_LIVE);
-			if (l->live_by_failback)
-				run_hook(l, HOOK_FAILBACK);
-		}
-	}
-	if ((before == NODE_LIVE || before == NODE_STARTING) && now == NODE_STOPPING &&
-	    l->node.stop == NODE_STOP_HANDOVER)
-		l->handing_back = v && v->request_rec == LF_REC_OK && v->request.kind == LF_REQ_FAILBACK;
-	if (was_live && !is_live) {
-		l->ready_once = false;
-		if (!l->fence_hook_ran) /* a fenced node says so with on-fence */
-			run_hook(l, HOOK_STOP);
-		if (l->handing_back)
-			run_hook(l, HOOK_FAILBACK);
-		l->handing_back = false;
-	}
-	if (standing_by(now) && !standing_by(before))
-		run_hook(l, HOOK_BACKUP);
+	struct observe_workload w = wl_now(l);
+	observe_hook(&l->obs, e, &l->node, &w);
 }
 
 static void dispatch(struct loop *l)
@@ -286,21 +178,21 @@ static void dispatch(struct loop *l)
 	if (ev->type == NODE_EV_TIMER && l->current.timer_gen != l->timer_gen)
 		return;
 	ev->view = l->current.has_view ? &l->current.view : NULL;
-	ev->now_ms = now_ms();
-	remember_live(l, ev->view);
-	enum node_state before = l->node.state;
+	ev->now_ms = clock_ms();
+	observe_read(&l->obs, ev->view);
+	enum node_state before = node_current(&l->node);
+	if (ev->type == NODE_EV_SHUTDOWN)
+		l->shutdown_fed = true;
 	node_step(&l->node, ev, &l->out);
 	l->cursor = 0;
-	l->list_failed = false;
 	/* A timer belongs to the state that asked for it: a restart back-off
 	 * must not fire into the state a hand-over moved to. A new state's
 	 * own TIMER action comes after this, in l->out. */
-	if (before != l->node.state) {
+	if (before != node_current(&l->node)) {
 		l->timer_at = 0;
 		l->timer_gen++;
 	}
-	enum log_level level = l->out.loud ? LOGL_WARN : LOGL_INFO;
-	if (ev->type == NODE_EV_JOINED && ev->name_taken && l->node.state == NODE_DONE) {
+	if (ev->type == NODE_EV_JOINED && ev->name_taken && node_current(&l->node) == NODE_DONE) {
 		/* The node refused; only the loop knows whom it met. */
 		log_error("%s: the name '%s' is taken: the node in slot %d (pid %u on its host) has it and is "
 			  "alive in this group; two nodes of one name would both answer is-live. Refusing to join: "
@@ -309,22 +201,8 @@ static void dispatch(struct loop *l)
 		announce(l);
 		return;
 	}
-	if (before != l->node.state) {
-		/* The journal gets each part of a transition as its own field. */
-		struct log_fields f = {
-			.from = node_state_name(before),
-			.to = node_state_name(l->node.state),
-			.reason = l->out.why ? l->out.why : node_event_name(ev->type),
-			/* Its own term while live; the highest any read showed. */
-			.epoch = l->node.epoch > l->node.max_epoch ? l->node.epoch : l->node.max_epoch,
-			.workload_pid = l->wl_active ? l->wl.pid : 0,
-		};
-		log_fields(level, &f, "%s -> %s: %s", f.from, f.to, f.reason);
-		transition_hooks(l, before);
-		announce(l);
-	} else if (l->out.why) {
-		log_msg(level, "%s: %s", node_state_name(before), l->out.why);
-	}
+	struct observe_workload w = wl_now(l);
+	observe_step(&l->obs, &l->node, before, ev, &l->out, &w);
 }
 
 /* --- storage jobs --------------------------------------------------------- */
@@ -342,17 +220,17 @@ static void fill_slot(struct loop *l, struct lf_slot *s, int64_t published)
 	snprintf(s->name, sizeof(s->name), "%s", l->cfg->name);
 	/* A copy of our live record's epoch: the next live node learns the
 	 * epoch from it when the live record is unreadable. */
-	s->epoch = l->node.epoch;
+	s->epoch = node_epoch(&l->node);
 	memcpy(s->host, l->host, LF_ID_SIZE);
 }
 
 static void fill_live(struct loop *l, struct lf_live *v)
 {
 	memset(v, 0, sizeof(*v));
-	v->epoch = l->node.epoch;
+	v->epoch = node_epoch(&l->node);
 	v->heartbeat = ++l->heartbeat;
 	memcpy(v->id, l->id, LF_ID_SIZE);
-	v->slot = l->node.slot;
+	v->slot = node_slot(&l->node);
 	v->pid = (uint32_t)getpid();
 	v->heartbeat_ms = (uint32_t)l->cfg->heartbeat_ms;
 	snprintf(v->name, sizeof(v->name), "%s", l->cfg->name);
@@ -397,14 +275,14 @@ static struct worker_job *job(struct loop *l, enum worker_op op)
 	struct worker_job *j = &l->job;
 	memset(j, 0, offsetof(struct worker_job, view));
 	j->op = op;
-	j->my_slot = l->node.slot;
+	j->my_slot = node_slot(&l->node);
 	memcpy(j->my_id, l->id, LF_ID_SIZE);
 	return j;
 }
 
 static void submit(struct loop *l, bool tick)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	l->job_pending = true;
 	l->job_is_tick = tick;
 	l->interrupt_at = is_wait(l->job.op) ? now + l->cfg->node.poll_ms : 0;
@@ -435,14 +313,15 @@ static const char *op_name(enum worker_op op)
 	return names[op];
 }
 
-static void storage_failed(struct loop *l, int err)
+static void storage_failed(struct loop *l, int err) { push_cut(l, NODE_EV_STORAGE_ERROR)->ev.err = err; }
+
+/* The job in the storage process will not be waited for: it stays there,
+ * and no other can be given (worker.h). */
+static void give_up_job(struct loop *l)
 {
-	/* The rest of this list still runs, less what needs the storage and
-	 * SPAWN: a STOP or EXIT after a failed write must not be lost. */
-	l->list_failed = true;
-	if (l->node.state == NODE_DONE)
-		return; /* leaving anyway */
-	push(l, NODE_EV_STORAGE_ERROR)->ev.err = err;
+	l->storage_hung = true;
+	l->job_pending = false;
+	l->interrupt_at = l->job_deadline = 0;
 }
 
 /* What a repair wrote, loudly: damage to the shared file is news for
@@ -483,7 +362,7 @@ static void on_job_done(struct loop *l)
 		log_warn("%s: could not add to the group's history: %s", l->lf.path, log_strerror(-j->note_res));
 	if (j->replaced && (r >= 0 || r == -EAGAIN || r == -EINTR)) {
 		if (l->job_is_tick && r == 0 && j->op == WORKER_HEARTBEAT)
-			l->last_round = now_ms();
+			l->last_round = clock_ms();
 		log_warn("%s no longer names the file this node has open: it was deleted, renamed or replaced",
 			 l->lf.path);
 		push(l, NODE_EV_REPLACED);
@@ -491,7 +370,7 @@ static void on_job_done(struct loop *l)
 	}
 	if (l->job_is_tick) {
 		if (r == 0 && j->op == WORKER_HEARTBEAT)
-			l->last_round = now_ms();
+			l->last_round = clock_ms();
 		if (r < 0) {
 			log_error("%s: %s: %s", l->lf.path, op_name(j->op), log_strerror(-r));
 			storage_failed(l, -r);
@@ -504,7 +383,7 @@ static void on_job_done(struct loop *l)
 	case WORKER_CLAIM_SLOT:
 		if (r >= 0) {
 			if (j->have_view)
-				remember_live(l, &j->view);
+				observe_read(&l->obs, &j->view);
 			struct pending *p = push(l, NODE_EV_JOINED);
 			p->ev.slot = r;
 			p->ev.name_taken = j->name_slot >= 0;
@@ -568,90 +447,53 @@ static void arm_pidfd(struct loop *l)
 	io_uring_sqe_set_data64(sqe, TAG(TAG_PIDFD, ++l->pidfd_gen));
 }
 
-static void arm_ready_fd(struct loop *l)
+/* What readiness needs to know of the moment. */
+static struct readiness_now rd_now(const struct loop *l)
 {
-	struct io_uring_sqe *sqe = sqe_get(l);
-	io_uring_prep_read(sqe, l->ready_r, l->ready_buf, sizeof(l->ready_buf), 0);
-	io_uring_sqe_set_data64(sqe, TAG(TAG_READY_FD, l->ready_gen));
+	enum node_state s = node_current(&l->node);
+	return (struct readiness_now){
+		.wl = &l->wl, .active = l->wl_active, .starting = s == NODE_STARTING, .live = s == NODE_LIVE
+	};
 }
 
-static void close_ready_fd(struct loop *l)
+/* Readiness's news become the node's events; a new STATUS= is shown. */
+static void heed(struct loop *l, unsigned news)
 {
-	if (l->ready_r >= 0)
-		close(l->ready_r);
-	l->ready_r = -1;
-	l->ready_gen++; /* a read still in flight answers nobody */
-}
-
-/* Readiness is over for this workload: it is ready, or gone. */
-static void readiness_done(struct loop *l)
-{
-	close_ready_fd(l);
-	l->probe_at = 0;
-}
-
-static void ready(struct loop *l, const char *how)
-{
-	/* Once per workload: repeated READY=1 must not fill the queue. */
-	if (l->node.state != NODE_STARTING || !l->wl_active || l->ready_pushed)
-		return;
-	l->ready_pushed = true;
-	log_debug("workload ready: %s", how);
-	readiness_done(l);
-	push(l, NODE_EV_READY);
-}
-
-static void unhealthy(struct loop *l)
-{
-	if (l->unhealthy_pushed)
-		return;
-	l->unhealthy_pushed = true;
-	push(l, NODE_EV_UNHEALTHY);
+	if (news & READINESS_READY)
+		push(l, NODE_EV_READY);
+	if (news & READINESS_UNHEALTHY)
+		push(l, NODE_EV_UNHEALTHY);
+	enum node_state s = node_current(&l->node);
+	if ((news & READINESS_STATUS) && (s == NODE_STARTING || s == NODE_LIVE))
+		announce(l);
 }
 
 static void spawn(struct loop *l)
 {
 	char *const *argv = l->cfg->argv;
 	struct supervise_as as = l->cfg->workload_as;
-	int p[2] = { -1, -1 };
-	if (l->cfg->ready == LOOP_READY_FD) {
-		if (pipe2(p, O_CLOEXEC) < 0) {
-			log_error("workload %s: the ready pipe: %s", argv[0], strerror(errno));
-			push(l, NODE_EV_SPAWN_FAILED)->ev.err = errno;
-			return;
-		}
-		as.pass_fd = p[1];
-		as.pass_fd_as = l->cfg->ready_fd;
-	}
-	int r = supervise_spawn(&l->wl, l->exe, argv, l->envp, l->lf.fd, &as);
-	if (p[1] >= 0)
-		close(p[1]); /* the workload's alone: its exit is our EOF */
+	as.pass_fd = -1;
+	int r = readiness_spawning(&l->rd, &as);
 	if (r < 0) {
-		if (p[0] >= 0)
-			close(p[0]);
+		log_error("workload %s: the ready pipe: %s", argv[0], strerror(-r));
+		push(l, NODE_EV_SPAWN_FAILED)->ev.err = -r;
+		return;
+	}
+	r = supervise_spawn(&l->wl, l->exe, argv, l->envp, l->lf.fd, &as);
+	if (as.pass_fd >= 0)
+		close(as.pass_fd); /* the workload's alone: its exit is our EOF */
+	if (r < 0) {
+		readiness_unspawned(&l->rd);
 		log_error("workload %s: %s", argv[0], strerror(-r));
 		push(l, NODE_EV_SPAWN_FAILED)->ev.err = -r;
 		return;
 	}
 	l->wl_active = true;
-	l->spawned_at = now_ms();
-	l->wl_status[0] = '\0';
-	l->wl_watchdog_at = 0;
-	l->reloading = l->notify_stray_said = l->ready_pushed = l->unhealthy_pushed = false;
+	l->spawned_at = clock_ms();
 	arm_pidfd(l);
 	log_info("workload %s started, pid %d", argv[0], (int)l->wl.pid);
 	push(l, NODE_EV_STARTED);
-	switch (l->cfg->ready) {
-	case LOOP_READY_EXEC: push(l, NODE_EV_READY); break;
-	case LOOP_READY_FD:
-		close_ready_fd(l);
-		l->ready_r = p[0];
-		arm_ready_fd(l);
-		break;
-	case LOOP_READY_TCP:
-	case LOOP_READY_COMMAND: l->probe_at = l->spawned_at + l->cfg->ready_interval_ms; break;
-	case LOOP_READY_NOTIFY: break;
-	}
+	heed(l, readiness_started(&l->rd, l->spawned_at));
 	announce(l);
 }
 
@@ -666,7 +508,7 @@ static void stop(struct loop *l)
 	log_info("stopping the workload (pid %d): SIGTERM, SIGKILL after %lld ms", (int)l->wl.pid,
 		 (long long)l->cfg->stop_timeout_ms);
 	supervise_kill_tree(&l->wl, SIGTERM);
-	l->kill_at = now_ms() + l->cfg->stop_timeout_ms;
+	l->kill_at = clock_ms() + l->cfg->stop_timeout_ms;
 }
 
 static void describe_exit(int st, char *buf, size_t n)
@@ -679,15 +521,6 @@ static void describe_exit(int st, char *buf, size_t n)
 		snprintf(buf, n, "ended (status 0x%x)", st);
 }
 
-/* After the SIGKILL, never before it: the hook must not delay the fence. */
-static void fence_hook(struct loop *l)
-{
-	if (l->fence_hook_ran)
-		return;
-	l->fence_hook_ran = true;
-	run_hook(l, HOOK_FENCE);
-}
-
 static void reaped_other(pid_t pid, int wstatus, void *arg)
 {
 	struct loop *l = arg;
@@ -698,24 +531,16 @@ static void reaped_other(pid_t pid, int wstatus, void *arg)
 		worker_reaped(&l->worker);
 		log_error("%s: the storage process %d ended (status %#x): the storage is lost", l->lf.path, (int)pid,
 			  (unsigned)wstatus);
-		l->storage_hung = true;
-		l->job_pending = false;
-		l->interrupt_at = l->job_deadline = 0;
-		if (l->wl_active) {
-			supervise_kill_tree(&l->wl, SIGKILL); /* never run blind */
-			fence_hook(l);
-		}
-		storage_failed(l, EIO);
+		give_up_job(l);
+		push_cut(l, NODE_EV_STORAGE_HUNG)->ev.err = EIO;
 		return;
 	}
-	if (pid != l->probe_pid || !pid) {
-		hook_reaped(&l->hooks, pid, wstatus);
-		return;
-	}
-	l->probe_pid = 0;
-	l->probe_kill_at = 0;
-	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
-		ready(l, "the ready command exited 0");
+	unsigned news = 0;
+	struct readiness_now now = rd_now(l);
+	if (readiness_reaped(&l->rd, pid, wstatus, &now, &news))
+		heed(l, news);
+	else
+		observe_reaped(&l->obs, pid, wstatus);
 }
 
 /* A child changed state. The workload counts as gone only when its main
@@ -734,7 +559,7 @@ static void on_child(struct loop *l)
 		if (!l->wl.stop_sig) {
 			log_info("workload main process ended; stopping the rest of its tree");
 			supervise_kill_tree(&l->wl, SIGTERM);
-			l->kill_at = now_ms() + l->cfg->stop_timeout_ms;
+			l->kill_at = clock_ms() + l->cfg->stop_timeout_ms;
 		} else {
 			supervise_kill_tree(&l->wl, l->wl.stop_sig);
 		}
@@ -751,9 +576,9 @@ static void on_child(struct loop *l)
 	struct log_fields f = { .workload_pid = l->wl.pid };
 	log_fields(l->wl.stopped || clean ? LOGL_INFO : LOGL_WARN, &f, "workload %s", how);
 	l->wl_active = false;
-	l->wl_watchdog_at = 0;
-	readiness_done(l);
-	publish(l);
+	readiness_gone(&l->rd);
+	struct observe_workload w = wl_now(l);
+	observe_health(&l->obs, &l->node, &w);
 	l->kill_at = 0;
 	push(l, NODE_EV_EXITED)->ev.wstatus = l->wl.wstatus;
 }
@@ -763,7 +588,14 @@ static void on_child(struct loop *l)
 static void run_action(struct loop *l, const struct node_action *a)
 {
 	struct worker_job *j;
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
+	if ((l->storage_hung || l->fenced) && node_action_is_storage(a->kind)) {
+		/* The node asks for no call once the storage is lost (node.c):
+		 * one that it did would fail, never wait. */
+		log_error("internal: a call on the lock file after the storage was lost");
+		storage_failed(l, EIO);
+		return;
+	}
 	switch (a->kind) {
 	case NODE_A_CLAIM_SLOT:
 		j = job(l, WORKER_CLAIM_SLOT);
@@ -831,7 +663,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_REQUEST_FAILBACK:
 		j = job(l, WORKER_WRITE_REQUEST);
 		j->request.kind = LF_REQ_FAILBACK;
-		j->request.target_slot = l->node.slot;
+		j->request.target_slot = node_slot(&l->node);
 		memcpy(j->request.target_id, l->id, LF_ID_SIZE);
 		snprintf(j->request.target_name, sizeof(j->request.target_name), "%s", l->cfg->name);
 		snprintf(j->request.requester, sizeof(j->request.requester), "%s", l->cfg->name);
@@ -841,13 +673,13 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_SPAWN: spawn(l); return;
 	case NODE_A_STOP:
 		if (a->arg && l->wl_active) {
-			log_warn("fencing: SIGKILL to the workload's whole tree");
+			log_warn("SIGKILL to the workload's whole tree");
 			supervise_kill_tree(&l->wl, SIGKILL);
+			l->kill_at = 0;
 		}
-		if (a->arg)
-			fence_hook(l);
 		stop(l);
 		return;
+	case NODE_A_FENCE_HOOK: run_hook(l, HOOK_FENCE); return;
 	case NODE_A_REPAIR:
 		/* Our records as we would write them now: the live record at our
 		 * epoch and the next heartbeat, our slot as we publish it. */
@@ -855,7 +687,8 @@ static void run_action(struct loop *l, const struct node_action *a)
 		l->repair_size = l->current.has_view ? l->current.view.size : 0;
 		fill_live(l, &j->live);
 		fill_slot(l, &j->slot,
-			  (int64_t)node_slot_state(l->node.state) | (int64_t)node_slot_flags(l->node.state) << 8);
+			  (int64_t)node_slot_state(node_current(&l->node)) |
+				  (int64_t)node_slot_flags(node_current(&l->node)) << 8);
 		submit(l, false);
 		return;
 	case NODE_A_READ:
@@ -877,20 +710,23 @@ static void settle(struct loop *l)
 {
 	for (;;) {
 		if (l->job_pending) {
-			/* A node with no workload leaves at once on a signal, even
-			 * while its storage call hangs: exiting releases its locks. */
-			if (l->qlen && l->queue[l->qhead].ev.type == NODE_EV_SHUTDOWN && !l->wl_active &&
-			    l->cursor >= l->out.n)
+			/* A signal is answered while a storage call is in progress,
+			 * once the list before it is done, when the node has no
+			 * workload or was asked to stop already: leaving (exiting
+			 * releases the locks) or a second signal's SIGKILL must not
+			 * wait for the storage. What of the answer needs the
+			 * storage waits behind the call, in order. */
+			if (l->qlen && l->queue[l->qhead].ev.type == NODE_EV_SHUTDOWN && l->cursor >= l->out.n &&
+			    (!l->wl_active || l->shutdown_fed)) {
 				dispatch(l);
+				while (l->cursor < l->out.n && !node_action_is_storage(l->out.a[l->cursor].kind))
+					run_action(l, &l->out.a[l->cursor++]);
+			}
 			if (!(l->done && l->cursor >= l->out.n && !l->wl_active))
 				return;
 		}
 		if (l->cursor < l->out.n) {
-			const struct node_action *a = &l->out.a[l->cursor++];
-			if ((l->storage_hung || l->list_failed) && a->kind != NODE_A_STOP && a->kind != NODE_A_TIMER &&
-			    a->kind != NODE_A_EXIT)
-				continue; /* nothing more reaches a failed or hung storage */
-			run_action(l, a);
+			run_action(l, &l->out.a[l->cursor++]);
 			continue;
 		}
 		if (l->qlen == 0)
@@ -899,150 +735,23 @@ static void settle(struct loop *l)
 	}
 }
 
-/* --- readiness -------------------------------------------------------------- */
-
-static void arm_notify(struct loop *l)
-{
-	l->niov = (struct iovec){ l->nbuf, sizeof(l->nbuf) - 1 };
-	l->nmsg = (struct msghdr){
-		.msg_iov = &l->niov, .msg_iovlen = 1, .msg_control = l->ncmsg, .msg_controllen = sizeof(l->ncmsg)
-	};
-	struct io_uring_sqe *sqe = sqe_get(l);
-	io_uring_prep_recvmsg(sqe, l->notify_fd, &l->nmsg, 0);
-	io_uring_sqe_set_data64(sqe, TAG(TAG_NOTIFY, 0));
-}
-
-/* One datagram from the workload's side of the notify protocol. Only the
- * workload's own processes are heard: a stray sender must not make it
- * ready. What systemd should know is passed up. */
-static void on_notify(struct loop *l, int len)
-{
-	struct cmsghdr *c = CMSG_FIRSTHDR(&l->nmsg);
-	struct ucred cred = { 0 };
-	bool have_cred = false;
-	for (; c; c = CMSG_NXTHDR(&l->nmsg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
-			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-			have_cred = true;
-		}
-	/* A sender that has exited already (a short-lived helper, as with
-	 * systemd-notify) cannot be placed in the tree any more, and the
-	 * kernel may report its pid as 0: it is taken at its word when it ran
-	 * as the workload's user or as root, the users that can start
-	 * processes in the tree anyway. */
-	bool in_tree = have_cred && cred.pid > 0 && supervise_in_tree(&l->wl, cred.pid);
-	/* Asked after the walk: a sender reaped during it is gone now. */
-	bool gone = !in_tree && (cred.pid <= 0 || (kill(cred.pid, 0) < 0 && errno == ESRCH));
-	bool ours = in_tree || (have_cred && gone && (cred.uid == 0 || cred.uid == l->cfg->workload_as.uid));
-	if (!l->wl_active || !ours) {
-		/* Once per workload: a stray sender should be seen, not flood. */
-		if (!l->notify_stray_said)
-			log_warn("notify message from pid %d (uid %d%s), not the workload's: ignored", (int)cred.pid,
-				 (int)cred.uid, have_cred ? "" : ", no credentials");
-		l->notify_stray_said = true;
-		return;
-	}
-	l->nbuf[len] = '\0';
-	bool changed = false;
-	for (char *save, *line = strtok_r(l->nbuf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!strcmp(line, "READY=1")) {
-			if (l->reloading && l->node.state == NODE_LIVE)
-				notify_send("READY=1");
-			l->reloading = false;
-			ready(l, "READY=1");
-		} else if (!strncmp(line, "STATUS=", 7)) {
-			/* Shown by systemctl status: its bytes are the workload's. */
-			text_escape(line + 7, l->wl_status, sizeof(l->wl_status), 0);
-			changed = true;
-		} else if (!strcmp(line, "RELOADING=1")) {
-			log_info("workload (pid %d) reloading", (int)cred.pid);
-			l->reloading = true;
-			if (l->node.state == NODE_LIVE)
-				notify_send("RELOADING=1");
-		} else if (!strcmp(line, "STOPPING=1")) {
-			log_info("workload (pid %d) says it is stopping", (int)cred.pid);
-		} else if (!strcmp(line, "WATCHDOG=1") && l->cfg->watchdog_ms) {
-			l->wl_watchdog_at = now_ms() + l->cfg->watchdog_ms;
-		} else if (!strcmp(line, "WATCHDOG=trigger")) {
-			log_warn("workload (pid %d) triggered its watchdog", (int)cred.pid);
-			unhealthy(l);
-		}
-	}
-	if (changed && (l->node.state == NODE_STARTING || l->node.state == NODE_LIVE))
-		announce(l);
-}
-
-static void on_ready_fd(struct loop *l, int res)
-{
-	if (res > 0 && memchr(l->ready_buf, '\n', (size_t)res)) {
-		ready(l, "a newline on the ready descriptor");
-		return;
-	}
-	if (res > 0) {
-		arm_ready_fd(l); /* not a line yet */
-		return;
-	}
-	/* Closed without a newline: it will not say so this way. */
-	close_ready_fd(l);
-}
-
-static void tcp_probe(struct loop *l)
-{
-	if (l->tcp_fd >= 0)
-		return; /* the last try is still under way */
-	l->tcp_fd = socket(l->cfg->ready_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l->tcp_fd < 0) {
-		log_warn("ready probe: socket: %s", strerror(errno));
-		return;
-	}
-	/* A try lasts at most half an interval: a filtered port never
-	 * answers, and the next try needs the socket. */
-	int64_t t = l->cfg->ready_interval_ms / 2 ? l->cfg->ready_interval_ms / 2 : 1;
-	l->tcp_timeout = (struct __kernel_timespec){ t / 1000, (t % 1000) * 1000000 };
-	struct io_uring_sqe *sqe = sqe_get(l);
-	io_uring_prep_connect(sqe, l->tcp_fd, (const struct sockaddr *)&l->cfg->ready_addr, l->cfg->ready_addrlen);
-	io_uring_sqe_set_data64(sqe, TAG(TAG_TCP, ++l->tcp_gen));
-	sqe->flags |= IOSQE_IO_LINK;
-	sqe = sqe_get(l);
-	io_uring_prep_link_timeout(sqe, &l->tcp_timeout, 0);
-	io_uring_sqe_set_data64(sqe, 0);
-}
-
-static void on_tcp(struct loop *l, int res)
-{
-	close(l->tcp_fd);
-	l->tcp_fd = -1;
-	if (res == 0)
-		ready(l, "the ready address accepted a connection");
-}
-
-static void command_probe(struct loop *l, int64_t now)
-{
-	if (l->probe_pid)
-		return; /* still running: killed at its deadline */
-	pid_t pid = hook_spawn(l->cfg->ready_argv, l->hook_envp);
-	if (pid < 0) {
-		log_warn("ready command %s: %s", l->cfg->ready_argv[0], strerror(-pid));
-		return;
-	}
-	l->probe_pid = pid;
-	l->probe_kill_at = now + l->cfg->ready_interval_ms;
-}
-
 /* --- timers -------------------------------------------------------------------- */
 
 /* Holding the live lock: heartbeats, checks and the fence deadline run. */
-static bool ticking(const struct loop *l) { return holds_role(l->node.state); }
+static bool ticking(const struct loop *l) { return holds_role(node_current(&l->node)); }
 
 static int64_t next_deadline(const struct loop *l)
 {
-	bool live = ticking(l) && !l->storage_hung;
-	int64_t d[] = { l->timer_at,           l->kill_at,
-			l->interrupt_at,       l->job_deadline,
-			live ? l->tick_at : 0, live && !l->fenced ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
-			l->watchdog_at,        hook_deadline(&l->hooks),
-			l->probe_at,           l->probe_kill_at,
-			l->wl_watchdog_at };
+	bool live = ticking(l) && !l->storage_hung && !l->fenced;
+	int64_t d[] = { l->timer_at,
+			l->kill_at,
+			l->interrupt_at,
+			l->job_deadline,
+			live ? l->tick_at : 0,
+			live ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
+			l->watchdog_at,
+			observe_deadline(&l->obs),
+			readiness_deadline(&l->rd) };
 	int64_t m = 0;
 	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
 		if (d[i] && (!m || d[i] < m))
@@ -1052,7 +761,7 @@ static int64_t next_deadline(const struct loop *l)
 
 static void fire_timers(struct loop *l)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	if (l->timer_at && now >= l->timer_at) {
 		l->timer_at = 0;
 		push(l, NODE_EV_TIMER)->timer_gen = l->timer_gen;
@@ -1076,50 +785,26 @@ static void fire_timers(struct loop *l)
 		l->interrupt_at = now + l->cfg->node.poll_ms;
 	}
 	if (l->job_deadline && now >= l->job_deadline) {
-		l->job_deadline = 0;
+		/* The storage process keeps the call; the node goes on without
+		 * it, and its table kills the workload first (never run blind). */
 		log_error("%s: %s has not returned in %lld ms: the storage is hung", l->lf.path, op_name(l->job.op),
 			  (long long)l->cfg->io_timeout_ms);
-		l->storage_hung = true;
-		l->job_pending = false; /* the worker keeps it; we go on without */
-		if (l->wl_active) {
-			supervise_kill_tree(&l->wl, SIGKILL); /* never run blind */
-			fence_hook(l);
-		}
-		storage_failed(l, ETIMEDOUT);
+		give_up_job(l);
+		push_cut(l, NODE_EV_STORAGE_HUNG)->ev.err = ETIMEDOUT;
 	}
 	if (ticking(l) && !l->storage_hung && !l->fenced && now - l->last_round > l->cfg->fence_timeout_ms) {
-		l->fenced = true;
 		/* The storage answers too slowly, or not at all: the server may
-		 * give our lock away, so the workload dies before it can. */
+		 * give our lock away, so the workload must die before it can.
+		 * The node's table orders the SIGKILL, before anything else. */
+		l->fenced = true;
 		log_error("%s: no heartbeat round completed in %lld ms: fencing", l->lf.path,
 			  (long long)(now - l->last_round));
-		if (l->wl_active)
-			supervise_kill_tree(&l->wl, SIGKILL);
-		fence_hook(l);
-		if (l->job_pending) {
-			l->storage_hung = true;
-			l->job_pending = false;
-			l->job_deadline = 0;
-		}
-		storage_failed(l, ETIMEDOUT);
+		if (l->job_pending)
+			give_up_job(l);
+		push_cut(l, NODE_EV_FENCE)->ev.err = ETIMEDOUT;
 	}
-	hook_expire(&l->hooks, now);
-	if (l->probe_at && now >= l->probe_at) {
-		l->probe_at = now + l->cfg->ready_interval_ms;
-		if (l->cfg->ready == LOOP_READY_TCP)
-			tcp_probe(l);
-		else
-			command_probe(l, now);
-	}
-	if (l->probe_kill_at && now >= l->probe_kill_at) {
-		l->probe_kill_at = 0;
-		kill(-l->probe_pid, SIGKILL); /* not reaped yet: still its group */
-	}
-	if (l->wl_watchdog_at && now >= l->wl_watchdog_at) {
-		l->wl_watchdog_at = 0;
-		log_warn("the workload did not pet its watchdog within %lld ms", (long long)l->cfg->watchdog_ms);
-		unhealthy(l);
-	}
+	observe_expire(&l->obs, now);
+	heed(l, readiness_expire(&l->rd, now));
 	if (l->watchdog_ms && now >= l->watchdog_at) {
 		/* Live: pet only for a new completed round, so a node whose
 		 * storage hangs is also stopped by systemd's watchdog. */
@@ -1129,7 +814,7 @@ static void fire_timers(struct loop *l)
 			notify_send("WATCHDOG=1");
 		}
 	}
-	if (ticking(l) && l->tick_at && now >= l->tick_at && !l->job_pending && !l->storage_hung &&
+	if (ticking(l) && l->tick_at && now >= l->tick_at && !l->job_pending && !l->storage_hung && !l->fenced &&
 	    l->cursor >= l->out.n && l->qlen == 0) {
 		l->tick_at = now + l->cfg->check_ms;
 		struct worker_job *j;
@@ -1169,16 +854,19 @@ static void on_signal(struct loop *l)
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
-		if (l->node.state == NODE_STOPPING && l->node.shutdown && l->wl.stop_sig == SIGTERM) {
-			log_warn("%s again: SIGKILL to the workload now", strsignal(sig));
-			l->kill_at = 0;
-			supervise_kill_tree(&l->wl, SIGKILL);
-			return;
-		}
-		log_info("%s: leaving the group", strsignal(sig));
-		if (!l->stopping_sent) /* a signal to the group and the process comes twice */
+		/* One not yet fed to the node is the same request: a signal to
+		 * the group and the process comes twice. A later one is the
+		 * node's to answer (a second one while stopping: SIGKILL). */
+		for (int i = 0; i < l->qlen; i++)
+			if (l->queue[(l->qhead + i) % QUEUE_LEN].ev.type == NODE_EV_SHUTDOWN)
+				return;
+		if (l->stopping_sent) {
+			log_info("%s again", strsignal(sig));
+		} else {
+			log_info("%s: leaving the group", strsignal(sig));
 			notify_send("STOPPING=1");
-		l->stopping_sent = true;
+			l->stopping_sent = true;
+		}
 		push(l, NODE_EV_SHUTDOWN);
 		return;
 	case SIGHUP:
@@ -1210,19 +898,13 @@ static void on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		if ((unsigned)(tag >> 8) == l->pidfd_gen)
 			on_child(l);
 		return;
-	case TAG_NOTIFY:
-		if (cqe->res >= 0)
-			on_notify(l, cqe->res);
-		arm_notify(l);
+	case READINESS_TAG_NOTIFY:
+	case READINESS_TAG_READY_FD:
+	case READINESS_TAG_TCP: {
+		struct readiness_now now = rd_now(l);
+		heed(l, readiness_complete(&l->rd, tag, cqe->res, &now));
 		return;
-	case TAG_READY_FD:
-		if ((unsigned)(tag >> 8) == l->ready_gen)
-			on_ready_fd(l, cqe->res);
-		return;
-	case TAG_TCP:
-		if ((unsigned)(tag >> 8) == l->tcp_gen)
-			on_tcp(l, cqe->res);
-		return;
+	}
 	default: return; /* liburing's own timeouts */
 	}
 }
@@ -1232,7 +914,7 @@ static int64_t wait_events(struct loop *l)
 	int64_t when = next_deadline(l);
 	struct __kernel_timespec ts, *tsp = NULL;
 	if (when) {
-		int64_t d = when - now_ms();
+		int64_t d = when - clock_ms();
 		if (d < 0)
 			d = 0;
 		ts.tv_sec = d / 1000;
@@ -1297,50 +979,7 @@ static int open_error(struct lockfile *lf)
 		log_error("%s", lockfile_strerror(lf, msg, sizeof(msg)));
 	if (lf->err != LF_E_SYS)
 		return EX_DATAERR;
-	switch (lf->errno_value) {
-	case ENOENT: return EX_NOINPUT;
-	case EACCES:
-	case EPERM: return EX_NOPERM;
-	case EROFS:
-	case ENOSPC: /* formatting a new file: it stays empty, a new group */
-	case EDQUOT: return EX_CANTCREAT;
-	default: return EX_IOERR;
-	}
-}
-
-/* The workload's own notify socket: an abstract one, so there is no file
- * to leave behind, and none a workload run as another user would need
- * leave to reach. An abstract name has no owner and no mode, though: any
- * local user may bind it first, and a name made of our pid alone (as it
- * once was) can be bound before we start, failing every `run --ready
- * notify` with 71. So the name carries 128 bits from getrandom(2), which
- * nobody can guess in advance; a name taken all the same is drawn again.
- * Once bound, the name shows in /proc/net/unix and anyone may send to it:
- * on_notify hears only the workload's own processes. */
-static int notify_socket(struct loop *l)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int one = 1, n = 0;
-	l->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (l->notify_fd < 0 || setsockopt(l->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
-		return -errno;
-	for (int tries = 0;; tries++) {
-		uint8_t r[16];
-		char hex[2 * sizeof(r) + 1];
-		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-			return errno ? -errno : -EIO;
-		for (size_t i = 0; i < sizeof(r); i++)
-			snprintf(hex + 2 * i, 3, "%02x", r[i]);
-		n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "understudy/%d/notify-%s", (int)getpid(), hex);
-		if (bind(l->notify_fd, (struct sockaddr *)&sa,
-			 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 0)
-			break;
-		if (errno != EADDRINUSE || tries == 3)
-			return -errno;
-	}
-	snprintf(l->notify_env, sizeof(l->notify_env), "NOTIFY_SOCKET=@%s", sa.sun_path + 1);
-	snprintf(l->watchdog_env, sizeof(l->watchdog_env), "WATCHDOG_USEC=%lld", (long long)l->cfg->watchdog_ms * 1000);
-	return 0;
+	return sysexit_errno(lf->errno_value, SYSEXIT_CREATE, EX_IOERR);
 }
 
 /* A FUSE mount without direct I/O serves the lock file from this host's
@@ -1435,19 +1074,17 @@ static int setup(struct loop *l)
 		nanosleep(&second, NULL);
 	}
 	char *extra[3] = { NULL };
-	if (cfg->ready == LOOP_READY_NOTIFY) {
-		if ((r = notify_socket(l)) < 0) {
-			log_error("the workload's notify socket: %s", strerror(-r));
-			return EX_OSERR;
-		}
-		extra[0] = l->notify_env;
-		extra[1] = cfg->watchdog_ms ? l->watchdog_env : NULL;
+	if ((r = readiness_open(&l->rd, cfg, &l->ring)) < 0) {
+		log_error("the workload's notify socket: %s", strerror(-r));
+		return EX_OSERR;
 	}
+	readiness_env(&l->rd, extra);
 	if (!(l->envp = build_env(cfg, extra)) || !(l->hook_envp = hook_environment(l->envp)) ||
 	    getrandom(l->id, sizeof(l->id), 0) != (ssize_t)sizeof(l->id)) {
 		log_error("setting up: %s", strerror(errno));
 		return EX_OSERR;
 	}
+	observe_init(&l->obs, cfg, l->hook_envp);
 	if (cfg->id_out)
 		memcpy(cfg->id_out, l->id, LF_ID_SIZE);
 	/* Unknown (zero) is allowed: is-live then cannot tell this host's
@@ -1524,8 +1161,7 @@ static int setup(struct loop *l)
 	}
 	arm_signal(l);
 	arm_worker(l);
-	if (l->notify_fd >= 0)
-		arm_notify(l);
+	readiness_listen(&l->rd, l->hook_envp);
 	return 0;
 }
 
@@ -1545,9 +1181,6 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	l->sfd = -1;
 	l->lf.fd = -1;
 	l->wl.pidfd = -1;
-	l->notify_fd = l->ready_r = l->tcp_fd = -1;
-	l->hooks.paths = cfg->hooks;
-	l->hooks.timeout_ms = cfg->hook_timeout_ms;
 	int code = setup(l);
 	if (code)
 		goto out;
@@ -1567,11 +1200,11 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 		}
 		fire_timers(l);
 	}
-	code = l->node.exit_code;
+	code = node_exit_code(&l->node);
 	/* A node asked to leave leaves, even if the storage failed it on the
 	 * way out: rejoining would ignore the request (found by the chaos
 	 * test once managers no longer hung on GlusterFS). */
-	*lost_storage = code == NODE_EXIT_IO && !l->node.shutdown;
+	*lost_storage = code == NODE_EXIT_IO && !node_asked_to_leave(&l->node);
 out:
 	/* A rejoin re-executes this process: what it leaves behind must be an
 	 * idle storage process, which ends at once, not one still waiting
@@ -1583,10 +1216,11 @@ out:
 	if (*lost_storage && l->lf.poll && l->worker.started && !worker_wait_idle(&l->worker, cfg->io_timeout_ms))
 		log_warn("%s: a storage call has not returned in %lld ms more: leaving it", cfg->lock_path,
 			 (long long)cfg->io_timeout_ms);
-	if (l->job_pending || l->storage_hung) {
+	if (l->job_pending || l->storage_hung || l->fenced) {
 		/* Closing the file could wait for the storage as long as the
-		 * call in progress: leave it, and the rest, to the process exit
-		 * (kept reachable: it is not a leak). */
+		 * call in progress, or (fenced: no round completed) as long as
+		 * the storage does not answer: leave it, and the rest, to the
+		 * process exit (kept reachable: it is not a leak). */
 		left_to_exit = l;
 		worker_stop(&l->worker, !l->lf.poll);
 		return code;

@@ -33,12 +33,29 @@ static void emit_noted(struct node_out *out, enum node_action_kind kind, int64_t
  * publish changes. */
 static int64_t published(enum node_state s) { return node_slot_state(s) | (int64_t)node_slot_flags(s) << 8; }
 
+/* A call on the lock file, unless the storage is lost: a node whose call
+ * hangs (or whose rounds stopped) asks the storage for nothing more, so
+ * nothing it still has to do (a kill, its exit) waits behind that call. */
+static void emit_io(const struct node *n, struct node_out *out, enum node_action_kind kind, int64_t arg)
+{
+	if (!n->storage_lost)
+		emit(out, kind, arg);
+}
+
+/* Both: a history-writing call, unless the storage is lost. */
+static void emit_io_noted(const struct node *n, struct node_out *out, enum node_action_kind kind, int64_t arg,
+			  enum lf_event_reason why)
+{
+	if (!n->storage_lost)
+		emit_noted(out, kind, arg, why);
+}
+
 static void enter(struct node *n, enum node_state s, struct node_out *out)
 {
 	int64_t before = published(n->state);
 	n->state = s;
 	if (s != NODE_DONE && published(s) != before)
-		emit(out, NODE_A_SLOT_STATE, published(s));
+		emit_io(n, out, NODE_A_SLOT_STATE, published(s));
 }
 
 static void leave(struct node *n, int code, struct node_out *out)
@@ -166,6 +183,7 @@ static void become_live(struct node *n, const struct node_event_data *ev, struct
 	enter(n, NODE_STARTING, out);
 	emit(out, NODE_A_SPAWN, 0);
 	n->workload_running = true;
+	n->killed = false;
 	n->workload_failed = false; /* a mark of an earlier term's workload */
 	if (n->cfg.ready_timeout_ms)
 		emit(out, NODE_A_TIMER, n->cfg.ready_timeout_ms);
@@ -273,27 +291,29 @@ static void finish_stop(struct node *n, struct node_out *out)
 	switch (why) {
 	case NODE_STOP_SHUTDOWN:
 		if (!n->cfg.failover_on_shutdown)
-			emit_noted(out, NODE_A_WRITE_STATUS, LF_PAUSED, LF_EV_PAUSE);
-		emit_noted(out, NODE_A_RELEASE_LIVE, 0, n->cfg.failover_on_shutdown ? LF_EV_SHUTDOWN : LF_EV_NONE);
+			emit_io_noted(n, out, NODE_A_WRITE_STATUS, LF_PAUSED, LF_EV_PAUSE);
+		emit_io_noted(n, out, NODE_A_RELEASE_LIVE, 0, n->cfg.failover_on_shutdown ? LF_EV_SHUTDOWN : LF_EV_NONE);
 		out->why = n->cfg.failover_on_shutdown ? "shut down, left L for a backup" : "shut down, group paused";
 		leave(n, NODE_EXIT_OK, out);
 		return;
 	case NODE_STOP_FINISHED:
-		emit_noted(out, NODE_A_WRITE_STATUS, LF_PAUSED, LF_EV_FINISHED);
-		emit(out, NODE_A_RELEASE_LIVE, 0);
+		emit_io_noted(n, out, NODE_A_WRITE_STATUS, LF_PAUSED, LF_EV_FINISHED);
+		emit_io(n, out, NODE_A_RELEASE_LIVE, 0);
 		out->why = "workload finished: group paused";
 		leave(n, NODE_EXIT_OK, out);
 		return;
 	case NODE_STOP_GIVEUP:
 	case NODE_STOP_NONE:
-		/* Status stays L: a backup takes over. A fenced node (74) says
-		 * so if the storage still takes the write. */
-		emit_noted(out, NODE_A_RELEASE_LIVE, 0, n->exit_code == NODE_EXIT_IO ? LF_EV_FENCED : LF_EV_GIVE_UP);
+		/* Status stays L: a backup takes over. A node fenced by an
+		 * error says so if the storage still takes the write; with the
+		 * storage lost the exit releases the lock, whenever the storage
+		 * lets it. */
+		emit_io_noted(n, out, NODE_A_RELEASE_LIVE, 0, n->exit_code == NODE_EXIT_IO ? LF_EV_FENCED : LF_EV_GIVE_UP);
 		leave(n, n->exit_code ? n->exit_code : NODE_EXIT_WORKLOAD, out);
 		return;
 	case NODE_STOP_HANDOVER:
 		/* Status stays F, so that the node it names takes the role. */
-		emit_noted(out, NODE_A_RELEASE_LIVE, 0, LF_EV_HAND_OVER);
+		emit_io_noted(n, out, NODE_A_RELEASE_LIVE, 0, LF_EV_HAND_OVER);
 		if (n->shutdown) {
 			out->why = "handed over and shut down";
 			leave(n, NODE_EXIT_OK, out);
@@ -426,6 +446,19 @@ static void storage_failed(struct node *n, const struct node_event_data *ev, str
 	leave(n, NODE_EXIT_IO, out);
 }
 
+/* A waiting node has no workload to kill: it leaves, asking the storage
+ * for nothing more (its exit releases the locks once the call returns). The
+ * loop measures the fence deadline only while the node holds the role, so
+ * a FENCE here is one it sent just before the node let go: left likewise. */
+static void storage_lost_waiting(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	n->storage_lost = true;
+	out->why = ev->type == NODE_EV_FENCE ? "no heartbeat round completed within the fence timeout: leaving"
+					     : "a call on the lock file hangs: leaving";
+	out->loud = true;
+	leave(n, NODE_EXIT_IO, out);
+}
+
 /* --- VERIFYING ------------------------------------------------------------- */
 
 static void verifying_timer(struct node *n, const struct node_event_data *ev, struct node_out *out)
@@ -472,21 +505,58 @@ static bool record_ours(const struct node *n, const struct lf_view *v)
 	return v->live_rec == LF_REC_OK && v->live.epoch == n->epoch && v->live.slot == n->slot;
 }
 
-/* Kill the workload at once, never to start it again in this life. */
+/* SIGKILL to the running workload's whole tree, once. */
+static void kill_now(struct node *n, struct node_out *out)
+{
+	if (!n->workload_running || n->killed)
+		return;
+	n->killed = true;
+	emit(out, NODE_A_STOP, 1);
+}
+
+/* Kill the workload at once, never to start it again in this life. The
+ * kill first: the hook after it and the slot write after that may take
+ * time or hang on the storage that caused the fence, and nothing may wait
+ * for either. Then the node leaves with 74 once the tree is gone. */
 static void fence(struct node *n, const char *why, struct node_out *out)
 {
 	n->exit_code = NODE_EXIT_IO;
 	n->stop = NODE_STOP_GIVEUP;
 	out->why = why;
 	out->loud = true;
+	kill_now(n, out);
+	if (!n->fenced) {
+		n->fenced = true;
+		emit(out, NODE_A_FENCE_HOOK, 0);
+	}
 	if (!n->workload_running) {
 		finish_stop(n, out);
 		return;
 	}
-	/* The kill first: the slot write after it may hang on the storage
-	 * that caused the fence, and nothing may wait for that. */
-	emit(out, NODE_A_STOP, 1);
 	enter(n, NODE_STOPPING, out);
+}
+
+/* The storage cannot be asked any more: a call on it hangs, or no
+ * heartbeat round completed within the fence timeout (the storage may give
+ * our lock away any moment). Fence without a call on the storage. */
+static void live_storage_lost(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	n->storage_lost = true;
+	fence(n,
+	      ev->type == NODE_EV_FENCE
+		      ? "fenced: no heartbeat round completed within the fence timeout; killing the workload"
+		      : "fenced: a call on the lock file hangs; killing the workload",
+	      out);
+}
+
+static void stopping_storage_lost(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	n->storage_lost = true;
+	fence(n,
+	      ev->type == NODE_EV_FENCE
+		      ? "fenced: no heartbeat round completed within the fence timeout, while stopping"
+		      : "fenced: a call on the lock file hangs, while stopping",
+	      out);
 }
 
 /* Damage the live node finds is mended, not fenced for (doc/protocol.md
@@ -620,6 +690,7 @@ static void starting_timer(struct node *n, const struct node_event_data *ev, str
 	}
 	emit(out, NODE_A_SPAWN, 0);
 	n->workload_running = true;
+	n->killed = false;
 	if (n->cfg.ready_timeout_ms)
 		emit(out, NODE_A_TIMER, n->cfg.ready_timeout_ms);
 	out->why = "restarting the workload";
@@ -690,23 +761,33 @@ static void stopping_exited(struct node *n, const struct node_event_data *ev, st
 	(void)ev;
 	n->workload_running = false;
 	n->workload_failed = false;
+	n->killed = false;
 	finish_stop(n, out);
 }
 
+/* The first signal while stopping (for a hand-over, or a fence) is
+ * remembered: a hand-over in progress then exits, not requeues. A second
+ * one, the first having asked for the stop already, is the operator who
+ * will not wait out the stop timeout: SIGKILL to the tree now. */
 static void stopping_shutdown(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
-	(void)ev, (void)out;
-	n->shutdown = true; /* a hand-over in progress then exits, not requeues */
+	(void)ev;
+	if (!n->shutdown) {
+		n->shutdown = true;
+		return;
+	}
+	if (!n->workload_running || n->killed)
+		return;
+	kill_now(n, out);
+	out->why = "signal again: SIGKILL to the workload's whole tree now";
+	out->loud = true;
 }
 
+/* No more grace: kill what is left, and say so with on-fence. */
 static void stopping_storage_error(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	(void)ev;
-	n->exit_code = NODE_EXIT_IO;
-	n->stop = NODE_STOP_GIVEUP;
-	emit(out, NODE_A_STOP, 1); /* no more grace: kill what is left */
-	out->why = "fenced: the lock file failed while stopping";
-	out->loud = true;
+	fence(n, "fenced: the lock file failed while stopping", out);
 }
 
 /* Stopping for a hand-over or shutdown still holds the role; if another
@@ -738,6 +819,18 @@ static void stopping_replaced(struct node *n, const struct node_event_data *ev, 
 	out->why = "fenced: the lock file's path names another file now, while stopping";
 }
 
+/* --- DONE --------------------------------------------------------------- */
+
+/* The decision to leave stands when a call before its EXIT failed or hung:
+ * the EXIT that call cut short comes again, and nothing else. */
+static void done_cut_short(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	if (ev->type != NODE_EV_STORAGE_ERROR)
+		n->storage_lost = true;
+	if (ev->unrun & NODE_ACTION_BIT(NODE_A_EXIT))
+		emit(out, NODE_A_EXIT, n->exit_code);
+}
+
 /* --- the table --------------------------------------------------------------- */
 
 static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
@@ -748,6 +841,8 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
 		[NODE_EV_REPLACED] = replaced_waiting,
+		[NODE_EV_FENCE] = storage_lost_waiting,
+		[NODE_EV_STORAGE_HUNG] = storage_lost_waiting,
 	},
 	[NODE_QUEUED] = {
 		[NODE_EV_LOCKED] = queued_locked,
@@ -756,6 +851,8 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
 		[NODE_EV_REPLACED] = replaced_waiting,
+		[NODE_EV_FENCE] = storage_lost_waiting,
+		[NODE_EV_STORAGE_HUNG] = storage_lost_waiting,
 	},
 	[NODE_BACKUP] = {
 		[NODE_EV_LOCKED] = on_live_lock,
@@ -764,6 +861,8 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
 		[NODE_EV_REPLACED] = replaced_waiting,
+		[NODE_EV_FENCE] = storage_lost_waiting,
+		[NODE_EV_STORAGE_HUNG] = storage_lost_waiting,
 	},
 	[NODE_CLAIMING] = {
 		[NODE_EV_LOCKED] = on_live_lock,
@@ -772,6 +871,8 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
 		[NODE_EV_REPLACED] = replaced_waiting,
+		[NODE_EV_FENCE] = storage_lost_waiting,
+		[NODE_EV_STORAGE_HUNG] = storage_lost_waiting,
 	},
 	[NODE_VERIFYING] = {
 		[NODE_EV_TIMER] = verifying_timer,
@@ -779,6 +880,8 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_SHUTDOWN] = leave_now,
 		[NODE_EV_STORAGE_ERROR] = storage_failed,
 		[NODE_EV_REPLACED] = replaced_waiting,
+		[NODE_EV_FENCE] = storage_lost_waiting,
+		[NODE_EV_STORAGE_HUNG] = storage_lost_waiting,
 	},
 	[NODE_STARTING] = {
 		[NODE_EV_TICK] = live_tick,
@@ -790,6 +893,8 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_STORAGE_ERROR] = live_storage_error,
 		[NODE_EV_UNHEALTHY] = live_unhealthy,
 		[NODE_EV_REPLACED] = live_replaced,
+		[NODE_EV_FENCE] = live_storage_lost,
+		[NODE_EV_STORAGE_HUNG] = live_storage_lost,
 	},
 	[NODE_LIVE] = {
 		[NODE_EV_TICK] = live_tick,
@@ -798,6 +903,8 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_STORAGE_ERROR] = live_storage_error,
 		[NODE_EV_UNHEALTHY] = live_unhealthy,
 		[NODE_EV_REPLACED] = live_replaced,
+		[NODE_EV_FENCE] = live_storage_lost,
+		[NODE_EV_STORAGE_HUNG] = live_storage_lost,
 	},
 	[NODE_STOPPING] = {
 		[NODE_EV_EXITED] = stopping_exited,
@@ -805,8 +912,14 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_SHUTDOWN] = stopping_shutdown,
 		[NODE_EV_STORAGE_ERROR] = stopping_storage_error,
 		[NODE_EV_REPLACED] = stopping_replaced,
+		[NODE_EV_FENCE] = stopping_storage_lost,
+		[NODE_EV_STORAGE_HUNG] = stopping_storage_lost,
 	},
-	[NODE_DONE] = {0},
+	[NODE_DONE] = {
+		[NODE_EV_STORAGE_ERROR] = done_cut_short,
+		[NODE_EV_FENCE] = done_cut_short,
+		[NODE_EV_STORAGE_HUNG] = done_cut_short,
+	},
 };
 
 void node_init(struct node *n, const struct node_config *cfg, struct node_out *out)
@@ -837,6 +950,11 @@ void node_step(struct node *n, const struct node_event_data *ev, struct node_out
 		if (!damaged_for_waiter(ev->view))
 			n->damage_said = false;
 	}
+	/* A call that failed or hung cut its list short: a SPAWN in the rest
+	 * never ran, so no workload of it can be running. */
+	if ((ev->type == NODE_EV_STORAGE_ERROR || ev->type == NODE_EV_STORAGE_HUNG || ev->type == NODE_EV_FENCE) &&
+	    (ev->unrun & NODE_ACTION_BIT(NODE_A_SPAWN)))
+		n->workload_running = false;
 	action_fn *f = actions[n->state][ev->type];
 	if (f)
 		f(n, ev, out);
@@ -868,8 +986,46 @@ const char *node_event_name(enum node_event e)
 		[NODE_EV_READY] = "ready",
 		[NODE_EV_UNHEALTHY] = "unhealthy",
 		[NODE_EV_REPLACED] = "replaced",
+		[NODE_EV_FENCE] = "fence",
+		[NODE_EV_STORAGE_HUNG] = "storage-hung",
 	};
 	return (unsigned)e < NODE_NEVENTS ? names[e] : "unknown";
+}
+
+enum node_state node_current(const struct node *n) { return n->state; }
+int node_slot(const struct node *n) { return n->slot; }
+uint64_t node_epoch(const struct node *n) { return n->epoch; }
+
+uint64_t node_epoch_seen(const struct node *n) { return n->epoch > n->max_epoch ? n->epoch : n->max_epoch; }
+bool node_new_file(const struct node *n) { return n->state == NODE_VERIFYING && n->new_file; }
+bool node_handing_over(const struct node *n) { return n->stop == NODE_STOP_HANDOVER; }
+bool node_fenced(const struct node *n) { return n->fenced; }
+int node_exit_code(const struct node *n) { return n->exit_code; }
+bool node_asked_to_leave(const struct node *n) { return n->shutdown; }
+
+bool node_action_is_storage(enum node_action_kind k)
+{
+	switch (k) {
+	case NODE_A_CLAIM_SLOT:
+	case NODE_A_SLOT_STATE:
+	case NODE_A_TRY_LIVE:
+	case NODE_A_WAIT_LIVE:
+	case NODE_A_WAIT_BACKUP:
+	case NODE_A_RELEASE_LIVE:
+	case NODE_A_RELEASE_BACKUP:
+	case NODE_A_WRITE_LIVE:
+	case NODE_A_WRITE_STATUS:
+	case NODE_A_REFUSE:
+	case NODE_A_REQUEST_FAILBACK:
+	case NODE_A_READ:
+	case NODE_A_REPAIR: return true;
+	case NODE_A_SPAWN:
+	case NODE_A_STOP:
+	case NODE_A_FENCE_HOOK:
+	case NODE_A_TIMER:
+	case NODE_A_EXIT: break;
+	}
+	return false;
 }
 
 uint8_t node_slot_flags(enum node_state s) { return s == NODE_STARTING ? LF_SLOT_F_STARTING : 0; }

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "understudy/clock.h"
+
 static int wake_signal(void) { return SIGRTMIN + 2; }
 
 static void on_wake(int sig) { (void)sig; }
@@ -339,14 +341,11 @@ bool worker_wait_idle(struct worker *w, int64_t ms)
 {
 	if (!w->started)
 		return true;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int64_t t0 = clock_ms();
 	for (;;) {
 		if (!w->sh->running)
 			return true;
-		struct timespec t;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= ms)
+		if (clock_ms() - t0 >= ms)
 			return false;
 		/* A lock wait ends at the next pause; any other call is left
 		 * to return by itself (the signal cannot reach it). */

@@ -56,7 +56,7 @@ int check_called(int r);
 #define CHECK_WAIT(path, what, ms, call) (check_waiting((path), (what), (ms)), check_called(call))
 void check_waiting(const char *path, const char *what, int64_t ms);
 
-int64_t check_now_ns(void);
+/* Sleep ms, whatever signals arrive meanwhile. */
 void check_sleep_ms(int64_t ms);
 /* Median and maximum of n samples, sorting them in place. */
 void check_median_max(int64_t *v, int n, int64_t *median, int64_t *max);

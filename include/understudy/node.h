@@ -37,9 +37,13 @@ enum node_event {
 	NODE_EV_EXITED,       /* the workload and every process of it are gone */
 	NODE_EV_SHUTDOWN,     /* SIGTERM or SIGINT */
 	NODE_EV_STORAGE_ERROR,
-	NODE_EV_READY,     /* the workload said it serves (or its probe did), or it exec'd */
-	NODE_EV_UNHEALTHY, /* the workload stopped petting the watchdog it asked for */
-	NODE_EV_REPLACED,  /* the lock file's path no longer names our file: deleted, renamed, replaced */
+	NODE_EV_READY,        /* the workload said it serves (or its probe did), or it exec'd */
+	NODE_EV_UNHEALTHY,    /* the workload stopped petting the watchdog it asked for */
+	NODE_EV_REPLACED,     /* the lock file's path no longer names our file: deleted, renamed, replaced */
+	NODE_EV_FENCE,        /* holding the live lock, no heartbeat round completed within the fence
+			       * timeout: the storage may give the lock away (doc/fencing.md) */
+	NODE_EV_STORAGE_HUNG, /* a storage call outlived --io-timeout, or the storage process died:
+			       * no further call on the lock file can run */
 	NODE_NEVENTS
 };
 
@@ -58,8 +62,10 @@ enum node_action_kind {
 	NODE_A_REQUEST_FAILBACK, /* write a failback request naming us, and F */
 	NODE_A_SPAWN,            /* start the workload: STARTED or SPAWN_FAILED */
 	NODE_A_STOP,             /* stop the workload's whole tree: EXITED;
-				  * arg 1: SIGKILL at once (fenced), else
-				  * SIGTERM and SIGKILL after the stop timeout */
+				  * arg 1: SIGKILL at once (fenced, or a second
+				  * shutdown), else SIGTERM and SIGKILL after the
+				  * stop timeout */
+	NODE_A_FENCE_HOOK,       /* start the on-fence hook: after the SIGKILL, never before */
 	NODE_A_READ,             /* read the file: TICK */
 	NODE_A_REPAIR,           /* mend what the live node owns in a damaged file (lockfile_repair) */
 	NODE_A_TIMER,            /* arg: milliseconds until NODE_EV_TIMER */
@@ -74,6 +80,9 @@ struct node_action {
 	 * The executor writes the entry with the action, in the same job. */
 	uint8_t note;
 };
+
+/* A bit per action kind, for node_event_data.unrun. */
+#define NODE_ACTION_BIT(k) (1u << (unsigned)(k))
 
 #define NODE_MAX_ACTIONS 8
 
@@ -140,6 +149,10 @@ struct node {
 	uint64_t epoch;                           /* ours while live */
 	uint64_t max_epoch;                       /* the highest epoch any read has shown */
 	bool damage_said;                         /* said once that the file is damaged */
+	bool storage_lost;                        /* a call hangs, or the fence deadline passed: no
+						   * storage action is ever emitted again */
+	bool killed;                              /* STOP 1 went to the running workload */
+	bool fenced;                              /* the on-fence hook was asked for: once a life */
 	int64_t restart_at[NODE_RESTART_HISTORY]; /* monotonic ms of restarts */
 	int nrestarts;
 	int exit_code;
@@ -161,7 +174,10 @@ struct node_event_data {
 	bool own_slot_bad;          /* our slot's record is not the one we wrote
 				     * (with TICK, and BUSY while waiting) */
 	int wstatus;                /* with EXITED: waitpid status of the main process */
-	int err;                    /* with STORAGE_ERROR and SPAWN_FAILED: errno */
+	int err;                    /* with STORAGE_ERROR, STORAGE_HUNG and SPAWN_FAILED: errno */
+	uint32_t unrun;             /* with STORAGE_ERROR, STORAGE_HUNG and FENCE: the actions of the
+				     * list that the failing or hanging call cut short, never run
+				     * (NODE_ACTION_BIT of each kind) */
 };
 
 /* Start a node in NODE_JOINING: the first action is to claim a slot. */
@@ -177,6 +193,35 @@ enum node_verdict {
 	NODE_YIELD,       /* release both locks and queue again: F names someone else */
 };
 enum node_verdict node_decide(const struct node *n, const struct node_event_data *ev);
+
+/* Whether an action is a call on the lock file (the storage process
+ * runs it), as opposed to one on processes, timers or the exit: after a
+ * failed call the rest of its list is not run, and after a hung one the
+ * node asks for none again. */
+bool node_action_is_storage(enum node_action_kind k);
+
+/* What the loop may know of a node, and nothing more: it never reads the
+ * struct's fields, so the table alone decides what they mean. */
+/* The state now: for the log line, the hooks, STATUS= and the health. */
+enum node_state node_current(const struct node *n);
+/* The slot claimed (-1 before JOINED): the records the loop writes name it. */
+int node_slot(const struct node *n);
+/* This term's epoch (0 before the first): the live record and the slot's copy. */
+uint64_t node_epoch(const struct node *n);
+/* Its own term's epoch while live, else the highest any read showed. */
+uint64_t node_epoch_seen(const struct node *n);
+/* VERIFYING for a file whose live record was not written on it (§5.8):
+ * STATUS= says what the wait is for. */
+bool node_new_file(const struct node *n);
+/* Stopping for a failback or switchover, not a shutdown or fence: on-failback. */
+bool node_handing_over(const struct node *n);
+/* The node fenced in this life: it says so with on-fence, not on-stop. */
+bool node_fenced(const struct node *n);
+/* DONE: the manager's exit status. */
+int node_exit_code(const struct node *n);
+/* A signal asked it to leave: a node that then loses its storage exits, it
+ * does not join again. */
+bool node_asked_to_leave(const struct node *n);
 
 const char *node_state_name(enum node_state s);
 const char *node_event_name(enum node_event e);

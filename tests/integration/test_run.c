@@ -1309,6 +1309,37 @@ Test(run, a_node_stopped_while_its_storage_fails_exits)
 	th_kill(hang);
 }
 
+static bool stderr_has(const char *name, const char *what);
+
+/* An operator who sends SIGTERM again will not wait out --stop-timeout: the
+ * node's table answers a second shutdown while stopping with SIGKILL to the
+ * whole tree at once (doc/protocol.md §5.4, s1). The workload and the child
+ * it forked both ignore SIGTERM; the stop timeout is a minute. */
+Test(run, a_second_sigterm_kills_the_whole_tree_at_once)
+{
+	int a = start_node("primary", "node-a", "--stop-timeout", "60s", "--", "--ignore-term", "--spawn-child", NULL);
+	pid_t wpid = (pid_t)wait_start("node-a", 1, BOUND_MS).pid;
+	struct want w = { .kind = EV_CHILD, .name = "node-a", .n = 1 };
+	ensure(wait_for(p_count, &w, BOUND_MS), "the witness grandchild did not start");
+	pid_t gc = (pid_t)nth(EV_CHILD, "node-a", 0).pid;
+	wait_live("node-a", BOUND_MS);
+	kill(T.procs[a].pid, SIGTERM);
+	wait_state("node-a", LF_SLOT_STOPPING, BOUND_MS);
+	sleep_ms(500);
+	ensure(pid_alive(wpid) && pid_alive(gc), "the tree did not outlive the first SIGTERM: nothing left to test");
+	ensure(proc_alive(a), "node-a's manager did not wait for its tree");
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_dead(wpid, BOUND_MS) && wait_dead(gc, BOUND_MS), "the tree outlived a second SIGTERM");
+	double ms = ms_since(t0);
+	cr_log_info("a second SIGTERM while stopping: the whole tree gone %.1f ms later (--stop-timeout 60s)", ms);
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit");
+	ensure(exit_code(a) == 0, "node-a's manager exited %d, want 0 (a shutdown still)", exit_code(a));
+	ensure(stderr_has("node-a", "signal again: SIGKILL"), "node-a did not say why it killed");
+	ensure(th_is_locked(T.lock, LF_OFF_LIVE_LOCK) == 0, "the live lock is still held");
+	no_overlap();
+}
+
 /* The manager's child that is still the understudy binary (no exec): its
  * storage process. 0 if none. */
 static pid_t storage_process(pid_t manager)
@@ -1358,6 +1389,84 @@ Test(run, a_killed_manager_leaves_its_storage_call_to_end_by_itself)
 	ensure(wait_dead(sp, BOUND_MS), "the storage process outlived its call and its manager");
 }
 
+/* The on-fence hook of DIR/on-fence.sh appends "EVENT NODE" to DIR/fence.marker. */
+static char *fence_hook_script(char **marker)
+{
+	char *hook = th_path(T.dir, "on-fence.sh");
+	*marker = th_path(T.dir, "fence.marker");
+	FILE *f = fopen(hook, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "#!/bin/sh\necho \"$UNDERSTUDY_EVENT $UNDERSTUDY_NODE\" >> %s\n", *marker);
+	fclose(f);
+	chmod(hook, 0755);
+	return hook;
+}
+
+static char *wait_marker(const char *marker)
+{
+	for (int i = 0; i < 300 && access(marker, F_OK) < 0; i++)
+		sleep_ms(10);
+	return th_read_text(marker);
+}
+
+/* One call past --io-timeout is the storage hung (STORAGE_HUNG, §5.4 l6):
+ * the workload dies long before the fence timeout, then on-fence, and the
+ * node exits 74 without waiting for the call. */
+Test(run, a_call_past_the_io_timeout_kills_the_workload_first)
+{
+	char *marker, *hook = fence_hook_script(&marker);
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "20s",
+			   "--io-timeout", "1s", "--after-fence", "exit", "--on-fence", hook, NULL);
+	pid_t wpid = (pid_t)wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	int64_t t0 = th_now_ns();
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	ensure(wait_dead(wpid, BOUND_MS), "the workload outlived a call past --io-timeout");
+	double ms = ms_since(t0);
+	cr_log_info("--io-timeout 1s: the workload died %.0f ms after the storage hung (fence timeout 20 s)", ms);
+	ensure(ms >= 700 && ms < 10000, "killed after %.0f ms: not by the io timeout", ms);
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit with its call hung");
+	ensure(exit_code(a) == 74, "node-a exited %d, want 74", exit_code(a));
+	ensure(stderr_has("node-a", "a call on the lock file hangs"), "node-a did not say why it fenced");
+	char *said = wait_marker(marker);
+	ensure(said && !strcmp(said, "fence node-a\n"), "the on-fence hook said \"%s\"", said ? said : "(nothing)");
+	free(said);
+	free(hook);
+	free(marker);
+	th_kill(hang);
+	no_overlap();
+}
+
+/* The storage process killed by someone: no call can run any more, which
+ * is a hung storage too (§4.4): SIGKILL to the workload's tree, on-fence,
+ * exit 74. */
+Test(run, a_killed_storage_process_fences_the_live)
+{
+	char *marker, *hook = fence_hook_script(&marker);
+	int a = start_node("primary", "node-a", "--after-fence", "exit", "--on-fence", hook, "--", "--spawn-child",
+			   NULL);
+	pid_t wpid = (pid_t)wait_start("node-a", 1, BOUND_MS).pid;
+	struct want w = { .kind = EV_CHILD, .name = "node-a", .n = 1 };
+	ensure(wait_for(p_count, &w, BOUND_MS), "the witness grandchild did not start");
+	pid_t gc = (pid_t)nth(EV_CHILD, "node-a", 0).pid;
+	wait_live("node-a", BOUND_MS);
+	pid_t sp = storage_process(T.procs[a].pid);
+	ensure(sp > 0, "the manager %ld has no storage process", (long)T.procs[a].pid);
+	int64_t t0 = th_now_ns();
+	kill(sp, SIGKILL);
+	ensure(wait_dead(wpid, BOUND_MS) && wait_dead(gc, BOUND_MS), "the tree outlived its storage process");
+	cr_log_info("storage process killed: the workload's tree gone %.0f ms later", ms_since(t0));
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit");
+	ensure(exit_code(a) == 74, "node-a exited %d, want 74", exit_code(a));
+	char *said = wait_marker(marker);
+	ensure(said && !strcmp(said, "fence node-a\n"), "the on-fence hook said \"%s\"", said ? said : "(nothing)");
+	free(said);
+	free(hook);
+	free(marker);
+	no_overlap();
+}
+
 /* The default after a fence: the node stays in the group. Once the storage
  * answers it joins again as a new node, and since another node is live by
  * then it waits; it never starts the workload again on its own. */
@@ -1391,7 +1500,6 @@ Test(run, a_fenced_node_rejoins_as_a_waiting_node)
  * waits, says why, and joins once the file is there. Here the node "joined"
  * on FUSE (UNDERSTUDY_REJOINING_FS, as its own re-exec sets it) and finds
  * the test's local directory. */
-static bool stderr_has(const char *name, const char *what);
 
 Test(run, a_rejoining_node_never_creates_its_file_on_another_file_system)
 {

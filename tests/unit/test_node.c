@@ -60,6 +60,7 @@ static const char *kind_name(enum node_action_kind k)
 	case NODE_A_REQUEST_FAILBACK: return "REQUEST_FAILBACK";
 	case NODE_A_SPAWN: return "SPAWN";
 	case NODE_A_STOP: return "STOP";
+	case NODE_A_FENCE_HOOK: return "FENCE_HOOK";
 	case NODE_A_TIMER: return "TIMER";
 	case NODE_A_EXIT: return "EXIT";
 	}
@@ -1235,19 +1236,43 @@ Test(node, shutdown_with_failover_leaves_live)
 	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
 }
 
-Test(node, shutdown_twice_while_stopping_keeps_stopping)
+/* The operator who signals again will not wait out the stop timeout: the
+ * tree gets SIGKILL at once, and the stop ends as a shutdown still. */
+Test(node, shutdown_twice_while_stopping_kills_the_tree)
 {
 	struct node n;
 	live_default(&n);
 	step(&n, NODE_EV_SHUTDOWN, NULL);
 	STATE(&n, NODE_STOPPING);
+	EXPECT(ACT(NODE_A_SLOT_STATE, LF_SLOT_STOPPING), ACT(NODE_A_STOP, 0));
 	step(&n, NODE_EV_SHUTDOWN, NULL);
 	STATE(&n, NODE_STOPPING);
-	HAS_NO(NODE_A_RELEASE_LIVE);
-	HAS_NO(NODE_A_EXIT);
+	EXPECT(ACT(NODE_A_STOP, 1));
+	cr_assert(out.loud);
+	step(&n, NODE_EV_SHUTDOWN, NULL); /* killed already */
+	EXPECT_NONE();
 	step_exited(&n, W_EXITCODE(0, SIGKILL));
 	STATE(&n, NODE_DONE);
 	BEFORE(NODE_A_RELEASE_LIVE, NODE_A_EXIT);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
+}
+
+/* A hand-over's stop: the first signal turns it into an exit, the second
+ * kills. */
+Test(node, a_second_signal_during_a_handover_kills_the_tree)
+{
+	struct node n;
+	live_default(&n);
+	struct lf_view v = view(LF_FAILBACK, LF_TARGET_ANY, LF_REC_OK);
+	tick(&n, &v, false, 0, true);
+	STATE(&n, NODE_STOPPING);
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	EXPECT_NONE();
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	EXPECT(ACT(NODE_A_STOP, 1));
+	step_exited(&n, W_EXITCODE(0, SIGKILL));
+	STATE(&n, NODE_DONE);
+	HAS_NO(NODE_A_WRITE_STATUS); /* F stays for the target */
 	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
 }
 
@@ -2003,6 +2028,8 @@ enum setup {
 	S_BACKOFF,     /* the ready workload exited: STARTING, back-off armed */
 	S_STOPPING_SHUTDOWN,
 	S_STOPPING_HANDOVER,
+	S_STOPPING_FENCED, /* another node's record: killed, on-fence asked */
+	S_STOPPING_LOST,   /* a hung call while stopping for a shutdown */
 	S_DONE,
 	S_N
 };
@@ -2076,6 +2103,17 @@ static void setup(struct node *n, enum setup s)
 		v = view(LF_FAILBACK, LF_TARGET_ANY, LF_REC_OK);
 		tick(n, &v, false, 0, true);
 		break;
+	case S_STOPPING_FENCED:
+		live_default(n);
+		v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+		v.live.epoch = n->epoch + 1;
+		tick(n, &v, false, 0, true);
+		break;
+	case S_STOPPING_LOST:
+		live_default(n);
+		step(n, NODE_EV_SHUTDOWN, NULL);
+		step(n, NODE_EV_STORAGE_HUNG, NULL);
+		break;
 	case S_DONE:
 	default:
 		cfg = config(LF_ROLE_BACKUP);
@@ -2104,6 +2142,79 @@ static void check_readiness_event(const struct node *n, enum node_state was, enu
 			EXPECT(ACT(NODE_A_STOP, 0));
 		cr_assert(out.n == 0 || was == NODE_STARTING || was == NODE_LIVE, "UNHEALTHY in %s: %s", state_str(was),
 			  FMT_OUT(&out));
+	}
+}
+
+/* The rows of fencing (§5.4): on FENCE and STORAGE_HUNG, in any state, no
+ * call on the storage; a running workload not yet killed gets STOP 1 as the
+ * very first action; a holder of the role asks for on-fence once, after that
+ * kill; the node ends in STOPPING (the tree still to reap) or DONE, with 74.
+ * A SHUTDOWN while stopping after an earlier one kills what runs at once.
+ * Any list cut short before a SPAWN leaves no workload to stop, and one cut
+ * before an EXIT gets that EXIT again. */
+static void check_fence_event(const struct node *n, const struct node *was_n, const struct node_event_data *d)
+{
+	enum node_state was = was_n->state;
+	bool cut_spawn = d->unrun & NODE_ACTION_BIT(NODE_A_SPAWN);
+	bool cut = d->type == NODE_EV_FENCE || d->type == NODE_EV_STORAGE_HUNG || d->type == NODE_EV_STORAGE_ERROR;
+	bool running = was_n->workload_running && !(cut && cut_spawn);
+	bool role = was == NODE_STARTING || was == NODE_LIVE || was == NODE_STOPPING;
+	const char *e = node_event_name(d->type);
+	int stops = count_of(&out, NODE_A_STOP), hooks = count_of(&out, NODE_A_FENCE_HOOK);
+	cr_assert(hooks <= 1 && (!hooks || !was_n->fenced), "%s in %s: on-fence again: %s", e, state_str(was),
+		  FMT_OUT(&out));
+	if (hooks && running)
+		cr_assert(index_of_arg(&out, NODE_A_STOP, 1) == 0 || was_n->killed,
+			  "%s in %s: on-fence before the SIGKILL: %s", e, state_str(was), FMT_OUT(&out));
+	if (cut && cut_spawn)
+		cr_assert(index_of(&out, NODE_A_STOP) < 0, "%s in %s: a STOP for a workload never spawned: %s", e,
+			  state_str(was), FMT_OUT(&out));
+	if (cut && was == NODE_DONE)
+		cr_assert(out.n == ((d->unrun & NODE_ACTION_BIT(NODE_A_EXIT)) ? 1 : 0) &&
+				  (!out.n || (out.a[0].kind == NODE_A_EXIT && out.a[0].arg == was_n->exit_code)),
+			  "%s in DONE cut short before %s EXIT: %s", e,
+			  d->unrun & NODE_ACTION_BIT(NODE_A_EXIT) ? "an" : "no", FMT_OUT(&out));
+	if (d->type == NODE_EV_SHUTDOWN && was == NODE_STOPPING && was_n->shutdown) {
+		if (running && !was_n->killed)
+			EXPECT(ACT(NODE_A_STOP, 1));
+		else
+			EXPECT_NONE();
+	}
+	if (d->type != NODE_EV_FENCE && d->type != NODE_EV_STORAGE_HUNG)
+		return;
+	for (int i = 0; i < out.n; i++)
+		cr_assert(!node_action_is_storage(out.a[i].kind), "%s in %s: a call on a lost storage: %s", e,
+			  state_str(was), FMT_OUT(&out));
+	cr_assert(n->storage_lost, "%s in %s: the storage is not marked lost", e, state_str(was));
+	if (was == NODE_DONE)
+		return;
+	if (running && !was_n->killed)
+		cr_assert(out.n > 0 && out.a[0].kind == NODE_A_STOP && out.a[0].arg == 1,
+			  "%s in %s: the first action is not STOP 1: %s", e, state_str(was), FMT_OUT(&out));
+	cr_assert(stops <= 1 && index_of_arg(&out, NODE_A_STOP, 0) < 0, "%s in %s: %s", e, state_str(was),
+		  FMT_OUT(&out));
+	cr_assert(hooks == (role && !was_n->fenced), "%s in %s: on-fence %s: %s", e, state_str(was),
+		  hooks ? "for a node that held no role" : "missing", FMT_OUT(&out));
+	cr_assert(n->exit_code == NODE_EXIT_IO, "%s in %s: exit code %d", e, state_str(was), n->exit_code);
+	if (running)
+		cr_assert(n->state == NODE_STOPPING && index_of(&out, NODE_A_EXIT) < 0,
+			  "%s in %s: not stopping with the tree to reap: %s", e, state_str(was), FMT_OUT(&out));
+	else
+		cr_assert(n->state == NODE_DONE && out.n > 0 && out.a[out.n - 1].kind == NODE_A_EXIT &&
+				  out.a[out.n - 1].arg == NODE_EXIT_IO,
+			  "%s in %s: no EXIT 74 with nothing to reap: %s", e, state_str(was), FMT_OUT(&out));
+}
+
+/* Lists a failing or hanging call may cut short: nothing, a start, an exit. */
+static uint32_t unrun_of(size_t k)
+{
+	switch (k % 4) {
+	case 1:
+		return NODE_ACTION_BIT(NODE_A_SLOT_STATE) | NODE_ACTION_BIT(NODE_A_SPAWN) |
+		       NODE_ACTION_BIT(NODE_A_TIMER);
+	case 2: return NODE_ACTION_BIT(NODE_A_RELEASE_LIVE) | NODE_ACTION_BIT(NODE_A_EXIT);
+	case 3: return NODE_ACTION_BIT(NODE_A_WAIT_LIVE);
+	default: return 0;
 	}
 }
 
@@ -2174,16 +2285,21 @@ Test(node, every_event_in_every_state)
 								bad ? W_EXITCODE(0, SIGKILL) : W_EXITCODE((int)st, 0);
 							d.err = 5;
 							d.slot = ME;
+							d.unrun = unrun_of(st + t + (size_t)dm);
 							damage_event(&d, &v, dm);
+							struct node before = n;
 							enum node_state was = n.state;
 							step_ev(&n, &d);
 							check_readiness_event(&n, was, (enum node_event)e);
 							check_damage_event(&n, was, &d, dm);
+							check_fence_event(&n, &before, &d);
 							/* And once more, so a confused state is exercised too. */
+							before = n;
 							was = n.state;
 							step_ev(&n, &d);
 							check_readiness_event(&n, was, (enum node_event)e);
 							check_damage_event(&n, was, &d, dm);
+							check_fence_event(&n, &before, &d);
 						}
 					}
 				}
@@ -2195,9 +2311,11 @@ Test(node, every_event_in_every_state)
 				if (e == NODE_EV_BUSY && n.state == NODE_CLAIMING)
 					continue;
 				struct node_event_data d = ev((enum node_event)e);
+				struct node before = n;
 				enum node_state was = n.state;
 				step_ev(&n, &d);
 				check_readiness_event(&n, was, (enum node_event)e);
+				check_fence_event(&n, &before, &d);
 			}
 		}
 	}
@@ -2220,6 +2338,10 @@ struct model {
 	bool done;
 	bool ready;         /* the workload running now said it is ready */
 	bool failed;        /* it was stopped as failed (ready timeout, watchdog) */
+	bool lost;          /* FENCE or STORAGE_HUNG came: no call on the storage ever again */
+	bool killed;        /* STOP 1 went to the workload running now */
+	bool hooked;        /* FENCE_HOOK came */
+	bool asked;         /* a shutdown had been asked before this event */
 	int64_t published;  /* the last SLOT_STATE arg (CLAIM_SLOT writes JOINING) */
 	enum node_event ev; /* the event just fed */
 	enum node_state before;
@@ -2246,6 +2368,7 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 	for (int i = 0; i < out.n; i++) {
 		const struct node_action *a = &out.a[i];
 		WALK_ASSERT(!m->done, "action after EXIT");
+		WALK_ASSERT(!m->lost || !node_action_is_storage(a->kind), "a call on the storage after it was lost");
 		switch (a->kind) {
 		case NODE_A_CLAIM_SLOT:
 			m->claim_p = true;
@@ -2307,6 +2430,7 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 			m->spawn_p = true;
 			m->ready = false;
 			m->failed = false;
+			m->killed = false;
 			break;
 		case NODE_A_STOP:
 			WALK_ASSERT(m->running, "STOP with no workload");
@@ -2319,7 +2443,14 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 					    "stopped as failed on neither UNHEALTHY nor a ready timeout");
 				m->failed = true;
 			}
+			if (a->arg == 1)
+				m->killed = true;
 			m->stop_p = true;
+			break;
+		case NODE_A_FENCE_HOOK:
+			WALK_ASSERT(!m->hooked, "on-fence twice");
+			WALK_ASSERT(!m->running || m->killed, "on-fence before the SIGKILL");
+			m->hooked = true;
 			break;
 		case NODE_A_TIMER:
 			WALK_ASSERT(a->arg >= 0, "negative timer");
@@ -2335,7 +2466,7 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 	}
 	(void)waits;
 	/* The slot always says what the node is: live and ready only in LIVE. */
-	if (n->state != NODE_DONE)
+	if (n->state != NODE_DONE && !m->lost)
 		WALK_ASSERT(m->published ==
 				    ((int64_t)node_slot_state(n->state) | (int64_t)node_slot_flags(n->state) << 8),
 			    "the slot does not say the node's state");
@@ -2372,6 +2503,20 @@ static void apply(struct model *m, const struct node *n, uint64_t seed, int step
 			WALK_ASSERT(out.a[0].kind == NODE_A_STOP && out.a[0].arg == 1, "not killed at once");
 		WALK_ASSERT(n->exit_code == NODE_EXIT_IO, "leaving a replaced file without 74");
 	}
+	/* A lost storage: the running workload is killed first, before the
+	 * hook or anything else, and the node leaves with 74. */
+	if ((m->ev == NODE_EV_FENCE || m->ev == NODE_EV_STORAGE_HUNG) && m->before != NODE_DONE) {
+		if (m->running && out.n)
+			WALK_ASSERT(out.a[0].kind == NODE_A_STOP && out.a[0].arg == 1, "not killed at once");
+		WALK_ASSERT(!m->running || m->killed, "a lost storage left the workload running");
+		WALK_ASSERT(n->state == NODE_DONE || n->state == NODE_STOPPING, "still in the group on a lost storage");
+		WALK_ASSERT(n->exit_code == NODE_EXIT_IO, "leaving a lost storage without 74");
+		bool role = m->before == NODE_STARTING || m->before == NODE_LIVE || m->before == NODE_STOPPING;
+		WALK_ASSERT(!role || m->hooked, "fenced without on-fence");
+	}
+	/* A second signal while stopping for one kills what is left at once. */
+	if (m->ev == NODE_EV_SHUTDOWN && m->before == NODE_STOPPING && m->asked && m->running)
+		WALK_ASSERT(m->killed, "the workload outlived a second signal");
 #undef WALK_ASSERT
 }
 
@@ -2459,6 +2604,10 @@ Test(node, random_walks_keep_the_safety_rules)
 					cand[nc++] = NODE_EV_STORAGE_ERROR;
 				if (rnd(60) == 0)
 					cand[nc++] = NODE_EV_REPLACED;
+				if (m.live && rnd(60) == 0)
+					cand[nc++] = NODE_EV_FENCE;
+				if (rnd(80) == 0)
+					cand[nc++] = NODE_EV_STORAGE_HUNG;
 				if (nc == 0)
 					break; /* apply() already failed on a stuck node */
 				d.type = cand[rnd((uint32_t)nc)];
@@ -2492,6 +2641,11 @@ Test(node, random_walks_keep_the_safety_rules)
 						m.ready = true;
 					break;
 				case NODE_EV_STORAGE_ERROR: d.err = 5; break;
+				case NODE_EV_FENCE:
+				case NODE_EV_STORAGE_HUNG:
+					d.err = 110;
+					m.lost = true;
+					break;
 				default: break;
 				}
 			}
@@ -2499,6 +2653,7 @@ Test(node, random_walks_keep_the_safety_rules)
 			bool was_failed = m.failed;
 			m.ev = d.type;
 			m.before = before;
+			m.asked = n.shutdown;
 			step_ev(&n, &d);
 			/* A workload stopped as failed counts as failed, whatever
 			 * it exited with: never "finished", never a P. */
@@ -2603,8 +2758,8 @@ Test(node, no_delay_without_a_crash_or_without_a_delay)
 static void check_fenced(struct node *n)
 {
 	STATE(n, NODE_STOPPING);
-	/* the kill before anything that touches the storage */
-	EXPECT(ACT(NODE_A_STOP, 1), ACT(NODE_A_SLOT_STATE, LF_SLOT_STOPPING));
+	/* the kill before anything else: the hook, then what touches the storage */
+	EXPECT(ACT(NODE_A_STOP, 1), ACT(NODE_A_FENCE_HOOK, 0), ACT(NODE_A_SLOT_STATE, LF_SLOT_STOPPING));
 	cr_assert(out.loud);
 	HAS_NO(NODE_A_REQUEST_FAILBACK);
 	step_exited(n, W_EXITCODE(0, SIGKILL));
@@ -2649,6 +2804,91 @@ static void check_leaves_the_old_file(struct node *n, const char *where)
 	cr_assert(out.loud, "%s: leaving a replaced file must be said loudly", where);
 }
 
+static struct lf_view own_view(const struct node *n);
+static void tick_with(struct node *n, const struct lf_view *v, bool own_slot_bad);
+
+/* No heartbeat round within the fence timeout: SIGKILL first, then the
+ * hook, and not one call on the storage after (it may hang with the rest). */
+Test(node, a_fence_deadline_kills_first_and_asks_the_storage_nothing_more)
+{
+	enum node_event evs[] = { NODE_EV_FENCE, NODE_EV_STORAGE_HUNG };
+	for (size_t i = 0; i < 2; i++) {
+		struct node n;
+		live_default(&n);
+		step(&n, evs[i], NULL);
+		STATE(&n, NODE_STOPPING);
+		EXPECT(ACT(NODE_A_STOP, 1), ACT(NODE_A_FENCE_HOOK, 0));
+		cr_assert(out.loud);
+		struct lf_view v = own_view(&n);
+		v.live.epoch++;
+		tick_with(&n, &v, false); /* late news changes nothing */
+		EXPECT_NONE();
+		step(&n, NODE_EV_SHUTDOWN, NULL); /* asked to leave now: no rejoin */
+		EXPECT_NONE();
+		cr_assert(n.shutdown);
+		step_exited(&n, W_EXITCODE(0, SIGKILL));
+		STATE(&n, NODE_DONE);
+		EXPECT(ACT(NODE_A_EXIT, NODE_EXIT_IO));
+	}
+}
+
+Test(node, a_hung_call_between_restarts_fences_and_leaves)
+{
+	struct node n;
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(1, 0)); /* back-off: no workload */
+	step(&n, NODE_EV_STORAGE_HUNG, NULL);
+	STATE(&n, NODE_DONE);
+	EXPECT(ACT(NODE_A_FENCE_HOOK, 0), ACT(NODE_A_EXIT, NODE_EXIT_IO));
+}
+
+Test(node, a_hung_call_while_waiting_leaves_without_a_hook)
+{
+	struct node n;
+	backup_default(&n);
+	step(&n, NODE_EV_STORAGE_HUNG, NULL);
+	STATE(&n, NODE_DONE);
+	EXPECT(ACT(NODE_A_EXIT, NODE_EXIT_IO));
+	cr_assert(n.storage_lost);
+}
+
+/* WRITE_LIVE failed: the loop ran nothing after it, SPAWN included, and
+ * says so. Nothing to stop; the node fences and leaves L for a backup. */
+Test(node, a_list_cut_short_before_its_spawn_has_no_workload_to_stop)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	start(&n, &cfg);
+	struct lf_view v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_STARTING);
+	struct node_event_data e = ev(NODE_EV_STORAGE_ERROR);
+	e.err = 5;
+	e.unrun = NODE_ACTION_BIT(NODE_A_SLOT_STATE) | NODE_ACTION_BIT(NODE_A_SPAWN);
+	step_ev(&n, &e);
+	STATE(&n, NODE_DONE);
+	EXPECT(ACT(NODE_A_FENCE_HOOK, 0), ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_EXIT, NODE_EXIT_IO));
+}
+
+/* P could not be written on the way out: the EXIT after it comes again,
+ * with the status the node decided. */
+Test(node, an_exit_cut_short_comes_again)
+{
+	struct node n;
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(1, 0));
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	STATE(&n, NODE_DONE);
+	EXPECT(ACT(NODE_A_WRITE_STATUS, LF_PAUSED), ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_EXIT, NODE_EXIT_OK));
+	struct node_event_data e = ev(NODE_EV_STORAGE_HUNG);
+	e.unrun = NODE_ACTION_BIT(NODE_A_RELEASE_LIVE) | NODE_ACTION_BIT(NODE_A_EXIT);
+	step_ev(&n, &e);
+	EXPECT(ACT(NODE_A_EXIT, NODE_EXIT_OK));
+	e.unrun = 0;
+	step_ev(&n, &e);
+	EXPECT_NONE();
+}
+
 Test(node, a_waiting_node_whose_file_was_replaced_leaves_it)
 {
 	struct node n;
@@ -2687,7 +2927,8 @@ Test(node, a_live_node_between_restarts_whose_file_was_replaced_leaves)
 	STATE(&n, NODE_STARTING);
 	step(&n, NODE_EV_REPLACED, NULL);
 	STATE(&n, NODE_DONE);
-	EXPECT(ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_EXIT, NODE_EXIT_IO));
+	/* Fenced with nothing to kill: on-fence all the same. */
+	EXPECT(ACT(NODE_A_FENCE_HOOK, 0), ACT(NODE_A_RELEASE_LIVE, 0), ACT(NODE_A_EXIT, NODE_EXIT_IO));
 }
 
 Test(node, a_replaced_file_while_stopping_kills_what_is_left)
@@ -2698,7 +2939,7 @@ Test(node, a_replaced_file_while_stopping_kills_what_is_left)
 	STATE(&n, NODE_STOPPING);
 	step(&n, NODE_EV_REPLACED, NULL);
 	STATE(&n, NODE_STOPPING);
-	EXPECT(ACT(NODE_A_STOP, 1));
+	EXPECT(ACT(NODE_A_STOP, 1), ACT(NODE_A_FENCE_HOOK, 0));
 	step(&n, NODE_EV_REPLACED, NULL); /* killed already: nothing more */
 	EXPECT_NONE();
 	step_exited(&n, W_EXITCODE(0, SIGKILL));
@@ -3010,7 +3251,7 @@ Test(node, a_node_stopping_repairs_too_unless_it_was_fenced)
 	v = own_view(&n);
 	v.live.epoch++;
 	tick_with(&n, &v, false);
-	EXPECT(ACT(NODE_A_STOP, 1));
+	EXPECT(ACT(NODE_A_STOP, 1), ACT(NODE_A_FENCE_HOOK, 0));
 }
 
 /* A new live node takes an epoch above every one it has read: a live
