@@ -292,7 +292,8 @@ static void finish_stop(struct node *n, struct node_out *out)
 	case NODE_STOP_SHUTDOWN:
 		if (!n->cfg.failover_on_shutdown)
 			emit_io_noted(n, out, NODE_A_WRITE_STATUS, LF_PAUSED, LF_EV_PAUSE);
-		emit_io_noted(n, out, NODE_A_RELEASE_LIVE, 0, n->cfg.failover_on_shutdown ? LF_EV_SHUTDOWN : LF_EV_NONE);
+		emit_io_noted(n, out, NODE_A_RELEASE_LIVE, 0,
+			      n->cfg.failover_on_shutdown ? LF_EV_SHUTDOWN : LF_EV_NONE);
 		out->why = n->cfg.failover_on_shutdown ? "shut down, left L for a backup" : "shut down, group paused";
 		leave(n, NODE_EXIT_OK, out);
 		return;
@@ -308,7 +309,8 @@ static void finish_stop(struct node *n, struct node_out *out)
 		 * error says so if the storage still takes the write; with the
 		 * storage lost the exit releases the lock, whenever the storage
 		 * lets it. */
-		emit_io_noted(n, out, NODE_A_RELEASE_LIVE, 0, n->exit_code == NODE_EXIT_IO ? LF_EV_FENCED : LF_EV_GIVE_UP);
+		emit_io_noted(n, out, NODE_A_RELEASE_LIVE, 0,
+			      n->exit_code == NODE_EXIT_IO ? LF_EV_FENCED : LF_EV_GIVE_UP);
 		leave(n, n->exit_code ? n->exit_code : NODE_EXIT_WORKLOAD, out);
 		return;
 	case NODE_STOP_HANDOVER:
