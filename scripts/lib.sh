@@ -19,7 +19,9 @@
 # Parts: build (every build, the demo's too: meson.build needs all four
 # libraries, criterion for the test suites), packaging, lint, model, fuzz,
 # python, upgrade, metrics (Prometheus's promtool and server, which check
-# the /metrics text and scrape it), cluster (GlusterFS), ceph (CephFS), bench.
+# the /metrics text and scrape it), cluster (GlusterFS), ceph (CephFS),
+# systemd (the unit under a real systemd in a container, tests/systemd/),
+# bench.
 DEPS_LIST='
 build     cmd:meson             meson
 build     cmd:ninja             ninja-build
@@ -61,6 +63,9 @@ ceph      cmd:ceph-fuse         ceph-fuse
 ceph      cmd:ceph              ceph-common
 ceph      cmd:monmaptool        ceph-common
 ceph      cmd:python3           python3
+systemd   cmd:debootstrap       debootstrap
+systemd   cmd:systemd-nspawn    systemd-container
+systemd   cmd:nsenter           util-linux
 bench     cmd:strace            strace
 bench     cmd:gnuplot           gnuplot-nox
 bench     cmd:etcd              etcd-server

@@ -46,6 +46,8 @@ static const char run_usage[] =
 	"                            running, else 503) and GET /status (the JSON of status) on\n"
 	"                            ADDR:PORT (numeric, IPv6 as [::1]:8080), and GET /metrics\n"
 	"                            (Prometheus)\n"
+	"  --http-timeout DUR        how long one storage call of /status may take before\n"
+	"                            it is answered 504 (default 3s)\n"
 	"  --metrics-file PATH       keep the same metrics in PATH (ending .prom) for\n"
 	"                            node_exporter's textfile collector, rewritten every 5s\n"
 	"\n"
@@ -181,6 +183,23 @@ static int hex_id(const char *s, uint8_t id[LF_ID_SIZE])
 	return 0;
 }
 
+/* The group's name in the journal (UNDERSTUDY_GROUP): the configuration
+ * file's name without ".conf", which is the unit's instance (understudy@app
+ * reads app.conf); without a file, the lock file's path, the one name all
+ * nodes of a group share. */
+static const char *group_name(const struct config *c, char *buf, size_t n)
+{
+	if (!c->file)
+		return c->run.lock_path;
+	const char *base = strrchr(c->file, '/');
+	base = base ? base + 1 : c->file;
+	size_t len = strlen(base);
+	if (len > 5 && strcmp(base + len - 5, ".conf") == 0)
+		len -= 5;
+	snprintf(buf, n, "%.*s", (int)len, base);
+	return buf;
+}
+
 static void warn_line(const char *line) { log_warn("%s", line); }
 
 static void warn_stderr(const char *line) { fprintf(stderr, "understudy run: warning: %s\n", line); }
@@ -189,7 +208,8 @@ static void warn_stderr(const char *line) { fprintf(stderr, "understudy run: war
  * failed it, as a new process. */
 static int run(struct config *c, char **argv)
 {
-	log_init(c->run.name, (enum log_level)c->log_level);
+	char group[256];
+	log_init(c->run.name, group_name(c, group, sizeof(group)), (enum log_level)c->log_level);
 	config_warnings(c, warn_line);
 	/* The environment files' after the file's and the command line's, as
 	 * systemd's EnvironmentFile= overrides Environment=. A message names
@@ -250,9 +270,13 @@ static int run(struct config *c, char **argv)
 	if (c->http) {
 		char why[600];
 		struct http_config hc = { .address = c->http, .lock_path = c->run.lock_path, .health = c->run.health };
+		hc.timeout_ms = c->http_timeout_ms;
+		hc.metrics = &metrics;
+		hc.labels = labels;
 		int e = http_start(&hc, &http, why, sizeof(why));
 		if (e < 0) {
 			log_error("%s", why);
+			metrics_writer_stop(writer);
 			return e == -ELIBACC ? EX_UNAVAILABLE : EX_OSERR;
 		}
 		log_info("health endpoint on http://%s/health", c->http);

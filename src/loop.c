@@ -241,6 +241,37 @@ static void fill_live(struct loop *l, struct lf_live *v)
 	snprintf(v->address, sizeof(v->address), "%s", l->cfg->address ? l->cfg->address : "");
 }
 
+/* The history entry of an action the node noted (node_action.note): this
+ * node's side of the move, and for a takeover the node it takes over
+ * from, as the read it decided on shows it. */
+static void fill_event(struct loop *l, struct worker_job *j, const struct node_action *a)
+{
+	struct lf_event *e = &j->event;
+	j->note = a->note;
+	memset(e, 0, sizeof(*e));
+	if (!a->note)
+		return;
+	const struct lf_view *v = l->current.has_view ? &l->current.view : NULL;
+	bool taking = a->kind == NODE_A_WRITE_LIVE;
+	e->reason = a->note;
+	e->writer = taking ? LF_EV_BY_TO : LF_EV_BY_FROM;
+	e->epoch = l->node.epoch;
+	e->pid = (uint32_t)getpid();
+	memcpy(e->host, l->host, LF_ID_SIZE);
+	e->from_slot = e->to_slot = -1;
+	if (!taking) {
+		e->from_slot = l->node.slot;
+		snprintf(e->from, sizeof(e->from), "%s", l->cfg->name);
+		return;
+	}
+	e->to_slot = l->node.slot;
+	snprintf(e->to, sizeof(e->to), "%s", l->cfg->name);
+	if (v && v->live_rec == LF_REC_OK) {
+		e->from_slot = v->live.slot;
+		memcpy(e->from, v->live.name, sizeof(e->from));
+	}
+}
+
 static bool is_wait(enum worker_op op) { return op == WORKER_WAIT_LIVE || op == WORKER_WAIT_BACKUP; }
 
 static struct worker_job *job(struct loop *l, enum worker_op op)
@@ -333,6 +364,8 @@ static void on_job_done(struct loop *l)
 	l->interrupt_at = l->job_deadline = 0;
 	struct worker_job *j = &l->job;
 	int r = j->res;
+	if (j->note && j->note_res < 0) /* news, not state: said, and nothing else */
+		log_warn("%s: could not add to the group's history: %s", l->lf.path, log_strerror(-j->note_res));
 	if (j->replaced && (r >= 0 || r == -EAGAIN || r == -EINTR)) {
 		if (l->job_is_tick && r == 0 && j->op == WORKER_HEARTBEAT)
 			l->last_round = clock_ms();
@@ -540,7 +573,14 @@ static void on_child(struct loop *l)
 	}
 	char how[96];
 	describe_exit(l->wl.wstatus, how, sizeof(how));
-	log_info("workload %s", how);
+	/* An end the manager asked for (a shutdown, a hand-over, a failed
+	 * workload already reported) or a clean exit is no failure; any other
+	 * end of the main process is, even when the manager then stopped
+	 * what it left behind. */
+	int st = l->wl.wstatus;
+	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	struct log_fields f = { .workload_pid = l->wl.pid };
+	log_fields(l->wl.stopped || clean ? LOGL_INFO : LOGL_WARN, &f, "workload %s", how);
 	l->wl_active = false;
 	readiness_gone(&l->rd);
 	struct observe_workload w = wl_now(l);
@@ -593,7 +633,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 		return;
 	case NODE_A_RELEASE_LIVE:
 		l->tick_at = 0;
-		job(l, WORKER_RELEASE_LIVE);
+		fill_event(l, job(l, WORKER_RELEASE_LIVE), a);
 		submit(l, false);
 		return;
 	case NODE_A_RELEASE_BACKUP:
@@ -603,6 +643,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_WRITE_LIVE: {
 		j = job(l, WORKER_WRITE_LIVE);
 		j->status = LF_LIVE;
+		fill_event(l, j, a);
 		/* The request the decision to become live saw, if any: a newer
 		 * one that lands before this write must survive it. */
 		const struct lf_view *v = l->current.has_view ? &l->current.view : NULL;
@@ -618,6 +659,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_WRITE_STATUS:
 		j = job(l, WORKER_WRITE_STATUS);
 		j->status = (char)a->arg;
+		fill_event(l, j, a);
 		submit(l, false);
 		return;
 	case NODE_A_REFUSE:
@@ -953,7 +995,7 @@ static int open_error(struct lockfile *lf)
 static void warn_page_cache(struct loop *l)
 {
 	struct statfs st;
-	if (fstatfs(l->lf.fd, &st) < 0 || st.f_type != 0x65735546 /* FUSE */ || lockfile_page_cached(&l->lf) != 1)
+	if (fstatfs(l->lf.fd, &st) < 0 || st.f_type != LF_FS_FUSE || lockfile_page_cached(&l->lf) != 1)
 		return;
 	log_warn("%s: this FUSE mount keeps the file in the page cache (no direct I/O): another host's writes "
 		 "to it are never seen here. Mount with direct I/O: GlusterFS direct-io-mode=enable, ceph-fuse "

@@ -191,8 +191,15 @@ void observe_step(struct observe *o, const struct node *n, enum node_state befor
 	count_workload(o, before, ev);
 	if (before != now) {
 		metrics_transition(o->metrics, before, now, node_epoch(n));
-		log_msg(level, "%s -> %s: %s", node_state_name(before), node_state_name(now),
-			out->why ? out->why : node_event_name(ev->type));
+		/* The journal gets each part of a transition as its own field. */
+		struct log_fields f = {
+			.from = node_state_name(before),
+			.to = node_state_name(now),
+			.reason = out->why ? out->why : node_event_name(ev->type),
+			.epoch = node_epoch_seen(n),
+			.workload_pid = w->active ? w->pid : 0,
+		};
+		log_fields(level, &f, "%s -> %s: %s", f.from, f.to, f.reason);
 		transition_hooks(o, n, before, ev->view, w);
 		observe_announce(o, n, w);
 	} else if (out->why) {

@@ -334,6 +334,7 @@ void supervise_kill_tree(struct workload *w, int sig)
 	/* Once the main process is reaped its group id may be reused; what is
 	 * left of the tree is our children by then, found by kill_children. */
 	bool group = w->pid > 0 && !w->main_gone;
+	w->stopped = w->stopped || group;
 	if (group)
 		kill(-w->pid, sig);
 	kill_children(sig);
