@@ -328,7 +328,11 @@ class Chaos:
                 if "group paused" in line and not self.paused_open():
                     self.paused.append([t, None])
                     self.note("paused (%s)" % line)
+                self.stderr_line(n, t, line)
             n.stderr_out.flush()
+
+    def stderr_line(self, n, t, line):
+        """A line manager n wrote to stderr, read at t."""
 
     def paused_open(self):
         return bool(self.paused) and self.paused[-1][1] is None
@@ -343,6 +347,7 @@ class Chaos:
         self.log_pos += end
         for line in data[:end].decode(errors="replace").splitlines():
             w = line.split()
+            self.log_line(w)
             if len(w) >= 4 and w[0] == "start":
                 t, pid = int(w[3]), int(w[2])
                 self.starts.append((t, w[1], pid))
@@ -359,6 +364,9 @@ class Chaos:
                     self.late_releases.append(line)
                 else:
                     self.overlap_lines.append(line)
+
+    def log_line(self, w):
+        """A line of the witness log, split, before this class reads it."""
 
     def current_workload(self):
         """The newest workload that has not ended, as (name, pid), or None."""

@@ -1,0 +1,774 @@
+#!/usr/bin/env python3
+"""Soak test: many understudy groups at once, driven at random for long.
+
+Each group is a group of the chaos test (tests/chaos/chaos.py, whose class
+this extends and whose loop it runs for every group from one select): node-a
+primary, node-b, node-c (and in every other group node-d) backups, its own
+lock file, witness log, witness lock and tick directory. Each group gets its
+own schedule, from --seed and its number, of:
+
+  kill-manager      SIGKILL of a manager (the live one half of the time)
+  kill-workload     SIGKILL of the running workload
+  kill-host         SIGKILL of a manager and its workload at once (a host's
+                    death, as far as one group can tell)
+  freeze-short      SIGSTOP of a manager for less than the fence timeout
+  freeze-long       ... for more than it (up to 2.5 times)
+  freeze-workload   SIGSTOP of the workload
+  stop-manager      SIGTERM of a manager (backups with --failover-on-shutdown
+                    on half of their starts: pause or hand on)
+  failback          understudy failback --wait
+  switchover        understudy switchover [--to NAME] --wait
+  hold-storage      another process holds the record lock (byte 19) of the
+                    lock file for 0.2 to 2.5 fence timeouts: every read and
+                    write of the group waits, as on storage that stops
+                    answering (local file system only)
+  delete-lock       the lock file unlinked under the group
+  replace-lock      a copy of the lock file renamed over it
+  partition         (--gluster, --ceph) a host cut off the storage for 1 to
+                    10 s, every 4 to 16 s: for every group at once, since
+                    the groups share the hosts
+
+and, on their own starts, workloads that crash (exit 3 after 0.3 to 4 s, a
+quarter of the manager starts) and workloads slow to become ready
+(--ready notify, ready 0 to 1.5 s after start, against a 1 s ready timeout,
+two fifths of the starts). A manager that exits is started again 0.1 to
+1.5 s later.
+
+What it measures, per group and in all, from the witnesses' own records:
+  transitions   workload starts
+  overlaps      a witness that found its group's witness lock taken, plus
+                intersecting workload intervals of one group; must be 0
+  availability  the share of the run with a workload running that said it
+                is ready (at once with --ready exec)
+  gaps          every stretch without a running workload, each held against
+                what explains it. A stretch is explained while nobody could
+                run the workload (no manager up that could start it: none
+                up, all frozen or cut off, or only backups in a paused or
+                new group), while the live manager is frozen, while the
+                storage is held, and within the bound of a cause that
+                started before it: a workload's end, a manager killed,
+                stopped, thawed or started, a node joining again after a
+                fence, the lock file deleted or replaced, the storage
+                answering again, a partition or its heal. The bounds come
+                from the nodes' settings in one function, bounds(). Any
+                unexplained instant fails the run.
+Manager stuck in a storage call (a thread in D that does not end) are
+counted and reported apart (with the rig's FUSE client they are its).
+
+The last line is "N transitions, M overlaps, availability A%"; the exit
+status is 1 on any overlap, unexplained gap, unexpected manager exit
+status, or (locally) manager that did not exit when asked.
+"""
+
+import argparse
+import os
+import random
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "chaos"))
+import chaos  # noqa: E402  (tests/chaos/chaos.py: one group)
+from chaos import MS, SEC, Node, now  # noqa: E402
+
+ACTIONS = {  # kind: weight
+    "kill-manager": 3,
+    "kill-workload": 2,
+    "kill-host": 1.5,
+    "freeze-short": 1,
+    "freeze-long": 1,
+    "freeze-workload": 1,
+    "stop-manager": 2,
+    "failback": 1.5,
+    "switchover": 2,
+    "hold-storage": 1,
+    "delete-lock": 0.5,
+    "replace-lock": 0.5,
+}
+LOCAL_ONLY = {"hold-storage"}
+
+# How long the rig's brick keeps a cut-off client's locks (L in
+# doc/fencing.md): server.tcp-user-timeout of tests/cluster/gluster-rig.sh.
+# On the CephFS rig the cuts are shorter than an eviction: a cut-off
+# host's locks are never given away.
+RIG_LOCK_RELEASE = {"gluster": 3.0, "ceph": None}
+
+
+def dur(v):
+    """A duration as understudy takes it (100ms, 1s, 2m), in seconds."""
+    for suffix, mult in (("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)):
+        if v.endswith(suffix):
+            return float(v[: -len(suffix)]) * mult
+    return float(v)
+
+
+def settings(timing):
+    """The options of a timing list (chaos.LOCAL_TIMING...) as a dict."""
+    return {timing[i].lstrip("-"): timing[i + 1] for i in range(0, len(timing), 2)}
+
+
+def bounds(s, networked, slack, lock_release=None):
+    """The longest time each cause may leave a group without a running
+    workload, in seconds, from a node's settings s (as settings() gives).
+
+    The rules are doc/fencing.md's and doc/protocol.md's (§5.7 back-off,
+    §5.8 takeover delay and new-file wait, §4.3 waits cut every C). This is
+    the one place they are turned into figures.
+    TODO(issue 18): once `understudy run --check` prints the derived
+    figures (takeover delay, new-file wait, back-off), take them from its
+    output instead of deriving them here.
+    """
+    H = dur(s["heartbeat-interval"])
+    C = dur(s["check-interval"])
+    P = dur(s["poll-interval"])
+    F = dur(s["fence-timeout"])
+    # --takeover-delay auto: 0 on a local file system, F + 2H elsewhere.
+    D = F + 2 * H if networked else 0.0
+    # The new-file wait: 2C locally, the takeover delay elsewhere.
+    W = D if networked else 2 * C
+    # The restart back-off, 100 ms x 2^k, k < --max-restarts, at most 5 s.
+    backoff = min(0.1 * 2 ** (int(s["max-restarts"]) - 1), 5.0)
+    # A fenced node's pause before it joins again (cmd_run.c).
+    rejoin = 1.0
+    # The live lock free (or the role handed on) to the next workload
+    # started: a waiter's wait is cut every C, then the takeover delay.
+    takeover = D + C + slack
+    # A manager started to its workload started, when nobody is live: it
+    # claims a slot, tries or waits for the lock (looking every P at
+    # most), and on a new or foreign file waits W.
+    join = P + C + W + slack
+    b = {
+        "workload ended": backoff + takeover,  # restarted, or given up (69) and taken over
+        "manager killed": takeover,
+        "manager stopped": takeover,
+        "manager thawed": backoff + takeover,  # its workload died while it was frozen
+        "manager started": join,
+        "joined again": rejoin + join,  # a node that fenced, from its word
+        "file replaced": C + rejoin + join,  # the live sees it within C, fences, joins again
+        "storage answers": rejoin + join,  # the held record lock released
+        "healed": rejoin + join,
+    }
+    if lock_release is not None:
+        # A cut-off live host: the storage gives its lock away after L,
+        # the backup waits D (doc/fencing.md: time without a live
+        # workload after a crash = L + D).
+        b["partition"] = lock_release + D + C + slack
+    return b
+
+
+# --- interval sets: sorted lists of disjoint [from, to) in ns ------------------
+
+
+def union(ivs):
+    out = []
+    for f, t in sorted(ivs):
+        if t <= f:
+            continue
+        if out and f <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], t)
+        else:
+            out.append([f, t])
+    return out
+
+
+def subtract(a, b):
+    """a minus b, both sets."""
+    out, j = [], 0
+    for f, t in a:
+        cur = f
+        while j < len(b) and b[j][1] <= cur:
+            j += 1
+        k = j
+        while k < len(b) and b[k][0] < t:
+            if b[k][0] > cur:
+                out.append([cur, b[k][0]])
+            cur = max(cur, b[k][1])
+            k += 1
+        if cur < t:
+            out.append([cur, t])
+    return out
+
+
+def intersect(a, b):
+    return subtract(a, subtract(a, b))
+
+
+def total(ivs):
+    return sum(t - f for f, t in ivs)
+
+
+class Group(chaos.Chaos):
+    def __init__(self, a, index, nodes):
+        self.index, self.n_nodes = index, nodes
+        self.lock_name = "soak-g%d.lock" % index
+        d = os.path.join(a.dir, "g%d" % index)
+        os.makedirs(d, exist_ok=True)
+        super().__init__(a, dir=d, seed=a.seed * 1000 + index)
+        self.rng_opts = random.Random(self.seed * 104729 + 3)
+        self.ready_at = {}  # pid -> t it said ready
+        self.exec_ready = {}  # pid -> True when its manager had --ready exec
+        self.crashed = set()  # pids that exited on their own (--exit-after)
+        self.windows = []  # (from, to, cause) in ns
+        self.events = []  # (t, kind) for the picture
+        self.holds = []  # [from, to] of the storage held
+        self.holders = []  # (Popen, hold index)
+        self.ready_mode = {}
+
+    def make_nodes(self):
+        spec = [("node-a", "primary", "a"), ("node-b", "backup", "b"), ("node-c", "backup", "b"),
+                ("node-d", "backup", "a")][: self.n_nodes]
+        if self.a.rig:
+            return [Node(n, r, h, self.lock_on(h)) for n, r, h in spec]
+        return [Node(n, r, None, self.lock_on(None)) for n, r, _ in spec]
+
+    def window(self, t, cause):
+        self.windows.append((t, t + int(self.a.bounds[cause] * SEC), cause))
+
+    # --- starts: crashing and slow workloads ----------------------------------
+
+    def start_options(self, n):
+        r = self.rng_opts
+        opts, wl = [], []
+        if r.random() < 0.4:
+            opts += ["--ready", "notify", "--ready-timeout", "1s"]
+            wl += ["--ready-notify", "--ready-after", str(int(r.uniform(0, 1500)))]
+            self.ready_mode[n.name] = "notify"
+        else:
+            self.ready_mode[n.name] = "exec"
+        if r.random() < 0.25:
+            wl += ["--exit-after", str(int(r.uniform(300, 4000))), "--exit-code", "3"]
+        return opts, wl
+
+    def start(self, n):
+        super().start(n)
+        self.window(n.up_since, "manager started")
+
+    # --- what the witnesses and managers say ----------------------------------
+
+    def log_line(self, w):
+        if len(w) >= 4 and w[0] == "ready":
+            self.ready_at.setdefault(int(w[2]), int(w[3]))
+        elif len(w) >= 4 and w[0] == "start":
+            self.exec_ready[int(w[2])] = self.ready_mode.get(w[1]) == "exec"
+        elif len(w) >= 5 and w[0] == "exit":
+            self.crashed.add(int(w[2]))
+
+    def stderr_line(self, n, t, line):
+        if "joining again as a new node" in line:
+            self.window(t, "joined again")
+            self.events.append((t, "rejoin"))
+
+    # --- actions -----------------------------------------------------------------
+
+    def act(self, kind, p):
+        t = now()
+        self.events.append((t, kind))
+        if kind in ("freeze-short", "freeze-long"):
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            n = self.pick(p["target"])
+            if n is None or n.frozen_since is not None:
+                return
+            self.freeze("manager " + n.name, n.proc.pid, p["secs"], n)
+        elif kind == "kill-host":
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            n = self.pick(p["target"])
+            if n is None:
+                return
+            cur = self.current_workload()
+            wl = cur[1] if cur and cur[0] == n.name else None
+            self.note("SIGKILL host of %s: manager pid %d, workload %s" % (n.name, n.proc.pid, wl or "-"))
+            n.kill_sent = True
+            for pid in (wl, n.proc.pid):
+                if pid:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            self.window(t, "manager killed")
+        elif kind == "hold-storage":
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            self.hold(p["secs"])
+        elif kind in ("delete-lock", "replace-lock"):
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            self.replace(kind == "replace-lock")
+        else:
+            super().act(kind, p)
+            if kind == "kill-manager":
+                self.window(t, "manager killed")
+            elif kind == "stop-manager":
+                self.window(t, "manager stopped")
+
+    def thaw(self, label, pid, node, idx):
+        was = self.frozen[idx][1]
+        super().thaw(label, pid, node, idx)
+        if was is None and self.frozen[idx][1] is not None and node is not None:
+            self.window(self.frozen[idx][1], "manager thawed")
+
+    def cut_off(self, h, t):
+        """Host h was cut off the storage at t (by the Soak: one cut for
+        every group on the host)."""
+        self.partitioned[h] = t
+        self.cut[h].append([t, None])
+        self.events.append((t, "partition"))
+        self.note("partition: host %s cut off the storage" % h)
+        if "partition" in self.a.bounds:
+            self.window(t, "partition")
+
+    def healed(self, h, t):
+        if h not in self.partitioned:
+            return
+        del self.partitioned[h]
+        self.cut[h][-1][1] = t
+        self.events.append((t, "heal"))
+        self.window(t, "healed")
+        self.note("heal: host %s reconnected" % h)
+
+    def hold(self, secs):
+        """Another process takes the record lock (byte 19) and keeps it."""
+        lock = self.lock_on(None)
+        code = ("import fcntl, os, sys, time\n"
+                "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+                "fcntl.lockf(fd, fcntl.LOCK_EX, 1, 19)\n"
+                "time.sleep(float(sys.argv[2]))\n")
+        try:
+            p = subprocess.Popen([sys.executable, "-c", code, lock, "%.3f" % (secs + 5)],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError as e:
+            self.note("hold-storage: %s" % e)
+            return
+        t = now()
+        self.holds.append([t, None])
+        self.holders.append((p, len(self.holds) - 1))
+        self.note("hold-storage: pid %d holds the record lock of %s for %.3f s" % (p.pid, lock, secs))
+        self.at(t + int(secs * SEC), "unhold", len(self.holders) - 1)
+
+    def unhold(self, i):
+        p, idx = self.holders[i]
+        if self.holds[idx][1] is not None:
+            return
+        p.kill()
+        p.wait()
+        t = now()
+        self.holds[idx][1] = t
+        self.window(t, "storage answers")
+        self.note("hold-storage: pid %d released the record lock" % p.pid)
+
+    def replace(self, copy):
+        lock = self.lock_on(None)
+        t = now()
+        try:
+            if copy:
+                tmp = lock + ".copy"
+                shutil.copy2(lock, tmp)
+                os.rename(tmp, lock)
+            else:
+                os.unlink(lock)
+        except OSError as e:
+            self.note("%s: %s" % ("replace-lock" if copy else "delete-lock", e))
+            return
+        self.window(t, "file replaced")
+        if not copy and not self.paused_open():
+            # A new file says N: only a primary starts the group.
+            self.paused.append([t, None])
+        self.note("%s %s" % ("replaced by a copy of itself:" if copy else "deleted:", lock))
+
+    def dispatch(self, what, args):
+        if what == "unhold":
+            self.unhold(*args)
+        else:
+            super().dispatch(what, args)
+
+    def schedule(self):
+        rng = random.Random(self.seed)
+        kinds = {k: v for k, v in ACTIONS.items() if not (self.a.rig and k in LOCAL_ONLY)}
+        names, weights = list(kinds), list(kinds.values())
+        F = dur(settings(self.timing)["fence-timeout"])
+        lo, hi = self.a.interval
+        hosts = [None] if not self.a.rig else ["a", "b"]
+        out, t = [], 0.5 + rng.uniform(0, hi)
+        while t < self.a.duration:
+            kind = rng.choices(names, weights)[0]
+            node = rng.choice(self.nodes).name
+            p = {
+                "target": (["live", node] if rng.random() < 0.5 else [node]),
+                "secs": {"freeze-short": rng.uniform(0.1, 0.9) * F, "freeze-long": rng.uniform(1.1, 2.5) * F,
+                         "hold-storage": rng.uniform(0.2, 2.5) * F}.get(kind, rng.uniform(0.1, 2.0)),
+                "host": rng.choice(hosts),
+                "to": node if rng.random() < 0.5 else None,
+            }
+            out.append((t, kind, p))
+            t += rng.uniform(lo, hi)
+        return out
+
+    def teardown_extra(self):
+        for p, idx in self.holders:
+            if self.holds[idx][1] is None:
+                p.kill()
+                p.wait()
+                self.holds[idx][1] = now()
+
+    # --- figures -------------------------------------------------------------------
+
+    def analyse(self, T0, T1):
+        """Overlaps, availability and the gaps with their causes."""
+        iv = self.intervals()
+        overlaps = list(self.overlap_lines)
+        for i in range(len(iv)):
+            for j in range(i + 1, len(iv)):
+                if iv[j][0] >= iv[i][1]:
+                    break
+                overlaps.append("%s pid %d [+%.3f, +%.3f] and %s pid %d from +%.3f" % (
+                    iv[i][2], iv[i][3], (iv[i][0] - T0) / SEC, (iv[i][1] - T0) / SEC,
+                    iv[j][2], iv[j][3], (iv[j][0] - T0) / SEC))
+        span = [[T0, T1]]
+        running = union([[f, e] for f, e, _, _ in iv])
+        ready = []
+        for f, e, _, pid in iv:
+            r = self.ready_at.get(pid, f if self.exec_ready.get(pid, True) else None)
+            if r is not None and r < e:
+                ready.append([r, e])
+        ready = intersect(union(ready), span)
+
+        def closed(lst):
+            return union([[f, t if t is not None else T1] for f, t, *_ in lst])
+
+        frozen_by = {}
+        for f, t, who in self.frozen:
+            frozen_by.setdefault(who, []).append([f, t if t is not None else T1])
+        cut = {h: closed(v) for h, v in self.cut.items()}
+        paused = closed(self.paused)
+        able_all, able_primary = [], []
+        for n in self.nodes:
+            x = subtract(closed(self.up[n.name]), union(frozen_by.get(n.name, [])))
+            if n.host:
+                x = subtract(x, cut.get(n.host, []))
+            able_all += x
+            if n.role == "primary":
+                able_primary += x
+        able = union(subtract(union(able_all), paused) + intersect(union(able_primary), paused))
+        nobody = subtract(span, able)
+        # The live manager frozen: from each start to the next, the node
+        # that started it is the live one; frozen, nobody may take over.
+        live_frozen = []
+        for k, (f, e, name, pid) in enumerate(iv):
+            until = iv[k + 1][0] if k + 1 < len(iv) else T1
+            live_frozen += intersect([[f, until]], union(frozen_by.get(name, [])))
+        held = closed(self.holds)
+        excused = union(nobody + live_frozen + held)
+        wins = list(self.windows)
+        for f, e, name, pid in iv:
+            if e < T1:
+                wins.append((e, e + int(self.a.bounds["workload ended"] * SEC), "workload ended"))
+        explained = union(excused + [[f, t] for f, t, _ in wins])
+        gaps = subtract(span, running)
+        unexplained = subtract(gaps, explained)
+        # Each gap's cause: the state that excuses its start, or the
+        # latest window open at its start.
+        wins.sort()
+        causes = {}
+        for g in gaps:
+            c = None
+            for name, lst in (("nobody could run it", nobody), ("live manager frozen", live_frozen),
+                              ("storage held", held)):
+                if intersect([[g[0], g[0] + 1]], lst):
+                    c = name
+                    break
+            if c is None:
+                best = None
+                for f, t, why in wins:
+                    if f > g[0]:
+                        break
+                    if t > g[0]:
+                        best = (f, why)
+                c = best[1] if best else "none"
+            st = causes.setdefault(c, [0, 0, 0])
+            st[0] += 1
+            st[1] += g[1] - g[0]
+            st[2] = max(st[2], g[1] - g[0])
+        return {
+            "starts": len(iv), "overlaps": overlaps, "running": total(running), "ready": total(ready),
+            "gaps": gaps, "unexplained": unexplained, "causes": causes, "nobody": total(nobody),
+            "intervals": iv,
+        }
+
+
+class Soak:
+    def __init__(self, a):
+        self.a = a
+        self.groups = [Group(a, i, 3 + (i % 2) if a.nodes is None else a.nodes) for i in range(a.groups)]
+
+    def run(self):
+        a = self.a
+        self.t0 = now()
+        for g in self.groups:
+            g.t0 = self.t0
+            g.note("soak: group %d, seed %d, duration %.1f s" % (g.index, g.seed, a.duration))
+            for n in g.nodes:
+                g.start(n)
+            for off, kind, p in g.schedule():
+                g.at(self.t0 + int(off * SEC), "act", kind, p)
+        t_end = self.t0 + int(a.duration * SEC)
+        cuts = self.partitions()
+        self.cut_now = {}
+        last_print = self.t0
+        while True:
+            t = now()
+            if t >= t_end:
+                break
+            while cuts and self.t0 + int(cuts[0][0] * SEC) <= t:
+                self.link(*cuts.pop(0)[1:])
+            for g in self.groups:
+                g.due(t)
+            nxt = min([g.next_due(t_end) for g in self.groups] + [t_end] +
+                      ([self.t0 + int(cuts[0][0] * SEC)] if cuts else []))
+            fds = [fd for g in self.groups for fd in g.pipes]
+            timeout = max(0, min(nxt - now(), 20 * MS)) / SEC
+            r, _, _ = select.select(fds, [], [], timeout)
+            for g in self.groups:
+                g.service(r)
+            if a.progress and t - last_print >= a.progress * SEC:
+                last_print = t
+                print("soak: +%.0f s, %d transitions" % ((t - self.t0) / SEC,
+                                                        sum(len(g.starts) for g in self.groups)), flush=True)
+        self.t_end = now()
+        for h in list(self.cut_now):
+            self.link(h, False)
+        for g in self.groups:
+            g.t_end = self.t_end
+            g.note("end of soak: stopping every node")
+            g.teardown_extra()
+            g.stop_all()
+        hung = []
+        for g in self.groups:
+            hung += ["group %d: %s" % (g.index, h) for h in g.finish_stop()]
+        return hung
+
+    def partitions(self):
+        """On a rig: (offset, host, down) for the cuts and heals of the run."""
+        if not self.a.rig:
+            return []
+        rng = random.Random(self.a.seed * 31 + 7)
+        out, t = [], 2.0 + rng.uniform(0, 4)
+        while t < self.a.duration:
+            h, secs = rng.choice(["a", "b"]), rng.uniform(1.0, 10.0)
+            out += [(t, h, True), (min(t + secs, self.a.duration), h, False)]
+            t += secs + rng.uniform(4.0, 16.0)
+        return out
+
+    def link(self, h, down):
+        """Cut host h off the storage (down) or heal it, for every group."""
+        if down == (h in self.cut_now):
+            return
+        ns = "%s-%s" % (self.a.ns, h)
+        subprocess.run(["nsenter", "--net=/run/netns/" + ns, "--", "ip", "link", "set", ns + "-n",
+                        "down" if down else "up"], check=True)
+        t = now()
+        if down:
+            self.cut_now[h] = t
+        else:
+            del self.cut_now[h]
+        for g in self.groups:
+            (g.cut_off if down else g.healed)(h, t)
+
+    def report(self, hung):
+        a, T0, T1 = self.a, self.t0, self.t_end
+        res = [g.analyse(T0, T1) for g in self.groups]
+        span = (T1 - T0) / SEC
+        starts = sum(r["starts"] for r in res)
+        overlaps = sum(len(r["overlaps"]) for r in res)
+        ready = sum(r["ready"] for r in res) / SEC
+        avail = 100.0 * ready / (span * len(self.groups)) if span else 0.0
+        print("soak: seed %d, %.1f s, %d groups (%s), %s" % (
+            a.seed, span, len(self.groups), ", ".join(str(len(g.nodes)) for g in self.groups),
+            "%s, hosts a and b" % a.fs if a.rig else "local file system"))
+        print("  directory: %s" % a.dir)
+        print("  bounds (s): %s" % ", ".join("%s %.2f" % kv for kv in sorted(a.bounds.items())))
+        counts, exits, reqs = {}, {}, {}
+        for g in self.groups:
+            for d, src in ((counts, g.counts), (exits, g.exit_codes), (reqs, g.request_codes)):
+                for k, v in src.items():
+                    d[k] = d.get(k, 0) + v
+        crashed = sum(len(g.crashed) for g in self.groups)
+        print("  actions: %s; workloads that crashed: %d" % (
+            ", ".join("%s %d" % kv for kv in sorted(counts.items())), crashed))
+        print("  manager exit statuses: %s" % ", ".join("%d x%d" % kv for kv in sorted(exits.items())))
+        print("  requests (command exit status): %s" % (", ".join("%s x%d" % kv for kv in sorted(reqs.items()))
+                                                         or "none"))
+        print("  transitions: %d (%.1f a minute)" % (starts, starts * 60 / span if span else 0))
+        late = sum(len(g.late_releases) for g in self.groups)
+        print("  overlaps: %d; witness lock still held by a killed, exiting workload at a start: %d" % (
+            overlaps, late))
+        causes = {}
+        for r in res:
+            for c, (n, tot, mx) in r["causes"].items():
+                st = causes.setdefault(c, [0, 0, 0])
+                st[0] += n
+                st[1] += tot
+                st[2] = max(st[2], mx)
+        print("  gaps by cause (count, total, longest; bound):")
+        for c, (n, tot, mx) in sorted(causes.items(), key=lambda kv: -kv[1][1]):
+            b = a.bounds.get(c)
+            print("    %-22s %6d %9.3f s %7.3f s%s" % (c, n, tot / SEC, mx / SEC,
+                                                      "; bound %.3f s" % b if b is not None else ""))
+        failed = []
+        for g, r in zip(self.groups, res):
+            ua = total(r["unexplained"]) / SEC
+            print("  group %d: %d transitions, availability %.1f%%, running %.1f%%, nobody could run it %.1f s%s" % (
+                g.index, r["starts"], 100.0 * r["ready"] / SEC / span, 100.0 * r["running"] / SEC / span,
+                r["nobody"] / SEC, ", UNEXPLAINED %.3f s" % ua if ua else ""))
+            for o in r["overlaps"]:
+                failed.append("group %d: overlap: %s" % (g.index, o))
+            for f, t in r["unexplained"][:5]:
+                failed.append("group %d: gap not explained from +%.3f s to +%.3f s (%.3f s)" % (
+                    g.index, (f - T0) / SEC, (t - T0) / SEC, (t - f) / SEC))
+            failed += ["group %d: unexpected exit: %s" % (g.index, u) for u in g.unexpected]
+            if a.rig:
+                # On the rig a manager stuck in the FUSE client is the
+                # client's: counted apart (doc/fencing.md).
+                pass
+            else:
+                failed += ["group %d: hang: %s" % (g.index, h) for h in g.hangs]
+        stuck = sum(len(g.hangs) for g in self.groups) + len(hung)
+        print("  storage calls that never returned (managers that did not exit when asked): %d" % stuck)
+        for h in (hung + [h for g in self.groups for h in g.hangs])[:10]:
+            print("    " + h)
+        if not a.rig:
+            failed += ["hang: " + h for h in hung]
+        png = self.picture(res)
+        if png:
+            print("  picture: %s" % png)
+        for f in failed[:40]:
+            print("  FAIL: " + f)
+        print("  %s (replay: scripts/soak.sh --seed %d --duration %g --groups %d%s)" % (
+            "FAILED" if failed else "PASS", a.seed, a.duration, a.groups, " --" + a.rig if a.rig else ""))
+        print("%d transitions, %d overlaps, availability %.1f%%" % (starts, overlaps, avail))
+        return 1 if failed else 0
+
+    # --- the picture -------------------------------------------------------------
+
+    def picture(self, res):
+        """A PNG: a lane per group, who was live when, the gaps, the faults."""
+        a, T0 = self.a, self.t0
+        if not shutil.which("gnuplot"):
+            print("  picture: none (gnuplot is missing; scripts/soak.sh installs it)")
+            return None
+        dat = os.path.join(a.dir, "soak.dat")
+        colors = {"node-a": 1, "node-b": 2, "node-c": 3, "node-d": 4}
+        marks = {}
+        with open(dat, "w") as f:
+            f.write("# live: x dx y node\n")
+            for g, r in zip(self.groups, res):
+                for s, e, name, pid in r["intervals"]:
+                    f.write("%.4f %.4f %d %d\n" % ((s + e) / 2 / SEC - T0 / SEC, (e - s) / 2 / SEC, g.index,
+                                                   colors.get(name, 5)))
+            f.write("\n\n# gaps\n")
+            for g, r in zip(self.groups, res):
+                for s, e in r["gaps"]:
+                    f.write("%.4f %.4f %d\n" % ((s + e) / 2 / SEC - T0 / SEC, (e - s) / 2 / SEC, g.index))
+            f.write("\n\n# unexplained\n")
+            n_unexp = 0
+            for g, r in zip(self.groups, res):
+                for s, e in r["unexplained"]:
+                    n_unexp += 1
+                    f.write("%.4f %.4f %d\n" % ((s + e) / 2 / SEC - T0 / SEC, max((e - s) / 2 / SEC, 0.05), g.index))
+            if not n_unexp:
+                f.write("-1000 0 -10\n")
+            f.write("\n\n# faults: x y kind\n")
+            kinds = sorted(set(k for g in self.groups for _, k in g.events))
+            for g in self.groups:
+                for t, k in g.events:
+                    marks[k] = kinds.index(k)
+                    f.write("%.4f %.3f %d\n" % ((t - T0) / SEC, g.index + 0.42, kinds.index(k)))
+        png = a.png or os.path.join(a.dir, "soak.png")
+        span = (self.t_end - T0) / SEC
+        width = int(min(4000, max(1200, span * 4)))
+        height = 160 + 60 * len(self.groups)
+        gp = os.path.join(a.dir, "soak.gp")
+        faults_plot = []
+        for k, i in sorted(marks.items(), key=lambda kv: kv[1]):
+            faults_plot.append("'%s' index 3 using ($3 == %d ? $1 : 1/0):2 with points pt %d ps 0.8 lc rgb '#404040' "
+                               "title '%s'" % (dat, i, [2, 1, 6, 8, 4, 10, 12, 3, 5, 7, 9, 11, 13, 14, 15][i % 15], k))
+        with open(gp, "w") as f:
+            f.write("""set terminal pngcairo size %d,%d font 'sans,9'
+set output '%s'
+set title "soak: seed %d, %.0f s, %d groups: who was live (colour per node), gaps (red), unexplained gaps (black), faults (marks)" noenhanced
+set xlabel 'seconds'
+set ylabel 'group'
+set yrange [-0.7:%f]
+set xrange [0:%f]
+set ytics 1
+set key outside right top noenhanced
+set style fill solid 1.0 noborder
+set palette defined (1 '#1f77b4', 2 '#2ca02c', 3 '#9467bd', 4 '#ff7f0e', 5 '#7f7f7f')
+set cbrange [1:5]
+unset colorbox
+plot '%s' index 0 using 1:3:2:(0.3):4 with boxxyerror lc palette title 'live (a blue, b green, c purple, d orange)', \\
+     '%s' index 1 using 1:3:2:(0.3) with boxxyerror lc rgb '#d62728' title 'gap', \\
+     '%s' index 2 using 1:3:2:(0.35) with boxxyerror lc rgb 'black' title 'unexplained'%s
+""" % (width, height, png, a.seed, span, len(self.groups), len(self.groups) - 0.3, span, dat, dat, dat,
+                "".join(", \\\n     " + p for p in faults_plot)))
+        rc = subprocess.run(["gnuplot", gp], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if rc.returncode != 0:
+            print("  picture: gnuplot failed: %s" % rc.stdout.decode(errors="replace").strip()[-500:])
+            return None
+        return png
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--understudy", required=True)
+    ap.add_argument("--witness", required=True)
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
+    ap.add_argument("--seed", type=int, default=None, help="default: from the clock, printed")
+    ap.add_argument("--groups", type=int, default=None, help="groups at once (default 6; 3 with a rig)")
+    ap.add_argument("--nodes", type=int, default=None, choices=(3, 4),
+                    help="nodes per group (default: 3 and 4 in turn)")
+    ap.add_argument("--interval", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="seconds between a group's actions (default 0.3 1.5; 1 4 with a rig)")
+    ap.add_argument("--slack", type=float, default=None,
+                    help="what a bound allows for scheduling on a loaded machine (default 0.5 s; 1 s with a rig)")
+    ap.add_argument("--dir", default=None, help="where logs go (default: a new /tmp/us-soak.*)")
+    ap.add_argument("--png", default=None, help="the picture (default DIR/soak.png)")
+    ap.add_argument("--progress", type=float, default=0, help="print the count every this many seconds")
+    rig = ap.add_mutually_exclusive_group()
+    rig.add_argument("--gluster", action="store_true", help="nodes on the GlusterFS rig's hosts a and b")
+    rig.add_argument("--ceph", action="store_true", help="nodes on the CephFS rig's hosts a and b")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print actions as they happen")
+    a = ap.parse_args()
+    if a.seed is None:
+        a.seed = int.from_bytes(os.urandom(4), "little")
+    a.rig = "gluster" if a.gluster else "ceph" if a.ceph else None
+    a.ns, a.rigdir, a.fs = {"gluster": ("us", "/tmp/us-rig", "a GlusterFS volume"),
+                            "ceph": ("uc", "/tmp/uc-rig", "a CephFS"), None: (None, None, None)}[a.rig]
+    a.groups = a.groups or (3 if a.rig else 6)
+    a.interval = a.interval or ((1.0, 4.0) if a.rig else (0.3, 1.5))
+    a.slack = a.slack if a.slack is not None else (1.0 if a.rig else 0.5)
+    timing = chaos.GLUSTER_TIMING if a.rig else chaos.LOCAL_TIMING
+    a.bounds = bounds(settings(timing), a.rig is not None, a.slack, RIG_LOCK_RELEASE.get(a.rig))
+    os.umask(0o022)
+    a.dir = a.dir or tempfile.mkdtemp(prefix="us-soak.")
+    os.makedirs(a.dir, exist_ok=True)
+    print("soak: seed %d, duration %g s, %d groups, logs in %s" % (a.seed, a.duration, a.groups, a.dir), flush=True)
+    s = Soak(a)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+    try:
+        hung = s.run()
+    finally:
+        for g in s.groups:
+            for n in g.nodes:
+                if n.proc and n.proc.poll() is None:
+                    n.proc.kill()
+            g.teardown_extra()
+        for h in list(getattr(s, "cut_now", {})):
+            s.link(h, False)
+    time.sleep(0.1)
+    return s.report(hung)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
