@@ -108,6 +108,10 @@ struct loop {
 	char **envp;
 	char **hook_envp; /* PATH and the UNDERSTUDY_ variables only */
 	bool done, ready_sent, stopping_sent;
+	/* SIGTERM or SIGINT came, whatever the node did with it: one that
+	 * lands after a fence has ended the node (DONE ignores it) must
+	 * still keep the manager from rejoining. */
+	bool leave_asked;
 };
 
 static int64_t now_ms(void)
@@ -1121,6 +1125,7 @@ static void on_signal(struct loop *l)
 			return;
 		}
 		log_info("%s: leaving the group", strsignal(sig));
+		l->leave_asked = true;
 		if (!l->stopping_sent) /* a signal to the group and the process comes twice */
 			notify_send("STOPPING=1");
 		l->stopping_sent = true;
@@ -1502,8 +1507,11 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	code = l->node.exit_code;
 	/* A node asked to leave leaves, even if the storage failed it on the
 	 * way out: rejoining would ignore the request (found by the chaos
-	 * test once managers no longer hung on GlusterFS). */
-	*lost_storage = code == NODE_EXIT_IO && !l->node.shutdown;
+	 * test once managers no longer hung on GlusterFS), and when the
+	 * request came after the fence had ended the node (found by the
+	 * soak test: SIGCONT to a live manager frozen past its fence
+	 * timeout, then SIGTERM, and it joined again and ran on). */
+	*lost_storage = code == NODE_EXIT_IO && !l->node.shutdown && !l->leave_asked;
 out:
 	/* A rejoin re-executes this process: what it leaves behind must be an
 	 * idle storage process, which ends at once, not one still waiting
