@@ -61,6 +61,7 @@ status, or (locally) manager that did not exit when asked.
 """
 
 import argparse
+import bisect
 import os
 import random
 import select
@@ -467,33 +468,44 @@ class Group(chaos.Chaos):
         explained = union(excused + [[f, t] for f, t, _ in wins])
         gaps = subtract(span, running)
         unexplained = subtract(gaps, explained)
-        # Each gap's cause: the state that excuses its start, or the
-        # latest window open at its start.
-        wins.sort()
-        causes = {}
+        # Each gap's chain: from its start, the excuse or window reaching
+        # furthest, then from where that ends the next, until the gap's
+        # end or nothing more. Its cause is the first link; the chain's
+        # end is the bound the timeline predicts for it.
+        items = sorted([(f, t, why) for f, t, why in wins] +
+                       [(f, t, why) for why, lst in (("nobody could run it", nobody),
+                                                     ("live manager frozen", live_frozen),
+                                                     ("storage held", held)) for f, t in lst])
+        starts = [x[0] for x in items]
+        longest = max([t - f for f, t, _ in items] + [0])
+        causes, chains = {}, []
         for g in gaps:
-            c = None
-            for name, lst in (("nobody could run it", nobody), ("live manager frozen", live_frozen),
-                              ("storage held", held)):
-                if intersect([[g[0], g[0] + 1]], lst):
-                    c = name
-                    break
-            if c is None:
+            lo = bisect.bisect_left(starts, g[0] - longest)
+            hi = bisect.bisect_right(starts, g[1])
+            cand = items[lo:hi]
+            reach, chain = g[0], []
+            while reach < g[1]:
                 best = None
-                for f, t, why in wins:
-                    if f > g[0]:
-                        break
-                    if t > g[0]:
-                        best = (f, why)
-                c = best[1] if best else "none"
-            st = causes.setdefault(c, [0, 0, 0])
+                for f, t, why in cand:
+                    if f <= reach < t and (best is None or t > best[1]):
+                        best = (f, t, why)
+                if best is None:
+                    break
+                chain.append(best)
+                reach = best[1]
+            c = chain[0][2] if chain else "none"
+            st = causes.setdefault(c, [0, 0, 0, 0])
             st[0] += 1
             st[1] += g[1] - g[0]
             st[2] = max(st[2], g[1] - g[0])
+            # How close the gap came to what its first cause alone allows.
+            if chain and len(chain) == 1:
+                st[3] = max(st[3], (g[1] - g[0]) / max(1, chain[0][1] - g[0]))
+            chains.append((g, chain))
         return {
             "starts": len(iv), "overlaps": overlaps, "running": total(running), "ready": total(ready),
             "gaps": gaps, "unexplained": unexplained, "causes": causes, "nobody": total(nobody),
-            "intervals": iv,
+            "intervals": iv, "chains": chains,
         }
 
 
@@ -605,16 +617,28 @@ class Soak:
             overlaps, late))
         causes = {}
         for r in res:
-            for c, (n, tot, mx) in r["causes"].items():
-                st = causes.setdefault(c, [0, 0, 0])
+            for c, (n, tot, mx, frac) in r["causes"].items():
+                st = causes.setdefault(c, [0, 0, 0, 0])
                 st[0] += n
                 st[1] += tot
                 st[2] = max(st[2], mx)
-        print("  gaps by cause (count, total, longest; bound):")
-        for c, (n, tot, mx) in sorted(causes.items(), key=lambda kv: -kv[1][1]):
+                st[3] = max(st[3], frac)
+        n_gaps = sum(len(r["gaps"]) for r in res)
+        chained = sum(1 for r in res for g, ch in r["chains"] if len(ch) > 1)
+        print("  gaps: %d, %d of them explained by more than one cause in a row; by first cause "
+              "(count, total, longest, bound; the most of its bound a gap of that cause alone used):" % (
+                  n_gaps, chained))
+        for c, (n, tot, mx, frac) in sorted(causes.items(), key=lambda kv: -kv[1][1]):
             b = a.bounds.get(c)
-            print("    %-22s %6d %9.3f s %7.3f s%s" % (c, n, tot / SEC, mx / SEC,
-                                                      "; bound %.3f s" % b if b is not None else ""))
+            print("    %-22s %6d %9.3f s %7.3f s %s" % (
+                c, n, tot / SEC, mx / SEC, "%7.3f s %4.0f%%" % (b, 100 * frac) if b is not None else "   (while it lasts)"))
+        worst = sorted(((g, ch, grp) for grp, r in zip(self.groups, res) for g, ch in r["chains"]),
+                       key=lambda x: x[0][0] - x[0][1])[:3]
+        for g, ch, grp in worst:
+            print("  longest: group %d, %.3f s from +%.3f s: %s" % (
+                grp.index, (g[1] - g[0]) / SEC, (g[0] - T0) / SEC,
+                " then ".join("%s (+%.3f to +%.3f)" % (why, (f - T0) / SEC, (t - T0) / SEC) for f, t, why in ch)
+                or "nothing explains it"))
         failed = []
         for g, r in zip(self.groups, res):
             ua = total(r["unexplained"]) / SEC
