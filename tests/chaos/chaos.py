@@ -267,9 +267,7 @@ class Chaos:
                 n.frozen_since = None
             how = "after SIGKILL" if n.kill_sent else "after SIGTERM" if n.term_sent else "on its own"
             self.exit_codes[rc] = self.exit_codes.get(rc, 0) + 1
-            # Exit 0 is a clean stop, which only the driver's SIGTERM asks for
-            # here: the witness never finishes on its own.
-            if rc not in EXPECTED_EXITS or (rc == 0 and not n.term_sent):
+            if not self.exit_ok(n, rc):
                 self.unexpected.append("%s pid %d exited %d %s at +%.3f s" %
                                        (n.name, n.proc.pid, rc, how, (t - self.t0) / SEC))
             self.note("exit %s pid %d status %d %s" % (n.name, n.proc.pid, rc, how))
@@ -285,6 +283,12 @@ class Chaos:
             key = "%s %d" % (kind, rc)
             self.request_codes[key] = self.request_codes.get(key, 0) + 1
             self.note("%s exited %d after %d ms (%s)" % (kind, rc, (now() - t) // MS, desc))
+
+    def exit_ok(self, n, rc):
+        """Whether manager n may exit with rc here. Exit 0 is a clean stop,
+        which only the driver's SIGTERM asks for: the witness never
+        finishes on its own."""
+        return rc in EXPECTED_EXITS and not (rc == 0 and not n.term_sent)
 
     def check_hang(self, n):
         """A manager that has not exited long after SIGTERM (and was not

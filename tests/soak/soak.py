@@ -227,6 +227,12 @@ class Group(chaos.Chaos):
             return [Node(n, r, h, self.lock_on(h)) for n, r, h in spec]
         return [Node(n, r, None, self.lock_on(None)) for n, r, _ in spec]
 
+    def exit_ok(self, n, rc):
+        # A manager SIGTERMed before it has set up its signals (its first
+        # open of a lock file whose record lock is held waits) dies of it:
+        # nothing of it ran yet.
+        return super().exit_ok(n, rc) or (rc == -signal.SIGTERM and n.term_sent)
+
     def window(self, t, cause):
         self.windows.append((t, t + int(self.a.bounds[cause] * SEC), cause))
 
@@ -427,7 +433,7 @@ class Group(chaos.Chaos):
                     iv[i][2], iv[i][3], (iv[i][0] - T0) / SEC, (iv[i][1] - T0) / SEC,
                     iv[j][2], iv[j][3], (iv[j][0] - T0) / SEC))
         span = [[T0, T1]]
-        running = union([[f, e] for f, e, _, _ in iv])
+        running = intersect(union([[f, e] for f, e, _, _ in iv]), span)
         ready = []
         for f, e, _, pid in iv:
             r = self.ready_at.get(pid, f if self.exec_ready.get(pid, True) else None)
@@ -453,12 +459,21 @@ class Group(chaos.Chaos):
                 able_primary += x
         able = union(subtract(union(able_all), paused) + intersect(union(able_primary), paused))
         nobody = subtract(span, able)
-        # The live manager frozen: from each start to the next, the node
-        # that started it is the live one; frozen, nobody may take over.
-        live_frozen = []
-        for k, (f, e, name, pid) in enumerate(iv):
-            until = iv[k + 1][0] if k + 1 < len(iv) else T1
-            live_frozen += intersect([[f, until]], union(frozen_by.get(name, [])))
+        # A manager frozen: the live one keeps the live lock, and nobody
+        # may take over; a waiting one may get the live lock all the
+        # same, since its storage process (not frozen) makes its lock
+        # calls, and then holds it until SIGCONT, deciding nothing.
+        live_frozen = union([x for n in self.nodes for x in frozen_by.get(n.name, [])])
+        # A workload frozen: it stops ticking, so its interval ends at
+        # the freeze when it dies frozen, yet it holds its place until it
+        # is gone: excused from the freeze to the next start.
+        next_start = sorted(f for f, _, _, _ in iv)
+        for who, lst in frozen_by.items():
+            if who.startswith("wl:"):
+                for f, t in lst:
+                    k = bisect.bisect_right(next_start, f)
+                    live_frozen.append([f, min(t, next_start[k]) if k < len(next_start) else t])
+        live_frozen = union(live_frozen)
         held = closed(self.holds)
         excused = union(nobody + live_frozen + held)
         wins = list(self.windows)
@@ -474,7 +489,7 @@ class Group(chaos.Chaos):
         # end is the bound the timeline predicts for it.
         items = sorted([(f, t, why) for f, t, why in wins] +
                        [(f, t, why) for why, lst in (("nobody could run it", nobody),
-                                                     ("live manager frozen", live_frozen),
+                                                     ("a process frozen", live_frozen),
                                                      ("storage held", held)) for f, t in lst])
         starts = [x[0] for x in items]
         longest = max([t - f for f, t, _ in items] + [0])
