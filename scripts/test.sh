@@ -58,13 +58,13 @@ echo "== upgrade: format 1.0 and 1.2 nodes in one group"
 BUILD="$PWD/build" tests/upgrade/test_mixed.sh
 echo "== chaos: $chaos_s s, 3 nodes, one lock file"
 BUILD="$PWD/build" tests/chaos/chaos.sh --duration "$chaos_s"
-# Soak: six groups of three and four nodes at once, through every fault the
+# Soak: eight groups of three and four nodes at once, through every fault the
 # chaos test has and more (held storage, the lock file deleted or replaced,
 # crashing and slow workloads), each gap held against its cause's bound
 # (doc/soak.md). A short run here; the targets (30 and 60 min) are
 # scripts/soak.sh's own. UNDERSTUDY_SOAK_SECONDS runs it longer.
 soak_s=${UNDERSTUDY_SOAK_SECONDS:-90}
-echo "== soak: $soak_s s, 6 groups of 3 and 4 nodes, local file system"
+echo "== soak: $soak_s s, 8 groups of 3 and 4 nodes, local file system"
 BUILD="$PWD/build" scripts/soak.sh --duration "$soak_s"
 # Across hosts: network namespaces sharing a real GlusterFS volume, with a
 # real partition (tests/cluster/). Only where the machine allows it.

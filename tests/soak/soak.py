@@ -661,7 +661,12 @@ class Soak:
                 g.index, r["starts"], 100.0 * r["ready"] / SEC / span, 100.0 * r["running"] / SEC / span,
                 r["nobody"] / SEC, ", UNEXPLAINED %.3f s" % ua if ua else ""))
             for o in r["overlaps"]:
-                failed.append("group %d: overlap: %s" % (g.index, o))
+                # A witness lock held when nobody has the witness lock
+                # file open any more: the old workload's exit released the
+                # group's live lock before that file (doc/soak.md).
+                why = (" (no witness has it open: released by an exiting workload after the live lock)"
+                       if o.startswith("overlap ") and o.split()[-1] == "-" else "")
+                failed.append("group %d: overlap: %s%s" % (g.index, o, why))
             for f, t in r["unexplained"][:5]:
                 failed.append("group %d: gap not explained from +%.3f s to +%.3f s (%.3f s)" % (
                     g.index, (f - T0) / SEC, (t - T0) / SEC, (t - f) / SEC))
@@ -764,11 +769,11 @@ def main():
     ap.add_argument("--witness", required=True)
     ap.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
     ap.add_argument("--seed", type=int, default=None, help="default: from the clock, printed")
-    ap.add_argument("--groups", type=int, default=None, help="groups at once (default 6; 3 with a rig)")
+    ap.add_argument("--groups", type=int, default=None, help="groups at once (default 8; 3 with a rig)")
     ap.add_argument("--nodes", type=int, default=None, choices=(3, 4),
                     help="nodes per group (default: 3 and 4 in turn)")
     ap.add_argument("--interval", type=float, nargs=2, default=None, metavar=("LO", "HI"),
-                    help="seconds between a group's actions (default 0.3 1.5; 1 4 with a rig)")
+                    help="seconds between a group's actions (default 0.2 1.0; 1 4 with a rig)")
     ap.add_argument("--slack", type=float, default=None,
                     help="what a bound allows for scheduling on a loaded machine (default 0.5 s; 1 s with a rig)")
     ap.add_argument("--dir", default=None, help="where logs go (default: a new /tmp/us-soak.*)")
@@ -784,8 +789,8 @@ def main():
     a.rig = "gluster" if a.gluster else "ceph" if a.ceph else None
     a.ns, a.rigdir, a.fs = {"gluster": ("us", "/tmp/us-rig", "a GlusterFS volume"),
                             "ceph": ("uc", "/tmp/uc-rig", "a CephFS"), None: (None, None, None)}[a.rig]
-    a.groups = a.groups or (3 if a.rig else 6)
-    a.interval = a.interval or ((1.0, 4.0) if a.rig else (0.3, 1.5))
+    a.groups = a.groups or (3 if a.rig else 8)
+    a.interval = a.interval or ((1.0, 4.0) if a.rig else (0.2, 1.0))
     a.slack = a.slack if a.slack is not None else (1.0 if a.rig else 0.5)
     timing = chaos.GLUSTER_TIMING if a.rig else chaos.LOCAL_TIMING
     a.bounds = bounds(settings(timing), a.rig is not None, a.slack, RIG_LOCK_RELEASE.get(a.rig))
