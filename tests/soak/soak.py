@@ -219,6 +219,7 @@ class Group(chaos.Chaos):
         self.holds = []  # [from, to] of the storage held
         self.holders = []  # (Popen, hold index)
         self.ready_mode = {}
+        self.wl_killed = {}  # workload pid -> when the driver killed it (or its manager)
 
     def make_nodes(self):
         spec = [("node-a", "primary", "a"), ("node-b", "backup", "b"), ("node-c", "backup", "b"),
@@ -275,6 +276,13 @@ class Group(chaos.Chaos):
     def act(self, kind, p):
         t = now()
         self.events.append((t, kind))
+        if kind in ("kill-workload", "kill-manager"):
+            # What it kills dies now: a workload frozen meanwhile (its
+            # ticks stopped at the freeze) ended here, not at its last tick.
+            cur = self.current_workload()
+            n = self.pick(p["target"]) if kind == "kill-manager" else None
+            if cur and (kind == "kill-workload" or (n and cur[0] == n.name)):
+                self.wl_killed[cur[1]] = t
         if kind in ("freeze-short", "freeze-long"):
             self.counts[kind] = self.counts.get(kind, 0) + 1
             n = self.pick(p["target"])
@@ -288,6 +296,8 @@ class Group(chaos.Chaos):
                 return
             cur = self.current_workload()
             wl = cur[1] if cur and cur[0] == n.name else None
+            if wl:
+                self.wl_killed[wl] = t
             self.note("SIGKILL host of %s: manager pid %d, workload %s" % (n.name, n.proc.pid, wl or "-"))
             n.kill_sent = True
             for pid in (wl, n.proc.pid):
@@ -479,7 +489,10 @@ class Group(chaos.Chaos):
         wins = list(self.windows)
         for f, e, name, pid in iv:
             if e < T1:
-                wins.append((e, e + int(self.a.bounds["workload ended"] * SEC), "workload ended"))
+                # From its last tick, and from its kill when it was
+                # frozen then (its ticks stopped at the freeze).
+                for x in {e, max(e, self.wl_killed.get(pid, e))}:
+                    wins.append((x, x + int(self.a.bounds["workload ended"] * SEC), "workload ended"))
         explained = union(excused + [[f, t] for f, t, _ in wins])
         gaps = subtract(span, running)
         unexplained = subtract(gaps, explained)
@@ -509,13 +522,16 @@ class Group(chaos.Chaos):
                 chain.append(best)
                 reach = best[1]
             c = chain[0][2] if chain else "none"
-            st = causes.setdefault(c, [0, 0, 0, 0])
+            st = causes.setdefault(c, [0, 0, 0, None])
             st[0] += 1
             st[1] += g[1] - g[0]
             st[2] = max(st[2], g[1] - g[0])
-            # How close the gap came to what its first cause alone allows.
-            if chain and len(chain) == 1:
-                st[3] = max(st[3], (g[1] - g[0]) / max(1, chain[0][1] - g[0]))
+            # How close a gap that nothing else touched came to what its
+            # cause allows.
+            touching = [x for x in cand if x[0] < g[1] and x[1] > g[0]]
+            if chain and len(touching) == 1:
+                frac = (g[1] - g[0]) / max(1, chain[0][1] - chain[0][0])
+                st[3] = frac if st[3] is None else max(st[3], frac)
             chains.append((g, chain))
         return {
             "starts": len(iv), "overlaps": overlaps, "running": total(running), "ready": total(ready),
@@ -633,20 +649,22 @@ class Soak:
         causes = {}
         for r in res:
             for c, (n, tot, mx, frac) in r["causes"].items():
-                st = causes.setdefault(c, [0, 0, 0, 0])
+                st = causes.setdefault(c, [0, 0, 0, None])
                 st[0] += n
                 st[1] += tot
                 st[2] = max(st[2], mx)
-                st[3] = max(st[3], frac)
+                if frac is not None:
+                    st[3] = frac if st[3] is None else max(st[3], frac)
         n_gaps = sum(len(r["gaps"]) for r in res)
         chained = sum(1 for r in res for g, ch in r["chains"] if len(ch) > 1)
         print("  gaps: %d, %d of them explained by more than one cause in a row; by first cause "
-              "(count, total, longest, bound; the most of its bound a gap of that cause alone used):" % (
+              "(count, total, longest, bound; the most of its bound a gap with no other cause used):" % (
                   n_gaps, chained))
         for c, (n, tot, mx, frac) in sorted(causes.items(), key=lambda kv: -kv[1][1]):
             b = a.bounds.get(c)
             print("    %-22s %6d %9.3f s %7.3f s %s" % (
-                c, n, tot / SEC, mx / SEC, "%7.3f s %4.0f%%" % (b, 100 * frac) if b is not None else "   (while it lasts)"))
+                c, n, tot / SEC, mx / SEC, "   (while it lasts)" if b is None else
+                "%7.3f s %s" % (b, "%4.0f%%" % (100 * frac) if frac is not None else "   -")))
         worst = sorted(((g, ch, grp) for grp, r in zip(self.groups, res) for g, ch in r["chains"]),
                        key=lambda x: x[0][0] - x[0][1])[:3]
         for g, ch, grp in worst:
@@ -683,8 +701,7 @@ class Soak:
             print("    " + h)
         if not a.rig:
             failed += ["hang: " + h for h in hung]
-        png = self.picture(res)
-        if png:
+        for png in self.picture(res):
             print("  picture: %s" % png)
         for f in failed[:40]:
             print("  FAIL: " + f)
@@ -696,71 +713,105 @@ class Soak:
     # --- the picture -------------------------------------------------------------
 
     def picture(self, res):
-        """A PNG: a lane per group, who was live when, the gaps, the faults."""
+        """Two PNGs: the whole run (a lane per group: who was live, the
+        gaps, what nothing explains, the overlaps) and a zoom on 60 s
+        around the worst moment, with the faults marked. Returns their
+        paths."""
         a, T0 = self.a, self.t0
         if not shutil.which("gnuplot"):
             print("  picture: none (gnuplot is missing; scripts/soak.sh installs it)")
-            return None
+            return []
+        sec = lambda t: (t - T0) / SEC  # noqa: E731
         dat = os.path.join(a.dir, "soak.dat")
         colors = {"node-a": 1, "node-b": 2, "node-c": 3, "node-d": 4}
-        marks = {}
+        kinds = sorted(set(k for g in self.groups for _, k in g.events))
+        overlaps = []  # (t, group)
+        for g, r in zip(self.groups, res):
+            for o in r["overlaps"]:
+                w = o.split()
+                if w[0] == "overlap":
+                    overlaps.append((int(w[2]), g.index))
+                else:  # "NAME pid P [+a, +b] and NAME pid Q from +c"
+                    overlaps.append((T0 + int(float(w[-1].lstrip("+")) * SEC), g.index))
+        # Blocks, gnuplot's "index": 0 live, 1 gaps, 2 unexplained, 3
+        # overlaps, 4 faults. An empty block gets a point off the plot.
+        blocks = [[], [], [], [], []]
+        for g, r in zip(self.groups, res):
+            for st, e, name, pid in r["intervals"]:
+                blocks[0].append("%.4f %.4f %d %d" % ((sec(st) + sec(e)) / 2, (e - st) / 2 / SEC, g.index,
+                                                      colors.get(name, 5)))
+            for st, e in r["gaps"]:
+                blocks[1].append("%.4f %.4f %d" % ((sec(st) + sec(e)) / 2, (e - st) / 2 / SEC, g.index))
+            for st, e in r["unexplained"]:
+                blocks[2].append("%.4f %.4f %d" % ((sec(st) + sec(e)) / 2, max((e - st) / 2 / SEC, 0.05), g.index))
+            for t, k in g.events:
+                blocks[4].append("%.4f %.3f %d" % (sec(t), g.index + 0.42, kinds.index(k)))
+        for t, gi in overlaps:
+            blocks[3].append("%.4f %d" % (sec(t), gi))
         with open(dat, "w") as f:
-            f.write("# live: x dx y node\n")
-            for g, r in zip(self.groups, res):
-                for s, e, name, pid in r["intervals"]:
-                    f.write("%.4f %.4f %d %d\n" % ((s + e) / 2 / SEC - T0 / SEC, (e - s) / 2 / SEC, g.index,
-                                                   colors.get(name, 5)))
-            f.write("\n\n# gaps\n")
-            for g, r in zip(self.groups, res):
-                for s, e in r["gaps"]:
-                    f.write("%.4f %.4f %d\n" % ((s + e) / 2 / SEC - T0 / SEC, (e - s) / 2 / SEC, g.index))
-            f.write("\n\n# unexplained\n")
-            n_unexp = 0
-            for g, r in zip(self.groups, res):
-                for s, e in r["unexplained"]:
-                    n_unexp += 1
-                    f.write("%.4f %.4f %d\n" % ((s + e) / 2 / SEC - T0 / SEC, max((e - s) / 2 / SEC, 0.05), g.index))
-            if not n_unexp:
-                f.write("-1000 0 -10\n")
-            f.write("\n\n# faults: x y kind\n")
-            kinds = sorted(set(k for g in self.groups for _, k in g.events))
-            for g in self.groups:
-                for t, k in g.events:
-                    marks[k] = kinds.index(k)
-                    f.write("%.4f %.3f %d\n" % ((t - T0) / SEC, g.index + 0.42, kinds.index(k)))
-        png = a.png or os.path.join(a.dir, "soak.png")
-        span = (self.t_end - T0) / SEC
-        width = int(min(4000, max(1200, span * 4)))
-        height = 160 + 60 * len(self.groups)
-        gp = os.path.join(a.dir, "soak.gp")
-        faults_plot = []
-        for k, i in sorted(marks.items(), key=lambda kv: kv[1]):
-            faults_plot.append("'%s' index 3 using ($3 == %d ? $1 : 1/0):2 with points pt %d ps 0.8 lc rgb '#404040' "
-                               "title '%s'" % (dat, i, [2, 1, 6, 8, 4, 10, 12, 3, 5, 7, 9, 11, 13, 14, 15][i % 15], k))
-        with open(gp, "w") as f:
-            f.write("""set terminal pngcairo size %d,%d font 'sans,9'
-set output '%s'
-set title "soak: seed %d, %.0f s, %d groups: who was live (colour per node), gaps (red), unexplained gaps (black), faults (marks)" noenhanced
-set xlabel 'seconds'
-set ylabel 'group'
-set yrange [-0.7:%f]
-set xrange [0:%f]
-set ytics 1
-set key outside right top noenhanced
-set style fill solid 1.0 noborder
-set palette defined (1 '#1f77b4', 2 '#2ca02c', 3 '#9467bd', 4 '#ff7f0e', 5 '#7f7f7f')
-set cbrange [1:5]
-unset colorbox
-plot '%s' index 0 using 1:3:2:(0.3):4 with boxxyerror lc palette title 'live (a blue, b green, c purple, d orange)', \\
-     '%s' index 1 using 1:3:2:(0.3) with boxxyerror lc rgb '#d62728' title 'gap', \\
-     '%s' index 2 using 1:3:2:(0.35) with boxxyerror lc rgb 'black' title 'unexplained'%s
-""" % (width, height, png, a.seed, span, len(self.groups), len(self.groups) - 0.3, span, dat, dat, dat,
-                "".join(", \\\n     " + p for p in faults_plot)))
-        rc = subprocess.run(["gnuplot", gp], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if rc.returncode != 0:
-            print("  picture: gnuplot failed: %s" % rc.stdout.decode(errors="replace").strip()[-500:])
-            return None
-        return png
+            for b in blocks:
+                f.write("\n".join(b or ["-1000 -10 -10 0"]) + "\n\n\n")
+        span = sec(self.t_end)
+        # The zoom: around the first overlap, else the first unexplained
+        # gap, else the longest gap.
+        worst = None
+        if overlaps:
+            worst = min(overlaps)[0]
+        else:
+            un = [x for r in res for x in r["unexplained"]]
+            gaps = [x for r in res for x in r["gaps"]]
+            if un:
+                worst = min(un)[0]
+            elif gaps:
+                worst = max(gaps, key=lambda x: x[1] - x[0])[0]
+        z0 = max(0.0, min(sec(worst) - 20 if worst else 0.0, span - 60))
+        z1 = min(span, z0 + 60)
+        out = []
+        pts = [2, 1, 6, 8, 4, 10, 12, 3, 5, 7, 9, 11, 13, 14, 15]
+        for name, x0, x1, faults in (("soak.png", 0, span, False), ("soak-zoom.png", z0, z1, True)):
+            png = os.path.join(a.dir, name)
+            if name == "soak.png" and a.png:
+                png = a.png
+            width = int(min(3000, max(1200, (x1 - x0) * 3))) if not faults else 1400
+            height = 230 + 60 * len(self.groups) + (40 if faults else 0)
+            plots = ["'%s' index 0 using 1:3:2:(0.3):4 with boxxyerror lc palette "
+                     "title 'live: node-a blue, b green, c purple, d orange'" % dat,
+                     "'%s' index 1 using 1:3:2:(0.3) with boxxyerror lc rgb '#d62728' title 'no workload (gap)'" % dat,
+                     "'%s' index 2 using 1:3:2:(0.36) with boxxyerror lc rgb 'black' "
+                     "title 'gap nothing explains'" % dat,
+                     "'%s' index 3 using 1:2 with points pt 3 ps 3 lw 2 lc rgb 'black' title 'overlap'" % dat]
+            if faults:
+                for i, k in enumerate(kinds):
+                    plots.append("'%s' index 4 using ($3 == %d ? $1 : 1/0):2 with points pt %d ps 0.9 "
+                                 "lc rgb '#404040' title '%s'" % (dat, i, pts[i % len(pts)], k))
+            title = ("soak: seed %d, %.0f s, %d groups, %d transitions, %d overlaps%s" % (
+                a.seed, span, len(self.groups), sum(r["starts"] for r in res), len(overlaps),
+                ": seconds %.0f to %.0f, with the faults injected" % (x0, x1) if faults else ""))
+            gp = os.path.join(a.dir, name.replace(".png", ".gp"))
+            with open(gp, "w") as f:
+                f.write("\n".join([
+                    "set terminal pngcairo size %d,%d font 'sans,9'" % (width, height),
+                    "set output '%s'" % png,
+                    "set title \"%s\" noenhanced" % title,
+                    "set xlabel 'seconds into the run'",
+                    "set yrange [-0.7:%f]" % (len(self.groups) - 0.3),
+                    "set xrange [%f:%f]" % (x0, x1),
+                    "set ytics (%s)" % ", ".join('"%d: %.0f%%%%" %d' % (
+                        g.index, 100.0 * r["ready"] / SEC / span if span else 0, g.index)
+                        for g, r in zip(self.groups, res)),
+                    "set ylabel 'group: availability'",
+                    "set key outside bottom center horizontal noenhanced",
+                    "set style fill solid 1.0 noborder",
+                    "set palette defined (1 '#1f77b4', 2 '#2ca02c', 3 '#9467bd', 4 '#ff7f0e', 5 '#7f7f7f')",
+                    "set cbrange [1:5]",
+                    "unset colorbox",
+                    "plot " + ", \\\n     ".join(plots), ""]))
+            rc = subprocess.run(["gnuplot", gp], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            if rc.returncode != 0:
+                print("  picture: gnuplot failed on %s: %s" % (gp, rc.stdout.decode(errors="replace").strip()[-500:]))
+                continue
+            out.append(png)
+        return out
 
 
 def main():
@@ -777,7 +828,7 @@ def main():
     ap.add_argument("--slack", type=float, default=None,
                     help="what a bound allows for scheduling on a loaded machine (default 0.5 s; 1 s with a rig)")
     ap.add_argument("--dir", default=None, help="where logs go (default: a new /tmp/us-soak.*)")
-    ap.add_argument("--png", default=None, help="the picture (default DIR/soak.png)")
+    ap.add_argument("--png", default=None, help="the whole run's picture (default DIR/soak.png; the zoom is DIR/soak-zoom.png)")
     ap.add_argument("--progress", type=float, default=0, help="print the count every this many seconds")
     rig = ap.add_mutually_exclusive_group()
     rig.add_argument("--gluster", action="store_true", help="nodes on the GlusterFS rig's hosts a and b")
