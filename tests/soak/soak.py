@@ -136,6 +136,9 @@ def bounds(s, networked, slack, lock_release=None):
     backoff = min(0.1 * 2 ** (int(s["max-restarts"]) - 1), 5.0)
     # A fenced node's pause before it joins again (cmd_run.c).
     rejoin = 1.0
+    # A FUSE client caches a path's entry (GlusterFS entry-timeout, 1 s):
+    # the live may see its file replaced that much later.
+    entry_cache = 1.0 if networked else 0.0
     # The live lock free (or the role handed on) to the next workload
     # started: a waiter's wait is cut every C, then the takeover delay.
     takeover = D + C + slack
@@ -150,7 +153,7 @@ def bounds(s, networked, slack, lock_release=None):
         "manager thawed": backoff + takeover,  # its workload died while it was frozen
         "manager started": join,
         "joined again": rejoin + join,  # a node that fenced, from its word
-        "file replaced": C + rejoin + join,  # the live sees it within C, fences, joins again
+        "file replaced": C + entry_cache + rejoin + join,  # the live sees it within C, fences, joins again
         "storage answers": rejoin + join,  # the held record lock released
         "healed": rejoin + join,
     }
@@ -376,18 +379,31 @@ class Group(chaos.Chaos):
         self.note("hold-storage: pid %d released the record lock" % p.pid)
 
     def replace(self, copy):
-        lock = self.lock_on(None)
         t = now()
-        try:
-            if copy:
-                tmp = lock + ".copy"
-                shutil.copy2(lock, tmp)
-                os.rename(tmp, lock)
-            else:
-                os.unlink(lock)
-        except OSError as e:
-            self.note("%s: %s" % ("replace-lock" if copy else "delete-lock", e))
-            return
+        what = "replace-lock" if copy else "delete-lock"
+        if self.a.rig:
+            # Through a host not cut off, and in a process of its own: a
+            # call on a FUSE mount can hang, and must not hang the driver.
+            up = [h for h in ("a", "b") if h not in self.partitioned]
+            if not up:
+                self.note("%s: every host is cut off" % what)
+                return
+            lock = self.lock_on(up[0])
+            sh = ('cp -p "$1" "$1.copy" && mv -f "$1.copy" "$1"' if copy else 'rm -f "$1"')
+            subprocess.Popen(["sh", "-c", sh, "sh", lock], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        else:
+            lock = self.lock_on(None)
+            try:
+                if copy:
+                    tmp = lock + ".copy"
+                    shutil.copy2(lock, tmp)
+                    os.rename(tmp, lock)
+                else:
+                    os.unlink(lock)
+            except OSError as e:
+                self.note("%s: %s" % (what, e))
+                return
         self.window(t, "file replaced")
         if not copy and not self.paused_open():
             # A new file says N: only a primary starts the group.
@@ -485,6 +501,10 @@ class Group(chaos.Chaos):
                     live_frozen.append([f, min(t, next_start[k]) if k < len(next_start) else t])
         live_frozen = union(live_frozen)
         held = closed(self.holds)
+        if self.a.rig and "partition" not in self.a.bounds:
+            # A storage that keeps a cut-off host's locks for the whole
+            # cut (CephFS before its eviction): nobody may take over.
+            held = union(held + [x for v in cut.values() for x in v])
         excused = union(nobody + live_frozen + held)
         wins = list(self.windows)
         for f, e, name, pid in iv:
