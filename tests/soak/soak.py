@@ -44,16 +44,20 @@ What it measures, per group and in all, from the witnesses' own records:
                 what explains it. A stretch is explained while nobody could
                 run the workload (no manager up that could start it: none
                 up, all frozen or cut off, or only backups in a paused or
-                new group), while the live manager is frozen, while the
-                storage is held, and within the bound of a cause that
+                new group), while a process of the group is frozen (a
+                frozen waiting manager's storage process can take the live
+                lock for it), while the storage is held (or, on a storage
+                that keeps a cut host's locks, the host is cut), and within
+                the bound of a cause that
                 started before it: a workload's end, a manager killed,
                 stopped, thawed or started, a node joining again after a
                 fence, the lock file deleted or replaced, the storage
                 answering again, a partition or its heal. The bounds come
                 from the nodes' settings in one function, bounds(). Any
                 unexplained instant fails the run.
-Manager stuck in a storage call (a thread in D that does not end) are
-counted and reported apart (with the rig's FUSE client they are its).
+Managers stuck in a storage call (a thread in D that does not end) are
+counted and reported apart; on a rig they are the FUSE client's and do not
+fail the run.
 
 The last line is "N transitions, M overlaps, availability A%"; the exit
 status is 1 on any overlap, unexplained gap, unexpected manager exit
