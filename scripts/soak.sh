@@ -3,7 +3,8 @@
 # (tests/soak/soak.py, on the chaos test's group; doc/soak.md).
 #
 # usage: scripts/soak.sh [--duration DUR] [--gluster | --ceph] [--seed N]
-#                        [--groups N] [--interval LO HI] [--png FILE] [-v]
+#                        [--groups N] [--interval LO HI] [--without KIND]...
+#                        [--png FILE] [-v]
 #
 # DUR is seconds or a number with s, m or h: 30m by default locally (the
 # target: 10,000 workload starts), 60m with --gluster. The run's logs go
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
 		;;
 	--duration=*) duration=${1#--duration=} ;;
 	-h | --help)
-		sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*) args+=("$1") ;;

@@ -169,6 +169,7 @@ class Chaos:
         self.log_pos = 0
         self.starts = []  # (t, name, pid)
         self.ends = {}  # pid -> t
+        self.gone = set()  # (start t, pid) of workloads seen gone
         self.overlap_lines = []
         self.late_releases = []
         self.counts = {}
@@ -376,15 +377,20 @@ class Chaos:
         """The newest workload that has not ended, as (name, pid), or None."""
         self.tail_log()
         for t, name, pid in reversed(self.starts):
-            if pid in self.ends:
+            # Once seen gone, never asked again: a long run (the soak
+            # test) has thousands of killed workloads behind the live one,
+            # and a pid used again since must not pass for one of them.
+            if pid in self.ends or (t, pid) in self.gone:
                 continue
             try:
                 with open("/proc/%d/stat" % pid) as f:
                     st = f.read()
             except OSError:
+                self.gone.add((t, pid))
                 continue
             if st.rsplit(")", 1)[1].split()[0] not in "ZX":
                 return name, pid
+            self.gone.add((t, pid))
         return None
 
     # --- actions ---------------------------------------------------------------

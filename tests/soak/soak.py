@@ -422,7 +422,8 @@ class Group(chaos.Chaos):
 
     def schedule(self):
         rng = random.Random(self.seed)
-        kinds = {k: v for k, v in ACTIONS.items() if not (self.a.rig and k in LOCAL_ONLY)}
+        kinds = {k: v for k, v in ACTIONS.items()
+                 if not (self.a.rig and k in LOCAL_ONLY) and k not in self.a.without}
         names, weights = list(kinds), list(kinds.values())
         F = dur(settings(self.timing)["fence-timeout"])
         lo, hi = self.a.interval
@@ -729,8 +730,9 @@ class Soak:
             print("  picture: %s" % png)
         for f in failed[:40]:
             print("  FAIL: " + f)
-        print("  %s (replay: scripts/soak.sh --seed %d --duration %g --groups %d%s)" % (
-            "FAILED" if failed else "PASS", a.seed, a.duration, a.groups, " --" + a.rig if a.rig else ""))
+        print("  %s (replay: scripts/soak.sh --seed %d --duration %g --groups %d%s%s)" % (
+            "FAILED" if failed else "PASS", a.seed, a.duration, a.groups, " --" + a.rig if a.rig else "",
+            "".join(" --without " + k for k in a.without)))
         print("%d transitions, %d overlaps, availability %.1f%%" % (starts, overlaps, avail))
         return 1 if failed else 0
 
@@ -851,6 +853,8 @@ def main():
                     help="seconds between a group's actions (default 0.2 1.0; 1 4 with a rig)")
     ap.add_argument("--slack", type=float, default=None,
                     help="what a bound allows for scheduling on a loaded machine (default 0.5 s; 1 s with a rig)")
+    ap.add_argument("--without", action="append", default=[], metavar="KIND",
+                    help="leave this kind of fault out (repeatable; the kinds are above)")
     ap.add_argument("--dir", default=None, help="where logs go (default: a new /tmp/us-soak.*)")
     ap.add_argument("--png", default=None, help="the whole run's picture (default DIR/soak.png; the zoom is DIR/soak-zoom.png)")
     ap.add_argument("--progress", type=float, default=0, help="print the count every this many seconds")
@@ -862,6 +866,9 @@ def main():
     if a.seed is None:
         a.seed = int.from_bytes(os.urandom(4), "little")
     a.rig = "gluster" if a.gluster else "ceph" if a.ceph else None
+    for k in a.without:
+        if k not in ACTIONS:
+            ap.error("--without %s: no such fault (%s)" % (k, ", ".join(ACTIONS)))
     a.ns, a.rigdir, a.fs = {"gluster": ("us", "/tmp/us-rig", "a GlusterFS volume"),
                             "ceph": ("uc", "/tmp/uc-rig", "a CephFS"), None: (None, None, None)}[a.rig]
     a.groups = a.groups or (3 if a.rig else 8)
