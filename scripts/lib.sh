@@ -18,8 +18,9 @@
 # PATH), pc:NAME (a pkg-config module) or deb:NAME (an installed package).
 # Parts: build (every build, the demo's too: meson.build needs all four
 # libraries, criterion for the test suites), packaging, lint, model, fuzz,
-# python, upgrade, cluster (GlusterFS), ceph (CephFS), soak (the soak
-# test and its picture), bench.
+# python, upgrade, metrics (Prometheus's promtool and server, which check
+# the /metrics text and scrape it), cluster (GlusterFS), ceph (CephFS), soak
+# (the soak test and its picture), bench.
 DEPS_LIST='
 build     cmd:meson             meson
 build     cmd:ninja             ninja-build
@@ -41,6 +42,8 @@ fuzz      cmd:clang             clang
 fuzz      deb:libclang-rt-14-dev libclang-rt-14-dev
 python    cmd:python3           python3
 upgrade   cmd:git               git
+metrics   cmd:promtool          prometheus
+metrics   cmd:prometheus        prometheus
 cluster   cmd:ip                iproute2
 cluster   cmd:nsenter           util-linux
 cluster   cmd:flock             util-linux

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # Everything every part below needs, installed up front where missing, so
 # that no part drops out of a newcomer's run for want of a package. The
 # cluster part (GlusterFS, iproute2) only where it can run: as root.
-parts=(build packaging lint model fuzz python upgrade soak)
+parts=(build packaging lint model fuzz python upgrade metrics soak)
 [ "$(id -u)" -ne 0 ] || parts+=(cluster)
 deps_ensure "${parts[@]}"
 

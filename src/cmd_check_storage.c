@@ -36,6 +36,7 @@
 #include "understudy/log.h"
 #include "understudy/options.h"
 #include "understudy/text.h"
+#include "understudy/timeline.h"
 
 enum { CHECK_FAILED = 1 };
 enum { WAKE_ROUNDS = 20, DEATH_ROUNDS = 5, WRITE_ROUNDS = 20, PEER_ROUNDS = 10, PEER_DEATH_ROUNDS = 3 };
@@ -426,15 +427,17 @@ static void check_wake(const struct opts *o, struct lockfile *a)
 		goto out;
 	}
 	median_max(lat, WAKE_ROUNDS, &median, &max);
-	struct config c;
-	config_init(&c);
-	/* understudy's waiters re-check every poll interval anyway: a slower
-	 * wake only costs failover time, it is not wrong. */
-	bool slow = median / 1000000 > c.run.node.poll_ms;
+	struct timeline_settings ts;
+	struct timeline t;
+	timeline_defaults(&ts);
+	timeline_derive(&ts, &t);
+	/* understudy's waiters re-check every poll interval anyway (their
+	 * lock wait is cut then): a slower wake only costs failover time, it
+	 * is not wrong. */
+	bool slow = median / 1000000 > t.lock_wait_cut_ms;
 	report(slow ? "WARN" : "PASS", "a blocked waiter woke %.3f ms after the release (median of %d, max %.3f ms)%s",
 	       ms_of_ns(median), WAKE_ROUNDS, ms_of_ns(max),
 	       slow ? ": slower than --poll-interval's default, which then bounds failover" : "");
-	config_free(&c);
 out:
 	lockfile_unlock(a, LF_LOCK_LIVE);
 	helper_stop(&h);
@@ -748,9 +751,11 @@ static void check_fs(const struct opts *o, struct lockfile *a)
 	if (!name)
 		name = type;
 	bool local = lockfile_fs_is_local((long)sf.f_type);
-	struct config c;
-	config_init(&c);
-	int64_t delay = c.run.fence_timeout_ms + 2 * c.run.heartbeat_ms;
+	struct timeline_settings ts;
+	struct timeline t;
+	timeline_defaults(&ts);
+	timeline_derive(&ts, &t);
+	int64_t delay = timeline_takeover_delay(&t, false);
 	if (local)
 		report("INFO",
 		       "file system: %s (local, statfs type 0x%lx): takeover-delay auto = 0, a backup starts as "
@@ -761,7 +766,6 @@ static void check_fs(const struct opts *o, struct lockfile *a)
 		       "file system: %s (networked, statfs type 0x%lx): takeover-delay auto = fence-timeout + 2 "
 		       "heartbeats = %lld s with the defaults",
 		       type, (unsigned long)sf.f_type, (long long)(delay / 1000));
-	config_free(&c);
 	/* What doc/fencing.md asks of each networked kind, where the mount
 	 * options show it. */
 	if (strcmp(name, "nfs") == 0) {
@@ -1357,6 +1361,7 @@ int cmd_check_storage(int argc, char **argv)
 	o = (struct opts){ .timeout_ms = 10000, .peer_timeout_ms = 60000 };
 	int opt;
 	int64_t *dur;
+	char why[160];
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -1365,10 +1370,9 @@ int cmd_check_storage(int argc, char **argv)
 		case 'P':
 		case 't':
 			dur = opt == 'P' ? &o.peer_timeout_ms : &o.timeout_ms;
-			if (options_duration(optarg, dur) < 0) {
-				fprintf(stderr,
-					"understudy check-storage: %s: '%s' is not a duration (like 500ms, 10s)\n",
-					opt == 'P' ? "--peer-timeout" : "--timeout", optarg);
+			if (options_duration_why(optarg, dur, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy check-storage: %s: %s\n",
+					opt == 'P' ? "--peer-timeout" : "--timeout", why);
 				return EX_USAGE;
 			}
 			break;

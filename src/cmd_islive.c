@@ -189,10 +189,8 @@ int cmd_is_live(int argc, char **argv)
 			owner_given = true;
 			break;
 		case 't':
-			if (options_duration(optarg, &timeout_ms) < 0) {
-				fprintf(stderr,
-					"understudy is-live: --timeout: '%s' is not a duration (like 500ms, 5s)\n",
-					optarg);
+			if (options_duration_why(optarg, &timeout_ms, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy is-live: --timeout: %s\n", why);
 				return EX_USAGE;
 			}
 			break;

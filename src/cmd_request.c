@@ -84,10 +84,8 @@ static int parse(int argc, char **argv, struct request_args *a, const char *usag
 			break;
 		case 'w': a->wait = true; break;
 		case 'T':
-			if (options_duration(optarg, &a->timeout_ms) < 0) {
-				fprintf(stderr,
-					"understudy %s: --timeout: '%s' is not a duration (like 500ms, 30s, 2m)\n",
-					a->cmd, optarg);
+			if (options_duration_why(optarg, &a->timeout_ms, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy %s: --timeout: %s\n", a->cmd, why);
 				return EX_USAGE;
 			}
 			/* Given, it bounds each storage call too; else 10 s does. */

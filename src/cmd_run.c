@@ -15,6 +15,7 @@
 #include "understudy/log.h"
 #include "understudy/loop.h"
 #include "understudy/options.h"
+#include "understudy/timeline.h"
 #include "understudy/trust.h"
 
 static const char run_usage[] =
@@ -50,6 +51,8 @@ static const char run_usage[] =
 	"  --user USER               run it as USER, with USER's groups (needs root)\n"
 	"  --group GROUP             run it with GROUP as its group (default USER's)\n"
 	"  --environment KEY=VALUE   add a variable to its environment (repeatable)\n"
+	"  --environment-file [-]PATH  add the KEY=VALUE lines of PATH, read at start, never\n"
+	"                            shown (repeatable; '-': PATH may be missing)\n"
 	"  --restart on-failure|always|never   restart policy (default on-failure)\n"
 	"  --max-restarts N          restarts allowed within the window (default 5)\n"
 	"  --restart-window DUR      (default 60s)\n"
@@ -93,7 +96,8 @@ static const char run_usage_more[] =
 	"Exit status 64: a bad command line; 78: a bad configuration file, or a hook, probe\n"
 	"or configuration file that a user other than root or this one could change; 77:\n"
 	"a lock file that others could write, replace or read (a read lock stops a group);\n"
-	"71: the --http address cannot be listened on (in use, or not this host's).\n";
+	"71: the --http address cannot be listened on (in use, or not this host's); 69:\n"
+	"the HTTP library (libmicrohttpd) cannot be loaded for --http.\n";
 
 /* Options that are not settings: they say what to do with the settings. */
 enum { OPT_CONFIG = CK_NKEYS, OPT_CHECK, OPT_HELP, OPT_N };
@@ -174,20 +178,30 @@ static int hex_id(const char *s, uint8_t id[LF_ID_SIZE])
 	return 0;
 }
 
+static void warn_line(const char *line) { log_warn("%s", line); }
+
+static void warn_stderr(const char *line) { fprintf(stderr, "understudy run: warning: %s\n", line); }
+
 /* The node, once its settings are known; and again after the storage
  * failed it, as a new process. */
 static int run(struct config *c, char **argv)
 {
 	log_init(c->run.name, (enum log_level)c->log_level);
-	for (size_t i = 0; i < c->nenv; i++) {
-		char *eq = strchr(c->env[i], '=');
+	config_warnings(c, warn_line);
+	/* The environment files' after the file's and the command line's, as
+	 * systemd's EnvironmentFile= overrides Environment=. A message names
+	 * the variable, never its value. */
+	for (size_t i = 0; i < c->nenv + c->nfile_env; i++) {
+		char *var = i < c->nenv ? c->env[i] : c->file_env[i - c->nenv];
+		char *eq = strchr(var, '=');
 		*eq = '\0';
-		int e = setenv(c->env[i], eq + 1, 1);
-		*eq = '=';
+		int e = setenv(var, eq + 1, 1);
 		if (e < 0) {
-			log_error("environment %s: %s", c->env[i], strerror(errno));
+			log_error("environment %s: %s", var, strerror(errno));
+			*eq = '=';
 			return EX_OSERR;
 		}
+		*eq = '=';
 	}
 	/* Set only across our own re-exec after losing the storage, to the
 	 * node id this process had: its slot may outlive the exec on storage
@@ -215,9 +229,10 @@ static int run(struct config *c, char **argv)
 	if (c->http) {
 		char why[600];
 		struct http_config hc = { .address = c->http, .lock_path = c->run.lock_path, .health = c->run.health };
-		if (http_start(&hc, &http, why, sizeof(why)) < 0) {
+		int e = http_start(&hc, &http, why, sizeof(why));
+		if (e < 0) {
 			log_error("%s", why);
-			return EX_OSERR;
+			return e == -ELIBACC ? EX_UNAVAILABLE : EX_OSERR;
 		}
 		log_info("health endpoint on http://%s/health", c->http);
 	}
@@ -282,7 +297,22 @@ int cmd_run(int argc, char **argv)
 			r = error_exit(EX_NOPERM, "%s", why);
 			goto out;
 		}
+		config_warnings(&c, warn_stderr);
 		config_print(&c, stdout);
+		/* What the node derives from them, and what the settings
+		 * keep only if the storage does its part: the file system
+		 * is not known here, so for both kinds. */
+		struct timeline_settings ts;
+		struct timeline t;
+		struct timeline_fault w[4];
+		config_timeline(&c, &ts);
+		timeline_derive(&ts, &t);
+		timeline_print(&t, stdout);
+		size_t nw = timeline_warnings(&ts, TIMELINE_FS_UNKNOWN, w, sizeof(w) / sizeof(w[0]));
+		for (size_t i = 0; i < nw; i++) {
+			timeline_explain(&w[i], &ts, NULL, why, sizeof(why));
+			fprintf(stderr, "understudy run: warning: %s\n", why);
+		}
 		r = 0;
 		goto out;
 	}

@@ -12,6 +12,7 @@
 #include "understudy/config.h"
 #include "understudy/group.h"
 #include "understudy/options.h"
+#include "understudy/timeline.h"
 
 static const char status_usage[] =
 	"usage: understudy status --lock PATH|--config FILE [--lock-owner USER[:GROUP]] [--json]\n"
@@ -241,7 +242,7 @@ static int watch(struct lockfile *lf, const struct lf_view *first, bool json, in
 			}
 			stale = false;
 		} else if (!stale && now.live.heartbeat_ms &&
-			   t - moved > 2 * (int64_t)now.live.heartbeat_ms + interval_ms) {
+			   t - moved > timeline_still_seen_ms(now.live.heartbeat_ms) + interval_ms) {
 			stale = true;
 			ev_begin(&l, "heartbeat");
 			ev_str(&l, "node", now.live.name);
@@ -299,17 +300,19 @@ int cmd_status(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'w': watching = true; break;
 		case 't':
-			if (options_duration(optarg, &timeout_ms) < 0) {
-				fprintf(stderr,
-					"understudy status: --timeout: '%s' is not a duration (like 500ms, 10s)\n",
-					optarg);
+			if (options_duration_why(optarg, &timeout_ms, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy status: --timeout: %s\n", why);
 				return EX_USAGE;
 			}
 			break;
 		case 'i':
-			if (options_duration(optarg, &interval_ms) < 0 || interval_ms < 10) {
+			if (options_duration_why(optarg, &interval_ms, why, sizeof(why)) < 0) {
+				fprintf(stderr, "understudy status: --interval: %s\n", why);
+				return EX_USAGE;
+			}
+			if (interval_ms < 10) {
 				fprintf(stderr,
-					"understudy status: --interval: '%s' is not a duration of 10ms or more\n",
+					"understudy status: --interval: '%s' is out of range: from 10ms to 24h\n",
 					optarg);
 				return EX_USAGE;
 			}

@@ -14,6 +14,8 @@
 
 #include "understudy/log.h"
 #include "understudy/options.h"
+#include "understudy/text.h"
+#include "understudy/timeline.h"
 #include "understudy/trust.h"
 
 const struct config_key_info config_keys[CK_NKEYS] = {
@@ -31,6 +33,7 @@ const struct config_key_info config_keys[CK_NKEYS] = {
 	[CK_USER] = { "workload", "user", CA_VALUE },
 	[CK_GROUP] = { "workload", "group", CA_VALUE },
 	[CK_ENVIRONMENT] = { "workload", "environment", CA_VALUE },
+	[CK_ENVIRONMENT_FILE] = { "workload", "environment-file", CA_VALUE },
 	[CK_RESTART] = { "workload", "restart", CA_VALUE },
 	[CK_MAX_RESTARTS] = { "workload", "max-restarts", CA_VALUE },
 	[CK_RESTART_WINDOW] = { "workload", "restart-window", CA_VALUE },
@@ -61,6 +64,8 @@ static const enum hook_event hook_of[CK_NKEYS] = {
 
 void config_init(struct config *c)
 {
+	struct timeline_settings t;
+	timeline_defaults(&t);
 	*c = (struct config){
 		.run = {
 			.node = {
@@ -70,14 +75,14 @@ void config_init(struct config *c)
 				.restart_window_ms = 60000,
 				.backoff_ms = 100,
 				.backoff_max_ms = 5000,
-				.poll_ms = 500,
+				.poll_ms = t.poll_ms,
 			},
-			.stop_timeout_ms = 10000,
-			.check_ms = 500,
-			.heartbeat_ms = 1000,
-			.io_timeout_ms = 30000,
-			.fence_timeout_ms = 10000,
-			.takeover_delay_ms = -1,
+			.stop_timeout_ms = t.stop_timeout_ms,
+			.check_ms = t.check_ms,
+			.heartbeat_ms = t.heartbeat_ms,
+			.io_timeout_ms = t.io_timeout_ms,
+			.fence_timeout_ms = t.fence_timeout_ms,
+			.takeover_delay_ms = t.takeover_delay_ms,
 			.hook_timeout_ms = 30000,
 			.ready_interval_ms = 1000,
 			.workload_as = { .pass_fd = -1, .pass_fd_as = -1 },
@@ -135,9 +140,7 @@ static int parse_bool(const char *v, bool *out)
 
 static int duration(const char *v, int64_t *ms, char *why, size_t n)
 {
-	if (options_duration(v, ms) == 0)
-		return 0;
-	return fail(why, n, "'%s' is not a duration (like 500ms, 10s, 2m)", v);
+	return options_duration_why(v, ms, why, n) == 0 ? 0 : -EINVAL;
 }
 
 /* An executable the node will run as root at a transition: a path
@@ -159,17 +162,28 @@ static int hook_path(const char *v, char *why, size_t n)
 	return r == -EPERM ? r : r < 0 ? -EINVAL : 0;
 }
 
+/* The name of KEY=VALUE, up to eq: 0, or -EINVAL with why naming only
+ * the name (the value may be a secret). */
+static int env_name(const char *v, const char *eq, char *why, size_t n)
+{
+	char shown[100], name[100];
+	snprintf(name, sizeof(name), "%.*s", (int)(eq - v < 99 ? eq - v : 99), v);
+	for (const char *p = v; p < eq; p++)
+		if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (p > v && *p >= '0' && *p <= '9')))
+			return fail(why, n, "'%s' is not a variable name", text_escape(name, shown, sizeof(shown), 0));
+	if (strncmp(v, "UNDERSTUDY_", 11) == 0 || strncmp(v, "NOTIFY_SOCKET=", 14) == 0)
+		return fail(why, n, "'%s' is set by understudy itself", name);
+	return 0;
+}
+
 static int add_env(struct config *c, const char *v, char *why, size_t n)
 {
 	const char *eq = strchr(v, '=');
 	if (!eq || eq == v)
 		return fail(why, n, "'%s' is not KEY=VALUE", v);
-	for (const char *p = v; p < eq; p++)
-		if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		      (p > v && *p >= '0' && *p <= '9')))
-			return fail(why, n, "'%.*s' is not a variable name", (int)(eq - v), v);
-	if (strncmp(v, "UNDERSTUDY_", 11) == 0 || strncmp(v, "NOTIFY_SOCKET=", 14) == 0)
-		return fail(why, n, "'%.*s' is set by understudy itself", (int)(eq - v), v);
+	if (env_name(v, eq, why, n) < 0)
+		return -EINVAL;
 	char **e = realloc(c->env, (c->nenv + 2) * sizeof(*e));
 	if (!e)
 		return fail(why, n, "out of memory");
@@ -274,6 +288,20 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 	case CK_USER: return (c->user = copy(c, v, why, n)) ? 0 : -ENOMEM;
 	case CK_GROUP: return (c->group = copy(c, v, why, n)) ? 0 : -ENOMEM;
 	case CK_ENVIRONMENT: return add_env(c, v, why, n);
+	case CK_ENVIRONMENT_FILE: {
+		bool optional = v[0] == '-';
+		if (v[optional] != '/')
+			return fail(why, n, "'%s' is not an absolute path (with '-' first if it may be missing)", v);
+		struct config_env_file *f = realloc(c->env_files, (c->nenv_files + 1) * sizeof(*f));
+		if (!f)
+			return fail(why, n, "out of memory");
+		c->env_files = f;
+		const char *path = copy(c, v + optional, why, n);
+		if (!path)
+			return -ENOMEM;
+		c->env_files[c->nenv_files++] = (struct config_env_file){ .path = path, .optional = optional };
+		return 0;
+	}
 	case CK_RESTART:
 		if (strcmp(v, "on-failure") == 0)
 			r->node.restart = NODE_RESTART_ON_FAILURE;
@@ -310,8 +338,10 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 			r->takeover_delay_ms = -1;
 		else if (strcmp(v, "0") == 0)
 			r->takeover_delay_ms = 0;
-		else if (options_duration(v, &r->takeover_delay_ms) < 0)
-			return fail(why, n, "'%s' is neither auto nor a duration (like 500ms, 10s, 2m)", v);
+		else if ((num = options_duration(v, &r->takeover_delay_ms)) == -ERANGE)
+			return fail(why, n, "'%s' is out of range: auto, 0, or a duration from 1ms to 24h", v);
+		else if (num < 0)
+			return fail(why, n, "'%s' is neither auto nor a duration (like 500ms, 10s, 2m, 1m30s)", v);
 		return 0;
 	case CK_AFTER_FENCE:
 		if (strcmp(v, "rejoin") == 0)
@@ -363,6 +393,24 @@ struct parse {
 	int err_line; /* the line of err, to report the first of two errors */
 };
 
+/* Comments are whole lines: ';' or '#' first on the line (after blanks).
+ * inih as built here (Debian's, with its defaults) also ends a value at a
+ * ';' after a blank, which cut "sh -c 'a ; b'" in two; the reader hands
+ * it each such ';' as this byte instead, and the handler puts the ';'
+ * back. A line holding the byte itself is refused, so none is ever the
+ * file's own. */
+#define HIDDEN_SEMICOLON '\x01'
+
+/* A value as the file has it: the ';' the reader hid put back. */
+static char *unhide(const char *s)
+{
+	char *v = strdup(s);
+	for (char *q = v; q && *q; q++)
+		if (*q == HIDDEN_SEMICOLON)
+			*q = ';';
+	return v;
+}
+
 /* inih's reader, counting lines so that every message can name one; a
  * line too long for inih's buffer would be cut silently, so it is an
  * error here. */
@@ -378,17 +426,54 @@ static char *reader(char *str, int num, void *stream)
 		p->err = fail(p->why, p->n, "%s:%d: line longer than %d bytes", p->path, p->lineno, num - 2);
 		return NULL;
 	}
+	/* The file's own would pass for a hidden ';'. */
+	const char *own_byte = memchr(str, HIDDEN_SEMICOLON, len);
+	if (own_byte) {
+		p->err_line = p->lineno;
+		p->err = fail(p->why, p->n, "%s:%d: \\x01 (byte %zu): a control character", p->path, p->lineno,
+			      (size_t)(own_byte - str) + 1);
+		return NULL;
+	}
+	const char *first = str + strspn(str, " \t");
+	if (*first != ';' && *first != '#')
+		for (size_t i = 1; i < len; i++)
+			if (str[i] == ';' && (str[i - 1] == ' ' || str[i - 1] == '\t'))
+				str[i] = HIDDEN_SEMICOLON;
 	p->continued = str[0] == ' ' || str[0] == '\t';
 	if (str[strspn(str, " \t")] == '[')
 		p->section_line = p->lineno;
 	return str;
 }
 
-static int handler(void *user, const char *section, const char *name, const char *value)
+/* What a ';' or '#' after a blank would be to a reader who expects
+ * comments at the end of a line: a comment here is a whole line, so such
+ * a value is refused rather than taken with the comment in it. The
+ * command and a ready probe are split into words, where quotes say what
+ * is meant (config_split). */
+static int inline_comment(enum config_key k, const char *v, char *why, size_t n)
+{
+	if (k == CK_COMMAND || (k == CK_READY && strncmp(v, "command:", 8) == 0))
+		return 0;
+	for (const char *q = v; *q; q++)
+		if ((*q == '#' || *q == ';') && (q == v || q[-1] == ' ' || q[-1] == '\t'))
+			return fail(why, n,
+				    "'%s': a '%c' %s is no comment here: comments go on lines of their own (a line "
+				    "that starts with # or ;); refusing the value rather than taking the rest into it",
+				    v, *q, q == v ? "first in a value" : "after a blank");
+	return 0;
+}
+
+static int handler(void *user, const char *section, const char *hidden_name, const char *hidden_value)
 {
 	struct parse *p = user;
 	if (p->err)
 		return 0;
+	const char *name = own(p->c, unhide(hidden_name)), *value = own(p->c, unhide(hidden_value));
+	if (!name || !value) {
+		p->err_line = p->lineno;
+		p->err = fail(p->why, p->n, "%s: out of memory", p->path);
+		return 0;
+	}
 	char msg[1024];
 	enum config_key k = CK_NKEYS;
 	bool known_section = false;
@@ -417,7 +502,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	/* inih continues a key only after one: an indented first line is
 	 * a key of its own. */
 	bool continuing = p->continued && p->seen[k];
-	bool repeats = k == CK_ENVIRONMENT || (k == CK_COMMAND && continuing);
+	bool repeats = k == CK_ENVIRONMENT || k == CK_ENVIRONMENT_FILE || (k == CK_COMMAND && continuing);
 	if (p->seen[k] && !repeats) {
 		p->err_line = p->lineno;
 		p->err = fail(p->why, p->n, "%s:%d: [%s] %s: given twice (first on line %d)", p->path, p->lineno,
@@ -426,10 +511,12 @@ static int handler(void *user, const char *section, const char *name, const char
 	}
 	if (!p->seen[k])
 		p->seen[k] = p->lineno;
-	if (p->from_cli[k] && k != CK_ENVIRONMENT)
+	if (p->from_cli[k] && k != CK_ENVIRONMENT && k != CK_ENVIRONMENT_FILE)
 		return 1; /* the command line's value stands */
 	int r;
-	if (k == CK_COMMAND && continuing) {
+	if (inline_comment(k, value, msg, sizeof(msg)) < 0) {
+		r = -EINVAL;
+	} else if (k == CK_COMMAND && continuing) {
 		/* The words go on: split the whole again, joined by a blank. */
 		char *all = NULL;
 		if (asprintf(&all, "%s %s", c->command_text, value) < 0 || !own(c, all))
@@ -445,38 +532,39 @@ static int handler(void *user, const char *section, const char *name, const char
 	}
 	c->given[k] = true;
 	c->line[k] = p->lineno;
+	if (k == CK_ENVIRONMENT_FILE)
+		c->env_files[c->nenv_files - 1].line = p->lineno;
 	return 1;
 }
 
-int config_load(struct config *c, const char *path, char *why, size_t n)
+/* Open a file the manager takes settings from (a configuration, an
+ * environment file): a regular file nobody but root or the manager's user
+ * may change, or swap through a directory above it. The walk must find
+ * the file that is open, or it judged another. The descriptor, or -errno
+ * (-EPERM for the trust rules) with why; st is the open file's. */
+static int open_trusted(const char *path, struct stat *st, char *why, size_t n)
 {
-	struct parse p = { .c = c, .path = path, .why = why, .n = n };
-	for (int i = 0; i < CK_NKEYS; i++)
-		p.from_cli[i] = c->given[i];
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	/* O_NONBLOCK: a FIFO put there must not hang the start. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, st) < 0) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
 		fail(why, n, "%s: %s", path, strerror(e));
 		return -e;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st->st_mode)) {
 		close(fd);
 		fail(why, n, "%s: not a regular file", path);
 		return -EINVAL;
 	}
-	/* It names what runs as root: nobody but root or the manager's user
-	 * may change it, or swap it through a directory above it. The walk
-	 * must find the file that is open, or it judged another. */
 	struct trust_who self;
 	struct trust_finding tf;
 	struct stat again;
 	trust_who_default(&self);
 	int t = trust_walk(path, TRUST_CONFIG, &self, &tf);
 	if (t == -EPERM ||
-	    (t == 0 && (stat(path, &again) < 0 || again.st_ino != st.st_ino || again.st_dev != st.st_dev))) {
+	    (t == 0 && (stat(path, &again) < 0 || again.st_ino != st->st_ino || again.st_dev != st->st_dev))) {
 		close(fd);
 		if (t == -EPERM)
 			trust_explain(path, &tf, TRUST_CONFIG, &self, why, n);
@@ -489,6 +577,20 @@ int config_load(struct config *c, const char *path, char *why, size_t n)
 		fail(why, n, "%s: %s", tf.path, strerror(-t));
 		return t;
 	}
+	return fd;
+}
+
+int config_load(struct config *c, const char *path, char *why, size_t n)
+{
+	struct parse p = { .c = c, .path = path, .why = why, .n = n };
+	for (int i = 0; i < CK_NKEYS; i++)
+		p.from_cli[i] = c->given[i];
+	/* It names what runs as root (trust.h). */
+	struct stat st;
+	int fd = open_trusted(path, &st, why, n);
+	if (fd < 0)
+		return fd;
+	c->file_mode = st.st_mode & 07777;
 	if (!(p.f = fdopen(fd, "r"))) {
 		int e = errno;
 		close(fd);
@@ -507,6 +609,99 @@ int config_load(struct config *c, const char *path, char *why, size_t n)
 	if (r < 0)
 		return fail(why, n, "%s: out of memory", path);
 	return 0;
+}
+
+/* --- environment files ------------------------------------------------------ */
+
+/* One line of an environment file, as systemd's EnvironmentFile= reads
+ * it: KEY=VALUE, blanks around the key and before the value ignored; a
+ * value wholly in '...' is taken as it is inside, one wholly in "..." with
+ * \" \\ \$ \` unescaped; otherwise the value as written, up to its last
+ * non-blank. A message names the line and at most the key: the value may
+ * be a secret. */
+static int env_line(struct config *c, char *s, char *why, size_t n)
+{
+	s += strspn(s, " \t");
+	char *eq = strchr(s, '=');
+	if (!eq || eq == s)
+		return fail(why, n, "not KEY=VALUE");
+	char *end = eq;
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if (env_name(s, end, why, n) < 0)
+		return -EINVAL;
+	char *v = eq + 1 + strspn(eq + 1, " \t");
+	size_t len = strlen(v);
+	while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		v[--len] = '\0';
+	if (len && (v[0] == '\'' || v[0] == '"')) {
+		char q = v[0], *out = v;
+		const char *in = v + 1;
+		for (; *in && *in != q; in++) {
+			if (q == '"' && *in == '\\' && in[1] && strchr("\"\\$`", in[1]))
+				in++;
+			*out++ = *in;
+		}
+		if (*in != q || in[1])
+			return fail(why, n, "%.*s: the value's %c quote is not closed at its end", (int)(end - s), s,
+				    q);
+		*out = '\0';
+	}
+	char *var = NULL;
+	if (asprintf(&var, "%.*s=%s", (int)(end - s), s, v) < 0 || !own(c, var))
+		return fail(why, n, "out of memory");
+	char **e = realloc(c->file_env, (c->nfile_env + 2) * sizeof(*e));
+	if (!e)
+		return fail(why, n, "out of memory");
+	c->file_env = e;
+	c->file_env[c->nfile_env++] = var;
+	c->file_env[c->nfile_env] = NULL;
+	return 0;
+}
+
+/* Read f's variables into c->file_env: 0, -EINVAL or -EPERM with why. */
+static int read_env_file(struct config *c, struct config_env_file *f, char *why, size_t n)
+{
+	struct stat st = { 0 };
+	char msg[900];
+	int fd = open_trusted(f->path, &st, msg, sizeof(msg));
+	if (fd == -ENOENT && f->optional)
+		return 0;
+	if (fd < 0) {
+		fail(why, n, "%s", msg);
+		return fd == -EPERM ? -EPERM : -EINVAL;
+	}
+	/* Its lines are held whole; a file this large is no environment. */
+	enum { MAX = 1 << 20 };
+	FILE *in = st.st_size > MAX ? NULL : fdopen(fd, "r");
+	if (!in) {
+		close(fd);
+		return fail(why, n, "%s: %s", f->path, st.st_size > MAX ? "larger than 1 MiB" : strerror(errno));
+	}
+	f->found = true;
+	f->mode = st.st_mode & 07777;
+	size_t before = c->nfile_env, cap = 0;
+	char *line = NULL;
+	ssize_t len;
+	int r = 0;
+	for (int lineno = 1; r == 0 && (len = getline(&line, &cap, in)) >= 0; lineno++) {
+		if (memchr(line, '\0', (size_t)len)) {
+			r = fail(why, n, "%s:%d: a NUL byte", f->path, lineno);
+			break;
+		}
+		line[strcspn(line, "\r\n")] = '\0';
+		const char *first = line + strspn(line, " \t");
+		if (!*first || *first == '#' || *first == ';')
+			continue;
+		if (env_line(c, line, msg, sizeof(msg)) < 0)
+			r = fail(why, n, "%s:%d: %s", f->path, lineno, msg);
+	}
+	if (r == 0 && ferror(in))
+		r = fail(why, n, "%s: %s", f->path, strerror(EIO));
+	free(line);
+	fclose(in);
+	f->nvars = c->nfile_env - before;
+	return r;
 }
 
 /* --- after both sources --------------------------------------------------- */
@@ -573,6 +768,19 @@ const char *config_host_name(void)
 	return options_name(host) == 0 ? host : NULL;
 }
 
+void config_timeline(const struct config *c, struct timeline_settings *s)
+{
+	const struct loop_config *r = &c->run;
+	timeline_defaults(s);
+	s->check_ms = r->check_ms;
+	s->heartbeat_ms = r->heartbeat_ms;
+	s->poll_ms = r->node.poll_ms;
+	s->io_timeout_ms = r->io_timeout_ms;
+	s->fence_timeout_ms = r->fence_timeout_ms;
+	s->stop_timeout_ms = r->stop_timeout_ms;
+	s->takeover_delay_ms = r->takeover_delay_ms;
+}
+
 int config_finish(struct config *c, char *why, size_t n, bool *from_file)
 {
 	struct loop_config *r = &c->run;
@@ -599,12 +807,24 @@ int config_finish(struct config *c, char *why, size_t n, bool *from_file)
 	if (r->node.allow_failback && r->node.role != LF_ROLE_PRIMARY)
 		return fail(why, n, "%s is for the primary: a backup has nothing to fail back to",
 			    named(c, CK_ALLOW_FAILBACK, a, sizeof(a)));
-	/* The heartbeat is written on a check, so it can go no faster. */
-	*from_file = c->line[CK_CHECK_INTERVAL] || c->line[CK_HEARTBEAT_INTERVAL];
-	if (r->check_ms > r->heartbeat_ms)
-		return fail(why, n, "%s (%lld ms) must not exceed %s (%lld ms)",
-			    named(c, CK_CHECK_INTERVAL, a, sizeof(a)), (long long)r->check_ms,
-			    named(c, CK_HEARTBEAT_INTERVAL, b, sizeof(b)), (long long)r->heartbeat_ms);
+	/* The relations between the timeouts: one module knows them. */
+	struct timeline_settings ts;
+	struct timeline_fault tf;
+	config_timeline(c, &ts);
+	if (timeline_check(&ts, &tf) != TIMELINE_OK) {
+		static const enum config_key key_of[TIMELINE_NSETTINGS] = {
+			[TIMELINE_CHECK] = CK_CHECK_INTERVAL,    [TIMELINE_HEARTBEAT] = CK_HEARTBEAT_INTERVAL,
+			[TIMELINE_POLL] = CK_POLL_INTERVAL,      [TIMELINE_IO] = CK_IO_TIMEOUT,
+			[TIMELINE_FENCE] = CK_FENCE_TIMEOUT,     [TIMELINE_STOP] = CK_STOP_TIMEOUT,
+			[TIMELINE_TAKEOVER] = CK_TAKEOVER_DELAY,
+		};
+		const char *names[TIMELINE_NSETTINGS] = { NULL };
+		names[tf.a] = named(c, key_of[tf.a], a, sizeof(a));
+		names[tf.b] = named(c, key_of[tf.b], b, sizeof(b));
+		*from_file = c->line[key_of[tf.a]] || c->line[key_of[tf.b]];
+		timeline_explain(&tf, &ts, names, why, n);
+		return -EINVAL;
+	}
 	*from_file = c->line[CK_WATCHDOG_TIMEOUT] || c->line[CK_READY];
 	if (r->watchdog_ms && r->ready != LOOP_READY_NOTIFY)
 		return fail(why, n, "%s is for a workload that speaks the notify protocol: set ready = notify",
@@ -631,18 +851,53 @@ int config_finish(struct config *c, char *why, size_t n, bool *from_file)
 	}
 	/* Exec is ready at once: nothing to time out. */
 	r->node.ready_timeout_ms = r->ready == LOOP_READY_EXEC ? 0 : c->ready_timeout_ms;
-	*from_file = c->line[CK_FENCE_TIMEOUT] || c->line[CK_HEARTBEAT_INTERVAL];
-	if (r->fence_timeout_ms < 2 * r->heartbeat_ms)
-		return fail(why, n, "%s (%lld ms) must be at least twice %s (%lld ms)",
-			    named(c, CK_FENCE_TIMEOUT, a, sizeof(a)), (long long)r->fence_timeout_ms,
-			    named(c, CK_HEARTBEAT_INTERVAL, b, sizeof(b)), (long long)r->heartbeat_ms);
 	enum config_key bad = CK_USER;
 	if (resolve_ids(c, why, n, &bad) < 0) {
 		*from_file = c->line[bad] != 0;
 		return -EINVAL;
 	}
+	/* Read now, once: a missing secret refuses the node before it joins,
+	 * rather than failing each start of the workload once it is live. */
+	for (size_t i = 0; i < c->nenv_files; i++) {
+		struct config_env_file *f = &c->env_files[i];
+		char msg[1024];
+		int e = read_env_file(c, f, msg, sizeof(msg));
+		if (e < 0) {
+			*from_file = f->line != 0;
+			if (f->line)
+				fail(why, n, "%s:%d: [workload] environment-file: %s", c->file, f->line, msg);
+			else
+				fail(why, n, "--environment-file: %s", msg);
+			return e;
+		}
+	}
 	*from_file = false;
 	return 0;
+}
+
+int config_warnings(const struct config *c, void (*warn)(const char *line))
+{
+	char line[1200];
+	int count = 0;
+	if (c->file && c->line[CK_ENVIRONMENT] && (c->file_mode & S_IROTH)) {
+		snprintf(line, sizeof(line),
+			 "%s: readable by every user (mode %04o) and it holds [workload] environment values: any "
+			 "user of this host can read them. Keep secrets in an environment-file that only root can "
+			 "read, or chmod o-r %s",
+			 c->file, c->file_mode, c->file);
+		warn(line), count++;
+	}
+	for (size_t i = 0; i < c->nenv_files; i++) {
+		const struct config_env_file *f = &c->env_files[i];
+		if (f->found && (f->mode & S_IROTH)) {
+			snprintf(line, sizeof(line),
+				 "environment file %s: readable by every user (mode %04o): any user of this host can "
+				 "read its values; chmod o-r %s",
+				 f->path, f->mode, f->path);
+			warn(line), count++;
+		}
+	}
+	return count;
 }
 
 /* --- printing --------------------------------------------------------------- */
@@ -660,7 +915,7 @@ static void print_words(FILE *f, char *const *w)
 	if (!w || !*w)
 		fputc('\n', f);
 	for (; w && *w; w++) {
-		bool plain = **w && !strpbrk(*w, " \t\n'\"\\");
+		bool plain = **w && **w != '#' && !strpbrk(*w, " \t\n'\"\\;");
 		if (plain) {
 			fputs(*w, f);
 		} else {
@@ -707,6 +962,22 @@ void config_print(const struct config *c, FILE *f)
 			else
 				fputc('\n', f);
 			break;
+		case CK_ENVIRONMENT_FILE: {
+			/* The paths only: the values are the point of the file. */
+			char **paths = calloc(c->nenv_files + 1, sizeof(char *));
+			for (size_t i = 0; paths && i < c->nenv_files; i++)
+				if (asprintf(&paths[i], "%s%s", c->env_files[i].optional ? "-" : "",
+					     c->env_files[i].path) < 0)
+					paths[i] = NULL;
+			if (paths && c->nenv_files && paths[c->nenv_files - 1])
+				print_words(f, paths);
+			else
+				fputc('\n', f);
+			for (size_t i = 0; paths && i < c->nenv_files; i++)
+				free(paths[i]);
+			free(paths);
+			break;
+		}
 		case CK_RESTART: fprintf(f, "%s\n", restart[r->node.restart]); break;
 		case CK_MAX_RESTARTS: fprintf(f, "%d\n", r->node.max_restarts); break;
 		case CK_RESTART_WINDOW: print_ms(f, r->node.restart_window_ms); break;
@@ -756,9 +1027,13 @@ void config_free(struct config *c)
 		free(c->owned[i]);
 	free(c->owned);
 	free(c->env);
+	free(c->env_files);
+	free(c->file_env);
 	c->owned = NULL;
 	c->env = NULL;
-	c->nowned = c->nenv = 0;
+	c->env_files = NULL;
+	c->file_env = NULL;
+	c->nowned = c->nenv = c->nenv_files = c->nfile_env = 0;
 }
 
 /* --- words ------------------------------------------------------------------ */
@@ -783,7 +1058,19 @@ char **config_split(const char *s, char *why, size_t n)
 			break;
 		v[nw++] = out;
 		char quote = 0;
-		for (; *p && (quote || (*p != ' ' && *p != '\t' && *p != '\n')); p++) {
+		/* What a shell would take for a comment or the end of a
+		 * command is refused, not passed on as words: no shell runs
+		 * this, and "app --flag  # why" would get three more. */
+		const char *bad = *p == '#' ? "a '#' outside quotes starts no comment here: comments go on lines of "
+					      "their own (quote it to pass it on)"
+					    : NULL;
+		for (; !bad && *p && (quote || (*p != ' ' && *p != '\t' && *p != '\n')); p++) {
+			if (*p == ';' && !quote) {
+				bad = "';' outside quotes: no shell runs the command, so it ends none (quote it, or "
+				      "run "
+				      "sh -c '...')";
+				break;
+			}
 			if (*p == '\\' && quote != '\'') {
 				if (!p[1])
 					break;
@@ -801,6 +1088,11 @@ char **config_split(const char *s, char *why, size_t n)
 			} else {
 				*out++ = *p;
 			}
+		}
+		if (bad) {
+			free(v);
+			fail(why, n, "%s", bad);
+			return NULL;
 		}
 		if (quote || (*p == '\\' && !p[1])) {
 			free(v);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "understudy/bound.h"
+#include "understudy/timeline.h"
 #include "understudy/trust.h"
 
 int group_open(struct lockfile *lf, const char *path, enum lf_open mode, const struct trust_who *who, const char *cmd)
@@ -119,9 +120,7 @@ static int64_t mono_ms(void)
 int group_watch_heartbeat(struct lockfile *lf, const struct lf_view *v, struct group_beat *b)
 {
 	int64_t interval = v->live.heartbeat_ms ? v->live.heartbeat_ms : 1000;
-	int64_t start = mono_ms(), until = start + interval + interval / 2;
-	if (interval > 10000)
-		until = start + 15000;
+	int64_t start = mono_ms(), until = start + timeline_watch_ms(interval);
 	/* On the heap: callers may be on threads with small stacks. */
 	struct lf_view *now = malloc(sizeof(*now));
 	int r = 0;

@@ -14,7 +14,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,7 +31,9 @@
 #include "understudy/group.h"
 #include "understudy/log.h"
 #include "understudy/loop.h"
+#include "understudy/mhd.h"
 #include "understudy/text.h"
+#include "understudy/timeline.h"
 
 /* One accepted connection, from the library's notice that it opened to
  * the one that it closed (freed then, under mu). Every connection carries
@@ -57,6 +58,9 @@ struct conn {
 struct conn_list {
 	struct conn *head, *tail;
 };
+
+/* The library, loaded by the first http_start() (mhd.h). */
+static const struct mhd_api *mhd;
 
 struct http_server {
 	struct MHD_Daemon *daemon;
@@ -188,7 +192,7 @@ static void look(struct http_server *s, unsigned *code, char **text)
 			s->beat_moved_ms = now;
 		/* Moved since the last look (however long ago that was), or
 		 * seen moving within two of its intervals. */
-		advancing = moved || (s->beat_moved_ms && now - s->beat_moved_ms <= 2 * interval);
+		advancing = moved || (s->beat_moved_ms && now - s->beat_moved_ms <= timeline_still_seen_ms(interval));
 		s->beat_seen = true;
 		s->beat_epoch = live->epoch;
 		s->beat = live->heartbeat;
@@ -220,7 +224,7 @@ static void resume(struct http_server *s, struct conn *c, unsigned code, char *t
 	c->state = C_RESUMED;
 	c->code = code;
 	c->text = text;
-	MHD_resume_connection(c->c);
+	mhd->resume_connection(c->c);
 }
 
 static void *reader_main(void *arg)
@@ -322,7 +326,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **ctx, enum
 	struct http_server *s = cls;
 	struct conn *c = *ctx;
 	if (what == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *fd = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *fd = mhd->get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
 		if (!fd)
 			return;
 		if (!(c = calloc(1, sizeof(*c)))) {
@@ -361,18 +365,18 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char
 			     const char *allow)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+		mhd->create_response_from_buffer(strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	mhd->add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	/* One request per connection: a kept-alive connection would be one
 	 * more that an idle client holds. */
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	mhd->add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (allow)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-	enum MHD_Result ret = MHD_queue_response(c, code, r);
-	MHD_destroy_response(r);
+		mhd->add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	enum MHD_Result ret = mhd->queue_response(c, code, r);
+	mhd->destroy_response(r);
 	return ret;
 }
 
@@ -389,8 +393,8 @@ static const char *health_text(int h, unsigned *code)
 
 static bool has_body(struct MHD_Connection *c)
 {
-	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	const char *cl = mhd->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = mhd->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 	return te || (cl && strspn(cl, "0") != strlen(cl));
 }
 
@@ -418,8 +422,8 @@ static enum MHD_Result too_large(struct http_server *s, struct MHD_Connection *m
 				   "\r\n"
 				   "the request line and headers are over 8 KiB\n";
 	_Static_assert(HTTP_REQUEST_MAX == 8192, "the text says 8 KiB");
-	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-	const union MHD_ConnectionInfo *ca = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const union MHD_ConnectionInfo *fd = mhd->get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ca = mhd->get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	char who[INET6_ADDRSTRLEN] = "?", msg[160];
 	if (ca && ca->client_addr->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ca->client_addr)->sin_addr, who,
@@ -461,7 +465,7 @@ static enum MHD_Result status_wait(struct http_server *s, struct MHD_Connection 
 	list_append(&s->waiting, c);
 	pthread_cond_broadcast(&s->cond);
 	/* Under mu, so that nobody resumes it before it is suspended. */
-	MHD_suspend_connection(mc);
+	mhd->suspend_connection(mc);
 	pthread_mutex_unlock(&s->mu);
 	return MHD_YES;
 }
@@ -470,7 +474,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 				  const char *version, const char *upload, size_t *upload_size, void **state)
 {
 	struct http_server *s = cls;
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	const union MHD_ConnectionInfo *ci = mhd->get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct conn *c = ci ? ci->socket_context : NULL;
 	/* MHD calls once when the headers are in, again per piece of a body
 	 * (never read: the answer comes on the first call), and again for a
@@ -496,7 +500,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		c->state = C_SERVED;
 		pthread_mutex_unlock(&s->mu);
 	}
-	const union MHD_ConnectionInfo *hs = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	const union MHD_ConnectionInfo *hs = mhd->get_connection_info(mc, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 	if (hs && hs->header_size > HTTP_REQUEST_MAX)
 		return too_large(s, mc, hs->header_size);
 	bool health = strcmp(url, "/health") == 0, status = strcmp(url, "/status") == 0;
@@ -598,6 +602,8 @@ int http_start(const struct http_config *cfg, struct http_server **out, char *wh
 	int r = 0;
 	sigset_t all, old;
 	pthread_condattr_t ca;
+	if (!mhd && !(mhd = mhd_load(why, n)))
+		return -ELIBACC;
 	struct http_server *s = calloc(1, sizeof(*s));
 	if (!s) {
 		snprintf(why, n, "--http %s: out of memory", cfg->address);
@@ -638,7 +644,7 @@ int http_start(const struct http_config *cfg, struct http_server **out, char *wh
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	if (r == 0)
-		s->daemon = MHD_start_daemon(
+		s->daemon = mhd->start_daemon(
 			MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
 			0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
 			MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_ARRAY, limits, MHD_OPTION_END);
@@ -685,7 +691,7 @@ void http_stop(struct http_server *s)
 	pthread_join(s->watch, NULL);
 	/* MHD closes the listening socket it was given, and every
 	 * connection (on_connection frees them). */
-	MHD_stop_daemon(s->daemon);
+	mhd->stop_daemon(s->daemon);
 	if (stuck) {
 		/* In a storage call that may never return: left to the
 		 * process's exit, with what it uses. */

@@ -816,6 +816,25 @@ int lockfile_write_slot(struct lockfile *lf, int slot, const struct lf_slot *s)
 
 /* --- open, create, refuse ---------------------------------------------------- */
 
+/* A file shorter than ours: 2 when it is an ActiveMQ Artemis shared-store
+ * server.lock (kept in lf->artemis for the message), -EMSGSIZE for any
+ * other. Artemis (every version so far) creates it with "000", writes a
+ * status letter at byte 0 and its node id at bytes 3 to 18, and never
+ * writes bytes 1 and 2 again; a file of ours cut short has zeros there. */
+static int artemis_file(struct lockfile *lf, size_t size)
+{
+	if (size != 3 && size != LF_ARTEMIS_SIZE)
+		return -EMSGSIZE;
+	int r = full_pread(lf->fd, lf->artemis, size, 0);
+	if (r < 0)
+		return r;
+	if (!strchr("0NLPF", lf->artemis[0]) || lf->artemis[0] == '\0' || lf->artemis[1] != '0' ||
+	    lf->artemis[2] != '0')
+		return -EMSGSIZE;
+	lf->artemis_len = size;
+	return 2;
+}
+
 static int fail(struct lockfile *lf, enum lf_err err, int errno_value)
 {
 	lf->err = err;
@@ -984,7 +1003,7 @@ int lockfile_open_as(struct lockfile *lf, const char *path, enum lf_open mode, g
 		else if (st.st_size == 0)
 			r = 1; /* read-only look at a group nobody has formatted */
 		else if (st.st_size < LF_SIZE)
-			r = -EMSGSIZE;
+			r = artemis_file(lf, (size_t)st.st_size);
 		else
 			r = full_pread(lf->fd, head, sizeof(head), 0);
 		ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
@@ -1000,6 +1019,8 @@ int lockfile_open_as(struct lockfile *lf, const char *path, enum lf_open mode, g
 	}
 	if (r == -EMSGSIZE)
 		return fail(lf, LF_E_SHORT, 0);
+	if (r == 2)
+		return fail(lf, LF_E_ARTEMIS, 0);
 	if (r < 0)
 		return fail(lf, LF_E_SYS, -r);
 	enum lf_err e = lockfile_check_header(head + LF_OFF_HEADER, &lf->major, &lf->minor);
@@ -1021,7 +1042,7 @@ void lockfile_close(struct lockfile *lf)
 const char *lockfile_strerror(const struct lockfile *lf, char *buf, size_t n)
 {
 	const char *what = "unknown error";
-	char version[160];
+	char version[224];
 	switch (lf->err) {
 	case LF_OK: what = "no error"; break;
 	case LF_E_SHORT: what = "shorter than an understudy lock file: not ours, left untouched"; break;
@@ -1058,6 +1079,35 @@ const char *lockfile_strerror(const struct lockfile *lf, char *buf, size_t n)
 		break;
 	case LF_E_SYS: what = strerror(lf->errno_value); break;
 	case LF_E_EMPTY: what = "empty: no node has joined this group yet"; break;
+	case LF_E_ARTEMIS: {
+		/* The operator pointed a node at a broker's journal directory:
+		 * say whose file it is, and what the broker last wrote in it. */
+		static const struct {
+			uint8_t letter;
+			const char *means;
+		} states[] = { { '0', "never started" },
+			       { 'N', "not started" },
+			       { 'L', "live" },
+			       { 'P', "paused" },
+			       { 'F', "failing back" } };
+		const char *means = "";
+		for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+			if (states[i].letter == lf->artemis[0])
+				means = states[i].means;
+		const uint8_t *id = lf->artemis + 3;
+		char node[64] = "not written yet";
+		if (lf->artemis_len == LF_ARTEMIS_SIZE)
+			snprintf(node, sizeof(node),
+				 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", id[0], id[1],
+				 id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13],
+				 id[14], id[15]);
+		snprintf(version, sizeof(version),
+			 "an ActiveMQ Artemis shared-store server.lock (status '%c', %s; node id %s), not an "
+			 "understudy lock file: left untouched",
+			 lf->artemis[0], means, node);
+		what = version;
+		break;
+	}
 	}
 	snprintf(buf, n, "%s: %s", lf->path ? lf->path : "lock file", what);
 	return buf;

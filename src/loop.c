@@ -28,6 +28,7 @@
 #include "understudy/notify.h"
 #include "understudy/supervise.h"
 #include "understudy/text.h"
+#include "understudy/timeline.h"
 #include "understudy/worker.h"
 
 extern char **environ;
@@ -187,8 +188,12 @@ static void announce(struct loop *l)
 		snprintf(status, sizeof(status), "STATUS=starting: workload pid %d, waiting for it to be ready%s%.160s",
 			 (int)l->wl.pid, l->wl_status[0] ? ": " : "", l->wl_status);
 	else if (s == NODE_STARTING || s == NODE_LIVE)
-		snprintf(status, sizeof(status), "STATUS=live, workload restarting");
-	else if (standing_by(s) && l->live_name[0])
+		/* No workload spawned since this node took the role: its first. */
+		snprintf(status, sizeof(status), "STATUS=live, %s",
+			 l->spawned_at >= l->took_role_at ? "workload restarting" : "starting the workload");
+	else if (standing_by(s) && l->live_name[0] && strcmp(l->live_name, l->cfg->name) != 0)
+		/* Its own name is what it was as live (a switchover moved it):
+		 * not whom it waits for. */
 		snprintf(status, sizeof(status), "STATUS=%s, waiting behind %s",
 			 l->cfg->node.role == LF_ROLE_PRIMARY ? "primary" : "backup", live);
 	else if (standing_by(s))
@@ -1413,29 +1418,42 @@ static int setup(struct loop *l)
 	struct statfs fs;
 	if (cfg->fs_type_out && fstatfs(l->lf.fd, &fs) == 0)
 		*cfg->fs_type_out = (long)fs.f_type;
-	if (cfg->takeover_delay_ms >= 0) {
-		l->node_cfg.takeover_delay_ms = cfg->takeover_delay_ms;
-	} else {
-		l->node_cfg.takeover_delay_ms = local == 1 ? 0 : cfg->fence_timeout_ms + 2 * cfg->heartbeat_ms;
+	/* Every delay from one derivation (timeline.h has the timeline of a
+	 * crash and of a partition). The new-file wait: a live node of the
+	 * file that was at the path before notices within a check interval
+	 * and kills its workload, or on networked storage fences within the
+	 * fence timeout, which the takeover delay covers (protocol.md §5.8).
+	 * Every node of a group is to use the same check interval. */
+	struct timeline_settings ts;
+	timeline_defaults(&ts);
+	ts.check_ms = cfg->check_ms;
+	ts.heartbeat_ms = cfg->heartbeat_ms;
+	ts.poll_ms = cfg->node.poll_ms;
+	ts.io_timeout_ms = cfg->io_timeout_ms;
+	ts.fence_timeout_ms = cfg->fence_timeout_ms;
+	ts.stop_timeout_ms = cfg->stop_timeout_ms;
+	ts.takeover_delay_ms = cfg->takeover_delay_ms;
+	const char *wd = getenv("WATCHDOG_USEC"), *wd_pid = getenv("WATCHDOG_PID");
+	if (wd && (!wd_pid || atol(wd_pid) == (long)getpid()) && atoll(wd) > 0)
+		ts.watchdog_ms = atoll(wd) / 1000 < 1 ? 1 : atoll(wd) / 1000;
+	struct timeline tl;
+	timeline_derive(&ts, &tl);
+	l->node_cfg.takeover_delay_ms = timeline_takeover_delay(&tl, local == 1);
+	l->node_cfg.new_file_wait_ms = timeline_new_file_wait(&tl, local == 1);
+	if (cfg->takeover_delay_ms < 0)
 		log_info("takeover delay %lld ms: %s", (long long)l->node_cfg.takeover_delay_ms,
 			 local == 1 ? "local file system, one kernel arbitrates every lock"
 				    : "networked file system: fence timeout plus two heartbeats");
+	struct timeline_fault warn[4];
+	size_t nwarn = timeline_warnings(&ts, local == 1 ? TIMELINE_LOCAL : TIMELINE_NETWORKED, warn, 4);
+	for (size_t i = 0; i < nwarn; i++) {
+		char msg[768];
+		timeline_explain(&warn[i], &ts, NULL, msg, sizeof(msg));
+		log_warn("%s", msg);
 	}
-	/* A file whose live record was not written on it (new, copied,
-	 * restored, moved in): a live node of the file that was at the path
-	 * before notices within a check interval and kills its workload at
-	 * once; a second interval covers the kill. On networked storage its
-	 * checks may hang instead, and it fences within the fence timeout:
-	 * the takeover delay covers that, as after a crash (protocol.md
-	 * §5.8). Every node of a group is to use the same check interval. */
-	l->node_cfg.new_file_wait_ms = 2 * cfg->check_ms;
-	if (l->node_cfg.takeover_delay_ms > l->node_cfg.new_file_wait_ms)
-		l->node_cfg.new_file_wait_ms = l->node_cfg.takeover_delay_ms;
-	const char *wd = getenv("WATCHDOG_USEC"), *wd_pid = getenv("WATCHDOG_PID");
-	if (wd && (!wd_pid || atol(wd_pid) == (long)getpid()) && atoll(wd) > 0) {
-		/* At least 2 ms: half of it is the pet interval, and 0 would spin. */
-		l->watchdog_ms = atoll(wd) / 1000 < 2 ? 2 : atoll(wd) / 1000;
-		l->watchdog_at = 1; /* pet at once */
+	if (tl.watchdog_pet_ms) {
+		l->watchdog_ms = 2 * tl.watchdog_pet_ms; /* petted every half of it */
+		l->watchdog_at = 1;                      /* pet at once */
 	}
 	if ((r = supervise_init()) < 0) {
 		log_error("cannot become a child subreaper: %s", strerror(-r));

@@ -23,6 +23,7 @@ static const char usage[] = "usage: understudy COMMAND [options]\n"
 			    "\n"
 			    "exit status (sysexits.h):\n"
 			    "   0  success\n"
+			    "   1  check-storage: a check failed; is-live: the node is not live (2: cannot tell)\n"
 			    "  64  usage: a bad command line\n"
 			    "  65  the lock file is not an understudy lock file, or is corrupt (left untouched)\n"
 			    "  66  no such group: the lock file does not exist\n"
@@ -32,7 +33,9 @@ static const char usage[] = "usage: understudy COMMAND [options]\n"
 			    "  73  the lock file cannot be created\n"
 			    "  74  I/O error on the lock file, or the storage hung\n"
 			    "  75  --wait timed out\n"
-			    "  77  permission denied\n";
+			    "  77  permission denied, or a lock file others could write or read\n"
+			    "  78  configuration: a bad file, key or value; a file or hook others could change;\n"
+			    "      a node name another alive node of the group has\n";
 
 int main(int argc, char **argv)
 {

@@ -11,31 +11,76 @@
 #include "understudy/lockfile.h"
 #include "understudy/text.h"
 
+/* One part of a duration: digits, an optional fraction, a unit. */
+static const char *duration_part(const char *p, double *v, double *scale)
+{
+	const char *q = p;
+	while (*q >= '0' && *q <= '9')
+		q++;
+	if (*q == '.') {
+		const char *f = ++q;
+		while (*q >= '0' && *q <= '9')
+			q++;
+		if (q == f)
+			return NULL;
+	} else if (q == p) {
+		return NULL;
+	}
+	/* The digits were checked: strtod reads exactly them, no exponent. */
+	*v = strtod(p, NULL);
+	static const struct {
+		const char *unit;
+		double scale;
+	} units[] = { { "ms", 1 }, { "min", 60000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 } };
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		size_t n = strlen(units[i].unit);
+		if (strncmp(q, units[i].unit, n) == 0) {
+			*scale = units[i].scale;
+			return q + n;
+		}
+	}
+	*scale = 0; /* none */
+	return q;
+}
+
 int options_duration(const char *s, int64_t *ms)
 {
-	if (!s || !*s || isspace((unsigned char)*s))
+	if (!s || !*s)
 		return -EINVAL;
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || !isfinite(v) || v < 0)
-		return -EINVAL;
-	double scale;
-	if (strcmp(end, "ms") == 0)
-		scale = 1;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		scale = 1000;
-	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
-		scale = 60000;
-	else if (strcmp(end, "h") == 0)
-		scale = 3600000;
-	else
-		return -EINVAL;
-	double r = v * scale;
-	if (r < 1 || r > 86400000.0)
-		return -EINVAL;
-	*ms = (int64_t)llround(r);
+	double total = 0, v, scale, last = 0;
+	const char *p = s;
+	while (*p) {
+		if (!(p = duration_part(p, &v, &scale)))
+			return -EINVAL;
+		if (scale == 0) {
+			/* A bare number is seconds, and only alone: "1m30" is
+			 * a slip, not 1 min 30 s. */
+			if (*p || last)
+				return -EINVAL;
+			scale = 1000;
+		} else if (last && scale >= last) {
+			return -EINVAL; /* units largest first, each once: "30s1m" */
+		}
+		last = scale;
+		total += v * scale;
+	}
+	if (total < 1 || total > 86400000.0)
+		return -ERANGE;
+	*ms = (int64_t)llround(total);
 	return 0;
+}
+
+int options_duration_why(const char *s, int64_t *ms, char *why, size_t n)
+{
+	int r = options_duration(s, ms);
+	char shown[100];
+	if (r == -ERANGE)
+		snprintf(why, n, "'%s' is out of range: a duration is from 1ms to 24h",
+			 text_escape(s, shown, sizeof(shown), 0));
+	else if (r < 0)
+		snprintf(why, n, "'%s' is not a duration (like 500ms, 10s, 2m, 1m30s)",
+			 text_escape(s ? s : "", shown, sizeof(shown), 0));
+	return r;
 }
 
 int options_int(const char *s, long min, long max, long *out)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "understudy/loop.h"
+#include "understudy/timeline.h"
 
 enum config_key {
 	CK_LOCK,
@@ -30,6 +31,7 @@ enum config_key {
 	CK_USER,
 	CK_GROUP,
 	CK_ENVIRONMENT,
+	CK_ENVIRONMENT_FILE,
 	CK_RESTART,
 	CK_MAX_RESTARTS,
 	CK_RESTART_WINDOW,
@@ -69,6 +71,16 @@ struct config_key_info {
 /* Indexed by enum config_key. */
 extern const struct config_key_info config_keys[CK_NKEYS];
 
+/* One environment-file setting. */
+struct config_env_file {
+	const char *path;
+	bool optional; /* given as -PATH: a missing file is no error */
+	bool found;    /* after config_finish: it was there and read */
+	unsigned mode; /* its permission bits, when found */
+	int line;      /* of the configuration file; 0: the command line */
+	size_t nvars;  /* the variables it gave */
+};
+
 struct config {
 	struct loop_config run; /* what the node runs with */
 	int log_level;
@@ -77,6 +89,16 @@ struct config {
 	const char *http; /* ADDR:PORT of the health endpoint, or NULL */
 	char **env;       /* KEY=VALUE, added to the manager's environment */
 	size_t nenv;
+	/* environment-file: each file as given, and the KEY=VALUE lines
+	 * config_finish read from them, which override env. The values are
+	 * never printed nor logged. */
+	struct config_env_file *env_files;
+	size_t nenv_files;
+	char **file_env;
+	size_t nfile_env;
+	/* The file's mode as it was opened, for the warning about secrets in
+	 * a file every user may read. */
+	unsigned file_mode;
 	char **command; /* [workload] command, split into words */
 	const char *command_text;
 	const char *ready_text;   /* as given, for printing */
@@ -103,13 +125,25 @@ int config_set(struct config *c, enum config_key k, const char *value, char *why
  * with why naming the file. Settings the command line gave stay as they
  * are. */
 int config_load(struct config *c, const char *path, char *why, size_t n);
-/* The checks across settings, once both sources are in, and resolving
- * the user and group. Returns 0 or -EINVAL with why (-EPERM for a probe
- * command another user could change); *from_file tells whether a setting
- * the check names came from the file. */
+/* The checks across settings, once both sources are in, resolving the
+ * user and group, and reading the environment files (so a missing or
+ * broken one refuses the node before it joins). Returns 0 or -EINVAL with
+ * why (-EPERM for a probe command or an environment file another user
+ * could change); *from_file tells whether a setting the check names came
+ * from the file. */
 int config_finish(struct config *c, char *why, size_t n, bool *from_file);
-/* Print every setting as "section.key = value", as the node will run. */
+/* The timing settings, for the timeline they derive (timeline.h): the
+ * same figures the node will run by. */
+void config_timeline(const struct config *c, struct timeline_settings *s);
+/* Print every setting as "section.key = value", as the node will run;
+ * of the environment files, their paths and how many variables each
+ * gave, never a value. */
 void config_print(const struct config *c, FILE *f);
+/* What an operator should hear about settings that work but expose
+ * something: a configuration file every user may read that holds
+ * environment values (often secrets), an environment file every user may
+ * read. Each as one line into warn; returns how many. */
+int config_warnings(const struct config *c, void (*warn)(const char *line));
 void config_free(struct config *c);
 
 /* The lock path a node's file names, for the commands that only look at

@@ -14,7 +14,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Layout. The first 19 bytes are those of HornetQ/Artemis server.lock. */
+/* Layout. Bytes 0 to 18 borrow the offsets of the server.lock of HornetQ
+ * and of ActiveMQ Artemis up to 2.9 (status, live lock, backup lock, node
+ * id); from 2.10 Artemis keeps its locks elsewhere and only the status and
+ * id offsets agree. Not a shared format: doc/protocol.md §2. */
 enum {
 	LF_OFF_STATUS = 0,       /* status byte, N L P F */
 	LF_OFF_LIVE_LOCK = 1,    /* held by the live node, never written */
@@ -169,15 +172,23 @@ enum lf_err {
 	LF_E_NOTFILE = 5, /* a directory, FIFO, device or symlink */
 	LF_E_SYS = 6,     /* a system call failed: see errno_value */
 	LF_E_EMPTY = 7,   /* empty, opened to write a request: no node has joined yet */
+	LF_E_ARTEMIS = 8, /* an ActiveMQ Artemis shared-store server.lock: see lf->artemis */
 };
+
+/* An Artemis server.lock: its status byte, two bytes '0' (never written
+ * after its creation), then its 16-byte node id; 3 bytes between the
+ * creation and the id's write. */
+#define LF_ARTEMIS_SIZE 19
 
 struct lockfile {
 	int fd;
 	char *path;
 	bool readonly;
-	enum lf_err err;    /* why the last lockfile_open failed */
-	int errno_value;    /* with LF_E_SYS */
-	unsigned file_type; /* with LF_E_NOTFILE: its S_IFMT bits, 0 if unknown */
+	enum lf_err err;                  /* why the last lockfile_open failed */
+	int errno_value;                  /* with LF_E_SYS */
+	unsigned file_type;               /* with LF_E_NOTFILE: its S_IFMT bits, 0 if unknown */
+	uint8_t artemis[LF_ARTEMIS_SIZE]; /* with LF_E_ARTEMIS: its bytes */
+	size_t artemis_len;
 	uint16_t major, minor;
 	bool poll; /* not a local file system: lock waits are tries, never blocking */
 	/* The open file's identity, as the live records it writes carry it. */

@@ -7,9 +7,14 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* "500ms", "10s", "2m", "1h" or a plain number of seconds ("1.5"), into
- * milliseconds; at least 1 ms and at most a day. */
+/* "500ms", "10s", "2m", "1h", parts of them largest unit first
+ * ("1m30s", "1h30m", "2s500ms"), or a plain number of seconds ("1.5"),
+ * into milliseconds. -EINVAL for what is no duration, -ERANGE for one
+ * under 1 ms or over a day; *ms is set only on success. */
 int options_duration(const char *s, int64_t *ms);
+/* The same, with why saying which of the two and what is allowed, the
+ * value escaped: every command and key words its refusal alike. */
+int options_duration_why(const char *s, int64_t *ms, char *why, size_t n);
 /* A whole number in [min, max]. */
 int options_int(const char *s, long min, long max, long *out);
 /* A numeric "ADDRESS:PORT" ("[ADDRESS]:PORT" for IPv6) into a socket

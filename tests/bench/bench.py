@@ -26,7 +26,6 @@ import urllib.request
 
 NS_MS = 1e6
 RIG_LOCK = "/tmp/us-rig.lock"
-CHECK_S = 0.5  # understudy's default --check-interval
 RIG = "/tmp/us-rig"
 # As tests/cluster/test_gluster.sh: what makes fencing hold on the rig.
 RIG_TIMING = ["--fence-timeout", "2s", "--heartbeat-interval", "500ms", "--check-interval", "250ms"]
@@ -34,6 +33,32 @@ RIG_TIMING = ["--fence-timeout", "2s", "--heartbeat-interval", "500ms", "--check
 
 def now():
     return time.monotonic_ns()
+
+
+def _seconds(v):
+    """A duration as understudy prints it (500ms, 12s, 0), in seconds; None
+    for a figure that waits on the storage (L + 12s) or is empty."""
+    m = re.fullmatch(r"(\d+)(ms|s)?", v)
+    if not m:
+        return None
+    return int(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+
+
+def timing(cfg, opts=()):
+    """The settings and the timeouts understudy derives from them, as `run
+    --check` prints them (src/timeline.c): the harness never copies a
+    default or a formula. {"fencing.check-interval": 0.5,
+    "derived.takeover-delay.networked": 12.0, ...}, in seconds."""
+    with tempfile.TemporaryDirectory() as d:
+        out = subprocess.run([cfg.understudy, "run", "--lock", os.path.join(d, "g.lock"), "--role", "primary",
+                              "--name", "bench", "--check", *opts, "--", "/bin/true"],
+                             check=True, capture_output=True, text=True).stdout
+    figures = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(" = ")
+        if _seconds(value) is not None:
+            figures[key] = _seconds(value)
+    return figures
 
 
 def log(msg):
@@ -334,6 +359,7 @@ def handovers(cfg, workdir, trials, timeout=20):
     g = Group(cfg, workdir, [(None, lock)])
     g.add("primary")
     g.add("backup")
+    check_s = timing(cfg)["fencing.check-interval"]  # the group runs the defaults
     res = {"switchover": [], "failback": []}
     try:
         for i in range(2 * trials):
@@ -345,7 +371,7 @@ def handovers(cfg, workdir, trials, timeout=20):
             # The live node reads the file every check interval from the
             # moment it became live: a request at a fixed delay after that
             # would always land at the same point of its cycle.
-            time.sleep(0.1 + random.random() * CHECK_S)
+            time.sleep(0.1 + random.random() * check_s)
             t0 = now()
             r = subprocess.run([cfg.understudy, kind, "--lock", lock], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -722,7 +748,8 @@ def part_rig(cfg, R, work, part):
                     os.unlink(f"{rig}/a/mnt/g.lock")
                 except FileNotFoundError:
                     pass
-                log(f"{part}: failover across hosts, takeover delay {label}, {trials} trials")
+                delay = timing(cfg, RIG_TIMING + opts)["derived.takeover-delay.networked"]
+                log(f"{part}: failover across hosts, takeover delay {label} ({delay:g} s), {trials} trials")
                 name = f"understudy ({fs}, 2 hosts, takeover delay {label})"
                 R["fo"][name] = understudy_failovers(cfg, os.path.join(work, f"{part}-{label}"), hosts, 2,
                                                      trials, opts=RIG_TIMING + opts, timeout=60, alternate=True)
@@ -931,7 +958,9 @@ def main():
     cfg.scale_trials = 10 if full else (1 if smoke else 3)
     cfg.groups = [1, 100, 500] if not smoke else [1, 10]
     cfg.groups_s = 20 if full else (1 if smoke else 5)
-    cfg.gluster_trials = (30, 50) if full else (3, 3)  # a trial with the delay lasts 3 s
+    # A trial with auto's delay lasts that delay (3 s at RIG_TIMING; see
+    # the log line, from `run --check`).
+    cfg.gluster_trials = (30, 50) if full else (3, 3)
     cfg.rig_wait_s = 900 if full else 60
     if smoke and cfg.only == ",".join(PARTS):
         cfg.parts = [p for p in cfg.parts if p not in RIGS]

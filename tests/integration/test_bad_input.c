@@ -287,11 +287,28 @@ static size_t make_major_2(uint8_t *img)
 }
 static size_t make_bad_crc(uint8_t *img) { return good_image(img), img[LF_OFF_HEADER + 29] ^= 0x10, LF_SIZE; }
 
+/* An ActiveMQ Artemis shared-store server.lock as a live broker leaves it:
+ * 'L', the two '0' bytes it was created with, its 16-byte node id. */
+static size_t make_artemis(uint8_t *img)
+{
+	static const uint8_t id[16] = { 0x6c, 0x1b, 0x2f, 0x5e, 0x0a, 0x3d, 0x11, 0xef,
+					0x9b, 0x21, 0x02, 0x42, 0xac, 0x11, 0x00, 0x02 };
+	img[0] = 'L', img[1] = '0', img[2] = '0';
+	memcpy(img + 3, id, sizeof(id));
+	return LF_ARTEMIS_SIZE;
+}
+/* Our own file cut to the same 19 bytes is no Artemis file. */
+static size_t make_truncated_to_19(uint8_t *img) { return good_image(img), LF_ARTEMIS_SIZE; }
+
 static const struct {
 	const char *name;
 	size_t (*make)(uint8_t *img);
 	const char *says;
 } damaged[] = {
+	{ "an Artemis server.lock", make_artemis,
+	  "an ActiveMQ Artemis shared-store server.lock (status 'L', live; node id "
+	  "6c1b2f5e-0a3d-11ef-9b21-0242ac110002), not an understudy lock file: left untouched" },
+	{ "truncated to 19 bytes", make_truncated_to_19, "shorter than an understudy lock file" },
 	{ "truncated to 4352 bytes", make_truncated, "shorter than an understudy lock file" },
 	{ "all zero", make_zeroed, "not an understudy lock file (wrong magic)" },
 	{ "random bytes", make_random, "not an understudy lock file (wrong magic)" },
@@ -491,6 +508,80 @@ Test(bad_input, a_file_without_a_command_is_78)
 	free(text), free(conf);
 }
 
+/* Comments are whole lines (issue 19): a ';' inside a quoted command is
+ * the command's, and what looks like a trailing comment is refused rather
+ * than kept in a path or cut off. */
+Test(bad_input, comments_are_whole_lines_and_trailing_ones_are_refused)
+{
+	char *text = NULL, *want = NULL;
+	cr_assert(asprintf(&text,
+			   "# the group\n[group]\nlock = %s\n[node]\nrole = primary\nname = node-a\n"
+			   "; the workload\n[workload]\ncommand = /bin/sh -c \"echo a ; /usr/bin/touch %s\"\n"
+			   "restart = never\n",
+			   T.lock, T.marker) > 0);
+	char *conf = conf_file("app.conf", 0640, text);
+	struct outcome o = understudy((const char *[]){ "run", "--config", conf, "--check", NULL });
+	cr_expect_eq(o.code, 0, "exit %d: %s", o.code, o.err);
+	cr_assert(asprintf(&want, "workload.command = /bin/sh -c 'echo a ; /usr/bin/touch %s'\n", T.marker) > 0);
+	cr_expect(strstr(o.out, want), "--check printed: %s", o.out);
+	free(text), free(conf), free(want);
+	cr_assert(asprintf(&text,
+			   "[group]\nlock = %s  # the group's file\n[node]\nrole = primary\nname = node-a\n"
+			   "[workload]\ncommand = /usr/bin/touch %s\n",
+			   T.lock, T.marker) > 0);
+	conf = conf_file("app.conf", 0640, text);
+	cr_assert(asprintf(&want,
+			   "%s:2: [group] lock: '%s  # the group's file': a '#' after a blank is no comment here", conf,
+			   T.lock) > 0);
+	o = understudy((const char *[]){ "run", "--config", conf, NULL });
+	expect_says(&o, 78, NULL, want, "a trailing comment");
+	expect_no_workload("a trailing comment");
+	cr_expect(access(T.lock, F_OK) < 0, "the lock file was created");
+	free(text), free(conf), free(want);
+}
+
+/* Secrets (issue 19): a password in an environment-file reaches the
+ * workload and nothing else: not the command line ps shows, not the log,
+ * not --check. The file is held to the configuration's trust rules. */
+Test(bad_input, an_environment_file_reaches_the_workload_and_nothing_else)
+{
+	static const char secret[] = "hunter2-5f3a";
+	char *text = NULL, *env = NULL, *want = NULL, *seen = th_path(T.dir, "seen");
+	cr_assert(asprintf(&env, "# the database\nDB_PASSWORD='%s'\n", secret) > 0);
+	char *envf = conf_file("app.env", 0600, env);
+	cr_assert(asprintf(&text,
+			   "[group]\nlock = %s\n[node]\nrole = primary\nname = node-a\n[workload]\n"
+			   "command = /bin/sh -c 'printf %%s \"$DB_PASSWORD\" > %s'\nenvironment-file = %s\n",
+			   T.lock, seen, envf) > 0);
+	char *conf = conf_file("app.conf", 0600, text);
+	struct outcome o = understudy((const char *[]){ "run", "--config", conf, "--check", NULL });
+	cr_expect_eq(o.code, 0, "--check: exit %d: %s", o.code, o.err);
+	cr_assert(asprintf(&want, "workload.environment-file = %s\n", envf) > 0);
+	cr_expect(strstr(o.out, want), "--check does not name the file: %s", o.out);
+	cr_expect(!strstr(o.out, secret) && !strstr(o.err, secret), "--check showed the secret: %s%s", o.out, o.err);
+	o = understudy((const char *[]){ "run", "--config", conf, "--log-level", "debug", NULL });
+	cr_expect_eq(o.code, 0, "run: exit %d: %s", o.code, o.err);
+	size_t len = 0;
+	uint8_t *got = NULL;
+	cr_expect_eq(th_read_file(seen, &got, &len), 0, "the workload wrote nothing");
+	cr_expect(got && len == strlen(secret) && !memcmp(got, secret, len), "the workload saw '%.*s'", (int)len,
+		  got ? (char *)got : "");
+	cr_expect(!strstr(o.out, secret) && !strstr(o.err, secret), "the log showed the secret: %s", o.err);
+	free(got);
+	/* Others may write it: refused like the configuration, nothing run. */
+	unlink(seen);
+	unlink(T.lock);
+	cr_assert_eq(chmod(envf, 0666), 0);
+	o = understudy((const char *[]){ "run", "--config", conf, NULL });
+	free(want);
+	cr_assert(asprintf(&want, "%s:8: [workload] environment-file: %s: writable by every user", conf, envf) > 0);
+	expect_says(&o, 78, NULL, want, "an environment file every user may write");
+	cr_expect(access(seen, F_OK) < 0, "the workload ran with an environment file every user may write");
+	cr_expect(access(T.lock, F_OK) < 0, "the lock file was created");
+	cr_expect(!strstr(o.err, secret), "the refusal showed the secret: %s", o.err);
+	free(text), free(env), free(envf), free(conf), free(want), free(seen);
+}
+
 /* Root runs hooks: one that anyone may rewrite runs anyone's code. */
 Test(bad_input, a_world_writable_hook_is_78)
 {
@@ -544,6 +635,57 @@ Test(bad_input, conflicting_options_are_64)
 		expect_no_workload(bad[i].says);
 		cr_expect(access(T.lock, F_OK) < 0, "%s: the lock file was created", bad[i].says);
 	}
+}
+
+/* Durations (issue 19): "1m30s" is one, and one out of range says what
+ * the range is, from every command, rather than "is not a duration". */
+Test(bad_input, durations_name_their_range)
+{
+	static const struct {
+		const char *a[8], *says;
+	} bad[] = {
+		{ { "run", "--stop-timeout", "0" },
+		  "--stop-timeout: '0' is out of range: a duration is from 1ms to 24h" },
+		{ { "run", "--fence-timeout", "25h" },
+		  "--fence-timeout: '25h' is out of range: a duration is from 1ms to 24h" },
+		{ { "run", "--stop-timeout", "30s1m" },
+		  "--stop-timeout: '30s1m' is not a duration (like 500ms, 10s, 2m, 1m30s)" },
+		{ { "run", "--stop-timeout", "1m30" }, "'1m30' is not a duration" },
+		{ { "status", "--timeout", "0" }, "--timeout: '0' is out of range: a duration is from 1ms to 24h" },
+		{ { "is-live", "--timeout", "0s" }, "--timeout: '0s' is out of range" },
+		{ { "failback", "--timeout", "0.5ms" }, "--timeout: '0.5ms' is out of range" },
+		{ { "check-storage", "--timeout", "0" }, "--timeout: '0' is out of range" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *args[16];
+		int n = 0;
+		for (int k = 0; k < 8 && bad[i].a[k]; k++)
+			args[n++] = bad[i].a[k];
+		if (!strcmp(args[0], "check-storage")) {
+			args[n++] = T.dir;
+		} else {
+			args[n++] = "--lock";
+			args[n++] = T.lock;
+		}
+		if (!strcmp(args[0], "run")) {
+			args[n++] = "--role";
+			args[n++] = "primary";
+			args[n++] = "--";
+			args[n++] = "/usr/bin/touch";
+			args[n++] = T.marker;
+		}
+		args[n] = NULL;
+		struct outcome o = understudy(args);
+		expect_says(&o, 64, NULL, bad[i].says, bad[i].says);
+		expect_no_workload(bad[i].says);
+		cr_expect(access(T.lock, F_OK) < 0, "%s: the lock file was created", bad[i].says);
+	}
+	struct outcome o =
+		understudy((const char *[]){ "run", "--lock", T.lock, "--role", "primary", "--stop-timeout", "1m30s",
+					     "--restart-window", "1h30m", "--check", "--", "/usr/bin/true", NULL });
+	cr_expect_eq(o.code, 0, "1m30s refused: %s", o.err);
+	cr_expect(strstr(o.out, "workload.stop-timeout = 90s\n"), "1m30s is not 90 s: %s", o.out);
+	cr_expect(strstr(o.out, "workload.restart-window = 5400s\n"), "1h30m is not 5400 s: %s", o.out);
 }
 
 /* --- a careless operator: a relative lock path ------------------------------ */

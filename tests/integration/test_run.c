@@ -1450,6 +1450,11 @@ Test(run, takeover_delay_holds_back_the_backup)
 	cr_log_info("failover with --takeover-delay 1500ms: backup started after %.0f ms", ms);
 	ensure(ms >= 1500, "the backup started %.0f ms after the crash, inside its takeover delay", ms);
 	no_overlap();
+	/* Shorter than auto's on networked storage, but this is a local file
+	 * system: nothing to warn about. */
+	char *path = th_path(T.dir, "node-b.stderr"), *err = th_read_text(path);
+	ensure(err && !strstr(err, "is shorter than"), "a warning on a local file system: %s", err);
+	free(err), free(path);
 }
 
 /* Write the live record over as the old live would if its lock had been
@@ -1874,6 +1879,12 @@ Test(run, watchdog_is_petted_only_while_rounds_complete)
 	th_kill(hang);
 	close(n.fd);
 	free(sock);
+	/* 200 ms is no watchdog for a 1 s fence timeout: said at start
+	 * (timeline.h), and the node runs on. */
+	char *path = th_path(T.dir, "node-a.stderr"), *err = th_read_text(path);
+	ensure(err && strstr(err, "the unit's WatchdogSec= (200 ms) is not longer than --fence-timeout (1000 ms)"),
+	       "no warning about the short watchdog: %s", err ? err : "(no stderr)");
+	free(err), free(path);
 }
 
 /* STATUS= tells an operator what each node does and for whom it waits;
@@ -1899,6 +1910,28 @@ Test(run, notify_status_says_who_is_live)
 	ensure(!strcmp(lb, "backup, waiting behind node-a"), "node-b's STATUS=%s", lb);
 	ensure(na.ready == 1 && nb.ready == 1, "READY=1 %d and %d times, want once each", na.ready, nb.ready);
 	ensure(na.stopping == 0, "STOPPING=1 before any signal");
+	/* The first start is no restart (issue 19: it said "workload
+	 * restarting" before any workload had run). */
+	bool first = false;
+	for (int i = 0; i < na.nstatus; i++) {
+		cr_log_info("node-a: STATUS=%s", na.status[i]);
+		ensure(!strstr(na.status[i], "restarting"), "node-a's first start said STATUS=%s", na.status[i]);
+		first |= !strcmp(na.status[i], "live, starting the workload");
+	}
+	ensure(first, "node-a never said it was starting its first workload");
+	/* After a switchover the old live waits behind the new one, never
+	 * behind itself (issue 19). */
+	na.nstatus = 0;
+	struct cmd c = run_cmd(15000, "switchover", "--lock", T.lock, "--wait", "--timeout", "10s", NULL);
+	ensure(c.code == 0, "switchover exited %d: %s", c.code, c.err);
+	cmd_free(&c);
+	wait_state("node-a", LF_SLOT_WAITING, BOUND_MS);
+	notes_collect(&na, 300);
+	la = na.nstatus ? na.status[na.nstatus - 1] : "";
+	cr_log_info("node-a after the switchover: STATUS=%s", la);
+	for (int i = 0; i < na.nstatus; i++)
+		ensure(!strstr(na.status[i], "behind node-a"), "node-a waits behind itself: STATUS=%s", na.status[i]);
+	ensure(!strncmp(la, "primary, waiting", 16), "node-a's STATUS=%s after the switchover", la);
 	kill(T.procs[a].pid, SIGTERM);
 	ensure(wait_exit(a, BOUND_MS), "node-a did not leave");
 	notes_collect(&na, 50);
@@ -2163,6 +2196,42 @@ Test(run, check_validates_without_starting)
 	ensure(count(EV_START, NULL) == 0, "--check started the workload");
 	cmd_free(&c);
 	free(text), free(conf);
+}
+
+/* --check prints what the node derives from its settings (timeline.h):
+ * the figures follow the settings, and a takeover delay shorter than
+ * auto's is said, with the settings it depends on. */
+Test(run, check_prints_the_derived_timeline)
+{
+	struct cmd c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--check",
+			       "--", T.witness, NULL);
+	ensure(c.code == 0, "--check exited %d: %s", c.code, c.err);
+	static const char *const want[] = {
+		"derived.takeover-delay.local = 0\n",      "derived.takeover-delay.networked = 12s\n",
+		"derived.new-file-wait.local = 1s\n",      "derived.fence = 10s\n",
+		"derived.partition-margin = L - P + 2s\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ensure(strstr(c.out, want[i]), "--check lacks %s in:\n%s", want[i], c.out);
+	ensure(!strstr(c.err, "warning"), "the defaults drew a warning: %s", c.err);
+	cmd_free(&c);
+	c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--check",
+		    "--fence-timeout", "2s", "--heartbeat-interval", "500ms", "--check-interval", "250ms", "--",
+		    T.witness, NULL);
+	ensure(c.code == 0, "--check exited %d: %s", c.code, c.err);
+	ensure(strstr(c.out, "derived.takeover-delay.networked = 3s\n") &&
+		       strstr(c.out, "derived.new-file-wait.local = 500ms\n") &&
+		       strstr(c.out, "derived.partition-fence = 1250ms .. 2s\n"),
+	       "--check did not derive from the settings given:\n%s", c.out);
+	cmd_free(&c);
+	c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--name", "node-a", "--check",
+		    "--takeover-delay", "3s", "--", T.witness, NULL);
+	ensure(c.code == 0, "--check exited %d: %s", c.code, c.err);
+	ensure(strstr(c.err, "warning: --takeover-delay (3000 ms) is shorter than --fence-timeout plus twice "
+			     "--heartbeat-interval (12000 ms)"),
+	       "no warning for a short takeover delay: %s", c.err);
+	ensure(access(T.lock, F_OK) < 0 && errno == ENOENT, "--check created the lock file");
+	cmd_free(&c);
 }
 
 /* A bad file: the message names file, line, section and key, exit 78,
@@ -2768,6 +2837,41 @@ Test(run, http_health_follows_the_live_node)
 	ensure(r.code == 200, "node-b after node-a's return: %d", r.code);
 	reply_free(&r);
 	no_overlap();
+}
+
+/* Whether a process maps a library whose file name starts with lib. */
+static bool maps_library(pid_t pid, const char *lib)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "r");
+	cr_assert(f, "%s: %s", path, strerror(errno));
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		const char *base = strrchr(line, '/');
+		found = base && !strncmp(base + 1, lib, strlen(lib));
+	}
+	fclose(f);
+	return found;
+}
+
+/* The HTTP library and GnuTLS under it cost only the managers that
+ * serve --http: the others never map them (mhd.h). */
+Test(run, http_library_loaded_only_with_http)
+{
+	int a = start_node("primary", "node-a", NULL);
+	wait_live("node-a", BOUND_MS);
+	int pb = free_port();
+	char *ab = http_addr(pb);
+	int b = start_node("backup", "node-b", "--http", ab, NULL);
+	free(ab);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	wait_health(pb, 503, BOUND_MS);
+	static const char *const libs[] = { "libmicrohttpd.so", "libgnutls.so" };
+	for (size_t i = 0; i < 2; i++) {
+		ensure(!maps_library(T.procs[a].pid, libs[i]), "node-a without --http maps %s", libs[i]);
+		ensure(maps_library(T.procs[b].pid, libs[i]), "node-b with --http does not map %s", libs[i]);
+	}
 }
 
 /* Drop "heartbeat" and "heartbeat_advancing": they move between reads. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The man pages document what the binary offers: every long option that a
 # command's --help prints appears in understudy.8, every run option has its
-# key in understudy.conf.5, and man renders both without a warning.
+# key in understudy.conf.5, understudy.8's TIMELINE lists what run --check
+# derives, and man renders both without a warning.
 # usage: test_manpages.sh BINARY [understudy.8 understudy.conf.5]
 set -euo pipefail
 here=$(dirname "$0")
@@ -59,13 +60,48 @@ grep -v '^\\fBfence-timeout\\fR = ' "$page5" >"$tmp/cut.5"
 [ "$(missing_keys "$tmp/cut.5")" = "fence-timeout" ] ||
 	fail "removing the fence-timeout key from the page went unnoticed"
 
+# The page's TIMELINE lists what `run --check` derives at the defaults: the
+# binary's own lines, so that the page never keeps a formula of its own
+# (src/timeline.c is the one derivation).
+derived_page() { plain "$1" | sed 's/[[:space:]]*$//' | grep '^derived\.' || true; }
+mkdir -m 0700 "$tmp/g"
+derived_bin=$("$bin" run --lock "$tmp/g/g.lock" --role primary --name n --check -- /bin/true |
+	sed 's/[[:space:]]*$//' | grep '^derived\.')
+[ -n "$derived_bin" ] || fail "run --check printed no derived figures"
+[ "$(derived_page "$page8")" = "$derived_bin" ] ||
+	fail "understudy.8's TIMELINE differs from run --check at the defaults:
+$(diff <(derived_page "$page8") <(echo "$derived_bin") || true)"
+sed 's/^derived\\&\.fence = 10s$/derived\\\&.fence = 9s/' "$page8" >"$tmp/wrong.8"
+[ "$(derived_page "$tmp/wrong.8")" != "$derived_bin" ] ||
+	fail "a wrong figure in the TIMELINE went unnoticed"
+
 # The sections every page of its kind has.
-for s in NAME SYNOPSIS DESCRIPTION COMMANDS 'EXIT STATUS' SIGNALS ENVIRONMENT FILES EXAMPLES 'SEE ALSO'; do
+for s in NAME SYNOPSIS DESCRIPTION COMMANDS 'EXIT STATUS' SIGNALS ENVIRONMENT FILES EXAMPLES TIMELINE 'SEE ALSO'; do
 	grep -qx "\.SH $s" "$page8" || fail "understudy.8 has no $s section"
 done
 text8=$(plain "$page8")
-for code in 0 64 65 66 69 70 71 73 74 75 77 78; do
+help=$("$bin" --help)
+for code in 0 1 64 65 66 69 70 71 73 74 75 77 78; do
 	grep -qx "$code" <<<"$text8" || fail "understudy.8 does not list exit status $code"
+	# understudy --help lists the same (issue 19: it left out 78).
+	grep -qE "^ +$code  " <<<"$help" || fail "understudy --help does not list exit status $code"
+done
+
+# Every command --help lists has its line in the SYNOPSIS.
+synopsis=$(sed -n '/^\.SH SYNOPSIS/,/^\.SH /p' "$page8" | plain /dev/stdin)
+for cmd in $(commands "$bin"); do
+	grep -qE "^understudy $cmd( |$)" <<<"$synopsis" || fail "the SYNOPSIS of understudy.8 lacks $cmd"
+done
+
+# One example, one lock path: the installed example's is the one README's
+# and the pages' examples use (issue 19: they differed).
+src=$here/../..
+lock=$(sed -n 's/^lock = //p' "$src/doc/example.conf")
+[ -n "$lock" ] || fail "doc/example.conf names no lock"
+for f in "$src/README.md" "$page8" "$page5"; do
+	others=$(plain "$f" | grep -oE -- '(--lock |^ *lock = )/[^ ]+' | sed -E 's/^(--lock | *lock = )//' |
+		grep -vxF "$lock" || true)
+	[ -z "$others" ] || fail "$f uses another lock path than doc/example.conf's $lock: $others"
 done
 
 n8=$(for c in $(commands "$bin"); do help_options "$bin" "$c"; done | wc -l)

@@ -135,6 +135,9 @@ static const char *hook(const char *name, mode_t mode)
 	return p;
 }
 
+/* Why a fence timeout under two heartbeats is refused (timeline.c). */
+#define FENCE_WHY ": one late heartbeat round must not fence a healthy live node"
+
 __attribute__((format(printf, 1, 2))) static void expect_why(const char *fmt, ...)
 {
 	char want[1024];
@@ -222,6 +225,7 @@ Test(config, full_file_every_section_and_key_lands)
 		"environment = A=1\n"
 		"environment = B=two words\n"
 		"environment = A=3\n"
+		"environment-file = -@D/app.env\n"
 		"restart = always\n"
 		"max-restarts = 7\n"
 		"restart-window = 2m\n"
@@ -475,7 +479,8 @@ Test(config, finish_names_each_setting_where_it_came_from)
 		"[workload]\ncommand = /bin/true\n"
 		"[fencing]\nfence-timeout = 1h\nheartbeat-interval = 1s\n");
 	cr_assert_eq(finish(), -EINVAL);
-	expect_why("--fence-timeout (1000 ms) must be at least twice %s:10: [fencing] heartbeat-interval (1000 ms)",
+	expect_why("--fence-timeout (1000 ms) must be at least twice %s:10: [fencing] heartbeat-interval (1000 "
+		   "ms)" FENCE_WHY,
 		   g_conf);
 	cr_expect(g_from_file, "the heartbeat-interval it names is the file's");
 }
@@ -615,13 +620,25 @@ Test(config, key_given_twice_even_when_the_command_line_gave_it)
 Test(config, bad_duration)
 {
 	refused("[fencing]\ncheck-interval = 1s\nheartbeat-interval = 10x\n", -EINVAL);
-	expect_why("%s:3: [fencing] heartbeat-interval: '10x' is not a duration (like 500ms, 10s, 2m)", g_conf);
+	expect_why("%s:3: [fencing] heartbeat-interval: '10x' is not a duration (like 500ms, 10s, 2m, 1m30s)", g_conf);
+}
+
+Test(config, duration_out_of_range_names_the_range)
+{
+	refused("[workload]\nstop-timeout = 0\n", -EINVAL);
+	expect_why("%s:2: [workload] stop-timeout: '0' is out of range: a duration is from 1ms to 24h", g_conf);
+}
+
+Test(config, compound_durations)
+{
+	load_ok("[workload]\nstop-timeout = 1m30s\n");
+	cr_expect_eq(g_c.run.stop_timeout_ms, 90000);
 }
 
 Test(config, bad_takeover_delay)
 {
 	refused("[fencing]\ntakeover-delay = soon\n", -EINVAL);
-	expect_why("%s:2: [fencing] takeover-delay: 'soon' is neither auto nor a duration (like 500ms, 10s, 2m)",
+	expect_why("%s:2: [fencing] takeover-delay: 'soon' is neither auto nor a duration (like 500ms, 10s, 2m, 1m30s)",
 		   g_conf);
 }
 
@@ -875,7 +892,7 @@ Test(config, finish_check_interval_over_heartbeat)
 		"[fencing]\ncheck-interval = 2s\nheartbeat-interval = 1500ms\n");
 	cr_expect_eq(finish(), -EINVAL);
 	expect_why("%s:9: [fencing] check-interval (2000 ms) must not exceed %s:10: [fencing] heartbeat-interval "
-		   "(1500 ms)",
+		   "(1500 ms): the heartbeat is written on a check",
 		   g_conf, g_conf);
 	cr_expect(g_from_file);
 
@@ -883,7 +900,9 @@ Test(config, finish_check_interval_over_heartbeat)
 	cli_base();
 	cli(CK_CHECK_INTERVAL, "2s");
 	cr_expect_eq(finish(), -EINVAL);
-	expect_why("--check-interval (2000 ms) must not exceed --heartbeat-interval (1000 ms)");
+	expect_why(
+		"--check-interval (2000 ms) must not exceed --heartbeat-interval (1000 ms): the heartbeat is written "
+		"on a check");
 	cr_expect_not(g_from_file);
 
 	/* Equal is allowed: the heartbeat goes at most once a check. */
@@ -898,7 +917,8 @@ Test(config, finish_fence_timeout_under_two_heartbeats)
 	load_ok("[group]\nlock = @D/l\n[node]\nname = n1\nrole = primary\n[workload]\ncommand = /bin/true\n"
 		"[fencing]\nfence-timeout = 1999ms\n");
 	cr_expect_eq(finish(), -EINVAL);
-	expect_why("%s:9: [fencing] fence-timeout (1999 ms) must be at least twice --heartbeat-interval (1000 ms)",
+	expect_why("%s:9: [fencing] fence-timeout (1999 ms) must be at least twice --heartbeat-interval (1000 "
+		   "ms)" FENCE_WHY,
 		   g_conf);
 	cr_expect(g_from_file);
 
@@ -906,7 +926,7 @@ Test(config, finish_fence_timeout_under_two_heartbeats)
 	cli_base();
 	cli(CK_FENCE_TIMEOUT, "1999ms");
 	cr_expect_eq(finish(), -EINVAL);
-	expect_why("--fence-timeout (1999 ms) must be at least twice --heartbeat-interval (1000 ms)");
+	expect_why("--fence-timeout (1999 ms) must be at least twice --heartbeat-interval (1000 ms)" FENCE_WHY);
 	cr_expect_not(g_from_file);
 
 	fresh();
@@ -1300,4 +1320,217 @@ Test(config, print_takeover_delay_zero_reads_back)
 	config_free(&again);
 	free(v);
 	free(out);
+}
+
+/* ---- comments (issue 19) ------------------------------------------------- */
+
+/* Comments are whole lines. inih as built here took " ;" for the start of
+ * a comment, so "sh -c 'a ; b'" lost its end and failed as an unterminated
+ * quote; now the value is read as written. */
+Test(config, a_semicolon_after_a_blank_is_part_of_the_command)
+{
+	load_ok("; a comment\n# another\n[workload]\n  # an indented one\n"
+		"command = /bin/sh -c \"echo a ; echo b\"\n");
+	static const char *const want[] = { "/bin/sh", "-c", "echo a ; echo b", NULL };
+	expect_words(g_c.command, want, "command");
+	config_init(&g_c);
+	load_ok("[workload]\ncommand = /usr/bin/find /tmp -exec rm {} \\;\n");
+	static const char *const find[] = { "/usr/bin/find", "/tmp", "-exec", "rm", "{}", ";", NULL };
+	expect_words(g_c.command, find, "command");
+}
+
+/* What a reader expecting end-of-line comments would take for one is
+ * refused, never taken into the value or cut off silently. */
+Test(config, what_looks_like_a_trailing_comment_is_refused)
+{
+	refused("[group]\nlock = /srv/app.lock  # the group's file\n", -EINVAL);
+	expect_why("%s:2: [group] lock: '/srv/app.lock  # the group's file': a '#' after a blank is no comment here: "
+		   "comments go on lines of their own (a line that starts with # or ;); refusing the value rather "
+		   "than taking the rest into it",
+		   g_conf);
+	config_init(&g_c);
+	refused("[group]\nlock = /srv/app.lock ; the group's file\n", -EINVAL);
+	expect_why("%s:2: [group] lock: '/srv/app.lock ; the group's file': a ';' after a blank is no comment "
+		   "here: comments go on lines of their own (a line that starts with # or ;); refusing the value "
+		   "rather than taking the rest into it",
+		   g_conf);
+	config_init(&g_c);
+	refused("[workload]\nenvironment = # none\n", -EINVAL);
+	expect_why("%s:2: [workload] environment: '# none': a '#' first in a value is no comment here: comments "
+		   "go on lines of their own (a line that starts with # or ;); refusing the value rather than "
+		   "taking the rest into it",
+		   g_conf);
+	config_init(&g_c);
+	refused("[workload]\ncommand = /usr/bin/app --flag  # start it\n", -EINVAL);
+	expect_why("%s:2: [workload] command: a '#' outside quotes starts no comment here: comments go on lines of "
+		   "their own (quote it to pass it on)",
+		   g_conf);
+	config_init(&g_c);
+	refused("[workload]\ncommand = /usr/bin/app; /usr/bin/other\n", -EINVAL);
+	expect_why("%s:2: [workload] command: ';' outside quotes: no shell runs the command, so it ends none (quote "
+		   "it, or run sh -c '...')",
+		   g_conf);
+	config_init(&g_c);
+	refused("[workload]\nready = command:/usr/bin/check ; echo\n", -EINVAL);
+	expect_why("%s:2: [workload] ready: ';' outside quotes: no shell runs the command, so it ends none (quote "
+		   "it, or run sh -c '...')",
+		   g_conf);
+	/* A '#' or ';' inside a word, or quoted, is the value's. */
+	config_init(&g_c);
+	load_ok("[group]\nlock = /srv/a#b;c.lock\n[workload]\ncommand = /bin/echo '#1' a#b \"x;y\"\n"
+		"environment = A=b#c;d\n");
+	cr_expect_str_eq(g_c.run.lock_path, "/srv/a#b;c.lock");
+	static const char *const echo[] = { "/bin/echo", "#1", "a#b", "x;y", NULL };
+	expect_words(g_c.command, echo, "command");
+	g_c.run.argv = g_c.command;
+	char *out = print_config(&g_c);
+	cr_expect(strstr(out, "workload.command = /bin/echo '#1' a#b 'x;y'\n"), "--check shows: %s", out);
+	free(out);
+}
+
+Test(config, the_byte_that_hides_a_semicolon_is_refused)
+{
+	refused("[node]\nname = a\x01;b\n", -EINVAL);
+	expect_why("%s:2: \\x01 (byte 9): a control character", g_conf);
+	config_init(&g_c);
+	load_ok("[node]\r\nname = n1\r\n\r\n");
+	cr_expect_str_eq(g_c.run.name, "n1");
+}
+
+/* ---- environment files (issue 19) ----------------------------------------- */
+
+static const char base_conf[] = "[group]\nlock = @D/l\n[node]\nname = n1\nrole = primary\n"
+				"[workload]\ncommand = /bin/true\n";
+
+/* systemd's EnvironmentFile= lines: comments, blanks, quotes; the file's
+ * values come after environment's and override them. */
+Test(config, environment_file_is_read_at_finish)
+{
+	write_conf("app.env", 0600,
+		   "# the database\n; and more\n\n  DB_PASSWORD = \"s3 \\\"cr\\\\et\"\nTOKEN=a b c  \n"
+		   "Q='x $y \\z'\nEMPTY=\nURL=http://h/?a=1#frag\nX=from-file\r\n");
+	load_ok("[group]\nlock = @D/l\n[node]\nname = n1\nrole = primary\n"
+		"[workload]\ncommand = /bin/true\nenvironment = X=from-key\nenvironment-file = @D/app.env\n"
+		"environment-file = -@D/missing.env\n");
+	cr_assert_eq(finish(), 0, "config_finish: %s", g_why);
+	static const char *const want[] = { "DB_PASSWORD=s3 \"cr\\et", "TOKEN=a b c", "Q=x $y \\z", "EMPTY=",
+					    "URL=http://h/?a=1#frag",  "X=from-file", NULL };
+	expect_words(g_c.file_env, want, "the file's variables");
+	cr_expect_eq(g_c.nenv_files, 2);
+	cr_expect(g_c.env_files[0].found && g_c.env_files[0].nvars == 6);
+	cr_expect(g_c.env_files[1].optional && !g_c.env_files[1].found, "a -PATH that is missing is no error");
+	/* --check shows where the values come from, never a value. */
+	char *out = print_config(&g_c);
+	cr_expect(strstr(out, "workload.environment-file = "), "%s", out);
+	cr_expect(strstr(out, "-") && strstr(out, "/missing.env\n"), "%s", out);
+	cr_expect_null(strstr(out, "s3 "), "--check printed a value of the file: %s", out);
+	cr_expect_null(strstr(out, "a b c"), "--check printed a value of the file: %s", out);
+	free(out);
+}
+
+/* A bad line names the file and line, and at most the key: never the
+ * value, which may be the secret itself. */
+Test(config, environment_file_refusals_never_show_a_value)
+{
+	static const struct {
+		const char *text, *says;
+	} bad[] = {
+		{ "A=1\nhunter2\n", "app.env:2: not KEY=VALUE" },
+		{ "=hunter2\n", "app.env:1: not KEY=VALUE" },
+		{ "1A=hunter2\n", "app.env:1: '1A' is not a variable name" },
+		{ "UNDERSTUDY_ROLE=hunter2\n", "app.env:1: 'UNDERSTUDY_ROLE' is set by understudy itself" },
+		{ "PASS=\"hunter2\n", "app.env:1: PASS: the value's \" quote is not closed at its end" },
+		{ "PASS='hunter2' x\n", "app.env:1: PASS: the value's ' quote is not closed at its end" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		config_free(&g_c);
+		config_init(&g_c);
+		write_conf("app.env", 0600, bad[i].text);
+		load_ok("[group]\nlock = @D/l\n[node]\nname = n1\nrole = primary\n"
+			"[workload]\ncommand = /bin/true\nenvironment-file = @D/app.env\n");
+		cr_expect_eq(finish(), -EINVAL, "%s accepted", bad[i].text);
+		cr_expect(strstr(g_why, bad[i].says), "'%s': %s", bad[i].says, g_why);
+		cr_expect(strstr(g_why, ":8: [workload] environment-file: "), "the setting is not named: %s", g_why);
+		cr_expect_null(strstr(g_why, "hunter2"), "the message shows the value: %s", g_why);
+		cr_expect(g_from_file);
+	}
+	/* Missing without '-', and a relative path. */
+	config_free(&g_c);
+	config_init(&g_c);
+	cli(CK_ENVIRONMENT_FILE, path_of("none.env"));
+	load_ok(base_conf);
+	cr_expect_eq(finish(), -EINVAL);
+	cr_expect(strstr(g_why, "--environment-file: ") && strstr(g_why, "none.env: No such file or directory"), "%s",
+		  g_why);
+	cr_expect_not(g_from_file, "it came from the command line");
+	cr_expect_eq(config_set(&g_c, CK_ENVIRONMENT_FILE, "app.env", g_why, sizeof(g_why)), -EINVAL);
+	cr_expect_str_eq(g_why, "'app.env' is not an absolute path (with '-' first if it may be missing)");
+}
+
+/* Checked like the configuration file itself (trust.h): a file others
+ * could change would let them set LD_PRELOAD for a workload run as root. */
+Test(config, environment_file_others_could_change_is_refused)
+{
+	const char *env = write_conf("app.env", 0620, "A=1\n");
+	cli(CK_ENVIRONMENT_FILE, env);
+	load_ok(base_conf);
+	cr_expect_eq(finish(), -EPERM);
+	cr_expect(strstr(g_why, "--environment-file: ") && strstr(g_why, "writable by the members of group"), "%s",
+		  g_why);
+	cr_assert(chmod(env, 0602) == 0);
+	config_free(&g_c);
+	config_init(&g_c);
+	cli(CK_ENVIRONMENT_FILE, env);
+	load_ok(base_conf);
+	cr_expect_eq(finish(), -EPERM);
+	cr_expect(strstr(g_why, "writable by every user"), "%s", g_why);
+	/* Even when optional: there, it is not missing. */
+	config_free(&g_c);
+	config_init(&g_c);
+	char opt[600];
+	snprintf(opt, sizeof(opt), "-%s", env);
+	cli(CK_ENVIRONMENT_FILE, opt);
+	load_ok(base_conf);
+	cr_expect_eq(finish(), -EPERM, "%s", g_why);
+}
+
+static char g_warned[4][1200];
+static int g_nwarned;
+static void collect(const char *line)
+{
+	if (g_nwarned < 4)
+		snprintf(g_warned[g_nwarned++], sizeof(g_warned[0]), "%s", line);
+}
+
+/* Secrets every user may read: a configuration with environment values,
+ * or an environment file, readable by others, is said once each. */
+Test(config, secrets_others_may_read_are_warned_about)
+{
+	write_conf("app.env", 0644, "PASS=x\n");
+	load_ok("[group]\nlock = @D/l\n[node]\nname = n1\nrole = primary\n"
+		"[workload]\ncommand = /bin/true\nenvironment = PASS=y\nenvironment-file = @D/app.env\n");
+	cr_assert_eq(finish(), 0, "%s", g_why);
+	g_nwarned = 0;
+	cr_expect_eq(config_warnings(&g_c, collect), 2);
+	cr_expect(strstr(g_warned[0], "understudy.conf: readable by every user (mode 0644) and it holds [workload] "
+				      "environment values"),
+		  "%s", g_warned[0]);
+	cr_expect(strstr(g_warned[1], "app.env: readable by every user (mode 0644)"), "%s", g_warned[1]);
+	cr_expect_null(strstr(g_warned[0], "PASS=y"), "%s", g_warned[0]);
+	/* 0640 for both, or no environment values in the file: nothing. */
+	config_free(&g_c);
+	config_init(&g_c);
+	write_conf("app.env", 0640, "PASS=x\n");
+	g_conf = write_conf("understudy.conf", 0640,
+			    "[group]\nlock = @D/l\n[node]\nname = n1\nrole = primary\n"
+			    "[workload]\ncommand = /bin/true\nenvironment = PASS=y\nenvironment-file = @D/app.env\n");
+	cr_assert_eq(config_load(&g_c, g_conf, g_why, sizeof(g_why)), 0, "%s", g_why);
+	cr_assert_eq(finish(), 0, "%s", g_why);
+	g_nwarned = 0;
+	cr_expect_eq(config_warnings(&g_c, collect), 0, "%s", g_warned[0]);
+	config_free(&g_c);
+	config_init(&g_c);
+	load_ok(base_conf);
+	cr_assert_eq(finish(), 0, "%s", g_why);
+	cr_expect_eq(config_warnings(&g_c, collect), 0, "a 0644 file without environment values");
 }

@@ -591,6 +591,50 @@ Test(lockfile, refuses_short_files)
 	assert_refused(g_path, LF_E_SHORT, "file one byte short");
 }
 
+/* An ActiveMQ Artemis shared-store server.lock (doc/protocol.md §2): said
+ * to be one, with what the broker last wrote, and left as it is. Every
+ * Artemis version writes "000" at its creation, a status letter at byte
+ * 0 and its node id at 3 to 18; our own file cut that short has zeros at
+ * bytes 1 and 2 and is only short. */
+Test(lockfile, recognises_an_artemis_server_lock)
+{
+	uint8_t art[LF_ARTEMIS_SIZE] = { 'P', '0', '0' };
+	for (int i = 0; i < 16; i++)
+		art[3 + i] = (uint8_t)(0xa0 + i);
+	th_write_file(g_path, art, sizeof(art));
+	assert_refused(g_path, LF_E_ARTEMIS, "an Artemis server.lock");
+	struct lockfile lf;
+	cr_assert_eq(lockfile_open(&lf, g_path, LF_OPEN_READ), -1);
+	char buf[512], want[512];
+	snprintf(want, sizeof(want),
+		 "%s: an ActiveMQ Artemis shared-store server.lock (status 'P', paused; node id "
+		 "a0a1a2a3-a4a5-a6a7-a8a9-aaabacadaeaf), not an understudy lock file: left untouched",
+		 g_path);
+	cr_expect_str_eq(lockfile_strerror(&lf, buf, sizeof(buf)), want);
+	lockfile_close(&lf);
+	/* Created, the id not yet written. */
+	th_write_file(g_path, "000", 3);
+	assert_refused(g_path, LF_E_ARTEMIS, "a new Artemis server.lock");
+	cr_assert_eq(lockfile_open(&lf, g_path, LF_OPEN_READ), -1);
+	cr_expect(strstr(lockfile_strerror(&lf, buf, sizeof(buf)), "(status '0', never started; node id not written "
+								   "yet)"),
+		  "%s", buf);
+	lockfile_close(&lf);
+	/* Ours, cut to 19 or 3 bytes; another letter; another length. */
+	uint8_t img[LF_SIZE];
+	make_image(img, 1, 0);
+	th_write_file(g_path, img, LF_ARTEMIS_SIZE);
+	assert_refused(g_path, LF_E_SHORT, "ours cut to 19 bytes");
+	th_write_file(g_path, img, 3);
+	assert_refused(g_path, LF_E_SHORT, "ours cut to 3 bytes");
+	art[0] = 'X';
+	th_write_file(g_path, art, sizeof(art));
+	assert_refused(g_path, LF_E_SHORT, "status X");
+	art[0] = 'L';
+	th_write_file(g_path, art, sizeof(art) - 1);
+	assert_refused(g_path, LF_E_SHORT, "18 bytes");
+}
+
 Test(lockfile, refuses_wrong_magic)
 {
 	uint8_t img[LF_SIZE];

@@ -10,8 +10,12 @@ Test(options, durations_in_every_unit)
 		const char *in;
 		int64_t ms;
 	} ok[] = {
-		{ "500ms", 500 }, { "10s", 10000 }, { "2m", 120000 }, { "2min", 120000 }, { "1h", 3600000 },
-		{ "1.5", 1500 },  { "1", 1000 },    { "0.25s", 250 }, { "1ms", 1 },       { "86400", 86400000 },
+		{ "500ms", 500 },      { "10s", 10000 },           { "2m", 120000 },
+		{ "2min", 120000 },    { "1h", 3600000 },          { "1.5", 1500 },
+		{ "1", 1000 },         { "0.25s", 250 },           { "1ms", 1 },
+		{ "86400", 86400000 }, { "1m30s", 90000 },         { "1h30m", 5400000 },
+		{ "2s500ms", 2500 },   { "1h1min1s1ms", 3661001 }, { ".5s", 500 },
+		{ "1.5m30s", 120000 }, { "23h59m60s", 86400000 },
 	};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		int64_t ms = -1;
@@ -22,14 +26,29 @@ Test(options, durations_in_every_unit)
 
 Test(options, durations_refused_and_left_alone)
 {
-	static const char *bad[] = { "",   " 5",   "0",     "0s",  "-1",  "-5s", "10x",   "s",
-				     "ms", "1e10", "0.5ms", "nan", "inf", "5 s", "10sec", "86401" };
+	static const char *bad[] = { "",    " 5",    "-1",   "-5s",   "10x",  "s",      "ms", "1e10",   "nan", "inf",
+				     "5 s", "10sec", "1m30", "30s1m", "1m1m", "1min2m", "1.", "1m 30s", "1s " };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int64_t ms = 42;
 		cr_expect_eq(options_duration(bad[i], &ms), -EINVAL, "'%s' accepted", bad[i]);
 		cr_expect_eq(ms, 42, "'%s' changed the output", bad[i]);
 	}
+	/* Durations, but not between 1 ms and a day: the message says so. */
+	static const char *range[] = { "0", "0s", "0.5ms", "86401", "24h1ms", "25h" };
+	for (size_t i = 0; i < sizeof(range) / sizeof(range[0]); i++) {
+		int64_t ms = 42;
+		cr_expect_eq(options_duration(range[i], &ms), -ERANGE, "'%s' not out of range", range[i]);
+		cr_expect_eq(ms, 42, "'%s' changed the output", range[i]);
+	}
 	cr_expect_eq(options_duration(NULL, NULL), -EINVAL);
+	char why[160];
+	int64_t ms;
+	cr_expect_eq(options_duration_why("0", &ms, why, sizeof(why)), -ERANGE);
+	cr_expect_str_eq(why, "'0' is out of range: a duration is from 1ms to 24h");
+	cr_expect_eq(options_duration_why("1m30", &ms, why, sizeof(why)), -EINVAL);
+	cr_expect_str_eq(why, "'1m30' is not a duration (like 500ms, 10s, 2m, 1m30s)");
+	cr_expect_eq(options_duration_why("\x1b[2J", &ms, why, sizeof(why)), -EINVAL);
+	cr_expect_str_eq(why, "'\\x1b[2J' is not a duration (like 500ms, 10s, 2m, 1m30s)");
 }
 
 Test(options, whole_numbers_in_range)
