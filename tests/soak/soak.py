@@ -53,7 +53,8 @@ What it measures, per group and in all, from the witnesses' own records:
                 stopped, thawed or started, a node joining again after a
                 fence, the lock file deleted or replaced, the storage
                 answering again, a partition or its heal. The bounds come
-                from the nodes' settings in one function, bounds(). Any
+                from the nodes' settings and what `understudy run --check`
+                derives from them, in one function, bounds(). Any
                 unexplained instant fails the run.
 Managers stuck in a storage call (a thread in D that does not end) are
 counted and reported apart; on a rig they are the FUSE client's and do not
@@ -117,25 +118,47 @@ def settings(timing):
     return {timing[i].lstrip("-"): timing[i + 1] for i in range(0, len(timing), 2)}
 
 
-def bounds(s, networked, slack, lock_release=None):
-    """The longest time each cause may leave a group without a running
-    workload, in seconds, from a node's settings s (as settings() gives).
+def derived(understudy, timing):
+    """What `understudy run --check` derives from the timing (its
+    derived.* lines, the timeline module's): the takeover delay, the
+    new-file wait, how often a lock wait is cut, as strings."""
+    d = tempfile.mkdtemp(prefix="us-soak-check.")
+    try:
+        out = subprocess.run([understudy, "run", "--lock", os.path.join(d, "g.lock"), "--role", "backup",
+                              "--name", "check", *timing, "--check", "--", "/bin/true"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    text = out.stdout.decode(errors="replace")
+    got = {}
+    for line in text.splitlines():
+        if line.startswith("derived.") and " = " in line:
+            k, v = line[len("derived."):].split(" = ", 1)
+            got[k] = v.strip()
+    need = ("takeover-delay.local", "takeover-delay.networked", "new-file-wait.local", "new-file-wait.networked",
+            "lock-wait-cut")
+    missing = [k for k in need if k not in got]
+    if out.returncode != 0 or missing:
+        sys.exit("soak: `%s run --check` (exit %d) did not print derived.%s; it said:\n%s" % (
+            understudy, out.returncode, ", derived.".join(missing) or "...", text[-2000:]))
+    return got
 
-    The rules are doc/fencing.md's and doc/protocol.md's (§5.7 back-off,
-    §5.8 takeover delay and new-file wait, §4.3 waits cut every C). This is
-    the one place they are turned into figures.
-    TODO(issue 18): once `understudy run --check` prints the derived
-    figures (takeover delay, new-file wait, back-off), take them from its
-    output instead of deriving them here.
+
+def bounds(s, d, networked, slack, lock_release=None):
+    """The longest time each cause may leave a group without a running
+    workload, in seconds, from a node's settings s (as settings() gives)
+    and what `understudy run --check` derives from them, d (as derived()
+    gives): the takeover delay D, the new-file wait W and the cut of a
+    lock wait, the timeline's figures (doc/fencing.md). The back-off
+    (protocol.md §5.7) and the pause before a fenced node joins again are
+    no settings and not in that output: they are taken from the
+    documentation here. This is the one place the figures become bounds.
     """
-    H = dur(s["heartbeat-interval"])
     C = dur(s["check-interval"])
-    P = dur(s["poll-interval"])
-    F = dur(s["fence-timeout"])
-    # --takeover-delay auto: 0 on a local file system, F + 2H elsewhere.
-    D = F + 2 * H if networked else 0.0
-    # The new-file wait: 2C locally, the takeover delay elsewhere.
-    W = D if networked else 2 * C
+    net = "networked" if networked else "local"
+    D = dur(d["takeover-delay." + net])
+    W = dur(d["new-file-wait." + net])
+    cut = dur(d["lock-wait-cut"])
     # The restart back-off, 100 ms x 2^k, k < --max-restarts, at most 5 s.
     backoff = min(0.1 * 2 ** (int(s["max-restarts"]) - 1), 5.0)
     # A fenced node's pause before it joins again (cmd_run.c).
@@ -144,12 +167,13 @@ def bounds(s, networked, slack, lock_release=None):
     # the live may see its file replaced that much later.
     entry_cache = 1.0 if networked else 0.0
     # The live lock free (or the role handed on) to the next workload
-    # started: a waiter's wait is cut every C, then the takeover delay.
-    takeover = D + C + slack
+    # started: a waiter's wait is cut and tried again every cut, then the
+    # takeover delay.
+    takeover = D + cut + slack
     # A manager started to its workload started, when nobody is live: it
-    # claims a slot, tries or waits for the lock (looking every P at
-    # most), and on a new or foreign file waits W.
-    join = P + C + W + slack
+    # claims a slot, tries or waits for the lock (tried again every cut),
+    # reads the file (every C), and on a new or foreign file waits W.
+    join = cut + C + W + slack
     b = {
         "workload ended": backoff + takeover,  # restarted, or given up (69) and taken over
         "manager killed": takeover,
@@ -165,7 +189,7 @@ def bounds(s, networked, slack, lock_release=None):
         # A cut-off live host: the storage gives its lock away after L,
         # the backup waits D (doc/fencing.md: time without a live
         # workload after a crash = L + D).
-        b["partition"] = lock_release + D + C + slack
+        b["partition"] = lock_release + D + cut + slack
     return b
 
 
@@ -875,7 +899,8 @@ def main():
     a.interval = a.interval or ((1.0, 4.0) if a.rig else (0.2, 1.0))
     a.slack = a.slack if a.slack is not None else (1.0 if a.rig else 0.5)
     timing = chaos.GLUSTER_TIMING if a.rig else chaos.LOCAL_TIMING
-    a.bounds = bounds(settings(timing), a.rig is not None, a.slack, RIG_LOCK_RELEASE.get(a.rig))
+    a.bounds = bounds(settings(timing), derived(a.understudy, timing), a.rig is not None, a.slack,
+                      RIG_LOCK_RELEASE.get(a.rig))
     os.umask(0o022)
     a.dir = a.dir or tempfile.mkdtemp(prefix="us-soak.")
     os.makedirs(a.dir, exist_ok=True)
