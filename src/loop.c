@@ -91,6 +91,10 @@ struct loop {
 	char **envp;
 	char **hook_envp; /* PATH and the UNDERSTUDY_ variables only */
 	bool done, stopping_sent;
+	/* SIGTERM or SIGINT came, whatever the node did with it: one that
+	 * lands after a fence has ended the node (DONE ignores it) must
+	 * still keep the manager from rejoining. */
+	bool leave_asked;
 };
 
 /* --- events in ---------------------------------------------------------- */
@@ -863,6 +867,7 @@ static void on_signal(struct loop *l)
 		/* One not yet fed to the node is the same request: a signal to
 		 * the group and the process comes twice. A later one is the
 		 * node's to answer (a second one while stopping: SIGKILL). */
+		l->leave_asked = true;
 		for (int i = 0; i < l->qlen; i++)
 			if (l->queue[(l->qhead + i) % QUEUE_LEN].ev.type == NODE_EV_SHUTDOWN)
 				return;
@@ -1212,8 +1217,11 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	code = node_exit_code(&l->node);
 	/* A node asked to leave leaves, even if the storage failed it on the
 	 * way out: rejoining would ignore the request (found by the chaos
-	 * test once managers no longer hung on GlusterFS). */
-	*lost_storage = code == NODE_EXIT_IO && !node_asked_to_leave(&l->node);
+	 * test once managers no longer hung on GlusterFS), and when the
+	 * request came after the fence had ended the node (found by the
+	 * soak test: SIGCONT to a live manager frozen past its fence
+	 * timeout, then SIGTERM, and it joined again and ran on). */
+	*lost_storage = code == NODE_EXIT_IO && !node_asked_to_leave(&l->node) && !l->leave_asked;
 out:
 	/* A rejoin re-executes this process: what it leaves behind must be an
 	 * idle storage process, which ends at once, not one still waiting

@@ -1439,6 +1439,26 @@ Test(run, a_second_sigterm_kills_the_whole_tree_at_once)
 	no_overlap();
 }
 
+/* A SIGTERM that comes just after the node fenced on its own:
+ * a live manager frozen past its fence timeout fences as it wakes, and a
+ * SIGTERM right behind the SIGCONT reached a node already done, which
+ * ignored it, and the manager joined again and ran on (the soak test, seed
+ * 1, as it stopped every node). It exits now, and starts nothing more. */
+Test(run, a_node_stopped_right_after_it_fenced_exits)
+{
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "100ms", "--fence-timeout", "1s", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	kill(T.procs[a].pid, SIGSTOP);
+	sleep_ms(1500);
+	kill(T.procs[a].pid, SIGCONT);
+	sleep_ms(1);
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit on SIGTERM given as it fenced");
+	ensure(exit_code(a) == 74 || exit_code(a) == 0, "node-a exited %d, want 74 (or 0)", exit_code(a));
+	ensure(count(EV_START, "node-a") == 1, "node-a started %d workloads, want 1", count(EV_START, "node-a"));
+}
+
 /* The manager's child that is still the understudy binary (no exec): its
  * storage process. 0 if none. */
 static pid_t storage_process(pid_t manager)
