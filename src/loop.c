@@ -44,6 +44,7 @@ enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3 };
 struct pending {
 	struct node_event_data ev;
 	unsigned timer_gen; /* TIMER: which arming it answers */
+	int64_t granted_ms; /* LOCKED of the live lock: when it was granted */
 	bool has_view;
 	struct lf_view view;
 };
@@ -112,6 +113,7 @@ static struct pending *push(struct loop *l, enum node_event type)
 	memset(&p->ev, 0, sizeof(p->ev));
 	p->ev.type = type;
 	p->has_view = false;
+	p->granted_ms = 0;
 	return p;
 }
 
@@ -142,6 +144,7 @@ static struct pending *push_cut(struct loop *l, enum node_event type)
 static void push_job_event(struct loop *l, enum node_event type)
 {
 	struct pending *p = push(l, type);
+	p->granted_ms = l->job.op == WORKER_TRY_LIVE || l->job.op == WORKER_WAIT_LIVE ? l->job.granted_ms : 0;
 	if (l->job.have_view) {
 		p->has_view = true;
 		p->view = l->job.view;
@@ -195,9 +198,11 @@ static void dispatch(struct loop *l)
 	bool clock_ran = node_fence_clock(&l->node);
 	node_step(&l->node, ev, &l->out);
 	/* The fence clock starts with the live lock (VERIFYING, or the role
-	 * at once): the storage may give the lock away from the grant on. */
+	 * at once): the storage may give the lock away from the grant on, so
+	 * the read that came with it, bounded only by --io-timeout, is no
+	 * round: a grant older than the fence timeout fences at once. */
 	if (!clock_ran && node_fence_clock(&l->node))
-		l->last_round = ev->now_ms;
+		l->last_round = l->current.granted_ms ? l->current.granted_ms : ev->now_ms;
 	l->cursor = 0;
 	/* A timer belongs to the state that asked for it: a restart back-off
 	 * must not fire into the state a hand-over moved to. A new state's

@@ -146,9 +146,13 @@ static int run(struct worker *w, struct worker_job *j)
 		}
 		return r;
 	case WORKER_WRITE_SLOT: r = lockfile_write_slot(w->lf, j->my_slot, &j->slot); break;
-	case WORKER_TRY_LIVE: r = lockfile_lock(w->lf, LF_LOCK_LIVE, false); break;
+	case WORKER_TRY_LIVE:
+		r = lockfile_lock(w->lf, LF_LOCK_LIVE, false);
+		j->granted_ms = r == 0 ? clock_ms() : 0;
+		break;
 	case WORKER_WAIT_LIVE:
 		r = wait_lock(w, LF_LOCK_LIVE);
+		j->granted_ms = r == 0 ? clock_ms() : 0;
 		w->sh->granted = r == 0;
 		break;
 	case WORKER_WAIT_BACKUP: r = wait_lock(w, LF_LOCK_BACKUP); break;

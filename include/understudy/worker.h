@@ -65,6 +65,8 @@ struct worker_job {
 	uint8_t target_state; /* and what it says it does */
 	bool backup_waiting;  /* another open holds the backup lock */
 	bool own_slot_bad;    /* our slot's record is not ours (a file of full length) */
+	int64_t granted_ms;   /* TRY_LIVE, WAIT_LIVE: when the live lock was granted (clock_ms, one
+			       * clock for both processes), else 0: the fence clock starts there */
 	int name_slot;        /* WORKER_CLAIM_SLOT: an alive slot with our name, or -1 */
 	uint32_t name_pid;    /* and the pid its record gives */
 };

@@ -1826,6 +1826,42 @@ Test(run, a_backup_whose_reads_hang_in_its_takeover_delay_gives_it_up)
 	no_overlap();
 }
 
+/* The fence clock of a takeover starts with the grant of the live lock, not
+ * when the read that comes with it lands: that read is bounded only by
+ * --io-timeout, and the storage may give the lock away meanwhile. Here the
+ * backup's storage process is stopped while the old live crashes, the
+ * record lock is taken, and it goes on: the lock is granted, the read
+ * after it hangs for a second (F 400 ms). The backup must give the takeover
+ * up as soon as that read lands, never start; it did start after its delay
+ * when the clock started at the read. */
+Test(run, a_takeover_whose_read_after_the_grant_outlives_the_fence_timeout_is_given_up)
+{
+	int a = start_node("primary", "node-a", NULL);
+	pid_t w = (pid_t)wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", "--takeover-delay", "3s", "--heartbeat-interval", "100ms",
+			   "--fence-timeout", "400ms", "--io-timeout", "10s", "--after-fence", "exit", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	pid_t sp = storage_process(T.procs[b].pid);
+	ensure(sp > 0, "node-b has no storage process");
+	kill(sp, SIGSTOP);
+	kill(w, SIGKILL);
+	kill(T.procs[a].pid, SIGKILL);
+	ensure(wait_dead(T.procs[a].pid, BOUND_MS) && wait_dead(w, BOUND_MS), "node-a did not die");
+	sleep_ms(200); /* node-a's storage process, idle, ends: the live lock is free */
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	kill(sp, SIGCONT);
+	sleep_ms(1000); /* granted, its read hangs */
+	th_kill(hang);
+	bool gave_up = wait_exit(b, BOUND_MS);
+	ensure(gave_up, "node-b did not give the takeover up after a read that outlived its fence timeout");
+	ensure(exit_code(b) == 74, "node-b exited %d, want 74", exit_code(b));
+	ensure(stderr_has("node-b", "giving up the takeover"), "node-b did not say why it left");
+	ensure(count(EV_START, "node-b") == 0, "node-b started its workload");
+	no_overlap();
+}
+
 /* Another node's record where ours should be: we are not live any more.
  * The live kills its workload and never writes over that record. */
 Test(run, a_live_record_not_ours_fences_the_live)

@@ -3711,7 +3711,7 @@ Test(node, a_takeover_after_the_takeover_delay_notes_the_read_after_the_wait)
 	step(&n, NODE_EV_LOCKED, &v);
 	STATE(&n, NODE_VERIFYING);
 	HAS_NO(NODE_A_WRITE_LIVE);
-	step(&n, NODE_EV_TIMER, NULL);
+	fire_timer(&n);
 	step(&n, NODE_EV_TICK, &v);
 	STATE(&n, NODE_STARTING);
 	NOTE_IS(NODE_A_WRITE_LIVE, LF_EV_FAILOVER);
