@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "understudy/http.h"
 #include "understudy/log.h"
 #include "understudy/options.h"
 #include "understudy/text.h"
@@ -28,6 +29,8 @@ const struct config_key_info config_keys[CK_NKEYS] = {
 	[CK_FAILOVER_ON_SHUTDOWN] = { "node", "failover-on-shutdown", CA_FLAG },
 	[CK_LOG_LEVEL] = { "node", "log-level", CA_VALUE },
 	[CK_HTTP] = { "node", "http", CA_VALUE },
+	[CK_HTTP_TIMEOUT] = { "node", "http-timeout", CA_VALUE },
+	[CK_METRICS_FILE] = { "node", "metrics-file", CA_VALUE },
 	[CK_COMMAND] = { "workload", "command", CA_NONE },
 	[CK_WORKING_DIRECTORY] = { "workload", "working-directory", CA_VALUE },
 	[CK_USER] = { "workload", "user", CA_VALUE },
@@ -91,6 +94,7 @@ void config_init(struct config *c)
 		.rejoin = true,
 		.ready_text = "exec",
 		.ready_timeout_ms = 90000,
+		.http_timeout_ms = HTTP_TIMEOUT_MS,
 	};
 	trust_who_default(&c->run.trust);
 }
@@ -272,6 +276,15 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 			return -EINVAL;
 		return (c->http = copy(c, v, why, n)) ? 0 : -ENOMEM;
 	}
+	case CK_HTTP_TIMEOUT: return duration(v, &c->http_timeout_ms, why, n);
+	case CK_METRICS_FILE:
+		/* node_exporter reads *.prom files; the name says what it is. */
+		if (v[0] != '/')
+			return fail(why, n, "'%s' is not an absolute path", v);
+		if (strlen(v) < 6 || strcmp(v + strlen(v) - 5, ".prom") != 0)
+			return fail(why, n,
+				    "'%s' does not end in .prom, which node_exporter's textfile collector reads", v);
+		return (c->metrics_file = copy(c, v, why, n)) ? 0 : -ENOMEM;
 	case CK_COMMAND: {
 		char **words = config_split(v, why, n);
 		if (!words)
@@ -951,6 +964,8 @@ static void print_value(const struct config *c, enum config_key k, FILE *f)
 	case CK_FAILOVER_ON_SHUTDOWN: fprintf(f, "%s\n", r->node.failover_on_shutdown ? "yes" : "no"); break;
 	case CK_LOG_LEVEL: fprintf(f, "%s\n", levels[c->log_level]); break;
 	case CK_HTTP: fprintf(f, "%s\n", c->http ? c->http : ""); break;
+	case CK_HTTP_TIMEOUT: print_ms(f, c->http_timeout_ms); break;
+	case CK_METRICS_FILE: fprintf(f, "%s\n", c->metrics_file ? c->metrics_file : ""); break;
 	case CK_COMMAND: print_words(f, r->argv); break;
 	case CK_WORKING_DIRECTORY: fprintf(f, "%s\n", r->workload_as.dir ? r->workload_as.dir : ""); break;
 	case CK_USER: fprintf(f, "%s\n", c->user ? c->user : ""); break;

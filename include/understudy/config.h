@@ -26,6 +26,8 @@ enum config_key {
 	CK_FAILOVER_ON_SHUTDOWN,
 	CK_LOG_LEVEL,
 	CK_HTTP,
+	CK_HTTP_TIMEOUT,
+	CK_METRICS_FILE,
 	CK_COMMAND,
 	CK_WORKING_DIRECTORY,
 	CK_USER,
@@ -86,8 +88,10 @@ struct config {
 	int log_level;
 	bool rejoin; /* after-fence: rejoin (true) or exit */
 	const char *user, *group;
-	const char *http; /* ADDR:PORT of the health endpoint, or NULL */
-	char **env;       /* KEY=VALUE, added to the manager's environment */
+	const char *http;         /* ADDR:PORT of the health endpoint, or NULL */
+	int64_t http_timeout_ms;  /* each storage call of /status (http.h) */
+	const char *metrics_file; /* where the node keeps its metrics for a textfile collector, or NULL */
+	char **env;               /* KEY=VALUE, added to the manager's environment */
 	size_t nenv;
 	/* environment-file: each file as given, and the KEY=VALUE lines
 	 * config_finish read from them, which override env. The values are
@@ -143,7 +147,8 @@ void config_print(const struct config *c, FILE *f);
  * node reads afresh each time it acts on it (hooks, timeouts, the restart
  * policy, the log level). Not what the group knows it by (lock, name,
  * role, address), nor what was set up once at start (the workload and
- * its environment, the ready method, the HTTP listener, failback, which
+ * its environment, the ready method, the HTTP listener and the metrics
+ * file, failback, which
  * only a joining primary asks for). */
 bool config_reloadable(enum config_key k);
 /* k's value as config_print shows it, escaped, on one line, into buf of n
