@@ -1,6 +1,7 @@
 /* understudy run: a node of a group, wrapping the workload. */
 #include <errno.h>
 #include <time.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,6 +51,8 @@ static const char run_usage[] =
 	"                            it is answered 504 (default 3s)\n"
 	"  --metrics-file PATH       keep the same metrics in PATH (ending .prom) for\n"
 	"                            node_exporter's textfile collector, rewritten every 5s\n"
+	"  --notify-fd FD            write a newline to descriptor FD and close it once the\n"
+	"                            node has joined (s6's notification-fd; READY=1 for systemd)\n"
 	"\n"
 	"workload:\n"
 	"  --working-directory DIR   run it in DIR (absolute)\n"
@@ -277,6 +280,10 @@ static int reload(void *ctx, const struct loop_config **next)
 		log_warn("reload refused, nothing applied, running on unchanged: %s", why);
 		goto out;
 	}
+	/* The supervisor's descriptor is told once in the process's life
+	 * (none after a rejoin): a reload neither changes it nor refuses
+	 * over it. */
+	c->run.notify_fd = rl->cur->run.notify_fd;
 	if (differences(rl->cur, c, false, diff, sizeof(diff))) {
 		log_warn("reload of %s refused, nothing applied, running on unchanged: a restart changes %s", rl->file,
 			 diff);
@@ -347,6 +354,24 @@ static int run(struct config *c, char **argv, struct reloader *rl)
 	 * that releases locks late, and it is no other node of our name. */
 	const char *rejoining = getenv("UNDERSTUDY_REJOINING");
 	static uint8_t previous_id[LF_ID_SIZE], id[LF_ID_SIZE];
+	if (rejoining) {
+		/* Readiness is told once in the process's life: the pipe went
+		 * with the first newline (or, closed on exec, with the exec). */
+		c->run.notify_fd = -1;
+	} else if (c->run.notify_fd >= 0) {
+		/* Never inherited: not by the workload, a hook, nor a rejoin. */
+		int fl = fcntl(c->run.notify_fd, F_GETFD);
+		if (fl < 0 || fcntl(c->run.notify_fd, F_SETFD, fl | FD_CLOEXEC) < 0) {
+			int e = errno, line = c->line[CK_NOTIFY_FD];
+			if (line)
+				log_error("%s:%d: [node] notify-fd %d: %s: no supervisor passed this descriptor",
+					  c->file, line, c->run.notify_fd, strerror(e));
+			else
+				log_error("--notify-fd %d: %s: no supervisor passed this descriptor", c->run.notify_fd,
+					  strerror(e));
+			return line ? EX_CONFIG : EX_USAGE;
+		}
+	}
 	c->run.wait_for_storage = rejoining != NULL;
 	c->run.previous_id = rejoining && hex_id(rejoining, previous_id) == 0 ? previous_id : NULL;
 	c->run.id_out = id;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <ini.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@ const struct config_key_info config_keys[CK_NKEYS] = {
 	[CK_HTTP] = { "node", "http", CA_VALUE },
 	[CK_HTTP_TIMEOUT] = { "node", "http-timeout", CA_VALUE },
 	[CK_METRICS_FILE] = { "node", "metrics-file", CA_VALUE },
+	[CK_NOTIFY_FD] = { "node", "notify-fd", CA_VALUE },
 	[CK_COMMAND] = { "workload", "command", CA_NONE },
 	[CK_WORKING_DIRECTORY] = { "workload", "working-directory", CA_VALUE },
 	[CK_USER] = { "workload", "user", CA_VALUE },
@@ -88,6 +90,7 @@ void config_init(struct config *c)
 			.takeover_delay_ms = t.takeover_delay_ms,
 			.hook_timeout_ms = 30000,
 			.ready_interval_ms = 1000,
+			.notify_fd = -1,
 			.workload_as = { .pass_fd = -1, .pass_fd_as = -1 },
 		},
 		.log_level = LOGL_INFO,
@@ -285,6 +288,12 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 			return fail(why, n,
 				    "'%s' does not end in .prom, which node_exporter's textfile collector reads", v);
 		return (c->metrics_file = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	case CK_NOTIFY_FD:
+		/* 0 to 2 are stdin, stdout and stderr: never a supervisor's pipe. */
+		if (options_int(v, 3, INT_MAX, &num) < 0)
+			return fail(why, n, "'%s' is not a descriptor number from 3 up", v);
+		r->notify_fd = (int)num;
+		return 0;
 	case CK_COMMAND: {
 		char **words = config_split(v, why, n);
 		if (!words)
@@ -966,6 +975,12 @@ static void print_value(const struct config *c, enum config_key k, FILE *f)
 	case CK_HTTP: fprintf(f, "%s\n", c->http ? c->http : ""); break;
 	case CK_HTTP_TIMEOUT: print_ms(f, c->http_timeout_ms); break;
 	case CK_METRICS_FILE: fprintf(f, "%s\n", c->metrics_file ? c->metrics_file : ""); break;
+	case CK_NOTIFY_FD:
+		if (r->notify_fd >= 0)
+			fprintf(f, "%d\n", r->notify_fd);
+		else
+			fputc('\n', f);
+		break;
 	case CK_COMMAND: print_words(f, r->argv); break;
 	case CK_WORKING_DIRECTORY: fprintf(f, "%s\n", r->workload_as.dir ? r->workload_as.dir : ""); break;
 	case CK_USER: fprintf(f, "%s\n", c->user ? c->user : ""); break;

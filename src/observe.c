@@ -89,6 +89,11 @@ void observe_announce(struct observe *o, const struct node *n, const struct obse
 	if (!o->ready_sent && (s == NODE_LIVE || s == NODE_BACKUP || s == NODE_QUEUED || s == NODE_CLAIMING)) {
 		notify_send("READY=1");
 		o->ready_sent = true;
+		if (o->cfg->notify_fd >= 0) {
+			int e = notify_fd_ready(o->cfg->notify_fd);
+			if (e < 0)
+				log_warn("--notify-fd %d: %s", o->cfg->notify_fd, strerror(-e));
+		}
 	}
 }
 

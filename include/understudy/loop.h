@@ -57,6 +57,8 @@ struct loop_config {
 					  * joined, 0 unknown; on another, the file is never created */
 	long *fs_type_out;               /* where loop_run leaves the lock file's statfs type, or NULL */
 	_Atomic int *health;             /* where the loop publishes enum loop_health, or NULL */
+	int notify_fd;                   /* a supervisor's readiness pipe (s6's notification-fd): a
+					  * newline when the node is ready, then closed; -1: none */
 	struct metrics *metrics;         /* where the loop counts what it does (metrics_init'd by
 					  * the caller), or NULL */
 	enum loop_ready ready;

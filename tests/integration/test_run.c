@@ -65,6 +65,9 @@ static struct {
 	const char *bin, *witness;
 	struct proc procs[MAX_PROCS];
 	int nprocs;
+	/* The next manager started gets descriptor pass_fd as pass_fd_as
+	 * (when pass_fd_as > 0), as a supervisor passes its pipe. */
+	int pass_fd, pass_fd_as;
 } T;
 
 static void dump_diag(void);
@@ -249,8 +252,12 @@ static int spawn_manager(const char *name, char **argv)
 	cr_assert(asprintf(&err, "%s/%s.stderr", T.dir, name) > 0);
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
-	if (pid == 0)
+	if (pid == 0) {
+		if (T.pass_fd_as > 0 && dup2(T.pass_fd, T.pass_fd_as) < 0)
+			_exit(126);
 		exec_child(argv, out, err, true);
+	}
+	T.pass_fd_as = 0;
 	free(out), free(err);
 	return add_proc(pid, name);
 }
@@ -880,6 +887,68 @@ Test(run, failover_after_sigkill_of_live_manager)
 	wait_live("node-b", BOUND_MS);
 	ensure(proc_alive(b), "node-b's manager exited");
 	no_overlap();
+}
+
+/* --- readiness for supervisors other than systemd ------------------------------ */
+
+/* What arrives on the read end of a supervisor's pipe within ms: the bytes
+ * (up to n - 1) and whether the writers all closed it (EOF). */
+static size_t read_pipe(int fd, char *buf, size_t n, int ms, bool *eof)
+{
+	size_t got = 0;
+	*eof = false;
+	int64_t t0 = th_now_ns();
+	while (!*eof && ms_since(t0) < ms) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		ssize_t r = read(fd, buf + got, n - 1 - got);
+		if (r == 0)
+			*eof = true;
+		else if (r > 0)
+			got += (size_t)r;
+	}
+	buf[got] = '\0';
+	return got;
+}
+
+/* s6's notification-fd: the supervisor's pipe gets one newline once the
+ * node has joined, and then its end (the manager closed it, and neither
+ * the workload nor anything else of the node holds it open). */
+Test(run, notify_fd_tells_a_supervisor_once_and_closes)
+{
+	int p[2];
+	cr_assert(pipe2(p, O_CLOEXEC) == 0);
+	T.pass_fd = p[1], T.pass_fd_as = 9;
+	int a = start_node("primary", "node-a", "--notify-fd", "9", NULL);
+	close(p[1]);
+	char buf[16];
+	bool eof;
+	size_t got = read_pipe(p[0], buf, sizeof(buf), BOUND_MS, &eof);
+	ensure(got == 1 && buf[0] == '\n', "the pipe got %zu bytes ('%s'), not one newline", got, buf);
+	ensure(eof, "the pipe is still open after the newline: someone of node-a's holds it");
+	ensure(node_state("node-a") != 0, "the newline came before node-a had joined");
+	wait_live("node-a", BOUND_MS);
+	ensure(proc_alive(a), "node-a's manager exited");
+	close(p[0]);
+	no_overlap();
+}
+
+/* A descriptor nobody passed is a mistake to say at once, not a node that
+ * never tells its supervisor it is ready. */
+Test(run, notify_fd_not_open_is_refused)
+{
+	struct cmd c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--notify-fd", "77", "--",
+			       "/bin/true", NULL);
+	ensure(c.code == 64, "--notify-fd 77 (not open): exit %d", c.code);
+	ensure(strstr(c.err, "--notify-fd 77") && strstr(c.err, "Bad file descriptor"), "the message: %s", c.err);
+	cmd_free(&c);
+	c = run_cmd(BOUND_MS, "run", "--lock", T.lock, "--role", "primary", "--notify-fd", "2", "--", "/bin/true",
+		    NULL);
+	ensure(c.code == 64 && strstr(c.err, "from 3 up"), "--notify-fd 2: exit %d: %s", c.code, c.err);
+	cmd_free(&c);
+	struct stat st;
+	ensure(stat(T.lock, &st) < 0 && errno == ENOENT, "a refused node created the lock file");
 }
 
 /* --- metrics ---------------------------------------------------------------- */
