@@ -1236,6 +1236,7 @@ static void apply_settings(struct loop *l, const struct loop_config *next)
 	struct node_config nc = next->node;
 	nc.takeover_delay_ms = timeline_takeover_delay(&tl, l->local == 1);
 	nc.new_file_wait_ms = timeline_new_file_wait(&tl, l->local == 1);
+	nc.verify_read_ms = next->heartbeat_ms; /* as at start: VERIFYING's rounds */
 	node_reconfigure(&l->node, &nc);
 	l->node_cfg = nc;
 	l->cfg = next;

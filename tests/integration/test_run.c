@@ -1773,7 +1773,7 @@ Test(run, takeover_refused_while_the_old_heartbeat_advances)
 }
 
 /* Wait until DIR/NAME.stderr has a line with WHAT. */
-static bool wait_stderr(const char *name, const char *what, int timeout_ms)
+static bool stderr_within(const char *name, const char *what, int timeout_ms)
 {
 	for (int64_t dl = th_now_ns() + (int64_t)timeout_ms * 1000000; th_now_ns() < dl; sleep_ms(10))
 		if (stderr_has(name, what))
@@ -1799,7 +1799,7 @@ Test(run, a_backup_whose_reads_hang_in_its_takeover_delay_gives_it_up)
 	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
 	kill(w, SIGKILL); /* the old live crashes, workload and manager */
 	kill(T.procs[a].pid, SIGKILL);
-	ensure(wait_stderr("node-b", "-> verifying", BOUND_MS), "node-b did not enter its takeover delay");
+	ensure(stderr_within("node-b", "-> verifying", BOUND_MS), "node-b did not enter its takeover delay");
 	int64_t t0 = th_now_ns();
 	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
 	add_proc(hang, "storage-hang");
@@ -2590,6 +2590,47 @@ static void hups(int n)
 	for (int i = 0; i < n; i++)
 		ensure(!strcmp(nth(EV_SIGNAL, "node-a", i).extra, "HUP"), "signal %d was %s, not HUP", i,
 		       nth(EV_SIGNAL, "node-a", i).extra);
+}
+
+/* A reload keeps the reads of the takeover delay: the node's settings come
+ * again from the file, and the interval of those reads with them. A backup
+ * reloaded (stop-timeout 2s -> 1s) and then in its 3 s delay must start
+ * after it, not give the takeover up for want of reads (F 400 ms). */
+Test(run, a_reload_keeps_the_reads_of_the_takeover_delay)
+{
+	int a = start_node("primary", "node-a", NULL);
+	pid_t w = (pid_t)wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	static const char fencing[] = "[fencing]\ncheck-interval = 100ms\nheartbeat-interval = 100ms\n"
+				      "fence-timeout = 400ms\ntakeover-delay = 3s\nafter-fence = exit\n";
+	char *text = NULL;
+	cr_assert(asprintf(&text,
+			   "[group]\nlock = %s\n[node]\nname = node-b\nrole = backup\n[workload]\ncommand = %s %s %s\n"
+			   "stop-timeout = %s\n%s",
+			   T.lock, T.witness, T.log, T.wlock, "2s", fencing) > 0);
+	char *conf = write_file("b.conf", 0640, text);
+	char *argv[] = { (char *)T.bin, "run", "--config", conf, NULL };
+	int b = spawn_manager("node-b", argv);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	free(text);
+	cr_assert(asprintf(&text,
+			   "[group]\nlock = %s\n[node]\nname = node-b\nrole = backup\n[workload]\ncommand = %s %s %s\n"
+			   "stop-timeout = %s\n%s",
+			   T.lock, T.witness, T.log, T.wlock, "1s", fencing) > 0);
+	free(write_file("b.conf", 0640, text));
+	kill(T.procs[b].pid, SIGHUP);
+	wait_stderr("node-b", "reloaded");
+	int64_t t0 = th_now_ns();
+	kill(w, SIGKILL);
+	kill(T.procs[a].pid, SIGKILL);
+	struct ev s = wait_start("node-b", 1, BOUND_MS + 3000);
+	double ms = (double)(s.t - t0) / 1e6;
+	cr_log_info("after a reload, node-b took over %.0f ms after the crash (D 3 s)", ms);
+	ensure(ms >= 3000, "node-b started %.0f ms after the crash, inside its delay", ms);
+	ensure(!stderr_has("node-b", "giving up the takeover"), "node-b gave a takeover up after a reload");
+	ensure(proc_alive(b), "node-b's manager exited");
+	no_overlap();
+	free(text), free(conf);
 }
 
 /* SIGHUP reads the file again: a new hook, a quieter log level and a
