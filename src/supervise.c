@@ -99,18 +99,24 @@ void supervise_child_signals(void)
 }
 
 /* The workload's copy of the lock file's descriptor, moved to the highest
- * number the descriptor limit allows. A process that dies has its files
- * closed by the kernel in descriptor order, and the live lock goes with
- * the last copy of this one: the next live node must not start while the
- * dying workload still holds files it opened (its data files, a socket, a
- * FUSE or NFS file whose close flushes writes), so this one is to be
- * closed last. Never above KEEP_LAST_MAX: the kernel sizes a process's
- * descriptor table to its highest descriptor and every fork copies it, and
- * a limit of a million (databases' LimitNOFILE) would cost each process
- * of the workload megabytes. A workload with more descriptors than that,
- * or that raises its limit, can place some above it. Returns the
- * descriptor to keep open on exec (the original one, close-on-exec, then
- * goes with the exec). */
+ * number the descriptor limit allows: out of the way of the numbers a
+ * workload uses itself (a shell's 3 to 9, a program's dup2 onto a low
+ * number), where an overwritten copy would be lost, and with it the live
+ * lock held for as long as any process of the tree lives. It does not make
+ * the live lock the last file a dying workload lets go of: the kernel
+ * closes the descriptors of an exiting process from 0 up, but releases
+ * each file (and its locks) only at the end of the exit, from the highest
+ * descriptor down (measured on Linux 6.18; the run test
+ * a_late_release_is_counted_apart_from_an_overlap relies on it). So when
+ * the workload holds the last copy, the live lock goes first and the
+ * workload's own locks, sockets and files a moment after, while none of
+ * its code runs any more: a late release (doc/protocol.md §8). Never above
+ * KEEP_LAST_MAX: the kernel sizes a process's descriptor table to its
+ * highest descriptor and every fork copies it, and a limit of a million
+ * (databases' LimitNOFILE) would cost each process of the workload
+ * megabytes. A workload with more descriptors than that, or that raises
+ * its limit, can place some above it. Returns the descriptor to keep open
+ * on exec (the original one, close-on-exec, then goes with the exec). */
 #define KEEP_LAST_MAX 4095
 static int keep_last(int keep_fd, int errpipe, int pass_fd_as)
 {
