@@ -99,21 +99,25 @@ void supervise_child_signals(void)
 }
 
 /* The workload's copy of the lock file's descriptor, moved to the highest
- * number the descriptor limit allows: out of the way of the numbers a
- * workload uses itself (a shell's 3 to 9, a program's dup2 onto a low
- * number), where an overwritten copy would be lost, and with it the live
- * lock held for as long as any process of the tree lives. It does not make
- * the live lock the last file a dying workload lets go of: the kernel
- * closes the descriptors of an exiting process from 0 up, but releases
- * each file (and its locks) only at the end of the exit, from the highest
- * descriptor down (measured on Linux 6.18; the run test
- * a_late_release_is_counted_apart_from_an_overlap relies on it). So when
- * the workload holds the last copy, the live lock goes first and the
- * workload's own locks, sockets and files a moment after, while none of
- * its code runs any more: a late release (doc/protocol.md §8). Never above
- * KEEP_LAST_MAX: the kernel sizes a process's descriptor table to its
- * highest descriptor and every fork copies it, and a limit of a million
- * (databases' LimitNOFILE) would cost each process of the workload
+ * number the descriptor limit allows. A dying process first closes its
+ * descriptors from 0 up: each file's flush (an NFS file's writes sent, a
+ * FUSE FLUSH) and the classic fcntl locks go then, in that order. Only at
+ * the end of the exit does the kernel release the files themselves, and
+ * with them their OFD and flock locks, sockets and FUSE RELEASE, from the
+ * highest descriptor down (both measured on Linux 6.18). Here, the
+ * workload drops its copy only after every other descriptor is closed, so
+ * the live lock, whichever process of the tree or the storage process
+ * lets go of it last, goes after every flush and classic lock of the
+ * workload; and the copy is out of the way of the numbers a workload uses
+ * itself (a shell's 3 to 9, a dup2 onto a low number), where it would be
+ * overwritten and lost. It cannot make the live lock go after the
+ * workload's OFD and flock locks and sockets: those are released after it,
+ * while none of the workload's code runs any more (a late release,
+ * doc/protocol.md §8; the run test
+ * a_late_release_is_counted_apart_from_an_overlap relies on the order).
+ * Never above KEEP_LAST_MAX: the kernel sizes a process's descriptor table
+ * to its highest descriptor and every fork copies it, and a limit of a
+ * million (databases' LimitNOFILE) would cost each process of the workload
  * megabytes. A workload with more descriptors than that, or that raises
  * its limit, can place some above it. Returns the descriptor to keep open
  * on exec (the original one, close-on-exec, then goes with the exec). */

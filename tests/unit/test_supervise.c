@@ -106,8 +106,8 @@ Test(supervise, exec_success_reports_the_pid)
 }
 
 /* The workload holds the lock file open at the highest descriptor its
- * limit allows, out of the way of the numbers it uses itself, and nothing
- * else of the manager's. */
+ * limit allows, so that its exit closes (and flushes) every other file
+ * before it drops the copy, and nothing else of the manager's. */
 Test(supervise, the_lock_descriptor_is_inherited_last_and_others_are_not)
 {
 	char *lock = th_path(dir, "lock");
