@@ -1067,11 +1067,13 @@ Test(run, metrics_file_follows_a_failover)
 	int64_t t0 = th_now_ns();
 	kill(T.procs[a].pid, SIGKILL);
 	wait_live("node-b", BOUND_MS);
-	/* Well inside the 5 s interval: the transition wrote the file. */
+	/* Well inside the 5 s interval: the transition wrote the file. Live
+	 * counts from starting, before the exec is known to have worked: the
+	 * start is waited for on its own. */
 	t = wait_series(fb, lb_live, 1, 2000);
 	cr_log_info("failover on node-b's metrics file %.1f ms after the kill", ms_since(t0));
-	ensure(series(t, lb_starts) == 1, "node-b's starts: %g", series(t, lb_starts));
 	free(t);
+	free(wait_series(fb, lb_starts, 1, 2000));
 	ensure(promtool_check(fb, said, sizeof(said)) == 0, "promtool on node-b's file: %s", said);
 	/* A clean stop writes the last figures: node-b no longer live. */
 	kill(T.procs[b].pid, SIGTERM);
