@@ -229,6 +229,11 @@ void hook_expire(struct hooks *h, int64_t now_ms)
 		if (!r->pid || !r->kill_at || now_ms < r->kill_at)
 			continue;
 		r->kill_at = 0; /* once: it is reaped as it dies */
+		/* Did it get as far as its program? The pipe says so at once
+		 * when it did (EOF) or failed; silent, its walk or exec waits. */
+		struct pollfd pfd = { .fd = r->exec_fd, .events = POLLIN };
+		if (r->exec_fd >= 0 && poll(&pfd, 1, 0) == 1)
+			hook_outcome(r, h->paths[r->event]);
 		log_warn("on-%s hook %s did not finish within %lld ms%s: killing it", names[r->event], h->paths[r->event],
 			 (long long)h->timeout_ms,
 			 r->exec_fd >= 0 ? " (its exec had not returned: does its file system answer?)" : "");
