@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # What understudy's scripts share: the one list of what they need from
 # Debian, and the build steps. Sourced, never run, by scripts/demo.sh,
-# scripts/test.sh, scripts/bench.sh and the test scripts that install
-# what they need (tests/model/check.sh, tests/cluster/gluster-rig.sh,
-# tests/cluster/ceph-rig.sh).
+# scripts/test.sh, scripts/bench.sh, scripts/soak.sh and the test scripts
+# that install what they need (tests/model/check.sh,
+# tests/cluster/gluster-rig.sh, tests/cluster/ceph-rig.sh).
 #
 #   deps_ensure PART...       install what the parts need and is missing;
 #                             on failure say which packages and why, 69
@@ -19,7 +19,9 @@
 # Parts: build (every build, the demo's too: meson.build needs all four
 # libraries, criterion for the test suites), packaging, lint, model, fuzz,
 # python, upgrade, metrics (Prometheus's promtool and server, which check
-# the /metrics text and scrape it), cluster (GlusterFS), ceph (CephFS), bench.
+# the /metrics text and scrape it), cluster (GlusterFS), ceph (CephFS),
+# systemd (the unit under a real systemd in a container, tests/systemd/),
+# soak (the soak test and its picture), bench.
 DEPS_LIST='
 build     cmd:meson             meson
 build     cmd:ninja             ninja-build
@@ -61,6 +63,11 @@ ceph      cmd:ceph-fuse         ceph-fuse
 ceph      cmd:ceph              ceph-common
 ceph      cmd:monmaptool        ceph-common
 ceph      cmd:python3           python3
+systemd   cmd:debootstrap       debootstrap
+systemd   cmd:systemd-nspawn    systemd-container
+systemd   cmd:nsenter           util-linux
+soak      cmd:python3           python3
+soak      cmd:gnuplot           gnuplot-nox
 bench     cmd:strace            strace
 bench     cmd:gnuplot           gnuplot-nox
 bench     cmd:etcd              etcd-server

@@ -1,67 +1,132 @@
-/* Bounded storage calls for the commands: a watchdog thread. */
+/* Bounded storage calls: for a command, a watching parent process; for a
+ * long-lived thread, one watchdog thread per process over every bound. */
 #include "understudy/bound.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdbool.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "understudy/clock.h"
 
+struct bound {
+	struct bound *next; /* on the watchdog's list */
+	bound_expired *expired;
+	void *arg;
+	int64_t ms, deadline; /* deadline 0: no call in progress */
+	int64_t call_ms;      /* this call's bound: ms, more for a wait */
+	const char *what;     /* a string that outlives the call */
+	char path[4096];      /* the bound's file: a copy, the caller's may be freed */
+	char on[4096];        /* the call's file: path, or bound_doing_on's */
+};
+
 static struct {
 	pthread_mutex_t mu;
-	pthread_cond_t cv; /* on CLOCK_MONOTONIC */
-	bool started;
-	const char *cmd, *what;
-	char path[4096];      /* a copy: the caller's may be freed meanwhile */
-	int64_t ms, deadline; /* deadline 0: no call in progress */
-	int status;
-	bool quiet;
-} B = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	pthread_cond_t cv;   /* the watchdog's: a new deadline; on CLOCK_MONOTONIC */
+	pthread_cond_t done; /* bound_free's: the watchdog left an expired() */
+	bool running;        /* the watchdog runs in this process */
+	bool atfork;
+	struct bound *list;
+	struct bound *firing; /* the one whose expired() runs now */
+} B = { .mu = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
+
+/* bound_start's: the call in progress, written by the command (the child)
+ * and read by its watcher (the parent), in memory both share. what and on
+ * are written under a sequence count (odd while being written), so the
+ * watcher never prints half of one call's name and half of another's. */
+struct shared {
+	_Atomic int64_t deadline; /* CLOCK_MONOTONIC ms; 0: no call in progress */
+	_Atomic int64_t call_ms;
+	_Atomic unsigned seq;
+	char what[256];
+	char on[4096];
+};
+static struct shared *S;
+static int64_t S_ms;
+static char S_path[4096];
+
+static _Thread_local struct bound *mine;
 
 static void *watchdog(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&B.mu);
 	for (;;) {
-		if (!B.deadline) {
+		struct bound *first = NULL;
+		for (struct bound *b = B.list; b; b = b->next)
+			if (b->deadline && (!first || b->deadline < first->deadline))
+				first = b;
+		if (!first) {
 			pthread_cond_wait(&B.cv, &B.mu);
 			continue;
 		}
-		int64_t left = B.deadline - clock_ms();
-		if (left <= 0)
-			break;
-		/* The condition variable waits on CLOCK_MONOTONIC too. */
-		struct timespec until = { .tv_sec = B.deadline / 1000,
-					  .tv_nsec = (long)(B.deadline % 1000) * 1000000L };
-		pthread_cond_timedwait(&B.cv, &B.mu, &until);
+		int64_t left = first->deadline - clock_ms();
+		if (left > 0) {
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += left / 1000;
+			until.tv_nsec += (left % 1000) * 1000000L;
+			if (until.tv_nsec >= 1000000000L)
+				until.tv_sec++, until.tv_nsec -= 1000000000L;
+			pthread_cond_timedwait(&B.cv, &B.mu, &until);
+			continue;
+		}
+		/* Once per call: the next bound_doing arms it again. */
+		first->deadline = 0;
+		char on[sizeof(first->on)], msg[sizeof(first->on) + 512];
+		snprintf(on, sizeof(on), "%s", first->on);
+		struct bound_expiry e = { .path = on, .what = first->what, .ms = first->call_ms, .msg = msg };
+		snprintf(msg, sizeof(msg), "%s: no answer from the storage within %lld ms (%s)", on, (long long)e.ms,
+			 e.what);
+		B.firing = first;
+		pthread_mutex_unlock(&B.mu);
+		first->expired(first->arg, &e);
+		pthread_mutex_lock(&B.mu);
+		B.firing = NULL;
+		pthread_cond_broadcast(&B.done);
 	}
-	/* The main thread is inside a storage call and will not come back
-	 * to stdio meanwhile: what it printed before goes out first. */
-	fflush(stdout);
-	if (!B.quiet)
-		fprintf(stderr, "understudy %s: %s: no answer from the storage within %lld ms (%s)\n", B.cmd, B.path,
-			(long long)B.ms, B.what);
-	/* The call never returned, so nothing below main can unwind: this is
-	 * the one exit outside main, with the command's documented status. A
-	 * thread stuck in the kernel may still hold the process until the
-	 * call ends; its status is decided here. */
-	_exit(B.status);
+	return NULL;
 }
 
-int bound_start(const char *cmd, const char *path, int64_t ms, int status, bool quiet)
+/* A child of a fork has no watchdog (only the forking thread goes on):
+ * its bounds are the parent's business, so it has none. The lock is
+ * held across the fork so that the child never inherits it taken. */
+static void fork_prepare(void) { pthread_mutex_lock(&B.mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&B.mu); }
+static void fork_child(void)
 {
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&B.cv, &ca);
-	pthread_condattr_destroy(&ca);
-	snprintf(B.path, sizeof(B.path), "%s", path);
-	B.cmd = cmd, B.ms = ms, B.status = status, B.quiet = quiet, B.what = "", B.deadline = 0;
-	/* Signals stay the main thread's. */
+	B.running = false;
+	B.list = B.firing = NULL;
+	mine = NULL;
+	pthread_mutex_unlock(&B.mu);
+}
+
+/* B.mu held. 0 or -errno. */
+static int watchdog_start(void)
+{
+	if (B.running)
+		return 0;
+	if (!B.atfork) {
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&B.cv, &ca);
+		pthread_condattr_destroy(&ca);
+		int r = pthread_atfork(fork_prepare, fork_parent, fork_child);
+		if (r != 0)
+			return -r;
+		B.atfork = true;
+	}
+	/* Signals stay the other threads': the watchdog must never be the
+	 * one a signal's handler runs on. */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -71,26 +136,207 @@ int bound_start(const char *cmd, const char *path, int64_t ms, int status, bool 
 	if (r != 0)
 		return -r;
 	pthread_detach(t);
-	B.started = true;
+	B.running = true;
 	return 0;
 }
 
-void bound_doing(const char *what)
+static struct bound *add(const char *path, int64_t ms, bound_expired *expired, void *arg, int *err)
 {
-	if (!B.started)
+	struct bound *b = calloc(1, sizeof(*b));
+	if (!b) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	snprintf(b->path, sizeof(b->path), "%s", path);
+	b->ms = ms, b->expired = expired, b->arg = arg, b->what = "";
+	pthread_mutex_lock(&B.mu);
+	*err = watchdog_start();
+	if (*err == 0) {
+		b->next = B.list;
+		B.list = b;
+	}
+	pthread_mutex_unlock(&B.mu);
+	if (*err < 0) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* --- bound_start: the command runs in a child, its parent watches ------- */
+
+static volatile sig_atomic_t child_pid;
+
+/* A signal for the command (^C, a service manager's SIGTERM, timeout(1))
+ * reaches the watcher first when sent to its pid: the command decides
+ * what it does with it. */
+static void forward(int sig)
+{
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
+/* The watcher's whole life: until the command exits, pass its status on;
+ * once a call outlives its bound, print which and exit with status at
+ * once, leaving the command to die (SIGKILL) whenever its call lets it.
+ * Never returns. */
+__attribute__((noreturn)) static void watch(pid_t child, int alive, const char *cmd, int status, bool quiet)
+{
+	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	struct sigaction sa = { .sa_handler = forward, .sa_flags = SA_RESTART };
+	child_pid = child;
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaction(forwarded[i], &sa, NULL);
+	for (;;) {
+		int64_t deadline = atomic_load(&S->deadline), now = clock_ms();
+		if (deadline && now >= deadline)
+			break;
+		/* Idle, sleep one bound: a call that begins meanwhile ends its
+		 * bound no sooner than that, so it is never seen late. */
+		int64_t left = deadline ? deadline - now : S_ms;
+		struct pollfd p = { .fd = alive, .events = POLLIN };
+		int r = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
+		if (r <= 0)
+			continue;
+		/* The end of the pipe the command held is closed: it exited. */
+		int st = 0;
+		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+			;
+		if (WIFEXITED(st))
+			_exit(WEXITSTATUS(st));
+		signal(WTERMSIG(st), SIG_DFL);
+		raise(WTERMSIG(st));
+		_exit(128 + WTERMSIG(st));
+	}
+	char what[sizeof(S->what)], on[sizeof(S->on)];
+	int64_t ms;
+	unsigned q;
+	/* A few tries at most: the command is in its call, not writing. */
+	int tries = 1000;
+	do {
+		q = atomic_load(&S->seq);
+		snprintf(what, sizeof(what), "%s", S->what);
+		snprintf(on, sizeof(on), "%s", S->on);
+		ms = atomic_load(&S->call_ms);
+	} while (((q & 1) || q != atomic_load(&S->seq)) && --tries > 0);
+	if (!quiet)
+		fprintf(stderr, "understudy %s: %s: no answer from the storage within %lld ms (%s)\n", cmd, on,
+			(long long)ms, what);
+	/* The call never returned, and a call on a FUSE mount that reached
+	 * its server waits for the answer through SIGKILL: the command's
+	 * process may outlive this by as long as the server takes to fail
+	 * the call. Its caller has the answer now. */
+	kill(child, SIGKILL);
+	_exit(status);
+}
+
+int bound_start(const char *cmd, const char *path, int64_t ms, int status, bool quiet)
+{
+	struct shared *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (s == MAP_FAILED)
+		return -errno;
+	int alive[2];
+	if (pipe2(alive, O_CLOEXEC) < 0) {
+		int e = errno;
+		munmap(s, sizeof(*s));
+		return -e;
+	}
+	S = s;
+	S_ms = ms;
+	snprintf(S_path, sizeof(S_path), "%s", path);
+	/* Nothing printed twice: the child gets the buffers empty. */
+	fflush(NULL);
+	pid_t child = fork();
+	if (child < 0) {
+		int e = errno;
+		close(alive[0]);
+		close(alive[1]);
+		munmap(s, sizeof(*s));
+		S = NULL;
+		return -e;
+	}
+	if (child == 0) {
+		/* The command goes on here. It keeps alive[1] open until it
+		 * ends, and its watcher ends with it. */
+		close(alive[0]);
+		return 0;
+	}
+	close(alive[1]);
+	watch(child, alive[0], cmd, status, quiet);
+}
+
+struct bound *bound_new(const char *path, int64_t ms, bound_expired *expired, void *arg)
+{
+	int err;
+	return add(path, ms, expired, arg, &err);
+}
+
+void bound_attach(struct bound *b) { mine = b; }
+
+void bound_free(struct bound *b)
+{
+	if (!b)
 		return;
 	pthread_mutex_lock(&B.mu);
-	B.what = what;
-	B.deadline = clock_ms() + B.ms;
-	pthread_cond_signal(&B.cv);
+	for (struct bound **p = &B.list; *p; p = &(*p)->next)
+		if (*p == b) {
+			*p = b->next;
+			break;
+		}
+	while (B.firing == b)
+		pthread_cond_wait(&B.done, &B.mu);
+	pthread_mutex_unlock(&B.mu);
+	if (mine == b)
+		mine = NULL;
+	free(b);
+}
+
+/* The command's call, for its watcher. */
+static void shared_doing(const char *path, const char *what, int64_t ms)
+{
+	/* What the command printed goes out before a call that may never
+	 * return: the watcher cannot flush the command's buffers. */
+	fflush(stdout);
+	unsigned q = atomic_load(&S->seq);
+	atomic_store(&S->seq, q + 1);
+	snprintf(S->what, sizeof(S->what), "%s", what);
+	snprintf(S->on, sizeof(S->on), "%s", path ? path : S_path);
+	atomic_store(&S->call_ms, S_ms + ms);
+	atomic_store(&S->seq, q + 2);
+	atomic_store(&S->deadline, clock_ms() + S_ms + ms);
+}
+
+void bound_waiting_on(const char *path, const char *what, int64_t ms)
+{
+	if (!mine) {
+		if (S)
+			shared_doing(path, what, ms);
+		return;
+	}
+	pthread_mutex_lock(&B.mu);
+	struct bound *b = mine;
+	if (b) {
+		b->what = what;
+		snprintf(b->on, sizeof(b->on), "%s", path ? path : b->path);
+		b->call_ms = b->ms + ms;
+		b->deadline = clock_ms() + b->call_ms;
+		pthread_cond_signal(&B.cv);
+	}
 	pthread_mutex_unlock(&B.mu);
 }
 
+void bound_doing_on(const char *path, const char *what) { bound_waiting_on(path, what, 0); }
+
+void bound_doing(const char *what) { bound_waiting_on(NULL, what, 0); }
+
 void bound_idle(void)
 {
-	if (!B.started)
+	if (!mine) {
+		if (S)
+			atomic_store(&S->deadline, 0);
 		return;
+	}
 	pthread_mutex_lock(&B.mu);
-	B.deadline = 0;
+	mine->deadline = 0;
 	pthread_mutex_unlock(&B.mu);
 }

@@ -1,6 +1,7 @@
 /* understudy run: a node of a group, wrapping the workload. */
 #include <errno.h>
 #include <time.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,7 +45,14 @@ static const char run_usage[] =
 	"  --log-level LEVEL         error, warning, info or debug (default info)\n"
 	"  --http ADDR:PORT          serve GET /health (200 only while live with the workload\n"
 	"                            running, else 503) and GET /status (the JSON of status) on\n"
-	"                            ADDR:PORT (numeric, IPv6 as [::1]:8080)\n"
+	"                            ADDR:PORT (numeric, IPv6 as [::1]:8080), and GET /metrics\n"
+	"                            (Prometheus)\n"
+	"  --http-timeout DUR        how long one storage call of /status may take before\n"
+	"                            it is answered 504 (default 3s)\n"
+	"  --metrics-file PATH       keep the same metrics in PATH (ending .prom) for\n"
+	"                            node_exporter's textfile collector, rewritten every 5s\n"
+	"  --notify-fd FD            write a newline to descriptor FD and close it once the\n"
+	"                            node has joined (s6's notification-fd; READY=1 for systemd)\n"
 	"\n"
 	"workload:\n"
 	"  --working-directory DIR   run it in DIR (absolute)\n"
@@ -178,6 +186,23 @@ static int hex_id(const char *s, uint8_t id[LF_ID_SIZE])
 	return 0;
 }
 
+/* The group's name in the journal (UNDERSTUDY_GROUP): the configuration
+ * file's name without ".conf", which is the unit's instance (understudy@app
+ * reads app.conf); without a file, the lock file's path, the one name all
+ * nodes of a group share. */
+static const char *group_name(const struct config *c, char *buf, size_t n)
+{
+	if (!c->file)
+		return c->run.lock_path;
+	const char *base = strrchr(c->file, '/');
+	base = base ? base + 1 : c->file;
+	size_t len = strlen(base);
+	if (len > 5 && strcmp(base + len - 5, ".conf") == 0)
+		len -= 5;
+	snprintf(buf, n, "%.*s", (int)len, base);
+	return buf;
+}
+
 static void warn_line(const char *line) { log_warn("%s", line); }
 
 static void warn_stderr(const char *line) { fprintf(stderr, "understudy run: warning: %s\n", line); }
@@ -186,7 +211,8 @@ static void warn_stderr(const char *line) { fprintf(stderr, "understudy run: war
  * failed it, as a new process. */
 static int run(struct config *c, char **argv)
 {
-	log_init(c->run.name, (enum log_level)c->log_level);
+	char group[256];
+	log_init(c->run.name, group_name(c, group, sizeof(group)), (enum log_level)c->log_level);
 	config_warnings(c, warn_line);
 	/* The environment files' after the file's and the command line's, as
 	 * systemd's EnvironmentFile= overrides Environment=. A message names
@@ -208,6 +234,24 @@ static int run(struct config *c, char **argv)
 	 * that releases locks late, and it is no other node of our name. */
 	const char *rejoining = getenv("UNDERSTUDY_REJOINING");
 	static uint8_t previous_id[LF_ID_SIZE], id[LF_ID_SIZE];
+	if (rejoining) {
+		/* Readiness is told once in the process's life: the pipe went
+		 * with the first newline (or, closed on exec, with the exec). */
+		c->run.notify_fd = -1;
+	} else if (c->run.notify_fd >= 0) {
+		/* Never inherited: not by the workload, a hook, nor a rejoin. */
+		int fl = fcntl(c->run.notify_fd, F_GETFD);
+		if (fl < 0 || fcntl(c->run.notify_fd, F_SETFD, fl | FD_CLOEXEC) < 0) {
+			int e = errno, line = c->line[CK_NOTIFY_FD];
+			if (line)
+				log_error("%s:%d: [node] notify-fd %d: %s: no supervisor passed this descriptor",
+					  c->file, line, c->run.notify_fd, strerror(e));
+			else
+				log_error("--notify-fd %d: %s: no supervisor passed this descriptor", c->run.notify_fd,
+					  strerror(e));
+			return line ? EX_CONFIG : EX_USAGE;
+		}
+	}
 	c->run.wait_for_storage = rejoining != NULL;
 	c->run.previous_id = rejoining && hex_id(rejoining, previous_id) == 0 ? previous_id : NULL;
 	c->run.id_out = id;
@@ -223,15 +267,37 @@ static int run(struct config *c, char **argv)
 	 * load balancer sees 503 rather than a refused connection while the
 	 * node joins. */
 	static _Atomic int health = LOOP_DOWN;
+	static struct metrics metrics;
 	struct http_server *http = NULL;
+	struct metrics_writer *writer = NULL;
 	if (!c->run.health)
 		c->run.health = &health;
+	metrics_init(&metrics);
+	c->run.metrics = &metrics;
+	const struct metrics_labels labels = {
+		.group = c->run.lock_path,
+		.node = c->run.name,
+		.role = lockfile_role_name((uint8_t)c->run.node.role),
+	};
+	if (c->metrics_file) {
+		/* Every METRICS_FILE_INTERVAL_MS: a scrape's figures are at most
+		 * that old, and a node that ended leaves its last ones. */
+		int e = metrics_writer_start(&writer, &metrics, &labels, c->metrics_file, METRICS_FILE_INTERVAL_MS);
+		if (e < 0) {
+			log_error("metrics file %s: %s", c->metrics_file, strerror(-e));
+			return EX_OSERR;
+		}
+	}
 	if (c->http) {
 		char why[600];
 		struct http_config hc = { .address = c->http, .lock_path = c->run.lock_path, .health = c->run.health };
+		hc.timeout_ms = c->http_timeout_ms;
+		hc.metrics = &metrics;
+		hc.labels = labels;
 		int e = http_start(&hc, &http, why, sizeof(why));
 		if (e < 0) {
 			log_error("%s", why);
+			metrics_writer_stop(writer);
 			return e == -ELIBACC ? EX_UNAVAILABLE : EX_OSERR;
 		}
 		log_info("health endpoint on http://%s/health", c->http);
@@ -239,6 +305,7 @@ static int run(struct config *c, char **argv)
 	bool lost_storage;
 	int code = loop_run(&c->run, &lost_storage);
 	http_stop(http);
+	metrics_writer_stop(writer);
 	if (!lost_storage || !c->rejoin)
 		return code;
 	/* Fenced (or the file failed us while waiting), the workload gone:

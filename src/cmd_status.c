@@ -17,7 +17,7 @@
 
 static const char status_usage[] =
 	"usage: understudy status --lock PATH|--config FILE [--lock-owner USER[:GROUP]] [--json]\n"
-	"                         [--watch [--interval DUR]] [--timeout DUR]\n"
+	"                         [--watch [--interval DUR] | --history] [--timeout DUR]\n"
 	"\n"
 	"Print the group's state, its live node and the nodes registered in it,\n"
 	"reading the lock file without taking part in the group.\n"
@@ -32,6 +32,10 @@ static const char status_usage[] =
 	"  --watch         then print one line (with --json, one object) per change,\n"
 	"                  until interrupted\n"
 	"  --interval DUR  how often --watch reads the file (default 1s)\n"
+	"  --history       instead, the group's last moves of the live role (kept in\n"
+	"                  the file since format 1.3), oldest first: when (each\n"
+	"                  writer's clock, in local time), why, from which node to\n"
+	"                  which; with --json, one array\n"
 	"  --timeout DUR   how long any one call on the storage may take (default\n"
 	"                  10s); past it, say which and exit 74\n";
 
@@ -250,6 +254,27 @@ static int watch(struct lockfile *lf, const struct lf_view *first, bool json, in
 	}
 }
 
+/* --history: the entries as the file has them now, and nothing else. */
+static int show_history(struct lockfile *lf, bool json)
+{
+	static struct lf_history h;
+	int r = group_read_history(lf, &h);
+	if (r < 0) {
+		fprintf(stderr, "understudy status: %s: %s\n", lf->path,
+			r == -EBADMSG   ? "header changed under us: not ours"
+			: r == -ENODATA ? "shorter than the format now: damaged since it was opened"
+					: strerror(-r));
+		lockfile_close(lf);
+		return r == -EBADMSG || r == -ENODATA ? EX_DATAERR : EX_IOERR;
+	}
+	lockfile_close(lf);
+	if (json)
+		group_print_history_json(stdout, &h);
+	else
+		group_print_history_text(stdout, &h);
+	return fflush(stdout) == 0 ? 0 : EX_IOERR;
+}
+
 int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -258,6 +283,7 @@ int cmd_status(int argc, char **argv)
 		{ "lock-owner", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "watch", no_argument, NULL, 'w' },
+		{ "history", no_argument, NULL, 'H' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -265,7 +291,7 @@ int cmd_status(int argc, char **argv)
 	};
 	const char *path = NULL, *conf = NULL;
 	char *from_conf = NULL;
-	bool json = false, watching = false;
+	bool json = false, watching = false, history = false;
 	int64_t interval_ms = 1000, timeout_ms = 10000;
 	struct trust_who who;
 	bool owner_given = false;
@@ -293,6 +319,7 @@ int cmd_status(int argc, char **argv)
 			break;
 		case 'j': json = true; break;
 		case 'w': watching = true; break;
+		case 'H': history = true; break;
 		case 't':
 			if (options_duration_why(optarg, &timeout_ms, why, sizeof(why)) < 0) {
 				fprintf(stderr, "understudy status: --timeout: %s\n", why);
@@ -318,6 +345,11 @@ int cmd_status(int argc, char **argv)
 				argv[optind - 1]);
 			return EX_USAGE;
 		}
+	}
+	if (history && watching) {
+		fprintf(stderr, "understudy status: --history and --watch do not go together\nTry 'understudy status "
+				"--help'.\n");
+		return EX_USAGE;
 	}
 	if ((!path && !conf) || optind < argc) {
 		fprintf(stderr, "understudy status: %s\nTry 'understudy status --help'.\n",
@@ -348,6 +380,8 @@ int cmd_status(int argc, char **argv)
 	path = lf.path;
 	if (code)
 		return code;
+	if (history)
+		return show_history(&lf, json);
 	static struct group_look g;
 	struct group_beat b = { 0 };
 	int r = group_look(&lf, &g);

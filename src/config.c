@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <ini.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "understudy/http.h"
 #include "understudy/log.h"
 #include "understudy/options.h"
 #include "understudy/text.h"
@@ -28,6 +30,9 @@ const struct config_key_info config_keys[CK_NKEYS] = {
 	[CK_FAILOVER_ON_SHUTDOWN] = { "node", "failover-on-shutdown", CA_FLAG },
 	[CK_LOG_LEVEL] = { "node", "log-level", CA_VALUE },
 	[CK_HTTP] = { "node", "http", CA_VALUE },
+	[CK_HTTP_TIMEOUT] = { "node", "http-timeout", CA_VALUE },
+	[CK_METRICS_FILE] = { "node", "metrics-file", CA_VALUE },
+	[CK_NOTIFY_FD] = { "node", "notify-fd", CA_VALUE },
 	[CK_COMMAND] = { "workload", "command", CA_NONE },
 	[CK_WORKING_DIRECTORY] = { "workload", "working-directory", CA_VALUE },
 	[CK_USER] = { "workload", "user", CA_VALUE },
@@ -85,12 +90,14 @@ void config_init(struct config *c)
 			.takeover_delay_ms = t.takeover_delay_ms,
 			.hook_timeout_ms = 30000,
 			.ready_interval_ms = 1000,
+			.notify_fd = -1,
 			.workload_as = { .pass_fd = -1, .pass_fd_as = -1 },
 		},
 		.log_level = LOGL_INFO,
 		.rejoin = true,
 		.ready_text = "exec",
 		.ready_timeout_ms = 90000,
+		.http_timeout_ms = HTTP_TIMEOUT_MS,
 	};
 	trust_who_default(&c->run.trust);
 }
@@ -272,6 +279,21 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 			return -EINVAL;
 		return (c->http = copy(c, v, why, n)) ? 0 : -ENOMEM;
 	}
+	case CK_HTTP_TIMEOUT: return duration(v, &c->http_timeout_ms, why, n);
+	case CK_METRICS_FILE:
+		/* node_exporter reads *.prom files; the name says what it is. */
+		if (v[0] != '/')
+			return fail(why, n, "'%s' is not an absolute path", v);
+		if (strlen(v) < 6 || strcmp(v + strlen(v) - 5, ".prom") != 0)
+			return fail(why, n,
+				    "'%s' does not end in .prom, which node_exporter's textfile collector reads", v);
+		return (c->metrics_file = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	case CK_NOTIFY_FD:
+		/* 0 to 2 are stdin, stdout and stderr: never a supervisor's pipe. */
+		if (options_int(v, 3, INT_MAX, &num) < 0)
+			return fail(why, n, "'%s' is not a descriptor number from 3 up", v);
+		r->notify_fd = (int)num;
+		return 0;
 	case CK_COMMAND: {
 		char **words = config_split(v, why, n);
 		if (!words)
@@ -952,6 +974,14 @@ void config_print(const struct config *c, FILE *f)
 		case CK_FAILOVER_ON_SHUTDOWN: fprintf(f, "%s\n", r->node.failover_on_shutdown ? "yes" : "no"); break;
 		case CK_LOG_LEVEL: fprintf(f, "%s\n", levels[c->log_level]); break;
 		case CK_HTTP: fprintf(f, "%s\n", c->http ? c->http : ""); break;
+		case CK_HTTP_TIMEOUT: print_ms(f, c->http_timeout_ms); break;
+		case CK_METRICS_FILE: fprintf(f, "%s\n", c->metrics_file ? c->metrics_file : ""); break;
+		case CK_NOTIFY_FD:
+			if (r->notify_fd >= 0)
+				fprintf(f, "%d\n", r->notify_fd);
+			else
+				fputc('\n', f);
+			break;
 		case CK_COMMAND: print_words(f, r->argv); break;
 		case CK_WORKING_DIRECTORY: fprintf(f, "%s\n", r->workload_as.dir ? r->workload_as.dir : ""); break;
 		case CK_USER: fprintf(f, "%s\n", c->user ? c->user : ""); break;

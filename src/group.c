@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
 
@@ -176,4 +177,112 @@ void group_print_json(FILE *f, const struct group_look *g, bool advancing)
 		first = false;
 	}
 	fprintf(f, "]}\n");
+}
+
+int group_read_history(struct lockfile *lf, struct lf_history *h)
+{
+	bound_doing("reading the history under the record lock");
+	int r = lockfile_read_history(lf, h);
+	bound_idle();
+	if (r == -ENODATA) {
+		struct stat st;
+		/* An empty file is a new group with nothing to tell; one cut
+		 * short is damage, for the caller to report. */
+		bound_doing("looking at the file's length");
+		bool empty = fstat(lf->fd, &st) == 0 && st.st_size == 0;
+		bound_idle();
+		if (empty) {
+			memset(h, 0, sizeof(*h));
+			return 0;
+		}
+	}
+	return r;
+}
+
+/* An entry's wall-clock time in this host's zone, RFC 3339 with
+ * milliseconds: "2026-11-30T03:00:02.123+01:00". The writer's clock, not
+ * ours: hosts may disagree. */
+static const char *event_time(int64_t us, char *buf, size_t n)
+{
+	int64_t secs = us / 1000000, rest = us % 1000000;
+	if (rest < 0)
+		secs--, rest += 1000000;
+	time_t t = (time_t)secs;
+	struct tm tm;
+	if (!localtime_r(&t, &tm)) {
+		snprintf(buf, n, "@%lld", (long long)us);
+		return buf;
+	}
+	char day[40];
+	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+	long off = tm.tm_gmtoff / 60;
+	snprintf(buf, n, "%s.%03lld%c%02ld:%02ld", day, (long long)(rest / 1000), off < 0 ? '-' : '+', labs(off) / 60,
+		 labs(off) % 60);
+	return buf;
+}
+
+void group_print_history_text(FILE *f, const struct lf_history *h)
+{
+	char when[80], x[GROUP_SHOWN], y[GROUP_SHOWN], z[GROUP_SHOWN];
+	for (int i = 0; i < h->n; i++) {
+		const struct lf_event *e = &h->ev[i];
+		const char *by = e->writer == LF_EV_BY_TO ? e->to : e->from;
+		fprintf(f, "%s %s seq=%llu epoch=%llu from=%s to=%s by=%s pid=%u\n",
+			event_time(e->time_us, when, sizeof(when)), lockfile_event_name(e->reason),
+			(unsigned long long)e->seq, (unsigned long long)e->epoch,
+			*e->from ? group_show(e->from, x) : "-", *e->to ? group_show(e->to, y) : "-",
+			*by ? group_show(by, z) : "-", e->pid);
+	}
+	if (!h->n)
+		fprintf(f, "no history: no move of the live role recorded (nodes before format 1.3 record none)\n");
+	if (h->bad)
+		fprintf(f, "(%d damaged %s skipped)\n", h->bad, h->bad == 1 ? "entry" : "entries");
+}
+
+static void json_name_or_null(FILE *f, const char *s)
+{
+	if (*s)
+		group_json_string(f, s);
+	else
+		fputs("null", f);
+}
+
+static void json_slot_or_null(FILE *f, int32_t slot)
+{
+	if (slot >= 0)
+		fprintf(f, "%d", slot);
+	else
+		fputs("null", f);
+}
+
+void group_print_history_json(FILE *f, const struct lf_history *h)
+{
+	static const uint8_t unknown[LF_ID_SIZE];
+	char when[80];
+	fputc('[', f);
+	for (int i = 0; i < h->n; i++) {
+		const struct lf_event *e = &h->ev[i];
+		fprintf(f,
+			"%s{\"seq\":%llu,\"time\":\"%s\",\"time_us\":%lld,\"reason\":\"%s\",\"epoch\":%llu,\"from\":",
+			i ? "," : "", (unsigned long long)e->seq, event_time(e->time_us, when, sizeof(when)),
+			(long long)e->time_us, lockfile_event_name(e->reason), (unsigned long long)e->epoch);
+		json_name_or_null(f, e->from);
+		fputs(",\"from_slot\":", f);
+		json_slot_or_null(f, e->from_slot);
+		fputs(",\"to\":", f);
+		json_name_or_null(f, e->to);
+		fputs(",\"to_slot\":", f);
+		json_slot_or_null(f, e->to_slot);
+		fprintf(f, ",\"by\":\"%s\",\"pid\":%u,\"host\":", e->writer == LF_EV_BY_TO ? "to" : "from", e->pid);
+		if (memcmp(e->host, unknown, LF_ID_SIZE) == 0) {
+			fputs("null", f);
+		} else {
+			fputc('"', f);
+			for (int k = 0; k < LF_ID_SIZE; k++)
+				fprintf(f, "%02x", e->host[k]);
+			fputc('"', f);
+		}
+		fputc('}', f);
+	}
+	fputs("]\n", f);
 }

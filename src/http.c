@@ -5,11 +5,13 @@
  * idle time; it has no deadline for a request that trickles in, so a
  * watch thread of ours closes any connection whose request is not in
  * HTTP_REQUEST_TIMEOUT_MS after it was accepted. /status reads the lock
- * file on one reader thread of ours: a hung storage keeps that thread,
- * while the request waits suspended (never on the library's thread) and
- * is answered 504 after HTTP_STATUS_WAIT_MS. */
+ * file on one reader thread of ours, each of its storage calls under the
+ * commands' bound (bound.h): a hung storage keeps that thread, while the
+ * request waits suspended (never on the library's thread); once a call
+ * outlives --http-timeout, every /status waiting and every one that comes
+ * until the call returns is answered 504 naming the file and the call. */
 #include "understudy/http.h"
-#include "understudy/clock.h"
+#include "understudy/bound.h"
 #include "understudy/options.h"
 
 #include <arpa/inet.h>
@@ -29,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "understudy/clock.h"
 #include "understudy/group.h"
 #include "understudy/log.h"
 #include "understudy/loop.h"
@@ -48,7 +51,7 @@ struct conn {
 	 * /status (on waiting); RESUMED: that /status, its answer in code and
 	 * text. */
 	enum { C_PENDING, C_CUT, C_SERVED, C_WAITING, C_RESUMED } state;
-	int64_t deadline_ms; /* pending: the whole request by then; waiting: the look by then */
+	int64_t deadline_ms; /* pending: the whole request by then */
 	uint64_t want;       /* waiting: the look it waits for */
 	unsigned code;
 	char *text;
@@ -73,6 +76,10 @@ struct http_server {
 	pthread_t reader, watch;
 	bool reader_started, watch_started, reading, stopping;
 	uint64_t asked, answered; /* /status looks asked for and done, counted */
+	/* The reader's bound, and while a call of its outlives it, the
+	 * answer to every /status (JSON, naming the file and the call). */
+	struct bound *bound;
+	char *stuck;
 	/* Connections still sending their request, and /status requests
 	 * suspended until a look answers them. */
 	struct conn_list pending, waiting;
@@ -150,8 +157,38 @@ static void http_warn(struct http_server *s, const char *msg)
 
 /* --- /status: the reader thread -------------------------------------------- */
 
+/* Every /status answer is one JSON object. Without a look, it is
+ * {"error": message, "file": path}, and for a call past its bound also
+ * "call" and "timeout_ms"; NULL when out of memory. */
+static char *json_error(const char *message, const char *file, const struct bound_expiry *e)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	fputs("{\"error\":", f);
+	group_json_string(f, message);
+	if (file) {
+		fputs(",\"file\":", f);
+		group_json_string(f, file);
+	}
+	if (e) {
+		fputs(",\"call\":", f);
+		group_json_string(f, e->what);
+		fprintf(f, ",\"timeout_ms\":%lld", (long long)e->ms);
+	}
+	fputs("}\n", f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 /* One look at the group, as JSON; or why there is none. Runs on the
- * reader thread only, so the heartbeat history needs no lock. */
+ * reader thread only, so the heartbeat history needs no lock. Each
+ * storage call is named to the reader's bound. */
 static void look(struct http_server *s, unsigned *code, char **text)
 {
 	struct lockfile lf;
@@ -162,19 +199,24 @@ static void look(struct http_server *s, unsigned *code, char **text)
 	*text = NULL;
 	if (!g)
 		return;
-	if (lockfile_open(&lf, s->cfg.lock_path, LF_OPEN_READ) < 0) {
+	bound_doing("opening the file");
+	int r = lockfile_open(&lf, s->cfg.lock_path, LF_OPEN_READ);
+	bound_idle();
+	if (r < 0) {
 		char msg[512];
 		lockfile_strerror(&lf, msg, sizeof(msg));
-		if (asprintf(text, "%s\n", msg) < 0)
-			*text = NULL;
+		*text = json_error(msg, s->cfg.lock_path, NULL);
 		goto out;
 	}
-	int r = group_look(&lf, g);
+	r = group_look(&lf, g);
+	bound_doing("closing the file");
 	lockfile_close(&lf);
+	bound_idle();
 	if (r < 0) {
-		if (asprintf(text, "%s: %s\n", s->cfg.lock_path,
-			     r == -EBADMSG ? "header changed under us: not ours" : strerror(-r)) < 0)
-			*text = NULL;
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s: %s", s->cfg.lock_path,
+			 r == -EBADMSG ? "header changed under us: not ours" : strerror(-r));
+		*text = json_error(msg, s->cfg.lock_path, NULL);
 		goto out;
 	}
 	const struct lf_live *live = &g->view.live;
@@ -221,9 +263,29 @@ static void resume(struct http_server *s, struct conn *c, unsigned code, char *t
 	mhd->resume_connection(c->c);
 }
 
+/* The reader's bound ran out (on the watchdog's thread): every /status
+ * waiting gets the 504 now, and every one that comes gets it at once
+ * until the call returns; the reader stays in the call. */
+static void reader_stuck(void *arg, const struct bound_expiry *e)
+{
+	struct http_server *s = arg;
+	char *text = json_error(e->msg, e->path, e);
+	pthread_mutex_lock(&s->mu);
+	free(s->stuck);
+	s->stuck = text;
+	struct conn *c;
+	while (!s->stopping && (c = s->waiting.head)) {
+		char *t = text ? strdup(text) : NULL;
+		resume(s, c, t ? 504 : 500, t);
+	}
+	pthread_mutex_unlock(&s->mu);
+	log_warn("http: /status: %s", e->msg);
+}
+
 static void *reader_main(void *arg)
 {
 	struct http_server *s = arg;
+	bound_attach(s->bound);
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (!s->stopping && s->answered == s->asked)
@@ -239,6 +301,8 @@ static void *reader_main(void *arg)
 		pthread_mutex_lock(&s->mu);
 		s->reading = false;
 		s->answered = gen;
+		free(s->stuck);
+		s->stuck = NULL;
 		/* Every request that came before this look began: a look
 		 * older than the request would answer with the past. */
 		struct conn *c;
@@ -256,8 +320,8 @@ static void *reader_main(void *arg)
 
 /* The library times out only a connection that sends nothing at all for
  * its idle timeout; one that trickles a header line a second would hold
- * its place for ever, and a suspended /status is never timed out. The
- * watch keeps both deadlines, sleeping until the first of them. */
+ * its place for ever. The watch keeps that deadline, sleeping until the
+ * first of them. (A suspended /status is the reader's bound's to end.) */
 static void *watch_main(void *arg)
 {
 	struct http_server *s = arg;
@@ -276,13 +340,6 @@ static void *watch_main(void *arg)
 			shutdown(c->fd, SHUT_RDWR);
 			cut++;
 		}
-		while ((c = s->waiting.head) && c->deadline_ms <= now) {
-			char *t = NULL;
-			if (asprintf(&t, "%s: the storage did not answer within %d ms\n", s->cfg.lock_path,
-				     HTTP_STATUS_WAIT_MS) < 0)
-				t = NULL;
-			resume(s, c, t ? 504 : 500, t);
-		}
 		if (cut) {
 			char msg[160];
 			snprintf(msg, sizeof(msg),
@@ -292,8 +349,6 @@ static void *watch_main(void *arg)
 		}
 		if (s->pending.head)
 			next = s->pending.head->deadline_ms;
-		if (s->waiting.head && s->waiting.head->deadline_ms < next)
-			next = s->waiting.head->deadline_ms;
 		/* Warnings left out are counted once their window ends, even
 		 * when no warning comes after them. */
 		pthread_mutex_lock(&s->log_mu);
@@ -436,26 +491,33 @@ static enum MHD_Result too_large(struct http_server *s, struct MHD_Connection *m
 }
 
 /* /status while the endpoint stops. */
-#define STOPPING "stopping: this node is leaving the group or joining it again\n"
+#define STOPPING "{\"error\":\"stopping: this node is leaving the group or joining it again\"}\n"
+#define NO_MEMORY "{\"error\":\"out of memory\"}\n"
 
 /* /status: ask the reader for a look begun after this request arrived,
- * and suspend the request until the look (or the watch, after
- * HTTP_STATUS_WAIT_MS) resumes it: the library's one thread goes on
- * answering /health meanwhile. */
+ * and suspend the request until the look (or the reader's bound, when a
+ * call of the look outlives it) resumes it: the library's one thread
+ * goes on answering /health meanwhile. While the reader is in a call
+ * that already outlived its bound, no look can begin: 504 at once. */
 static enum MHD_Result status_wait(struct http_server *s, struct MHD_Connection *mc, struct conn *c)
 {
 	if (!c) /* on_connection had no memory for it */
-		return reply(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", "out of memory\n", NULL);
+		return reply(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", NO_MEMORY, NULL);
 	pthread_mutex_lock(&s->mu);
 	if (s->stopping) {
 		pthread_mutex_unlock(&s->mu);
-		return reply(mc, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", STOPPING, NULL);
+		return reply(mc, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", STOPPING, NULL);
+	}
+	if (s->stuck) {
+		char *text = strdup(s->stuck);
+		pthread_mutex_unlock(&s->mu);
+		enum MHD_Result r = reply(mc, text ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_INTERNAL_SERVER_ERROR,
+					  "application/json", text ? text : NO_MEMORY, NULL);
+		free(text);
+		return r;
 	}
 	c->want = ++s->asked;
 	c->state = C_WAITING;
-	c->deadline_ms = clock_ms() + HTTP_STATUS_WAIT_MS;
-	if (!s->waiting.head)
-		pthread_cond_signal(&s->wcond);
 	list_append(&s->waiting, c);
 	pthread_cond_broadcast(&s->cond);
 	/* Under mu, so that nobody resumes it before it is suspended. */
@@ -483,8 +545,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		pthread_mutex_unlock(&s->mu);
 		if (!resumed)
 			return MHD_NO;
-		return reply(mc, code, code == 200 ? "application/json" : "text/plain",
-			     c->text ? c->text : "out of memory\n", NULL);
+		return reply(mc, code, "application/json", c->text ? c->text : NO_MEMORY, NULL);
 	}
 	*state = s;
 	if (c) {
@@ -498,8 +559,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	if (hs && hs->header_size > HTTP_REQUEST_MAX)
 		return too_large(s, mc, hs->header_size);
 	bool health = strcmp(url, "/health") == 0, status = strcmp(url, "/status") == 0;
-	if (!health && !status)
-		return reply(mc, MHD_HTTP_NOT_FOUND, "text/plain", "not found: only /health and /status\n", NULL);
+	bool metrics = strcmp(url, "/metrics") == 0;
+	if (!health && !status && !metrics)
+		return reply(mc, MHD_HTTP_NOT_FOUND, "text/plain", "not found: only /health, /status and /metrics\n",
+			     NULL);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return reply(mc, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "only GET and HEAD\n", "GET, HEAD");
 	if (has_body(mc) || *upload_size)
@@ -508,6 +571,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		unsigned code;
 		const char *text = health_text(*s->cfg.health, &code);
 		return reply(mc, code, "text/plain", text, NULL);
+	}
+	if (metrics) {
+		/* Counters in memory the loop writes: no storage call, so no
+		 * wait, as for /health. */
+		char *text = s->cfg.metrics ? metrics_render(s->cfg.metrics, &s->cfg.labels) : NULL;
+		enum MHD_Result r =
+			text ? reply(mc, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, NULL)
+			     : reply(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", "out of memory\n", NULL);
+		free(text);
+		return r;
 	}
 	return status_wait(s, mc, c);
 }
@@ -584,6 +657,8 @@ static void stop_threads(struct http_server *s)
 
 static void free_server(struct http_server *s)
 {
+	bound_free(s->bound);
+	free(s->stuck);
 	pthread_cond_destroy(&s->wcond);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->log_mu);
@@ -615,6 +690,11 @@ int http_start(const struct http_config *cfg, struct http_server **out, char *wh
 	pthread_condattr_destroy(&ca);
 	if ((s->fd = listen_on(cfg->address, why, n)) < 0) {
 		r = s->fd;
+		goto out;
+	}
+	if (!(s->bound = bound_new(cfg->lock_path, cfg->timeout_ms, reader_stuck, s))) {
+		snprintf(why, n, "--http %s: cannot start the watchdog of the storage calls", cfg->address);
+		r = -ENOMEM;
 		goto out;
 	}
 	unsigned limit = connection_limit(cfg->address);

@@ -1,5 +1,6 @@
 /* The shared lock file: format, locks and records. No policy lives here. */
 #include "understudy/lockfile.h"
+#include "understudy/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -243,6 +244,73 @@ enum lf_rec lockfile_decode_slot(const uint8_t in[LF_SLOT_SIZE], struct lf_slot 
 	return LF_REC_OK;
 }
 
+/* History entry (1.3): seq 0, time 8, epoch 16, reason 24, writer 25,
+ * zero to 28, from slot 28, to slot 32, pid 36, from 40 (64), to 104 (64),
+ * host 168, zero to 188, crc 188. */
+void lockfile_encode_event(uint8_t out[LF_EVENT_SIZE], const struct lf_event *e)
+{
+	memset(out, 0, LF_EVENT_SIZE);
+	put64(out, e->seq);
+	put64(out + 8, (uint64_t)e->time_us);
+	put64(out + 16, e->epoch);
+	out[24] = e->reason;
+	out[25] = e->writer;
+	put32(out + 28, (uint32_t)e->from_slot);
+	put32(out + 32, (uint32_t)e->to_slot);
+	put32(out + 36, e->pid);
+	put_str(out + 40, 64, e->from);
+	put_str(out + 104, 64, e->to);
+	memcpy(out + 168, e->host, LF_ID_SIZE);
+	seal(out, LF_EVENT_SIZE);
+}
+
+static bool slot_or_none(int32_t slot) { return slot >= -1 && slot < LF_SLOTS; }
+
+enum lf_rec lockfile_decode_event(const uint8_t in[LF_EVENT_SIZE], int pos, struct lf_event *e)
+{
+	memset(e, 0, sizeof(*e));
+	enum lf_rec c = check(in, LF_EVENT_SIZE);
+	if (c != LF_REC_OK)
+		return c;
+	e->seq = get64(in);
+	e->time_us = (int64_t)get64(in + 8);
+	e->epoch = get64(in + 16);
+	e->reason = in[24];
+	e->writer = in[25];
+	e->from_slot = (int32_t)get32(in + 28);
+	e->to_slot = (int32_t)get32(in + 32);
+	e->pid = get32(in + 36);
+	memcpy(e->host, in + 168, LF_ID_SIZE);
+	/* An entry is where its seq puts it: one copied elsewhere in the
+	 * ring (or made up) would show twice, or out of order. */
+	if (!get_str(e->from, in + 40, 64) || !get_str(e->to, in + 104, 64) || e->seq == 0 ||
+	    e->seq > (uint64_t)INT64_MAX || (e->seq - 1) % LF_EVENTS != (uint64_t)pos ||
+	    (e->writer != LF_EV_BY_FROM && e->writer != LF_EV_BY_TO) || !slot_or_none(e->from_slot) ||
+	    !slot_or_none(e->to_slot))
+		return LF_REC_BAD;
+	return LF_REC_OK;
+}
+
+void lockfile_decode_history(const uint8_t *region, struct lf_history *h)
+{
+	memset(h, 0, sizeof(*h));
+	for (int i = 0; i < LF_EVENTS; i++) {
+		struct lf_event e;
+		enum lf_rec r = lockfile_decode_event(region + (size_t)i * LF_EVENT_SIZE, i, &e);
+		if (r == LF_REC_BAD)
+			h->bad++;
+		if (r != LF_REC_OK)
+			continue;
+		/* Oldest first: insert by seq (seqs are unique, one per place). */
+		int k = h->n++;
+		while (k > 0 && h->ev[k - 1].seq > e.seq) {
+			h->ev[k] = h->ev[k - 1];
+			k--;
+		}
+		h->ev[k] = e;
+	}
+}
+
 void lockfile_decode(const uint8_t *image, struct lf_view *v)
 {
 	memset(v, 0, sizeof(*v));
@@ -285,7 +353,11 @@ static int ofd_lock(int fd, short type, int offset, int len, bool wait)
  * call on the mount, is never answered (issue 15, doc/fencing.md). A
  * signal that arrives during a try stays pending and ends the pause that
  * follows at once. */
-static int poll_lock(int fd, short type, int offset, long first_us, long max_us)
+static int64_t mono_us(void) { return clock_ns() / 1000; }
+
+/* With a deadline (until_us, on CLOCK_MONOTONIC; 0: none), -ETIMEDOUT
+ * once it passed with the lock still held. */
+static int poll_lock_until(int fd, short type, int offset, long first_us, long max_us, int64_t until_us)
 {
 	sigset_t all, caller;
 	sigfillset(&all);
@@ -296,6 +368,15 @@ static int poll_lock(int fd, short type, int offset, long first_us, long max_us)
 		if (r != -EAGAIN) {
 			pthread_sigmask(SIG_SETMASK, &caller, NULL);
 			return r;
+		}
+		if (until_us) {
+			int64_t left = until_us - mono_us();
+			if (left <= 0) {
+				pthread_sigmask(SIG_SETMASK, &caller, NULL);
+				return -ETIMEDOUT;
+			}
+			if (pause > left)
+				pause = (long)left;
 		}
 		struct timespec ts = { pause / 1000000, (pause % 1000000) * 1000 };
 		/* ppoll sets the caller's mask for the pause only, atomically:
@@ -308,6 +389,11 @@ static int poll_lock(int fd, short type, int offset, long first_us, long max_us)
 	}
 }
 
+static int poll_lock(int fd, short type, int offset, long first_us, long max_us)
+{
+	return poll_lock_until(fd, type, offset, first_us, max_us, 0);
+}
+
 static int lock_offset(enum lf_lock which) { return which == LF_LOCK_LIVE ? LF_OFF_LIVE_LOCK : LF_OFF_BACKUP_LOCK; }
 
 int lockfile_lock(struct lockfile *lf, enum lf_lock which, bool wait)
@@ -317,6 +403,20 @@ int lockfile_lock(struct lockfile *lf, enum lf_lock which, bool wait)
 				 LF_LOCK_RETRY_MS * 1000L);
 	return ofd_lock(lf->fd, F_WRLCK, lock_offset(which), 1, wait);
 }
+
+int lockfile_lock_within(struct lockfile *lf, enum lf_lock which, int64_t ms)
+{
+	/* Tries, never a blocking wait that only a signal could cut: 50 us
+	 * apart at first, so that a release is seen within a fraction of a
+	 * millisecond on a local disk, then no further apart than a
+	 * waiting node tries on this file system. */
+	long max_us = lf->poll ? LF_LOCK_RETRY_MS * 1000L : 1000L;
+	return poll_lock_until(lf->fd, F_WRLCK, lock_offset(which), 50, max_us, mono_us() + ms * 1000);
+}
+
+int lockfile_read_lock(struct lockfile *lf) { return ofd_lock(lf->fd, F_RDLCK, LF_OFF_RECORD_LOCK, 1, false); }
+
+int lockfile_read_unlock(struct lockfile *lf) { return ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false); }
 
 int lockfile_unlock(struct lockfile *lf, enum lf_lock which)
 {
@@ -620,7 +720,44 @@ int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *
 	return locked_write(lf, p, status ? 3 : 2, false);
 }
 
-int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t decided_seq)
+/* Under the record lock's write lock: read the ring, give the entry the
+ * seq after the newest readable one, the time, and write it at its place.
+ * 1, nothing written, into a file shorter than the format (a write past
+ * its end would give it a length no node mends) or whose header is not
+ * ours. */
+static int put_event(struct lockfile *lf, struct lf_event *ev)
+{
+	uint8_t head[LF_HEADER_SIZE], region[LF_EVENTS * LF_EVENT_SIZE];
+	uint16_t major, minor;
+	int r = is_short(lf);
+	if (r == 0)
+		r = pread_zero(lf->fd, head, sizeof(head), LF_OFF_HEADER, NULL);
+	if (r == 0 && lockfile_check_header(head, &major, &minor) != LF_OK)
+		r = 1;
+	/* A file of an older format ends at byte 8703: its history reads as
+	 * never written, and the first entry lengthens it. */
+	if (r == 0)
+		r = pread_zero(lf->fd, region, sizeof(region), LF_OFF_HISTORY, NULL);
+	if (r != 0)
+		return r;
+	uint64_t last = 0;
+	for (int i = 0; i < LF_EVENTS; i++) {
+		struct lf_event e;
+		if (lockfile_decode_event(region + (size_t)i * LF_EVENT_SIZE, i, &e) == LF_REC_OK && e.seq > last)
+			last = e.seq;
+	}
+	ev->seq = last >= (uint64_t)INT64_MAX ? 1 : last + 1;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts); /* for people only: no decision reads it */
+	ev->time_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	uint8_t rec[LF_EVENT_SIZE];
+	lockfile_encode_event(rec, ev);
+	return full_pwrite(lf->fd, rec, sizeof(rec),
+			   LF_OFF_HISTORY + (off_t)((ev->seq - 1) % LF_EVENTS) * LF_EVENT_SIZE);
+}
+
+int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t decided_seq, struct lf_event *ev,
+		       int *ev_res)
 {
 	if (lf->readonly)
 		return -EBADF;
@@ -647,6 +784,11 @@ int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t 
 		if (r == 0 && !keep_f)
 			r = full_pwrite(lf->fd, &b, 1, LF_OFF_STATUS);
 	}
+	/* The history entry last, in the same hold (no more round trips to
+	 * the server before the workload starts); news, not state: how it
+	 * went is the caller's to log, never a failure of the takeover. */
+	if (ev)
+		*ev_res = r == 0 ? put_event(lf, ev) : 1;
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u < 0 ? u : keep_f;
 }
@@ -675,6 +817,54 @@ int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live)
 	return r < 0 ? r : u;
 }
 
+int lockfile_add_event(struct lockfile *lf, struct lf_event *ev, bool to_target)
+{
+	if (lf->readonly)
+		return -EBADF;
+	int r = record_lock(lf, F_WRLCK);
+	if (r < 0)
+		return r;
+	if (to_target) {
+		/* The request a hand-over answers stays in the file (F) for
+		 * the next live node: its target is where the role goes. */
+		uint8_t status = 0, rec[LF_REQUEST_SIZE];
+		struct lf_request req;
+		r = pread_zero(lf->fd, &status, 1, LF_OFF_STATUS, NULL);
+		if (r == 0)
+			r = pread_zero(lf->fd, rec, sizeof(rec), LF_OFF_REQUEST, NULL);
+		if (r == 0 && status == LF_FAILBACK && lockfile_decode_request(rec, &req) == LF_REC_OK &&
+		    req.target_slot != LF_TARGET_ANY) {
+			ev->to_slot = req.target_slot;
+			memcpy(ev->to, req.target_name, sizeof(ev->to));
+		}
+	}
+	if (r == 0)
+		r = put_event(lf, ev);
+	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	return r < 0 ? r : u < 0 ? u : r;
+}
+
+int lockfile_read_history(struct lockfile *lf, struct lf_history *h)
+{
+	uint8_t image[LF_FILE_SIZE];
+	size_t size;
+	int r = record_lock(lf, F_RDLCK);
+	if (r < 0)
+		return r;
+	r = pread_zero(lf->fd, image, sizeof(image), 0, &size);
+	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
+	if (r < 0)
+		return r;
+	if (u < 0)
+		return u;
+	if (size < LF_SIZE)
+		return -ENODATA;
+	if (damage_of(image, size))
+		return -EBADMSG;
+	lockfile_decode_history(image + LF_OFF_HISTORY, h);
+	return 0;
+}
+
 int lockfile_still_at_path(struct lockfile *lf)
 {
 	struct stat held, named;
@@ -694,27 +884,37 @@ bool lockfile_live_here(const struct lockfile *lf, const struct lf_live *live)
 	return live->file_id != 0 && live->file_id == lf->file_id && live->path_hash == lf->path_hash;
 }
 
+/* The file systems understudy knows by their statfs type. Local: only
+ * those whose locks one kernel arbitrates alone; anything not marked so
+ * (or not named here) is treated as networked, the safe side. */
+static const struct {
+	long type;
+	const char *name;
+	bool local;
+} file_systems[] = {
+	{ 0xEF53, "ext4", true }, /* ext2, ext3 too */
+	{ 0x58465342, "xfs", true },      { 0x9123683E, "btrfs", true }, { 0x01021994, "tmpfs", true },
+	{ 0x794C7630, "overlay", true },  { 0x2FC12FC1, "zfs", true },   { 0xF2F52010, "f2fs", true },
+	{ 0x4D44, "vfat", true },         { 0x5346544E, "ntfs", true },  { 0x3153464A, "jfs", true },
+	{ 0x52654973, "reiserfs", true }, { 0x858458F6, "ramfs", true }, { LF_FS_NFS, "nfs", false },
+	{ LF_FS_FUSE, "fuse", false },    { LF_FS_CEPH, "ceph", false }, { 0x01161970, "gfs2", false },
+	{ 0xFE534D42, "smb2", false },    { 0xFF534D42, "cifs", false }, { 0x7461636F, "ocfs2", false },
+	{ 0x0BD00BD0, "lustre", false },  { 0x01021997, "9p", false },
+};
+
+const char *lockfile_fs_name(long f_type)
+{
+	for (size_t i = 0; i < sizeof(file_systems) / sizeof(file_systems[0]); i++)
+		if (file_systems[i].type == f_type)
+			return file_systems[i].name;
+	return NULL;
+}
+
 bool lockfile_fs_is_local(long f_type)
 {
-	/* Only types whose locks one kernel arbitrates alone; anything not
-	 * named here is treated as networked, the safe side. */
-	static const long local[] = {
-		0xEF53,     /* ext2, ext3, ext4 */
-		0x58465342, /* xfs */
-		0x9123683E, /* btrfs */
-		0x01021994, /* tmpfs */
-		0x794C7630, /* overlayfs */
-		0x2FC12FC1, /* zfs */
-		0xF2F52010, /* f2fs */
-		0x4D44,     /* vfat */
-		0x5346544E, /* ntfs */
-		0x3153464A, /* jfs */
-		0x52654973, /* reiserfs */
-		0x858458F6, /* ramfs */
-	};
-	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
-		if (f_type == local[i])
-			return true;
+	for (size_t i = 0; i < sizeof(file_systems) / sizeof(file_systems[0]); i++)
+		if (file_systems[i].type == f_type)
+			return file_systems[i].local;
 	return false;
 }
 
@@ -892,7 +1092,8 @@ static int format_if_empty(struct lockfile *lf)
 	if (fstat(lf->fd, &st) < 0)
 		r = -errno;
 	else if (st.st_size == 0) {
-		uint8_t image[LF_SIZE] = { 0 };
+		/* The records and an empty history (format 1.3). */
+		uint8_t image[LF_FILE_SIZE] = { 0 };
 		image[LF_OFF_STATUS] = LF_NEW;
 		lockfile_encode_header(image + LF_OFF_HEADER);
 		r = full_pwrite(lf->fd, image, sizeof(image), 0);
@@ -1141,6 +1342,26 @@ const char *lockfile_slot_describe(const struct lf_slot *s)
 	if (s->state == LF_SLOT_LIVE && (s->flags & LF_SLOT_F_STARTING))
 		return "starting";
 	return lockfile_slot_state_name(s->state);
+}
+
+const char *lockfile_event_name(uint8_t reason)
+{
+	static const char *const names[] = {
+		[LF_EV_START] = "start",
+		[LF_EV_RESUME] = "resume",
+		[LF_EV_FAILOVER] = "failover",
+		[LF_EV_FAILBACK] = "failback",
+		[LF_EV_SWITCHOVER] = "switchover",
+		[LF_EV_NEW_FILE] = "new-file",
+		[LF_EV_DAMAGED] = "damaged-status",
+		[LF_EV_PAUSE] = "pause",
+		[LF_EV_FINISHED] = "finished",
+		[LF_EV_GIVE_UP] = "give-up",
+		[LF_EV_SHUTDOWN] = "shutdown",
+		[LF_EV_HAND_OVER] = "hand-over",
+		[LF_EV_FENCED] = "fenced",
+	};
+	return reason >= LF_EV_START && reason <= LF_EV_LAST ? names[reason] : "unknown";
 }
 
 const char *lockfile_role_name(uint8_t role)

@@ -64,6 +64,8 @@ struct loop {
 	int64_t spawned_at;
 	struct readiness rd;
 	struct observe obs;
+	struct metrics own_metrics, *metrics; /* cfg's, or our own when nobody reads them */
+	int64_t job_submitted_ns;
 	unsigned timer_gen;
 	struct node node;
 	struct node_out out;
@@ -98,6 +100,10 @@ struct loop {
 	char **envp;
 	char **hook_envp; /* PATH and the UNDERSTUDY_ variables only */
 	bool done, stopping_sent;
+	/* SIGTERM or SIGINT came, whatever the node did with it: one that
+	 * lands after a fence has ended the node (DONE ignores it) must
+	 * still keep the manager from rejoining. */
+	bool leave_asked;
 };
 
 /* --- events in ---------------------------------------------------------- */
@@ -124,6 +130,8 @@ static struct pending *push(struct loop *l, enum node_event type)
 static struct pending *push_cut(struct loop *l, enum node_event type)
 {
 	uint32_t unrun = 0;
+	if (type == NODE_EV_STORAGE_ERROR || type == NODE_EV_STORAGE_HUNG)
+		atomic_fetch_add_explicit(&l->metrics->storage_errors, 1, memory_order_relaxed);
 	for (; l->cursor < l->out.n; l->cursor++)
 		unrun |= NODE_ACTION_BIT(l->out.a[l->cursor].kind);
 	if (l->qlen == QUEUE_LEN) {
@@ -247,6 +255,37 @@ static void fill_live(struct loop *l, struct lf_live *v)
 	snprintf(v->address, sizeof(v->address), "%s", l->cfg->address ? l->cfg->address : "");
 }
 
+/* The history entry of an action the node noted (node_action.note): this
+ * node's side of the move, and for a takeover the node it takes over
+ * from, as the read it decided on shows it. */
+static void fill_event(struct loop *l, struct worker_job *j, const struct node_action *a)
+{
+	struct lf_event *e = &j->event;
+	j->note = a->note;
+	memset(e, 0, sizeof(*e));
+	if (!a->note)
+		return;
+	const struct lf_view *v = l->current.has_view ? &l->current.view : NULL;
+	bool taking = a->kind == NODE_A_WRITE_LIVE;
+	e->reason = a->note;
+	e->writer = taking ? LF_EV_BY_TO : LF_EV_BY_FROM;
+	e->epoch = l->node.epoch;
+	e->pid = (uint32_t)getpid();
+	memcpy(e->host, l->host, LF_ID_SIZE);
+	e->from_slot = e->to_slot = -1;
+	if (!taking) {
+		e->from_slot = l->node.slot;
+		snprintf(e->from, sizeof(e->from), "%s", l->cfg->name);
+		return;
+	}
+	e->to_slot = l->node.slot;
+	snprintf(e->to, sizeof(e->to), "%s", l->cfg->name);
+	if (v && v->live_rec == LF_REC_OK) {
+		e->from_slot = v->live.slot;
+		memcpy(e->from, v->live.name, sizeof(e->from));
+	}
+}
+
 static bool is_wait(enum worker_op op) { return op == WORKER_WAIT_LIVE || op == WORKER_WAIT_BACKUP; }
 
 static struct worker_job *job(struct loop *l, enum worker_op op)
@@ -264,6 +303,7 @@ static void submit(struct loop *l, bool tick)
 	int64_t now = clock_ms();
 	l->job_pending = true;
 	l->job_is_tick = tick;
+	l->job_submitted_ns = clock_ns();
 	l->interrupt_at = is_wait(l->job.op) ? now + l->cfg->node.poll_ms : 0;
 	/* A lock wait is meant to block; any other call that takes this long
 	 * means the storage is hung, and the loop must act without it. */
@@ -334,9 +374,12 @@ static void on_job_done(struct loop *l)
 {
 	worker_collect(&l->worker, &l->job);
 	l->job_pending = false;
+	metrics_storage_call(l->metrics, l->job.op, (clock_ns() - l->job_submitted_ns) / 1000);
 	l->interrupt_at = l->job_deadline = 0;
 	struct worker_job *j = &l->job;
 	int r = j->res;
+	if (j->note && j->note_res < 0) /* news, not state: said, and nothing else */
+		log_warn("%s: could not add to the group's history: %s", l->lf.path, log_strerror(-j->note_res));
 	if (j->replaced && (r >= 0 || r == -EAGAIN || r == -EINTR)) {
 		if (l->job_is_tick && r == 0 && j->op == WORKER_HEARTBEAT)
 			l->last_round = clock_ms();
@@ -605,7 +648,14 @@ static void on_child(struct loop *l)
 	}
 	char how[96];
 	describe_exit(l->wl.wstatus, how, sizeof(how));
-	log_info("workload %s", how);
+	/* An end the manager asked for (a shutdown, a hand-over, a failed
+	 * workload already reported) or a clean exit is no failure; any other
+	 * end of the main process is, even when the manager then stopped
+	 * what it left behind. */
+	int st = l->wl.wstatus;
+	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	struct log_fields f = { .workload_pid = l->wl.pid };
+	log_fields(l->wl.stopped || clean ? LOGL_INFO : LOGL_WARN, &f, "workload %s", how);
 	l->wl_active = false;
 	readiness_gone(&l->rd);
 	struct observe_workload w = wl_now(l);
@@ -665,7 +715,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 		return;
 	case NODE_A_RELEASE_LIVE:
 		l->tick_at = 0;
-		job(l, WORKER_RELEASE_LIVE);
+		fill_event(l, job(l, WORKER_RELEASE_LIVE), a);
 		submit(l, false);
 		return;
 	case NODE_A_RELEASE_BACKUP:
@@ -675,6 +725,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_WRITE_LIVE: {
 		j = job(l, WORKER_WRITE_LIVE);
 		j->status = LF_LIVE;
+		fill_event(l, j, a);
 		/* The request the decision to become live saw, if any: a newer
 		 * one that lands before this write must survive it. */
 		const struct lf_view *v = l->current.has_view ? &l->current.view : NULL;
@@ -690,6 +741,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_WRITE_STATUS:
 		j = job(l, WORKER_WRITE_STATUS);
 		j->status = (char)a->arg;
+		fill_event(l, j, a);
 		submit(l, false);
 		return;
 	case NODE_A_REFUSE:
@@ -902,6 +954,7 @@ static void on_signal(struct loop *l)
 		/* One not yet fed to the node is the same request: a signal to
 		 * the group and the process comes twice. A later one is the
 		 * node's to answer (a second one while stopping: SIGKILL). */
+		l->leave_asked = true;
 		for (int i = 0; i < l->qlen; i++)
 			if (l->queue[(l->qhead + i) % QUEUE_LEN].ev.type == NODE_EV_SHUTDOWN)
 				return;
@@ -1042,7 +1095,7 @@ static int open_error(struct lockfile *lf)
 static void warn_page_cache(struct loop *l)
 {
 	struct statfs st;
-	if (fstatfs(l->lf.fd, &st) < 0 || st.f_type != 0x65735546 /* FUSE */ || lockfile_page_cached(&l->lf) != 1)
+	if (fstatfs(l->lf.fd, &st) < 0 || st.f_type != LF_FS_FUSE || lockfile_page_cached(&l->lf) != 1)
 		return;
 	log_warn("%s: this FUSE mount keeps the file in the page cache (no direct I/O): another host's writes "
 		 "to it are never seen here. Mount with direct I/O: GlusterFS direct-io-mode=enable, ceph-fuse "
@@ -1137,7 +1190,10 @@ static int setup(struct loop *l)
 		log_error("setting up: %s", strerror(errno));
 		return EX_OSERR;
 	}
-	observe_init(&l->obs, cfg, l->hook_envp);
+	l->metrics = cfg->metrics ? cfg->metrics : &l->own_metrics;
+	if (!cfg->metrics)
+		metrics_init(l->metrics);
+	observe_init(&l->obs, cfg, l->hook_envp, l->metrics);
 	if (cfg->id_out)
 		memcpy(cfg->id_out, l->id, LF_ID_SIZE);
 	/* Unknown (zero) is allowed: is-live then cannot tell this host's
@@ -1263,8 +1319,11 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	observe_settle(&l->obs, HOOK_SETTLE_MS);
 	/* A node asked to leave leaves, even if the storage failed it on the
 	 * way out: rejoining would ignore the request (found by the chaos
-	 * test once managers no longer hung on GlusterFS). */
-	*lost_storage = code == NODE_EXIT_IO && !node_asked_to_leave(&l->node);
+	 * test once managers no longer hung on GlusterFS), and when the
+	 * request came after the fence had ended the node (found by the
+	 * soak test: SIGCONT to a live manager frozen past its fence
+	 * timeout, then SIGTERM, and it joined again and ran on). */
+	*lost_storage = code == NODE_EXIT_IO && !node_asked_to_leave(&l->node) && !l->leave_asked;
 out:
 	/* A rejoin re-executes this process: what it leaves behind must be an
 	 * idle storage process, which ends at once, not one still waiting

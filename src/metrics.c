@@ -3,10 +3,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "understudy/clock.h"
+#include "understudy/log.h"
 
 const int64_t metrics_bucket_us[METRICS_BUCKETS] = {
 	50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000, 1000000, 10000000,
@@ -65,6 +73,39 @@ void metrics_storage_call(struct metrics *m, enum worker_op op, int64_t us)
 	atomic_fetch_add_explicit(&h->bucket[b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->sum_us, (uint64_t)us, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
+void metrics_seen(struct metrics *m, const struct lf_view *v, int64_t now_ms)
+{
+	if (!v || v->live_rec != LF_REC_OK) {
+		m->hb_have = false;
+		atomic_store_explicit(&m->heartbeat_age_ms, -1, memory_order_relaxed);
+		return;
+	}
+	/* Aged from the first read that showed this value: a heartbeat that
+	 * advances between reads is seen at age 0. */
+	if (!m->hb_have || v->live.heartbeat != m->hb_value || v->live.epoch != m->hb_epoch) {
+		m->hb_have = true;
+		m->hb_value = v->live.heartbeat;
+		m->hb_epoch = v->live.epoch;
+		m->hb_changed_ms = now_ms;
+	}
+	atomic_store_explicit(&m->heartbeat_age_ms, now_ms - m->hb_changed_ms, memory_order_relaxed);
+	if (v->live.epoch <= LF_EPOCH_MAX && v->live.epoch > atomic_load_explicit(&m->epoch, memory_order_relaxed))
+		atomic_store_explicit(&m->epoch, v->live.epoch, memory_order_relaxed);
+}
+
+void metrics_transition(struct metrics *m, enum node_state from, enum node_state to, uint64_t epoch)
+{
+	if ((unsigned)from >= NODE_NSTATES || (unsigned)to >= NODE_NSTATES)
+		return;
+	atomic_fetch_add_explicit(&m->transitions[from][to], 1, memory_order_relaxed);
+	atomic_store_explicit(&m->state, (int)to, memory_order_relaxed);
+	if (epoch > atomic_load_explicit(&m->epoch, memory_order_relaxed))
+		atomic_store_explicit(&m->epoch, epoch, memory_order_relaxed);
+	/* Release: the writer that sees the new generation sees the figures. */
+	atomic_fetch_add_explicit(&m->generation, 1, memory_order_release);
+	syscall(SYS_futex, &m->generation, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 static uint64_t get(const _Atomic uint64_t *v) { return atomic_load_explicit(v, memory_order_relaxed); }
@@ -265,4 +306,109 @@ out:
 	free(tmp);
 	free(text);
 	return r;
+}
+
+struct metrics_writer {
+	struct metrics *m; /* read, and its generation waited on */
+	struct metrics_labels lb;
+	char *path;
+	int64_t interval_ms;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	bool stopping;
+	int last_err; /* the last write's result, to log a change once */
+};
+
+static void writer_write(struct metrics_writer *w)
+{
+	int r = metrics_write_file(w->m, &w->lb, w->path);
+	if (r < 0 && r != w->last_err)
+		log_warn("metrics file %s: %s (it is written again every %lld ms)", w->path, strerror(-r),
+			 (long long)w->interval_ms);
+	else if (r == 0 && w->last_err < 0)
+		log_info("metrics file %s written again", w->path);
+	w->last_err = r;
+}
+
+static void *writer_main(void *arg)
+{
+	struct metrics_writer *w = arg;
+	struct metrics *m = w->m;
+	for (;;) {
+		/* Stopping is read before the write, so that the write after a
+		 * stop holds every figure from before it: the node's end. */
+		pthread_mutex_lock(&w->mu);
+		bool stopping = w->stopping;
+		pthread_mutex_unlock(&w->mu);
+		uint32_t seen = atomic_load_explicit(&m->generation, memory_order_acquire);
+		writer_write(w);
+		if (stopping)
+			break;
+		/* Until a transition, the interval, or the stop (which bumps
+		 * the word too): whichever comes first. */
+		struct timespec ts = { .tv_sec = w->interval_ms / 1000, .tv_nsec = (w->interval_ms % 1000) * 1000000 };
+		syscall(SYS_futex, &m->generation, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
+	}
+	return NULL;
+}
+
+static void writer_free(struct metrics_writer *w)
+{
+	pthread_mutex_destroy(&w->mu);
+	free((char *)w->lb.group), free((char *)w->lb.node), free((char *)w->lb.role), free(w->path);
+	free(w);
+}
+
+int metrics_writer_start(struct metrics_writer **out, struct metrics *m, const struct metrics_labels *lb,
+			 const char *path, int64_t interval_ms)
+{
+	struct metrics_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	pthread_mutex_init(&w->mu, NULL);
+	w->m = m;
+	w->interval_ms = interval_ms;
+	w->lb.group = strdup(lb->group ? lb->group : "");
+	w->lb.node = strdup(lb->node ? lb->node : "");
+	w->lb.role = strdup(lb->role ? lb->role : "");
+	w->path = strdup(path);
+	if (!w->lb.group || !w->lb.node || !w->lb.role || !w->path) {
+		writer_free(w);
+		return -ENOMEM;
+	}
+	/* Signals belong to the loop's signalfd, never to this thread. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int r = -pthread_create(&w->thread, NULL, writer_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0) {
+		writer_free(w);
+		return r;
+	}
+	*out = w;
+	return 0;
+}
+
+void metrics_writer_stop(struct metrics_writer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stopping = true;
+	pthread_mutex_unlock(&w->mu);
+	struct metrics *m = w->m;
+	atomic_fetch_add_explicit(&m->generation, 1, memory_order_release);
+	syscall(SYS_futex, &m->generation, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	/* A write to a disk that stopped answering must not keep the node
+	 * from exiting: past a bound the thread is left to the exit. */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts); /* pthread_timedjoin_np's clock; a bound, not a decision */
+	ts.tv_sec += 2;
+	if (pthread_timedjoin_np(w->thread, NULL, &ts) != 0) {
+		log_warn("metrics file %s: the last write has not returned in 2 s; leaving it", w->path);
+		pthread_detach(w->thread);
+		return;
+	}
+	writer_free(w);
 }

@@ -15,7 +15,18 @@ static void emit(struct node_out *out, enum node_action_kind kind, int64_t arg)
 	/* The table never emits more than NODE_MAX_ACTIONS for one event; the
 	 * tests feed every event to every state to hold it to that. */
 	if (out->n < NODE_MAX_ACTIONS)
-		out->a[out->n++] = (struct node_action){ kind, arg };
+		out->a[out->n++] = (struct node_action){ .kind = kind, .arg = arg };
+}
+
+/* An action that also writes an entry of the group's history saying why
+ * the live role moves (format 1.3): the reason is decided here, with the
+ * transition, never guessed by the executor. */
+static void emit_noted(struct node_out *out, enum node_action_kind kind, int64_t arg, enum lf_event_reason why)
+{
+	int before = out->n;
+	emit(out, kind, arg);
+	if (out->n > before)
+		out->a[out->n - 1].note = (uint8_t)why;
 }
 
 /* Move to a state and tell the group, through our slot, when what we
@@ -29,6 +40,14 @@ static void emit_io(const struct node *n, struct node_out *out, enum node_action
 {
 	if (!n->storage_lost)
 		emit(out, kind, arg);
+}
+
+/* Both: a history-writing call, unless the storage is lost. */
+static void emit_io_noted(const struct node *n, struct node_out *out, enum node_action_kind kind, int64_t arg,
+			  enum lf_event_reason why)
+{
+	if (!n->storage_lost)
+		emit_noted(out, kind, arg, why);
 }
 
 static void enter(struct node *n, enum node_state s, struct node_out *out)
@@ -147,6 +166,27 @@ static int64_t stop_arg(struct node *n)
 	return 1;
 }
 
+/* Why this node takes the role, as the read it decided on shows it. */
+static enum lf_event_reason takeover_reason(const struct node_event_data *ev)
+{
+	const struct lf_view *v = ev->view;
+	switch (v->status) {
+	case LF_NEW: return LF_EV_START;
+	case LF_PAUSED: return LF_EV_RESUME;
+	case LF_FAILBACK:
+		if (v->request_rec != LF_REC_OK)
+			return LF_EV_FAILOVER; /* read as L */
+		return v->request.kind == LF_REQ_FAILBACK ? LF_EV_FAILBACK : LF_EV_SWITCHOVER;
+	case LF_LIVE:
+		/* A record of another file names one: an older node's record
+		 * names none (file_id 0) and is an ordinary failover. */
+		if (ev->foreign_record && v->live_rec == LF_REC_OK && v->live.file_id != 0)
+			return LF_EV_NEW_FILE;
+		return LF_EV_FAILOVER;
+	default: return LF_EV_DAMAGED;
+	}
+}
+
 static void become_live(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	const struct lf_view *v = ev->view;
@@ -161,7 +201,7 @@ static void become_live(struct node *n, const struct node_event_data *ev, struct
 	n->handed_over = false;
 	/* L and our record are on storage before the workload exists: a
 	 * workload never runs under a status that would stop a failover. */
-	emit(out, NODE_A_WRITE_LIVE, (int64_t)n->epoch);
+	emit_noted(out, NODE_A_WRITE_LIVE, (int64_t)n->epoch, takeover_reason(ev));
 	if (n->holds_backup) {
 		emit(out, NODE_A_RELEASE_BACKUP, 0);
 		n->holds_backup = false;
@@ -275,27 +315,31 @@ static void finish_stop(struct node *n, struct node_out *out)
 	switch (why) {
 	case NODE_STOP_SHUTDOWN:
 		if (!n->cfg.failover_on_shutdown)
-			emit_io(n, out, NODE_A_WRITE_STATUS, LF_PAUSED);
-		emit_io(n, out, NODE_A_RELEASE_LIVE, 0);
+			emit_io_noted(n, out, NODE_A_WRITE_STATUS, LF_PAUSED, LF_EV_PAUSE);
+		emit_io_noted(n, out, NODE_A_RELEASE_LIVE, 0,
+			      n->cfg.failover_on_shutdown ? LF_EV_SHUTDOWN : LF_EV_NONE);
 		out->why = n->cfg.failover_on_shutdown ? "shut down, left L for a backup" : "shut down, group paused";
 		leave(n, NODE_EXIT_OK, out);
 		return;
 	case NODE_STOP_FINISHED:
-		emit_io(n, out, NODE_A_WRITE_STATUS, LF_PAUSED);
+		emit_io_noted(n, out, NODE_A_WRITE_STATUS, LF_PAUSED, LF_EV_FINISHED);
 		emit_io(n, out, NODE_A_RELEASE_LIVE, 0);
 		out->why = "workload finished: group paused";
 		leave(n, NODE_EXIT_OK, out);
 		return;
 	case NODE_STOP_GIVEUP:
 	case NODE_STOP_NONE:
-		/* Status stays L: a backup takes over. With the storage lost
-		 * the exit releases the lock, whenever the storage lets it. */
-		emit_io(n, out, NODE_A_RELEASE_LIVE, 0);
+		/* Status stays L: a backup takes over. A node fenced by an
+		 * error says so if the storage still takes the write; with the
+		 * storage lost the exit releases the lock, whenever the storage
+		 * lets it. */
+		emit_io_noted(n, out, NODE_A_RELEASE_LIVE, 0,
+			      n->exit_code == NODE_EXIT_IO ? LF_EV_FENCED : LF_EV_GIVE_UP);
 		leave(n, n->exit_code ? n->exit_code : NODE_EXIT_WORKLOAD, out);
 		return;
 	case NODE_STOP_HANDOVER:
 		/* Status stays F, so that the node it names takes the role. */
-		emit_io(n, out, NODE_A_RELEASE_LIVE, 0);
+		emit_io_noted(n, out, NODE_A_RELEASE_LIVE, 0, LF_EV_HAND_OVER);
 		if (n->shutdown) {
 			out->why = "handed over and shut down";
 			leave(n, NODE_EXIT_OK, out);
@@ -424,6 +468,7 @@ static void storage_failed(struct node *n, const struct node_event_data *ev, str
 {
 	(void)ev;
 	out->why = "the lock file failed";
+	out->loud = true;
 	leave(n, NODE_EXIT_IO, out);
 }
 
@@ -613,6 +658,7 @@ static void live_exited(struct node *n, const struct node_event_data *ev, struct
 	}
 	if (n->cfg.restart == NODE_RESTART_NEVER) {
 		out->why = "workload failed and --restart is never: leaving it to a backup";
+		out->loud = true;
 		n->stop = NODE_STOP_GIVEUP;
 		finish_stop(n, out);
 		return;
@@ -625,6 +671,7 @@ static void live_exited(struct node *n, const struct node_event_data *ev, struct
 	n->nrestarts = kept;
 	if (n->nrestarts >= n->cfg.max_restarts || n->nrestarts >= NODE_RESTART_HISTORY) {
 		out->why = "workload failed, restarts exhausted: leaving it to a backup";
+		out->loud = true;
 		n->stop = NODE_STOP_GIVEUP;
 		finish_stop(n, out);
 		return;
@@ -633,7 +680,11 @@ static void live_exited(struct node *n, const struct node_event_data *ev, struct
 	enter(n, NODE_STARTING, out);
 	emit(out, NODE_A_TIMER, backoff(n, n->nrestarts));
 	n->restart_at[n->nrestarts++] = ev->now_ms;
-	out->why = "workload exited: restarting after back-off";
+	out->why = clean ? "workload exited 0: restarting after back-off (--restart always)"
+			 : "workload failed: restarting after back-off";
+	/* A failure is news for whoever watches warnings; an exit 0 under
+	 * --restart always is the policy working. */
+	out->loud = !clean;
 }
 
 /* The workload runs but fails: stop it (SIGTERM, then SIGKILL after the
@@ -695,6 +746,7 @@ static void live_spawn_failed(struct node *n, const struct node_event_data *ev, 
 	n->stop = NODE_STOP_GIVEUP;
 	n->exit_code = NODE_EXIT_WORKLOAD;
 	out->why = "workload could not be started";
+	out->loud = true;
 	finish_stop(n, out);
 }
 
@@ -981,6 +1033,8 @@ const char *node_event_name(enum node_event e)
 enum node_state node_current(const struct node *n) { return n->state; }
 int node_slot(const struct node *n) { return n->slot; }
 uint64_t node_epoch(const struct node *n) { return n->epoch; }
+
+uint64_t node_epoch_seen(const struct node *n) { return n->epoch > n->max_epoch ? n->epoch : n->max_epoch; }
 bool node_new_file(const struct node *n) { return n->state == NODE_VERIFYING && n->new_file; }
 bool node_handing_over(const struct node *n) { return n->stop == NODE_STOP_HANDOVER; }
 bool node_fenced(const struct node *n) { return n->fenced; }

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "understudy/clock.h"
 #include "understudy/log.h"
@@ -13,10 +14,11 @@ static bool standing_by(enum node_state s) { return s == NODE_QUEUED || s == NOD
 
 static bool holds_role(enum node_state s) { return s == NODE_STARTING || s == NODE_LIVE || s == NODE_STOPPING; }
 
-void observe_init(struct observe *o, const struct loop_config *cfg, char **hook_envp)
+void observe_init(struct observe *o, const struct loop_config *cfg, char **hook_envp, struct metrics *m)
 {
 	memset(o, 0, sizeof(*o));
 	o->cfg = cfg;
+	o->metrics = m;
 	o->hooks.paths = cfg->hooks;
 	o->hooks.timeout_ms = cfg->hook_timeout_ms;
 	o->hook_envp = hook_envp;
@@ -31,6 +33,7 @@ void observe_health(const struct observe *o, const struct node *n, const struct 
 							 : LOOP_DOWN;
 	if (o->cfg->health)
 		*o->cfg->health = (int)h;
+	atomic_store_explicit(&o->metrics->ready, h == LOOP_SERVING, memory_order_relaxed);
 }
 
 /* The one line systemctl status shows: what this node is doing, and for
@@ -86,6 +89,11 @@ void observe_announce(struct observe *o, const struct node *n, const struct obse
 	if (!o->ready_sent && (s == NODE_LIVE || s == NODE_BACKUP || s == NODE_QUEUED || s == NODE_CLAIMING)) {
 		notify_send("READY=1");
 		o->ready_sent = true;
+		if (o->cfg->notify_fd >= 0) {
+			int e = notify_fd_ready(o->cfg->notify_fd);
+			if (e < 0)
+				log_warn("--notify-fd %d: %s", o->cfg->notify_fd, strerror(-e));
+		}
 	}
 }
 
@@ -98,11 +106,15 @@ void observe_hook(struct observe *o, enum hook_event e, const struct node *n, co
 	snprintf(addr, sizeof(addr), "UNDERSTUDY_LIVE_ADDRESS=%s", o->live_address);
 	snprintf(pid, sizeof(pid), "UNDERSTUDY_WORKLOAD_PID=%d", w->active ? (int)w->pid : 0);
 	char *extra[] = { state, node, addr, pid, NULL };
+	if (e == HOOK_FENCE) /* run once per fence, after the kill, hook or none */
+		atomic_fetch_add_explicit(&o->metrics->fences, 1, memory_order_relaxed);
 	hook_start(&o->hooks, e, o->hook_envp, extra, clock_ms());
 }
 
 void observe_read(struct observe *o, const struct lf_view *v)
 {
+	if (v)
+		metrics_seen(o->metrics, v, clock_ms());
 	if (!v || v->live_rec != LF_REC_OK || (v->status != LF_LIVE && v->status != LF_FAILBACK))
 		return;
 	snprintf(o->live_name, sizeof(o->live_name), "%s", v->live.name);
@@ -136,10 +148,17 @@ static void transition_hooks(struct observe *o, const struct node *n, enum node_
 				observe_hook(o, HOOK_FAILBACK, n, w);
 		}
 	}
-	if ((before == NODE_LIVE || before == NODE_STARTING) && now == NODE_STOPPING && node_handing_over(n))
+	if ((before == NODE_LIVE || before == NODE_STARTING) && now == NODE_STOPPING && node_handing_over(n)) {
 		o->handing_back = v && v->request_rec == LF_REC_OK && v->request.kind == LF_REQ_FAILBACK;
+		if (v && v->request_rec == LF_REC_OK)
+			atomic_fetch_add_explicit(
+				&o->metrics->requests[v->request.kind == LF_REQ_FAILBACK ? METRICS_REQ_FAILBACK
+											 : METRICS_REQ_SWITCHOVER],
+				1, memory_order_relaxed);
+	}
 	if (was_live && !is_live) {
 		o->ready_once = false;
+		o->started_in_term = false;
 		if (!node_fenced(n)) /* a fenced node says so with on-fence */
 			observe_hook(o, HOOK_STOP, n, w);
 		if (o->handing_back)
@@ -150,14 +169,49 @@ static void transition_hooks(struct observe *o, const struct node *n, enum node_
 		observe_hook(o, HOOK_BACKUP, n, w);
 }
 
+/* The workload's life, counted: a start is an exec that succeeded, an
+ * exit is told by how it ended and whether this node was stopping it. */
+static void count_workload(struct observe *o, enum node_state before, const struct node_event_data *ev)
+{
+	struct metrics *m = o->metrics;
+	switch (ev->type) {
+	case NODE_EV_STARTED:
+		atomic_fetch_add_explicit(&m->starts, 1, memory_order_relaxed);
+		if (o->started_in_term)
+			atomic_fetch_add_explicit(&m->restarts, 1, memory_order_relaxed);
+		o->started_in_term = true;
+		break;
+	case NODE_EV_SPAWN_FAILED: atomic_fetch_add_explicit(&m->spawn_failures, 1, memory_order_relaxed); break;
+	case NODE_EV_EXITED: {
+		int st = ev->wstatus;
+		enum metrics_exit how = before == NODE_STOPPING                 ? METRICS_EXIT_STOPPED
+					: WIFEXITED(st) && WEXITSTATUS(st) == 0 ? METRICS_EXIT_OK
+					: WIFEXITED(st)                         ? METRICS_EXIT_FAILED
+										: METRICS_EXIT_KILLED;
+		atomic_fetch_add_explicit(&m->exits[how], 1, memory_order_relaxed);
+		break;
+	}
+	default: break;
+	}
+}
+
 void observe_step(struct observe *o, const struct node *n, enum node_state before, const struct node_event_data *ev,
 		  const struct node_out *out, const struct observe_workload *w)
 {
 	enum log_level level = out->loud ? LOGL_WARN : LOGL_INFO;
 	enum node_state now = node_current(n);
+	count_workload(o, before, ev);
 	if (before != now) {
-		log_msg(level, "%s -> %s: %s", node_state_name(before), node_state_name(now),
-			out->why ? out->why : node_event_name(ev->type));
+		metrics_transition(o->metrics, before, now, node_epoch(n));
+		/* The journal gets each part of a transition as its own field. */
+		struct log_fields f = {
+			.from = node_state_name(before),
+			.to = node_state_name(now),
+			.reason = out->why ? out->why : node_event_name(ev->type),
+			.epoch = node_epoch_seen(n),
+			.workload_pid = w->active ? w->pid : 0,
+		};
+		log_fields(level, &f, "%s -> %s: %s", f.from, f.to, f.reason);
 		transition_hooks(o, n, before, ev->view, w);
 		observe_announce(o, n, w);
 	} else if (out->why) {

@@ -114,9 +114,21 @@ static int find_name(struct worker *w, struct worker_job *j, int mine)
 	return 0;
 }
 
+/* The history entry a leaving node's job carries, if any. It is news,
+ * never state: its result goes to note_res and fails nothing else (a full
+ * disk, which cannot lengthen a file of an older format, must not fence a
+ * node). A hand-over's entry names the target of the request it answers,
+ * still in the file. */
+static void add_note(struct worker *w, struct worker_job *j)
+{
+	if (j->note)
+		j->note_res = lockfile_add_event(w->lf, &j->event, j->note == LF_EV_HAND_OVER);
+}
+
 static int run(struct worker *w, struct worker_job *j)
 {
 	int r = 0;
+	j->note_res = 0;
 	switch (j->op) {
 	case WORKER_CLAIM_SLOT:
 		j->name_slot = -1;
@@ -140,14 +152,23 @@ static int run(struct worker *w, struct worker_job *j)
 		w->sh->granted = r == 0;
 		break;
 	case WORKER_WAIT_BACKUP: r = wait_lock(w, LF_LOCK_BACKUP); break;
-	case WORKER_RELEASE_LIVE: r = lockfile_unlock(w->lf, LF_LOCK_LIVE); break;
+	case WORKER_RELEASE_LIVE:
+		/* The leaving node's entry while it still holds the role: it
+		 * comes before the next live node's. */
+		add_note(w, j);
+		r = lockfile_unlock(w->lf, LF_LOCK_LIVE);
+		break;
 	case WORKER_RELEASE_BACKUP: r = lockfile_unlock(w->lf, LF_LOCK_BACKUP); break;
 	case WORKER_WRITE_LIVE:
-		r = lockfile_take_live(w->lf, &j->live, j->seq);
+		r = lockfile_take_live(w->lf, &j->live, j->seq, j->note ? &j->event : NULL, &j->note_res);
 		if (r > 0)
 			r = 0; /* the live node's first check sees F */
 		break;
-	case WORKER_WRITE_STATUS: r = lockfile_write_status(w->lf, j->status); break;
+	case WORKER_WRITE_STATUS:
+		r = lockfile_write_status(w->lf, j->status);
+		if (r >= 0)
+			add_note(w, j);
+		break;
 	case WORKER_WRITE_REQUEST:
 		/* A primary asking for failback in a group that is no longer
 		 * live: nobody to ask; it gets the live lock itself instead. */

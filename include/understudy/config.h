@@ -26,6 +26,9 @@ enum config_key {
 	CK_FAILOVER_ON_SHUTDOWN,
 	CK_LOG_LEVEL,
 	CK_HTTP,
+	CK_HTTP_TIMEOUT,
+	CK_METRICS_FILE,
+	CK_NOTIFY_FD,
 	CK_COMMAND,
 	CK_WORKING_DIRECTORY,
 	CK_USER,
@@ -86,8 +89,10 @@ struct config {
 	int log_level;
 	bool rejoin; /* after-fence: rejoin (true) or exit */
 	const char *user, *group;
-	const char *http; /* ADDR:PORT of the health endpoint, or NULL */
-	char **env;       /* KEY=VALUE, added to the manager's environment */
+	const char *http;         /* ADDR:PORT of the health endpoint, or NULL */
+	int64_t http_timeout_ms;  /* each storage call of /status (http.h) */
+	const char *metrics_file; /* where the node keeps its metrics for a textfile collector, or NULL */
+	char **env;               /* KEY=VALUE, added to the manager's environment */
 	size_t nenv;
 	/* environment-file: each file as given, and the KEY=VALUE lines
 	 * config_finish read from them, which override env. The values are

@@ -60,4 +60,14 @@ const char *group_request_kind(uint8_t kind);
  * advancing says whether the live's heartbeat was seen to move. */
 void group_print_json(FILE *f, const struct group_look *g, bool advancing);
 
+/* lockfile_read_history, as a call the command's bound covers. An empty
+ * file (a group nobody has formatted) has no history: h->n is 0. */
+int group_read_history(struct lockfile *lf, struct lf_history *h);
+/* The history as `status --history` prints it: a line per entry, oldest
+ * first, its time in this host's local time and zone, names escaped; then
+ * how many damaged entries were skipped, if any. */
+void group_print_history_text(FILE *f, const struct lf_history *h);
+/* The same as one JSON array and a newline. */
+void group_print_history_json(FILE *f, const struct lf_history *h);
+
 #endif

@@ -1,13 +1,18 @@
 /* The health endpoint of `understudy run --http ADDR:PORT`, for load
  * balancers: GET /health (200 only on the live node with its workload
- * running) and GET /status (the JSON of `status --json`). It runs on
+ * running), GET /status (the JSON of `status --json`) and GET /metrics
+ * (the node's figures for Prometheus, metrics.h). It runs on
  * threads of its own (libmicrohttpd's event thread, a reader of the lock
  * file, a watch of deadlines) and only reads what the event loop
  * publishes, so it can never hold the node back; the lock file it reads
  * for /status is opened on the reader, which a hung storage may keep,
- * never the loop's thread nor the one that answers /health. */
+ * never the loop's thread nor the one that answers /health. Each call of
+ * the reader is bounded as the commands' are (bound.h): past the bound,
+ * /status answers 504 with a JSON error naming the file and the call. */
 #ifndef UNDERSTUDY_HTTP_H
 #define UNDERSTUDY_HTTP_H
+
+#include "understudy/metrics.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -35,8 +40,9 @@
  * by more than HTTP_IDLE_TIMEOUT_S of a client not reading the answer. */
 #define HTTP_REQUEST_TIMEOUT_MS 2000
 #define HTTP_IDLE_TIMEOUT_S 2
-/* /status waits this long for the storage, then answers 504. */
-#define HTTP_STATUS_WAIT_MS 3000
+/* --http-timeout's default: how long one storage call of /status may take
+ * before it is answered 504. Under a load balancer's usual 5 s check. */
+#define HTTP_TIMEOUT_MS 3000
 /* The library's and our own warnings about clients: at most this many
  * per window, then a count of those left out, so that a flood never
  * floods the log (nor makes journald drop the node's own lines). */
@@ -46,9 +52,12 @@
 struct http_server;
 
 struct http_config {
-	const char *address;       /* ADDR:PORT, already checked */
-	const char *lock_path;     /* read for /status */
-	const _Atomic int *health; /* enum loop_health, as the loop publishes it */
+	const char *address;           /* ADDR:PORT, already checked */
+	const char *lock_path;         /* read for /status */
+	int64_t timeout_ms;            /* --http-timeout: each storage call's bound */
+	const _Atomic int *health;     /* enum loop_health, as the loop publishes it */
+	const struct metrics *metrics; /* as the loop counts them */
+	struct metrics_labels labels;
 };
 
 /* Bind to the address and serve from threads of the server's own, with

@@ -34,13 +34,20 @@ enum {
 	LF_REQUEST_SIZE = 192,
 	LF_SLOT_SIZE = 128,
 	LF_SLOTS = 64,
-	LF_SIZE = LF_OFF_SLOTS + LF_SLOTS * LF_SLOT_SIZE, /* 8704 */
+	LF_SIZE = LF_OFF_SLOTS + LF_SLOTS * LF_SLOT_SIZE, /* 8704: the records, what the header's size says */
+	/* Format 1.3: the group's history, a ring of entries after the
+	 * records, where nodes of 1.0 to 1.2 never read or write. */
+	LF_OFF_HISTORY = LF_SIZE,
+	LF_EVENT_SIZE = 192,
+	LF_EVENTS = 48,
+	LF_FILE_SIZE = LF_OFF_HISTORY + LF_EVENTS * LF_EVENT_SIZE, /* 17920: what a 1.3 node formats */
 };
 
 #define LF_MAGIC "UNDRSTDY"
 #define LF_VERSION_MAJOR 1
 #define LF_VERSION_MINOR                                                                                               \
-	2 /* 1.1: slot flags (byte 18); 1.2: the file's identity in the live record, the slot's epoch */
+	3 /* 1.1: slot flags (byte 18); 1.2: the file's identity in the live record, the slot's epoch;                 \
+	   * 1.3: the history after byte 8703 */
 #define LF_ID_SIZE 16
 #define LF_NAME_MAX 63 /* bytes, without the terminating NUL */
 #define LF_ADDR_MAX 63
@@ -148,6 +155,57 @@ struct lf_slot {
 	uint8_t host[LF_ID_SIZE];
 };
 
+/* Why the live role moved, in an entry of the group's history (format
+ * 1.3). The node taking the role writes the first group, the node leaving
+ * it the second, when it can. A value this build does not know reads OK
+ * and is shown as "unknown": a later minor may add reasons. */
+enum lf_event_reason {
+	LF_EV_NONE = 0,
+	/* written by the node that becomes live (writer "to") */
+	LF_EV_START = 1,      /* a primary started a new group (status N) */
+	LF_EV_RESUME = 2,     /* a primary started a paused group (P) */
+	LF_EV_FAILOVER = 3,   /* the live node left L behind: it crashed, was killed or fenced, gave up,
+			       * or shut down with --failover-on-shutdown */
+	LF_EV_FAILBACK = 4,   /* a failback request (F) */
+	LF_EV_SWITCHOVER = 5, /* a switchover request (F) */
+	LF_EV_NEW_FILE = 6,   /* the live record was written on another file: one copied, restored
+			       * or moved in over the path */
+	LF_EV_DAMAGED = 7,    /* the status byte was damaged: a primary started the group */
+	/* written by the node that leaves the role (writer "from") */
+	LF_EV_PAUSE = 8,      /* shut down: the group paused (P) */
+	LF_EV_FINISHED = 9,   /* the workload exited 0: the group paused (P) */
+	LF_EV_GIVE_UP = 10,   /* restarts exhausted, or the workload could not start: L left */
+	LF_EV_SHUTDOWN = 11,  /* shut down with --failover-on-shutdown: L left */
+	LF_EV_HAND_OVER = 12, /* handed over for a failback or switchover request */
+	LF_EV_FENCED = 13,    /* fenced (killed its workload), and the storage still took a write */
+	LF_EV_LAST = LF_EV_FENCED,
+};
+
+/* Who wrote an entry: the node that left the role or the one that took it. */
+enum lf_event_writer { LF_EV_BY_FROM = 1, LF_EV_BY_TO = 2 };
+
+/* One entry of the history. The wall-clock time is for people reading
+ * the history on some host; no node decides anything by it, and hosts'
+ * clocks may disagree (the seq orders the entries). */
+struct lf_event {
+	uint64_t seq;               /* 1, 2, ...: assigned by the write, in the record lock's hold */
+	int64_t time_us;            /* CLOCK_REALTIME of the write, microseconds since 1970 UTC */
+	uint64_t epoch;             /* the term that starts (to) or ends (from) */
+	uint8_t reason;             /* enum lf_event_reason */
+	uint8_t writer;             /* enum lf_event_writer */
+	int32_t from_slot, to_slot; /* -1: none or unknown */
+	uint32_t pid;               /* the writer's manager pid, on its host */
+	char from[LF_NAME_MAX + 1], to[LF_NAME_MAX + 1];
+	uint8_t host[LF_ID_SIZE]; /* the writer's machine id (host.h), zero where unknown */
+};
+
+/* The readable entries of the history, oldest first. */
+struct lf_history {
+	int n;   /* entries in ev */
+	int bad; /* entries that read BAD (torn, damaged): skipped */
+	struct lf_event ev[LF_EVENTS];
+};
+
 /* Everything in the file as one read saw it. */
 struct lf_view {
 	char status;
@@ -225,8 +283,19 @@ const char *lockfile_strerror(const struct lockfile *lf, char *buf, size_t n);
  * another open holds it; wait=true blocks until it is free, or returns
  * -EINTR when a signal interrupts the wait (how the caller bounds it). */
 int lockfile_lock(struct lockfile *lf, enum lf_lock which, bool wait);
+/* Take the live or backup lock, waiting at most ms: 0, -ETIMEDOUT while
+ * another open still holds it, or -errno. A wait of tries, each answered
+ * at once, that no signal needs to cut (check-storage times releases
+ * with it); the tries come at most 1 ms apart on a local file system,
+ * LF_LOCK_RETRY_MS elsewhere. */
+int lockfile_lock_within(struct lockfile *lf, enum lf_lock which, int64_t ms);
 /* Release the live or backup lock. */
 int lockfile_unlock(struct lockfile *lf, enum lf_lock which);
+/* Take the record lock shared, as every read does, without waiting (0 or
+ * -EAGAIN while a writer holds it), and release it: check-storage's test
+ * that two readers do not exclude each other. */
+int lockfile_read_lock(struct lockfile *lf);
+int lockfile_read_unlock(struct lockfile *lf);
 /* Take slot i's lock without waiting: -EAGAIN when a node holds it. */
 int lockfile_lock_slot(struct lockfile *lf, int slot);
 /* Find a free slot, lock it and return its index; -ENOSPC when full. */
@@ -277,9 +346,30 @@ int lockfile_write_live(struct lockfile *lf, char status, const struct lf_live *
 /* A node taking the role: the live record, the node id and L, in one
  * locked section; but when the status is F for a request other than
  * decided_seq (the one the decision saw, or -1), one that came after the
- * decision, F stays for the new live node to act on. Returns 1 when F
+ * decision, F stays for the new live node to act on. With ev (format
+ * 1.3), then the entry of the group's history saying so, in the same
+ * hold, as lockfile_add_event writes one; *ev_res says how that went (0,
+ * 1 not written, -errno) and never fails the call. Returns 1 when F
  * stayed, 0, or -errno. */
-int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t decided_seq);
+int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t decided_seq, struct lf_event *ev,
+		       int *ev_res);
+/* Add an entry to the group's history (format 1.3), in one locked
+ * section that reads the ring first: the entry goes after the newest
+ * readable one, its seq one higher (set in ev), its time now (set in ev);
+ * a BAD entry in its place is overwritten. With to_target (a hand-over),
+ * the to-node is first taken, in the same hold, from the request the file
+ * holds, if the status is F and the request reads OK and names a slot.
+ * Nothing is written, and 1 returned, into a file shorter than the format
+ * or whose header no longer checks: the history never lengthens a damaged
+ * file nor writes into another program's. The history is news, not
+ * state: a node whose write of it fails goes on as if it had succeeded. */
+int lockfile_add_event(struct lockfile *lf, struct lf_event *ev, bool to_target);
+/* The history as it is now, read under the record lock, oldest first.
+ * -ENODATA for a file shorter than the format, -EBADMSG when its header no
+ * longer checks, as lockfile_read. A file of an older format, or one
+ * whose history region is short or missing, has fewer entries: missing
+ * bytes read as never written. */
+int lockfile_read_history(struct lockfile *lf, struct lf_history *h);
 /* Live node only: advance the heartbeat. In one locked section, read the
  * live record and write live over it only if it still holds our id and
  * epoch: a live cut off from the storage, whose lock the server gave
@@ -309,6 +399,13 @@ int lockfile_is_local(struct lockfile *lf);
 int lockfile_page_cached(struct lockfile *lf);
 /* The same for a statfs f_type, for the tests. */
 bool lockfile_fs_is_local(long f_type);
+/* The statfs types the code decides on. */
+#define LF_FS_NFS 0x6969L
+#define LF_FS_FUSE 0x65735546L
+#define LF_FS_CEPH 0x00C36400L
+/* A file system's name from its statfs type ("ext4", "nfs", "fuse"...),
+ * NULL when understudy does not know it (and treats it as networked). */
+const char *lockfile_fs_name(long f_type);
 /* Live node only: refuse or clear the pending request whose seq is seq
  * (or, with seq < 0, an unreadable one) by writing status L, in one
  * locked section that first checks the request is still that one, so a
@@ -334,6 +431,12 @@ void lockfile_encode_request(uint8_t out[LF_REQUEST_SIZE], const struct lf_reque
 enum lf_rec lockfile_decode_request(const uint8_t in[LF_REQUEST_SIZE], struct lf_request *r);
 void lockfile_encode_slot(uint8_t out[LF_SLOT_SIZE], const struct lf_slot *s);
 enum lf_rec lockfile_decode_slot(const uint8_t in[LF_SLOT_SIZE], struct lf_slot *s);
+/* An entry of the history at position pos of the ring: an OK entry must
+ * carry a seq that belongs there ((seq - 1) % LF_EVENTS == pos). */
+void lockfile_encode_event(uint8_t out[LF_EVENT_SIZE], const struct lf_event *e);
+enum lf_rec lockfile_decode_event(const uint8_t in[LF_EVENT_SIZE], int pos, struct lf_event *e);
+/* Decode the history region (LF_EVENTS * LF_EVENT_SIZE bytes). */
+void lockfile_decode_history(const uint8_t *region, struct lf_history *h);
 void lockfile_encode_header(uint8_t out[LF_HEADER_SIZE]);
 /* Check a header: LF_OK, LF_E_MAGIC, LF_E_VERSION or LF_E_HEADER. */
 enum lf_err lockfile_check_header(const uint8_t in[LF_HEADER_SIZE], uint16_t *major, uint16_t *minor);
@@ -349,5 +452,8 @@ const char *lockfile_slot_state_name(uint8_t state);
  * workload is not ready yet, else the state's name. */
 const char *lockfile_slot_describe(const struct lf_slot *s);
 const char *lockfile_role_name(uint8_t role);
+/* A history reason as one word ("failover", "hand-over"), "unknown" for
+ * a value this build does not know. */
+const char *lockfile_event_name(uint8_t reason);
 
 #endif

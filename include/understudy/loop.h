@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "understudy/hook.h"
+#include "understudy/metrics.h"
 #include "understudy/node.h"
 #include "understudy/supervise.h"
 #include "understudy/trust.h"
@@ -56,6 +57,10 @@ struct loop_config {
 					  * joined, 0 unknown; on another, the file is never created */
 	long *fs_type_out;               /* where loop_run leaves the lock file's statfs type, or NULL */
 	_Atomic int *health;             /* where the loop publishes enum loop_health, or NULL */
+	int notify_fd;                   /* a supervisor's readiness pipe (s6's notification-fd): a
+					  * newline when the node is ready, then closed; -1: none */
+	struct metrics *metrics;         /* where the loop counts what it does (metrics_init'd by
+					  * the caller), or NULL */
 	enum loop_ready ready;
 	int ready_fd;                       /* LOOP_READY_FD: its number in the workload */
 	struct sockaddr_storage ready_addr; /* LOOP_READY_TCP */

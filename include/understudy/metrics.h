@@ -52,6 +52,13 @@ struct metrics {
 	_Atomic uint64_t requests[METRICS_NREQUESTS];
 	_Atomic uint64_t storage_errors;
 	struct metrics_histogram storage[METRICS_NOPS]; /* lock waits excluded: they wait on purpose */
+	/* +1 and a futex wake on each transition: the metrics file's writer
+	 * sleeps on it, so a transition reaches the file at once. */
+	_Atomic uint32_t generation;
+	/* The writer's own memory of the heartbeat, for its age: not figures. */
+	bool hb_have;
+	uint64_t hb_value, hb_epoch;
+	int64_t hb_changed_ms;
 };
 
 /* Who the figures are about: labels on every series. */
@@ -65,6 +72,10 @@ struct metrics_labels {
 void metrics_init(struct metrics *m);
 /* One storage call of op took us microseconds (from submit to answer). */
 void metrics_storage_call(struct metrics *m, enum worker_op op, int64_t us);
+/* A read of the file: the live record's heartbeat, to age it. */
+void metrics_seen(struct metrics *m, const struct lf_view *v, int64_t now_ms);
+/* The node went from one state to another; epoch: the highest it knows. */
+void metrics_transition(struct metrics *m, enum node_state from, enum node_state to, uint64_t epoch);
 /* The figures in the Prometheus text format (version 0.0.4); a malloc'd
  * string, or NULL without memory. Label values are escaped as the
  * format requires: a name from the file cannot end a label or a line. */
@@ -73,5 +84,13 @@ char *metrics_render(const struct metrics *m, const struct metrics_labels *lb);
  * collector: a temporary file in the same directory, renamed over path,
  * so a scrape never reads half a file. 0 or -errno. */
 int metrics_write_file(const struct metrics *m, const struct metrics_labels *lb, const char *path);
+/* Keeping the metrics file up to date from a thread of its own, so that
+ * the loop never waits on a disk: written at each transition, every
+ * interval between them, and once more when stopped. A failure is logged once, and again when it mends. */
+struct metrics_writer;
+#define METRICS_FILE_INTERVAL_MS 5000
+int metrics_writer_start(struct metrics_writer **out, struct metrics *m, const struct metrics_labels *lb,
+			 const char *path, int64_t interval_ms);
+void metrics_writer_stop(struct metrics_writer *w);
 
 #endif

@@ -77,6 +77,10 @@ enum node_action_kind {
 struct node_action {
 	enum node_action_kind kind;
 	int64_t arg;
+	/* With WRITE_LIVE, WRITE_STATUS and RELEASE_LIVE: why the live role
+	 * moves, for the group's history (enum lf_event_reason; 0: no entry).
+	 * The executor writes the entry with the action, in the same job. */
+	uint8_t note;
 };
 
 /* A bit per action kind, for node_event_data.unrun. */
@@ -207,6 +211,8 @@ enum node_state node_current(const struct node *n);
 int node_slot(const struct node *n);
 /* This term's epoch (0 before the first): the live record and the slot's copy. */
 uint64_t node_epoch(const struct node *n);
+/* Its own term's epoch while live, else the highest any read showed. */
+uint64_t node_epoch_seen(const struct node *n);
 /* VERIFYING for a file whose live record was not written on it (§5.8):
  * STATUS= says what the wait is for. */
 bool node_new_file(const struct node *n);

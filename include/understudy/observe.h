@@ -14,6 +14,7 @@
 #include "understudy/hook.h"
 #include "understudy/lockfile.h"
 #include "understudy/loop.h"
+#include "understudy/metrics.h"
 #include "understudy/node.h"
 
 /* The workload as the loop knows it at the moment. */
@@ -27,6 +28,7 @@ struct observe_workload {
 
 struct observe {
 	const struct loop_config *cfg;
+	struct metrics *metrics; /* counted here, read by /metrics and the metrics file */
 	struct hooks hooks;
 	char **hook_envp; /* PATH and the UNDERSTUDY_ variables only (hook.h) */
 	/* The live node as this node last read it. */
@@ -37,10 +39,12 @@ struct observe {
 	bool live_by_failback; /* on-failback too when ready */
 	bool ready_once;       /* on-live ran for this term as live */
 	bool ready_sent;       /* READY=1 went to systemd (once in the process's life) */
+	bool started_in_term;  /* a workload started in this term as live: the next is a restart */
 };
 
-/* Set up for cfg; hooks run with hook_envp (kept, not copied). */
-void observe_init(struct observe *o, const struct loop_config *cfg, char **hook_envp);
+/* Set up for cfg; hooks run with hook_envp (kept, not copied); figures
+ * are counted into m. */
+void observe_init(struct observe *o, const struct loop_config *cfg, char **hook_envp, struct metrics *m);
 /* A read of the file: remember who is live there, for STATUS= and the hooks. */
 void observe_read(struct observe *o, const struct lf_view *v);
 /* The node just took ev and answered out; before is its state before. Logs

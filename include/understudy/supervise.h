@@ -16,6 +16,7 @@ struct workload {
 	bool main_gone; /* the main process has been reaped */
 	int wstatus;    /* its waitpid status */
 	int stop_sig;   /* 0, SIGTERM or SIGKILL: what the tree is being sent */
+	bool stopped;   /* a stop was sent while the main process lived: its end was asked for */
 };
 
 /* Where and as whom the workload runs. */

@@ -27,7 +27,7 @@ enum worker_op {
 	WORKER_WAIT_BACKUP, /* wait for the backup lock; -EINTR when interrupted */
 	WORKER_RELEASE_LIVE,
 	WORKER_RELEASE_BACKUP,
-	WORKER_WRITE_LIVE, /* status and live record */
+	WORKER_WRITE_LIVE, /* status and live record; then the history entry, if noted */
 	WORKER_WRITE_STATUS,
 	WORKER_WRITE_REQUEST, /* request record and F */
 	WORKER_CLEAR_REQUEST, /* L, if the request is still seq */
@@ -49,8 +49,14 @@ struct worker_job {
 	uint8_t my_id[LF_ID_SIZE];   /* WAIT_*, and every read: to know our slot */
 	bool has_prev_id;            /* WORKER_CLAIM_SLOT: the node this process was */
 	uint8_t prev_id[LF_ID_SIZE]; /* before a rejoin, whose slot may linger */
+	/* WRITE_LIVE, WRITE_STATUS, RELEASE_LIVE: an entry of the group's
+	 * history to add with the write (enum lf_event_reason; 0: none). A
+	 * hand-over's entry gets its target from the request in the file. */
+	uint8_t note;
+	struct lf_event event;
 	/* out */
 	int res;
+	int note_res;  /* how the history entry's write went: 0, 1 not written (a damaged file), -errno */
 	bool replaced; /* the path no longer names our file (lockfile_still_at_path) */
 	bool have_view;
 	struct lf_view view;

@@ -131,9 +131,17 @@ class Node:
 
 
 class Chaos:
-    def __init__(self, a):
+    """One group: its nodes, its schedule, its timelines. tests/soak/soak.py
+    drives many at once through due() and service(), and extends start(),
+    schedule() and act()."""
+
+    # The lock file's name in a rig's mount.
+    lock_name = "chaos.lock"
+
+    def __init__(self, a, dir=None, seed=None):
         self.a = a
-        self.dir = a.dir
+        self.dir = dir or a.dir
+        self.seed = a.seed if seed is None else seed
         self.t0 = None
         self.log_path = os.path.join(self.dir, "witness.log")
         self.wlock = os.path.join(self.dir, "witness.lock")
@@ -141,16 +149,9 @@ class Chaos:
         os.makedirs(self.ticks, exist_ok=True)
         open(self.log_path, "w").close()
         self.actions_log = open(os.path.join(self.dir, "actions.log"), "w")
-        self.rng_restart = random.Random(a.seed * 7919 + 1)
-        if a.rig:
-            mk = lambda n, r, h: Node(n, r, h, "%s/%s/mnt/chaos.lock" % (a.rigdir, h))
-            self.nodes = [mk("node-a", "primary", "a"), mk("node-b", "backup", "b"), mk("node-c", "backup", "b")]
-            self.timing = GLUSTER_TIMING
-        else:
-            lock = os.path.join(self.dir, "g.lock")
-            self.nodes = [Node(n, r, None, lock) for n, r in
-                          (("node-a", "primary"), ("node-b", "backup"), ("node-c", "backup"))]
-            self.timing = LOCAL_TIMING
+        self.rng_restart = random.Random(self.seed * 7919 + 1)
+        self.nodes = self.make_nodes()
+        self.timing = GLUSTER_TIMING if a.rig else LOCAL_TIMING
         self.by_name = {n.name: n for n in self.nodes}
         self.heap = []
         self.seq = 0
@@ -168,6 +169,7 @@ class Chaos:
         self.log_pos = 0
         self.starts = []  # (t, name, pid)
         self.ends = {}  # pid -> t
+        self.gone = set()  # (start t, pid) of workloads seen gone
         self.overlap_lines = []
         self.late_releases = []
         self.counts = {}
@@ -176,6 +178,21 @@ class Chaos:
         # interval; on the rig a storage call may take the client's 3 s
         # ping timeout on top.
         self.hang_ns = (20 if a.rig else 10) * SEC
+
+    def make_nodes(self):
+        """node-a primary, node-b and node-c backups; on a rig node-a on host
+        a, the others on host b."""
+        spec = (("node-a", "primary", "a"), ("node-b", "backup", "b"), ("node-c", "backup", "b"))
+        if self.a.rig:
+            return [Node(n, r, h, self.lock_on(h)) for n, r, h in spec]
+        lock = os.path.join(self.dir, "g.lock")
+        return [Node(n, r, None, lock) for n, r, _ in spec]
+
+    def lock_on(self, host):
+        """The group's lock file as host sees it (None: the local one)."""
+        if host is None:
+            return os.path.join(self.dir, "g.lock")
+        return "%s/%s/mnt/%s" % (self.a.rigdir, host, self.lock_name)
 
     # --- bookkeeping ---------------------------------------------------------
 
@@ -212,6 +229,9 @@ class Chaos:
         wl = [self.a.witness, self.log_path, self.wlock, "--tick-dir", self.ticks]
         if n.name == "node-c":
             wl.append("--ignore-term")
+        more, wl_more = self.start_options(n)
+        opts += more
+        wl += wl_more
         argv = self.prefix(n) + [self.a.understudy, "run", "--lock", n.lock, "--role", n.role, "--name", n.name,
                                  *self.timing, *opts, "--", *wl]
         out = open(os.path.join(self.dir, n.name + ".stdout"), "a")
@@ -227,7 +247,11 @@ class Chaos:
         n.term_at, n.hang_noted = None, False
         n.starts += 1
         self.up[n.name].append([n.up_since, None])
-        self.note("start %s pid %d %s %s" % (n.name, n.proc.pid, n.role, " ".join(opts) or "-"))
+        self.note("start %s pid %d %s %s" % (n.name, n.proc.pid, n.role, " ".join(opts + wl_more) or "-"))
+
+    def start_options(self, n):
+        """More options for node n's manager and its workload, this start."""
+        return [], []
 
     def reap(self):
         for n in self.nodes:
@@ -244,9 +268,7 @@ class Chaos:
                 n.frozen_since = None
             how = "after SIGKILL" if n.kill_sent else "after SIGTERM" if n.term_sent else "on its own"
             self.exit_codes[rc] = self.exit_codes.get(rc, 0) + 1
-            # Exit 0 is a clean stop, which only the driver's SIGTERM asks for
-            # here: the witness never finishes on its own.
-            if rc not in EXPECTED_EXITS or (rc == 0 and not n.term_sent):
+            if not self.exit_ok(n, rc):
                 self.unexpected.append("%s pid %d exited %d %s at +%.3f s" %
                                        (n.name, n.proc.pid, rc, how, (t - self.t0) / SEC))
             self.note("exit %s pid %d status %d %s" % (n.name, n.proc.pid, rc, how))
@@ -262,6 +284,12 @@ class Chaos:
             key = "%s %d" % (kind, rc)
             self.request_codes[key] = self.request_codes.get(key, 0) + 1
             self.note("%s exited %d after %d ms (%s)" % (kind, rc, (now() - t) // MS, desc))
+
+    def exit_ok(self, n, rc):
+        """Whether manager n may exit with rc here. Exit 0 is a clean stop,
+        which only the driver's SIGTERM asks for: the witness never
+        finishes on its own."""
+        return rc in EXPECTED_EXITS and not (rc == 0 and not n.term_sent)
 
     def check_hang(self, n):
         """A manager that has not exited long after SIGTERM (and was not
@@ -305,7 +333,11 @@ class Chaos:
                 if "group paused" in line and not self.paused_open():
                     self.paused.append([t, None])
                     self.note("paused (%s)" % line)
+                self.stderr_line(n, t, line)
             n.stderr_out.flush()
+
+    def stderr_line(self, n, t, line):
+        """A line manager n wrote to stderr, read at t."""
 
     def paused_open(self):
         return bool(self.paused) and self.paused[-1][1] is None
@@ -320,6 +352,7 @@ class Chaos:
         self.log_pos += end
         for line in data[:end].decode(errors="replace").splitlines():
             w = line.split()
+            self.log_line(w)
             if len(w) >= 4 and w[0] == "start":
                 t, pid = int(w[3]), int(w[2])
                 self.starts.append((t, w[1], pid))
@@ -337,19 +370,27 @@ class Chaos:
                 else:
                     self.overlap_lines.append(line)
 
+    def log_line(self, w):
+        """A line of the witness log, split, before this class reads it."""
+
     def current_workload(self):
         """The newest workload that has not ended, as (name, pid), or None."""
         self.tail_log()
         for t, name, pid in reversed(self.starts):
-            if pid in self.ends:
+            # Once seen gone, never asked again: a long run (the soak
+            # test) has thousands of killed workloads behind the live one,
+            # and a pid used again since must not pass for one of them.
+            if pid in self.ends or (t, pid) in self.gone:
                 continue
             try:
                 with open("/proc/%d/stat" % pid) as f:
                     st = f.read()
             except OSError:
+                self.gone.add((t, pid))
                 continue
             if st.rsplit(")", 1)[1].split()[0] not in "ZX":
                 return name, pid
+            self.gone.add((t, pid))
         return None
 
     # --- actions ---------------------------------------------------------------
@@ -401,7 +442,7 @@ class Chaos:
         self.note("SIGCONT %s pid %d" % (label, pid))
 
     def request(self, kind, args, host):
-        lock = self.nodes[0].lock if host is None else "%s/%s/mnt/chaos.lock" % (self.a.rigdir, host)
+        lock = self.lock_on(host)
         argv = self.prefix(host) + [self.a.understudy, kind, "--lock", lock, *args]
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=open(os.path.join(self.dir, "requests.stderr"), "a"))
@@ -469,7 +510,7 @@ class Chaos:
 
     def schedule(self):
         """The whole run's actions from the seed alone, so a seed replays."""
-        rng = random.Random(self.a.seed)
+        rng = random.Random(self.seed)
         kinds = dict(ACTIONS)
         if self.a.rig:
             kinds.update(RIG_ACTIONS)
@@ -498,7 +539,7 @@ class Chaos:
 
     def run(self):
         self.t0 = now()
-        self.note("chaos: seed %d, duration %.1f s, %s" % (self.a.seed, self.a.duration,
+        self.note("chaos: seed %d, duration %.1f s, %s" % (self.seed, self.a.duration,
                                                            "hosts a and b of %s" % self.a.fs if self.a.rig else "local"))
         for n in self.nodes:
             self.start(n)
@@ -509,28 +550,48 @@ class Chaos:
             t = now()
             if t >= t_end:
                 break
-            while self.heap and self.heap[0][0] <= t:
-                _, _, what, args = heapq.heappop(self.heap)
-                if what == "act":
-                    self.act(*args)
-                elif what == "restart":
-                    if args[0].proc is None:
-                        self.start(args[0])
-                elif what == "thaw":
-                    self.thaw(*args)
-                elif what == "heal":
-                    self.heal(*args)
-            nxt = min(self.heap[0][0] if self.heap else t_end, t_end)
+            self.due(t)
+            nxt = min(self.next_due(t_end), t_end)
             timeout = max(0, min(nxt - now(), 20 * MS)) / SEC
             r, _, _ = select.select(list(self.pipes), [], [], timeout)
-            self.read_stderr(r)
-            self.reap()
-            self.tail_log()
+            self.service(r)
         self.t_end = now()
         self.note("end of chaos: stopping every node")
         return self.teardown()
 
+    def due(self, t):
+        """Carry out what is due by t."""
+        while self.heap and self.heap[0][0] <= t:
+            _, _, what, args = heapq.heappop(self.heap)
+            self.dispatch(what, args)
+
+    def dispatch(self, what, args):
+        if what == "act":
+            self.act(*args)
+        elif what == "restart":
+            if args[0].proc is None:
+                self.start(args[0])
+        elif what == "thaw":
+            self.thaw(*args)
+        elif what == "heal":
+            self.heal(*args)
+
+    def next_due(self, default):
+        return self.heap[0][0] if self.heap else default
+
+    def service(self, readable):
+        """After a select over (at least) self.pipes: read what the managers
+        said, reap those that exited, read the witness log."""
+        self.read_stderr([fd for fd in readable if fd in self.pipes])
+        self.reap()
+        self.tail_log()
+
     def teardown(self):
+        self.stop_all()
+        return self.finish_stop()
+
+    def stop_all(self):
+        """Heal, thaw, and SIGTERM every manager (the first half of the teardown)."""
         for h in list(self.partitioned):
             self.heal(h)
         for i, f in enumerate(self.frozen):
@@ -546,6 +607,9 @@ class Chaos:
             if n.proc:
                 n.term_sent = True
                 self.signal_manager(n, signal.SIGTERM)
+
+    def finish_stop(self):
+        """Wait for every manager to exit, then kill what is left: the hangs."""
         hung = []
         limit = now() + self.hang_ns
         while any(n.proc for n in self.nodes) and now() < limit:

@@ -15,6 +15,18 @@
 #     host a is stuck in the FUSE client, and the mount still answers.
 #     Before the wake-up signal was kept out of the tries (issue 15), the
 #     client deadlocked on the interrupts and the managers never exited.
+#  6. commands on a storage cut off: host b live, host a cut off the
+#     storage (as in 5) before each command: status, status --json, status
+#     --watch, is-live, failback, switchover and check-storage, run on host
+#     a with --timeout 1s, each exits within its bound plus 1.5 s with its
+#     documented status (74; is-live 2), naming the file and the call. The
+#     rig's client fails a call 3 s after the server goes quiet
+#     (network.ping-timeout), and a FUSE call waits for that through
+#     SIGKILL: a command whose process waited for its own call took those
+#     3 s (issue 16; 42 s with GlusterFS's default).
+#
+# SCENARIOS lists the scenarios to run (default "1 2 5 6"); 2 runs 2, 3
+# and 4, which build on each other.
 #
 # The workload is tests/witness, which logs "start NAME PID T ROLE" (T is
 # CLOCK_MONOTONIC ns) and "overlap" when another witness still holds the
@@ -32,11 +44,31 @@ RIG_SH=$HERE/gluster-rig.sh
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
+SCENARIOS=${SCENARIOS:-1 2 5 6}
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+# In D on the FUSE client: the threads of any process on host a's mount.
+stuck_on_a() {
+	local p t n=0
+	for p in $(pgrep -x understudy); do
+		grep -q "us-a/mnt" /proc/$p/cmdline 2>/dev/null || continue
+		for t in /proc/$p/task/*; do
+			if [ "$(awk '{print $3}' $t/stat 2>/dev/null)" = D ]; then
+				echo "  pid $p thread ${t##*/}: D $(cat $t/wchan 2>/dev/null) syscall $(cut -d' ' -f1-3 $t/syscall 2>/dev/null)"
+				n=$((n + 1))
+			fi
+		done
+	done
+	return $((n == 0))
+}
+
 "$RIG_SH" up
 
+if want 1; then
 echo "== 1. failover after SIGKILL of the live manager"
 failover
+fi
 
+if want 2; then
 echo "== 2. partition: host a loses the storage"
 start_pair
 sleep 1
@@ -70,7 +102,9 @@ logged overlap && fail "the witnesses overlapped"
 
 echo "== 4. failback across hosts"
 failback
+fi
 
+if want 5; then
 echo "== 5. lock tries across partitions: host a's waiting nodes still exit"
 fresh
 # A file of its own: host b's client may still know the one fresh removed.
@@ -90,20 +124,6 @@ for c in 1 2 3 4 5 6; do
 	nsenter --net=/run/netns/us-a -- ip link set us-a-n up
 	sleep 4
 done
-# In D on the FUSE client: the threads of any process on host a's mount.
-stuck_on_a() {
-	local p t n=0
-	for p in $(pgrep -x understudy); do
-		grep -q "us-a/mnt" /proc/$p/cmdline 2>/dev/null || continue
-		for t in /proc/$p/task/*; do
-			if [ "$(awk '{print $3}' $t/stat 2>/dev/null)" = D ]; then
-				echo "  pid $p thread ${t##*/}: D $(cat $t/wchan 2>/dev/null) syscall $(cut -d' ' -f1-3 $t/syscall 2>/dev/null)"
-				n=$((n + 1))
-			fi
-		done
-	done
-	return $((n == 0))
-}
 T5=$(now_ns)
 kill -TERM "$A1" "$A2"
 wait_exit "$A1" 30
@@ -122,5 +142,79 @@ logged overlap && fail "the witnesses overlapped"
 kill -TERM "$B"
 wait_exit "$B" 20
 [ "$rc" = 0 ] || fail "host-b's manager exited $rc on SIGTERM, expected 0"
+fi
+
+if want 6; then
+echo "== 6. the storage cut off: every command answers within its bound"
+fresh
+GLOCK=g6.lock
+node b primary
+B=$NODE_PID
+wait_for 20 logged '^start host-b' || { fail "host-b's workload did not start"; cat $RIG/b.err; }
+mkdir -p $RIG/b/mnt/cs6
+a_answers() { nsenter --net=/run/netns/us-a -- timeout 10 "$U" status --lock "$RIG/a/mnt/$GLOCK" >/dev/null 2>$RIG/answers.err; }
+# healed: host a's mount answers again within 30 s of the heal.
+healed() {
+	wait_for 30 a_answers && return 0
+	fail "host a's mount does not answer 30 s after the heal: $(cat $RIG/answers.err)"
+	stuck_on_a || true
+}
+healed
+BOUND=1000
+# bounded CODE ARG...: cut host a off, run understudy ARG... there (for 30 s
+# at most: rc "none" then), and check its exit, time and message; heal,
+# and wait for the mount.
+bounded() {
+	local want=$1 took
+	shift
+	nsenter --net=/run/netns/us-a -- ip link set us-a-n down
+	read -r rc took < <(nsenter --net=/run/netns/us-a -- timeout 30 python3 -c 'import subprocess, sys, time
+t = time.monotonic()
+r = subprocess.call(sys.argv[2:], stdout=open(sys.argv[1] + ".out", "w"), stderr=open(sys.argv[1] + ".err", "w"))
+print(r, int((time.monotonic() - t) * 1000))' $RIG/cmd "$U" "$@") || rc=none took=30000
+	echo "$* with the storage cut: exit $rc after $took ms: $(tr '\n' ' ' <$RIG/cmd.err | head -c 400)"
+	[ "$rc" = "$want" ] || fail "$1 with the storage cut: exit $rc, want $want"
+	[ "$took" -lt $((BOUND + 1500)) ] || fail "$1 with the storage cut: $took ms, over its bound of $BOUND ms + 1.5 s"
+	grep -q "understudy $1: $RIG/a/mnt/.*: no answer from the storage within $BOUND ms (.*)" $RIG/cmd.err ||
+		fail "$1 with the storage cut did not name the file and the call"
+	nsenter --net=/run/netns/us-a -- ip link set us-a-n up
+	healed
+}
+L=$RIG/a/mnt/$GLOCK
+bounded 74 status --lock $L --timeout 1s
+bounded 74 status --lock $L --json --timeout 1s
+bounded 2 is-live --lock $L --name host-b --timeout 1s
+bounded 74 failback --lock $L --timeout 1s
+bounded 74 switchover --lock $L --timeout 1s
+bounded 74 check-storage $RIG/a/mnt/cs6 --timeout 1s
+# --watch: its first look answers, then the storage goes; timed from the
+# cut to its exit.
+read -r rc took < <(timeout 30 python3 -c 'import subprocess, sys, time
+out = open(sys.argv[1] + ".out", "w+")
+p = subprocess.Popen(["nsenter", "--net=/run/netns/us-a", "--"] + sys.argv[2:], stdout=out,
+                     stderr=open(sys.argv[1] + ".err", "w"))
+end = time.monotonic() + 10
+while time.monotonic() < end and out.tell() == 0 and p.poll() is None:
+    time.sleep(0.05)
+    out.seek(0, 2)
+subprocess.call(["nsenter", "--net=/run/netns/us-a", "--", "ip", "link", "set", "us-a-n", "down"])
+t = time.monotonic()
+r = p.wait()
+print(r, int((time.monotonic() - t) * 1000))' $RIG/watch "$U" status --lock $L --watch --interval 200ms --timeout 1s) ||
+	rc=none took=30000
+[ -s $RIG/watch.out ] || fail "status --watch printed nothing before the cut"
+echo "status --watch with the storage cut after its first look: exit $rc $took ms after the cut: $(tr '\n' ' ' <$RIG/watch.err)"
+[ "$rc" = 74 ] || fail "status --watch with the storage cut: exit $rc, want 74"
+# The cut can come in a pause between reads: up to one interval more.
+[ "$took" -lt $((BOUND + 200 + 1500)) ] || fail "status --watch with the storage cut: $took ms after the cut"
+grep -q "no answer from the storage within $BOUND ms (" $RIG/watch.err || fail "status --watch did not name the call"
+nsenter --net=/run/netns/us-a -- ip link set us-a-n up
+healed
+ls -A $RIG/b/mnt/cs6
+logged overlap && fail "the witnesses overlapped"
+kill -TERM "$B"
+wait_exit "$B" 20
+[ "$rc" = 0 ] || fail "host-b's manager exited $rc on SIGTERM, expected 0"
+fi
 
 verdict

@@ -14,10 +14,14 @@
  *     (damage, as truncate or a stray write leaves it) read with
  *     lockfile_read_any, never failing; and the live node's repair either
  *     writes nothing (another node's live record, another format's header)
- *     or leaves a file every read accepts, with its records in it.
+ *     or leaves a file every read accepts, with its records in it;
+ *   - the history (format 1.3): an entry that decodes OK re-encodes alike,
+ *     the entries read oldest first with unique seqs, and a node's entry
+ *     goes only into a file of full length whose header is ours, changes
+ *     no byte before 8704 and reads back as the newest.
  *
  * Built only with clang (tests/fuzz/meson.build). Run:
- *   build-fuzz/tests/fuzz/fuzz_lockfile -max_len=9216 tests/fuzz/corpus/lockfile */
+ *   build-fuzz/tests/fuzz/fuzz_lockfile -max_len=17920 tests/fuzz/corpus/lockfile */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -74,6 +78,28 @@ static void records(const uint8_t *image)
 	}
 }
 
+/* The history region (padded with zeros past the input, as a file that
+ * ends early reads): every OK entry round-trips, and the decoded history is
+ * sorted by unique seqs. */
+static void history(const uint8_t *region)
+{
+	static struct lf_history h;
+	for (int i = 0; i < LF_EVENTS; i++) {
+		struct lf_event e, e2;
+		uint8_t out[LF_EVENT_SIZE];
+		if (lockfile_decode_event(region + (size_t)i * LF_EVENT_SIZE, i, &e) != LF_REC_OK)
+			continue;
+		lockfile_encode_event(out, &e);
+		must(lockfile_decode_event(out, i, &e2) == LF_REC_OK);
+		must(memcmp(&e, &e2, sizeof(e)) == 0);
+		must(lockfile_event_name(e.reason) != NULL);
+	}
+	lockfile_decode_history(region, &h);
+	must(h.n >= 0 && h.bad >= 0 && h.n + h.bad <= LF_EVENTS);
+	for (int i = 1; i < h.n; i++)
+		must(h.ev[i - 1].seq < h.ev[i].seq);
+}
+
 /* The view as status would print it: a read of every name and string. */
 static size_t touch_view(const struct lf_view *v)
 {
@@ -86,8 +112,9 @@ static size_t touch_view(const struct lf_view *v)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static uint8_t image[LF_SIZE];
+	static uint8_t image[LF_SIZE], region[LF_EVENTS * LF_EVENT_SIZE];
 	static struct lf_view view, view2;
+	static struct lf_history h0, h1;
 	path = fuzz_scratch("lock");
 
 	/* The decoders see exactly a record's bytes: pad short inputs. */
@@ -97,6 +124,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum lf_err head = lockfile_check_header(image + LF_OFF_HEADER, &major, &minor);
 	must(head == LF_OK || head == LF_E_MAGIC || head == LF_E_VERSION || head == LF_E_HEADER);
 	records(image);
+	memset(region, 0, sizeof(region));
+	if (size > LF_SIZE)
+		memcpy(region, data + LF_SIZE, size - LF_SIZE < sizeof(region) ? size - LF_SIZE : sizeof(region));
+	history(region);
 	lockfile_decode(image, &view);
 	touch_view(&view);
 
@@ -166,6 +197,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		must(view2.live_rec == LF_REC_OK && view2.slot_rec[0] == LF_REC_OK);
 		must(view2.live.epoch == 9 && memcmp(view2.slots[0].id, slot.id, LF_ID_SIZE) == 0);
 		must(lockfile_repair(&lf, &live, 0, &slot) == 0);
+	}
+	lockfile_close(&lf);
+
+	/* The history of the same bytes under an open node: read as the
+	 * decoder does; a node's entry only into a file of full length whose
+	 * header is ours, nothing before byte 8704 changed, read back newest. */
+	fuzz_write(path, sound, sizeof(sound));
+	must(lockfile_open(&lf, path, LF_OPEN_CREATE) == 0);
+	fuzz_write(path, data, size);
+	int hr = lockfile_read_history(&lf, &h0);
+	must(size < LF_SIZE ? hr == -ENODATA : head == LF_OK ? hr == 0 : hr == -EBADMSG);
+	if (hr == 0) {
+		lockfile_decode_history(region, &h1);
+		must(memcmp(&h0, &h1, sizeof(h0)) == 0);
+	}
+	struct lf_event ev = { .reason = LF_EV_HAND_OVER, .writer = LF_EV_BY_FROM, .from_slot = 0, .to_slot = -1 };
+	strcpy(ev.from, "fuzz");
+	r = lockfile_add_event(&lf, &ev, true);
+	if (hr != 0) {
+		must(r == 1);
+		must(same_file(data, size));
+	} else {
+		must(r == 0);
+		uint8_t *now = malloc(LF_FILE_SIZE + 1);
+		must(now);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		must(fd >= 0);
+		must(pread(fd, now, LF_SIZE, 0) == LF_SIZE);
+		close(fd);
+		must(memcmp(now, data, LF_SIZE) == 0);
+		free(now);
+		must(lockfile_read_history(&lf, &h1) == 0);
+		uint64_t last = h0.n ? h0.ev[h0.n - 1].seq : 0;
+		must(ev.seq == (last >= (uint64_t)INT64_MAX ? 1 : last + 1));
+		if (ev.seq != 1 || !h0.n)
+			must(h1.n >= 1 && h1.ev[h1.n - 1].seq == ev.seq && !strcmp(h1.ev[h1.n - 1].from, "fuzz"));
 	}
 	lockfile_close(&lf);
 	return 0;

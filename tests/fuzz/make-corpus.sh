@@ -6,7 +6,8 @@
 # frozen with SIGSTOP so the request is seen as written), paused; and
 # from the live one, the refusals a node must meet: truncated, zeroed,
 # wrong magic, a newer major version (its header checksum right), a
-# header checksum wrong, and a record torn by one flipped bit.
+# header checksum wrong, a record torn by one flipped bit, and a history
+# entry (format 1.3) torn the same way.
 # The seeds in tests/fuzz/corpus/lockfile were made with it; rerun it
 # after a format change.
 set -euo pipefail
@@ -99,5 +100,6 @@ new = bytearray(img); new[40:42] = struct.pack("<H", 2)
 new[60:64] = struct.pack("<I", crc32c(new[32:60])); save("major-2.lock", new)
 bad = bytearray(img); bad[59] ^= 1; save("header-crc.lock", bad)
 bad = bytearray(img); bad[64 + 44] ^= 0x20; save("torn-live-record.lock", bad)
+bad = bytearray(img); bad[8704 + 40] ^= 0x20; save("torn-history-entry.lock", bad)
 PY
 echo "make-corpus: $(find "$out" -name '*.lock' | wc -l) lock files in $out"

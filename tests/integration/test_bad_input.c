@@ -255,8 +255,8 @@ static void good_image(uint8_t img[LF_SIZE])
 	uint8_t *b;
 	size_t n;
 	cr_assert_eq(th_read_file(p, &b, &n), 0);
-	cr_assert_eq(n, (size_t)LF_SIZE);
-	memcpy(img, b, LF_SIZE);
+	cr_assert_eq(n, (size_t)LF_FILE_SIZE);
+	memcpy(img, b, LF_SIZE); /* the records: the history (1.3) is not needed here */
 	free(b);
 	unlink(p);
 	free(p);
@@ -313,7 +313,7 @@ static const struct {
 	{ "all zero", make_zeroed, "not an understudy lock file (wrong magic)" },
 	{ "random bytes", make_random, "not an understudy lock file (wrong magic)" },
 	{ "wrong magic", make_wrong_magic, "not an understudy lock file (wrong magic)" },
-	{ "major version 2", make_major_2, "lock file format 2.2 is newer than this build speaks (1.x, up to 1.2)" },
+	{ "major version 2", make_major_2, "lock file format 2.3 is newer than this build speaks (1.x, up to 1.3)" },
 	{ "header checksum wrong", make_bad_crc, "lock file header checksum failed" },
 };
 
@@ -459,7 +459,7 @@ Test(bad_input, a_read_only_file_system_is_73_and_the_file_untouched)
 	free(before.bytes), free(path), free(missing);
 }
 
-/* One page free: the format's 8704 bytes do not fit. The file must not
+/* One page free: the format's 17920 bytes do not fit. The file must not
  * stay half written (every node would refuse it as too short, for good):
  * it is left empty, and once there is room a node formats it and runs. */
 Test(bad_input, a_full_disk_is_73_and_leaves_a_file_that_still_works)
@@ -483,7 +483,7 @@ Test(bad_input, a_full_disk_is_73_and_leaves_a_file_that_still_works)
 	cr_expect_eq(o.code, 0, "run with room again: exit %d: %s", o.code, o.err);
 	cr_expect_eq(access(T.marker, F_OK), 0, "with room again the workload did not run");
 	cr_assert_eq(stat(path, &st), 0);
-	cr_expect_eq(st.st_size, LF_SIZE, "the file is %lld bytes after a good format", (long long)st.st_size);
+	cr_expect_eq(st.st_size, LF_FILE_SIZE, "the file is %lld bytes after a good format", (long long)st.st_size);
 	free(fill), free(path);
 }
 
@@ -946,6 +946,64 @@ Test(bad_input, names_in_a_hostile_lock_file_are_printed_escaped)
 		  "switchover: %s", o.out);
 	cr_expect_eq(count_lines(o.out), 1, "switchover: %d lines: %s", count_lines(o.out), o.out);
 	release(holders, 4);
+}
+
+/* The history (format 1.3) comes from whoever could write the file, like
+ * every record: its names are escaped, an entry torn, damaged or out of
+ * place is skipped and counted, and reading it writes nothing. */
+Test(bad_input, a_hostile_or_damaged_history_is_shown_escaped_and_skipped)
+{
+	static uint8_t img[LF_FILE_SIZE];
+	good_image(img);
+	static const char *const from[] = { EVIL_LIVE, EVIL_SLOT, "node-a" };
+	static const char *const to[] = { EVIL_ADDR, "", EVIL_REQ };
+	for (int i = 0; i < 5; i++) {
+		struct lf_event e = { .seq = (uint64_t)i + 1,
+				      .time_us = 1795000000000000 + i * 1000000LL,
+				      .epoch = (uint64_t)i + 1,
+				      .reason = (uint8_t)(i < 3 ? LF_EV_FAILOVER : LF_EV_PAUSE),
+				      .writer = LF_EV_BY_TO,
+				      .from_slot = 0,
+				      .to_slot = 1,
+				      .pid = 42 };
+		strcpy(e.from, from[i % 3]);
+		strcpy(e.to, to[i % 3]);
+		lockfile_encode_event(img + LF_OFF_HISTORY + i * LF_EVENT_SIZE, &e);
+	}
+	img[LF_OFF_HISTORY + 3 * LF_EVENT_SIZE + 77] ^= 0x40; /* entry 4 torn */
+	/* entry 5 copied into the place of entry 7, sealed: out of place */
+	memcpy(img + LF_OFF_HISTORY + 6 * LF_EVENT_SIZE, img + LF_OFF_HISTORY + 4 * LF_EVENT_SIZE, LF_EVENT_SIZE);
+	memset(img + LF_OFF_HISTORY + 4 * LF_EVENT_SIZE, 0, LF_EVENT_SIZE);
+	th_write_file(T.lock, img, LF_FILE_SIZE);
+	struct snapshot before = snap(T.lock);
+
+	struct outcome o = understudy((const char *[]){ "status", "--lock", T.lock, "--history", NULL });
+	cr_expect_eq(o.code, 0, "status --history: exit %d: %s", o.code, o.err);
+	expect_clean(o.out, "status --history");
+	/* three entries and the count of the skipped ones, no line more */
+	cr_expect_eq(count_lines(o.out), 4, "status --history printed %d lines, want 4: %s", count_lines(o.out), o.out);
+	cr_expect(strstr(o.out, " failover seq=1 epoch=1 from=evil\\x0aMAINPID=1\\x0a\\x1b[2Jlive:\\x20forged "
+				"to=\\x1b]0;owned\\x07\\x0d\\x0anodes: by=\\x1b]0;owned\\x07\\x0d\\x0anodes: pid=42\n"),
+		  "status --history: entry 1 is not shown escaped: %s", o.out);
+	cr_expect(strstr(o.out, " failover seq=2 epoch=2 from=b\\x1b[31m\\x0afake-node\\x20\\x20primary"),
+		  "status --history: entry 2 is not shown escaped: %s", o.out);
+	cr_expect(strstr(o.out, "(2 damaged entries skipped)\n"), "the damaged entries are not counted: %s", o.out);
+	cr_expect(!strstr(o.out, "seq=4") && !strstr(o.out, "seq=5"), "a damaged entry was shown: %s", o.out);
+
+	o = understudy((const char *[]){ "status", "--lock", T.lock, "--history", "--json", NULL });
+	cr_expect_eq(o.code, 0, "status --history --json: exit %d: %s", o.code, o.err);
+	expect_clean(o.out, "status --history --json");
+	cr_expect_eq(count_lines(o.out), 1, "status --history --json printed %d lines: %s", count_lines(o.out), o.out);
+	cr_expect(strstr(o.out, "\"to\":\"\\u009b2J\\u00e2\\u0080\\u00aex\""),
+		  "status --history --json: a name's bytes are not escaped: %s", o.out);
+	cr_expect(strstr(o.out, "\"from\":\"evil\\u000aMAINPID=1\\u000a\\u001b[2Jlive: forged\""),
+		  "status --history --json: a name's bytes are not escaped: %s", o.out);
+	expect_unchanged(T.lock, &before, "status --history");
+
+	/* With --watch it makes no sense: 64, nothing read. */
+	o = understudy((const char *[]){ "status", "--lock", T.lock, "--history", "--watch", NULL });
+	expect_says(&o, 64, NULL, "--history and --watch do not go together", "status --history --watch");
+	expect_unchanged(T.lock, &before, "status --history --watch");
 }
 
 /* understudy in the background, stdout and stderr into files of T.out. */

@@ -14,7 +14,10 @@
  *   another node's record changes; only records this build's nodes own
  *   are rewritten.
  *
- * The mixed-version test with a real 1.0 binary is tests/upgrade/.
+ * - the history (format 1.3) a node of this build begins in a 1.0 file: one
+ *   entry past byte 8703, and the file ends there.
+ *
+ * The mixed-version test with real 1.0 and 1.2 binaries is tests/upgrade/.
  *
  * Needs UNDERSTUDY_BIN, WITNESS_BIN and UNDERSTUDY_FIXTURES. */
 #ifndef _GNU_SOURCE
@@ -105,12 +108,15 @@ static void load_fixture(const char *name, uint8_t img[LF_SIZE])
 	free(buf), free(path);
 }
 
+/* The records: the first 8704 bytes, all an older node reads. A node of
+ * this build may have lengthened a file of an older format with its
+ * history (1.3), never beyond it. */
 static void read_lock(uint8_t img[LF_SIZE])
 {
 	uint8_t *buf;
 	size_t len;
 	cr_assert_eq(th_read_file(T.lock, &buf, &len), 0);
-	cr_assert_eq(len, (size_t)LF_SIZE, "the lock file is %zu bytes", len);
+	cr_assert(len >= (size_t)LF_SIZE && len <= (size_t)LF_FILE_SIZE, "the lock file is %zu bytes", len);
 	memcpy(img, buf, LF_SIZE);
 	free(buf);
 }
@@ -356,6 +362,22 @@ Test(upgrade, reads_the_files_a_1_0_build_wrote)
 	cr_assert_eq(memcmp(now, img, LF_SIZE), 0, "status wrote to the file");
 }
 
+/* The history this build's node began in a file a 1.0 node formatted
+ * (format 1.3): one entry, its takeover, and nothing else past byte 8703:
+ * the file ends where that entry does. */
+static void expect_one_entry(const char *want)
+{
+	struct stat st;
+	cr_assert_eq(stat(T.lock, &st), 0);
+	cr_assert_eq(st.st_size, LF_OFF_HISTORY + LF_EVENT_SIZE, "the file is %lld bytes, want %d: 8704 and one entry",
+		     (long long)st.st_size, LF_OFF_HISTORY + LF_EVENT_SIZE);
+	struct cmd c = run_cmd("status", "--history", "--json", "--lock", T.lock, NULL);
+	cr_assert_eq(c.code, 0, "status --history: %d %s", c.code, c.err);
+	cr_assert(!strncmp(c.out, "[{\"seq\":1,", 9) && !strstr(c.out, "\"seq\":2"), "not one entry: %s", c.out);
+	assert_json_has(&c, want);
+	cmd_free(&c);
+}
+
 /* A 1.0 file joined by this build's primary (upgraded node-a) and backup:
  * the primary becomes live at `epoch`, the backup waits, and the file is
  * still one a 1.0 node reads. */
@@ -395,9 +417,19 @@ static void join_1_0_file(const char *fixture, uint64_t epoch)
 	cmd_free(&c);
 }
 
-Test(upgrade, joins_a_crashed_1_0_group_and_takes_over) { join_1_0_file("crashed.lock", 2); }
+Test(upgrade, joins_a_crashed_1_0_group_and_takes_over)
+{
+	join_1_0_file("crashed.lock", 2);
+	expect_one_entry("\"reason\":\"failover\",\"epoch\":2,\"from\":\"node-a\",\"from_slot\":0,"
+			 "\"to\":\"node-a\",\"to_slot\":0,\"by\":\"to\"");
+}
 
-Test(upgrade, joins_a_paused_1_0_group_and_starts_it) { join_1_0_file("paused.lock", 3); }
+Test(upgrade, joins_a_paused_1_0_group_and_starts_it)
+{
+	join_1_0_file("paused.lock", 3);
+	expect_one_entry("\"reason\":\"resume\",\"epoch\":3,\"from\":\"node-a\",\"from_slot\":0,"
+			 "\"to\":\"node-a\",\"to_slot\":0,\"by\":\"to\"");
+}
 
 /* --- another major ------------------------------------------------------------- */
 
@@ -449,12 +481,12 @@ static void assert_every_command_refuses(uint16_t major, uint16_t minor, const c
 
 Test(upgrade, refuses_a_newer_major_and_says_which_versions_it_speaks)
 {
-	assert_every_command_refuses(2, 0, "lock file format 2.0 is newer than this build speaks (1.x, up to 1.2)");
+	assert_every_command_refuses(2, 0, "lock file format 2.0 is newer than this build speaks (1.x, up to 1.3)");
 }
 
 Test(upgrade, refuses_an_older_major_and_says_which_versions_it_speaks)
 {
-	assert_every_command_refuses(0, 9, "lock file format 0.9 is older than this build speaks (1.x, up to 1.2)");
+	assert_every_command_refuses(0, 9, "lock file format 0.9 is older than this build speaks (1.x, up to 1.3)");
 }
 
 /* --- a newer minor -------------------------------------------------------------- */

@@ -12,6 +12,7 @@
  *   start NAME PID T ROLE     started (NAME, ROLE from UNDERSTUDY_NODE/_ROLE)
  *   overlap NAME T PID HOLDERS another witness still held the witness lock;
  *                             HOLDERS: PID:STATE:E|R of every other witness
+ *                             with this WITNESS_LOCKFILE open
  *   child NAME PID T          the --spawn-child grandchild started
  *   signal NAME HUP|USR1|USR2 T
  *   stop NAME PID T           SIGTERM (or SIGINT) received: exits 0
@@ -58,6 +59,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -135,12 +137,37 @@ static void grandchild(void)
 		pause();
 }
 
-/* The witness lock is taken: say who else is a witness now and whether it
- * is exiting (PF_EXITING: SIGKILLed, its code no longer runs, but the
- * kernel has not yet closed its files, so its lock stays; closing a FUSE
- * file in exit can wait for the storage). "holders" lists PID:STATE:E for
- * exiting, :R for still running its code. */
-static void overlap(void)
+/* Whether process PID has the file of LOCK_FD open: a witness of another
+ * group (the soak test runs many at once, each group with its own witness
+ * lock file) is no holder of this one. */
+static bool has_open(long pid, int lock_fd)
+{
+	struct stat mine, st;
+	if (fstat(lock_fd, &mine) < 0)
+		return true; /* cannot tell: list it */
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/fd", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return true;
+	bool found = false;
+	struct dirent *de;
+	while (!found && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, 0) == 0)
+			found = st.st_dev == mine.st_dev && st.st_ino == mine.st_ino;
+	}
+	closedir(d);
+	return found;
+}
+
+/* The witness lock is taken: say who else is a witness with this witness
+ * lock file open now and whether it is exiting (PF_EXITING: SIGKILLed, its
+ * code no longer runs, but the kernel has not yet closed its files, so its
+ * lock stays; closing a FUSE file in exit can wait for the storage).
+ * "holders" lists PID:STATE:E for exiting, :R for still running its code. */
+static void overlap(int lock_fd)
 {
 	char holders[256] = "", *p = holders;
 	DIR *d = opendir("/proc");
@@ -157,7 +184,7 @@ static void overlap(void)
 		bool ours = fgets(comm, sizeof comm, f) && !strcmp(comm, "witness\n");
 		fclose(f);
 		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-		if (!ours || !(f = fopen(path, "r")))
+		if (!ours || !has_open(pid, lock_fd) || !(f = fopen(path, "r")))
 			continue;
 		size_t n = fread(stat, 1, sizeof stat - 1, f);
 		fclose(f);
@@ -305,7 +332,7 @@ int main(int argc, char **argv)
 
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
 	if (fcntl(lock_fd, F_OFD_SETLK, &fl) < 0)
-		overlap();
+		overlap(lock_fd);
 
 	if (tick_dir) {
 		char path[4096];

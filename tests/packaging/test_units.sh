@@ -71,6 +71,26 @@ wd=$(seconds "$(value WatchdogSec)") stop=$(seconds "$(value TimeoutStopSec)")
 fence_default=10 stop_default=10
 [ "$wd" -ge "$fence_default" ] || fail "WatchdogSec=${wd}s is shorter than the default fence timeout"
 [ "$stop" -ge $((stop_default * 2)) ] || fail "TimeoutStopSec=${stop}s leaves no room over the default stop timeout"
-! grep -q '^SystemCallFilter=' "$unit" || fail "SystemCallFilter= can block io_uring"
+# A system call filter only as a deny list, and none of its sets may hold
+# the calls the manager's io_uring needs: an allow list could leave them out.
+filter=$(value SystemCallFilter)
+if [ -n "$filter" ]; then
+	case $filter in "~"*) ;; *) fail "SystemCallFilter= is an allow list: it can block io_uring" ;; esac
+	for set in ${filter#"~"}; do # one word per set
+		calls=$(systemd-analyze syscall-filter "$set" 2>/dev/null) || fail "SystemCallFilter=: unknown set $set"
+		! grep -qw 'io_uring_[a-z]*' <<<"$calls" || fail "SystemCallFilter=: $set holds io_uring calls"
+	done
+	# The check itself must see a set that holds them (@aio).
+	systemd-analyze syscall-filter @aio 2>/dev/null | grep -qw 'io_uring_[a-z]*' ||
+		fail "the io_uring check found no io_uring call in @aio"
+fi
+[ "$(value SystemCallErrorNumber)" = EPERM ] || [ -z "$filter" ] ||
+	fail "SystemCallErrorNumber is not EPERM: a denied call would kill the workload"
+# The manager switches to the workload's user and signals its processes.
+for cap in CAP_KILL CAP_SETUID CAP_SETGID; do
+	! grep -q "^CapabilityBoundingSet=.*\b$cap\b" "$unit" || fail "CapabilityBoundingSet= names $cap, which the manager needs"
+done
+# shellcheck disable=SC2016 # $MAINPID is systemd's, not the shell's
+[ "$(value ExecReload)" = '/bin/kill -HUP $MAINPID' ] || fail "ExecReload does not send SIGHUP to the manager"
 [ "$(value ProtectSystem)" = full ] || fail "ProtectSystem is not full"
 echo "unit verified: WatchdogSec=${wd}s TimeoutStopSec=${stop}s, broken copy drew $n complaints"

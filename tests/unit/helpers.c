@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -154,4 +156,59 @@ char *th_exec_copy(const char *bin, const char *dir)
 	free(buf);
 	cr_assert_eq(chmod(copy, 0755), 0, "chmod %s: %s", copy, strerror(errno));
 	return copy;
+}
+
+int th_journal_field(const char *dgram, size_t len, const char *name, char *out, size_t outsz)
+{
+	size_t nl = strlen(name), i = 0;
+	int found = -1;
+	while (i < len) {
+		const char *line = dgram + i;
+		const char *end = memchr(line, '\n', len - i);
+		const char *eq = memchr(line, '=', end ? (size_t)(end - line) : len - i);
+		const char *val;
+		size_t vl;
+		if (eq) {
+			if (!end)
+				return -1; /* every field ends in a newline */
+			val = eq + 1;
+			vl = (size_t)(end - val);
+			i = (size_t)(end - dgram) + 1;
+		} else {
+			/* NAME\n then 8 bytes of length, the value, \n. */
+			if (!end || (size_t)(end - dgram) + 9 > len)
+				return -1;
+			uint64_t n = 0;
+			for (int b = 7; b >= 0; b--)
+				n = n << 8 | (uint8_t)end[1 + b];
+			size_t at = (size_t)(end - dgram) + 9;
+			if (n > len - at || at + n >= len || dgram[at + n] != '\n')
+				return -1;
+			val = dgram + at;
+			vl = (size_t)n;
+			i = at + (size_t)n + 1;
+			eq = end;
+		}
+		if ((size_t)(eq - line) == nl && memcmp(line, name, nl) == 0) {
+			size_t k = vl < outsz - 1 ? vl : outsz - 1;
+			memcpy(out, val, k);
+			out[k] = '\0';
+			found = 0;
+		}
+	}
+	return found;
+}
+
+int th_journal_socket(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (fd < 0 || strlen(path) >= sizeof(a.sun_path))
+		return -1;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

@@ -36,4 +36,13 @@ int th_is_locked(const char *path, int offset);
  * result. */
 char *th_exec_copy(const char *bin, const char *dir);
 
+/* The value of field name in a datagram of the journal's native protocol
+ * (KEY=value lines, or KEY, a 64-bit little-endian length and the value
+ * for a value with a newline), copied NUL-terminated into out; -1 when
+ * the datagram has no such field or is malformed (a length past its end,
+ * a line without '=' and without a length). The last of repeated fields. */
+int th_journal_field(const char *dgram, size_t len, const char *name, char *out, size_t outsz);
+/* A datagram socket bound at path, standing in for journald's; non-blocking. */
+int th_journal_socket(const char *path);
+
 #endif

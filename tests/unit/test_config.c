@@ -215,6 +215,8 @@ Test(config, full_file_every_section_and_key_lands)
 		"failover-on-shutdown = true\n"
 		"log-level = debug\n"
 		"http = 127.0.0.1:8089\n"
+		"http-timeout = 7s\n"
+		"metrics-file = /var/lib/node_exporter/app.prom\n"
 		"\n"
 		"[workload]\n"
 		"command = /usr/bin/app --flag 'two words' \"say \\\"hi\\\"\" back\\ slash\n"
@@ -264,6 +266,8 @@ Test(config, full_file_every_section_and_key_lands)
 	cr_expect(r->node.failover_on_shutdown);
 	cr_expect_eq(g_c.log_level, LOGL_DEBUG);
 	cr_expect_str_eq(g_c.http, "127.0.0.1:8089");
+	cr_expect_eq(g_c.http_timeout_ms, 7000);
+	cr_expect_str_eq(g_c.metrics_file, "/var/lib/node_exporter/app.prom");
 
 	static const char *const cmd[] = { "/usr/bin/app", "--flag", "two words", "say \"hi\"",
 					   "back slash",   "--more", "x\\y",      NULL };

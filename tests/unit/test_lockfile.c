@@ -428,7 +428,7 @@ Test(lockfile, create_as_shares_only_with_the_group_asked_for)
 	cr_expect_eq(st.st_mode & 07777, 0640);
 }
 
-Test(lockfile, create_new_path_formats_file_0660_8704_bytes_status_N_version_1_2)
+Test(lockfile, create_new_path_formats_file_0660_17920_bytes_status_N_version_1_3)
 {
 	mode_t old = umask(0);
 	struct lockfile lf;
@@ -439,8 +439,9 @@ Test(lockfile, create_new_path_formats_file_0660_8704_bytes_status_N_version_1_2
 	cr_assert_eq(stat(g_path, &st), 0);
 	cr_assert(S_ISREG(st.st_mode));
 	cr_assert_eq(st.st_mode & 0777, 0660, "created with mode %o, want 0660", (unsigned)(st.st_mode & 0777));
-	cr_assert_eq(st.st_size, LF_SIZE, "size %lld, want %d", (long long)st.st_size, LF_SIZE);
+	cr_assert_eq(st.st_size, LF_FILE_SIZE, "size %lld, want %d", (long long)st.st_size, LF_FILE_SIZE);
 	cr_assert_eq(LF_SIZE, 8704);
+	cr_assert_eq(LF_FILE_SIZE, 8704 + 48 * 192, "the records, then 48 history entries of 192 bytes");
 	cr_assert_not(lf.readonly);
 	cr_assert_eq(lf.major, 1);
 	cr_assert_eq(lf.minor, LF_VERSION_MINOR);
@@ -453,14 +454,16 @@ Test(lockfile, create_new_path_formats_file_0660_8704_bytes_status_N_version_1_2
 
 	size_t len;
 	uint8_t *img = read_image(g_path, &len);
-	cr_assert_eq(len, LF_SIZE);
+	cr_assert_eq(len, LF_FILE_SIZE);
 	cr_assert_eq(img[LF_OFF_STATUS], 'N', "status byte 0x%02x, want 'N'", img[0]);
 	const uint8_t *h = img + LF_OFF_HEADER;
 	cr_assert_eq(memcmp(h, "UNDRSTDY", 8), 0, "no magic at offset 32");
 	cr_assert_eq(get16(h + 8), 1, "major %u", get16(h + 8));
-	cr_assert_eq(get16(h + 10), 2, "minor %u", get16(h + 10));
+	cr_assert_eq(get16(h + 10), 3, "minor %u", get16(h + 10));
 	cr_assert_eq(get16(h + 12), 64, "slots %u", get16(h + 12));
 	cr_assert_eq(get16(h + 14), 128, "slot size %u", get16(h + 14));
+	/* The records' size, as every 1.x node checks it: the history after
+	 * them is not in it (format 1.3). */
 	cr_assert_eq(get32(h + 16), 8704, "file size %u", get32(h + 16));
 	cr_assert_eq(get32(h + 20), 0, "flags");
 	cr_assert_eq(get32(h + 24), 0, "reserved");
@@ -469,8 +472,8 @@ Test(lockfile, create_new_path_formats_file_0660_8704_bytes_status_N_version_1_2
 	lockfile_encode_header(want);
 	cr_assert_arr_eq(h, want, LF_HEADER_SIZE, "file header differs from lockfile_encode_header");
 	/* Everything but the status byte and the header is zero: no lock byte
-	 * was written, no record exists. */
-	for (size_t i = 1; i < LF_SIZE; i++)
+	 * was written, no record exists, the history is empty. */
+	for (size_t i = 1; i < LF_FILE_SIZE; i++)
 		if (i < LF_OFF_HEADER || i >= LF_OFF_HEADER + LF_HEADER_SIZE)
 			cr_assert_eq(img[i], 0, "byte %zu is 0x%02x, want 0", i, img[i]);
 	free(img);
@@ -505,7 +508,7 @@ Test(lockfile, existing_empty_file_is_adopted_and_formatted)
 
 	size_t len;
 	uint8_t *img = read_image(g_path, &len);
-	cr_assert_eq(len, LF_SIZE, "adopted file is %zu bytes, want %d", len, LF_SIZE);
+	cr_assert_eq(len, LF_FILE_SIZE, "adopted file is %zu bytes, want %d", len, LF_FILE_SIZE);
 	cr_assert_eq(img[0], 'N');
 	uint16_t major = 0, minor = 0;
 	cr_assert_eq(lockfile_check_header(img + LF_OFF_HEADER, &major, &minor), LF_OK);
@@ -530,7 +533,7 @@ Test(lockfile, empty_file_is_formatted_under_the_record_lock)
 	release(writer);
 	cr_assert(bg_join(&b, 3000), "open still blocked 3 s after the record lock was freed");
 	cr_assert_eq(b.result, 0);
-	cr_assert_eq(file_size(g_path), LF_SIZE);
+	cr_assert_eq(file_size(g_path), LF_FILE_SIZE);
 	lockfile_close(&lf);
 }
 
@@ -1677,7 +1680,7 @@ Test(lockfile, write_live_sets_status_node_id_and_live_record)
 	cr_assert_eq(v.slot_rec[0], LF_REC_OK);
 
 	uint8_t *after = read_image(g_path, &len);
-	cr_assert_eq(len, LF_SIZE);
+	cr_assert_eq(len, LF_FILE_SIZE);
 	cr_assert_eq(after[0], 'L');
 	cr_assert_arr_eq(after + LF_OFF_NODE_ID, live.id, LF_ID_SIZE);
 	uint8_t want[LF_LIVE_SIZE];
@@ -2000,6 +2003,66 @@ Test(lockfile, file_system_types_local_or_networked)
 	lockfile_close(&lf);
 }
 
+/* One table names the types and says which are local: check-storage's
+ * report and the node's decisions cannot disagree. */
+Test(lockfile, file_system_names_come_from_the_same_table)
+{
+	static const struct {
+		long type;
+		const char *name;
+		bool local;
+	} known[] = {
+		{ 0xEF53, "ext4", true },      { 0x01021994, "tmpfs", true }, { LF_FS_NFS, "nfs", false },
+		{ LF_FS_FUSE, "fuse", false }, { LF_FS_CEPH, "ceph", false },
+	};
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		const char *name = lockfile_fs_name(known[i].type);
+		cr_expect(name && !strcmp(name, known[i].name), "0x%lx: %s, want %s", known[i].type,
+			  name ? name : "NULL", known[i].name);
+		cr_expect_eq(lockfile_fs_is_local(known[i].type), known[i].local, "0x%lx", known[i].type);
+	}
+	cr_expect_null(lockfile_fs_name(0x12345678), "an unknown type has a name");
+	cr_expect(!lockfile_fs_is_local(0x12345678), "an unknown type is local");
+}
+
+/* lockfile_lock_within: a wait of tries that ends by itself while
+ * another process holds the byte, and gets it once that one is gone;
+ * every try with every signal blocked, as the node's tries. */
+Test(lockfile, lock_within_gives_up_while_held_and_takes_once_free)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	pid_t other = hold(LF_OFF_LIVE_LOCK);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int r = lockfile_lock_within(&lf, LF_LOCK_LIVE, 200);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	cr_expect_eq(r, -ETIMEDOUT, "held by another process: %d", r);
+	cr_expect_geq(ms, 200, "gave up after %.1f ms, before its 200", ms);
+	release(other);
+	cr_expect_eq(lockfile_lock_within(&lf, LF_LOCK_LIVE, 5000), 0, "free: not taken");
+	cr_expect_eq(lockfile_held(&lf, LF_OFF_LIVE_LOCK), 0, "our own lock counts as held");
+	lockfile_close(&lf);
+}
+
+/* Readers share the record lock; a writer's hold excludes them. */
+Test(lockfile, read_locks_share_the_record_byte)
+{
+	struct lockfile a, b;
+	open_ok(&a, g_path, LF_OPEN_CREATE);
+	open_ok(&b, g_path, LF_OPEN_WRITE);
+	cr_expect_eq(lockfile_read_lock(&a), 0);
+	cr_expect_eq(lockfile_read_lock(&b), 0, "two readers excluded each other");
+	cr_expect_eq(lockfile_read_unlock(&a), 0);
+	cr_expect_eq(lockfile_read_unlock(&b), 0);
+	pid_t writer = hold(LF_OFF_RECORD_LOCK);
+	cr_expect_eq(lockfile_read_lock(&a), -EAGAIN, "a reader got the byte a writer holds");
+	release(writer);
+	lockfile_close(&a);
+	lockfile_close(&b);
+}
+
 /* The test directory is on a local file system, whose reads go through
  * the page cache: the probe must say so (a probe that always said "no
  * cache" would hide the FUSE mounts it is there to find; the case of a
@@ -2065,20 +2128,20 @@ Test(lockfile, take_live_keeps_a_request_that_came_after_the_decision)
 	struct lf_view v;
 	/* Decided on L (seq -1): the F is newer, so it stays. */
 	live.epoch++;
-	cr_assert_eq(lockfile_take_live(&lf, &live, -1), 1);
+	cr_assert_eq(lockfile_take_live(&lf, &live, -1, NULL, NULL), 1);
 	cr_assert_eq(lockfile_read(&lf, &v), 0);
 	cr_assert_eq(v.status, LF_FAILBACK, "a request newer than the decision was erased");
 	cr_assert_eq(v.live_rec, LF_REC_OK);
 	cr_assert_eq(v.live.epoch, live.epoch, "the live record was not written");
 	/* Decided on this very request (it names us): cleared to L. */
 	live.epoch++;
-	cr_assert_eq(lockfile_take_live(&lf, &live, (int64_t)req.seq), 0);
+	cr_assert_eq(lockfile_take_live(&lf, &live, (int64_t)req.seq, NULL, NULL), 0);
 	cr_assert_eq(lockfile_read(&lf, &v), 0);
 	cr_assert_eq(v.status, LF_LIVE);
 	/* A newer request than the one decided on stays too. */
 	struct lf_request again = sample_request();
 	cr_assert_eq(lockfile_write_request(&lf, &again), 0);
-	cr_assert_eq(lockfile_take_live(&lf, &live, (int64_t)req.seq), 1);
+	cr_assert_eq(lockfile_take_live(&lf, &live, (int64_t)req.seq, NULL, NULL), 1);
 	cr_assert_eq(lockfile_read(&lf, &v), 0);
 	cr_assert_eq(v.status, LF_FAILBACK);
 	cr_assert_eq(v.request.seq, again.seq);
@@ -2196,7 +2259,7 @@ Test(lockfile, a_live_record_knows_the_file_it_was_written_on)
 	/* the heartbeat and the take-over stamp it too */
 	live.heartbeat++;
 	cr_assert_eq(lockfile_heartbeat(&a, &live), 0);
-	cr_assert_eq(lockfile_take_live(&a, &live, -1), 0);
+	cr_assert_eq(lockfile_take_live(&a, &live, -1, NULL, NULL), 0);
 	cr_assert_eq(lockfile_read(&b, &v), 0);
 	cr_assert(lockfile_live_here(&b, &v.live));
 	lockfile_close(&b);
@@ -2562,4 +2625,415 @@ Test(lockfile, slot_is_tells_our_record_from_a_lost_one)
 	cr_assert_eq(lockfile_slot_is(&g.other, 1, g.theirs.id), 0, "a BAD record");
 	cr_assert_eq(lockfile_slot_is(&g.other, 2, g.theirs.id), 0, "an EMPTY record");
 	group_down(&g);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The group's history (format 1.3)                                        */
+/* ---------------------------------------------------------------------- */
+
+static struct lf_event sample_event(uint8_t reason)
+{
+	struct lf_event e;
+	memset(&e, 0, sizeof e);
+	e.reason = reason;
+	e.writer = LF_EV_BY_TO;
+	e.epoch = 41;
+	e.from_slot = 3;
+	e.to_slot = 63;
+	e.pid = 4242;
+	snprintf(e.from, sizeof e.from, "node-a");
+	snprintf(e.to, sizeof e.to, "node-b.example:1");
+	for (int i = 0; i < LF_ID_SIZE; i++)
+		e.host[i] = (uint8_t)(0xA0 + i);
+	return e;
+}
+
+static void assert_event_eq(const struct lf_event *a, const struct lf_event *b)
+{
+	cr_assert_eq(a->seq, b->seq, "seq %llu, want %llu", (unsigned long long)a->seq, (unsigned long long)b->seq);
+	cr_assert_eq(a->time_us, b->time_us);
+	cr_assert_eq(a->epoch, b->epoch);
+	cr_assert_eq(a->reason, b->reason);
+	cr_assert_eq(a->writer, b->writer);
+	cr_assert_eq(a->from_slot, b->from_slot);
+	cr_assert_eq(a->to_slot, b->to_slot);
+	cr_assert_eq(a->pid, b->pid);
+	cr_assert_str_eq(a->from, b->from);
+	cr_assert_str_eq(a->to, b->to);
+	cr_assert_arr_eq(a->host, b->host, LF_ID_SIZE);
+}
+
+static int64_t realtime_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+Test(lockfile, event_codec_has_the_documented_layout_and_checks)
+{
+	struct lf_event in = sample_event(LF_EV_FAILOVER), out;
+	in.seq = 50; /* (50 - 1) % 48 = 1: its place in the ring */
+	in.time_us = 1795000000123456;
+	uint8_t rec[LF_EVENT_SIZE];
+	lockfile_encode_event(rec, &in);
+	/* seq 0, time 8, epoch 16, reason 24, writer 25, from slot 28, to slot
+	 * 32, pid 36, from 40, to 104, host 168, zero to 188, crc 188. */
+	cr_assert_eq(get64(rec), 50);
+	cr_assert_eq(get64(rec + 8), 1795000000123456);
+	cr_assert_eq(get64(rec + 16), 41);
+	cr_assert_eq(rec[24], LF_EV_FAILOVER);
+	cr_assert_eq(rec[25], LF_EV_BY_TO);
+	cr_assert_eq(rec[26] | rec[27], 0);
+	cr_assert_eq(get32(rec + 28), 3);
+	cr_assert_eq(get32(rec + 32), 63);
+	cr_assert_eq(get32(rec + 36), 4242);
+	cr_assert_str_eq((const char *)rec + 40, "node-a");
+	cr_assert_str_eq((const char *)rec + 104, "node-b.example:1");
+	cr_assert_arr_eq(rec + 168, in.host, LF_ID_SIZE);
+	for (int i = 184; i < 188; i++)
+		cr_assert_eq(rec[i], 0, "padding byte %d", i);
+	cr_assert_eq(get32(rec + 188), lockfile_crc32c(rec, 188));
+	cr_assert_eq(lockfile_decode_event(rec, 1, &out), LF_REC_OK);
+	assert_event_eq(&out, &in);
+
+	/* An entry somewhere its seq does not put it is not trusted. */
+	cr_assert_eq(lockfile_decode_event(rec, 2, &out), LF_REC_BAD);
+	/* No slot: -1 both ways. */
+	in.from_slot = -1;
+	lockfile_encode_event(rec, &in);
+	cr_assert_eq(lockfile_decode_event(rec, 1, &out), LF_REC_OK);
+	cr_assert_eq(out.from_slot, -1);
+	/* A reason this build does not know reads OK and has no name. */
+	in.reason = 200;
+	lockfile_encode_event(rec, &in);
+	cr_assert_eq(lockfile_decode_event(rec, 1, &out), LF_REC_OK);
+	cr_assert_str_eq(lockfile_event_name(out.reason), "unknown");
+	cr_assert_str_eq(lockfile_event_name(LF_EV_HAND_OVER), "hand-over");
+	cr_assert_str_eq(lockfile_event_name(0), "unknown");
+
+	uint8_t zero[LF_EVENT_SIZE] = { 0 };
+	cr_assert_eq(lockfile_decode_event(zero, 0, &out), LF_REC_EMPTY);
+	/* Each broken in one way, sealed again: BAD. */
+	struct lf_event e = sample_event(LF_EV_PAUSE);
+	e.seq = 0;
+	lockfile_encode_event(rec, &e);
+	cr_assert_eq(lockfile_decode_event(rec, 0, &out), LF_REC_BAD, "seq 0");
+	e.seq = (uint64_t)INT64_MAX + 1;
+	lockfile_encode_event(rec, &e);
+	cr_assert_eq(lockfile_decode_event(rec, (int)(((uint64_t)INT64_MAX) % LF_EVENTS), &out), LF_REC_BAD,
+		     "seq above 2^63 - 1");
+	e = sample_event(LF_EV_PAUSE);
+	e.seq = 1;
+	e.writer = 3;
+	lockfile_encode_event(rec, &e);
+	cr_assert_eq(lockfile_decode_event(rec, 0, &out), LF_REC_BAD, "writer 3");
+	e.writer = LF_EV_BY_FROM;
+	e.to_slot = 64;
+	lockfile_encode_event(rec, &e);
+	cr_assert_eq(lockfile_decode_event(rec, 0, &out), LF_REC_BAD, "to slot 64");
+	e.to_slot = -2;
+	lockfile_encode_event(rec, &e);
+	cr_assert_eq(lockfile_decode_event(rec, 0, &out), LF_REC_BAD, "to slot -2");
+	e.to_slot = -1;
+	lockfile_encode_event(rec, &e);
+	cr_assert_eq(lockfile_decode_event(rec, 0, &out), LF_REC_OK);
+	memset(rec + 40, 'x', 64); /* a name with no NUL */
+	put32(rec + 188, lockfile_crc32c(rec, 188));
+	cr_assert_eq(lockfile_decode_event(rec, 0, &out), LF_REC_BAD, "name without its NUL");
+	lockfile_encode_event(rec, &e);
+	rec[100] ^= 1; /* torn */
+	cr_assert_eq(lockfile_decode_event(rec, 0, &out), LF_REC_BAD, "crc");
+}
+
+Test(lockfile, history_entries_round_trip_through_the_file_oldest_first)
+{
+	struct lockfile a, b;
+	open_ok(&a, g_path, LF_OPEN_CREATE);
+	open_ok(&b, g_path, LF_OPEN_READ);
+	struct lf_history h;
+	cr_assert_eq(lockfile_read_history(&b, &h), 0);
+	cr_assert_eq(h.n, 0, "a new file has %d entries", h.n);
+	cr_assert_eq(h.bad, 0);
+
+	static const uint8_t reasons[] = { LF_EV_START, LF_EV_HAND_OVER, LF_EV_SWITCHOVER };
+	struct lf_event wrote[3];
+	for (int i = 0; i < 3; i++) {
+		wrote[i] = sample_event(reasons[i]);
+		wrote[i].epoch = (uint64_t)i + 1;
+		int64_t before = realtime_us();
+		cr_assert_eq(lockfile_add_event(&a, &wrote[i], false), 0);
+		int64_t after = realtime_us();
+		cr_assert_eq(wrote[i].seq, (uint64_t)i + 1, "entry %d got seq %llu", i,
+			     (unsigned long long)wrote[i].seq);
+		cr_assert(wrote[i].time_us >= before && wrote[i].time_us <= after, "time stamped at the write");
+	}
+	cr_assert_eq(file_size(g_path), LF_FILE_SIZE, "the history made the file longer");
+	cr_assert_eq(lockfile_read_history(&b, &h), 0);
+	cr_assert_eq(h.n, 3);
+	for (int i = 0; i < 3; i++)
+		assert_event_eq(&h.ev[i], &wrote[i]);
+	/* The records are not the history's: a read of them is as before. */
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&b, &v), 0);
+	cr_assert_eq(v.status, LF_NEW);
+	cr_assert_eq(v.live_rec, LF_REC_EMPTY);
+	/* A reader cannot write one. */
+	struct lf_event e = sample_event(LF_EV_PAUSE);
+	cr_assert_eq(lockfile_add_event(&b, &e, false), -EBADF);
+	lockfile_close(&a);
+	lockfile_close(&b);
+}
+
+Test(lockfile, history_ring_wraps_and_keeps_the_newest_entries)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	const int total = LF_EVENTS + 10;
+	for (int i = 1; i <= total; i++) {
+		struct lf_event e = sample_event(LF_EV_FAILOVER);
+		e.epoch = (uint64_t)i;
+		cr_assert_eq(lockfile_add_event(&lf, &e, false), 0);
+		cr_assert_eq(e.seq, (uint64_t)i);
+	}
+	cr_assert_eq(file_size(g_path), LF_FILE_SIZE, "the ring wrote past its end");
+	struct lf_history h;
+	cr_assert_eq(lockfile_read_history(&lf, &h), 0);
+	cr_assert_eq(h.n, LF_EVENTS);
+	cr_assert_eq(h.bad, 0);
+	for (int i = 0; i < LF_EVENTS; i++) {
+		uint64_t want = (uint64_t)(total - LF_EVENTS + 1 + i);
+		cr_assert_eq(h.ev[i].seq, want, "entry %d: seq %llu, want %llu", i, (unsigned long long)h.ev[i].seq,
+			     (unsigned long long)want);
+		cr_assert_eq(h.ev[i].epoch, want);
+	}
+	/* Seq 58 sits where seq 10 was: position (58 - 1) % 48 = 9. */
+	size_t len;
+	uint8_t *img = read_image(g_path, &len);
+	cr_assert_eq(get64(img + LF_OFF_HISTORY + 9 * LF_EVENT_SIZE), (uint64_t)total);
+	free(img);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, a_damaged_history_entry_is_skipped_and_the_newest_is_overwritten)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	for (int i = 1; i <= 5; i++) {
+		struct lf_event e = sample_event(LF_EV_FAILOVER);
+		e.epoch = (uint64_t)i;
+		cr_assert_eq(lockfile_add_event(&lf, &e, false), 0);
+	}
+	/* Entry 2 damaged on the storage, entry 5 torn by a writer that died
+	 * in its write. */
+	int fd = open(g_path, O_RDWR);
+	cr_assert_geq(fd, 0);
+	uint8_t b = 0x5A;
+	cr_assert_eq(pwrite(fd, &b, 1, LF_OFF_HISTORY + 1 * LF_EVENT_SIZE + 50), 1);
+	cr_assert_eq(pwrite(fd, &b, 1, LF_OFF_HISTORY + 4 * LF_EVENT_SIZE + 120), 1);
+	close(fd);
+	struct lf_history h;
+	cr_assert_eq(lockfile_read_history(&lf, &h), 0);
+	cr_assert_eq(h.n, 3, "%d entries read", h.n);
+	cr_assert_eq(h.bad, 2);
+	cr_assert(h.ev[0].seq == 1 && h.ev[1].seq == 3 && h.ev[2].seq == 4, "the readable ones, oldest first");
+	/* The next writer goes after the newest readable entry: over the torn
+	 * one, with its seq. */
+	struct lf_event e = sample_event(LF_EV_PAUSE);
+	cr_assert_eq(lockfile_add_event(&lf, &e, false), 0);
+	cr_assert_eq(e.seq, 5);
+	cr_assert_eq(lockfile_read_history(&lf, &h), 0);
+	cr_assert_eq(h.n, 4);
+	cr_assert_eq(h.bad, 1, "the damaged older entry stays until the ring comes round");
+	cr_assert_eq(h.ev[3].seq, 5);
+	cr_assert_eq(h.ev[3].reason, LF_EV_PAUSE);
+	lockfile_close(&lf);
+}
+
+/* A file a 1.2 node formatted and used: 8704 bytes, header minor 2. */
+static void write_1_2_file(uint8_t img[LF_SIZE])
+{
+	make_image(img, 1, 2);
+	struct lf_live l = sample_live();
+	struct lf_slot s = sample_slot();
+	img[0] = 'L';
+	memcpy(img + LF_OFF_NODE_ID, l.id, LF_ID_SIZE);
+	lockfile_encode_live(img + LF_OFF_LIVE, &l);
+	lockfile_encode_slot(img + LF_OFF_SLOTS + 2 * LF_SLOT_SIZE, &s);
+	th_write_file(g_path, img, LF_SIZE);
+}
+
+Test(lockfile, an_older_format_file_gets_a_history_and_nothing_else_changes)
+{
+	static uint8_t img[LF_SIZE];
+	write_1_2_file(img);
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	cr_assert_eq(lf.minor, 2);
+	cr_assert_eq(file_size(g_path), LF_SIZE, "adopting the file changed its length");
+	struct lf_history h;
+	cr_assert_eq(lockfile_read_history(&lf, &h), 0);
+	cr_assert_eq(h.n, 0, "a 1.2 file has no history: %d entries", h.n);
+	cr_assert_eq(h.bad, 0, "the missing region reads as never written");
+
+	struct lf_event e = sample_event(LF_EV_FAILOVER);
+	cr_assert_eq(lockfile_add_event(&lf, &e, false), 0);
+	cr_assert_eq(e.seq, 1);
+	/* The first entry lengthens the file to the end of its place; every
+	 * byte a 1.2 node reads is as it was, the header's minor included. */
+	size_t len;
+	uint8_t *now = read_image(g_path, &len);
+	cr_assert_eq(len, (size_t)LF_OFF_HISTORY + LF_EVENT_SIZE, "%zu bytes", len);
+	for (size_t i = 0; i < LF_SIZE; i++)
+		cr_assert_eq(now[i], img[i], "byte %zu changed 0x%02x -> 0x%02x", i, img[i], now[i]);
+	free(now);
+	/* And the file reads as it did, for this build and for the header
+	 * check every 1.x build makes. */
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&lf, &v), 0);
+	cr_assert_eq(v.minor, 2);
+	cr_assert_eq(v.live_rec, LF_REC_OK);
+	cr_assert_eq(v.slot_rec[2], LF_REC_OK);
+	cr_assert_eq(lockfile_read_history(&lf, &h), 0);
+	cr_assert_eq(h.n, 1);
+	assert_event_eq(&h.ev[0], &e);
+
+	/* An entry further round the ring lengthens it again, the bytes in
+	 * between reading as never written. */
+	for (int i = 0; i < 4; i++) {
+		e = sample_event(LF_EV_FAILOVER);
+		cr_assert_eq(lockfile_add_event(&lf, &e, false), 0);
+	}
+	cr_assert_eq(file_size(g_path), LF_OFF_HISTORY + 5 * LF_EVENT_SIZE);
+	cr_assert_eq(lockfile_read_history(&lf, &h), 0);
+	cr_assert(h.n == 5 && h.bad == 0, "%d entries, %d bad", h.n, h.bad);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, history_is_never_written_into_a_damaged_file)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	struct snap s;
+
+	/* Shorter than the format: only the live node's repair lengthens it. */
+	cr_assert_eq(truncate(g_path, 4000), 0);
+	snap_take(g_path, &s);
+	struct lf_event e = sample_event(LF_EV_PAUSE);
+	cr_assert_eq(lockfile_add_event(&lf, &e, false), 1);
+	snap_check(g_path, &s, "an entry into a short file");
+	struct lf_history h;
+	cr_assert_eq(lockfile_read_history(&lf, &h), -ENODATA);
+
+	/* Full length, but the header is not ours any more. */
+	static uint8_t img[LF_FILE_SIZE];
+	make_image(img, 1, 3);
+	img[LF_OFF_HEADER + 3] ^= 0x20;
+	th_write_file(g_path, img, LF_FILE_SIZE);
+	snap_take(g_path, &s);
+	cr_assert_eq(lockfile_add_event(&lf, &e, false), 1);
+	snap_check(g_path, &s, "an entry into a file whose header does not check");
+	cr_assert_eq(lockfile_read_history(&lf, &h), -EBADMSG);
+	lockfile_close(&lf);
+}
+
+static struct lf_event *g_bg_event;
+static int bg_add_event(struct bg *b) { return lockfile_add_event(b->lf, g_bg_event, false); }
+
+Test(lockfile, a_history_entry_is_written_under_the_record_lock)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	pid_t reader = hold(LF_OFF_RECORD_LOCK); /* another process is reading or writing records */
+	struct lf_event e = sample_event(LF_EV_FAILBACK);
+	g_bg_event = &e;
+	struct bg b = { .fn = bg_add_event, .lf = &lf };
+	bg_start(&b);
+	sleep_ms(300);
+	cr_assert_not(atomic_load(&b.done), "an entry was written while another held the record lock");
+	size_t len;
+	uint8_t *img = read_image(g_path, &len);
+	for (size_t i = LF_OFF_HISTORY; i < len; i++)
+		cr_assert_eq(img[i], 0, "history byte %zu written under another's record lock", i);
+	free(img);
+	release(reader);
+	cr_assert(bg_join(&b, 3000), "still blocked 3 s after the record lock was freed");
+	cr_assert_eq(b.result, 0);
+	struct lf_history h;
+	cr_assert_eq(lockfile_read_history(&lf, &h), 0);
+	cr_assert_eq(h.n, 1);
+	lockfile_close(&lf);
+}
+
+Test(lockfile, take_live_writes_its_history_entry_in_the_same_hold)
+{
+	struct lockfile lf, other;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	open_ok(&other, g_path, LF_OPEN_READ);
+	struct lf_live live = sample_live();
+	struct lf_event e = sample_event(LF_EV_START);
+	int res = 99;
+	cr_assert_eq(lockfile_take_live(&lf, &live, -1, &e, &res), 0);
+	cr_assert_eq(res, 0);
+	cr_assert_eq(e.seq, 1);
+	struct lf_view v;
+	cr_assert_eq(lockfile_read(&other, &v), 0);
+	cr_assert(v.status == LF_LIVE && v.live_rec == LF_REC_OK, "the takeover itself");
+	struct lf_history h;
+	cr_assert_eq(lockfile_read_history(&other, &h), 0);
+	cr_assert_eq(h.n, 1);
+	assert_event_eq(&h.ev[0], &e);
+
+	/* An entry that cannot be written fails nothing: the takeover is
+	 * made, and the caller learns why there is no entry. A file damaged
+	 * short gets none (and the takeover writes what it always did). */
+	e = sample_event(LF_EV_FAILOVER);
+	live.epoch++;
+	cr_assert_eq(truncate(g_path, LF_SIZE - 1), 0);
+	res = 99;
+	cr_assert_eq(lockfile_take_live(&lf, &live, -1, &e, &res), 0);
+	cr_assert_eq(res, 1, "an entry went into a short file");
+	cr_assert_eq(file_size(g_path), LF_SIZE - 1, "the history lengthened a file damaged short");
+	lockfile_close(&lf);
+	lockfile_close(&other);
+}
+
+Test(lockfile, a_hand_over_entry_names_the_target_of_the_request_in_the_file)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	struct lf_live live = sample_live();
+	cr_assert_eq(write_live(&lf, LF_LIVE, &live), 0);
+	struct lf_request req = sample_request(); /* a switchover, made to name slot 7, "node-c" */
+	req.target_slot = 7;
+	snprintf(req.target_name, sizeof req.target_name, "node-c");
+	cr_assert_eq(lockfile_write_request(&lf, &req), 0);
+	struct lf_event e = sample_event(LF_EV_HAND_OVER);
+	e.writer = LF_EV_BY_FROM;
+	e.to_slot = -1;
+	e.to[0] = '\0';
+	cr_assert_eq(lockfile_add_event(&lf, &e, true), 0);
+	cr_assert_eq(e.to_slot, 7);
+	cr_assert_str_eq(e.to, "node-c");
+	/* A request to any waiting node names nobody. */
+	req.target_slot = LF_TARGET_ANY;
+	req.target_name[0] = '\0';
+	cr_assert_eq(lockfile_write_request(&lf, &req), 0);
+	e = sample_event(LF_EV_HAND_OVER);
+	e.to_slot = -1;
+	e.to[0] = '\0';
+	cr_assert_eq(lockfile_add_event(&lf, &e, true), 0);
+	cr_assert(e.to_slot == -1 && !e.to[0], "a hand-over to any names %s", e.to);
+	/* Nor does a request no longer pending (status L). */
+	cr_assert_eq(lockfile_write_status(&lf, LF_LIVE), 0);
+	e = sample_event(LF_EV_HAND_OVER);
+	e.to_slot = -1;
+	e.to[0] = '\0';
+	cr_assert_eq(lockfile_add_event(&lf, &e, true), 0);
+	cr_assert(e.to_slot == -1 && !e.to[0], "an answered request still named %s", e.to);
+	struct lf_history h;
+	cr_assert_eq(lockfile_read_history(&lf, &h), 0);
+	cr_assert_eq(h.n, 3);
+	cr_assert_str_eq(h.ev[0].to, "node-c");
+	lockfile_close(&lf);
 }

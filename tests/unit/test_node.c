@@ -156,6 +156,13 @@ static void step_ev(struct node *n, const struct node_event_data *e)
 	cr_assert(out.n >= 0 && out.n <= NODE_MAX_ACTIONS, "%s in %s: %d actions", node_event_name(e->type),
 		  state_str(n->state), out.n);
 	cr_assert((unsigned)n->state < NODE_NSTATES, "state %d out of range", (int)n->state);
+	/* A history note rides only on the writes that carry one (1.3). */
+	for (int i = 0; i < out.n; i++)
+		cr_assert(!out.a[i].note ||
+				  ((out.a[i].kind == NODE_A_WRITE_LIVE || out.a[i].kind == NODE_A_WRITE_STATUS ||
+				    out.a[i].kind == NODE_A_RELEASE_LIVE) &&
+				   out.a[i].note <= LF_EV_LAST),
+			  "note %u on %s: %s", out.a[i].note, kind_name(out.a[i].kind), FMT_OUT(&out));
 }
 
 /* The common cases: an event with or without a view. */
@@ -209,7 +216,7 @@ static void expect_seq_at(const struct node_out *o, const struct node_action *wa
 	cr_assert(same, "%s:%d: actions %s, expected %s", file, line, got, exp);
 }
 
-#define ACT(k, v_) ((struct node_action){ (k), (v_) })
+#define ACT(k, v_) ((struct node_action){ .kind = (k), .arg = (v_) })
 #define ACTS(...) ((const struct node_action[]){ __VA_ARGS__ })
 #define NACTS(...) ((int)(sizeof(ACTS(__VA_ARGS__)) / sizeof(struct node_action)))
 /* The out list is exactly this sequence of (kind, arg). */
@@ -1396,6 +1403,9 @@ static void check_gives_up(const char *what)
 	cr_assert(index_of(&out, NODE_A_RELEASE_LIVE) >= 0, "%s: %s", what, FMT_OUT(&out));
 	BEFORE(NODE_A_RELEASE_LIVE, NODE_A_EXIT);
 	LAST_IS(NODE_A_EXIT, NODE_EXIT_WORKLOAD);
+	/* Leaving the workload to a backup is a failure operators must see
+	 * among the warnings. */
+	cr_assert(out.loud, "%s: giving up must be said loudly", what);
 	/* Status stays L so a backup takes over. */
 	HAS_NO(NODE_A_WRITE_STATUS);
 	HAS_NO(NODE_A_SPAWN);
@@ -1410,6 +1420,7 @@ static void fail_and_restart(struct node *n, int64_t backoff)
 	step_exited(n, W_EXITCODE(1, 0));
 	STATE(n, NODE_STARTING);
 	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_TIMER, backoff));
+	cr_assert(out.loud, "a failed workload's restart must be said loudly");
 	now_ms += backoff;
 	step(n, NODE_EV_TIMER, NULL);
 	STATE(n, NODE_STARTING);
@@ -1519,6 +1530,7 @@ static void check_finished(void)
 	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
 	HAS_NO(NODE_A_SPAWN);
 	HAS_NO(NODE_A_TIMER);
+	cr_assert(!out.loud, "a workload's exit 0 is no failure");
 }
 
 Test(node, on_failure_exit_zero_finishes)
@@ -1550,6 +1562,7 @@ Test(node, always_restarts_after_exit_zero)
 	step_exited(&n, W_EXITCODE(0, 0));
 	STATE(&n, NODE_STARTING);
 	EXPECT(ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_TIMER, 100));
+	cr_assert(!out.loud, "restart always after an exit 0 is the policy working, no failure");
 	step(&n, NODE_EV_TIMER, NULL);
 	EXPECT(ACT(NODE_A_SPAWN, 0));
 	step(&n, NODE_EV_STARTED, NULL);
@@ -3506,4 +3519,157 @@ Test(node, a_name_taken_by_an_alive_node_refuses_to_join)
 		cr_assert_eq(NODE_EXIT_CONFIG, 78);
 		cr_assert(out.loud && out.why && strstr(out.why, "name"));
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The group's history: why the role moves (format 1.3)               */
+/* ------------------------------------------------------------------ */
+
+/* The note on the action of kind k in the last answer, or -1 without one. */
+static int note_of(enum node_action_kind k)
+{
+	int i = index_of(&out, k);
+	return i < 0 ? -1 : out.a[i].note;
+}
+
+#define NOTE_IS(k, want)                                                                                               \
+	cr_assert_eq(note_of(k), (want), "%s carries note %d (%s), want %d (%s): %s", kind_name(k), note_of(k),        \
+		     lockfile_event_name((uint8_t)note_of(k)), (int)(want), lockfile_event_name((uint8_t)(want)),      \
+		     FMT_OUT(&out))
+
+/* A primary that gets the live lock on v takes the role with WRITE_LIVE
+ * noted with why, read from what it decided on. */
+static void check_takeover_note(const struct lf_view *v, bool foreign, enum lf_event_reason want)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	start(&n, &cfg);
+	struct node_event_data e = ev(NODE_EV_LOCKED);
+	e.view = v;
+	e.foreign_record = foreign;
+	e.target_alive = true;
+	e.target_state = LF_SLOT_WAITING;
+	step_ev(&n, &e);
+	STATE(&n, NODE_STARTING);
+	NOTE_IS(NODE_A_WRITE_LIVE, want);
+	/* Nothing else of the takeover is noted: one entry per move. */
+	for (int i = 0; i < out.n; i++)
+		cr_assert(out.a[i].kind == NODE_A_WRITE_LIVE || !out.a[i].note, "%s", FMT_OUT(&out));
+}
+
+Test(node, a_takeover_notes_why_from_the_read_it_decided_on)
+{
+	struct lf_view v = view(LF_NEW, LF_TARGET_ANY, LF_REC_OK);
+	check_takeover_note(&v, true, LF_EV_START); /* a new file's empty record is "foreign" too */
+	v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+	check_takeover_note(&v, false, LF_EV_RESUME);
+	v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	check_takeover_note(&v, false, LF_EV_FAILOVER);
+	v = view(LF_FAILBACK, ME, LF_REC_OK);
+	check_takeover_note(&v, false, LF_EV_FAILBACK);
+	v = view(LF_FAILBACK, LF_TARGET_ANY, LF_REC_OK);
+	check_takeover_note(&v, false, LF_EV_SWITCHOVER);
+	v = view(LF_FAILBACK, OTHER, LF_REC_BAD);
+	check_takeover_note(&v, false, LF_EV_FAILOVER); /* F unreadable is L */
+	v = view('X', LF_TARGET_ANY, LF_REC_OK);
+	check_takeover_note(&v, false, LF_EV_DAMAGED);
+	/* A record written on another file: copied, restored or moved in. */
+	v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	v.live.file_id = 77;
+	check_takeover_note(&v, true, LF_EV_NEW_FILE);
+	/* An older node's record names no file: an ordinary failover. */
+	v.live.file_id = 0;
+	check_takeover_note(&v, true, LF_EV_FAILOVER);
+}
+
+Test(node, a_takeover_after_the_takeover_delay_notes_the_read_after_the_wait)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.takeover_delay_ms = 3000;
+	backup_waiting(&n, &cfg);
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_VERIFYING);
+	HAS_NO(NODE_A_WRITE_LIVE);
+	step(&n, NODE_EV_TIMER, NULL);
+	step(&n, NODE_EV_TICK, &v);
+	STATE(&n, NODE_STARTING);
+	NOTE_IS(NODE_A_WRITE_LIVE, LF_EV_FAILOVER);
+}
+
+/* The live node's way out, each noted on the write it makes last while it
+ * holds the role. */
+Test(node, a_live_node_notes_why_it_leaves)
+{
+	struct node n;
+	/* Shut down: P, noted pause. */
+	live_default(&n);
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	step_exited(&n, W_EXITCODE(0, SIGTERM));
+	NOTE_IS(NODE_A_WRITE_STATUS, LF_EV_PAUSE);
+	NOTE_IS(NODE_A_RELEASE_LIVE, 0);
+
+	/* Shut down with --failover-on-shutdown: no P, the release noted. */
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.failover_on_shutdown = true;
+	live_primary(&n, &cfg, LF_PAUSED);
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	step_exited(&n, W_EXITCODE(0, SIGTERM));
+	HAS_NO(NODE_A_WRITE_STATUS);
+	NOTE_IS(NODE_A_RELEASE_LIVE, LF_EV_SHUTDOWN);
+
+	/* The workload finished. */
+	live_default(&n);
+	step_exited(&n, W_EXITCODE(0, 0));
+	NOTE_IS(NODE_A_WRITE_STATUS, LF_EV_FINISHED);
+
+	/* Gave up: --restart never, and restarts exhausted. */
+	cfg = config(LF_ROLE_PRIMARY);
+	cfg.restart = NODE_RESTART_NEVER;
+	live_primary(&n, &cfg, LF_PAUSED);
+	step_exited(&n, W_EXITCODE(1, 0));
+	STATE(&n, NODE_DONE);
+	NOTE_IS(NODE_A_RELEASE_LIVE, LF_EV_GIVE_UP);
+	cfg = config(LF_ROLE_PRIMARY);
+	cfg.max_restarts = 0;
+	live_primary(&n, &cfg, LF_PAUSED);
+	step_exited(&n, W_EXITCODE(1, 0));
+	STATE(&n, NODE_DONE);
+	NOTE_IS(NODE_A_RELEASE_LIVE, LF_EV_GIVE_UP);
+
+	/* Handed over: the release noted, F left as it is. */
+	live_default(&n);
+	struct lf_view v = view(LF_FAILBACK, OTHER, LF_REC_OK);
+	tick(&n, &v, true, LF_SLOT_WAITING, false);
+	check_handover_started(&n);
+	step_exited(&n, W_EXITCODE(0, SIGTERM));
+	NOTE_IS(NODE_A_RELEASE_LIVE, LF_EV_HAND_OVER);
+
+	/* Fenced: another node's record. The release, if the storage takes
+	 * it, says so. */
+	live_default(&n);
+	v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	v.live.epoch = n.epoch + 1;
+	v.live.slot = OTHER;
+	step(&n, NODE_EV_TICK, &v);
+	STATE(&n, NODE_STOPPING);
+	step_exited(&n, W_EXITCODE(0, SIGKILL));
+	STATE(&n, NODE_DONE);
+	NOTE_IS(NODE_A_RELEASE_LIVE, LF_EV_FENCED);
+}
+
+/* A node that only waits never notes anything: it has no role to move. */
+Test(node, a_waiting_node_notes_nothing)
+{
+	struct node n;
+	backup_default(&n);
+	struct lf_view v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v); /* stands by */
+	STATE(&n, NODE_BACKUP);
+	NOTE_IS(NODE_A_RELEASE_LIVE, 0);
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	STATE(&n, NODE_DONE);
+	for (int i = 0; i < out.n; i++)
+		cr_assert(!out.a[i].note, "%s", FMT_OUT(&out));
 }

@@ -1,26 +1,30 @@
 #!/usr/bin/env python3
-"""mixed.py: a format 1.0 build and this build (1.2) in one group.
+"""mixed.py: an older build (format 1.0 or 1.2) and this build in one group.
 
-Run by test_mixed.sh, which builds the 1.0 binary. Two scenarios, each on a
-fresh lock file:
+Run by test_mixed.sh, which builds the older binaries from git history.
+Two scenarios, each on a fresh lock file:
 
-  new-primary: a 1.2 primary formats the file and goes live, a 1.0 backup
-               waits; the primary is SIGKILLed and the 1.0 backup takes
-               over; the 1.2 primary comes back with --allow-failback and
-               takes the workload back from the 1.0 node.
-  old-primary: the same with the builds swapped: a 1.0 primary, a 1.2
-               backup that takes over and then hands back. The 1.0
+  new-primary: a new primary formats the file and goes live, an old backup
+               waits; the primary is SIGKILLed and the old backup takes
+               over; the new primary comes back with --allow-failback and
+               takes the workload back from the old node.
+  old-primary: the same with the builds swapped: an old primary, a new
+               backup that takes over and then hands back. A 1.0
                primary's live record does not say which file it was
-               written on (1.2), so the 1.2 backup waits before it starts
-               (protocol.md 5.8), as on a file copied in.
+               written on (1.2), so the new backup waits before it starts
+               (protocol.md 5.8), as on a file copied in; a 1.2 one's does.
+
+The group's history (format 1.3) holds the moves the new nodes made, and
+only those: old nodes write no entries and never touch the bytes past
+8703, and they read the longer file as before.
 
 Every node runs this build's witness (tests/integration/witness.c): it logs
 its start and clean stop on CLOCK_MONOTONIC, holds an OFD lock on a witness
 file of its own (a second witness finding it held logs "overlap"), and
 writes the time to a tick file every millisecond, so the end of a witness
-killed with its manager is known to within a tick. The 1.2 nodes run with
+killed with its manager is known to within a tick. The new nodes run with
 --ready fd:3 and a witness that says ready 4 s after its start, so that
-the group has a *starting* 1.2 node for the 1.0 status to read.
+the group has a *starting* node for the old status to read.
 
 What is checked, with both builds' `status --json` and `is-live`: who is
 live, the epoch, each node's state as each build reads it, that the header
@@ -66,7 +70,7 @@ class Group:
         self.procs = []
 
     def node(self, build, role, name, *extra):
-        """Start a manager of build ('old' or 'new'); 1.2 nodes wait for readiness."""
+        """Start a manager of build ('old' or 'new'); new nodes wait for readiness."""
         binary = self.args.new if build == "new" else self.args.old
         wit = [self.args.witness, self.log, os.path.join(self.dir, "witness.lock"),
                "--tick-dir", os.path.join(self.dir, "ticks")]
@@ -79,7 +83,7 @@ class Group:
         argv += TIMING + ready + list(extra) + ["--"] + wit
         err = open(os.path.join(self.dir, "%s-%d.stderr" % (name, len(self.procs))), "w")
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-        p.label = "%s (%s %s)" % (name, "1.2" if build == "new" else "1.0", role)
+        p.label = "%s (%s build, %s)" % (name, build, role)
         self.procs.append(p)
         return p
 
@@ -95,6 +99,14 @@ class Group:
         binary = self.args.new if build == "new" else self.args.old
         return subprocess.run([binary, "is-live", "--lock", self.lock, "--name", name, "--quiet"],
                               timeout=30).returncode
+
+    def history(self):
+        """The history as the new build's status --history --json shows it."""
+        r = subprocess.run([self.args.new, "status", "--history", "--json", "--lock", self.lock],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            return None
+        return [(e["reason"], e["from"], e["to"], e["by"], e["epoch"]) for e in json.loads(r.stdout)]
 
     def header(self):
         with open(self.lock, "rb") as f:
@@ -180,27 +192,27 @@ def wait_live(g, reader, name, epoch, state="live"):
                              node_state(st, name) == state else None)(g.status(reader)))
 
 
-def check_starting(g, name, epoch):
-    """A 1.2 node whose workload is not ready yet, as each build reads it."""
+def check_starting(g, name, epoch, ver):
+    """A new node whose workload is not ready yet, as each build reads it."""
     if not wait_live(g, "new", name, epoch, "starting"):
         return
     old = g.status("old")
-    check(live_of(old) == ("live", name, epoch) and node_state(old, name) == "live",
-          "1.0 status reads the starting 1.2 %s as live: %s, %s %s" %
-          (name, live_of(old), name, node_state(old, name)))
-    # 1.0 cannot tell starting from ready (protocol.md 2.6); 1.2 can.
+    # 1.0 cannot tell starting from ready (protocol.md 2.6); 1.1 and later can.
+    knows = ver["old"] != "1.0"
+    check(live_of(old) == ("live", name, epoch) and node_state(old, name) == ("starting" if knows else "live"),
+          "%s status reads the starting %s as %s: %s, %s %s" %
+          (ver["old"], name, "starting" if knows else "live", live_of(old), name, node_state(old, name)))
     answers = (g.is_live("old", name), g.is_live("new", name))
-    check(answers == (0, 1), "is-live on the starting %s: 1.0 says %d (live), 1.2 says %d (not yet)" %
-          ((name,) + answers))
+    check(answers == ((1 if knows else 0), 1), "is-live on the starting %s: %s says %d, %s says %d (not yet)" %
+          (name, ver["old"], answers[0], ver["new"], answers[1]))
     # Those reads are about a starting node only if it still was one.
     done = time.monotonic_ns()
     ready = [e for e in g.events() if e[0] == "ready" and e[1] == name]
     check(not ready or ready[-1][3] > done, "%s was still starting when both builds had read it" % name)
 
 
-def scenario(root, args, first, second):
+def scenario(root, args, ver, first, second):
     """first: the build of the primary, second: of the backup."""
-    ver = {"new": "1.2", "old": "1.0"}
     label = "%s-primary" % first
     print("== %s: %s primary node-a, %s backup node-b" % (label, ver[first], ver[second]))
     g = Group(root, label, args)
@@ -209,11 +221,11 @@ def scenario(root, args, first, second):
         # The primary formats the file and starts the group.
         g.node(first, "primary", "node-a")
         if first == "new":
-            check_starting(g, "node-a", 1)
+            check_starting(g, "node-a", 1, ver)
         wait_live(g, "new", "node-a", 1)
         header = g.header()
         minor = int.from_bytes(header[10:12], "little")
-        check(header[:8] == b"UNDRSTDY" and minor == (2 if first == "new" else 0),
+        check(header[:8] == b"UNDRSTDY" and "1.%d" % minor == ver[first],
               "the %s primary formatted the file as %s.%d" % (ver[first], "1", minor))
 
         # The backup waits behind it.
@@ -235,7 +247,7 @@ def scenario(root, args, first, second):
         g.procs[0].kill()
         b = wait_for("node-b's workload starts", lambda: g.starts("node-b"))
         if second == "new":
-            check_starting(g, "node-b", 2)
+            check_starting(g, "node-b", 2, ver)
         if b:
             a_end = wait_for("node-a's killed workload is gone", lambda: g.end_of(a_pid)) or 0
             figures["failover gap"] = b[0][3] - a_end
@@ -245,12 +257,16 @@ def scenario(root, args, first, second):
         if second == "new":
             with open(os.path.join(g.dir, "node-b-1.stderr")) as fh:
                 said = fh.read()
-            check("-> verifying" in said, "the 1.2 backup waited before taking over a 1.0 record, which does "
-                  "not say which file it was written on")
+            if ver["old"] == "1.0":
+                check("-> verifying" in said, "the new backup waited before taking over a 1.0 record, which "
+                      "does not say which file it was written on")
+            else:
+                check("-> verifying" not in said, "the new backup took over a %s record written on this file "
+                      "without a wait" % ver["old"])
         wait_live(g, "new", "node-b", 2)
         st = g.status("old")
         check(live_of(st) == ("live", "node-b", 2) and node_state(st, "node-b") == "live",
-              "1.0 status after the takeover: %s, node-b %s" % (live_of(st), node_state(st, "node-b")))
+              "%s status after the takeover: %s, node-b %s" % (ver["old"], live_of(st), node_state(st, "node-b")))
         for reader in ("new", "old"):
             check(g.is_live(reader, "node-b") == 0, "%s is-live: node-b is live (0)" % ver[reader])
 
@@ -268,7 +284,7 @@ def scenario(root, args, first, second):
         wait_for("node-b waiting again", lambda: node_state(g.status("new"), "node-b") == "waiting")
         st = g.status("old")
         check(live_of(st) == ("live", "node-a", 3) and node_state(st, "node-b") == "waiting",
-              "1.0 status after the failback: %s, node-b %s" % (live_of(st), node_state(st, "node-b")))
+              "%s status after the failback: %s, node-b %s" % (ver["old"], live_of(st), node_state(st, "node-b")))
 
         # Never two workloads, and nobody rewrote the header.
         overlaps = [e for e in g.events() if e[0] == "overlap"]
@@ -288,6 +304,20 @@ def scenario(root, args, first, second):
             check(rc == 0, "%s exits %s on SIGTERM" % (p.label, rc))
         check(g.status("old").get("state") == "paused" and g.status("new").get("state") == "paused",
               "both builds read the group as paused")
+
+        # The history (1.3) tells the moves the new nodes made, and only
+        # those; the old build never wrote past byte 8703.
+        if first == "new":
+            want = [("start", None, "node-a", "to", 1), ("failback", "node-b", "node-a", "to", 3),
+                    ("pause", "node-a", None, "from", 3)]
+        else:
+            want = [("failover", "node-a", "node-b", "to", 2), ("hand-over", "node-b", "node-a", "from", 2)]
+        hist = g.history()
+        check(hist == want, "the history holds the new nodes' moves: %s" % hist)
+        size = os.path.getsize(g.lock)
+        check(size == (17920 if first == "new" else 8704 + 192 * len(want)),
+              "the file is %d bytes: %s" % (size, "as formatted" if first == "new" else
+                                           "the old format's and the history's entries"))
     finally:
         g.stop_all()
         if failures:
@@ -308,16 +338,20 @@ def main():
     ap.add_argument("--witness", required=True)
     ap.add_argument("--keep", action="store_true", help="keep the run's directory")
     args = ap.parse_args()
-    for b, want in ((args.old, "format 1.0"), (args.new, "format 1.2")):
+    ver = {}
+    for build, b in (("old", args.old), ("new", args.new)):
         v = subprocess.run([b, "--version"], capture_output=True, text=True).stdout.strip()
-        check(want in v, "%s: %s" % (b, v))
+        ver[build] = v.rsplit("format ", 1)[-1].rstrip(")")
+        check(v.startswith("understudy ") and ver[build].startswith("1."), "%s: %s" % (b, v))
+    check(ver["old"] in ("1.0", "1.2") and ver["new"] == "1.3", "builds of formats %s and %s" %
+          (ver["old"], ver["new"]))
     # The new build refuses a lock file below a directory others could
     # write: what this makes must pass whatever the umask.
     os.umask(0o022)
     root = tempfile.mkdtemp(prefix="understudy-upgrade.")
     try:
-        scenario(root, args, "new", "old")
-        scenario(root, args, "old", "new")
+        scenario(root, args, ver, "new", "old")
+        scenario(root, args, ver, "old", "new")
     finally:
         if args.keep or failures:
             print("kept %s" % root)
@@ -326,7 +360,7 @@ def main():
     if failures:
         print("== upgrade: %d check(s) failed" % len(failures))
         return 1
-    print("== upgrade: 1.0 and 1.2 nodes shared a group in both roles: every check passed")
+    print("== upgrade: %s and %s nodes shared a group in both roles: every check passed" % (ver["old"], ver["new"]))
     return 0
 
 
