@@ -234,8 +234,8 @@ void hook_expire(struct hooks *h, int64_t now_ms)
 		struct pollfd pfd = { .fd = r->exec_fd, .events = POLLIN };
 		if (r->exec_fd >= 0 && poll(&pfd, 1, 0) == 1)
 			hook_outcome(r, h->paths[r->event]);
-		log_warn("on-%s hook %s did not finish within %lld ms%s: killing it", names[r->event], h->paths[r->event],
-			 (long long)h->timeout_ms,
+		log_warn("on-%s hook %s did not finish within %lld ms%s: killing it", names[r->event],
+			 h->paths[r->event], (long long)h->timeout_ms,
 			 r->exec_fd >= 0 ? " (its exec had not returned: does its file system answer?)" : "");
 		/* Its own session and group (setsid): the kill reaches every
 		 * process it started that stayed in it. Not reaped yet, so the

@@ -79,15 +79,15 @@ struct loop {
 	/* The workload's exec, between its fork and the outcome on its pipe
 	 * (supervise.h): it may never return, so it is waited for on the
 	 * ring, never here. */
-	int exec_fd;       /* the pipe's read end, -1 when no exec is pending */
-	int exec_err;      /* what the ring read from it */
-	int exec_failed;   /* the errno of a failed exec, told once the child is reaped */
-	bool exec_gone;    /* the tree was reaped before the outcome came */
+	int exec_fd;     /* the pipe's read end, -1 when no exec is pending */
+	int exec_err;    /* what the ring read from it */
+	int exec_failed; /* the errno of a failed exec, told once the child is reaped */
+	bool exec_gone;  /* the tree was reaped before the outcome came */
 	unsigned exec_gen;
 	/* Deadlines on CLOCK_MONOTONIC in ms; 0 when not set. */
 	int64_t timer_at, tick_at, kill_at, interrupt_at, job_deadline, heartbeat_at;
 	int64_t exec_slow_at; /* the workload's exec is pending: say so by then */
-	int64_t last_round; /* the last heartbeat round that completed */
+	int64_t last_round;   /* the last heartbeat round that completed */
 	int64_t watchdog_ms, watchdog_at, last_pet_round;
 	struct node_config node_cfg; /* with the takeover delay resolved */
 	uint8_t id[LF_ID_SIZE];

@@ -113,7 +113,7 @@ static void serve(const char *req)
 		const struct fuse_init_in *ii = (const void *)arg;
 		struct fuse_init_out o = { .major = FUSE_KERNEL_VERSION,
 					   .minor = ii->minor < FUSE_KERNEL_MINOR_VERSION ? ii->minor
-											    : FUSE_KERNEL_MINOR_VERSION,
+											  : FUSE_KERNEL_MINOR_VERSION,
 					   .max_readahead = ii->max_readahead,
 					   .max_background = 16,
 					   .congestion_threshold = 12,

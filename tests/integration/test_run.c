@@ -1900,8 +1900,8 @@ Test(run, a_hook_whose_exec_hangs_is_killed_at_its_timeout)
 	const char *files[] = { spec, NULL };
 	pid_t fs = start_hangfs(files);
 	char *hook = th_path(T.mnt, "hook.sh");
-	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--hook-timeout", "1s",
-			   "--on-backup", hook, NULL);
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--hook-timeout", "1s", "--on-backup",
+			   hook, NULL);
 	wait_live("node-a", BOUND_MS);
 	int b = start_node("backup", "node-b", "--hook-timeout", "1s", "--on-live", hook, NULL);
 	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
