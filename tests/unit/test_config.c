@@ -217,6 +217,7 @@ Test(config, full_file_every_section_and_key_lands)
 		"http = 127.0.0.1:8089\n"
 		"http-timeout = 7s\n"
 		"metrics-file = /var/lib/node_exporter/app.prom\n"
+		"notify-fd = 3\n"
 		"\n"
 		"[workload]\n"
 		"command = /usr/bin/app --flag 'two words' \"say \\\"hi\\\"\" back\\ slash\n"
@@ -268,6 +269,7 @@ Test(config, full_file_every_section_and_key_lands)
 	cr_expect_str_eq(g_c.http, "127.0.0.1:8089");
 	cr_expect_eq(g_c.http_timeout_ms, 7000);
 	cr_expect_str_eq(g_c.metrics_file, "/var/lib/node_exporter/app.prom");
+	cr_expect_eq(g_c.run.notify_fd, 3);
 
 	static const char *const cmd[] = { "/usr/bin/app", "--flag", "two words", "say \"hi\"",
 					   "back slash",   "--more", "x\\y",      NULL };
