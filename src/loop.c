@@ -450,8 +450,9 @@ static void on_job_done(struct loop *l)
 
 /* --- the workload ---------------------------------------------------------- */
 
-/* At most three requests are ever outstanding on a ring of 32, so the
- * queue has room; if it ever had not, submitting frees it. */
+/* A few requests are outstanding on a ring of 32 (the signal, the storage,
+ * the pidfd, the exec pipe, readiness's), so the queue has room; if it ever
+ * had not, submitting frees it. */
 static struct io_uring_sqe *sqe_get(struct loop *l)
 {
 	struct io_uring_sqe *sqe;
