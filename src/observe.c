@@ -24,6 +24,13 @@ void observe_init(struct observe *o, const struct loop_config *cfg, char **hook_
 	o->hook_envp = hook_envp;
 }
 
+void observe_reconfigure(struct observe *o, const struct loop_config *cfg)
+{
+	o->cfg = cfg;
+	o->hooks.paths = cfg->hooks;
+	o->hooks.timeout_ms = cfg->hook_timeout_ms;
+}
+
 void observe_health(const struct observe *o, const struct node *n, const struct observe_workload *w)
 {
 	enum node_state s = node_current(n);

@@ -2529,6 +2529,9 @@ Test(run, signals_forwarded)
 	ensure(wait_for(p_count, &w, BOUND_MS), "SIGHUP was not forwarded to the workload");
 	ensure(!strcmp(last(EV_SIGNAL, "node-a").extra, "HUP"), "the workload got %s, not HUP",
 	       last(EV_SIGNAL, "node-a").extra);
+	ensure(stderr_has("node-a", "SIGHUP: no configuration file to read again (no --config); passing it to the "
+				    "workload"),
+	       "a SIGHUP without --config was not said to go to the workload alone");
 	w.n = 2;
 	kill(T.procs[a].pid, SIGUSR1);
 	ensure(wait_for(p_count, &w, BOUND_MS), "SIGUSR1 was not forwarded to the workload");
@@ -2738,6 +2741,142 @@ Test(run, a_configuration_file_alone_runs_a_node)
 	kill(T.procs[a].pid, SIGTERM);
 	ensure(wait_exit(a, BOUND_MS) && exit_code(a) == 0, "node-a did not leave cleanly");
 	free(text), free(conf);
+}
+
+/* --- reload (SIGHUP) --------------------------------------------------------- */
+
+struct stderr_want {
+	const char *name, *what;
+};
+
+static bool p_stderr(const void *a)
+{
+	const struct stderr_want *w = a;
+	return stderr_has(w->name, w->what);
+}
+
+static void wait_stderr(const char *name, const char *what)
+{
+	struct stderr_want w = { name, what };
+	ensure(wait_for(p_stderr, &w, BOUND_MS), "%s never logged '%s'", name, what);
+}
+
+/* The settings of node-a of a reload test, with extra lines at the end. */
+static char *reload_conf(const char *lock, const char *name, const char *extra)
+{
+	char *text = NULL;
+	cr_assert(asprintf(&text,
+			   "[group]\nlock = %s\n[node]\nname = %s\nrole = primary\n"
+			   "[workload]\ncommand = %s %s %s --ignore-term\n%s",
+			   lock, name, T.witness, T.log, T.wlock, extra) > 0);
+	char *conf = write_file("app.conf", 0640, text);
+	free(text);
+	return conf;
+}
+
+/* The workload got n SIGHUPs and no other signal, after a pause for a
+ * second one to show. */
+static void hups(int n)
+{
+	struct want w = { .kind = EV_SIGNAL, .name = "node-a", .n = n };
+	ensure(wait_for(p_count, &w, BOUND_MS), "the workload got %d signals, want %d SIGHUPs",
+	       count(EV_SIGNAL, "node-a"), n);
+	sleep_ms(300);
+	ensure(count(EV_SIGNAL, "node-a") == n, "the workload got %d signals, want %d", count(EV_SIGNAL, "node-a"), n);
+	for (int i = 0; i < n; i++)
+		ensure(!strcmp(nth(EV_SIGNAL, "node-a", i).extra, "HUP"), "signal %d was %s, not HUP", i,
+		       nth(EV_SIGNAL, "node-a", i).extra);
+}
+
+/* SIGHUP reads the file again: a new hook, a quieter log level and a
+ * shorter stop timeout are in force at once, said in one line, and the
+ * workload gets its SIGHUP as ever. */
+Test(run, a_reload_applies_hooks_the_log_level_and_timeouts)
+{
+	char *conf = reload_conf(T.lock, "node-a", "stop-timeout = 5s\n[fencing]\ncheck-interval = 100ms\n");
+	char *argv[] = { (char *)T.bin, "run", "--config", conf, NULL };
+	int a = spawn_manager("node-a", argv);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	char *hook = hook_script(), *extra = NULL, *want = NULL;
+	cr_assert(asprintf(&extra, "stop-timeout = 500ms\n[fencing]\ncheck-interval = 100ms\n[hooks]\non-stop = %s\n",
+			   hook) > 0);
+	free(reload_conf(T.lock, "node-a", extra));
+	kill(T.procs[a].pid, SIGHUP);
+	cr_assert(asprintf(&want, "reloaded %s: [workload] stop-timeout '5s' -> '500ms', [hooks] on-stop '' -> '%s'\n",
+			   conf, hook) > 0);
+	wait_stderr("node-a", want);
+	hups(1);
+	/* A second reload, to a quieter log level: its own line still shows. */
+	free(extra), free(want);
+	cr_assert(asprintf(&extra,
+			   "stop-timeout = 500ms\n[node]\nlog-level = warning\n[fencing]\ncheck-interval = 100ms\n"
+			   "[hooks]\non-stop = %s\n",
+			   hook) > 0);
+	free(reload_conf(T.lock, "node-a", extra));
+	kill(T.procs[a].pid, SIGHUP);
+	cr_assert(asprintf(&want, "reloaded %s: [node] log-level 'info' -> 'warning'\n", conf) > 0);
+	wait_stderr("node-a", want);
+	hups(2);
+	/* The workload ignores SIGTERM: the stop takes the stop timeout. */
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit");
+	double ms = ms_since(t0);
+	cr_log_info("stop after a reload to stop-timeout 500ms (was 5s): %.1f ms", ms);
+	ensure(exit_code(a) == 0, "node-a exited %d", exit_code(a));
+	ensure(ms >= 400 && ms < 3000, "the stop took %.1f ms: want about 500 ms, the reloaded stop timeout", ms);
+	wait_hook("stop", "node-a", 1);
+	ensure(!stderr_has("node-a", "leaving the group"), "an info line was logged at log level warning");
+	no_overlap();
+	free(conf), free(hook), free(extra), free(want);
+}
+
+/* What the group knows the node by cannot change under it: such a reload
+ * is refused whole, naming each setting, and so is a file that no longer
+ * reads; the node runs on as it was, and the workload gets each SIGHUP. */
+Test(run, a_reload_refuses_the_lock_the_name_and_a_broken_file)
+{
+	char *conf = reload_conf(T.lock, "node-a", "stop-timeout = 2s\n[fencing]\ncheck-interval = 100ms\n");
+	char *argv[] = { (char *)T.bin, "run", "--config", conf, NULL };
+	int a = spawn_manager("node-a", argv);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	char *other = th_path(T.dir, "other.lock"), *want = NULL;
+	free(reload_conf(other, "node-x", "stop-timeout = 500ms\n"));
+	kill(T.procs[a].pid, SIGHUP);
+	wait_stderr("node-a", "refused");
+	cr_assert(
+		asprintf(&want,
+			 "reload of %s refused, nothing applied, running on unchanged: a restart changes [group] lock "
+			 "'%s' -> '%s', [node] name 'node-a' -> 'node-x'\n",
+			 conf, T.lock, other) > 0);
+	ensure(stderr_has("node-a", want), "the refusal lacks\n  %s", want);
+	hups(1);
+	/* A file that no longer reads: the message a start would give. */
+	free(reload_conf(T.lock, "node-a", "stop-timeout = 500ms\n[fencing]\nfence-timeout = 10 s\n"));
+	kill(T.procs[a].pid, SIGHUP);
+	free(want);
+	cr_assert(asprintf(&want,
+			   "reload refused, nothing applied, running on unchanged: %s:10: [fencing] fence-timeout: "
+			   "'10 s' is not a duration",
+			   conf) > 0);
+	wait_stderr("node-a", want);
+	hups(2);
+	ensure(is_live("node-a") && proc_alive(a), "node-a is no longer live after refused reloads");
+	ensure(count(EV_START, NULL) == 1 && count(EV_STOP, NULL) == 0, "the workload was restarted");
+	ensure(access(other, F_OK) < 0, "the refused lock file was created");
+	ensure(!stderr_has("node-a", "reloaded "), "a refused reload was applied");
+	/* The stop timeout is still the file's first: 2 s, not 500 ms. */
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS) && exit_code(a) == 0, "node-a did not leave cleanly");
+	double ms = ms_since(t0);
+	cr_log_info("stop after refused reloads (stop-timeout 2s): %.1f ms", ms);
+	ensure(ms >= 1800, "the stop took %.1f ms: a refused reload's stop timeout was applied", ms);
+	ensure(stderr_has("node-a", "SIGKILL after 2000 ms"), "the stop line lacks the first stop timeout");
+	no_overlap();
+	free(conf), free(other), free(want);
 }
 
 /* --check reads everything and starts nothing: no lock file appears, no

@@ -1540,3 +1540,31 @@ Test(config, secrets_others_may_read_are_warned_about)
 	cr_assert_eq(finish(), 0, "%s", g_why);
 	cr_expect_eq(config_warnings(&g_c, collect), 0, "a 0644 file without environment values");
 }
+
+/* What a reload may change, and how it shows a value: escaped, and of
+ * environment the names alone. */
+Test(config, reloadable_keys_and_values_for_messages)
+{
+	cr_expect(config_reloadable(CK_STOP_TIMEOUT) && config_reloadable(CK_ON_LIVE) &&
+		  config_reloadable(CK_LOG_LEVEL) && config_reloadable(CK_FENCE_TIMEOUT));
+	cr_expect(!config_reloadable(CK_LOCK) && !config_reloadable(CK_NAME) && !config_reloadable(CK_ROLE) &&
+		  !config_reloadable(CK_COMMAND) && !config_reloadable(CK_ENVIRONMENT) && !config_reloadable(CK_USER) &&
+		  !config_reloadable(CK_READY) && !config_reloadable(CK_HTTP));
+	config_init(&g_c);
+	load_ok("[group]\nlock = /srv/a.lock\n[node]\nname = n1\nrole = primary\n[workload]\n"
+		"command = /bin/echo\nenvironment = SECRET=hunter2\nenvironment = MODE=ha\n"
+		"stop-timeout = 1m30s\n");
+	cr_assert_eq(finish(), 0, "%s", g_why);
+	char v[256];
+	config_value(&g_c, CK_STOP_TIMEOUT, v, sizeof(v));
+	cr_expect_str_eq(v, "90s");
+	config_value(&g_c, CK_LOCK, v, sizeof(v));
+	cr_expect_str_eq(v, "/srv/a.lock");
+	config_value(&g_c, CK_ENVIRONMENT, v, sizeof(v));
+	cr_expect_str_eq(v, "SECRET MODE");
+	/* The file refuses control characters; the words after -- may hold them. */
+	char *words[] = { "/bin/echo", "a\033b", NULL };
+	g_c.run.argv = words;
+	config_value(&g_c, CK_COMMAND, v, sizeof(v));
+	cr_expect(strstr(v, "\\x1b") && !strchr(v, '\033'), "the command shows as %s", v);
+}
