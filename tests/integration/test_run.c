@@ -416,7 +416,8 @@ struct ev {
 	char name[64];
 	long pid; /* start, stop, exit, child, overlap */
 	int64_t t;
-	char extra[64]; /* start: role; signal: HUP|USR1|USR2; exit: code */
+	char extra[64];    /* start: role; signal: HUP|USR1|USR2; exit: code */
+	char holders[256]; /* overlap: PID:STATE:E|R,... or "-" */
 };
 
 static int NEV;
@@ -458,6 +459,8 @@ static int load_log(void)
 			e->kind = EV_OVERLAP;
 			e->t = atoll(b);
 			e->pid = atol(c);
+			if (sscanf(line, "%*s %*s %*s %*s %255s", e->holders) != 1)
+				snprintf(e->holders, sizeof e->holders, "-");
 		} else {
 			e->kind = EV_OTHER;
 		}
@@ -523,17 +526,61 @@ static int cmp_interval(const void *a, const void *b)
 	return (x->from > y->from) - (x->from < y->from);
 }
 
-/* Never two workloads: no witness found the witness lock taken, no two
- * start..stop intervals intersect, and at most one workload (with its
- * grandchild) is alive now. A SIGKILLed workload writes no stop line: its
- * interval is open-ended, and it is the witness lock that proves the next
- * start came after it died. */
+/* An overlap line whose every listed holder was exiting (PF_EXITING, ":E")
+ * when the witness found its lock taken: a SIGKILLed workload none of
+ * whose code ran any more, whose files the kernel had not yet all
+ * released. The chaos test counts these apart the same way. No holder
+ * listed is no proof of anything: an overlap. */
+static bool late_release(const struct ev *e)
+{
+	if (e->kind != EV_OVERLAP || !*e->holders || !strcmp(e->holders, "-"))
+		return false;
+	for (const char *h = e->holders; *h;) {
+		size_t len = strcspn(h, ",");
+		if (len < 2 || strncmp(h + len - 2, ":E", 2) != 0)
+			return false;
+		h += len + (h[len] == ',');
+	}
+	return true;
+}
+
+/* The overlap lines of the log: *real those with a holder whose code still
+ * ran, *late the late releases. */
+static void overlap_lines(int *real, int *late)
+{
+	load_log();
+	*real = *late = 0;
+	for (int i = 0; i < NEV; i++)
+		if (EV[i].kind == EV_OVERLAP)
+			++*(late_release(&EV[i]) ? late : real);
+}
+
+/* Never two workloads: no witness found the witness lock taken by a
+ * workload whose code still ran, no two start..stop intervals intersect,
+ * and at most one workload (with its grandchild) is alive now. A SIGKILLed
+ * workload writes no stop line: its interval is open-ended, and it is the
+ * witness lock that proves the next start came after it died. A late
+ * release (late_release()) is no second workload running, but it is
+ * never passed in silence: each is reported as a warning. */
 static void no_overlap(void)
 {
 	load_log();
-	for (int i = 0; i < NEV; i++)
-		ensure(EV[i].kind != EV_OVERLAP, "%s's workload started while another still ran (t=%lld)", EV[i].name,
-		       (long long)EV[i].t);
+	int late = 0;
+	for (int i = 0; i < NEV; i++) {
+		if (EV[i].kind != EV_OVERLAP)
+			continue;
+		if (late_release(&EV[i])) {
+			late++;
+			cr_log_warn("late release: %s's workload (pid %ld) found the witness lock still held by a "
+				    "SIGKILLed workload that was exiting (holders %s, t=%lld): none of its code ran",
+				    EV[i].name, EV[i].pid, EV[i].holders, (long long)EV[i].t);
+			continue;
+		}
+		ensure(0, "%s's workload started while another still ran (t=%lld, holders %s)", EV[i].name,
+		       (long long)EV[i].t, EV[i].holders);
+	}
+	if (late)
+		cr_log_warn("%d late release(s), counted apart from overlaps", late);
 	struct interval *iv = calloc((size_t)NEV + 1, sizeof *iv);
 	cr_assert(iv);
 	int n = 0;
@@ -5021,4 +5068,143 @@ Test(run, http_metrics_scraped_by_a_real_prometheus, .timeout = 120)
 	wait_exit(pi, 10000);
 	free(log), free(out);
 	no_overlap();
+}
+
+/* --- the witness itself ------------------------------------------------------- */
+
+/* A witness started by the test as workload NAME, under no manager, with
+ * one option (ARG, VAL) or none. With gate, it waits before its exec for a
+ * byte on a pipe whose write end *gate receives: started the moment the
+ * test writes it. With unreaped, it is the child of a process that never
+ * waits, so that once dead it stays a zombie (listed in /proc, exiting)
+ * until the test ends; the index returned is then that parent's. */
+static int spawn_witness(const char *name, int *gate, bool unreaped, const char *arg, const char *val)
+{
+	char *argv[] = { (char *)T.witness, T.log, T.wlock, (char *)arg, (char *)val, NULL };
+	char *out = NULL, *err = NULL;
+	cr_assert(asprintf(&out, "%s/%s.stdout", T.dir, name) > 0);
+	cr_assert(asprintf(&err, "%s/%s.stderr", T.dir, name) > 0);
+	int p[2] = { -1, -1 };
+	cr_assert(!gate || pipe2(p, O_CLOEXEC) == 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0 && unreaped) {
+		pid_t w = fork();
+		if (w < 0)
+			_exit(71);
+		if (w > 0)
+			for (;;)
+				pause();
+	}
+	if (pid == 0) {
+		char c;
+		if (gate)
+			while (read(p[0], &c, 1) < 0 && errno == EINTR)
+				;
+		setenv("UNDERSTUDY_NODE", name, 1);
+		exec_child(argv, out, err, true);
+	}
+	if (gate) {
+		close(p[0]);
+		*gate = p[1];
+	}
+	free(out), free(err);
+	return add_proc(pid, name);
+}
+
+/* The flag an overlap line gives holder PID: 'E' exiting, 'R' running
+ * its code, 0 not listed. */
+static char holder_flag(const struct ev *o, long pid)
+{
+	for (const char *h = o->holders; *h;) {
+		size_t len = strcspn(h, ",");
+		if (atol(h) == pid && len >= 2)
+			return h[len - 1];
+		h += len + (h[len] == ',');
+	}
+	return 0;
+}
+
+/* A second witness started while the first one runs finds the witness
+ * lock taken and lists the first as a holder whose code runs: an overlap,
+ * which no_overlap() fails on. */
+Test(run, the_witness_lists_a_running_holder_as_an_overlap)
+{
+	spawn_witness("first", NULL, false, NULL, NULL);
+	long first = wait_start("first", 1, BOUND_MS).pid;
+	spawn_witness("second", NULL, false, NULL, NULL);
+	wait_start("second", 1, BOUND_MS);
+	int real, late;
+	overlap_lines(&real, &late);
+	struct ev o = last(EV_OVERLAP, "second");
+	cr_log_info("second witness: holders %s", o.holders);
+	ensure(o.kind == EV_OVERLAP && holder_flag(&o, first) == 'R',
+	       "the second witness did not list the first (pid %ld) as running: holders %s", first, o.holders);
+	ensure(real == 1 && late == 0, "%d overlap(s) and %d late release(s), want 1 and 0", real, late);
+}
+
+/* Whether process PID is exiting (PF_EXITING in /proc/PID/stat): SIGKILL
+ * has been acted on and none of its code runs any more. */
+static bool exiting(long pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *rp = strrchr(buf, ')'), state;
+	unsigned long flags = 0;
+	return rp && sscanf(rp + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) == 2 && (flags & 0x4);
+}
+
+/* A SIGKILLed witness that is still exiting when the next one starts: it
+ * holds 200000 more files at numbers above its witness lock, and a dying
+ * process releases its files from the highest descriptor down, so its
+ * witness lock outlives its code by some tens of milliseconds. The next
+ * witness, started the moment the holder is seen exiting, finds the lock
+ * taken and lists the holder as exiting: a late release, counted apart
+ * and warned of, which no_overlap() does not fail on. The holder's parent
+ * never reaps it, so it is still listed if it finishes dying before the
+ * next witness looks. The window is the kernel's: an attempt in which the
+ * next witness came too late shows nothing and is repeated. */
+Test(run, a_late_release_is_counted_apart_from_an_overlap)
+{
+	for (int attempt = 1; attempt <= 5; attempt++) {
+		char holder[32], next[32];
+		snprintf(holder, sizeof holder, "holder-%d", attempt);
+		snprintf(next, sizeof next, "next-%d", attempt);
+		spawn_witness(holder, NULL, true, "--hold-files", "200000");
+		struct ev hs = wait_start(holder, 1, BOUND_MS);
+		int gate;
+		int nx = spawn_witness(next, &gate, false, NULL, NULL);
+		int64_t t0 = th_now_ns();
+		kill((pid_t)hs.pid, SIGKILL);
+		while (!exiting(hs.pid) && ms_since(t0) < BOUND_MS)
+			;
+		ensure(exiting(hs.pid), "the killed holder (pid %ld) never showed as exiting", hs.pid);
+		ensure(write(gate, "x", 1) == 1, "gate: %s", strerror(errno));
+		close(gate);
+		struct ev ns = wait_start(next, 1, BOUND_MS);
+		struct ev o = last(EV_OVERLAP, next);
+		cr_log_info("attempt %d: the next witness started %.1f ms after the kill; holders %s", attempt,
+			    (double)(ns.t - t0) / 1e6, o.kind == EV_OVERLAP ? o.holders : "(lock was free)");
+		if (o.kind == EV_OVERLAP) {
+			int real, late;
+			overlap_lines(&real, &late);
+			ensure(holder_flag(&o, hs.pid) == 'E',
+			       "the killed holder (pid %ld) is not listed as exiting: holders %s", hs.pid, o.holders);
+			ensure(real == 0 && late == 1, "%d overlap(s) and %d late release(s), want 0 and 1", real,
+			       late);
+			while (pid_alive((pid_t)hs.pid) && ms_since(t0) < BOUND_MS)
+				sleep_ms(5); /* a zombie once its files are closed: never reaped */
+			no_overlap();
+			return;
+		}
+		kill(T.procs[nx].pid, SIGKILL);
+		ensure(wait_exit(nx, BOUND_MS), "the next witness did not go");
+	}
+	ensure(0, "in 5 attempts the next witness never found the killed holder still exiting");
 }
