@@ -1954,7 +1954,8 @@ Test(run, a_hook_whose_exec_hangs_is_killed_at_its_timeout)
 	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--hook-timeout", "1s", "--on-backup",
 			   hook, NULL);
 	wait_live("node-a", BOUND_MS);
-	int b = start_node("backup", "node-b", "--hook-timeout", "1s", "--on-live", hook, NULL);
+	int b = start_node("backup", "node-b", "--heartbeat-interval", "200ms", "--hook-timeout", "1s", "--on-live",
+			   hook, NULL);
 	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
 	kill(fs, SIGUSR1);
 	sleep_ms(100);
