@@ -1004,6 +1004,7 @@ Test(bad_input, a_hostile_or_damaged_history_is_shown_escaped_and_skipped)
 	o = understudy((const char *[]){ "status", "--lock", T.lock, "--history", "--watch", NULL });
 	expect_says(&o, 64, NULL, "--history and --watch do not go together", "status --history --watch");
 	expect_unchanged(T.lock, &before, "status --history --watch");
+	free(before.bytes);
 }
 
 /* understudy in the background, stdout and stderr into files of T.out. */

@@ -1354,28 +1354,33 @@ Test(config, what_looks_like_a_trailing_comment_is_refused)
 		   "comments go on lines of their own (a line that starts with # or ;); refusing the value rather "
 		   "than taking the rest into it",
 		   g_conf);
+	config_free(&g_c);
 	config_init(&g_c);
 	refused("[group]\nlock = /srv/app.lock ; the group's file\n", -EINVAL);
 	expect_why("%s:2: [group] lock: '/srv/app.lock ; the group's file': a ';' after a blank is no comment "
 		   "here: comments go on lines of their own (a line that starts with # or ;); refusing the value "
 		   "rather than taking the rest into it",
 		   g_conf);
+	config_free(&g_c);
 	config_init(&g_c);
 	refused("[workload]\nenvironment = # none\n", -EINVAL);
 	expect_why("%s:2: [workload] environment: '# none': a '#' first in a value is no comment here: comments "
 		   "go on lines of their own (a line that starts with # or ;); refusing the value rather than "
 		   "taking the rest into it",
 		   g_conf);
+	config_free(&g_c);
 	config_init(&g_c);
 	refused("[workload]\ncommand = /usr/bin/app --flag  # start it\n", -EINVAL);
 	expect_why("%s:2: [workload] command: a '#' outside quotes starts no comment here: comments go on lines of "
 		   "their own (quote it to pass it on)",
 		   g_conf);
+	config_free(&g_c);
 	config_init(&g_c);
 	refused("[workload]\ncommand = /usr/bin/app; /usr/bin/other\n", -EINVAL);
 	expect_why("%s:2: [workload] command: ';' outside quotes: no shell runs the command, so it ends none (quote "
 		   "it, or run sh -c '...')",
 		   g_conf);
+	config_free(&g_c);
 	config_init(&g_c);
 	refused("[workload]\nready = command:/usr/bin/check ; echo\n", -EINVAL);
 	expect_why("%s:2: [workload] ready: ';' outside quotes: no shell runs the command, so it ends none (quote "
