@@ -37,7 +37,7 @@
 extern char **environ;
 
 /* The low byte of a ring request's user data; readiness has its own. */
-enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3 };
+enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3, TAG_EXEC = 4 };
 #define TAG(kind, gen) ((uint64_t)(kind) | (uint64_t)(gen) << 8)
 #define QUEUE_LEN 16
 
@@ -78,9 +78,18 @@ struct loop {
 	struct workload wl;
 	bool wl_active;
 	unsigned pidfd_gen;
+	/* The workload's exec, between its fork and the outcome on its pipe
+	 * (supervise.h): it may never return, so it is waited for on the
+	 * ring, never here. */
+	int exec_fd;     /* the pipe's read end, -1 when no exec is pending */
+	int exec_err;    /* what the ring read from it */
+	int exec_failed; /* the errno of a failed exec, told once the child is reaped */
+	bool exec_gone;  /* the tree was reaped before the outcome came */
+	unsigned exec_gen;
 	/* Deadlines on CLOCK_MONOTONIC in ms; 0 when not set. */
 	int64_t timer_at, tick_at, kill_at, interrupt_at, job_deadline, heartbeat_at;
-	int64_t last_round; /* the last round that completed: a heartbeat; in VERIFYING a read */
+	int64_t exec_slow_at; /* the workload's exec is pending: say so by then */
+	int64_t last_round;   /* the last round that completed: a heartbeat; in VERIFYING a read */
 	int64_t watchdog_ms, watchdog_at, last_pet_round;
 	struct node_config node_cfg; /* with the takeover delay resolved */
 	int local;                   /* lockfile_is_local at start: 1 local, else networked or unknown */
@@ -163,6 +172,7 @@ static bool holds_role(enum node_state s) { return s == NODE_STARTING || s == NO
 static struct observe_workload wl_now(const struct loop *l)
 {
 	return (struct observe_workload){ .active = l->wl_active,
+					  .exec_slow = l->exec_fd >= 0 && !l->exec_slow_at,
 					  .pid = l->wl.pid,
 					  .spawned_at = l->spawned_at,
 					  .status = readiness_status(&l->rd) };
@@ -453,8 +463,9 @@ static void on_job_done(struct loop *l)
 
 /* --- the workload ---------------------------------------------------------- */
 
-/* At most three requests are ever outstanding on a ring of 32, so the
- * queue has room; if it ever had not, submitting frees it. */
+/* A few requests are outstanding on a ring of 32 (the signal, the storage,
+ * the pidfd, the exec pipe, readiness's), so the queue has room; if it ever
+ * had not, submitting frees it. */
 static struct io_uring_sqe *sqe_get(struct loop *l)
 {
 	struct io_uring_sqe *sqe;
@@ -491,6 +502,30 @@ static void heed(struct loop *l, unsigned news)
 		announce(l);
 }
 
+/* An exec that takes this long waits on storage, most likely: said once,
+ * in the log and in STATUS=. */
+#define EXEC_SLOW_MS 1000
+
+static void arm_exec(struct loop *l)
+{
+	struct io_uring_sqe *sqe = sqe_get(l);
+	io_uring_prep_read(sqe, l->exec_fd, &l->exec_err, sizeof(l->exec_err), 0);
+	io_uring_sqe_set_data64(sqe, TAG(TAG_EXEC, l->exec_gen));
+}
+
+/* The workload's tree is gone and its exec's outcome is known: what the
+ * node hears. A failed exec is SPAWN_FAILED, after its child was reaped,
+ * so that the node never hears of a workload it could still be running. */
+static void workload_over(struct loop *l)
+{
+	if (l->exec_failed) {
+		push(l, NODE_EV_SPAWN_FAILED)->ev.err = l->exec_failed;
+		l->exec_failed = 0;
+		return;
+	}
+	push(l, NODE_EV_EXITED)->ev.wstatus = l->wl.wstatus;
+}
+
 static void spawn(struct loop *l)
 {
 	char *const *argv = l->cfg->argv;
@@ -502,19 +537,56 @@ static void spawn(struct loop *l)
 		push(l, NODE_EV_SPAWN_FAILED)->ev.err = -r;
 		return;
 	}
-	r = supervise_spawn(&l->wl, l->exe, argv, l->envp, l->lf.fd, &as);
+	r = supervise_start(&l->wl, l->exe, argv, l->envp, l->lf.fd, &as, &l->exec_fd);
 	if (as.pass_fd >= 0)
 		close(as.pass_fd); /* the workload's alone: its exit is our EOF */
 	if (r < 0) {
+		l->exec_fd = -1;
 		readiness_unspawned(&l->rd);
 		log_error("workload %s: %s", argv[0], strerror(-r));
 		push(l, NODE_EV_SPAWN_FAILED)->ev.err = -r;
 		return;
 	}
+	/* The tree exists from the fork: a stop, a fence or a shutdown kills
+	 * and reaps it like any workload, whether or not its exec returned. */
 	l->wl_active = true;
+	l->exec_failed = 0;
+	l->exec_gone = false;
 	l->spawned_at = clock_ms();
+	l->exec_slow_at = l->spawned_at + EXEC_SLOW_MS;
 	arm_pidfd(l);
-	log_info("workload %s started, pid %d", argv[0], (int)l->wl.pid);
+	arm_exec(l);
+	log_debug("workload %s: pid %d forked, its exec under way", argv[0], (int)l->wl.pid);
+	announce(l);
+}
+
+/* The outcome of the workload's exec came: EOF once it succeeded (the pipe
+ * is close-on-exec), its errno if it failed. */
+static void on_exec(struct loop *l, int res)
+{
+	char *const *argv = l->cfg->argv;
+	int e = supervise_exec_outcome(res, l->exec_err);
+	close(l->exec_fd);
+	l->exec_fd = -1;
+	l->exec_gen++;
+	l->exec_slow_at = 0;
+	if (e) {
+		log_error("workload %s: %s", argv[0], strerror(e));
+		readiness_unspawned(&l->rd);
+		l->exec_failed = e;
+		if (l->exec_gone) /* reaped already: the node hears now */
+			workload_over(l);
+		return;
+	}
+	if (l->exec_gone) {
+		/* It ended before its outcome was read: an exit like any. */
+		push(l, NODE_EV_EXITED)->ev.wstatus = l->wl.wstatus;
+		return;
+	}
+	int64_t forked = l->spawned_at;
+	l->spawned_at = clock_ms();
+	log_info("workload %s started, pid %d (exec took %lld ms)", argv[0], (int)l->wl.pid,
+		 (long long)(l->spawned_at - forked));
 	push(l, NODE_EV_STARTED);
 	heed(l, readiness_started(&l->rd, l->spawned_at));
 	announce(l);
@@ -603,7 +675,14 @@ static void on_child(struct loop *l)
 	struct observe_workload w = wl_now(l);
 	observe_health(&l->obs, &l->node, &w);
 	l->kill_at = 0;
-	push(l, NODE_EV_EXITED)->ev.wstatus = l->wl.wstatus;
+	if (l->exec_fd >= 0) {
+		/* Its end of the pipe closed with it, so the outcome is on its
+		 * way on the ring: the node hears of both together, in order. */
+		l->exec_gone = true;
+		l->exec_slow_at = 0;
+		return;
+	}
+	workload_over(l);
 }
 
 /* --- actions out ------------------------------------------------------------- */
@@ -777,6 +856,7 @@ static int64_t next_deadline(const struct loop *l)
 			live ? l->tick_at : 0,
 			fence_clock(l) ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
 			l->watchdog_at,
+			l->exec_slow_at,
 			observe_deadline(&l->obs),
 			readiness_deadline(&l->rd) };
 	int64_t m = 0;
@@ -834,6 +914,14 @@ static void fire_timers(struct loop *l)
 		if (l->job_pending)
 			give_up_job(l);
 		push_cut(l, NODE_EV_FENCE)->ev.err = ETIMEDOUT;
+	}
+	if (l->exec_slow_at && now >= l->exec_slow_at) {
+		l->exec_slow_at = 0;
+		log_warn("workload %s (pid %d): its exec has not returned in %lld ms: its program, interpreter or a "
+			 "library may sit on a file system that does not answer. It counts as starting: a stop, a "
+			 "fence or --ready-timeout kills it",
+			 l->cfg->argv[0], (int)l->wl.pid, (long long)(now - l->spawned_at));
+		announce(l);
 	}
 	observe_expire(&l->obs, now);
 	heed(l, readiness_expire(&l->rd, now));
@@ -909,11 +997,15 @@ static void on_signal(struct loop *l)
 	case SIGUSR1:
 	case SIGUSR2:
 		/* The manager's own settings first, then the workload's
-		 * reload as ever, whether ours took or not. */
+		 * reload as ever, whether ours took or not; but not to a child
+		 * whose exec is pending: without its program's handlers yet,
+		 * the signal would kill it. */
 		if (sig == SIGHUP)
 			reload(l);
-		if (l->wl_active && !l->wl.main_gone)
+		if (l->wl_active && !l->wl.main_gone && l->exec_fd < 0)
 			supervise_signal(&l->wl, sig);
+		else if (l->wl_active && l->exec_fd >= 0)
+			log_warn("%s not passed on: the workload's exec has not returned", strsignal(sig));
 		return;
 	case SIGCHLD: on_child(l); return;
 	default: return;
@@ -937,6 +1029,10 @@ static void on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 	case TAG_PIDFD:
 		if ((unsigned)(tag >> 8) == l->pidfd_gen)
 			on_child(l);
+		return;
+	case TAG_EXEC:
+		if ((unsigned)(tag >> 8) == l->exec_gen && l->exec_fd >= 0)
+			on_exec(l, cqe->res);
 		return;
 	case READINESS_TAG_NOTIFY:
 	case READINESS_TAG_READY_FD:
@@ -1268,8 +1364,8 @@ static void reload(struct loop *l)
 {
 	if (!l->cfg->reload) {
 		log_info("SIGHUP: no configuration file to read again (no --config)%s",
-			 l->wl_active && !l->wl.main_gone ? "; passing it to the workload"
-							  : "; no workload here to pass it to");
+			 l->wl_active && !l->wl.main_gone && l->exec_fd < 0 ? "; passing it to the workload"
+									    : "; no workload here to pass it to");
 		return;
 	}
 	/* The unit shows "reloading" between the two (systemd 252 takes
@@ -1289,6 +1385,9 @@ static void reload(struct loop *l)
 		notify_send("READY=1");
 }
 
+/* How long an exit waits to hear whether its last hooks could start. */
+#define HOOK_SETTLE_MS 1000
+
 /* A loop whose storage call never returned, kept for the process exit
  * (reachable, so not a leak). */
 static struct loop *volatile left_to_exit;
@@ -1305,6 +1404,7 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	l->sfd = -1;
 	l->lf.fd = -1;
 	l->wl.pidfd = -1;
+	l->exec_fd = -1;
 	int code = setup(l);
 	if (code)
 		goto out;
@@ -1325,6 +1425,9 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 		fire_timers(l);
 	}
 	code = node_exit_code(&l->node);
+	/* A hook started on the way out (on-stop, on-fence) that was refused
+	 * or could not exec is said, within a bound: its exec may hang. */
+	observe_settle(&l->obs, HOOK_SETTLE_MS);
 	/* A node asked to leave leaves, even if the storage failed it on the
 	 * way out: rejoining would ignore the request (found by the chaos
 	 * test once managers no longer hung on GlusterFS), and when the

@@ -140,6 +140,32 @@ enum node_verdict node_decide(const struct node *n, const struct node_event_data
 	}
 }
 
+/* Start the workload: it exists from now on (the loop forks it and its
+ * tree is killed and reaped like any), but its exec may not return for
+ * as long as its program's file system does not answer (STARTED ends the
+ * wait). */
+static void spawn(struct node *n, struct node_out *out)
+{
+	emit(out, NODE_A_SPAWN, 0);
+	n->workload_running = true;
+	n->exec_pending = true;
+	n->killed = false;
+}
+
+/* How to stop the workload: SIGTERM with the stop timeout's grace, or at
+ * once with SIGKILL when its exec is still pending. A process that has not
+ * become its program yet has nothing to shut down cleanly, and its exec
+ * may wait in the kernel on storage that may never answer: only a kill
+ * ends that wait (and a SIGTERM would end it the same way, without the
+ * stop timeout's bound being needed). */
+static int64_t stop_arg(struct node *n)
+{
+	if (!n->exec_pending)
+		return 0;
+	n->killed = true;
+	return 1;
+}
+
 /* Why this node takes the role, as the read it decided on shows it. */
 static enum lf_event_reason takeover_reason(const struct node_event_data *ev)
 {
@@ -181,9 +207,7 @@ static void become_live(struct node *n, const struct node_event_data *ev, struct
 		n->holds_backup = false;
 	}
 	enter(n, NODE_STARTING, out);
-	emit(out, NODE_A_SPAWN, 0);
-	n->workload_running = true;
-	n->killed = false;
+	spawn(n, out);
 	n->workload_failed = false; /* a mark of an earlier term's workload */
 	if (n->cfg.ready_timeout_ms)
 		emit(out, NODE_A_TIMER, n->cfg.ready_timeout_ms);
@@ -353,7 +377,7 @@ static void stop_workload(struct node *n, enum node_stop_reason why, struct node
 		return;
 	}
 	enter(n, NODE_STOPPING, out);
-	emit(out, NODE_A_STOP, 0);
+	emit(out, NODE_A_STOP, stop_arg(n));
 }
 
 /* --- JOINING -------------------------------------------------------------- */
@@ -661,6 +685,7 @@ static int64_t backoff(const struct node *n, int k)
 static void live_exited(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	n->workload_running = false;
+	n->exec_pending = false;
 	/* One stopped for not becoming ready, or for a silent watchdog,
 	 * failed however it exited. */
 	bool clean = WIFEXITED(ev->wstatus) && WEXITSTATUS(ev->wstatus) == 0 && !n->workload_failed;
@@ -709,7 +734,7 @@ static void fail_workload(struct node *n, const char *why, struct node_out *out)
 	if (!n->workload_running || n->workload_failed)
 		return;
 	n->workload_failed = true;
-	emit(out, NODE_A_STOP, 0);
+	emit(out, NODE_A_STOP, stop_arg(n));
 	out->why = why;
 	out->loud = true;
 }
@@ -730,9 +755,7 @@ static void starting_timer(struct node *n, const struct node_event_data *ev, str
 		fail_workload(n, "the workload did not become ready in time: stopping it as failed", out);
 		return;
 	}
-	emit(out, NODE_A_SPAWN, 0);
-	n->workload_running = true;
-	n->killed = false;
+	spawn(n, out);
 	if (n->cfg.ready_timeout_ms)
 		emit(out, NODE_A_TIMER, n->cfg.ready_timeout_ms);
 	out->why = "restarting the workload";
@@ -747,10 +770,19 @@ static void starting_ready(struct node *n, const struct node_event_data *ev, str
 	out->why = "the workload is ready";
 }
 
+/* The exec returned: the workload is its program now, and a stop gives
+ * it the stop timeout's grace. */
+static void exec_done(struct node *n, const struct node_event_data *ev, struct node_out *out)
+{
+	(void)ev, (void)out;
+	n->exec_pending = false;
+}
+
 static void live_spawn_failed(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	(void)ev;
 	n->workload_running = false;
+	n->exec_pending = false;
 	n->stop = NODE_STOP_GIVEUP;
 	n->exit_code = NODE_EXIT_WORKLOAD;
 	out->why = "workload could not be started";
@@ -802,6 +834,7 @@ static void stopping_exited(struct node *n, const struct node_event_data *ev, st
 {
 	(void)ev;
 	n->workload_running = false;
+	n->exec_pending = false;
 	n->workload_failed = false;
 	n->killed = false;
 	finish_stop(n, out);
@@ -928,6 +961,7 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 	[NODE_STARTING] = {
 		[NODE_EV_TICK] = live_tick,
 		[NODE_EV_TIMER] = starting_timer,
+		[NODE_EV_STARTED] = exec_done,
 		[NODE_EV_READY] = starting_ready,
 		[NODE_EV_EXITED] = live_exited,
 		[NODE_EV_SPAWN_FAILED] = live_spawn_failed,
@@ -949,7 +983,9 @@ static action_fn *const actions[NODE_NSTATES][NODE_NEVENTS] = {
 		[NODE_EV_STORAGE_HUNG] = live_storage_lost,
 	},
 	[NODE_STOPPING] = {
+		[NODE_EV_STARTED] = exec_done,
 		[NODE_EV_EXITED] = stopping_exited,
+		[NODE_EV_SPAWN_FAILED] = stopping_exited,
 		[NODE_EV_TICK] = stopping_tick,
 		[NODE_EV_SHUTDOWN] = stopping_shutdown,
 		[NODE_EV_STORAGE_ERROR] = stopping_storage_error,
@@ -1007,7 +1043,7 @@ void node_step(struct node *n, const struct node_event_data *ev, struct node_out
 	 * never ran, so no workload of it can be running. */
 	if ((ev->type == NODE_EV_STORAGE_ERROR || ev->type == NODE_EV_STORAGE_HUNG || ev->type == NODE_EV_FENCE) &&
 	    (ev->unrun & NODE_ACTION_BIT(NODE_A_SPAWN)))
-		n->workload_running = false;
+		n->workload_running = n->exec_pending = false;
 	action_fn *f = actions[n->state][ev->type];
 	if (f)
 		f(n, ev, out);

@@ -59,6 +59,13 @@ void observe_announce(struct observe *o, const struct node *n, const struct obse
 	if (s == NODE_LIVE && w->active)
 		snprintf(status, sizeof(status), "STATUS=live since %s, workload pid %d%s%.160s", since, (int)w->pid,
 			 w->status[0] ? ": " : "", w->status);
+	else if (s == NODE_STARTING && w->active && w->exec_slow)
+		/* Its program, interpreter or a library sits on a file system
+		 * that does not answer (or answers slowly): worth seeing. */
+		snprintf(status, sizeof(status),
+			 "STATUS=starting: workload pid %d, its exec has not returned after %lld ms (does the file "
+			 "system of its program answer?)",
+			 (int)w->pid, (long long)(clock_ms() - w->spawned_at));
 	else if (s == NODE_STARTING && w->active)
 		snprintf(status, sizeof(status), "STATUS=starting: workload pid %d, waiting for it to be ready%s%.160s",
 			 (int)w->pid, w->status[0] ? ": " : "", w->status);
@@ -224,3 +231,5 @@ bool observe_reaped(struct observe *o, pid_t pid, int wstatus) { return hook_rea
 int64_t observe_deadline(const struct observe *o) { return hook_deadline(&o->hooks); }
 
 void observe_expire(struct observe *o, int64_t now_ms) { hook_expire(&o->hooks, now_ms); }
+
+void observe_settle(struct observe *o, int64_t bound_ms) { hook_settle(&o->hooks, bound_ms); }

@@ -71,7 +71,7 @@ int readiness_open(struct readiness *r, const struct loop_config *cfg, struct io
 	memset(r, 0, sizeof(*r));
 	r->cfg = cfg;
 	r->ring = ring;
-	r->notify_fd = r->ready_r = r->tcp_fd = -1;
+	r->notify_fd = r->ready_r = r->tcp_fd = r->probe_exec_fd = -1;
 	return cfg->ready == LOOP_READY_NOTIFY ? notify_socket(r) : 0;
 }
 
@@ -298,7 +298,7 @@ static void command_probe(struct readiness *r, int64_t now)
 {
 	if (r->probe_pid)
 		return; /* still running: killed at its deadline */
-	pid_t pid = hook_spawn(r->cfg->ready_argv, r->probe_envp);
+	pid_t pid = hook_spawn(r->cfg->ready_argv, r->probe_envp, &r->probe_exec_fd);
 	if (pid < 0) {
 		log_warn("ready command %s: %s", r->cfg->ready_argv[0], strerror(-pid));
 		return;
@@ -313,7 +313,12 @@ bool readiness_reaped(struct readiness *r, pid_t pid, int wstatus, const struct 
 		return false;
 	r->probe_pid = 0;
 	r->probe_kill_at = 0;
-	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+	/* Reaped, so its end of the pipe is closed: answers at once. */
+	int e = hook_exec_result(r->probe_exec_fd, r->cfg->ready_argv[0]);
+	r->probe_exec_fd = -1;
+	if (e < 0) /* a refusal was said with why, first */
+		log_warn("ready command %s: %s", r->cfg->ready_argv[0], strerror(-e));
+	if (!e && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
 		*news |= ready(r, now, "the ready command exited 0");
 	return true;
 }
@@ -339,7 +344,10 @@ unsigned readiness_expire(struct readiness *r, int64_t now)
 	}
 	if (r->probe_kill_at && now >= r->probe_kill_at) {
 		r->probe_kill_at = 0;
-		kill(-r->probe_pid, SIGKILL); /* not reaped yet: still its group */
+		/* Not reaped yet: still its group, and its pid (its exec may
+		 * hang before or after its setsid()). */
+		kill(-r->probe_pid, SIGKILL);
+		kill(r->probe_pid, SIGKILL);
 	}
 	if (r->watchdog_at && now >= r->watchdog_at) {
 		r->watchdog_at = 0;

@@ -203,8 +203,18 @@ int supervise_exec_result(int fd)
 	return r == (ssize_t)sizeof(e) ? e : 0;
 }
 
-int supervise_spawn(struct workload *w, const char *path, char *const argv[], char *const envp[], int keep_fd,
-		    const struct supervise_as *as)
+int supervise_exec_outcome(int res, int err)
+{
+	if (res == (int)sizeof(err))
+		return err ? err : EIO;
+	/* EOF: the exec closed the pipe, or the child died before it (a
+	 * signal): either way no failed exec is to be reported. A failed
+	 * read of our own pipe says nothing of the child either. */
+	return 0;
+}
+
+int supervise_start(struct workload *w, const char *path, char *const argv[], char *const envp[], int keep_fd,
+		    const struct supervise_as *as, int *exec_fd)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -225,23 +235,24 @@ int supervise_spawn(struct workload *w, const char *path, char *const argv[], ch
 	/* Set the group from both sides, so that a signal sent to it right
 	 * after we return cannot miss the child. */
 	setpgid(pid, pid);
-	/* The child does nothing that can block before its exec. */
-	int e = supervise_exec_result(p[0]);
 	*w = (struct workload){ .pid = pid, .pidfd = -1 };
-	if (e) {
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		w->pid = 0;
-		w->main_gone = true;
-		return -e;
-	}
+	/* Not reaped yet, so the pid is still this child's: the pidfd cannot
+	 * name another process. Taken now, not after the exec, which may
+	 * never return (the program's file system hangs): the loop watches
+	 * the main process from its fork on. */
 	w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (w->pidfd < 0) {
 		int err = errno;
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
+		close(p[0]);
+		/* Just forked: nothing of it waits on any storage yet. */
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		*w = (struct workload){ .pid = 0, .pidfd = -1, .main_gone = true };
 		return -err;
 	}
+	*exec_fd = p[0];
 	return 0;
 }
 

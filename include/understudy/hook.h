@@ -25,6 +25,7 @@ struct hook_run {
 	pid_t pid; /* 0: free; until reaped, the pid cannot be reused */
 	enum hook_event event;
 	int64_t kill_at; /* CLOCK_MONOTONIC ms */
+	int exec_fd;     /* its exec error pipe until the outcome was read, else -1 */
 };
 
 struct hooks {
@@ -35,10 +36,17 @@ struct hooks {
 
 /* Start argv[0] (an absolute path) with envp in a session of its own,
  * outside the workload's tree, as hooks and readiness probes run. It runs
- * with the manager's rights, so argv[0] is checked first as trust.h says
- * (a refusal is logged). Returns its pid once the exec succeeded, -EPERM
- * when refused, or -errno. */
-pid_t hook_spawn(char *const argv[], char *const envp[]);
+ * with the manager's rights, so argv[0] is checked first as trust.h says;
+ * the check and the exec happen in the child, since either may wait on
+ * storage that never answers and the manager's loop must not. Returns
+ * its pid once forked, with *exec_fd the read end of its exec error pipe
+ * for hook_exec_result, or -errno of a failed fork. */
+pid_t hook_spawn(char *const argv[], char *const envp[], int *exec_fd);
+/* The outcome of hook_spawn's child for path, from its pipe (closed
+ * here): 0 when it exec'd, -EPERM when the check refused it (logged with
+ * why), or -errno of its exec. Blocks until the child exec'd or ended:
+ * call it once the child was reaped, or the pipe polled readable. */
+int hook_exec_result(int fd, const char *path);
 /* The environment hooks and probes run with: a fixed PATH of root's
  * directories and the UNDERSTUDY_ variables of envp, nothing of the
  * workload's (its --environment could name a user's PATH). A malloc'd
@@ -59,5 +67,10 @@ bool hook_reaped(struct hooks *h, pid_t pid, int wstatus);
 int64_t hook_deadline(const struct hooks *h);
 /* Kill the hooks whose timeout has passed. */
 void hook_expire(struct hooks *h, int64_t now_ms);
+/* The manager is leaving: wait up to bound_ms for the exec of the hooks
+ * still starting (one that ended or exec'd answers at once), so that a
+ * hook refused or failed as the node exits is said; never longer, since
+ * an exec may hang on its storage. */
+void hook_settle(struct hooks *h, int64_t bound_ms);
 
 #endif

@@ -32,8 +32,9 @@ enum node_event {
 	NODE_EV_BUSY,         /* not yet: a try failed or a wait timed out */
 	NODE_EV_TICK,         /* periodic check while live, or a READ done (view: file) */
 	NODE_EV_TIMER,        /* the timer the node asked for expired */
-	NODE_EV_STARTED,      /* the workload's exec succeeded */
-	NODE_EV_SPAWN_FAILED, /* the workload could not be started at all */
+	NODE_EV_STARTED,      /* the workload's exec succeeded (SPAWN only forked it) */
+	NODE_EV_SPAWN_FAILED, /* the workload could not be started at all: its fork or exec failed,
+			       * and nothing of it is left */
 	NODE_EV_EXITED,       /* the workload and every process of it are gone */
 	NODE_EV_SHUTDOWN,     /* SIGTERM or SIGINT */
 	NODE_EV_STORAGE_ERROR,
@@ -61,11 +62,12 @@ enum node_action_kind {
 	NODE_A_WRITE_STATUS,     /* arg: the status byte */
 	NODE_A_REFUSE,           /* arg: a request's seq; write L unless a newer request came */
 	NODE_A_REQUEST_FAILBACK, /* write a failback request naming us, and F */
-	NODE_A_SPAWN,            /* start the workload: STARTED or SPAWN_FAILED */
-	NODE_A_STOP,             /* stop the workload's whole tree: EXITED;
-				  * arg 1: SIGKILL at once (fenced, or a second
-				  * shutdown), else SIGTERM and SIGKILL after the
-				  * stop timeout */
+	NODE_A_SPAWN,            /* fork the workload; its exec's outcome comes later: STARTED, or
+				  * SPAWN_FAILED once its child is gone; EXITED whenever its tree is */
+	NODE_A_STOP,             /* stop the workload's whole tree: EXITED (or SPAWN_FAILED);
+				  * arg 1: SIGKILL at once (fenced, a second
+				  * shutdown, or its exec still pending), else
+				  * SIGTERM and SIGKILL after the stop timeout */
 	NODE_A_FENCE_HOOK,       /* start the on-fence hook: after the SIGKILL, never before */
 	NODE_A_READ,             /* read the file: TICK; arg 1: its completion is a round of
 				  * the fence clock (VERIFYING, where the node writes nothing) */
@@ -151,6 +153,7 @@ struct node {
 	int64_t verify_until;                     /* VERIFYING: monotonic ms the wait ends */
 	int64_t verify_read_at;                   /* VERIFYING: when the last READ was asked for */
 	bool workload_running;                    /* spawned and not yet reported gone */
+	bool exec_pending;                        /* spawned, and its exec has not returned yet */
 	bool workload_failed;                     /* being stopped as failed: its exit is a failure */
 	uint64_t epoch;                           /* ours while live */
 	uint64_t max_epoch;                       /* the highest epoch any read has shown */

@@ -21,7 +21,8 @@
 struct observe_workload {
 	bool active;        /* spawned and not yet reaped whole */
 	pid_t pid;          /* its main process, the last one if gone */
-	int64_t spawned_at; /* CLOCK_MONOTONIC ms of its exec */
+	bool exec_slow;     /* forked, and its exec has not returned in a second or more */
+	int64_t spawned_at; /* CLOCK_MONOTONIC ms of its exec (of its fork while pending) */
 	const char *status; /* its own STATUS=, escaped, or "" */
 };
 
@@ -65,5 +66,7 @@ bool observe_reaped(struct observe *o, pid_t pid, int wstatus);
 /* The earliest hook timeout, 0 if none; and kill the hooks past theirs. */
 int64_t observe_deadline(const struct observe *o);
 void observe_expire(struct observe *o, int64_t now_ms);
+/* Leaving: the outcome of the hooks still starting, said (hook_settle). */
+void observe_settle(struct observe *o, int64_t bound_ms);
 
 #endif

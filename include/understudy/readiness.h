@@ -60,6 +60,7 @@ struct readiness {
 	unsigned tcp_gen;
 	struct __kernel_timespec tcp_timeout;
 	pid_t probe_pid;
+	int probe_exec_fd; /* its exec error pipe (hook.h), -1 when none */
 	int64_t probe_at, probe_kill_at;
 };
 

@@ -32,14 +32,24 @@ struct supervise_as {
 
 /* Make this process a child subreaper. */
 int supervise_init(void);
-/* Start the program at path with argv and envp, in as->dir and as its
- * ids when as is not NULL. keep_fd stays
+/* Fork the workload's main process for the program at path with argv
+ * and envp, in as->dir and as its ids when as is not NULL; keep_fd stays
  * open in the workload (the lock file: its OFD locks then outlive the
- * manager for as long as any workload process lives). Returns 0 once the
- * exec succeeded, or -errno of the failed fork or exec: a spawn is not a
- * start until exec succeeded. */
-int supervise_spawn(struct workload *w, const char *path, char *const argv[], char *const envp[], int keep_fd,
-		    const struct supervise_as *as);
+ * manager for as long as any workload process lives). Returns without
+ * waiting for the exec, which may never return (a program, interpreter
+ * or library on a file system that stopped answering): 0 with *exec_fd
+ * the read end of the exec error pipe, which the caller watches and
+ * hands to supervise_exec_outcome (a spawn is not a start until exec
+ * succeeded); or -errno of a failed fork, nothing started. From the fork
+ * on, the child is the tree's main process: signalled, killed and reaped
+ * like the workload it is to become. */
+int supervise_start(struct workload *w, const char *path, char *const argv[], char *const envp[], int keep_fd,
+		    const struct supervise_as *as, int *exec_fd);
+/* What a read of the exec error pipe returned (res, the read's result;
+ * err, the int it read): 0 when the exec succeeded (EOF, the pipe closed
+ * on exec), else the errno of the failed exec or of what came before it
+ * (chdir, the ids): that child then exits 127 by itself. */
+int supervise_exec_outcome(int res, int err);
 /* Send sig to the workload's process group. */
 int supervise_signal(struct workload *w, int sig);
 /* Send sig to every process of the tree, including those that left its
@@ -62,7 +72,10 @@ bool supervise_in_tree(const struct workload *w, pid_t pid);
  * the parent reads fd until EOF, which means the exec succeeded (the pipe
  * is close-on-exec). */
 __attribute__((noreturn)) void supervise_exec_failed(int fd, int err);
-/* 0 once the child's exec succeeded, else its errno; closes fd. */
+/* 0 once the child's exec succeeded, else its errno; closes fd. Blocks
+ * until the child exec'd or died: call it once the child was reaped (its
+ * end of the pipe is closed then, so it answers at once), never on the
+ * loop while the exec may hang. */
 int supervise_exec_result(int fd);
 /* Mark a child of ours that is not part of the workload (a hook): never
  * killed with the workload's tree, never waited for as part of it. */

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 #include <poll.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -61,7 +62,7 @@ struct proc {
 };
 
 static struct {
-	char *dir, *lock, *log, *wlock;
+	char *dir, *lock, *log, *wlock, *mnt, *hangfs_err;
 	const char *bin, *witness;
 	struct proc procs[MAX_PROCS];
 	int nprocs;
@@ -193,6 +194,9 @@ static void teardown(void)
 		reap_all();
 		sleep_ms(10);
 	}
+	if (T.mnt) /* hangfs is gone; its mount may not be */
+		umount2(T.mnt, MNT_DETACH);
+	free(T.mnt), free(T.hangfs_err);
 	if (T.dir && !getenv("UNDERSTUDY_TEST_KEEP"))
 		th_rmtree(T.dir);
 	else if (T.dir)
@@ -1701,6 +1705,289 @@ Test(run, a_killed_storage_process_fences_the_live)
 	free(said);
 	free(hook);
 	free(marker);
+	no_overlap();
+}
+
+/* --- a program on storage that stops answering ------------------------------ */
+
+/* hangfs (tests/integration/hangfs.c) mounted on DIR/mnt, serving
+ * NAME=FILE pairs; SIGUSR1 makes it stop answering, SIGUSR2 answer again.
+ * Returns its pid; T.mnt is unmounted by the teardown. */
+static pid_t start_hangfs(const char *const files[])
+{
+	const char *bin = getenv("HANGFS_BIN");
+	cr_assert(bin && *bin, "HANGFS_BIN is not set");
+	/* Mounting a FUSE file system of our own needs root and the device. */
+	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) < 0)
+		cr_skip_test("hangfs needs root and /dev/fuse (%s): no storage that stops answering here",
+			     geteuid() != 0 ? "not root" : strerror(errno));
+	T.mnt = th_path(T.dir, "mnt");
+	T.hangfs_err = th_path(T.dir, "hangfs.stderr");
+	cr_assert(mkdir(T.mnt, 0755) == 0);
+	char *argv[MAX_ARGS];
+	int n = 0;
+	argv[n++] = (char *)bin;
+	argv[n++] = T.mnt;
+	for (; *files; files++)
+		argv[n++] = (char *)*files;
+	argv[n] = NULL;
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		exec_child(argv, "/dev/null", T.hangfs_err, true);
+	add_proc(pid, "hangfs");
+	int64_t dl = th_now_ns() + (int64_t)BOUND_MS * 1000000;
+	char first[64];
+	snprintf(first, sizeof first, "%.*s", (int)(strchr(argv[2], '=') - argv[2]), argv[2]);
+	char *path = th_path(T.mnt, first);
+	struct stat st;
+	while (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+		cr_assert(th_now_ns() < dl, "hangfs did not serve %s", path);
+		sleep_ms(10);
+	}
+	free(path);
+	return pid;
+}
+
+/* The field after "pid (comm) " of /proc/PID/stat: state, ppid, pgrp,
+ * session. False if it is gone. */
+static bool proc_stat(pid_t pid, char *state, long *ppid, long *pgrp, long *sid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t r = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (r <= 0)
+		return false;
+	buf[r] = '\0';
+	const char *rp = strrchr(buf, ')');
+	return rp && sscanf(rp + 1, " %c %ld %ld %ld", state, ppid, pgrp, sid) == 4;
+}
+
+/* A child of the manager still in the understudy binary, waiting in the
+ * kernel (state S or D) inside its exec: the workload's (a process group
+ * of its own) or a hook's (a session of its own). 0 if none. */
+static pid_t exec_waiter(pid_t manager, bool hook, char *state_out)
+{
+	char path[96], comm[32];
+	snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", (long)manager, (long)manager);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	long c, found = 0;
+	while (!found && fscanf(f, "%ld", &c) == 1) {
+		snprintf(path, sizeof path, "/proc/%ld/comm", c);
+		FILE *g = fopen(path, "r");
+		bool ours = g && fgets(comm, sizeof comm, g) && !strcmp(comm, "understudy\n");
+		if (g)
+			fclose(g);
+		char st;
+		long ppid, pgrp, sid;
+		if (!ours || !proc_stat((pid_t)c, &st, &ppid, &pgrp, &sid) || (st != 'S' && st != 'D'))
+			continue;
+		if (hook ? sid == c : pgrp == c && sid != c) {
+			found = c;
+			if (state_out)
+				*state_out = st;
+		}
+	}
+	fclose(f);
+	return (pid_t)found;
+}
+
+static pid_t wait_exec_waiter(pid_t manager, bool hook, char *state, int timeout_ms)
+{
+	int64_t dl = th_now_ns() + (int64_t)timeout_ms * 1000000;
+	pid_t p;
+	while (!(p = exec_waiter(manager, hook, state)) && th_now_ns() < dl)
+		sleep_ms(10);
+	return p;
+}
+
+static void wchan_of(pid_t pid, char *buf, size_t n)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/wchan", (long)pid);
+	FILE *f = fopen(path, "r");
+	buf[0] = '\0';
+	if (f && !fgets(buf, (int)n, f))
+		buf[0] = '\0';
+	if (f)
+		fclose(f);
+}
+
+/* node-a live with its workload (the witness) served by hangfs; the file
+ * system then stops answering and the workload is killed, so the restart's
+ * exec hangs in the kernel. Returns the pending child, checked to wait
+ * inside its exec. */
+static pid_t live_then_exec_hangs(int *a, pid_t *fs, const char *const run_args[])
+{
+	char *spec = NULL;
+	cr_assert(asprintf(&spec, "witness=%s", T.witness) > 0);
+	const char *files[] = { spec, NULL };
+	*fs = start_hangfs(files);
+	free(spec);
+	char *prog = th_path(T.mnt, "witness");
+	const char *saved = T.witness;
+	T.witness = prog;
+	*a = start_node("primary", "node-a", run_args[0], run_args[1], run_args[2], run_args[3], run_args[4],
+			run_args[5], NULL);
+	T.witness = saved;
+	pid_t wpid = (pid_t)wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	free(prog);
+	kill(*fs, SIGUSR1);
+	sleep_ms(100);
+	kill(wpid, SIGKILL); /* the restart after the back-off execs from the hung mount */
+	char st = '?';
+	pid_t child = wait_exec_waiter(T.procs[*a].pid, false, &st, BOUND_MS);
+	ensure(child > 0, "no child of node-a's manager waits in its exec");
+	char wchan[64];
+	sleep_ms(200);
+	wchan_of(child, wchan, sizeof wchan);
+	cr_log_info("the workload's exec hangs: pid %ld, state %c, wchan %s", (long)child, st, wchan);
+	ensure(exec_waiter(T.procs[*a].pid, false, NULL) == child, "the child %ld stopped waiting in its exec",
+	       (long)child);
+	return child;
+}
+
+/* The workload's program sits on a file system that stopped answering:
+ * its exec waits in the kernel, and the manager's loop does not (§5.4). The
+ * node says it is starting (status, the log, STATUS=), a SIGTERM is
+ * answered at once with SIGKILL to the waiting child, and the manager exits
+ * 0 with the live lock released. Before the exec became an event, the
+ * manager itself blocked in read() on the exec pipe: no signal was
+ * answered until the storage came back. */
+Test(run, a_sigterm_is_answered_while_the_workloads_exec_hangs)
+{
+	int a;
+	pid_t fs;
+	const char *args[] = { "--stop-timeout", "30s", NULL, NULL, NULL, NULL };
+	pid_t child = live_then_exec_hangs(&a, &fs, args);
+	sleep_ms(1300); /* past the second after which it says so */
+	ensure(stderr_has("node-a", "its exec has not returned in"), "node-a did not say its exec hangs");
+	struct cmd c = run_cmd(BOUND_MS, "status", "--lock", T.lock, NULL);
+	ensure(c.code == 0 && strstr(c.out, "starting"), "status does not say node-a is starting: %s%s", c.out, c.err);
+	cmd_free(&c);
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit on SIGTERM with its workload's exec hanging");
+	double ms = ms_since(t0);
+	ensure(wait_dead(child, BOUND_MS), "the child waiting in its exec outlived its manager");
+	cr_log_info("SIGTERM with the workload's exec hanging: the manager exited %.1f ms later (--stop-timeout 30s)",
+		    ms);
+	ensure(ms < 2000, "the manager took %.0f ms: it waited for something", ms);
+	ensure(exit_code(a) == 0, "node-a exited %d, want 0", exit_code(a));
+	ensure(th_is_locked(T.lock, LF_OFF_LIVE_LOCK) == 0, "the live lock is still held");
+	kill(fs, SIGUSR2);
+	no_overlap();
+}
+
+/* The fence deadline is measured while the exec hangs: with the heartbeat
+ * rounds stuck too (another process holds the record lock), the node fences
+ * within --fence-timeout, kills the waiting child and exits 74. */
+Test(run, the_fence_deadline_fires_while_the_workloads_exec_hangs)
+{
+	int a;
+	pid_t fs;
+	const char *args[] = { "--heartbeat-interval", "200ms", "--fence-timeout", "1s", "--after-fence", "exit" };
+	pid_t child = live_then_exec_hangs(&a, &fs, args);
+	int64_t t0 = th_now_ns();
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	bool dead = wait_dead(child, BOUND_MS);
+	double ms = ms_since(t0);
+	bool exited = dead && wait_exit(a, BOUND_MS);
+	if (!exited) /* the diagnostics read the file under the record lock */
+		th_kill(hang);
+	ensure(dead, "the child waiting in its exec outlived the fence deadline");
+	ensure(exited, "node-a's manager did not exit after its fence");
+	cr_log_info("--fence-timeout 1s with the workload's exec hanging: the child killed %.0f ms after the "
+		    "storage stopped",
+		    ms);
+	ensure(ms < 1000 + 2 * BOUND_MS / 5, "killed %.0f ms after the storage stopped: not by the fence deadline", ms);
+	ensure(exit_code(a) == 74, "node-a exited %d, want 74", exit_code(a));
+	ensure(stderr_has("node-a", "no heartbeat round completed"), "node-a did not say why it fenced");
+	th_kill(hang);
+	kill(fs, SIGUSR2);
+	no_overlap();
+}
+
+/* When the file system answers again, the pending exec returns and the
+ * node goes on as after any start: the workload runs and the node is live. */
+Test(run, a_workload_whose_exec_hung_starts_once_its_storage_answers)
+{
+	int a;
+	pid_t fs;
+	const char *args[] = { NULL, NULL, NULL, NULL, NULL, NULL };
+	pid_t child = live_then_exec_hangs(&a, &fs, args);
+	sleep_ms(1500);
+	ensure(proc_alive(a), "node-a's manager left while its workload's exec hung");
+	ensure(node_state("node-a") == LF_SLOT_LIVE, "node-a does not hold the role while its exec hangs");
+	kill(fs, SIGUSR2);
+	struct ev e = wait_start("node-a", 2, BOUND_MS);
+	ensure((pid_t)e.pid == child, "the second start is pid %ld, not the child %ld that waited", (long)e.pid,
+	       (long)child);
+	wait_live("node-a", BOUND_MS);
+	ensure(stderr_has("node-a", "exec took"), "node-a did not say how long its exec took");
+	struct cmd c = run_cmd(BOUND_MS, "status", "--lock", T.lock, NULL);
+	ensure(c.code == 0 && !strstr(c.out, "starting"), "status still says starting: %s", c.out);
+	cmd_free(&c);
+	no_overlap();
+}
+
+/* A hook whose walk or exec hangs on the storage waits in its own child,
+ * not in the manager: the node goes on (heartbeats, checks), the hook is
+ * killed at --hook-timeout, and SIGTERM is answered at once. */
+Test(run, a_hook_whose_exec_hangs_is_killed_at_its_timeout)
+{
+	char *marker = th_path(T.dir, "hook.marker"), *src = th_path(T.dir, "hook-src.sh"), *spec = NULL;
+	FILE *f = fopen(src, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "#!/bin/sh\necho \"$UNDERSTUDY_EVENT\" >> %s\n", marker);
+	fclose(f);
+	cr_assert(asprintf(&spec, "hook.sh=%s", src) > 0);
+	const char *files[] = { spec, NULL };
+	pid_t fs = start_hangfs(files);
+	char *hook = th_path(T.mnt, "hook.sh");
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--hook-timeout", "1s", "--on-backup",
+			   hook, NULL);
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", "--heartbeat-interval", "200ms", "--hook-timeout", "1s", "--on-live",
+			   hook, NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	kill(fs, SIGUSR1);
+	sleep_ms(100);
+	kill(T.procs[a].pid, SIGKILL); /* node-b takes over: on-live */
+	wait_live("node-b", BOUND_MS);
+	int64_t t0 = th_now_ns();
+	char st = '?';
+	pid_t child = wait_exec_waiter(T.procs[b].pid, true, &st, BOUND_MS);
+	ensure(child > 0, "no hook of node-b waits in its walk or exec");
+	char wchan[64];
+	wchan_of(child, wchan, sizeof wchan);
+	cr_log_info("the on-live hook hangs: pid %ld, state %c, wchan %s", (long)child, st, wchan);
+	struct lf_view v1, v2;
+	ensure(read_view(&v1), "the lock file does not read");
+	ensure(wait_dead(child, BOUND_MS), "the hanging hook outlived its timeout");
+	double ms = ms_since(t0);
+	cr_log_info("--hook-timeout 1s: the hanging hook killed %.0f ms after it was seen waiting", ms);
+	ensure(stderr_has("node-b", "did not finish within 1000 ms (its exec had not returned"),
+	       "node-b did not say why it killed its hook");
+	ensure(read_view(&v2), "the lock file does not read");
+	ensure(v2.live.heartbeat > v1.live.heartbeat, "node-b's heartbeat stood still while its hook hung (%llu)",
+	       (unsigned long long)v2.live.heartbeat);
+	ensure(access(marker, F_OK) < 0, "the hook ran although its file system did not answer");
+	t0 = th_now_ns();
+	kill(T.procs[b].pid, SIGTERM);
+	ensure(wait_exit(b, BOUND_MS), "node-b did not exit on SIGTERM");
+	cr_log_info("SIGTERM after the hung hook: node-b exited %.0f ms later", ms_since(t0));
+	ensure(exit_code(b) == 0, "node-b exited %d", exit_code(b));
+	kill(fs, SIGUSR2);
+	free(marker), free(src), free(spec), free(hook);
 	no_overlap();
 }
 

@@ -11,6 +11,7 @@
  * before status L is written, the live lock is never released while a
  * workload may still run, a hand-over never writes P. */
 #include <criterion/criterion.h>
+#include <errno.h>
 
 #include <signal.h>
 #include <stdbool.h>
@@ -1269,6 +1270,105 @@ Test(node, shutdown_twice_while_stopping_kills_the_tree)
 	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
 }
 
+/* A primary that took the role on a paused group: the workload forked,
+ * its exec not returned yet (STARTED not fed). */
+static void exec_pending_primary(struct node *n)
+{
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	start(n, &cfg);
+	struct lf_view v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+	step(n, NODE_EV_LOCKED, &v);
+	STATE(n, NODE_STARTING);
+	HAS(NODE_A_SPAWN);
+}
+
+/* A workload whose exec hangs (its program on storage that stopped
+ * answering) is a process of the tree all the same: a shutdown kills it at
+ * once, with nothing to give grace to, and the node leaves as after any
+ * stop once its tree is reaped (§5.4). */
+Test(node, a_shutdown_while_the_exec_is_pending_kills_at_once)
+{
+	struct node n;
+	exec_pending_primary(&n);
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	STATE(&n, NODE_STOPPING);
+	EXPECT(ACT(NODE_A_SLOT_STATE, LF_SLOT_STOPPING), ACT(NODE_A_STOP, 1));
+	step(&n, NODE_EV_SHUTDOWN, NULL); /* killed already */
+	EXPECT_NONE();
+	step_exited(&n, W_EXITCODE(0, SIGKILL));
+	STATE(&n, NODE_DONE);
+	HAS_ARG(NODE_A_WRITE_STATUS, LF_PAUSED);
+	BEFORE(NODE_A_RELEASE_LIVE, NODE_A_EXIT);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
+}
+
+/* Once the exec returned, a stop gives the program its grace again. */
+Test(node, a_shutdown_after_the_exec_returned_gives_grace)
+{
+	struct node n;
+	exec_pending_primary(&n);
+	step(&n, NODE_EV_STARTED, NULL);
+	STATE(&n, NODE_STARTING);
+	EXPECT_NONE();
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	EXPECT(ACT(NODE_A_SLOT_STATE, LF_SLOT_STOPPING), ACT(NODE_A_STOP, 0));
+}
+
+/* The fence deadline while the exec hangs: SIGKILL first, on-fence, no call
+ * on the storage, and 74 once the tree is reaped. */
+Test(node, a_fence_while_the_exec_is_pending_kills_first)
+{
+	struct node n;
+	exec_pending_primary(&n);
+	step(&n, NODE_EV_FENCE, NULL);
+	STATE(&n, NODE_STOPPING);
+	EXPECT(ACT(NODE_A_STOP, 1), ACT(NODE_A_FENCE_HOOK, 0));
+	step(&n, NODE_EV_STARTED, NULL); /* the exec returned into its SIGKILL */
+	EXPECT_NONE();
+	step_exited(&n, W_EXITCODE(0, SIGKILL));
+	STATE(&n, NODE_DONE);
+	EXPECT(ACT(NODE_A_EXIT, NODE_EXIT_IO));
+}
+
+/* --ready-timeout covers the exec too: one that never returns is a start
+ * that failed, killed at once, and the restart policy follows. */
+Test(node, the_ready_timeout_kills_a_pending_exec)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	cfg.ready_timeout_ms = 5000;
+	start(&n, &cfg);
+	struct lf_view v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	HAS_ARG(NODE_A_TIMER, 5000);
+	step(&n, NODE_EV_TIMER, NULL);
+	STATE(&n, NODE_STARTING);
+	EXPECT(ACT(NODE_A_STOP, 1));
+	step_exited(&n, W_EXITCODE(0, SIGKILL));
+	STATE(&n, NODE_STARTING);
+	HAS(NODE_A_TIMER); /* the back-off before the next try */
+}
+
+/* A failed exec is heard once its child is gone: nothing of it runs, and
+ * the node gives up as for a failed fork; while stopping, it ends the stop. */
+Test(node, a_failed_exec_gives_up_and_ends_a_stop)
+{
+	struct node n;
+	exec_pending_primary(&n);
+	struct node_event_data e = { .type = NODE_EV_SPAWN_FAILED, .err = ENOENT };
+	step_ev(&n, &e);
+	STATE(&n, NODE_DONE);
+	BEFORE(NODE_A_RELEASE_LIVE, NODE_A_EXIT);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_WORKLOAD);
+
+	exec_pending_primary(&n);
+	step(&n, NODE_EV_SHUTDOWN, NULL);
+	STATE(&n, NODE_STOPPING);
+	step_ev(&n, &e);
+	STATE(&n, NODE_DONE);
+	LAST_IS(NODE_A_EXIT, NODE_EXIT_OK);
+}
+
 /* A hand-over's stop: the first signal turns it into an exit, the second
  * kills. */
 Test(node, a_second_signal_during_a_handover_kills_the_tree)
@@ -2149,7 +2249,8 @@ static void setup(struct node *n, enum setup s)
 
 /* What READY and UNHEALTHY may do, in any state: READY at most moves
  * STARTING to LIVE (and says so in the slot), UNHEALTHY at most stops the
- * workload (STOP 0, SIGTERM first) and stays put. Neither starts, writes
+ * workload (STOP 0, SIGTERM first; STOP 1 while its exec is pending) and
+ * stays put. Neither starts, writes
  * the file's status, lets go of a lock or exits. */
 static void check_readiness_event(const struct node *n, enum node_state was, enum node_event e)
 {
@@ -2163,7 +2264,7 @@ static void check_readiness_event(const struct node *n, enum node_state was, enu
 	} else if (e == NODE_EV_UNHEALTHY) {
 		cr_assert_eq(n->state, was, "UNHEALTHY moved %s to %s", state_str(was), state_str(n->state));
 		if (out.n)
-			EXPECT(ACT(NODE_A_STOP, 0));
+			EXPECT(ACT(NODE_A_STOP, n->exec_pending ? 1 : 0));
 		cr_assert(out.n == 0 || was == NODE_STARTING || was == NODE_LIVE, "UNHEALTHY in %s: %s", state_str(was),
 			  FMT_OUT(&out));
 	}

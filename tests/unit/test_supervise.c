@@ -34,10 +34,34 @@ static void teardown(void)
 
 TestSuite(supervise, .init = setup, .fini = teardown, .timeout = 30);
 
+/* Start and wait for the exec's outcome, as the loop does on its ring:
+ * 0 once the exec succeeded, or -errno with the failed child reaped. */
+static int spawn(struct workload *w, const char *path, char *const argv[], int keep_fd)
+{
+	int fd = -1, r = supervise_start(w, path, argv, env, keep_fd, NULL, &fd);
+	if (r < 0)
+		return r;
+	int err = 0;
+	ssize_t n;
+	while ((n = read(fd, &err, sizeof(err))) < 0 && errno == EINTR)
+		;
+	close(fd);
+	int e = supervise_exec_outcome((int)n, err);
+	if (!e)
+		return 0;
+	/* The failed child exits by itself: the loop reaps it with the
+	 * others; here, at once. */
+	while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	close(w->pidfd);
+	*w = (struct workload){ .pid = 0, .pidfd = -1, .main_gone = true };
+	return -e;
+}
+
 static int spawn_sh(struct workload *w, const char *script, int keep_fd)
 {
 	char *argv[] = { "sh", "-c", (char *)script, NULL };
-	return supervise_spawn(w, "/bin/sh", argv, env, keep_fd, NULL);
+	return spawn(w, "/bin/sh", argv, keep_fd);
 }
 
 /* Reap until the whole tree is gone; false if it outlives the bound.
@@ -89,7 +113,7 @@ Test(supervise, a_missing_binary_is_an_error_not_a_start)
 {
 	struct workload w;
 	char *argv[] = { "nope", NULL };
-	int r = supervise_spawn(&w, "/nonexistent/bin/nope", argv, env, -1, NULL);
+	int r = spawn(&w, "/nonexistent/bin/nope", argv, -1);
 	cr_expect_eq(r, -ENOENT, "spawn returned %d (%s)", r, strerror(-r));
 	cr_expect_eq(w.pid, 0, "no process is reported for a failed exec");
 	cr_expect(supervise_reap(&w, NULL, NULL), "the failed child was reaped already");
@@ -272,7 +296,7 @@ Test(supervise, the_workload_dies_with_its_manager)
 	if (manager == 0) {
 		struct workload w;
 		char *argv[] = { "sleep", "100", NULL };
-		if (supervise_spawn(&w, "/bin/sleep", argv, env, -1, NULL) < 0)
+		if (spawn(&w, "/bin/sleep", argv, -1) < 0)
 			_exit(1);
 		dprintf(p[1], "%d\n", (int)w.pid);
 		pause();
