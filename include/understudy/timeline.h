@@ -109,6 +109,8 @@ struct timeline {
 	int64_t lock_wait_cut_ms;   /* a lock wait is interrupted and tried again after this */
 	int64_t io_bound_ms;        /* a storage call that is no lock wait: hung after this */
 	int64_t fence_ms;           /* after the last completed round, SIGKILL by then */
+	int64_t stall_fence_ms;     /* the loop stalled: its storage process SIGKILLs after this (F + C) */
+	int64_t stall_look_ms;      /* the loop stalled: its storage process looks at the path after this (2C) */
 	int64_t stop_kill_ms;       /* after SIGTERM, SIGKILL to the workload's tree */
 	int64_t heartbeat_still_ms; /* the longest a live node's heartbeat stands still: H + C */
 	int64_t takeover_delay_ms[2];
