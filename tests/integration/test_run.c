@@ -2037,7 +2037,7 @@ static void stalled_live_and_a_new_file(bool replace)
 	const char *next = replace ? "node-b" : "node-c";
 	struct ev s = wait_start(next, 1, BOUND_MS);
 	char still = proc_state(ma);
-	ensure(wait_dead((pid_t)wa, BOUND_MS), "node-a's workload runs on beside node-b's");
+	ensure(wait_dead((pid_t)wa, BOUND_MS), "node-a's workload runs on beside %s's", next);
 	int64_t end = last_tick(wa);
 	ensure(end > 0, "no tick from node-a's workload (pid %ld)", wa);
 	cr_log_info("%s under a stopped live manager: its workload last ran %.1f ms after it, %s's started "
@@ -2577,7 +2577,7 @@ Test(run, check_prints_the_derived_timeline)
 	ensure(c.code == 0, "--check exited %d: %s", c.code, c.err);
 	static const char *const want[] = {
 		"derived.takeover-delay.local = 0\n",      "derived.takeover-delay.networked = 12s\n",
-		"derived.new-file-wait.local = 1s\n",      "derived.fence = 10s\n",
+		"derived.new-file-wait.local = 1500ms\n",      "derived.fence = 10s\n",
 		"derived.partition-margin = L - P + 2s\n",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
@@ -2589,7 +2589,7 @@ Test(run, check_prints_the_derived_timeline)
 		    T.witness, NULL);
 	ensure(c.code == 0, "--check exited %d: %s", c.code, c.err);
 	ensure(strstr(c.out, "derived.takeover-delay.networked = 3s\n") &&
-		       strstr(c.out, "derived.new-file-wait.local = 500ms\n") &&
+		       strstr(c.out, "derived.new-file-wait.local = 750ms\n") &&
 		       strstr(c.out, "derived.partition-fence = 1250ms .. 2s\n"),
 	       "--check did not derive from the settings given:\n%s", c.out);
 	cmd_free(&c);
