@@ -78,7 +78,7 @@ struct loop {
 	unsigned pidfd_gen;
 	/* Deadlines on CLOCK_MONOTONIC in ms; 0 when not set. */
 	int64_t timer_at, tick_at, kill_at, interrupt_at, job_deadline, heartbeat_at;
-	int64_t last_round; /* the last heartbeat round that completed */
+	int64_t last_round;                    /* the last heartbeat round that completed */
 	int64_t guard_fence_ms, guard_look_ms; /* the storage process's guard (worker.h, timeline.h) */
 	int64_t watchdog_ms, watchdog_at, last_pet_round;
 	struct node_config node_cfg; /* with the takeover delay resolved */

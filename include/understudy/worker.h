@@ -111,9 +111,9 @@ struct worker_shared {
 
 struct worker {
 	struct lockfile *lf;
-	pid_t pid; /* the storage process */
-	int req;   /* one byte per job; closed, the process ends */
-	int efd;   /* written once per finished job */
+	pid_t pid;     /* the storage process */
+	int req;       /* one byte per job; closed, the process ends */
+	int efd;       /* written once per finished job */
 	pid_t manager; /* whose children the guard kills */
 	bool started;
 	struct worker_shared *sh;

@@ -2062,15 +2062,9 @@ static void stalled_live_and_a_new_file(bool replace)
 	no_overlap();
 }
 
-Test(run, a_stopped_live_manager_whose_file_is_replaced_never_runs_two_workloads)
-{
-	stalled_live_and_a_new_file(true);
-}
+Test(run, a_stopped_live_manager_whose_file_is_replaced_never_runs_two_workloads) { stalled_live_and_a_new_file(true); }
 
-Test(run, a_stopped_live_manager_whose_file_is_deleted_never_runs_two_workloads)
-{
-	stalled_live_and_a_new_file(false);
-}
+Test(run, a_stopped_live_manager_whose_file_is_deleted_never_runs_two_workloads) { stalled_live_and_a_new_file(false); }
 
 /* Stopped past the fence timeout, the file left alone: the storage
  * process fences for the loop, F + C after the last round, while the
@@ -2096,7 +2090,8 @@ Test(run, a_live_manager_stopped_past_the_fence_timeout_is_fenced_by_its_storage
 	 * round leaves it (H + C): the guard does not fence a loop on time. */
 	ensure(end - t0 > 800000000LL, "killed %.1f ms after the SIGSTOP, before the fence timeout",
 	       (double)(end - t0) / 1e6);
-	ensure(stderr_says("node-a", "no heartbeat round completed in", BOUND_MS), "the storage process did not say why");
+	ensure(stderr_says("node-a", "no heartbeat round completed in", BOUND_MS),
+	       "the storage process did not say why");
 	kill(ma, SIGCONT);
 	ensure(wait_start("node-a", 2, BOUND_MS).t > 0, "node-a did not join again and start after the fence");
 	ensure(stderr_says("node-a", "this manager was stalled and the storage process killed the workload", BOUND_MS),
@@ -2577,7 +2572,7 @@ Test(run, check_prints_the_derived_timeline)
 	ensure(c.code == 0, "--check exited %d: %s", c.code, c.err);
 	static const char *const want[] = {
 		"derived.takeover-delay.local = 0\n",      "derived.takeover-delay.networked = 12s\n",
-		"derived.new-file-wait.local = 1500ms\n",      "derived.fence = 10s\n",
+		"derived.new-file-wait.local = 1500ms\n",  "derived.fence = 10s\n",
 		"derived.partition-margin = L - P + 2s\n",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
