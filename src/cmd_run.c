@@ -1,6 +1,7 @@
 /* understudy run: a node of a group, wrapping the workload. */
 #include <errno.h>
 #include <time.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,6 +51,8 @@ static const char run_usage[] =
 	"                            it is answered 504 (default 3s)\n"
 	"  --metrics-file PATH       keep the same metrics in PATH (ending .prom) for\n"
 	"                            node_exporter's textfile collector, rewritten every 5s\n"
+	"  --notify-fd FD            write a newline to descriptor FD and close it once the\n"
+	"                            node has joined (s6's notification-fd; READY=1 for systemd)\n"
 	"\n"
 	"workload:\n"
 	"  --working-directory DIR   run it in DIR (absolute)\n"
@@ -202,11 +205,131 @@ static const char *group_name(const struct config *c, char *buf, size_t n)
 
 static void warn_line(const char *line) { log_warn("%s", line); }
 
+/* What a reload needs to read the settings as the start did: the same
+ * command line, whose settings still win over the file, and the file. */
+struct reloader {
+	int argc;
+	char **argv;
+	const struct option *opts;
+	const char *file;
+	struct config *start; /* cmd_run's own, freed there */
+	struct config *cur;   /* what the node runs with: start, or a reload's */
+	struct config *prev;  /* the one before cur, which the loop may still have used */
+};
+
+static void drop(struct reloader *rl, struct config *c)
+{
+	if (c && c != rl->start) {
+		config_free(c);
+		free(c);
+	}
+}
+
+/* "[section] key 'old' -> 'new'" for each key whose value differs and
+ * that a reload may (changeable) or may not change, into buf; how many. */
+static int differences(const struct config *a, const struct config *b, bool changeable, char *buf, size_t n)
+{
+	int count = 0;
+	size_t used = 0;
+	buf[0] = '\0';
+	for (int k = 0; k < CK_NKEYS; k++) {
+		char old[512], new[512];
+		if (config_reloadable((enum config_key)k) != changeable)
+			continue;
+		config_value(a, (enum config_key)k, old, sizeof(old));
+		config_value(b, (enum config_key)k, new, sizeof(new));
+		if (!strcmp(old, new))
+			continue;
+		int w = snprintf(buf + used, n - used, "%s[%s] %s '%s' -> '%s'", count ? ", " : "",
+				 config_keys[k].section, config_keys[k].key, old, new);
+		used = w < 0 || (size_t)w >= n - used ? n - 1 : used + (size_t)w;
+		count++;
+	}
+	return count;
+}
+
+/* The loop's reload (loop.h): the file read and checked as at start,
+ * compared with what runs, and either refused whole or taken whole. */
+static int reload(void *ctx, const struct loop_config **next)
+{
+	struct reloader *rl = ctx;
+	char why[1536], diff[2048];
+	bool check = false, from_file;
+	const char *file = rl->file;
+	struct config *c = calloc(1, sizeof(*c));
+	int r = -ENOMEM;
+	if (!c) {
+		log_warn("reloading %s: out of memory; nothing applied, running on unchanged", rl->file);
+		return r;
+	}
+	config_init(c);
+	/* The command line was good at start; a hook it names that another
+	 * user could now change is what parse can still refuse (said on
+	 * stderr, as at start). */
+	if (parse(rl->argc, rl->argv, rl->opts, c, true, &file, &check)) {
+		log_warn("reloading %s: the command line's settings no longer hold; nothing applied, running on "
+			 "unchanged",
+			 rl->file);
+		r = -EINVAL;
+		goto out;
+	}
+	if (optind < rl->argc)
+		c->run.argv = rl->argv + optind;
+	if ((r = config_load(c, rl->file, why, sizeof(why))) < 0 ||
+	    (r = config_finish(c, why, sizeof(why), &from_file)) < 0) {
+		log_warn("reload refused, nothing applied, running on unchanged: %s", why);
+		goto out;
+	}
+	/* The supervisor's descriptor is told once in the process's life
+	 * (none after a rejoin): a reload neither changes it nor refuses
+	 * over it. */
+	c->run.notify_fd = rl->cur->run.notify_fd;
+	if (differences(rl->cur, c, false, diff, sizeof(diff))) {
+		log_warn("reload of %s refused, nothing applied, running on unchanged: a restart changes %s", rl->file,
+			 diff);
+		r = -EPERM;
+		goto out;
+	}
+	/* What the process, not the file, decided at start. */
+	const struct loop_config *was = &rl->cur->run;
+	c->run.trust = was->trust;
+	c->run.wait_for_storage = was->wait_for_storage;
+	c->run.previous_id = was->previous_id;
+	c->run.id_out = was->id_out;
+	c->run.joined_fs_type = was->joined_fs_type;
+	c->run.fs_type_out = was->fs_type_out;
+	c->run.health = was->health;
+	c->run.metrics = was->metrics;
+	c->run.reload = was->reload;
+	c->run.reload_ctx = was->reload_ctx;
+	/* The line at the more telling of the two levels, so that a reload
+	 * to a quieter one still says so. */
+	char group[256];
+	group_name(c, group, sizeof(group));
+	log_init(c->run.name, group,
+		 (enum log_level)(c->log_level > rl->cur->log_level ? c->log_level : rl->cur->log_level));
+	if (differences(rl->cur, c, true, diff, sizeof(diff)))
+		log_info("reloaded %s: %s", rl->file, diff);
+	else
+		log_info("reloaded %s: nothing changed", rl->file);
+	log_init(c->run.name, group, (enum log_level)c->log_level);
+	config_warnings(c, warn_line);
+	drop(rl, rl->prev);
+	rl->prev = rl->cur;
+	rl->cur = c;
+	*next = &c->run;
+	return 0;
+out:
+	config_free(c);
+	free(c);
+	return r;
+}
+
 static void warn_stderr(const char *line) { fprintf(stderr, "understudy run: warning: %s\n", line); }
 
 /* The node, once its settings are known; and again after the storage
  * failed it, as a new process. */
-static int run(struct config *c, char **argv)
+static int run(struct config *c, char **argv, struct reloader *rl)
 {
 	char group[256];
 	log_init(c->run.name, group_name(c, group, sizeof(group)), (enum log_level)c->log_level);
@@ -231,6 +354,24 @@ static int run(struct config *c, char **argv)
 	 * that releases locks late, and it is no other node of our name. */
 	const char *rejoining = getenv("UNDERSTUDY_REJOINING");
 	static uint8_t previous_id[LF_ID_SIZE], id[LF_ID_SIZE];
+	if (rejoining) {
+		/* Readiness is told once in the process's life: the pipe went
+		 * with the first newline (or, closed on exec, with the exec). */
+		c->run.notify_fd = -1;
+	} else if (c->run.notify_fd >= 0) {
+		/* Never inherited: not by the workload, a hook, nor a rejoin. */
+		int fl = fcntl(c->run.notify_fd, F_GETFD);
+		if (fl < 0 || fcntl(c->run.notify_fd, F_SETFD, fl | FD_CLOEXEC) < 0) {
+			int e = errno, line = c->line[CK_NOTIFY_FD];
+			if (line)
+				log_error("%s:%d: [node] notify-fd %d: %s: no supervisor passed this descriptor",
+					  c->file, line, c->run.notify_fd, strerror(e));
+			else
+				log_error("--notify-fd %d: %s: no supervisor passed this descriptor", c->run.notify_fd,
+					  strerror(e));
+			return line ? EX_CONFIG : EX_USAGE;
+		}
+	}
 	c->run.wait_for_storage = rejoining != NULL;
 	c->run.previous_id = rejoining && hex_id(rejoining, previous_id) == 0 ? previous_id : NULL;
 	c->run.id_out = id;
@@ -282,10 +423,17 @@ static int run(struct config *c, char **argv)
 		log_info("health endpoint on http://%s/health", c->http);
 	}
 	bool lost_storage;
+	if (rl->file) {
+		c->run.reload = reload;
+		c->run.reload_ctx = rl;
+	}
 	int code = loop_run(&c->run, &lost_storage);
 	http_stop(http);
 	metrics_writer_stop(writer);
-	if (!lost_storage || !c->rejoin)
+	bool rejoin = rl->cur->rejoin;
+	drop(rl, rl->prev);
+	drop(rl, rl->cur);
+	if (!lost_storage || !rejoin)
 		return code;
 	/* Fenced (or the file failed us while waiting), the workload gone:
 	 * start over as a new node, which waits in line if another is live.
@@ -362,7 +510,8 @@ int cmd_run(int argc, char **argv)
 		r = 0;
 		goto out;
 	}
-	r = run(&c, argv);
+	struct reloader rl = { .argc = argc, .argv = argv, .opts = opts, .file = file, .start = &c, .cur = &c };
+	r = run(&c, argv, &rl);
 out:
 	config_free(&c);
 	return r;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <ini.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@ const struct config_key_info config_keys[CK_NKEYS] = {
 	[CK_HTTP] = { "node", "http", CA_VALUE },
 	[CK_HTTP_TIMEOUT] = { "node", "http-timeout", CA_VALUE },
 	[CK_METRICS_FILE] = { "node", "metrics-file", CA_VALUE },
+	[CK_NOTIFY_FD] = { "node", "notify-fd", CA_VALUE },
 	[CK_COMMAND] = { "workload", "command", CA_NONE },
 	[CK_WORKING_DIRECTORY] = { "workload", "working-directory", CA_VALUE },
 	[CK_USER] = { "workload", "user", CA_VALUE },
@@ -88,6 +90,7 @@ void config_init(struct config *c)
 			.takeover_delay_ms = t.takeover_delay_ms,
 			.hook_timeout_ms = 30000,
 			.ready_interval_ms = 1000,
+			.notify_fd = -1,
 			.workload_as = { .pass_fd = -1, .pass_fd_as = -1 },
 		},
 		.log_level = LOGL_INFO,
@@ -285,6 +288,12 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 			return fail(why, n,
 				    "'%s' does not end in .prom, which node_exporter's textfile collector reads", v);
 		return (c->metrics_file = copy(c, v, why, n)) ? 0 : -ENOMEM;
+	case CK_NOTIFY_FD:
+		/* 0 to 2 are stdin, stdout and stderr: never a supervisor's pipe. */
+		if (options_int(v, 3, INT_MAX, &num) < 0)
+			return fail(why, n, "'%s' is not a descriptor number from 3 up", v);
+		r->notify_fd = (int)num;
+		return 0;
 	case CK_COMMAND: {
 		char **words = config_split(v, why, n);
 		if (!words)
@@ -941,99 +950,163 @@ static void print_words(FILE *f, char *const *w)
 	}
 }
 
-void config_print(const struct config *c, FILE *f)
+/* One setting's value as the node runs with it, and a newline. */
+static void print_value(const struct config *c, enum config_key k, FILE *f)
 {
 	static const char *const restart[] = { "on-failure", "always", "never" };
 	static const char *const levels[] = {
 		[LOGL_ERROR] = "error", [LOGL_WARN] = "warning", [LOGL_INFO] = "info", [LOGL_DEBUG] = "debug"
 	};
 	const struct loop_config *r = &c->run;
+	switch (k) {
+	case CK_LOCK: fprintf(f, "%s\n", r->lock_path ? r->lock_path : ""); break;
+	case CK_LOCK_OWNER: {
+		char o[160];
+		trust_owner_format(&r->trust, o, sizeof(o));
+		fprintf(f, "%s\n", o);
+		break;
+	}
+	case CK_NAME: fprintf(f, "%s\n", r->name ? r->name : ""); break;
+	case CK_ROLE: fprintf(f, "%s\n", lockfile_role_name((uint8_t)r->node.role)); break;
+	case CK_ADDRESS: fprintf(f, "%s\n", r->address ? r->address : ""); break;
+	case CK_ALLOW_FAILBACK: fprintf(f, "%s\n", r->node.allow_failback ? "yes" : "no"); break;
+	case CK_FAILOVER_ON_SHUTDOWN: fprintf(f, "%s\n", r->node.failover_on_shutdown ? "yes" : "no"); break;
+	case CK_LOG_LEVEL: fprintf(f, "%s\n", levels[c->log_level]); break;
+	case CK_HTTP: fprintf(f, "%s\n", c->http ? c->http : ""); break;
+	case CK_HTTP_TIMEOUT: print_ms(f, c->http_timeout_ms); break;
+	case CK_METRICS_FILE: fprintf(f, "%s\n", c->metrics_file ? c->metrics_file : ""); break;
+	case CK_NOTIFY_FD:
+		if (r->notify_fd >= 0)
+			fprintf(f, "%d\n", r->notify_fd);
+		else
+			fputc('\n', f);
+		break;
+	case CK_COMMAND: print_words(f, r->argv); break;
+	case CK_WORKING_DIRECTORY: fprintf(f, "%s\n", r->workload_as.dir ? r->workload_as.dir : ""); break;
+	case CK_USER: fprintf(f, "%s\n", c->user ? c->user : ""); break;
+	case CK_GROUP: fprintf(f, "%s\n", c->group ? c->group : ""); break;
+	case CK_ENVIRONMENT:
+		if (c->nenv)
+			print_words(f, c->env);
+		else
+			fputc('\n', f);
+		break;
+	case CK_ENVIRONMENT_FILE: {
+		/* The paths only: the values are the point of the file. */
+		char **paths = calloc(c->nenv_files + 1, sizeof(char *));
+		for (size_t i = 0; paths && i < c->nenv_files; i++)
+			if (asprintf(&paths[i], "%s%s", c->env_files[i].optional ? "-" : "", c->env_files[i].path) < 0)
+				paths[i] = NULL;
+		if (paths && c->nenv_files && paths[c->nenv_files - 1])
+			print_words(f, paths);
+		else
+			fputc('\n', f);
+		for (size_t i = 0; paths && i < c->nenv_files; i++)
+			free(paths[i]);
+		free(paths);
+		break;
+	}
+	case CK_RESTART: fprintf(f, "%s\n", restart[r->node.restart]); break;
+	case CK_MAX_RESTARTS: fprintf(f, "%d\n", r->node.max_restarts); break;
+	case CK_RESTART_WINDOW: print_ms(f, r->node.restart_window_ms); break;
+	case CK_STOP_TIMEOUT: print_ms(f, r->stop_timeout_ms); break;
+	case CK_READY: fprintf(f, "%s\n", c->ready_text); break;
+	case CK_READY_INTERVAL: print_ms(f, r->ready_interval_ms); break;
+	case CK_READY_TIMEOUT:
+		if (c->ready_timeout_ms)
+			print_ms(f, c->ready_timeout_ms);
+		else
+			fputs("0\n", f);
+		break;
+	case CK_WATCHDOG_TIMEOUT:
+		if (r->watchdog_ms)
+			print_ms(f, r->watchdog_ms);
+		else
+			fputc('\n', f);
+		break;
+	case CK_CHECK_INTERVAL: print_ms(f, r->check_ms); break;
+	case CK_HEARTBEAT_INTERVAL: print_ms(f, r->heartbeat_ms); break;
+	case CK_POLL_INTERVAL: print_ms(f, r->node.poll_ms); break;
+	case CK_IO_TIMEOUT: print_ms(f, r->io_timeout_ms); break;
+	case CK_FENCE_TIMEOUT: print_ms(f, r->fence_timeout_ms); break;
+	case CK_TAKEOVER_DELAY:
+		if (r->takeover_delay_ms < 0)
+			fputs("auto\n", f);
+		else if (r->takeover_delay_ms == 0)
+			fputs("0\n", f); /* "0s" is no duration: those start at 1 ms */
+		else
+			print_ms(f, r->takeover_delay_ms);
+		break;
+	case CK_AFTER_FENCE: fputs(c->rejoin ? "rejoin\n" : "exit\n", f); break;
+	case CK_ON_LIVE:
+	case CK_ON_BACKUP:
+	case CK_ON_STOP:
+	case CK_ON_FENCE:
+	case CK_ON_FAILBACK: fprintf(f, "%s\n", r->hooks[hook_of[k]] ? r->hooks[hook_of[k]] : ""); break;
+	case CK_HOOK_TIMEOUT: print_ms(f, r->hook_timeout_ms); break;
+	case CK_NKEYS: break;
+	}
+}
+
+void config_print(const struct config *c, FILE *f)
+{
 	for (int k = 0; k < CK_NKEYS; k++) {
 		fprintf(f, "%s.%s = ", config_keys[k].section, config_keys[k].key);
-		switch ((enum config_key)k) {
-		case CK_LOCK: fprintf(f, "%s\n", r->lock_path ? r->lock_path : ""); break;
-		case CK_LOCK_OWNER: {
-			char o[160];
-			trust_owner_format(&r->trust, o, sizeof(o));
-			fprintf(f, "%s\n", o);
-			break;
-		}
-		case CK_NAME: fprintf(f, "%s\n", r->name ? r->name : ""); break;
-		case CK_ROLE: fprintf(f, "%s\n", lockfile_role_name((uint8_t)r->node.role)); break;
-		case CK_ADDRESS: fprintf(f, "%s\n", r->address ? r->address : ""); break;
-		case CK_ALLOW_FAILBACK: fprintf(f, "%s\n", r->node.allow_failback ? "yes" : "no"); break;
-		case CK_FAILOVER_ON_SHUTDOWN: fprintf(f, "%s\n", r->node.failover_on_shutdown ? "yes" : "no"); break;
-		case CK_LOG_LEVEL: fprintf(f, "%s\n", levels[c->log_level]); break;
-		case CK_HTTP: fprintf(f, "%s\n", c->http ? c->http : ""); break;
-		case CK_HTTP_TIMEOUT: print_ms(f, c->http_timeout_ms); break;
-		case CK_METRICS_FILE: fprintf(f, "%s\n", c->metrics_file ? c->metrics_file : ""); break;
-		case CK_COMMAND: print_words(f, r->argv); break;
-		case CK_WORKING_DIRECTORY: fprintf(f, "%s\n", r->workload_as.dir ? r->workload_as.dir : ""); break;
-		case CK_USER: fprintf(f, "%s\n", c->user ? c->user : ""); break;
-		case CK_GROUP: fprintf(f, "%s\n", c->group ? c->group : ""); break;
-		case CK_ENVIRONMENT:
-			if (c->nenv)
-				print_words(f, c->env);
-			else
-				fputc('\n', f);
-			break;
-		case CK_ENVIRONMENT_FILE: {
-			/* The paths only: the values are the point of the file. */
-			char **paths = calloc(c->nenv_files + 1, sizeof(char *));
-			for (size_t i = 0; paths && i < c->nenv_files; i++)
-				if (asprintf(&paths[i], "%s%s", c->env_files[i].optional ? "-" : "",
-					     c->env_files[i].path) < 0)
-					paths[i] = NULL;
-			if (paths && c->nenv_files && paths[c->nenv_files - 1])
-				print_words(f, paths);
-			else
-				fputc('\n', f);
-			for (size_t i = 0; paths && i < c->nenv_files; i++)
-				free(paths[i]);
-			free(paths);
-			break;
-		}
-		case CK_RESTART: fprintf(f, "%s\n", restart[r->node.restart]); break;
-		case CK_MAX_RESTARTS: fprintf(f, "%d\n", r->node.max_restarts); break;
-		case CK_RESTART_WINDOW: print_ms(f, r->node.restart_window_ms); break;
-		case CK_STOP_TIMEOUT: print_ms(f, r->stop_timeout_ms); break;
-		case CK_READY: fprintf(f, "%s\n", c->ready_text); break;
-		case CK_READY_INTERVAL: print_ms(f, r->ready_interval_ms); break;
-		case CK_READY_TIMEOUT:
-			if (c->ready_timeout_ms)
-				print_ms(f, c->ready_timeout_ms);
-			else
-				fputs("0\n", f);
-			break;
-		case CK_WATCHDOG_TIMEOUT:
-			if (r->watchdog_ms)
-				print_ms(f, r->watchdog_ms);
-			else
-				fputc('\n', f);
-			break;
-		case CK_CHECK_INTERVAL: print_ms(f, r->check_ms); break;
-		case CK_HEARTBEAT_INTERVAL: print_ms(f, r->heartbeat_ms); break;
-		case CK_POLL_INTERVAL: print_ms(f, r->node.poll_ms); break;
-		case CK_IO_TIMEOUT: print_ms(f, r->io_timeout_ms); break;
-		case CK_FENCE_TIMEOUT: print_ms(f, r->fence_timeout_ms); break;
-		case CK_TAKEOVER_DELAY:
-			if (r->takeover_delay_ms < 0)
-				fputs("auto\n", f);
-			else if (r->takeover_delay_ms == 0)
-				fputs("0\n", f); /* "0s" is no duration: those start at 1 ms */
-			else
-				print_ms(f, r->takeover_delay_ms);
-			break;
-		case CK_AFTER_FENCE: fputs(c->rejoin ? "rejoin\n" : "exit\n", f); break;
-		case CK_ON_LIVE:
-		case CK_ON_BACKUP:
-		case CK_ON_STOP:
-		case CK_ON_FENCE:
-		case CK_ON_FAILBACK: fprintf(f, "%s\n", r->hooks[hook_of[k]] ? r->hooks[hook_of[k]] : ""); break;
-		case CK_HOOK_TIMEOUT: print_ms(f, r->hook_timeout_ms); break;
-		case CK_NKEYS: break;
-		}
+		print_value(c, (enum config_key)k, f);
 	}
+}
+
+bool config_reloadable(enum config_key k)
+{
+	switch (k) {
+	case CK_FAILOVER_ON_SHUTDOWN:
+	case CK_LOG_LEVEL:
+	case CK_RESTART:
+	case CK_MAX_RESTARTS:
+	case CK_RESTART_WINDOW:
+	case CK_STOP_TIMEOUT:
+	case CK_READY_TIMEOUT:
+	case CK_CHECK_INTERVAL:
+	case CK_HEARTBEAT_INTERVAL:
+	case CK_POLL_INTERVAL:
+	case CK_IO_TIMEOUT:
+	case CK_FENCE_TIMEOUT:
+	case CK_TAKEOVER_DELAY:
+	case CK_AFTER_FENCE:
+	case CK_ON_LIVE:
+	case CK_ON_BACKUP:
+	case CK_ON_STOP:
+	case CK_ON_FENCE:
+	case CK_ON_FAILBACK:
+	case CK_HOOK_TIMEOUT: return true;
+	default: return false;
+	}
+}
+
+void config_value(const struct config *c, enum config_key k, char *buf, size_t n)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	buf[0] = '\0';
+	if (!f)
+		return;
+	if (k == CK_ENVIRONMENT) {
+		/* The names alone: the values are often secrets, and a log
+		 * line is read by more people than the file. */
+		for (size_t i = 0; i < c->nenv; i++)
+			fprintf(f, "%s%.*s", i ? " " : "", (int)strcspn(c->env[i], "="), c->env[i]);
+	} else {
+		print_value(c, k, f);
+	}
+	if (fclose(f) != 0 || !text) {
+		free(text);
+		return;
+	}
+	if (len && text[len - 1] == '\n')
+		text[len - 1] = '\0';
+	text_escape(text, buf, n, 0);
+	free(text);
 }
 
 void config_free(struct config *c)

@@ -165,7 +165,8 @@ static bool journal_send(enum log_level level, const struct log_fields *f, const
 	return n == (ssize_t)e.len;
 }
 
-static void log_vmsg(enum log_level level, const struct log_fields *f, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void log_vmsg(enum log_level level, const struct log_fields *f,
+							   const char *fmt, va_list ap)
 {
 	if (level > log_max)
 		return;

@@ -82,6 +82,7 @@ struct loop {
 	int64_t guard_fence_ms, guard_look_ms; /* the storage process's guard (worker.h, timeline.h) */
 	int64_t watchdog_ms, watchdog_at, last_pet_round;
 	struct node_config node_cfg; /* with the takeover delay resolved */
+	int local;                   /* lockfile_is_local at start: 1 local, else networked or unknown */
 	uint8_t id[LF_ID_SIZE];
 	uint8_t host[LF_ID_SIZE]; /* this host's machine id, zero if unknown (host.h) */
 	int name_slot;            /* JOINED: the alive slot with our name, or -1 */
@@ -878,6 +879,8 @@ static void arm_worker(struct loop *l)
 	io_uring_sqe_set_data64(sqe, TAG(TAG_WORKER, 0));
 }
 
+static void reload(struct loop *l);
+
 static void on_signal(struct loop *l)
 {
 	int sig = (int)l->si.ssi_signo;
@@ -903,6 +906,10 @@ static void on_signal(struct loop *l)
 	case SIGHUP:
 	case SIGUSR1:
 	case SIGUSR2:
+		/* The manager's own settings first, then the workload's
+		 * reload as ever, whether ours took or not. */
+		if (sig == SIGHUP)
+			reload(l);
 		if (l->wl_active && !l->wl.main_gone)
 			supervise_signal(&l->wl, sig);
 		return;
@@ -1130,6 +1137,7 @@ static int setup(struct loop *l)
 	/* statfs can hang like any call on the storage; at start, before
 	 * any workload, that only delays joining. */
 	int local = lockfile_is_local(&l->lf);
+	l->local = local;
 	warn_page_cache(l);
 	struct statfs fs;
 	if (cfg->fs_type_out && fstatfs(l->lf.fd, &fs) == 0)
@@ -1199,6 +1207,82 @@ static int setup(struct loop *l)
 	arm_worker(l);
 	readiness_listen(&l->rd, l->hook_envp);
 	return 0;
+}
+
+/* --- reload ----------------------------------------------------------------------- */
+
+/* A reload's settings in force: the node's (the takeover delay and the
+ * new-file wait derived again for the file system found at start, which
+ * is not asked again: statfs can hang on storage that does), the hooks',
+ * and the loop's own deadlines. Nothing here can fail: the settings were
+ * checked against the timeline's relations before they came. */
+static void apply_settings(struct loop *l, const struct loop_config *next)
+{
+	struct timeline_settings ts;
+	timeline_defaults(&ts);
+	ts.check_ms = next->check_ms;
+	ts.heartbeat_ms = next->heartbeat_ms;
+	ts.poll_ms = next->node.poll_ms;
+	ts.io_timeout_ms = next->io_timeout_ms;
+	ts.fence_timeout_ms = next->fence_timeout_ms;
+	ts.stop_timeout_ms = next->stop_timeout_ms;
+	ts.takeover_delay_ms = next->takeover_delay_ms;
+	ts.watchdog_ms = l->watchdog_ms;
+	struct timeline tl;
+	timeline_derive(&ts, &tl);
+	struct node_config nc = next->node;
+	nc.takeover_delay_ms = timeline_takeover_delay(&tl, l->local == 1);
+	nc.new_file_wait_ms = timeline_new_file_wait(&tl, l->local == 1);
+	node_reconfigure(&l->node, &nc);
+	l->node_cfg = nc;
+	l->cfg = next;
+	observe_reconfigure(&l->obs, next);
+	/* A deadline already set comes at the earlier of the old and the new
+	 * interval: a shorter one takes effect now, a longer one from the
+	 * next arming. The fence deadline is counted from the last round
+	 * with the fence timeout as it now is; a storage call in progress,
+	 * a stop under way and a hook running keep the bound they began
+	 * with. */
+	int64_t now = clock_ms();
+	if (l->tick_at && l->tick_at > now + next->check_ms)
+		l->tick_at = now + next->check_ms;
+	if (l->heartbeat_at && l->heartbeat_at > now + next->heartbeat_ms)
+		l->heartbeat_at = now + next->heartbeat_ms;
+	if (l->interrupt_at && l->interrupt_at > now + next->node.poll_ms)
+		l->interrupt_at = now + next->node.poll_ms;
+	struct timeline_fault warn[4];
+	size_t nwarn = timeline_warnings(&ts, l->local == 1 ? TIMELINE_LOCAL : TIMELINE_NETWORKED, warn, 4);
+	for (size_t i = 0; i < nwarn; i++) {
+		char msg[768];
+		timeline_explain(&warn[i], &ts, NULL, msg, sizeof(msg));
+		log_warn("%s", msg);
+	}
+}
+
+/* SIGHUP: the settings read again where there is a file to read. */
+static void reload(struct loop *l)
+{
+	if (!l->cfg->reload) {
+		log_info("SIGHUP: no configuration file to read again (no --config)%s",
+			 l->wl_active && !l->wl.main_gone ? "; passing it to the workload"
+							  : "; no workload here to pass it to");
+		return;
+	}
+	/* The unit shows "reloading" between the two (systemd 252 takes
+	 * RELOADING=1 from a Type=notify service; later ones also want the
+	 * time). Before the first READY=1 they are not sent: a READY=1 here
+	 * would end the unit's start before the node has joined. */
+	bool tell = l->obs.ready_sent;
+	if (tell) {
+		char msg[64];
+		snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%lld", (long long)clock_ms() * 1000);
+		notify_send(msg);
+	}
+	const struct loop_config *next = NULL;
+	if (l->cfg->reload(l->cfg->reload_ctx, &next) == 0 && next)
+		apply_settings(l, next);
+	if (tell)
+		notify_send("READY=1");
 }
 
 /* A loop whose storage call never returned, kept for the process exit

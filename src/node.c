@@ -935,6 +935,17 @@ void node_init(struct node *n, const struct node_config *cfg, struct node_out *o
 	out->why = "joining the group";
 }
 
+void node_reconfigure(struct node *n, const struct node_config *cfg)
+{
+	/* The role and failback are what the node joined with: the group
+	 * knows it by them, and they decided its way in. */
+	enum lf_role role = n->cfg.role;
+	bool allow_failback = n->cfg.allow_failback;
+	n->cfg = *cfg;
+	n->cfg.role = role;
+	n->cfg.allow_failback = allow_failback;
+}
+
 void node_step(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	memset(out, 0, sizeof(*out));

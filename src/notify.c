@@ -32,3 +32,16 @@ int notify_send(const char *state)
 	close(fd);
 	return err;
 }
+
+int notify_fd_ready(int fd)
+{
+	ssize_t r;
+	/* MSG_NOSIGNAL is for sockets: a pipe whose reader is gone would
+	 * raise SIGPIPE, which the loop blocks and takes on its signalfd,
+	 * so write() just answers EPIPE. */
+	while ((r = write(fd, "\n", 1)) < 0 && errno == EINTR)
+		;
+	int err = r < 0 ? -errno : 0;
+	close(fd);
+	return err == -EPIPE ? 0 : err;
+}

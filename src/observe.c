@@ -24,6 +24,13 @@ void observe_init(struct observe *o, const struct loop_config *cfg, char **hook_
 	o->hook_envp = hook_envp;
 }
 
+void observe_reconfigure(struct observe *o, const struct loop_config *cfg)
+{
+	o->cfg = cfg;
+	o->hooks.paths = cfg->hooks;
+	o->hooks.timeout_ms = cfg->hook_timeout_ms;
+}
+
 void observe_health(const struct observe *o, const struct node *n, const struct observe_workload *w)
 {
 	enum node_state s = node_current(n);
@@ -82,6 +89,11 @@ void observe_announce(struct observe *o, const struct node *n, const struct obse
 	if (!o->ready_sent && (s == NODE_LIVE || s == NODE_BACKUP || s == NODE_QUEUED || s == NODE_CLAIMING)) {
 		notify_send("READY=1");
 		o->ready_sent = true;
+		if (o->cfg->notify_fd >= 0) {
+			int e = notify_fd_ready(o->cfg->notify_fd);
+			if (e < 0)
+				log_warn("--notify-fd %d: %s", o->cfg->notify_fd, strerror(-e));
+		}
 	}
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -114,31 +115,40 @@ void supervise_child_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* The workload's copy of the lock file's descriptor, moved to the lowest
- * number above standard input, output and error: 3, or the next one the
- * ready descriptor and the exec error pipe leave free. A process that dies
- * has its files closed by the kernel, and the live lock goes with the
- * last copy of this one: the next live node must not start while the
- * dying workload still holds files it opened (its data files, a socket, a
- * FUSE or NFS file whose close flushes writes), so this one is to be
- * released last. The kernel walks the descriptors upwards but releases
- * each file's locks in its final close, queued as task work, which runs
- * newest first: the lowest descriptor's go last. Measured, with the copy
- * at the highest descriptor the limit allowed: the soak test saw 4 new
- * witnesses in 1160 starts find the old one's lock still held (the live
- * lock had gone first); at the lowest, none in 1174 (doc/soak.md). The
- * unit test a_dying_process_releases_its_lowest_descriptor_last holds the
- * kernel to it. Returns the descriptor to keep open on exec (the original
- * one, close-on-exec, then goes with the exec). */
-static int keep_low(int keep_fd, int errpipe, int pass_fd_as)
+/* The workload's copy of the lock file's descriptor, moved to the highest
+ * number the descriptor limit allows. A dying process first closes its
+ * descriptors from 0 up: each file's flush (an NFS file's writes sent, a
+ * FUSE FLUSH) and the classic fcntl locks go then, in that order. Only at
+ * the end of the exit does the kernel release the files themselves, and
+ * with them their OFD and flock locks, sockets and FUSE RELEASE, from the
+ * highest descriptor down (both measured on Linux 6.18). Here, the
+ * workload drops its copy only after every other descriptor is closed, so
+ * the live lock, whichever process of the tree or the storage process
+ * lets go of it last, goes after every flush and classic lock of the
+ * workload; and the copy is out of the way of the numbers a workload uses
+ * itself (a shell's 3 to 9, a dup2 onto a low number), where it would be
+ * overwritten and lost. It cannot make the live lock go after the
+ * workload's OFD and flock locks and sockets: those are released after it,
+ * while none of the workload's code runs any more (a late release,
+ * doc/protocol.md §8; the run test
+ * a_late_release_is_counted_apart_from_an_overlap relies on the order).
+ * Never above KEEP_LAST_MAX: the kernel sizes a process's descriptor table
+ * to its highest descriptor and every fork copies it, and a limit of a
+ * million (databases' LimitNOFILE) would cost each process of the workload
+ * megabytes. A workload with more descriptors than that, or that raises
+ * its limit, can place some above it. Returns the descriptor to keep open
+ * on exec (the original one, close-on-exec, then goes with the exec). */
+#define KEEP_LAST_MAX 4095
+static int keep_last(int keep_fd, int errpipe, int pass_fd_as)
 {
-	int low = 3;
-	while (low == errpipe || low == pass_fd_as)
-		low++;
-	if (low >= keep_fd)
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return keep_fd;
+	int top = rl.rlim_cur > KEEP_LAST_MAX ? KEEP_LAST_MAX : (int)rl.rlim_cur - 1;
+	if (top <= keep_fd || top == errpipe || top == pass_fd_as)
 		return keep_fd;
 	/* dup3 without O_CLOEXEC: the copy stays open across the exec. */
-	return dup3(keep_fd, low, 0) == low ? low : keep_fd;
+	return dup3(keep_fd, top, 0) == top ? top : keep_fd;
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls. A
@@ -170,7 +180,7 @@ static void child(const char *path, char *const argv[], char *const envp[], int 
 			e = errno;
 	}
 	if (keep_fd >= 0 && !e)
-		keep_fd = keep_low(keep_fd, errpipe, as && as->pass_fd >= 0 ? as->pass_fd_as : -1);
+		keep_fd = keep_last(keep_fd, errpipe, as && as->pass_fd >= 0 ? as->pass_fd_as : -1);
 	if (keep_fd >= 0)
 		fcntl(keep_fd, F_SETFD, 0);
 	if (as && as->dir && chdir(as->dir) < 0)

@@ -28,6 +28,7 @@ enum config_key {
 	CK_HTTP,
 	CK_HTTP_TIMEOUT,
 	CK_METRICS_FILE,
+	CK_NOTIFY_FD,
 	CK_COMMAND,
 	CK_WORKING_DIRECTORY,
 	CK_USER,
@@ -143,6 +144,18 @@ void config_timeline(const struct config *c, struct timeline_settings *s);
  * of the environment files, their paths and how many variables each
  * gave, never a value. */
 void config_print(const struct config *c, FILE *f);
+/* Whether a reload (SIGHUP) may change k while the node runs: what the
+ * node reads afresh each time it acts on it (hooks, timeouts, the restart
+ * policy, the log level). Not what the group knows it by (lock, name,
+ * role, address), nor what was set up once at start (the workload and
+ * its environment, the ready method, the HTTP listener and the metrics
+ * file, failback, which
+ * only a joining primary asks for). */
+bool config_reloadable(enum config_key k);
+/* k's value as config_print shows it, escaped, on one line, into buf of n
+ * bytes; of environment the names alone: for the message that a reload
+ * changed or refused it. */
+void config_value(const struct config *c, enum config_key k, char *buf, size_t n);
 /* What an operator should hear about settings that work but expose
  * something: a configuration file every user may read that holds
  * environment values (often secrets), an environment file every user may

@@ -57,6 +57,8 @@ struct loop_config {
 					  * joined, 0 unknown; on another, the file is never created */
 	long *fs_type_out;               /* where loop_run leaves the lock file's statfs type, or NULL */
 	_Atomic int *health;             /* where the loop publishes enum loop_health, or NULL */
+	int notify_fd;                   /* a supervisor's readiness pipe (s6's notification-fd): a
+					  * newline when the node is ready, then closed; -1: none */
 	struct metrics *metrics;         /* where the loop counts what it does (metrics_init'd by
 					  * the caller), or NULL */
 	enum loop_ready ready;
@@ -66,6 +68,15 @@ struct loop_config {
 	char **ready_argv;         /* LOOP_READY_COMMAND, argv[0] an absolute path */
 	int64_t ready_interval_ms; /* between probes (TCP, command) */
 	int64_t watchdog_ms;       /* LOOP_READY_NOTIFY: once it sent WATCHDOG=1, it must again within this */
+	/* SIGHUP: read the settings again (NULL: there is nothing to read,
+	 * no configuration file). Returns 0 with *next pointing at the
+	 * settings to run with from now on, which differ from these only
+	 * where a reload may change them and keep their relations; or
+	 * -errno, refused, having said why, and *next left alone. The
+	 * caller keeps *next, and these, alive until the loop ends or the
+	 * next reload has returned. */
+	int (*reload)(void *ctx, const struct loop_config **next);
+	void *reload_ctx;
 };
 
 /* Run a node until it leaves the group; returns the process exit status

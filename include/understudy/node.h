@@ -182,6 +182,11 @@ struct node_event_data {
 
 /* Start a node in NODE_JOINING: the first action is to claim a slot. */
 void node_init(struct node *n, const struct node_config *cfg, struct node_out *out);
+/* New settings from a reload, in force from the next decision that reads
+ * them (a timer already asked for runs out as asked); the role and
+ * allow_failback stay as the node joined. No action: nothing in the state
+ * changes, so nothing needs doing. */
+void node_reconfigure(struct node *n, const struct node_config *cfg);
 /* Feed one event; out receives the actions in the order to run them. */
 void node_step(struct node *n, const struct node_event_data *ev, struct node_out *out);
 

@@ -44,6 +44,9 @@ struct observe {
 /* Set up for cfg; hooks run with hook_envp (kept, not copied); figures
  * are counted into m. */
 void observe_init(struct observe *o, const struct loop_config *cfg, char **hook_envp, struct metrics *m);
+/* A reload's settings: the hooks and their timeout for the next hook
+ * started (one running keeps the deadline it was given). */
+void observe_reconfigure(struct observe *o, const struct loop_config *cfg);
 /* A read of the file: remember who is live there, for STATUS= and the hooks. */
 void observe_read(struct observe *o, const struct lf_view *v);
 /* The node just took ev and answered out; before is its state before. Logs

@@ -4,7 +4,7 @@
  *                [--ignore-term] [--spawn-child] [--tick-dir DIR]
  *                [--ready-notify | --ready-fd FD | --ready-listen PORT]
  *                [--ready-after MS] [--from-grandchild] [--watchdog-pets N]
- *                [--status TEXT]
+ *                [--status TEXT] [--hold-files N]
  *
  * It records its life in LOG, one line per event, each line one O_APPEND
  * write(2) so that lines of concurrent witnesses never interleave:
@@ -28,6 +28,12 @@
  * --from-grandchild sends the READY=1 from a grandchild
  * of the witness; --watchdog-pets N then sends WATCHDOG=1 N times, every
  * half $WATCHDOG_USEC, and stops.
+ *
+ * With --hold-files N it opens N more files (/dev/null each time) after
+ * taking the witness lock, so at numbers above it: a process's exit
+ * releases its files from the highest descriptor down, so a SIGKILLed
+ * witness holding them keeps its witness lock through N releases, the
+ * window in which the test of a late release starts the next witness.
  *
  * A witness killed with SIGKILL writes no last line. With --tick-dir it
  * overwrites DIR/PID with the current T (20 digits) every millisecond, so
@@ -59,6 +65,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -100,7 +107,7 @@ __attribute__((format(printf, 1, 2))) static void logline(const char *fmt, ...)
 static void usage(void)
 {
 	fprintf(stderr, "usage: witness LOG WITNESS_LOCKFILE [--exit-after MS] [--exit-code N] "
-			"[--ignore-term] [--spawn-child] [--tick-dir DIR]\n");
+			"[--ignore-term] [--spawn-child] [--tick-dir DIR] [--hold-files N]\n");
 	exit(64);
 }
 
@@ -139,7 +146,11 @@ static void grandchild(void)
 
 /* Whether process PID has the file of LOCK_FD open: a witness of another
  * group (the soak test runs many at once, each group with its own witness
- * lock file) is no holder of this one. */
+ * lock file) is no holder of this one. A process that shows no descriptor
+ * at all is one whose exit has already taken its descriptor table apart:
+ * the kernel releases the files' locks only after that (the last close of
+ * each file runs when the table is gone), so exactly the exiting holder of
+ * a late release looks like this, and it is listed. */
 static bool has_open(long pid, int lock_fd)
 {
 	struct stat mine, st;
@@ -151,15 +162,17 @@ static bool has_open(long pid, int lock_fd)
 	if (!d)
 		return true;
 	bool found = false;
+	int fds = 0;
 	struct dirent *de;
 	while (!found && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
+		fds++;
 		if (fstatat(dirfd(d), de->d_name, &st, 0) == 0)
 			found = st.st_dev == mine.st_dev && st.st_ino == mine.st_ino;
 	}
 	closedir(d);
-	return found;
+	return found || fds == 0;
 }
 
 /* The witness lock is taken: say who else is a witness with this witness
@@ -202,6 +215,22 @@ static void overlap(int lock_fd)
 	if (d)
 		closedir(d);
 	logline("overlap %s %lld %ld %s", node, now_ns(), (long)getpid(), *holders ? holders : "-");
+}
+
+/* --hold-files: as many as the descriptor limit allows, raised first (a
+ * root witness may raise the hard limit too). */
+static void hold(long n)
+{
+	struct rlimit rl = { .rlim_cur = (rlim_t)n + 64, .rlim_max = (rlim_t)n + 64 };
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	long i = 0;
+	while (i < n && open("/dev/null", O_RDONLY | O_CLOEXEC) >= 0) /* held until exit */
+		i++;
+	if (i < n)
+		fprintf(stderr, "witness: --hold-files: %ld of %ld: %s\n", i, n, strerror(errno));
 }
 
 static void notify(const char *msg)
@@ -269,7 +298,7 @@ int main(int argc, char **argv)
 	bool ignore_term = false, spawn_child = false;
 	const char *tick_dir = NULL;
 	enum ready_how ready_how = READY_NONE;
-	long ready_arg = 0, ready_after = 0, pets = 0;
+	long ready_arg = 0, ready_after = 0, pets = 0, hold_files = 0;
 	bool from_grandchild = false;
 	for (int i = 3; i < argc; i++) {
 		if (!strcmp(argv[i], "--exit-after") && i + 1 < argc)
@@ -294,6 +323,8 @@ int main(int argc, char **argv)
 			from_grandchild = true;
 		else if (!strcmp(argv[i], "--watchdog-pets") && i + 1 < argc)
 			pets = parse_num(argv[++i]);
+		else if (!strcmp(argv[i], "--hold-files") && i + 1 < argc)
+			hold_files = parse_num(argv[++i]);
 		else if (!strcmp(argv[i], "--status") && i + 1 < argc)
 			status_text = argv[++i];
 		else
@@ -333,6 +364,8 @@ int main(int argc, char **argv)
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
 	if (fcntl(lock_fd, F_OFD_SETLK, &fl) < 0)
 		overlap(lock_fd);
+	if (hold_files > 0)
+		hold(hold_files);
 
 	if (tick_dir) {
 		char path[4096];

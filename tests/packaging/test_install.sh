@@ -58,9 +58,11 @@ named=("$DESTDIR$unitdir/understudy@.service" "$DESTDIR$example")
 [ -z "$mandir" ] || named+=("$DESTDIR$mandir/man8/understudy.8" "$DESTDIR$mandir/man5/understudy.conf.5")
 bad=$(names_another_confdir "$confdir" "${named[@]}")
 [ -z "$bad" ] || fail "these name another directory than $confdir: $bad"
-# The pages name the example where it is.
+# The pages name the example where it is. grep reads to the end: under
+# pipefail, grep -q quitting at the first match makes sed die of SIGPIPE
+# on a long page, and the pipe fail.
 for page in ${mandir:+"$DESTDIR$mandir/man8/understudy.8" "$DESTDIR$mandir/man5/understudy.conf.5"}; do
-	sed -e 's/\\f[BIRP]//g' -e 's/\\&//g' "$page" | grep -qF "$example" || fail "$page does not name the example as installed, $example"
+	sed -e 's/\\f[BIRP]//g' -e 's/\\&//g' "$page" | grep -F "$example" >/dev/null || fail "$page does not name the example as installed, $example"
 done
 
 n=$(find "$DESTDIR" -type f | wc -l)

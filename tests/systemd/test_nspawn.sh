@@ -9,7 +9,9 @@
 #             transition to live with its epoch and workload pid); a
 #             failing workload at warning, found by -p warning, while the
 #             transitions stay out of it; another group matches nothing
-#   reload    the workload gets one SIGHUP; manager and workload pids stay
+#   reload    the workload gets one SIGHUP; manager and workload pids stay;
+#             a reload changing stop-timeout is said in one line and the
+#             unit is active again (RELOADING=1 ... READY=1 on systemd 252)
 #   kill      systemctl kill -s KILL: the unit restarts (NRestarts 1) after
 #             RestartSec=5s and is live again with a new workload
 #   watchdog  the manager frozen (SIGSTOP): systemd's watchdog fires within
@@ -246,6 +248,20 @@ if [ "$hups" = 1 ] && wl_log | grep -qx "hup $wpid" && [ "$(prop MainPID)" = "$m
 	ok "reload: the workload (pid $wpid) got $hups SIGHUP; manager pid $mpid and workload pid unchanged"
 else
 	bad "reload: $hups SIGHUPs logged, manager $mpid -> $(prop MainPID), workload $wpid -> $(workload_pid)"
+fi
+# A reload that changes a setting: systemd 252 takes RELOADING=1 ... READY=1
+# from the Type=notify unit, and the unit is active again, not reloading.
+echo "stop-timeout = 12s" >>"$root$confdir/app.conf"
+t_reload=$(date +%s%N)
+ns timeout 20 systemctl reload understudy@app.service || true
+reload_ms=$((($(date +%s%N) - t_reload) / 1000000))
+for _ in $(seq 20); do [ "$(wl_log | grep -c "^hup " || true)" = 2 ] && break; sleep 0.1; done
+said=$(ns journalctl UNDERSTUDY_GROUP=app -o cat --no-pager | grep -cxF "reloaded ${confdir}app.conf: [workload] stop-timeout '10s' -> '12s'" || true)
+if [ "$said" = 1 ] && [ "$(prop ActiveState)" = active ] && [ "$(wl_log | grep -c "^hup " || true)" = 2 ] &&
+	[ "$(prop MainPID)" = "$mpid" ] && [ "$reload_ms" -lt 10000 ]; then
+	ok "reload with a change: 'stop-timeout 10s -> 12s' said once, systemctl reload returned in $reload_ms ms, the unit active, the workload's second SIGHUP"
+else
+	bad "reload with a change: said $said times, ActiveState $(prop ActiveState), $(wl_log | grep -c "^hup " || true) SIGHUPs, reload took $reload_ms ms; $(ns journalctl -u understudy@app.service -o cat --no-pager | tail -n 5 | tr '\n' '|')"
 fi
 
 # --- kill -s KILL: systemd restarts the unit ---------------------------

@@ -217,6 +217,7 @@ Test(config, full_file_every_section_and_key_lands)
 		"http = 127.0.0.1:8089\n"
 		"http-timeout = 7s\n"
 		"metrics-file = /var/lib/node_exporter/app.prom\n"
+		"notify-fd = 3\n"
 		"\n"
 		"[workload]\n"
 		"command = /usr/bin/app --flag 'two words' \"say \\\"hi\\\"\" back\\ slash\n"
@@ -268,6 +269,7 @@ Test(config, full_file_every_section_and_key_lands)
 	cr_expect_str_eq(g_c.http, "127.0.0.1:8089");
 	cr_expect_eq(g_c.http_timeout_ms, 7000);
 	cr_expect_str_eq(g_c.metrics_file, "/var/lib/node_exporter/app.prom");
+	cr_expect_eq(g_c.run.notify_fd, 3);
 
 	static const char *const cmd[] = { "/usr/bin/app", "--flag", "two words", "say \"hi\"",
 					   "back slash",   "--more", "x\\y",      NULL };
@@ -1537,4 +1539,32 @@ Test(config, secrets_others_may_read_are_warned_about)
 	load_ok(base_conf);
 	cr_assert_eq(finish(), 0, "%s", g_why);
 	cr_expect_eq(config_warnings(&g_c, collect), 0, "a 0644 file without environment values");
+}
+
+/* What a reload may change, and how it shows a value: escaped, and of
+ * environment the names alone. */
+Test(config, reloadable_keys_and_values_for_messages)
+{
+	cr_expect(config_reloadable(CK_STOP_TIMEOUT) && config_reloadable(CK_ON_LIVE) &&
+		  config_reloadable(CK_LOG_LEVEL) && config_reloadable(CK_FENCE_TIMEOUT));
+	cr_expect(!config_reloadable(CK_LOCK) && !config_reloadable(CK_NAME) && !config_reloadable(CK_ROLE) &&
+		  !config_reloadable(CK_COMMAND) && !config_reloadable(CK_ENVIRONMENT) && !config_reloadable(CK_USER) &&
+		  !config_reloadable(CK_READY) && !config_reloadable(CK_HTTP));
+	config_init(&g_c);
+	load_ok("[group]\nlock = /srv/a.lock\n[node]\nname = n1\nrole = primary\n[workload]\n"
+		"command = /bin/echo\nenvironment = SECRET=hunter2\nenvironment = MODE=ha\n"
+		"stop-timeout = 1m30s\n");
+	cr_assert_eq(finish(), 0, "%s", g_why);
+	char v[256];
+	config_value(&g_c, CK_STOP_TIMEOUT, v, sizeof(v));
+	cr_expect_str_eq(v, "90s");
+	config_value(&g_c, CK_LOCK, v, sizeof(v));
+	cr_expect_str_eq(v, "/srv/a.lock");
+	config_value(&g_c, CK_ENVIRONMENT, v, sizeof(v));
+	cr_expect_str_eq(v, "SECRET MODE");
+	/* The file refuses control characters; the words after -- may hold them. */
+	char *words[] = { "/bin/echo", "a\033b", NULL };
+	g_c.run.argv = words;
+	config_value(&g_c, CK_COMMAND, v, sizeof(v));
+	cr_expect(strstr(v, "\\x1b") && !strchr(v, '\033'), "the command shows as %s", v);
 }

@@ -3572,3 +3572,25 @@ Test(node, a_waiting_node_notes_nothing)
 	for (int i = 0; i < out.n; i++)
 		cr_assert(!out.a[i].note, "%s", FMT_OUT(&out));
 }
+
+/* A reload's settings take over the next decision (here the restart
+ * policy), and the role and failback the node joined with stay: the group
+ * knows it by them. */
+Test(node, reconfigure_applies_the_next_decision_and_keeps_the_role)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_PRIMARY);
+	live_primary(&n, &cfg, LF_PAUSED);
+	struct node_config next = config(LF_ROLE_BACKUP);
+	next.restart = NODE_RESTART_NEVER;
+	next.allow_failback = true;
+	next.poll_ms = 250;
+	node_reconfigure(&n, &next);
+	STATE(&n, NODE_LIVE);
+	cr_expect_eq(n.cfg.role, LF_ROLE_PRIMARY, "the role changed");
+	cr_expect(!n.cfg.allow_failback, "allow_failback changed");
+	cr_expect_eq(n.cfg.poll_ms, 250);
+	step_exited(&n, W_EXITCODE(1, 0));
+	STATE(&n, NODE_DONE);
+	check_gives_up("restart never, by reload");
+}
