@@ -88,8 +88,9 @@ struct loop {
 	unsigned exec_gen;
 	/* Deadlines on CLOCK_MONOTONIC in ms; 0 when not set. */
 	int64_t timer_at, tick_at, kill_at, interrupt_at, job_deadline, heartbeat_at;
-	int64_t exec_slow_at; /* the workload's exec is pending: say so by then */
-	int64_t last_round;   /* the last round that completed: a heartbeat; in VERIFYING a read */
+	int64_t exec_slow_at;                  /* the workload's exec is pending: say so by then */
+	int64_t last_round;                    /* the last round that completed: a heartbeat; in VERIFYING a read */
+	int64_t guard_fence_ms, guard_look_ms; /* the storage process's guard (worker.h, timeline.h) */
 	int64_t watchdog_ms, watchdog_at, last_pet_round;
 	struct node_config node_cfg; /* with the takeover delay resolved */
 	int local;                   /* lockfile_is_local at start: 1 local, else networked or unknown */
@@ -402,8 +403,11 @@ static void on_job_done(struct loop *l)
 		return;
 	}
 	if (l->job_is_tick) {
+		/* A heartbeat round's time is the storage process's, taken before
+		 * it looked at the path (a loop stopped before it came here must
+		 * not count the round from when it runs again). */
 		if (l->job_is_round && r == 0)
-			l->last_round = clock_ms();
+			l->last_round = j->round_ms ? j->round_ms : clock_ms();
 		if (r < 0) {
 			log_error("%s: %s: %s", l->lf.path, op_name(j->op), log_strerror(-r));
 			storage_failed(l, -r);
@@ -749,6 +753,9 @@ static void run_action(struct loop *l, const struct node_action *a)
 		l->tick_at = now + l->cfg->check_ms;
 		l->heartbeat_at = now + l->cfg->heartbeat_ms;
 		l->last_round = now; /* the fence clock starts with the role */
+		/* Before the workload exists: from here a stalled loop is fenced
+		 * by the storage process (worker.h). */
+		worker_guard_arm(&l->worker, l->guard_fence_ms, l->guard_look_ms);
 		submit(l, false);
 		return;
 	}
@@ -899,13 +906,24 @@ static void fire_timers(struct loop *l)
 		give_up_job(l);
 		push_cut(l, NODE_EV_STORAGE_HUNG)->ev.err = ETIMEDOUT;
 	}
-	if (fence_clock(l) && now - l->last_round > l->cfg->fence_timeout_ms) {
+	bool guard_fired = worker_guard_fired(&l->worker);
+	if (fence_clock(l) && (now - l->last_round > l->cfg->fence_timeout_ms || guard_fired)) {
 		/* The storage answers too slowly, or not at all: the server may
 		 * give our lock away, so the workload must die before it can
 		 * (the node's table orders the SIGKILL, before anything else),
-		 * and a node in its takeover delay must not start. */
+		 * and a node in its takeover delay must not start. Or this loop
+		 * was stopped and the storage process killed the workload for
+		 * it: never a crash to restart, a fence. */
 		l->fenced = true;
-		if (node_current(&l->node) == NODE_VERIFYING)
+		worker_guard_disarm(&l->worker);
+		if (guard_fired)
+			log_error("%s: this manager was stalled and the storage process killed the workload %lld ms "
+				  "after the last %s: fencing",
+				  l->lf.path, (long long)atomic_load(&l->worker.sh->guard.fired_after),
+				  atomic_load(&l->worker.sh->guard.fired_replaced)
+					  ? "look at the lock file's path (it names another file now)"
+					  : "heartbeat round");
+		else if (node_current(&l->node) == NODE_VERIFYING)
 			log_error("%s: no read completed in %lld ms during the takeover delay", l->lf.path,
 				  (long long)(now - l->last_round));
 		else
@@ -1265,6 +1283,8 @@ static int setup(struct loop *l)
 	/* VERIFYING reads at the live node's pace: the fence timeout is set
 	 * against rounds every heartbeat interval (F >= 2H, timeline.c). */
 	l->node_cfg.verify_read_ms = cfg->heartbeat_ms;
+	l->guard_fence_ms = tl.stall_fence_ms;
+	l->guard_look_ms = tl.stall_look_ms;
 	if (cfg->takeover_delay_ms < 0)
 		log_info("takeover delay %lld ms: %s", (long long)l->node_cfg.takeover_delay_ms,
 			 local == 1 ? "local file system, one kernel arbitrates every lock"
@@ -1334,6 +1354,10 @@ static void apply_settings(struct loop *l, const struct loop_config *next)
 	nc.new_file_wait_ms = timeline_new_file_wait(&tl, l->local == 1);
 	nc.verify_read_ms = next->heartbeat_ms; /* as at start: VERIFYING's rounds */
 	node_reconfigure(&l->node, &nc);
+	/* The storage process's guard takes the new bounds at its next
+	 * arming, with the role. */
+	l->guard_fence_ms = tl.stall_fence_ms;
+	l->guard_look_ms = tl.stall_look_ms;
 	l->node_cfg = nc;
 	l->cfg = next;
 	observe_reconfigure(&l->obs, next);
@@ -1412,6 +1436,10 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	log_info("joining %s as %s", cfg->lock_path, lockfile_role_name((uint8_t)cfg->node.role));
 	for (;;) {
 		settle(l);
+		/* The guard stands down as the node leaves the role, before the
+		 * loop waits: a node no longer live has nothing it may kill. */
+		if (!ticking(l) || l->fenced || l->storage_hung)
+			worker_guard_disarm(&l->worker);
 		if (l->done && l->cursor >= l->out.n && (!l->job_pending || !l->wl_active))
 			break;
 		int r = (int)wait_events(l);

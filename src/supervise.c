@@ -9,45 +9,62 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Children we had before any workload (a shell's process substitution
- * can leave a logger as our child): not part of any workload tree, so
- * never killed, and never waited for. */
+ * can leave a logger as our child), hooks and the storage process: not
+ * part of any workload tree, so never killed, and never waited for. The
+ * list lives in memory shared with the storage process, forked after
+ * supervise_init, which kills the tree itself when the manager stalls
+ * (supervise_kill_tree_of): it must spare what the manager spares. */
 #define MAX_FOREIGN 16
-static pid_t foreign[MAX_FOREIGN];
-static int nforeign;
+struct foreign_list {
+	_Atomic int n;
+	_Atomic pid_t pid[MAX_FOREIGN];
+};
+static struct foreign_list private_list, *foreign = &private_list;
 static int own_children; /* counted by count_own */
 
 static bool is_foreign(pid_t pid)
 {
-	for (int i = 0; i < nforeign; i++)
-		if (foreign[i] == pid)
+	for (int i = 0; i < foreign->n && i < MAX_FOREIGN; i++)
+		if (foreign->pid[i] == pid)
 			return true;
 	return false;
 }
 
-/* Call fn for each child of ours that /proc shows; counts them. */
-static int for_children(void (*fn)(pid_t, int), int arg);
+/* Call fn for each child of parent that /proc shows; counts them. */
+static int for_children(pid_t parent, void (*fn)(pid_t, int), int arg);
 
 static void note_foreign(pid_t pid, int arg)
 {
 	(void)arg;
-	if (nforeign < MAX_FOREIGN)
-		foreign[nforeign++] = pid;
+	int n = foreign->n;
+	if (n < MAX_FOREIGN) {
+		foreign->pid[n] = pid;
+		foreign->n = n + 1;
+	}
 }
 
 void supervise_not_workload(pid_t pid) { note_foreign(pid, 0); }
 
 int supervise_init(void)
 {
-	nforeign = 0;
-	for_children(note_foreign, 0);
+	if (foreign == &private_list) {
+		void *m = mmap(NULL, sizeof(*foreign), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return -errno;
+		foreign = m;
+	}
+	foreign->n = 0;
+	for_children(getpid(), note_foreign, 0);
 	return prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 ? -errno : 0;
 }
 
@@ -265,18 +282,17 @@ int supervise_signal(struct workload *w, int sig)
 
 static pid_t parent_of(pid_t pid);
 
-static int for_children(void (*fn)(pid_t, int), int arg)
+static int for_children(pid_t parent, void (*fn)(pid_t, int), int arg)
 {
 	DIR *d = opendir("/proc");
 	if (!d)
 		return -1;
-	pid_t self = getpid();
 	int n = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		char *end;
 		long child_pid = strtol(de->d_name, &end, 10);
-		if (*end || child_pid <= 0 || parent_of((pid_t)child_pid) != self)
+		if (*end || child_pid <= 0 || parent_of((pid_t)child_pid) != parent)
 			continue;
 		fn((pid_t)child_pid, arg);
 		n++;
@@ -339,7 +355,7 @@ static void kill_one(pid_t pid, int sig)
 
 /* Children of ours that are not in the workload's group: descendants
  * that called setsid() and were orphaned to us, the subreaper. */
-static void kill_children(int sig) { for_children(kill_one, sig); }
+static void kill_children(int sig) { for_children(getpid(), kill_one, sig); }
 
 static void count_own(pid_t pid, int arg)
 {
@@ -371,9 +387,11 @@ bool supervise_reap(struct workload *w, void (*other)(pid_t pid, int wstatus, vo
 		int st;
 		pid_t pid = waitpid(-1, &st, WNOHANG);
 		if (pid > 0) {
-			for (int i = 0; i < nforeign; i++)
-				if (foreign[i] == pid) /* gone: its pid may be reused */
-					foreign[i] = foreign[--nforeign];
+			for (int i = 0; i < foreign->n; i++)
+				if (foreign->pid[i] == pid) { /* gone: its pid may be reused */
+					foreign->pid[i] = foreign->pid[foreign->n - 1];
+					foreign->n = foreign->n - 1;
+				}
 			if (pid == w->pid) {
 				w->main_gone = true;
 				w->wstatus = st;
@@ -388,14 +406,63 @@ bool supervise_reap(struct workload *w, void (*other)(pid_t pid, int wstatus, vo
 		if (pid == 0) {
 			/* Children remain; the tree is gone if they are all ones
 			 * we had before any workload. */
-			if (!nforeign)
+			if (!foreign->n)
 				return false;
 			own_children = 0;
-			for_children(count_own, 0);
+			for_children(getpid(), count_own, 0);
 			return own_children == 0;
 		}
 		if (errno == EINTR)
 			continue;
 		return errno == ECHILD;
 	}
+}
+
+/* The storage process's view of one child of the manager. */
+static pid_t kill_of_self;
+static int kill_of_live;
+
+static void kill_one_of(pid_t pid, int sig)
+{
+	if (pid == kill_of_self || is_foreign(pid))
+		return;
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (r > 0) {
+		buf[r] = '\0';
+		const char *rp = strrchr(buf, ')');
+		if (rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X')
+			kill_of_live++;
+	}
+	/* A group id names the group its leader made, for as long as any
+	 * process of it lives, even the leader a zombie: the main process's
+	 * group, or the group an orphan that left ours made. */
+	kill(-pid, sig);
+	kill(pid, sig);
+}
+
+int supervise_kill_tree_of(pid_t manager, int sig)
+{
+	kill_of_self = getpid();
+	int first = -1;
+	/* A process of the tree whose parent dies is adopted by the manager
+	 * (a subreaper, stopped or not): look again until no child is left
+	 * alive that is not a zombie, for at most 200 ms (a process stuck in
+	 * a call on a storage that hangs never dies). */
+	for (int round = 0; round < 20; round++) {
+		kill_of_live = 0;
+		if (for_children(manager, kill_one_of, sig) < 0)
+			return -errno;
+		if (first < 0)
+			first = kill_of_live;
+		if (!kill_of_live)
+			break;
+		struct timespec tick = { 0, 10L * 1000000 };
+		nanosleep(&tick, NULL);
+	}
+	return first;
 }

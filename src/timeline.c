@@ -42,11 +42,18 @@ void timeline_derive(const struct timeline_settings *s, struct timeline *t)
 	 * of the old node is gone: nothing is left to wait for. */
 	t->takeover_delay_ms[TIMELINE_LOCAL] = s->takeover_delay_ms < 0 ? 0 : s->takeover_delay_ms;
 	t->takeover_delay_ms[TIMELINE_NETWORKED] = s->takeover_delay_ms < 0 ? auto_networked(s) : s->takeover_delay_ms;
+	/* A stalled manager's storage process (worker.h): it fences one
+	 * check interval after the loop would have (a loop that runs always
+	 * fences first, and runs its hook), and looks at the path itself when
+	 * the loop has not for two check intervals (one more than a loop that
+	 * runs ever leaves between two looks). */
+	t->stall_fence_ms = s->fence_timeout_ms + s->check_ms;
+	t->stall_look_ms = 2 * s->check_ms;
 	for (int fs = TIMELINE_LOCAL; fs <= TIMELINE_NETWORKED; fs++) {
-		/* One check interval for the old live node to look, one for
-		 * its kill; where its checks may hang, the takeover delay
-		 * (protocol.md §5.8). */
-		t->new_file_wait_ms[fs] = max64(2 * s->check_ms, t->takeover_delay_ms[fs]);
+		/* The old live node looks within a check interval, or, stalled,
+		 * its storage process within two; one more for the kill. Where
+		 * a look may hang, the takeover delay (protocol.md §5.8). */
+		t->new_file_wait_ms[fs] = max64(t->stall_look_ms + s->check_ms, t->takeover_delay_ms[fs]);
 		/* From the moment the lock is free: a local lock wait returns
 		 * at once; a networked one is cut and tried again every poll
 		 * interval. */
@@ -233,6 +240,8 @@ void timeline_print(const struct timeline *t, FILE *f)
 	fprintf(f, "derived.lock-wait-cut = %s\n", dur(t->lock_wait_cut_ms, a, sizeof(a)));
 	fprintf(f, "derived.io-bound = %s\n", dur(t->io_bound_ms, a, sizeof(a)));
 	fprintf(f, "derived.fence = %s\n", dur(t->fence_ms, a, sizeof(a)));
+	fprintf(f, "derived.stall-fence = %s\n", dur(t->stall_fence_ms, a, sizeof(a)));
+	fprintf(f, "derived.stall-look = %s\n", dur(t->stall_look_ms, a, sizeof(a)));
 	fprintf(f, "derived.stop-kill = %s\n", dur(t->stop_kill_ms, a, sizeof(a)));
 	fprintf(f, "derived.heartbeat-still = %s\n", dur(t->heartbeat_still_ms, a, sizeof(a)));
 	for (int i = 0; i < 2; i++)

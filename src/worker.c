@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include <unistd.h>
 
 #include "understudy/clock.h"
+#include "understudy/log.h"
+#include "understudy/supervise.h"
 
 static int wake_signal(void) { return SIGRTMIN + 2; }
 
@@ -128,7 +131,9 @@ static void add_note(struct worker *w, struct worker_job *j)
 static int run(struct worker *w, struct worker_job *j)
 {
 	int r = 0;
+	bool wrote = false;
 	j->note_res = 0;
+	j->round_ms = 0;
 	switch (j->op) {
 	case WORKER_CLAIM_SLOT:
 		j->name_slot = -1;
@@ -189,8 +194,10 @@ static int run(struct worker *w, struct worker_job *j)
 	case WORKER_REPAIR: r = lockfile_repair(w->lf, &j->live, j->my_slot, &j->slot); break;
 	case WORKER_HEARTBEAT:
 		/* Another's record means another is live: the read below shows
-		 * it, and the node fences. Nothing was written over it. */
+		 * it, and the node fences. Nothing was written over it, and no
+		 * round completed. */
 		r = lockfile_heartbeat(w->lf, &j->live);
+		wrote = r == 0;
 		if (r == -ESTALE)
 			r = 0;
 		break;
@@ -220,31 +227,102 @@ static int run(struct worker *w, struct worker_job *j)
 	bool periodic = j->op == WORKER_TRY_LIVE || j->op == WORKER_WAIT_LIVE || j->op == WORKER_WAIT_BACKUP ||
 			j->op == WORKER_READ || j->op == WORKER_HEARTBEAT;
 	if (periodic && (r == 0 || r == -EAGAIN || r == -EINTR)) {
+		/* Taken before the look: a file replaced after this moment is
+		 * one the look may have missed, so nothing counts from later. */
+		int64_t t = clock_ms();
 		int here = lockfile_still_at_path(w->lf);
 		if (here < 0)
 			return here;
 		j->replaced = here == 0;
+		if (here) {
+			w->sh->guard.looked_ms = t;
+			if (j->op == WORKER_HEARTBEAT && wrote) {
+				j->round_ms = t;
+				if (w->sh->guard.armed)
+					w->sh->guard.round_ms = t;
+			}
+		}
 	}
 	return r;
 }
 
-/* Close every descriptor but the lock file's, the job pipe's and the
- * eventfd: the process must hold nothing of the manager's (its sockets,
- * its ring), or a manager that died would seem to live on. */
+/* The guard's next deadline (0: none), and whether it is the look's. */
+static int64_t guard_deadline(struct worker *w, bool *look)
+{
+	struct worker_guard *g = &w->sh->guard;
+	if (!g->armed || g->fired)
+		return 0;
+	int64_t fence = g->round_ms + g->fence_ms, peek = g->looked_ms + g->look_ms;
+	*look = peek < fence;
+	return *look ? peek : fence;
+}
+
+/* The loop has not run a round for the fence timeout plus a check
+ * interval, or has not looked at the path for two check intervals and the
+ * path names another file: the workload must not outlive what the loop
+ * would have done, had it run. SIGKILL to its whole tree, said once. */
+static void guard_fire(struct worker *w, bool replaced, int64_t since)
+{
+	struct worker_guard *g = &w->sh->guard;
+	g->fired_replaced = replaced;
+	g->fired_after = since;
+	g->fired = true;
+	/* Only the manager's children are the tree; a manager gone (we are
+	 * someone else's child now) left nothing of ours to kill. */
+	if (getppid() != w->manager)
+		return;
+	int n = supervise_kill_tree_of(w->manager, SIGKILL);
+	if (replaced)
+		log_error("%s names another file now, or none, and the manager (pid %d) has not looked for %lld ms: "
+			  "it is stalled; the storage process sent SIGKILL to the workload's whole tree (%d processes)",
+			  w->lf->path, (int)w->manager, (long long)since, n);
+	else
+		log_error("no heartbeat round completed in %lld ms and the manager (pid %d) has not fenced: it is "
+			  "stalled; the storage process sent SIGKILL to the workload's whole tree (%d processes)",
+			  (long long)since, (int)w->manager, n);
+}
+
+/* The guard's deadline came, with no job: fence, look, or (woken early,
+ * or the deadline moved) nothing. */
+static void guard_check(struct worker *w)
+{
+	struct worker_guard *g = &w->sh->guard;
+	bool look = false;
+	int64_t when = guard_deadline(w, &look), now = clock_ms();
+	if (!when || now < when)
+		return;
+	if (!look) {
+		guard_fire(w, false, now - g->round_ms);
+		return;
+	}
+	/* The loop has not looked for two check intervals: look for it. A
+	 * look that fails says nothing; the fence deadline still stands. */
+	int here = lockfile_still_at_path(w->lf);
+	if (here == 0)
+		guard_fire(w, true, now - g->looked_ms);
+	else
+		g->looked_ms = now;
+}
+
+/* Close every descriptor but the lock file's, the job pipe's, the
+ * eventfd and standard error (for the guard's one line): the process must
+ * hold nothing else of the manager's (its sockets, its ring), or a manager
+ * that died would seem to live on. */
 static void keep_only(int a, int b, int c)
 {
-	int k[3] = { a, b, c };
-	for (int i = 0; i < 3; i++)
-		for (int j = i + 1; j < 3; j++)
+	int k[4] = { STDERR_FILENO, a, b, c };
+	for (int i = 0; i < 4; i++)
+		for (int j = i + 1; j < 4; j++)
 			if (k[j] < k[i]) {
 				int t = k[i];
 				k[i] = k[j], k[j] = t;
 			}
 	unsigned lo = 0;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		if ((unsigned)k[i] > lo)
 			close_range(lo, (unsigned)k[i] - 1, 0);
-		lo = (unsigned)k[i] + 1;
+		if ((unsigned)k[i] + 1 > lo)
+			lo = (unsigned)k[i] + 1;
 	}
 	close_range(lo, ~0U, 0);
 }
@@ -261,6 +339,27 @@ static _Noreturn void process_main(struct worker *w, int req)
 	prctl(PR_SET_PDEATHSIG, wake_signal());
 	char c;
 	for (;;) {
+		/* Between jobs: wait for the next one, or for the guard's
+		 * deadline, whichever comes first; one wake-up at the deadline,
+		 * none while the loop sends a job every check interval. */
+		bool look = false;
+		int64_t when = guard_deadline(w, &look);
+		struct timespec ts, *tsp = NULL;
+		if (when) {
+			int64_t d = when - clock_ms();
+			d = d < 0 ? 0 : d;
+			ts.tv_sec = d / 1000;
+			ts.tv_nsec = (d % 1000) * 1000000;
+			tsp = &ts;
+		}
+		struct pollfd p = { .fd = req, .events = POLLIN };
+		int ready = ppoll(&p, 1, tsp, NULL);
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready == 0) {
+			guard_check(w);
+			continue;
+		}
 		ssize_t n = read(req, &c, 1);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -297,6 +396,7 @@ int worker_start(struct worker *w, struct lockfile *lf)
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
+	w->manager = getpid();
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -365,8 +465,37 @@ void worker_reaped(struct worker *w)
 	w->sh->running = false;
 }
 
+void worker_guard_arm(struct worker *w, int64_t fence_ms, int64_t look_ms)
+{
+	if (!w->started)
+		return;
+	struct worker_guard *g = &w->sh->guard;
+	int64_t now = clock_ms(), looked = g->looked_ms;
+	/* The decision to take the role read the file under a look at its
+	 * path, a moment ago: count from that look, never from later. */
+	if (!looked || looked > now)
+		looked = now;
+	g->armed = false;
+	g->fired = false;
+	g->fired_replaced = false;
+	g->fence_ms = fence_ms;
+	g->look_ms = look_ms;
+	g->looked_ms = looked;
+	g->round_ms = looked;
+	g->armed = true;
+}
+
+void worker_guard_disarm(struct worker *w)
+{
+	if (w->sh)
+		w->sh->guard.armed = false;
+}
+
+bool worker_guard_fired(const struct worker *w) { return w->sh && w->sh->guard.fired; }
+
 void worker_stop(struct worker *w, bool may_kill)
 {
+	worker_guard_disarm(w);
 	if (w->req >= 0)
 		close(w->req); /* an idle process ends at once */
 	w->req = -1;

@@ -56,6 +56,12 @@ int supervise_signal(struct workload *w, int sig);
  * process group (they are our children now); remembers sig for orphans
  * that arrive later. */
 void supervise_kill_tree(struct workload *w, int sig);
+/* From another process forked after supervise_init (the storage process,
+ * when the manager stalls, worker.h): sig to every child of manager that
+ * is not marked as no part of the workload, and to the group each made,
+ * again as orphans arrive, for at most 200 ms. Returns how many children
+ * were alive at first, or -errno. */
+int supervise_kill_tree_of(pid_t manager, int sig);
 /* Reap what has exited; a child that is not the workload's main process
  * is passed to other (may be NULL) with its status. Returns true when no
  * child of the workload's tree is left. */

@@ -55,9 +55,17 @@
  *   client (L >= P). The group is without a workload from the fence (8.5
  *   to 10 s after the cut) until L + 12 s .. L + 12.5 s.
  *
+ * A stalled manager (SIGSTOP, a debugger) whose workload runs: its storage
+ * process, which the stop does not reach, kills the workload's tree when
+ * no round has completed for F + C = 10.5 s (C after the loop's own fence,
+ * so a loop that runs fences first), or when the loop has not looked at
+ * the path for 2C = 1 s and the path names another file, or none
+ * (doc/fencing.md, "A stalled manager").
+ *
  * Other figures at the defaults: a node that starts on a file not written
- * on as this one waits the new-file wait max(2C, D), 1 s on a local file
- * system and 12 s on a networked one (protocol.md §5.8); a storage call
+ * on as this one waits the new-file wait max(3C, D), 1.5 s on a local file
+ * system (2C for the old live, or its storage process, to look, C for the
+ * kill) and 12 s on a networked one (protocol.md §5.8); a storage call
  * that is not a lock wait and takes longer than the io timeout (30 s)
  * means hung storage; a workload asked to stop gets SIGKILL after the stop
  * timeout (10 s); the manager pets a unit's watchdog every half
@@ -109,6 +117,8 @@ struct timeline {
 	int64_t lock_wait_cut_ms;   /* a lock wait is interrupted and tried again after this */
 	int64_t io_bound_ms;        /* a storage call that is no lock wait: hung after this */
 	int64_t fence_ms;           /* after the last completed round, SIGKILL by then */
+	int64_t stall_fence_ms;     /* the loop stalled: its storage process SIGKILLs after this (F + C) */
+	int64_t stall_look_ms;      /* the loop stalled: its storage process looks at the path after this (2C) */
 	int64_t stop_kill_ms;       /* after SIGTERM, SIGKILL to the workload's tree */
 	int64_t heartbeat_still_ms; /* the longest a live node's heartbeat stands still: H + C */
 	int64_t takeover_delay_ms[2];

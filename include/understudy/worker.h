@@ -9,7 +9,18 @@
  * client can deadlock on, after which the manager can never finish
  * exiting (doc/fencing.md). Nothing signals this process but the manager,
  * and only in a lock wait's pause; the manager can exit, or be killed,
- * whatever the process is waiting for. */
+ * whatever the process is waiting for.
+ *
+ * Since a stop of the manager (SIGSTOP, a debugger, a stall) does not stop
+ * this process, it also keeps the live node's two promises when the loop
+ * cannot (the guard, doc/fencing.md "A stalled manager"): while the loop
+ * has it armed, it SIGKILLs the workload's whole tree when no heartbeat
+ * round has completed for the fence timeout plus a check interval, or when
+ * the loop has not looked at the lock file's path for two check intervals
+ * and the path names another file, or none. Neither costs a wake-up while
+ * the loop works: a job comes every check interval, before either
+ * deadline. A process stuck in a call cannot act; the loop's own
+ * io-timeout fence covers that, unless the manager is stopped too. */
 #ifndef UNDERSTUDY_WORKER_H
 #define UNDERSTUDY_WORKER_H
 
@@ -58,6 +69,11 @@ struct worker_job {
 	int res;
 	int note_res;  /* how the history entry's write went: 0, 1 not written (a damaged file), -errno */
 	bool replaced; /* the path no longer names our file (lockfile_still_at_path) */
+	/* WORKER_HEARTBEAT written and the path still ours: CLOCK_MONOTONIC
+	 * ms just before the path was looked at, 0 otherwise. The round's
+	 * time for the loop's fence and for the guard alike, taken before the
+	 * look, so that a file replaced after it is never covered by it. */
+	int64_t round_ms;
 	bool have_view;
 	struct lf_view view;
 	bool live_here;       /* the view's live record was written on this very file */
@@ -71,18 +87,36 @@ struct worker_job {
 	uint32_t name_pid;    /* and the pid its record gives */
 };
 
+/* The guard: the fence of a stalled manager, carried out by the storage
+ * process. The loop arms it when the node takes the role, before the
+ * workload exists, and disarms it when the node leaves the role or fences
+ * by itself; the storage process moves round_ms on each completed round
+ * and fires at most once per arming. */
+struct worker_guard {
+	_Atomic bool armed;
+	_Atomic bool fired;          /* the storage process killed the tree */
+	_Atomic int64_t round_ms;    /* the last completed round, or the last look before the role */
+	_Atomic int64_t looked_ms;   /* the last look at the path that found our file (before it) */
+	_Atomic int64_t fence_ms;    /* no round for this long: kill (F + C) */
+	_Atomic int64_t look_ms;     /* no look for this long: look, and kill if replaced (2C) */
+	_Atomic int64_t fired_after; /* how long after the round or the look it fired */
+	_Atomic bool fired_replaced; /* fired for the path, not for the fence */
+};
+
 /* Shared between the manager and the storage process. */
 struct worker_shared {
 	struct worker_job job; /* the job in progress: the process's copy */
 	_Atomic bool running;  /* submitted and not done */
 	_Atomic bool granted;  /* the current job's lock wait succeeded */
+	struct worker_guard guard;
 };
 
 struct worker {
 	struct lockfile *lf;
-	pid_t pid; /* the storage process */
-	int req;   /* one byte per job; closed, the process ends */
-	int efd;   /* written once per finished job */
+	pid_t pid;     /* the storage process */
+	int req;       /* one byte per job; closed, the process ends */
+	int efd;       /* written once per finished job */
+	pid_t manager; /* whose children the guard kills */
 	bool started;
 	struct worker_shared *sh;
 };
@@ -108,6 +142,15 @@ bool worker_granted(struct worker *w);
  * what the manager leaves behind is an idle process, which ends on its
  * own at once, not one in a wait that would hold its locks. */
 bool worker_wait_idle(struct worker *w, int64_t ms);
+/* Arm the guard as the node takes the live role (no job may be running):
+ * its first round counts from the last look at the path that found our
+ * file, at most now. fence_ms: F + C; look_ms: 2C (timeline.h). */
+void worker_guard_arm(struct worker *w, int64_t fence_ms, int64_t look_ms);
+/* The node left the role, or fences by itself: the guard stands down. */
+void worker_guard_disarm(struct worker *w);
+/* Whether the storage process killed the workload's tree since the guard
+ * was armed: the loop, running again, must fence (never restart it). */
+bool worker_guard_fired(const struct worker *w);
 /* The storage process was reaped (it died): nothing runs any more. */
 void worker_reaped(struct worker *w);
 /* Let the storage process go: it ends once its call in progress returns,

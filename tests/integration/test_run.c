@@ -2460,6 +2460,163 @@ Test(run, the_live_file_renamed_away_never_runs_two_workloads)
 	free(moved);
 }
 
+/* --- a stalled manager: its storage process keeps the live node's promises - */
+
+/* The soak test's bug 3 (doc/soak.md): the live manager is stopped (a
+ * SIGSTOP, as a debugger or a stall would) while its workload runs, the
+ * lock file is replaced or deleted under it, and a node starts on the new
+ * file after the new-file wait. The stopped loop cannot look at the path;
+ * its storage process, which the stop does not reach, must kill the
+ * workload's tree before the new node's workload starts. The short fence
+ * timeout keeps the fence guard out of it: the look at the path is what
+ * must act. */
+#define STALL_TIMING "--heartbeat-interval", "100ms", "--poll-interval", "100ms", "--fence-timeout", "1s"
+
+/* The state letter of pid in /proc ('T' stopped), or '?'. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return '?';
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' ? rp[2] : '?';
+}
+
+/* stderr_has, waited for: a line written right after what the test saw. */
+static bool stderr_says(const char *name, const char *what, int timeout_ms)
+{
+	for (int i = 0; i < timeout_ms / 10; i++) {
+		if (stderr_has(name, what))
+			return true;
+		sleep_ms(10);
+	}
+	return stderr_has(name, what);
+}
+
+static void stalled_live_and_a_new_file(bool replace)
+{
+	char *ticks = ticks_dir();
+	int a = start_node("primary", "node-a", STALL_TIMING, "--", "--tick-dir", ticks, NULL);
+	long wa = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", STALL_TIMING, "--", "--tick-dir", ticks, NULL);
+	free(ticks);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	pid_t ma = T.procs[a].pid;
+	cr_assert(kill(ma, SIGSTOP) == 0);
+	for (int i = 0; i < 100 && proc_state(ma) != 'T'; i++)
+		sleep_ms(1);
+	ensure(proc_state(ma) == 'T', "node-a's manager did not stop");
+	int64_t t0 = th_now_ns();
+	if (replace) {
+		/* cp -p FILE FILE.copy && mv -f FILE.copy FILE */
+		uint8_t *copy;
+		size_t len;
+		cr_assert_eq(th_read_file(T.lock, &copy, &len), 0);
+		char *tmp = th_path(T.dir, "group.lock.copy");
+		th_write_file(tmp, copy, len);
+		cr_assert(rename(tmp, T.lock) == 0, "mv -f: %s", strerror(errno));
+		free(copy), free(tmp);
+	} else {
+		/* A new file is a new group, which only a primary starts. */
+		cr_assert(unlink(T.lock) == 0);
+		char *t2 = ticks_dir();
+		start_node("primary", "node-c", STALL_TIMING, "--", "--tick-dir", t2, NULL);
+		free(t2);
+	}
+	const char *next = replace ? "node-b" : "node-c";
+	struct ev s = wait_start(next, 1, BOUND_MS);
+	char still = proc_state(ma);
+	ensure(wait_dead((pid_t)wa, BOUND_MS), "node-a's workload runs on beside %s's", next);
+	int64_t end = last_tick(wa);
+	ensure(end > 0, "no tick from node-a's workload (pid %ld)", wa);
+	cr_log_info("%s under a stopped live manager: its workload last ran %.1f ms after it, %s's started "
+		    "%.1f ms after that",
+		    replace ? "the file replaced" : "the file deleted", (double)(end - t0) / 1e6, next,
+		    (double)(s.t - end) / 1e6);
+	no_overlap();
+	ensure(end < s.t, "%s's workload started %.1f ms before node-a's last ran", next, (double)(end - s.t) / 1e6);
+	ensure(still == 'T', "node-a's manager was not stopped (%c) when %s started: the test proves nothing", still,
+	       next);
+	ensure(stderr_says("node-a", "the storage process sent SIGKILL to the workload's whole tree", BOUND_MS),
+	       "node-a's storage process did not say it killed the workload");
+	/* Thawed, the loop fences (never restarts what was killed under it)
+	 * and joins the new file, where node-b is live. */
+	kill(ma, SIGCONT);
+	rejoined_and_waiting("node-a", a);
+	ensure(stderr_says("node-a", "this manager was stalled and the storage process killed the workload", BOUND_MS),
+	       "node-a's loop did not fence when it ran again");
+	sleep_ms(300);
+	ensure(count(EV_START, "node-a") == 1, "node-a started %d times", count(EV_START, "node-a"));
+	ensure(is_live(next) && proc_alive(b), "%s is not live on the new file", next);
+	no_overlap();
+}
+
+Test(run, a_stopped_live_manager_whose_file_is_replaced_never_runs_two_workloads) { stalled_live_and_a_new_file(true); }
+
+Test(run, a_stopped_live_manager_whose_file_is_deleted_never_runs_two_workloads) { stalled_live_and_a_new_file(false); }
+
+/* Stopped past the fence timeout, the file left alone: the storage
+ * process fences for the loop, F + C after the last round, while the
+ * manager is still stopped. */
+Test(run, a_live_manager_stopped_past_the_fence_timeout_is_fenced_by_its_storage_process)
+{
+	char *ticks = ticks_dir();
+	int a = start_node("primary", "node-a", STALL_TIMING, "--", "--tick-dir", ticks, NULL);
+	free(ticks);
+	long wa = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	pid_t ma = T.procs[a].pid;
+	int64_t t0 = th_now_ns();
+	cr_assert(kill(ma, SIGSTOP) == 0);
+	ensure(wait_dead((pid_t)wa, BOUND_MS), "node-a's workload outlived the fence timeout of a stopped manager");
+	int64_t end = last_tick(wa);
+	char still = proc_state(ma);
+	cr_log_info("live manager stopped: its workload last ran %.1f ms after the SIGSTOP (fence timeout 1 s, "
+		    "last round at most 200 ms before it)",
+		    (double)(end - t0) / 1e6);
+	ensure(still == 'T', "node-a's manager was not stopped (%c)", still);
+	/* Never before the fence timeout from the SIGSTOP, less the longest a
+	 * round leaves it (H + C): the guard does not fence a loop on time. */
+	ensure(end - t0 > 800000000LL, "killed %.1f ms after the SIGSTOP, before the fence timeout",
+	       (double)(end - t0) / 1e6);
+	ensure(stderr_says("node-a", "no heartbeat round completed in", BOUND_MS),
+	       "the storage process did not say why");
+	kill(ma, SIGCONT);
+	ensure(wait_start("node-a", 2, BOUND_MS).t > 0, "node-a did not join again and start after the fence");
+	ensure(stderr_says("node-a", "this manager was stalled and the storage process killed the workload", BOUND_MS),
+	       "node-a's loop did not fence when it ran again");
+	no_overlap();
+}
+
+/* A loop stopped for less than the fence timeout, over and over: the
+ * storage process looks at the path for it (the file is still there) and
+ * never kills the workload. */
+Test(run, a_live_manager_stalled_below_the_fence_timeout_keeps_its_workload)
+{
+	int a = start_node("primary", "node-a", STALL_TIMING, NULL);
+	long wa = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	pid_t ma = T.procs[a].pid;
+	for (int i = 0; i < 4; i++) {
+		cr_assert(kill(ma, SIGSTOP) == 0);
+		sleep_ms(600);
+		cr_assert(kill(ma, SIGCONT) == 0);
+		sleep_ms(400);
+	}
+	ensure(pid_alive((pid_t)wa), "node-a's workload was killed");
+	ensure(count(EV_START, "node-a") == 1, "node-a started %d times", count(EV_START, "node-a"));
+	ensure(!stderr_has("node-a", "storage process"), "the guard fired on a loop below the fence timeout");
+	ensure(!stderr_has("node-a", "fenced") && !stderr_has("node-a", "fencing"), "node-a fenced");
+	ensure(is_live("node-a"), "node-a is not live");
+	no_overlap();
+}
+
 /* A waiting node whose file was deleted joins again on the new file by
  * itself; nothing of the group is left on the old one. */
 Test(run, a_waiting_node_whose_file_was_deleted_joins_the_new_one)
@@ -3090,7 +3247,7 @@ Test(run, check_prints_the_derived_timeline)
 	ensure(c.code == 0, "--check exited %d: %s", c.code, c.err);
 	static const char *const want[] = {
 		"derived.takeover-delay.local = 0\n",      "derived.takeover-delay.networked = 12s\n",
-		"derived.new-file-wait.local = 1s\n",      "derived.fence = 10s\n",
+		"derived.new-file-wait.local = 1500ms\n",  "derived.fence = 10s\n",
 		"derived.partition-margin = L - P + 2s\n",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
@@ -3102,7 +3259,7 @@ Test(run, check_prints_the_derived_timeline)
 		    T.witness, NULL);
 	ensure(c.code == 0, "--check exited %d: %s", c.code, c.err);
 	ensure(strstr(c.out, "derived.takeover-delay.networked = 3s\n") &&
-		       strstr(c.out, "derived.new-file-wait.local = 500ms\n") &&
+		       strstr(c.out, "derived.new-file-wait.local = 750ms\n") &&
 		       strstr(c.out, "derived.partition-fence = 1250ms .. 2s\n"),
 	       "--check did not derive from the settings given:\n%s", c.out);
 	cmd_free(&c);
@@ -4892,7 +5049,8 @@ Test(run, is_live_cannot_tell_while_a_truncated_file_waits_for_repair)
 {
 	int a = start_node("primary", "node-a", "--heartbeat-interval", "2s", "--check-interval", "2s",
 			   "--fence-timeout", "5s", NULL);
-	wait_live("node-a", BOUND_MS);
+	/* A new group waits the new-file wait first: 3C = 6 s here. */
+	wait_live("node-a", BOUND_MS + 6000);
 	sleep_ms(100); /* just past a check: the next is about 2 s away */
 	cr_assert_eq(truncate(T.lock, 0), 0);
 	struct cmd c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);

@@ -382,3 +382,50 @@ Test(supervise, in_tree_follows_the_workload_and_its_adopted_orphans)
 	th_kill(logger);
 	free(deep), free(orphan);
 }
+
+/* The storage process's kill of a stalled manager's tree (worker.h): from
+ * another process, forked after supervise_init, it reaches the workload's
+ * group and a grandchild that left it (adopted by the manager as its parent
+ * dies), and spares what the manager marked as no part of the workload,
+ * even when marked after that process was forked (the list is shared). */
+Test(supervise, another_process_kills_the_tree_and_spares_what_is_not_the_workload)
+{
+	char *pidfile = th_path(dir, "escaped");
+	char script[256];
+	snprintf(script, sizeof(script), "setsid sh -c 'echo $$ > %s; exec sleep 100' & exec sleep 100", pidfile);
+	struct workload w;
+	cr_assert_eq(spawn_sh(&w, script, -1), 0);
+	pid_t escaped = read_pid(pidfile, 5000);
+	cr_assert_gt(escaped, 0);
+	int go[2];
+	cr_assert_eq(pipe(go), 0);
+	pid_t killer = fork();
+	cr_assert_geq(killer, 0);
+	if (killer == 0) {
+		char c;
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		_exit(supervise_kill_tree_of(getppid(), SIGKILL) >= 1 ? 0 : 1);
+	}
+	close(go[0]);
+	supervise_not_workload(killer);
+	pid_t hook = fork();
+	cr_assert_geq(hook, 0);
+	if (hook == 0) {
+		setsid();
+		execl("/bin/sleep", "sleep", "100", (char *)NULL);
+		_exit(127);
+	}
+	supervise_not_workload(hook); /* after the killer's fork: seen through the shared list */
+	cr_assert_eq(write(go[1], "k", 1), 1);
+	close(go[1]);
+	int st = 0;
+	cr_assert_eq(waitpid(killer, &st, 0), killer);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the killer ended with %#x", (unsigned)st);
+	cr_expect(gone_within(escaped, 2000), "the grandchild %d that left the group is alive", (int)escaped);
+	cr_expect(reap_all(&w, 5000), "the workload's tree outlived the kill");
+	cr_expect_eq(kill(hook, 0), 0, "the hook was killed with the workload");
+	th_kill(hook);
+	free(pidfile);
+}

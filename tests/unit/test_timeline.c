@@ -45,9 +45,11 @@ Test(timeline, the_defaults_give_the_header_s_timeline)
 	cr_expect_eq(t.takeover_delay_ms[TIMELINE_NETWORKED], 12000, "auto is F + 2H elsewhere");
 	cr_expect_eq(timeline_takeover_delay(&t, true), 0);
 	cr_expect_eq(timeline_takeover_delay(&t, false), 12000);
-	cr_expect_eq(t.new_file_wait_ms[TIMELINE_LOCAL], 1000, "2C on a local file system");
+	cr_expect_eq(t.stall_fence_ms, 10500, "a stalled loop's storage process fences C after the loop would");
+	cr_expect_eq(t.stall_look_ms, 1000, "and looks at the path when the loop has not for 2C");
+	cr_expect_eq(t.new_file_wait_ms[TIMELINE_LOCAL], 1500, "3C on a local file system: 2C to look, C to kill");
 	cr_expect_eq(t.new_file_wait_ms[TIMELINE_NETWORKED], 12000, "the takeover delay elsewhere");
-	cr_expect_eq(timeline_new_file_wait(&t, true), 1000);
+	cr_expect_eq(timeline_new_file_wait(&t, true), 1500);
 	cr_expect_eq(timeline_new_file_wait(&t, false), 12000);
 	cr_expect_eq(t.watchdog_pet_ms, 0, "no watchdog, no pets");
 	cr_expect_eq(t.watchdog_above_ms, 10000);
@@ -88,11 +90,11 @@ Test(timeline, a_given_delay_holds_on_every_file_system)
 	s.takeover_delay_ms = 0;
 	t = derived(&s);
 	cr_expect_eq(t.takeover_delay_ms[TIMELINE_NETWORKED], 0, "0 given is 0 everywhere");
-	cr_expect_eq(t.new_file_wait_ms[TIMELINE_NETWORKED], 1000, "the new-file wait is still 2C");
+	cr_expect_eq(t.new_file_wait_ms[TIMELINE_NETWORKED], 1500, "the new-file wait is still 3C");
 	cr_expect_eq(t.margin_ms, -10000, "D - F: no margin left unless L exceeds P by F");
 }
 
-/* The new-file wait is the longer of 2C and the takeover delay. */
+/* The new-file wait is the longer of 3C and the takeover delay. */
 Test(timeline, the_new_file_wait_is_the_longer_wait)
 {
 	struct timeline_settings s = defaults();
@@ -100,11 +102,11 @@ Test(timeline, the_new_file_wait_is_the_longer_wait)
 	s.fence_timeout_ms = 8000;
 	s.takeover_delay_ms = 500;
 	struct timeline t = derived(&s);
-	cr_expect_eq(t.new_file_wait_ms[TIMELINE_LOCAL], 8000);
-	cr_expect_eq(t.new_file_wait_ms[TIMELINE_NETWORKED], 8000);
-	s.takeover_delay_ms = 8001;
+	cr_expect_eq(t.new_file_wait_ms[TIMELINE_LOCAL], 12000);
+	cr_expect_eq(t.new_file_wait_ms[TIMELINE_NETWORKED], 12000);
+	s.takeover_delay_ms = 12001;
 	t = derived(&s);
-	cr_expect_eq(t.new_file_wait_ms[TIMELINE_NETWORKED], 8001);
+	cr_expect_eq(t.new_file_wait_ms[TIMELINE_NETWORKED], 12001);
 }
 
 /* The pet interval is half the unit's watchdog, never 0 (the loop would
@@ -286,11 +288,13 @@ Test(timeline, run_check_prints_every_figure)
 	cr_expect_str_eq(out, "derived.lock-wait-cut = 500ms\n"
 			      "derived.io-bound = 30s\n"
 			      "derived.fence = 10s\n"
+			      "derived.stall-fence = 10500ms\n"
+			      "derived.stall-look = 1s\n"
 			      "derived.stop-kill = 10s\n"
 			      "derived.heartbeat-still = 1500ms\n"
 			      "derived.takeover-delay.local = 0\n"
 			      "derived.takeover-delay.networked = 12s\n"
-			      "derived.new-file-wait.local = 1s\n"
+			      "derived.new-file-wait.local = 1500ms\n"
 			      "derived.new-file-wait.networked = 12s\n"
 			      "derived.watchdog-above = 10s\n"
 			      "derived.watchdog-pet = \n"
