@@ -1164,6 +1164,20 @@ static long dir_fs_type(const char *path)
 	return statfs(dir, &st) == 0 ? (long)st.f_type : 0;
 }
 
+/* The timing settings a node runs by, for the timeline to derive from:
+ * at start, and again at a reload. */
+static void timeline_of(const struct loop_config *cfg, struct timeline_settings *ts)
+{
+	timeline_defaults(ts);
+	ts->check_ms = cfg->check_ms;
+	ts->heartbeat_ms = cfg->heartbeat_ms;
+	ts->poll_ms = cfg->node.poll_ms;
+	ts->io_timeout_ms = cfg->io_timeout_ms;
+	ts->fence_timeout_ms = cfg->fence_timeout_ms;
+	ts->stop_timeout_ms = cfg->stop_timeout_ms;
+	ts->takeover_delay_ms = cfg->takeover_delay_ms;
+}
+
 static int setup(struct loop *l)
 {
 	const struct loop_config *cfg = l->cfg;
@@ -1265,14 +1279,7 @@ static int setup(struct loop *l)
 	 * fence timeout, which the takeover delay covers (protocol.md §5.8).
 	 * Every node of a group is to use the same check interval. */
 	struct timeline_settings ts;
-	timeline_defaults(&ts);
-	ts.check_ms = cfg->check_ms;
-	ts.heartbeat_ms = cfg->heartbeat_ms;
-	ts.poll_ms = cfg->node.poll_ms;
-	ts.io_timeout_ms = cfg->io_timeout_ms;
-	ts.fence_timeout_ms = cfg->fence_timeout_ms;
-	ts.stop_timeout_ms = cfg->stop_timeout_ms;
-	ts.takeover_delay_ms = cfg->takeover_delay_ms;
+	timeline_of(cfg, &ts);
 	const char *wd = getenv("WATCHDOG_USEC"), *wd_pid = getenv("WATCHDOG_PID");
 	if (wd && (!wd_pid || atol(wd_pid) == (long)getpid()) && atoll(wd) > 0)
 		ts.watchdog_ms = atoll(wd) / 1000 < 1 ? 1 : atoll(wd) / 1000;
@@ -1338,14 +1345,7 @@ static int setup(struct loop *l)
 static void apply_settings(struct loop *l, const struct loop_config *next)
 {
 	struct timeline_settings ts;
-	timeline_defaults(&ts);
-	ts.check_ms = next->check_ms;
-	ts.heartbeat_ms = next->heartbeat_ms;
-	ts.poll_ms = next->node.poll_ms;
-	ts.io_timeout_ms = next->io_timeout_ms;
-	ts.fence_timeout_ms = next->fence_timeout_ms;
-	ts.stop_timeout_ms = next->stop_timeout_ms;
-	ts.takeover_delay_ms = next->takeover_delay_ms;
+	timeline_of(next, &ts);
 	ts.watchdog_ms = l->watchdog_ms;
 	struct timeline tl;
 	timeline_derive(&ts, &tl);
