@@ -1339,6 +1339,7 @@ Test(config, a_semicolon_after_a_blank_is_part_of_the_command)
 		"command = /bin/sh -c \"echo a ; echo b\"\n");
 	static const char *const want[] = { "/bin/sh", "-c", "echo a ; echo b", NULL };
 	expect_words(g_c.command, want, "command");
+	config_free(&g_c);
 	config_init(&g_c);
 	load_ok("[workload]\ncommand = /usr/bin/find /tmp -exec rm {} \\;\n");
 	static const char *const find[] = { "/usr/bin/find", "/tmp", "-exec", "rm", "{}", ";", NULL };
@@ -1387,6 +1388,7 @@ Test(config, what_looks_like_a_trailing_comment_is_refused)
 		   "it, or run sh -c '...')",
 		   g_conf);
 	/* A '#' or ';' inside a word, or quoted, is the value's. */
+	config_free(&g_c);
 	config_init(&g_c);
 	load_ok("[group]\nlock = /srv/a#b;c.lock\n[workload]\ncommand = /bin/echo '#1' a#b \"x;y\"\n"
 		"environment = A=b#c;d\n");
@@ -1403,6 +1405,7 @@ Test(config, the_byte_that_hides_a_semicolon_is_refused)
 {
 	refused("[node]\nname = a\x01;b\n", -EINVAL);
 	expect_why("%s:2: \\x01 (byte 9): a control character", g_conf);
+	config_free(&g_c);
 	config_init(&g_c);
 	load_ok("[node]\r\nname = n1\r\n\r\n");
 	cr_expect_str_eq(g_c.run.name, "n1");
@@ -1555,6 +1558,7 @@ Test(config, reloadable_keys_and_values_for_messages)
 	cr_expect(!config_reloadable(CK_LOCK) && !config_reloadable(CK_NAME) && !config_reloadable(CK_ROLE) &&
 		  !config_reloadable(CK_COMMAND) && !config_reloadable(CK_ENVIRONMENT) && !config_reloadable(CK_USER) &&
 		  !config_reloadable(CK_READY) && !config_reloadable(CK_HTTP));
+	config_free(&g_c);
 	config_init(&g_c);
 	load_ok("[group]\nlock = /srv/a.lock\n[node]\nname = n1\nrole = primary\n[workload]\n"
 		"command = /bin/echo\nenvironment = SECRET=hunter2\nenvironment = MODE=ha\n"
