@@ -144,7 +144,7 @@ while time.monotonic() < end:
     time.sleep(0.005)
 PY
 	PIDS+=($!)
-	(wait_for 60 grep -q 'fencing: SIGKILL' $RIG/a.err && now_ns >$RIG/fence.ns) &
+	(wait_for 60 grep -q -e '-> stopping: fenced: ' -e '-> done: fenced: ' $RIG/a.err && now_ns >$RIG/fence.ns) &
 	PIDS+=($!)
 }
 # partition_report TC: the figures of a partition cut at TC, and the
