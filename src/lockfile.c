@@ -83,13 +83,10 @@ uint32_t lockfile_crc32c(const void *data, size_t n)
 	return crc ^ 0xFFFFFFFFu;
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
-}
+/* Each byte equals the one after it and the first is zero: one memcmp,
+ * which libc vectorises, instead of a compare per byte (most of a file's
+ * 8 KiB are empty slots, read every round and by every status). */
+static bool all_zero(const uint8_t *p, size_t n) { return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0); }
 
 /* Every record ends in the CRC-32C of the bytes before it. */
 static void seal(uint8_t *rec, size_t size) { put32(rec + size - 4, lockfile_crc32c(rec, size - 4)); }
