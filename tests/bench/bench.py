@@ -188,7 +188,41 @@ def task_totals(pid):
     return ctx, run_ns
 
 
+def own_processes(pid):
+    """pid and its children that run the same program without an exec:
+    an understudy manager's storage process, which makes every call on the
+    lock file and must be counted with it."""
+    out = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(c) for c in f.read().split()]
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return out
+    for c in kids:
+        try:
+            if os.readlink(f"/proc/{c}/exe") == exe:
+                out.append(c)
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            pass
+    return out
+
+
 def sample(pid):
+    """CPU (ns), context switches, RSS and PSS (KiB) of one process, its own
+    children of the same program (own_processes) counted in: CPU, wake-ups
+    and PSS are the manager's and its storage process's together; RSS is the
+    manager's (the fork shares its pages, which a sum would count twice)."""
+    ctx = cpu = pss = 0
+    rss = None
+    for p in own_processes(pid):
+        s = sample_one(p)
+        ctx, cpu, pss = ctx + s["ctx"], cpu + s["cpu"], pss + s["pss"]
+        rss = s["rss"] if rss is None else rss
+    return {"cpu": cpu, "ctx": ctx, "rss": rss or 0, "pss": pss}
+
+
+def sample_one(pid):
     """CPU (ns), context switches, RSS and PSS (KiB) of one process."""
     ctx, cpu = task_totals(pid)
     rss = 0
@@ -231,7 +265,8 @@ def storage_ops(pids, seconds, workdir, tag):
     out = os.path.join(workdir, f"strace-{tag}.txt")
     argv = ["strace", "-f", "-c", "-o", out, "-e", "trace=pread64,pwrite64,fcntl,flock"]
     for p in pids:
-        argv += ["-p", str(p)]
+        for q in own_processes(p):
+            argv += ["-p", str(q)]
     st = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
     time.sleep(seconds)
@@ -627,6 +662,8 @@ def part_idle(cfg, R, work):
         pids["etcdctl lock live"], pids["etcdctl lock waiting"] = ea.pid, eb.pid
         pids["etcd server"] = etcd.proc.pid
     time.sleep(2)  # past start-up
+    with open(f"/proc/{pids['understudy live']}/maps") as f:
+        R["tls_mapped"] = any("libgnutls" in line or "libssl" in line for line in f)
     log(f"idle: {cfg.idle_s} s window, every manager at once")
     m0 = etcd.grpc_messages() if etcd else None
     R["idle"] = idle_cost(pids, cfg.idle_s)
@@ -838,7 +875,57 @@ def report(cfg, R):
     for title, items in (("Observed in this run:", R["notes"]), ("Skipped:", R["skipped"])):
         if items:
             L += [title, ""] + [f"- {x}" for x in items] + [""]
+    table(L, "Targets", ["target", "figure", "baseline", "verdict"], targets(R))
     return "\n".join(L)
+
+
+def targets(R):
+    """The targets understudy holds itself to (doc/benchmarks/README.md),
+    each with this run's figure, its baseline and a verdict: met, missed,
+    or not measured (a part not run)."""
+    rows = []
+
+    def verdict(ok):
+        return "not measured" if ok is None else ("met" if ok else "**missed**")
+
+    def med(xs):
+        return statistics.median(xs) if xs else None
+
+    fo = R.get("fo", {})
+    us, fl = med(fo.get("understudy (local)")), med(fo.get("flock(1)"))
+    ratio = us / fl if us is not None and fl else None
+    rows.append(["failover on a local file system <= 1.2x flock(1), median",
+                 f"{us:.2f} ms ({ratio:.2f}x)" if ratio is not None else "-",
+                 f"flock(1) {fl:.2f} ms" if fl is not None else "-", verdict(None if ratio is None else ratio <= 1.2)])
+    idle, ops = R.get("idle", {}), R.get("ops", {})
+    flw = idle.get("flock(1) waiting")
+    base_w = f"flock(1) waiting: {sum(ops.get('flock(1) waiting', (0, 0, 0))):.1f} calls/s, {flw['wake_s']:.1f} wake-ups/s" \
+        if flw else "-"
+    for who, calls_max, wake_max in (("understudy backup", 0, 0.5), ("understudy live", 3, 3)):
+        c, o = idle.get(who), ops.get(who)
+        if c is None or o is None:
+            rows.append([f"{who.split()[1]} node at rest: <= {calls_max} storage calls/s, <= {wake_max} wake-ups/s",
+                         "-", base_w, verdict(None)])
+            continue
+        calls = sum(o)
+        rows.append([f"{who.split()[1]} node at rest: <= {calls_max} storage calls/s, <= {wake_max} wake-ups/s",
+                     f"{calls:.2f} calls/s, {c['wake_s']:.2f} wake-ups/s", base_w,
+                     verdict(calls <= calls_max and c["wake_s"] <= wake_max)])
+    scale = R.get("scale_net")
+    rows.append(["networked storage: each waiting node beyond the first <= 0.5 storage calls/s",
+                 f"{scale:.2f} calls/s" if scale is not None else "-", "-",
+                 verdict(None if scale is None else scale <= 0.5)])
+    live = idle.get("understudy live")
+    tls = R.get("tls_mapped")
+    rows.append(["manager without --http: RSS <= 2.5 MiB, no TLS library mapped",
+                 f"{live['rss_mib']:.1f} MiB, TLS {'mapped' if tls else 'not mapped'}" if live else "-",
+                 f"flock(1) {flw['rss_mib']:.1f} MiB" if flw else "-",
+                 verdict(None if not live else live["rss_mib"] <= 2.5 and not tls)])
+    for kind in ("switchover", "failback"):
+        m = med([r[0] for r in R.get("ho", {}).get(kind, [])])
+        rows.append([f"{kind} <= 300 ms, median (local, defaults)", f"{m:.1f} ms" if m is not None else "-",
+                     "none: flock(1) cannot hand over", verdict(None if m is None else m <= 300)])
+    return rows
 
 
 def plots(cfg, R, out, work):
