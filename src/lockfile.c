@@ -672,6 +672,14 @@ int lockfile_repair(struct lockfile *lf, const struct lf_live *live, int slot, c
 		r = full_pwrite(lf->fd, &b, 1, LF_OFF_STATUS);
 		fixed |= LF_FIX_STATUS;
 	}
+	/* A mended length means every slot record was lost with it, and the
+	 * waiting nodes, which on a local file system sleep in their lock
+	 * waits, write theirs again only when they look: a change of the
+	 * file's times is the event their watch wakes for (protocol.md §4.3;
+	 * a heartbeat's write is not). A hint only: its failure is no
+	 * failure of the repair. */
+	if (r == 0 && (fixed & LF_FIX_LENGTH))
+		(void)futimens(lf->fd, NULL);
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u < 0 ? u : fixed;
 }

@@ -32,12 +32,13 @@
 #include "understudy/supervise.h"
 #include "understudy/sysexit.h"
 #include "understudy/timeline.h"
+#include "understudy/watch.h"
 #include "understudy/worker.h"
 
 extern char **environ;
 
 /* The low byte of a ring request's user data; readiness has its own. */
-enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3, TAG_EXEC = 4 };
+enum { TAG_SIGNAL = 1, TAG_WORKER = 2, TAG_PIDFD = 3, TAG_EXEC = 4, TAG_WATCH = 5 };
 #define TAG(kind, gen) ((uint64_t)(kind) | (uint64_t)(gen) << 8)
 #define QUEUE_LEN 16
 
@@ -94,6 +95,8 @@ struct loop {
 	int64_t watchdog_ms, watchdog_at, last_pet_round;
 	struct node_config node_cfg; /* with the takeover delay resolved */
 	int local;                   /* lockfile_is_local at start: 1 local, else networked or unknown */
+	struct watch watch;          /* the path, on a local file system (watch.h); fd -1 without */
+	int64_t wait_ms;             /* the lock wait in progress is cut after this (node_wait_bound) */
 	uint8_t id[LF_ID_SIZE];
 	uint8_t host[LF_ID_SIZE]; /* this host's machine id, zero if unknown (host.h) */
 	int name_slot;            /* JOINED: the alive slot with our name, or -1 */
@@ -318,7 +321,7 @@ static void submit(struct loop *l, bool tick)
 	l->job_is_tick = tick;
 	l->job_is_round = false;
 	l->job_submitted_ns = clock_ns();
-	l->interrupt_at = is_wait(l->job.op) ? now + l->cfg->node.poll_ms : 0;
+	l->interrupt_at = is_wait(l->job.op) ? now + l->wait_ms : 0;
 	/* A lock wait is meant to block; any other call that takes this long
 	 * means the storage is hung, and the loop must act without it. */
 	l->job_deadline = is_wait(l->job.op) ? 0 : now + l->cfg->io_timeout_ms;
@@ -725,10 +728,12 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_WAIT_LIVE:
 		j = job(l, WORKER_WAIT_LIVE);
 		j->want_view = a->arg != 0;
+		l->wait_ms = node_wait_bound(&l->node, a);
 		submit(l, false);
 		return;
 	case NODE_A_WAIT_BACKUP:
 		job(l, WORKER_WAIT_BACKUP);
+		l->wait_ms = node_wait_bound(&l->node, a);
 		submit(l, false);
 		return;
 	case NODE_A_RELEASE_LIVE:
@@ -894,7 +899,9 @@ static void fire_timers(struct loop *l)
 	}
 	if (l->interrupt_at && now >= l->interrupt_at) {
 		/* Bound every lock wait: on storage whose lock grants come late
-		 * (or never), the node still looks again each poll interval. */
+		 * (or never), the node still looks again each poll interval;
+		 * on a local one, after the idle look. Cut again as long as the
+		 * wait goes on: a cut that lands in a try is only held. */
 		worker_interrupt(&l->worker);
 		l->interrupt_at = now + l->cfg->node.poll_ms;
 	}
@@ -980,6 +987,38 @@ static void arm_signal(struct loop *l)
 	io_uring_sqe_set_data64(sqe, TAG(TAG_SIGNAL, 0));
 }
 
+/* The path's events come as reads of the inotify descriptor, a whole
+ * number of events each. */
+static void arm_watch(struct loop *l)
+{
+	struct io_uring_sqe *sqe = sqe_get(l);
+	io_uring_prep_read(sqe, l->watch.fd, l->watch.buf, sizeof(l->watch.buf), 0);
+	io_uring_sqe_set_data64(sqe, TAG(TAG_WATCH, 0));
+}
+
+/* The path may name another file: a waiting node looks now, rather than
+ * at the end of its idle look (the look is the storage process's, after
+ * the cut, and what it finds goes to the node as REPLACED). A node that
+ * holds the live lock looks every check interval anyway. */
+static void on_watch(struct loop *l, int res)
+{
+	if (res <= 0) {
+		log_warn("%s: watching its path: %s; a waiting node looks every %lld ms instead", l->lf.path,
+			 strerror(res < 0 ? -res : EIO), (long long)l->cfg->node.poll_ms);
+		watch_close(&l->watch);
+		l->node_cfg.idle_look_ms = l->cfg->node.poll_ms;
+		node_reconfigure(&l->node, &l->node_cfg);
+		return;
+	}
+	if (watch_changed(&l->watch, (size_t)res) && l->job_pending && is_wait(l->job.op) &&
+	    !worker_granted(&l->worker)) {
+		log_debug("%s: its path changed: looking", l->lf.path);
+		worker_interrupt(&l->worker);
+		l->interrupt_at = clock_ms() + l->cfg->node.poll_ms;
+	}
+	arm_watch(l);
+}
+
 static void arm_worker(struct loop *l)
 {
 	struct io_uring_sqe *sqe = sqe_get(l);
@@ -1044,6 +1083,7 @@ static void on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 			on_job_done(l);
 		arm_worker(l);
 		return;
+	case TAG_WATCH: on_watch(l, cqe->res); return;
 	case TAG_PIDFD:
 		if ((unsigned)(tag >> 8) == l->pidfd_gen)
 			on_child(l);
@@ -1287,6 +1327,16 @@ static int setup(struct loop *l)
 	timeline_derive(&ts, &tl);
 	l->node_cfg.takeover_delay_ms = timeline_takeover_delay(&tl, local == 1);
 	l->node_cfg.new_file_wait_ms = timeline_new_file_wait(&tl, local == 1);
+	l->node_cfg.idle_look_ms = timeline_idle_look(&tl, local == 1);
+	/* Where one kernel arbitrates, a waiting node blocks until it is
+	 * handed the lock, and the path's changes come to it (watch.h).
+	 * Without the watch it looks every poll interval, as off a local
+	 * file system. */
+	if (local == 1 && (r = watch_open(&l->watch, l->lf.path, l->lf.fd)) < 0) {
+		log_warn("%s: cannot watch its path (%s): a waiting node looks every %lld ms", l->lf.path, strerror(-r),
+			 (long long)cfg->node.poll_ms);
+		l->node_cfg.idle_look_ms = cfg->node.poll_ms;
+	}
 	/* VERIFYING reads at the live node's pace: the fence timeout is set
 	 * against rounds every heartbeat interval (F >= 2H, timeline.c). */
 	l->node_cfg.verify_read_ms = cfg->heartbeat_ms;
@@ -1331,6 +1381,8 @@ static int setup(struct loop *l)
 	}
 	arm_signal(l);
 	arm_worker(l);
+	if (l->watch.fd >= 0)
+		arm_watch(l);
 	readiness_listen(&l->rd, l->hook_envp);
 	return 0;
 }
@@ -1352,6 +1404,7 @@ static void apply_settings(struct loop *l, const struct loop_config *next)
 	struct node_config nc = next->node;
 	nc.takeover_delay_ms = timeline_takeover_delay(&tl, l->local == 1);
 	nc.new_file_wait_ms = timeline_new_file_wait(&tl, l->local == 1);
+	nc.idle_look_ms = l->watch.fd >= 0 ? timeline_idle_look(&tl, true) : next->node.poll_ms;
 	nc.verify_read_ms = next->heartbeat_ms; /* as at start: VERIFYING's rounds */
 	node_reconfigure(&l->node, &nc);
 	/* The storage process's guard takes the new bounds at its next
@@ -1429,6 +1482,7 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	l->lf.fd = -1;
 	l->wl.pidfd = -1;
 	l->exec_fd = -1;
+	l->watch.fd = -1;
 	int code = setup(l);
 	if (code)
 		goto out;
@@ -1489,6 +1543,7 @@ out:
 		io_uring_queue_exit(&l->ring);
 	if (l->sfd >= 0)
 		close(l->sfd);
+	watch_close(&l->watch);
 	lockfile_close(&l->lf);
 	free(l->exe);
 	free(l->hook_envp);

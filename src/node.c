@@ -1097,6 +1097,13 @@ bool node_fenced(const struct node *n) { return n->fenced; }
 int node_exit_code(const struct node *n) { return n->exit_code; }
 bool node_asked_to_leave(const struct node *n) { return n->shutdown; }
 
+int64_t node_wait_bound(const struct node *n, const struct node_action *a)
+{
+	bool watches = a->kind == NODE_A_WAIT_LIVE && a->arg != 0;
+	int64_t idle = n->cfg.idle_look_ms > n->cfg.poll_ms ? n->cfg.idle_look_ms : n->cfg.poll_ms;
+	return watches ? n->cfg.poll_ms : idle;
+}
+
 bool node_action_is_storage(enum node_action_kind k)
 {
 	switch (k) {

@@ -53,9 +53,9 @@ enum node_action_kind {
 	NODE_A_CLAIM_SLOT,  /* claim a slot, then NODE_EV_JOINED */
 	NODE_A_SLOT_STATE,  /* arg: enum lf_slot_state | LF_SLOT_F_* << 8, written to our slot */
 	NODE_A_TRY_LIVE,    /* take the live lock without waiting: LOCKED or BUSY */
-	NODE_A_WAIT_LIVE,   /* wait one poll interval for it: LOCKED or BUSY;
+	NODE_A_WAIT_LIVE,   /* wait for it, at most node_wait_bound: LOCKED or BUSY;
 			     * arg 1: read the file if the wait times out */
-	NODE_A_WAIT_BACKUP, /* wait one poll interval for the backup lock */
+	NODE_A_WAIT_BACKUP, /* wait for the backup lock, at most node_wait_bound */
 	NODE_A_RELEASE_LIVE,
 	NODE_A_RELEASE_BACKUP,
 	NODE_A_WRITE_LIVE,       /* status L and our live record (epoch node->epoch) */
@@ -116,7 +116,10 @@ struct node_config {
 	int64_t restart_window_ms;
 	int64_t backoff_ms; /* first restart delay, doubled each time */
 	int64_t backoff_max_ms;
-	int64_t poll_ms;           /* re-check interval while standing by */
+	int64_t poll_ms;           /* re-check interval while standing by; the bound of a lock wait
+				    * that watches the file (a primary asking for failback) */
+	int64_t idle_look_ms;      /* the bound of a lock wait that watches nothing: a backup in
+				    * line, a primary not asking (timeline.h: idle_look_ms) */
 	int64_t takeover_delay_ms; /* after a crash, how long the old heartbeat must stay still */
 	int64_t verify_read_ms;    /* VERIFYING: read the file this often (the heartbeat interval), so
 				    * that the fence clock has rounds to count; 0: only after the wait */
@@ -213,6 +216,13 @@ enum node_verdict node_decide(const struct node *n, const struct node_event_data
  * failed call the rest of its list is not run, and after a hung one the
  * node asks for none again. */
 bool node_action_is_storage(enum node_action_kind k);
+
+/* How long the loop lets a lock wait (WAIT_LIVE, WAIT_BACKUP) block
+ * before it cuts it and the node hears BUSY: a node that watches the
+ * file for something (its failback request) looks every poll interval; a
+ * node that only waits needs no look while the storage wakes it, and is
+ * cut after the idle look. */
+int64_t node_wait_bound(const struct node *n, const struct node_action *a);
 
 /* What the loop may know of a node, and nothing more: it never reads the
  * struct's fields, so the table alone decides what they mean. */

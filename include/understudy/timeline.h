@@ -81,6 +81,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* A waiting node on a local file system looks at its own slot record and
+ * the path at least this often (struct timeline, idle_look_ms). */
+#define TIMELINE_IDLE_LOOK_MS 60000
+
 /* The settings a timeline is derived from, in milliseconds. */
 enum timeline_setting {
 	TIMELINE_CHECK,
@@ -114,7 +118,16 @@ enum timeline_fs { TIMELINE_LOCAL, TIMELINE_NETWORKED, TIMELINE_FS_UNKNOWN };
  * the file system, [TIMELINE_LOCAL] and [TIMELINE_NETWORKED]. */
 struct timeline {
 	struct timeline_settings in;
-	int64_t lock_wait_cut_ms;   /* a lock wait is interrupted and tried again after this */
+	int64_t lock_wait_cut_ms; /* a lock wait that watches the file is cut and tried again after
+				   * this: the poll interval */
+	/* A wait that watches nothing (a backup in line, a primary not asking
+	 * for failback) is cut after this unless something cut it before:
+	 * on a local file system TIMELINE_IDLE_LOOK_MS (the kernel wakes the
+	 * waiter when the lock is free, and inotify cuts the wait when the
+	 * path changes: the cut is only a net for its own slot record and a
+	 * missed event); on a networked one the poll interval (a server may
+	 * never wake a waiter, protocol.md §4.3). */
+	int64_t idle_look_ms[2];
 	int64_t io_bound_ms;        /* a storage call that is no lock wait: hung after this */
 	int64_t fence_ms;           /* after the last completed round, SIGKILL by then */
 	int64_t stall_fence_ms;     /* the loop stalled: its storage process SIGKILLs after this (F + C) */
@@ -170,6 +183,7 @@ void timeline_derive(const struct timeline_settings *s, struct timeline *t);
  * file system: what auto resolves to, or what was given. */
 int64_t timeline_takeover_delay(const struct timeline *t, bool local);
 int64_t timeline_new_file_wait(const struct timeline *t, bool local);
+int64_t timeline_idle_look(const struct timeline *t, bool local);
 /* Seen from another process, which knows only the heartbeat interval a
  * live record carries (not its node's check interval): the longest a
  * healthy live node leaves its heartbeat still, H + C with C <= H, so 2H.

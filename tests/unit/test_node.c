@@ -363,6 +363,15 @@ static void claiming_primary(struct node *n)
 	STATE(n, NODE_CLAIMING);
 }
 
+/* The bound the loop gives the one wait in out: -1 if there is none. */
+static int64_t wait_bound(const struct node *n)
+{
+	for (int i = 0; i < out.n; i++)
+		if (out.a[i].kind == NODE_A_WAIT_LIVE || out.a[i].kind == NODE_A_WAIT_BACKUP)
+			return node_wait_bound(n, &out.a[i]);
+	return -1;
+}
+
 /* ------------------------------------------------------------------ */
 /* Join                                                                */
 /* ------------------------------------------------------------------ */
@@ -3914,4 +3923,42 @@ Test(node, reconfigure_applies_the_next_decision_and_keeps_the_role)
 	step_exited(&n, W_EXITCODE(1, 0));
 	STATE(&n, NODE_DONE);
 	check_gives_up("restart never, by reload");
+}
+
+/* On a local file system the kernel hands a freed lock to its waiter at
+ * once: a wait that watches nothing is cut only after the idle look (a net
+ * for the node's slot record; the path's watch cuts it on a change), while
+ * a primary keeping its failback request in the file reads it every poll
+ * interval (protocol.md §4.3). Without an idle look (0, or shorter than
+ * the poll interval), every wait is cut every poll interval. */
+Test(node, only_a_wait_that_watches_the_file_is_cut_every_poll_interval)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.idle_look_ms = 60000;
+	queued_backup(&n, &cfg);
+	cr_expect_eq(wait_bound(&n), 60000, "a backup in line for the backup lock");
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_BACKUP);
+	cr_expect_eq(wait_bound(&n), 60000, "the backup next in line");
+	step(&n, NODE_EV_BUSY, NULL);
+	cr_expect_eq(wait_bound(&n), 60000, "again after a cut");
+
+	struct node_config pc = config(LF_ROLE_PRIMARY);
+	pc.idle_look_ms = 60000;
+	pc.allow_failback = true;
+	start(&n, &pc);
+	step(&n, NODE_EV_BUSY, NULL);
+	STATE(&n, NODE_CLAIMING);
+	cr_expect_eq(wait_bound(&n), 500, "a primary asking for failback watches the file");
+	pc.allow_failback = false;
+	start(&n, &pc);
+	step(&n, NODE_EV_BUSY, NULL);
+	STATE(&n, NODE_CLAIMING);
+	cr_expect_eq(wait_bound(&n), 60000, "a primary that only waits");
+
+	cfg.idle_look_ms = 0;
+	queued_backup(&n, &cfg);
+	cr_expect_eq(wait_bound(&n), 500, "no idle look: the poll interval");
 }

@@ -1,0 +1,38 @@
+/* Whether the lock file's path may name another file now, told by the
+ * kernel (inotify) rather than asked every poll interval.
+ *
+ * On a local file system a waiting node blocks in its lock wait until
+ * the kernel hands it the lock; nothing else needs its attention but a
+ * change of the path (the file deleted, renamed, or another renamed over
+ * it), which it must see to join the file that is there now. The watch
+ * covers the file itself (deleted, renamed away, its attributes changed)
+ * and its directory (an entry of the lock file's name created, deleted or
+ * renamed in or out). An event only says "look": the storage process's
+ * look at the path (lockfile_still_at_path) decides. The kernel may lose
+ * events (a queue overflow): that also says look. Only on a local file
+ * system: off one, a path lookup can hang, and a change made by another
+ * host raises no event here. */
+#ifndef UNDERSTUDY_WATCH_H
+#define UNDERSTUDY_WATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct watch {
+	int fd; /* the inotify descriptor, -1 when none */
+	int file_wd, dir_wd;
+	char name[256]; /* the lock file's name in its directory */
+	/* Where a read of fd lands (a whole number of events). */
+	_Alignas(8) unsigned char buf[4096];
+};
+
+/* Watch path, whose open file is fd (the watch on the file is on that
+ * very file, found through /proc/self/fd, not on what the path names
+ * by then). 0, or -errno with nothing left open. */
+int watch_open(struct watch *w, const char *path, int fd);
+/* Whether the events read into buf (n bytes) may mean the path names
+ * another file now. */
+bool watch_changed(const struct watch *w, size_t n);
+void watch_close(struct watch *w);
+
+#endif
