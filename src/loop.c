@@ -924,9 +924,12 @@ static void fire_timers(struct loop *l)
 		l->fenced = true;
 		worker_guard_disarm(&l->worker);
 		if (guard_fired)
-			log_error("%s: this manager was stalled and the storage process killed the workload %lld ms "
-				  "after the last %s: fencing",
-				  l->lf.path, (long long)atomic_load(&l->worker.sh->guard.fired_after),
+			log_error("%s: %s, and the storage process killed the workload %lld ms after the last %s: "
+				  "fencing",
+				  l->lf.path,
+				  l->job_pending ? "a call on the lock file has not returned"
+						 : "this manager was stalled",
+				  (long long)atomic_load(&l->worker.sh->guard.fired_after),
 				  atomic_load(&l->worker.sh->guard.fired_replaced)
 					  ? "look at the lock file's path (it names another file now)"
 					  : "heartbeat round");

@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -18,6 +21,9 @@
 #include "understudy/supervise.h"
 
 static int wake_signal(void) { return SIGRTMIN + 2; }
+
+/* The guard's timer, while a job runs (in_job_guard). */
+static int guard_signal(void) { return SIGRTMIN + 3; }
 
 static void on_wake(int sig) { (void)sig; }
 
@@ -261,7 +267,7 @@ static int64_t guard_deadline(struct worker *w, bool *look)
  * interval, or has not looked at the path for two check intervals and the
  * path names another file: the workload must not outlive what the loop
  * would have done, had it run. SIGKILL to its whole tree, said once. */
-static void guard_fire(struct worker *w, bool replaced, int64_t since)
+static void guard_fire(struct worker *w, bool replaced, int64_t since, bool in_call)
 {
 	struct worker_guard *g = &w->sh->guard;
 	g->fired_replaced = replaced;
@@ -274,8 +280,9 @@ static void guard_fire(struct worker *w, bool replaced, int64_t since)
 	int n = supervise_kill_tree_of(w->manager, SIGKILL);
 	if (replaced)
 		log_error("%s names another file now, or none, and the manager (pid %d) has not looked for %lld ms: "
-			  "it is stalled; the storage process sent SIGKILL to the workload's whole tree (%d processes)",
-			  w->lf->path, (int)w->manager, (long long)since, n);
+			  "%s; the storage process sent SIGKILL to the workload's whole tree (%d processes)",
+			  w->lf->path, (int)w->manager, (long long)since,
+			  in_call ? "a call on the file has not returned" : "it is stalled", n);
 	else
 		log_error("no heartbeat round completed in %lld ms and the manager (pid %d) has not fenced: it is "
 			  "stalled; the storage process sent SIGKILL to the workload's whole tree (%d processes)",
@@ -284,7 +291,7 @@ static void guard_fire(struct worker *w, bool replaced, int64_t since)
 
 /* The guard's deadline came, with no job: fence, look, or (woken early,
  * or the deadline moved) nothing. */
-static void guard_check(struct worker *w)
+static void guard_check(struct worker *w, bool in_call)
 {
 	struct worker_guard *g = &w->sh->guard;
 	bool look = false;
@@ -292,16 +299,105 @@ static void guard_check(struct worker *w)
 	if (!when || now < when)
 		return;
 	if (!look) {
-		guard_fire(w, false, now - g->round_ms);
+		guard_fire(w, false, now - g->round_ms, in_call);
 		return;
 	}
 	/* The loop has not looked for two check intervals: look for it. A
 	 * look that fails says nothing; the fence deadline still stands. */
 	int here = lockfile_still_at_path(w->lf);
 	if (here == 0)
-		guard_fire(w, true, now - g->looked_ms);
+		guard_fire(w, true, now - g->looked_ms, in_call);
 	else
 		g->looked_ms = now;
+}
+
+/* A job in progress can hang (a lock held by another process, a storage
+ * that stops answering), and between jobs is the only place the process
+ * above checks the guard's deadline: a live node whose storage call hangs
+ * and whose file is then deleted or replaced would keep its workload until
+ * the loop fences, F after its last round, while a node on the new file
+ * starts after the new-file wait, 3C (found by the soak test: two
+ * workloads for up to 0.9 s). So a second thread of this process
+ * keeps the deadline during a job: a timer armed at the job's start for
+ * the guard's deadline and disarmed at its end signals it only if the
+ * job is still running then. A healthy node's jobs end long before: the
+ * timer costs two calls a job and no wake-up. The look itself is a stat
+ * of the path, which a held lock does not hold up. */
+struct job_guard {
+	struct worker *w;
+	timer_t timer;
+	_Atomic bool in_job;
+	bool on;     /* the thread and the timer exist */
+	sem_t ready; /* the thread made its timer, or failed to */
+};
+
+static void job_guard_arm(struct job_guard *jg)
+{
+	bool look = false;
+	int64_t when = jg->on ? guard_deadline(jg->w, &look) : 0;
+	if (!when)
+		return;
+	struct itimerspec it = { .it_value = { when / 1000, (when % 1000) * 1000000 } };
+	timer_settime(jg->timer, TIMER_ABSTIME, &it, NULL);
+}
+
+static void job_guard_disarm(struct job_guard *jg)
+{
+	if (!jg->on)
+		return;
+	struct itimerspec none = { 0 };
+	timer_settime(jg->timer, 0, &none, NULL);
+}
+
+static void *job_guard_main(void *arg)
+{
+	struct job_guard *jg = arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, guard_signal());
+	/* The timer signals this thread only (every signal is blocked in the
+	 * process: sigwaitinfo takes it). */
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = guard_signal() };
+	sev._sigev_un._tid = gettid();
+	jg->on = timer_create(CLOCK_MONOTONIC, &sev, &jg->timer) == 0;
+	bool on = jg->on;
+	sem_post(&jg->ready);
+	while (on) {
+		if (sigwaitinfo(&set, NULL) < 0)
+			continue;
+		/* A job that ended meanwhile leaves the deadline to the loop
+		 * between jobs; one still running gets the check, and the
+		 * timer again for the next deadline (a look that found the
+		 * file moves it on by 2C). */
+		if (!atomic_load(&jg->in_job))
+			continue;
+		guard_check(jg->w, true);
+		if (atomic_load(&jg->in_job) && !atomic_load(&jg->w->sh->guard.fired))
+			job_guard_arm(jg);
+	}
+	return NULL;
+}
+
+/* The thread and its timer; without them (no memory for a thread) the
+ * guard keeps its deadline between jobs only, as before. */
+static void job_guard_start(struct job_guard *jg, struct worker *w)
+{
+	*jg = (struct job_guard){ .w = w };
+	pthread_t t;
+	pthread_attr_t attr;
+	if (pthread_attr_init(&attr) != 0)
+		return;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (sem_init(&jg->ready, 0, 0) != 0) {
+		pthread_attr_destroy(&attr);
+		return;
+	}
+	int r = pthread_create(&t, &attr, job_guard_main, jg);
+	pthread_attr_destroy(&attr);
+	if (r == 0)
+		while (sem_wait(&jg->ready) < 0 && errno == EINTR)
+			;
 }
 
 /* Close every descriptor but the lock file's, the job pipe's, the
@@ -337,6 +433,8 @@ static _Noreturn void process_main(struct worker *w, int req)
 	/* The manager's death cuts a lock wait like worker_interrupt; the
 	 * pipe's end then ends the process. */
 	prctl(PR_SET_PDEATHSIG, wake_signal());
+	static struct job_guard jg;
+	job_guard_start(&jg, w);
 	char c;
 	for (;;) {
 		/* Between jobs: wait for the next one, or for the guard's
@@ -357,7 +455,7 @@ static _Noreturn void process_main(struct worker *w, int req)
 		if (ready < 0 && errno == EINTR)
 			continue;
 		if (ready == 0) {
-			guard_check(w);
+			guard_check(w, false);
 			continue;
 		}
 		ssize_t n = read(req, &c, 1);
@@ -368,7 +466,11 @@ static _Noreturn void process_main(struct worker *w, int req)
 		struct worker_job *j = &w->sh->job;
 		j->have_view = false;
 		j->own_slot_bad = false;
+		atomic_store(&jg.in_job, true);
+		job_guard_arm(&jg);
 		j->res = run(w, j);
+		atomic_store(&jg.in_job, false);
+		job_guard_disarm(&jg);
 		w->sh->running = false;
 		uint64_t one = 1;
 		if (write(w->efd, &one, sizeof(one)) < 0)

@@ -168,7 +168,11 @@ class Chaos:
         self.partitioned = {}
         self.log_pos = 0
         self.starts = []  # (t, name, pid)
-        self.ends = {}  # pid -> t
+        # pid -> [t, ...] of its stop and exit lines, and of its starts:
+        # a long run (the soak test) uses a pid again once its process is
+        # reaped, so an end belongs to the start of that pid before it.
+        self.ends = {}
+        self.pid_starts = {}
         self.gone = set()  # (start t, pid) of workloads seen gone
         self.overlap_lines = []
         self.late_releases = []
@@ -356,10 +360,11 @@ class Chaos:
             if len(w) >= 4 and w[0] == "start":
                 t, pid = int(w[3]), int(w[2])
                 self.starts.append((t, w[1], pid))
+                self.pid_starts.setdefault(pid, []).append(t)
                 if self.paused_open():
                     self.paused[-1][1] = t
             elif len(w) >= 4 and w[0] in ("stop", "exit"):
-                self.ends[int(w[2])] = int(w[3])
+                self.ends.setdefault(int(w[2]), []).append(int(w[3]))
             elif len(w) >= 3 and w[0] == "overlap":
                 # A holder that is exiting (SIGKILLed: no code of it runs)
                 # but whose files the kernel has not closed yet is a late
@@ -369,6 +374,18 @@ class Chaos:
                     self.late_releases.append(line)
                 else:
                     self.overlap_lines.append(line)
+
+    def end_of(self, t, pid):
+        """The logged end of the workload pid started at t: the first end
+        of that pid at or after t and before the pid's next start, or
+        None (it was killed, or runs)."""
+        nxt = min((s for s in self.pid_starts.get(pid, ()) if s > t), default=None)
+        return min((e for e in self.ends.get(pid, ()) if e >= t and (nxt is None or e < nxt)), default=None)
+
+    def tick_file(self, t, pid):
+        """Where the witness started at t keeps its last tick
+        (tests/integration/witness.c: PID.T, never reused)."""
+        return os.path.join(self.ticks, "%d.%d" % (pid, t))
 
     def log_line(self, w):
         """A line of the witness log, split, before this class reads it."""
@@ -380,7 +397,7 @@ class Chaos:
             # Once seen gone, never asked again: a long run (the soak
             # test) has thousands of killed workloads behind the live one,
             # and a pid used again since must not pass for one of them.
-            if pid in self.ends or (t, pid) in self.gone:
+            if self.end_of(t, pid) is not None or (t, pid) in self.gone:
                 continue
             try:
                 with open("/proc/%d/stat" % pid) as f:
@@ -652,10 +669,10 @@ class Chaos:
     def intervals(self):
         iv = []
         for t, name, pid in self.starts:
-            end = self.ends.get(pid)
-            if end is None or end < t:
+            end = self.end_of(t, pid)
+            if end is None:
                 try:
-                    with open(os.path.join(self.ticks, str(pid))) as f:
+                    with open(self.tick_file(t, pid)) as f:
                         end = int(f.read().strip() or 0)
                 except (OSError, ValueError):
                     end = t

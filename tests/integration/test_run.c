@@ -2230,7 +2230,7 @@ Test(run, a_live_record_not_ours_fences_the_live)
  * its nodes. The nodes of the file that was there must notice and leave
  * it (the live one killing its workload first), and a node that starts a
  * workload on whatever the path names now must wait until they have.
- * Every workload writes its time to DIR/ticks/PID each millisecond, so
+ * Every workload writes its time to DIR/ticks/PID.T0 each millisecond, so
  * the end of one that was SIGKILLed is known, and the gap to the next
  * start is measured, not assumed. */
 
@@ -2241,14 +2241,25 @@ static char *ticks_dir(void)
 	return d;
 }
 
-/* The last time a ticking workload ran (CLOCK_MONOTONIC ns), 0 if none. */
+/* The last time a ticking workload ran (CLOCK_MONOTONIC ns), 0 if none:
+ * from its file PID.T0 (no pid is used twice within one test). */
 static int64_t last_tick(long pid)
 {
-	char p[PATH_MAX];
-	snprintf(p, sizeof p, "%s/ticks/%ld", T.dir, pid);
-	char *s = th_read_text(p);
-	int64_t t = atoll(s);
-	free(s);
+	char *dir = th_path(T.dir, "ticks"), prefix[32];
+	snprintf(prefix, sizeof prefix, "%ld.", pid);
+	DIR *d = opendir(dir);
+	int64_t t = 0;
+	for (struct dirent *e; d && !t && (e = readdir(d));) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		char *p = th_path(dir, e->d_name), *s = th_read_text(p);
+		t = atoll(s);
+		free(s);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
 	return t;
 }
 
@@ -2549,7 +2560,7 @@ static void stalled_live_and_a_new_file(bool replace)
 	 * and joins the new file, where node-b is live. */
 	kill(ma, SIGCONT);
 	rejoined_and_waiting("node-a", a);
-	ensure(stderr_says("node-a", "this manager was stalled and the storage process killed the workload", BOUND_MS),
+	ensure(stderr_says("node-a", "this manager was stalled, and the storage process killed the workload", BOUND_MS),
 	       "node-a's loop did not fence when it ran again");
 	sleep_ms(300);
 	ensure(count(EV_START, "node-a") == 1, "node-a started %d times", count(EV_START, "node-a"));
@@ -2589,9 +2600,59 @@ Test(run, a_live_manager_stopped_past_the_fence_timeout_is_fenced_by_its_storage
 	       "the storage process did not say why");
 	kill(ma, SIGCONT);
 	ensure(wait_start("node-a", 2, BOUND_MS).t > 0, "node-a did not join again and start after the fence");
-	ensure(stderr_says("node-a", "this manager was stalled and the storage process killed the workload", BOUND_MS),
+	ensure(stderr_says("node-a", "this manager was stalled, and the storage process killed the workload", BOUND_MS),
 	       "node-a's loop did not fence when it ran again");
 	no_overlap();
+}
+
+/* Found by the soak test (seed 1130, two groups in 30 minutes): a live
+ * node whose storage call hangs (another process holds the record lock)
+ * and whose file is then deleted or replaced. A node that starts on the
+ * file at the path now waits the new-file wait, 3C; the old live node's
+ * loop fences only F after its last round (10 s here), and its storage
+ * process, inside the call, looked at the path only between calls. Its
+ * second thread now looks while the call hangs, and kills the workload. */
+static void hung_live_and_a_new_file(bool replace)
+{
+	char *ticks = ticks_dir();
+	start_node("primary", "node-a", "--", "--tick-dir", ticks, NULL);
+	long wa = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	sleep_ms(300); /* the live's next read hangs, and its looks pass 2C */
+	int64_t t0 = th_now_ns();
+	if (replace) {
+		char *copy = th_path(T.dir, "copy.lock"), cmd[1024];
+		snprintf(cmd, sizeof cmd, "cp -p '%s' '%s'", T.lock, copy);
+		cr_assert(system(cmd) == 0);
+		cr_assert(rename(copy, T.lock) == 0);
+		free(copy);
+	} else {
+		cr_assert(unlink(T.lock) == 0);
+	}
+	start_node("primary", "node-b", "--", "--tick-dir", ticks, NULL);
+	free(ticks);
+	ensure(wait_dead((pid_t)wa, BOUND_MS), "node-a's workload outlived its file while its storage call hung");
+	int64_t end = last_tick(wa);
+	struct ev s = wait_start("node-b", 1, BOUND_MS);
+	cr_log_info("hung call, file %s: node-a's workload last ran %.1f ms after, node-b's started %.1f ms after",
+		    replace ? "replaced" : "deleted", (double)(end - t0) / 1e6, (double)(s.t - t0) / 1e6);
+	ensure(end < s.t, "node-a's workload ran %.1f ms after node-b's started", (double)(end - s.t) / 1e6);
+	ensure(stderr_says("node-a", "a call on the lock file has not returned, and the storage process killed",
+			   BOUND_MS),
+	       "node-a did not say why its workload was killed");
+	no_overlap();
+}
+
+Test(run, a_live_node_whose_call_hangs_and_whose_file_is_deleted_never_runs_two_workloads)
+{
+	hung_live_and_a_new_file(false);
+}
+
+Test(run, a_live_node_whose_call_hangs_and_whose_file_is_replaced_never_runs_two_workloads)
+{
+	hung_live_and_a_new_file(true);
 }
 
 /* A loop stopped for less than the fence timeout, over and over: the

@@ -36,7 +36,8 @@
  * window in which the test of a late release starts the next witness.
  *
  * A witness killed with SIGKILL writes no last line. With --tick-dir it
- * overwrites DIR/PID with the current T (20 digits) every millisecond, so
+ * overwrites DIR/PID.T0 (T0 the time of its start line) with the current
+ * T (20 digits) every millisecond, so
  * the end of a killed witness is known to within a tick: the chaos test
  * measures gaps between workloads from these files.
  *
@@ -367,15 +368,17 @@ int main(int argc, char **argv)
 	if (hold_files > 0)
 		hold(hold_files);
 
+	long long t0 = now_ns();
 	if (tick_dir) {
+		/* PID.T, T the start line's time: a pid used again in a long run
+		 * (the soak test) must not write over the last tick of a killed
+		 * witness that had it before. */
 		char path[4096];
-		snprintf(path, sizeof path, "%s/%ld", tick_dir, (long)getpid());
-		/* O_TRUNC: a pid reused within one run starts a fresh file. */
-		tick_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		snprintf(path, sizeof path, "%s/%ld.%lld", tick_dir, (long)getpid(), t0);
+		tick_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (tick_fd < 0)
 			fprintf(stderr, "witness: %s: %s\n", path, strerror(errno));
 	}
-	long long t0 = now_ns();
 	tick();
 	logline("start %s %ld %lld %s", node, (long)getpid(), t0, role);
 

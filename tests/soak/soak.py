@@ -540,7 +540,11 @@ class Group(chaos.Chaos):
             if e < T1:
                 # From its last tick, and from its kill when it was
                 # frozen then (its ticks stopped at the freeze).
-                for x in {e, max(e, self.wl_killed.get(pid, e))}:
+                # A kill long after the last tick was of a later process
+                # with the pid (a workload freezes for 2 s at most).
+                k = self.wl_killed.get(pid, e)
+                k = k if e <= k <= e + 5 * SEC else e
+                for x in {e, k}:
                     wins.append((x, x + int(self.a.bounds["workload ended"] * SEC), "workload ended"))
         explained = union(excused + [[f, t] for f, t, _ in wins])
         gaps = subtract(span, running)
