@@ -477,9 +477,13 @@ static int pread_zero(int fd, void *buf, size_t n, off_t off, size_t *got)
 			return -errno;
 		if (r == 0)
 			break;
+		/* Never more than asked; said, so that the compiler knows too. */
+		if ((size_t)r > n - done)
+			return -EIO;
 		done += (size_t)r;
 	}
-	memset((uint8_t *)buf + done, 0, n - done);
+	if (done < n)
+		memset((uint8_t *)buf + done, 0, n - done);
 	if (got)
 		*got = done;
 	return 0;
@@ -570,7 +574,7 @@ static unsigned damage_of(const uint8_t image[LF_SIZE], size_t size)
 int lockfile_read(struct lockfile *lf, struct lf_view *v)
 {
 	uint8_t image[LF_SIZE];
-	size_t size;
+	size_t size = 0;
 	int r = read_image(lf, image, &size);
 	if (r < 0)
 		return r;
@@ -587,7 +591,7 @@ int lockfile_read(struct lockfile *lf, struct lf_view *v)
 int lockfile_read_any(struct lockfile *lf, struct lf_view *v)
 {
 	uint8_t image[LF_SIZE];
-	size_t size;
+	size_t size = 0;
 	int r = read_image(lf, image, &size);
 	if (r < 0)
 		return r;
@@ -614,7 +618,7 @@ int lockfile_repair(struct lockfile *lf, const struct lf_live *live, int slot, c
 	if (slot < 0 || slot >= LF_SLOTS)
 		return -EINVAL;
 	uint8_t image[LF_SIZE];
-	size_t size;
+	size_t size = 0;
 	int r = record_lock(lf, F_WRLCK);
 	if (r < 0)
 		return r;
@@ -852,7 +856,7 @@ int lockfile_add_event(struct lockfile *lf, struct lf_event *ev, bool to_target)
 int lockfile_read_history(struct lockfile *lf, struct lf_history *h)
 {
 	uint8_t image[LF_FILE_SIZE];
-	size_t size;
+	size_t size = 0;
 	int r = record_lock(lf, F_RDLCK);
 	if (r < 0)
 		return r;

@@ -899,9 +899,13 @@ def targets(R):
                  f"flock(1) {fl:.2f} ms" if fl is not None else "-", verdict(None if ratio is None else ratio <= 1.2)])
     idle, ops = R.get("idle", {}), R.get("ops", {})
     flw = idle.get("flock(1) waiting")
-    base_w = f"flock(1) waiting: {sum(ops.get('flock(1) waiting', (0, 0, 0))):.1f} calls/s, {flw['wake_s']:.1f} wake-ups/s" \
-        if flw else "-"
+
+    def base(k):
+        c = idle.get(k)
+        return f"{k}: {sum(ops.get(k, (0, 0, 0))):.1f} calls/s, {c['wake_s']:.1f} wake-ups/s" if c else "-"
+
     for who, calls_max, wake_max in (("understudy backup", 0, 0.5), ("understudy live", 3, 3)):
+        base_w = base("flock(1) waiting" if who.endswith("backup") else "flock(1) live")
         c, o = idle.get(who), ops.get(who)
         if c is None or o is None:
             rows.append([f"{who.split()[1]} node at rest: <= {calls_max} storage calls/s, <= {wake_max} wake-ups/s",
