@@ -14,9 +14,11 @@ dirs=()
 for d in "$@"; do dirs+=("$(realpath "$d")"); done
 cd "$(dirname "$0")/../.."
 case $target in
-lockfile) src=(src/lockfile.c) shown=(src/lockfile.c) libs=() ;;
+lockfile) src=(src/lockfile.c src/clock.c) shown=(src/lockfile.c) libs=() ;;
 config)
-	src=(src/config.c src/options.c src/log.c src/supervise.c src/lockfile.c)
+	# What tests/fuzz/meson.build compiles into fuzz_config.
+	src=(src/config.c src/options.c src/log.c src/text.c src/supervise.c src/lockfile.c src/clock.c src/trust.c
+		src/timeline.c)
 	shown=(src/config.c src/options.c) libs=(-linih -lm)
 	;;
 *) echo "coverage.sh: TARGET is lockfile or config" >&2; exit 64 ;;
