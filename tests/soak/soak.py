@@ -242,9 +242,11 @@ class Group(chaos.Chaos):
         os.makedirs(d, exist_ok=True)
         super().__init__(a, dir=d, seed=a.seed * 1000 + index)
         self.rng_opts = random.Random(self.seed * 104729 + 3)
-        self.ready_at = {}  # pid -> t it said ready
-        self.exec_ready = {}  # pid -> True when its manager had --ready exec
-        self.crashed = set()  # pids that exited on their own (--exit-after)
+        # Keyed by (pid, start t): a long run uses a pid again.
+        self.ready_at = {}  # -> t it said ready
+        self.exec_ready = {}  # -> True when its manager had --ready exec
+        self.started_at = {}  # pid -> t of its latest start line
+        self.crashed = set()  # (pid, start t) of those that exited on their own (--exit-after)
         self.windows = []  # (from, to, cause) in ns
         self.events = []  # (t, kind) for the picture
         self.holds = []  # [from, to] of the storage held
@@ -291,11 +293,14 @@ class Group(chaos.Chaos):
 
     def log_line(self, w):
         if len(w) >= 4 and w[0] == "ready":
-            self.ready_at.setdefault(int(w[2]), int(w[3]))
+            pid = int(w[2])
+            self.ready_at.setdefault((pid, self.started_at.get(pid)), int(w[3]))
         elif len(w) >= 4 and w[0] == "start":
-            self.exec_ready[int(w[2])] = self.ready_mode.get(w[1]) == "exec"
+            pid = int(w[2])
+            self.started_at[pid] = int(w[3])
+            self.exec_ready[(pid, int(w[3]))] = self.ready_mode.get(w[1]) == "exec"
         elif len(w) >= 5 and w[0] == "exit":
-            self.crashed.add(int(w[2]))
+            self.crashed.add((int(w[2]), self.started_at.get(int(w[2]))))
 
     def stderr_line(self, n, t, line):
         if "joining again as a new node" in line:
@@ -491,7 +496,7 @@ class Group(chaos.Chaos):
         running = intersect(union([[f, e] for f, e, _, _ in iv]), span)
         ready = []
         for f, e, _, pid in iv:
-            r = self.ready_at.get(pid, f if self.exec_ready.get(pid, True) else None)
+            r = self.ready_at.get((pid, f), f if self.exec_ready.get((pid, f), True) else None)
             if r is not None and r < e:
                 ready.append([r, e])
         ready = intersect(union(ready), span)
