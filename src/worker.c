@@ -362,7 +362,9 @@ static void *job_guard_main(void *arg)
 	jg->on = timer_create(CLOCK_MONOTONIC, &sev, &jg->timer) == 0;
 	bool on = jg->on;
 	sem_post(&jg->ready);
-	while (on) {
+	if (!on)
+		return NULL;
+	for (;;) {
 		if (sigwaitinfo(&set, NULL) < 0)
 			continue;
 		/* A job that ended meanwhile leaves the deadline to the loop
@@ -388,7 +390,7 @@ static void job_guard_start(struct job_guard *jg, struct worker *w)
 	if (pthread_attr_init(&attr) != 0)
 		return;
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_attr_setstacksize(&attr, (size_t)256 * 1024);
 	if (sem_init(&jg->ready, 0, 0) != 0) {
 		pthread_attr_destroy(&attr);
 		return;
