@@ -97,6 +97,9 @@ ACTIONS = {  # kind: weight
     "replace-lock": 0.5,
 }
 LOCAL_ONLY = {"hold-storage"}
+# After a heal, when the GlusterFS client must answer again (it reconnects
+# within its 3 s ping timeout on the rig).
+CLIENT_CHECK_NS = 10 * SEC
 
 # How long the rig's brick keeps a cut-off client's locks (L in
 # doc/fencing.md): server.tcp-user-timeout of tests/cluster/gluster-rig.sh.
@@ -381,6 +384,15 @@ class Group(chaos.Chaos):
         self.window(t, "healed")
         self.note("heal: host %s reconnected" % h)
 
+    def client_stuck(self, h, since, t):
+        """Host h's storage client stopped answering at its heal (since)
+        and was mounted again at t: the host was cut off all along."""
+        self.cut[h].append([since, t])
+        self.events.append((t, "heal"))
+        self.window(t, "healed")
+        self.note("heal: host %s's client did not reconnect: mounted again (cut off since +%.3f s)" % (
+            h, (since - self.t0) / SEC))
+
     def hold(self, secs):
         """Another process takes the record lock (byte 19) and keeps it."""
         lock = self.lock_on(None)
@@ -616,6 +628,7 @@ class Soak:
         t_end = self.t0 + int(a.duration * SEC)
         cuts = self.partitions()
         self.cut_now = {}
+        self.client_checks, self.stuck_clients = [], []
         last_print = self.t0
         while True:
             t = now()
@@ -623,6 +636,8 @@ class Soak:
                 break
             while cuts and self.t0 + int(cuts[0][0] * SEC) <= t:
                 self.link(*cuts.pop(0)[1:])
+            while self.client_checks and self.client_checks[0][0] <= t:
+                self.check_client(*self.client_checks.pop(0)[1:])
             for g in self.groups:
                 g.due(t)
             nxt = min([g.next_due(t_end) for g in self.groups] + [t_end] +
@@ -673,8 +688,39 @@ class Soak:
             self.cut_now[h] = t
         else:
             del self.cut_now[h]
+            if self.a.gluster:
+                self.client_checks.append((t + CLIENT_CHECK_NS, h, t))
         for g in self.groups:
             (g.cut_off if down else g.healed)(h, t)
+
+    def check_client(self, h, healed_at):
+        """A while after a heal: does host h's GlusterFS client answer? Its
+        client can stop reconnecting for good after a cut (every call on
+        the mount fails with ENOTCONN, seen with 10.3: its timer and epoll
+        threads wait on each other). That is the client's, not
+        understudy's: counted apart, and the mount made again so that the
+        run goes on testing understudy."""
+        if h in self.cut_now:
+            return
+        mnt = os.path.dirname(self.groups[0].lock_on(h))
+        if subprocess.run(["timeout", "5", "stat", "-f", mnt], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0:
+            return
+        src = None
+        with open("/proc/mounts") as f:
+            for line in f:
+                w = line.split()
+                if len(w) > 2 and w[1] == mnt:
+                    src = w[0]
+        subprocess.run(["umount", "-l", mnt], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ns = "%s-%s" % (self.a.ns, h)
+        subprocess.run(["timeout", "60", "nsenter", "--net=/run/netns/" + ns, "--", "mount", "-t", "glusterfs",
+                        "-o", "direct-io-mode=enable", src or "10.213.0.1:/v", mnt],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t = now()
+        self.stuck_clients.append((healed_at, h, t))
+        for g in self.groups:
+            g.client_stuck(h, healed_at, t)
 
     def report(self, hung):
         a, T0, T1 = self.a, self.t0, self.t_end
@@ -755,6 +801,11 @@ class Soak:
                 failed += ["group %d: hang: %s" % (g.index, h) for h in g.hangs]
         stuck = sum(len(g.hangs) for g in self.groups) + len(hung)
         print("  storage calls that never returned (managers that did not exit when asked): %d" % stuck)
+        if a.gluster:
+            print("  GlusterFS clients that did not reconnect after a heal (mounted again; the host counted "
+                  "as cut off until then): %d%s" % (len(self.stuck_clients), "".join(
+                      "\n    host %s from +%.3f s to +%.3f s" % (h, (f - T0) / SEC, (t - T0) / SEC)
+                      for f, h, t in self.stuck_clients)))
         for h in (hung + [h for g in self.groups for h in g.hangs])[:10]:
             print("    " + h)
         if not a.rig:
