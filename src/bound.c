@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -46,12 +47,23 @@ struct shared {
 	_Atomic int64_t deadline; /* CLOCK_MONOTONIC ms; 0: no call in progress */
 	_Atomic int64_t call_ms;
 	_Atomic unsigned seq;
+	_Atomic bool abandoned; /* the watcher answered for the command: it ends at its next call's end */
+	int status;             /* with that status, saying nothing more */
+	bool fuse;              /* the file is on a FUSE mount: no signal may reach a call */
 	char what[256];
 	char on[4096];
 };
 static struct shared *S;
 static int64_t S_ms;
 static char S_path[4096];
+/* The command's signal mask outside its calls: every signal is blocked
+ * inside one. A signal that lands in a call on a FUSE mount makes the
+ * kernel send the daemon an interrupt, which GlusterFS's client can
+ * deadlock on while its connection drops (doc/protocol.md §4.3), leaving
+ * the whole mount of the host without answer; a pending one is taken at
+ * the call's end. */
+static sigset_t S_mask;
+static bool S_blocked;
 
 static _Thread_local struct bound *mine;
 
@@ -222,12 +234,51 @@ __attribute__((noreturn)) static void watch(pid_t child, int alive, const char *
 	if (!quiet)
 		fprintf(stderr, "understudy %s: %s: no answer from the storage within %lld ms (%s)\n", cmd, on,
 			(long long)ms, what);
-	/* The call never returned, and a call on a FUSE mount that reached
-	 * its server waits for the answer through SIGKILL: the command's
-	 * process may outlive this by as long as the server takes to fail
-	 * the call. Its caller has the answer now. */
-	kill(child, SIGKILL);
+	/* The call never returned. The command ends, silently, as soon as
+	 * its call returns (bound_idle); its caller has the answer now. Off
+	 * FUSE a SIGKILL ends it at once (a lock wait, an NFS call: the
+	 * kernel's waits there end on it), so that nothing of it holds the
+	 * caller's output open. On FUSE no signal: a call that reached the
+	 * daemon waits for the answer through SIGKILL anyway, and the signal
+	 * would send the daemon an interrupt (above). */
+	atomic_store(&S->abandoned, true);
+	if (!S->fuse)
+		kill(child, SIGKILL);
 	_exit(status);
+}
+
+/* Whether path is on a FUSE mount, from the mount table alone (never a
+ * call on the storage, which may not answer): the longest mount point
+ * that is a prefix of the path as given, made absolute. A symbolic link
+ * into a FUSE mount is not seen through. */
+static bool on_fuse(const char *path)
+{
+	char abs[8192], cwd[4096];
+	if (path[0] == '/')
+		snprintf(abs, sizeof(abs), "%s", path);
+	else if (getcwd(cwd, sizeof(cwd)))
+		snprintf(abs, sizeof(abs), "%s/%s", cwd, path);
+	else
+		return false;
+	FILE *f = fopen("/proc/self/mounts", "re");
+	if (!f)
+		return false;
+	char line[8192], dir[4096], type[256];
+	size_t best = 0;
+	bool fuse = false;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*s %4095s %255s", dir, type) != 2)
+			continue;
+		size_t n = strlen(dir);
+		bool prefix =
+			strncmp(abs, dir, n) == 0 && (abs[n] == '/' || abs[n] == '\0' || (n == 1 && dir[0] == '/'));
+		if (prefix && n >= best) {
+			best = n;
+			fuse = strncmp(type, "fuse", 4) == 0;
+		}
+	}
+	fclose(f);
+	return fuse;
 }
 
 int bound_start(const char *cmd, const char *path, int64_t ms, int status, bool quiet)
@@ -242,6 +293,8 @@ int bound_start(const char *cmd, const char *path, int64_t ms, int status, bool 
 		return -e;
 	}
 	S = s;
+	S->status = status;
+	S->fuse = on_fuse(path);
 	S_ms = ms;
 	snprintf(S_path, sizeof(S_path), "%s", path);
 	/* Nothing printed twice: the child gets the buffers empty. */
@@ -297,6 +350,14 @@ static void shared_doing(const char *path, const char *what, int64_t ms)
 	/* What the command printed goes out before a call that may never
 	 * return: the watcher cannot flush the command's buffers. */
 	fflush(stdout);
+	if (atomic_load(&S->abandoned))
+		_exit(S->status);
+	if (S->fuse && !S_blocked) {
+		sigset_t all;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &S_mask);
+		S_blocked = true;
+	}
 	unsigned q = atomic_load(&S->seq);
 	atomic_store(&S->seq, q + 1);
 	snprintf(S->what, sizeof(S->what), "%s", what);
@@ -332,8 +393,17 @@ void bound_doing(const char *what) { bound_waiting_on(NULL, what, 0); }
 void bound_idle(void)
 {
 	if (!mine) {
-		if (S)
-			atomic_store(&S->deadline, 0);
+		if (!S)
+			return;
+		atomic_store(&S->deadline, 0);
+		/* Answered for already: nothing more of this command may come
+		 * out, and nothing more of it may run. */
+		if (atomic_load(&S->abandoned))
+			_exit(S->status);
+		if (S_blocked) {
+			S_blocked = false;
+			pthread_sigmask(SIG_SETMASK, &S_mask, NULL);
+		}
 		return;
 	}
 	pthread_mutex_lock(&B.mu);

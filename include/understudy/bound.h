@@ -44,9 +44,11 @@ struct bound;
  * here on. Forks: the command goes on in the child (0 returned there);
  * the parent never returns: it exits with the child's status when the
  * child ends, or, once a call outlives ms, prints "understudy CMD: " and
- * the message (unless quiet), SIGKILLs the child and exits with status at
- * once. Signals sent to the parent are passed to the child. -errno when
- * it cannot fork (nothing forked then). */
+ * the message (unless quiet) and exits with status at once; the child
+ * then ends with that status, saying nothing, as its call returns. Signals
+ * sent to the parent are passed to the child, which takes them between
+ * its calls, never inside one (a signal in a FUSE call interrupts the
+ * daemon). -errno when it cannot fork (nothing forked then). */
 int bound_start(const char *cmd, const char *path, int64_t ms, int status, bool quiet);
 /* A bound of its own for a thread or a process that must outlive a call
  * that hangs (the manager's /status reader, check-storage's runner):

@@ -10,6 +10,13 @@
  *
  *   hangfs MOUNTPOINT NAME=FILE...
  *
+ * On SIGWINCH it goes on reading requests but answers none of them until
+ * SIGUSR2 (those it read meanwhile stay unanswered): a call then waits
+ * with its request sent, as on a server that took a request and never
+ * answered, and a signal to the caller makes the kernel send an interrupt,
+ * which it logs ("hangfs: interrupt"): the tests' check that no understudy
+ * process sends one (GlusterFS's client can deadlock on them).
+ *
  * Mounts, then answers until SIGTERM (or the tests' SIGKILL: the kernel
  * then fails what is pending, with ENOTCONN), and unmounts on the way out. */
 #include <errno.h>
@@ -36,14 +43,16 @@ struct file {
 static struct file files[MAX_FILES];
 static int nfiles;
 static int fuse_fd = -1;
-static volatile sig_atomic_t hung, leaving;
+static volatile sig_atomic_t hung, mute, leaving;
 
 static void on_signal(int sig)
 {
 	if (sig == SIGUSR1)
 		hung = 1;
+	else if (sig == SIGWINCH)
+		mute = 1;
 	else if (sig == SIGUSR2)
-		hung = 0;
+		hung = mute = 0;
 	else
 		leaving = 1;
 }
@@ -170,7 +179,9 @@ static void serve(const char *req)
 	case FUSE_DESTROY: reply(in->unique, 0, NULL, 0); return;
 	case FUSE_FORGET:
 	case FUSE_BATCH_FORGET:
-	case FUSE_INTERRUPT: return; /* no reply is expected */
+	case FUSE_INTERRUPT: /* no reply is expected */
+		fprintf(stderr, "hangfs: interrupt\n");
+		return;
 	default: reply(in->unique, -ENOSYS, NULL, 0); return;
 	}
 }
@@ -189,6 +200,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: a signal ends the read */
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGUSR2, &sa, NULL);
+	sigaction(SIGWINCH, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	fuse_fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
@@ -218,8 +230,13 @@ int main(int argc, char **argv)
 				perror("hangfs: read");
 			break;
 		}
-		if ((size_t)n >= sizeof(struct fuse_in_header))
-			serve(buf);
+		if ((size_t)n < sizeof(struct fuse_in_header))
+			continue;
+		const struct fuse_in_header *in = (const void *)buf;
+		/* Muted: taken, never answered; an interrupt is still seen. */
+		if (mute && in->opcode != FUSE_INTERRUPT)
+			continue;
+		serve(buf);
 	}
 	umount2(argv[1], MNT_DETACH);
 	return 0;

@@ -1749,6 +1749,39 @@ static pid_t start_hangfs(const char *const files[])
 	return pid;
 }
 
+/* A command that gives up on a call signals nothing: a signal to a process
+ * in a FUSE call makes the kernel send the daemon an interrupt, which
+ * GlusterFS's client can deadlock on while its connection drops (a soak
+ * run lost a host's client after a cut). hangfs takes the command's
+ * requests and answers none; before, the watcher's SIGKILL to the command
+ * reached it as an interrupt. */
+Test(run, a_command_that_gives_up_on_a_fuse_call_sends_no_interrupt)
+{
+	char *file = th_path(T.dir, "plain");
+	th_write_file(file, "x", 1);
+	char spec[PATH_MAX];
+	snprintf(spec, sizeof spec, "g.lock=%s", file);
+	const char *const files[] = { spec, NULL };
+	pid_t fs = start_hangfs(files);
+	cr_assert(kill(fs, SIGWINCH) == 0);
+	sleep_ms(50);
+	char *lock = th_path(T.mnt, "g.lock");
+	int64_t t0 = th_now_ns();
+	struct cmd c = run_cmd(BOUND_MS, "status", "--lock", lock, "--timeout", "300ms", NULL);
+	double ms = ms_since(t0);
+	cr_log_info("status on a FUSE call never answered: exit %d after %.0f ms: %s", c.code, ms, c.err);
+	ensure(c.code == 74, "status exited %d, want 74: %s", c.code, c.err);
+	ensure(ms < 2000, "status took %.0f ms with --timeout 300ms", ms);
+	ensure(strstr(c.err, "no answer from the storage within 300 ms"), "status did not say why: %s", c.err);
+	cmd_free(&c);
+	sleep_ms(300);
+	char *said = th_read_text(T.hangfs_err);
+	ensure(!strstr(said, "hangfs: interrupt"), "the command was signalled inside its call: %s", said);
+	free(said);
+	free(lock);
+	free(file);
+}
+
 /* The field after "pid (comm) " of /proc/PID/stat: state, ppid, pgrp,
  * session. False if it is gone. */
 static bool proc_stat(pid_t pid, char *state, long *ppid, long *pgrp, long *sid)
