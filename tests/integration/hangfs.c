@@ -179,9 +179,7 @@ static void serve(const char *req)
 	case FUSE_DESTROY: reply(in->unique, 0, NULL, 0); return;
 	case FUSE_FORGET:
 	case FUSE_BATCH_FORGET:
-	case FUSE_INTERRUPT: /* no reply is expected */
-		fprintf(stderr, "hangfs: interrupt\n");
-		return;
+	case FUSE_INTERRUPT: /* no reply is expected */ fprintf(stderr, "hangfs: interrupt\n"); return;
 	default: reply(in->unique, -ENOSYS, NULL, 0); return;
 	}
 }
