@@ -178,8 +178,8 @@ static void serve(const char *req)
 	case FUSE_ACCESS:
 	case FUSE_DESTROY: reply(in->unique, 0, NULL, 0); return;
 	case FUSE_FORGET:
-	case FUSE_BATCH_FORGET:
-	case FUSE_INTERRUPT: /* no reply is expected */ fprintf(stderr, "hangfs: interrupt\n"); return;
+	case FUSE_BATCH_FORGET: return; /* no reply is expected */
+	case FUSE_INTERRUPT: fprintf(stderr, "hangfs: interrupt\n"); return;
 	default: reply(in->unique, -ENOSYS, NULL, 0); return;
 	}
 }
