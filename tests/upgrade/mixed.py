@@ -137,11 +137,13 @@ class Group:
                 return e[3]
         if clean_only or os.path.exists("/proc/%d" % pid):
             return None
-        try:
-            with open(os.path.join(self.dir, "ticks", str(pid))) as f:
-                return int(f.read().strip() or 0)
-        except FileNotFoundError:
-            return None
+        # The witness ticks into PID.T0 (T0 its start line's time).
+        ticks = os.path.join(self.dir, "ticks")
+        for name in os.listdir(ticks):
+            if name.startswith("%d." % pid):
+                with open(os.path.join(ticks, name)) as f:
+                    return int(f.read().strip() or 0)
+        return None
 
     def intervals(self):
         """(name, pid, start, end) of every workload; end None while it runs."""
