@@ -334,7 +334,10 @@ class Chaos:
             for raw in lines:
                 line = raw.decode(errors="replace")
                 n.stderr_out.write("%d %s\n" % (t, line))
-                if "group paused" in line and not self.paused_open():
+                # Paused, or new (the file deleted and made again by a
+                # node that joined): either way backups stand by, and only
+                # a primary starts the group.
+                if ("group paused" in line or "group is paused or new" in line) and not self.paused_open():
                     self.paused.append([t, None])
                     self.note("paused (%s)" % line)
                 self.stderr_line(n, t, line)
