@@ -995,7 +995,7 @@ static void arm_signal(struct loop *l)
 static void arm_watch(struct loop *l)
 {
 	struct io_uring_sqe *sqe = sqe_get(l);
-	io_uring_prep_read(sqe, l->watch.fd, l->watch.buf, sizeof(l->watch.buf), 0);
+	io_uring_prep_poll_add(sqe, l->watch.fd, POLLIN);
 	io_uring_sqe_set_data64(sqe, TAG(TAG_WATCH, 0));
 }
 
@@ -1005,16 +1005,16 @@ static void arm_watch(struct loop *l)
  * holds the live lock looks every check interval anyway. */
 static void on_watch(struct loop *l, int res)
 {
-	if (res <= 0) {
+	int changed = res < 0 ? res : watch_read(&l->watch);
+	if (changed < 0) {
 		log_warn("%s: watching its path: %s; a waiting node looks every %lld ms instead", l->lf.path,
-			 strerror(res < 0 ? -res : EIO), (long long)l->cfg->node.poll_ms);
+			 strerror(-changed), (long long)l->cfg->node.poll_ms);
 		watch_close(&l->watch);
 		l->node_cfg.idle_look_ms = l->cfg->node.poll_ms;
 		node_reconfigure(&l->node, &l->node_cfg);
 		return;
 	}
-	if (watch_changed(&l->watch, (size_t)res) && l->job_pending && is_wait(l->job.op) &&
-	    !worker_granted(&l->worker)) {
+	if (changed && l->job_pending && is_wait(l->job.op) && !worker_granted(&l->worker)) {
 		log_debug("%s: its path changed: looking", l->lf.path);
 		worker_interrupt(&l->worker);
 		l->interrupt_at = clock_ms() + l->cfg->node.poll_ms;

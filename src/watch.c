@@ -35,7 +35,7 @@ int watch_open(struct watch *w, const char *path, int fd)
 	else
 		return -ENAMETOOLONG;
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-	if ((w->fd = inotify_init1(IN_CLOEXEC)) < 0)
+	if ((w->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) < 0)
 		return -errno;
 	if ((w->file_wd = inotify_add_watch(w->fd, self, FILE_EVENTS)) < 0 ||
 	    (w->dir_wd = inotify_add_watch(w->fd, dir, DIR_EVENTS)) < 0) {
@@ -46,6 +46,21 @@ int watch_open(struct watch *w, const char *path, int fd)
 out:
 	watch_close(w);
 	return r;
+}
+
+int watch_read(struct watch *w)
+{
+	bool changed = false;
+	for (;;) {
+		ssize_t n = read(w->fd, w->buf, sizeof(w->buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return changed;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		changed = changed || watch_changed(w, (size_t)n);
+	}
 }
 
 bool watch_changed(const struct watch *w, size_t n)

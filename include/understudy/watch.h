@@ -30,6 +30,13 @@ struct watch {
  * very file, found through /proc/self/fd, not on what the path names
  * by then). 0, or -errno with nothing left open. */
 int watch_open(struct watch *w, const char *path, int fd);
+/* Read every event queued on fd (it never blocks): 1 if one of them may
+ * mean the path names another file now, 0 if none, -errno. Polled, not
+ * read, by the event loop: a read of an inotify descriptor cannot be
+ * tried without blocking by io_uring, which would park it in a kernel
+ * worker thread of the manager's, one more thread to wake and, at the
+ * manager's death, to cancel before its workload is told to die. */
+int watch_read(struct watch *w);
 /* Whether the events read into buf (n bytes) may mean the path names
  * another file now. */
 bool watch_changed(const struct watch *w, size_t n);
