@@ -55,6 +55,27 @@ static void note_foreign(pid_t pid, int arg)
 
 void supervise_not_workload(pid_t pid) { note_foreign(pid, 0); }
 
+/* The signals this process ignored when supervise_init ran: what its own
+ * parent left it (nohup's SIGHUP, a shell's SIGPIPE, a unit's
+ * IgnoreSIGPIPE=). An exec resets every caught signal to its default by
+ * itself; only an ignored one, and the mask, would reach the workload. The
+ * manager ignores none of its own (it takes its signals from a signalfd),
+ * so these are all a child has to reset, a handful of calls rather than
+ * one for every signal between fork and exec, where a takeover waits. */
+static sigset_t ignored;
+static bool ignored_known;
+
+static void note_ignored(void)
+{
+	sigemptyset(&ignored);
+	for (int s = 1; s < NSIG; s++) {
+		struct sigaction sa;
+		if (s != SIGKILL && s != SIGSTOP && sigaction(s, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+			sigaddset(&ignored, s);
+	}
+	ignored_known = true;
+}
+
 int supervise_init(void)
 {
 	if (foreign == &private_list) {
@@ -65,6 +86,7 @@ int supervise_init(void)
 	}
 	foreign->n = 0;
 	for_children(getpid(), note_foreign, 0);
+	note_ignored();
 	return prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 ? -errno : 0;
 }
 
@@ -110,7 +132,7 @@ void supervise_child_signals(void)
 	sigset_t none;
 	sigemptyset(&none);
 	for (int s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
+		if (ignored_known ? sigismember(&ignored, s) == 1 : s != SIGKILL && s != SIGSTOP)
 			signal(s, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }

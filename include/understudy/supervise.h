@@ -68,7 +68,8 @@ int supervise_kill_tree_of(pid_t manager, int sig);
 bool supervise_reap(struct workload *w, void (*other)(pid_t pid, int wstatus, void *arg), void *arg);
 /* In a child between fork and exec (async-signal-safe): default
  * dispositions and an empty mask, so the program starts as from a shell
- * and not with the manager's signals blocked for its signalfd. */
+ * and not with the manager's signals blocked for its signalfd. Resets the
+ * signals ignored when supervise_init ran; the exec resets caught ones. */
 void supervise_child_signals(void);
 /* Whether pid is the workload's main process or a descendant of it
  * (those orphaned to us included; hooks and probes are not). */

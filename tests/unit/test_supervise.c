@@ -130,6 +130,47 @@ Test(supervise, exec_success_reports_the_pid)
 	cr_expect(WIFEXITED(w.wstatus) && WEXITSTATUS(w.wstatus) == 7, "status 0x%x", w.wstatus);
 }
 
+static void on_usr1(int sig) { (void)sig; }
+
+/* A manager started with signals ignored (nohup's SIGHUP, a shell's
+ * SIGPIPE), one caught and two blocked starts its workload with none of
+ * them: every disposition the default, an empty mask. Run in a child of
+ * the test, whose own signals stay as they were. */
+Test(supervise, the_workload_starts_with_default_signals_and_an_empty_mask)
+{
+	char *out = th_path(dir, "status");
+	pid_t m = fork();
+	cr_assert_geq(m, 0);
+	if (m == 0) {
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGPIPE, SIG_IGN);
+		signal(SIGUSR2, SIG_IGN);
+		signal(SIGUSR1, on_usr1);
+		sigset_t block;
+		sigemptyset(&block);
+		sigaddset(&block, SIGTERM);
+		sigaddset(&block, SIGINT);
+		sigprocmask(SIG_BLOCK, &block, NULL);
+		if (supervise_init() < 0)
+			_exit(2);
+		char script[512];
+		snprintf(script, sizeof(script), "exec grep -E '^Sig(Ign|Blk):' /proc/self/status > '%s'", out);
+		struct workload w;
+		if (spawn_sh(&w, script, -1) < 0 || !reap_all(&w, 5000))
+			_exit(3);
+		_exit(WIFEXITED(w.wstatus) ? WEXITSTATUS(w.wstatus) : 4);
+	}
+	int st;
+	cr_assert_eq(waitpid(m, &st, 0), m);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the manager's child: status 0x%x", st);
+	char *text = th_read_text(out);
+	cr_assert_not_null(text);
+	cr_expect_not_null(strstr(text, "SigIgn:\t0000000000000000\n"), "ignored signals passed on:\n%s", text);
+	cr_expect_not_null(strstr(text, "SigBlk:\t0000000000000000\n"), "blocked signals passed on:\n%s", text);
+	free(text);
+	free(out);
+}
+
 /* The workload holds the lock file open at the highest descriptor its
  * limit allows, so that its exit closes (and flushes) every other file
  * before it drops the copy, and nothing else of the manager's. */
