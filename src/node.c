@@ -200,14 +200,17 @@ static void become_live(struct node *n, const struct node_event_data *ev, struct
 	n->want_failback = false;
 	n->handed_over = false;
 	/* L and our record are on storage before the workload exists: a
-	 * workload never runs under a status that would stop a failover. */
+	 * workload never runs under a status that would stop a failover. The
+	 * fork comes right after that write: the backup lock and our slot's
+	 * state are news for the other nodes, no condition of the start, and
+	 * each is a storage call the group would otherwise wait on. */
 	emit_noted(out, NODE_A_WRITE_LIVE, (int64_t)n->epoch, takeover_reason(ev));
+	spawn(n, out);
 	if (n->holds_backup) {
 		emit(out, NODE_A_RELEASE_BACKUP, 0);
 		n->holds_backup = false;
 	}
 	enter(n, NODE_STARTING, out);
-	spawn(n, out);
 	n->workload_failed = false; /* a mark of an earlier term's workload */
 	if (n->cfg.ready_timeout_ms)
 		emit(out, NODE_A_TIMER, n->cfg.ready_timeout_ms);

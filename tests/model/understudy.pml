@@ -389,7 +389,7 @@ locked:		/* the live lock is ours: read, then decide [5.5] */
 		:: sig[me] -> goto leave
 		fi;
 
-become_live:	/* D: WRITE_LIVE (lockfile_take_live); RELEASE_BACKUP; SLOT_STATE live; SPAWN */
+become_live:	/* D: WRITE_LIVE (lockfile_take_live); SPAWN; RELEASE_BACKUP; SLOT_STATE live */
 		atomic {
 			/* F for a request newer than the decision stays: the new
 			 * live node's first check acts on it. */
@@ -419,7 +419,7 @@ become_live:	/* D: WRITE_LIVE (lockfile_take_live); RELEASE_BACKUP; SLOT_STATE l
 			handed_seq = 0;
 			stop = 0
 		};
-		/* RELEASE_BACKUP if held; SLOT_STATE live; SPAWN: none of them
+		/* SPAWN; RELEASE_BACKUP if held; SLOT_STATE live: none of them
 		 * is a decision, so one step */
 		d_step {
 			if

@@ -249,6 +249,14 @@ static void expect_seq_at(const struct node_out *o, const struct node_action *wa
 		cr_assert(ia_ >= 0 && ib_ >= 0 && ia_ < ib_, "%s must come before %s in %s", kind_name(a),             \
 			  kind_name(b), FMT_OUT(&out));                                                                \
 	} while (0)
+/* The takeover's fork follows the write of L and our record at once: no
+ * other storage call delays the workload. */
+#define SPAWN_RIGHT_AFTER_WRITE_LIVE()                                                                                 \
+	do {                                                                                                           \
+		int iw_ = index_of(&out, NODE_A_WRITE_LIVE);                                                           \
+		cr_assert(iw_ >= 0 && iw_ + 1 < (int)out.n && out.a[iw_ + 1].kind == NODE_A_SPAWN,                     \
+			  "SPAWN must follow WRITE_LIVE at once: %s", FMT_OUT(&out));                                  \
+	} while (0)
 #define LAST_IS(k, v_)                                                                                                 \
 	cr_assert(out.n > 0 && out.a[out.n - 1].kind == (k) && out.a[out.n - 1].arg == (v_),                           \
 		  "last action must be %s(%lld): %s", kind_name(k), (long long)(v_), FMT_OUT(&out))
@@ -425,9 +433,9 @@ static void check_primary_becomes_live(char status)
 	HAS_ARG(NODE_A_SLOT_STATE, SLOT_STARTING);
 	HAS_NO_ARG(NODE_A_SLOT_STATE, SLOT_READY);
 	cr_assert_eq(count_of(&out, NODE_A_SPAWN), 1, "%s", FMT_OUT(&out));
-	/* A workload is never started before L is written. */
-	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
-	LAST_KIND(NODE_A_SPAWN);
+	/* A workload is never started before L is written, and nothing
+	 * else waits between that write and its fork. */
+	SPAWN_RIGHT_AFTER_WRITE_LIVE();
 	HAS_NO(NODE_A_RELEASE_LIVE);
 	HAS_NO(NODE_A_EXIT);
 	cr_assert_eq(n.epoch, v.live.epoch + 1, "status %c: epoch %llu, expected %llu", status,
@@ -596,8 +604,9 @@ static void check_backup_takes_over(const struct lf_view *v, const char *what)
 	e.target_alive = false;
 	step_ev(&n, &e);
 	cr_assert_eq(n.state, NODE_STARTING, "%s: state %s %s", what, state_str(n.state), FMT_OUT(&out));
-	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
-	BEFORE(NODE_A_RELEASE_BACKUP, NODE_A_SPAWN);
+	SPAWN_RIGHT_AFTER_WRITE_LIVE();
+	/* Next in line no more: the lock goes, after the fork. */
+	BEFORE(NODE_A_SPAWN, NODE_A_RELEASE_BACKUP);
 	HAS_ARG(NODE_A_SLOT_STATE, SLOT_STARTING);
 	HAS_NO(NODE_A_RELEASE_LIVE);
 	cr_assert_eq(count_of(&out, NODE_A_SPAWN), 1);
@@ -690,8 +699,8 @@ Test(node, backup_treats_a_bad_request_as_live)
 	e.target_state = LF_SLOT_WAITING;
 	step_ev(&n, &e);
 	STATE(&n, NODE_STARTING);
-	BEFORE(NODE_A_WRITE_LIVE, NODE_A_SPAWN);
-	BEFORE(NODE_A_RELEASE_BACKUP, NODE_A_SPAWN);
+	SPAWN_RIGHT_AFTER_WRITE_LIVE();
+	BEFORE(NODE_A_SPAWN, NODE_A_RELEASE_BACKUP);
 }
 
 /* A status byte major 1 does not define is damage (a new letter needs a
@@ -1652,8 +1661,8 @@ Test(node, starting_publishes_the_flag_and_ready_clears_it)
 	struct lf_view v = view(LF_NEW, LF_TARGET_ANY, LF_REC_OK);
 	step(&n, NODE_EV_LOCKED, &v);
 	STATE(&n, NODE_STARTING);
-	EXPECT(ACT(NODE_A_WRITE_LIVE, 1), ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_SPAWN, 0));
-	int64_t arg = out.a[1].arg;
+	EXPECT(ACT(NODE_A_WRITE_LIVE, 1), ACT(NODE_A_SPAWN, 0), ACT(NODE_A_SLOT_STATE, SLOT_STARTING));
+	int64_t arg = out.a[2].arg;
 	cr_assert_eq(arg & 0xff, LF_SLOT_LIVE, "state byte %lld", (long long)(arg & 0xff));
 	cr_assert_eq(arg >> 8, LF_SLOT_F_STARTING, "flags %lld", (long long)(arg >> 8));
 	step(&n, NODE_EV_STARTED, NULL);
@@ -1675,7 +1684,7 @@ Test(node, ready_timeout_arms_a_timer_after_each_spawn)
 	struct lf_view v = view(LF_PAUSED, LF_TARGET_ANY, LF_REC_OK);
 	step(&n, NODE_EV_LOCKED, &v);
 	STATE(&n, NODE_STARTING);
-	EXPECT(ACT(NODE_A_WRITE_LIVE, OLD_EPOCH + 1), ACT(NODE_A_SLOT_STATE, SLOT_STARTING), ACT(NODE_A_SPAWN, 0),
+	EXPECT(ACT(NODE_A_WRITE_LIVE, OLD_EPOCH + 1), ACT(NODE_A_SPAWN, 0), ACT(NODE_A_SLOT_STATE, SLOT_STARTING),
 	       ACT(NODE_A_TIMER, 3000));
 	step(&n, NODE_EV_STARTED, NULL);
 	make_ready(&n);
@@ -1697,7 +1706,7 @@ Test(node, ready_timeout_of_zero_arms_no_timer)
 	step(&n, NODE_EV_LOCKED, &v);
 	STATE(&n, NODE_STARTING);
 	HAS_NO(NODE_A_TIMER);
-	LAST_KIND(NODE_A_SPAWN);
+	SPAWN_RIGHT_AFTER_WRITE_LIVE();
 	step(&n, NODE_EV_STARTED, NULL);
 	EXPECT_NONE();
 	/* Nor on a restart: the back-off timer gives a SPAWN and nothing more. */
