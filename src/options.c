@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <arpa/inet.h>
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,7 +65,9 @@ int options_duration(const char *s, int64_t *ms)
 	}
 	if (total < 1 || total > 86400000.0)
 		return -ERANGE;
-	*ms = (int64_t)llround(total);
+	/* Rounded half up by hand (total is positive): llround would link
+	 * libm into every manager for this one call. */
+	*ms = (int64_t)(total + 0.5);
 	return 0;
 }
 
