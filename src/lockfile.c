@@ -802,24 +802,34 @@ int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t 
 	return r < 0 ? r : u < 0 ? u : keep_f;
 }
 
-int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live)
+int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live, struct lf_view *v)
 {
 	if (lf->readonly)
 		return -EBADF;
 	int r = record_lock(lf, F_WRLCK);
 	if (r < 0)
 		return r;
-	uint8_t rec[LF_LIVE_SIZE];
-	struct lf_live now;
-	r = pread_zero(lf->fd, rec, sizeof(rec), LF_OFF_LIVE, NULL);
+	/* With a view wanted, the whole file in the same hold: the round's
+	 * read and its write are one section, and the view is the file as
+	 * the unlock leaves it (our new record in it). */
+	uint8_t image[LF_SIZE];
+	size_t size = 0;
+	uint8_t *rec = image + LF_OFF_LIVE;
+	r = v ? pread_zero(lf->fd, image, LF_SIZE, 0, &size) : pread_zero(lf->fd, rec, LF_LIVE_SIZE, LF_OFF_LIVE, NULL);
 	if (r == 0) {
+		struct lf_live now;
 		bool ours = lockfile_decode_live(rec, &now) == LF_REC_OK && now.epoch == live->epoch &&
 			    memcmp(now.id, live->id, LF_ID_SIZE) == 0;
 		if (ours) {
 			encode_live_here(lf, rec, live);
-			r = full_pwrite(lf->fd, rec, sizeof(rec), LF_OFF_LIVE);
+			r = full_pwrite(lf->fd, rec, LF_LIVE_SIZE, LF_OFF_LIVE);
 		} else {
 			r = -ESTALE;
+		}
+		if (v && (r == 0 || r == -ESTALE)) {
+			lockfile_decode(image, v);
+			v->damage = damage_of(image, size);
+			v->size = (uint32_t)size;
 		}
 	}
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);

@@ -44,13 +44,9 @@ static int wait_lock(struct worker *w, enum lf_lock which)
 	return r;
 }
 
-/* Read the file and the facts a decision needs beyond it. */
-static int read_view(struct worker *w, struct worker_job *j)
+/* The facts a decision needs beyond the view just read into j->view. */
+static int view_facts(struct worker *w, struct worker_job *j)
 {
-	/* The node sees a damaged file as it is, to repair or wait. */
-	int r = lockfile_read_any(w->lf, &j->view);
-	if (r < 0)
-		return r;
 	j->have_view = true;
 	j->live_here = j->view.live_rec == LF_REC_OK && lockfile_live_here(w->lf, &j->view.live);
 	j->target_alive = false;
@@ -82,6 +78,14 @@ static int read_view(struct worker *w, struct worker_job *j)
 		j->backup_waiting = b;
 	}
 	return 0;
+}
+
+/* Read the file and the facts a decision needs beyond it. */
+static int read_view(struct worker *w, struct worker_job *j)
+{
+	/* The node sees a damaged file as it is, to repair or wait. */
+	int r = lockfile_read_any(w->lf, &j->view);
+	return r < 0 ? r : view_facts(w, j);
 }
 
 /* A slot of this host whose process is gone: a manager that systemd
@@ -137,7 +141,7 @@ static void add_note(struct worker *w, struct worker_job *j)
 static int run(struct worker *w, struct worker_job *j)
 {
 	int r = 0;
-	bool wrote = false;
+	bool wrote = false, viewed = false;
 	j->note_res = 0;
 	j->round_ms = 0;
 	switch (j->op) {
@@ -202,10 +206,17 @@ static int run(struct worker *w, struct worker_job *j)
 		/* Another's record means another is live: the read below shows
 		 * it, and the node fences. Nothing was written over it, and no
 		 * round completed. */
-		r = lockfile_heartbeat(w->lf, &j->live);
+		r = lockfile_heartbeat(w->lf, &j->live, j->want_view ? &j->view : NULL);
 		wrote = r == 0;
 		if (r == -ESTALE)
 			r = 0;
+		/* The view came in the heartbeat's own hold of the record lock. */
+		if (r == 0 && j->want_view) {
+			int e = view_facts(w, j);
+			if (e < 0)
+				return e;
+			viewed = true;
+		}
 		break;
 	}
 	/* A lock just taken is read at once (the decision needs the file as
@@ -213,7 +224,7 @@ static int run(struct worker *w, struct worker_job *j)
 	 * asked. */
 	bool got = r == 0 && (j->op == WORKER_TRY_LIVE || j->op == WORKER_WAIT_LIVE);
 	bool missed = (r == -EAGAIN || r == -EINTR) && j->want_view;
-	if (got || missed || (r == 0 && j->want_view)) {
+	if (!viewed && (got || missed || (r == 0 && j->want_view))) {
 		int e = read_view(w, j);
 		if (e < 0)
 			return e;

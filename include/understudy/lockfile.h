@@ -374,8 +374,11 @@ int lockfile_read_history(struct lockfile *lf, struct lf_history *h);
  * live record and write live over it only if it still holds our id and
  * epoch: a live cut off from the storage, whose lock the server gave
  * away, never overwrites the new live's record. 0, or -ESTALE when the
- * record is another's (the caller has lost the live role: fence). */
-int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live);
+ * record is another's (the caller has lost the live role: fence). With v,
+ * the section reads the whole file, and v is the file as the section
+ * leaves it, as lockfile_read_any sees one (on 0 and on -ESTALE): a
+ * heartbeat round and its read cost one lock and one unlock, not two. */
+int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live, struct lf_view *v);
 /* Whether the path still names the file this open holds: 1 yes; 0 when
  * it was deleted, renamed away or replaced by another file (stat of the
  * path against fstat of the open: device and inode, and a link count of

@@ -1960,7 +1960,7 @@ Test(lockfile, heartbeat_writes_only_over_our_own_record)
 	struct lf_live me = sample_live();
 	cr_assert_eq(write_live(&lf, LF_LIVE, &me), 0);
 	me.heartbeat += 1;
-	cr_assert_eq(lockfile_heartbeat(&lf, &me), 0);
+	cr_assert_eq(lockfile_heartbeat(&lf, &me, NULL), 0);
 	struct lf_view v;
 	cr_assert_eq(lockfile_read(&lf, &v), 0);
 	cr_assert_eq(v.live.heartbeat, me.heartbeat);
@@ -1973,9 +1973,59 @@ Test(lockfile, heartbeat_writes_only_over_our_own_record)
 	size_t len;
 	uint8_t *before = read_image(g_path, &len);
 	me.heartbeat += 1;
-	cr_assert_eq(lockfile_heartbeat(&lf, &me), -ESTALE);
+	cr_assert_eq(lockfile_heartbeat(&lf, &me, NULL), -ESTALE);
 	uint8_t *after = read_image(g_path, &len);
 	cr_assert_arr_eq(before, after, LF_SIZE, "a heartbeat wrote over another node's record");
+	free(before);
+	free(after);
+	lockfile_close(&lf);
+}
+
+/* A heartbeat round that wants the file reads it in the same hold as its
+ * write: the view it returns is the file as the hold left it, the same as a
+ * read after it; and one that found another's record wrote nothing and
+ * still shows the file as it is. */
+Test(lockfile, a_heartbeat_with_a_view_reads_the_file_as_its_write_left_it)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	struct lf_live me = sample_live();
+	cr_assert_eq(write_live(&lf, LF_LIVE, &me), 0);
+	struct lf_slot s = { .state = LF_SLOT_LIVE, .pid = 4242, .seq = 9 };
+	memcpy(s.id, me.id, LF_ID_SIZE);
+	snprintf(s.name, sizeof(s.name), "node-a");
+	cr_assert_eq(lockfile_write_slot(&lf, 2, &s), 0);
+	me.heartbeat += 1;
+	struct lf_view hv, rv;
+	memset(&hv, 0xa5, sizeof(hv));
+	cr_assert_eq(lockfile_heartbeat(&lf, &me, &hv), 0);
+	cr_assert_eq(lockfile_read_any(&lf, &rv), 0);
+	cr_expect_eq(hv.live_rec, LF_REC_OK);
+	cr_expect_eq(hv.live.heartbeat, me.heartbeat, "the view shows heartbeat %llu, written %llu",
+		     (unsigned long long)hv.live.heartbeat, (unsigned long long)me.heartbeat);
+	cr_expect_eq(hv.status, rv.status);
+	cr_expect_eq(hv.damage, rv.damage);
+	cr_expect_eq(hv.size, rv.size);
+	cr_expect_eq(hv.live.epoch, rv.live.epoch);
+	cr_expect_eq(hv.live.heartbeat, rv.live.heartbeat);
+	cr_expect_arr_eq(hv.node_id, rv.node_id, LF_ID_SIZE);
+	for (int i = 0; i < LF_SLOTS; i++)
+		cr_expect_eq(hv.slot_rec[i], rv.slot_rec[i], "slot %d", i);
+	cr_expect_eq(hv.slots[2].pid, 4242);
+	cr_expect_str_eq(hv.slots[2].name, "node-a");
+
+	struct lf_live other = me;
+	other.epoch += 1;
+	other.id[0] ^= 0xff;
+	cr_assert_eq(write_live(&lf, 0, &other), 0);
+	size_t len;
+	uint8_t *before = read_image(g_path, &len);
+	me.heartbeat += 1;
+	cr_assert_eq(lockfile_heartbeat(&lf, &me, &hv), -ESTALE);
+	uint8_t *after = read_image(g_path, &len);
+	cr_assert_arr_eq(before, after, LF_SIZE, "a heartbeat wrote over another node's record");
+	cr_expect_eq(hv.live_rec, LF_REC_OK);
+	cr_expect_eq(hv.live.epoch, other.epoch, "the view shows the record that is there");
 	free(before);
 	free(after);
 	lockfile_close(&lf);
@@ -2258,7 +2308,7 @@ Test(lockfile, a_live_record_knows_the_file_it_was_written_on)
 	cr_assert(lockfile_live_here(&b, &v.live));
 	/* the heartbeat and the take-over stamp it too */
 	live.heartbeat++;
-	cr_assert_eq(lockfile_heartbeat(&a, &live), 0);
+	cr_assert_eq(lockfile_heartbeat(&a, &live, NULL), 0);
 	cr_assert_eq(lockfile_take_live(&a, &live, -1, NULL, NULL), 0);
 	cr_assert_eq(lockfile_read(&b, &v), 0);
 	cr_assert(lockfile_live_here(&b, &v.live));
@@ -2605,7 +2655,7 @@ Test(lockfile, writes_into_a_short_file_leave_it_as_it_is)
 		struct lf_live hb = g.rec;
 		hb.heartbeat++;
 		if (lens[i] < LF_OFF_LIVE + LF_LIVE_SIZE) /* the live record is gone */
-			cr_assert_eq(lockfile_heartbeat(&g.live, &hb), -ESTALE);
+			cr_assert_eq(lockfile_heartbeat(&g.live, &hb, NULL), -ESTALE);
 		cr_assert_eq(lockfile_clear_request(&g.live, -1), 0);
 		struct lf_request req = sample_request();
 		cr_assert_eq(lockfile_write_request(&g.other, &req), -EAGAIN);
