@@ -886,16 +886,16 @@ int lockfile_read_history(struct lockfile *lf, struct lf_history *h)
 
 int lockfile_still_at_path(struct lockfile *lf)
 {
-	struct stat held, named;
-	if (fstat(lf->fd, &held) < 0)
-		return -errno;
-	if (held.st_nlink == 0)
-		return 0; /* deleted: no path names it any more */
-	/* Not followed, as every open of the path is O_NOFOLLOW: a link put
-	 * there is not our file either. */
+	/* One call: the identity of the file we hold was taken at open, and
+	 * cannot go to another file while we hold it (a deleted one keeps
+	 * its inode until its last close). Each call here is a round trip on
+	 * a networked file system, made by every node every interval. Not
+	 * followed, as every open of the path is O_NOFOLLOW: a link put there
+	 * is not our file either. */
+	struct stat named;
 	if (lstat(lf->path, &named) < 0)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-	return named.st_dev == held.st_dev && named.st_ino == held.st_ino;
+	return named.st_dev == lf->dev && named.st_ino == lf->ino;
 }
 
 bool lockfile_live_here(const struct lockfile *lf, const struct lf_live *live)
@@ -1200,6 +1200,8 @@ int lockfile_open_as(struct lockfile *lf, const char *path, enum lf_open mode, g
 		return fail(lf, LF_E_SYS, -sr);
 	if (fstat(lf->fd, &st) < 0)
 		return fail(lf, LF_E_SYS, errno);
+	lf->dev = st.st_dev;
+	lf->ino = st.st_ino;
 	if (!S_ISREG(st.st_mode)) {
 		lf->file_type = st.st_mode & S_IFMT;
 		return fail(lf, LF_E_NOTFILE, 0);

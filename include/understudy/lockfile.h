@@ -252,6 +252,10 @@ struct lockfile {
 	/* The open file's identity, as the live records it writes carry it. */
 	uint64_t file_id;
 	uint32_t path_hash;
+	/* Its device and inode: while we hold it open no other file can have
+	 * both, so the path names our file exactly when its lstat gives them. */
+	dev_t dev;
+	ino_t ino;
 };
 
 /* How often a wait for the live or backup lock tries again where lock
