@@ -749,10 +749,16 @@ static void run_action(struct loop *l, const struct node_action *a)
 		j = job(l, WORKER_WRITE_LIVE);
 		j->status = LF_LIVE;
 		fill_event(l, j, a);
-		/* The request the decision to become live saw, if any: a newer
-		 * one that lands before this write must survive it. */
+		/* The request the decision to become live saw, if the takeover
+		 * is the hand-over it asks for: a newer one that lands before
+		 * this write must survive it, and so must one for another node
+		 * (a takeover after a served wait, node.c take_role), which the
+		 * new live node's first check acts on. */
 		const struct lf_view *v = l->current.has_view ? &l->current.view : NULL;
-		j->seq = v && v->status == LF_FAILBACK && v->request_rec == LF_REC_OK ? (int64_t)v->request.seq : -1;
+		bool handover = a->note == LF_EV_FAILBACK || a->note == LF_EV_SWITCHOVER;
+		j->seq = handover && v && v->status == LF_FAILBACK && v->request_rec == LF_REC_OK
+				 ? (int64_t)v->request.seq
+				 : -1;
 		l->heartbeat = 0; /* each epoch counts from 1 */
 		fill_live(l, &j->live);
 		l->tick_at = now + l->cfg->check_ms;

@@ -2491,6 +2491,58 @@ Test(run, a_copy_restored_over_the_path_never_runs_two_workloads)
 	no_overlap();
 }
 
+/* Found by the soak test on the GlusterFS rig (doc/soak.md): a backup held
+ * the live lock through the new-file wait, a failback request for the
+ * primary came meanwhile, and the backup let it pass at the end; the
+ * primary found the same file and waited all over again, the group without
+ * a workload for two waits. A wait served is not thrown away now: the
+ * backup starts, hands over at its first check, and the primary takes a
+ * clean hand-over at once. Both nodes check every second, so each wait is
+ * 3 s: the primary's start comes about a check after the backup's wait,
+ * never a whole wait of its own after it. */
+Test(run, a_request_during_the_new_file_wait_does_not_make_its_target_wait_again)
+{
+	int a = start_node("primary", "node-a", NULL);
+	wait_live("node-a", BOUND_MS);
+	uint8_t *copy;
+	size_t len;
+	cr_assert_eq(th_read_file(T.lock, &copy, &len), 0);
+	kill(T.procs[a].pid, SIGKILL);
+	ensure(wait_exit(a, BOUND_MS), "node-a did not die");
+	struct ev first = nth(EV_START, "node-a", 0);
+	ensure(wait_dead((pid_t)first.pid, BOUND_MS), "node-a's workload outlived its manager");
+	/* The file put back as a copy, made while the old one still exists
+	 * (another inode: a freed one would be used again): its live record
+	 * was written on another file. */
+	char *fresh = th_path(T.dir, "group.lock.copy");
+	th_write_file(fresh, copy, len);
+	cr_assert(rename(fresh, T.lock) == 0);
+	free(fresh);
+	free(copy);
+	start_node("backup", "node-b", "--check-interval", "1s", NULL);
+	int64_t dl = th_now_ns() + (int64_t)BOUND_MS * 1000000;
+	while (!stderr_has("node-b", "-> verifying") && th_now_ns() < dl)
+		sleep_ms(10);
+	int64_t waiting = th_now_ns();
+	ensure(stderr_has("node-b", "-> verifying"), "node-b did not wait on a copied file");
+	int a2 = start_labelled("node-a2", "primary", "node-a", "--check-interval", "1s", NULL);
+	sleep_ms(300);
+	struct cmd c = run_cmd(5000, "failback", "--lock", T.lock, NULL);
+	ensure(c.code == 0, "failback exited %d: %s%s", c.code, c.out, c.err);
+	cmd_free(&c);
+	struct ev b = wait_start("node-b", 1, BOUND_MS);
+	struct ev a2s = wait_start("node-a", 2, BOUND_MS);
+	double wait_end_ms = (double)(b.t - waiting) / 1e6, after_ms = (double)(a2s.t - b.t) / 1e6;
+	cr_log_info("node-b started %.0f ms after it began to wait; node-a %.0f ms after node-b", wait_end_ms,
+		    after_ms);
+	ensure(count(EV_STOP, "node-b") == 1, "node-b did not hand over");
+	ensure(after_ms < 2300, "node-a started %.0f ms after node-b: it waited again (3 s)", after_ms);
+	ensure(!stderr_has("node-a2", "-> verifying"), "node-a waited before starting");
+	wait_live("node-a", BOUND_MS);
+	ensure(proc_alive(a2), "node-a's manager exited");
+	no_overlap();
+}
+
 /* The live's file renamed away (nothing at the path), then a new primary
  * starts. node-a runs with --after-fence exit: it leaves with 74. */
 Test(run, the_live_file_renamed_away_never_runs_two_workloads)

@@ -251,6 +251,18 @@ static void expect_seq_at(const struct node_out *o, const struct node_action *wa
 	} while (0)
 /* The takeover's fork follows the write of L and our record at once: no
  * other storage call delays the workload. */
+/* The note on the action of kind k in the last answer, or -1 without one. */
+static int note_of(enum node_action_kind k)
+{
+	int i = index_of(&out, k);
+	return i < 0 ? -1 : out.a[i].note;
+}
+
+#define NOTE_IS(k, want)                                                                                               \
+	cr_assert_eq(note_of(k), (want), "%s carries note %d (%s), want %d (%s): %s", kind_name(k), note_of(k),        \
+		     lockfile_event_name((uint8_t)note_of(k)), (int)(want), lockfile_event_name((uint8_t)(want)),      \
+		     FMT_OUT(&out))
+
 #define SPAWN_RIGHT_AFTER_WRITE_LIVE()                                                                                 \
 	do {                                                                                                           \
 		int iw_ = index_of(&out, NODE_A_WRITE_LIVE);                                                           \
@@ -3417,7 +3429,12 @@ Test(node, a_record_written_during_the_new_file_wait_holds_back)
 	cr_assert(out.loud);
 }
 
-/* A request that came during the wait is decided, without waiting again. */
+/* A request that came during the wait is decided, without waiting again:
+ * one this node may serve starts it; one for another, alive node starts it
+ * too, the request left in the file (noted as the takeover it is, never
+ * as the hand-over), and the first check hands over to that node, which
+ * then needs no wait of its own. Letting it pass at once threw the wait
+ * away: the node it named found the same file and waited again. */
 Test(node, a_request_during_the_new_file_wait_is_decided_without_a_second_wait)
 {
 	struct node n;
@@ -3437,7 +3454,7 @@ Test(node, a_request_during_the_new_file_wait_is_decided_without_a_second_wait)
 	step_ev(&n, &e);
 	STATE(&n, NODE_STARTING);
 	HAS_NO(NODE_A_TIMER);
-	/* and one for another, alive node: let it pass */
+	/* and one for another, alive node: start, keep the request */
 	backup_waiting(&n, &cfg);
 	e = foreign(&v);
 	v.status = LF_LIVE;
@@ -3447,10 +3464,39 @@ Test(node, a_request_during_the_new_file_wait_is_decided_without_a_second_wait)
 	v.request.target_slot = OTHER;
 	e.type = NODE_EV_TICK;
 	e.target_alive = true;
+	e.target_state = LF_SLOT_WAITING;
 	step_ev(&n, &e);
-	STATE(&n, NODE_QUEUED);
-	HAS(NODE_A_RELEASE_LIVE);
-	HAS(NODE_A_RELEASE_BACKUP);
+	STATE(&n, NODE_STARTING);
+	SPAWN_RIGHT_AFTER_WRITE_LIVE();
+	NOTE_IS(NODE_A_WRITE_LIVE, LF_EV_NEW_FILE);
+	HAS_NO(NODE_A_RELEASE_LIVE);
+	/* Its first check: the request is still there, for a node that waits. */
+	struct lf_view mine = own_view(&n);
+	mine.status = LF_FAILBACK;
+	mine.request_rec = LF_REC_OK;
+	mine.request = v.request;
+	e = ev(NODE_EV_TICK);
+	e.view = &mine;
+	e.target_alive = true;
+	e.target_state = LF_SLOT_WAITING;
+	step_ev(&n, &e);
+	STATE(&n, NODE_STOPPING);
+	HAS(NODE_A_STOP);
+	HAS_NO(NODE_A_REFUSE);
+	/* After the takeover delay likewise, noted as the failover it is. */
+	struct lf_view c;
+	verifying_backup(&n, &c);
+	c.status = LF_FAILBACK;
+	c.request_rec = LF_REC_OK;
+	c.request.seq = 4;
+	c.request.kind = LF_REQ_FAILBACK;
+	c.request.target_slot = OTHER;
+	e = ev(NODE_EV_TICK);
+	e.view = &c;
+	e.target_alive = true;
+	step_ev(&n, &e);
+	STATE(&n, NODE_STARTING);
+	NOTE_IS(NODE_A_WRITE_LIVE, LF_EV_FAILOVER);
 }
 
 /* ------------------------------------------------------------------ */
@@ -3762,18 +3808,6 @@ Test(node, a_name_taken_by_an_alive_node_refuses_to_join)
 /* ------------------------------------------------------------------ */
 /* The group's history: why the role moves (format 1.3)               */
 /* ------------------------------------------------------------------ */
-
-/* The note on the action of kind k in the last answer, or -1 without one. */
-static int note_of(enum node_action_kind k)
-{
-	int i = index_of(&out, k);
-	return i < 0 ? -1 : out.a[i].note;
-}
-
-#define NOTE_IS(k, want)                                                                                               \
-	cr_assert_eq(note_of(k), (want), "%s carries note %d (%s), want %d (%s): %s", kind_name(k), note_of(k),        \
-		     lockfile_event_name((uint8_t)note_of(k)), (int)(want), lockfile_event_name((uint8_t)(want)),      \
-		     FMT_OUT(&out))
 
 /* A primary that gets the live lock on v takes the role with WRITE_LIVE
  * noted with why, read from what it decided on. */
