@@ -169,6 +169,12 @@ def bounds(s, d, networked, slack, lock_release=None):
     # A FUSE client caches a path's entry (GlusterFS entry-timeout, 1 s):
     # the live may see its file replaced that much later.
     entry_cache = 1.0 if networked else 0.0
+    # After a heal a GlusterFS client answers again only once it has
+    # connected to the brick again, which it tries every 3 s (seen: the
+    # first call that succeeded came 1.6 to 2.9 s after the heal, in seed
+    # 1131). A node of the healed host that waits for the storage then
+    # opens the file within a second (rejoin).
+    reconnect = 3.0 if networked else 0.0
     # The live lock free (or the role handed on) to the next workload
     # started: a waiter's wait is cut and tried again every cut, then the
     # takeover delay.
@@ -186,7 +192,7 @@ def bounds(s, d, networked, slack, lock_release=None):
         "joined again": rejoin + join,  # a node that fenced, from its word
         "file replaced": C + entry_cache + rejoin + join,  # the live sees it within C, fences, joins again
         "storage answers": rejoin + join,  # the held record lock released
-        "healed": rejoin + join,
+        "healed": reconnect + rejoin + join,
     }
     if lock_release is not None:
         # A cut-off live host: the storage gives its lock away after L,
