@@ -657,7 +657,7 @@ Test(bad_input, durations_name_their_range)
 		{ { "check-storage", "--timeout", "0" }, "--timeout: '0' is out of range" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		const char *args[16];
+		const char *args[16] = { NULL };
 		int n = 0;
 		for (int k = 0; k < 8 && bad[i].a[k]; k++)
 			args[n++] = bad[i].a[k];

@@ -132,10 +132,18 @@ static int wait_for(const char *node, const char *fname, const char *fvalue)
 	}
 }
 
+/* A field's value, or "-" where the datagram has none: printed, never
+ * passed to printf as a null pointer. */
+static const char *shown(int i, const char *name)
+{
+	const char *v = field(i, name);
+	return v ? v : "-";
+}
+
 static void dump(void)
 {
 	for (int i = 0; i < T.n; i++)
-		cr_log_info("%s/%s: %s", field(i, "UNDERSTUDY_NODE"), field(i, "PRIORITY"), field(i, "MESSAGE"));
+		cr_log_info("%s/%s: %s", shown(i, "UNDERSTUDY_NODE"), shown(i, "PRIORITY"), shown(i, "MESSAGE"));
 }
 
 static int wait_exit(pid_t pid)
