@@ -452,14 +452,25 @@ int lockfile_held(struct lockfile *lf, int offset)
 /* Every read and write of a record happens between a lock and an unlock
  * of the record lock byte: on NFS that is what makes another client's
  * write visible (the client revalidates its cache on lock and flushes on
- * unlock), and everywhere it keeps a reader from seeing half a write. */
+ * unlock), and everywhere it keeps a reader from seeing half a write.
+ * A FUSE client revalidates nothing on a lock: GlusterFS with
+ * direct-io-mode=enable gives direct I/O only to the descriptor that
+ * created the file, and a later open of it on the same host reads through
+ * this host's page cache, where another host's writes never show (seen on
+ * the rig: a status F written from host b read as L on host a, for good,
+ * under the lock too; doc/fencing.md). So off a local file system the
+ * locked section starts by dropping this host's cached pages of the file:
+ * no call to the server, and its reads go to the storage. */
 static int record_lock(struct lockfile *lf, short type)
 {
 	/* Writers hold it for one write: tries a fraction of a millisecond
 	 * apart, then a few milliseconds. */
-	if (lf->poll)
-		return poll_lock(lf->fd, type, LF_OFF_RECORD_LOCK, 100, 5000);
-	return ofd_lock(lf->fd, type, LF_OFF_RECORD_LOCK, 1, true);
+	if (!lf->poll)
+		return ofd_lock(lf->fd, type, LF_OFF_RECORD_LOCK, 1, true);
+	int r = poll_lock(lf->fd, type, LF_OFF_RECORD_LOCK, 100, 5000);
+	if (r == 0)
+		(void)posix_fadvise(lf->fd, 0, 0, POSIX_FADV_DONTNEED);
+	return r;
 }
 
 /* A record as it is now: bytes past the end of a file damaged by a

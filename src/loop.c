@@ -1186,16 +1186,20 @@ static int open_error(struct lockfile *lf)
 }
 
 /* A FUSE mount without direct I/O serves the lock file from this host's
- * page cache: another host's records and heartbeats are never seen, so a
- * backup would take a live node that still runs for a dead one. Said, not
- * refused: the locks themselves still arbitrate. */
+ * page cache, where another host's writes never show. The lock file layer
+ * drops the cached pages at the start of every locked section off a local
+ * file system, so this node reads the storage all the same; other programs
+ * that read the file may not, and the mount is worth fixing. Said, not
+ * refused. */
 static void warn_page_cache(struct loop *l)
 {
 	struct statfs st;
 	if (fstatfs(l->lf.fd, &st) < 0 || st.f_type != LF_FS_FUSE || lockfile_page_cached(&l->lf) != 1)
 		return;
-	log_warn("%s: this FUSE mount keeps the file in the page cache (no direct I/O): another host's writes "
-		 "to it are never seen here. Mount with direct I/O: GlusterFS direct-io-mode=enable, ceph-fuse "
+	log_warn("%s: this FUSE mount keeps the file in the page cache (no direct I/O for this open), where "
+		 "another host's writes never show: this node drops the cached pages before each read, other "
+		 "programs reading the file do not. Mount with direct I/O: GlusterFS direct-io-mode=enable "
+		 "(GlusterFS 10 does not give it to a later open on the host that created the file), ceph-fuse "
 		 "fuse_disable_pagecache=true (doc/fencing.md)",
 		 l->cfg->lock_path);
 }
