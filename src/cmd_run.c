@@ -445,6 +445,12 @@ static int run(struct config *c, char **argv, struct reloader *rl)
 	log_warn("the lock file failed us, or its path names another file now: joining again as a new node");
 	struct timespec pause = { 1, 0 };
 	nanosleep(&pause, NULL);
+	/* A SIGTERM in the pause is pending (the loop's mask still blocks
+	 * it): leave rather than join again. */
+	if (loop_leave_pending()) {
+		log_info("asked to leave before joining again: leaving");
+		return code;
+	}
 	char hex[2 * LF_ID_SIZE + 1];
 	for (size_t i = 0; i < LF_ID_SIZE; i++)
 		snprintf(hex + 2 * i, 3, "%02x", id[i]);

@@ -1291,6 +1291,13 @@ static int setup(struct loop *l)
 			log_warn("%s: %s; waiting for the storage to answer", cfg->lock_path, log_strerror(e));
 		said = reason;
 		lockfile_close(&l->lf);
+		/* Signals are blocked here and the signalfd not yet made: a
+		 * request to leave waits as pending, and is looked for each
+		 * time, or the node would leave only once the storage answers. */
+		if (loop_leave_pending()) {
+			log_info("asked to leave while waiting for the storage: leaving");
+			return EX_OK;
+		}
 		struct timespec second = { 1, 0 };
 		nanosleep(&second, NULL);
 	}
@@ -1480,6 +1487,46 @@ static void reload(struct loop *l)
 
 /* A loop whose storage call never returned, kept for the process exit
  * (reachable, so not a leak). */
+bool loop_leave_pending(void)
+{
+	sigset_t pending;
+	return sigpending(&pending) == 0 && (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+}
+
+/* SIGTERM or SIGINT came after the loop stopped taking events (while it
+ * waited for a hung call to end, or in the pause before a rejoin): the
+ * ring's armed read of the signalfd may have taken it already, and that
+ * completion would be lost with the exec of a rejoin; or it is still
+ * pending. Either way the node was asked to leave, and must not join
+ * again and run on (found by the soak test on the GlusterFS rig: a
+ * backup that gave up its takeover was sent SIGTERM while its storage
+ * process's call hung, rejoined, and was still running 20 s later). The
+ * read is cancelled first, so that a signal after this look stays
+ * pending through the exec, for the next process's signalfd. */
+static bool asked_to_leave_late(struct loop *l)
+{
+	bool asked = false;
+	struct io_uring_sqe *sqe = l->ring.ring_fd > 0 ? io_uring_get_sqe(&l->ring) : NULL;
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, TAG(TAG_SIGNAL, 0), 0);
+		io_uring_sqe_set_data64(sqe, 0);
+		io_uring_submit(&l->ring);
+		struct __kernel_timespec ts = { 0, 100 * 1000000L };
+		struct io_uring_cqe *cqe;
+		/* Every completion already there, and the cancel's own. */
+		while (io_uring_wait_cqe_timeout(&l->ring, &cqe, &ts) == 0) {
+			uint64_t tag = io_uring_cqe_get_data64(cqe);
+			if ((tag & 0xff) == TAG_SIGNAL && cqe->res == (int)sizeof(l->si) &&
+			    (l->si.ssi_signo == SIGTERM || l->si.ssi_signo == SIGINT))
+				asked = true;
+			io_uring_cqe_seen(&l->ring, cqe);
+			if (tag == 0)
+				break;
+		}
+	}
+	return asked || loop_leave_pending();
+}
+
 static struct loop *volatile left_to_exit;
 
 int loop_run(const struct loop_config *cfg, bool *lost_storage)
@@ -1541,6 +1588,10 @@ out:
 	if (*lost_storage && l->lf.poll && l->worker.started && !worker_wait_idle(&l->worker, cfg->io_timeout_ms))
 		log_warn("%s: a storage call has not returned in %lld ms more: leaving it", cfg->lock_path,
 			 (long long)cfg->io_timeout_ms);
+	if (*lost_storage && asked_to_leave_late(l)) {
+		log_info("asked to leave while the storage failed us: leaving, not joining again");
+		*lost_storage = false;
+	}
 	if (l->job_pending || l->storage_hung || l->fenced) {
 		/* Closing the file could wait for the storage as long as the
 		 * call in progress, or (fenced: no round completed) as long as

@@ -79,6 +79,10 @@ struct loop_config {
 	void *reload_ctx;
 };
 
+/* Whether SIGTERM or SIGINT is pending (blocked, not yet taken): a
+ * request to leave that came while no loop took signals, which must end a
+ * rejoin rather than be carried into it. */
+bool loop_leave_pending(void);
 /* Run a node until it leaves the group; returns the process exit status
  * (sysexits.h). Errors are logged where they are found. *lost_storage is
  * set when the node left because the lock file failed it while in the
