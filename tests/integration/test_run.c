@@ -1576,7 +1576,9 @@ Test(run, a_second_sigterm_kills_the_whole_tree_at_once)
  * SIGTERM right behind the SIGCONT reached a node already done, which
  * ignored it, and the manager joined again and ran on (the soak test, seed
  * 1, as it stopped every node). It exits now, and starts nothing more. */
-Test(run, a_node_stopped_right_after_it_fenced_exits)
+/* node-a live, then its manager frozen past its fence timeout and thawed:
+ * it fences as it wakes. Returns node-a. */
+static int thawed_past_its_fence(void)
 {
 	int a = start_node("primary", "node-a", "--heartbeat-interval", "100ms", "--fence-timeout", "1s", NULL);
 	wait_start("node-a", 1, BOUND_MS);
@@ -1584,6 +1586,12 @@ Test(run, a_node_stopped_right_after_it_fenced_exits)
 	kill(T.procs[a].pid, SIGSTOP);
 	sleep_ms(1500);
 	kill(T.procs[a].pid, SIGCONT);
+	return a;
+}
+
+Test(run, a_node_stopped_right_after_it_fenced_exits)
+{
+	int a = thawed_past_its_fence();
 	sleep_ms(1);
 	kill(T.procs[a].pid, SIGTERM);
 	ensure(wait_exit(a, BOUND_MS), "node-a's manager did not exit on SIGTERM given as it fenced");
@@ -1600,12 +1608,7 @@ Test(run, a_node_stopped_right_after_it_fenced_exits)
  * now covers (loop_leave_pending). */
 Test(run, a_node_stopped_in_the_pause_before_it_joins_again_exits)
 {
-	int a = start_node("primary", "node-a", "--heartbeat-interval", "100ms", "--fence-timeout", "1s", NULL);
-	wait_start("node-a", 1, BOUND_MS);
-	wait_live("node-a", BOUND_MS);
-	kill(T.procs[a].pid, SIGSTOP);
-	sleep_ms(1500);
-	kill(T.procs[a].pid, SIGCONT);
+	int a = thawed_past_its_fence();
 	int64_t dl = th_now_ns() + (int64_t)BOUND_MS * 1000000;
 	while (!stderr_has("node-a", "joining again as a new node") && th_now_ns() < dl)
 		sleep_ms(5);
