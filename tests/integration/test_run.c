@@ -2530,6 +2530,9 @@ Test(run, a_copy_restored_over_the_path_never_runs_two_workloads)
 Test(run, a_request_during_the_new_file_wait_does_not_make_its_target_wait_again)
 {
 	int a = start_node("primary", "node-a", NULL);
+	/* Its workload's start logged before the kill: the primary's next
+	 * start is then its second. */
+	wait_start("node-a", 1, BOUND_MS);
 	wait_live("node-a", BOUND_MS);
 	uint8_t *copy;
 	size_t len;
