@@ -227,23 +227,25 @@ fi
 if want 7; then
 echo "== 7. a file reopened on the host that created it: host b's request reaches host a"
 fresh
-# Created and formatted by a node on host a that then stops: the group is
-# paused, and the next node's open of it on host a is a later one.
-node a primary host-a0
+# Created and formatted by a backup on host a, which keeps it open: the
+# primary's open of it on host a is then a later one, and GlusterFS gives
+# it no direct I/O (it does once the creating descriptor is closed).
+node a backup host-a0
 A0=$NODE_PID
-wait_for 20 logged '^start host-a0' || fail "host-a0's workload did not start"
-kill -TERM "$A0"
-wait_exit "$A0" 20
+wait_for 20 test -s $RIG/a/mnt/g.lock || fail "host-a0 did not create the file"
+sleep 1
 node a primary
 A=$NODE_PID
-wait_for 20 logged '^start host-a ' || fail "host-a's workload did not start on the reopened file"
+wait_for 20 logged '^start host-a ' || fail "host-a's workload did not start"
 grep -q 'keeps the file in the page cache' $RIG/a.err ||
 	fail "host-a's open of the file had direct I/O: this scenario tests nothing (GlusterFS changed?)"
 node b backup
 B=$NODE_PID
-wait_for 20 b_waiting || fail "host-b is not waiting (status from a)"
+# In line behind host-a0, which holds the backup lock: queued.
+b_in_line() { status_of a | grep -q '"name":"host-b","role":"backup","state":"\(waiting\|queued\)"'; }
+wait_for 20 b_in_line || fail "host-b is not in line (status from a)"
 t0=$(now_ns)
-if nsenter --net=/run/netns/us-b -- timeout 40 "$U" switchover --lock $RIG/b/mnt/g.lock --wait --timeout 30s; then
+if nsenter --net=/run/netns/us-b -- timeout 40 "$U" switchover --lock $RIG/b/mnt/g.lock --to host-b --wait --timeout 30s; then
 	wait_for 20 logged '^start host-b' || fail "host-b's workload did not start"
 	tb=$(awk '/^start host-b/{print $4; exit}' "$LOG")
 	echo "switchover from host b to host-b's workload start: $(ms "$tb" "$t0") ms"
@@ -251,9 +253,10 @@ else
 	fail "switchover --wait from host b did not reach host a's live node (its reads come from the page cache)"
 fi
 logged overlap && fail "the witnesses overlapped"
-kill -TERM "$A" "$B"
+kill -TERM "$A" "$B" "$A0"
 wait_exit "$A" 20
 wait_exit "$B" 20
+wait_exit "$A0" 20
 fi
 
 verdict
