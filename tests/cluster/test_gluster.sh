@@ -226,13 +226,17 @@ fi
 
 if want 7; then
 echo "== 7. a file reopened on the host that created it: host b's request reaches host a"
+# After scenario 6's cuts host a's client may still be reconnecting (every
+# 3 s): wait until its mount answers.
+mount_answers() { timeout 5 ls "$RIG/$1/mnt" >/dev/null 2>&1; }
+wait_for 60 mount_answers a || fail "host a's mount does not answer"
 fresh
 # Created and formatted by a backup on host a, which keeps it open: the
 # primary's open of it on host a is then a later one, and GlusterFS gives
 # it no direct I/O (it does once the creating descriptor is closed).
 node a backup host-a0
 A0=$NODE_PID
-wait_for 20 test -s $RIG/a/mnt/g.lock || fail "host-a0 did not create the file"
+wait_for 40 test -s $RIG/a/mnt/g.lock || fail "host-a0 did not create the file"
 sleep 1
 node a primary
 A=$NODE_PID
