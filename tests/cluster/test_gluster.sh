@@ -231,12 +231,14 @@ echo "== 7. a file reopened on the host that created it: host b's request reache
 mount_answers() { timeout 5 ls "$RIG/$1/mnt" >/dev/null 2>&1; }
 wait_for 60 mount_answers a || fail "host a's mount does not answer"
 fresh
+# A file of its own (scenario 6 leaves GLOCK set, and nodes use it).
+GLOCK=g7.lock
 # Created and formatted by a backup on host a, which keeps it open: the
 # primary's open of it on host a is then a later one, and GlusterFS gives
 # it no direct I/O (it does once the creating descriptor is closed).
 node a backup host-a0
 A0=$NODE_PID
-wait_for 40 test -s $RIG/a/mnt/g.lock || fail "host-a0 did not create the file"
+wait_for 40 test -s $RIG/a/mnt/$GLOCK || fail "host-a0 did not create the file"
 sleep 1
 node a primary
 A=$NODE_PID
@@ -249,7 +251,7 @@ B=$NODE_PID
 b_in_line() { status_of a | grep -q '"name":"host-b","role":"backup","state":"\(waiting\|queued\)"'; }
 wait_for 20 b_in_line || fail "host-b is not in line (status from a)"
 t0=$(now_ns)
-if nsenter --net=/run/netns/us-b -- timeout 40 "$U" switchover --lock $RIG/b/mnt/g.lock --to host-b --wait --timeout 30s; then
+if nsenter --net=/run/netns/us-b -- timeout 40 "$U" switchover --lock $RIG/b/mnt/$GLOCK --to host-b --wait --timeout 30s; then
 	wait_for 20 logged '^start host-b' || fail "host-b's workload did not start"
 	tb=$(awk '/^start host-b/{print $4; exit}' "$LOG")
 	echo "switchover from host b to host-b's workload start: $(ms "$tb" "$t0") ms"
