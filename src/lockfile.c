@@ -599,6 +599,14 @@ int lockfile_read(struct lockfile *lf, struct lf_view *v)
 	return 0;
 }
 
+/* An image of size bytes as lockfile_read_any reports it: damaged or not. */
+static void view_any(const uint8_t image[LF_SIZE], size_t size, struct lf_view *v)
+{
+	lockfile_decode(image, v);
+	v->damage = damage_of(image, size);
+	v->size = (uint32_t)size;
+}
+
 int lockfile_read_any(struct lockfile *lf, struct lf_view *v)
 {
 	uint8_t image[LF_SIZE];
@@ -606,9 +614,7 @@ int lockfile_read_any(struct lockfile *lf, struct lf_view *v)
 	int r = read_image(lf, image, &size);
 	if (r < 0)
 		return r;
-	lockfile_decode(image, v);
-	v->damage = damage_of(image, size);
-	v->size = (uint32_t)size;
+	view_any(image, size, v);
 	return 0;
 }
 
@@ -837,11 +843,8 @@ int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live, struct l
 		} else {
 			r = -ESTALE;
 		}
-		if (v && (r == 0 || r == -ESTALE)) {
-			lockfile_decode(image, v);
-			v->damage = damage_of(image, size);
-			v->size = (uint32_t)size;
-		}
+		if (v && (r == 0 || r == -ESTALE))
+			view_any(image, size, v);
 	}
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u;
