@@ -48,22 +48,9 @@ out:
 	return r;
 }
 
-int watch_read(struct watch *w)
-{
-	bool changed = false;
-	for (;;) {
-		ssize_t n = read(w->fd, w->buf, sizeof(w->buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return changed;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		changed = changed || watch_changed(w, (size_t)n);
-	}
-}
-
-bool watch_changed(const struct watch *w, size_t n)
+/* Whether the events read into buf (n bytes) may mean the path names
+ * another file now. */
+static bool watch_changed(const struct watch *w, size_t n)
 {
 	for (size_t at = 0; at + sizeof(struct inotify_event) <= n;) {
 		const struct inotify_event *e = (const void *)(w->buf + at);
@@ -78,6 +65,21 @@ bool watch_changed(const struct watch *w, size_t n)
 			return true;
 	}
 	return false;
+}
+
+int watch_read(struct watch *w)
+{
+	bool changed = false;
+	for (;;) {
+		ssize_t n = read(w->fd, w->buf, sizeof(w->buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return changed;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		changed = changed || watch_changed(w, (size_t)n);
+	}
 }
 
 void watch_close(struct watch *w)

@@ -384,9 +384,9 @@ int lockfile_read_history(struct lockfile *lf, struct lf_history *h);
  * heartbeat round and its read cost one lock and one unlock, not two. */
 int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live, struct lf_view *v);
 /* Whether the path still names the file this open holds: 1 yes; 0 when
- * it was deleted, renamed away or replaced by another file (stat of the
- * path against fstat of the open: device and inode, and a link count of
- * 0); -errno when the path cannot be looked at. A node whose path names
+ * it was deleted, renamed away or replaced by another file (lstat of the
+ * path against the device and inode the open found); -errno when the
+ * path cannot be looked at. A node whose path names
  * another file is on a file new nodes will never find. */
 int lockfile_still_at_path(struct lockfile *lf);
 /* Whether a live record was written through an open of this very file at

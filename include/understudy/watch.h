@@ -37,9 +37,6 @@ int watch_open(struct watch *w, const char *path, int fd);
  * worker thread of the manager's, one more thread to wake and, at the
  * manager's death, to cancel before its workload is told to die. */
 int watch_read(struct watch *w);
-/* Whether the events read into buf (n bytes) may mean the path names
- * another file now. */
-bool watch_changed(const struct watch *w, size_t n);
 void watch_close(struct watch *w);
 
 #endif
