@@ -399,10 +399,17 @@ static int run(struct config *c, char **argv, struct reloader *rl)
 		.node = c->run.name,
 		.role = lockfile_role_name((uint8_t)c->run.node.role),
 	};
+	/* Before the threads below: a process forked from a threaded one may
+	 * inherit a lock another thread held, held forever (loop.h). */
+	int e = loop_prepare();
+	if (e < 0) {
+		log_error("starting the storage process: %s", strerror(-e));
+		return EX_OSERR;
+	}
 	if (c->metrics_file) {
 		/* Every METRICS_FILE_INTERVAL_MS: a scrape's figures are at most
 		 * that old, and a node that ended leaves its last ones. */
-		int e = metrics_writer_start(&writer, &metrics, &labels, c->metrics_file, METRICS_FILE_INTERVAL_MS);
+		e = metrics_writer_start(&writer, &metrics, &labels, c->metrics_file, METRICS_FILE_INTERVAL_MS);
 		if (e < 0) {
 			log_error("metrics file %s: %s", c->metrics_file, strerror(-e));
 			return EX_OSERR;
@@ -414,7 +421,7 @@ static int run(struct config *c, char **argv, struct reloader *rl)
 		hc.timeout_ms = c->http_timeout_ms;
 		hc.metrics = &metrics;
 		hc.labels = labels;
-		int e = http_start(&hc, &http, why, sizeof(why));
+		e = http_start(&hc, &http, why, sizeof(why));
 		if (e < 0) {
 			log_error("%s", why);
 			metrics_writer_stop(writer);

@@ -1231,6 +1231,17 @@ static void timeline_of(const struct loop_config *cfg, struct timeline_settings 
 	ts->takeover_delay_ms = cfg->takeover_delay_ms;
 }
 
+/* loop_prepare's storage process, until setup takes it. */
+static struct worker prepared;
+
+int loop_prepare(void)
+{
+	int r = worker_spawn(&prepared);
+	if (r < 0)
+		prepared.sh = NULL;
+	return r;
+}
+
 static int setup(struct loop *l)
 {
 	const struct loop_config *cfg = l->cfg;
@@ -1390,7 +1401,13 @@ static int setup(struct loop *l)
 		log_error("signalfd: %s", strerror(errno));
 		return EX_OSERR;
 	}
-	if ((r = worker_start(&l->worker, &l->lf)) < 0) {
+	if (!prepared.sh && (r = worker_spawn(&prepared)) < 0) {
+		log_error("starting the storage process: %s", strerror(-r));
+		return EX_OSERR;
+	}
+	l->worker = prepared;
+	prepared.sh = NULL;
+	if ((r = worker_attach(&l->worker, &l->lf)) < 0) {
 		log_error("starting the storage process: %s", strerror(-r));
 		return EX_OSERR;
 	}
@@ -1601,8 +1618,10 @@ out:
 		worker_stop(&l->worker, !l->lf.poll);
 		return code;
 	}
-	if (l->worker.started)
+	if (l->worker.sh)
 		worker_stop(&l->worker, !l->lf.poll);
+	else if (prepared.sh)
+		worker_stop(&prepared, false); /* setup failed before it took it */
 	if (l->ring.ring_fd > 0)
 		io_uring_queue_exit(&l->ring);
 	if (l->sfd >= 0)

@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -413,21 +414,21 @@ static void job_guard_start(struct job_guard *jg, struct worker *w)
 			;
 }
 
-/* Close every descriptor but the lock file's, the job pipe's, the
- * eventfd and standard error (for the guard's one line): the process must
- * hold nothing else of the manager's (its sockets, its ring), or a manager
- * that died would seem to live on. */
-static void keep_only(int a, int b, int c)
+/* Close every descriptor but the job socket, the eventfd and standard
+ * error (for the guard's one line): the process must hold nothing else of
+ * the manager's (its sockets, its ring), or a manager that died would seem
+ * to live on. The file comes later, on the socket. */
+static void keep_only(int a, int b)
 {
-	int k[4] = { STDERR_FILENO, a, b, c };
-	for (int i = 0; i < 4; i++)
-		for (int j = i + 1; j < 4; j++)
+	int k[3] = { STDERR_FILENO, a, b };
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
 			if (k[j] < k[i]) {
 				int t = k[i];
 				k[i] = k[j], k[j] = t;
 			}
 	unsigned lo = 0;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 3; i++) {
 		if ((unsigned)k[i] > lo)
 			close_range(lo, (unsigned)k[i] - 1, 0);
 		if ((unsigned)k[i] + 1 > lo)
@@ -436,16 +437,41 @@ static void keep_only(int a, int b, int c)
 	close_range(lo, ~0U, 0);
 }
 
+/* The manager's open of the file: the descriptor from the socket, the
+ * rest as worker_attach left it in the shared page. The manager's end
+ * closed first (it failed, or died) ends the process. */
+static struct lockfile *receive_file(struct worker *w, int req)
+{
+	static struct lockfile lf;
+	char c;
+	char ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+	ssize_t n;
+	while ((n = recvmsg(req, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+		_exit(0);
+	memcpy(&lf, &w->sh->lf, sizeof(lf));
+	memcpy(&lf.fd, CMSG_DATA(cm), sizeof(int));
+	lf.path = w->sh->path;
+	return &lf;
+}
+
 /* The storage process: one job per byte on the pipe, until the manager
  * closes it (or dies). Every signal stays blocked but the wake-up signal
  * inside a lock wait, so nothing the manager or anyone sends the unit
  * (SIGTERM from a service manager, a SIGSTOP) reaches a call on the file. */
 static _Noreturn void process_main(struct worker *w, int req)
 {
-	keep_only(w->lf->fd, req, w->efd);
+	keep_only(req, w->efd);
 	/* The manager's death cuts a lock wait like worker_interrupt; the
-	 * pipe's end then ends the process. */
+	 * socket's end then ends the process. */
 	prctl(PR_SET_PDEATHSIG, wake_signal());
+	if (getppid() != w->manager)
+		_exit(0); /* it died before the prctl */
+	w->lf = receive_file(w, req);
 	static struct job_guard jg;
 	job_guard_start(&jg, w);
 	char c;
@@ -491,10 +517,9 @@ static _Noreturn void process_main(struct worker *w, int req)
 	}
 }
 
-int worker_start(struct worker *w, struct lockfile *lf)
+int worker_spawn(struct worker *w)
 {
 	memset(w, 0, sizeof(*w));
-	w->lf = lf;
 	w->req = -1;
 	w->efd = eventfd(0, EFD_CLOEXEC);
 	if (w->efd < 0)
@@ -508,8 +533,10 @@ int worker_start(struct worker *w, struct lockfile *lf)
 		w->sh = NULL;
 		return -errno;
 	}
+	/* A datagram each: the file's, then one per job; and a descriptor
+	 * can come only on a socket. */
 	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0)
 		return -errno;
 	w->manager = getpid();
 	sigset_t all, old;
@@ -529,6 +556,30 @@ int worker_start(struct worker *w, struct lockfile *lf)
 	}
 	w->pid = pid;
 	w->req = p[1];
+	return 0;
+}
+
+int worker_attach(struct worker *w, struct lockfile *lf)
+{
+	size_t len = strlen(lf->path);
+	if (len >= sizeof(w->sh->path))
+		return -ENAMETOOLONG;
+	memcpy(&w->sh->lf, lf, sizeof(*lf));
+	memcpy(w->sh->path, lf->path, len + 1);
+	char c = 'f';
+	char ctl[CMSG_SPACE(sizeof(int))];
+	memset(ctl, 0, sizeof(ctl));
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &lf->fd, sizeof(int));
+	/* A process that is gone fails the send (EPIPE, no SIGPIPE). */
+	if (sendmsg(w->req, &m, MSG_NOSIGNAL) < 0)
+		return -errno;
+	w->lf = lf;
 	w->started = true;
 	return 0;
 }
@@ -540,9 +591,9 @@ void worker_submit(struct worker *w, struct worker_job *job)
 	memcpy(&w->sh->job, job, sizeof(*job));
 	w->sh->running = true;
 	char c = 'j';
-	/* A process that is gone fails the write (EPIPE, SIGPIPE is
-	 * blocked); the loop learns of it when it is reaped. */
-	if (write(w->req, &c, 1) < 0)
+	/* A process that is gone fails the send (EPIPE, no SIGPIPE); the
+	 * loop learns of it when it is reaped. */
+	if (send(w->req, &c, 1, MSG_NOSIGNAL) < 0)
 		w->sh->running = false;
 }
 

@@ -83,6 +83,11 @@ struct loop_config {
  * request to leave that came while no loop took signals, which must end a
  * rejoin rather than be carried into it. */
 bool loop_leave_pending(void);
+/* Fork the storage process (worker.h) now, while this process has one
+ * thread: call it before anything starts a thread (the health endpoint,
+ * the metrics file's writer). loop_run hands it the lock file once open;
+ * without it, loop_run forks the process itself. Returns 0 or -errno. */
+int loop_prepare(void);
 /* Run a node until it leaves the group; returns the process exit status
  * (sysexits.h). Errors are logged where they are found. *lost_storage is
  * set when the node left because the lock file failed it while in the

@@ -1,6 +1,6 @@
 /* The storage worker: one process that makes every call on the shared
- * file, one job at a time, on the manager's own open of it (inherited
- * across fork: the same open file description, so the same OFD locks),
+ * file, one job at a time, on the manager's own open of it (passed over
+ * a socket: the same open file description, so the same OFD locks),
  * and wakes the event loop through an eventfd when a job is done. A lock
  * wait or a hung server then blocks that process, never the loop, which
  * bounds every job with its own timers. A process and not a thread: a
@@ -109,22 +109,34 @@ struct worker_shared {
 	_Atomic bool running;  /* submitted and not done */
 	_Atomic bool granted;  /* the current job's lock wait succeeded */
 	struct worker_guard guard;
+	/* The manager's open of the file, as worker_attach hands it over
+	 * (the descriptor itself comes on the socket), and its path. */
+	struct lockfile lf;
+	char path[4096];
 };
 
 struct worker {
 	struct lockfile *lf;
-	pid_t pid;     /* the storage process */
-	int req;       /* one byte per job; closed, the process ends */
+	pid_t pid;     /* the storage process, once spawned */
+	int req;       /* a socket: the file first, then one byte per job; closed, the process ends */
 	int efd;       /* written once per finished job */
 	pid_t manager; /* whose children the guard kills */
-	bool started;
+	bool started;  /* spawned and given the file: jobs may come */
 	struct worker_shared *sh;
 };
 
-/* Start the storage process. The caller keeps every signal blocked in
- * its threads (signalfd); the process unblocks its wake-up signal only
- * in the pause of a lock wait. */
-int worker_start(struct worker *w, struct lockfile *lf);
+/* Fork the storage process, which waits for its file. Call it while the
+ * manager has one thread: the process goes on to allocate, log and start
+ * a thread, and a process forked from a threaded one inherits every lock
+ * (an allocator's, stdio's) that another thread held at that moment, held
+ * forever. (Found in the sanitize build: a node with --http whose storage
+ * process hung in its first allocation, before its first job.) The
+ * process unblocks its wake-up signal only in the pause of a lock wait. */
+int worker_spawn(struct worker *w);
+/* Hand the spawned process the manager's open of the file (the same open
+ * file description, so the same OFD locks): jobs may come from now on.
+ * The caller keeps every signal blocked in its threads (signalfd). */
+int worker_attach(struct worker *w, struct lockfile *lf);
 /* Hand a job over (copied); its results come back with worker_collect
  * once the eventfd says it is done. */
 void worker_submit(struct worker *w, struct worker_job *job);
@@ -153,8 +165,8 @@ void worker_guard_disarm(struct worker *w);
 bool worker_guard_fired(const struct worker *w);
 /* The storage process was reaped (it died): nothing runs any more. */
 void worker_reaped(struct worker *w);
-/* Let the storage process go: it ends once its call in progress returns,
- * or at once if idle. may_kill (a local file system, where killing a
+/* Let the storage process go (one spawned and never given the file too):
+ * it ends once its call in progress returns, or at once if idle. may_kill (a local file system, where killing a
  * call costs nothing) ends one still waiting for a lock. */
 void worker_stop(struct worker *w, bool may_kill);
 

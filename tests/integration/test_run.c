@@ -4219,6 +4219,52 @@ Test(run, http_library_loaded_only_with_http)
 	}
 }
 
+/* The storage process is forked while the manager has one thread, before
+ * the health endpoint's and the metrics writer's: a process forked from a
+ * threaded one inherits, held forever, any lock (an allocator's) another
+ * thread held at that moment. In the sanitize build a node with --http
+ * now and then hung in its storage process's first allocation, before its
+ * first job, and never joined. Told by the ids: tids and pids come from
+ * one counter, so a thread started before the fork has a lower id, modulo
+ * pid_max's wrap. */
+Test(run, the_storage_process_is_forked_before_any_thread)
+{
+	int port = free_port();
+	char *addr = http_addr(port);
+	char *mf = NULL;
+	cr_assert(asprintf(&mf, "%s/node-a.prom", T.dir) > 0);
+	int a = start_node("primary", "node-a", "--http", addr, "--metrics-file", mf, NULL);
+	free(addr);
+	free(mf);
+	wait_live("node-a", BOUND_MS);
+	wait_health(port, 200, BOUND_MS);
+	pid_t m = T.procs[a].pid, sp = storage_process(m);
+	ensure(sp > 0, "node-a has no storage process");
+	long pid_max = 0;
+	FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
+	cr_assert(f && fscanf(f, "%ld", &pid_max) == 1);
+	fclose(f);
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/task", (long)m);
+	DIR *d = opendir(path);
+	cr_assert(d);
+	int threads = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		long tid = atol(e->d_name);
+		if (tid <= 0 || tid == m)
+			continue;
+		threads++;
+		long after = ((tid - sp) % pid_max + pid_max) % pid_max;
+		ensure(after > 0 && after < pid_max / 2,
+		       "thread %ld of node-a (pid %ld) started before its storage process %ld", tid, (long)m, (long)sp);
+	}
+	closedir(d);
+	/* The endpoint's reader and watch, the library's own, the writer. */
+	ensure(threads >= 3, "node-a has %d threads besides its main one, want the endpoint's and the writer's",
+	       threads);
+	cr_log_info("node-a: storage process %ld forked before its %d other threads", (long)sp, threads);
+}
+
 /* Drop "heartbeat" and "heartbeat_advancing": they move between reads. */
 static char *without_heartbeat(const char *json)
 {
