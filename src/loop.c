@@ -1546,6 +1546,10 @@ static bool asked_to_leave_late(struct loop *l)
 
 static struct loop *volatile left_to_exit;
 
+/* How often the wait for a hung call before a rejoin looks for a request
+ * to leave: what a SIGTERM then waits at most. */
+#define WAIT_IDLE_TICK_MS 50
+
 int loop_run(const struct loop_config *cfg, bool *lost_storage)
 {
 	*lost_storage = false;
@@ -1602,12 +1606,23 @@ out:
 	 * given up to --io-timeout. (On an exit the wait is cut by our death
 	 * and the process ends after its call: nothing to wait for here; on
 	 * a local file system worker_stop kills it, which costs nothing.) */
-	if (*lost_storage && l->lf.poll && l->worker.started && !worker_wait_idle(&l->worker, cfg->io_timeout_ms))
-		log_warn("%s: a storage call has not returned in %lld ms more: leaving it", cfg->lock_path,
-			 (long long)cfg->io_timeout_ms);
-	if (*lost_storage && asked_to_leave_late(l)) {
-		log_info("asked to leave while the storage failed us: leaving, not joining again");
-		*lost_storage = false;
+	if (*lost_storage) {
+		/* Only a rejoin needs that wait: a request to leave, before it
+		 * or during it, ends it (checked every tick, as the wait itself
+		 * cuts a lock wait). */
+		bool asked = asked_to_leave_late(l), idle = true;
+		int64_t t0 = clock_ms();
+		if (l->lf.poll && l->worker.started)
+			while (!asked && !(idle = worker_wait_idle(&l->worker, WAIT_IDLE_TICK_MS)) &&
+			       clock_ms() - t0 < cfg->io_timeout_ms)
+				asked = loop_leave_pending();
+		if (!idle && !asked)
+			log_warn("%s: a storage call has not returned in %lld ms more: leaving it", cfg->lock_path,
+				 (long long)cfg->io_timeout_ms);
+		if (asked) {
+			log_info("asked to leave while the storage failed us: leaving, not joining again");
+			*lost_storage = false;
+		}
 	}
 	if (l->job_pending || l->storage_hung || l->fenced) {
 		/* Closing the file could wait for the storage as long as the

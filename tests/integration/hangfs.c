@@ -1,14 +1,16 @@
 /* A file system that stops answering on request: the tests' stand-in for
  * an NFS hard mount or a FUSE server that hangs, without either. It speaks
  * the kernel's FUSE protocol on /dev/fuse itself (no library), serves a
- * flat directory of read-only copies of real files, and on SIGUSR1 stops
+ * flat directory of copies of real files (read-only, or writable in memory
+ * for a spec rw:NAME=FILE: a lock file, whose locks the kernel keeps, as
+ * FUSE does for a server that does not take them), and on SIGUSR1 stops
  * reading requests until SIGUSR2: every lookup, open or read under the
  * mount then waits in the kernel, interruptibly and killably, as a process
  * on a hung NFS hard mount does. Entries and attributes are never cached,
  * so each path lookup reaches the server: an exec of a file served here
  * hangs from the first SIGUSR1 on.
  *
- *   hangfs MOUNTPOINT NAME=FILE...
+ *   hangfs MOUNTPOINT [rw:]NAME=FILE...
  *
  * On SIGWINCH it goes on reading requests but answers none of them until
  * SIGUSR2 (those it read meanwhile stay unanswered): a call then waits
@@ -17,12 +19,18 @@
  * which it logs ("hangfs: interrupt"): the tests' check that no understudy
  * process sends one (GlusterFS's client can deadlock on them).
  *
+ * On SIGURG it leaves reads and writes unanswered (until SIGUSR2) and
+ * answers the rest: a server whose data path hangs while a process that
+ * dies can still close its files, as GlusterFS's client lets one once its
+ * ping timeout fails what was pending.
+ *
  * Mounts, then answers until SIGTERM (or the tests' SIGKILL: the kernel
  * then fails what is pending, with ENOTCONN), and unmounts on the way out. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +46,13 @@ struct file {
 	char *data;
 	size_t size;
 	mode_t mode;
+	bool writable;
 };
 
 static struct file files[MAX_FILES];
 static int nfiles;
 static int fuse_fd = -1;
-static volatile sig_atomic_t hung, mute, leaving;
+static volatile sig_atomic_t hung, mute, data_mute, leaving;
 
 static void on_signal(int sig)
 {
@@ -51,14 +60,19 @@ static void on_signal(int sig)
 		hung = 1;
 	else if (sig == SIGWINCH)
 		mute = 1;
+	else if (sig == SIGURG)
+		data_mute = 1;
 	else if (sig == SIGUSR2)
-		hung = mute = 0;
+		hung = mute = data_mute = 0;
 	else
 		leaving = 1;
 }
 
 static int load(const char *spec)
 {
+	bool rw = !strncmp(spec, "rw:", 3);
+	if (rw)
+		spec += 3;
 	const char *eq = strchr(spec, '=');
 	if (!eq || eq == spec || (size_t)(eq - spec) >= sizeof(files[0].name) || nfiles == MAX_FILES)
 		return -1;
@@ -77,7 +91,8 @@ static int load(const char *spec)
 	}
 	close(fd);
 	f->size = got;
-	f->mode = S_IFREG | 0755;
+	f->mode = rw ? S_IFREG | 0600 : S_IFREG | 0755;
+	f->writable = rw;
 	nfiles++;
 	return 0;
 }
@@ -150,10 +165,59 @@ static void serve(const char *req)
 	}
 	case FUSE_OPEN:
 	case FUSE_OPENDIR: {
+		/* A writable file is read past the page cache, as on a mount
+		 * with direct I/O: every read reaches the server, and hangs. */
 		struct fuse_open_out o = { 0 };
+		if (in->opcode == FUSE_OPEN && in->nodeid >= 2 && files[in->nodeid - 2].writable)
+			o.open_flags = FOPEN_DIRECT_IO;
 		reply(in->unique, 0, &o, sizeof(o));
 		return;
 	}
+	case FUSE_WRITE: {
+		const struct fuse_write_in *w = (const void *)arg;
+		struct file *f = in->nodeid >= 2 ? &files[in->nodeid - 2] : NULL;
+		if (!f || !f->writable) {
+			reply(in->unique, -EROFS, NULL, 0);
+			return;
+		}
+		size_t end = (size_t)w->offset + w->size;
+		if (end > f->size) {
+			char *d = realloc(f->data, end);
+			if (!d) {
+				reply(in->unique, -ENOSPC, NULL, 0);
+				return;
+			}
+			memset(d + f->size, 0, end - f->size);
+			f->data = d, f->size = end;
+		}
+		memcpy(f->data + w->offset, arg + sizeof(*w), w->size);
+		struct fuse_write_out o = { .size = w->size };
+		reply(in->unique, 0, &o, sizeof(o));
+		return;
+	}
+	case FUSE_SETATTR: {
+		/* Only a truncation, of a writable file. */
+		const struct fuse_setattr_in *sa = (const void *)arg;
+		struct file *f = in->nodeid >= 2 ? &files[in->nodeid - 2] : NULL;
+		if ((sa->valid & FATTR_SIZE) && f && f->writable) {
+			char *d = realloc(f->data, sa->size + 1);
+			if (!d) {
+				reply(in->unique, -ENOSPC, NULL, 0);
+				return;
+			}
+			if (sa->size > f->size)
+				memset(d + f->size, 0, sa->size - f->size);
+			f->data = d, f->size = sa->size;
+		} else if (sa->valid & FATTR_SIZE) {
+			reply(in->unique, -EROFS, NULL, 0);
+			return;
+		}
+		struct fuse_attr_out o = { 0 };
+		attr_of(in->nodeid, &o.attr);
+		reply(in->unique, 0, &o, sizeof(o));
+		return;
+	}
+	case FUSE_FSYNC: reply(in->unique, 0, NULL, 0); return;
 	case FUSE_READ: {
 		const struct fuse_read_in *r = (const void *)arg;
 		const struct file *f = in->nodeid >= 2 ? &files[in->nodeid - 2] : NULL;
@@ -199,6 +263,7 @@ int main(int argc, char **argv)
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGUSR2, &sa, NULL);
 	sigaction(SIGWINCH, &sa, NULL);
+	sigaction(SIGURG, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	fuse_fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
@@ -233,6 +298,8 @@ int main(int argc, char **argv)
 		const struct fuse_in_header *in = (const void *)buf;
 		/* Muted: taken, never answered; an interrupt is still seen. */
 		if (mute && in->opcode != FUSE_INTERRUPT)
+			continue;
+		if (data_mute && (in->opcode == FUSE_READ || in->opcode == FUSE_WRITE))
 			continue;
 		serve(buf);
 	}

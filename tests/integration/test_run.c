@@ -1748,7 +1748,7 @@ Test(run, a_killed_storage_process_fences_the_live)
 /* --- a program on storage that stops answering ------------------------------ */
 
 /* hangfs (tests/integration/hangfs.c) mounted on DIR/mnt, serving
- * NAME=FILE pairs; SIGUSR1 makes it stop answering, SIGUSR2 answer again.
+ * [rw:]NAME=FILE pairs; SIGUSR1 makes it stop answering, SIGUSR2 answer again.
  * Returns its pid; T.mnt is unmounted by the teardown. */
 static pid_t start_hangfs(const char *const files[])
 {
@@ -1775,7 +1775,8 @@ static pid_t start_hangfs(const char *const files[])
 	add_proc(pid, "hangfs");
 	int64_t dl = th_now_ns() + (int64_t)BOUND_MS * 1000000;
 	char first[64];
-	snprintf(first, sizeof first, "%.*s", (int)(strchr(argv[2], '=') - argv[2]), argv[2]);
+	const char *name = strncmp(argv[2], "rw:", 3) ? argv[2] : argv[2] + 3;
+	snprintf(first, sizeof first, "%.*s", (int)(strchr(name, '=') - name), name);
 	char *path = th_path(T.mnt, first);
 	struct stat st;
 	while (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -1784,6 +1785,54 @@ static pid_t start_hangfs(const char *const files[])
 	}
 	free(path);
 	return pid;
+}
+
+/* Before a fenced node joins again on networked storage, it waits up to
+ * --io-timeout for its storage process's call to return. A SIGTERM in
+ * that wait was taken by the ring's armed read of the signalfd and lost
+ * with the exec: the manager joined again and ran on (the soak test on
+ * the GlusterFS rig). Here the lock file itself is on hangfs, which stops
+ * answering reads and writes: the heartbeat's call hangs, the node fences
+ * after 1 s, its workload dies (closing the file is answered), and the
+ * SIGTERM comes in the 3 s wait that follows, and ends it. */
+Test(run, a_node_stopped_while_it_waits_out_a_hung_call_before_joining_again_exits)
+{
+	char *src = th_path(T.dir, "g.lock.src"), *spec = NULL;
+	struct lockfile lf;
+	cr_assert_eq(lockfile_open(&lf, src, LF_OPEN_CREATE), 0);
+	lockfile_close(&lf);
+	cr_assert(asprintf(&spec, "rw:g.lock=%s", src) > 0);
+	const char *files[] = { spec, NULL };
+	pid_t fs = start_hangfs(files);
+	char *lock = th_path(T.mnt, "g.lock"), *saved = T.lock;
+	T.lock = lock;
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s",
+			   "--io-timeout", "3s", NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	/* Nothing of the test reads the file from here until it answers. */
+	kill(fs, SIGURG);
+	int64_t dl = th_now_ns() + (int64_t)BOUND_MS * 1000000;
+	while (!stderr_has("node-a", "no heartbeat round completed") && th_now_ns() < dl)
+		sleep_ms(5);
+	bool fenced = stderr_has("node-a", "no heartbeat round completed");
+	sleep_ms(300); /* on its way out, in the wait for the hung call */
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGTERM);
+	bool exited = wait_exit(a, 5000);
+	double ms = ms_since(t0);
+	kill(fs, SIGUSR2);
+	T.lock = saved;
+	ensure(fenced, "node-a did not fence on its hung storage");
+	ensure(exited, "node-a's manager joined again and ran on after a SIGTERM in its wait for the hung call");
+	ensure(!stderr_has("node-a", "joining again as a new node"), "node-a set out to join again");
+	ensure(stderr_has("node-a", "asked to leave while the storage failed us"), "node-a did not say why it left");
+	ensure(exit_code(a) == 74, "node-a exited %d, want 74", exit_code(a));
+	cr_log_info("SIGTERM in the wait for a hung call: node-a exited %.0f ms later (--io-timeout 3s)", ms);
+	ensure(ms < 1000, "node-a took %.0f ms to leave: it waited out the hung call for a rejoin it would not make",
+	       ms);
+	ensure(count(EV_START, "node-a") == 1, "node-a started %d workloads, want 1", count(EV_START, "node-a"));
+	free(src), free(spec), free(lock);
 }
 
 /* A command that gives up on a call signals nothing: a signal to a process
