@@ -1242,6 +1242,11 @@ int loop_prepare(void)
 	return r;
 }
 
+/* setup's answer for a node asked to leave before it joined: exit 0, and
+ * nothing of the node run (0 is "set up, run it"). */
+#define SETUP_LEFT (-1)
+
+/* Returns 0, ready to run; SETUP_LEFT; or the exit status (sysexits.h). */
 static int setup(struct loop *l)
 {
 	const struct loop_config *cfg = l->cfg;
@@ -1302,15 +1307,20 @@ static int setup(struct loop *l)
 			log_warn("%s: %s; waiting for the storage to answer", cfg->lock_path, log_strerror(e));
 		said = reason;
 		lockfile_close(&l->lf);
-		/* Signals are blocked here and the signalfd not yet made: a
-		 * request to leave waits as pending, and is looked for each
-		 * time, or the node would leave only once the storage answers. */
-		if (loop_leave_pending()) {
-			log_info("asked to leave while waiting for the storage: leaving");
-			return EX_OK;
-		}
+		/* Signals are blocked here (a rejoin inherits its old loop's
+		 * mask) and the signalfd not yet made: a request to leave waits
+		 * as pending, and is looked for each time, or the node would
+		 * leave only once the storage answers; the pause between tries
+		 * ends at once on one. */
+		sigset_t leave;
+		sigemptyset(&leave);
+		sigaddset(&leave, SIGTERM);
+		sigaddset(&leave, SIGINT);
 		struct timespec second = { 1, 0 };
-		nanosleep(&second, NULL);
+		if (loop_leave_pending() || sigtimedwait(&leave, NULL, &second) > 0) {
+			log_info("asked to leave while waiting for the storage: leaving");
+			return SETUP_LEFT;
+		}
 	}
 	char *extra[3] = { NULL };
 	if ((r = readiness_open(&l->rd, cfg, &l->ring)) < 0) {
@@ -1565,8 +1575,14 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 	l->exec_fd = -1;
 	l->watch.fd = -1;
 	int code = setup(l);
-	if (code)
+	if (code) {
+		/* Found by the soak test on the GlusterFS rig: SETUP_LEFT was
+		 * EX_OK, and a node asked to leave while it waited for the
+		 * storage ran on a file it had never opened, into SIGSEGV. */
+		if (code == SETUP_LEFT)
+			code = EX_OK;
 		goto out;
+	}
 	node_init(&l->node, &l->node_cfg, &l->out);
 	log_info("joining %s as %s", cfg->lock_path, lockfile_role_name((uint8_t)cfg->node.role));
 	for (;;) {

@@ -1541,6 +1541,7 @@ Test(run, a_node_stopped_while_its_storage_fails_exits)
 }
 
 static bool stderr_has(const char *name, const char *what);
+static void wait_stderr(const char *name, const char *what);
 
 /* An operator who sends SIGTERM again will not wait out --stop-timeout: the
  * node's table answers a second shutdown while stopping with SIGKILL to the
@@ -2163,6 +2164,42 @@ Test(run, a_rejoining_node_never_creates_its_file_on_another_file_system)
 	wait_start("node-a", 1, BOUND_MS);
 	ensure(proc_alive(a), "node-a's manager is gone");
 	no_overlap();
+}
+
+/* A rejoining node that waits for its storage leaves on SIGTERM, cleanly:
+ * exit 0, nothing more. The GlusterFS soak test found managers killed by
+ * SIGSEGV right after "asked to leave while waiting for the storage":
+ * the wait returned EX_OK, which loop_run took for a finished setup, and
+ * it ran the node on a file it had never opened. Here node-a fences, the
+ * file is cut short meanwhile, and the node that joins again (its signals
+ * still blocked across the exec, as in every rejoin) waits for a live node
+ * to mend it. */
+Test(run, a_rejoining_node_stopped_while_it_waits_for_its_storage_exits_0)
+{
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", NULL);
+	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	ensure(wait_dead((pid_t)wpid, BOUND_MS), "the workload outlived the hung storage");
+	cr_assert(truncate(T.lock, 100) == 0);
+	th_kill(hang);
+	wait_stderr("node-a", "waiting for the live node to repair it");
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGTERM);
+	ensure(wait_exit(a, BOUND_MS), "node-a did not leave its wait for the storage on SIGTERM");
+	double ms = ms_since(t0);
+	ensure(exit_code(a) == 0, "node-a exited %d, want 0", exit_code(a));
+	ensure(ms < 500, "node-a took %.0f ms to leave: it finished its pause between tries first", ms);
+	ensure(stderr_has("node-a", "asked to leave while waiting for the storage: leaving"),
+	       "node-a did not say why it left");
+	char *path = th_path(T.dir, "node-a.stderr"), *err = th_read_text(path);
+	int joins = 0;
+	for (const char *p = err; (p = strstr(p, "]: joining /")); p++)
+		joins++;
+	ensure(joins == 1, "node-a said 'joining' %d times: it went on after it was asked to leave", joins);
+	free(err), free(path);
+	cr_log_info("a rejoining node waiting for its storage left %.0f ms after SIGTERM, exit 0", ms);
 }
 
 /* A backup with a takeover delay starts no sooner than the delay after the
