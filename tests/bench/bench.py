@@ -29,6 +29,9 @@ RIG_LOCK = "/tmp/us-rig.lock"
 RIG = "/tmp/us-rig"
 # As tests/cluster/test_gluster.sh: what makes fencing hold on the rig.
 RIG_TIMING = ["--fence-timeout", "2s", "--heartbeat-interval", "500ms", "--check-interval", "250ms"]
+# Queued nodes added beyond a live node and its backup, on the rig, to see
+# what each costs the server.
+WAITERS_EXTRA = 4
 
 
 def now():
@@ -790,10 +793,61 @@ def part_rig(cfg, R, work, part):
                 name = f"understudy ({fs}, 2 hosts, takeover delay {label})"
                 R["fo"][name] = understudy_failovers(cfg, os.path.join(work, f"{part}-{label}"), hosts, 2,
                                                      trials, opts=RIG_TIMING + opts, timeout=60, alternate=True)
+            if part == "gluster":
+                rig_waiters(cfg, R, os.path.join(work, f"{part}-waiters"), script, hosts)
         finally:
             subprocess.run(["bash", script, "down"], stdout=sys.stderr)
     finally:
         os.close(fd)
+
+
+def brick_fops(script):
+    """Calls the GlusterFS brick served since the last call, by kind:
+    `gluster volume profile v info incremental` (the server's own count: what
+    a storage call costs there is a round trip to it)."""
+    out = subprocess.run(["bash", script, "exec", "storage", "gluster", "--mode=script", "volume", "profile", "v",
+                          "info", "incremental"], capture_output=True, text=True, timeout=60).stdout
+    counts = {}
+    for line in out.splitlines():
+        # "%-latency  Avg  Min  Max  No. of calls  Fop": the count, then the name.
+        p = line.split()
+        if len(p) >= 6 and p[-1].isupper() and p[-2].isdigit():
+            counts[p[-1]] = counts.get(p[-1], 0) + int(p[-2])
+    return counts
+
+
+def rig_waiters(cfg, R, d, script, hosts):
+    """What waiting nodes cost the server at the defaults: a live node and
+    its backup, then WAITERS_EXTRA queued nodes more (hosts a and b in turn);
+    the brick's calls a second over strace_s at rest, each time."""
+    os.makedirs(d)
+    try:
+        os.unlink(hosts[0][1])
+    except FileNotFoundError:
+        pass
+    subprocess.run(["bash", script, "exec", "storage", "gluster", "--mode=script", "volume", "profile", "v",
+                    "start"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    g = Group(cfg, d, hosts)
+    rows = {}
+    try:
+        g.add("primary", 0)
+        wait_for(lambda: stamps(g.log), 60)
+        g.add("backup", 1)
+        for n in (2, 2 + WAITERS_EXTRA):
+            while len(g.nodes) < n:
+                g.add("backup", len(g.nodes) % 2)
+            if not wait_for(g.settled, 120):
+                raise RuntimeError(f"waiters: {n} nodes did not settle ({d})")
+            time.sleep(2)
+            brick_fops(script)
+            time.sleep(cfg.strace_s)
+            rows[n] = {k: v / cfg.strace_s for k, v in brick_fops(script).items()}
+            log(f"gluster: {n} nodes at rest, {sum(rows[n].values()):.1f} brick calls/s")
+    finally:
+        g.stop_all()
+    R["net_waiters"] = rows
+    if len(rows) == 2:
+        R["scale_net"] = (sum(rows[2 + WAITERS_EXTRA].values()) - sum(rows[2].values())) / WAITERS_EXTRA
 
 
 def part_gluster(cfg, R, work):
@@ -867,6 +921,15 @@ def report(cfg, R):
               + ["calls/s per node"],
               [[n] + stat_cells(s["fo"]) + [fmt(v) for v in s["ops"]] + [fmt(sum(s["ops"]) / n)]
                for n, s in R["scale"].items()])
+    if "net_waiters" in R:
+        rows = R["net_waiters"]
+        kinds = sorted({k for r in rows.values() for k in r}, key=lambda k: -max(r.get(k, 0) for r in rows.values()))
+        top = kinds[:6]
+        table(L, f"Waiting on GlusterFS: the brick's calls a second at rest, at the defaults ({cfg.strace_s} s)",
+              ["nodes", "all calls/s"] + [f"{k}/s" for k in top],
+              [[n, fmt(sum(r.values()))] + [fmt(r.get(k, 0)) for k in top] for n, r in rows.items()],
+              [f"Each waiting node beyond the first adds {R['scale_net']:.2f} calls a second."]
+              if "scale_net" in R else [])
     if "groups" in R:
         table(L, f"Scale: groups on one host (one live manager each, {cfg.groups_s} s idle)",
               ["groups", "RSS MiB per group", "PSS MiB per group", "CPU ms/s per group", "wake-ups/s per group"],
