@@ -2166,6 +2166,20 @@ Test(run, a_rejoining_node_never_creates_its_file_on_another_file_system)
 	no_overlap();
 }
 
+/* node-a live (--fence-timeout 1s), then another process holds the record
+ * lock: node-a fences and its workload is gone on return. *hang is the
+ * holder, still holding. Returns node-a. */
+static int fenced_by_a_held_record_lock(pid_t *hang)
+{
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", NULL);
+	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	*hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(*hang, "storage-hang");
+	ensure(wait_dead((pid_t)wpid, BOUND_MS), "the workload outlived the hung storage");
+	return a;
+}
+
 /* A rejoining node that waits for its storage leaves on SIGTERM, cleanly:
  * exit 0, nothing more. The GlusterFS soak test found managers killed by
  * SIGSEGV right after "asked to leave while waiting for the storage":
@@ -2176,12 +2190,8 @@ Test(run, a_rejoining_node_never_creates_its_file_on_another_file_system)
  * to mend it. */
 Test(run, a_rejoining_node_stopped_while_it_waits_for_its_storage_exits_0)
 {
-	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", NULL);
-	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
-	wait_live("node-a", BOUND_MS);
-	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
-	add_proc(hang, "storage-hang");
-	ensure(wait_dead((pid_t)wpid, BOUND_MS), "the workload outlived the hung storage");
+	pid_t hang;
+	int a = fenced_by_a_held_record_lock(&hang);
 	cr_assert(truncate(T.lock, 100) == 0);
 	th_kill(hang);
 	wait_stderr("node-a", "waiting for the live node to repair it");
@@ -5251,12 +5261,8 @@ Test(run, a_takeover_after_a_corrupted_live_record_uses_a_higher_epoch)
  * ("not ours") and stayed down under systemd. */
 Test(run, a_rejoining_node_waits_for_a_damaged_file)
 {
-	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", NULL);
-	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
-	wait_live("node-a", BOUND_MS);
-	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
-	add_proc(hang, "storage-hang");
-	ensure(wait_dead((pid_t)wpid, BOUND_MS), "the workload outlived the hung storage");
+	pid_t hang;
+	int a = fenced_by_a_held_record_lock(&hang);
 	uint8_t *whole;
 	size_t len;
 	cr_assert_eq(th_read_file(T.lock, &whole, &len), 0);
