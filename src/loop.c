@@ -1310,14 +1310,14 @@ static int setup(struct loop *l)
 		/* Signals are blocked here (a rejoin inherits its old loop's
 		 * mask) and the signalfd not yet made: a request to leave waits
 		 * as pending, and is looked for each time, or the node would
-		 * leave only once the storage answers; the pause between tries
-		 * ends at once on one. */
+		 * leave only once the storage answers: sigtimedwait takes one
+		 * already pending at once, and ends the pause on a new one. */
 		sigset_t leave;
 		sigemptyset(&leave);
 		sigaddset(&leave, SIGTERM);
 		sigaddset(&leave, SIGINT);
 		struct timespec second = { 1, 0 };
-		if (loop_leave_pending() || sigtimedwait(&leave, NULL, &second) > 0) {
+		if (sigtimedwait(&leave, NULL, &second) > 0) {
 			log_info("asked to leave while waiting for the storage: leaving");
 			return SETUP_LEFT;
 		}

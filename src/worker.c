@@ -459,8 +459,8 @@ static struct lockfile *receive_file(struct worker *w, int req)
 	return &lf;
 }
 
-/* The storage process: one job per byte on the pipe, until the manager
- * closes it (or dies). Every signal stays blocked but the wake-up signal
+/* The storage process: the file, then one job per byte on the socket,
+ * until the manager closes it (or dies). Every signal stays blocked but the wake-up signal
  * inside a lock wait, so nothing the manager or anyone sends the unit
  * (SIGTERM from a service manager, a SIGSTOP) reaches a call on the file. */
 static _Noreturn void process_main(struct worker *w, int req)
