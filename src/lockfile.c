@@ -395,10 +395,19 @@ static int lock_offset(enum lf_lock which) { return which == LF_LOCK_LIVE ? LF_O
 
 int lockfile_lock(struct lockfile *lf, enum lf_lock which, bool wait)
 {
-	if (wait && lf->poll)
-		return poll_lock(lf->fd, F_WRLCK, lock_offset(which), LF_LOCK_RETRY_MS * 1000L,
-				 LF_LOCK_RETRY_MS * 1000L);
-	return ofd_lock(lf->fd, F_WRLCK, lock_offset(which), 1, wait);
+	if (wait)
+		return lockfile_lock_paced(lf, which, LF_LOCK_RETRY_MS, LF_LOCK_RETRY_MS);
+	return ofd_lock(lf->fd, F_WRLCK, lock_offset(which), 1, false);
+}
+
+int lockfile_lock_paced(struct lockfile *lf, enum lf_lock which, int64_t first_ms, int64_t max_ms)
+{
+	if (!lf->poll)
+		return ofd_lock(lf->fd, F_WRLCK, lock_offset(which), 1, true);
+	/* At least a millisecond: a pause of 0 would spin on the server. */
+	long first = first_ms < 1 ? 1000L : (long)first_ms * 1000L;
+	long max = max_ms < first_ms ? first : (long)max_ms * 1000L;
+	return poll_lock(lf->fd, F_WRLCK, lock_offset(which), first, max);
 }
 
 int lockfile_lock_within(struct lockfile *lf, enum lf_lock which, int64_t ms)

@@ -728,11 +728,13 @@ static void run_action(struct loop *l, const struct node_action *a)
 	case NODE_A_WAIT_LIVE:
 		j = job(l, WORKER_WAIT_LIVE);
 		j->want_view = a->arg != 0;
+		node_wait_pace(&l->node, a, &j->pace_first_ms, &j->pace_max_ms);
 		l->wait_ms = node_wait_bound(&l->node, a);
 		submit(l, false);
 		return;
 	case NODE_A_WAIT_BACKUP:
-		job(l, WORKER_WAIT_BACKUP);
+		j = job(l, WORKER_WAIT_BACKUP);
+		node_wait_pace(&l->node, a, &j->pace_first_ms, &j->pace_max_ms);
 		l->wait_ms = node_wait_bound(&l->node, a);
 		submit(l, false);
 		return;
@@ -1016,7 +1018,7 @@ static void on_watch(struct loop *l, int res)
 		log_warn("%s: watching its path: %s; a waiting node looks every %lld ms instead", l->lf.path,
 			 strerror(-changed), (long long)l->cfg->node.poll_ms);
 		watch_close(&l->watch);
-		l->node_cfg.idle_look_ms = l->cfg->node.poll_ms;
+		l->node_cfg.idle_look_ms = l->node_cfg.queue_look_ms = l->cfg->node.poll_ms;
 		node_reconfigure(&l->node, &l->node_cfg);
 		return;
 	}
@@ -1369,14 +1371,16 @@ static int setup(struct loop *l)
 	l->node_cfg.takeover_delay_ms = timeline_takeover_delay(&tl, local == 1);
 	l->node_cfg.new_file_wait_ms = timeline_new_file_wait(&tl, local == 1);
 	l->node_cfg.idle_look_ms = timeline_idle_look(&tl, local == 1);
+	l->node_cfg.queue_look_ms = timeline_queue_look(&tl, local == 1);
+	l->node_cfg.queue_try_ms = tl.queue_try_ms;
 	/* Where one kernel arbitrates, a waiting node blocks until it is
 	 * handed the lock, and the path's changes come to it (watch.h).
-	 * Without the watch it looks every poll interval, as off a local
-	 * file system. */
+	 * Without the watch it looks every poll interval, as a node next in
+	 * line does off a local file system. */
 	if (local == 1 && (r = watch_open(&l->watch, l->lf.path, l->lf.fd)) < 0) {
 		log_warn("%s: cannot watch its path (%s): a waiting node looks every %lld ms", l->lf.path, strerror(-r),
 			 (long long)cfg->node.poll_ms);
-		l->node_cfg.idle_look_ms = cfg->node.poll_ms;
+		l->node_cfg.idle_look_ms = l->node_cfg.queue_look_ms = cfg->node.poll_ms;
 	}
 	/* VERIFYING reads at the live node's pace: the fence timeout is set
 	 * against rounds every heartbeat interval (F >= 2H, timeline.c). */
@@ -1452,6 +1456,10 @@ static void apply_settings(struct loop *l, const struct loop_config *next)
 	nc.takeover_delay_ms = timeline_takeover_delay(&tl, l->local == 1);
 	nc.new_file_wait_ms = timeline_new_file_wait(&tl, l->local == 1);
 	nc.idle_look_ms = l->watch.fd >= 0 ? timeline_idle_look(&tl, true) : next->node.poll_ms;
+	/* A local file system without its watch looks every poll interval,
+	 * queued or not; a networked one at the queue's own pace. */
+	nc.queue_look_ms = l->local == 1 ? nc.idle_look_ms : timeline_queue_look(&tl, false);
+	nc.queue_try_ms = tl.queue_try_ms;
 	nc.verify_read_ms = next->heartbeat_ms; /* as at start: VERIFYING's rounds */
 	node_reconfigure(&l->node, &nc);
 	/* The storage process's guard takes the new bounds at its next

@@ -463,10 +463,13 @@ static void rewrite_own_slot(struct node *n, const struct node_event_data *ev, s
 	out->loud = true;
 }
 
+/* The queue's wait again: after a cut, at the slow pace it had reached
+ * (the backup lock was not free all that time); after a timer (a failed
+ * call's pause), from the start. */
 static void wait_backup(struct node *n, const struct node_event_data *ev, struct node_out *out)
 {
 	rewrite_own_slot(n, ev, out);
-	emit(out, NODE_A_WAIT_BACKUP, 0);
+	emit(out, NODE_A_WAIT_BACKUP, ev->type == NODE_EV_BUSY);
 }
 
 static void queued_locked(struct node *n, const struct node_event_data *ev, struct node_out *out)
@@ -1128,7 +1131,19 @@ int64_t node_wait_bound(const struct node *n, const struct node_action *a)
 {
 	bool watches = a->kind == NODE_A_WAIT_LIVE && a->arg != 0;
 	int64_t idle = n->cfg.idle_look_ms > n->cfg.poll_ms ? n->cfg.idle_look_ms : n->cfg.poll_ms;
+	if (a->kind == NODE_A_WAIT_BACKUP)
+		return n->cfg.queue_look_ms > n->cfg.poll_ms ? n->cfg.queue_look_ms : n->cfg.poll_ms;
 	return watches ? n->cfg.poll_ms : idle;
+}
+
+void node_wait_pace(const struct node *n, const struct node_action *a, int64_t *first_ms, int64_t *max_ms)
+{
+	*first_ms = *max_ms = LF_LOCK_RETRY_MS;
+	if (a->kind != NODE_A_WAIT_BACKUP || n->cfg.queue_try_ms <= LF_LOCK_RETRY_MS)
+		return;
+	*max_ms = n->cfg.queue_try_ms;
+	if (a->arg)
+		*first_ms = n->cfg.queue_try_ms;
 }
 
 bool node_action_is_storage(enum node_action_kind k)

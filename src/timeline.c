@@ -35,6 +35,12 @@ void timeline_derive(const struct timeline_settings *s, struct timeline *t)
 	t->lock_wait_cut_ms = s->poll_ms;
 	t->idle_look_ms[TIMELINE_LOCAL] = max64(TIMELINE_IDLE_LOOK_MS, s->poll_ms);
 	t->idle_look_ms[TIMELINE_NETWORKED] = s->poll_ms;
+	/* A queued node is two failures from the live role: each of its
+	 * tries and looks is a call to the server, paid by every node past
+	 * the second while nothing happens. */
+	t->queue_try_ms = TIMELINE_QUEUE_TRIES * s->poll_ms;
+	t->queue_look_ms[TIMELINE_LOCAL] = t->idle_look_ms[TIMELINE_LOCAL];
+	t->queue_look_ms[TIMELINE_NETWORKED] = TIMELINE_QUEUE_LOOKS * s->poll_ms;
 	t->io_bound_ms = s->io_timeout_ms;
 	t->fence_ms = s->fence_timeout_ms;
 	t->stop_kill_ms = s->stop_timeout_ms;
@@ -86,6 +92,11 @@ int64_t timeline_new_file_wait(const struct timeline *t, bool local)
 int64_t timeline_idle_look(const struct timeline *t, bool local)
 {
 	return t->idle_look_ms[local ? TIMELINE_LOCAL : TIMELINE_NETWORKED];
+}
+
+int64_t timeline_queue_look(const struct timeline *t, bool local)
+{
+	return t->queue_look_ms[local ? TIMELINE_LOCAL : TIMELINE_NETWORKED];
 }
 
 int64_t timeline_still_seen_ms(int64_t heartbeat_ms) { return 2 * heartbeat_ms; }
@@ -247,6 +258,9 @@ void timeline_print(const struct timeline *t, FILE *f)
 	fprintf(f, "derived.lock-wait-cut = %s\n", dur(t->lock_wait_cut_ms, a, sizeof(a)));
 	for (int i = 0; i < 2; i++)
 		fprintf(f, "derived.idle-look.%s = %s\n", fs[i], dur(t->idle_look_ms[i], a, sizeof(a)));
+	fprintf(f, "derived.queue-try.networked = %s\n", dur(t->queue_try_ms, a, sizeof(a)));
+	for (int i = 0; i < 2; i++)
+		fprintf(f, "derived.queue-look.%s = %s\n", fs[i], dur(t->queue_look_ms[i], a, sizeof(a)));
 	fprintf(f, "derived.io-bound = %s\n", dur(t->io_bound_ms, a, sizeof(a)));
 	fprintf(f, "derived.fence = %s\n", dur(t->fence_ms, a, sizeof(a)));
 	fprintf(f, "derived.stall-fence = %s\n", dur(t->stall_fence_ms, a, sizeof(a)));

@@ -34,13 +34,13 @@ static void on_wake(int sig) { (void)sig; }
  * layer waits by tries, and the signal cuts only the pause between them:
  * it is blocked inside each try, since a signal inside a FUSE call sends
  * the daemon an interrupt, which GlusterFS's client can deadlock on.) */
-static int wait_lock(struct worker *w, enum lf_lock which)
+static int wait_lock(struct worker *w, const struct worker_job *j, enum lf_lock which)
 {
 	sigset_t wake;
 	sigemptyset(&wake);
 	sigaddset(&wake, wake_signal());
 	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-	int r = lockfile_lock(w->lf, which, true);
+	int r = lockfile_lock_paced(w->lf, which, j->pace_first_ms, j->pace_max_ms);
 	pthread_sigmask(SIG_BLOCK, &wake, NULL);
 	return r;
 }
@@ -167,11 +167,11 @@ static int run(struct worker *w, struct worker_job *j)
 		j->granted_ms = r == 0 ? clock_ms() : 0;
 		break;
 	case WORKER_WAIT_LIVE:
-		r = wait_lock(w, LF_LOCK_LIVE);
+		r = wait_lock(w, j, LF_LOCK_LIVE);
 		j->granted_ms = r == 0 ? clock_ms() : 0;
 		w->sh->granted = r == 0;
 		break;
-	case WORKER_WAIT_BACKUP: r = wait_lock(w, LF_LOCK_BACKUP); break;
+	case WORKER_WAIT_BACKUP: r = wait_lock(w, j, LF_LOCK_BACKUP); break;
 	case WORKER_RELEASE_LIVE:
 		/* The leaving node's entry while it still holds the role: it
 		 * comes before the next live node's. */

@@ -287,6 +287,11 @@ const char *lockfile_strerror(const struct lockfile *lf, char *buf, size_t n);
  * another open holds it; wait=true blocks until it is free, or returns
  * -EINTR when a signal interrupts the wait (how the caller bounds it). */
 int lockfile_lock(struct lockfile *lf, enum lf_lock which, bool wait);
+/* lockfile_lock(wait=true) at a pace: where lock waits are tries
+ * (lf->poll), the pause after the first try is first_ms, doubled after
+ * each until it is max_ms; on a local file system the wait blocks and
+ * the pace means nothing. */
+int lockfile_lock_paced(struct lockfile *lf, enum lf_lock which, int64_t first_ms, int64_t max_ms);
 /* Take the live or backup lock, waiting at most ms: 0, -ETIMEDOUT while
  * another open still holds it, or -errno. A wait of tries, each answered
  * at once, that no signal needs to cut (check-storage times releases

@@ -55,7 +55,9 @@ enum node_action_kind {
 	NODE_A_TRY_LIVE,    /* take the live lock without waiting: LOCKED or BUSY */
 	NODE_A_WAIT_LIVE,   /* wait for it, at most node_wait_bound: LOCKED or BUSY;
 			     * arg 1: read the file if the wait times out */
-	NODE_A_WAIT_BACKUP, /* wait for the backup lock, at most node_wait_bound */
+	NODE_A_WAIT_BACKUP, /* wait for the backup lock, at most node_wait_bound, its tries
+			     * paced by node_wait_pace; arg 1: the wait goes on after a
+			     * cut, 0: the node has just joined the queue */
 	NODE_A_RELEASE_LIVE,
 	NODE_A_RELEASE_BACKUP,
 	NODE_A_WRITE_LIVE,       /* status L and our live record (epoch node->epoch) */
@@ -120,6 +122,10 @@ struct node_config {
 				    * that watches the file (a primary asking for failback) */
 	int64_t idle_look_ms;      /* the bound of a lock wait that watches nothing: a backup in
 				    * line, a primary not asking (timeline.h: idle_look_ms) */
+	int64_t queue_look_ms;     /* the bound of a wait for the backup lock (timeline.h:
+				    * queue_look_ms) */
+	int64_t queue_try_ms;      /* where lock waits are tries: the most a queued node's tries of
+				    * the backup lock come apart (timeline.h: queue_try_ms) */
 	int64_t takeover_delay_ms; /* after a crash, how long the old heartbeat must stay still */
 	int64_t verify_read_ms;    /* VERIFYING: read the file this often (the heartbeat interval), so
 				    * that the fence clock has rounds to count; 0: only after the wait */
@@ -223,6 +229,12 @@ bool node_action_is_storage(enum node_action_kind k);
  * node that only waits needs no look while the storage wakes it, and is
  * cut after the idle look. */
 int64_t node_wait_bound(const struct node *n, const struct node_action *a);
+/* Where lock waits are tries (off a local file system): the pause before
+ * the second try, doubled after each until it reaches *max_ms. Only the
+ * node next in line watches the live lock closely; one queued behind it
+ * backs off, from the moment it joins the queue, to queue_try_ms, and a
+ * wait that goes on after a cut starts there. */
+void node_wait_pace(const struct node *n, const struct node_action *a, int64_t *first_ms, int64_t *max_ms);
 
 /* What the loop may know of a node, and nothing more: it never reads the
  * struct's fields, so the table alone decides what they mean. */

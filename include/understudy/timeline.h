@@ -24,7 +24,14 @@
  *                    live node leaves it (H + C = 1.5 s); the backup
  *                    starts the workload.
  *
- *   No workload for L + 12 s to L + 12.5 s. A manager killed alone
+ *   + 5 s            at the latest, a node queued behind the backup (a
+ *                    third node) holds the backup lock the takeover freed:
+ *                    it is not next in line, and tries every queue try
+ *                    (10 polls) once it has waited a while.
+ *
+ *   No workload for L + 12 s to L + 12.5 s. The new live node crashing
+ *   before the queued node is in line is taken over up to the queue try
+ *   (5 s) later than that. A manager killed alone
  *   (SIGKILL) is the same with L = 0: its workload dies with it and the
  *   lock is free once the last process has closed the file. On a local
  *   file system the kernel frees the lock then too, the backup's lock
@@ -84,6 +91,11 @@
 /* A waiting node on a local file system looks at its own slot record and
  * the path at least this often (struct timeline, idle_look_ms). */
 #define TIMELINE_IDLE_LOOK_MS 60000
+/* Off a local file system, a node queued behind the backup tries the
+ * backup lock at least every this many poll intervals, and looks at its
+ * slot and the path every TIMELINE_QUEUE_LOOKS (struct timeline). */
+#define TIMELINE_QUEUE_TRIES 10
+#define TIMELINE_QUEUE_LOOKS 60
 
 /* The settings a timeline is derived from, in milliseconds. */
 enum timeline_setting {
@@ -128,6 +140,19 @@ struct timeline {
 	 * missed event); on a networked one the poll interval (a server may
 	 * never wake a waiter, protocol.md §4.3). */
 	int64_t idle_look_ms[2];
+	/* A node queued for the backup lock (a second backup and beyond) is
+	 * not the next to take over: only the node holding the backup lock
+	 * watches the live lock closely. Off a local file system its tries
+	 * of the backup lock come LF_LOCK_RETRY_MS apart when it joins the
+	 * queue, doubling up to queue_try_ms (TIMELINE_QUEUE_TRIES polls),
+	 * and its wait is cut to look at its slot and the path every
+	 * queue_look_ms[NETWORKED] (TIMELINE_QUEUE_LOOKS polls); on a local
+	 * one the wait blocks and the look is the idle look. What it costs:
+	 * after the backup took over, the next backup holds the backup lock
+	 * up to queue_try_ms later, and a live node that dies within that
+	 * time is taken over that much later. */
+	int64_t queue_try_ms;
+	int64_t queue_look_ms[2];
 	int64_t io_bound_ms;        /* a storage call that is no lock wait: hung after this */
 	int64_t fence_ms;           /* after the last completed round, SIGKILL by then */
 	int64_t stall_fence_ms;     /* the loop stalled: its storage process SIGKILLs after this (F + C) */
@@ -184,6 +209,9 @@ void timeline_derive(const struct timeline_settings *s, struct timeline *t);
 int64_t timeline_takeover_delay(const struct timeline *t, bool local);
 int64_t timeline_new_file_wait(const struct timeline *t, bool local);
 int64_t timeline_idle_look(const struct timeline *t, bool local);
+/* How long a node queued for the backup lock lets its wait run before it
+ * looks at its slot and the path. */
+int64_t timeline_queue_look(const struct timeline *t, bool local);
 /* Seen from another process, which knows only the heartbeat interval a
  * live record carries (not its node's check interval): the longest a
  * healthy live node leaves its heartbeat still, H + C with C <= H, so 2H.

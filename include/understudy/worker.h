@@ -58,6 +58,8 @@ struct worker_job {
 	struct lf_slot slot;
 	struct lf_request request;
 	uint8_t my_id[LF_ID_SIZE];   /* WAIT_*, and every read: to know our slot */
+	int64_t pace_first_ms;       /* WAIT_*: the pace of tries where waits are tries */
+	int64_t pace_max_ms;         /* (lockfile_lock_paced; node_wait_pace) */
 	bool has_prev_id;            /* WORKER_CLAIM_SLOT: the node this process was */
 	uint8_t prev_id[LF_ID_SIZE]; /* before a rejoin, whose slot may linger */
 	/* WRITE_LIVE, WRITE_STATUS, RELEASE_LIVE: an entry of the group's

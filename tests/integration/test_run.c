@@ -1788,6 +1788,30 @@ static pid_t start_hangfs(const char *const files[])
 	return pid;
 }
 
+/* The group's lock file on hangfs, writable in its memory (formatted
+ * first, as a node would): T.lock names it under the mount until
+ * lock_off_hangfs(*saved). Returns hangfs's pid. */
+static pid_t lock_on_hangfs(char **saved)
+{
+	char *src = th_path(T.dir, "g.lock.src"), *spec = NULL;
+	struct lockfile lf;
+	cr_assert_eq(lockfile_open(&lf, src, LF_OPEN_CREATE), 0);
+	lockfile_close(&lf);
+	cr_assert(asprintf(&spec, "rw:g.lock=%s", src) > 0);
+	const char *files[] = { spec, NULL };
+	pid_t fs = start_hangfs(files);
+	free(src), free(spec);
+	*saved = T.lock;
+	T.lock = th_path(T.mnt, "g.lock");
+	return fs;
+}
+
+static void lock_off_hangfs(char *saved)
+{
+	free(T.lock);
+	T.lock = saved;
+}
+
 /* Before a fenced node joins again on networked storage, it waits up to
  * --io-timeout for its storage process's call to return. A SIGTERM in
  * that wait was taken by the ring's armed read of the signalfd and lost
@@ -1798,15 +1822,8 @@ static pid_t start_hangfs(const char *const files[])
  * SIGTERM comes in the 3 s wait that follows, and ends it. */
 Test(run, a_node_stopped_while_it_waits_out_a_hung_call_before_joining_again_exits)
 {
-	char *src = th_path(T.dir, "g.lock.src"), *spec = NULL;
-	struct lockfile lf;
-	cr_assert_eq(lockfile_open(&lf, src, LF_OPEN_CREATE), 0);
-	lockfile_close(&lf);
-	cr_assert(asprintf(&spec, "rw:g.lock=%s", src) > 0);
-	const char *files[] = { spec, NULL };
-	pid_t fs = start_hangfs(files);
-	char *lock = th_path(T.mnt, "g.lock"), *saved = T.lock;
-	T.lock = lock;
+	char *saved;
+	pid_t fs = lock_on_hangfs(&saved);
 	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s",
 			   "--io-timeout", "3s", NULL);
 	wait_start("node-a", 1, BOUND_MS);
@@ -1823,7 +1840,7 @@ Test(run, a_node_stopped_while_it_waits_out_a_hung_call_before_joining_again_exi
 	bool exited = wait_exit(a, 5000);
 	double ms = ms_since(t0);
 	kill(fs, SIGUSR2);
-	T.lock = saved;
+	lock_off_hangfs(saved);
 	ensure(fenced, "node-a did not fence on its hung storage");
 	ensure(exited, "node-a's manager joined again and ran on after a SIGTERM in its wait for the hung call");
 	ensure(!stderr_has("node-a", "joining again as a new node"), "node-a set out to join again");
@@ -1833,7 +1850,6 @@ Test(run, a_node_stopped_while_it_waits_out_a_hung_call_before_joining_again_exi
 	ensure(ms < 1000, "node-a took %.0f ms to leave: it waited out the hung call for a rejoin it would not make",
 	       ms);
 	ensure(count(EV_START, "node-a") == 1, "node-a started %d workloads, want 1", count(EV_START, "node-a"));
-	free(src), free(spec), free(lock);
 }
 
 /* A command that gives up on a call signals nothing: a signal to a process
@@ -2997,6 +3013,68 @@ Test(run, waiting_nodes_on_a_local_file_sleep_until_the_kernel_wakes_them)
 	ensure(wait_start("node-b", 1, BOUND_MS).t > 0, "node-b did not take over");
 	wait_state("node-c", LF_SLOT_WAITING, BOUND_MS);
 	no_overlap();
+}
+
+/* Off a local file system every try of a lock and every look is a call to
+ * the server, paid by every waiting node while nothing happens. Only the
+ * node next in line watches closely (protocol.md §4.3): on hangfs (FUSE,
+ * so waits are tries) with the poll interval at 50 ms, node-b, holding the
+ * backup lock, tries the live lock every 100 ms and looks every 50 ms,
+ * while node-c, queued behind it, tries the backup lock at most every
+ * 500 ms (10 polls) and looks every 3 s (60 polls): before, it did as
+ * node-b. It is not lost for that: once node-b takes over and frees the
+ * backup lock, node-c holds it within its 500 ms, and takes over from
+ * node-b in turn. */
+Test(run, a_node_queued_behind_the_backup_on_networked_storage_calls_it_seldom)
+{
+	char *saved;
+	lock_on_hangfs(&saved);
+#define QUEUE_ARGS "--poll-interval", "50ms", "--takeover-delay", "300ms"
+	int a = start_node("primary", "node-a", QUEUE_ARGS, NULL);
+	wait_start("node-a", 1, 20000); /* a new group: the new-file wait */
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", QUEUE_ARGS, NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	int c = start_node("backup", "node-c", QUEUE_ARGS, NULL);
+	wait_state("node-c", LF_SLOT_QUEUED, BOUND_MS);
+	sleep_ms(1500); /* past the close tries of its first moments in the queue */
+	pid_t pids[4] = { T.procs[b].pid, storage_process(T.procs[b].pid), T.procs[c].pid,
+			  storage_process(T.procs[c].pid) };
+	long sw0[4], sw[4];
+	for (int i = 0; i < 4; i++) {
+		cr_assert(pids[i] > 0, "no storage process");
+		sw0[i] = switches(pids[i]);
+	}
+	sleep_ms(3000);
+	for (int i = 0; i < 4; i++)
+		sw[i] = switches(pids[i]) - sw0[i];
+	cr_log_info("in 3 s of waiting on FUSE: node-b (next in line) %ld + %ld context switches (manager + "
+		    "storage process), node-c (queued) %ld + %ld",
+		    sw[0], sw[1], sw[2], sw[3]);
+	/* About 6 tries and one look, each a wake-up or a few; before, as
+	 * node-b: hundreds. */
+	ensure(sw[2] + sw[3] <= 40, "node-c, queued, woke %ld times in 3 s (node-b, next in line: %ld)", sw[2] + sw[3],
+	       sw[0] + sw[1]);
+	ensure(sw[0] + sw[1] > 2 * (sw[2] + sw[3]), "node-b, next in line, woke only %ld times (node-c: %ld)",
+	       sw[0] + sw[1], sw[2] + sw[3]);
+
+	/* node-b takes over and releases the backup lock right after its
+	 * start; node-c, at its slow pace, holds it within 500 ms. */
+	kill(T.procs[a].pid, SIGKILL);
+	ensure(wait_start("node-b", 1, BOUND_MS).t > 0, "node-b did not take over");
+	int64_t t0 = th_now_ns();
+	bool next = stderr_within("node-c", "holding the backup lock", BOUND_MS);
+	double ms = ms_since(t0);
+	cr_log_info("node-c held the backup lock %.0f ms after node-b's workload started (queue try 500 ms)", ms);
+	ensure(next, "node-c did not take the backup lock after node-b took over");
+	ensure(ms < 1500, "node-c took the backup lock %.0f ms after node-b's start: more than its try interval", ms);
+	wait_state("node-c", LF_SLOT_WAITING, BOUND_MS);
+	kill(T.procs[b].pid, SIGKILL);
+	ensure(wait_start("node-c", 1, BOUND_MS).t > 0, "node-c did not take over from node-b");
+	wait_live("node-c", BOUND_MS);
+	no_overlap();
+	lock_off_hangfs(saved);
+#undef QUEUE_ARGS
 }
 
 /* The path's watch, not the poll interval (10 s here), brings a waiting

@@ -139,7 +139,7 @@ def derived(understudy, timing):
             k, v = line[len("derived."):].split(" = ", 1)
             got[k] = v.strip()
     need = ("takeover-delay.local", "takeover-delay.networked", "new-file-wait.local", "new-file-wait.networked",
-            "lock-wait-cut")
+            "lock-wait-cut", "queue-try.networked")
     missing = [k for k in need if k not in got]
     if out.returncode != 0 or missing:
         sys.exit("soak: `%s run --check` (exit %d) did not print derived.%s; it said:\n%s" % (
@@ -151,8 +151,9 @@ def bounds(s, d, networked, slack, lock_release=None):
     """The longest time each cause may leave a group without a running
     workload, in seconds, from a node's settings s (as settings() gives)
     and what `understudy run --check` derives from them, d (as derived()
-    gives): the takeover delay D, the new-file wait W and the cut of a
-    lock wait, the timeline's figures (doc/fencing.md). The back-off
+    gives): the takeover delay D, the new-file wait W, the cut of a
+    lock wait and the queue's try pace, the timeline's figures
+    (doc/fencing.md). The back-off
     (protocol.md §5.7) and the pause before a fenced node joins again are
     no settings and not in that output: they are taken from the
     documentation here. This is the one place the figures become bounds.
@@ -177,8 +178,11 @@ def bounds(s, d, networked, slack, lock_release=None):
     reconnect = 3.0 if networked else 0.0
     # The live lock free (or the role handed on) to the next workload
     # started: a waiter's wait is cut and tried again every cut, then the
-    # takeover delay.
-    takeover = D + cut + slack
+    # takeover delay. Off a local file system the next in line may still
+    # be queued (the backup took over a moment before): it tries the
+    # backup lock at least every queue-try.
+    queue = dur(d["queue-try.networked"]) if networked else 0.0
+    takeover = queue + D + cut + slack
     # A manager started to its workload started, when nobody is live: it
     # claims a slot, tries or waits for the lock (tried again every cut),
     # reads the file (every C), and on a new or foreign file waits W.
@@ -198,7 +202,7 @@ def bounds(s, d, networked, slack, lock_release=None):
         # A cut-off live host: the storage gives its lock away after L,
         # the backup waits D (doc/fencing.md: time without a live
         # workload after a crash = L + D).
-        b["partition"] = lock_release + D + cut + slack
+        b["partition"] = lock_release + queue + D + cut + slack
     return b
 
 

@@ -591,10 +591,12 @@ Test(node, queued_busy_waits_again)
 	struct node n;
 	struct node_config cfg = config(LF_ROLE_BACKUP);
 	queued_backup(&n, &cfg);
+	EXPECT(ACT(NODE_A_SLOT_STATE, LF_SLOT_QUEUED), ACT(NODE_A_WAIT_BACKUP, 0));
 	for (int i = 0; i < 3; i++) {
 		step(&n, NODE_EV_BUSY, NULL);
 		STATE(&n, NODE_QUEUED);
-		EXPECT(ACT(NODE_A_WAIT_BACKUP, 0));
+		/* The wait goes on, at the queue's pace (node_wait_pace). */
+		EXPECT(ACT(NODE_A_WAIT_BACKUP, 1));
 	}
 }
 
@@ -3978,7 +3980,7 @@ Test(node, only_a_wait_that_watches_the_file_is_cut_every_poll_interval)
 {
 	struct node n;
 	struct node_config cfg = config(LF_ROLE_BACKUP);
-	cfg.idle_look_ms = 60000;
+	cfg.idle_look_ms = cfg.queue_look_ms = 60000;
 	queued_backup(&n, &cfg);
 	cr_expect_eq(wait_bound(&n), 60000, "a backup in line for the backup lock");
 	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
@@ -4001,7 +4003,75 @@ Test(node, only_a_wait_that_watches_the_file_is_cut_every_poll_interval)
 	STATE(&n, NODE_CLAIMING);
 	cr_expect_eq(wait_bound(&n), 60000, "a primary that only waits");
 
-	cfg.idle_look_ms = 0;
+	cfg.idle_look_ms = cfg.queue_look_ms = 0;
 	queued_backup(&n, &cfg);
 	cr_expect_eq(wait_bound(&n), 500, "no idle look: the poll interval");
+}
+
+/* The pace of the one wait in out, as the loop gives it to the storage
+ * process: first and max in ms; false if out has no wait. */
+static bool wait_pace(const struct node *n, int64_t *first, int64_t *max)
+{
+	for (int i = 0; i < out.n; i++)
+		if (out.a[i].kind == NODE_A_WAIT_LIVE || out.a[i].kind == NODE_A_WAIT_BACKUP) {
+			node_wait_pace(n, &out.a[i], first, max);
+			return true;
+		}
+	return false;
+}
+
+/* Off a local file system every try of a lock is a call to the server,
+ * paid while nothing happens. Only the node next in line (holding the
+ * backup lock, or a primary claiming) tries the live lock every
+ * LF_LOCK_RETRY_MS; a node queued behind it starts as fast, so that it is
+ * in line soon after a hand-over or a takeover frees the backup lock,
+ * then backs off to queue_try_ms, and after a cut (the lock was not free
+ * for a whole look) goes on at that pace; its wait is cut only every
+ * queue look (timeline.h: queue_try_ms, queue_look_ms). */
+Test(node, only_the_node_next_in_line_tries_the_lock_closely)
+{
+	struct node n;
+	struct node_config cfg = config(LF_ROLE_BACKUP);
+	cfg.idle_look_ms = 500;
+	cfg.queue_look_ms = 30000;
+	cfg.queue_try_ms = 5000;
+	int64_t first = 0, max = 0;
+	queued_backup(&n, &cfg);
+	cr_assert(wait_pace(&n, &first, &max));
+	cr_expect_eq(first, LF_LOCK_RETRY_MS, "just queued: the first pause is the close pace");
+	cr_expect_eq(max, 5000, "backing off to the queue's pace");
+	cr_expect_eq(wait_bound(&n), 30000, "a queued node looks every queue look");
+
+	step(&n, NODE_EV_BUSY, NULL);
+	STATE(&n, NODE_QUEUED);
+	cr_assert(wait_pace(&n, &first, &max));
+	cr_expect_eq(first, 5000, "after a cut the wait goes on at the queue's pace");
+	cr_expect_eq(max, 5000);
+
+	/* Next in line: the live lock, closely, whatever the queue's pace. */
+	struct lf_view v = view(LF_LIVE, LF_TARGET_ANY, LF_REC_OK);
+	step(&n, NODE_EV_LOCKED, &v);
+	STATE(&n, NODE_BACKUP);
+	cr_assert(wait_pace(&n, &first, &max));
+	cr_expect_eq(first, LF_LOCK_RETRY_MS);
+	cr_expect_eq(max, LF_LOCK_RETRY_MS);
+	cr_expect_eq(wait_bound(&n), 500, "the backup next in line looks every idle look");
+	step(&n, NODE_EV_BUSY, NULL);
+	cr_assert(wait_pace(&n, &first, &max));
+	cr_expect_eq(max, LF_LOCK_RETRY_MS, "and stays close after a cut");
+
+	struct node_config pc = config(LF_ROLE_PRIMARY);
+	pc.queue_try_ms = 5000;
+	start(&n, &pc);
+	step(&n, NODE_EV_BUSY, NULL);
+	STATE(&n, NODE_CLAIMING);
+	cr_assert(wait_pace(&n, &first, &max));
+	cr_expect_eq(max, LF_LOCK_RETRY_MS, "a primary claiming the live lock is next in line too");
+
+	/* A queue pace no slower than the close one changes nothing. */
+	cfg.queue_try_ms = 50;
+	queued_backup(&n, &cfg);
+	cr_assert(wait_pace(&n, &first, &max));
+	cr_expect_eq(first, LF_LOCK_RETRY_MS);
+	cr_expect_eq(max, LF_LOCK_RETRY_MS);
 }

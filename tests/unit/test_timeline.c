@@ -39,6 +39,9 @@ Test(timeline, the_defaults_give_the_header_s_timeline)
 	cr_expect_eq(t.lock_wait_cut_ms, 500);
 	cr_expect_eq(t.idle_look_ms[TIMELINE_LOCAL], 60000, "a waiting node on one kernel: only a net");
 	cr_expect_eq(t.idle_look_ms[TIMELINE_NETWORKED], 500, "a server may never wake a waiter: poll");
+	cr_expect_eq(t.queue_try_ms, 5000, "a node queued behind the backup tries every 10 polls at most");
+	cr_expect_eq(t.queue_look_ms[TIMELINE_LOCAL], 60000, "a queued node on one kernel: the idle look");
+	cr_expect_eq(t.queue_look_ms[TIMELINE_NETWORKED], 30000, "a queued node elsewhere: every 60 polls");
 	cr_expect_eq(t.io_bound_ms, 30000);
 	cr_expect_eq(t.fence_ms, 10000);
 	cr_expect_eq(t.stop_kill_ms, 10000);
@@ -290,6 +293,9 @@ Test(timeline, run_check_prints_every_figure)
 	cr_expect_str_eq(out, "derived.lock-wait-cut = 500ms\n"
 			      "derived.idle-look.local = 60s\n"
 			      "derived.idle-look.networked = 500ms\n"
+			      "derived.queue-try.networked = 5s\n"
+			      "derived.queue-look.local = 60s\n"
+			      "derived.queue-look.networked = 30s\n"
 			      "derived.io-bound = 30s\n"
 			      "derived.fence = 10s\n"
 			      "derived.stall-fence = 10500ms\n"
