@@ -819,7 +819,9 @@ def brick_fops(script):
 def rig_waiters(cfg, R, d, script, hosts):
     """What waiting nodes cost the server at the defaults: a live node and
     its backup, then WAITERS_EXTRA queued nodes more (hosts a and b in turn);
-    the brick's calls a second over strace_s at rest, each time."""
+    the brick's calls a second at rest, each time, over waiters_s: a full
+    run counts 60 s, two of a queued node's looks (30 s), after 10 s for
+    the queued nodes' first, close tries to back off to their pace."""
     os.makedirs(d)
     try:
         os.unlink(hosts[0][1])
@@ -838,10 +840,10 @@ def rig_waiters(cfg, R, d, script, hosts):
                 g.add("backup", len(g.nodes) % 2)
             if not wait_for(g.settled, 120):
                 raise RuntimeError(f"waiters: {n} nodes did not settle ({d})")
-            time.sleep(2)
+            time.sleep(cfg.waiters_settle_s)
             brick_fops(script)
-            time.sleep(cfg.strace_s)
-            rows[n] = {k: v / cfg.strace_s for k, v in brick_fops(script).items()}
+            time.sleep(cfg.waiters_s)
+            rows[n] = {k: v / cfg.waiters_s for k, v in brick_fops(script).items()}
             log(f"gluster: {n} nodes at rest, {sum(rows[n].values()):.1f} brick calls/s")
     finally:
         g.stop_all()
@@ -925,7 +927,7 @@ def report(cfg, R):
         rows = R["net_waiters"]
         kinds = sorted({k for r in rows.values() for k in r}, key=lambda k: -max(r.get(k, 0) for r in rows.values()))
         top = kinds[:6]
-        table(L, f"Waiting on GlusterFS: the brick's calls a second at rest, at the defaults ({cfg.strace_s} s)",
+        table(L, f"Waiting on GlusterFS: the brick's calls a second at rest, at the defaults ({cfg.waiters_s} s)",
               ["nodes", "all calls/s"] + [f"{k}/s" for k in top],
               [[n, fmt(sum(r.values()))] + [fmt(r.get(k, 0)) for k in top] for n, r in rows.items()],
               [f"Each waiting node beyond the first adds {R['scale_net']:.2f} calls a second."]
@@ -1108,6 +1110,7 @@ def main():
     cfg.etcd_parallel = 10 if full else 4
     cfg.idle_s = 60 if full else (1 if smoke else 5)
     cfg.strace_s = 10 if full else (1 if smoke else 3)
+    cfg.waiters_s, cfg.waiters_settle_s = (60, 10) if full else (cfg.strace_s, 2)
     cfg.scale_nodes = [1, 8, 32, 64] if not smoke else [1, 8]
     cfg.scale_trials = 10 if full else (1 if smoke else 3)
     cfg.groups = [1, 100, 500] if not smoke else [1, 10]
