@@ -274,12 +274,6 @@ class Group(chaos.Chaos):
             return [Node(n, r, h, self.lock_on(h)) for n, r, h in spec]
         return [Node(n, r, None, self.lock_on(None)) for n, r, _ in spec]
 
-    def exit_ok(self, n, rc):
-        # A manager SIGTERMed before it has set up its signals (its first
-        # open of a lock file whose record lock is held waits) dies of it:
-        # nothing of it ran yet.
-        return super().exit_ok(n, rc) or (rc == -signal.SIGTERM and n.term_sent)
-
     def window(self, t, cause):
         self.windows.append((t, t + int(self.a.bounds[cause] * SEC), cause))
 
