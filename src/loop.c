@@ -1248,6 +1248,21 @@ int loop_prepare(void)
  * nothing of the node run (0 is "set up, run it"). */
 #define SETUP_LEFT (-1)
 
+/* How long a waiting node's lock wait runs before it looks
+ * (node_wait_bound), and a queued node's pace of tries: the timeline's
+ * figures for the file system found at start, but every poll interval on
+ * a local one without its watch, where nothing else would tell a waiter
+ * that the path changed (as a node next in line looks off a local one). */
+static void set_waits(const struct loop *l, const struct timeline *tl, int64_t poll_ms, struct node_config *nc)
+{
+	bool local = l->local == 1;
+	nc->idle_look_ms = timeline_idle_look(tl, local);
+	nc->queue_look_ms = timeline_queue_look(tl, local);
+	nc->queue_try_ms = tl->queue_try_ms;
+	if (local && l->watch.fd < 0)
+		nc->idle_look_ms = nc->queue_look_ms = poll_ms;
+}
+
 /* Returns 0, ready to run; SETUP_LEFT; or the exit status (sysexits.h). */
 static int setup(struct loop *l)
 {
@@ -1370,18 +1385,12 @@ static int setup(struct loop *l)
 	timeline_derive(&ts, &tl);
 	l->node_cfg.takeover_delay_ms = timeline_takeover_delay(&tl, local == 1);
 	l->node_cfg.new_file_wait_ms = timeline_new_file_wait(&tl, local == 1);
-	l->node_cfg.idle_look_ms = timeline_idle_look(&tl, local == 1);
-	l->node_cfg.queue_look_ms = timeline_queue_look(&tl, local == 1);
-	l->node_cfg.queue_try_ms = tl.queue_try_ms;
 	/* Where one kernel arbitrates, a waiting node blocks until it is
-	 * handed the lock, and the path's changes come to it (watch.h).
-	 * Without the watch it looks every poll interval, as a node next in
-	 * line does off a local file system. */
-	if (local == 1 && (r = watch_open(&l->watch, l->lf.path, l->lf.fd)) < 0) {
+	 * handed the lock, and the path's changes come to it (watch.h). */
+	if (local == 1 && (r = watch_open(&l->watch, l->lf.path, l->lf.fd)) < 0)
 		log_warn("%s: cannot watch its path (%s): a waiting node looks every %lld ms", l->lf.path, strerror(-r),
 			 (long long)cfg->node.poll_ms);
-		l->node_cfg.idle_look_ms = l->node_cfg.queue_look_ms = cfg->node.poll_ms;
-	}
+	set_waits(l, &tl, cfg->node.poll_ms, &l->node_cfg);
 	/* VERIFYING reads at the live node's pace: the fence timeout is set
 	 * against rounds every heartbeat interval (F >= 2H, timeline.c). */
 	l->node_cfg.verify_read_ms = cfg->heartbeat_ms;
@@ -1455,11 +1464,7 @@ static void apply_settings(struct loop *l, const struct loop_config *next)
 	struct node_config nc = next->node;
 	nc.takeover_delay_ms = timeline_takeover_delay(&tl, l->local == 1);
 	nc.new_file_wait_ms = timeline_new_file_wait(&tl, l->local == 1);
-	nc.idle_look_ms = l->watch.fd >= 0 ? timeline_idle_look(&tl, true) : next->node.poll_ms;
-	/* A local file system without its watch looks every poll interval,
-	 * queued or not; a networked one at the queue's own pace. */
-	nc.queue_look_ms = l->local == 1 ? nc.idle_look_ms : timeline_queue_look(&tl, false);
-	nc.queue_try_ms = tl.queue_try_ms;
+	set_waits(l, &tl, next->node.poll_ms, &nc);
 	nc.verify_read_ms = next->heartbeat_ms; /* as at start: VERIFYING's rounds */
 	node_reconfigure(&l->node, &nc);
 	/* The storage process's guard takes the new bounds at its next

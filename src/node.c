@@ -1129,11 +1129,13 @@ bool node_asked_to_leave(const struct node *n) { return n->shutdown; }
 
 int64_t node_wait_bound(const struct node *n, const struct node_action *a)
 {
-	bool watches = a->kind == NODE_A_WAIT_LIVE && a->arg != 0;
-	int64_t idle = n->cfg.idle_look_ms > n->cfg.poll_ms ? n->cfg.idle_look_ms : n->cfg.poll_ms;
-	if (a->kind == NODE_A_WAIT_BACKUP)
-		return n->cfg.queue_look_ms > n->cfg.poll_ms ? n->cfg.queue_look_ms : n->cfg.poll_ms;
-	return watches ? n->cfg.poll_ms : idle;
+	/* A wait that watches the file is cut every poll interval, any other
+	 * after its look; none sooner (a look of 0 or shorter: every poll
+	 * interval). */
+	int64_t look = a->kind == NODE_A_WAIT_BACKUP                ? n->cfg.queue_look_ms
+		       : a->kind == NODE_A_WAIT_LIVE && a->arg != 0 ? 0 /* watches the file */
+								    : n->cfg.idle_look_ms;
+	return look > n->cfg.poll_ms ? look : n->cfg.poll_ms;
 }
 
 void node_wait_pace(const struct node *n, const struct node_action *a, int64_t *first_ms, int64_t *max_ms)

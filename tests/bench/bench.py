@@ -801,12 +801,17 @@ def part_rig(cfg, R, work, part):
         os.close(fd)
 
 
+def volume_profile(script, *args, **kw):
+    """`gluster volume profile v ARGS` on the rig's storage host."""
+    return subprocess.run(["bash", script, "exec", "storage", "gluster", "--mode=script", "volume", "profile", "v",
+                           *args], timeout=60, **kw)
+
+
 def brick_fops(script):
     """Calls the GlusterFS brick served since the last call, by kind:
     `gluster volume profile v info incremental` (the server's own count: what
     a storage call costs there is a round trip to it)."""
-    out = subprocess.run(["bash", script, "exec", "storage", "gluster", "--mode=script", "volume", "profile", "v",
-                          "info", "incremental"], capture_output=True, text=True, timeout=60).stdout
+    out = volume_profile(script, "info", "incremental", capture_output=True, text=True).stdout
     counts = {}
     for line in out.splitlines():
         # "%-latency  Avg  Min  Max  No. of calls  Fop": the count, then the name.
@@ -827,8 +832,7 @@ def rig_waiters(cfg, R, d, script, hosts):
         os.unlink(hosts[0][1])
     except FileNotFoundError:
         pass
-    subprocess.run(["bash", script, "exec", "storage", "gluster", "--mode=script", "volume", "profile", "v",
-                    "start"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    volume_profile(script, "start", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     g = Group(cfg, d, hosts)
     rows = {}
     try:
