@@ -1491,7 +1491,9 @@ Test(run, hung_storage_fences_the_live)
 	char *hook = th_path(T.dir, "on-fence.sh"), *marker = th_path(T.dir, "fence.marker");
 	FILE *f = fopen(hook, "w");
 	cr_assert_not_null(f);
-	fprintf(f, "#!/bin/sh\necho \"$1 $UNDERSTUDY_EVENT $UNDERSTUDY_NODE\" > %s\n", marker);
+	/* Written aside and renamed: the test reads it as soon as it exists. */
+	fprintf(f, "#!/bin/sh\necho \"$1 $UNDERSTUDY_EVENT $UNDERSTUDY_NODE\" > %s.new && mv %s.new %s\n", marker,
+		marker, marker);
 	fclose(f);
 	chmod(hook, 0755);
 	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s",
@@ -1675,7 +1677,12 @@ static char *fence_hook_script(char **marker)
 	*marker = th_path(T.dir, "fence.marker");
 	FILE *f = fopen(hook, "w");
 	cr_assert_not_null(f);
-	fprintf(f, "#!/bin/sh\necho \"$UNDERSTUDY_EVENT $UNDERSTUDY_NODE\" >> %s\n", *marker);
+	/* Each run adds a line; the whole is renamed into place, since a
+	 * test reads the marker as soon as it exists. */
+	fprintf(f,
+		"#!/bin/sh\n{ cat %s 2>/dev/null; echo \"$UNDERSTUDY_EVENT $UNDERSTUDY_NODE\"; } > %s.new && mv %s.new "
+		"%s\n",
+		*marker, *marker, *marker, *marker);
 	fclose(f);
 	chmod(hook, 0755);
 	return hook;
