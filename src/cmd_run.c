@@ -437,7 +437,7 @@ static int run(struct config *c, char **argv, struct reloader *rl)
 	int code = loop_run(&c->run, &lost_storage);
 	http_stop(http);
 	metrics_writer_stop(writer);
-	bool rejoin = rl->cur->rejoin;
+	bool rejoin = rl->cur->run.rejoin;
 	drop(rl, rl->prev);
 	drop(rl, rl->cur);
 	if (!lost_storage || !rejoin)

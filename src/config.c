@@ -91,10 +91,10 @@ void config_init(struct config *c)
 			.hook_timeout_ms = 30000,
 			.ready_interval_ms = 1000,
 			.notify_fd = -1,
+			.rejoin = true,
 			.workload_as = { .pass_fd = -1, .pass_fd_as = -1 },
 		},
 		.log_level = LOGL_INFO,
-		.rejoin = true,
 		.ready_text = "exec",
 		.ready_timeout_ms = 90000,
 		.http_timeout_ms = HTTP_TIMEOUT_MS,
@@ -367,9 +367,9 @@ static int set(struct config *c, enum config_key k, const char *v, char *why, si
 		return 0;
 	case CK_AFTER_FENCE:
 		if (strcmp(v, "rejoin") == 0)
-			c->rejoin = true;
+			c->run.rejoin = true;
 		else if (strcmp(v, "exit") == 0)
-			c->rejoin = false;
+			c->run.rejoin = false;
 		else
 			return fail(why, n, "'%s' is neither rejoin nor exit", v);
 		return 0;
@@ -1037,7 +1037,7 @@ static void print_value(const struct config *c, enum config_key k, FILE *f)
 		else
 			print_ms(f, r->takeover_delay_ms);
 		break;
-	case CK_AFTER_FENCE: fputs(c->rejoin ? "rejoin\n" : "exit\n", f); break;
+	case CK_AFTER_FENCE: fputs(c->run.rejoin ? "rejoin\n" : "exit\n", f); break;
 	case CK_ON_LIVE:
 	case CK_ON_BACKUP:
 	case CK_ON_STOP:

@@ -566,16 +566,53 @@ static int locked_write(struct lockfile *lf, const struct piece *p, int n, bool 
 	return r < 0 ? r : u < 0 ? u : r;
 }
 
+/* How often a locked reader reads a live record torn by a heartbeat
+ * again, and how long it lets that write finish first (microseconds). */
+enum { TORN_TRIES = 3, TORN_PAUSE_US = 200 };
+
+static bool live_bad(const uint8_t image[LF_SIZE])
+{
+	struct lf_live l;
+	return lockfile_decode_live(image + LF_OFF_LIVE, &l) == LF_REC_BAD;
+}
+
 /* The whole image as it is now, under the read lock; what is missing
- * reads as zero and *size says how much was there. */
+ * reads as zero and *size says how much was there. On a local file system
+ * the live node writes its heartbeat without the record lock
+ * (lockfile_heartbeat): a read that met that write has a live record whose
+ * checksum fails, read again after a pause (the write is one copy of
+ * 192 bytes into a page). One that still fails is damage, and reads so. */
 static int read_image(struct lockfile *lf, uint8_t image[LF_SIZE], size_t *size)
 {
 	int r = record_lock(lf, F_RDLCK);
 	if (r < 0)
 		return r;
 	r = pread_zero(lf->fd, image, LF_SIZE, 0, size);
+	for (int i = 0; r == 0 && !lf->poll && i < TORN_TRIES && live_bad(image); i++) {
+		struct timespec ts = { 0, TORN_PAUSE_US * 1000L };
+		nanosleep(&ts, NULL);
+		r = pread_zero(lf->fd, image + LF_OFF_LIVE, LF_LIVE_SIZE, LF_OFF_LIVE, NULL);
+	}
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u;
+}
+
+/* A view read without the record lock, by the live lock's holder on a
+ * local file system, that it may take as it is: nothing damaged, every
+ * record whole, and status L (nothing asked). Writers hold the record
+ * lock for a sequence of writes, status last; a reader without it may
+ * see part of one. A part of one that asks for nothing (a request record
+ * whose F is not written yet) only delays what it asks by a round; a
+ * torn record fails its checksum; anything else is read again under the
+ * lock. */
+static bool settled(const struct lf_view *v)
+{
+	if (v->damage || v->status != LF_LIVE || v->live_rec == LF_REC_BAD || v->request_rec == LF_REC_BAD)
+		return false;
+	for (int i = 0; i < LF_SLOTS; i++)
+		if (v->slot_rec[i] == LF_REC_BAD)
+			return false;
+	return true;
 }
 
 /* What is wrong with an image of size bytes beyond its records. */
@@ -625,6 +662,19 @@ int lockfile_read_any(struct lockfile *lf, struct lf_view *v)
 		return r;
 	view_any(image, size, v);
 	return 0;
+}
+
+int lockfile_read_held(struct lockfile *lf, struct lf_view *v)
+{
+	if (lf->poll)
+		return lockfile_read_any(lf, v);
+	uint8_t image[LF_SIZE];
+	size_t size = 0;
+	int r = pread_zero(lf->fd, image, LF_SIZE, 0, &size);
+	if (r < 0)
+		return r;
+	view_any(image, size, v);
+	return settled(v) ? 0 : lockfile_read_any(lf, v);
 }
 
 /* A live record says which file it was written on: the one this open
@@ -828,10 +878,59 @@ int lockfile_take_live(struct lockfile *lf, const struct lf_live *live, int64_t 
 	return r < 0 ? r : u < 0 ? u : keep_f;
 }
 
+/* The heartbeat's compare and write: read the live record (the whole file
+ * into image with a view wanted, *size saying how much was there) and write
+ * live over it only if its id and epoch are still ours. 0, -ESTALE when it
+ * is another's (nothing written), or -errno; image then holds the file as
+ * the write left it. */
+static int advance_heartbeat(struct lockfile *lf, const struct lf_live *live, uint8_t image[LF_SIZE], bool whole,
+			     size_t *size)
+{
+	uint8_t *rec = image + LF_OFF_LIVE;
+	int r = whole ? pread_zero(lf->fd, image, LF_SIZE, 0, size)
+		      : pread_zero(lf->fd, rec, LF_LIVE_SIZE, LF_OFF_LIVE, NULL);
+	if (r < 0)
+		return r;
+	struct lf_live now;
+	if (lockfile_decode_live(rec, &now) != LF_REC_OK || now.epoch != live->epoch ||
+	    memcmp(now.id, live->id, LF_ID_SIZE) != 0)
+		return -ESTALE;
+	encode_live_here(lf, rec, live);
+	return full_pwrite(lf->fd, rec, LF_LIVE_SIZE, LF_OFF_LIVE);
+}
+
+/* lockfile_heartbeat where one kernel arbitrates the locks and holds the
+ * file's only copy, its page cache: no record lock. While this open holds
+ * the live lock nobody else may write the live record (every other writer
+ * of it takes the live lock first, and none can have it), so the compare
+ * and the write need no section around them; the record lock would only
+ * make readers wait for the write, and they read a torn record again
+ * instead (read_image). Another local user who may lock the file can then
+ * no longer stall the live node's rounds by holding the record lock. The
+ * view is taken from the same read when it is settled; otherwise it is
+ * read again under the lock, after the write. */
+static int heartbeat_unlocked(struct lockfile *lf, const struct lf_live *live, struct lf_view *v)
+{
+	uint8_t image[LF_SIZE];
+	size_t size = 0;
+	int r = advance_heartbeat(lf, live, image, v != NULL, &size);
+	if (v && (r == 0 || r == -ESTALE)) {
+		view_any(image, size, v);
+		if (r != 0 || !settled(v)) {
+			int e = lockfile_read_any(lf, v);
+			if (e < 0)
+				return e;
+		}
+	}
+	return r;
+}
+
 int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live, struct lf_view *v)
 {
 	if (lf->readonly)
 		return -EBADF;
+	if (!lf->poll)
+		return heartbeat_unlocked(lf, live, v);
 	int r = record_lock(lf, F_WRLCK);
 	if (r < 0)
 		return r;
@@ -840,21 +939,9 @@ int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live, struct l
 	 * the unlock leaves it (our new record in it). */
 	uint8_t image[LF_SIZE];
 	size_t size = 0;
-	uint8_t *rec = image + LF_OFF_LIVE;
-	r = v ? pread_zero(lf->fd, image, LF_SIZE, 0, &size) : pread_zero(lf->fd, rec, LF_LIVE_SIZE, LF_OFF_LIVE, NULL);
-	if (r == 0) {
-		struct lf_live now;
-		bool ours = lockfile_decode_live(rec, &now) == LF_REC_OK && now.epoch == live->epoch &&
-			    memcmp(now.id, live->id, LF_ID_SIZE) == 0;
-		if (ours) {
-			encode_live_here(lf, rec, live);
-			r = full_pwrite(lf->fd, rec, LF_LIVE_SIZE, LF_OFF_LIVE);
-		} else {
-			r = -ESTALE;
-		}
-		if (v && (r == 0 || r == -ESTALE))
-			view_any(image, size, v);
-	}
+	r = advance_heartbeat(lf, live, image, v != NULL, &size);
+	if (v && (r == 0 || r == -ESTALE))
+		view_any(image, size, v);
 	int u = ofd_lock(lf->fd, F_UNLCK, LF_OFF_RECORD_LOCK, 1, false);
 	return r < 0 ? r : u;
 }

@@ -982,6 +982,7 @@ static void fire_timers(struct loop *l)
 			fill_live(l, &j->live);
 		} else {
 			j = job(l, WORKER_READ);
+			j->holder = true;
 		}
 		j->want_view = true;
 		submit(l, true);
@@ -1635,10 +1636,10 @@ out:
 	 * given up to --io-timeout. (On an exit the wait is cut by our death
 	 * and the process ends after its call: nothing to wait for here; on
 	 * a local file system worker_stop kills it, which costs nothing.) */
-	if (*lost_storage) {
-		/* Only a rejoin needs that wait: a request to leave, before it
-		 * or during it, ends it (checked every tick, as the wait itself
-		 * cuts a lock wait). */
+	if (*lost_storage && l->cfg->rejoin) {
+		/* Only a rejoin needs that wait (--after-fence exit leaves at
+		 * once): a request to leave, before it or during it, ends it
+		 * (checked every tick, as the wait itself cuts a lock wait). */
 		bool asked = asked_to_leave_late(l), idle = true;
 		int64_t t0 = clock_ms();
 		if (l->lf.poll && l->worker.started)

@@ -85,7 +85,7 @@ static int view_facts(struct worker *w, struct worker_job *j)
 static int read_view(struct worker *w, struct worker_job *j)
 {
 	/* The node sees a damaged file as it is, to repair or wait. */
-	int r = lockfile_read_any(w->lf, &j->view);
+	int r = j->holder ? lockfile_read_held(w->lf, &j->view) : lockfile_read_any(w->lf, &j->view);
 	return r < 0 ? r : view_facts(w, j);
 }
 

@@ -87,7 +87,6 @@ struct config_env_file {
 struct config {
 	struct loop_config run; /* what the node runs with */
 	int log_level;
-	bool rejoin; /* after-fence: rejoin (true) or exit */
 	const char *user, *group;
 	const char *http;         /* ADDR:PORT of the health endpoint, or NULL */
 	int64_t http_timeout_ms;  /* each storage call of /status (http.h) */

@@ -325,6 +325,13 @@ int lockfile_read(struct lockfile *lf, struct lf_view *v);
  * v->damage (LF_DMG_*) and the records decoded from what is there
  * (missing bytes read as zero, so a lost record reads EMPTY). */
 int lockfile_read_any(struct lockfile *lf, struct lf_view *v);
+/* lockfile_read_any for the holder of the live lock, its rounds' read. On
+ * a local file system it reads without the record lock and keeps what it
+ * read when that asks for nothing and every record in it is whole (status
+ * L, no damage, no checksum failing), else reads again under the lock:
+ * one call a round, not three. Elsewhere it is lockfile_read_any, since
+ * only the lock makes another host's writes visible. */
+int lockfile_read_held(struct lockfile *lf, struct lf_view *v);
 /* Live node only: mend what the holder of the live lock owns, in one
  * locked section that first reads the file as it is now: extend a short
  * file to the format's length with zeros, write the header afresh if its
@@ -379,14 +386,16 @@ int lockfile_add_event(struct lockfile *lf, struct lf_event *ev, bool to_target)
  * whose history region is short or missing, has fewer entries: missing
  * bytes read as never written. */
 int lockfile_read_history(struct lockfile *lf, struct lf_history *h);
-/* Live node only: advance the heartbeat. In one locked section, read the
- * live record and write live over it only if it still holds our id and
- * epoch: a live cut off from the storage, whose lock the server gave
- * away, never overwrites the new live's record. 0, or -ESTALE when the
- * record is another's (the caller has lost the live role: fence). With v,
- * the section reads the whole file, and v is the file as the section
- * leaves it, as lockfile_read_any sees one (on 0 and on -ESTALE): a
- * heartbeat round and its read cost one lock and one unlock, not two. */
+/* Live node only: advance the heartbeat. Read the live record and write
+ * live over it only if it still holds our id and epoch: a live cut off
+ * from the storage, whose lock the server gave away, never overwrites the
+ * new live's record. 0, or -ESTALE when the record is another's (the
+ * caller has lost the live role: fence). With v, the whole file is read,
+ * and v is the file as the write leaves it, as lockfile_read_any sees one
+ * (on 0 and on -ESTALE). Off a local file system all of it is one locked
+ * section (a round costs one lock and one unlock, not two); on one, no
+ * record lock at all (a read and a write), and v is read again under the
+ * lock when what was read is not settled (lockfile_read_held). */
 int lockfile_heartbeat(struct lockfile *lf, const struct lf_live *live, struct lf_view *v);
 /* Whether the path still names the file this open holds: 1 yes; 0 when
  * it was deleted, renamed away or replaced by another file (lstat of the

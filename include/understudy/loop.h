@@ -49,6 +49,7 @@ struct loop_config {
 	const char *hooks[HOOK_NEVENTS]; /* absolute paths, or NULL */
 	int64_t hook_timeout_ms;         /* a hook still running then is killed */
 	struct supervise_as workload_as; /* the workload's directory and ids */
+	bool rejoin;                     /* after-fence: join again (true) or exit, once fenced */
 	bool wait_for_storage;           /* rejoining: an open failing like lost storage is retried */
 	const uint8_t *previous_id;      /* rejoining: the id this process had, or NULL; its slot
 					  * may linger and is not another node of our name */

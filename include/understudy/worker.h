@@ -54,6 +54,7 @@ struct worker_job {
 	char status;
 	int64_t seq;    /* WORKER_CLEAR_REQUEST; WORKER_WRITE_LIVE: the request the decision saw, or -1 */
 	bool want_view; /* read the view after a lock, a timed-out wait, a write */
+	bool holder;    /* WORKER_READ: a round of the live lock's holder (lockfile_read_held) */
 	struct lf_live live;
 	struct lf_slot slot;
 	struct lf_request request;

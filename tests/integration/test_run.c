@@ -63,6 +63,8 @@ struct proc {
 
 static struct {
 	char *dir, *lock, *log, *wlock, *mnt, *hangfs_err;
+	bool on_hangfs; /* T.lock is on hangfs (lock_on_hangfs) */
+	pid_t stalled;  /* a storage process stopped by hang_storage, not our child */
 	const char *bin, *witness;
 	struct proc procs[MAX_PROCS];
 	int nprocs;
@@ -162,6 +164,8 @@ static struct ev *EV;
 
 static void teardown(void)
 {
+	if (T.stalled > 0)
+		kill(T.stalled, SIGKILL);
 	for (int i = 0; i < T.nprocs; i++)
 		if (!T.procs[i].done) {
 			kill(T.procs[i].pid, SIGCONT);
@@ -299,6 +303,10 @@ static int vstart_node(const char *label, const char *role, const char *name, va
 		argv[n++] = "--check-interval", argv[n++] = "100ms";
 	if (!has_arg(run_args, nrun, "--stop-timeout"))
 		argv[n++] = "--stop-timeout", argv[n++] = "2s";
+	/* FUSE counts as networked: a takeover there waits 12 s at the
+	 * defaults, longer than the tests' bound for "it happens". */
+	if (T.on_hangfs && !has_arg(run_args, nrun, "--takeover-delay"))
+		argv[n++] = "--takeover-delay", argv[n++] = "300ms";
 	for (int i = 0; i < nrun; i++)
 		argv[n++] = run_args[i];
 	argv[n++] = "--";
@@ -628,6 +636,19 @@ static bool read_view(struct lf_view *v)
 	bool ok = lockfile_open(&lf, T.lock, false) == 0 && lockfile_read(&lf, v) == 0;
 	lockfile_close(&lf);
 	return ok;
+}
+
+/* The live record's heartbeat as the file holds it, read without the record
+ * lock (0 if the record is not whole). */
+static uint64_t raw_heartbeat(void)
+{
+	uint8_t rec[LF_LIVE_SIZE];
+	int fd = open(T.lock, O_RDONLY | O_CLOEXEC);
+	bool got = fd >= 0 && pread(fd, rec, sizeof rec, LF_OFF_LIVE) == (ssize_t)sizeof rec;
+	if (fd >= 0)
+		close(fd);
+	struct lf_live l;
+	return got && lockfile_decode_live(rec, &l) == LF_REC_OK ? l.heartbeat : 0;
 }
 
 static char status_byte(void)
@@ -1482,11 +1503,18 @@ static bool wait_dead(pid_t pid, int timeout_ms)
 	return true;
 }
 
+static pid_t lock_on_hangfs(char **saved);
+static bool stderr_has(const char *name, const char *what);
+static void wait_stderr(const char *name, const char *what);
+static void lock_off_hangfs(char *saved);
+
 /* Storage that stops answering: another process holds the record lock, so
  * the live's heartbeat round blocks, as on a hung NFS server. The live must
  * kill its workload within the fence timeout, without waiting on storage. */
 Test(run, hung_storage_fences_the_live)
 {
+	char *saved_lock;
+	lock_on_hangfs(&saved_lock);
 	/* The on-fence hook records what it was told. */
 	char *hook = th_path(T.dir, "on-fence.sh"), *marker = th_path(T.dir, "fence.marker");
 	FILE *f = fopen(hook, "w");
@@ -1524,6 +1552,39 @@ Test(run, hung_storage_fences_the_live)
 	wait_start("node-b", 1, BOUND_MS);
 	ensure(proc_alive(b), "node-b's manager exited");
 	no_overlap();
+	lock_off_hangfs(saved_lock);
+}
+
+/* On a local file system the live node's rounds take no record lock (one
+ * kernel holds the file; nobody else writes the live record while the live
+ * lock is held): another process that holds the record lock for twice the
+ * fence timeout, as any local user who may read the file can, stalls the
+ * other nodes' reads, and not the live node's heartbeat. Before, it fenced
+ * the live node after 1 s. */
+Test(run, a_held_record_lock_does_not_stall_the_live_nodes_rounds_on_a_local_file_system)
+{
+	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "1s", NULL);
+	long wpid = wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	uint64_t hb0 = raw_heartbeat();
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	sleep_ms(2000);
+	uint64_t hb1 = raw_heartbeat();
+	bool alive = pid_alive((pid_t)wpid);
+	th_kill(hang);
+	cr_log_info("record lock held for 2 s (fence timeout 1 s): heartbeat %llu -> %llu, workload %s",
+		    (unsigned long long)hb0, (unsigned long long)hb1, alive ? "running" : "gone");
+	ensure(alive, "the live node fenced while another process held the record lock");
+	ensure(hb1 >= hb0 + 5, "the heartbeat moved %llu times in 2 s at a 200 ms interval",
+	       (unsigned long long)(hb1 - hb0));
+	ensure(!stderr_has("node-a", "fencing") && !stderr_has("node-a", "fenced"), "node-a logged a fence");
+	sleep_ms(300);
+	ensure(count(EV_START, NULL) == 1, "%d starts, want 1", count(EV_START, NULL));
+	ensure(proc_alive(a) && proc_alive(b), "a manager exited");
+	no_overlap();
 }
 
 /* A node asked to leave whose storage fails on the way out (it cannot
@@ -1541,9 +1602,6 @@ Test(run, a_node_stopped_while_its_storage_fails_exits)
 	ensure(exit_code(a) == 74, "node-a exited %d, want 74 (EX_IOERR)", exit_code(a));
 	th_kill(hang);
 }
-
-static bool stderr_has(const char *name, const char *what);
-static void wait_stderr(const char *name, const char *what);
 
 /* An operator who sends SIGTERM again will not wait out --stop-timeout: the
  * node's table answers a second shutdown while stopping with SIGKILL to the
@@ -1643,6 +1701,23 @@ static pid_t storage_process(pid_t manager)
 	return (pid_t)found;
 }
 
+/* Storage that stops answering, on a local file system, for node i: its
+ * storage process stopped, so its heartbeat round never returns, and the
+ * record lock held by another process, which every other read and write
+ * (a backup's, a command's, a joining node's) waits for. (The live node's
+ * rounds take no record lock there: holding it alone stalls them no
+ * more.) Returns the holder; the fixture kills both. */
+static pid_t hang_storage(int i)
+{
+	pid_t sp = storage_process(T.procs[i].pid);
+	ensure(sp > 0, "the manager %ld has no storage process", (long)T.procs[i].pid);
+	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
+	add_proc(hang, "storage-hang");
+	kill(sp, SIGSTOP);
+	T.stalled = sp;
+	return hang;
+}
+
 /* Every call on the lock file runs in a storage process, not in the
  * manager: a SIGKILL of the manager (or its exit, or a stop) then never
  * lands inside a call, which on FUSE would send the daemon an interrupt
@@ -1651,6 +1726,8 @@ static pid_t storage_process(pid_t manager)
  * finishes its call, then ends by itself. */
 Test(run, a_killed_manager_leaves_its_storage_call_to_end_by_itself)
 {
+	char *saved_lock;
+	lock_on_hangfs(&saved_lock);
 	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "10s",
 			   "--io-timeout", "60s", NULL);
 	wait_start("node-a", 1, BOUND_MS);
@@ -1668,6 +1745,7 @@ Test(run, a_killed_manager_leaves_its_storage_call_to_end_by_itself)
 	ensure(pid_alive(sp), "the storage process died with its manager, inside its call");
 	th_kill(hang); /* the call returns */
 	ensure(wait_dead(sp, BOUND_MS), "the storage process outlived its call and its manager");
+	lock_off_hangfs(saved_lock);
 }
 
 /* The on-fence hook of DIR/on-fence.sh appends "EVENT NODE" to DIR/fence.marker. */
@@ -1700,6 +1778,8 @@ static char *wait_marker(const char *marker)
  * node exits 74 without waiting for the call. */
 Test(run, a_call_past_the_io_timeout_kills_the_workload_first)
 {
+	char *saved_lock;
+	lock_on_hangfs(&saved_lock);
 	char *marker, *hook = fence_hook_script(&marker);
 	int a = start_node("primary", "node-a", "--heartbeat-interval", "200ms", "--fence-timeout", "20s",
 			   "--io-timeout", "1s", "--after-fence", "exit", "--on-fence", hook, NULL);
@@ -1722,6 +1802,7 @@ Test(run, a_call_past_the_io_timeout_kills_the_workload_first)
 	free(marker);
 	th_kill(hang);
 	no_overlap();
+	lock_off_hangfs(saved_lock);
 }
 
 /* The storage process killed by someone: no call can run any more, which
@@ -1810,6 +1891,7 @@ static pid_t lock_on_hangfs(char **saved)
 	free(src), free(spec);
 	*saved = T.lock;
 	T.lock = th_path(T.mnt, "g.lock");
+	T.on_hangfs = true;
 	return fs;
 }
 
@@ -1817,6 +1899,7 @@ static void lock_off_hangfs(char *saved)
 {
 	free(T.lock);
 	T.lock = saved;
+	T.on_hangfs = false;
 }
 
 /* Before a fenced node joins again on networked storage, it waits up to
@@ -2030,22 +2113,23 @@ Test(run, a_sigterm_is_answered_while_the_workloads_exec_hangs)
 }
 
 /* The fence deadline is measured while the exec hangs: with the heartbeat
- * rounds stuck too (another process holds the record lock), the node fences
- * within --fence-timeout, kills the waiting child and exits 74. */
+ * rounds stuck too (the storage process stopped, so the round's job never
+ * returns, as on storage that stops answering), the node fences within
+ * --fence-timeout, kills the waiting child and exits 74. */
 Test(run, the_fence_deadline_fires_while_the_workloads_exec_hangs)
 {
 	int a;
 	pid_t fs;
 	const char *args[] = { "--heartbeat-interval", "200ms", "--fence-timeout", "1s", "--after-fence", "exit" };
 	pid_t child = live_then_exec_hangs(&a, &fs, args);
+	pid_t sp = storage_process(T.procs[a].pid);
+	ensure(sp > 0, "the manager %ld has no storage process", (long)T.procs[a].pid);
 	int64_t t0 = th_now_ns();
-	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
-	add_proc(hang, "storage-hang");
+	kill(sp, SIGSTOP);
 	bool dead = wait_dead(child, BOUND_MS);
 	double ms = ms_since(t0);
 	bool exited = dead && wait_exit(a, BOUND_MS);
-	if (!exited) /* the diagnostics read the file under the record lock */
-		th_kill(hang);
+	kill(sp, SIGCONT);
 	ensure(dead, "the child waiting in its exec outlived the fence deadline");
 	ensure(exited, "node-a's manager did not exit after its fence");
 	cr_log_info("--fence-timeout 1s with the workload's exec hanging: the child killed %.0f ms after the "
@@ -2054,7 +2138,6 @@ Test(run, the_fence_deadline_fires_while_the_workloads_exec_hangs)
 	ensure(ms < 1000 + 2 * BOUND_MS / 5, "killed %.0f ms after the storage stopped: not by the fence deadline", ms);
 	ensure(exit_code(a) == 74, "node-a exited %d, want 74", exit_code(a));
 	ensure(stderr_has("node-a", "no heartbeat round completed"), "node-a did not say why it fenced");
-	th_kill(hang);
 	kill(fs, SIGUSR2);
 	no_overlap();
 }
@@ -2144,8 +2227,7 @@ Test(run, a_fenced_node_rejoins_as_a_waiting_node)
 	wait_live("node-a", BOUND_MS);
 	start_node("backup", "node-b", NULL);
 	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
-	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
-	add_proc(hang, "storage-hang");
+	pid_t hang = hang_storage(a);
 	ensure(wait_dead((pid_t)wpid, BOUND_MS), "the workload outlived the hung storage");
 	sleep_ms(300);
 	ensure(proc_alive(a), "node-a's manager left instead of rejoining (exit %d)", exit_code(a));
@@ -2213,6 +2295,8 @@ static int fenced_by_a_held_record_lock(pid_t *hang)
  * to mend it. */
 Test(run, a_rejoining_node_stopped_while_it_waits_for_its_storage_exits_0)
 {
+	char *saved_lock;
+	lock_on_hangfs(&saved_lock);
 	pid_t hang;
 	int a = fenced_by_a_held_record_lock(&hang);
 	cr_assert(truncate(T.lock, 100) == 0);
@@ -2233,6 +2317,7 @@ Test(run, a_rejoining_node_stopped_while_it_waits_for_its_storage_exits_0)
 	ensure(joins == 1, "node-a said 'joining' %d times: it went on after it was asked to leave", joins);
 	free(err), free(path);
 	cr_log_info("a rejoining node waiting for its storage left %.0f ms after SIGTERM, exit 0", ms);
+	lock_off_hangfs(saved_lock);
 }
 
 /* A backup with a takeover delay starts no sooner than the delay after the
@@ -2864,6 +2949,13 @@ static void hung_live_and_a_new_file(bool replace)
 	wait_live("node-a", BOUND_MS);
 	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
 	add_proc(hang, "storage-hang");
+	/* The live node's rounds take no record lock on a local file system,
+	 * unless what they read asks for something: F, as a requester's
+	 * write under way leaves it, makes the next round read again under
+	 * the lock, and hang there. */
+	int fd = open(T.lock, O_WRONLY | O_CLOEXEC);
+	cr_assert(fd >= 0 && pwrite(fd, "F", 1, LF_OFF_STATUS) == 1);
+	close(fd);
 	sleep_ms(300); /* the live's next read hangs, and its looks pass 2C */
 	int64_t t0 = th_now_ns();
 	if (replace) {
@@ -2886,6 +2978,8 @@ static void hung_live_and_a_new_file(bool replace)
 	ensure(stderr_says("node-a", "a call on the lock file has not returned, and the storage process killed",
 			   BOUND_MS),
 	       "node-a did not say why its workload was killed");
+	ensure(!stderr_has("node-a", "no longer names the file this node has open"),
+	       "node-a's loop saw the path itself: its call did not hang, and the test proves nothing");
 	no_overlap();
 }
 
@@ -3183,6 +3277,8 @@ static char *notify_socket(struct notes *n, const char *name)
 
 Test(run, watchdog_is_petted_only_while_rounds_complete)
 {
+	char *saved_lock;
+	lock_on_hangfs(&saved_lock);
 	struct notes n = { 0 };
 	char *sock = notify_socket(&n, "notify.sock");
 	setenv("NOTIFY_SOCKET", sock, 1);
@@ -3224,6 +3320,7 @@ Test(run, watchdog_is_petted_only_while_rounds_complete)
 	ensure(err && strstr(err, "the unit's WatchdogSec= (200 ms) is not longer than --fence-timeout (1000 ms)"),
 	       "no warning about the short watchdog: %s", err ? err : "(no stderr)");
 	free(err), free(path);
+	lock_off_hangfs(saved_lock);
 }
 
 /* STATUS= tells an operator what each node does and for whom it waits;
@@ -5114,8 +5211,7 @@ Test(run, http_follows_a_fenced_node_that_rejoins)
 	wait_health(pa, 200, BOUND_MS);
 	/* Nothing that reads the lock file (the diagnostics do) until the
 	 * storage answers again: the checks come after th_kill. */
-	pid_t hang = th_hold_lock(T.lock, LF_OFF_RECORD_LOCK);
-	add_proc(hang, "storage-hang");
+	pid_t hang = hang_storage(a);
 	/* Its reader stays in the hung call; the node fences meanwhile, so
 	 * the answer is 504 (its wait ran out), 503 (the endpoint stopped
 	 * first) or a connection closed by the stopping server. */
@@ -5346,6 +5442,8 @@ Test(run, a_takeover_after_a_corrupted_live_record_uses_a_higher_epoch)
  * ("not ours") and stayed down under systemd. */
 Test(run, a_rejoining_node_waits_for_a_damaged_file)
 {
+	char *saved_lock;
+	lock_on_hangfs(&saved_lock);
 	pid_t hang;
 	int a = fenced_by_a_held_record_lock(&hang);
 	uint8_t *whole;
@@ -5367,6 +5465,7 @@ Test(run, a_rejoining_node_waits_for_a_damaged_file)
 	wait_start("node-a", 2, 2 * BOUND_MS);
 	wait_live("node-a", BOUND_MS);
 	no_overlap();
+	lock_off_hangfs(saved_lock);
 }
 
 /* A node rejoining after a fence is not refused by its own old slot, which

@@ -21,7 +21,9 @@ own schedule, from --seed and its number, of:
   hold-storage      another process holds the record lock (byte 19) of the
                     lock file for 0.2 to 2.5 fence timeouts: every read and
                     write of the group waits, as on storage that stops
-                    answering (local file system only)
+                    answering, but the live node's rounds, which take no
+                    record lock while the file asks for nothing (local file
+                    system only)
   delete-lock       the lock file unlinked under the group
   replace-lock      a copy of the lock file renamed over it
   partition         (--gluster, --ceph) a host cut off the storage for 1 to

@@ -295,7 +295,7 @@ Test(config, full_file_every_section_and_key_lands)
 	cr_expect_eq(r->io_timeout_ms, 60000);
 	cr_expect_eq(r->fence_timeout_ms, 5000);
 	cr_expect_eq(r->takeover_delay_ms, -1);
-	cr_expect_not(g_c.rejoin);
+	cr_expect_not(g_c.run.rejoin);
 
 	const enum hook_event ev[] = { HOOK_LIVE, HOOK_BACKUP, HOOK_STOP, HOOK_FENCE, HOOK_FAILBACK };
 	for (int i = 0; i < 5; i++)
@@ -398,7 +398,7 @@ Test(config, enumerated_values)
 		g_c.run.node.restart = (enum node_restart)77;
 		g_c.log_level = 77;
 		g_c.run.takeover_delay_ms = 77;
-		g_c.rejoin = i % 2;
+		g_c.run.rejoin = i % 2;
 		g_c.run.node.role = (enum lf_role)77;
 		load_ok(t[i].text);
 		int64_t got = 0;
@@ -406,7 +406,7 @@ Test(config, enumerated_values)
 		case CK_RESTART: got = g_c.run.node.restart; break;
 		case CK_LOG_LEVEL: got = g_c.log_level; break;
 		case CK_TAKEOVER_DELAY: got = g_c.run.takeover_delay_ms; break;
-		case CK_AFTER_FENCE: got = g_c.rejoin; break;
+		case CK_AFTER_FENCE: got = g_c.run.rejoin; break;
 		case CK_ROLE: got = g_c.run.node.role; break;
 		default: cr_assert_fail("no such case");
 		}

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1990,6 +1991,132 @@ Test(lockfile, heartbeat_writes_only_over_our_own_record)
 	cr_assert_eq(v.status, LF_LIVE);
 
 	heartbeat_spares_anothers_record(&lf, &me, NULL);
+	lockfile_close(&lf);
+}
+
+/* For the background calls of the live lock's holder below. */
+static struct lf_live g_me;
+
+static int bg_heartbeat_view(struct bg *b) { return lockfile_heartbeat(b->lf, &g_me, b->view); }
+
+static int bg_read_held(struct bg *b) { return lockfile_read_held(b->lf, b->view); }
+
+/* On a local file system the live node's rounds take no record lock: one
+ * kernel holds the file's only copy, and nobody else writes the live
+ * record while the live lock is held. Another local user who holds the
+ * record lock (a reader may) cannot stall them any more. A round that
+ * finds something asked (status F) reads again under the lock, and waits
+ * for it like any reader. */
+Test(lockfile, the_live_holders_rounds_on_a_local_file_system_take_no_record_lock)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	cr_assert_not(lf.poll, "%s is not on a local file system: this test needs one", g_path);
+	g_me = sample_live();
+	cr_assert_eq(write_live(&lf, LF_LIVE, &g_me), 0);
+	pid_t other = hold(LF_OFF_RECORD_LOCK);
+
+	struct lf_view v;
+	g_me.heartbeat += 1;
+	struct bg b = { .fn = bg_heartbeat_view, .lf = &lf, .view = &v };
+	bg_start(&b);
+	cr_assert(bg_join(&b, 2000), "a heartbeat waited for the record lock another process holds");
+	cr_assert_eq(b.result, 0);
+	cr_assert_eq(v.status, LF_LIVE);
+	cr_assert_eq(v.live.heartbeat, g_me.heartbeat, "the view says heartbeat %llu, want %llu",
+		     (unsigned long long)v.live.heartbeat, (unsigned long long)g_me.heartbeat);
+	size_t len;
+	uint8_t *img = read_image(g_path, &len);
+	cr_assert_eq(get64(img + LF_OFF_LIVE + 8), g_me.heartbeat, "the heartbeat was not written");
+	free(img);
+	b = (struct bg){ .fn = bg_read_held, .lf = &lf, .view = &v };
+	bg_start(&b);
+	cr_assert(bg_join(&b, 2000), "a round's read waited for the record lock another process holds");
+	cr_assert_eq(b.result, 0);
+	cr_assert_eq(v.live.heartbeat, g_me.heartbeat);
+	release(other);
+
+	/* Asked for something: the round's read is made again under the lock. */
+	struct lf_request req = sample_request();
+	cr_assert_eq(lockfile_write_request(&lf, &req), 0);
+	other = hold(LF_OFF_RECORD_LOCK);
+	b = (struct bg){ .fn = bg_read_held, .lf = &lf, .view = &v };
+	bg_start(&b);
+	sleep_ms(300);
+	cr_assert_not(atomic_load(&b.done), "a round that found F did not read it again under the lock");
+	g_me.heartbeat += 1;
+	struct lf_view hv;
+	struct bg h = { .fn = bg_heartbeat_view, .lf = &lf, .view = &hv };
+	bg_start(&h);
+	sleep_ms(300);
+	img = read_image(g_path, &len);
+	cr_assert_eq(get64(img + LF_OFF_LIVE + 8), g_me.heartbeat, "a heartbeat that found F did not write first");
+	cr_assert_eq(img[LF_OFF_STATUS], LF_FAILBACK, "the heartbeat wrote over the pending F");
+	free(img);
+	cr_assert_not(atomic_load(&h.done), "a heartbeat that found F took its view without the lock");
+	release(other);
+	cr_assert(bg_join(&b, 3000) && bg_join(&h, 3000), "a round still waits after the record lock was freed");
+	cr_assert_eq(b.result, 0);
+	cr_assert_eq(h.result, 0);
+	cr_assert_eq(v.status, LF_FAILBACK);
+	cr_assert_eq(hv.status, LF_FAILBACK);
+	cr_assert_eq(hv.request_rec, LF_REC_OK);
+	cr_assert_eq(hv.live.heartbeat, g_me.heartbeat);
+	lockfile_close(&lf);
+}
+
+/* The heartbeat written without the record lock may meet a reader that
+ * holds it: that reader reads a torn live record again rather than report
+ * damage. Another process heartbeats as fast as it can while this one
+ * reads under the lock; raw reads beside them count how often a read met a
+ * write. */
+Test(lockfile, a_locked_read_never_reports_a_live_record_torn_by_a_heartbeat)
+{
+	struct lockfile lf;
+	open_ok(&lf, g_path, LF_OPEN_CREATE);
+	cr_assert_not(lf.poll, "%s is not on a local file system: this test needs one", g_path);
+	struct lf_live me = sample_live();
+	cr_assert_eq(write_live(&lf, LF_LIVE, &me), 0);
+	pid_t writer = fork();
+	cr_assert_geq(writer, 0);
+	if (writer == 0) {
+		struct lockfile w;
+		if (lockfile_open(&w, g_path, LF_OPEN_WRITE) < 0)
+			_exit(1);
+		int64_t end = th_now_ns() + 2000000000LL;
+		while (th_now_ns() < end) {
+			me.heartbeat++;
+			if (lockfile_heartbeat(&w, &me, NULL) < 0)
+				_exit(2);
+		}
+		_exit(0);
+	}
+	int fd = open(g_path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	int reads = 0, bad = 0, raw = 0, raw_torn = 0;
+	uint64_t last = 0;
+	int64_t end = th_now_ns() + 1500000000LL;
+	while (th_now_ns() < end) {
+		struct lf_view v;
+		cr_assert_eq(lockfile_read_any(&lf, &v), 0);
+		reads++;
+		bad += v.live_rec != LF_REC_OK;
+		last = v.live.heartbeat;
+		uint8_t rec[LF_LIVE_SIZE];
+		struct lf_live l;
+		if (pread(fd, rec, sizeof(rec), LF_OFF_LIVE) == (ssize_t)sizeof(rec)) {
+			raw++;
+			raw_torn += lockfile_decode_live(rec, &l) != LF_REC_OK;
+		}
+	}
+	close(fd);
+	int st = 0;
+	cr_assert_eq(waitpid(writer, &st, 0), writer);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the heartbeating process failed (%#x)", st);
+	cr_log_info("%d locked reads, %d raw reads of which %d torn, heartbeat %llu at the last read", reads, raw,
+		    raw_torn, (unsigned long long)last);
+	cr_assert_gt(last, sample_live().heartbeat + 1000, "the heartbeats did not run beside the reads");
+	cr_assert_eq(bad, 0, "%d of %d locked reads reported a torn live record as damaged", bad, reads);
 	lockfile_close(&lf);
 }
 
