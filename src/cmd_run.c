@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -387,13 +388,20 @@ static int run(struct config *c, char **argv, struct reloader *rl)
 	 * load balancer sees 503 rather than a refused connection while the
 	 * node joins. */
 	static _Atomic int health = LOOP_DOWN;
-	static struct metrics metrics;
+	/* Shared with the storage process, forked below, which counts the
+	 * live node's rounds in it. */
+	struct metrics *metrics =
+		mmap(NULL, sizeof(*metrics), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (metrics == MAP_FAILED) {
+		log_error("mapping the metrics: %s", strerror(errno));
+		return EX_OSERR;
+	}
 	struct http_server *http = NULL;
 	struct metrics_writer *writer = NULL;
 	if (!c->run.health)
 		c->run.health = &health;
-	metrics_init(&metrics);
-	c->run.metrics = &metrics;
+	metrics_init(metrics);
+	c->run.metrics = metrics;
 	const struct metrics_labels labels = {
 		.group = c->run.lock_path,
 		.node = c->run.name,
@@ -409,7 +417,7 @@ static int run(struct config *c, char **argv, struct reloader *rl)
 	if (c->metrics_file) {
 		/* Every METRICS_FILE_INTERVAL_MS: a scrape's figures are at most
 		 * that old, and a node that ended leaves its last ones. */
-		e = metrics_writer_start(&writer, &metrics, &labels, c->metrics_file, METRICS_FILE_INTERVAL_MS);
+		e = metrics_writer_start(&writer, metrics, &labels, c->metrics_file, METRICS_FILE_INTERVAL_MS);
 		if (e < 0) {
 			log_error("metrics file %s: %s", c->metrics_file, strerror(-e));
 			return EX_OSERR;
@@ -419,7 +427,7 @@ static int run(struct config *c, char **argv, struct reloader *rl)
 		char why[600];
 		struct http_config hc = { .address = c->http, .lock_path = c->run.lock_path, .health = c->run.health };
 		hc.timeout_ms = c->http_timeout_ms;
-		hc.metrics = &metrics;
+		hc.metrics = metrics;
 		hc.labels = labels;
 		e = http_start(&hc, &http, why, sizeof(why));
 		if (e < 0) {

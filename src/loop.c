@@ -88,7 +88,7 @@ struct loop {
 	bool exec_gone;  /* the tree was reaped before the outcome came */
 	unsigned exec_gen;
 	/* Deadlines on CLOCK_MONOTONIC in ms; 0 when not set. */
-	int64_t timer_at, tick_at, kill_at, interrupt_at, job_deadline, heartbeat_at;
+	int64_t timer_at, kill_at, interrupt_at, job_deadline;
 	int64_t exec_slow_at;                  /* the workload's exec is pending: say so by then */
 	int64_t last_round;                    /* the last round that completed: a heartbeat; in VERIFYING a read */
 	int64_t guard_fence_ms, guard_look_ms; /* the storage process's guard (worker.h, timeline.h) */
@@ -102,7 +102,13 @@ struct loop {
 	int name_slot;            /* JOINED: the alive slot with our name, or -1 */
 	uint32_t repair_size;     /* the file's length as the check before a repair read it */
 	uint32_t name_pid;
-	uint64_t heartbeat, slot_seq;
+	uint64_t slot_seq;
+	/* The live node's rounds, which the storage process runs (worker.h):
+	 * on while the node holds the role and the loop has nothing under
+	 * way; a report is taken only from rounds of the current turn. */
+	bool rounds_on;
+	unsigned rounds_gen;
+	struct worker_job round;
 	char *exe;
 	char **envp;
 	char **hook_envp; /* PATH and the UNDERSTUDY_ variables only */
@@ -155,22 +161,28 @@ static struct pending *push_cut(struct loop *l, enum node_event type)
 	return p;
 }
 
-static void push_job_event(struct loop *l, enum node_event type)
+/* An event with what job j found: a job's, or a round's. */
+static void push_found(struct loop *l, enum node_event type, const struct worker_job *j)
 {
 	struct pending *p = push(l, type);
-	p->granted_ms = l->job.op == WORKER_TRY_LIVE || l->job.op == WORKER_WAIT_LIVE ? l->job.granted_ms : 0;
-	if (l->job.have_view) {
+	p->granted_ms = j->op == WORKER_TRY_LIVE || j->op == WORKER_WAIT_LIVE ? j->granted_ms : 0;
+	if (j->have_view) {
 		p->has_view = true;
-		p->view = l->job.view;
-		p->ev.target_alive = l->job.target_alive;
-		p->ev.target_state = l->job.target_state;
-		p->ev.backup_waiting = l->job.backup_waiting;
-		p->ev.foreign_record = !l->job.live_here;
+		p->view = j->view;
+		p->ev.target_alive = j->target_alive;
+		p->ev.target_state = j->target_state;
+		p->ev.backup_waiting = j->backup_waiting;
+		p->ev.foreign_record = !j->live_here;
 	}
-	p->ev.own_slot_bad = l->job.own_slot_bad;
+	p->ev.own_slot_bad = j->own_slot_bad;
 }
 
+static void push_job_event(struct loop *l, enum node_event type) { push_found(l, type, &l->job); }
+
 static bool holds_role(enum node_state s) { return s == NODE_STARTING || s == NODE_LIVE || s == NODE_STOPPING; }
+
+/* Holding the role: heartbeats and checks run. */
+static bool ticking(const struct loop *l) { return holds_role(node_current(&l->node)); }
 
 /* The workload as the observers are to see it now. */
 static struct observe_workload wl_now(const struct loop *l)
@@ -225,6 +237,10 @@ static void dispatch(struct loop *l)
 	if (before != node_current(&l->node)) {
 		l->timer_at = 0;
 		l->timer_gen++;
+		/* The node decides anew in its new state: its next round is
+		 * reported even if the file is as it was. */
+		if (l->worker.sh)
+			l->worker.sh->rounds.report = true;
 	}
 	if (ev->type == NODE_EV_JOINED && ev->name_taken && node_current(&l->node) == NODE_DONE) {
 		/* The node refused; only the loop knows whom it met. */
@@ -258,11 +274,13 @@ static void fill_slot(struct loop *l, struct lf_slot *s, int64_t published)
 	memcpy(s->host, l->host, LF_ID_SIZE);
 }
 
-static void fill_live(struct loop *l, struct lf_live *v)
+/* Our live record; count: with the next heartbeat (one count for the
+ * rounds' heartbeats and the loop's writes), else 0 (the round takes it). */
+static void fill_live(struct loop *l, struct lf_live *v, bool count)
 {
 	memset(v, 0, sizeof(*v));
 	v->epoch = node_epoch(&l->node);
-	v->heartbeat = ++l->heartbeat;
+	v->heartbeat = count ? atomic_fetch_add(&l->worker.sh->rounds.heartbeat, 1) + 1 : 0;
 	memcpy(v->id, l->id, LF_ID_SIZE);
 	v->slot = node_slot(&l->node);
 	v->pid = (uint32_t)getpid();
@@ -316,6 +334,11 @@ static struct worker_job *job(struct loop *l, enum worker_op op)
 
 static void submit(struct loop *l, bool tick)
 {
+	/* No round may come between what the node decided and this job (a
+	 * heartbeat after the live lock's release): every round either ended
+	 * before the job runs or starts only once the loop has settled. */
+	worker_rounds_off(&l->worker);
+	l->rounds_on = false;
 	int64_t now = clock_ms();
 	l->job_pending = true;
 	l->job_is_tick = tick;
@@ -739,7 +762,6 @@ static void run_action(struct loop *l, const struct node_action *a)
 		submit(l, false);
 		return;
 	case NODE_A_RELEASE_LIVE:
-		l->tick_at = 0;
 		fill_event(l, job(l, WORKER_RELEASE_LIVE), a);
 		submit(l, false);
 		return;
@@ -761,10 +783,12 @@ static void run_action(struct loop *l, const struct node_action *a)
 		j->seq = handover && v && v->status == LF_FAILBACK && v->request_rec == LF_REC_OK
 				 ? (int64_t)v->request.seq
 				 : -1;
-		l->heartbeat = 0; /* each epoch counts from 1 */
-		fill_live(l, &j->live);
-		l->tick_at = now + l->cfg->check_ms;
-		l->heartbeat_at = now + l->cfg->heartbeat_ms;
+		struct worker_rounds *rd = &l->worker.sh->rounds;
+		rd->heartbeat = 0; /* each epoch counts from 1 */
+		fill_live(l, &j->live, true);
+		rd->check_at = now + l->cfg->check_ms;
+		rd->heartbeat_at = now + l->cfg->heartbeat_ms;
+		rd->round_ms = 0;
 		l->last_round = now; /* the fence clock starts with the role */
 		/* Before the workload exists: from here a stalled loop is fenced
 		 * by the storage process (worker.h). */
@@ -807,7 +831,7 @@ static void run_action(struct loop *l, const struct node_action *a)
 		 * epoch and the next heartbeat, our slot as we publish it. */
 		j = job(l, WORKER_REPAIR);
 		l->repair_size = l->current.has_view ? l->current.view.size : 0;
-		fill_live(l, &j->live);
+		fill_live(l, &j->live, true);
 		fill_slot(l, &j->slot,
 			  (int64_t)node_slot_state(node_current(&l->node)) |
 				  (int64_t)node_slot_flags(node_current(&l->node)) << 8);
@@ -858,22 +882,101 @@ static void settle(struct loop *l)
 	}
 }
 
-/* --- timers -------------------------------------------------------------------- */
+static void count_round_call(void *ctx, enum worker_op op, int64_t us) { metrics_storage_call(ctx, op, us); }
 
-/* Holding the role: heartbeats and checks run. */
-static bool ticking(const struct loop *l) { return holds_role(node_current(&l->node)); }
+/* A round the storage process ran for the live node, which found news
+ * (worker.h): as a tick of the loop's own was. */
+static void on_round_done(struct loop *l, const struct worker_job *j)
+{
+	int r = j->res;
+	if (j->op == WORKER_HEARTBEAT && r == 0 && j->round_ms > l->last_round)
+		l->last_round = j->round_ms;
+	if (j->replaced && r >= 0) {
+		log_warn("%s no longer names the file this node has open: it was deleted, renamed or replaced",
+			 l->lf.path);
+		push(l, NODE_EV_REPLACED);
+		return;
+	}
+	if (r < 0) {
+		log_error("%s: %s: %s", l->lf.path, op_name(j->op), log_strerror(-r));
+		storage_failed(l, -r);
+		return;
+	}
+	push_found(l, NODE_EV_TICK, j);
+}
+
+/* What the rounds have for the loop: a call past --io-timeout (the
+ * storage hung, as for a job's call), or a round with news. A round of an
+ * earlier turn is stale: the loop has acted since, and the first round
+ * of the new turn reports whatever it finds. */
+static void on_rounds(struct loop *l)
+{
+	struct worker_rounds *rd = &l->worker.sh->rounds;
+	if (rd->hung && !l->storage_hung) {
+		log_error("%s: a round's call on the lock file has not returned in %lld ms: the storage is hung",
+			  l->lf.path, (long long)l->cfg->io_timeout_ms);
+		worker_rounds_off(&l->worker);
+		l->rounds_on = false;
+		give_up_job(l);
+		push_cut(l, NODE_EV_STORAGE_HUNG)->ev.err = ETIMEDOUT;
+		return;
+	}
+	unsigned gen;
+	if (!worker_round_take(&l->worker, &l->round, &gen))
+		return;
+	if (gen == l->rounds_gen && l->rounds_on && !l->storage_hung && !l->fenced)
+		on_round_done(l, &l->round);
+}
+
+/* Turn the rounds on once the loop has settled holding the role (nothing
+ * under way: no job, no action, no event), off otherwise; submit turns
+ * them off before every job. Each turn's first round is reported. */
+static void settle_rounds(struct loop *l)
+{
+	bool want = ticking(l) && !l->job_pending && l->cursor >= l->out.n && l->qlen == 0 && !l->storage_hung &&
+		    !l->fenced && l->worker.started;
+	if (want == l->rounds_on)
+		return;
+	l->rounds_on = want;
+	if (!want) {
+		worker_rounds_off(&l->worker);
+		return;
+	}
+	struct worker_rounds *rd = &l->worker.sh->rounds;
+	struct worker_job *t = &rd->tmpl;
+	memset(t, 0, sizeof(*t));
+	t->my_slot = node_slot(&l->node);
+	memcpy(t->my_id, l->id, LF_ID_SIZE);
+	fill_live(l, &t->live, false);
+	rd->check_ms = l->cfg->check_ms;
+	rd->heartbeat_ms = l->cfg->heartbeat_ms;
+	rd->io_timeout_ms = l->cfg->io_timeout_ms;
+	l->rounds_gen = worker_rounds_on(&l->worker, true);
+}
+
+/* --- timers -------------------------------------------------------------------- */
 
 /* Holding the live lock (VERIFYING too): the fence deadline runs. */
 static bool fence_clock(const struct loop *l) { return node_fence_clock(&l->node) && !l->storage_hung && !l->fenced; }
 
+/* The rounds the storage process completed count for the fence clock as
+ * the loop's own do: the loop reads their time when it wakes, which at the
+ * latest is the fence deadline they moved on. */
+static void refresh_round(struct loop *l)
+{
+	if (!l->worker.sh)
+		return;
+	int64_t r = l->worker.sh->rounds.round_ms;
+	if (l->rounds_on && r > l->last_round)
+		l->last_round = r;
+}
+
 static int64_t next_deadline(const struct loop *l)
 {
-	bool live = ticking(l) && !l->storage_hung && !l->fenced;
 	int64_t d[] = { l->timer_at,
 			l->kill_at,
 			l->interrupt_at,
 			l->job_deadline,
-			live ? l->tick_at : 0,
 			fence_clock(l) ? l->last_round + l->cfg->fence_timeout_ms + 1 : 0,
 			l->watchdog_at,
 			l->exec_slow_at,
@@ -889,6 +992,11 @@ static int64_t next_deadline(const struct loop *l)
 static void fire_timers(struct loop *l)
 {
 	int64_t now = clock_ms();
+	/* This loop runs: the storage process's guard counts a stall from
+	 * here until it waits again (worker.h), and the rounds' time counts
+	 * for the fence. */
+	worker_guard_loop_due(&l->worker, now);
+	refresh_round(l);
 	if (l->timer_at && now >= l->timer_at) {
 		l->timer_at = 0;
 		push(l, NODE_EV_TIMER)->timer_gen = l->timer_gen;
@@ -935,8 +1043,9 @@ static void fire_timers(struct loop *l)
 			log_error("%s: %s, and the storage process killed the workload %lld ms after the last %s: "
 				  "fencing",
 				  l->lf.path,
-				  l->job_pending ? "a call on the lock file has not returned"
-						 : "this manager was stalled",
+				  l->job_pending || atomic_load(&l->worker.sh->rounds.started_ms)
+					  ? "a call on the lock file has not returned"
+					  : "this manager was stalled",
 				  (long long)atomic_load(&l->worker.sh->guard.fired_after),
 				  atomic_load(&l->worker.sh->guard.fired_replaced)
 					  ? "look at the lock file's path (it names another file now)"
@@ -969,24 +1078,6 @@ static void fire_timers(struct loop *l)
 			l->last_pet_round = l->last_round;
 			notify_send("WATCHDOG=1");
 		}
-	}
-	if (ticking(l) && l->tick_at && now >= l->tick_at && !l->job_pending && !l->storage_hung && !l->fenced &&
-	    l->cursor >= l->out.n && l->qlen == 0) {
-		l->tick_at = now + l->cfg->check_ms;
-		struct worker_job *j;
-		if (now >= l->heartbeat_at) {
-			l->heartbeat_at = now + l->cfg->heartbeat_ms;
-			/* A heartbeat leaves the status (a pending F must survive)
-			 * and writes only over our own record. */
-			j = job(l, WORKER_HEARTBEAT);
-			fill_live(l, &j->live);
-		} else {
-			j = job(l, WORKER_READ);
-			j->holder = true;
-		}
-		j->want_view = true;
-		submit(l, true);
-		l->job_is_round = j->op == WORKER_HEARTBEAT;
 	}
 }
 
@@ -1091,8 +1182,13 @@ static void on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		arm_signal(l);
 		return;
 	case TAG_WORKER:
-		if (cqe->res == (int)sizeof(l->efd_count) && l->job_pending)
-			on_job_done(l);
+		if (cqe->res == (int)sizeof(l->efd_count)) {
+			/* Written once a job is done, and by a round the loop is
+			 * to hear of: the two are told apart by the page. */
+			if (l->job_pending && !l->worker.sh->running)
+				on_job_done(l);
+			on_rounds(l);
+		}
 		arm_worker(l);
 		return;
 	case TAG_WATCH: on_watch(l, cqe->res); return;
@@ -1117,7 +1213,10 @@ static void on_cqe(struct loop *l, struct io_uring_cqe *cqe)
 
 static int64_t wait_events(struct loop *l)
 {
+	refresh_round(l);
 	int64_t when = next_deadline(l);
+	/* Sleeping until then is no stall; not running by then is. */
+	worker_guard_loop_due(&l->worker, when ? when : clock_ms());
 	struct __kernel_timespec ts, *tsp = NULL;
 	if (when) {
 		int64_t d = when - clock_ms();
@@ -1436,6 +1535,13 @@ static int setup(struct loop *l)
 		return EX_OSERR;
 	}
 	supervise_not_workload(l->worker.pid); /* never killed with the workload's tree */
+	/* The rounds' calls are counted by the storage process, in the
+	 * caller's metrics, which it maps shared before the process is
+	 * forked (loop.h); our own are not there to count in. */
+	if (cfg->metrics) {
+		l->worker.sh->rounds.count_call = count_round_call;
+		l->worker.sh->rounds.count_ctx = cfg->metrics;
+	}
 	if ((r = io_uring_queue_init(32, &l->ring, 0)) < 0) {
 		log_error("io_uring: %s", strerror(-r));
 		return EX_OSERR;
@@ -1482,10 +1588,18 @@ static void apply_settings(struct loop *l, const struct loop_config *next)
 	 * a stop under way and a hook running keep the bound they began
 	 * with. */
 	int64_t now = clock_ms();
-	if (l->tick_at && l->tick_at > now + next->check_ms)
-		l->tick_at = now + next->check_ms;
-	if (l->heartbeat_at && l->heartbeat_at > now + next->heartbeat_ms)
-		l->heartbeat_at = now + next->heartbeat_ms;
+	if (l->worker.sh) {
+		struct worker_rounds *rd = &l->worker.sh->rounds;
+		rd->check_ms = next->check_ms;
+		rd->heartbeat_ms = next->heartbeat_ms;
+		rd->io_timeout_ms = next->io_timeout_ms;
+		if (rd->check_at > now + next->check_ms)
+			rd->check_at = now + next->check_ms;
+		if (rd->heartbeat_at > now + next->heartbeat_ms)
+			rd->heartbeat_at = now + next->heartbeat_ms;
+		if (l->rounds_on)
+			worker_interrupt(&l->worker); /* its wait looks at the new schedule */
+	}
 	if (l->interrupt_at && l->interrupt_at > now + next->node.poll_ms)
 		l->interrupt_at = now + next->node.poll_ms;
 	struct timeline_fault warn[4];
@@ -1605,6 +1719,7 @@ int loop_run(const struct loop_config *cfg, bool *lost_storage)
 		 * loop waits: a node no longer live has nothing it may kill. */
 		if (!ticking(l) || l->fenced || l->storage_hung)
 			worker_guard_disarm(&l->worker);
+		settle_rounds(l);
 		if (l->done && l->cursor >= l->out.n && (!l->job_pending || !l->wl_active))
 			break;
 		int r = (int)wait_events(l);

@@ -264,13 +264,31 @@ static int run(struct worker *w, struct worker_job *j)
 	return r;
 }
 
+/* Since when the live node has gone without a round or without its loop:
+ * the older of the last completed round and the moment the loop was due
+ * to run (worker_guard_loop_due) or a round's news has waited for it. The
+ * rounds run here and go on while the loop is stopped; a stalled loop
+ * must not outlive them. */
+static int64_t stall_base(struct worker *w)
+{
+	struct worker_guard *g = &w->sh->guard;
+	struct worker_rounds *rd = &w->sh->rounds;
+	int64_t base = g->round_ms;
+	if (g->loop_due_ms && g->loop_due_ms < base)
+		base = g->loop_due_ms;
+	int64_t news = rd->news ? rd->news_ms : 0;
+	if (news && news < base)
+		base = news;
+	return base;
+}
+
 /* The guard's next deadline (0: none), and whether it is the look's. */
 static int64_t guard_deadline(struct worker *w, bool *look)
 {
 	struct worker_guard *g = &w->sh->guard;
 	if (!g->armed || g->fired)
 		return 0;
-	int64_t fence = g->round_ms + g->fence_ms, peek = g->looked_ms + g->look_ms;
+	int64_t fence = stall_base(w) + g->fence_ms, peek = g->looked_ms + g->look_ms;
 	*look = peek < fence;
 	return *look ? peek : fence;
 }
@@ -285,6 +303,7 @@ static void guard_fire(struct worker *w, bool replaced, int64_t since, bool in_c
 	g->fired_replaced = replaced;
 	g->fired_after = since;
 	g->fired = true;
+	w->sh->rounds.on = false; /* no heartbeat for a workload killed: the loop fences when it runs */
 	/* Only the manager's children are the tree; a manager gone (we are
 	 * someone else's child now) left nothing of ours to kill. */
 	if (getppid() != w->manager)
@@ -311,7 +330,7 @@ static void guard_check(struct worker *w, bool in_call)
 	if (!when || now < when)
 		return;
 	if (!look) {
-		guard_fire(w, false, now - g->round_ms, in_call);
+		guard_fire(w, false, now - stall_base(w), in_call);
 		return;
 	}
 	/* The loop has not looked for two check intervals: look for it. A
@@ -343,10 +362,23 @@ struct job_guard {
 	sem_t ready; /* the thread made its timer, or failed to */
 };
 
+/* A round's call past the io timeout: the loop, which sees no round's
+ * call begin, is told (worker_rounds.hung) and gives the storage up as it
+ * does a job's call. When that is due, 0 if not. */
+static int64_t round_hang_deadline(struct worker *w)
+{
+	struct worker_rounds *rd = &w->sh->rounds;
+	int64_t t = rd->started_ms;
+	return t && !rd->hung ? t + rd->io_timeout_ms : 0;
+}
+
 static void job_guard_arm(struct job_guard *jg)
 {
 	bool look = false;
 	int64_t when = jg->on ? guard_deadline(jg->w, &look) : 0;
+	int64_t hang = jg->on ? round_hang_deadline(jg->w) : 0;
+	if (hang && (!when || hang < when))
+		when = hang;
 	if (!when)
 		return;
 	struct itimerspec it = { .it_value = { when / 1000, (when % 1000) * 1000000 } };
@@ -385,6 +417,13 @@ static void *job_guard_main(void *arg)
 		 * file moves it on by 2C). */
 		if (!atomic_load(&jg->in_job))
 			continue;
+		struct worker_rounds *rd = &jg->w->sh->rounds;
+		int64_t hang = round_hang_deadline(jg->w);
+		if (hang && clock_ms() >= hang) {
+			rd->hung = true;
+			uint64_t one = 1;
+			(void)!write(jg->w->efd, &one, sizeof(one));
+		}
 		guard_check(jg->w, true);
 		if (atomic_load(&jg->in_job) && !atomic_load(&jg->w->sh->guard.fired))
 			job_guard_arm(jg);
@@ -459,6 +498,135 @@ static struct lockfile *receive_file(struct worker *w, int req)
 	return &lf;
 }
 
+/* A round's findings as bytes, for telling a change: the view's records
+ * encoded again (our own heartbeat left out), its status, node id, version,
+ * damage and size, what each record read as, and the facts beside it. */
+enum {
+	SEEN_FACTS = 8,
+	SEEN_SIZE = 1 + LF_ID_SIZE + 4 + 4 + 4 + LF_LIVE_SIZE + LF_REQUEST_SIZE + LF_SLOTS * LF_SLOT_SIZE + 2 +
+		    LF_SLOTS + SEEN_FACTS,
+};
+
+struct round_seen {
+	bool have;
+	unsigned gen;
+	uint8_t bytes[SEEN_SIZE];
+};
+
+static void put_u32(uint8_t **p, uint32_t v)
+{
+	memcpy(*p, &v, sizeof(v));
+	*p += sizeof(v);
+}
+
+static void seen_of(const struct worker_job *j, unsigned gen, struct round_seen *s)
+{
+	const struct lf_view *v = &j->view;
+	s->have = true;
+	s->gen = gen;
+	uint8_t *p = s->bytes;
+	*p++ = (uint8_t)v->status;
+	memcpy(p, v->node_id, LF_ID_SIZE);
+	p += LF_ID_SIZE;
+	put_u32(&p, (uint32_t)v->major << 16 | v->minor);
+	put_u32(&p, v->damage);
+	put_u32(&p, v->size);
+	struct lf_live live = v->live;
+	live.heartbeat = 0;
+	lockfile_encode_live(p, &live);
+	p += LF_LIVE_SIZE;
+	lockfile_encode_request(p, &v->request);
+	p += LF_REQUEST_SIZE;
+	for (int i = 0; i < LF_SLOTS; i++, p += LF_SLOT_SIZE)
+		lockfile_encode_slot(p, &v->slots[i]);
+	*p++ = (uint8_t)v->live_rec;
+	*p++ = (uint8_t)v->request_rec;
+	for (int i = 0; i < LF_SLOTS; i++)
+		*p++ = (uint8_t)v->slot_rec[i];
+	const uint8_t facts[SEEN_FACTS] = { j->live_here, j->target_alive, j->backup_waiting, j->own_slot_bad,
+					    j->target_state };
+	memcpy(p, facts, sizeof(facts));
+}
+
+/* Whether a round found anything the loop has not seen: a failed call,
+ * the path replaced, a change of the view or its facts but our own
+ * heartbeat, a new turn, or the loop's asking. No decision: the node
+ * makes those, on every change. */
+static bool round_is_news(const struct worker_job *j, unsigned gen, const struct round_seen *last, bool asked)
+{
+	if (asked || j->res != 0 || j->replaced || !j->have_view || !last->have || last->gen != gen)
+		return true;
+	static struct round_seen now;
+	seen_of(j, gen, &now);
+	return memcmp(now.bytes, last->bytes, sizeof(now.bytes)) != 0;
+}
+
+/* When the next round is due while the loop has them on, else 0. */
+static int64_t round_due(struct worker *w)
+{
+	struct worker_rounds *rd = &w->sh->rounds;
+	if (!rd->on)
+		return 0;
+	int64_t c = rd->check_at, h = rd->heartbeat_at;
+	return c < h ? c : h;
+}
+
+/* One round (§5.3): a heartbeat when one is due, else a read; its look at
+ * the path comes with it (run). The loop hears of it only if it is news,
+ * and then only once it took the last one (a round it could not be told
+ * of is told by the next, asked). */
+static void run_round(struct worker *w, struct job_guard *jg, struct round_seen *seen)
+{
+	struct worker_rounds *rd = &w->sh->rounds;
+	static struct worker_job j;
+	unsigned gen = rd->gen;
+	int64_t now = clock_ms();
+	bool beat = now >= rd->heartbeat_at;
+	memcpy(&j, &rd->tmpl, sizeof(j));
+	j.op = beat ? WORKER_HEARTBEAT : WORKER_READ;
+	j.holder = !beat;
+	j.want_view = true;
+	j.have_view = false;
+	j.own_slot_bad = false;
+	if (beat)
+		j.live.heartbeat = atomic_fetch_add(&rd->heartbeat, 1) + 1;
+	rd->started_ms = now;
+	atomic_store(&jg->in_job, true);
+	job_guard_arm(jg);
+	int64_t t0 = clock_ns();
+	j.res = run(w, &j);
+	int64_t us = (clock_ns() - t0) / 1000;
+	atomic_store(&jg->in_job, false);
+	job_guard_disarm(jg);
+	rd->started_ms = 0;
+	if (rd->count_call)
+		rd->count_call(rd->count_ctx, j.op, us);
+	/* From this round's start, as the loop's own ticks were. */
+	rd->check_at = now + rd->check_ms;
+	if (beat)
+		rd->heartbeat_at = now + rd->heartbeat_ms;
+	if (beat && j.res == 0 && j.round_ms)
+		rd->round_ms = j.round_ms;
+	bool asked = atomic_exchange(&rd->report, false);
+	if (!round_is_news(&j, gen, seen, asked))
+		return;
+	if (rd->news) {
+		rd->report = true; /* the loop has not taken the last: the next round tells */
+		return;
+	}
+	memcpy(&rd->done, &j, sizeof(j));
+	rd->done_gen = gen;
+	rd->news_ms = clock_ms();
+	if (j.have_view)
+		seen_of(&j, gen, seen);
+	else
+		seen->have = false;
+	rd->news = true;
+	uint64_t one = 1;
+	if (write(w->efd, &one, sizeof(one)) < 0)
+		_exit(1);
+}
+
 /* The storage process: the file, then one job per byte on the socket,
  * until the manager closes it (or dies). Every signal stays blocked but the wake-up signal
  * inside a lock wait, so nothing the manager or anyone sends the unit
@@ -473,14 +641,23 @@ static _Noreturn void process_main(struct worker *w, int req)
 		_exit(0); /* it died before the prctl */
 	w->lf = receive_file(w, req);
 	static struct job_guard jg;
+	static struct round_seen seen;
 	job_guard_start(&jg, w);
+	/* The wake-up signal, which ends a lock wait's pause, ends the wait
+	 * between jobs too: how the loop has a new schedule looked at. */
+	sigset_t poll_mask;
+	pthread_sigmask(SIG_BLOCK, NULL, &poll_mask);
+	sigdelset(&poll_mask, wake_signal());
 	char c;
 	for (;;) {
-		/* Between jobs: wait for the next one, or for the guard's
-		 * deadline, whichever comes first; one wake-up at the deadline,
-		 * none while the loop sends a job every check interval. */
+		/* Between jobs: wait for the next one, the next round or the
+		 * guard's deadline, whichever comes first: one wake-up a round
+		 * while the node is live, and none more while its rounds find
+		 * nothing new. */
 		bool look = false;
-		int64_t when = guard_deadline(w, &look);
+		int64_t when = guard_deadline(w, &look), due = round_due(w);
+		if (due && (!when || due < when))
+			when = due;
 		struct timespec ts, *tsp = NULL;
 		if (when) {
 			int64_t d = when - clock_ms();
@@ -490,10 +667,13 @@ static _Noreturn void process_main(struct worker *w, int req)
 			tsp = &ts;
 		}
 		struct pollfd p = { .fd = req, .events = POLLIN };
-		int ready = ppoll(&p, 1, tsp, NULL);
+		int ready = ppoll(&p, 1, tsp, &poll_mask);
 		if (ready < 0 && errno == EINTR)
 			continue;
 		if (ready == 0) {
+			due = round_due(w);
+			if (due && clock_ms() >= due)
+				run_round(w, &jg, &seen);
 			guard_check(w, false);
 			continue;
 		}
@@ -613,7 +793,7 @@ bool worker_wait_idle(struct worker *w, int64_t ms)
 		return true;
 	int64_t t0 = clock_ms();
 	for (;;) {
-		if (!w->sh->running)
+		if (!w->sh->running && !w->sh->rounds.started_ms)
 			return true;
 		if (clock_ms() - t0 >= ms)
 			return false;
@@ -623,6 +803,36 @@ bool worker_wait_idle(struct worker *w, int64_t ms)
 		struct timespec tick = { 0, 20L * 1000000 };
 		nanosleep(&tick, NULL);
 	}
+}
+
+unsigned worker_rounds_on(struct worker *w, bool report)
+{
+	struct worker_rounds *rd = &w->sh->rounds;
+	unsigned gen = rd->gen + 1;
+	rd->gen = gen;
+	rd->hung = false;
+	if (report)
+		rd->report = true;
+	rd->on = true;
+	worker_interrupt(w); /* its wait between jobs looks at the schedule again */
+	return gen;
+}
+
+void worker_rounds_off(struct worker *w)
+{
+	if (w->sh)
+		w->sh->rounds.on = false;
+}
+
+bool worker_round_take(struct worker *w, struct worker_job *job, unsigned *gen)
+{
+	struct worker_rounds *rd = &w->sh->rounds;
+	if (!rd->news)
+		return false;
+	memcpy(job, &rd->done, sizeof(*job));
+	*gen = rd->done_gen;
+	rd->news = false;
+	return true;
 }
 
 void worker_reaped(struct worker *w)
@@ -648,6 +858,7 @@ void worker_guard_arm(struct worker *w, int64_t fence_ms, int64_t look_ms)
 	g->look_ms = look_ms;
 	g->looked_ms = looked;
 	g->round_ms = looked;
+	g->loop_due_ms = now;
 	g->armed = true;
 }
 
@@ -655,6 +866,12 @@ void worker_guard_disarm(struct worker *w)
 {
 	if (w->sh)
 		w->sh->guard.armed = false;
+}
+
+void worker_guard_loop_due(struct worker *w, int64_t due)
+{
+	if (w->sh)
+		w->sh->guard.loop_due_ms = due;
 }
 
 bool worker_guard_fired(const struct worker *w) { return w->sh && w->sh->guard.fired; }
@@ -665,7 +882,10 @@ void worker_stop(struct worker *w, bool may_kill)
 	if (w->req >= 0)
 		close(w->req); /* an idle process ends at once */
 	w->req = -1;
-	if (w->started && w->sh->running && may_kill)
+	/* A job or a round in a call, or a process stopped by someone: on a
+	 * local file system nothing is lost by ending it now, and it must
+	 * not keep the locks of its open (the live lock) after we leave. */
+	if (w->started && may_kill)
 		kill(w->pid, SIGKILL);
 	/* Not reaped here: the process may still be closing the file, which
 	 * on a FUSE mount without its server takes the client's timeout. */

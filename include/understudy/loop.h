@@ -61,7 +61,9 @@ struct loop_config {
 	int notify_fd;                   /* a supervisor's readiness pipe (s6's notification-fd): a
 					  * newline when the node is ready, then closed; -1: none */
 	struct metrics *metrics;         /* where the loop counts what it does (metrics_init'd by
-					  * the caller), or NULL */
+					  * the caller), or NULL; mapped MAP_SHARED before
+					  * loop_prepare, since the storage process counts the
+					  * live node's rounds in it too */
 	enum loop_ready ready;
 	int ready_fd;                       /* LOOP_READY_FD: its number in the workload */
 	struct sockaddr_storage ready_addr; /* LOOP_READY_TCP */

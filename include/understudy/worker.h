@@ -11,16 +11,20 @@
  * and only in a lock wait's pause; the manager can exit, or be killed,
  * whatever the process is waiting for.
  *
+ * It runs the live node's rounds too (struct worker_rounds), on its own
+ * clock, and wakes the loop only for what the loop has not seen.
+ *
  * Since a stop of the manager (SIGSTOP, a debugger, a stall) does not stop
  * this process, it also keeps the live node's two promises when the loop
  * cannot (the guard, doc/fencing.md "A stalled manager"): while the loop
  * has it armed, it SIGKILLs the workload's whole tree when no heartbeat
- * round has completed for the fence timeout plus a check interval, or when
- * the loop has not looked at the lock file's path for two check intervals
- * and the path names another file, or none. Neither costs a wake-up while
- * the loop works: a job comes every check interval, before either
- * deadline. A process stuck in a call cannot act; the loop's own
- * io-timeout fence covers that, unless the manager is stopped too. */
+ * round has completed, or the loop has not run when it was due (or when a
+ * round's news waited for it), for the fence timeout plus a check
+ * interval; or when the rounds have not looked at the lock file's path for
+ * two check intervals and the path names another file, or none. Neither
+ * costs a wake-up while the rounds run and the loop runs when due. A
+ * process stuck in a call cannot act; the loop's own io-timeout fence
+ * covers that, unless the manager is stopped too. */
 #ifndef UNDERSTUDY_WORKER_H
 #define UNDERSTUDY_WORKER_H
 
@@ -99,11 +103,45 @@ struct worker_guard {
 	_Atomic bool armed;
 	_Atomic bool fired;          /* the storage process killed the tree */
 	_Atomic int64_t round_ms;    /* the last completed round, or the last look before the role */
+	_Atomic int64_t loop_due_ms; /* the loop runs again by then (worker_guard_loop_due) */
 	_Atomic int64_t looked_ms;   /* the last look at the path that found our file (before it) */
 	_Atomic int64_t fence_ms;    /* no round for this long: kill (F + C) */
 	_Atomic int64_t look_ms;     /* no look for this long: look, and kill if replaced (2C) */
 	_Atomic int64_t fired_after; /* how long after the round or the look it fired */
 	_Atomic bool fired_replaced; /* fired for the path, not for the fence */
+};
+
+/* The live node's rounds (protocol.md §5.3), which the storage process
+ * runs on its own clock while the loop has them on: a heartbeat every
+ * heartbeat interval and a read every check interval, each with its look
+ * at the path, between jobs. A round wakes the loop only when it found
+ * something the loop has not seen: a failed call, the path replaced, or
+ * anything in the view or its facts but our own heartbeat; and after the
+ * loop asked (report), whatever it found. The node then decides on every
+ * change and never twice on one, and a healthy live node wakes nobody but
+ * this process, once a round. The loop turns rounds off before any job
+ * that must not have a round before it (the live lock's release), and
+ * takes a report only from rounds of the current turn (gen). */
+struct worker_rounds {
+	_Atomic bool on;
+	_Atomic unsigned gen;                   /* +1 each time the loop turns them on */
+	_Atomic bool report;                    /* the next round goes to the loop, whatever it finds */
+	_Atomic int64_t check_at, heartbeat_at; /* when the next read and heartbeat are due */
+	_Atomic int64_t check_ms, heartbeat_ms, io_timeout_ms;
+	_Atomic uint64_t heartbeat; /* the heartbeat last written or being written: both
+				     * processes take the next with a fetch-add */
+	struct worker_job tmpl;     /* the round's job: my_slot, my_id, live (set while off) */
+	_Atomic int64_t round_ms;   /* the last completed heartbeat round (job.round_ms) */
+	_Atomic int64_t started_ms; /* a round's calls are in progress since then; 0: none */
+	_Atomic bool hung;          /* a round's call outlived io_timeout_ms (said to the loop) */
+	_Atomic bool news;          /* `done` holds a round for the loop (cleared by it) */
+	_Atomic int64_t news_ms;    /* since when */
+	struct worker_job done;
+	unsigned done_gen;
+	/* Where the process counts the rounds' calls (the loop's metrics,
+	 * shared when the caller mapped them so), or NULL. */
+	void (*count_call)(void *ctx, enum worker_op op, int64_t us);
+	void *count_ctx;
 };
 
 /* Shared between the manager and the storage process. */
@@ -112,6 +150,7 @@ struct worker_shared {
 	_Atomic bool running;  /* submitted and not done */
 	_Atomic bool granted;  /* the current job's lock wait succeeded */
 	struct worker_guard guard;
+	struct worker_rounds rounds;
 	/* The manager's open of the file, as worker_attach hands it over
 	 * (the descriptor itself comes on the socket), and its path. */
 	struct lockfile lf;
@@ -161,16 +200,36 @@ bool worker_wait_idle(struct worker *w, int64_t ms);
  * its first round counts from the last look at the path that found our
  * file, at most now. fence_ms: F + C; look_ms: 2C (timeline.h). */
 void worker_guard_arm(struct worker *w, int64_t fence_ms, int64_t look_ms);
+/* The loop runs again by due at the latest: now, as it wakes, or its next
+ * deadline, as it goes to wait. The rounds run in the storage process and
+ * go on while the loop is stopped, so the guard's fence counts from the
+ * oldest of the last round, this, and a round's news the loop has not
+ * taken: a loop that sleeps with nothing to do is no stall, one that does
+ * not run when it is due, or when news waits for it, is. */
+void worker_guard_loop_due(struct worker *w, int64_t due);
 /* The node left the role, or fences by itself: the guard stands down. */
 void worker_guard_disarm(struct worker *w);
 /* Whether the storage process killed the workload's tree since the guard
  * was armed: the loop, running again, must fence (never restart it). */
 bool worker_guard_fired(const struct worker *w);
+/* Turn the live node's rounds on (no job may be running a round's
+ * release): what they write and read is in sh->rounds.tmpl and the
+ * schedule in check_at and heartbeat_at; report: the first round goes to
+ * the loop whatever it finds. Returns the turn's gen. */
+unsigned worker_rounds_on(struct worker *w, bool report);
+/* Turn them off: no round starts after this returns, though one that
+ * started may still finish and report (with the old gen). */
+void worker_rounds_off(struct worker *w);
+/* A round the loop is to see: copied into job, true; false if none. */
+bool worker_round_take(struct worker *w, struct worker_job *job, unsigned *gen);
+
 /* The storage process was reaped (it died): nothing runs any more. */
 void worker_reaped(struct worker *w);
 /* Let the storage process go (one spawned and never given the file too):
- * it ends once its call in progress returns, or at once if idle. may_kill (a local file system, where killing a
- * call costs nothing) ends one still waiting for a lock. */
+ * it ends once its call in progress returns, or at once if idle. may_kill
+ * (a local file system, where killing a call costs nothing) ends it at
+ * once, whatever it is doing: waiting for a lock, in a round's call, or
+ * stopped by someone, holding our open's locks. */
 void worker_stop(struct worker *w, bool may_kill);
 
 #endif

@@ -3116,6 +3116,48 @@ Test(run, waiting_nodes_on_a_local_file_sleep_until_the_kernel_wakes_them)
 	no_overlap();
 }
 
+/* The live node's rounds run in its storage process, on its own clock, and
+ * wake the manager only for what it has not seen (protocol.md §5.3): at
+ * rest, at the default intervals, the manager sleeps (it wakes once a fence
+ * timeout to read the rounds' time) while the storage process runs two
+ * rounds a second. Before, the manager woke twice a round. A change in
+ * the file (a node joining) still reaches it within a round, and so does a
+ * request: a switchover hands over as ever. */
+Test(run, a_live_node_at_rest_wakes_its_manager_only_for_news)
+{
+#define REST_ARGS "--check-interval", "500ms", "--heartbeat-interval", "1s"
+	int a = start_node("primary", "node-a", REST_ARGS, NULL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	sleep_ms(1200); /* past the first round's report */
+	pid_t m = T.procs[a].pid, sp = storage_process(m);
+	cr_assert(sp > 0, "no storage process");
+	long m0 = switches(m), s0 = switches(sp);
+	uint64_t hb0 = raw_heartbeat();
+	sleep_ms(3000);
+	long dm = switches(m) - m0, ds = switches(sp) - s0;
+	uint64_t hb1 = raw_heartbeat();
+	cr_log_info("live at rest for 3 s (check 500 ms, heartbeat 1 s): manager %ld context switches, storage "
+		    "process %ld; heartbeat %llu -> %llu",
+		    dm, ds, (unsigned long long)hb0, (unsigned long long)hb1);
+	ensure(hb1 >= hb0 + 2, "the heartbeat moved %llu times in 3 s", (unsigned long long)(hb1 - hb0));
+	ensure(dm <= 2, "the manager woke %ld times in 3 s of rounds that found nothing new", dm);
+	ensure(ds <= 3 * 2 * 2 + 2, "the storage process woke %ld times in 3 s at two rounds a second", ds);
+	/* News: a node joins (its slot), and a switchover is asked for. */
+	m0 = switches(m);
+	int b = start_node("backup", "node-b", REST_ARGS, NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	sleep_ms(700);
+	ensure(switches(m) - m0 >= 1, "a node joined and the live manager never woke");
+	struct cmd c = run_cmd(BOUND_MS, "switchover", "--lock", T.lock, "--wait", NULL);
+	ensure(c.code == 0, "switchover exited %d: %s", c.code, c.err);
+	cmd_free(&c);
+	wait_live("node-b", BOUND_MS);
+	ensure(proc_alive(a) && proc_alive(b), "a manager exited");
+	no_overlap();
+#undef REST_ARGS
+}
+
 /* Off a local file system every try of a lock and every look is a call to
  * the server, paid by every waiting node while nothing happens. Only the
  * node next in line watches closely (protocol.md §4.3): on hangfs (FUSE,
