@@ -944,10 +944,12 @@ static void settle_rounds(struct loop *l)
 	}
 	struct worker_rounds *rd = &l->worker.sh->rounds;
 	struct worker_job *t = &rd->tmpl;
+	atomic_fetch_add(&rd->tmpl_seq, 1); /* odd: being written (run_round) */
 	memset(t, 0, sizeof(*t));
 	t->my_slot = node_slot(&l->node);
 	memcpy(t->my_id, l->id, LF_ID_SIZE);
 	fill_live(l, &t->live, false);
+	atomic_fetch_add(&rd->tmpl_seq, 1);
 	rd->check_ms = l->cfg->check_ms;
 	rd->heartbeat_ms = l->cfg->heartbeat_ms;
 	rd->io_timeout_ms = l->cfg->io_timeout_ms;

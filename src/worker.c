@@ -579,10 +579,17 @@ static void run_round(struct worker *w, struct job_guard *jg, struct round_seen 
 {
 	struct worker_rounds *rd = &w->sh->rounds;
 	static struct worker_job j;
-	unsigned gen = rd->gen;
+	unsigned gen = rd->gen, seq = rd->tmpl_seq;
+	/* A round that began as the rounds were turned off may still be
+	 * copying its job when the loop writes the next turn's: such a copy
+	 * is dropped, and the next turn's round comes at once. */
+	if (seq & 1)
+		return;
+	memcpy(&j, &rd->tmpl, sizeof(j));
+	if (rd->tmpl_seq != seq || !rd->on)
+		return;
 	int64_t now = clock_ms();
 	bool beat = now >= rd->heartbeat_at;
-	memcpy(&j, &rd->tmpl, sizeof(j));
 	j.op = beat ? WORKER_HEARTBEAT : WORKER_READ;
 	j.holder = !beat;
 	j.want_view = true;

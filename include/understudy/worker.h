@@ -131,6 +131,7 @@ struct worker_rounds {
 	_Atomic uint64_t heartbeat; /* the heartbeat last written or being written: both
 				     * processes take the next with a fetch-add */
 	struct worker_job tmpl;     /* the round's job: my_slot, my_id, live (set while off) */
+	_Atomic unsigned tmpl_seq;  /* odd while the loop writes tmpl: a copy that saw it change is not used */
 	_Atomic int64_t round_ms;   /* the last completed heartbeat round (job.round_ms) */
 	_Atomic int64_t started_ms; /* a round's calls are in progress since then; 0: none */
 	_Atomic bool hung;          /* a round's call outlived io_timeout_ms (said to the loop) */
