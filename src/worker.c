@@ -498,6 +498,26 @@ static struct lockfile *receive_file(struct worker *w, int req)
 	return &lf;
 }
 
+/* A job or a round, under the guard's timer while it runs. */
+static void run_guarded(struct worker *w, struct job_guard *jg, struct worker_job *j)
+{
+	j->have_view = false;
+	j->own_slot_bad = false;
+	atomic_store(&jg->in_job, true);
+	job_guard_arm(jg);
+	j->res = run(w, j);
+	atomic_store(&jg->in_job, false);
+	job_guard_disarm(jg);
+}
+
+/* Wake the loop: a job done, or a round's news for it. */
+static void tell_loop(struct worker *w)
+{
+	uint64_t one = 1;
+	if (write(w->efd, &one, sizeof(one)) < 0)
+		_exit(1);
+}
+
 /* A round's findings as bytes, for telling a change: the view's records
  * encoded again (our own heartbeat left out), its status, node id, version,
  * damage and size, what each record read as, and the facts beside it. */
@@ -550,15 +570,14 @@ static void seen_of(const struct worker_job *j, unsigned gen, struct round_seen 
 
 /* Whether a round found anything the loop has not seen: a failed call,
  * the path replaced, a change of the view or its facts but our own
- * heartbeat, a new turn, or the loop's asking. No decision: the node
- * makes those, on every change. */
-static bool round_is_news(const struct worker_job *j, unsigned gen, const struct round_seen *last, bool asked)
+ * heartbeat (now: its findings), a new turn, or the loop's asking. No
+ * decision: the node makes those, on every change. */
+static bool round_is_news(const struct worker_job *j, const struct round_seen *now, const struct round_seen *last,
+			  bool asked)
 {
-	if (asked || j->res != 0 || j->replaced || !j->have_view || !last->have || last->gen != gen)
+	if (asked || j->res != 0 || j->replaced || !now->have || !last->have || last->gen != now->gen)
 		return true;
-	static struct round_seen now;
-	seen_of(j, gen, &now);
-	return memcmp(now.bytes, last->bytes, sizeof(now.bytes)) != 0;
+	return memcmp(now->bytes, last->bytes, sizeof(now->bytes)) != 0;
 }
 
 /* When the next round is due while the loop has them on, else 0. */
@@ -593,18 +612,12 @@ static void run_round(struct worker *w, struct job_guard *jg, struct round_seen 
 	j.op = beat ? WORKER_HEARTBEAT : WORKER_READ;
 	j.holder = !beat;
 	j.want_view = true;
-	j.have_view = false;
-	j.own_slot_bad = false;
 	if (beat)
 		j.live.heartbeat = atomic_fetch_add(&rd->heartbeat, 1) + 1;
 	rd->started_ms = now;
-	atomic_store(&jg->in_job, true);
-	job_guard_arm(jg);
 	int64_t t0 = clock_ns();
-	j.res = run(w, &j);
+	run_guarded(w, jg, &j);
 	int64_t us = (clock_ns() - t0) / 1000;
-	atomic_store(&jg->in_job, false);
-	job_guard_disarm(jg);
 	rd->started_ms = 0;
 	if (rd->count_call)
 		rd->count_call(rd->count_ctx, j.op, us);
@@ -615,7 +628,12 @@ static void run_round(struct worker *w, struct job_guard *jg, struct round_seen 
 	if (beat && j.res == 0 && j.round_ms)
 		rd->round_ms = j.round_ms;
 	bool asked = atomic_exchange(&rd->report, false);
-	if (!round_is_news(&j, gen, seen, asked))
+	static struct round_seen found;
+	found.have = false;
+	if (j.have_view)
+		seen_of(&j, gen, &found);
+	found.gen = gen;
+	if (!round_is_news(&j, &found, seen, asked))
 		return;
 	if (rd->news) {
 		rd->report = true; /* the loop has not taken the last: the next round tells */
@@ -624,14 +642,9 @@ static void run_round(struct worker *w, struct job_guard *jg, struct round_seen 
 	memcpy(&rd->done, &j, sizeof(j));
 	rd->done_gen = gen;
 	rd->news_ms = clock_ms();
-	if (j.have_view)
-		seen_of(&j, gen, seen);
-	else
-		seen->have = false;
+	*seen = found;
 	rd->news = true;
-	uint64_t one = 1;
-	if (write(w->efd, &one, sizeof(one)) < 0)
-		_exit(1);
+	tell_loop(w);
 }
 
 /* The storage process: the file, then one job per byte on the socket,
@@ -689,18 +702,9 @@ static _Noreturn void process_main(struct worker *w, int req)
 			continue;
 		if (n <= 0)
 			_exit(0);
-		struct worker_job *j = &w->sh->job;
-		j->have_view = false;
-		j->own_slot_bad = false;
-		atomic_store(&jg.in_job, true);
-		job_guard_arm(&jg);
-		j->res = run(w, j);
-		atomic_store(&jg.in_job, false);
-		job_guard_disarm(&jg);
+		run_guarded(w, &jg, &w->sh->job);
 		w->sh->running = false;
-		uint64_t one = 1;
-		if (write(w->efd, &one, sizeof(one)) < 0)
-			_exit(1);
+		tell_loop(w);
 	}
 }
 
