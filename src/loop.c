@@ -29,6 +29,7 @@
 #include "understudy/notify.h"
 #include "understudy/observe.h"
 #include "understudy/readiness.h"
+#include "understudy/spawn.h"
 #include "understudy/supervise.h"
 #include "understudy/sysexit.h"
 #include "understudy/timeline.h"
@@ -1530,6 +1531,11 @@ static int setup(struct loop *l)
 		log_error("starting the storage process: %s", strerror(-r));
 		return EX_OSERR;
 	}
+	/* The workloads' spawner (spawn.h): after the storage process, which
+	 * is forked while this process has one thread. Without it, workloads
+	 * are forked: slower to start, no less safe. */
+	if ((r = spawn_init()) < 0)
+		log_warn("no thread to start workloads from (%s): they will be forked", strerror(-r));
 	l->worker = prepared;
 	prepared.sh = NULL;
 	if ((r = worker_attach(&l->worker, &l->lf)) < 0) {

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 
 #include "understudy/clock.h"
@@ -22,6 +23,10 @@ void observe_init(struct observe *o, const struct loop_config *cfg, char **hook_
 	o->hooks.paths = cfg->hooks;
 	o->hooks.timeout_ms = cfg->hook_timeout_ms;
 	o->hook_envp = hook_envp;
+	/* The time zone read now: the first "live since" comes right after a
+	 * takeover's exec, and reading the zone file then competes with the
+	 * workload's start for a CPU. */
+	tzset();
 }
 
 void observe_reconfigure(struct observe *o, const struct loop_config *cfg)

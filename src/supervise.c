@@ -1,11 +1,12 @@
 /* The workload supervisor: spawn, signal, stop and reap a process tree. */
 #include "understudy/supervise.h"
+#include "understudy/spawn.h"
 
 #include <dirent.h>
-#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,25 +56,25 @@ static void note_foreign(pid_t pid, int arg)
 
 void supervise_not_workload(pid_t pid) { note_foreign(pid, 0); }
 
-/* The signals this process ignored when supervise_init ran: what its own
- * parent left it (nohup's SIGHUP, a shell's SIGPIPE, a unit's
- * IgnoreSIGPIPE=). An exec resets every caught signal to its default by
- * itself; only an ignored one, and the mask, would reach the workload. The
- * manager ignores none of its own (it takes its signals from a signalfd),
- * so these are all a child has to reset, a handful of calls rather than
- * one for every signal between fork and exec, where a takeover waits. */
-static sigset_t ignored;
-static bool ignored_known;
+/* The signals whose disposition was not the default when supervise_init
+ * ran: those this process ignored (nohup's SIGHUP, a shell's SIGPIPE, a
+ * unit's IgnoreSIGPIPE=), which an exec would pass on, and any it caught,
+ * whose handler must not run in a child that shares our memory before its
+ * exec (spawn.h). The manager sets none of its own (it takes its signals
+ * from a signalfd), so these are all a child has to reset: a handful of
+ * calls rather than one for every signal, where a takeover waits. */
+static sigset_t to_reset;
+static bool to_reset_known;
 
-static void note_ignored(void)
+static void note_dispositions(void)
 {
-	sigemptyset(&ignored);
+	sigemptyset(&to_reset);
 	for (int s = 1; s < NSIG; s++) {
 		struct sigaction sa;
-		if (s != SIGKILL && s != SIGSTOP && sigaction(s, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-			sigaddset(&ignored, s);
+		if (s != SIGKILL && s != SIGSTOP && sigaction(s, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL)
+			sigaddset(&to_reset, s);
 	}
-	ignored_known = true;
+	to_reset_known = true;
 }
 
 int supervise_init(void)
@@ -86,7 +87,7 @@ int supervise_init(void)
 	}
 	foreign->n = 0;
 	for_children(getpid(), note_foreign, 0);
-	note_ignored();
+	note_dispositions();
 	return prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 ? -errno : 0;
 }
 
@@ -127,14 +128,24 @@ int supervise_resolve(const char *name, char **path)
 	return err;
 }
 
-void supervise_child_signals(void)
+SPAWN_CHILD static void reset_dispositions(void)
+{
+	for (int s = 1; s < NSIG; s++)
+		if (to_reset_known ? sigismember(&to_reset, s) == 1 : s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+}
+
+SPAWN_CHILD static void unblock_all(void)
 {
 	sigset_t none;
 	sigemptyset(&none);
-	for (int s = 1; s < NSIG; s++)
-		if (ignored_known ? sigismember(&ignored, s) == 1 : s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+void supervise_child_signals(void)
+{
+	reset_dispositions();
+	unblock_all();
 }
 
 /* The workload's copy of the lock file's descriptor, moved to the highest
@@ -161,7 +172,7 @@ void supervise_child_signals(void)
  * its limit, can place some above it. Returns the descriptor to keep open
  * on exec (the original one, close-on-exec, then goes with the exec). */
 #define KEEP_LAST_MAX 4095
-static int keep_last(int keep_fd, int errpipe, int pass_fd_as)
+SPAWN_CHILD static int keep_last(int keep_fd, int errpipe, int pass_fd_as)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -173,19 +184,39 @@ static int keep_last(int keep_fd, int errpipe, int pass_fd_as)
 	return dup3(keep_fd, top, 0) == top ? top : keep_fd;
 }
 
-/* In the child, between fork and exec: only async-signal-safe calls. A
- * failed chdir or id switch is reported through the exec error pipe like
- * a failed exec: the workload must never run in the wrong place or with
- * the manager's privileges. */
-static void child(const char *path, char *const argv[], char *const envp[], int keep_fd, int errpipe, pid_t parent,
-		  const struct supervise_as *as)
+/* What the workload's child is to do: everything it reads before its exec,
+ * in one block of its own. A child that shares our memory (spawn.h) reads
+ * it while the loop goes on, which may meanwhile change or free its own
+ * copies (a reload, an exit); the block is freed only once that child's
+ * exec or exit is done with it (spawn_busy), at a later start. */
+struct child_job {
+	const char *path;
+	char **argv, **envp;
+	int keep_fd, errpipe;
+	pid_t parent;
+	bool has_as;
+	struct supervise_as as;
+};
+
+/* In the child, between its start and exec: system calls only, none that
+ * changes anything of the manager's (spawn.h), so the same code serves a
+ * child that shares our memory and one forked. A failed chdir or id
+ * switch is reported through the exec error pipe like a failed exec: the
+ * workload must never run in the wrong place or with the manager's
+ * privileges. */
+SPAWN_CHILD static void child(void *arg)
 {
+	const struct child_job *j = arg;
+	const struct supervise_as *as = j->has_as ? &j->as : NULL;
+	int keep_fd = j->keep_fd, errpipe = j->errpipe;
 	/* Die with the manager: a workload never outlives it unnoticed. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
+	if (getppid() != j->parent)
 		_exit(127); /* the manager died before we could ask */
 	setpgid(0, 0);
-	supervise_child_signals();
+	/* The mask stays as it came (every signal blocked, from the spawner)
+	 * until just before the exec: no handler may run here meanwhile. */
+	reset_dispositions();
 	int e = 0;
 	if (as && as->pass_fd >= 0 && as->pass_fd_as >= 0) {
 		/* The lock file's descriptor and the exec error pipe must
@@ -207,25 +238,82 @@ static void child(const char *path, char *const argv[], char *const envp[], int 
 		fcntl(keep_fd, F_SETFD, 0);
 	if (as && as->dir && chdir(as->dir) < 0)
 		e = errno;
-	/* Groups first: after setuid there is no right left to change them. */
+	/* Groups first: after setuid there is no right left to change them.
+	 * The system calls themselves, for this process alone: libc's own
+	 * would also change (signal) every other thread it knows of, which
+	 * in a child sharing our memory are the manager's. */
 	if (!e && as && as->set_ids &&
-	    (setgroups((size_t)as->ngroups, as->groups) < 0 || setgid(as->gid) < 0 || setuid(as->uid) < 0))
+	    (syscall(SYS_setgroups, (size_t)as->ngroups, as->groups) < 0 || syscall(SYS_setgid, as->gid) < 0 ||
+	     syscall(SYS_setuid, as->uid) < 0))
 		e = errno;
 	/* Changing ids clears the parent-death signal: set it again, and
 	 * look again whether the manager died meanwhile. */
 	if (!e && as && as->set_ids) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
+		if (getppid() != j->parent)
 			_exit(127);
 	}
 	if (!e) {
-		execve(path, argv, envp);
+		unblock_all();
+		execve(j->path, j->argv, j->envp);
 		e = errno;
 	}
 	supervise_exec_failed(errpipe, e);
 }
 
-void supervise_exec_failed(int fd, int err)
+/* The job in one allocation: the strings and arrays it points to follow
+ * it, each array aligned for its type. */
+static char *align_up(char *at, size_t align) { return (char *)(((uintptr_t)at + align - 1) & ~(align - 1)); }
+
+static size_t strv_size(char *const v[], size_t *n)
+{
+	size_t size = _Alignof(char *);
+	for (*n = 0; v && v[*n]; (*n)++)
+		size += strlen(v[*n]) + 1;
+	return size + (*n + 1) * sizeof(char *);
+}
+
+static char *copy_strv(char ***out, char *const v[], size_t n, char *at)
+{
+	at = align_up(at, _Alignof(char *));
+	*out = (char **)(void *)at;
+	char *str = at + (n + 1) * sizeof(char *);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(v[i]) + 1;
+		(*out)[i] = memcpy(str, v[i], len);
+		str += len;
+	}
+	(*out)[n] = NULL;
+	return str;
+}
+
+static struct child_job *job_new(const char *path, char *const argv[], char *const envp[], int keep_fd, int errpipe,
+				 const struct supervise_as *as)
+{
+	size_t nargv, nenvp, ngroups = as && as->set_ids ? (size_t)as->ngroups : 0;
+	size_t size = sizeof(struct child_job) + strv_size(argv, &nargv) + strv_size(envp, &nenvp) + strlen(path) + 1 +
+		      (as && as->dir ? strlen(as->dir) + 1 : 0) + _Alignof(gid_t) + ngroups * sizeof(gid_t);
+	struct child_job *j = malloc(size);
+	if (!j)
+		return NULL;
+	*j = (struct child_job){ .keep_fd = keep_fd, .errpipe = errpipe, .parent = getpid(), .has_as = as != NULL };
+	char *at = copy_strv(&j->argv, argv, nargv, (char *)(j + 1));
+	at = copy_strv(&j->envp, envp, nenvp, at);
+	j->path = memcpy(at, path, strlen(path) + 1);
+	at += strlen(path) + 1;
+	if (as) {
+		j->as = *as;
+		if (as->dir) {
+			j->as.dir = memcpy(at, as->dir, strlen(as->dir) + 1);
+			at += strlen(as->dir) + 1;
+		}
+		if (ngroups)
+			j->as.groups = memcpy(align_up(at, _Alignof(gid_t)), as->groups, ngroups * sizeof(gid_t));
+	}
+	return j;
+}
+
+SPAWN_CHILD void supervise_exec_failed(int fd, int err)
 {
 	if (write(fd, &err, sizeof(err)) < 0)
 		_exit(127);
@@ -258,17 +346,34 @@ int supervise_start(struct workload *w, const char *path, char *const argv[], ch
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
+	static struct child_job *shared_job; /* read by a child sharing our memory */
+	if (shared_job && !spawn_busy()) {
+		free(shared_job);
+		shared_job = NULL;
+	}
+	struct child_job *j = job_new(path, argv, envp, keep_fd, p[1], as);
+	if (!j) {
 		close(p[0]);
 		close(p[1]);
-		return -e;
+		return -ENOMEM;
 	}
-	if (pid == 0) {
-		close(p[0]);
-		child(path, argv, envp, keep_fd, p[1], parent, as);
+	/* Cloned sharing our memory when the spawner can (spawn.h); forked
+	 * when it cannot, or while an earlier child's exec has not returned.
+	 * The child and what it does are the same either way. */
+	pid_t pid = shared_job ? -EBUSY : spawn_shared(child, j);
+	if (pid >= 0) {
+		shared_job = j;
+	} else {
+		pid = fork();
+		if (pid == 0)
+			child(j);
+		int e = errno;
+		free(j);
+		if (pid < 0) {
+			close(p[0]);
+			close(p[1]);
+			return -e;
+		}
 	}
 	close(p[1]);
 	/* Set the group from both sides, so that a signal sent to it right
@@ -278,14 +383,14 @@ int supervise_start(struct workload *w, const char *path, char *const argv[], ch
 	/* Not reaped yet, so the pid is still this child's: the pidfd cannot
 	 * name another process. Taken now, not after the exec, which may
 	 * never return (the program's file system hangs): the loop watches
-	 * the main process from its fork on. */
+	 * the main process from its start on. */
 	w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (w->pidfd < 0) {
 		int err = errno;
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		close(p[0]);
-		/* Just forked: nothing of it waits on any storage yet. */
+		/* Just started: nothing of it waits on any storage yet. */
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		*w = (struct workload){ .pid = 0, .pidfd = -1, .main_gone = true };

@@ -32,7 +32,7 @@ struct supervise_as {
 
 /* Make this process a child subreaper. */
 int supervise_init(void);
-/* Fork the workload's main process for the program at path with argv
+/* Start the workload's main process for the program at path with argv
  * and envp, in as->dir and as its ids when as is not NULL; keep_fd stays
  * open in the workload (the lock file: its OFD locks then outlive the
  * manager for as long as any workload process lives). Returns without
@@ -40,9 +40,11 @@ int supervise_init(void);
  * or library on a file system that stopped answering): 0 with *exec_fd
  * the read end of the exec error pipe, which the caller watches and
  * hands to supervise_exec_outcome (a spawn is not a start until exec
- * succeeded); or -errno of a failed fork, nothing started. From the fork
- * on, the child is the tree's main process: signalled, killed and reaped
- * like the workload it is to become. */
+ * succeeded); or -errno of a failed start, nothing started. The child is
+ * cloned sharing our memory by the spawner (spawn.h), or forked while an
+ * earlier child's exec has not returned or no spawner could be had. From
+ * its start on, the child is the tree's main process: signalled, killed
+ * and reaped like the workload it is to become. */
 int supervise_start(struct workload *w, const char *path, char *const argv[], char *const envp[], int keep_fd,
 		    const struct supervise_as *as, int *exec_fd);
 /* What a read of the exec error pipe returned (res, the read's result;
@@ -69,7 +71,7 @@ bool supervise_reap(struct workload *w, void (*other)(pid_t pid, int wstatus, vo
 /* In a child between fork and exec (async-signal-safe): default
  * dispositions and an empty mask, so the program starts as from a shell
  * and not with the manager's signals blocked for its signalfd. Resets the
- * signals ignored when supervise_init ran; the exec resets caught ones. */
+ * signals ignored or caught when supervise_init ran. */
 void supervise_child_signals(void);
 /* Whether pid is the workload's main process or a descendant of it
  * (those orphaned to us included; hooks and probes are not). */

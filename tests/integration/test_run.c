@@ -1998,29 +1998,40 @@ static bool proc_stat(pid_t pid, char *state, long *ppid, long *pgrp, long *sid)
  * of its own) or a hook's (a session of its own). 0 if none. */
 static pid_t exec_waiter(pid_t manager, bool hook, char *state_out)
 {
-	char path[96], comm[32];
-	snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", (long)manager, (long)manager);
-	FILE *f = fopen(path, "r");
-	if (!f)
+	/* Children of every thread: a workload's child is the spawner
+	 * thread's (src/spawn.c), a hook's the loop's. */
+	char path[320], comm[32];
+	snprintf(path, sizeof path, "/proc/%ld/task", (long)manager);
+	DIR *d = opendir(path);
+	if (!d)
 		return 0;
 	long c, found = 0;
-	while (!found && fscanf(f, "%ld", &c) == 1) {
-		snprintf(path, sizeof path, "/proc/%ld/comm", c);
-		FILE *g = fopen(path, "r");
-		bool ours = g && fgets(comm, sizeof comm, g) && !strcmp(comm, "understudy\n");
-		if (g)
-			fclose(g);
-		char st;
-		long ppid, pgrp, sid;
-		if (!ours || !proc_stat((pid_t)c, &st, &ppid, &pgrp, &sid) || (st != 'S' && st != 'D'))
+	struct dirent *de;
+	while (!found && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
 			continue;
-		if (hook ? sid == c : pgrp == c && sid != c) {
-			found = c;
-			if (state_out)
-				*state_out = st;
+		snprintf(path, sizeof path, "/proc/%ld/task/%s/children", (long)manager, de->d_name);
+		FILE *f = fopen(path, "r");
+		while (f && !found && fscanf(f, "%ld", &c) == 1) {
+			snprintf(path, sizeof path, "/proc/%ld/comm", c);
+			FILE *g = fopen(path, "r");
+			bool ours = g && fgets(comm, sizeof comm, g) && !strcmp(comm, "understudy\n");
+			if (g)
+				fclose(g);
+			char st;
+			long ppid, pgrp, sid;
+			if (!ours || !proc_stat((pid_t)c, &st, &ppid, &pgrp, &sid) || (st != 'S' && st != 'D'))
+				continue;
+			if (hook ? sid == c : pgrp == c && sid != c) {
+				found = c;
+				if (state_out)
+					*state_out = st;
+			}
 		}
+		if (f)
+			fclose(f);
 	}
-	fclose(f);
+	closedir(d);
 	return (pid_t)found;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "understudy/spawn.h"
 #include "understudy/supervise.h"
 
 static char *dir;
@@ -469,4 +470,48 @@ Test(supervise, another_process_kills_the_tree_and_spares_what_is_not_the_worklo
 	cr_expect_eq(kill(hook, 0), 0, "the hook was killed with the workload");
 	th_kill(hook);
 	free(pidfile);
+}
+
+/* Holds the spawner: a child that waits on a pipe before its exec, as one
+ * whose program sits on a file system that stopped answering. */
+static int held_gate[2];
+
+SPAWN_CHILD static void wait_at_gate(void *arg)
+{
+	(void)arg;
+	close(held_gate[1]); /* EOF, should the test die first */
+	char c;
+	while (read(held_gate[0], &c, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+/* While an earlier child's exec has not returned, a workload still starts,
+ * forked, with everything a workload gets: its exec succeeds, its mask is
+ * empty and it dies with its manager's group as any other. */
+Test(supervise, a_workload_starts_while_an_earlier_childs_exec_has_not_returned)
+{
+	cr_assert_eq(pipe(held_gate), 0);
+	pid_t held = spawn_shared(wait_at_gate, NULL);
+	cr_assert_gt(held, 0, "spawn_shared: %d", (int)held);
+	cr_assert(spawn_busy());
+	supervise_not_workload(held); /* ours, but no part of the tree */
+	char *out = th_path(dir, "status");
+	char script[512];
+	snprintf(script, sizeof(script), "exec grep -E '^SigBlk:' /proc/self/status > '%s'", out);
+	struct workload w;
+	cr_assert_eq(spawn_sh(&w, script, -1), 0, "no workload while the spawner is held");
+	cr_assert(reap_all(&w, 5000));
+	cr_expect(WIFEXITED(w.wstatus) && WEXITSTATUS(w.wstatus) == 0, "status 0x%x", w.wstatus);
+	char *text = th_read_text(out);
+	cr_assert_not_null(text);
+	cr_expect_not_null(strstr(text, "SigBlk:\t0000000000000000\n"), "blocked signals passed on:\n%s", text);
+	free(text);
+	cr_expect(spawn_busy(), "the held child was let go");
+	cr_assert_eq(write(held_gate[1], "x", 1), 1);
+	int st;
+	cr_expect_eq(waitpid(held, &st, 0), held);
+	close(held_gate[0]);
+	close(held_gate[1]);
+	free(out);
 }
