@@ -82,6 +82,31 @@ int watch_read(struct watch *w)
 	}
 }
 
+int watch_writes(int fd)
+{
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (in < 0)
+		return -errno;
+	if (inotify_add_watch(in, self, IN_MODIFY) < 0) {
+		int r = -errno;
+		close(in);
+		return r;
+	}
+	return in;
+}
+
+bool watch_drain(int in)
+{
+	_Alignas(8) unsigned char buf[1024];
+	bool any = false;
+	ssize_t n;
+	while ((n = read(in, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+		any = any || n > 0;
+	return any;
+}
+
 void watch_close(struct watch *w)
 {
 	if (w->fd >= 0)

@@ -20,6 +20,8 @@
 #include "understudy/clock.h"
 #include "understudy/log.h"
 #include "understudy/supervise.h"
+#include "understudy/timeline.h"
+#include "understudy/watch.h"
 
 static int wake_signal(void) { return SIGRTMIN + 2; }
 
@@ -593,8 +595,8 @@ static int64_t round_due(struct worker *w)
 /* One round (§5.3): a heartbeat when one is due, else a read; its look at
  * the path comes with it (run). The loop hears of it only if it is news,
  * and then only once it took the last one (a round it could not be told
- * of is told by the next, asked). */
-static void run_round(struct worker *w, struct job_guard *jg, struct round_seen *seen)
+ * of is told by the next, asked). Whether it wrote to the file. */
+static bool run_round(struct worker *w, struct job_guard *jg, struct round_seen *seen)
 {
 	struct worker_rounds *rd = &w->sh->rounds;
 	static struct worker_job j;
@@ -603,10 +605,10 @@ static void run_round(struct worker *w, struct job_guard *jg, struct round_seen 
 	 * copying its job when the loop writes the next turn's: such a copy
 	 * is dropped, and the next turn's round comes at once. */
 	if (seq & 1)
-		return;
+		return false;
 	memcpy(&j, &rd->tmpl, sizeof(j));
 	if (rd->tmpl_seq != seq || !rd->on)
-		return;
+		return false;
 	int64_t now = clock_ms();
 	bool beat = now >= rd->heartbeat_at;
 	j.op = beat ? WORKER_HEARTBEAT : WORKER_READ;
@@ -634,10 +636,10 @@ static void run_round(struct worker *w, struct job_guard *jg, struct round_seen 
 		seen_of(&j, gen, &found);
 	found.gen = gen;
 	if (!round_is_news(&j, &found, seen, asked))
-		return;
+		return beat;
 	if (rd->news) {
 		rd->report = true; /* the loop has not taken the last: the next round tells */
-		return;
+		return beat;
 	}
 	memcpy(&rd->done, &j, sizeof(j));
 	rd->done_gen = gen;
@@ -645,12 +647,45 @@ static void run_round(struct worker *w, struct job_guard *jg, struct round_seen 
 	*seen = found;
 	rd->news = true;
 	tell_loop(w);
+	return beat;
+}
+
+/* Whether a job writes to the file: its own write raises the event the
+ * watch on writes waits for, which is then no news. */
+static bool op_writes(enum worker_op op)
+{
+	switch (op) {
+	case WORKER_CLAIM_SLOT:
+	case WORKER_WRITE_SLOT:
+	case WORKER_WRITE_LIVE:
+	case WORKER_WRITE_STATUS:
+	case WORKER_WRITE_REQUEST:
+	case WORKER_CLEAR_REQUEST:
+	case WORKER_HEARTBEAT:
+	case WORKER_REPAIR: return true;
+	case WORKER_TRY_LIVE:
+	case WORKER_WAIT_LIVE:
+	case WORKER_WAIT_BACKUP:
+	case WORKER_RELEASE_LIVE:
+	case WORKER_RELEASE_BACKUP:
+	case WORKER_READ: break;
+	}
+	return false;
 }
 
 /* The storage process: the file, then one job per byte on the socket,
  * until the manager closes it (or dies). Every signal stays blocked but the wake-up signal
  * inside a lock wait, so nothing the manager or anyone sends the unit
- * (SIGTERM from a service manager, a SIGSTOP) reaches a call on the file. */
+ * (SIGTERM from a service manager, a SIGSTOP) reaches a call on the file.
+ *
+ * On a local file system a write to the file by another process of this
+ * host (a switchover or failback request, a node joining) brings the live
+ * node's next read forward, to at most TIMELINE_WRITE_LOOK_GAP_MS after
+ * its last round: a hand-over then waits for the request, not for the
+ * check interval, and costs no call while nobody writes. Our own writes
+ * raise the event too and are drained after each; a write by another
+ * that lands in that moment is seen at the next check, as without the
+ * watch. It only moves a read: what the read finds is decided as ever. */
 static _Noreturn void process_main(struct worker *w, int req)
 {
 	keep_only(req, w->efd);
@@ -663,6 +698,11 @@ static _Noreturn void process_main(struct worker *w, int req)
 	static struct job_guard jg;
 	static struct round_seen seen;
 	job_guard_start(&jg, w);
+	int writes = w->lf->poll ? -1 : watch_writes(w->lf->fd);
+	if (writes < 0 && !w->lf->poll)
+		log_debug("%s: watching it for writes: %s; a request is seen at the next check", w->lf->path,
+			  strerror(-writes));
+	int64_t last_round = 0, nudge_at = 0;
 	/* The wake-up signal, which ends a lock wait's pause, ends the wait
 	 * between jobs too: how the loop has a new schedule looked at. */
 	sigset_t poll_mask;
@@ -676,6 +716,10 @@ static _Noreturn void process_main(struct worker *w, int req)
 		 * nothing new. */
 		bool look = false;
 		int64_t when = guard_deadline(w, &look), due = round_due(w);
+		if (!due)
+			nudge_at = 0;
+		else if (nudge_at && nudge_at < due)
+			due = nudge_at;
 		if (due && (!when || due < when))
 			when = due;
 		struct timespec ts, *tsp = NULL;
@@ -686,14 +730,26 @@ static _Noreturn void process_main(struct worker *w, int req)
 			ts.tv_nsec = (d % 1000) * 1000000;
 			tsp = &ts;
 		}
-		struct pollfd p = { .fd = req, .events = POLLIN };
-		int ready = ppoll(&p, 1, tsp, &poll_mask);
+		/* Writes matter only while the rounds run (a live node). */
+		struct pollfd p[2] = { { .fd = req, .events = POLLIN },
+				       { .fd = due && !nudge_at ? writes : -1, .events = POLLIN } };
+		int ready = ppoll(p, 2, tsp, &poll_mask);
 		if (ready < 0 && errno == EINTR)
 			continue;
-		if (ready == 0) {
+		if (ready > 0 && p[1].revents && watch_drain(writes)) {
+			int64_t now = clock_ms(), soon = last_round + TIMELINE_WRITE_LOOK_GAP_MS;
+			nudge_at = soon > now ? soon : now;
+		}
+		if (ready >= 0 && !p[0].revents) {
 			due = round_due(w);
-			if (due && clock_ms() >= due)
-				run_round(w, &jg, &seen);
+			if (due && nudge_at && nudge_at < due)
+				due = nudge_at;
+			if (due && clock_ms() >= due) {
+				last_round = clock_ms();
+				nudge_at = 0;
+				if (run_round(w, &jg, &seen) && writes >= 0)
+					watch_drain(writes);
+			}
 			guard_check(w, false);
 			continue;
 		}
@@ -703,6 +759,8 @@ static _Noreturn void process_main(struct worker *w, int req)
 		if (n <= 0)
 			_exit(0);
 		run_guarded(w, &jg, &w->sh->job);
+		if (writes >= 0 && op_writes(w->sh->job.op))
+			watch_drain(writes);
 		w->sh->running = false;
 		tell_loop(w);
 	}

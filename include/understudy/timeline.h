@@ -96,6 +96,12 @@
  * slot and the path every TIMELINE_QUEUE_LOOKS (struct timeline). */
 #define TIMELINE_QUEUE_TRIES 10
 #define TIMELINE_QUEUE_LOOKS 60
+/* On a local file system a write to the lock file by another process of
+ * the host (a request) brings the live node's next read forward, to this
+ * long after its last round at the earliest: a hand-over waits for the
+ * write and not for the check interval, and a process that writes without
+ * pause costs the live node at most this many reads a second: 100. */
+#define TIMELINE_WRITE_LOOK_GAP_MS 10
 
 /* The settings a timeline is derived from, in milliseconds. */
 enum timeline_setting {

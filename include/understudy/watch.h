@@ -39,4 +39,15 @@ int watch_open(struct watch *w, const char *path, int fd);
 int watch_read(struct watch *w);
 void watch_close(struct watch *w);
 
+/* Writes to the open file fd, by any process of this host (inotify
+ * IN_MODIFY on that very file, found through /proc/self/fd): how the live
+ * node's storage process on a local file system learns of a request, or
+ * a node joining, when it is written rather than at its next check. Our
+ * own writes raise the event too, so the caller drains it after each.
+ * The inotify descriptor (close-on-exec, non-blocking), or -errno. */
+int watch_writes(int fd);
+/* Read every event queued on the descriptor of watch_writes: whether
+ * there was one. */
+bool watch_drain(int in);
+
 #endif

@@ -1320,6 +1320,28 @@ Test(run, whole_tree_stopped_on_shutdown)
 
 /* --- failback and switchover ----------------------------------------------------- */
 
+/* The manager's child that is still the understudy binary (no exec): its
+ * storage process. 0 if none. */
+static pid_t storage_process(pid_t manager)
+{
+	char path[96], comm[32];
+	snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", (long)manager, (long)manager);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	long c, found = 0;
+	while (!found && fscanf(f, "%ld", &c) == 1) {
+		snprintf(path, sizeof path, "/proc/%ld/comm", c);
+		FILE *g = fopen(path, "r");
+		if (g && fgets(comm, sizeof comm, g) && !strcmp(comm, "understudy\n"))
+			found = c;
+		if (g)
+			fclose(g);
+	}
+	fclose(f);
+	return (pid_t)found;
+}
+
 /* A live, B waiting; A's manager SIGKILLed; B live. */
 static void fail_over_to_b(int *a, int *b)
 {
@@ -1416,12 +1438,51 @@ Test(run, switchover_without_backup)
 	no_overlap();
 }
 
+/* On a local file system the live node reads the file when a request is
+ * written to it, not at its next check: with a check every 20 s, a
+ * switchover asked well before the live node's first check hands over
+ * before it (without the watch on writes, the hand-over came with that
+ * check, about 20 s after the node became live). */
+Test(run, a_request_is_seen_when_written_not_at_the_next_check)
+{
+	/* node-a takes over from node-x, on a file already written on: a
+	 * node with a check of 20 s that found a new file would wait 60 s
+	 * (the new-file wait, 3C) before it starts. */
+	int x = start_node("primary", "node-x", NULL);
+	wait_start("node-x", 1, BOUND_MS);
+	wait_live("node-x", BOUND_MS);
+	int a = start_node("backup", "node-a", "--check-interval", "20s", "--heartbeat-interval", "20s",
+			   "--fence-timeout", "60s", NULL);
+	wait_state("node-a", LF_SLOT_WAITING, BOUND_MS);
+	kill(T.procs[x].pid, SIGKILL);
+	wait_start("node-a", 1, BOUND_MS);
+	wait_live("node-a", BOUND_MS);
+	int64_t live_at = th_now_ns();
+	int b = start_node("backup", "node-b", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	int64_t t0 = th_now_ns();
+	struct cmd c = run_cmd(15000, "switchover", "--lock", T.lock, NULL);
+	ensure(c.code == 0, "switchover exited %d: %s%s", c.code, c.out, c.err);
+	cmd_free(&c);
+	struct ev s = wait_start("node-b", 1, BOUND_MS);
+	double ms = (double)(s.t - t0) / 1e6, since_live = (double)(s.t - live_at) / 1e6;
+	cr_log_info("request written -> the new workload's exec: %.1f ms (%.0f ms after node-a became live)", ms,
+		    since_live);
+	ensure(since_live < 10000, "the hand-over came %.0f ms after node-a became live: with its first check",
+	       since_live);
+	wait_live("node-b", BOUND_MS);
+	ensure(count(EV_STOP, "node-a") == 1, "node-a's workload was not stopped with SIGTERM");
+	ensure(proc_alive(a) && proc_alive(b), "a manager exited");
+	no_overlap();
+}
+
 /* node-a asks node-b (live) for failback and is SIGKILLed with its request
  * in the file: node-b or node-c (waiting) runs the workload and stays
  * live, and the stale request is cleared. during_handover: node-b's
  * workload ignores SIGTERM, so node-a dies while node-b is stopping it;
- * otherwise node-b checks only every second and node-a dies before node-b
- * even saw the request. */
+ * otherwise node-b's storage process is stopped (SIGSTOP) while node-a
+ * asks and dies, so node-b sees the request only after its requester is
+ * gone (a running one reads the file as soon as the request is written). */
 static void failback_requester_dies(bool during_handover)
 {
 	int a = start_node("primary", "node-a", NULL);
@@ -1429,7 +1490,7 @@ static void failback_requester_dies(bool during_handover)
 	wait_live("node-a", BOUND_MS);
 	int b = during_handover
 			? start_node("backup", "node-b", "--stop-timeout", "1500ms", "--", "--ignore-term", NULL)
-			: start_node("backup", "node-b", "--check-interval", "1s", NULL);
+			: start_node("backup", "node-b", NULL);
 	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
 	int c = start_node("backup", "node-c", NULL);
 	wait_state("node-c", LF_SLOT_QUEUED, BOUND_MS);
@@ -1438,6 +1499,12 @@ static void failback_requester_dies(bool during_handover)
 	wait_live("node-b", BOUND_MS);
 	wait_state("node-c", LF_SLOT_WAITING, BOUND_MS);
 
+	pid_t sp = during_handover ? 0 : storage_process(T.procs[b].pid);
+	ensure(during_handover || sp > 0, "node-b has no storage process");
+	if (sp > 0) {
+		kill(sp, SIGSTOP);
+		T.stalled = sp;
+	}
 	int a2 = start_node("primary", "node-a", "--allow-failback", NULL);
 	struct want f = { .status = LF_FAILBACK };
 	ensure(wait_for(p_status, &f, BOUND_MS), "node-a (--allow-failback) never asked for failback (status %c)",
@@ -1450,6 +1517,11 @@ static void failback_requester_dies(bool during_handover)
 	       "node-b already began the hand-over: the test did not test what it says");
 	ensure(count(EV_START, "node-a") == 1, "node-a took over before it was killed: the test did not test "
 					       "what it says");
+	if (sp > 0) {
+		sleep_ms(200); /* node-a's storage process, idle, ends: its slot is free */
+		kill(sp, SIGCONT);
+		T.stalled = 0;
+	}
 
 	/* Watch for 3 s: the longest stretch without a running workload. */
 	int64_t gap = 0, since = -1;
@@ -1677,28 +1749,6 @@ Test(run, a_node_stopped_in_the_pause_before_it_joins_again_exits)
 	kill(T.procs[a].pid, SIGTERM);
 	ensure(wait_exit(a, 3000), "node-a's manager joined again and ran on after a SIGTERM in its pause");
 	ensure(count(EV_START, "node-a") == 1, "node-a started %d workloads, want 1", count(EV_START, "node-a"));
-}
-
-/* The manager's child that is still the understudy binary (no exec): its
- * storage process. 0 if none. */
-static pid_t storage_process(pid_t manager)
-{
-	char path[96], comm[32];
-	snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", (long)manager, (long)manager);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	long c, found = 0;
-	while (!found && fscanf(f, "%ld", &c) == 1) {
-		snprintf(path, sizeof path, "/proc/%ld/comm", c);
-		FILE *g = fopen(path, "r");
-		if (g && fgets(comm, sizeof comm, g) && !strcmp(comm, "understudy\n"))
-			found = c;
-		if (g)
-			fclose(g);
-	}
-	fclose(f);
-	return (pid_t)found;
 }
 
 /* Storage that stops answering, on a local file system, for node i: its
@@ -5720,17 +5770,19 @@ Test(run, a_restarted_node_is_not_refused_by_its_dead_predecessors_slot)
 	no_overlap();
 }
 
-/* truncate -s 0 under a live group: until the live node mends the file
- * (within its check interval, 2 s here), is-live cannot tell; it must
- * not say "not live" (a new group), or a health check demotes the live
- * node. Found in review. */
+/* truncate -s 0 under a live group: until the live node mends the file,
+ * is-live cannot tell; it must not say "not live" (a new group), or a
+ * health check demotes the live node. Found in review. On a local file
+ * system the live node's storage process reads the file as soon as it is
+ * written (the truncation too), so it is stopped while is-live asks. */
 Test(run, is_live_cannot_tell_while_a_truncated_file_waits_for_repair)
 {
-	int a = start_node("primary", "node-a", "--heartbeat-interval", "2s", "--check-interval", "2s",
-			   "--fence-timeout", "5s", NULL);
-	/* A new group waits the new-file wait first: 3C = 6 s here. */
-	wait_live("node-a", BOUND_MS + 6000);
-	sleep_ms(100); /* just past a check: the next is about 2 s away */
+	int a = start_node("primary", "node-a", NULL);
+	wait_live("node-a", BOUND_MS);
+	pid_t sp = storage_process(T.procs[a].pid);
+	ensure(sp > 0, "node-a has no storage process");
+	kill(sp, SIGSTOP);
+	T.stalled = sp;
 	cr_assert_eq(truncate(T.lock, 0), 0);
 	struct cmd c = run_cmd(BOUND_MS, "is-live", "--lock", T.lock, "--name", "node-a", NULL);
 	struct stat st;
@@ -5740,6 +5792,8 @@ Test(run, is_live_cannot_tell_while_a_truncated_file_waits_for_repair)
 		       "is-live on a truncated live group: exit %d, want 2: %s", c.code, c.err);
 	cmd_free(&c);
 	cr_assert(still_short, "the file was mended before is-live asked: the test shows nothing");
+	kill(sp, SIGCONT);
+	T.stalled = 0;
 	int64_t dl = th_now_ns() + 5000000000LL;
 	while (stat(T.lock, &st) == 0 && st.st_size < LF_SIZE && th_now_ns() < dl)
 		sleep_ms(20);
