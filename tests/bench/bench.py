@@ -8,6 +8,7 @@ it just before it sends SIGKILL (or starts a request), and the workload
 Standard library only.
 """
 import argparse
+import contextlib
 import fcntl
 import json
 import math
@@ -365,25 +366,44 @@ class Group:
         self.nodes = {}
 
 
-def understudy_failovers(cfg, workdir, hosts, n_nodes, trials, opts=(), timeout=30, alternate=False):
-    """Failover trials on one group of n_nodes: each kills the live manager
-    and adds a fresh backup in its place (on the killed node's host, or on
-    the other one with alternate), so every trial starts from a group at
-    rest of the same size."""
+def understudy_trials(cfg, workdir, hosts, n_nodes, opts=(), timeout=30, alternate=False):
+    """Failover trials on one group of n_nodes, one per next(): each kills
+    the live manager and adds a fresh backup in its place (on the killed
+    node's host, or on the other one with alternate), so every trial
+    starts from a group at rest of the same size. Closing it stops the
+    group."""
     os.makedirs(workdir, exist_ok=True)
     g = Group(cfg, workdir, hosts, opts)
-    g.add("primary", 0)
-    wait_for(lambda: stamps(g.log), timeout)
-    for i in range(1, n_nodes):
-        g.add("backup", (i % len(hosts)) if alternate else 0)
-    out = []
     try:
-        for _ in range(trials):
+        g.add("primary", 0)
+        wait_for(lambda: stamps(g.log), timeout)
+        for i in range(1, n_nodes):
+            g.add("backup", (i % len(hosts)) if alternate else 0)
+        while True:
             ms, host = g.failover(timeout)
-            out.append(ms)
+            yield ms
             g.add("backup", host)
     finally:
         g.stop_all()
+
+
+def understudy_failovers(cfg, workdir, hosts, n_nodes, trials, **kw):
+    with contextlib.closing(understudy_trials(cfg, workdir, hosts, n_nodes, **kw)) as t:
+        return [next(t) for _ in range(trials)]
+
+
+def interleaved(runners, trials):
+    """trials of each runner (a generator of trial times) in turn, the
+    order reversed every round: a drift of the machine's speed during the
+    run (another tenant, the CPU's clock) weighs on each runner alike,
+    not on whichever ran first."""
+    out = [[] for _ in runners]
+    with contextlib.ExitStack() as stack:
+        gens = [stack.enter_context(contextlib.closing(r)) for r in runners]
+        for i in range(trials):
+            order = range(len(gens)) if i % 2 == 0 else reversed(range(len(gens)))
+            for k in order:
+                out[k].append(next(gens[k]))
     return out
 
 
@@ -428,30 +448,33 @@ def handovers(cfg, workdir, trials, timeout=20):
 # ---------------------------------------------------------------- flock(1)
 
 
-def flock_failovers(cfg, workdir, trials, timeout=10):
+def flock_trials(cfg, workdir, timeout=10):
+    """Failover trials of flock(1), one per next(): a holder and a
+    waiter; the holder's group is killed, and the waiter's workload
+    starts. Closing it stops the last holder."""
     os.makedirs(workdir, exist_ok=True)
     lock, logp = os.path.join(workdir, "f.lock"), os.path.join(workdir, "stamps")
-    out = []
     seq = 0
     live = PROCS.spawn(["flock", lock, cfg.stamp, logp, "f0"])
     live_name = "f0"
-    wait_for(lambda: stamps(logp), timeout)
-    for _ in range(trials):
-        seq += 1
-        name = f"f{seq}"
-        waiter = PROCS.spawn(["flock", lock, cfg.stamp, logp, name])
-        time.sleep(0.1)  # flock(1) is blocked in flock(2) by then
-        t0 = now()
-        PROCS.kill(live)
-        got = wait_for(lambda: started_after(logp, t0, exclude=(live_name,)), timeout)
-        live.wait()
-        PROCS.forget(live)
-        if not got:
-            raise RuntimeError("flock: the waiter did not start")
-        out.append((got[1] - t0) / NS_MS)
-        live, live_name = waiter, name
-    PROCS.stop(live)
-    return out
+    try:
+        wait_for(lambda: stamps(logp), timeout)
+        while True:
+            seq += 1
+            name = f"f{seq}"
+            waiter = PROCS.spawn(["flock", lock, cfg.stamp, logp, name])
+            time.sleep(0.1)  # flock(1) is blocked in flock(2) by then
+            t0 = now()
+            PROCS.kill(live)
+            got = wait_for(lambda: started_after(logp, t0, exclude=(live_name,)), timeout)
+            live.wait()
+            PROCS.forget(live)
+            live, live_name = waiter, name
+            if not got:
+                raise RuntimeError("flock: the waiter did not start")
+            yield (got[1] - t0) / NS_MS
+    finally:
+        PROCS.stop(live)
 
 
 def manager_only_kill(argv_of, workdir, wait_s):
@@ -596,11 +619,10 @@ def fstype(path):
 def part_failover(cfg, R, work):
     local = os.path.join(work, "local")
     os.makedirs(local)
-    log(f"failover: understudy, local {R['local_fs']}, {cfg.trials} trials")
-    R["fo"]["understudy (local)"] = understudy_failovers(
-        cfg, os.path.join(local, "us"), [(None, os.path.join(local, "us", "g.lock"))], 2, cfg.trials)
-    log(f"failover: flock(1), {cfg.trials} trials")
-    R["fo"]["flock(1)"] = flock_failovers(cfg, os.path.join(local, "flock"), cfg.trials)
+    log(f"failover: understudy, local {R['local_fs']}, and flock(1), {cfg.trials} trials each, in turn")
+    R["fo"]["understudy (local)"], R["fo"]["flock(1)"] = interleaved(
+        [understudy_trials(cfg, os.path.join(local, "us"), [(None, os.path.join(local, "us", "g.lock"))], 2),
+         flock_trials(cfg, os.path.join(local, "flock"))], cfg.trials)
     lock = os.path.join(local, "fk", "f.lock")
     ms, alive = manager_only_kill(lambda n, lp: ["flock", lock, cfg.stamp, lp, n],
                                   os.path.join(local, "fk"), 3)
