@@ -359,7 +359,9 @@ int supervise_start(struct workload *w, const char *path, char *const argv[], ch
 	}
 	/* Cloned sharing our memory when the spawner can (spawn.h); forked
 	 * when it cannot, or while an earlier child's exec has not returned.
-	 * The child and what it does are the same either way. */
+	 * The child and what it does are the same either way. A job still
+	 * held was busy when looked at above: forking then, even if its exec
+	 * returned since, keeps it from being dropped unfreed. */
 	pid_t pid = shared_job ? -EBUSY : spawn_shared(child, j);
 	if (pid >= 0) {
 		shared_job = j;
