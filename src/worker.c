@@ -759,10 +759,13 @@ static _Noreturn void process_main(struct worker *w, int req)
 		if (n <= 0)
 			_exit(0);
 		run_guarded(w, &jg, &w->sh->job);
-		if (writes >= 0 && op_writes(w->sh->job.op))
-			watch_drain(writes);
+		bool wrote = op_writes(w->sh->job.op);
 		w->sh->running = false;
 		tell_loop(w);
+		/* After the loop was told: a takeover's write of L is
+		 * followed by the workload's start, which must not wait. */
+		if (writes >= 0 && wrote)
+			watch_drain(writes);
 	}
 }
 
