@@ -936,6 +936,8 @@ static void settle_rounds(struct loop *l)
 {
 	bool want = ticking(l) && !l->job_pending && l->cursor >= l->out.n && l->qlen == 0 && !l->storage_hung &&
 		    !l->fenced && l->worker.started;
+	if (l->worker.started)
+		l->worker.sh->rounds.holding = ticking(l);
 	if (want == l->rounds_on)
 		return;
 	l->rounds_on = want;

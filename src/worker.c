@@ -678,9 +678,9 @@ static bool op_writes(enum worker_op op)
  * inside a lock wait, so nothing the manager or anyone sends the unit
  * (SIGTERM from a service manager, a SIGSTOP) reaches a call on the file.
  *
- * On a local file system a write to the file by another process of this
- * host (a switchover or failback request, a node joining) brings the live
- * node's next read forward, to at most TIMELINE_WRITE_LOOK_GAP_MS after
+ * On a local file system, while the node holds the role, a write to the
+ * file by another process of this host (a switchover or failback request,
+ * a node joining) brings the live node's next read forward, to at most TIMELINE_WRITE_LOOK_GAP_MS after
  * its last round: a hand-over then waits for the request, not for the
  * check interval, and costs no call while nobody writes. Our own writes
  * raise the event too and are drained after each; a write by another
@@ -698,10 +698,8 @@ static _Noreturn void process_main(struct worker *w, int req)
 	static struct job_guard jg;
 	static struct round_seen seen;
 	job_guard_start(&jg, w);
-	int writes = w->lf->poll ? -1 : watch_writes(w->lf->fd);
-	if (writes < 0 && !w->lf->poll)
-		log_debug("%s: watching it for writes: %s; a request is seen at the next check", w->lf->path,
-			  strerror(-writes));
+	int writes = -1; /* the watch on writes, while the node holds the role */
+	bool writes_tried = false;
 	int64_t last_round = 0, nudge_at = 0;
 	/* The wake-up signal, which ends a lock wait's pause, ends the wait
 	 * between jobs too: how the loop has a new schedule looked at. */
@@ -714,6 +712,24 @@ static _Noreturn void process_main(struct worker *w, int req)
 		 * guard's deadline, whichever comes first: one wake-up a round
 		 * while the node is live, and none more while its rounds find
 		 * nothing new. */
+		if (w->sh->rounds.holding && !w->lf->poll) {
+			if (!writes_tried) {
+				writes_tried = true;
+				int r = watch_writes(w->lf->fd);
+				if (r < 0)
+					log_warn("%s: watching the file for writes: %s; hand-over requests are seen at "
+						 "the "
+						 "next check (fs.inotify.max_user_instances bounds the watches of a "
+						 "user)",
+						 w->lf->path, strerror(-r));
+				writes = r < 0 ? -1 : r;
+			}
+		} else if (writes_tried) {
+			if (writes >= 0)
+				close(writes);
+			writes = -1;
+			writes_tried = false;
+		}
 		bool look = false;
 		int64_t when = guard_deadline(w, &look), due = round_due(w);
 		if (!due)

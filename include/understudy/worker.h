@@ -124,8 +124,13 @@ struct worker_guard {
  * takes a report only from rounds of the current turn (gen). */
 struct worker_rounds {
 	_Atomic bool on;
-	_Atomic unsigned gen;                   /* +1 each time the loop turns them on */
-	_Atomic bool report;                    /* the next round goes to the loop, whatever it finds */
+	_Atomic unsigned gen; /* +1 each time the loop turns them on */
+	_Atomic bool report;  /* the next round goes to the loop, whatever it finds */
+	/* The node holds the role (set by the loop as it settles): only then
+	 * does the storage process watch the file for writes, so that an
+	 * inotify instance (fs.inotify.max_user_instances, 128 a user by
+	 * default) is spent on it only by live nodes. */
+	_Atomic bool holding;
 	_Atomic int64_t check_at, heartbeat_at; /* when the next read and heartbeat are due */
 	_Atomic int64_t check_ms, heartbeat_ms, io_timeout_ms;
 	_Atomic uint64_t heartbeat; /* the heartbeat last written or being written: both

@@ -1476,6 +1476,61 @@ Test(run, a_request_is_seen_when_written_not_at_the_next_check)
 	no_overlap();
 }
 
+/* The inotify instances a process holds (its descriptors that are one). */
+static int inotify_instances(pid_t pid)
+{
+	char dir[64], path[352], target[64];
+	snprintf(dir, sizeof dir, "/proc/%ld/fd", (long)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		ssize_t len = readlink(path, target, sizeof target - 1);
+		if (len > 0) {
+			target[len] = '\0';
+			n += strcmp(target, "anon_inode:inotify") == 0;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* The storage process of node i comes to hold want inotify instances. */
+static void expect_watches(int i, const char *who, int want)
+{
+	int64_t dl = th_now_ns() + (int64_t)BOUND_MS * 1000000;
+	int n = -1;
+	while (th_now_ns() < dl) {
+		pid_t sp = storage_process(T.procs[i].pid);
+		if (sp > 0 && (n = inotify_instances(sp)) == want)
+			return;
+		sleep_ms(10);
+	}
+	ensure(false, "%s: its storage process holds %d inotify instances, want %d", who, n, want);
+}
+
+/* A user has few inotify instances (fs.inotify.max_user_instances, 128 by
+ * default) and every manager's path watch takes one: the watch on writes
+ * is the live node's alone, opened when it takes the role and closed
+ * when it hands the role over. */
+Test(run, only_the_live_nodes_storage_process_watches_for_writes)
+{
+	int a, b;
+	primary_and_backup(&a, &b);
+	expect_watches(a, "node-a, live", 1);
+	expect_watches(b, "node-b, waiting", 0);
+	struct cmd c = run_cmd(15000, "switchover", "--lock", T.lock, "--wait", "--timeout", "10s", NULL);
+	ensure(c.code == 0, "switchover --wait exited %d: %s%s", c.code, c.out, c.err);
+	cmd_free(&c);
+	wait_state("node-a", LF_SLOT_WAITING, BOUND_MS);
+	expect_watches(b, "node-b, live now", 1);
+	expect_watches(a, "node-a, waiting again", 0);
+	no_overlap();
+}
+
 /* node-a asks node-b (live) for failback and is SIGKILLed with its request
  * in the file: node-b or node-c (waiting) runs the workload and stays
  * live, and the stale request is cleared. during_handover: node-b's
