@@ -712,8 +712,10 @@ static _Noreturn void process_main(struct worker *w, int req)
 		 * guard's deadline, whichever comes first: one wake-up a round
 		 * while the node is live, and none more while its rounds find
 		 * nothing new. */
+		/* Opened once the rounds run: not amid a takeover's calls,
+		 * which the workload's start waits for. */
 		if (w->sh->rounds.holding && !w->lf->poll) {
-			if (!writes_tried) {
+			if (!writes_tried && w->sh->rounds.on) {
 				writes_tried = true;
 				int r = watch_writes(w->lf->fd);
 				if (r < 0)
