@@ -680,9 +680,10 @@ static bool op_writes(enum worker_op op)
  *
  * On a local file system, while the node holds the role, a write to the
  * file by another process of this host (a switchover or failback request,
- * a node joining) brings the live node's next read forward, to at most TIMELINE_WRITE_LOOK_GAP_MS after
- * its last round: a hand-over then waits for the request, not for the
- * check interval, and costs no call while nobody writes. Our own writes
+ * a node joining) brings the live node's next read forward, to no sooner
+ * than TIMELINE_WRITE_LOOK_GAP_MS after its last round: a hand-over then
+ * waits for the request, not for the check interval, and costs no call
+ * while nobody writes. Our own writes
  * raise the event too and are drained after each; a write by another
  * that lands in that moment is seen at the next check, as without the
  * watch. It only moves a read: what the read finds is decided as ever. */
@@ -708,21 +709,16 @@ static _Noreturn void process_main(struct worker *w, int req)
 	sigdelset(&poll_mask, wake_signal());
 	char c;
 	for (;;) {
-		/* Between jobs: wait for the next one, the next round or the
-		 * guard's deadline, whichever comes first: one wake-up a round
-		 * while the node is live, and none more while its rounds find
-		 * nothing new. */
-		/* Opened once the rounds run: not amid a takeover's calls,
-		 * which the workload's start waits for. */
+		/* The watch on writes: opened once the rounds run (not amid a
+		 * takeover's calls, which the workload's start waits for), one
+		 * try a term, and closed when the node leaves the role. */
 		if (w->sh->rounds.holding && !w->lf->poll) {
 			if (!writes_tried && w->sh->rounds.on) {
 				writes_tried = true;
 				int r = watch_writes(w->lf->fd);
 				if (r < 0)
-					log_warn("%s: watching the file for writes: %s; hand-over requests are seen at "
-						 "the "
-						 "next check (fs.inotify.max_user_instances bounds the watches of a "
-						 "user)",
+					log_warn("%s: watching the file for writes: %s (fs.inotify.max_user_instances "
+						 "bounds a user's watches); hand-over requests wait for the next check",
 						 w->lf->path, strerror(-r));
 				writes = r < 0 ? -1 : r;
 			}
@@ -732,6 +728,10 @@ static _Noreturn void process_main(struct worker *w, int req)
 			writes = -1;
 			writes_tried = false;
 		}
+		/* Between jobs: wait for the next one, the next round or the
+		 * guard's deadline, whichever comes first: one wake-up a round
+		 * while the node is live, and none more while its rounds find
+		 * nothing new. */
 		bool look = false;
 		int64_t when = guard_deadline(w, &look), due = round_due(w);
 		if (!due)
