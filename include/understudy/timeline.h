@@ -100,7 +100,7 @@
  * the host (a request) brings the live node's next read forward, to this
  * long after its last round at the earliest: a hand-over waits for the
  * write and not for the check interval, and a process that writes without
- * pause costs the live node at most this many reads a second: 100. */
+ * pause costs the live node one read this often, 100 a second, at most. */
 #define TIMELINE_WRITE_LOOK_GAP_MS 10
 
 /* The settings a timeline is derived from, in milliseconds. */
