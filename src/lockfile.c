@@ -89,7 +89,7 @@ static void crc_init(void)
 uint32_t lockfile_crc32c(const void *data, size_t n)
 {
 	pthread_once(&crc_once, crc_init);
-	const uint32_t(*t)[256] = (const uint32_t(*)[256])crc_table;
+	uint32_t(*t)[256] = crc_table;
 	const uint8_t *p = data;
 	uint32_t crc = 0xFFFFFFFFu;
 	for (; n >= 8; n -= 8, p += 8) {

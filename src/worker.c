@@ -592,6 +592,14 @@ static int64_t round_due(struct worker *w)
 	return c < h ? c : h;
 }
 
+/* When the next round is due, brought forward to nudge_at (a write by
+ * another, 0: none) while the rounds run; 0 when they do not. */
+static int64_t round_next(struct worker *w, int64_t nudge_at)
+{
+	int64_t due = round_due(w);
+	return due && nudge_at && nudge_at < due ? nudge_at : due;
+}
+
 /* One round (§5.3): a heartbeat when one is due, else a read; its look at
  * the path comes with it (run). The loop hears of it only if it is news,
  * and then only once it took the last one (a round it could not be told
@@ -683,10 +691,10 @@ static bool op_writes(enum worker_op op)
  * a node joining) brings the live node's next read forward, to no sooner
  * than TIMELINE_WRITE_LOOK_GAP_MS after its last round: a hand-over then
  * waits for the request, not for the check interval, and costs no call
- * while nobody writes. Our own writes
- * raise the event too and are drained after each; a write by another
- * that lands in that moment is seen at the next check, as without the
- * watch. It only moves a read: what the read finds is decided as ever. */
+ * while nobody writes. Our own writes raise the event too and are drained
+ * after each; a write by another that lands in that moment is seen at the
+ * next check, as without the watch. It only moves a read: what the read
+ * finds is decided as ever. */
 static _Noreturn void process_main(struct worker *w, int req)
 {
 	keep_only(req, w->efd);
@@ -733,11 +741,9 @@ static _Noreturn void process_main(struct worker *w, int req)
 		 * while the node is live, and none more while its rounds find
 		 * nothing new. */
 		bool look = false;
-		int64_t when = guard_deadline(w, &look), due = round_due(w);
+		int64_t when = guard_deadline(w, &look), due = round_next(w, nudge_at);
 		if (!due)
 			nudge_at = 0;
-		else if (nudge_at && nudge_at < due)
-			due = nudge_at;
 		if (due && (!when || due < when))
 			when = due;
 		struct timespec ts, *tsp = NULL;
@@ -759,9 +765,7 @@ static _Noreturn void process_main(struct worker *w, int req)
 			nudge_at = soon > now ? soon : now;
 		}
 		if (ready >= 0 && !p[0].revents) {
-			due = round_due(w);
-			if (due && nudge_at && nudge_at < due)
-				due = nudge_at;
+			due = round_next(w, nudge_at);
 			if (due && clock_ms() >= due) {
 				last_round = clock_ms();
 				nudge_at = 0;
