@@ -581,6 +581,7 @@ static void spawn(struct loop *l)
 	/* The tree exists from the fork: a stop, a fence or a shutdown kills
 	 * and reaps it like any workload, whether or not its exec returned. */
 	l->wl_active = true;
+	worker_workload(&l->worker, l->wl.pid);
 	l->exec_failed = 0;
 	l->exec_gone = false;
 	l->spawned_at = clock_ms();
@@ -673,7 +674,11 @@ static void reaped_other(pid_t pid, int wstatus, void *arg)
  * process and every other process of its tree have been reaped. */
 static void on_child(struct loop *l)
 {
+	/* Withdrawn while the reap may free its pid (worker.h). */
+	worker_workload(&l->worker, 0);
 	bool none = supervise_reap(&l->wl, reaped_other, l);
+	if (l->wl_active && !l->wl.main_gone)
+		worker_workload(&l->worker, l->wl.pid);
 	if (!l->wl_active)
 		return;
 	if (!l->wl.main_gone) {

@@ -409,8 +409,6 @@ int supervise_signal(struct workload *w, int sig)
 	return kill(-w->pid, sig) < 0 ? -errno : 0;
 }
 
-static pid_t parent_of(pid_t pid);
-
 static int for_children(pid_t parent, void (*fn)(pid_t, int), int arg)
 {
 	DIR *d = opendir("/proc");
@@ -421,7 +419,7 @@ static int for_children(pid_t parent, void (*fn)(pid_t, int), int arg)
 	while ((de = readdir(d))) {
 		char *end;
 		long child_pid = strtol(de->d_name, &end, 10);
-		if (*end || child_pid <= 0 || parent_of((pid_t)child_pid) != parent)
+		if (*end || child_pid <= 0 || supervise_parent_of((pid_t)child_pid) != parent)
 			continue;
 		fn((pid_t)child_pid, arg);
 		n++;
@@ -430,8 +428,7 @@ static int for_children(pid_t parent, void (*fn)(pid_t, int), int arg)
 	return n;
 }
 
-/* The parent of pid from /proc/PID/stat, -1 if it is gone. */
-static pid_t parent_of(pid_t pid)
+pid_t supervise_parent_of(pid_t pid)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -463,7 +460,7 @@ bool supervise_in_tree(const struct workload *w, pid_t pid)
 		for (int hops = 0; hops < 64 && p > 1; hops++) {
 			if (w->pid > 0 && !w->main_gone && p == w->pid)
 				return true;
-			pid_t parent = parent_of(p);
+			pid_t parent = supervise_parent_of(p);
 			if (parent == self)
 				return !is_foreign(p);
 			if (parent < 0 && p == pid)

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,24 @@ static int guard_signal(void) { return SIGRTMIN + 3; }
 
 static void on_wake(int sig) { (void)sig; }
 
+/* The manager's death (PR_SET_PDEATHSIG): it ends a lock wait, as the
+ * wake-up signal does, and has the workload killed (kill_workload). */
+static int death_signal(void) { return SIGRTMIN + 4; }
+
+static volatile sig_atomic_t manager_died;
+
+/* Only the kernel's parent-death signal counts: it comes as SI_USER from
+ * the manager's pid, which no other process can forge (rt_sigqueueinfo
+ * refuses SI_USER for another process), and the manager never sends it. */
+static pid_t death_from;
+static void on_death(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	if (si->si_code == SI_USER && si->si_pid == death_from)
+		manager_died = 1;
+}
+
 /* Wait for a lock with only the wake-up signal deliverable, so that
  * nothing but worker_interrupt can cut a wait short and no other call of
  * this thread ever sees EINTR. (Off a local file system the lock file
@@ -41,6 +60,7 @@ static int wait_lock(struct worker *w, const struct worker_job *j, enum lf_lock 
 	sigset_t wake;
 	sigemptyset(&wake);
 	sigaddset(&wake, wake_signal());
+	sigaddset(&wake, death_signal());
 	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
 	int r = lockfile_lock_paced(w->lf, which, j->pace_first_ms, j->pace_max_ms);
 	pthread_sigmask(SIG_BLOCK, &wake, NULL);
@@ -681,9 +701,81 @@ static bool op_writes(enum worker_op op)
 	return false;
 }
 
+/* The workload's main process as this process knows it: a pidfd, so that
+ * what it kills is that process and no other that has its pid since. */
+struct workload_ref {
+	pid_t pid;
+	int fd;
+};
+
+/* Open a pidfd for the main process the manager publishes, when it is
+ * new. The pid is trusted only if, after the pidfd is open, the manager
+ * still publishes it (it withdraws a pid before it reaps: worker.h) and
+ * the process is still the manager's child and not reaped (a manager
+ * that died reaps nothing, and its children go to another reaper). */
+static void follow_workload(struct worker *w, struct workload_ref *r)
+{
+	pid_t p = atomic_load(&w->sh->workload);
+	if (p == r->pid)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+	r->pid = p;
+	if (p <= 0)
+		return;
+	int fd = (int)syscall(SYS_pidfd_open, p, 0);
+	if (fd < 0)
+		return;
+	if (atomic_load(&w->sh->workload) != p || supervise_parent_of(p) != w->manager ||
+	    syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) < 0) {
+		close(fd);
+		return;
+	}
+	r->fd = fd;
+}
+
+/* The manager died: SIGKILL its workload's main process, as its
+ * PR_SET_PDEATHSIG does. That signal follows the thread that started the
+ * child (the manager's spawner), and a thread's exit sends it only after
+ * tearing down the process's memory when it is the last thread to go
+ * (a quarter of a millisecond); this one comes from the manager's main
+ * thread. Whichever ends first, the workload dies then, and the live
+ * lock's release waits on one exit less. It also reaches a workload that
+ * cleared its parent-death signal, or lost it in the exec of a set-user-ID
+ * program, which would otherwise outlive its manager holding the live
+ * lock. Only the main process, as the parent-death signal. */
+static void kill_workload(struct workload_ref *r)
+{
+	if (r->fd < 0)
+		return;
+	syscall(SYS_pidfd_send_signal, r->fd, SIGKILL, NULL, 0);
+	close(r->fd);
+	r->fd = -1;
+}
+
+/* The manager closed its end (it exits, or died), so no call is in
+ * progress: let go of our copy of the open first, then exit. An exit
+ * closes files only after tearing down the process's memory, and where
+ * the manager was killed the live lock is free only once every holder let
+ * go: nothing to wait for. The exit itself waits TIMELINE_LET_GO_EXIT_MS:
+ * a teardown runs in the kernel without being preempted (where the kernel
+ * preempts only at its own points, as Debian's does), and one on this
+ * host while the next live node takes over delays that node's start by as
+ * much. */
+static _Noreturn void let_go(struct worker *w)
+{
+	close(w->lf->fd);
+	struct timespec later = { 0, TIMELINE_LET_GO_EXIT_MS * 1000000L };
+	while (nanosleep(&later, &later) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
 /* The storage process: the file, then one job per byte on the socket,
- * until the manager closes it (or dies). Every signal stays blocked but the wake-up signal
- * inside a lock wait, so nothing the manager or anyone sends the unit
+ * until the manager closes it (or dies). Every signal stays blocked but
+ * the wake-up and death signals inside a lock wait and between jobs, so
+ * nothing the manager or anyone sends the unit
  * (SIGTERM from a service manager, a SIGSTOP) reaches a call on the file.
  *
  * On a local file system, while the node holds the role, a write to the
@@ -698,9 +790,19 @@ static bool op_writes(enum worker_op op)
 static _Noreturn void process_main(struct worker *w, int req)
 {
 	keep_only(req, w->efd);
-	/* The manager's death cuts a lock wait like worker_interrupt; the
-	 * socket's end then ends the process. */
-	prctl(PR_SET_PDEATHSIG, wake_signal());
+	/* A process group of its own: a signal to the manager's group (kill
+	 * -KILL -PGID, a terminal's) does not end it inside a call on the
+	 * file, and it does not die with the manager's other processes: it
+	 * follows the manager's end on the socket, and lets go of its open
+	 * before its exit (let_go). */
+	setpgid(0, 0);
+	/* The manager's death cuts a lock wait like worker_interrupt and has
+	 * the workload killed; the socket's end then ends the process. */
+	death_from = w->manager;
+	struct sigaction sa = { .sa_sigaction = on_death, .sa_flags = SA_SIGINFO }; /* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	sigaction(death_signal(), &sa, NULL);
+	prctl(PR_SET_PDEATHSIG, death_signal());
 	if (getppid() != w->manager)
 		_exit(0); /* it died before the prctl */
 	w->lf = receive_file(w, req);
@@ -715,8 +817,14 @@ static _Noreturn void process_main(struct worker *w, int req)
 	sigset_t poll_mask;
 	pthread_sigmask(SIG_BLOCK, NULL, &poll_mask);
 	sigdelset(&poll_mask, wake_signal());
+	sigdelset(&poll_mask, death_signal());
+	struct workload_ref wl = { .fd = -1 };
 	char c;
 	for (;;) {
+		if (manager_died)
+			kill_workload(&wl); /* what it has: a pid published since is no longer trusted */
+		else
+			follow_workload(w, &wl);
 		/* The watch on writes: opened once the rounds run (not amid a
 		 * takeover's calls, which the workload's start waits for), one
 		 * try a term, and closed when the node leaves the role. */
@@ -778,8 +886,16 @@ static _Noreturn void process_main(struct worker *w, int req)
 		ssize_t n = read(req, &c, 1);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			_exit(0);
+		if (n <= 0) {
+			/* A manager that ends on purpose reaps its workload
+			 * first and publishes none: one still published was
+			 * left by a manager that died. The socket's end can
+			 * come before the parent-death signal (the manager's
+			 * main thread ended last). */
+			if (wl.pid > 0 && wl.pid == atomic_load(&w->sh->workload))
+				kill_workload(&wl);
+			let_go(w);
+		}
 		run_guarded(w, &jg, &w->sh->job);
 		bool wrote = op_writes(w->sh->job.op);
 		w->sh->running = false;
@@ -927,6 +1043,12 @@ bool worker_round_take(struct worker *w, struct worker_job *job, unsigned *gen)
 	*gen = rd->done_gen;
 	rd->news = false;
 	return true;
+}
+
+void worker_workload(struct worker *w, pid_t pid)
+{
+	if (w->sh)
+		atomic_store(&w->sh->workload, pid);
 }
 
 void worker_reaped(struct worker *w)

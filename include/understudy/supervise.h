@@ -73,6 +73,10 @@ bool supervise_reap(struct workload *w, void (*other)(pid_t pid, int wstatus, vo
  * and not with the manager's signals blocked for its signalfd. Resets the
  * signals ignored or caught when supervise_init ran. */
 void supervise_child_signals(void);
+/* The parent of pid as /proc/PID/stat gives it, -1 if it is gone: for
+ * the storage process to check that a pid it is told of is still the
+ * manager's child (worker.c). */
+pid_t supervise_parent_of(pid_t pid);
 /* Whether pid is the workload's main process or a descendant of it
  * (those orphaned to us included; hooks and probes are not). */
 bool supervise_in_tree(const struct workload *w, pid_t pid);

@@ -102,6 +102,12 @@
  * write and not for the check interval, and a process that writes without
  * pause costs the live node one read this often, 100 a second, at most. */
 #define TIMELINE_WRITE_LOOK_GAP_MS 10
+/* A storage process whose manager is gone lets go of the lock file at
+ * once and exits this much later: its exit's teardown of its memory (a
+ * quarter of a millisecond, not preempted in the kernel) then does not
+ * hold up a CPU while the next live node on this host takes over, which
+ * takes about a millisecond. */
+#define TIMELINE_LET_GO_EXIT_MS 20
 
 /* The settings a timeline is derived from, in milliseconds. */
 enum timeline_setting {

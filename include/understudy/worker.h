@@ -8,8 +8,11 @@
  * signal or stop of the manager, and by its exit or exec, which GlusterFS's
  * client can deadlock on, after which the manager can never finish
  * exiting (doc/fencing.md). Nothing signals this process but the manager,
- * and only in a lock wait's pause; the manager can exit, or be killed,
- * whatever the process is waiting for.
+ * and only in a lock wait's pause, and the kernel at the manager's death;
+ * it leads a process group of its own, so a signal to the manager's group
+ * misses it. The manager can exit, or be killed, whatever the process is
+ * waiting for; the process then lets go of the file once its call has
+ * returned, and SIGKILLs a workload its manager left running.
  *
  * It runs the live node's rounds too (struct worker_rounds), on its own
  * clock, and wakes the loop only for what the loop has not seen.
@@ -157,6 +160,8 @@ struct worker_shared {
 	_Atomic bool granted;  /* the current job's lock wait succeeded */
 	struct worker_guard guard;
 	struct worker_rounds rounds;
+	/* The workload's main process, or 0 (worker_workload). */
+	_Atomic pid_t workload;
 	/* The manager's open of the file, as worker_attach hands it over
 	 * (the descriptor itself comes on the socket), and its path. */
 	struct lockfile lf;
@@ -229,10 +234,19 @@ void worker_rounds_off(struct worker *w);
 /* A round the loop is to see: copied into job, true; false if none. */
 bool worker_round_take(struct worker *w, struct worker_job *job, unsigned *gen);
 
+/* The workload's main process (0: none, or about to be reaped): the
+ * storage process SIGKILLs it when the manager dies, at the first of the
+ * manager's threads to end, as PR_SET_PDEATHSIG does at the spawner's.
+ * Withdraw a pid before reaping (supervise_reap), so that it never names
+ * a process that is gone: the storage process takes a pid only while it
+ * is still published once it has a pidfd for it. */
+void worker_workload(struct worker *w, pid_t pid);
+
 /* The storage process was reaped (it died): nothing runs any more. */
 void worker_reaped(struct worker *w);
 /* Let the storage process go (one spawned and never given the file too):
- * it ends once its call in progress returns, or at once if idle. may_kill
+ * once its call in progress returns, or at once if idle, it closes its
+ * copy of the open and ends (TIMELINE_LET_GO_EXIT_MS later). may_kill
  * (a local file system, where killing a call costs nothing) ends it at
  * once, whatever it is doing: waiting for a lock, in a round's call, or
  * stopped by someone, holding our open's locks. */

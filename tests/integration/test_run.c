@@ -71,6 +71,9 @@ static struct {
 	/* The next manager started gets descriptor pass_fd as pass_fd_as
 	 * (when pass_fd_as > 0), as a supervisor passes its pipe. */
 	int pass_fd, pass_fd_as;
+	/* The next manager started leads a process group of its own, as
+	 * under a shell's job control. */
+	bool own_group;
 } T;
 
 static void dump_diag(void);
@@ -263,9 +266,12 @@ static int spawn_manager(const char *name, char **argv)
 	if (pid == 0) {
 		if (T.pass_fd_as > 0 && dup2(T.pass_fd, T.pass_fd_as) < 0)
 			_exit(126);
+		if (T.own_group && setpgid(0, 0) < 0)
+			_exit(126);
 		exec_child(argv, out, err, true);
 	}
 	T.pass_fd_as = 0;
+	T.own_group = false;
 	free(out), free(err);
 	return add_proc(pid, name);
 }
@@ -971,6 +977,62 @@ Test(run, failover_after_sigkill_of_live_manager)
 	no_overlap();
 }
 
+static bool wait_dead(pid_t pid, int timeout_ms);
+static pid_t storage_process(pid_t manager);
+
+/* A SIGKILL to the live manager's whole process group (kill -KILL -PGID,
+ * as from a shell) does not reach its storage process, which leads a group
+ * of its own: it sees its manager's end, lets go of the lock file and ends
+ * by itself, and the backup takes over. */
+Test(run, failover_after_sigkill_of_the_live_managers_process_group)
+{
+	T.own_group = true;
+	int a = start_node("primary", "node-a", NULL);
+	pid_t wpid = (pid_t)wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	pid_t m = T.procs[a].pid, sp = storage_process(m);
+	ensure(sp > 0, "the manager %ld has no storage process", (long)m);
+	ensure(getpgid(m) == m, "the manager %ld does not lead its process group", (long)m);
+	ensure(getpgid(sp) == sp, "the storage process %ld is in process group %ld, not one of its own", (long)sp,
+	       (long)getpgid(sp));
+	int64_t t0 = th_now_ns();
+	kill(-m, SIGKILL);
+	struct ev s = wait_start("node-b", 1, BOUND_MS);
+	cr_log_info("failover latency, SIGKILL of the live manager's process group: %.1f ms", (double)(s.t - t0) / 1e6);
+	ensure(wait_dead(sp, BOUND_MS), "node-a's storage process outlived its manager");
+	ensure(!pid_alive(wpid), "node-a's workload survived its manager");
+	wait_live("node-b", BOUND_MS);
+	ensure(proc_alive(b), "node-b's manager exited");
+	no_overlap();
+}
+
+/* A workload without its parent-death signal (the exec of a set-user-ID
+ * program, su or sudo, clears it; this witness clears it itself) still
+ * dies with its manager: the storage process, told of the manager's death
+ * by a parent-death signal of its own, SIGKILLs it. Otherwise it would
+ * hold the live lock, the group without a live node, for as long as it
+ * ran. */
+Test(run, a_workload_without_its_parent_death_signal_dies_with_its_manager)
+{
+	int a = start_node("primary", "node-a", "--", "--no-parent-death", NULL);
+	pid_t wpid = (pid_t)wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	int b = start_node("backup", "node-b", NULL);
+	wait_state("node-b", LF_SLOT_WAITING, BOUND_MS);
+	int64_t t0 = th_now_ns();
+	kill(T.procs[a].pid, SIGKILL);
+	ensure(wait_dead(wpid, BOUND_MS), "node-a's workload, without its parent-death signal, outlived its manager");
+	cr_log_info("the workload without a parent-death signal ended %.1f ms after its manager's SIGKILL",
+		    ms_since(t0));
+	struct ev s = wait_start("node-b", 1, BOUND_MS);
+	cr_log_info("failover latency: %.1f ms", (double)(s.t - t0) / 1e6);
+	wait_live("node-b", BOUND_MS);
+	ensure(proc_alive(b), "node-b's manager exited");
+	no_overlap();
+}
+
 /* --- readiness for supervisors other than systemd ------------------------------ */
 
 /* What arrives on the read end of a supervisor's pipe within ms: the bytes
@@ -1320,8 +1382,26 @@ Test(run, whole_tree_stopped_on_shutdown)
 
 /* --- failback and switchover ----------------------------------------------------- */
 
-/* The manager's child that is still the understudy binary (no exec): its
- * storage process. 0 if none. */
+/* How many threads pid has, 0 if it is gone. */
+static int threads_of(pid_t pid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	FILE *f = fopen(path, "r");
+	int n = 0;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* The manager's child that is still the understudy binary (no exec) and
+ * runs its guard's thread: its storage process. (A child of the manager
+ * waiting in its exec is the understudy binary too, and leads a process
+ * group of its own as the storage process does, but has one thread.) 0 if
+ * none. */
 static pid_t storage_process(pid_t manager)
 {
 	char path[96], comm[32];
@@ -1333,7 +1413,7 @@ static pid_t storage_process(pid_t manager)
 	while (!found && fscanf(f, "%ld", &c) == 1) {
 		snprintf(path, sizeof path, "/proc/%ld/comm", c);
 		FILE *g = fopen(path, "r");
-		if (g && fgets(comm, sizeof comm, g) && !strcmp(comm, "understudy\n"))
+		if (g && fgets(comm, sizeof comm, g) && !strcmp(comm, "understudy\n") && threads_of((pid_t)c) > 1)
 			found = c;
 		if (g)
 			fclose(g);
@@ -2120,7 +2200,9 @@ static pid_t exec_waiter(pid_t manager, bool hook, char *state_out)
 		while (f && !found && fscanf(f, "%ld", &c) == 1) {
 			snprintf(path, sizeof path, "/proc/%ld/comm", c);
 			FILE *g = fopen(path, "r");
-			bool ours = g && fgets(comm, sizeof comm, g) && !strcmp(comm, "understudy\n");
+			/* One thread: not the storage process (storage_process). */
+			bool ours = g && fgets(comm, sizeof comm, g) && !strcmp(comm, "understudy\n") &&
+				    threads_of((pid_t)c) == 1;
 			if (g)
 				fclose(g);
 			char st;

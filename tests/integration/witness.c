@@ -4,7 +4,7 @@
  *                [--ignore-term] [--spawn-child] [--tick-dir DIR]
  *                [--ready-notify | --ready-fd FD | --ready-listen PORT]
  *                [--ready-after MS] [--from-grandchild] [--watchdog-pets N]
- *                [--status TEXT] [--hold-files N]
+ *                [--status TEXT] [--hold-files N] [--no-parent-death]
  *
  * It records its life in LOG, one line per event, each line one O_APPEND
  * write(2) so that lines of concurrent witnesses never interleave:
@@ -34,6 +34,10 @@
  * releases its files from the highest descriptor down, so a SIGKILLed
  * witness holding them keeps its witness lock through N releases, the
  * window in which the test of a late release starts the next witness.
+ *
+ * With --no-parent-death it clears its parent-death signal first, as the
+ * exec of a set-user-ID program (su, sudo) clears a workload's: its
+ * manager's death must then still end it.
  *
  * A witness killed with SIGKILL writes no last line. With --tick-dir it
  * overwrites DIR/PID.T0 (T0 the time of its start line) with the current
@@ -65,6 +69,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -108,7 +113,7 @@ __attribute__((format(printf, 1, 2))) static void logline(const char *fmt, ...)
 static void usage(void)
 {
 	fprintf(stderr, "usage: witness LOG WITNESS_LOCKFILE [--exit-after MS] [--exit-code N] "
-			"[--ignore-term] [--spawn-child] [--tick-dir DIR] [--hold-files N]\n");
+			"[--ignore-term] [--spawn-child] [--tick-dir DIR] [--hold-files N] [--no-parent-death]\n");
 	exit(64);
 }
 
@@ -328,6 +333,8 @@ int main(int argc, char **argv)
 			hold_files = parse_num(argv[++i]);
 		else if (!strcmp(argv[i], "--status") && i + 1 < argc)
 			status_text = argv[++i];
+		else if (!strcmp(argv[i], "--no-parent-death"))
+			prctl(PR_SET_PDEATHSIG, 0);
 		else
 			usage();
 	}
