@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -1007,11 +1008,15 @@ Test(bad_input, a_hostile_or_damaged_history_is_shown_escaped_and_skipped)
 	free(before.bytes);
 }
 
-/* understudy in the background, stdout and stderr into files of T.out. */
-static pid_t spawn(const char *tag, const char *const *args, const char *notify)
+/* understudy in the background as uid (-1: as we are), stdout and stderr
+ * into files of T.out. */
+static pid_t spawn_as(uid_t uid, const char *tag, const char *const *args, const char *notify)
 {
 	char *outpath = NULL, *errpath = NULL;
 	cr_assert(asprintf(&outpath, "%s/%s.out", T.out, tag) > 0 && asprintf(&errpath, "%s/%s.err", T.out, tag) > 0);
+	if (uid != (uid_t)-1 && !T.other_bin)
+		T.other_bin = th_exec_copy(T.bin, T.dir);
+	const char *bin = uid != (uid_t)-1 ? T.other_bin : T.bin;
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
@@ -1020,15 +1025,22 @@ static pid_t spawn(const char *tag, const char *const *args, const char *notify)
 			setenv("NOTIFY_SOCKET", notify, 1);
 		else
 			unsetenv("NOTIFY_SOCKET");
+		if (uid != (uid_t)-1 && (setgroups(0, NULL) < 0 || setgid(T.gid) < 0 || setuid(uid) < 0))
+			_exit(121);
 		alarm(LIMIT_S);
-		const char *argv[40] = { T.bin };
+		const char *argv[40] = { bin };
 		for (int i = 0; args[i] && i < 38; i++)
 			argv[i + 1] = args[i];
-		execv(T.bin, (char *const *)argv);
+		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
 	free(outpath), free(errpath);
 	return pid;
+}
+
+static pid_t spawn(const char *tag, const char *const *args, const char *notify)
+{
+	return spawn_as((uid_t)-1, tag, args, notify);
 }
 
 /* SIGTERM, reaped; what it printed. */
@@ -1280,6 +1292,118 @@ Test(bad_input, a_notify_socket_name_taken_by_another_user_does_not_stop_run)
 	char *log = th_read_text(wlog);
 	cr_expect(strstr(log, "ready node-a"), "the witness never said ready: %s", log);
 	free(log), free(wlog), free(wlock);
+}
+
+/* --- a user out of inotify instances ------------------------------------------ */
+
+static bool other_user(void);
+
+/* As the other user: inotify instances until the kernel refuses one (its
+ * fs.inotify.max_user_instances, 128 by default), held. Returns its pid
+ * once it holds them; *n: how many. */
+static pid_t instance_hog(long max, long *n)
+{
+	int pfd[2];
+	cr_assert(pipe(pfd) == 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* gone with the test, whatever happens */
+		struct rlimit rl = { (rlim_t)max + 64, (rlim_t)max + 64 };
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || setgroups(0, NULL) < 0 || setgid(T.gid) < 0 ||
+		    setuid(T.uid) < 0)
+			_exit(1);
+		long held = 0;
+		while (inotify_init1(IN_CLOEXEC) >= 0)
+			held++;
+		long said[2] = { held, errno };
+		if (write(pfd[1], said, sizeof(said)) != (ssize_t)sizeof(said))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	long said[2] = { 0, 0 };
+	cr_assert_eq(read(pfd[0], said, sizeof(said)), (ssize_t)sizeof(said), "the other user did not start");
+	close(pfd[0]);
+	cr_assert_eq(said[1], EMFILE, "the other user's inotify_init1 failed with %s, not EMFILE",
+		     strerror((int)said[1]));
+	*n = said[0];
+	return pid;
+}
+
+/* Whether tag's stderr (T.out/TAG.err) has what, within ms. */
+static bool err_has(const char *tag, const char *what, int ms)
+{
+	char *path = NULL;
+	cr_assert(asprintf(&path, "%s/%s.err", T.out, tag) > 0);
+	int64_t until = th_now_ns() + (int64_t)ms * 1000000;
+	bool found = false;
+	for (;;) {
+		char *text = th_read_text(path); /* not slurp: the file stays */
+		found = text && strstr(text, what) != NULL;
+		free(text);
+		if (found || th_now_ns() > until)
+			break;
+		sleep_ms(20);
+	}
+	free(path);
+	return found;
+}
+
+/* Operators who run many groups under one user run out of inotify
+ * instances (fs.inotify.max_user_instances): a live node then cannot
+ * watch its lock file for writes, nor a node its path. Nothing else
+ * depends on them: the node says so once, takes and keeps the role, and a
+ * switchover waits for the live node's next check instead of being seen
+ * when it is written. The user's instances all held by another of its
+ * processes here. */
+Test(bad_input, a_user_out_of_inotify_instances_still_hands_over_at_the_check)
+{
+	if (!other_user())
+		return;
+	long max = read_long("/proc/sys/fs/inotify/max_user_instances");
+	if (max > 65536) {
+		cr_log_info("fs.inotify.max_user_instances is %ld: too many to use up here; skipped", max);
+		return;
+	}
+	char *dir = th_path(T.dir, "theirs");
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	cr_assert_eq(chown(dir, T.uid, T.gid), 0);
+	char *lock = th_path(dir, "g.lock");
+	long held = 0;
+	pid_t hog = instance_hog(max, &held);
+	cr_log_info("the other user holds %ld inotify instances (fs.inotify.max_user_instances %ld)", held, max);
+	const char *run[] = { "run",    "--lock",           lock, "--role", "primary",    "--name",
+			      "node-a", "--check-interval", "1s", "--",     "/bin/sleep", "1000",
+			      NULL };
+	pid_t a = spawn_as(T.uid, "node-a", run, NULL);
+	cr_expect(err_has("node-a", "starting -> live", 10000), "node-a did not become live");
+	run[4] = "backup", run[6] = "node-b";
+	pid_t b = spawn_as(T.uid, "node-b", run, NULL);
+	cr_expect(err_has("node-b", "holding the backup lock", 10000), "node-b does not wait as the backup");
+	cr_expect(err_has("node-a", "watching the file for writes", 2000) &&
+			  err_has("node-a", "fs.inotify.max_user_instances", 0),
+		  "node-a did not say it cannot watch the file for writes, nor which limit");
+	int64_t t0 = th_now_ns();
+	struct outcome o = understudy_as(T.uid, (const char *[]){ "switchover", "--lock", lock, NULL });
+	cr_expect_eq(o.code, 0, "switchover exited %d: %s", o.code, o.err);
+	bool moved = err_has("node-b", "backup -> starting", 1000 + 5000);
+	double ms = (double)(th_now_ns() - t0) / 1e6;
+	cr_log_info("switchover without the watch on writes: node-b took over %.0f ms after the request "
+		    "(--check-interval 1s)",
+		    ms);
+	cr_expect(moved, "node-b did not take over within the check interval and the bound");
+	static char out[4096], err[16384];
+	int ca = finish(a, "node-a", out, sizeof(out), err, sizeof(err));
+	cr_log_info("node-a's stderr: %s", err);
+	cr_expect(ca == 0, "node-a exited %d", ca);
+	int cb = finish(b, "node-b", out, sizeof(out), err, sizeof(err));
+	cr_log_info("node-b's stderr: %s", err);
+	cr_expect(cb == 0, "node-b exited %d", cb);
+	th_kill(hog);
+	free(lock), free(dir);
 }
 
 /* --- what other users could change ------------------------------------------- *
