@@ -1191,9 +1191,11 @@ Test(bad_input, status_sent_to_systemd_is_escaped)
 
 #define GUESSES 3000 /* pids the other user binds names for */
 
-/* Another user binds the notify socket names of the next GUESSES pids, as
- * understudy once named them, and waits. Returns its pid once bound. */
-static pid_t squatter(long first, long pid_max)
+/* A process of uid and gid with room for files more descriptors, gone
+ * with the test: it runs fn(arg, said), tells the test said, and holds
+ * on to what it made. Returns its pid once it has told. */
+static pid_t holder_as(uid_t uid, gid_t gid, long files, void (*fn)(const void *arg, long said[2]), const void *arg,
+		       long said[2])
 {
 	int pfd[2];
 	cr_assert(pipe(pfd) == 0);
@@ -1202,32 +1204,47 @@ static pid_t squatter(long first, long pid_max)
 	if (pid == 0) {
 		close(pfd[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* gone with the test, whatever happens */
-		struct rlimit rl = { GUESSES + 64, GUESSES + 64 };
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 ||
-		    setuid(NOBODY) < 0)
+		struct rlimit rl = { (rlim_t)files + 64, (rlim_t)files + 64 };
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
 			_exit(1);
-		int bound = 0;
-		for (long i = 0; i < GUESSES; i++) {
-			/* Past the last pid the kernel goes on from 300. */
-			long p = first + i >= pid_max ? 300 + (first + i - pid_max) : first + i;
-			struct sockaddr_un sa = { .sun_family = AF_UNIX };
-			int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "understudy/%ld/notify", p);
-			int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
-			if (fd >= 0 && bind(fd, (struct sockaddr *)&sa,
-					    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 0)
-				bound++;
-		}
-		if (write(pfd[1], &bound, sizeof(bound)) != (ssize_t)sizeof(bound))
+		long out[2] = { 0, 0 };
+		fn(arg, out);
+		if (write(pfd[1], out, sizeof(out)) != (ssize_t)sizeof(out))
 			_exit(1);
 		for (;;)
 			pause();
 	}
 	close(pfd[1]);
-	int bound = 0;
-	cr_assert_eq(read(pfd[0], &bound, sizeof(bound)), (ssize_t)sizeof(bound), "the other user did not start");
+	cr_assert_eq(read(pfd[0], said, 2 * sizeof(long)), (ssize_t)(2 * sizeof(long)), "the other user did not start");
 	close(pfd[0]);
-	cr_log_info("the other user bound %d notify socket names of %d", bound, GUESSES);
-	cr_assert_gt(bound, GUESSES - 50, "the other user bound only %d names", bound);
+	return pid;
+}
+
+/* said[0]: how many of the GUESSES names from range[0] (range[1]: pid_max)
+ * it bound. */
+static void bind_names(const void *arg, long said[2])
+{
+	const long *range = arg;
+	for (long i = 0; i < GUESSES; i++) {
+		/* Past the last pid the kernel goes on from 300. */
+		long p = range[0] + i >= range[1] ? 300 + (range[0] + i - range[1]) : range[0] + i;
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "understudy/%ld/notify", p);
+		int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+		if (fd >= 0 && bind(fd, (struct sockaddr *)&sa,
+				    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 0)
+			said[0]++;
+	}
+}
+
+/* Another user binds the notify socket names of the next GUESSES pids, as
+ * understudy once named them, and waits. Returns its pid once bound. */
+static pid_t squatter(long first, long pid_max)
+{
+	long range[2] = { first, pid_max }, said[2];
+	pid_t pid = holder_as(NOBODY, NOBODY, GUESSES, bind_names, range, said);
+	cr_log_info("the other user bound %ld notify socket names of %d", said[0], GUESSES);
+	cr_assert_gt(said[0], GUESSES - 50, "the other user bound only %ld names", said[0]);
 	return pid;
 }
 
@@ -1298,35 +1315,23 @@ Test(bad_input, a_notify_socket_name_taken_by_another_user_does_not_stop_run)
 
 static bool other_user(void);
 
+/* said: how many inotify instances it took before the kernel refused
+ * one, and the errno of the refusal. */
+static void take_instances(const void *arg, long said[2])
+{
+	(void)arg;
+	while (inotify_init1(IN_CLOEXEC) >= 0)
+		said[0]++;
+	said[1] = errno;
+}
+
 /* As the other user: inotify instances until the kernel refuses one (its
  * fs.inotify.max_user_instances, 128 by default), held. Returns its pid
  * once it holds them; *n: how many. */
 static pid_t instance_hog(long max, long *n)
 {
-	int pfd[2];
-	cr_assert(pipe(pfd) == 0);
-	pid_t pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		close(pfd[0]);
-		prctl(PR_SET_PDEATHSIG, SIGKILL); /* gone with the test, whatever happens */
-		struct rlimit rl = { (rlim_t)max + 64, (rlim_t)max + 64 };
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || setgroups(0, NULL) < 0 || setgid(T.gid) < 0 ||
-		    setuid(T.uid) < 0)
-			_exit(1);
-		long held = 0;
-		while (inotify_init1(IN_CLOEXEC) >= 0)
-			held++;
-		long said[2] = { held, errno };
-		if (write(pfd[1], said, sizeof(said)) != (ssize_t)sizeof(said))
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	close(pfd[1]);
-	long said[2] = { 0, 0 };
-	cr_assert_eq(read(pfd[0], said, sizeof(said)), (ssize_t)sizeof(said), "the other user did not start");
-	close(pfd[0]);
+	long said[2];
+	pid_t pid = holder_as(T.uid, T.gid, max, take_instances, NULL, said);
 	cr_assert_eq(said[1], EMFILE, "the other user's inotify_init1 failed with %s, not EMFILE",
 		     strerror((int)said[1]));
 	*n = said[0];
