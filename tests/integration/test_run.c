@@ -3101,17 +3101,20 @@ Test(run, a_stopped_live_manager_whose_file_is_deleted_never_runs_two_workloads)
 
 /* Stopped past the fence timeout, the file left alone: the storage
  * process fences for the loop, F + C after the last round, while the
- * manager is still stopped. */
-Test(run, a_live_manager_stopped_past_the_fence_timeout_is_fenced_by_its_storage_process)
+ * manager is still stopped. group: the manager's whole process group is
+ * stopped (kill -STOP -PGID), which the storage process, leading a group
+ * of its own, is not in. */
+static void stopped_past_the_fence_timeout(bool group)
 {
 	char *ticks = ticks_dir();
+	T.own_group = group;
 	int a = start_node("primary", "node-a", STALL_TIMING, "--", "--tick-dir", ticks, NULL);
 	free(ticks);
 	long wa = wait_start("node-a", 1, BOUND_MS).pid;
 	wait_live("node-a", BOUND_MS);
 	pid_t ma = T.procs[a].pid;
 	int64_t t0 = th_now_ns();
-	cr_assert(kill(ma, SIGSTOP) == 0);
+	cr_assert(kill(group ? -ma : ma, SIGSTOP) == 0);
 	ensure(wait_dead((pid_t)wa, BOUND_MS), "node-a's workload outlived the fence timeout of a stopped manager");
 	int64_t end = last_tick(wa);
 	char still = proc_state(ma);
@@ -3125,11 +3128,23 @@ Test(run, a_live_manager_stopped_past_the_fence_timeout_is_fenced_by_its_storage
 	       (double)(end - t0) / 1e6);
 	ensure(stderr_says("node-a", "no heartbeat round completed in", BOUND_MS),
 	       "the storage process did not say why");
-	kill(ma, SIGCONT);
+	kill(group ? -ma : ma, SIGCONT);
 	ensure(wait_start("node-a", 2, BOUND_MS).t > 0, "node-a did not join again and start after the fence");
 	ensure(stderr_says("node-a", "this manager was stalled, and the storage process killed the workload", BOUND_MS),
 	       "node-a's loop did not fence when it ran again");
 	no_overlap();
+}
+
+Test(run, a_live_manager_stopped_past_the_fence_timeout_is_fenced_by_its_storage_process)
+{
+	stopped_past_the_fence_timeout(false);
+}
+
+/* Before b0997f9 the storage process was stopped with its manager's group,
+ * and nobody fenced. */
+Test(run, a_live_managers_process_group_stopped_past_the_fence_timeout_is_fenced_by_its_storage_process)
+{
+	stopped_past_the_fence_timeout(true);
 }
 
 /* Found by the soak test (seed 1130, two groups in 30 minutes): a live
