@@ -151,24 +151,39 @@ static void redirect(const char *outpath, const char *errpath)
 		_exit(120);
 }
 
+/* The understudy binary uid runs (-1: as we are): another user runs a
+ * copy it can reach, wherever the checkout is. */
+static const char *bin_for(uid_t uid)
+{
+	if (uid == (uid_t)-1)
+		return T.bin;
+	if (!T.other_bin)
+		T.other_bin = th_exec_copy(T.bin, T.dir);
+	return T.other_bin;
+}
+
+/* In a child: become uid (-1: stay), with the test user's group for it
+ * and uid's own number as group for any other. */
+static void become(uid_t uid)
+{
+	gid_t gid = uid == T.uid && T.user[0] ? T.gid : uid;
+	if (uid != (uid_t)-1 && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
+		_exit(121);
+}
+
 /* understudy ARGS... as uid (-1: as we are). */
 static struct outcome understudy_as(uid_t uid, const char *const *args)
 {
 	static struct outcome o;
 	memset(&o, 0, sizeof(o));
 	char *errpath = th_path(T.out, "stderr"), *outpath = th_path(T.out, "stdout");
-	/* Another user runs a copy it can reach, wherever the checkout is. */
-	if (uid != (uid_t)-1 && !T.other_bin)
-		T.other_bin = th_exec_copy(T.bin, T.dir);
-	const char *bin = uid != (uid_t)-1 ? T.other_bin : T.bin;
-	gid_t gid = uid == T.uid && T.user[0] ? T.gid : uid;
+	const char *bin = bin_for(uid);
 	int64_t t0 = th_now_ns();
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
 		redirect(outpath, errpath);
-		if (uid != (uid_t)-1 && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
-			_exit(121);
+		become(uid);
 		alarm(LIMIT_S);
 		const char *argv[32] = { bin };
 		for (int i = 0; args[i] && i < 30; i++)
@@ -1014,9 +1029,7 @@ static pid_t spawn_as(uid_t uid, const char *tag, const char *const *args, const
 {
 	char *outpath = NULL, *errpath = NULL;
 	cr_assert(asprintf(&outpath, "%s/%s.out", T.out, tag) > 0 && asprintf(&errpath, "%s/%s.err", T.out, tag) > 0);
-	if (uid != (uid_t)-1 && !T.other_bin)
-		T.other_bin = th_exec_copy(T.bin, T.dir);
-	const char *bin = uid != (uid_t)-1 ? T.other_bin : T.bin;
+	const char *bin = bin_for(uid);
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
@@ -1025,8 +1038,7 @@ static pid_t spawn_as(uid_t uid, const char *tag, const char *const *args, const
 			setenv("NOTIFY_SOCKET", notify, 1);
 		else
 			unsetenv("NOTIFY_SOCKET");
-		if (uid != (uid_t)-1 && (setgroups(0, NULL) < 0 || setgid(T.gid) < 0 || setuid(uid) < 0))
-			_exit(121);
+		become(uid);
 		alarm(LIMIT_S);
 		const char *argv[40] = { bin };
 		for (int i = 0; args[i] && i < 38; i++)
@@ -1347,7 +1359,7 @@ static bool err_has(const char *tag, const char *what, int ms)
 	bool found = false;
 	for (;;) {
 		char *text = th_read_text(path); /* not slurp: the file stays */
-		found = text && strstr(text, what) != NULL;
+		found = strstr(text, what) != NULL;
 		free(text);
 		if (found || th_now_ns() > until)
 			break;

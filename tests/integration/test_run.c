@@ -1382,20 +1382,7 @@ Test(run, whole_tree_stopped_on_shutdown)
 
 /* --- failback and switchover ----------------------------------------------------- */
 
-/* How many threads pid has, 0 if it is gone. */
-static int threads_of(pid_t pid)
-{
-	char path[64], line[128];
-	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-	FILE *f = fopen(path, "r");
-	int n = 0;
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return n;
-}
+static long proc_status(pid_t pid, const char *key);
 
 /* The manager's child that is still the understudy binary (no exec) and
  * runs its guard's thread: its storage process. (A child of the manager
@@ -1413,7 +1400,8 @@ static pid_t storage_process(pid_t manager)
 	while (!found && fscanf(f, "%ld", &c) == 1) {
 		snprintf(path, sizeof path, "/proc/%ld/comm", c);
 		FILE *g = fopen(path, "r");
-		if (g && fgets(comm, sizeof comm, g) && !strcmp(comm, "understudy\n") && threads_of((pid_t)c) > 1)
+		if (g && fgets(comm, sizeof comm, g) && !strcmp(comm, "understudy\n") &&
+		    proc_status((pid_t)c, "Threads:") > 1)
 			found = c;
 		if (g)
 			fclose(g);
@@ -2202,7 +2190,7 @@ static pid_t exec_waiter(pid_t manager, bool hook, char *state_out)
 			FILE *g = fopen(path, "r");
 			/* One thread: not the storage process (storage_process). */
 			bool ours = g && fgets(comm, sizeof comm, g) && !strcmp(comm, "understudy\n") &&
-				    threads_of((pid_t)c) == 1;
+				    proc_status((pid_t)c, "Threads:") == 1;
 			if (g)
 				fclose(g);
 			char st;
