@@ -562,13 +562,34 @@ static void spawn(struct loop *l)
 	char *const *argv = l->cfg->argv;
 	struct supervise_as as = l->cfg->workload_as;
 	as.pass_fd = -1;
+	/* The workload must hold a copy of the open (protocol.md §8). On a
+	 * local file system the manager's own goes once the child has it (a
+	 * copy of ours would hold the live lock after our death for as long
+	 * as our exit takes: worker_lend), and a later start gets one the
+	 * storage process lends. Elsewhere a close is a call on the storage
+	 * (an NFS flush, a FUSE FLUSH) that could hang the loop, which makes
+	 * none: the manager keeps its copy there. */
+	bool lend = !l->lf.poll;
+	int fd = l->lf.fd;
+	if (lend)
+		l->lf.fd = -1;
+	if (fd < 0 && (fd = worker_lend(&l->worker, TIMELINE_LEND_MS)) < 0) {
+		log_error("workload %s: no copy of the lock file's open from the storage process: %s", argv[0],
+			  strerror(-fd));
+		push(l, NODE_EV_SPAWN_FAILED)->ev.err = -fd;
+		return;
+	}
 	int r = readiness_spawning(&l->rd, &as);
 	if (r < 0) {
+		if (lend)
+			close(fd);
 		log_error("workload %s: the ready pipe: %s", argv[0], strerror(-r));
 		push(l, NODE_EV_SPAWN_FAILED)->ev.err = -r;
 		return;
 	}
-	r = supervise_start(&l->wl, l->exe, argv, l->envp, l->lf.fd, &as, &l->exec_fd);
+	r = supervise_start(&l->wl, l->exe, argv, l->envp, fd, &as, &l->exec_fd);
+	if (lend)
+		close(fd);
 	if (as.pass_fd >= 0)
 		close(as.pass_fd); /* the workload's alone: its exit is our EOF */
 	if (r < 0) {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -453,24 +454,66 @@ static void *job_guard_main(void *arg)
 	return NULL;
 }
 
+/* One descriptor on a socket, with a byte. */
+static int send_file(int sock, char c, int fd)
+{
+	char ctl[CMSG_SPACE(sizeof(int))];
+	memset(ctl, 0, sizeof(ctl));
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	/* A peer that is gone fails the send (EPIPE, no SIGPIPE). */
+	return sendmsg(sock, &m, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* The descriptor a message on the socket carries (close-on-exec), or
+ * -errno: -EBADMSG for a message without exactly one. */
+static int receive_fd(int sock, int flags)
+{
+	char c;
+	char ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+	ssize_t n;
+	while ((n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | flags)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		return -errno;
+	struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+		return n == 0 ? -EPIPE : -EBADMSG;
+	int fd;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+/* A detached thread of this process, on a small stack. */
+static int start_thread(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	int r = pthread_attr_init(&attr);
+	if (r != 0)
+		return -r;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, (size_t)256 * 1024);
+	r = pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return -r;
+}
+
 /* The thread and its timer; without them (no memory for a thread) the
  * guard keeps its deadline between jobs only, as before. */
 static void job_guard_start(struct job_guard *jg, struct worker *w)
 {
 	*jg = (struct job_guard){ .w = w };
-	pthread_t t;
-	pthread_attr_t attr;
-	if (pthread_attr_init(&attr) != 0)
+	if (sem_init(&jg->ready, 0, 0) != 0)
 		return;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, (size_t)256 * 1024);
-	if (sem_init(&jg->ready, 0, 0) != 0) {
-		pthread_attr_destroy(&attr);
-		return;
-	}
-	int r = pthread_create(&t, &attr, job_guard_main, jg);
-	pthread_attr_destroy(&attr);
-	if (r == 0)
+	if (start_thread(job_guard_main, jg) == 0)
 		while (sem_wait(&jg->ready) < 0 && errno == EINTR)
 			;
 }
@@ -479,17 +522,17 @@ static void job_guard_start(struct job_guard *jg, struct worker *w)
  * error (for the guard's one line): the process must hold nothing else of
  * the manager's (its sockets, its ring), or a manager that died would seem
  * to live on. The file comes later, on the socket. */
-static void keep_only(int a, int b)
+static void keep_only(int a, int b, int c)
 {
-	int k[3] = { STDERR_FILENO, a, b };
-	for (int i = 0; i < 3; i++)
-		for (int j = i + 1; j < 3; j++)
+	int k[4] = { STDERR_FILENO, a, b, c };
+	for (int i = 0; i < 4; i++)
+		for (int j = i + 1; j < 4; j++)
 			if (k[j] < k[i]) {
 				int t = k[i];
 				k[i] = k[j], k[j] = t;
 			}
 	unsigned lo = 0;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		if ((unsigned)k[i] > lo)
 			close_range(lo, (unsigned)k[i] - 1, 0);
 		if ((unsigned)k[i] + 1 > lo)
@@ -504,18 +547,11 @@ static void keep_only(int a, int b)
 static struct lockfile *receive_file(struct worker *w, int req)
 {
 	static struct lockfile lf;
-	char c;
-	char ctl[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
-	ssize_t n;
-	while ((n = recvmsg(req, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-		;
-	struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
-	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+	int fd = receive_fd(req, 0);
+	if (fd < 0)
 		_exit(0);
 	memcpy(&lf, &w->sh->lf, sizeof(lf));
-	memcpy(&lf.fd, CMSG_DATA(cm), sizeof(int));
+	lf.fd = fd;
 	lf.path = w->sh->path;
 	return &lf;
 }
@@ -708,31 +744,43 @@ struct workload_ref {
 	int fd;
 };
 
+/* The main thread's pidfd of the workload, for the watch on the manager's
+ * death (-1: none). A number the main thread closes meanwhile can only
+ * name another workload's pidfd or no pidfd at all (the kill then fails):
+ * this process opens nothing else once the manager has a workload. */
+static _Atomic int workload_pidfd = -1;
+
 /* Open a pidfd for the main process the manager publishes, when it is
  * new. The pid is trusted only if, after the pidfd is open, the manager
  * still publishes it (it withdraws a pid before it reaps: worker.h) and
  * the process is still the manager's child and not reaped (a manager
  * that died reaps nothing, and its children go to another reaper). */
+static int trusted_pidfd(struct worker *w, pid_t p)
+{
+	if (p <= 0)
+		return -1;
+	int fd = (int)syscall(SYS_pidfd_open, p, 0);
+	if (fd < 0)
+		return -1;
+	if (atomic_load(&w->sh->workload) != p || supervise_parent_of(p) != w->manager ||
+	    syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static void follow_workload(struct worker *w, struct workload_ref *r)
 {
 	pid_t p = atomic_load(&w->sh->workload);
 	if (p == r->pid)
 		return;
+	atomic_store(&workload_pidfd, -1);
 	if (r->fd >= 0)
 		close(r->fd);
-	r->fd = -1;
 	r->pid = p;
-	if (p <= 0)
-		return;
-	int fd = (int)syscall(SYS_pidfd_open, p, 0);
-	if (fd < 0)
-		return;
-	if (atomic_load(&w->sh->workload) != p || supervise_parent_of(p) != w->manager ||
-	    syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) < 0) {
-		close(fd);
-		return;
-	}
-	r->fd = fd;
+	r->fd = trusted_pidfd(w, p);
+	atomic_store(&workload_pidfd, r->fd);
 }
 
 /* The manager died: SIGKILL its workload's main process, as its
@@ -750,8 +798,85 @@ static void kill_workload(struct workload_ref *r)
 	if (r->fd < 0)
 		return;
 	syscall(SYS_pidfd_send_signal, r->fd, SIGKILL, NULL, 0);
+	atomic_store(&workload_pidfd, -1);
 	close(r->fd);
 	r->fd = -1;
+}
+
+/* struct sched_attr as the kernel takes it, its first version (48 bytes):
+ * glibc's headers have none, and the kernel's clash with <sched.h>. */
+struct slice_attr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+};
+#define SLICE_RESET_ON_FORK 0x01 /* SCHED_FLAG_RESET_ON_FORK */
+
+/* A short slice for the calling thread, in its own class and niceness
+ * (TIMELINE_DEATH_SLICE_US); a fair thread's only. A kernel older than
+ * 6.12 takes the request and ignores it. */
+static void short_slice(void)
+{
+	struct slice_attr a;
+	memset(&a, 0, sizeof(a));
+	if (syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0) < 0)
+		return;
+	if (a.policy != SCHED_OTHER && a.policy != SCHED_BATCH)
+		return;
+	a.size = sizeof(a);
+	a.flags &= SLICE_RESET_ON_FORK;
+	a.runtime = (uint64_t)TIMELINE_DEATH_SLICE_US * 1000;
+	(void)syscall(SYS_sched_setattr, 0, &a, 0);
+}
+
+/* The watch on the manager's death. The manager's main thread holds the
+ * robust mutex `alive` for as long as it lives (worker_spawn), and the
+ * kernel hands the mutex on, its owner dead, as that thread begins to
+ * exit: before the exit tears down the manager's memory and closes its
+ * files, a quarter of a millisecond before the socket's end or the
+ * parent-death signal can come. This thread then SIGKILLs the workload
+ * and lets go of this process's copy of the open, /dev/null put in its
+ * place: a call of the main thread in progress holds the file until it
+ * returns, and whatever it calls next reaches no file. The manager holds
+ * no copy while its workload runs (worker_lend) and the workload holds
+ * one, so the live lock is free once the workload is gone, and no sooner.
+ * It makes no other call and waits for nothing else. */
+static void *death_watch(void *arg)
+{
+	struct worker *w = arg;
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	short_slice();
+	int r = pthread_mutex_lock(&w->sh->alive);
+	if (r != 0 && r != EOWNERDEAD)
+		return NULL; /* the socket's end lets go, later */
+	int fd = atomic_load(&workload_pidfd), own = -1;
+	if (fd < 0) /* the main thread has been in a call since the start */
+		fd = own = trusted_pidfd(w, atomic_load(&w->sh->workload));
+	if (fd >= 0)
+		syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+	if (own >= 0)
+		close(own);
+	if (nul >= 0)
+		dup3(nul, w->lf->fd, O_CLOEXEC);
+	return NULL;
+}
+
+/* The lender: a copy of the open for each request on the lend socket
+ * (worker_lend), until the manager's end closes. It makes no call on the
+ * file, so it answers while the main thread waits in one. */
+static void *lender(void *arg)
+{
+	struct worker *w = arg;
+	for (;;) {
+		char c;
+		ssize_t n = recv(w->lend, &c, 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || send_file(w->lend, 'l', w->lf->fd) < 0)
+			return NULL;
+	}
 }
 
 /* The manager closed its end (it exits, or died), so no call is in
@@ -787,9 +912,10 @@ static _Noreturn void let_go(struct worker *w)
  * after each; a write by another that lands in that moment is seen at the
  * next check, as without the watch. It only moves a read: what the read
  * finds is decided as ever. */
-static _Noreturn void process_main(struct worker *w, int req)
+static _Noreturn void process_main(struct worker *w, int req, int lend)
 {
-	keep_only(req, w->efd);
+	keep_only(req, lend, w->efd);
+	w->lend = lend;
 	/* A process group of its own: a signal to the manager's group (kill
 	 * -KILL -PGID, a terminal's) does not end it inside a call on the
 	 * file, and it does not die with the manager's other processes: it
@@ -806,6 +932,16 @@ static _Noreturn void process_main(struct worker *w, int req)
 	if (getppid() != w->manager)
 		_exit(0); /* it died before the prctl */
 	w->lf = receive_file(w, req);
+	/* On a local file system only, where letting go (a close) is no call
+	 * on the storage: elsewhere it is one (an NFS flush, a FUSE FLUSH)
+	 * that only the main thread makes, and the manager keeps its copy.
+	 * Without the watch, the socket's end lets go, later; without the
+	 * lender, a workload's restart fails (the manager says so). */
+	if (!w->lf->poll) {
+		if (w->sh->alive_ok)
+			start_thread(death_watch, w);
+		start_thread(lender, w);
+	}
 	static struct job_guard jg;
 	static struct round_seen seen;
 	job_guard_start(&jg, w);
@@ -911,6 +1047,7 @@ int worker_spawn(struct worker *w)
 {
 	memset(w, 0, sizeof(*w));
 	w->req = -1;
+	w->lend = -1;
 	w->efd = eventfd(0, EFD_CLOEXEC);
 	if (w->efd < 0)
 		return -errno;
@@ -924,28 +1061,46 @@ int worker_spawn(struct worker *w)
 		return -errno;
 	}
 	/* A datagram each: the file's, then one per job; and a descriptor
-	 * can come only on a socket. */
-	int p[2];
+	 * can come only on a socket. The second pair lends copies back. */
+	int p[2], lp[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0)
 		return -errno;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, lp) < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return -e;
+	}
 	w->manager = getpid();
+	/* Held by this thread, the main one, until the manager ends: its
+	 * exit hands the mutex to the storage process's death watch. Not
+	 * fatal without it (the socket's end still lets go, later). */
+	pthread_mutexattr_t ma;
+	w->sh->alive_ok = pthread_mutexattr_init(&ma) == 0 &&
+			  pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) == 0 &&
+			  pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) == 0 &&
+			  pthread_mutex_init(&w->sh->alive, &ma) == 0 && pthread_mutex_lock(&w->sh->alive) == 0;
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(p[1]);
-		process_main(w, p[0]);
+		close(lp[1]);
+		process_main(w, p[0], lp[0]);
 	}
 	int e = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	close(p[0]);
+	close(lp[0]);
 	if (pid < 0) {
 		close(p[1]);
+		close(lp[1]);
 		return -e;
 	}
 	w->pid = pid;
 	w->req = p[1];
+	w->lend = lp[1];
 	return 0;
 }
 
@@ -956,19 +1111,9 @@ int worker_attach(struct worker *w, struct lockfile *lf)
 		return -ENAMETOOLONG;
 	memcpy(&w->sh->lf, lf, sizeof(*lf));
 	memcpy(w->sh->path, lf->path, len + 1);
-	char c = 'f';
-	char ctl[CMSG_SPACE(sizeof(int))];
-	memset(ctl, 0, sizeof(ctl));
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &lf->fd, sizeof(int));
-	/* A process that is gone fails the send (EPIPE, no SIGPIPE). */
-	if (sendmsg(w->req, &m, MSG_NOSIGNAL) < 0)
-		return -errno;
+	int r = send_file(w->req, 'f', lf->fd);
+	if (r < 0)
+		return r;
 	w->lf = lf;
 	w->started = true;
 	return 0;
@@ -985,6 +1130,33 @@ void worker_submit(struct worker *w, struct worker_job *job)
 	 * loop learns of it when it is reaped. */
 	if (send(w->req, &c, 1, MSG_NOSIGNAL) < 0)
 		w->sh->running = false;
+}
+
+int worker_lend(struct worker *w, int64_t ms)
+{
+	if (!w->started || w->lend < 0 || w->lf->poll)
+		return -ENOTCONN;
+	/* A copy that came after an earlier request gave up is one all the
+	 * same, but not one to keep in our queue. */
+	int fd;
+	while ((fd = receive_fd(w->lend, MSG_DONTWAIT)) >= 0 || fd == -EBADMSG)
+		if (fd >= 0)
+			close(fd);
+	char c = 'l';
+	if (send(w->lend, &c, 1, MSG_NOSIGNAL) < 0)
+		return -errno;
+	int64_t until = clock_ms() + ms;
+	struct pollfd p = { .fd = w->lend, .events = POLLIN };
+	for (;;) {
+		int64_t left = until - clock_ms();
+		int r = poll(&p, 1, left > 0 ? (int)left : 0);
+		if (r > 0)
+			return receive_fd(w->lend, MSG_DONTWAIT);
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
 }
 
 void worker_collect(struct worker *w, struct worker_job *job) { memcpy(job, &w->sh->job, sizeof(*job)); }
@@ -1098,6 +1270,9 @@ void worker_stop(struct worker *w, bool may_kill)
 	if (w->req >= 0)
 		close(w->req); /* an idle process ends at once */
 	w->req = -1;
+	if (w->lend >= 0)
+		close(w->lend);
+	w->lend = -1;
 	/* A job or a round in a call, or a process stopped by someone: on a
 	 * local file system nothing is lost by ending it now, and it must
 	 * not keep the locks of its open (the live lock) after we leave. */

@@ -108,6 +108,18 @@
  * hold up a CPU while the next live node on this host takes over, which
  * takes about a millisecond. */
 #define TIMELINE_LET_GO_EXIT_MS 20
+/* The storage process hands the manager a copy of the open, for a
+ * workload's start, from a thread that makes no other call: it answers at
+ * once, and one that has not in this long is stopped or gone. The start
+ * then fails, and the restart policy takes it. */
+#define TIMELINE_LEND_MS 100
+/* What the storage process's watch on the manager's death asks of the
+ * scheduler (sched_setattr's slice, in microseconds): a thread with a
+ * slice shorter than the one running on its CPU preempts it when it wakes
+ * (Linux 6.12 and later), and the manager's own exit, tearing down its
+ * memory, would otherwise hold that CPU for a quarter of a millisecond
+ * before the watch could let go of the open. */
+#define TIMELINE_DEATH_SLICE_US 100
 
 /* The settings a timeline is derived from, in milliseconds. */
 enum timeline_setting {

@@ -11,8 +11,11 @@
  * and only in a lock wait's pause, and the kernel at the manager's death;
  * it leads a process group of its own, so a signal to the manager's group
  * misses it. The manager can exit, or be killed, whatever the process is
- * waiting for; the process then lets go of the file once its call has
- * returned, and SIGKILLs a workload its manager left running.
+ * waiting for; the process then SIGKILLs a workload its manager left
+ * running and lets go of the file: on a local file system a thread of its
+ * own does both as the manager's main thread begins to exit (a robust
+ * mutex the kernel hands on), whatever call the process is in; the
+ * socket's end does it again later, and is the only way elsewhere.
  *
  * It runs the live node's rounds too (struct worker_rounds), on its own
  * clock, and wakes the loop only for what the loop has not seen.
@@ -31,6 +34,7 @@
 #ifndef UNDERSTUDY_WORKER_H
 #define UNDERSTUDY_WORKER_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -162,6 +166,10 @@ struct worker_shared {
 	struct worker_rounds rounds;
 	/* The workload's main process, or 0 (worker_workload). */
 	_Atomic pid_t workload;
+	/* Robust and shared, held by the manager's main thread for its whole
+	 * life (worker_spawn): the storage process's watch on its death. */
+	pthread_mutex_t alive;
+	bool alive_ok; /* set up and held */
 	/* The manager's open of the file, as worker_attach hands it over
 	 * (the descriptor itself comes on the socket), and its path. */
 	struct lockfile lf;
@@ -172,14 +180,17 @@ struct worker {
 	struct lockfile *lf;
 	pid_t pid;     /* the storage process, once spawned */
 	int req;       /* a socket: the file first, then one byte per job; closed, the process ends */
+	int lend;      /* a socket: a copy of the open back for each request (worker_lend) */
 	int efd;       /* written once per finished job */
 	pid_t manager; /* whose children the guard kills */
 	bool started;  /* spawned and given the file: jobs may come */
 	struct worker_shared *sh;
 };
 
-/* Fork the storage process, which waits for its file. Call it while the
- * manager has one thread: the process goes on to allocate, log and start
+/* Fork the storage process, which waits for its file. Call it from the
+ * main thread, which must live as long as the manager (its end is the
+ * manager's death to the storage process), while the manager has one
+ * thread: the process goes on to allocate, log and start
  * a thread, and a process forked from a threaded one inherits every lock
  * (an allocator's, stdio's) that another thread held at that moment, held
  * forever. (Found in the sanitize build: a node with --http whose storage
@@ -193,6 +204,16 @@ int worker_attach(struct worker *w, struct lockfile *lf);
 /* Hand a job over (copied); its results come back with worker_collect
  * once the eventfd says it is done. */
 void worker_submit(struct worker *w, struct worker_job *job);
+/* A copy of the open (a descriptor, close-on-exec) from the storage
+ * process, or -errno (-ETIMEDOUT after ms); on a local file system only
+ * (-ENOTCONN elsewhere, where a close is a call on the storage and the
+ * manager keeps its copy). The manager holds none of its own there while
+ * a workload runs: its exit closes files only after tearing
+ * down its memory, and a copy of ours would hold the live lock that much
+ * after our death. So it closes its copy once a workload's start has one,
+ * and asks for one here before the next start. A thread of the storage
+ * process that makes no call on the file answers, at once. */
+int worker_lend(struct worker *w, int64_t ms);
 /* Copy the finished job, with its results, back into job. */
 void worker_collect(struct worker *w, struct worker_job *job);
 /* Interrupt a lock wait in progress (it returns -EINTR); harmless at any

@@ -1231,6 +1231,63 @@ Test(run, workload_sigkill_restarts_in_place)
 	no_overlap();
 }
 
+static pid_t storage_process(pid_t manager);
+
+/* How many of process pid's descriptors match (given its /proc path), or
+ * -1 if its descriptors cannot be listed. */
+static int count_fds(pid_t pid, bool (*match)(const char *fd_path))
+{
+	char dir[64], path[352];
+	snprintf(dir, sizeof dir, "/proc/%ld/fd", (long)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		n += match(path);
+	}
+	closedir(d);
+	return n;
+}
+
+static bool is_the_lock_file(const char *fd_path)
+{
+	struct stat lk, st;
+	return stat(T.lock, &lk) == 0 && stat(fd_path, &st) == 0 && st.st_dev == lk.st_dev && st.st_ino == lk.st_ino;
+}
+
+/* How many descriptors of process pid are opens of the lock file. */
+static int copies_of_the_open(pid_t pid) { return count_fds(pid, is_the_lock_file); }
+
+/* The live lock is held by the storage process and the workload, never
+ * by the manager once its workload has a copy: the manager's exit closes
+ * its files only after tearing down its memory, and a copy of its own
+ * would hold the lock that much longer after its death (worker_lend). A
+ * restart gets a copy the storage process lends. */
+Test(run, a_live_manager_holds_no_copy_of_the_open_and_its_restart_gets_one)
+{
+	int a = start_node("primary", "node-a", NULL);
+	pid_t w1 = (pid_t)wait_start("node-a", 1, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	pid_t m = T.procs[a].pid, sp = storage_process(m);
+	ensure(sp > 0, "node-a has no storage process");
+	ensure(copies_of_the_open(m) == 0, "node-a's manager holds %d copies of the open while its workload runs",
+	       copies_of_the_open(m));
+	ensure(copies_of_the_open(sp) == 1, "node-a's storage process holds %d copies", copies_of_the_open(sp));
+	ensure(copies_of_the_open(w1) == 1, "node-a's workload holds %d copies", copies_of_the_open(w1));
+	kill(w1, SIGKILL);
+	pid_t w2 = (pid_t)wait_start("node-a", 2, BOUND_MS).pid;
+	wait_live("node-a", BOUND_MS);
+	ensure(copies_of_the_open(w2) == 1, "node-a's restarted workload holds %d copies", copies_of_the_open(w2));
+	ensure(copies_of_the_open(m) == 0, "node-a's manager holds %d copies after the restart", copies_of_the_open(m));
+	ensure(proc_alive(a), "node-a's manager exited");
+	no_overlap();
+}
+
 Test(run, failover_after_sigkill_of_manager_and_workload)
 {
 	int a, b;
@@ -1544,27 +1601,18 @@ Test(run, a_request_is_seen_when_written_not_at_the_next_check)
 	no_overlap();
 }
 
-/* The inotify instances a process holds (its descriptors that are one). */
-static int inotify_instances(pid_t pid)
+static bool is_inotify(const char *fd_path)
 {
-	char dir[64], path[352], target[64];
-	snprintf(dir, sizeof dir, "/proc/%ld/fd", (long)pid);
-	DIR *d = opendir(dir);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		ssize_t len = readlink(path, target, sizeof target - 1);
-		if (len > 0) {
-			target[len] = '\0';
-			n += strcmp(target, "anon_inode:inotify") == 0;
-		}
-	}
-	closedir(d);
-	return n;
+	char target[64];
+	ssize_t len = readlink(fd_path, target, sizeof target - 1);
+	if (len <= 0)
+		return false;
+	target[len] = '\0';
+	return strcmp(target, "anon_inode:inotify") == 0;
 }
+
+/* The inotify instances a process holds (its descriptors that are one). */
+static int inotify_instances(pid_t pid) { return count_fds(pid, is_inotify); }
 
 /* The storage process of node i comes to hold want inotify instances. */
 static void expect_watches(int i, const char *who, int want)
