@@ -860,7 +860,11 @@ static void *death_watch(void *arg)
 		close(own);
 	if (nul >= 0)
 		dup3(nul, w->lf->fd, O_CLOEXEC);
-	return NULL;
+	/* Parked, not ended: a thread's end (its stack given back, its exit)
+	 * would take the CPU the killed workload woke on, and its exit is
+	 * what the next node waits for now. The process ends soon. */
+	for (;;)
+		pause();
 }
 
 /* The lender: a copy of the open for each request on the lend socket
