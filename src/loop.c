@@ -568,8 +568,9 @@ static void spawn(struct loop *l)
 	 * as our exit takes: worker_lend), and a later start gets one the
 	 * storage process lends. Elsewhere a close is a call on the storage
 	 * (an NFS flush, a FUSE FLUSH) that could hang the loop, which makes
-	 * none: the manager keeps its copy there. */
-	bool lend = !l->lf.poll;
+	 * none: the manager keeps its copy there, and where the storage
+	 * process has no thread to lend one. */
+	bool lend = worker_lends(&l->worker);
 	int fd = l->lf.fd;
 	if (lend)
 		l->lf.fd = -1;

@@ -940,11 +940,11 @@ static _Noreturn void process_main(struct worker *w, int req, int lend)
 	 * on the storage: elsewhere it is one (an NFS flush, a FUSE FLUSH)
 	 * that only the main thread makes, and the manager keeps its copy.
 	 * Without the watch, the socket's end lets go, later; without the
-	 * lender, a workload's restart fails (the manager says so). */
+	 * lender, the manager keeps its copy (worker_lends). */
 	if (!w->lf->poll) {
 		if (w->sh->alive_ok)
 			start_thread(death_watch, w);
-		start_thread(lender, w);
+		w->sh->lending = start_thread(lender, w) == 0;
 	}
 	static struct job_guard jg;
 	static struct round_seen seen;
@@ -1136,9 +1136,11 @@ void worker_submit(struct worker *w, struct worker_job *job)
 		w->sh->running = false;
 }
 
+bool worker_lends(const struct worker *w) { return w->started && !w->lf->poll && w->sh->lending; }
+
 int worker_lend(struct worker *w, int64_t ms)
 {
-	if (!w->started || w->lend < 0 || w->lf->poll)
+	if (!worker_lends(w) || w->lend < 0)
 		return -ENOTCONN;
 	/* A copy that came after an earlier request gave up is one all the
 	 * same, but not one to keep in our queue. */

@@ -170,6 +170,9 @@ struct worker_shared {
 	 * life (worker_spawn): the storage process's watch on its death. */
 	pthread_mutex_t alive;
 	bool alive_ok; /* set up and held */
+	/* The storage process's lender runs (worker_lends), set before its
+	 * first job. */
+	_Atomic bool lending;
 	/* The manager's open of the file, as worker_attach hands it over
 	 * (the descriptor itself comes on the socket), and its path. */
 	struct lockfile lf;
@@ -214,6 +217,10 @@ void worker_submit(struct worker *w, struct worker_job *job);
  * and asks for one here before the next start. A thread of the storage
  * process that makes no call on the file answers, at once. */
 int worker_lend(struct worker *w, int64_t ms);
+/* Whether worker_lend can give copies: a local file system, and the
+ * storage process's lender thread runs. Without it the manager keeps its
+ * own copy, as it does elsewhere. */
+bool worker_lends(const struct worker *w);
 /* Copy the finished job, with its results, back into job. */
 void worker_collect(struct worker *w, struct worker_job *job);
 /* Interrupt a lock wait in progress (it returns -EINTR); harmless at any

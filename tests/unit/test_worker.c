@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -123,13 +125,81 @@ Test(worker, a_lent_copy_is_the_same_open_and_closing_it_keeps_the_lock)
 	}
 }
 
+/* The nice value (field 19 of stat) of thread tid of pid, or -100. */
+static int thread_nice(pid_t pid, const char *tid)
+{
+	char path[320];
+	snprintf(path, sizeof path, "/proc/%d/task/%s/stat", (int)pid, tid);
+	char *text = th_read_text(path), *p = strrchr(text, ')');
+	int nice = -100;
+	/* After the command's ")": state, then fields 4 to 19. */
+	for (int field = 2; p && field < 19; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		nice = atoi(p + 1);
+	free(text);
+	return nice;
+}
+
+/* The scheduler's slice of a thread, in ns, where the kernel shows it
+ * (/proc/PID/task/TID/sched, CONFIG_SCHED_DEBUG), or -1. */
+static long thread_slice(pid_t pid, const char *tid)
+{
+	char path[320];
+	snprintf(path, sizeof path, "/proc/%d/task/%s/sched", (int)pid, tid);
+	char *text = th_read_text(path), *p = strstr(text, "se.slice");
+	long slice = -1;
+	if (p && (p = strchr(p, ':')))
+		slice = atol(p + 1);
+	free(text);
+	return slice;
+}
+
+/* The death watch asks for its short slice in the class and at the
+ * niceness it has: a manager started with nice 5 (an operator's
+ * Nice=5) has a storage process whose every thread is still at 5. */
+Test(worker, the_death_watch_keeps_the_niceness_it_was_started_with)
+{
+	cr_assert_eq(setpriority(PRIO_PROCESS, 0, 5), 0, "setpriority: %s", strerror(errno));
+	cr_assert_eq(worker_spawn(&g_w), 0);
+	attach();
+	cr_assert_eq(run_job(WORKER_TRY_LIVE), 0); /* past its threads' start */
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)g_w.pid);
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	int threads = 0, short_slices = 0, slices_shown = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		threads++;
+		int nice = thread_nice(g_w.pid, e->d_name);
+		cr_expect_eq(nice, 5, "thread %s of the storage process runs at nice %d, not 5", e->d_name, nice);
+		long slice = thread_slice(g_w.pid, e->d_name);
+		slices_shown += slice >= 0;
+		short_slices += slice == (long)TIMELINE_DEATH_SLICE_US * 1000;
+	}
+	closedir(d);
+	cr_expect_geq(threads, 3, "the storage process has %d threads: no watch or no lender", threads);
+	if (slices_shown)
+		cr_expect_eq(short_slices, 1, "%d threads of the storage process have the watch's short slice",
+			     short_slices);
+	cr_log_info("%d threads, all at nice 5; %d with a %d us slice (%s)", threads, short_slices,
+		    TIMELINE_DEATH_SLICE_US, slices_shown ? "shown by the kernel" : "not shown by this kernel");
+}
+
 /* A storage process that cannot answer (stopped by someone) or is gone
  * makes worker_lend fail, bounded, never wait for ever. */
 Test(worker, lending_fails_when_the_storage_process_is_stopped_or_gone)
 {
 	cr_assert_eq(worker_spawn(&g_w), 0);
 	attach();
+	cr_assert_eq(run_job(WORKER_READ), 0); /* past its threads' start */
 	cr_assert_eq(kill(g_w.pid, SIGSTOP), 0);
+	int st; /* the stop is whole once the parent hears of it */
+	cr_assert_eq(waitpid(g_w.pid, &st, WUNTRACED), g_w.pid);
+	cr_assert(WIFSTOPPED(st));
 	int64_t t0 = th_now_ns();
 	int fd = worker_lend(&g_w, TIMELINE_LEND_MS);
 	double ms = (double)(th_now_ns() - t0) / 1e6;
